@@ -1,0 +1,45 @@
+/**
+ * Flags shared by `ctb run`, `ctb up` and the environment daemon, and the error type for bad command lines.
+ */
+import { parseArgs } from "node:util";
+import { type EnvOptions, parseClusterFlag } from "../env";
+
+export class UsageError extends Error {}
+
+export function envFlags(args: string[]): { options: EnvOptions; positionals: string[]; values: Record<string, unknown> } {
+  let parsed: ReturnType<typeof parse>;
+  const parse = (a: string[]) =>
+    parseArgs({
+      args: a,
+      allowPositionals: true,
+      options: {
+        datapath: { type: "string", default: "sim" },
+        cluster: { type: "string", default: "embedded" },
+        json: { type: "boolean", default: false },
+        junit: { type: "string" },
+      },
+    });
+  try {
+    parsed = parse(args);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.datapath !== "sim" && values.datapath !== "netns") {
+    throw new UsageError(`--datapath must be sim or netns, not "${values.datapath}"`);
+  }
+  return {
+    options: { datapath: values.datapath, cluster: parseClusterFlagOrUsage(values.cluster!) },
+    positionals,
+    values,
+  };
+}
+
+
+function parseClusterFlagOrUsage(v: string) {
+  try {
+    return parseClusterFlag(v);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Brings up a whole testbed for a scenario: the fake config API with its config daemons, a Kubernetes backend,
+ * the controller, the vrouter agents, a datapath and one node emulator per scenario node — and tears it down.
+ * The result is a `Testbed` the scenario runner drives; the settle barrier lives here because only this
+ * module sees every component.
+ *
+ * Example: `const tb = await startTestbed(loadScenario(f), { datapath: "sim", cluster: { kind: "embedded" } })`.
+ */
+import { resolve } from "node:path";
+import { type KubeApi } from "../controller/kube/api";
+import { startController } from "../controller/index";
+import { parseControllerConfig, type ControllerConfig } from "../controller/config";
+import { startApiServer } from "../fake-contrail-api/server";
+import { startConfigDaemons } from "../fake-contrail-api/daemons/index";
+import { startAgents } from "../fake-vrouter/agent/index";
+import { createEmbeddedCluster } from "./cluster/embedded/index";
+import { type NodeEmulator, startNodeEmulator } from "./node/emulator";
+import { PortApiPlumber } from "./node/port-api-plumber";
+import type { Testbed } from "./runner/testbed";
+import type { Scenario } from "./scenario/types";
+import { SimDatapath } from "./sim-datapath";
+
+export type ClusterChoice = { kind: "embedded" } | { kind: "local" } | { kind: "kubeconfig"; path: string };
+
+export interface EnvOptions {
+  datapath: "sim" | "netns";
+  cluster: ClusterChoice;
+  /** Where persistent state lives (kubeconfig of the local control plane, pid files). */
+  workDir?: string;
+  log?: (msg: string) => void;
+}
+
+export function parseClusterFlag(v: string): ClusterChoice {
+  if (v === "embedded" || v === "local") return { kind: v };
+  if (v.startsWith("kubeconfig:") && v.length > "kubeconfig:".length) return { kind: "kubeconfig", path: v.slice(11) };
+  throw new Error(`--cluster must be embedded, local or kubeconfig:<path>, not "${v}"`);
+}
+
+/** Fabric (underlay) address of the i-th node when the scenario gives none. */
+export function defaultNodeIp(i: number): string {
+  return `10.84.31.${11 + i}`;
+}
+
+export function controllerConfigFor(scenario: Scenario): ControllerConfig {
+  const c = scenario.controller;
+  const flags: string[] = [];
+  const set = (k: string, v: unknown) => v !== undefined && flags.push(`--${k}=${v}`);
+  set("model", c.model);
+  set("cluster-name", c.clusterName);
+  set("pod-subnets", c.podSubnet);
+  set("service-subnets", c.serviceSubnet);
+  set("ip-fabric-subnets", c.ipFabricSubnet);
+  set("ip-fabric-forwarding", c.ipFabricForwarding);
+  set("ip-fabric-snat", c.ipFabricSnat);
+  set("public-fip-pool", c.publicFipPool);
+  return parseControllerConfig(flags);
+}
+
+export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promise<Testbed> {
+  const log = opts.log ?? (() => {});
+  const workDir = opts.workDir ?? resolve(".ctb");
+  const closers: (() => Promise<unknown> | unknown)[] = [];
+  const close = async () => {
+    for (const c of closers.reverse()) await Promise.resolve(c()).catch((e) => log(`teardown: ${(e as Error).message}`));
+  };
+  try {
+    const config = controllerConfigFor(scenario);
+    const api = await startApiServer({ port: 0, quiet: true });
+    closers.push(() => api.close());
+    const daemons = await startConfigDaemons({ apiUrl: api.url });
+    closers.push(() => daemons.stop());
+
+    const cluster = await startCluster(opts.cluster, config, workDir);
+    closers.push(() => cluster.close());
+    const kube = cluster.kube;
+
+    const controller = await startController({ kube, vncUrl: api.url, config, log: quietLogger(log) });
+    closers.push(() => controller.stop());
+    const agents = await startAgents({ apiUrl: api.url });
+    closers.push(() => agents.stop());
+
+    if (opts.datapath === "netns") {
+      throw new Error("the netns datapath is not wired into `ctb run` yet (see docs/architecture.md, Datapaths)");
+    }
+    const sim = new SimDatapath(agents, scenario.fabricHosts);
+    closers.push(() => sim.close());
+
+    const portApis = new Map<string, string>();
+    const nodes: NodeEmulator[] = [];
+    const plumber = new PortApiPlumber({
+      clusterName: config.clusterName,
+      portApiUrl: (node) => portApis.get(node)!,
+      attach: (a) => sim.attach(a),
+      detach: (node, endpoint) => sim.detach(node, endpoint),
+    });
+    for (const [i, n] of scenario.nodes.entries()) {
+      const ip = n.ip ?? defaultNodeIp(i);
+      sim.addCompute(n.name, ip);
+      const portApi = await agents.startPortApi(n.name, { host: "127.0.0.1", port: 0 });
+      closers.push(() => portApi.close());
+      portApis.set(n.name, portApi.url);
+      const node = await startNodeEmulator({
+        kube,
+        name: n.name,
+        ip,
+        plumber,
+        leaseRenewMs: opts.cluster.kind === "embedded" ? 0 : 10_000,
+        log,
+      });
+      closers.push(() => node.stop());
+      nodes.push(node);
+    }
+
+    const marker = async () => `${api.seq()}|${(await kube.list("namespaces")).resourceVersion}`;
+    const settle = async () => {
+      for (let round = 0; round < 100; round++) {
+        const before = await marker();
+        await cluster.quiet();
+        await controller.waitIdle();
+        await daemons.whenCaughtUp(api.seq());
+        await agents.whenCaughtUp(api.seq());
+        await Promise.all(nodes.map((n) => n.idle()));
+        const after = await marker();
+        if (before === after && controller.isIdle() && !nodes.some((n) => n.busy())) return;
+      }
+      throw new Error(`the testbed did not settle: still changing after 100 rounds (${await marker()})`);
+    };
+
+    return {
+      kube,
+      vncUrl: api.url,
+      datapath: opts.datapath,
+      settle,
+      probe: async (req) => sim.probe(req),
+      fabricHostIp: (name) => scenario.fabricHosts.find((h) => h.name === name)?.ip,
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+interface ClusterHandle {
+  kube: KubeApi;
+  /** Resolves when the backend's own controllers have nothing pending (embedded); real clusters: no-op. */
+  quiet(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function startCluster(choice: ClusterChoice, config: ControllerConfig, workDir: string): Promise<ClusterHandle> {
+  if (choice.kind === "embedded") {
+    const cluster = createEmbeddedCluster({ serviceSubnet: config.serviceSubnets[0], podSubnet: config.podSubnets[0] });
+    return { kube: cluster, quiet: () => cluster.waitQuiet(), close: async () => cluster.close() };
+  }
+  const { HttpKubeApi } = await import("../controller/kube/http");
+  if (choice.kind === "kubeconfig") {
+    const kube = HttpKubeApi.fromKubeconfig(choice.path);
+    return { kube, quiet: async () => {}, close: async () => kube.close?.() };
+  }
+  const { startLocalControlPlane } = await import("./cluster/local/index");
+  const cp = await startLocalControlPlane({ workDir, serviceSubnet: config.serviceSubnets[0] });
+  process.stderr.write(`ctb: local control plane up; kubeconfig: ${cp.kubeconfigPath}\n`);
+  const kube = HttpKubeApi.fromKubeconfig(cp.kubeconfigPath);
+  return {
+    kube,
+    quiet: async () => {},
+    close: async () => {
+      kube.close?.();
+      await cp.stop();
+    },
+  };
+}
+
+function quietLogger(log: (m: string) => void) {
+  return {
+    info: (_m: string, _f?: object) => {},
+    debug: (_m: string, _f?: object) => {},
+    warn: (m: string, f?: object) => log(`controller warning: ${m}${f ? ` ${JSON.stringify(f)}` : ""}`),
+    error: (m: string, f?: object) => log(`controller error: ${m}${f ? ` ${JSON.stringify(f)}` : ""}`),
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * The node emulator: a kubelet stand-in shared by every cluster backend. It registers its Node (InternalIP =
+ * the compute's fabric address), renews its Lease, runs the pods bound to it by handing them to a
+ * `PodPlumber` (simulated engine port, or a network namespace plumbed by the real CNI executable), and writes
+ * pod status (podIP, hostIP, phase, Ready) from the result — so EndpointSlices follow, as on a real node.
+ *
+ * Example: `const n = await startNodeEmulator({ kube, name: "b3s37", ip: "10.84.31.11", plumber }); await n.idle();`
+ */
+import { type KubeApi, KubeApiError, type KubeObject } from "../../controller/kube/api";
+import { Informer } from "../../controller/kube/informer";
+
+export interface PodAddress {
+  ip: string;
+  mac?: string;
+  gateway?: string;
+}
+
+/** Gives a pod its network: the datapath-specific half of the node emulator. */
+export interface PodPlumber {
+  /** Plumb the pod; resolves with its address. Rejects when the network never became ready. */
+  add(pod: KubeObject, node: string): Promise<PodAddress>;
+  /** Unplumb; must succeed when called again or for a pod never plumbed (like CNI DEL). */
+  remove(pod: KubeObject, node: string): Promise<void>;
+}
+
+export interface NodeEmulatorOptions {
+  kube: KubeApi;
+  name: string;
+  ip: string;
+  plumber: PodPlumber;
+  /** Lease renewal period; the real kubelet renews every 10 s. 0 disables (embedded cluster). */
+  leaseRenewMs?: number;
+  log?: (msg: string) => void;
+}
+
+export interface NodeEmulator {
+  readonly name: string;
+  readonly ip: string;
+  /** Resolves when no pod of this node is being plumbed or unplumbed. */
+  idle(): Promise<void>;
+  busy(): boolean;
+  stop(): Promise<void>;
+}
+
+export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<NodeEmulator> {
+  const { kube, name, ip, plumber } = opts;
+  const log = opts.log ?? (() => {});
+  await registerNode(kube, name, ip);
+  let leaseTimer: NodeJS.Timeout | undefined;
+  if (opts.leaseRenewMs) {
+    await renewLease(kube, name).catch((e) => log(`lease ${name}: ${(e as Error).message}`));
+    leaseTimer = setInterval(() => {
+      renewLease(kube, name).catch((e) => log(`lease ${name}: ${(e as Error).message}`));
+    }, opts.leaseRenewMs);
+    leaseTimer.unref();
+  }
+
+  // pods known to be plumbed here, by uid, and the work in flight per pod (serialised per pod)
+  const running = new Map<string, KubeObject>();
+  const inflight = new Map<string, Promise<void>>();
+  let waiters: (() => void)[] = [];
+
+  const settleWaiters = () => {
+    if (inflight.size > 0) return;
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+
+  const enqueue = (uid: string, work: () => Promise<void>) => {
+    const prev = inflight.get(uid) ?? Promise.resolve();
+    const next = prev.then(work).catch((e) => log(`node ${name}: ${(e as Error).message}`));
+    inflight.set(uid, next);
+    void next.then(() => {
+      if (inflight.get(uid) === next) inflight.delete(uid);
+      settleWaiters();
+    });
+  };
+
+  const startPod = async (pod: KubeObject) => {
+    const uid = pod.metadata.uid!;
+    if (running.has(uid)) return;
+    const id = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    if (pod.spec?.hostNetwork) {
+      running.set(uid, pod);
+      await setRunning(kube, pod, ip, ip);
+      return;
+    }
+    try {
+      const addr = await plumber.add(pod, name);
+      running.set(uid, pod);
+      await setRunning(kube, pod, addr.ip, ip);
+      log(`node ${name}: pod ${id} running with ${addr.ip}`);
+    } catch (e) {
+      // like kubelet when CNI ADD fails: the pod stays ContainerCreating with the reason in its status
+      log(`node ${name}: pod ${id} network setup failed: ${(e as Error).message}`);
+      await kube
+        .patchStatus("pods", pod.metadata.name!, pod.metadata.namespace, {
+          status: {
+            hostIP: ip,
+            conditions: [
+              { type: "PodScheduled", status: "True" },
+              { type: "Ready", status: "False", reason: "ContainersNotReady", message: `network: ${(e as Error).message}` },
+            ],
+          },
+        })
+        .catch(() => {});
+    }
+  };
+
+  const stopPod = async (pod: KubeObject) => {
+    const uid = pod.metadata.uid!;
+    const known = running.get(uid) ?? pod;
+    running.delete(uid);
+    if (!known.spec?.hostNetwork) await plumber.remove(known, name);
+  };
+
+  const pods = new Informer(kube, "pods", { fieldSelector: `spec.nodeName=${name}` });
+  pods.on("add", (pod) => {
+    if (!pod.metadata.deletionTimestamp) enqueue(pod.metadata.uid!, () => startPod(pod));
+  });
+  pods.on("update", (pod) => {
+    if (pod.metadata.deletionTimestamp) enqueue(pod.metadata.uid!, () => finishDelete(pod));
+    else if (!running.has(pod.metadata.uid!)) enqueue(pod.metadata.uid!, () => startPod(pod));
+  });
+  pods.on("delete", (pod) => enqueue(pod.metadata.uid!, () => stopPod(pod)));
+
+  // a pod with a deletionTimestamp (real API server, graceful delete) is torn down, then removed for good
+  const finishDelete = async (pod: KubeObject) => {
+    await stopPod(pod);
+    await kube.delete("pods", pod.metadata.name!, pod.metadata.namespace).catch(() => {});
+  };
+
+  await pods.start();
+
+  return {
+    name,
+    ip,
+    busy: () => inflight.size > 0,
+    idle: () => (inflight.size === 0 ? Promise.resolve() : new Promise((r) => waiters.push(r))),
+    async stop() {
+      if (leaseTimer) clearInterval(leaseTimer);
+      pods.stop();
+      await Promise.allSettled([...inflight.values()]);
+    },
+  };
+}
+
+async function registerNode(kube: KubeApi, name: string, ip: string): Promise<void> {
+  const now = new Date().toISOString();
+  const node: KubeObject = {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name, labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": "linux" } },
+    spec: {},
+  };
+  try {
+    await kube.create("nodes", node);
+  } catch (e) {
+    if (!(e instanceof KubeApiError) || e.status !== 409) throw e;
+  }
+  await kube.patchStatus("nodes", name, undefined, {
+    status: {
+      addresses: [
+        { type: "InternalIP", address: ip },
+        { type: "Hostname", address: name },
+      ],
+      conditions: [
+        {
+          type: "Ready",
+          status: "True",
+          reason: "KubeletReady",
+          message: "node emulator is posting ready status",
+          lastHeartbeatTime: now,
+          lastTransitionTime: now,
+        },
+      ],
+      capacity: { cpu: "8", memory: "32Gi", pods: "110" },
+      allocatable: { cpu: "8", memory: "32Gi", pods: "110" },
+      nodeInfo: { kubeletVersion: "ctb-node-emulator", containerRuntimeVersion: "ctb://0", operatingSystem: "linux", architecture: "amd64" },
+    },
+  });
+}
+
+async function renewLease(kube: KubeApi, name: string): Promise<void> {
+  const renewTime = new Date().toISOString().replace("Z", "000Z"); // MicroTime
+  try {
+    await kube.patch("leases", name, "kube-node-lease", { spec: { renewTime, holderIdentity: name } }, "merge");
+  } catch (e) {
+    if (!(e instanceof KubeApiError) || e.status !== 404) throw e;
+    await kube.create(
+      "leases",
+      {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: { name, namespace: "kube-node-lease" },
+        spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime },
+      },
+      "kube-node-lease",
+    );
+  }
+}
+
+async function setRunning(kube: KubeApi, pod: KubeObject, podIP: string, hostIP: string): Promise<void> {
+  const now = new Date().toISOString();
+  const containers = (pod.spec?.containers ?? []) as { name: string; image?: string }[];
+  const cond = (type: string) => ({ type, status: "True", lastTransitionTime: now });
+  await kube.patchStatus("pods", pod.metadata.name!, pod.metadata.namespace, {
+    status: {
+      phase: "Running",
+      hostIP,
+      hostIPs: [{ ip: hostIP }],
+      podIP,
+      podIPs: [{ ip: podIP }],
+      startTime: now,
+      conditions: [cond("PodScheduled"), cond("Initialized"), cond("ContainersReady"), cond("Ready")],
+      containerStatuses: containers.map((c) => ({
+        name: c.name,
+        image: c.image ?? "",
+        imageID: "",
+        ready: true,
+        started: true,
+        restartCount: 0,
+        state: { running: { startedAt: now } },
+      })),
+    },
+  });
+}

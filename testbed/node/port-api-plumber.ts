@@ -1,0 +1,129 @@
+/**
+ * Plumbs a pod on the simulated datapath the way contrail-k8s-cni does on a real node — through the vrouter
+ * agent's port API over HTTP: poll `GET /vm-cfg/<cluster>__<ns>__<pod>` until the controller's VMI reached
+ * this compute, `POST /vm` to add the port, poll `GET /vm/<vm-uuid>/<vmi-uuid>` for the address — and then
+ * attaches the pod's simulated host stack to the engine port instead of creating a veth.
+ *
+ * Example: `new PortApiPlumber({ portApiUrl: (node) => urls[node], clusterName: "k8s", attach, detach })`.
+ */
+import type { KubeObject } from "../../controller/kube/api";
+import type { PodAddress, PodPlumber } from "./emulator";
+
+export interface PortAttachment {
+  node: string;
+  endpoint: string; // "<ns>/<pod>"
+  vmUuid: string;
+  vmiUuid: string;
+  ip: string;
+  mac: string;
+  gateway: string;
+  hostIfName: string;
+  /** Ports the pod's containers declare: the simulated stack answers on them. */
+  listen: { port: number; proto: "tcp" | "udp" | "sctp" }[];
+}
+
+export interface PortApiPlumberOptions {
+  portApiUrl: (node: string) => string;
+  clusterName: string;
+  attach: (a: PortAttachment) => Promise<void> | void;
+  detach: (node: string, endpoint: string) => Promise<void> | void;
+  /** Poll period and attempts (contrail-k8s-cni: poll-timeout, poll-retries). */
+  pollMs?: number;
+  pollRetries?: number;
+}
+
+interface VmCfg {
+  id: string;
+  "vm-uuid": string;
+  "vn-id": string;
+  "mac-address": string;
+}
+
+export class PortApiPlumber implements PodPlumber {
+  private readonly attached = new Map<string, { vmUuid: string; node: string }>();
+
+  constructor(private readonly opts: PortApiPlumberOptions) {}
+
+  async add(pod: KubeObject, node: string): Promise<PodAddress> {
+    const base = this.opts.portApiUrl(node);
+    const ns = pod.metadata.namespace!;
+    const name = pod.metadata.name!;
+    const vmName = `${this.opts.clusterName}__${ns}__${name}`;
+    const cfgs = await this.poll<VmCfg[]>(`${base}/vm-cfg/${encodeURIComponent(vmName)}`, (v) => Array.isArray(v) && v.length > 0);
+    const cfg = cfgs[0]!;
+    const hostIfName = `tap${`eth0-${cfg["vm-uuid"]}`.slice(0, 11)}`;
+    const post = await fetch(`${base}/vm`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        time: new Date().toISOString(),
+        "vm-id": pod.metadata.uid,
+        "vm-uuid": cfg["vm-uuid"],
+        "vm-name": vmName,
+        "host-ifname": hostIfName,
+        "vm-ifname": "eth0",
+        "vm-namespace": `sim:${ns}/${name}`,
+        "vn-uuid": cfg["vn-id"],
+        "vmi-uuid": cfg.id,
+      }),
+    });
+    if (!post.ok) throw new Error(`port API POST /vm: ${post.status} ${await post.text()}`);
+    const port = await this.poll<Record<string, unknown>>(
+      `${base}/vm/${cfg["vm-uuid"]}/${cfg.id}`,
+      (v) => typeof v?.["ip-address"] === "string" && v["ip-address"] !== "0.0.0.0",
+    );
+    const attachment: PortAttachment = {
+      node,
+      endpoint: `${ns}/${name}`,
+      vmUuid: cfg["vm-uuid"],
+      vmiUuid: cfg.id,
+      ip: port["ip-address"] as string,
+      mac: (port["mac-address"] as string) ?? cfg["mac-address"],
+      gateway: port.gateway as string,
+      hostIfName,
+      listen: declaredPorts(pod),
+    };
+    await this.opts.attach(attachment);
+    this.attached.set(attachment.endpoint, { vmUuid: cfg["vm-uuid"], node });
+    return { ip: attachment.ip, mac: attachment.mac, gateway: attachment.gateway };
+  }
+
+  async remove(pod: KubeObject, node: string): Promise<void> {
+    const endpoint = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    const known = this.attached.get(endpoint);
+    this.attached.delete(endpoint);
+    await this.opts.detach(node, endpoint);
+    const vmUuid = known?.vmUuid ?? pod.metadata.uid;
+    const res = await fetch(`${this.opts.portApiUrl(node)}/vm/${vmUuid}`, { method: "DELETE" }).catch(() => undefined);
+    // 404: already gone — DEL must be idempotent
+    if (res && !res.ok && res.status !== 404) throw new Error(`port API DELETE /vm/${vmUuid}: ${res.status}`);
+  }
+
+  private async poll<T>(url: string, ready: (v: any) => boolean): Promise<T> {
+    const retries = this.opts.pollRetries ?? 300;
+    let last = "";
+    for (let i = 0; i < retries; i++) {
+      const res = await fetch(url);
+      if (res.ok) {
+        const body = (await res.json()) as T;
+        if (ready(body)) return body;
+        last = "incomplete answer";
+      } else {
+        last = `${res.status} ${await res.text()}`;
+        if (res.status !== 404) throw new Error(`port API GET ${url}: ${last}`);
+      }
+      await new Promise((r) => setTimeout(r, this.opts.pollMs ?? 20));
+    }
+    throw new Error(`port API not ready after ${retries} polls of ${url}: ${last}`);
+  }
+}
+
+export function declaredPorts(pod: KubeObject): PortAttachment["listen"] {
+  const out: PortAttachment["listen"] = [];
+  for (const c of (pod.spec?.containers ?? []) as { ports?: { containerPort: number; protocol?: string }[] }[]) {
+    for (const p of c.ports ?? []) {
+      out.push({ port: p.containerPort, proto: (p.protocol ?? "TCP").toLowerCase() as "tcp" | "udp" | "sctp" });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,511 @@
+/**
+ * Executes a loaded scenario against a Testbed: each mutating step is applied and followed by the settle
+ * barrier; each expectation is checked and produces a `CheckResult` the reporters print. A failed check never
+ * stops the run — every expectation is judged, and the exit code says whether all held.
+ *
+ * Example: `const report = await runScenario(loadScenario(f), testbed, { onEvent: printer })`.
+ */
+import ipaddr from "ipaddr.js";
+import { type KubeObject, KubeApiError, type ResourceName, resourceForKind } from "../../controller/kube/api";
+import type { ObjectKey, PodExpectation, ReachProbe, Scenario, Step } from "../scenario/types";
+import { formatTruthTable } from "../scenario/matrix";
+import type { ProbeResult, Testbed } from "./testbed";
+
+export type Verdict = "pass" | "fail" | "error";
+
+export interface CheckResult {
+  step: number;
+  line: number;
+  title?: string;
+  kind: Step["kind"];
+  name: string; // one line: what was checked
+  verdict: Verdict;
+  detail?: string; // why it failed (trace, diff)
+  output?: string; // what a user would have seen (ping output, tables)
+}
+
+export interface RunReport {
+  scenario: string;
+  file: string;
+  checks: CheckResult[];
+  durationMs: number;
+  passed: number;
+  failed: number;
+}
+
+export type RunEvent =
+  | { type: "step"; step: Step }
+  | { type: "output"; step: Step; text: string }
+  | { type: "check"; result: CheckResult };
+
+export interface RunOptions {
+  onEvent?: (ev: RunEvent) => void;
+}
+
+export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOptions = {}): Promise<RunReport> {
+  const started = Date.now();
+  const checks: CheckResult[] = [];
+  const emit = (ev: RunEvent) => opts.onEvent?.(ev);
+  const record = (step: Step, r: Omit<CheckResult, "step" | "line" | "title" | "kind">) => {
+    const result = { step: step.index + 1, line: step.line, title: step.title, kind: step.kind, ...r };
+    checks.push(result);
+    emit({ type: "check", result });
+  };
+  for (const step of scenario.steps) {
+    emit({ type: "step", step });
+    try {
+      await runStep(step, tb, {
+        record: (r) => record(step, r),
+        output: (text) => emit({ type: "output", step, text }),
+      });
+    } catch (e) {
+      record(step, { name: `${step.kind} step`, verdict: "error", detail: errorText(e) });
+    }
+  }
+  const failed = checks.filter((c) => c.verdict !== "pass").length;
+  return {
+    scenario: scenario.name,
+    file: scenario.file,
+    checks,
+    durationMs: Date.now() - started,
+    passed: checks.length - failed,
+    failed,
+  };
+}
+
+interface StepIO {
+  record: (r: Omit<CheckResult, "step" | "line" | "title" | "kind">) => void;
+  output: (text: string) => void;
+}
+
+async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
+  switch (step.kind) {
+    case "apply":
+      for (const m of step.manifests) await applyManifest(tb, m);
+      return tb.settle();
+    case "delete":
+      for (const key of step.objects) {
+        const { resource, namespace } = locate(key);
+        await tb.kube.delete(resource, key.name, namespace);
+      }
+      return tb.settle();
+    case "patch": {
+      const { resource, namespace } = locate(step.target);
+      await tb.kube.patch(resource, step.target.name, namespace, step.patch, step.patchType);
+      return tb.settle();
+    }
+    case "label":
+    case "annotate": {
+      const { resource, namespace } = locate(step.target);
+      const field = step.kind === "label" ? "labels" : "annotations";
+      await tb.kube.patch(resource, step.target.name, namespace, { metadata: { [field]: step.set } }, "merge");
+      return tb.settle();
+    }
+    case "wait": {
+      await tb.settle();
+      const problems = await podProblems(tb, step.pods);
+      io.record({
+        name: `pods ${describePods(step.pods)} ready`,
+        verdict: problems.length ? "fail" : "pass",
+        detail: problems.join("\n") || undefined,
+      });
+      return;
+    }
+    case "pods":
+      await tb.settle();
+      for (const exp of step.expectations) {
+        const problems = await podProblems(tb, exp);
+        io.record({
+          name: `pods ${describePods(exp)}`,
+          verdict: problems.length ? "fail" : "pass",
+          detail: problems.join("\n") || undefined,
+        });
+      }
+      return;
+    case "show":
+      await tb.settle();
+      io.output(await show(tb, step));
+      return;
+    case "contrail":
+      await tb.settle();
+      for (const exp of step.expectations) io.record(await checkContrail(tb, exp));
+      return;
+    case "reach":
+      await tb.settle();
+      for (const probe of step.probes) io.record(await checkReach(tb, probe));
+      return;
+    case "matrix":
+      await tb.settle();
+      io.record(await checkMatrix(tb, step));
+      return;
+  }
+}
+
+async function applyManifest(tb: Testbed, m: KubeObject): Promise<void> {
+  const resource = resourceForKind(m.apiVersion, m.kind);
+  if (!resource) throw new Error(`apply: ${m.apiVersion} ${m.kind} is not a kind the testbed handles`);
+  const namespace = RESOURCE_NAMESPACED(resource) ? (m.metadata.namespace ?? "default") : undefined;
+  try {
+    await tb.kube.create(resource, m, namespace);
+  } catch (e) {
+    if (!(e instanceof KubeApiError) || e.status !== 409) throw e;
+    // like kubectl apply: an existing object is updated in place
+    const current = await tb.kube.get(resource, m.metadata.name!, namespace);
+    await tb.kube.replace(resource, {
+      ...m,
+      metadata: { ...m.metadata, namespace, resourceVersion: current.metadata.resourceVersion },
+      status: current.status,
+    });
+  }
+}
+
+function RESOURCE_NAMESPACED(r: ResourceName): boolean {
+  return !["namespaces", "nodes"].includes(r);
+}
+
+function locate(key: ObjectKey): { resource: ResourceName; namespace?: string } {
+  const apiVersion = key.apiVersion ?? defaultApiVersion(key.kind);
+  const resource = resourceForKind(apiVersion, key.kind);
+  if (!resource) throw new Error(`${apiVersion} ${key.kind} is not a kind the testbed handles`);
+  return { resource, namespace: RESOURCE_NAMESPACED(resource) ? (key.namespace ?? "default") : undefined };
+}
+
+function defaultApiVersion(kind: string): string {
+  if (["Deployment", "ReplicaSet"].includes(kind)) return "apps/v1";
+  if (["NetworkPolicy", "Ingress"].includes(kind)) return "networking.k8s.io/v1";
+  if (kind === "EndpointSlice") return "discovery.k8s.io/v1";
+  return "v1";
+}
+
+// ---- pods ------------------------------------------------------------------------------------------------
+
+/** Resolve "<ns>/<pod>" or "<ns>/<prefix>*" (deployment pods have generated names) to one pod. */
+async function findPod(tb: Testbed, ref: string): Promise<KubeObject> {
+  const [namespace, pattern] = ref.split("/") as [string, string];
+  const { items } = await tb.kube.list("pods", { namespace });
+  const matches = items
+    .filter((p) => (pattern.endsWith("*") ? p.metadata.name!.startsWith(pattern.slice(0, -1)) : p.metadata.name === pattern))
+    .sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!));
+  if (matches.length === 0) throw new Error(`no pod ${ref} (pods in ${namespace}: ${items.map((p) => p.metadata.name).join(", ") || "none"})`);
+  return matches[0]!;
+}
+
+async function podProblems(tb: Testbed, exp: PodExpectation): Promise<string[]> {
+  const { items } = await tb.kube.list("pods", exp.namespace ? { namespace: exp.namespace } : undefined);
+  const pods = items.filter((p) => !exp.name || matchName(p.metadata.name!, exp.name));
+  const problems: string[] = [];
+  if (exp.count !== undefined && pods.length !== exp.count) problems.push(`expected ${exp.count} pods, found ${pods.length}`);
+  if (exp.count === undefined && pods.length === 0) problems.push("no such pods");
+  for (const p of pods) {
+    const id = `${p.metadata.namespace}/${p.metadata.name}`;
+    const phase = p.status?.phase;
+    const ip: string | undefined = p.status?.podIP;
+    if ((exp.phase ?? "Running") !== phase) problems.push(`${id} is ${phase ?? "without a phase"}, expected ${exp.phase ?? "Running"}`);
+    if (exp.subnet && !(ip && inSubnet(ip, exp.subnet))) problems.push(`${id} has IP ${ip ?? "none"}, not in ${exp.subnet}`);
+    if (exp.ip && ip !== exp.ip) problems.push(`${id} has IP ${ip ?? "none"}, expected ${exp.ip}`);
+    if (exp.node && p.spec?.nodeName !== exp.node) problems.push(`${id} is on ${p.spec?.nodeName ?? "no node"}, expected ${exp.node}`);
+  }
+  return problems;
+}
+
+function matchName(name: string, pattern: string): boolean {
+  return pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : name === pattern;
+}
+
+function describePods(exp: PodExpectation): string {
+  const parts = [exp.namespace ? `in ${exp.namespace}` : "in all namespaces"];
+  if (exp.name) parts.push(`named ${exp.name}`);
+  if (exp.count !== undefined) parts.push(`count ${exp.count}`);
+  if (exp.subnet) parts.push(`IP in ${exp.subnet}`);
+  if (exp.ip) parts.push(`IP ${exp.ip}`);
+  if (exp.node) parts.push(`on ${exp.node}`);
+  parts.push(exp.phase ?? "Running");
+  return parts.join(", ");
+}
+
+function inSubnet(ip: string, cidr: string): boolean {
+  try {
+    return ipaddr.parse(ip).match(ipaddr.parseCIDR(cidr));
+  } catch {
+    return false;
+  }
+}
+
+// ---- reachability ----------------------------------------------------------------------------------------
+
+interface Target {
+  ip: string;
+  port?: number;
+  label: string;
+}
+
+async function resolveTarget(tb: Testbed, to: string, port?: number): Promise<Target> {
+  if (to.startsWith("service:")) {
+    const [namespace, name] = to.slice("service:".length).split("/") as [string, string];
+    const svc = await tb.kube.get("services", name, namespace);
+    const ip = svc.spec?.clusterIP;
+    if (!ip || ip === "None") throw new Error(`service ${namespace}/${name} has no cluster IP`);
+    return { ip, port, label: `service ${namespace}/${name} (${ip})` };
+  }
+  if (to.startsWith("host:")) return { ip: await hostIp(tb, to), port, label: to };
+  if (/^\d/.test(to)) return { ip: to, port, label: to };
+  const pod = await findPod(tb, to);
+  const ip = pod.status?.podIP;
+  if (!ip) throw new Error(`pod ${pod.metadata.namespace}/${pod.metadata.name} has no IP (phase ${pod.status?.phase})`);
+  return { ip, port, label: `${pod.metadata.namespace}/${pod.metadata.name} (${ip})` };
+}
+
+async function hostIp(tb: Testbed, ref: string): Promise<string> {
+  const ip = tb.fabricHostIp(ref.slice("host:".length));
+  if (!ip) throw new Error(`no fabric host ${ref.slice("host:".length)} in this scenario's fabricHosts`);
+  return ip;
+}
+
+async function resolveSource(tb: Testbed, from: string): Promise<{ endpoint: string; label: string }> {
+  if (from.startsWith("host:")) return { endpoint: from, label: from };
+  const pod = await findPod(tb, from);
+  const endpoint = `${pod.metadata.namespace}/${pod.metadata.name}`;
+  return { endpoint, label: endpoint };
+}
+
+async function checkReach(tb: Testbed, p: ReachProbe): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
+  const name = `${p.from} → ${p.to} ${p.proto}${p.port ? `/${p.port}` : ""} expect ${p.expect}`;
+  let src: { endpoint: string; label: string };
+  let dst: Target;
+  try {
+    src = await resolveSource(tb, p.from);
+    dst = await resolveTarget(tb, p.to, p.port);
+  } catch (e) {
+    return { name, verdict: "error", detail: errorText(e) };
+  }
+  if (p.spread) return checkSpread(tb, p, src.endpoint, dst, name);
+  const r = await tb.probe({ from: src.endpoint, toIp: dst.ip, proto: p.proto, port: dst.port, count: p.count });
+  const got = r.received === 0 ? "deny" : r.received === r.sent ? "allow" : "partial";
+  const output = p.proto === "icmp" ? pingOutput(src.endpoint, dst.ip, r) : connectOutput(src.endpoint, dst, p.proto, r);
+  return {
+    name,
+    verdict: got === p.expect ? "pass" : "fail",
+    output,
+    detail: got === p.expect ? undefined : explain(r, got),
+  };
+}
+
+function explain(r: ProbeResult, got: string): string {
+  const lines = [`observed ${got} (${r.received}/${r.sent} answered)`];
+  if (r.drop) lines.push(`dropped at ${r.drop.where}: ${r.drop.reason}`);
+  if (r.trace.length) lines.push("packet trace:", ...r.trace.map((t) => `  ${t}`));
+  return lines.join("\n");
+}
+
+async function checkSpread(
+  tb: Testbed,
+  p: ReachProbe,
+  from: string,
+  dst: Target,
+  name: string,
+): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
+  const members = new Map<string, number>();
+  const unsticky: string[] = [];
+  let unanswered = 0;
+  for (let i = 0; i < p.spread!.flows; i++) {
+    const srcPort = 40000 + i;
+    const first = await tb.probe({ from, toIp: dst.ip, proto: p.proto, port: dst.port, count: 1, srcPort });
+    const again = await tb.probe({ from, toIp: dst.ip, proto: p.proto, port: dst.port, count: 1, srcPort });
+    if (!first.servedBy) {
+      unanswered++;
+      continue;
+    }
+    members.set(first.servedBy, (members.get(first.servedBy) ?? 0) + 1);
+    if (again.servedBy !== first.servedBy) unsticky.push(`flow from port ${srcPort}: ${first.servedBy} then ${again.servedBy ?? "nobody"}`);
+  }
+  const problems: string[] = [];
+  if (unanswered) problems.push(`${unanswered} of ${p.spread!.flows} flows got no answer`);
+  if (members.size < p.spread!.minMembers) problems.push(`only ${members.size} member(s) answered, expected at least ${p.spread!.minMembers}`);
+  if (unsticky.length) problems.push(`flows moved between members: ${unsticky.join("; ")}`);
+  const allowOk = p.expect === "allow" ? problems.length === 0 : members.size === 0;
+  const output = [...members.entries()].map(([m, n]) => `  ${m}: ${n} flow(s)`).join("\n");
+  return {
+    name: `${name}, spread over ≥${p.spread!.minMembers} members, sticky`,
+    verdict: allowOk ? "pass" : "fail",
+    output: `${p.spread!.flows} flows to ${dst.label}:\n${output || "  (no answers)"}`,
+    detail: allowOk ? undefined : problems.join("\n") || "members answered but deny was expected",
+  };
+}
+
+function pingOutput(from: string, ip: string, r: ProbeResult): string {
+  const [ns, pod] = from.split("/");
+  const lines = [
+    `kubectl exec -it ${pod}${ns !== "default" ? ` -n ${ns}` : ""} ping ${ip}`,
+    `PING ${ip} (${ip}): 56 data bytes`,
+  ];
+  for (let i = 0; i < r.received; i++) lines.push(`64 bytes from ${ip}: icmp_seq=${i} ttl=${r.replyTtl ?? 64}`);
+  const loss = r.sent === 0 ? 0 : Math.round(((r.sent - r.received) / r.sent) * 100);
+  lines.push(`--- ${ip} ping statistics ---`, `${r.sent} packets transmitted, ${r.received} packets received, ${loss}% packet loss`);
+  return lines.join("\n");
+}
+
+function connectOutput(from: string, dst: Target, proto: string, r: ProbeResult): string {
+  const ok = r.received > 0;
+  return `${from}: connect ${proto} ${dst.ip}:${dst.port} → ${ok ? `connected${r.servedBy ? ` (answered by ${r.servedBy})` : ""}` : "no answer"}`;
+}
+
+// ---- matrix ----------------------------------------------------------------------------------------------
+
+async function checkMatrix(
+  tb: Testbed,
+  step: Extract<Step, { kind: "matrix" }>,
+): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
+  const observed = new Map<string, boolean>();
+  const wrong: string[] = [];
+  for (const row of step.table.rows) {
+    for (const [j, to] of step.table.targets.entries()) {
+      if (to === row.from) continue;
+      const [ns, pod] = to.split("/") as [string, string];
+      const target =
+        step.via === "service"
+          ? await resolveTarget(tb, `service:${ns}/s-${ns}-${pod}`, step.port)
+          : await resolveTarget(tb, to, step.port);
+      const r = await tb.probe({ from: row.from, toIp: target.ip, proto: step.proto, port: target.port, count: 1 });
+      const ok = r.received > 0;
+      observed.set(`${row.from}>${to}`, ok);
+      if (ok !== row.cells[j]) wrong.push(`${row.from} → ${to}: expected ${row.cells[j] ? "." : "X"}, got ${ok ? "." : "X"}${r.drop ? ` (${r.drop.reason} at ${r.drop.where})` : ""}`);
+    }
+  }
+  const table = formatTruthTable(step.table, (f, t) => observed.get(`${f}>${t}`));
+  return {
+    name: `matrix ${step.proto}${step.port ? `/${step.port}` : ""} via ${step.via} (${step.table.rows.length}×${step.table.targets.length})`,
+    verdict: wrong.length ? "fail" : "pass",
+    output: table,
+    detail: wrong.length ? wrong.join("\n") : undefined,
+  };
+}
+
+// ---- contrail objects ------------------------------------------------------------------------------------
+
+async function listContrail(tb: Testbed, type: string): Promise<Record<string, any>[]> {
+  const res = await fetch(`${tb.vncUrl}/${type}s?detail=true`);
+  if (!res.ok) throw new Error(`config API: GET /${type}s → ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as Record<string, { [t: string]: Record<string, any> }[]>;
+  return (body[`${type}s`] ?? []).map((w) => w[type]!);
+}
+
+async function checkContrail(
+  tb: Testbed,
+  exp: Extract<Step, { kind: "contrail" }>["expectations"][number],
+): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
+  const ident = exp.fqName ? exp.fqName.join(":") : (exp.name ?? "(any)");
+  const name = `${exp.type} ${ident} ${exp.exists ? "exists" : "does not exist"}${exp.count !== undefined ? ` (count ${exp.count})` : ""}`;
+  let objs: Record<string, any>[];
+  try {
+    objs = await listContrail(tb, exp.type);
+  } catch (e) {
+    return { name, verdict: "error", detail: errorText(e) };
+  }
+  const matches = objs.filter(
+    (o) =>
+      (!exp.fqName || (o.fq_name as string[]).join(":") === exp.fqName.join(":")) &&
+      (!exp.name || (o.fq_name as string[]).at(-1) === exp.name),
+  );
+  const found = matches.map((o) => (o.fq_name as string[]).join(":"));
+  const problems: string[] = [];
+  if (exp.exists && matches.length === 0) {
+    const similar = objs.map((o) => (o.fq_name as string[]).join(":")).slice(0, 20);
+    problems.push(`not found; ${exp.type} objects present: ${similar.join(", ") || "none"}`);
+  }
+  if (!exp.exists && matches.length > 0) problems.push(`found ${found.join(", ")}`);
+  if (exp.count !== undefined && matches.length !== exp.count) problems.push(`expected ${exp.count}, found ${matches.length}: ${found.join(", ")}`);
+  if (exp.exists && exp.fields && matches.length > 0) {
+    const fieldProblems = matches.map((o) => fieldMismatches(o, exp.fields!));
+    const best = fieldProblems.find((f) => f.length === 0);
+    if (!best) problems.push(...fieldProblems[0]!);
+  }
+  return {
+    name,
+    verdict: problems.length ? "fail" : "pass",
+    output: found.length ? found.map((f) => `  ${exp.type} ${f}`).join("\n") : undefined,
+    detail: problems.join("\n") || undefined,
+  };
+}
+
+function fieldMismatches(obj: Record<string, any>, fields: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const [path, want] of Object.entries(fields)) {
+    const got = path.split(".").reduce<any>((o, k) => (o == null ? undefined : o[k]), obj);
+    if (!contains(got, want)) out.push(`${path}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
+  }
+  return out;
+}
+
+/** Deep equality, except that an expected array only needs its items to be present. */
+function contains(got: unknown, want: unknown): boolean {
+  if (Array.isArray(want)) return Array.isArray(got) && want.every((w) => got.some((g) => contains(g, w)));
+  if (want && typeof want === "object") {
+    return !!got && typeof got === "object" && Object.entries(want).every(([k, v]) => contains((got as any)[k], v));
+  }
+  return got === want;
+}
+
+// ---- show ------------------------------------------------------------------------------------------------
+
+async function show(tb: Testbed, step: Extract<Step, { kind: "show" }>): Promise<string> {
+  const s = step.show;
+  if ("pods" in s) return podsTable(tb, s.pods.namespace);
+  if ("namespace" in s) return describeNamespace(tb, s.namespace);
+  const objs = await listContrail(tb, s.contrail);
+  return objs.map((o) => `${s.contrail} ${(o.fq_name as string[]).join(":")}  ${o.uuid}`).join("\n");
+}
+
+export async function podsTable(tb: Testbed, namespace?: string): Promise<string> {
+  const { items } = await tb.kube.list("pods", namespace ? { namespace } : undefined);
+  const rows = items
+    .sort((a, b) =>
+      `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
+    )
+    .map((p) => {
+      const ready = p.status?.conditions?.find((c: any) => c.type === "Ready")?.status === "True";
+      const containers = p.spec?.containers?.length ?? 1;
+      return [
+        ...(namespace ? [] : [p.metadata.namespace!]),
+        p.metadata.name!,
+        `${ready ? containers : 0}/${containers}`,
+        p.status?.phase ?? "Pending",
+        "0",
+        age(p.metadata.creationTimestamp),
+        p.status?.podIP ?? "<none>",
+        p.spec?.nodeName ?? "<none>",
+      ];
+    });
+  const header = [...(namespace ? [] : ["NAMESPACE"]), "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"];
+  return formatColumns([header, ...rows]);
+}
+
+function age(ts: unknown): string {
+  const t = ts ? new Date(ts as string).getTime() : Date.now();
+  const s = Math.max(0, Math.round((Date.now() - t) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+}
+
+export function formatColumns(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join("")).join("\n");
+}
+
+export async function describeNamespace(tb: Testbed, name: string): Promise<string> {
+  const ns = await tb.kube.get("namespaces", name);
+  const labels = Object.entries(ns.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`);
+  const annotations = Object.entries(ns.metadata.annotations ?? {}).map(([k, v]) => `${k}: ${v}`);
+  const isolated =
+    ns.metadata.annotations?.["opencontrail.kubernetes.isolated"] === "true" ||
+    ns.metadata.annotations?.["opencontrail.org/isolation"] === "true";
+  return [
+    `kubectl describe namespace ${name}`,
+    `Name:         ${name}`,
+    `Labels:       ${labels.join("\n              ") || "<none>"}`,
+    `Annotations:  ${annotations.join("\n              ") || "<none>"}${isolated ? "     Namespace is isolated" : ""}`,
+    `Status:       ${ns.status?.phase ?? "Active"}`,
+  ].join("\n");
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

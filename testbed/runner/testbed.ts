@@ -1,0 +1,42 @@
+/**
+ * What the scenario runner needs from a running environment, whatever the backends behind it (embedded or
+ * real cluster, simulated or netns datapath). `testbed/env.ts` builds one; tests can build smaller ones.
+ */
+import type { KubeApi } from "../../controller/kube/api";
+
+export type ProbeProto = "icmp" | "tcp" | "udp" | "sctp";
+
+export interface ProbeRequest {
+  /** Endpoint name: "<namespace>/<pod>" or "host:<fabric host>". */
+  from: string;
+  toIp: string;
+  proto: ProbeProto;
+  port?: number;
+  count: number;
+  /** Source port for TCP/UDP/SCTP, so distinct flows can be opened (ECMP spread). */
+  srcPort?: number;
+}
+
+export interface ProbeResult {
+  sent: number;
+  received: number;
+  /** Who answered (endpoint name), for ECMP spread; undefined when nothing answered. */
+  servedBy?: string;
+  /** TTL seen on the first reply. */
+  replyTtl?: number;
+  /** Why the first lost packet was dropped, and the trace that explains it. */
+  drop?: { where: string; reason: string };
+  trace: string[];
+}
+
+export interface Testbed {
+  readonly kube: KubeApi;
+  readonly vncUrl: string;
+  readonly datapath: "sim" | "netns";
+  /** Wait until every component has processed every change (the settle barrier of docs/architecture.md). */
+  settle(): Promise<void>;
+  probe(req: ProbeRequest): Promise<ProbeResult>;
+  /** Address of a fabric host (a host on the underlay without a vrouter) declared by the scenario. */
+  fabricHostIp(name: string): string | undefined;
+  close(): Promise<void>;
+}

@@ -1,0 +1,261 @@
+/**
+ * Loads a scenario file: YAML → JSON Schema validation → normalised `Scenario`, with every problem reported
+ * as `file:line: what is wrong`. Manifests inside a step (inline text or `{file}`) are parsed here too, so a
+ * broken manifest is caught before anything runs.
+ *
+ * Example: `const s = loadScenario("scenarios/section-9.yaml")` → `s.steps[3].line === 41`.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { Ajv, type ErrorObject } from "ajv";
+import { isMap, isSeq, LineCounter, type Node, parseAllDocuments, parseDocument } from "yaml";
+import type { KubeObject } from "../../controller/kube/api";
+import schema from "../../scenarios/scenario.schema.json" with { type: "json" };
+import { parseTruthTable } from "./matrix";
+import {
+  type ObjectKey,
+  type PodExpectation,
+  type Proto,
+  type ReachProbe,
+  type Scenario,
+  ScenarioError,
+  type Step,
+  type StepBody,
+} from "./types";
+
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
+const validate = ajv.compile(schema);
+
+const ACTIONS = ["apply", "delete", "patch", "label", "annotate", "wait", "reach", "matrix", "contrail", "pods", "show"];
+
+export function loadScenario(file: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ScenarioError(file, 0, `cannot read the file: ${(e as Error).message}`);
+  }
+  return parseScenario(text, file);
+}
+
+export function parseScenario(text: string, file: string): Scenario {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const lineOf = (offset: number | undefined) => (offset === undefined ? 1 : lines.linePos(offset).line);
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0]!;
+    throw new ScenarioError(file, lineOf(err.pos[0]), `invalid YAML: ${err.message.split("\n")[0]}`);
+  }
+  const data = doc.toJS() as unknown;
+  const nodeLine = (path: (string | number)[]) => lineOf(nodeAt(doc.contents as Node, path)?.range?.[0]);
+
+  if (!validate(data)) {
+    const err = mostSpecific(validate.errors ?? []);
+    const path = pointerToPath(err.instancePath);
+    throw new ScenarioError(file, nodeLine(path), describeSchemaError(err, path));
+  }
+  const raw = data as Record<string, any>;
+  const base = dirname(resolve(file));
+  const steps: Step[] = (raw.steps as Record<string, any>[]).map((s, index) => {
+    const line = nodeLine(["steps", index]);
+    const fail = (problem: string, sub: (string | number)[] = []): never => {
+      throw new ScenarioError(file, sub.length ? nodeLine(["steps", index, ...sub]) : line, problem);
+    };
+    const actions = Object.keys(s).filter((k) => k !== "title");
+    if (actions.length !== 1) {
+      fail(
+        actions.length === 0
+          ? `step ${index + 1} has no action (one of ${ACTIONS.join(", ")})`
+          : `step ${index + 1} has ${actions.length} actions (${actions.join(", ")}); put each in its own step`,
+      );
+    }
+    const body = normaliseStep(actions[0]!, s[actions[0]!], base, file, fail);
+    return { ...body, title: s.title, line, index } as Step;
+  });
+
+  return {
+    file,
+    name: raw.name,
+    description: raw.description,
+    controller: raw.controller ?? {},
+    nodes: (raw.nodes ?? ["node-1", "node-2"]).map((n: string | { name: string; ip?: string }) =>
+      typeof n === "string" ? { name: n } : n,
+    ),
+    fabricHosts: (raw.fabricHosts ?? []).map((h: { name: string; ip: string; listen?: any[] }) => ({
+      name: h.name,
+      ip: h.ip,
+      listen: (h.listen ?? []).map((l) => ({ port: l.port, proto: (l.proto ?? "tcp") as Proto })),
+    })),
+    steps,
+  };
+}
+
+type Fail = (problem: string, sub?: (string | number)[]) => never;
+
+function normaliseStep(action: string, v: any, base: string, file: string, fail: Fail): StepBody {
+  switch (action) {
+    case "apply":
+      return { kind: "apply", manifests: loadManifests(v, base, file, fail) };
+    case "delete":
+      return { kind: "delete", objects: (Array.isArray(v) ? v : [v]) as ObjectKey[] };
+    case "patch":
+      return { kind: "patch", target: objectKey(v), patch: v.patch, patchType: v.type ?? "merge" };
+    case "label":
+    case "annotate":
+      return { kind: action, target: objectKey(v), set: v.set ?? {} };
+    case "wait":
+      return { kind: "wait", pods: (v.pods ?? {}) as PodExpectation };
+    case "reach":
+      return { kind: "reach", probes: (Array.isArray(v) ? v : [v]).map((p: any, i: number) => reachProbe(p, i, fail)) };
+    case "matrix": {
+      let table: ReturnType<typeof parseTruthTable>;
+      try {
+        table = parseTruthTable(v.expect);
+      } catch (e) {
+        return fail(`matrix: ${(e as Error).message}`, ["matrix", "expect"]);
+      }
+      const proto = (v.proto ?? "tcp") as Proto;
+      if (proto !== "icmp" && v.port === undefined) fail(`matrix: proto ${proto} needs a port`, ["matrix"]);
+      return { kind: "matrix", proto, port: v.port, via: v.via ?? "pod", table };
+    }
+    case "contrail":
+      return {
+        kind: "contrail",
+        expectations: v.map((c: any) => ({
+          type: c.type,
+          name: c.name,
+          fqName: typeof c.fqName === "string" ? c.fqName.split(":") : c.fqName,
+          exists: c.exists ?? true,
+          count: c.count,
+          fields: c.fields,
+        })),
+      };
+    case "pods":
+      return { kind: "pods", expectations: v };
+    case "show":
+      return { kind: "show", show: v === "pods" ? { pods: {} } : v };
+    default:
+      return fail(`unknown action ${action}`);
+  }
+}
+
+function objectKey(v: any): ObjectKey {
+  return { kind: v.kind, apiVersion: v.apiVersion, name: v.name, namespace: v.namespace };
+}
+
+/** "<namespace>/<pod>", or "<namespace>/<prefix>*" for pods with generated names (Deployments). */
+const POD_REF = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9][-.a-z0-9]*\*?$/;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+function reachProbe(p: any, i: number, fail: Fail): ReachProbe {
+  const at = ["reach", i];
+  const fromOk = POD_REF.test(p.from) || /^host:.+/.test(p.from);
+  if (!fromOk) fail(`reach.from "${p.from}" must be <namespace>/<pod> or host:<fabric host>`, [...at, "from"]);
+  const to: string = p.to;
+  const toOk = POD_REF.test(to) || IPV4.test(to) || /^(service|svc):[^/]+\/.+$/.test(to) || /^host:.+/.test(to);
+  if (!toOk) fail(`reach.to "${to}" must be <namespace>/<pod>, service:<namespace>/<name>, host:<name> or an IPv4 address`, [...at, "to"]);
+  const proto = (p.proto ?? "icmp") as Proto;
+  if (proto !== "icmp" && p.port === undefined) fail(`reach: proto ${proto} needs a port`, at);
+  if (proto === "icmp" && p.port !== undefined) fail("reach: icmp takes no port", [...at, "port"]);
+  return {
+    from: p.from,
+    to: to.replace(/^svc:/, "service:"),
+    proto,
+    port: p.port,
+    count: p.count ?? (proto === "icmp" ? 2 : 1),
+    expect: p.expect,
+    spread: p.spread,
+  };
+}
+
+function loadManifests(v: any, base: string, file: string, fail: Fail): KubeObject[] {
+  let objs: unknown[];
+  if (typeof v === "string" || (v && typeof v.file === "string" && Object.keys(v).length === 1)) {
+    const source = typeof v === "string" ? file : resolve(base, v.file);
+    let text = v as string;
+    if (typeof v !== "string") {
+      try {
+        text = readFileSync(source, "utf8");
+      } catch (e) {
+        fail(`apply: cannot read ${v.file}: ${(e as Error).message}`, ["apply"]);
+      }
+    }
+    const lc = new LineCounter();
+    const docs = parseAllDocuments(text, { lineCounter: lc });
+    if (!Array.isArray(docs)) return fail("apply: not YAML documents", ["apply"]);
+    objs = [];
+    for (const d of docs) {
+      if (d.errors.length > 0) {
+        const where = typeof v === "string" ? "" : ` (${v.file}:${lc.linePos(d.errors[0]!.pos[0]).line})`;
+        fail(`apply: invalid manifest YAML${where}: ${d.errors[0]!.message.split("\n")[0]}`, ["apply"]);
+      }
+      const o = d.toJS();
+      if (o !== null && o !== undefined) objs.push(...(o.kind === "List" && Array.isArray(o.items) ? o.items : [o]));
+    }
+  } else {
+    objs = Array.isArray(v) ? v : [v];
+  }
+  objs.forEach((o: any, i) => {
+    if (!o || typeof o !== "object" || !o.apiVersion || !o.kind || !o.metadata?.name) {
+      fail(`apply: manifest ${i + 1} needs apiVersion, kind and metadata.name`, ["apply"]);
+    }
+  });
+  return objs as KubeObject[];
+}
+
+/** Walk the YAML AST along a JSON path to find the node (for its line). */
+function nodeAt(root: Node | null, path: (string | number)[]): Node | undefined {
+  let node: Node | null | undefined = root;
+  let found: Node | undefined = root ?? undefined;
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => (it.key as any)?.value === key || (it.key as any) === key);
+      if (!pair) break;
+      node = pair.value as Node;
+      found = (pair.key as Node) ?? node;
+    } else if (isSeq(node) && typeof key === "number") {
+      node = node.items[key] as Node;
+      found = node;
+    } else break;
+    if (!node) break;
+  }
+  return found;
+}
+
+function pointerToPath(pointer: string): (string | number)[] {
+  return pointer
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+}
+
+function mostSpecific(errors: ErrorObject[]): ErrorObject {
+  // oneOf failures report every branch; the deepest path is the most useful line to point at
+  return [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length)[0]!;
+}
+
+function describeSchemaError(err: ErrorObject, path: (string | number)[]): string {
+  const where = path.length ? path.join(".") : "scenario";
+  const p = err.params as Record<string, any>;
+  switch (err.keyword) {
+    case "additionalProperties":
+      return `${where}: unknown field "${p.additionalProperty}"`;
+    case "required":
+      return `${where}: missing required field "${p.missingProperty}"`;
+    case "enum":
+      return `${where}: must be one of ${(p.allowedValues as unknown[]).join(", ")}`;
+    case "type":
+      return `${where}: must be ${p.type}`;
+    case "pattern":
+      return `${where}: "${valueText(err.data)}" is not in the expected format`;
+    case "oneOf":
+      return `${where}: does not match any accepted form (see docs/scenarios.md)`;
+    default:
+      return `${where}: ${err.message}`;
+  }
+}
+
+function valueText(v: unknown): string {
+  return typeof v === "string" ? v : JSON.stringify(v);
+}

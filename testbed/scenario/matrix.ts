@@ -1,0 +1,59 @@
+/**
+ * The upstream NetworkPolicy conformance notation (kubernetes test/e2e/network/netpol): a header row of
+ * targets, then one row per source; `.` = connected, `X` = blocked. A pod to itself is never judged.
+ *
+ * Example:
+ *   "      x/a  x/b\n x/a  .    X\n x/b  .    ."
+ */
+import type { TruthTable } from "./types";
+
+export function parseTruthTable(text: string): TruthTable {
+  const rows = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .map((l) => l.split(/\s+/));
+  if (rows.length < 2) throw new Error("a truth table needs a header row of targets and at least one source row");
+  const targets = rows[0]!;
+  const seen = new Set<string>();
+  for (const t of targets) {
+    if (!/^[^/\s]+\/[^/\s]+$/.test(t)) throw new Error(`header cell "${t}" is not <namespace>/<pod>`);
+    if (seen.has(t)) throw new Error(`target ${t} appears twice in the header`);
+    seen.add(t);
+  }
+  return {
+    targets,
+    rows: rows.slice(1).map((cells, i) => {
+      const [from, ...marks] = cells;
+      if (!from || !/^[^/\s]+\/[^/\s]+$/.test(from)) throw new Error(`row ${i + 1}: first cell "${from}" is not <namespace>/<pod>`);
+      if (marks.length !== targets.length) {
+        throw new Error(`row ${from}: ${marks.length} cells for ${targets.length} targets`);
+      }
+      return {
+        from,
+        cells: marks.map((m, j) => {
+          if (m !== "." && m !== "X") throw new Error(`row ${from}, column ${targets[j]}: "${m}" is neither "." nor "X"`);
+          return m === ".";
+        }),
+      };
+    }),
+  };
+}
+
+/** Render observed results in the same notation, marking cells that differ from the expectation with `*`. */
+export function formatTruthTable(expected: TruthTable, observed: (from: string, to: string) => boolean | undefined): string {
+  const width = Math.max(...expected.targets.map((t) => t.length), ...expected.rows.map((r) => r.from.length)) + 1;
+  const pad = (s: string) => s.padEnd(width + 1);
+  const out = [pad("") + expected.targets.map(pad).join("")];
+  for (const row of expected.rows) {
+    const cells = expected.targets.map((to, j) => {
+      if (to === row.from) return pad("-");
+      const got = observed(row.from, to);
+      if (got === undefined) return pad("?");
+      const mark = got ? "." : "X";
+      return pad(got === row.cells[j] ? mark : `${mark}*`);
+    });
+    out.push(pad(row.from) + cells.join(""));
+  }
+  return out.join("\n");
+}

@@ -1,0 +1,111 @@
+/**
+ * Scenario files as the runner sees them after loading: the JSON Schema in scenarios/scenario.schema.json
+ * describes the YAML; these types are the validated, normalised form (every step knows its source line).
+ *
+ * Example: `{ kind: "reach", line: 12, probes: [{ from: "default/client-1", to: "10.47.255.250", ... }] }`
+ */
+import type { KubeObject } from "../../controller/kube/api";
+
+export type Proto = "icmp" | "tcp" | "udp" | "sctp";
+
+export interface ControllerOptions {
+  model?: "r4" | "r5";
+  clusterName?: string;
+  podSubnet?: string;
+  serviceSubnet?: string;
+  ipFabricSubnet?: string;
+  ipFabricForwarding?: boolean;
+  ipFabricSnat?: boolean;
+  publicFipPool?: string;
+}
+
+export interface NodeSpec {
+  name: string;
+  ip?: string;
+}
+
+export interface FabricHostSpec {
+  name: string;
+  ip: string;
+  listen: { port: number; proto: Proto }[];
+}
+
+export interface ObjectKey {
+  kind: string;
+  apiVersion?: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface ReachProbe {
+  from: string;
+  to: string;
+  proto: Proto;
+  port?: number;
+  count: number;
+  expect: "allow" | "deny";
+  spread?: { flows: number; minMembers: number };
+}
+
+export interface ContrailExpectation {
+  type: string;
+  name?: string;
+  fqName?: string[];
+  exists: boolean;
+  count?: number;
+  fields?: Record<string, unknown>;
+}
+
+export interface PodExpectation {
+  namespace?: string;
+  name?: string;
+  subnet?: string;
+  ip?: string;
+  node?: string;
+  phase?: string;
+  count?: number;
+}
+
+/** The upstream netpol truth table: rows are sources, columns targets; a pod to itself is never judged. */
+export interface TruthTable {
+  targets: string[];
+  rows: { from: string; cells: boolean[] }[]; // true = "." (connected)
+}
+
+export type ShowSpec = { pods: { namespace?: string } } | { namespace: string } | { contrail: string };
+
+export type StepBody =
+  | { kind: "apply"; manifests: KubeObject[] }
+  | { kind: "delete"; objects: ObjectKey[] }
+  | { kind: "patch"; target: ObjectKey; patch: unknown; patchType: "merge" | "strategic" | "json" }
+  | { kind: "label" | "annotate"; target: ObjectKey; set: Record<string, string | null> }
+  | { kind: "wait"; pods: PodExpectation }
+  | { kind: "reach"; probes: ReachProbe[] }
+  | { kind: "matrix"; proto: Proto; port?: number; via: "pod" | "service"; table: TruthTable }
+  | { kind: "contrail"; expectations: ContrailExpectation[] }
+  | { kind: "pods"; expectations: PodExpectation[] }
+  | { kind: "show"; show: ShowSpec };
+
+export type Step = StepBody & { title?: string; line: number; index: number };
+
+export interface Scenario {
+  file: string;
+  name: string;
+  description?: string;
+  controller: ControllerOptions;
+  nodes: NodeSpec[];
+  fabricHosts: FabricHostSpec[];
+  steps: Step[];
+}
+
+/** A problem in a scenario file, pointing at the line that has it. */
+export class ScenarioError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly problem: string,
+  ) {
+    super(`${file}:${line}: ${problem}`);
+    this.name = "ScenarioError";
+  }
+}
