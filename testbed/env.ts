@@ -9,7 +9,8 @@
 import { resolve } from "node:path";
 import { type KubeApi } from "../controller/kube/api";
 import { startController } from "../controller/index";
-import { parseControllerConfig, type ControllerConfig } from "../controller/config";
+import { type ControllerConfig, defaultConfig, dict, fipPoolRef } from "../controller/config";
+import type { Logger } from "../controller/index";
 import { startApiServer } from "../fake-contrail-api/server";
 import { startConfigDaemons } from "../fake-contrail-api/daemons/index";
 import { startAgents } from "../fake-vrouter/agent/index";
@@ -43,17 +44,18 @@ export function defaultNodeIp(i: number): string {
 
 export function controllerConfigFor(scenario: Scenario): ControllerConfig {
   const c = scenario.controller;
-  const flags: string[] = [];
-  const set = (k: string, v: unknown) => v !== undefined && flags.push(`--${k}=${v}`);
-  set("model", c.model);
-  set("cluster-name", c.clusterName);
-  set("pod-subnets", c.podSubnet);
-  set("service-subnets", c.serviceSubnet);
-  set("ip-fabric-subnets", c.ipFabricSubnet);
-  set("ip-fabric-forwarding", c.ipFabricForwarding);
-  set("ip-fabric-snat", c.ipFabricSnat);
-  set("public-fip-pool", c.publicFipPool);
-  return parseControllerConfig(flags);
+  const cfg = defaultConfig(c.model ?? "r5");
+  if (c.clusterName) cfg.clusterName = c.clusterName;
+  if (c.podSubnet) cfg.podSubnets = [c.podSubnet];
+  if (c.serviceSubnet) cfg.serviceSubnets = [c.serviceSubnet];
+  if (c.ipFabricSubnet) cfg.ipFabricSubnets = [c.ipFabricSubnet];
+  if (c.ipFabricForwarding !== undefined) cfg.ipFabricForwarding = c.ipFabricForwarding;
+  if (c.ipFabricSnat !== undefined) cfg.ipFabricSnat = c.ipFabricSnat;
+  if (c.publicFipPool) {
+    const pool = dict("public_fip_pool", c.publicFipPool);
+    if (pool) cfg.publicFipPool = fipPoolRef("public_fip_pool", pool);
+  }
+  return cfg;
 }
 
 export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promise<Testbed> {
@@ -95,7 +97,6 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     });
     for (const [i, n] of scenario.nodes.entries()) {
       const ip = n.ip ?? defaultNodeIp(i);
-      sim.addCompute(n.name, ip);
       const portApi = await agents.startPortApi(n.name, { host: "127.0.0.1", port: 0 });
       closers.push(() => portApi.close());
       portApis.set(n.name, portApi.url);
@@ -156,7 +157,7 @@ async function startCluster(choice: ClusterChoice, config: ControllerConfig, wor
   const { HttpKubeApi } = await import("../controller/kube/http");
   if (choice.kind === "kubeconfig") {
     const kube = HttpKubeApi.fromKubeconfig(choice.path);
-    return { kube, quiet: async () => {}, close: async () => kube.close?.() };
+    return { kube, quiet: async () => {}, close: async () => {} };
   }
   const { startLocalControlPlane } = await import("./cluster/local/index");
   const cp = await startLocalControlPlane({ workDir, serviceSubnet: config.serviceSubnets[0] });
@@ -165,18 +166,15 @@ async function startCluster(choice: ClusterChoice, config: ControllerConfig, wor
   return {
     kube,
     quiet: async () => {},
-    close: async () => {
-      kube.close?.();
-      await cp.stop();
-    },
+    close: () => cp.stop(),
   };
 }
 
-function quietLogger(log: (m: string) => void) {
+/** Controller warnings and errors go to the testbed log; its info chatter does not. */
+function quietLogger(log: (m: string) => void): Logger {
   return {
-    info: (_m: string, _f?: object) => {},
-    debug: (_m: string, _f?: object) => {},
-    warn: (m: string, f?: object) => log(`controller warning: ${m}${f ? ` ${JSON.stringify(f)}` : ""}`),
-    error: (m: string, f?: object) => log(`controller error: ${m}${f ? ` ${JSON.stringify(f)}` : ""}`),
+    log(level, msg, fields) {
+      if (level === "warn" || level === "error") log(`controller ${level}: ${msg}${fields ? ` ${JSON.stringify(fields)}` : ""}`);
+    },
   };
 }

@@ -55,7 +55,13 @@ export const RESOURCES = {
     plural: "networkpolicies",
     namespaced: true,
   },
-  ingresses: { group: "networking.k8s.io", version: "v1", kind: "Ingress", plural: "ingresses", namespaced: true },
+  ingresses: {
+    group: "networking.k8s.io",
+    version: "v1",
+    kind: "Ingress",
+    plural: "ingresses",
+    namespaced: true,
+  },
   deployments: { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true },
   replicasets: { group: "apps", version: "v1", kind: "ReplicaSet", plural: "replicasets", namespaced: true },
   leases: { group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases", namespaced: true },
@@ -135,6 +141,11 @@ export interface KubeApi {
     type?: PatchType,
   ): Promise<KubeObject>;
   /** Merge patch of the status subresource. */
-  patchStatus(resource: ResourceName, name: string, namespace: string | undefined, patch: unknown): Promise<KubeObject>;
+  patchStatus(
+    resource: ResourceName,
+    name: string,
+    namespace: string | undefined,
+    patch: unknown,
+  ): Promise<KubeObject>;
   delete(resource: ResourceName, name: string, namespace?: string): Promise<void>;
 }

@@ -198,7 +198,9 @@ async function cleanupLeftovers(): Promise<string[]> {
   const out: string[] = [];
   try {
     const { cleanupAll } = await import("../../fake-vrouter/netns/index");
-    out.push(...((await cleanupAll()) ?? []));
+    const left = await cleanupAll();
+    if (left.processes) out.push(`stopped ${left.processes} leftover process(es)`);
+    out.push(...left.namespaces.map((n) => `removed network namespace ${n}`));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") out.push(`netns cleanup: ${(e as Error).message}`);
   }
@@ -265,8 +267,8 @@ export async function exec(args: string[]): Promise<number> {
   if (!target?.includes("/") || cmd.length === 0) throw new UsageError("exec <ns>/<pod> -- <command…>");
   const s = requireSession();
   if (s.datapath === "netns") {
-    const { podNetnsName } = await import("../../fake-vrouter/netns/index");
-    const r = spawnSync("ip", ["netns", "exec", podNetnsName(target), ...cmd], { stdio: "inherit" });
+    const { netns } = await control<{ netns: string }>(s, "/resolve", { pod: target });
+    const r = spawnSync("ip", ["netns", "exec", netns, ...cmd], { stdio: "inherit" });
     return r.status ?? 1;
   }
   // simulated datapath: the pod has no processes; ping is answered by sending probes through the engine

@@ -115,15 +115,17 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
     if (!known.spec?.hostNetwork) await plumber.remove(known, name);
   };
 
-  const pods = new Informer(kube, "pods", { fieldSelector: `spec.nodeName=${name}` });
-  pods.on("add", (pod) => {
-    if (!pod.metadata.deletionTimestamp) enqueue(pod.metadata.uid!, () => startPod(pod));
+  // every pod event; the ones bound elsewhere are not ours (a kubelet watches spec.nodeName=<itself>)
+  const pods = new Informer(kube, "pods", {
+    onChange: (type, pod) => {
+      if (pod.spec?.nodeName !== name) return;
+      const uid = pod.metadata.uid!;
+      if (type === "delete") enqueue(uid, () => stopPod(pod));
+      else if (pod.metadata.deletionTimestamp) enqueue(uid, () => finishDelete(pod));
+      else if (!running.has(uid)) enqueue(uid, () => startPod(pod));
+    },
+    onError: (e) => log(`node ${name}: pod watch: ${e.message}`),
   });
-  pods.on("update", (pod) => {
-    if (pod.metadata.deletionTimestamp) enqueue(pod.metadata.uid!, () => finishDelete(pod));
-    else if (!running.has(pod.metadata.uid!)) enqueue(pod.metadata.uid!, () => startPod(pod));
-  });
-  pods.on("delete", (pod) => enqueue(pod.metadata.uid!, () => stopPod(pod)));
 
   // a pod with a deletionTimestamp (real API server, graceful delete) is torn down, then removed for good
   const finishDelete = async (pod: KubeObject) => {

@@ -12,16 +12,19 @@ export interface ProbeRequest {
   toIp: string;
   proto: ProbeProto;
   port?: number;
+  /** Packets (icmp) or connection attempts (tcp/udp/sctp); each attempt is a new flow (new source port). */
   count: number;
-  /** Source port for TCP/UDP/SCTP, so distinct flows can be opened (ECMP spread). */
-  srcPort?: number;
 }
 
 export interface ProbeResult {
   sent: number;
   received: number;
-  /** Who answered (endpoint name), for ECMP spread; undefined when nothing answered. */
+  /** Who answered first (endpoint name); undefined when nothing answered. */
   servedBy?: string;
+  /** Answers per endpoint over all attempts (ECMP spread). */
+  servedByCounts: Record<string, number>;
+  /** Answers proving delivery but no listener (TCP RST, ICMP port unreachable, SCTP ABORT). */
+  refused: number;
   /** TTL seen on the first reply. */
   replyTtl?: number;
   /** Why the first lost packet was dropped, and the trace that explains it. */

@@ -1,0 +1,88 @@
+/**
+ * Cost of one agent recomputation (cluster view + every compute's VrouterTables), which runs after each
+ * burst of config changes, for growing clusters: 3 computes, 8 VNs joined in pairs by network-policies, one
+ * service-style ECMP floating IP per VN, N pods. Baseline in the same run: `structuredClone` of every config
+ * object (one full pass over the config), so the ratio reads "a recomputation costs R copies of the config".
+ *
+ * Run: `npx tsx bench/agent-tables.bench.ts [pods…]` (default 300 1500).
+ */
+import { buildClusterView, computeTables, type PluggedPort } from "../fake-vrouter/agent/compute-tables";
+import { Cluster, PROJECT } from "../test/agent/fixtures";
+
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
+const COMPUTES = 3;
+const VNS = 8;
+
+function build(pods: number) {
+  const c = new Cluster();
+  const vns: string[] = [];
+  for (let v = 0; v < VNS; v++) vns.push(c.vn(`vn${v}`, `10.${v + 1}.0.0/16`));
+  for (let v = 0; v + 1 < VNS; v += 2) {
+    const a = [...PROJECT, `vn${v}`].join(":");
+    const b = [...PROJECT, `vn${v + 1}`].join(":");
+    c.policy(`np${v}`, a, b, "<>", [vns[v], vns[v + 1]]);
+  }
+  const vrs = Array.from({ length: COMPUTES }, (_, i) =>
+    c.vrouter(`compute-${i + 1}`, `192.168.0.${11 + i}`),
+  );
+  const ports = new Map<string, PluggedPort[]>(vrs.map((_, i) => [`compute-${i + 1}`, []]));
+  const members = new Map<number, string[]>();
+  for (let p = 0; p < pods; p++) {
+    const v = p % VNS;
+    const ip = `10.${v + 1}.${Math.floor(p / 250)}.${(p % 250) + 2}`;
+    const pod = c.pod(`pod${p}`, vns[v], ip, vrs[p % COMPUTES]);
+    ports
+      .get(`compute-${(p % COMPUTES) + 1}`)!
+      .push({ vmiUuid: pod.vmi, vmUuid: pod.vm, hostIfname: `tap${p}`, enabled: true });
+    const m = members.get(v) ?? [];
+    if (m.length < 10) m.push(pod.vmi);
+    members.set(v, m);
+  }
+  for (let v = 0; v < VNS; v++) {
+    const pool = c.put("floating-ip-pool", [...PROJECT, `vn${v}`, "pool"], {
+      parent_type: "virtual-network",
+    });
+    c.put("floating-ip", [...PROJECT, `vn${v}`, "pool", "vip"], {
+      parent_type: "floating-ip-pool",
+      parent_uuid: pool,
+      floating_ip_address: `10.${v + 1}.255.200`,
+      virtual_machine_interface_refs: (members.get(v) ?? []).map((u) => c.ref(u)),
+    });
+  }
+  return { c, ports };
+}
+
+function timeIt(fn: () => void, minMs = 300): number {
+  fn(); // warm-up
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < minMs) {
+    fn();
+    n++;
+  }
+  return (performance.now() - t0) / n;
+}
+
+for (const pods of sizes.length ? sizes : [300, 1500]) {
+  const { c, ports } = build(pods);
+  const all = c.model
+    .list("virtual-machine-interface")
+    .concat(c.model.list("instance-ip"), c.model.list("virtual-machine"));
+  const baseline = timeIt(() => structuredClone(all.map((o) => o.data)));
+  let routes = 0;
+  const recompute = timeIt(() => {
+    const view = buildClusterView(c.model, ports);
+    routes = 0;
+    for (const name of ports.keys()) {
+      const t = computeTables(c.model, name, ports, { view });
+      for (const v of t.vrfs.values()) routes += v.routes.length;
+    }
+  });
+  console.log(
+    `${pods} pods, ${COMPUTES} computes: recompute ${recompute.toFixed(1)} ms (${routes} routes), ` +
+      `config clone ${baseline.toFixed(2)} ms, ratio ${(recompute / baseline).toFixed(1)}x`,
+  );
+}

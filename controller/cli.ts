@@ -1,0 +1,99 @@
+/**
+ * `ctb controller`: run the controller alone against a kubeconfig's cluster and a VNC API, until SIGINT or
+ * SIGTERM. Flags override contrail-kubernetes.conf; logs are JSON lines on stderr; /status and /metrics are
+ * served on 127.0.0.1:<status-port> (8108, kube-manager's introspect port, unless told otherwise).
+ *
+ * Example: ctb controller --kubeconfig ~/.kube/config --vnc http://127.0.0.1:8082 --config k.conf --model r4
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { type ConfigOverrides, type Model, parseConfig } from "./config";
+import { jsonLogger, type LogLevel, startController } from "./index";
+import { HttpKubeApi } from "./kube/http";
+
+export const USAGE = `usage: ctb controller [flags]
+  --kubeconfig <file>     cluster to watch (default: $KUBECONFIG, then ~/.kube/config)
+  --vnc <url>             VNC config API (default: http://<[VNC] vnc_endpoint_ip>:<port>, i.e. http://127.0.0.1:8082)
+  --config <file>         contrail-kubernetes.conf ([KUBERNETES], [VNC], [DEFAULTS])
+  --model r4|r5           object model generation (default r5)
+  --cluster-name <name>   overrides [KUBERNETES] cluster_name (default k8s)
+  --status-port <port>    /status and /metrics on 127.0.0.1 (default 8108; 0 = any free port)
+  --log-level <level>     debug | info | warn | error (default info)
+`;
+
+/** A bad command line; the message says which flag. */
+export class ControllerUsageError extends Error {
+  override name = "ControllerUsageError";
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        kubeconfig: { type: "string" },
+        vnc: { type: "string" },
+        config: { type: "string" },
+        model: { type: "string" },
+        "cluster-name": { type: "string" },
+        "status-port": { type: "string" },
+        "log-level": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (e) {
+    throw new ControllerUsageError(`${(e as Error).message}\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const model = values.model as string | undefined;
+  if (model !== undefined && model !== "r4" && model !== "r5")
+    throw new ControllerUsageError(`--model must be r4 or r5, not "${model}"`);
+  const level = (values["log-level"] ?? "info") as LogLevel;
+  if (!["debug", "info", "warn", "error"].includes(level))
+    throw new ControllerUsageError(`--log-level must be debug, info, warn or error, not "${level}"`);
+  let statusPort = 8108;
+  if (values["status-port"] !== undefined) {
+    statusPort = Number(values["status-port"]);
+    if (!Number.isInteger(statusPort) || statusPort < 0 || statusPort > 65535)
+      throw new ControllerUsageError(`--status-port must be a port number, not "${values["status-port"]}"`);
+  }
+
+  const overrides: ConfigOverrides = {};
+  if (model) overrides.model = model as Model;
+  if (values["cluster-name"]) overrides.clusterName = values["cluster-name"] as string;
+  let text = "";
+  if (values.config) {
+    try {
+      text = readFileSync(values.config as string, "utf8");
+    } catch (e) {
+      throw new ControllerUsageError(`--config: ${(e as Error).message}`);
+    }
+  }
+  const config = parseConfig(text, overrides);
+  const vncUrl =
+    (values.vnc as string | undefined) ?? `http://${config.vncEndpoint.ip}:${config.vncEndpoint.port}`;
+
+  const kc = new KubeConfig();
+  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig as string);
+  else kc.loadFromDefault();
+  const kube = new HttpKubeApi(kc);
+
+  const log = jsonLogger((l) => process.stderr.write(l), level);
+  const controller = await startController({ kube, vncUrl, config, log, statusPort });
+  log.log("info", "status endpoint", { url: controller.statusUrl });
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+      resolve();
+    };
+    process.on("SIGINT", done);
+    process.on("SIGTERM", done);
+  });
+  await controller.stop();
+}

@@ -1,0 +1,234 @@
+/**
+ * Controller configuration: the keys of contrail-kubernetes.conf ([KUBERNETES], [VNC], [DEFAULTS]) parsed from
+ * INI text, with the upstream defaults and the model generation (r4 = seed 000 naming, r5 = R5.0+ naming).
+ * Every error names the section and key it is about.
+ *
+ * Example:
+ *   const cfg = parseConfig(readFileSync("contrail-kubernetes.conf", "utf8"), { model: "r4" });
+ *   cfg.podSubnets // ["10.32.0.0/12"]
+ */
+import ipaddr from "ipaddr.js";
+
+export type Model = "r4" | "r5";
+
+/** `{"domain","project","name"}` of a virtual network (cluster_network, namespace/pod network annotation). */
+export interface VnRef {
+  domain: string;
+  project: string;
+  name: string;
+}
+
+/** `{"domain","project","network","name"}` of a floating-ip-pool. */
+export interface FipPoolRef {
+  domain: string;
+  project: string;
+  network: string;
+  name: string;
+}
+
+export interface ControllerConfig {
+  model: Model;
+  clusterName: string;
+  /** kubernetes_cluster_domain: the Contrail domain projects live in. */
+  domain: string;
+  podSubnets: string[];
+  serviceSubnets: string[];
+  ipFabricSubnets: string[];
+  /** cluster_project: project name holding the cluster IPAMs / networks (default r4 `default`, r5 `<c>-default`). */
+  clusterProject?: string;
+  /** cluster_network (r4): use this VN instead of creating `cluster-network`. */
+  clusterNetwork?: VnRef;
+  /** Pod network forwarded in the underlay (r5 default true; r4 is overlay only). */
+  ipFabricForwarding: boolean;
+  ipFabricSnat: boolean;
+  publicFipPool?: FipPoolRef;
+  /** Periodic full resync, seconds (kube_timer_interval). */
+  kubeTimerInterval: number;
+  hostNetworkService: boolean;
+  vncEndpoint: { ip: string; port: number };
+  apsName?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`${key}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+export function defaultConfig(model: Model = "r5"): ControllerConfig {
+  return {
+    model,
+    clusterName: "k8s",
+    domain: "default-domain",
+    podSubnets: ["10.32.0.0/12"],
+    serviceSubnets: ["10.96.0.0/12"],
+    ipFabricSubnets: ["10.64.0.0/12"],
+    ipFabricForwarding: model === "r5",
+    ipFabricSnat: false,
+    kubeTimerInterval: 120,
+    hostNetworkService: false,
+    vncEndpoint: { ip: "127.0.0.1", port: 8082 },
+  };
+}
+
+/** Parse INI text into `{SECTION: {key: value}}`; `#`/`;` comments, `key = value` or `key: value`. */
+export function parseIni(text: string): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  let section = "";
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith("#") || line.startsWith(";")) return;
+    const sec = /^\[([^\]]+)\]$/.exec(line);
+    if (sec) {
+      section = sec[1].trim();
+      out[section] ??= {};
+      return;
+    }
+    const m = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(line);
+    if (!m) throw new ConfigError(`line ${i + 1}`, `expected "key = value", got "${line}"`);
+    if (!section) throw new ConfigError(`line ${i + 1}`, `key "${m[1]}" outside a [SECTION]`);
+    out[section][m[1]] = m[2];
+  });
+  return out;
+}
+
+/** Overrides from flags (already typed) applied after the file. */
+export type ConfigOverrides = Partial<ControllerConfig>;
+
+/** Build a ControllerConfig from contrail-kubernetes.conf text (may be empty) and flag overrides. */
+export function parseConfig(text: string, overrides: ConfigOverrides = {}): ControllerConfig {
+  const ini = parseIni(text);
+  const k8s = ini.KUBERNETES ?? {};
+  const vnc = ini.VNC ?? {};
+  const defs = ini.DEFAULTS ?? ini.DEFAULT ?? {};
+  const modelRaw = overrides.model ?? defs.model ?? k8s.model ?? "r5";
+  if (modelRaw !== "r4" && modelRaw !== "r5") throw new ConfigError("model", `"${modelRaw}" is not r4 or r5`);
+  const cfg = defaultConfig(modelRaw);
+
+  const K = (key: string) => `[KUBERNETES] ${key}`;
+  if (k8s.cluster_name !== undefined) cfg.clusterName = name(K("cluster_name"), k8s.cluster_name);
+  if (k8s.kubernetes_cluster_domain !== undefined)
+    cfg.domain = name(K("kubernetes_cluster_domain"), k8s.kubernetes_cluster_domain);
+  if (k8s.pod_subnets !== undefined) cfg.podSubnets = cidrs(K("pod_subnets"), k8s.pod_subnets);
+  if (k8s.service_subnets !== undefined)
+    cfg.serviceSubnets = cidrs(K("service_subnets"), k8s.service_subnets);
+  if (k8s.ip_fabric_subnets !== undefined)
+    cfg.ipFabricSubnets = cidrs(K("ip_fabric_subnets"), k8s.ip_fabric_subnets);
+  if (k8s.cluster_project !== undefined) {
+    const p = dict(K("cluster_project"), k8s.cluster_project);
+    if (p) {
+      if (typeof p.project !== "string") throw new ConfigError(K("cluster_project"), 'needs a "project" key');
+      cfg.clusterProject = p.project;
+      if (typeof p.domain === "string") cfg.domain = p.domain;
+    }
+  }
+  if (k8s.cluster_network !== undefined) {
+    const n = dict(K("cluster_network"), k8s.cluster_network);
+    if (n) cfg.clusterNetwork = vnRef(K("cluster_network"), n);
+  }
+  if (k8s.ip_fabric_forwarding !== undefined)
+    cfg.ipFabricForwarding = bool(K("ip_fabric_forwarding"), k8s.ip_fabric_forwarding);
+  if (k8s.ip_fabric_snat !== undefined) cfg.ipFabricSnat = bool(K("ip_fabric_snat"), k8s.ip_fabric_snat);
+  if (k8s.host_network_service !== undefined)
+    cfg.hostNetworkService = bool(K("host_network_service"), k8s.host_network_service);
+
+  if (vnc.vnc_endpoint_ip !== undefined) cfg.vncEndpoint.ip = vnc.vnc_endpoint_ip.split(/[\s,]+/)[0];
+  if (vnc.vnc_endpoint_port !== undefined)
+    cfg.vncEndpoint.port = int("[VNC] vnc_endpoint_port", vnc.vnc_endpoint_port);
+  if (vnc.public_fip_pool !== undefined) {
+    const p = dict("[VNC] public_fip_pool", vnc.public_fip_pool);
+    if (p) cfg.publicFipPool = fipPoolRef("[VNC] public_fip_pool", p);
+  }
+  if (defs.kube_timer_interval !== undefined) {
+    cfg.kubeTimerInterval = int("[DEFAULTS] kube_timer_interval", defs.kube_timer_interval);
+    if (cfg.kubeTimerInterval <= 0) throw new ConfigError("[DEFAULTS] kube_timer_interval", "must be > 0");
+  }
+  if (defs.aps_name !== undefined && defs.aps_name !== "") cfg.apsName = defs.aps_name;
+
+  const merged = { ...cfg, ...stripUndefined(overrides) };
+  // ip_fabric_forwarding's default follows the model when only the model was overridden
+  if (overrides.model && overrides.ipFabricForwarding === undefined && k8s.ip_fabric_forwarding === undefined)
+    merged.ipFabricForwarding = overrides.model === "r5";
+  if (merged.model === "r4" && merged.ipFabricForwarding)
+    throw new ConfigError("[KUBERNETES] ip_fabric_forwarding", "the r4 model is overlay only");
+  return merged;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function name(key: string, v: string): string {
+  const s = v.trim();
+  if (!s || s.includes(":")) throw new ConfigError(key, `"${v}" is not a valid name`);
+  return s;
+}
+
+export function bool(key: string, v: string): boolean {
+  const s = v.trim().toLowerCase();
+  if (["true", "yes", "1", "on"].includes(s)) return true;
+  if (["false", "no", "0", "off"].includes(s)) return false;
+  throw new ConfigError(key, `"${v}" is not a boolean (true/false)`);
+}
+
+function int(key: string, v: string): number {
+  if (!/^\s*\d+\s*$/.test(v)) throw new ConfigError(key, `"${v}" is not an integer`);
+  return Number(v);
+}
+
+function cidrs(key: string, v: string): string[] {
+  const parts = v
+    .replace(/[[\]'"]/g, " ")
+    .split(/[\s,]+/)
+    .filter(Boolean);
+  if (parts.length === 0) throw new ConfigError(key, "needs at least one subnet");
+  return parts.map((p) => {
+    if (!ipaddr.isValidCIDR(p)) throw new ConfigError(key, `"${p}" is not a CIDR`);
+    const [addr, len] = ipaddr.parseCIDR(p);
+    // normalise to the network address so allocation and comparisons agree
+    return `${networkAddress(addr, len)}/${len}`;
+  });
+}
+
+function networkAddress(addr: ipaddr.IPv4 | ipaddr.IPv6, len: number): string {
+  const bytes = addr.toByteArray();
+  for (let i = 0; i < bytes.length; i++) {
+    const bits = Math.max(0, Math.min(8, len - i * 8));
+    bytes[i] &= bits === 0 ? 0 : (0xff << (8 - bits)) & 0xff;
+  }
+  return ipaddr.fromByteArray(bytes).toString();
+}
+
+/** Parse a JSON or Python-literal dict string (`{'domain': 'default-domain', ...}`); `{}`/empty → undefined. */
+export function dict(key: string, v: string): Record<string, unknown> | undefined {
+  const s = v.trim();
+  if (!s || s === "{}" || s.toLowerCase() === "none") return undefined;
+  try {
+    const o = JSON.parse(s.replace(/'/g, '"'));
+    if (o && typeof o === "object" && !Array.isArray(o)) return o as Record<string, unknown>;
+  } catch {
+    // fall through to the error below
+  }
+  throw new ConfigError(key, `"${v}" is not a dict like {"domain": ..., "project": ...}`);
+}
+
+export function vnRef(key: string, o: Record<string, unknown>): VnRef {
+  for (const k of ["domain", "project", "name"])
+    if (typeof o[k] !== "string" || !o[k]) throw new ConfigError(key, `missing "${k}"`);
+  return { domain: o.domain as string, project: o.project as string, name: o.name as string };
+}
+
+export function fipPoolRef(key: string, o: Record<string, unknown>): FipPoolRef {
+  for (const k of ["domain", "project", "network", "name"])
+    if (typeof o[k] !== "string" || !o[k]) throw new ConfigError(key, `missing "${k}"`);
+  return {
+    domain: o.domain as string,
+    project: o.project as string,
+    network: o.network as string,
+    name: o.name as string,
+  };
+}

@@ -1,0 +1,461 @@
+/**
+ * The controller (contrail-kube-manager equivalent): informers over a KubeApi feed a work queue of units
+ * (cluster, node, namespace, pod, service); a worker pool translates each unit from the caches and reconciles
+ * it through the VNC client, dependencies first, failures retried with backoff; a periodic resync rescans the
+ * config API so the result is level-triggered. Structured JSON logs, prom-client metrics and a status
+ * endpoint (`/status`, `/metrics`) on 127.0.0.1.
+ *
+ * Example:
+ *   const c = await startController({ kube, vncUrl: "http://127.0.0.1:8082", config: defaultConfig("r4") });
+ *   await c.waitIdle();   // every Kubernetes object applied
+ *   await c.stop();
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ControllerConfig } from "./config";
+import type { KubeApi, KubeObject, ResourceName } from "./kube/api";
+import { type ChangeType, Informer } from "./kube/informer";
+import { Reconciler, UnitBlocked } from "./reconcile";
+import {
+  type KubeSnapshot,
+  Layout,
+  parseUnitKey,
+  translateUnit,
+  UNIT_RANK,
+  unitDeps,
+  unitKey,
+  unitKeys,
+} from "./translate";
+import { VncClient } from "./vnc/client";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export interface Logger {
+  log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** JSON lines on a stream (stderr by default), one object per event: `{ts, level, component, msg, ...}`. */
+export function jsonLogger(
+  write: (line: string) => void = (l) => process.stderr.write(l),
+  minLevel: LogLevel = "info",
+): Logger {
+  const order: LogLevel[] = ["debug", "info", "warn", "error"];
+  return {
+    log(level, msg, fields) {
+      if (order.indexOf(level) < order.indexOf(minLevel)) return;
+      write(
+        `${JSON.stringify({ ts: new Date().toISOString(), level, component: "controller", msg, ...fields })}\n`,
+      );
+    },
+  };
+}
+
+export interface ControllerStatus {
+  inSync: boolean;
+  queueDepth: number;
+  inflight: number;
+  /** Units whose last attempt failed or that are blocked (retried with backoff). */
+  failing: number;
+  lastError?: string;
+}
+
+export interface ControllerHandle {
+  stop(): Promise<void>;
+  isIdle(): boolean;
+  waitIdle(): Promise<void>;
+  status(): ControllerStatus;
+  /** `http://127.0.0.1:<port>` when a status port was requested. */
+  statusUrl?: string;
+  /** Run a full resync now (rescan the config API, re-apply every unit). */
+  resync(): Promise<void>;
+}
+
+export interface ControllerOptions {
+  kube: KubeApi;
+  vncUrl: string;
+  config: ControllerConfig;
+  log?: Logger;
+  statusPort?: number;
+  /** Units reconciled in parallel (default 16). */
+  concurrency?: number;
+}
+
+const WATCHED: ResourceName[] = ["namespaces", "nodes", "pods", "services", "endpointslices", "endpoints"];
+/** Attempts during which a failing unit still counts as work in progress (not idle). */
+const BUSY_ATTEMPTS = 5;
+
+interface RetryState {
+  attempts: number;
+  timer?: NodeJS.Timeout;
+  busy: boolean;
+  message: string;
+}
+
+export async function startController(opts: ControllerOptions): Promise<ControllerHandle> {
+  const log = opts.log ?? jsonLogger();
+  const cfg = opts.config;
+  const layout = new Layout(cfg);
+  const concurrency = opts.concurrency ?? 16;
+
+  const registry = new Registry();
+  const mQueue = new Gauge({
+    name: "ctb_controller_queue_depth",
+    help: "units waiting",
+    registers: [registry],
+  });
+  const mFailing = new Gauge({
+    name: "ctb_controller_units_failing",
+    help: "units retrying",
+    registers: [registry],
+  });
+  const mLatency = new Histogram({
+    name: "ctb_controller_reconcile_seconds",
+    help: "time to translate and apply one unit",
+    labelNames: ["kind"],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers: [registry],
+  });
+  const mCalls = new Counter({
+    name: "ctb_controller_vnc_calls_total",
+    help: "VNC API calls",
+    labelNames: ["method", "what"],
+    registers: [registry],
+  });
+  const mErrors = new Counter({
+    name: "ctb_controller_vnc_errors_total",
+    help: "VNC API calls answered with an error status",
+    labelNames: ["status"],
+    registers: [registry],
+  });
+
+  const vnc = new VncClient(opts.vncUrl, {
+    onCall: ({ method, what, status }) => {
+      mCalls.inc({ method, what });
+      if (status >= 400 || status === 0) mErrors.inc({ status: String(status) });
+    },
+  });
+  const reconciler = new Reconciler(vnc, cfg.clusterName, { warn: (m) => log.log("warn", m) });
+
+  // ---- caches ----
+  const snap: KubeSnapshot = {
+    namespaces: new Map(),
+    pods: new Map(),
+    services: new Map(),
+    endpointslices: new Map(),
+    endpoints: new Map(),
+    nodes: new Map(),
+  };
+  const podsByUid = new Map<string, KubeObject>();
+
+  // ---- work queue ----
+  const buckets: Set<string>[] = [0, 1, 2, 3, 4].map(() => new Set<string>());
+  const inflight = new Set<string>();
+  const again = new Set<string>();
+  const retries = new Map<string, RetryState>();
+  const lastWarnings = new Map<string, string>();
+  let lastError: string | undefined;
+  let started = false;
+  let stopped = false;
+  let resyncPending = false;
+  let resyncRunning = false;
+  let idleWaiters: (() => void)[] = [];
+
+  const queued = (k: string) => buckets[UNIT_RANK[parseUnitKey(k).kind]].has(k);
+  const queueDepth = () => buckets.reduce((n, b) => n + b.size, 0);
+  const busy = (k: string) => queued(k) || inflight.has(k) || retries.get(k)?.busy === true;
+
+  function enqueue(k: string) {
+    if (stopped) return;
+    if (inflight.has(k)) {
+      again.add(k);
+      return;
+    }
+    const r = retries.get(k);
+    if (r?.timer) {
+      clearTimeout(r.timer);
+      r.timer = undefined;
+    }
+    buckets[UNIT_RANK[parseUnitKey(k).kind]].add(k);
+    mQueue.set(queueDepth());
+  }
+
+  function isIdle(): boolean {
+    if (!started || resyncPending || resyncRunning || inflight.size || queueDepth()) return false;
+    for (const r of retries.values()) if (r.busy) return false;
+    return true;
+  }
+
+  function checkIdle() {
+    if (!isIdle()) return;
+    const w = idleWaiters;
+    idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** A deleted namespace's unit waits for the units of its pods and services still at work. */
+  function deletionDeps(k: string): string[] {
+    const u = parseUnitKey(k);
+    if (u.kind !== "Namespace" || snap.namespaces.has(u.name!)) return [];
+    const prefix = [`Pod/${u.name}/`, `Service/${u.name}/`];
+    return reconciler.ownedUnits().filter((o) => prefix.some((p) => o.startsWith(p)));
+  }
+
+  function pick(): string | undefined {
+    for (const b of buckets) {
+      for (const k of b) {
+        if (unitDeps(k, snap).every((d) => !busy(d)) && deletionDeps(k).every((d) => !busy(d))) {
+          b.delete(k);
+          return k;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  function pump() {
+    if (!started || stopped) return;
+    if (resyncPending) {
+      if (inflight.size === 0 && !resyncRunning) void runResync();
+      return;
+    }
+    while (inflight.size < concurrency) {
+      const k = pick();
+      if (!k) break;
+      inflight.add(k);
+      void process(k).finally(() => {
+        inflight.delete(k);
+        if (again.delete(k)) enqueue(k);
+        mQueue.set(queueDepth());
+        pump();
+        checkIdle();
+      });
+    }
+    mQueue.set(queueDepth());
+    checkIdle();
+  }
+
+  function scheduleRetry(k: string, message: string, blocked: boolean) {
+    const r = retries.get(k) ?? { attempts: 0, busy: false, message };
+    r.attempts++;
+    r.message = message;
+    // blocked units wait for an event (node, namespace, network appears); failures are retried soon
+    r.busy = !blocked && r.attempts < BUSY_ATTEMPTS;
+    const delay = blocked
+      ? Math.min(30_000, 1000 * 2 ** (r.attempts - 1))
+      : Math.min(30_000, 100 * 2 ** (r.attempts - 1));
+    clearTimeout(r.timer);
+    r.timer = setTimeout(() => {
+      r.timer = undefined;
+      enqueue(k);
+      pump();
+    }, delay);
+    r.timer.unref?.();
+    retries.set(k, r);
+    mFailing.set(retries.size);
+  }
+
+  async function process(k: string) {
+    const t0 = performance.now();
+    const desired = translateUnit(k, snap, layout, reconciler.view, podsByUid);
+    const w = desired.warnings.join("\n");
+    if (w !== (lastWarnings.get(k) ?? "")) {
+      for (const m of desired.warnings) log.log("warn", m, { unit: k });
+      if (w) lastWarnings.set(k, w);
+      else lastWarnings.delete(k);
+    }
+    try {
+      const { writes } = await reconciler.apply(desired);
+      const r = retries.get(k);
+      if (r) {
+        clearTimeout(r.timer);
+        retries.delete(k);
+        mFailing.set(retries.size);
+        log.log("info", "unit recovered", { unit: k });
+      }
+      if (writes) log.log("debug", "unit applied", { unit: k, writes });
+    } catch (err) {
+      const e = err as Error;
+      const blocked = e instanceof UnitBlocked;
+      const prev = retries.get(k)?.message;
+      if (prev !== e.message)
+        log.log("warn", blocked ? e.message : `${k}: ${e.message}`, { unit: k, blocked });
+      if (!blocked) lastError = `${k}: ${e.message}`;
+      scheduleRetry(k, e.message, blocked);
+    } finally {
+      mLatency.observe({ kind: parseUnitKey(k).kind }, (performance.now() - t0) / 1000);
+    }
+  }
+
+  function enqueueAll() {
+    for (const k of unitKeys(snap)) enqueue(k);
+    for (const k of reconciler.ownedUnits()) enqueue(k);
+  }
+
+  async function runResync() {
+    resyncRunning = true;
+    try {
+      await reconciler.scan();
+      resyncPending = false;
+      enqueueAll();
+    } catch (err) {
+      lastError = `resync: ${(err as Error).message}`;
+      log.log("error", "resync failed; retrying", { error: (err as Error).message });
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      resyncRunning = false;
+    }
+    pump();
+  }
+
+  // ---- Kubernetes events → units ----
+  const inNamespace = (m: Map<string, KubeObject>, ns: string) =>
+    [...m.values()].filter((o) => o.metadata.namespace === ns);
+  const nodeIp = (n?: KubeObject) =>
+    (n?.status?.addresses ?? []).find((a: { type: string }) => a.type === "InternalIP")?.address;
+
+  const handlers: Record<string, (t: ChangeType, o: KubeObject, old?: KubeObject) => void> = {
+    namespaces: (_t, o) => {
+      const ns = o.metadata.name!;
+      enqueue(unitKey.namespace(ns));
+      for (const p of inNamespace(snap.pods, ns)) enqueue(unitKey.pod(ns, p.metadata.name!));
+      for (const s of inNamespace(snap.services, ns)) enqueue(unitKey.service(ns, s.metadata.name!));
+    },
+    nodes: (t, o, old) => {
+      const name = o.metadata.name!;
+      enqueue(unitKey.node(name));
+      if (t === "update" && nodeIp(o) === nodeIp(old)) return;
+      for (const p of snap.pods.values())
+        if (p.spec?.nodeName === name) enqueue(unitKey.pod(p.metadata.namespace!, p.metadata.name!));
+    },
+    pods: (t, o, old) => {
+      const ns = o.metadata.namespace!;
+      if (old?.metadata.uid && old.metadata.uid !== o.metadata.uid) podsByUid.delete(old.metadata.uid);
+      if (o.metadata.uid) {
+        if (t === "delete") podsByUid.delete(o.metadata.uid);
+        else podsByUid.set(o.metadata.uid, o);
+      }
+      enqueue(unitKey.pod(ns, o.metadata.name!));
+      // members reference pods by uid: a pod appearing or going changes its services' member sets
+      if (t !== "update")
+        for (const s of inNamespace(snap.services, ns)) enqueue(unitKey.service(ns, s.metadata.name!));
+    },
+    services: (_t, o) => enqueue(unitKey.service(o.metadata.namespace!, o.metadata.name!)),
+    endpointslices: (_t, o, old) => {
+      for (const s of [o, old]) {
+        const svc = s?.metadata.labels?.["kubernetes.io/service-name"];
+        if (svc) enqueue(unitKey.service(s!.metadata.namespace!, svc));
+      }
+    },
+    endpoints: (_t, o) => enqueue(unitKey.service(o.metadata.namespace!, o.metadata.name!)),
+  };
+
+  const informers = WATCHED.map(
+    (r) =>
+      new Informer(opts.kube, r, {
+        onChange: (t, o, old) => {
+          const cache = snap[r as keyof KubeSnapshot];
+          const key = o.metadata.namespace
+            ? `${o.metadata.namespace}/${o.metadata.name}`
+            : `${o.metadata.name}`;
+          if (t === "delete") cache.delete(key);
+          else cache.set(key, o);
+          handlers[r](t, o, old);
+          pump();
+        },
+        onError: (err) => log.log("warn", `watch ${r}: ${err.message}`, { resource: r }),
+      }),
+  );
+
+  // ---- start: caches, then the config API scan, then the queue ----
+  await Promise.all(informers.map((i) => i.start()));
+  for (;;) {
+    try {
+      await reconciler.scan();
+      break;
+    } catch (err) {
+      if (stopped) break;
+      lastError = `initial scan: ${(err as Error).message}`;
+      log.log("warn", "config API not reachable yet; retrying", { error: (err as Error).message });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  enqueueAll();
+  started = true;
+  log.log("info", "controller started", { model: cfg.model, cluster: cfg.clusterName, vnc: opts.vncUrl });
+  pump();
+
+  const timer = setInterval(() => {
+    resyncPending = true;
+    pump();
+  }, cfg.kubeTimerInterval * 1000);
+  timer.unref();
+
+  const status = (): ControllerStatus => ({
+    inSync: isIdle(),
+    queueDepth: queueDepth(),
+    inflight: inflight.size,
+    failing: retries.size,
+    ...(lastError ? { lastError } : {}),
+  });
+
+  let server: Server | undefined;
+  let statusUrl: string | undefined;
+  if (opts.statusPort !== undefined) {
+    server = createServer((req, res) => {
+      if (req.url === "/status") {
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify(status()));
+      } else if (req.url === "/metrics") {
+        registry.metrics().then(
+          (text) => {
+            res.setHeader("content-type", registry.contentType);
+            res.end(text);
+          },
+          (e: Error) => {
+            res.statusCode = 500;
+            res.end(e.message);
+          },
+        );
+      } else {
+        res.statusCode = 404;
+        res.end("not found: try /status or /metrics\n");
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server!.once("error", reject);
+      server!.listen(opts.statusPort, "127.0.0.1", () => resolve());
+    });
+    statusUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  return {
+    statusUrl,
+    isIdle,
+    status,
+    waitIdle: () =>
+      new Promise<void>((resolve) => {
+        if (isIdle()) resolve();
+        else idleWaiters.push(resolve);
+      }),
+    resync: async () => {
+      resyncPending = true;
+      pump();
+      await new Promise<void>((resolve) => {
+        if (isIdle()) resolve();
+        else idleWaiters.push(resolve);
+      });
+    },
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      for (const i of informers) i.stop();
+      for (const r of retries.values()) clearTimeout(r.timer);
+      // let in-flight units finish their current call so no write is cut in half needlessly
+      while (inflight.size) await new Promise((r) => setTimeout(r, 5));
+      if (server) await new Promise<void>((r) => server!.close(() => r()));
+      const w = idleWaiters;
+      idleWaiters = [];
+      for (const f of w) f();
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Entry points of the pure translation: the units a snapshot implies, one unit's desired objects, and the
+ * whole desired object set (what the golden tests print).
+ *
+ * Example:
+ *   const units = translateAll(snapshot, cfg, emptyView());
+ *   units.flatMap((u) => u.objects).map((o) => `${o.type} ${o.fq_name.join(":")}`)
+ */
+import type { ControllerConfig } from "../config";
+import type { KubeObject } from "../kube/api";
+import { Layout } from "./layout";
+import { parseUnitKey, unitKey } from "./names";
+import type { KubeSnapshot, UnitDesired, VncView } from "./types";
+import {
+  podIndex,
+  translateCluster,
+  translateNamespace,
+  translateNode,
+  translatePod,
+  translateService,
+} from "./units";
+
+export { Layout } from "./layout";
+export * from "./names";
+export * from "./types";
+
+/** Every unit the snapshot implies, cluster first, then nodes, namespaces, pods, services. */
+export function unitKeys(snap: KubeSnapshot): string[] {
+  const keys = [unitKey.cluster()];
+  for (const n of [...snap.nodes.keys()].sort()) keys.push(unitKey.node(n));
+  for (const n of [...snap.namespaces.keys()].sort()) keys.push(unitKey.namespace(n));
+  for (const k of [...snap.pods.keys()].sort()) {
+    const [ns, name] = k.split("/");
+    keys.push(unitKey.pod(ns, name));
+  }
+  for (const k of [...snap.services.keys()].sort()) {
+    const [ns, name] = k.split("/");
+    keys.push(unitKey.service(ns, name));
+  }
+  return keys;
+}
+
+/** Order in which unit kinds are applied when several are ready (parents and ref targets first). */
+export const UNIT_RANK: Record<string, number> = { Cluster: 0, Node: 1, Namespace: 2, Pod: 3, Service: 4 };
+
+/**
+ * Units that must be applied before `key` (they own its parents and ref targets). Deletions run the other
+ * way round: the scheduler holds a deleted namespace's unit until its pods' and services' units are done.
+ */
+export function unitDeps(key: string, snap: KubeSnapshot): string[] {
+  const u = parseUnitKey(key);
+  switch (u.kind) {
+    case "Cluster":
+    case "Node":
+      return [];
+    case "Namespace":
+      return [unitKey.cluster()];
+    case "Service":
+      // a deleted object's unit only deletes: it waits for nothing
+      if (!snap.services.has(`${u.namespace}/${u.name}`)) return [];
+      return [unitKey.cluster(), unitKey.namespace(u.namespace!)];
+    case "Pod": {
+      const p = snap.pods.get(`${u.namespace}/${u.name}`);
+      if (!p) return [];
+      const node = p.spec?.nodeName;
+      const deps = [unitKey.cluster(), unitKey.namespace(u.namespace!)];
+      if (node) deps.push(unitKey.node(node));
+      return deps;
+    }
+  }
+}
+
+export function translateUnit(
+  key: string,
+  snap: KubeSnapshot,
+  layout: Layout,
+  view: VncView,
+  /** pod uid → pod, for service members (built from the snapshot when absent) */
+  podsByUid?: Map<string, KubeObject>,
+): UnitDesired {
+  const u = parseUnitKey(key);
+  switch (u.kind) {
+    case "Cluster":
+      return translateCluster(layout);
+    case "Node":
+      return translateNode(layout, snap, view, u.name!);
+    case "Namespace":
+      return translateNamespace(layout, snap, u.name!);
+    case "Pod":
+      return translatePod(layout, snap, view, `${u.namespace}/${u.name}`);
+    case "Service":
+      return translateService(layout, snap, `${u.namespace}/${u.name}`, podsByUid ?? podIndex(snap));
+  }
+}
+
+/** The desired state of every unit of a snapshot. */
+export function translateAll(snap: KubeSnapshot, cfg: ControllerConfig, view: VncView): UnitDesired[] {
+  const layout = new Layout(cfg);
+  const pods = podIndex(snap);
+  return unitKeys(snap).map((k) => translateUnit(k, snap, layout, view, pods));
+}

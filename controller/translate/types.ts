@@ -1,0 +1,100 @@
+/**
+ * The vocabulary of the pure translation: a snapshot of the Kubernetes caches plus what the controller knows
+ * of the VNC side goes in; per "unit" (the cluster, one namespace, pod, service or node) a desired set of
+ * Contrail objects comes out. Each object is identified by type + fq_name, carries a deterministic uuid and
+ * the owner marker annotations that let the reconciler find it again after a restart.
+ *
+ * Example: `{ type: "virtual-machine", fq_name: ["k8s__default__web"], uuid: pod.metadata.uid, props, refs }`
+ */
+import type { KubeObject } from "../kube/api";
+
+/** A ref by fq_name; `compareAttr: false` when the server rewrites the attr (VN → IPAM subnet uuids). */
+export interface DesiredRef {
+  to: string[];
+  attr?: unknown;
+  compareAttr?: boolean;
+}
+
+/**
+ * A value known only once other objects exist: the subnet uuid the API server assigned to the flat IPAM
+ * `ipam` on the ref of network `vn`. The reconciler substitutes it before writing.
+ */
+export interface SubnetOf {
+  $subnetOf: { vn: string[]; ipam: string[] };
+}
+
+export interface DesiredObject {
+  type: string;
+  fq_name: string[];
+  parent_type?: string;
+  uuid: string;
+  /** Properties to set (compared as a subset of what the server returns). */
+  props: Record<string, unknown>;
+  /** Ref fields (`virtual_network_refs`, ...) → refs. A field present replaces the whole list on update. */
+  refs: Record<string, DesiredRef[]>;
+  /** Properties sent only on create (server-owned afterwards, e.g. a fixed instance_ip_address). */
+  createOnly?: Record<string, unknown>;
+}
+
+/**
+ * A ref this unit needs on an object it does not own (virtual-router → virtual-machine, ip-fabric VN →
+ * network-policy). Applied with ref-update; removed before the target is deleted.
+ */
+export interface DesiredEdge {
+  fromType: string;
+  from: string[];
+  refType: string;
+  to: string[];
+  attr?: unknown;
+}
+
+export type UnitKind = "Cluster" | "Node" | "Namespace" | "Pod" | "Service";
+
+export interface UnitDesired {
+  key: string;
+  objects: DesiredObject[];
+  edges: DesiredEdge[];
+  /** Problems with the Kubernetes input, each naming the object; the unit is handled on defaults. */
+  warnings: string[];
+  /** Set when the unit cannot be translated now (e.g. no virtual-router for the pod's node yet). */
+  blocked?: string;
+}
+
+/** Kubernetes caches, keyed `name` (cluster-scoped) or `namespace/name`. */
+export interface KubeSnapshot {
+  namespaces: Map<string, KubeObject>;
+  pods: Map<string, KubeObject>;
+  services: Map<string, KubeObject>;
+  endpointslices: Map<string, KubeObject>;
+  endpoints: Map<string, KubeObject>;
+  nodes: Map<string, KubeObject>;
+}
+
+/** What the translation needs to know of the VNC side: virtual-routers not created by this controller. */
+export interface VncView {
+  /** virtual_router_ip_address → fq_name. */
+  routersByIp: Map<string, string[]>;
+  /** name → fq_name. */
+  routersByName: Map<string, string[]>;
+}
+
+export function emptySnapshot(): KubeSnapshot {
+  return {
+    namespaces: new Map(),
+    pods: new Map(),
+    services: new Map(),
+    endpointslices: new Map(),
+    endpoints: new Map(),
+    nodes: new Map(),
+  };
+}
+
+export function emptyView(): VncView {
+  return { routersByIp: new Map(), routersByName: new Map() };
+}
+
+/** `ns/name` for namespaced objects, `name` otherwise. */
+export function cacheKey(obj: KubeObject): string {
+  const ns = obj.metadata?.namespace;
+  return ns ? `${ns}/${obj.metadata.name}` : `${obj.metadata.name}`;
+}

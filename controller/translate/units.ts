@@ -1,0 +1,559 @@
+/**
+ * Kubernetes objects → desired Contrail objects, one function per unit kind (cluster, namespace, node, pod,
+ * service). Pure: the same snapshot and configuration give the same objects, uuids and order.
+ *
+ * Example: `translatePod(layout, snap, view, "default/web")` → VM, VMI, instance-ip and the
+ * virtual-router → VM edge for pod default/web.
+ */
+import type { KubeObject } from "../kube/api";
+import { GSC, IP_FABRIC_VN, type Layout, NETWORK_ANNOTATION, parseNetworkAnnotation } from "./layout";
+import { fqUuid, type KeyValue, ownerAnnotations, unitKey, uuid5 } from "./names";
+import type {
+  DesiredEdge,
+  DesiredObject,
+  DesiredRef,
+  KubeSnapshot,
+  SubnetOf,
+  UnitDesired,
+  VncView,
+} from "./types";
+
+const PARENT: Record<string, string | undefined> = {
+  project: "domain",
+  "network-ipam": "project",
+  "network-policy": "project",
+  "security-group": "project",
+  "virtual-network": "project",
+  "floating-ip-pool": "virtual-network",
+  "floating-ip": "floating-ip-pool",
+  "virtual-router": "global-system-config",
+  "virtual-machine": undefined,
+  "virtual-machine-interface": "project",
+  "instance-ip": undefined,
+  loadbalancer: "project",
+  "loadbalancer-listener": "project",
+  "loadbalancer-pool": "project",
+  "loadbalancer-member": "loadbalancer-pool",
+};
+
+class UnitBuilder {
+  readonly objects: DesiredObject[] = [];
+  readonly edges: DesiredEdge[] = [];
+  readonly warnings: string[] = [];
+  blocked?: string;
+  constructor(
+    readonly layout: Layout,
+    readonly key: string,
+  ) {}
+
+  add(
+    type: string,
+    fq: string[],
+    props: Record<string, unknown>,
+    refs: Record<string, DesiredRef[]> = {},
+    opts: { uuid?: string; annotations?: KeyValue[]; createOnly?: Record<string, unknown> } = {},
+  ): DesiredObject {
+    const o: DesiredObject = {
+      type,
+      fq_name: fq,
+      uuid: opts.uuid ?? fqUuid(this.layout.c, type, fq),
+      props: {
+        ...props,
+        display_name: fq[fq.length - 1],
+        annotations: ownerAnnotations(this.layout.c, this.key, opts.annotations),
+      },
+      refs,
+    };
+    const parent = PARENT[type];
+    if (parent) o.parent_type = parent;
+    if (opts.createOnly) o.createOnly = opts.createOnly;
+    this.objects.push(o);
+    return o;
+  }
+  warn = (m: string) => {
+    this.warnings.push(m);
+  };
+  done(): UnitDesired {
+    return {
+      key: this.key,
+      objects: this.objects,
+      edges: this.edges,
+      warnings: this.warnings,
+      ...(this.blocked ? { blocked: this.blocked } : {}),
+    };
+  }
+}
+
+const ref = (to: string[], attr?: unknown): DesiredRef => (attr === undefined ? { to } : { to, attr });
+const ipamRef = (ipam: string[]): DesiredRef => ({
+  to: ipam,
+  attr: { ipam_subnets: [] },
+  compareAttr: false,
+});
+const POLICY_SEQ = { sequence: { major: 0, minor: 0 } };
+const subnetOf = (vn: string[], ipam: string[]): SubnetOf => ({ $subnetOf: { vn, ipam } });
+const ANY_PORT = [{ start_port: -1, end_port: -1 }];
+
+function cidrSubnets(cidrs: string[]) {
+  return {
+    subnets: cidrs.map((c) => {
+      const [ip, len] = c.split("/");
+      return { subnet: { ip_prefix: ip, ip_prefix_len: Number(len) } };
+    }),
+  };
+}
+
+function policyRule(src: Record<string, string>, dst: Record<string, string>) {
+  return {
+    direction: "<>",
+    protocol: "any",
+    src_addresses: [src],
+    src_ports: ANY_PORT,
+    dst_addresses: [dst],
+    dst_ports: ANY_PORT,
+    action_list: { simple_action: "pass" },
+  };
+}
+
+function flatIpam(b: UnitBuilder, fq: string[], cidrs: string[]) {
+  b.add("network-ipam", fq, { ipam_subnet_method: "flat-subnet", ipam_subnets: cidrSubnets(cidrs) });
+}
+
+function clusterVn(
+  b: UnitBuilder,
+  fq: string[],
+  ipams: string[][],
+  policies: string[][],
+  opts: { ipFabric?: boolean; snat?: boolean } = {},
+) {
+  const props: Record<string, unknown> = {
+    virtual_network_properties: { forwarding_mode: "l3" },
+    address_allocation_mode: "flat-subnet-only",
+  };
+  if (opts.snat) props.fabric_snat = true;
+  const refs: Record<string, DesiredRef[]> = {
+    network_ipam_refs: ipams.map(ipamRef),
+    network_policy_refs: policies.map((p) => ref(p, POLICY_SEQ)),
+  };
+  if (opts.ipFabric) refs.virtual_network_refs = [ref(IP_FABRIC_VN)];
+  b.add("virtual-network", fq, props, refs);
+}
+
+/** Cluster-wide objects: cluster projects, IPAMs, default networks and (r5) the classic network policies. */
+export function translateCluster(layout: Layout): UnitDesired {
+  const b = new UnitBuilder(layout, unitKey.cluster());
+  const cfg = layout.cfg;
+  for (const p of layout.clusterProjects()) b.add("project", p, {});
+  flatIpam(b, layout.podIpam(), cfg.podSubnets);
+  flatIpam(b, layout.serviceIpam(), cfg.serviceSubnets);
+  if (!layout.r5) {
+    const cn = layout.clusterNetwork();
+    clusterVn(b, cn, [layout.podIpam(), layout.serviceIpam()], []);
+    b.add("floating-ip-pool", layout.clusterFipPool(), {
+      floating_ip_pool_subnets: { subnet_uuid: [subnetOf(cn, layout.podIpam())] },
+    });
+    return b.done();
+  }
+  flatIpam(b, layout.ipFabricIpam(), cfg.ipFabricSubnets);
+  const podVn = layout.defaultPodNetwork();
+  const svcVn = layout.defaultServiceNetwork();
+  const ipFabricNp = layout.ipFabricPolicy();
+  const serviceNp = layout.servicePolicy();
+  const podServiceNp = layout.podServicePolicy("default");
+  b.add("network-policy", ipFabricNp, {
+    network_policy_entries: {
+      policy_rule: [
+        policyRule({ network_policy: ipFabricNp.join(":") }, { virtual_network: IP_FABRIC_VN.join(":") }),
+      ],
+    },
+  });
+  b.add("network-policy", serviceNp, {
+    network_policy_entries: {
+      policy_rule: [
+        policyRule({ network_policy: serviceNp.join(":") }, { virtual_network: svcVn.join(":") }),
+      ],
+    },
+  });
+  b.add("network-policy", podServiceNp, {
+    network_policy_entries: {
+      policy_rule: [policyRule({ virtual_network: podVn.join(":") }, { virtual_network: svcVn.join(":") })],
+    },
+  });
+  const fwd = { ipFabric: cfg.ipFabricForwarding, snat: cfg.ipFabricSnat };
+  clusterVn(b, podVn, [layout.podIpamFor(fwd.ipFabric)], [ipFabricNp, podServiceNp], fwd);
+  clusterVn(b, svcVn, [layout.serviceIpam()], [ipFabricNp, serviceNp, podServiceNp]);
+  b.edges.push({
+    fromType: "virtual-network",
+    from: IP_FABRIC_VN,
+    refType: "network-policy",
+    to: ipFabricNp,
+    attr: POLICY_SEQ,
+  });
+  return b.done();
+}
+
+/** Per namespace: its project, default security group and, when isolated, its own network(s). */
+export function translateNamespace(layout: Layout, snap: KubeSnapshot, name: string): UnitDesired {
+  const b = new UnitBuilder(layout, unitKey.namespace(name));
+  const ns = snap.namespaces.get(name);
+  if (!ns) return b.done();
+  const project = layout.project(name);
+  parseNetworkAnnotation(ns.metadata.annotations?.[NETWORK_ANNOTATION], `namespace ${name}`, b.warn);
+  if (!layout.isClusterProject(project)) b.add("project", project, {});
+  b.add("security-group", layout.securityGroup(name), {
+    security_group_entries: allowAllRules(layout.securityGroup(name)),
+  });
+  if (!layout.ownsIsolatedNetworks(ns, b.warn)) {
+    // still validate the other annotations so bad values are reported once, on the namespace
+    layout.forwarding(ns, b.warn);
+    return b.done();
+  }
+  const fwd = layout.forwarding(ns, b.warn);
+  const podVn = layout.isolatedPodNetwork(name);
+  if (!layout.r5) {
+    clusterVn(b, podVn, [layout.podIpam()], []);
+    return b.done();
+  }
+  const svcVn = layout.isolatedServiceNetwork(name);
+  const np = layout.podServicePolicy(name);
+  b.add("network-policy", np, {
+    network_policy_entries: {
+      policy_rule: [policyRule({ virtual_network: podVn.join(":") }, { virtual_network: svcVn.join(":") })],
+    },
+  });
+  clusterVn(
+    b,
+    podVn,
+    [layout.podIpamFor(fwd.ipFabric)],
+    [np, layout.ipFabricPolicy(), layout.servicePolicy()],
+    fwd,
+  );
+  clusterVn(b, svcVn, [layout.serviceIpam()], [np, layout.ipFabricPolicy()]);
+  return b.done();
+}
+
+function allowAllRules(sg: string[]) {
+  const local = { security_group: "local" };
+  const rules = [];
+  for (const [ethertype, prefix] of [
+    ["IPv4", "0.0.0.0"],
+    ["IPv6", "::"],
+  ] as const) {
+    const all = { subnet: { ip_prefix: prefix, ip_prefix_len: 0 } };
+    const base = { direction: ">", protocol: "any", action_list: { simple_action: "pass" }, ethertype };
+    const ports = [{ start_port: 0, end_port: 65535 }];
+    rules.push({
+      ...base,
+      rule_uuid: uuid5(fqUuid("sg", "rule", sg), `ingress/${ethertype}`),
+      src_addresses: [all],
+      src_ports: ports,
+      dst_addresses: [local],
+      dst_ports: ports,
+    });
+    rules.push({
+      ...base,
+      rule_uuid: uuid5(fqUuid("sg", "rule", sg), `egress/${ethertype}`),
+      src_addresses: [local],
+      src_ports: ports,
+      dst_addresses: [all],
+      dst_ports: ports,
+    });
+  }
+  return { policy_rule: rules };
+}
+
+function internalIp(node: KubeObject): string | undefined {
+  const addrs: { type: string; address: string }[] = node.status?.addresses ?? [];
+  return addrs.find((a) => a.type === "InternalIP")?.address;
+}
+
+function routerOwnedByOthers(view: VncView, nodeName: string, ip: string | undefined): string[] | undefined {
+  return view.routersByName.get(nodeName) ?? (ip ? view.routersByIp.get(ip) : undefined);
+}
+
+/** Per node: a virtual-router named after the node, unless one exists already (by name or address). */
+export function translateNode(layout: Layout, snap: KubeSnapshot, view: VncView, name: string): UnitDesired {
+  const b = new UnitBuilder(layout, unitKey.node(name));
+  const node = snap.nodes.get(name);
+  if (!node) return b.done();
+  const ip = internalIp(node);
+  if (routerOwnedByOthers(view, name, ip)) return b.done();
+  if (!ip) {
+    b.warn(`node ${name}: no InternalIP address; no virtual-router created`);
+    return b.done();
+  }
+  b.add("virtual-router", [GSC, name], { virtual_router_ip_address: ip });
+  return b.done();
+}
+
+/** The virtual-router a pod's VM must be attached to: by hostIP, else by node name. */
+function routerFor(snap: KubeSnapshot, view: VncView, pod: KubeObject): string[] | undefined {
+  const hostIp: string | undefined = pod.status?.hostIP;
+  const nodeName: string = pod.spec.nodeName;
+  const byIp = hostIp ? view.routersByIp.get(hostIp) : undefined;
+  if (byIp) return byIp;
+  const node = snap.nodes.get(nodeName);
+  const foreign = routerOwnedByOthers(view, nodeName, node ? internalIp(node) : undefined);
+  if (foreign) return foreign;
+  if (node && internalIp(node)) {
+    return [GSC, nodeName];
+  }
+  return undefined;
+}
+
+export function vmName(layout: Layout, ns: string, pod: string): string {
+  return `${layout.c}__${ns}__${pod}`;
+}
+
+/** Identity of a pod's primary interface (deterministic from the pod uid). */
+export function podVmiUuid(podUid: string): string {
+  return uuid5(podUid, "vmi/0");
+}
+
+/** Per pod: virtual-machine, its interface, instance-ip, (r4 isolated) floating IP, and the vrouter ref. */
+export function translatePod(layout: Layout, snap: KubeSnapshot, view: VncView, key: string): UnitDesired {
+  const [nsName, podName] = key.split("/");
+  const b = new UnitBuilder(layout, unitKey.pod(nsName, podName));
+  const pod = snap.pods.get(key);
+  if (!pod || pod.spec?.hostNetwork || !pod.spec?.nodeName || !pod.metadata.uid) return b.done();
+  const ns = snap.namespaces.get(nsName);
+  if (!ns) {
+    b.blocked = `pod ${key}: namespace ${nsName} is not known yet`;
+    return b.done();
+  }
+  const router = routerFor(snap, view, pod);
+  if (!router) {
+    b.blocked = `pod ${key}: no virtual-router for node ${pod.spec.nodeName} (hostIP ${pod.status?.hostIP ?? "unset"})`;
+    return b.done();
+  }
+  const net = layout.podNetwork(pod, ns, b.warn);
+  const uid: string = pod.metadata.uid;
+  const vmFq = [vmName(layout, nsName, podName)];
+  b.add("virtual-machine", vmFq, { server_type: "container" }, {}, { uuid: uid });
+  const vmiUuid = podVmiUuid(uid);
+  const vmiName = `${podName}__${vmiUuid}`;
+  const vmiFq = [...layout.project(nsName), vmiName];
+  b.add(
+    "virtual-machine-interface",
+    vmiFq,
+    {},
+    {
+      virtual_network_refs: [ref(net.vn)],
+      virtual_machine_refs: [ref(vmFq)],
+      security_group_refs: [ref(layout.securityGroup(nsName))],
+    },
+    {
+      uuid: vmiUuid,
+      annotations: [
+        { key: "index", value: "0/1" },
+        { key: "network", value: net.source === "pod-annotation" ? net.vn.join(":") : "default" },
+      ],
+    },
+  );
+  const iipProps: Record<string, unknown> = { instance_ip_family: "v4" };
+  if (net.ipam) iipProps.subnet_uuid = subnetOf(net.vn, net.ipam);
+  b.add(
+    "instance-ip",
+    [vmiName],
+    iipProps,
+    { virtual_network_refs: [ref(net.vn)], virtual_machine_interface_refs: [ref(vmiFq)] },
+    { uuid: uuid5(uid, "iip/0") },
+  );
+  if (!layout.r5 && net.source === "isolated") {
+    // r4: an isolated pod reaches services and other namespaces through a floating IP on cluster-network
+    b.add(
+      "floating-ip",
+      [...layout.clusterFipPool(), vmiName],
+      { floating_ip_traffic_direction: "both" },
+      { virtual_machine_interface_refs: [ref(vmiFq)], project_refs: [ref(layout.project(nsName))] },
+      { uuid: uuid5(uid, "fip/0") },
+    );
+  }
+  b.edges.push({ fromType: "virtual-router", from: router, refType: "virtual-machine", to: vmFq });
+  return b.done();
+}
+
+interface EndpointTarget {
+  podUid: string;
+  /** endpoint port by service port name ("" for an unnamed port) and protocol */
+  ports: Map<string, number>;
+}
+
+/** Ready endpoints of a service from its EndpointSlices, else from its Endpoints (first subset). */
+export function endpointTargets(snap: KubeSnapshot, svc: KubeObject): EndpointTarget[] {
+  const ns = svc.metadata.namespace!;
+  const name = svc.metadata.name!;
+  const out = new Map<string, EndpointTarget>();
+  let sawSlice = false;
+  for (const s of snap.endpointslices.values()) {
+    if (s.metadata.namespace !== ns || s.metadata.labels?.["kubernetes.io/service-name"] !== name) continue;
+    sawSlice = true;
+    const ports = new Map<string, number>();
+    for (const p of s.ports ?? [])
+      if (typeof p.port === "number") ports.set(`${p.name ?? ""}/${p.protocol ?? "TCP"}`, p.port);
+    for (const ep of s.endpoints ?? []) {
+      if (ep.conditions?.ready === false) continue;
+      const uid = ep.targetRef?.kind === "Pod" ? ep.targetRef.uid : undefined;
+      if (!uid) continue;
+      const t = out.get(uid) ?? { podUid: uid, ports: new Map() };
+      for (const [k, v] of ports) t.ports.set(k, v);
+      out.set(uid, t);
+    }
+  }
+  if (!sawSlice) {
+    const eps = snap.endpoints.get(`${ns}/${name}`);
+    const subset = eps?.subsets?.[0];
+    if (subset) {
+      const ports = new Map<string, number>();
+      for (const p of subset.ports ?? []) ports.set(`${p.name ?? ""}/${p.protocol ?? "TCP"}`, p.port);
+      for (const a of subset.addresses ?? []) {
+        const uid = a.targetRef?.kind === "Pod" ? a.targetRef.uid : undefined;
+        if (uid) out.set(uid, { podUid: uid, ports: new Map(ports) });
+      }
+    }
+  }
+  return [...out.values()].sort((x, y) => (x.podUid < y.podUid ? -1 : 1));
+}
+
+/** Pod uid → pod (for member annotations and skipping host-network pods). */
+export function podIndex(snap: KubeSnapshot): Map<string, KubeObject> {
+  const m = new Map<string, KubeObject>();
+  for (const p of snap.pods.values()) if (p.metadata.uid) m.set(p.metadata.uid, p);
+  return m;
+}
+
+/** Per service: native loadbalancer, its VMI and VIP instance-ip, listeners, pools, members, external FIPs. */
+export function translateService(
+  layout: Layout,
+  snap: KubeSnapshot,
+  key: string,
+  pods: Map<string, KubeObject>,
+): UnitDesired {
+  const [nsName, svcName] = key.split("/");
+  const b = new UnitBuilder(layout, unitKey.service(nsName, svcName));
+  const svc = snap.services.get(key);
+  if (!svc?.metadata.uid) return b.done();
+  const spec = svc.spec ?? {};
+  const clusterIP: string | undefined = spec.clusterIP;
+  if (spec.type === "ExternalName" || !clusterIP || clusterIP === "None") return b.done();
+  const ns = snap.namespaces.get(nsName);
+  if (!ns) {
+    b.blocked = `service ${key}: namespace ${nsName} is not known yet`;
+    return b.done();
+  }
+  const uid: string = svc.metadata.uid;
+  const net = layout.serviceNetwork(ns);
+  const project = layout.project(nsName);
+  const lbName = `${svcName}__${uid}`;
+  const vmiName = `${layout.c}__Service__${svcName}__${uid}`;
+  const vmiFq = [...project, vmiName];
+  b.add(
+    "virtual-machine-interface",
+    vmiFq,
+    { virtual_machine_interface_device_owner: "K8S:LOADBALANCER" },
+    { virtual_network_refs: [ref(net.vn)], security_group_refs: [ref(layout.securityGroup(nsName))] },
+    { uuid: uuid5(uid, "lb-vmi") },
+  );
+  b.add(
+    "instance-ip",
+    [vmiName],
+    { instance_ip_family: "v4" },
+    { virtual_network_refs: [ref(net.vn)], virtual_machine_interface_refs: [ref(vmiFq)] },
+    { uuid: uuid5(uid, "vip"), createOnly: { instance_ip_address: clusterIP } },
+  );
+  const lbFq = [...project, lbName];
+  b.add(
+    "loadbalancer",
+    lbFq,
+    {
+      loadbalancer_provider: "native",
+      loadbalancer_properties: {
+        vip_address: clusterIP,
+        vip_subnet_id: subnetOf(net.vn, net.ipam!),
+        admin_state: true,
+      },
+    },
+    { virtual_machine_interface_refs: [ref(vmiFq)] },
+    { uuid: uid },
+  );
+
+  const targets = endpointTargets(snap, svc).filter((t) => {
+    const p = pods.get(t.podUid);
+    return p && p.metadata.namespace === nsName && !p.spec?.hostNetwork;
+  });
+  for (const port of spec.ports ?? []) {
+    const proto: string = port.protocol ?? "TCP";
+    if (proto !== "TCP" && proto !== "UDP") {
+      b.warn(
+        `service ${key}: port ${port.port}/${proto}: the native load balancer supports TCP and UDP only; port skipped`,
+      );
+      continue;
+    }
+    const lUuid = uuid5(uid, `listener/${proto}/${port.port}`);
+    const listenerFq = [...project, `${lbName}-${proto}-${port.port}-${lUuid}`];
+    b.add(
+      "loadbalancer-listener",
+      listenerFq,
+      { loadbalancer_listener_properties: { protocol: proto, protocol_port: port.port, admin_state: true } },
+      { loadbalancer_refs: [ref(lbFq)] },
+      { uuid: lUuid },
+    );
+    const poolFq = [...project, `${lbName}-${proto}-${port.port}-pool`];
+    b.add(
+      "loadbalancer-pool",
+      poolFq,
+      {
+        loadbalancer_pool_provider: "native",
+        loadbalancer_pool_properties: {
+          protocol: proto,
+          loadbalancer_method: "ROUND_ROBIN",
+          admin_state: true,
+        },
+      },
+      { loadbalancer_listener_refs: [ref(listenerFq)] },
+      { uuid: uuid5(uid, `pool/${proto}/${port.port}`) },
+    );
+    for (const t of targets) {
+      const epPort = t.ports.get(`${port.name ?? ""}/${proto}`);
+      if (epPort === undefined) continue;
+      const mUuid = uuid5(uid, `member/${proto}/${port.port}/${t.podUid}`);
+      b.add(
+        "loadbalancer-member",
+        [...poolFq, mUuid],
+        { loadbalancer_member_properties: { protocol_port: epPort, weight: 1, admin_state: true } },
+        {},
+        {
+          uuid: mUuid,
+          annotations: [
+            { key: "vmi", value: podVmiUuid(t.podUid) },
+            { key: "vm", value: t.podUid },
+          ],
+        },
+      );
+    }
+  }
+
+  const external: string[] = [...(spec.externalIPs ?? [])];
+  const isLb = spec.type === "LoadBalancer";
+  if (external.length || isLb) {
+    const pool = layout.fipPool(svc, ns, b.warn);
+    if (!pool) {
+      b.warn(
+        `service ${key}: ${isLb ? "type LoadBalancer" : "externalIPs"} but no floating-ip pool (annotation or public_fip_pool); no external address`,
+      );
+    } else {
+      const poolFq = [pool.domain, pool.project, pool.network, pool.name];
+      const addrs: (string | undefined)[] = external.length ? external : [spec.loadBalancerIP || undefined];
+      addrs.forEach((addr, i) => {
+        b.add(
+          "floating-ip",
+          [...poolFq, `${vmiName}-fip-${i}`],
+          { floating_ip_traffic_direction: "both" },
+          { virtual_machine_interface_refs: [ref(vmiFq)], project_refs: [ref(project)] },
+          { uuid: uuid5(uid, `fip/${i}`), ...(addr ? { createOnly: { floating_ip_address: addr } } : {}) },
+        );
+      });
+    }
+  }
+  return b.done();
+}

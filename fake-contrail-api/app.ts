@@ -1,0 +1,240 @@
+/**
+ * The HTTP edge of the fake config API (express): URL forms, wrapped JSON bodies, plain-text errors, ETags,
+ * the root links, LIST/CRUD/action routes and the change stream. Write routes answer only after the store has
+ * made the request's changes durable.
+ * Example: `const app = createApp(store); app.listen(8082, "127.0.0.1")`.
+ */
+import express, { type NextFunction, type Request, type Response } from "express";
+import { Actions } from "./actions";
+import { ApiError, badRequest, notFound } from "./errors";
+import { listObjects, parseListParams } from "./list";
+import { hrefOf, renderObject } from "./render";
+import { BY_PLURAL, SCHEMA, typeInfo } from "./schema";
+import { ConfigService, isJsonObject } from "./service";
+import type { Store } from "./store";
+import { watchHandler } from "./watch";
+
+/** Largest accepted request body; larger ones get 413. */
+export const BODY_LIMIT = "4mb";
+
+/** Action endpoints as the root page advertises them (link names are what vnc_api looks up). */
+const ACTION_LINKS: Array<[name: string, uri: string]> = [
+  ["name-to-id", "/fqname-to-id"],
+  ["id-to-name", "/id-to-fqname"],
+  ["ref-update", "/ref-update"],
+  ["ref-relax-for-delete", "/ref-relax-for-delete"],
+  ["prop-collection-get", "/prop-collection-get"],
+  ["prop-collection-update", "/prop-collection-update"],
+  ["list-bulk-collection", "/list-bulk-collection"],
+  ["set-tag", "/set-tag"],
+  ["useragent-keyvalue", "/useragent-kv"],
+  ["obj-perms", "/obj-perms"],
+  ["chown", "/chown"],
+  ["chmod", "/chmod"],
+  ["watch", "/watch"],
+  ["watch-position", "/watch-position"],
+];
+
+const baseOf = (req: Request): string => `${req.protocol}://${req.get("host") ?? "127.0.0.1"}`;
+
+function flag(v: unknown): boolean {
+  return typeof v === "string" && /^(true|1)$/i.test(v);
+}
+
+function queryString(v: unknown, name: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") throw badRequest(`query parameter ${name} given more than once`);
+  return v;
+}
+
+/** The wrapped object of a POST/PUT body: `{"virtual-network": {...}}`. */
+function unwrap(body: unknown, type: string): Record<string, unknown> {
+  if (!isJsonObject(body)) throw badRequest(`Body must be a JSON object {"${type}": {...}}`);
+  const keys = Object.keys(body);
+  if (!(type in body))
+    throw badRequest(`Body must be wrapped as {"${type}": {...}}, got keys ${keys.join(", ")}`);
+  if (keys.length !== 1) throw badRequest(`Unexpected top-level keys besides "${type}": ${keys.join(", ")}`);
+  const inner = body[type];
+  if (!isJsonObject(inner)) throw badRequest(`"${type}" must be a JSON object`);
+  return inner;
+}
+
+export function createApp(store: Store): express.Express {
+  const svc = new ConfigService(store);
+  const actions = new Actions(svc);
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.set("query parser", "simple");
+  app.use(express.json({ limit: BODY_LIMIT, type: () => true }));
+
+  /** Runs a synchronous mutation, commits (durably) whatever it wrote, then answers. */
+  const write =
+    (fn: (req: Request) => unknown, respond = (res: Response, result: unknown) => void res.json(result)) =>
+    async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+      let result: unknown;
+      let failure: unknown;
+      try {
+        result = fn(req);
+      } catch (e) {
+        failure = e;
+      }
+      try {
+        // Even a failed request may have written (e.g. a follow-up object): memory and disk must agree.
+        await store.commit();
+      } catch (e) {
+        failure ??= e;
+      }
+      if (failure) next(failure);
+      else respond(res, result);
+    };
+
+  app.get("/", (req, res) => {
+    const base = baseOf(req);
+    const links: unknown[] = [{ link: { href: `${base}/config-root`, name: "config-root", rel: "root" } }];
+    for (const info of SCHEMA.values()) {
+      links.push({ link: { href: `${base}/${info.plural}`, name: info.type, rel: "collection" } });
+      links.push({ link: { href: `${base}/${info.type}`, name: info.type, rel: "resource-base" } });
+    }
+    for (const [name, uri] of ACTION_LINKS)
+      links.push({ link: { href: `${base}${uri}`, name, rel: "action" } });
+    res.json({ href: base, links });
+  });
+
+  app.post("/fqname-to-id", (req, res) => void res.json(actions.fqNameToId(req.body)));
+  app.post("/id-to-fqname", (req, res) => void res.json(actions.idToFqName(req.body)));
+  app.post(
+    "/ref-update",
+    write((req) => actions.refUpdate(req.body)),
+  );
+  app.post(
+    "/ref-relax-for-delete",
+    write((req) => actions.refRelaxForDelete(req.body)),
+  );
+  app.get("/prop-collection-get", (req, res) => void res.json(actions.propCollectionGet(req.query)));
+  app.post(
+    "/prop-collection-update",
+    write((req) => actions.propCollectionUpdate(req.body)),
+  );
+  app.post(
+    "/set-tag",
+    write((req) => actions.setTag(req.body)),
+  );
+  app.post(
+    "/useragent-kv",
+    write((req) => actions.useragentKv(req.body)),
+  );
+  app.get("/obj-perms", (req, res) => void res.json(actions.objPerms(req.query)));
+  app.post(
+    "/chown",
+    write((req) => actions.chown(req.body)),
+  );
+  app.post(
+    "/chmod",
+    write((req) => actions.chmod(req.body)),
+  );
+  app.post("/list-bulk-collection", (req, res) => {
+    if (!isJsonObject(req.body)) throw badRequest("list-bulk-collection: body must be a JSON object");
+    const type = typeof req.body.type === "string" ? req.body.type.replace(/_/g, "-") : undefined;
+    if (!type || !typeInfo(type))
+      throw badRequest(`list-bulk-collection: invalid type ${JSON.stringify(req.body.type)}`);
+    res.json(listObjects(store, type, parseListParams(req.body), baseOf(req)));
+  });
+  app.get("/watch", watchHandler(store, baseOf));
+  app.get("/watch-position", (_req, res) => void res.json({ seq: store.seq() }));
+
+  app.post(
+    "/:plural",
+    write((req) => {
+      const info = BY_PLURAL.get(String(req.params.plural));
+      if (!info) throw notFound(`Unknown collection /${req.params.plural}`);
+      const o = svc.create(info.type, unwrap(req.body, info.type));
+      const base = baseOf(req);
+      const out: Record<string, unknown> = {
+        name: o.fq_name[o.fq_name.length - 1],
+        fq_name: o.fq_name,
+        uuid: o.uuid,
+        href: hrefOf(base, o.type, o.uuid),
+        parent_type: o.parent_type,
+      };
+      if (o.parent_uuid) {
+        out.parent_uuid = o.parent_uuid;
+        out.parent_href = hrefOf(base, o.parent_type, o.parent_uuid);
+      }
+      return { [info.type]: out };
+    }),
+  );
+  app.get("/:plural", (req, res) => {
+    const info = BY_PLURAL.get(String(req.params.plural));
+    if (!info) throw notFound(`Unknown collection /${req.params.plural}`);
+    res.json(
+      listObjects(store, info.type, parseListParams(req.query as Record<string, unknown>), baseOf(req)),
+    );
+  });
+
+  app.get("/:type/:uuid", (req, res) => {
+    const type = String(req.params.type);
+    const info = typeInfo(type);
+    if (!info) throw notFound(`Unknown resource type ${type}`);
+    const o = svc.getTyped(type, String(req.params.uuid));
+    const etag = `"${String((o.props.id_perms as Record<string, unknown>).last_modified)}"`;
+    res.set("ETag", etag);
+    if (req.get("if-none-match") === etag) {
+      res.status(304).end();
+      return;
+    }
+    const fieldsRaw = queryString(req.query.fields, "fields");
+    const out = renderObject(store, o, {
+      base: baseOf(req),
+      fields: fieldsRaw ? new Set(fieldsRaw.split(",")) : undefined,
+      excludeBackRefs: flag(req.query.exclude_back_refs),
+      excludeChildren: flag(req.query.exclude_children),
+      excludeHrefs: flag(req.query.exclude_hrefs),
+    });
+    res.json({ [type]: out });
+  });
+  app.put(
+    "/:type/:uuid",
+    write((req) => {
+      const type = String(req.params.type);
+      if (!typeInfo(type)) throw notFound(`Unknown resource type ${type}`);
+      const o = svc.update(type, String(req.params.uuid), unwrap(req.body, type));
+      return { [type]: { uuid: o.uuid, href: hrefOf(baseOf(req), type, o.uuid) } };
+    }),
+  );
+  app.delete(
+    "/:type/:uuid",
+    write(
+      (req) => {
+        const type = String(req.params.type);
+        if (!typeInfo(type)) throw notFound(`Unknown resource type ${type}`);
+        svc.delete(type, String(req.params.uuid));
+      },
+      (res) => void res.status(200).end(),
+    ),
+  );
+
+  app.use((req, _res, next) => next(notFound(`No route for ${req.method} ${req.path}`)));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const { status, message } = describeError(err);
+    if (status >= 500)
+      process.stderr.write(`fake-contrail-api: ${err instanceof Error ? err.stack : String(err)}\n`);
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(status).type("text/plain").send(message);
+  });
+  return app;
+}
+
+function describeError(err: unknown): { status: number; message: string } {
+  if (err instanceof ApiError) return { status: err.status, message: err.message };
+  const e = err as { type?: string; status?: number; message?: string };
+  if (e?.type === "entity.too.large")
+    return { status: 413, message: `Request body larger than ${BODY_LIMIT}` };
+  if (e?.type === "entity.parse.failed") return { status: 400, message: `Malformed JSON body: ${e.message}` };
+  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500)
+    return { status: e.status, message: e.message ?? "Bad Request" };
+  return { status: 500, message: `Internal error: ${e?.message ?? String(err)}` };
+}

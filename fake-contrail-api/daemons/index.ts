@@ -1,0 +1,41 @@
+/**
+ * Starts the config daemons — schema-transformer and svc-monitor's native LB driver — as separate clients of
+ * the config API (each follows `/watch` and writes over REST, like the real processes). The settle barrier
+ * uses `whenCaughtUp(seq)`: resolved once both have applied the stream up to `seq` and written what follows
+ * from it.
+ * Example: `const d = await startConfigDaemons({ apiUrl }); await d.whenCaughtUp(pos); await d.stop();`
+ */
+import { type DaemonLog, DaemonLoop } from "./daemon-loop";
+import { schemaTransformer } from "./schema-transformer";
+import { svcMonitor } from "./svc-monitor";
+
+export interface ConfigDaemons {
+  stop(): Promise<void>;
+  /** The lowest stream position every daemon is up to date with. */
+  appliedSeq(): number;
+  whenCaughtUp(seq: number): Promise<void>;
+}
+
+export async function startConfigDaemons(opts: { apiUrl: string; log?: DaemonLog }): Promise<ConfigDaemons> {
+  const loops = [schemaTransformer, svcMonitor].map(
+    (reconciler) => new DaemonLoop({ apiUrl: opts.apiUrl, reconciler, log: opts.log }),
+  );
+  try {
+    await Promise.all(loops.map((l) => l.start()));
+  } catch (err) {
+    await Promise.all(loops.map((l) => l.stop()));
+    throw err;
+  }
+  return {
+    stop: async () => {
+      await Promise.all(loops.map((l) => l.stop()));
+    },
+    appliedSeq: () => Math.min(...loops.map((l) => l.appliedSeq())),
+    whenCaughtUp: async (seq) => {
+      await Promise.all(loops.map((l) => l.whenCaughtUp(seq)));
+    },
+  };
+}
+
+export { ChangeStream, type StreamEvent, type WatchChange } from "./change-stream";
+export { ConfigMirror, type ConfigView } from "./config-mirror";

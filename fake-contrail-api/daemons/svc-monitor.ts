@@ -1,0 +1,192 @@
+/**
+ * svc-monitor's native load-balancer driver: for every loadbalancer with provider `native`, one floating-ip
+ * per instance-ip of its VIP VMI, child of that instance-ip, carrying the VIP address, direction `ingress`,
+ * a ref to every member VMI (the members' `vmi` annotation) and port mappings listener port → member port —
+ * the ECMP entry point the vrouters load-balance on. Kept in step as listeners, pools and members change;
+ * deleted when the load balancer has no members left or is gone. `planNativeLoadbalancers` is pure.
+ * Example: `planNativeLoadbalancers(ConfigMirror.of(objs), randomUUID).writes`.
+ */
+import { randomUUID } from "node:crypto";
+import type { ConfigView } from "./config-mirror";
+import type { Plan, Reconciler } from "./daemon-loop";
+import type { VncWrite } from "./vnc-http";
+import {
+  type FloatingIp,
+  fqString,
+  type InstanceIp,
+  type Loadbalancer,
+  type LoadbalancerListener,
+  type LoadbalancerMember,
+  type LoadbalancerPool,
+  type PortMap,
+  type Ref,
+  type VirtualMachineInterface,
+  type VncObject,
+} from "./vnc-objects";
+
+/** What the driver wants the VIP floating IP of one instance-ip to be. */
+export interface DesiredVipFip {
+  iip: InstanceIp;
+  address: string;
+  memberVmis: VirtualMachineInterface[];
+  portMappings: PortMap[];
+  project?: VncObject;
+}
+
+const annotation = (m: LoadbalancerMember, key: string) =>
+  m.annotations?.key_value_pair?.find((kv) => kv.key === key)?.value;
+
+const refTo = (o: VncObject): Ref => ({ to: [...o.fq_name], uuid: o.uuid });
+
+/** The VIP floating IPs one native load balancer needs (empty when it has no usable member). */
+export function desiredVipFips(view: ConfigView, lb: Loadbalancer, notes: string[] = []): DesiredVipFip[] {
+  const lbName = fqString(lb.fq_name);
+  const vipVmiRef = lb.virtual_machine_interface_refs?.[0];
+  const vipVmi = vipVmiRef && view.get<VirtualMachineInterface>("virtual-machine-interface", vipVmiRef.uuid);
+  if (!vipVmi) {
+    notes.push(`loadbalancer ${lbName}: VIP VMI not found yet`);
+    return [];
+  }
+  const listeners = view
+    .referrers<LoadbalancerListener>("loadbalancer-listener", "loadbalancer", lb)
+    .map((l) => ({
+      l,
+      port: l.loadbalancer_listener_properties?.protocol_port,
+      protocol: l.loadbalancer_listener_properties?.protocol === "UDP" ? "UDP" : "TCP",
+    }))
+    .filter((x): x is typeof x & { port: number } => typeof x.port === "number")
+    .sort(
+      (a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol) || a.l.uuid.localeCompare(b.l.uuid),
+    );
+
+  const memberVmis = new Map<string, VirtualMachineInterface>();
+  const portMappings: PortMap[] = [];
+  for (const { l, port, protocol } of listeners) {
+    const pools = view.referrers<LoadbalancerPool>("loadbalancer-pool", "loadbalancer-listener", l);
+    const members = pools
+      .flatMap((p) => view.children<LoadbalancerMember>(p, "loadbalancer-member"))
+      .sort((a, b) => a.uuid.localeCompare(b.uuid));
+    for (const m of members) {
+      if (m.loadbalancer_member_properties?.admin_state === false) continue;
+      const vmiUuid = annotation(m, "vmi");
+      const vmi = vmiUuid
+        ? view.get<VirtualMachineInterface>("virtual-machine-interface", vmiUuid)
+        : undefined;
+      if (!vmi) {
+        notes.push(`loadbalancer ${lbName}: member ${fqString(m.fq_name)} has no known "vmi" annotation`);
+        continue;
+      }
+      memberVmis.set(vmi.uuid, vmi);
+      const dst = m.loadbalancer_member_properties?.protocol_port;
+      // One mapping per (protocol, listener port): the first member's port wins, as upstream.
+      if (
+        typeof dst === "number" &&
+        !portMappings.some((pm) => pm.protocol === protocol && pm.src_port === port)
+      )
+        portMappings.push({ protocol, src_port: port, dst_port: dst });
+    }
+  }
+  if (memberVmis.size === 0) return [];
+  const project =
+    vipVmi.parent_type === "project" && vipVmi.parent_uuid
+      ? view.get("project", vipVmi.parent_uuid)
+      : undefined;
+  const vmis = [...memberVmis.values()].sort((a, b) => a.uuid.localeCompare(b.uuid));
+  return view
+    .referrers<InstanceIp>("instance-ip", "virtual-machine-interface", vipVmi)
+    .filter((iip): iip is InstanceIp & { instance_ip_address: string } => Boolean(iip.instance_ip_address))
+    .sort((a, b) => a.uuid.localeCompare(b.uuid))
+    .map((iip) => ({ iip, address: iip.instance_ip_address, memberVmis: vmis, portMappings, project }));
+}
+
+function fipBody(d: DesiredVipFip): Record<string, unknown> {
+  return {
+    floating_ip_address: d.address,
+    floating_ip_traffic_direction: "ingress",
+    floating_ip_port_mappings_enable: true,
+    floating_ip_port_mappings: { port_mappings: d.portMappings },
+    virtual_machine_interface_refs: d.memberVmis.map(refTo),
+    ...(d.project ? { project_refs: [refTo(d.project)] } : {}),
+  };
+}
+
+const refUuids = (refs: Ref[] | undefined) =>
+  (refs ?? [])
+    .map((r) => r.uuid)
+    .sort()
+    .join(",");
+
+function fipDiffers(fip: FloatingIp, d: DesiredVipFip): boolean {
+  const pm = (fip.floating_ip_port_mappings?.port_mappings ?? []).map(
+    (m) => `${m.protocol}/${m.src_port}/${m.dst_port}`,
+  );
+  const want = d.portMappings.map((m) => `${m.protocol}/${m.src_port}/${m.dst_port}`);
+  return (
+    fip.floating_ip_address !== d.address ||
+    fip.floating_ip_traffic_direction !== "ingress" ||
+    fip.floating_ip_port_mappings_enable !== true ||
+    pm.join(" ") !== want.join(" ") ||
+    refUuids(fip.virtual_machine_interface_refs) !== refUuids(d.memberVmis.map(refTo)) ||
+    (d.project !== undefined && refUuids(fip.project_refs) !== d.project.uuid)
+  );
+}
+
+/**
+ * Writes that bring the VIP floating IPs in line with the native load balancers. `newUuid` names new
+ * floating IPs (upstream uses a fresh uuid4 as both name and uuid).
+ */
+export function planNativeLoadbalancers(view: ConfigView, newUuid: () => string = randomUUID): Plan {
+  const writes: VncWrite[] = [];
+  const notes: string[] = [];
+  const wanted = new Map<string, DesiredVipFip>(); // by instance-ip uuid
+  for (const lb of view.list<Loadbalancer>("loadbalancer")) {
+    if (lb.loadbalancer_provider !== "native") continue;
+    for (const d of desiredVipFips(view, lb, notes)) wanted.set(d.iip.uuid, d);
+  }
+  for (const d of wanted.values()) {
+    const [fip, ...extra] = view
+      .children<FloatingIp>(d.iip, "floating-ip")
+      .sort((a, b) => a.uuid.localeCompare(b.uuid));
+    const why = `VIP ${d.address} (instance-ip ${fqString(d.iip.fq_name)})`;
+    for (const x of extra) writes.push({ op: "delete", type: "floating-ip", uuid: x.uuid, why });
+    if (!fip) {
+      const uuid = newUuid();
+      writes.push({
+        op: "create",
+        type: "floating-ip",
+        body: { uuid, fq_name: [...d.iip.fq_name, uuid], parent_type: "instance-ip", ...fipBody(d) },
+        why,
+      });
+    } else if (fipDiffers(fip, d)) {
+      writes.push({ op: "update", type: "floating-ip", uuid: fip.uuid, body: fipBody(d), why });
+    }
+  }
+  // Floating IPs under an instance-ip are this driver's alone; any not wanted any more goes.
+  for (const fip of view.list<FloatingIp>("floating-ip")) {
+    if (fip.parent_type !== "instance-ip") continue;
+    const iipUuid =
+      fip.parent_uuid ?? view.list("instance-ip").find((i) => fqString(i.fq_name) === fip.fq_name[0])?.uuid;
+    if (iipUuid && wanted.has(iipUuid)) continue;
+    writes.push({
+      op: "delete",
+      type: "floating-ip",
+      uuid: fip.uuid,
+      why: `stale VIP floating-ip ${fqString(fip.fq_name)}`,
+    });
+  }
+  return { writes, notes };
+}
+
+export const svcMonitor: Reconciler = {
+  name: "svc-monitor",
+  watches: new Set([
+    "loadbalancer",
+    "loadbalancer-listener",
+    "loadbalancer-pool",
+    "loadbalancer-member",
+    "virtual-machine-interface",
+    "instance-ip",
+    "floating-ip",
+  ]),
+  plan: (view) => planNativeLoadbalancers(view),
+};

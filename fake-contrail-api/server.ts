@@ -1,0 +1,64 @@
+/**
+ * Starts the fake Contrail VNC config API: opens the store (memory only, or snapshot + journal at `dbPath`),
+ * creates the boot objects, and serves HTTP on 127.0.0.1 unless told otherwise.
+ * Example: `const api = await startApiServer({ port: 0 }); await fetch(`${api.url}/virtual-networks`); await api.close()`.
+ */
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createApp } from "./app";
+import { ensureBootObjects } from "./boot";
+import { ConfigService } from "./service";
+import { Store } from "./store";
+
+export interface ApiServerOptions {
+  /** 0 = ephemeral; default 8082 (the real API server's port). */
+  port?: number;
+  host?: string;
+  /** Snapshot file (journal alongside as `<dbPath>.journal`); undefined = memory only. */
+  dbPath?: string;
+  quiet?: boolean;
+}
+
+export interface ApiServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+  /** Last committed change (what GET /watch-position reports). */
+  seq(): number;
+}
+
+export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
+  const store = await Store.open(opts.dbPath);
+  ensureBootObjects(new ConfigService(store));
+  await store.commit();
+  const app = createApp(store);
+  const host = opts.host ?? "127.0.0.1";
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(opts.port ?? 8082, host, (err?: Error) => (err ? reject(err) : resolve(s)));
+    s.once("error", reject);
+  });
+  // Watch streams stay open; keep-alive sockets must not hold close() up either.
+  server.keepAliveTimeout = 5_000;
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  if (!opts.quiet)
+    process.stderr.write(
+      `fake-contrail-api listening on ${url}${opts.dbPath ? ` (db ${opts.dbPath})` : ""}\n`,
+    );
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    seq: () => store.seq(),
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,816 @@
+/**
+ * Config → forwarding tables of one compute node: what the vrouter agent programs into its datapath, with the
+ * control node's part (routes for every VMI in the cluster, route leaking between VRFs) folded in.
+ *
+ * Pure: `(config model, compute name, plugged ports) → VrouterTables`. Rules it follows:
+ * - A VMI is in the cluster when a virtual-router references its virtual-machine; its instance-ips give its
+ *   addresses. It has routes once its port is plugged on its compute (POST /vm by the CNI); a compute whose
+ *   ports are not given is assumed to have plugged all of its VMIs (a lone agent process cannot know).
+ * - One VRF per VN (its primary routing instance). A VN referencing the ip-fabric VN forwards in the fabric
+ *   VRF instead: its VMIs' vifs use it and its remote routes are `fabric` (underlay) next-hops.
+ * - Local VMI → ENCAP NH (policy / no-policy, each with a label); remote VMI → TUNNEL NH to the owning
+ *   compute's fabric IP with the label that compute allocated (labels are a pure function of config, so
+ *   every compute agrees: see ids.ts). A floating IP referencing several VMIs is ECMP: a COMPOSITE NH.
+ * - Routes leak between two VNs when each holds a network-policy with a pass rule naming the other (as the
+ *   schema transformer connects routing instances); direction is enforced by the ACL, not by the leak.
+ *   Only a VN's own routes leak (no transit). Gateway/DNS receive routes stay in their own VRF.
+ * Every route, ACL and firewall policy carries the config object (and Kubernetes object) it comes from.
+ *
+ * Example: `computeTables(model, "compute-1", new Map([["compute-1", [port]], ["compute-2", []]]))`
+ */
+import {
+  type FloatingIpBinding,
+  type LinkLocalService,
+  type NextHop,
+  type ObjectRef,
+  type Route,
+  type Vif,
+  VROUTER_MAC,
+  type Vrf,
+  type VrouterTables,
+  type Acl,
+  type FirewallPolicy,
+} from "../tables";
+import { type ConfigModel, type ConfigObject, cmp, fqString } from "./config-model";
+import {
+  IP_FABRIC_VN,
+  IP_FABRIC_VRF,
+  hostPrefix,
+  isIpFabricForwarded,
+  networkAddress,
+  originOf,
+  parseProtocol,
+  primaryRoutingInstance,
+  securityGroupId,
+  vmiMac,
+  vnSubnets,
+} from "./config-views";
+import { IdAllocator, type VmiLabels, allocateLabels } from "./ids";
+import {
+  effectiveTags,
+  firewallPolicyOrder,
+  sgAclObjects,
+  toAcl,
+  toFirewallPolicy,
+  vnAclObject,
+} from "./policy-tables";
+
+/** A port the CNI (or the node emulator) added on a compute: the `POST /vm` body, camel-cased. */
+export interface PluggedPort {
+  vmiUuid: string;
+  vmUuid: string;
+  hostIfname: string;
+  vmIfname?: string;
+  vmName?: string;
+  vmNamespace?: string;
+  vnUuid?: string;
+  containerId?: string;
+  /** false after `/disable-port`: the vif stays, its routes and labels are withdrawn. */
+  enabled: boolean;
+}
+
+/** Plugged ports per compute name. */
+export type PortsByCompute = ReadonlyMap<string, readonly PluggedPort[]>;
+
+export interface ComputeOptions {
+  /** Sticky NH / vif / VRF numbering across recomputations (one per compute); fresh when omitted. */
+  ids?: IdAllocator;
+  /** Prefix length of the fabric (underlay) subnet around each compute's fabric IP. Default 24. */
+  fabricPrefixLen?: number;
+  /** A view built once for several computes at the same config version and ports. */
+  view?: ClusterView;
+}
+
+export class UnknownComputeError extends Error {
+  override name = "UnknownComputeError";
+  constructor(readonly compute: string) {
+    super(`no virtual-router named "${compute}" in the config`);
+  }
+}
+
+export interface ComputeNode {
+  name: string;
+  vr: ConfigObject;
+  fabricIp: string;
+}
+
+/** A VMI placed on a compute, with everything its routes need. */
+export interface Endpoint {
+  vmi: ConfigObject;
+  vn: ConfigObject;
+  vm: ConfigObject;
+  compute: ComputeNode;
+  /** Instance-ip addresses, primary v4 first. */
+  addresses: string[];
+  ip?: string;
+  ip6?: string;
+  mac: string;
+  labels: VmiLabels;
+  policyEnabled: boolean;
+  sgIds: number[];
+  sgs: ConfigObject[];
+  tags: number[];
+  fabricForwarded: boolean;
+  /** The local port when plugged on its compute. */
+  port?: PluggedPort;
+  /** Routes exist for it (its port is up, or assumed up on a compute whose ports are unknown). */
+  present: boolean;
+}
+
+type RouteSpec =
+  | { kind: "endpoint"; prefix: string; ep: Endpoint; origin: ObjectRef; destVn: string }
+  | { kind: "ecmp"; prefix: string; key: string; members: Endpoint[]; origin: ObjectRef; destVn: string }
+  | { kind: "receive"; prefix: string; origin: ObjectRef; destVn: string; leaks: boolean }
+  | { kind: "underlay"; prefix: string; via: string; origin: ObjectRef; destVn: string }
+  /** A compute's fabric IP: receive on that compute, underlay next-hop elsewhere. */
+  | { kind: "compute"; prefix: string; node: ComputeNode; origin: ObjectRef; destVn: string };
+
+/** Cluster-wide state every compute derives its tables from (the "control node" view). */
+export interface ClusterView {
+  model: ConfigModel;
+  computes: Map<string, ComputeNode>;
+  endpoints: Map<string, Endpoint>;
+  vns: ConfigObject[];
+  /** VRF (routing-instance fq_name string) each VN forwards in. */
+  forwardingVrf: Map<string, string>;
+  /** Each VN's own routing instance (differs from the forwarding VRF for ip-fabric-forwarded VNs). */
+  primaryVrf: Map<string, string>;
+  /** VN uuid → VNs whose routes it imports, with the policy that connects them. */
+  imports: Map<string, { vn: ConfigObject; by: string }[]>;
+  ownRoutes: Map<string, RouteSpec[]>;
+  gvc?: ConfigObject;
+  fabricPrefixLen: number;
+}
+
+const DEFAULT_ENCAP: VrouterTables["encapPriority"] = ["mplsoudp", "mplsogre", "vxlan"];
+
+/** Build the cluster view: placement of every VMI, labels, own routes per VN, route imports. */
+export function buildClusterView(
+  model: ConfigModel,
+  ports: PortsByCompute,
+  fabricPrefixLen = 24,
+): ClusterView {
+  const computes = new Map<string, ComputeNode>();
+  const endpoints = new Map<string, Endpoint>();
+  const vrs = model.list("virtual-router").sort((a, b) => cmp(lastName(a), lastName(b)));
+  for (const vr of vrs) {
+    const ip = vr.data.virtual_router_ip_address;
+    computes.set(lastName(vr), { name: lastName(vr), vr, fabricIp: typeof ip === "string" ? ip : "" });
+  }
+  for (const node of computes.values()) {
+    const vmis: { vmi: ConfigObject; vm: ConfigObject }[] = [];
+    for (const { target: vm } of model.refs(node.vr, "virtual-machine"))
+      for (const vmi of model.backRefs(vm.uuid, "virtual-machine-interface"))
+        if (!endpoints.has(vmi.uuid) && !vmis.some((x) => x.vmi.uuid === vmi.uuid)) vmis.push({ vmi, vm });
+    const labels = allocateLabels(vmis.map((x) => x.vmi.uuid));
+    const known = ports.get(node.name);
+    for (const { vmi, vm } of vmis) {
+      const vn = model.refs(vmi, "virtual-network")[0]?.target;
+      if (!vn) continue;
+      const port = known?.find((p) => p.vmiUuid === vmi.uuid);
+      const ep = makeEndpoint(model, vmi, vn, vm, node, labels.get(vmi.uuid)!, port);
+      ep.present = (known ? port?.enabled === true : true) && ep.addresses.length > 0 && node.fabricIp !== "";
+      endpoints.set(vmi.uuid, ep);
+    }
+  }
+  const vns = model.list("virtual-network").sort((a, b) => cmp(fqString(a.fqName), fqString(b.fqName)));
+  const forwardingVrf = new Map<string, string>();
+  const primaryVrf = new Map<string, string>();
+  for (const vn of vns) {
+    primaryVrf.set(vn.uuid, primaryRoutingInstance(model, vn));
+    forwardingVrf.set(vn.uuid, isIpFabricForwarded(model, vn) ? IP_FABRIC_VRF : primaryVrf.get(vn.uuid)!);
+  }
+  const gvc =
+    model.byFqName("global-vrouter-config", [
+      "default-global-system-config",
+      "default-global-vrouter-config",
+    ]) ?? model.list("global-vrouter-config")[0];
+  const view: ClusterView = {
+    model,
+    computes,
+    endpoints,
+    vns,
+    forwardingVrf,
+    primaryVrf,
+    imports: routeImports(model, vns),
+    ownRoutes: new Map(),
+    gvc,
+    fabricPrefixLen,
+  };
+  const endpointsByVn = groupBy(
+    [...endpoints.values()].filter((e) => e.present),
+    (e) => e.vn.uuid,
+  );
+  const fipsByVn = groupBy(model.list("floating-ip"), (f) => floatingIpVn(model, f)?.uuid);
+  for (const vn of vns)
+    view.ownRoutes.set(
+      vn.uuid,
+      ownRoutes(view, vn, endpointsByVn.get(vn.uuid) ?? [], fipsByVn.get(vn.uuid) ?? []),
+    );
+  return view;
+}
+
+function makeEndpoint(
+  model: ConfigModel,
+  vmi: ConfigObject,
+  vn: ConfigObject,
+  vm: ConfigObject,
+  compute: ComputeNode,
+  labels: VmiLabels,
+  port: PluggedPort | undefined,
+): Endpoint {
+  const iips = model
+    .backRefs(vmi.uuid, "instance-ip")
+    .filter((i) => typeof i.data.instance_ip_address === "string" && i.data.instance_ip_address !== "");
+  // primary (non-secondary) first, then v4 before v6, then by uuid
+  iips.sort(
+    (a, b) =>
+      Number(a.data.instance_ip_secondary === true) - Number(b.data.instance_ip_secondary === true) ||
+      Number(String(a.data.instance_ip_address).includes(":")) -
+        Number(String(b.data.instance_ip_address).includes(":")) ||
+      cmp(a.uuid, b.uuid),
+  );
+  const addresses = iips.map((i) => String(i.data.instance_ip_address));
+  const sgs = model.refs(vmi, "security-group").map((r) => r.target);
+  const project = model.parent(vmi)?.type === "project" ? model.parent(vmi) : model.parent(vn);
+  return {
+    vmi,
+    vn,
+    vm,
+    compute,
+    addresses,
+    ip: addresses.find((a) => !a.includes(":")),
+    ip6: addresses.find((a) => a.includes(":")),
+    mac: vmiMac(vmi),
+    labels,
+    policyEnabled: vmi.data.virtual_machine_interface_disable_policy !== true,
+    sgIds: sgs.map(securityGroupId),
+    sgs,
+    tags: effectiveTags(model, [vmi, vn, project]),
+    fabricForwarded: isIpFabricForwarded(model, vn),
+    port,
+    present: false,
+  };
+}
+
+/**
+ * Which VNs import which: A imports B when A's policies have a pass rule with A on one side and B (or any)
+ * on the other, and B's policies name A likewise (the schema transformer's mutual connection).
+ */
+function routeImports(
+  model: ConfigModel,
+  vns: ConfigObject[],
+): Map<string, { vn: ConfigObject; by: string }[]> {
+  const mentions = new Map<string, Map<string, string>>(); // vn fq → (other fq | "*") → policy fq
+  for (const vn of vns) mentions.set(fqString(vn.fqName), vnMentions(model, vn));
+  const byName = new Map(vns.map((v) => [fqString(v.fqName), v]));
+  const expand = (vn: ConfigObject): Map<string, string> => {
+    const name = fqString(vn.fqName);
+    const m = new Map(mentions.get(name));
+    const star = m.get("*");
+    if (star !== undefined) {
+      m.delete("*");
+      const parent = fqString(vn.fqName.slice(0, -1));
+      for (const other of vns) {
+        const o = fqString(other.fqName);
+        if (o === name || m.has(o)) continue;
+        if (fqString(other.fqName.slice(0, -1)) === parent || mentions.get(o)?.has(name)) m.set(o, star);
+      }
+    }
+    return m;
+  };
+  const expanded = new Map(vns.map((v) => [v.uuid, expand(v)]));
+  const out = new Map<string, { vn: ConfigObject; by: string }[]>();
+  for (const a of vns) {
+    const list: { vn: ConfigObject; by: string }[] = [];
+    for (const [bName, policy] of expanded.get(a.uuid)!) {
+      const b = byName.get(bName);
+      if (b && expanded.get(b.uuid)?.has(fqString(a.fqName)))
+        list.push({ vn: b, by: `network-policy ${policy}` });
+    }
+    out.set(a.uuid, list);
+  }
+  return out;
+}
+
+interface RawPolicyAddress {
+  virtual_network?: string | null;
+}
+
+function vnMentions(model: ConfigModel, vn: ConfigObject): Map<string, string> {
+  const me = fqString(vn.fqName);
+  const out = new Map<string, string>();
+  const refs = model.refs(vn, "network-policy");
+  refs.sort((x, y) => seqKey(x.attr) - seqKey(y.attr));
+  for (const { target: policy } of refs) {
+    const rules =
+      (policy.data.network_policy_entries as { policy_rule?: Record<string, unknown>[] } | undefined)
+        ?.policy_rule ?? [];
+    for (const rule of rules) {
+      if ((rule.action_list as { simple_action?: string } | undefined)?.simple_action !== "pass") continue;
+      const names = (list: unknown) =>
+        (Array.isArray(list) ? (list as RawPolicyAddress[]) : [])
+          .map((a) => a?.virtual_network)
+          .filter((n): n is string => typeof n === "string" && n !== "")
+          .map((n) => (n === "local" ? me : n));
+      const src = names(rule.src_addresses);
+      const dst = names(rule.dst_addresses);
+      const isMe = (n: string) => n === me || n === "any";
+      const add = (other: string) => {
+        const key = other === "any" ? "*" : other;
+        if (key !== me && !out.has(key)) out.set(key, fqString(policy.fqName));
+      };
+      for (const s of src)
+        for (const d of dst) {
+          if (isMe(s)) add(d);
+          if (isMe(d)) add(s);
+        }
+    }
+  }
+  return out;
+}
+
+function seqKey(attr: unknown): number {
+  const s = (attr as { sequence?: { major?: number; minor?: number } } | undefined)?.sequence;
+  return (Number(s?.major) || 0) * 1e6 + (Number(s?.minor) || 0);
+}
+
+function groupBy<T>(items: T[], key: (t: T) => string | undefined): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    if (k === undefined) continue;
+    const list = out.get(k) ?? [];
+    out.set(k, list);
+    list.push(item);
+  }
+  return out;
+}
+
+/** Routes a VN originates: its VMIs, its floating IPs, its subnets' gateway/DNS, the fabric for ip-fabric. */
+function ownRoutes(view: ClusterView, vn: ConfigObject, eps: Endpoint[], fips: ConfigObject[]): RouteSpec[] {
+  const { model } = view;
+  const vnName = fqString(vn.fqName);
+  const out: RouteSpec[] = [];
+  for (const sub of vnSubnets(model, vn)) {
+    const origin = originOf(vn);
+    for (const a of [sub.gateway, sub.dns])
+      if (a) out.push({ kind: "receive", prefix: hostPrefix(a), origin, destVn: vnName, leaks: false });
+  }
+  if (vnName === IP_FABRIC_VN) {
+    for (const node of view.computes.values()) {
+      if (!node.fabricIp) continue;
+      const origin = originOf(node.vr);
+      out.push({ kind: "compute", prefix: hostPrefix(node.fabricIp), node, origin, destVn: vnName });
+      out.push({
+        kind: "underlay",
+        prefix: `${networkAddress(node.fabricIp, view.fabricPrefixLen)}/${view.fabricPrefixLen}`,
+        via: "0.0.0.0",
+        origin,
+        destVn: vnName,
+      });
+    }
+  }
+  for (const ep of eps) {
+    for (const a of ep.addresses)
+      out.push({ kind: "endpoint", prefix: hostPrefix(a), ep, origin: originOf(ep.vmi), destVn: vnName });
+  }
+  for (const fip of fips) {
+    const address = fip.data.floating_ip_address;
+    if (typeof address !== "string" || !address) continue;
+    const members = model
+      .refs(fip, "virtual-machine-interface")
+      .map((r) => view.endpoints.get(r.target.uuid))
+      .filter((e): e is Endpoint => e?.present === true)
+      .sort((a, b) => cmp(a.vmi.uuid, b.vmi.uuid));
+    if (members.length === 0) continue;
+    const origin = floatingIpOrigin(model, fip);
+    if (members.length === 1)
+      out.push({ kind: "endpoint", prefix: hostPrefix(address), ep: members[0], origin, destVn: vnName });
+    else
+      out.push({ kind: "ecmp", prefix: hostPrefix(address), key: fip.uuid, members, origin, destVn: vnName });
+  }
+  return out;
+}
+
+/**
+ * A floating IP's origin; svc-monitor's VIP floating IP carries no annotations, so the Kubernetes object is
+ * taken from the load balancer's VMI (the Service) behind its parent instance-ip.
+ */
+export function floatingIpOrigin(model: ConfigModel, fip: ConfigObject): ObjectRef {
+  const ref = originOf(fip);
+  if (ref.k8s) return ref;
+  const parent = model.parent(fip);
+  if (parent?.type !== "instance-ip") return ref;
+  for (const candidate of [parent, ...model.refs(parent, "virtual-machine-interface").map((r) => r.target)]) {
+    const k8s = originOf(candidate).k8s;
+    if (k8s) return { ...ref, k8s };
+  }
+  return ref;
+}
+
+/** The VN a floating IP belongs to: its pool's VN, or (svc-monitor's ECMP FIP) its parent instance-ip's VN. */
+export function floatingIpVn(model: ConfigModel, fip: ConfigObject): ConfigObject | undefined {
+  const parent = model.parent(fip);
+  if (!parent) return undefined;
+  if (parent.type === "floating-ip-pool") {
+    const vn = model.parent(parent);
+    return vn?.type === "virtual-network" ? vn : undefined;
+  }
+  if (parent.type === "instance-ip") return model.refs(parent, "virtual-network")[0]?.target;
+  return undefined;
+}
+
+/** Tables for one compute. Throws UnknownComputeError when no virtual-router has that name. */
+export function computeTables(
+  model: ConfigModel,
+  computeName: string,
+  ports: PortsByCompute,
+  opts: ComputeOptions = {},
+): VrouterTables {
+  const view = opts.view ?? buildClusterView(model, ports, opts.fabricPrefixLen);
+  const self = view.computes.get(computeName);
+  if (!self) throw new UnknownComputeError(computeName);
+  const ids = opts.ids ?? new IdAllocator({ vif: 3, vrf: 1, nh: 1 });
+  const b = new TableBuilder(view, self, ids);
+  const tables = b.build();
+  ids.sweep();
+  return tables;
+}
+
+class TableBuilder {
+  private readonly nextHops = new Map<number, NextHop>([[0, { id: 0, type: "discard" }]]);
+  private readonly vrfs = new Map<number, Vrf>();
+  private readonly vrfIds = new Map<string, number>();
+  private readonly vifs = new Map<number, Vif>();
+  private readonly vifOfVmi = new Map<string, number>();
+  private readonly labels = new Map<number, number>();
+  private readonly acls = new Map<string, Acl>();
+  private readonly firewallPolicies = new Map<string, FirewallPolicy>();
+  private readonly tunnelEncap: "mplsoudp" | "mplsogre";
+  private readonly encapPriority: VrouterTables["encapPriority"];
+
+  constructor(
+    private readonly view: ClusterView,
+    private readonly self: ComputeNode,
+    private readonly ids: IdAllocator,
+  ) {
+    this.encapPriority = encapPriority(view.gvc);
+    this.tunnelEncap =
+      (this.encapPriority.find((e) => e !== "vxlan") as "mplsoudp" | "mplsogre") ?? "mplsoudp";
+  }
+
+  build(): VrouterTables {
+    const { view, self } = this;
+    const local = [...view.endpoints.values()]
+      .filter((e) => e.compute.name === self.name && e.port)
+      .sort((a, b) => cmp(a.vmi.uuid, b.vmi.uuid));
+    this.vrfId(IP_FABRIC_VRF);
+    this.addPlatformVifs();
+    // VRFs this compute needs: the fabric, its ports' VNs' own and forwarding VRFs (the own VRF carries the
+    // VN's network-policy ACL even when the VN forwards in the fabric VRF), their floating IPs' VRFs
+    for (const ep of local) {
+      this.vrfId(view.primaryVrf.get(ep.vn.uuid)!);
+      this.vrfId(view.forwardingVrf.get(ep.vn.uuid)!);
+      for (const fip of this.floatingIpsOf(ep)) {
+        const vn = floatingIpVn(view.model, fip);
+        if (vn) this.vrfId(view.forwardingVrf.get(vn.uuid)!);
+      }
+    }
+    for (const ep of local) this.addVif(ep);
+    for (const [name, id] of [...this.vrfIds].sort((a, b) => a[1] - b[1]))
+      this.vrfs.set(id, this.buildVrf(name, id));
+    return {
+      configVersion: view.model.appliedSeq(),
+      compute: { name: self.name, fabricIp: self.fabricIp, fabricVif: 0, fabricVrf: 0 },
+      vifs: this.vifs,
+      nextHops: this.nextHops,
+      vrfs: this.vrfs,
+      labels: this.labels,
+      acls: this.acls,
+      firewallPolicies: this.firewallPolicies,
+      linkLocal: linkLocalServices(view.gvc),
+      encapPriority: this.encapPriority,
+    };
+  }
+
+  private vrfId(name: string): number {
+    let id = this.vrfIds.get(name);
+    if (id === undefined) {
+      id = name === IP_FABRIC_VRF ? 0 : this.ids.get("vrf", name);
+      this.vrfIds.set(name, id);
+    }
+    return id;
+  }
+
+  private addPlatformVifs(): void {
+    const base = { policyEnabled: false, securityGroupIds: [], sgIngressAcls: [], sgEgressAcls: [] };
+    const rest = { firewallPolicies: [], tags: [], floatingIps: [], fabricSnat: false };
+    const mac = fabricMac(this.self.fabricIp);
+    this.vifs.set(0, { index: 0, type: "fabric", name: "fabric0", mac, vrf: 0, ...base, ...rest });
+    this.vifs.set(1, {
+      index: 1,
+      type: "host",
+      name: "vhost0",
+      mac,
+      vrf: 0,
+      ip: this.self.fabricIp,
+      ...base,
+      ...rest,
+    });
+    this.vifs.set(2, { index: 2, type: "agent", name: "pkt0", mac: VROUTER_MAC, vrf: 0, ...base, ...rest });
+  }
+
+  private floatingIpsOf(ep: Endpoint): ConfigObject[] {
+    return this.view.model.backRefs(ep.vmi.uuid, "floating-ip");
+  }
+
+  private addVif(ep: Endpoint): void {
+    const { model } = this.view;
+    const port = ep.port!;
+    const index = this.ids.get("vif", ep.vmi.uuid);
+    this.vifOfVmi.set(ep.vmi.uuid, index);
+    const vrf = this.vrfId(this.view.forwardingVrf.get(ep.vn.uuid)!);
+    const sgIngressAcls: string[] = [];
+    const sgEgressAcls: string[] = [];
+    for (const sg of ep.sgs) {
+      const { ingress, egress } = sgAclObjects(model, sg);
+      const owner = { sgId: securityGroupId(sg) };
+      if (ingress) {
+        this.acls.set(ingress.uuid, toAcl(ingress, sg, owner));
+        sgIngressAcls.push(ingress.uuid);
+      }
+      if (egress) {
+        this.acls.set(egress.uuid, toAcl(egress, sg, owner));
+        sgEgressAcls.push(egress.uuid);
+      }
+    }
+    const firewallPolicies = firewallPolicyOrder(model, this.view.gvc, ep.tags);
+    for (const id of firewallPolicies) {
+      const p = model.getTyped("firewall-policy", id);
+      if (p && !this.firewallPolicies.has(id)) this.firewallPolicies.set(id, toFirewallPolicy(model, p));
+    }
+    const floatingIps: FloatingIpBinding[] = [];
+    for (const fip of this.floatingIpsOf(ep)) {
+      const b = this.floatingIpBinding(ep, fip);
+      if (b) floatingIps.push(b);
+    }
+    this.vifs.set(index, {
+      index,
+      type: "virtual",
+      name: port.hostIfname,
+      mac: ep.mac,
+      vrf,
+      ...(ep.ip ? { ip: ep.ip } : {}),
+      ...(ep.ip6 ? { ip6: ep.ip6 } : {}),
+      policyEnabled: ep.policyEnabled,
+      vnName: fqString(ep.vn.fqName),
+      vmi: originOf(ep.vmi),
+      vmUuid: ep.vm.uuid,
+      securityGroupIds: ep.sgIds,
+      sgIngressAcls,
+      sgEgressAcls,
+      firewallPolicies: firewallPolicies.filter((id) => this.firewallPolicies.has(id)),
+      tags: ep.tags,
+      floatingIps,
+      fabricSnat: ep.vn.data.fabric_snat === true,
+    });
+    if (ep.present) {
+      this.labels.set(ep.labels.policy, this.encapNh(ep, true));
+      this.labels.set(ep.labels.noPolicy, this.encapNh(ep, false));
+    }
+  }
+
+  private floatingIpBinding(ep: Endpoint, fip: ConfigObject): FloatingIpBinding | undefined {
+    const { model } = this.view;
+    const vn = floatingIpVn(model, fip);
+    const address = fip.data.floating_ip_address;
+    const fixedIp =
+      typeof fip.data.floating_ip_fixed_ip_address === "string" && fip.data.floating_ip_fixed_ip_address
+        ? fip.data.floating_ip_fixed_ip_address
+        : ep.ip;
+    if (!vn || typeof address !== "string" || !fixedIp) return undefined;
+    const dir = fip.data.floating_ip_traffic_direction;
+    const binding: FloatingIpBinding = {
+      uuid: fip.uuid,
+      address,
+      fixedIp,
+      vrf: this.vrfId(this.view.forwardingVrf.get(vn.uuid)!),
+      vnName: fqString(vn.fqName),
+      direction: dir === "ingress" || dir === "egress" ? dir : "both",
+      origin: floatingIpOrigin(model, fip),
+    };
+    if (fip.data.floating_ip_port_mappings_enable === true) {
+      const maps =
+        (fip.data.floating_ip_port_mappings as { port_mappings?: Record<string, unknown>[] } | undefined)
+          ?.port_mappings ?? [];
+      binding.portMappings = [];
+      for (const m of maps) {
+        const protocol = parseProtocol(m.protocol);
+        const srcPort = Number(m.src_port);
+        const dstPort = Number(m.dst_port);
+        if (typeof protocol === "number" && Number.isInteger(srcPort) && Number.isInteger(dstPort))
+          binding.portMappings.push({ protocol, srcPort, dstPort });
+      }
+    }
+    return binding;
+  }
+
+  private buildVrf(name: string, id: number): Vrf {
+    const { view } = this;
+    // the VNs whose routes originate here: those forwarding in this VRF, and the VN owning it
+    const members = view.vns.filter(
+      (vn) => view.forwardingVrf.get(vn.uuid) === name || view.primaryVrf.get(vn.uuid) === name,
+    );
+    const owner =
+      members.find((vn) => view.primaryVrf.get(vn.uuid) === name) ??
+      (name === IP_FABRIC_VRF ? view.model.byFqName("virtual-network", IP_FABRIC_VN) : undefined) ??
+      members[0];
+    const routes: Route[] = [];
+    const seen = new Set<string>();
+    const push = (r: Route | undefined) => {
+      if (r && !seen.has(r.prefix)) {
+        seen.add(r.prefix);
+        routes.push(r);
+      }
+    };
+    for (const vn of members)
+      for (const spec of view.ownRoutes.get(vn.uuid) ?? []) push(this.route(spec, id));
+    for (const vn of members)
+      for (const imp of view.imports.get(vn.uuid) ?? []) {
+        if (members.includes(imp.vn)) continue;
+        for (const spec of view.ownRoutes.get(imp.vn.uuid) ?? [])
+          if (spec.kind !== "receive" || spec.leaks) push(this.route(spec, id, imp.by));
+      }
+    for (const ll of linkLocalServices(view.gvc))
+      push({
+        prefix: hostPrefix(ll.ip),
+        nh: this.receiveNh(id),
+        destVns: [],
+        sgIds: [],
+        tags: [],
+        origin: view.gvc ? originOf(view.gvc) : undefined,
+      });
+    const vrf: Vrf = { id, name, vnName: owner ? fqString(owner.fqName) : name, routes };
+    const vxlan = owner ? vxlanId(owner) : undefined;
+    if (vxlan !== undefined) vrf.vxlanId = vxlan;
+    if (owner) {
+      const aclObj = vnAclObject(view.model, owner);
+      if (aclObj) {
+        const policies = view.model.refs(owner, "network-policy");
+        const origin = policies.length === 1 ? policies[0].target : owner;
+        this.acls.set(aclObj.uuid, toAcl(aclObj, origin, { vnName: fqString(owner.fqName) }));
+        vrf.networkPolicyAcl = aclObj.uuid;
+      }
+    }
+    return vrf;
+  }
+
+  private route(spec: RouteSpec, vrf: number, leakedBy?: string): Route | undefined {
+    const base = {
+      prefix: spec.prefix,
+      origin: spec.origin,
+      destVns: [spec.destVn],
+      ...(leakedBy ? { leakedBy } : {}),
+    };
+    switch (spec.kind) {
+      case "receive":
+        return { ...base, nh: this.receiveNh(vrf), sgIds: [], tags: [] };
+      case "underlay":
+        return { ...base, nh: this.fabricNh(spec.via), sgIds: [], tags: [] };
+      case "compute": {
+        const nh = spec.node === this.self ? this.receiveNh(vrf) : this.fabricNh(spec.node.fabricIp);
+        return { ...base, nh, sgIds: [], tags: [] };
+      }
+      case "endpoint": {
+        const hop = this.endpointHop(spec.ep);
+        if (!hop) return undefined;
+        return {
+          ...base,
+          nh: hop.nh,
+          ...(hop.label !== undefined ? { label: hop.label } : {}),
+          sgIds: spec.ep.sgIds,
+          tags: spec.ep.tags,
+        };
+      }
+      case "ecmp": {
+        const members: { nh: number; label: number }[] = [];
+        for (const ep of spec.members) {
+          const hop = this.endpointHop(ep);
+          if (hop) members.push({ nh: hop.nh, label: hop.label ?? this.labelOf(ep) });
+        }
+        if (members.length === 0) return undefined;
+        const id = this.ids.get("nh", `composite:${spec.key}`);
+        this.nextHops.set(id, { id, type: "composite", members });
+        return {
+          ...base,
+          nh: id,
+          sgIds: intersect(spec.members.map((m) => m.sgIds)),
+          tags: intersect(spec.members.map((m) => m.tags)),
+        };
+      }
+    }
+  }
+
+  private labelOf(ep: Endpoint): number {
+    return ep.policyEnabled ? ep.labels.policy : ep.labels.noPolicy;
+  }
+
+  /** How this compute reaches an endpoint: its local vif, a tunnel, or the underlay (ip-fabric). */
+  private endpointHop(ep: Endpoint): { nh: number; label?: number } | undefined {
+    if (ep.compute.name === this.self.name) {
+      if (!this.vifOfVmi.has(ep.vmi.uuid)) return undefined;
+      return { nh: this.encapNh(ep, ep.policyEnabled), label: this.labelOf(ep) };
+    }
+    if (ep.fabricForwarded) return { nh: this.fabricNh(ep.compute.fabricIp) };
+    const id = this.ids.get("nh", `tunnel:${this.tunnelEncap}:${ep.compute.fabricIp}`);
+    this.nextHops.set(id, {
+      id,
+      type: "tunnel",
+      encap: this.tunnelEncap,
+      srcIp: this.self.fabricIp,
+      dstIp: ep.compute.fabricIp,
+    });
+    return { nh: id, label: this.labelOf(ep) };
+  }
+
+  private encapNh(ep: Endpoint, policy: boolean): number {
+    const id = this.ids.get("nh", `encap:${ep.vmi.uuid}:${policy ? "policy" : "no-policy"}`);
+    this.nextHops.set(id, { id, type: "encap", vif: this.vifOfVmi.get(ep.vmi.uuid)!, policy });
+    return id;
+  }
+
+  private receiveNh(vrf: number): number {
+    const id = this.ids.get("nh", `receive:${vrf}`);
+    this.nextHops.set(id, { id, type: "receive", vrf });
+    return id;
+  }
+
+  private fabricNh(via: string): number {
+    const id = this.ids.get("nh", `fabric:${via}`);
+    this.nextHops.set(id, { id, type: "fabric", via });
+    return id;
+  }
+}
+
+function intersect(lists: number[][]): number[] {
+  if (lists.length === 0) return [];
+  return lists[0].filter((x) => lists.every((l) => l.includes(x)));
+}
+
+function lastName(o: ConfigObject): string {
+  return o.fqName[o.fqName.length - 1];
+}
+
+function vxlanId(vn: ConfigObject): number | undefined {
+  const props = vn.data.virtual_network_properties as { vxlan_network_identifier?: unknown } | undefined;
+  const v = Number(props?.vxlan_network_identifier ?? vn.data.virtual_network_network_id);
+  return Number.isInteger(v) && v > 0 ? v : undefined;
+}
+
+/** A stable, locally administered MAC for the fabric port derived from the fabric IP. */
+function fabricMac(ip: string): string {
+  const octets = ip.split(".").map((o) => Number(o) || 0);
+  while (octets.length < 4) octets.push(0);
+  return ["02", "fa", ...octets.slice(0, 4).map((o) => o.toString(16).padStart(2, "0"))].join(":");
+}
+
+function encapPriority(gvc: ConfigObject | undefined): VrouterTables["encapPriority"] {
+  const list = (gvc?.data.encapsulation_priorities as { encapsulation?: unknown[] } | undefined)
+    ?.encapsulation;
+  if (!Array.isArray(list)) return [...DEFAULT_ENCAP];
+  const out: VrouterTables["encapPriority"] = [];
+  for (const e of list) {
+    const k = String(e).toLowerCase();
+    if ((k === "mplsoudp" || k === "mplsogre" || k === "vxlan") && !out.includes(k)) out.push(k);
+  }
+  return out.length ? out : [...DEFAULT_ENCAP];
+}
+
+interface RawLinkLocal {
+  linklocal_service_name?: string;
+  linklocal_service_ip?: string;
+  linklocal_service_port?: number;
+  ip_fabric_DNS_service_name?: string;
+  ip_fabric_service_ip?: string[];
+  ip_fabric_service_port?: number;
+}
+
+function linkLocalServices(gvc: ConfigObject | undefined): LinkLocalService[] {
+  const entries =
+    (gvc?.data.linklocal_services as { linklocal_service_entry?: RawLinkLocal[] } | undefined)
+      ?.linklocal_service_entry ?? [];
+  const out: LinkLocalService[] = [];
+  for (const e of entries) {
+    const fabricIp = e.ip_fabric_service_ip?.[0] ?? e.ip_fabric_DNS_service_name;
+    if (!e.linklocal_service_ip || !fabricIp) continue;
+    out.push({
+      name: e.linklocal_service_name ?? e.linklocal_service_ip,
+      ip: e.linklocal_service_ip,
+      port: Number(e.linklocal_service_port) || 0,
+      fabricIp,
+      fabricPort: Number(e.ip_fabric_service_port) || 0,
+    });
+  }
+  return out;
+}

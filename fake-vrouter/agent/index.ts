@@ -1,0 +1,252 @@
+/**
+ * The vrouter agents of a testbed: one process-wide config model fed by the config API's change stream
+ * (`/watch`), a port table per compute (filled by the CNI through the port API, or by the node emulator),
+ * and per-compute `VrouterTables` recomputed after every change and pushed to subscribers (the datapath).
+ *
+ * Example:
+ *   const agents = await startAgents({ apiUrl: "http://127.0.0.1:8082" });
+ *   const api = await agents.startPortApi("compute-1", { port: 9091 });
+ *   agents.onTables((compute, t) => engine.load(compute, t));
+ *   await agents.whenCaughtUp(seq);
+ */
+import { ChangeStream, type StreamEvent } from "../../fake-contrail-api/daemons/change-stream";
+import type { VrouterTables } from "../tables";
+import { type PluggedPort, UnknownComputeError, buildClusterView, computeTables } from "./compute-tables";
+import { ConfigModel, type VncData } from "./config-model";
+import { IdAllocator } from "./ids";
+import { startPortApi } from "./port-api";
+
+/** A port add (the `POST /vm` body, camel-cased). */
+export interface PortAdd {
+  vmUuid: string;
+  vmiUuid: string;
+  hostIfname: string;
+  vmIfname?: string;
+  vmName?: string;
+  vmNamespace?: string;
+  vnUuid?: string;
+  /** The container id (`vm-id`): a DEL for another container id is stale and ignored by the CNI. */
+  containerId?: string;
+}
+
+export interface Agents {
+  /** Computes served: the ones asked for, or every virtual-router in the config. */
+  computes(): string[];
+  tables(compute: string): VrouterTables | undefined;
+  onTables(cb: (compute: string, t: VrouterTables) => void): () => void;
+  appliedSeq(): number;
+  whenCaughtUp(seq: number): Promise<void>;
+  plugPort(compute: string, port: PortAdd): void;
+  /** Removes every port of the VM (as `DELETE /vm/<vm-uuid>`), or only one VMI's port. */
+  unplugPort(compute: string, vmUuid: string, vmiUuid?: string): boolean;
+  startPortApi(
+    compute: string,
+    opts: { host?: string; port: number },
+  ): Promise<{ url: string; close(): Promise<void> }>;
+  stop(): Promise<void>;
+}
+
+export interface AgentOptions {
+  apiUrl: string;
+  /** Computes (virtual-router names) to run agents for; default: every virtual-router, as they appear. */
+  computes?: string[];
+  /** Prefix length of the underlay subnet around each compute's fabric IP (default 24). */
+  fabricPrefixLen?: number;
+  log?: (msg: string) => void;
+}
+
+/** Connects to the change stream and resolves once the initial snapshot is applied and tables are computed. */
+export async function startAgents(opts: AgentOptions): Promise<Agents> {
+  const runtime = new AgentRuntime(opts);
+  const stream = new ChangeStream({
+    apiUrl: opts.apiUrl,
+    onEvent: (ev) => runtime.onStreamEvent(ev),
+    onError: (err) => opts.log?.(`vrouter agent: change stream: ${err.message}`),
+  });
+  stream.start();
+  await stream.whenSynced();
+  runtime.flush();
+  const servers = new Set<{ close(): Promise<void> }>();
+  return {
+    computes: () => runtime.computes(),
+    tables: (c) => runtime.tables(c),
+    onTables: (cb) => runtime.subscribe(cb),
+    appliedSeq: () => runtime.model.appliedSeq(),
+    whenCaughtUp: (seq) => runtime.whenCaughtUp(seq),
+    plugPort: (c, p) => runtime.plug(c, p),
+    unplugPort: (c, vm, vmi) => runtime.unplug(c, vm, vmi),
+    startPortApi: async (compute, o) => {
+      const server = await startPortApi(runtime, compute, o);
+      servers.add(server);
+      return {
+        url: server.url,
+        close: async () => {
+          servers.delete(server);
+          await server.close();
+        },
+      };
+    },
+    stop: async () => {
+      await Promise.all([...servers].map((s) => s.close()));
+      servers.clear();
+      await stream.stop();
+      runtime.stop();
+    },
+  };
+}
+
+/**
+ * Agent state shared by the port API and the change stream. Table recomputation is batched: changes mark
+ * the tables dirty and a flush runs at a throttled deadline, or at once when tables are read or a
+ * `whenCaughtUp` wait is satisfied.
+ */
+export class AgentRuntime {
+  readonly model = new ConfigModel();
+  private readonly ports = new Map<string, Map<string, PluggedPort>>();
+  private readonly ids = new Map<string, IdAllocator>();
+  private cache = new Map<string, VrouterTables>();
+  private dirty = true;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private lastFlushMs = 0;
+  private readonly listeners = new Set<(compute: string, t: VrouterTables) => void>();
+  private waiters: { seq: number; resolve: () => void }[] = [];
+
+  constructor(private readonly opts: Omit<AgentOptions, "apiUrl">) {}
+
+  onStreamEvent(ev: StreamEvent): void {
+    try {
+      if (ev.kind === "snapshot")
+        this.model.loadSnapshot(
+          ev.objects.map((o) => ({ ...o, obj: o.obj as VncData })),
+          ev.seq,
+        );
+      else this.model.apply({ ...ev.change, obj: ev.change.obj as VncData | undefined });
+    } catch (err) {
+      this.opts.log?.(`vrouter agent: ${(err as Error).message}`);
+    }
+    this.markDirty();
+  }
+
+  /** Compute names this runtime serves. */
+  computes(): string[] {
+    if (this.opts.computes) return [...this.opts.computes];
+    return this.model.list("virtual-router").map((vr) => vr.fqName[vr.fqName.length - 1]);
+  }
+
+  tables(compute: string): VrouterTables | undefined {
+    if (this.dirty) this.flush();
+    return this.cache.get(compute);
+  }
+
+  subscribe(cb: (compute: string, t: VrouterTables) => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  whenCaughtUp(seq: number): Promise<void> {
+    if (this.model.appliedSeq() >= seq) {
+      // a reader is waiting: recompute now instead of at the throttled deadline
+      if (this.dirty) this.flush();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
+  }
+
+  portsOf(compute: string): PluggedPort[] {
+    return [...(this.ports.get(compute)?.values() ?? [])];
+  }
+
+  port(compute: string, vmiUuid: string): PluggedPort | undefined {
+    return this.ports.get(compute)?.get(vmiUuid);
+  }
+
+  plug(compute: string, p: PortAdd): void {
+    const table = this.ports.get(compute) ?? new Map<string, PluggedPort>();
+    this.ports.set(compute, table);
+    table.set(p.vmiUuid, { ...p, enabled: table.get(p.vmiUuid)?.enabled ?? true });
+    this.markDirty();
+  }
+
+  unplug(compute: string, vmUuid: string, vmiUuid?: string): boolean {
+    const table = this.ports.get(compute);
+    if (!table) return false;
+    let removed = false;
+    for (const [k, p] of table)
+      if (p.vmUuid === vmUuid && (vmiUuid === undefined || p.vmiUuid === vmiUuid)) {
+        table.delete(k);
+        removed = true;
+      }
+    if (removed) this.markDirty();
+    return removed;
+  }
+
+  /** Removes one VMI's port (`DELETE /port/<vmi-uuid>`). */
+  unplugVmi(compute: string, vmiUuid: string): boolean {
+    const removed = this.ports.get(compute)?.delete(vmiUuid) ?? false;
+    if (removed) this.markDirty();
+    return removed;
+  }
+
+  setEnabled(compute: string, vmiUuid: string, enabled: boolean): boolean {
+    const p = this.ports.get(compute)?.get(vmiUuid);
+    if (!p) return false;
+    p.enabled = enabled;
+    this.markDirty();
+    return true;
+  }
+
+  /** Recompute every served compute's tables and tell subscribers. */
+  flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.dirty = false;
+    const started = performance.now();
+    const computes = this.computes();
+    const ports = new Map(computes.map((c) => [c, this.portsOf(c)]));
+    const view = buildClusterView(this.model, ports, this.opts.fabricPrefixLen);
+    const next = new Map<string, VrouterTables>();
+    for (const compute of computes) {
+      const ids = this.ids.get(compute) ?? new IdAllocator({ vif: 3, vrf: 1, nh: 1 });
+      this.ids.set(compute, ids);
+      try {
+        next.set(compute, computeTables(this.model, compute, ports, { ids, view }));
+      } catch (err) {
+        if (!(err instanceof UnknownComputeError))
+          this.opts.log?.(`vrouter agent ${compute}: ${(err as Error).message}`);
+      }
+    }
+    this.cache = next;
+    for (const [compute, t] of next)
+      for (const cb of this.listeners) {
+        try {
+          cb(compute, t);
+        } catch (err) {
+          this.opts.log?.(`vrouter agent: tables subscriber failed: ${(err as Error).message}`);
+        }
+      }
+    this.lastFlushMs = performance.now() - started;
+    const applied = this.model.appliedSeq();
+    const ready = this.waiters.filter((w) => w.seq <= applied);
+    this.waiters = this.waiters.filter((w) => w.seq > applied);
+    for (const w of ready) w.resolve();
+  }
+
+  stop(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+  }
+
+  /**
+   * Schedules a recomputation. Under a stream of changes flushes are spaced by twice the last flush's cost
+   * (at most 200 ms), so recomputing never takes more than a third of the CPU; readers (`tables`,
+   * `whenCaughtUp`) flush at once.
+   */
+  private markDirty(): void {
+    this.dirty = true;
+    if (this.waiters.some((w) => w.seq <= this.model.appliedSeq())) {
+      this.flush();
+      return;
+    }
+    this.flushTimer ??= setTimeout(() => this.flush(), Math.min(200, Math.max(1, 2 * this.lastFlushMs)));
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * The vrouter agent's port API (the REST endpoint contrail-k8s-cni talks to on 127.0.0.1:9091), one server
+ * per compute, with the real routes and field names:
+ * - `GET /vm-cfg/<vm-name>`: the VMIs of the VM `<cluster>__<ns>__<pod>` once the controller has placed it
+ *   on this compute (404 until then): `[{id, vm-uuid, vn-id, vn-name, mac-address, annotations,
+ *   sub-interface, vlan-id}]`.
+ * - `POST /vm {time, vm-id, vm-uuid, vm-name, host-ifname, vm-ifname, vm-namespace, vn-uuid, vmi-uuid}`: add
+ *   a port (the vif appears in the tables). `GET /vm/<vm-uuid>[/<vmi-uuid>]`: ip-address, plen, gateway,
+ *   dns-server, mac-address (404 until the port is added and its address known). `DELETE /vm/<vm-uuid>`.
+ * - `POST /port {id, instance-id, system-name, …}`, `GET|DELETE /port/<vmi-uuid>`: the same by VMI.
+ * - `POST /syncports [port adds]`: make the port table exactly this list. `POST /enable-port/<vmi-uuid>`,
+ *   `POST /disable-port/<vmi-uuid>`: admin state. `/gateway` (vgw interfaces) is answered 501: not modelled.
+ * Bad bodies get 400 with the reason, in plain text like the real agent's errors.
+ *
+ * Example: `curl -s 127.0.0.1:9091/vm-cfg/k8s__default__web-0`
+ */
+import type { Server } from "node:http";
+import express, { type Request, type Response } from "express";
+import ipaddr from "ipaddr.js";
+import type { PluggedPort } from "./compute-tables";
+import { type ConfigModel, type ConfigObject, fqString } from "./config-model";
+import { annotations, vmiMac, vnSubnets } from "./config-views";
+import type { AgentRuntime, PortAdd } from "./index";
+
+export class PortBodyError extends Error {
+  override name = "PortBodyError";
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function str(
+  body: Record<string, unknown>,
+  key: string,
+  required: boolean,
+  uuid = false,
+): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null || v === "") {
+    if (required) throw new PortBodyError(`missing "${key}"`);
+    return undefined;
+  }
+  if (typeof v !== "string") throw new PortBodyError(`"${key}" must be a string, got ${typeof v}`);
+  if (uuid && !UUID.test(v)) throw new PortBodyError(`"${key}" is not a uuid: "${v.slice(0, 60)}"`);
+  return v;
+}
+
+function asObject(body: unknown): Record<string, unknown> {
+  if (!body || typeof body !== "object" || Array.isArray(body))
+    throw new PortBodyError("body must be a JSON object");
+  return body as Record<string, unknown>;
+}
+
+/** `POST /vm` body → PortAdd. */
+export function parseVmBody(body: unknown): PortAdd {
+  const b = asObject(body);
+  return {
+    vmUuid: str(b, "vm-uuid", true, true)!,
+    vmiUuid: str(b, "vmi-uuid", true, true)!,
+    hostIfname: str(b, "host-ifname", true)!,
+    vmIfname: str(b, "vm-ifname", false),
+    vmName: str(b, "vm-name", false),
+    vmNamespace: str(b, "vm-namespace", false),
+    vnUuid: str(b, "vn-uuid", false, true),
+    containerId: str(b, "vm-id", false),
+  };
+}
+
+/** `POST /port` body (the agent's older port IPC names) → PortAdd. */
+export function parsePortBody(body: unknown): PortAdd {
+  const b = asObject(body);
+  return {
+    vmiUuid: str(b, "id", true, true)!,
+    vmUuid: str(b, "instance-id", true, true)!,
+    hostIfname: str(b, "system-name", true)!,
+    vmName: str(b, "display-name", false),
+    vnUuid: str(b, "vn-id", false, true),
+  };
+}
+
+/** `GET /vm-cfg/<name>` answer, or undefined while the VM is not (yet) on this compute. */
+export function vmConfig(
+  model: ConfigModel,
+  compute: string,
+  vmName: string,
+): Record<string, unknown>[] | undefined {
+  const vm =
+    model.byFqName("virtual-machine", [vmName]) ??
+    model.list("virtual-machine").find((v) => v.data.display_name === vmName || v.data.name === vmName);
+  if (!vm) return undefined;
+  const onCompute = model
+    .backRefs(vm.uuid, "virtual-router")
+    .some((vr) => vr.fqName[vr.fqName.length - 1] === compute);
+  if (!onCompute) return undefined;
+  const vmis = model.backRefs(vm.uuid, "virtual-machine-interface");
+  const out: Record<string, unknown>[] = [];
+  for (const vmi of vmis) {
+    const vn = model.refs(vmi, "virtual-network")[0]?.target;
+    if (!vn) continue;
+    const vlan = (
+      vmi.data.virtual_machine_interface_properties as { sub_interface_vlan_tag?: number } | undefined
+    )?.sub_interface_vlan_tag;
+    out.push({
+      id: vmi.uuid,
+      "vm-uuid": vm.uuid,
+      "vn-id": vn.uuid,
+      "vn-name": fqString(vn.fqName),
+      "mac-address": vmiMac(vmi),
+      annotations: annotations(vmi),
+      "sub-interface": typeof vlan === "number" && vlan > 0,
+      "vlan-id": typeof vlan === "number" && vlan > 0 ? vlan : -1,
+    });
+  }
+  // primary interface first, as the "index" annotation orders them
+  out.sort((a, b) => indexOf(a) - indexOf(b));
+  return out.length ? out : undefined;
+}
+
+function indexOf(cfg: Record<string, unknown>): number {
+  const idx = (cfg.annotations as Record<string, string>).index;
+  const n = Number(idx?.split("/")[0]);
+  return Number.isInteger(n) ? n : 0;
+}
+
+/** `GET /vm/<vm>/<vmi>` answer for a plugged port, or undefined while its address is unknown. */
+export function portInfo(model: ConfigModel, port: PluggedPort): Record<string, unknown> | undefined {
+  const vmi = model.getTyped("virtual-machine-interface", port.vmiUuid);
+  if (!vmi) return undefined;
+  const vn = model.refs(vmi, "virtual-network")[0]?.target;
+  const iips = model
+    .backRefs(vmi.uuid, "instance-ip")
+    .filter((i) => typeof i.data.instance_ip_address === "string" && i.data.instance_ip_address !== "")
+    .filter((i) => i.data.instance_ip_secondary !== true);
+  const v4 = iips.find((i) => !String(i.data.instance_ip_address).includes(":"));
+  if (!vn || !v4) return undefined;
+  const ip = String(v4.data.instance_ip_address);
+  const sub = subnetOf(model, vn, ip);
+  const v6 = iips.find((i) => String(i.data.instance_ip_address).includes(":"));
+  const info: Record<string, unknown> = {
+    id: vmi.uuid,
+    "vm-uuid": port.vmUuid,
+    "vn-id": vn.uuid,
+    "vn-name": fqString(vn.fqName),
+    "ip-address": ip,
+    plen: sub?.plen ?? 32,
+    gateway: sub?.gateway ?? "0.0.0.0",
+    "dns-server": sub?.dns ?? "0.0.0.0",
+    "mac-address": vmiMac(vmi),
+    "host-ifname": port.hostIfname,
+    "vm-ifname": port.vmIfname ?? "",
+  };
+  if (v6) {
+    const a6 = String(v6.data.instance_ip_address);
+    info["ip6-address"] = a6;
+    info["ip6-plen"] = subnetOf(model, vn, a6)?.plen ?? 128;
+  }
+  return info;
+}
+
+function subnetOf(model: ConfigModel, vn: ConfigObject, ip: string) {
+  if (!ipaddr.isValid(ip)) return undefined;
+  const addr = ipaddr.parse(ip);
+  for (const s of vnSubnets(model, vn)) {
+    const [net, len] = ipaddr.parseCIDR(s.cidr);
+    if (net.kind() === addr.kind() && addr.match(net, len))
+      return { plen: len, gateway: s.gateway, dns: s.dns };
+  }
+  return undefined;
+}
+
+/** Serve the port API of one compute; `port: 0` picks a free port. */
+export async function startPortApi(
+  runtime: AgentRuntime,
+  compute: string,
+  opts: { host?: string; port: number },
+): Promise<{ url: string; close(): Promise<void> }> {
+  const app = express();
+  app.use(express.json({ limit: "1mb" }));
+  const model = runtime.model;
+  const notFound = (res: Response, what: string) => res.status(404).type("text/plain").send(what);
+
+  const guard = (fn: (req: Request, res: Response) => void) => (req: Request, res: Response) => {
+    try {
+      fn(req, res);
+    } catch (err) {
+      if (err instanceof PortBodyError) res.status(400).type("text/plain").send(err.message);
+      else
+        res
+          .status(500)
+          .type("text/plain")
+          .send((err as Error).message);
+    }
+  };
+
+  app.get(
+    "/vm-cfg/:name",
+    guard((req, res) => {
+      const cfg = vmConfig(model, compute, String(req.params.name));
+      if (!cfg) return void notFound(res, `no interfaces of ${req.params.name} on ${compute} yet`);
+      res.json(cfg);
+    }),
+  );
+
+  app.post(
+    "/vm",
+    guard((req, res) => {
+      const p = parseVmBody(req.body);
+      runtime.plug(compute, p);
+      res.json({ "vm-uuid": p.vmUuid, "vmi-uuid": p.vmiUuid, "host-ifname": p.hostIfname });
+    }),
+  );
+
+  const vmPorts = (vmUuid: string, vmiUuid?: string) =>
+    runtime
+      .portsOf(compute)
+      .filter((p) => p.vmUuid === vmUuid && (vmiUuid === undefined || p.vmiUuid === vmiUuid));
+
+  app.get(
+    "/vm/:vm/:vmi",
+    guard((req, res) => {
+      const p = vmPorts(String(req.params.vm), String(req.params.vmi))[0];
+      if (!p) return void notFound(res, `port ${req.params.vmi} of ${req.params.vm} not added on ${compute}`);
+      const info = portInfo(model, p);
+      if (!info) return void notFound(res, `address of ${req.params.vmi} not known yet`);
+      res.json(info);
+    }),
+  );
+
+  app.get(
+    "/vm/:vm",
+    guard((req, res) => {
+      const ports = vmPorts(String(req.params.vm));
+      const infos = ports.map((p) => portInfo(model, p)).filter((i) => i !== undefined);
+      if (ports.length === 0) return void notFound(res, `no ports of ${req.params.vm} on ${compute}`);
+      if (infos.length < ports.length)
+        return void notFound(res, `addresses of ${req.params.vm} not known yet`);
+      res.json(infos);
+    }),
+  );
+
+  app.delete(
+    "/vm/:vm",
+    guard((req, res) => {
+      if (!runtime.unplug(compute, String(req.params.vm)))
+        return void notFound(res, `no ports of ${req.params.vm} on ${compute}`);
+      res.json({});
+    }),
+  );
+
+  app.post(
+    "/port",
+    guard((req, res) => {
+      const p = parsePortBody(req.body);
+      runtime.plug(compute, p);
+      res.json({ id: p.vmiUuid });
+    }),
+  );
+
+  app.get(
+    "/port/:vmi",
+    guard((req, res) => {
+      const p = runtime.port(compute, String(req.params.vmi));
+      if (!p) return void notFound(res, `port ${req.params.vmi} not added on ${compute}`);
+      res.json(portInfo(model, p) ?? { id: p.vmiUuid, "vm-uuid": p.vmUuid, "host-ifname": p.hostIfname });
+    }),
+  );
+
+  app.delete(
+    "/port/:vmi",
+    guard((req, res) => {
+      if (!runtime.unplugVmi(compute, String(req.params.vmi)))
+        return void notFound(res, `port ${req.params.vmi} not added on ${compute}`);
+      res.json({});
+    }),
+  );
+
+  app.post(
+    "/syncports",
+    guard((req, res) => {
+      if (!Array.isArray(req.body))
+        throw new PortBodyError("body must be a JSON list of port adds (POST /vm bodies)");
+      const wanted = (req.body as unknown[]).map(parseVmBody);
+      const keep = new Set(wanted.map((p) => p.vmiUuid));
+      let removed = 0;
+      for (const p of runtime.portsOf(compute))
+        if (!keep.has(p.vmiUuid) && runtime.unplugVmi(compute, p.vmiUuid)) removed++;
+      for (const p of wanted) runtime.plug(compute, p);
+      res.json({ ports: wanted.length, removed });
+    }),
+  );
+
+  for (const [path, enabled] of [
+    ["/enable-port/:vmi", true],
+    ["/disable-port/:vmi", false],
+  ] as const)
+    app.post(
+      path,
+      guard((req, res) => {
+        if (!runtime.setEnabled(compute, String(req.params.vmi), enabled))
+          return void notFound(res, `port ${req.params.vmi} not added on ${compute}`);
+        res.json({ id: req.params.vmi, enabled });
+      }),
+    );
+
+  app.all("/gateway", (_req, res) => {
+    res.status(501).type("text/plain").send("gateway (vgw) interfaces are not modelled by this agent");
+  });
+
+  // express.json parse failures arrive here
+  app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: express.NextFunction) => {
+    res
+      .status(err.status && err.status < 500 ? err.status : 400)
+      .type("text/plain")
+      .send(`bad request body: ${err.message}`);
+  });
+
+  const host = opts.host ?? "127.0.0.1";
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(opts.port, host, () => resolve(s));
+    s.on("error", reject);
+  });
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : opts.port;
+  return {
+    url: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,407 @@
+/**
+ * The simulated datapath: several `VrouterDatapath` engines (one per compute), the pods on their virtual
+ * vifs, plain hosts on the fabric, and an underlay that carries frames leaving a fabric vif to the station
+ * that owns the destination (by MAC, else by outer destination IP). Everything runs synchronously and
+ * deterministically on a logical clock, so a probe's verdict and trace are reproducible.
+ *
+ * The underlay behaves like the fabric's routers after BGP: a fabric host sending to a pod address reaches
+ * the compute whose fabric VRF holds that pod locally (ip-fabric forwarding).
+ *
+ * Example:
+ *   const net = new SimNetwork();
+ *   net.setTables("compute-1", tables1);
+ *   net.addEndpoint({ name: "a", kind: "pod", compute: "compute-1", vif: 3, mac, ip: "10.47.255.252" });
+ *   net.probe({ from: "a", to: "10.47.255.251", proto: "icmp" }).verdict   // "allow" | "deny"
+ */
+import type { DropReason, VrouterTables } from "../tables";
+import { VROUTER_MAC } from "../tables";
+import { formatIpv4, isMac, parseIpv4, readMac } from "./addr";
+import { type DatapathOptions, fabricMacFor, VrouterDatapath } from "./engine";
+import { HostStack, type ListenPorts, type ProbeAnswer, type ProbeProto } from "./host";
+import {
+  ARP_REQUEST,
+  decodeEthernet,
+  encodeArp,
+  ETHERTYPE_ARP,
+  type Ipv4Packet,
+  TCP_ACK,
+  TCP_RST,
+  tcp,
+  ipv4,
+  wrapEthernet,
+} from "./packet";
+import type { TraceStep } from "./trace";
+
+export type EndpointSpec =
+  | { name: string; kind: "pod"; compute: string; vif: number; mac: string; ip: string; listen?: ListenPorts }
+  | { name: string; kind: "fabric-host"; mac: string; ip: string; listen?: ListenPorts };
+
+export interface ProbeRequest {
+  from: string;
+  to: string;
+  proto: ProbeProto;
+  port?: number;
+  count?: number;
+  /** false: verdicts only, no step-by-step trace (the first drop is still reported). Default true. */
+  trace?: boolean;
+}
+
+export interface ProbeResult {
+  /** "allow" when at least one answer came back from a listener (echo reply, SYN-ACK, UDP echo, INIT-ACK). */
+  verdict: "allow" | "deny";
+  replies: number;
+  sent: number;
+  /** Answers that prove delivery but no listener: TCP RST, ICMP port unreachable, SCTP ABORT. */
+  refused: number;
+  /** Every vrouter stage, underlay hop and endpoint action of the requests and their answers. */
+  trace: TraceStep[];
+  /** The first drop on the way (a vrouter's drop reason, or the underlay finding no station). */
+  drop?: { compute: string; reason: DropReason; step: TraceStep };
+  /** The endpoint that answered the first reply (ECMP: which backend served). */
+  servedBy?: string;
+  /** Answers per endpoint over all `count` attempts (ECMP spread). */
+  servedByCounts: Record<string, number>;
+}
+
+/** A point where frames can be captured: a compute's vif (both directions) or the whole underlay. */
+export type CapturePoint = { compute: string; vif: number } | "fabric";
+export type CaptureSink = (frame: Uint8Array, timeMs: number) => void;
+
+interface Station {
+  name: string;
+  mac: string | undefined;
+  at: Location;
+}
+
+type Location = { kind: "vif"; compute: string; vif: number } | { kind: "endpoint"; name: string } | { kind: "underlay"; from: string };
+
+interface Pending {
+  at: Location;
+  frame: Uint8Array;
+  /** The endpoint whose stack emitted the frame (answers carry the answering endpoint). */
+  origin: string;
+}
+
+interface Compute {
+  name: string;
+  datapath: VrouterDatapath;
+}
+
+interface Endpoint {
+  spec: EndpointSpec;
+  stack: HostStack;
+  inbox: { pkt: Ipv4Packet; origin: string }[];
+  /** The vrouter answers every ARP with the same MAC, so one answered ARP teaches a pod its next hop. */
+  arpDone: boolean;
+}
+
+const MAX_HOPS = 256;
+
+export class SimNetwork {
+  private readonly computes = new Map<string, Compute>();
+  private readonly endpoints = new Map<string, Endpoint>();
+  private readonly byVif = new Map<string, string>();
+  private readonly captures: { point: CapturePoint; sink: CaptureSink }[] = [];
+  private clock = 0;
+  /** Underlay stations by MAC and by IP (computes' fabric ports, fabric hosts); rebuilt after changes. */
+  private stations: { byMac: Map<string, Station>; byIp: Map<string, Station> } | undefined;
+  private nextPort = 0;
+
+  constructor(private readonly opts: Omit<DatapathOptions, "resolveFabricMac"> = {}) {}
+
+  /** Logical time in ms (flow aging runs on it); `advance` moves it forward. */
+  now(): number {
+    return this.clock;
+  }
+
+  advance(ms: number): void {
+    this.clock += ms;
+  }
+
+  setTables(compute: string, tables: VrouterTables): void {
+    const existing = this.computes.get(compute);
+    if (existing) existing.datapath.install(tables);
+    else {
+      const datapath = new VrouterDatapath(tables, { ...this.opts, resolveFabricMac: (ip) => this.underlayMac(ip) });
+      this.computes.set(compute, { name: compute, datapath });
+    }
+    this.stations = undefined;
+  }
+
+  removeCompute(compute: string): void {
+    this.computes.delete(compute);
+    this.stations = undefined;
+  }
+
+  datapath(compute: string): VrouterDatapath | undefined {
+    return this.computes.get(compute)?.datapath;
+  }
+
+  computeNames(): string[] {
+    return [...this.computes.keys()];
+  }
+
+  addEndpoint(spec: EndpointSpec): void {
+    if (this.endpoints.has(spec.name)) throw new SimNetworkError(`endpoint ${spec.name} already exists`);
+    if (parseIpv4(spec.ip) === undefined) throw new SimNetworkError(`endpoint ${spec.name}: bad IPv4 address ${spec.ip}`);
+    if (!isMac(spec.mac)) throw new SimNetworkError(`endpoint ${spec.name}: bad MAC ${spec.mac}`);
+    if (spec.kind === "pod") {
+      const key = `${spec.compute}/${spec.vif}`;
+      const holder = this.byVif.get(key);
+      if (holder) throw new SimNetworkError(`endpoint ${spec.name}: vif ${key} is taken by ${holder}`);
+      this.byVif.set(key, spec.name);
+    }
+    this.endpoints.set(spec.name, { spec, stack: new HostStack(spec), inbox: [], arpDone: false });
+    this.stations = undefined;
+  }
+
+  removeEndpoint(name: string): void {
+    const ep = this.endpoints.get(name);
+    if (!ep) return;
+    if (ep.spec.kind === "pod") this.byVif.delete(`${ep.spec.compute}/${ep.spec.vif}`);
+    this.endpoints.delete(name);
+    this.stations = undefined;
+  }
+
+  endpoint(name: string): EndpointSpec | undefined {
+    return this.endpoints.get(name)?.spec;
+  }
+
+  /** Calls `sink` with every frame seen at `point`; returns a function that stops the capture. */
+  capture(point: CapturePoint, sink: CaptureSink): () => void {
+    const entry = { point, sink };
+    this.captures.push(entry);
+    return () => {
+      const i = this.captures.indexOf(entry);
+      if (i >= 0) this.captures.splice(i, 1);
+    };
+  }
+
+  /** Hands a frame to a compute's vif as if it arrived there, and runs the network until it is quiet. */
+  inject(compute: string, vif: number, frame: Uint8Array): TraceStep[] {
+    const trace: TraceStep[] = [];
+    this.run([{ at: { kind: "vif", compute, vif }, frame, origin: "" }], trace, () => undefined, true);
+    return trace;
+  }
+
+  probe(req: ProbeRequest): ProbeResult {
+    const src = this.endpoints.get(req.from);
+    if (!src) throw new SimNetworkError(`probe: no endpoint ${req.from}`);
+    if (parseIpv4(req.to) === undefined) throw new SimNetworkError(`probe: ${req.to} is not an IPv4 address`);
+    if (req.proto !== "icmp" && (req.port === undefined || req.port < 1 || req.port > 65535)) {
+      throw new SimNetworkError(`probe: ${req.proto} needs a port 1-65535`);
+    }
+    const count = req.count ?? 1;
+    const tracing = req.trace ?? true;
+    const result: ProbeResult = { verdict: "deny", replies: 0, sent: 0, refused: 0, trace: [], servedByCounts: {} };
+    let firstDrop: ProbeResult["drop"];
+    const onDrop = (compute: string, reason: DropReason, step: TraceStep) => {
+      firstDrop ??= { compute, reason, step };
+    };
+    const icmpId = this.ephemeral();
+    for (let i = 0; i < count; i++) {
+      this.clock += 1;
+      const sport = req.proto === "icmp" ? icmpId : this.ephemeral();
+      const pkt = src.stack.request(req.proto, req.to, req.port ?? 0, sport, i + 1);
+      if (!this.resolveArp(src, req.to, result.trace, onDrop)) {
+        result.sent++;
+        continue;
+      }
+      src.inbox = [];
+      result.sent++;
+      this.run([{ at: this.firstHop(src), frame: src.stack.frame(pkt, this.nextHopMac(src, req.to)), origin: src.spec.name }], result.trace, onDrop, tracing);
+      let answer: ProbeAnswer;
+      let servedBy = "";
+      for (const got of src.inbox) {
+        answer = HostStack.classify(pkt, got.pkt);
+        if (answer) {
+          servedBy = got.origin;
+          break;
+        }
+      }
+      if (answer === "reply") {
+        result.replies++;
+        result.servedBy ??= servedBy;
+        result.servedByCounts[servedBy] = (result.servedByCounts[servedBy] ?? 0) + 1;
+        if (req.proto === "tcp") this.closeTcp(src, pkt, req.to);
+      } else if (answer === "refused") result.refused++;
+    }
+    result.verdict = result.replies > 0 ? "allow" : "deny";
+    if (firstDrop) result.drop = firstDrop;
+    return result;
+  }
+
+  /** A client answers a SYN-ACK it will not use with RST, which also ends the flow in the vrouters. */
+  private closeTcp(src: Endpoint, syn: Ipv4Packet, to: string): void {
+    const q = syn.payload;
+    if (q.kind !== "tcp") return;
+    const rst = ipv4({ src: src.spec.ip, dst: to, payload: tcp({ sport: q.sport, dport: q.dport, seq: q.seq + 1, flags: TCP_RST | TCP_ACK }) });
+    this.run([{ at: this.firstHop(src), frame: src.stack.frame(rst, this.nextHopMac(src, to)), origin: src.spec.name }], [], () => undefined, false);
+    src.inbox = [];
+  }
+
+  private ephemeral(): number {
+    const port = 32768 + (this.nextPort % 28232);
+    this.nextPort++;
+    return port;
+  }
+
+  private firstHop(src: Endpoint): Location {
+    if (src.spec.kind === "pod") return { kind: "vif", compute: src.spec.compute, vif: src.spec.vif };
+    return { kind: "underlay", from: src.spec.name };
+  }
+
+  private nextHopMac(src: Endpoint, to: string): string {
+    if (src.spec.kind === "pod") return VROUTER_MAC;
+    return this.underlayMac(to) ?? this.podRouterMac(to) ?? fabricMacFor(to);
+  }
+
+  /** A pod ARPs once per destination; the vrouter's proxy answer teaches it the vrouter MAC. */
+  private resolveArp(src: Endpoint, to: string, trace: TraceStep[], onDrop: (c: string, r: DropReason, s: TraceStep) => void): boolean {
+    if (src.spec.kind !== "pod" || src.arpDone) return true;
+    const spec = src.spec;
+    const req = encodeArp({ kind: "arp", op: ARP_REQUEST, senderMac: spec.mac, senderIp: spec.ip, targetMac: "00:00:00:00:00:00", targetIp: to });
+    const dp = this.computes.get(spec.compute)?.datapath;
+    if (!dp) {
+      const step: TraceStep = { compute: spec.compute, stage: "ingress", detail: `compute ${spec.compute} has no vrouter tables`, action: "drop", reason: "INVALID_IF" };
+      trace.push(step);
+      onDrop(spec.compute, "INVALID_IF", step);
+      return false;
+    }
+    const res = dp.receive(spec.vif, wrapEthernet("ff:ff:ff:ff:ff:ff", spec.mac, ETHERTYPE_ARP, req), this.clock);
+    this.tap({ compute: spec.compute, vif: spec.vif }, wrapEthernet("ff:ff:ff:ff:ff:ff", spec.mac, ETHERTYPE_ARP, req));
+    for (const o of res.out) this.tap({ compute: spec.compute, vif: o.vif }, o.frame);
+    const answered = res.out.some((o) => {
+      const d = decodeEthernet(o.frame);
+      return o.vif === spec.vif && d.ok && d.value.payload.kind === "arp" && d.value.payload.senderMac === VROUTER_MAC;
+    });
+    if (!answered) {
+      for (const s of res.trace) trace.push(s);
+      if (res.drop) onDrop(spec.compute, res.drop, res.trace[res.trace.length - 1]);
+      return false;
+    }
+    src.arpDone = true;
+    return true;
+  }
+
+  /** Moves frames until nothing is in flight. */
+  private run(queue: Pending[], trace: TraceStep[], onDrop: (compute: string, reason: DropReason, step: TraceStep) => void, tracing: boolean): void {
+    for (let hops = 0; queue.length > 0; hops++) {
+      if (hops >= MAX_HOPS) {
+        trace.push({ compute: "underlay", stage: "underlay", detail: `stopped after ${MAX_HOPS} hops (forwarding loop?)`, action: "drop" });
+        return;
+      }
+      const item = queue.shift()!;
+      const at = item.at;
+      if (at.kind === "vif") {
+        const compute = this.computes.get(at.compute);
+        if (!compute) {
+          const step: TraceStep = { compute: at.compute, stage: "ingress", detail: `compute ${at.compute} has no vrouter tables`, action: "drop", reason: "INVALID_IF" };
+          trace.push(step);
+          onDrop(at.compute, "INVALID_IF", step);
+          continue;
+        }
+        this.tap({ compute: at.compute, vif: at.vif }, item.frame);
+        const res = compute.datapath.receive(at.vif, item.frame, this.clock, { trace: tracing });
+        for (const s of res.trace) trace.push(s);
+        if (res.drop) onDrop(at.compute, res.drop, res.trace[res.trace.length - 1]);
+        const tables = compute.datapath.tables;
+        for (const o of res.out) {
+          this.tap({ compute: at.compute, vif: o.vif }, o.frame);
+          const vif = tables.vifs.get(o.vif);
+          if (vif?.type === "fabric") queue.push({ at: { kind: "underlay", from: at.compute }, frame: o.frame, origin: item.origin });
+          else if (vif?.type === "virtual") {
+            const name = this.byVif.get(`${at.compute}/${o.vif}`);
+            if (name) queue.push({ at: { kind: "endpoint", name }, frame: o.frame, origin: item.origin });
+            else trace.push({ compute: at.compute, stage: "deliver", detail: `no endpoint attached to vif ${o.vif}: frame lost` });
+          }
+        }
+      } else if (at.kind === "underlay") {
+        this.tap("fabric", item.frame);
+        const dest = this.underlayStation(item.frame);
+        if (!dest) {
+          const step: TraceStep = { compute: "underlay", stage: "underlay", detail: `no station on the fabric for frame from ${at.from}`, action: "drop", reason: "NOWHERE_TO_GO" };
+          trace.push(step);
+          onDrop("underlay", "NOWHERE_TO_GO", step);
+          continue;
+        }
+        if (tracing) trace.push({ compute: "underlay", stage: "underlay", detail: `${at.from} → ${dest.name}` });
+        queue.push({ at: dest.at, frame: item.frame, origin: item.origin });
+      } else {
+        const ep = this.endpoints.get(at.name);
+        if (!ep) continue;
+        const out = ep.stack.handle(item.frame);
+        if (out.received) ep.inbox.push({ pkt: out.received, origin: item.origin });
+        if (tracing && out.note && out.replies.length > 0) trace.push({ compute: ep.spec.name, stage: "host", detail: out.note });
+        for (const frame of out.replies) {
+          const back: Location = ep.spec.kind === "pod" ? { kind: "vif", compute: ep.spec.compute, vif: ep.spec.vif } : { kind: "underlay", from: ep.spec.name };
+          queue.push({ at: back, frame, origin: ep.spec.name });
+        }
+      }
+    }
+  }
+
+  /** The station a frame on the underlay reaches: by destination MAC, else by destination IP. */
+  private underlayStation(frame: Uint8Array): Station | undefined {
+    if (frame.length < 14) return undefined;
+    const stations = this.stationIndex();
+    const byMac = stations.byMac.get(readMac(frame, 0));
+    if (byMac) return byMac;
+    if (frame.length < 34 || frame[12] !== 0x08 || frame[13] !== 0x00) return undefined;
+    const dst = formatIpv4(((frame[30] << 24) | (frame[31] << 16) | (frame[32] << 8) | frame[33]) >>> 0);
+    return stations.byIp.get(dst);
+  }
+
+  private stationIndex(): { byMac: Map<string, Station>; byIp: Map<string, Station> } {
+    if (this.stations) return this.stations;
+    const byMac = new Map<string, Station>();
+    const byIp = new Map<string, Station>();
+    for (const c of this.computes.values()) {
+      const t = c.datapath.tables;
+      const fabric = t.vifs.get(t.compute.fabricVif);
+      const station: Station = { name: c.name, mac: fabric?.mac, at: { kind: "vif", compute: c.name, vif: t.compute.fabricVif } };
+      if (fabric) byMac.set(fabric.mac, station);
+      byIp.set(t.compute.fabricIp, station);
+    }
+    for (const ep of this.endpoints.values()) {
+      if (ep.spec.kind !== "fabric-host") continue;
+      const station: Station = { name: ep.spec.name, mac: ep.spec.mac, at: { kind: "endpoint", name: ep.spec.name } };
+      byMac.set(ep.spec.mac, station);
+      byIp.set(ep.spec.ip, station);
+    }
+    this.stations = { byMac, byIp };
+    return this.stations;
+  }
+
+  /** MAC of an underlay address: a compute's fabric port or a fabric host. */
+  private underlayMac(ip: string): string | undefined {
+    return this.stationIndex().byIp.get(ip)?.mac;
+  }
+
+  /** The fabric MAC of the compute that has `ip` as a local pod in its fabric VRF (the underlay's BGP view). */
+  private podRouterMac(ip: string): string | undefined {
+    for (const c of this.computes.values()) {
+      const t = c.datapath.tables;
+      const vrf = t.vrfs.get(t.compute.fabricVrf);
+      const route = vrf?.routes.find((r) => r.prefix === `${ip}/32`);
+      const nh = route ? t.nextHops.get(route.nh) : undefined;
+      if (nh?.type === "encap") return t.vifs.get(t.compute.fabricVif)?.mac;
+    }
+    return undefined;
+  }
+
+  private tap(point: CapturePoint, frame: Uint8Array): void {
+    for (const c of this.captures) {
+      const p = c.point;
+      if (p === "fabric" ? point === "fabric" : point !== "fabric" && p.compute === point.compute && p.vif === point.vif) c.sink(frame, this.clock);
+    }
+  }
+}
+
+export class SimNetworkError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SimNetworkError";
+  }
+}
+

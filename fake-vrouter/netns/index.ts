@@ -1,0 +1,278 @@
+/**
+ * The netns datapath: real packets between real network namespaces, forwarded by one vrouter process per
+ * compute through the same `VrouterDatapath` engine the simulation uses.
+ *
+ *   pod ns ──veth── compute ns (`<prefix><compute>`, vrouter process, taps + fabric0) ──veth── underlay ns
+ *   (`<prefix>underlay`, bridge br0) ──veth── other computes and fabric hosts (plain namespaces with an IP).
+ *
+ * Computes carry no addresses: the vrouter answers ARP for the fabric IP and terminates MPLSoUDP itself.
+ * Every namespace carries the prefix, every veth is born inside such namespaces, nothing touches the root
+ * namespace, and `cleanupAll(prefix)` removes processes (by recorded pid) and namespaces after a crash.
+ *
+ * Example:
+ *   const topo = await NetnsTopology.create({ computes: [{ name: "compute-1", fabricIp: "10.0.0.11" }] });
+ *   await topo.startVrouters(); attachAgents(topo, agents); … ; await topo.destroy();
+ */
+import { fabricMacFor } from "../datapath/engine";
+import type { VrouterTables } from "../tables";
+import {
+  addNetns,
+  addVethBetween,
+  assertTestbedName,
+  delNetns,
+  exec,
+  execIn,
+  ipBatch,
+  ipIn,
+  listNetns,
+  NetnsError,
+  PREFIX,
+} from "./ns";
+import { DEFAULT_STATE_DIR, forgetProcess, listProcesses, processStartTime, stopProcess } from "./pidfiles";
+import { ECHO_MAIN, type NetnsChild, spawnInNetns } from "./spawn";
+import { VrouterProcess } from "./vrouter-process";
+
+export { VrouterProcess } from "./vrouter-process";
+export type { VrouterStatus, RecentDrop } from "./protocol";
+export { listNetns, execIn, netnsUsable } from "./ns";
+
+/** Name of the compute's underlay-facing interface: the vif the agent calls "fabric0". */
+export const FABRIC_IFNAME = "fabric0";
+const BRIDGE = "br0";
+
+export interface ComputeSpec {
+  name: string;
+  fabricIp: string;
+}
+
+export interface FabricHostSpec {
+  name: string;
+  ip: string;
+  /** Extra routes on the host, e.g. a pod subnet via a compute's fabric IP (ip-fabric forwarding). */
+  routes?: { dst: string; via: string }[];
+}
+
+export interface TopologySpec {
+  /** Namespace prefix; must start with "ctb-". Default "ctb-". */
+  prefix?: string;
+  computes: ComputeSpec[];
+  fabricHosts?: FabricHostSpec[];
+  fabricPrefixLen?: number;
+  /** Where pid files go (default /run/ctb, or $CTB_STATE_DIR). */
+  stateDir?: string;
+}
+
+/** A pod plumbed without the CNI (the CNI plugin does the same with `host-netns` = the compute's namespace). */
+export interface PodAttachment {
+  compute: string;
+  /** Host end, in the compute namespace: the vif name in the tables. */
+  hostIfname: string;
+  ifname?: string;
+  mac: string;
+  ip: string;
+  plen: number;
+  gateway: string;
+}
+
+export interface EchoPort {
+  proto: "tcp" | "udp";
+  port: number;
+}
+
+async function quietIpv6(ns: string): Promise<void> {
+  // The engine forwards IPv4 only; without this every interface would chatter router solicitations.
+  const r = await execIn(ns, "sysctl", [
+    "-q",
+    "-w",
+    "net.ipv6.conf.all.disable_ipv6=1",
+    "net.ipv6.conf.default.disable_ipv6=1",
+  ]);
+  if (r.code !== 0) throw new NetnsError(`sysctl in ${ns} failed`, r.stderr);
+}
+
+export class NetnsTopology {
+  readonly prefix: string;
+  readonly stateDir: string;
+  private readonly created: string[] = [];
+  private readonly vrouters = new Map<string, VrouterProcess>();
+  private readonly children: NetnsChild[] = [];
+
+  private constructor(readonly spec: TopologySpec) {
+    this.prefix = spec.prefix ?? PREFIX;
+    this.stateDir = spec.stateDir ?? DEFAULT_STATE_DIR;
+  }
+
+  /** Builds underlay, computes and fabric hosts; on any failure removes what it had built. */
+  static async create(spec: TopologySpec): Promise<NetnsTopology> {
+    const topo = new NetnsTopology(spec);
+    assertTestbedName(`${topo.prefix}x`);
+    try {
+      await topo.build();
+    } catch (err) {
+      await topo.destroy();
+      throw err;
+    }
+    return topo;
+  }
+
+  underlayNs(): string {
+    return `${this.prefix}underlay`;
+  }
+  computeNs(compute: string): string {
+    return `${this.prefix}${compute}`;
+  }
+  hostNs(host: string): string {
+    return `${this.prefix}${host}`;
+  }
+  podNs(pod: string): string {
+    return `${this.prefix}pod-${pod}`;
+  }
+
+  private async addNs(ns: string): Promise<void> {
+    await addNetns(ns);
+    this.created.push(ns);
+    await quietIpv6(ns);
+  }
+
+  private async build(): Promise<void> {
+    const len = this.spec.fabricPrefixLen ?? 24;
+    const u = this.underlayNs();
+    await this.addNs(u);
+    await ipBatch(u, [`link add ${BRIDGE} type bridge stp_state 0 forward_delay 0`, `link set ${BRIDGE} up`]);
+    for (const [i, c] of this.spec.computes.entries()) {
+      const ns = this.computeNs(c.name);
+      await this.addNs(ns);
+      const port = `uc${i}`;
+      await addVethBetween({ ns, name: FABRIC_IFNAME, mac: fabricMacFor(c.fabricIp) }, { ns: u, name: port });
+      await ipIn(u, ["link", "set", port, "master", BRIDGE]);
+    }
+    for (const [i, h] of (this.spec.fabricHosts ?? []).entries()) {
+      const ns = this.hostNs(h.name);
+      await this.addNs(ns);
+      const port = `uh${i}`;
+      await addVethBetween({ ns, name: "eth0", mac: fabricMacFor(h.ip) }, { ns: u, name: port });
+      await ipIn(u, ["link", "set", port, "master", BRIDGE]);
+      await ipBatch(ns, [
+        `addr add ${h.ip}/${len} dev eth0`,
+        ...(h.routes ?? []).map((r) => `route add ${r.dst} via ${r.via} dev eth0`),
+      ]);
+    }
+  }
+
+  /** Start one vrouter process per compute, each inside its namespace. */
+  async startVrouters(): Promise<void> {
+    for (const c of this.spec.computes) {
+      if (this.vrouters.has(c.name)) continue;
+      this.vrouters.set(
+        c.name,
+        await VrouterProcess.start({ ns: this.computeNs(c.name), compute: c.name, stateDir: this.stateDir }),
+      );
+    }
+  }
+
+  vrouter(compute: string): VrouterProcess {
+    const v = this.vrouters.get(compute);
+    if (!v) throw new NetnsError(`no vrouter running for compute "${compute}"`);
+    return v;
+  }
+
+  async stopVrouters(): Promise<void> {
+    for (const v of this.vrouters.values()) await v.stop();
+    this.vrouters.clear();
+  }
+
+  /** Creates a pod's namespace (no interfaces but lo); the CNI plugin or `plugPod` adds eth0. */
+  async createPodNamespace(pod: string): Promise<{ ns: string; path: string }> {
+    const ns = this.podNs(pod);
+    await this.addNs(ns);
+    return { ns, path: `/var/run/netns/${ns}` };
+  }
+
+  /** Plumb a pod the way the CNI does: tap in the compute namespace, eth0 with MAC, address, default route. */
+  async plugPod(pod: string, a: PodAttachment): Promise<void> {
+    const ns = this.podNs(pod);
+    const ifname = a.ifname ?? "eth0";
+    await addVethBetween(
+      { ns: this.computeNs(a.compute), name: a.hostIfname },
+      { ns, name: ifname, mac: a.mac },
+    );
+    await ipBatch(ns, [
+      `addr add ${a.ip}/${a.plen} dev ${ifname}`,
+      `route add default via ${a.gateway} dev ${ifname} onlink`,
+    ]);
+  }
+
+  /** TCP/UDP echo servers for the pod's container ports, inside its namespace. */
+  async startPodServers(pod: string, ports: EchoPort[]): Promise<NetnsChild> {
+    const child = await spawnInNetns({
+      ns: this.podNs(pod),
+      script: ECHO_MAIN,
+      args: ports.map((p) => `${p.proto}:${p.port}`),
+      role: "pod-server",
+      stateDir: this.stateDir,
+    });
+    this.children.push(child);
+    return child;
+  }
+
+  /** Stop every process, remove every namespace this topology created. */
+  async destroy(): Promise<void> {
+    for (const c of this.children.splice(0)) await c.stop();
+    await this.stopVrouters();
+    for (const ns of this.created.splice(0).reverse()) await delNetns(ns);
+  }
+}
+
+/** Feed each compute's vrouter the agent's tables, now and on every change. Returns the unsubscribe. */
+export function attachAgents(
+  topo: NetnsTopology,
+  agents: {
+    tables(compute: string): VrouterTables | undefined;
+    onTables(cb: (compute: string, t: VrouterTables) => void): () => void;
+  },
+): () => void {
+  const computes = topo.spec.computes.map((c) => c.name);
+  for (const c of computes) {
+    const t = agents.tables(c);
+    if (t) topo.vrouter(c).install(t);
+  }
+  return agents.onTables((c, t) => {
+    if (computes.includes(c)) topo.vrouter(c).install(t);
+  });
+}
+
+/**
+ * Remove everything a (crashed) testbed left under `prefix`: recorded processes (by pid, only if still the
+ * same process), any process still inside a prefixed namespace, then the namespaces.
+ */
+export async function cleanupAll(
+  prefix = PREFIX,
+  stateDir = DEFAULT_STATE_DIR,
+): Promise<{ processes: number; namespaces: string[] }> {
+  assertTestbedName(`${prefix}x`);
+  let processes = 0;
+  for (const r of await listProcesses(stateDir, prefix)) {
+    await stopProcess(r);
+    await forgetProcess(stateDir, r);
+    processes++;
+  }
+  const namespaces = await listNetns(prefix);
+  for (const ns of namespaces) {
+    // Processes inside a testbed namespace were started by the testbed (its pid file may be lost).
+    const r = await exec("ip", ["netns", "pids", ns]);
+    for (const pid of r.stdout
+      .split(/\s+/)
+      .filter((x) => /^\d+$/.test(x))
+      .map(Number)) {
+      await stopProcess({
+        pid,
+        ns,
+        role: "leftover",
+        startTime: processStartTime(pid) ?? "",
+      });
+      processes++;
+    }
+    await delNetns(ns);
+  }
+  return { processes, namespaces };
+}

@@ -1,0 +1,168 @@
+/**
+ * Network-namespace primitives for the netns datapath and its tests, with the testbed's safety rule built in:
+ * every namespace name must carry the `ctb-` prefix, links are created with both ends born inside such
+ * namespaces, and nothing here ever addresses the root namespace's interfaces or routes.
+ *
+ * Example: `await addNetns("ctb-c1"); await ipIn("ctb-c1", ["link", "set", "lo", "up"]); await delNetns("ctb-c1")`.
+ */
+import { execFile } from "node:child_process";
+
+export const PREFIX = "ctb-";
+
+export class NetnsError extends Error {
+  constructor(
+    msg: string,
+    readonly stderr = "",
+  ) {
+    super(stderr ? `${msg}: ${stderr.trim()}` : msg);
+    this.name = "NetnsError";
+  }
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command, resolving with its exit code (rejects only when it cannot be started). */
+export function exec(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      cmd,
+      args,
+      { encoding: "utf8", timeout: opts.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== "number") {
+          reject(new NetnsError(`cannot run ${cmd}`, err.message));
+          return;
+        }
+        resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
+      },
+    );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/** Throws unless `name` is a testbed namespace name. */
+export function assertTestbedName(name: string): void {
+  if (!name.startsWith(PREFIX) || !/^[A-Za-z0-9_.-]+$/.test(name) || name.length > 64) {
+    throw new NetnsError(`refusing namespace "${name}": testbed namespaces are named ${PREFIX}<…>`);
+  }
+}
+
+export async function listNetns(prefix = PREFIX): Promise<string[]> {
+  const r = await exec("ip", ["-j", "netns", "list"]);
+  if (r.code !== 0) throw new NetnsError("ip netns list failed", r.stderr);
+  const list = r.stdout.trim() ? (JSON.parse(r.stdout) as { name: string }[]) : [];
+  return list.map((x) => x.name).filter((n) => n.startsWith(prefix));
+}
+
+/** Create a namespace with its loopback up. */
+export async function addNetns(name: string): Promise<void> {
+  assertTestbedName(name);
+  const r = await exec("ip", ["netns", "add", name]);
+  if (r.code !== 0) throw new NetnsError(`ip netns add ${name} failed`, r.stderr);
+  await ipIn(name, ["link", "set", "lo", "up"]);
+}
+
+/** Delete a namespace (its veth ends go with it); absent is fine. */
+export async function delNetns(name: string): Promise<void> {
+  assertTestbedName(name);
+  const r = await exec("ip", ["netns", "del", name]);
+  if (r.code !== 0 && !/No such file/.test(r.stderr))
+    throw new NetnsError(`ip netns del ${name} failed`, r.stderr);
+}
+
+/** `ip -n <ns> …`, throwing on failure. */
+export async function ipIn(ns: string, args: string[]): Promise<string> {
+  assertTestbedName(ns);
+  const r = await exec("ip", ["-n", ns, ...args]);
+  if (r.code !== 0) throw new NetnsError(`ip -n ${ns} ${args.join(" ")} failed`, r.stderr);
+  return r.stdout;
+}
+
+/** Several `ip` commands in one process inside a namespace. */
+export async function ipBatch(ns: string, lines: string[]): Promise<void> {
+  assertTestbedName(ns);
+  const r = await exec("ip", ["-n", ns, "-batch", "-"], { input: `${lines.join("\n")}\n` });
+  if (r.code !== 0) throw new NetnsError(`ip -n ${ns} -batch failed`, r.stderr);
+}
+
+/** Run any command inside a namespace. */
+export function execIn(
+  ns: string,
+  cmd: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+) {
+  assertTestbedName(ns);
+  return exec("ip", ["netns", "exec", ns, cmd, ...args], opts);
+}
+
+/** A veth pair whose ends are created directly inside two testbed namespaces (never in the root one). */
+export async function addVethBetween(
+  a: { ns: string; name: string; mac?: string },
+  b: { ns: string; name: string; mac?: string },
+  mtu = 1500,
+): Promise<void> {
+  assertTestbedName(a.ns);
+  assertTestbedName(b.ns);
+  const mac = (m?: string) => (m ? ["address", m] : []);
+  const r = await exec("ip", [
+    "link",
+    "add",
+    a.name,
+    ...mac(a.mac),
+    "mtu",
+    String(mtu),
+    "netns",
+    a.ns,
+    "type",
+    "veth",
+    "peer",
+    "name",
+    b.name,
+    ...mac(b.mac),
+    "mtu",
+    String(mtu),
+    "netns",
+    b.ns,
+  ]);
+  if (r.code !== 0) throw new NetnsError(`veth ${a.ns}/${a.name} <-> ${b.ns}/${b.name} failed`, r.stderr);
+  await ipIn(a.ns, ["link", "set", a.name, "up"]);
+  await ipIn(b.ns, ["link", "set", b.name, "up"]);
+}
+
+export interface LinkState {
+  ifname: string;
+  address: string;
+  mtu: number;
+  flags: string[];
+  addr_info?: { family: string; local: string; prefixlen: number }[];
+}
+
+export async function linkState(ns: string, ifname: string): Promise<LinkState | undefined> {
+  assertTestbedName(ns);
+  const r = await exec("ip", ["-n", ns, "-j", "addr", "show", "dev", ifname]);
+  if (r.code !== 0) return undefined;
+  return (JSON.parse(r.stdout) as LinkState[])[0];
+}
+
+export async function rootHasLink(ifname: string): Promise<boolean> {
+  return (await exec("ip", ["link", "show", "dev", ifname])).code === 0;
+}
+
+/** Whether this process may create namespaces (root with iproute2). */
+export async function netnsUsable(): Promise<boolean> {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    return (await exec("ip", ["netns", "list"])).code === 0;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The vrouter process of one compute node: runs inside the compute's network namespace, opens a libpcap
+ * handle on every interface its tables name (pod taps, fabric0), and forwards each frame that arrives
+ * through the shared `VrouterDatapath` engine, sending the engine's output frames out of their vifs. Tables
+ * arrive from the testbed over the IPC channel; so do capture and status requests.
+ *
+ * Started by `VrouterProcess.start` as `ip netns exec <ns> node --import tsx vrouter-main.ts <compute>`.
+ */
+import capBinding, { type Cap } from "cap";
+import { VrouterDatapath } from "../datapath/engine";
+import type { VrouterTables } from "../tables";
+import { completeL4Checksum } from "./checksum";
+import { PcapWriter } from "./pcap-writer";
+import type { FromVrouter, RecentDrop, ToVrouter } from "./protocol";
+
+const compute = process.argv[2] ?? "compute";
+const FLOW_AGING_TICK_MS = 5000;
+const RETRY_MISSING_MS = 200;
+const RECENT_DROPS = 50;
+/** Only frames coming in: what we send ourselves must not loop back into the engine. */
+const FILTER = "inbound";
+
+interface Port {
+  ifname: string;
+  vif: number;
+  cap: Cap;
+  buffer: Buffer;
+}
+
+function send(m: FromVrouter): void {
+  process.send?.(m);
+}
+
+let engine: VrouterDatapath | undefined;
+let tables: VrouterTables | undefined;
+const ports = new Map<string, Port>();
+const captures = new Map<string, PcapWriter>();
+let missing: string[] = [];
+let undeliverable = 0;
+const recentDrops: RecentDrop[] = [];
+let retryTimer: NodeJS.Timeout | undefined;
+
+function forwardable(t: VrouterTables): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const v of t.vifs.values()) if (v.type === "virtual" || v.type === "fabric") out.set(v.name, v.index);
+  return out;
+}
+
+function onFrame(port: Port, nbytes: number): void {
+  if (!engine) return;
+  const frame = new Uint8Array(port.buffer.subarray(0, nbytes));
+  completeL4Checksum(frame);
+  const now = Date.now();
+  captures.get(port.ifname)?.write(frame, now);
+  const r = engine.receive(port.vif, frame, now);
+  if (r.drop) {
+    recentDrops.push({ at: now, ifname: port.ifname, reason: r.drop, trace: r.trace });
+    if (recentDrops.length > RECENT_DROPS) recentDrops.shift();
+  }
+  for (const o of r.out) {
+    const vif = engine.tables.vifs.get(o.vif);
+    const out = vif ? ports.get(vif.name) : undefined;
+    if (!out) {
+      undeliverable++;
+      continue;
+    }
+    const buf = Buffer.from(o.frame.buffer, o.frame.byteOffset, o.frame.byteLength);
+    out.cap.send(buf, buf.length);
+    captures.get(out.ifname)?.write(o.frame, now);
+  }
+}
+
+function openPort(ifname: string, vif: number): boolean {
+  const cap = new capBinding.Cap();
+  const buffer = Buffer.alloc(65535);
+  try {
+    cap.open(ifname, FILTER, 4 * 1024 * 1024, buffer);
+  } catch {
+    return false;
+  }
+  const port: Port = { ifname, vif, cap, buffer };
+  cap.on("packet", (nbytes: number) => onFrame(port, nbytes));
+  ports.set(ifname, port);
+  return true;
+}
+
+/** Make the open handles match the tables: open new vifs, close vanished ones, re-index renumbered ones. */
+function syncPorts(): void {
+  if (!tables) return;
+  const want = forwardable(tables);
+  for (const [name, port] of ports) {
+    if (!want.has(name)) {
+      port.cap.close();
+      ports.delete(name);
+    } else port.vif = want.get(name)!;
+  }
+  const stillMissing: string[] = [];
+  for (const [name, vif] of want) if (!ports.has(name) && !openPort(name, vif)) stillMissing.push(name);
+  missing = stillMissing;
+  send({ type: "ports", ports: [...ports.keys()].sort(), configVersion: tables.configVersion });
+  // The CNI creates a tap before telling the agent, but a port can still be named before it exists here
+  // (a tap being recreated): look again shortly.
+  clearTimeout(retryTimer);
+  if (missing.length > 0) retryTimer = setTimeout(syncPorts, RETRY_MISSING_MS);
+}
+
+function install(t: VrouterTables): void {
+  tables = t;
+  if (!engine) engine = new VrouterDatapath(t);
+  else engine.install(t);
+  syncPorts();
+}
+
+process.on("message", (raw) => {
+  const m = raw as ToVrouter;
+  try {
+    switch (m.type) {
+      case "tables":
+        install(m.tables);
+        break;
+      case "capture":
+        captures.get(m.ifname)?.close();
+        captures.set(m.ifname, new PcapWriter(m.file));
+        send({ type: "reply", id: m.id });
+        break;
+      case "capture-stop":
+        captures.get(m.ifname)?.close();
+        captures.delete(m.ifname);
+        send({ type: "reply", id: m.id });
+        break;
+      case "stats":
+        send({
+          type: "reply",
+          id: m.id,
+          status: {
+            compute,
+            configVersion: tables?.configVersion ?? -1,
+            ports: [...ports.keys()].sort(),
+            missing,
+            engine: engine?.stats(),
+            undeliverable,
+            recentDrops,
+          },
+        });
+        break;
+    }
+  } catch (err) {
+    const id = "id" in m ? m.id : -1;
+    send({ type: "reply", id, error: (err as Error).message });
+  }
+});
+
+const aging = setInterval(() => engine?.expireFlows(Date.now()), FLOW_AGING_TICK_MS);
+
+function shutdown(): void {
+  clearInterval(aging);
+  clearTimeout(retryTimer);
+  for (const p of ports.values()) p.cap.close();
+  for (const w of captures.values()) w.close();
+  process.exit(0);
+}
+process.on("SIGTERM", shutdown);
+process.on("SIGINT", shutdown);
+// The testbed went away: a vrouter without its agent has nothing to do.
+process.on("disconnect", shutdown);
+
+send({ type: "ready", pid: process.pid });

@@ -1,0 +1,101 @@
+/**
+ * The kind deployment files, checked without a cluster: kind-config.yaml matches the controller's subnets
+ * and mounts existing files as single files on every node, the CNI config is one the plugin's own parser
+ * accepts, and the CNI shim answers with a CNI error (not a crash) on a node where the agent is missing.
+ * (The manifests themselves are validated by the real apiserver in control-plane.test.ts.)
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { decodeStdin, parseNetConf } from "../../cni/config";
+import { DEFAULT_SERVICE_SUBNET } from "../../testbed/cluster/local";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const DEPLOY = join(ROOT, "deploy");
+
+describe("kind-config.yaml", () => {
+  const config = parseYaml(readFileSync(join(ROOT, "kind-config.yaml"), "utf8"));
+
+  it("is a kind v1alpha4 cluster without the default CNI, on the controller's subnets", () => {
+    expect(config.apiVersion).toBe("kind.x-k8s.io/v1alpha4");
+    expect(config.kind).toBe("Cluster");
+    expect(config.networking).toMatchObject({
+      disableDefaultCNI: true,
+      podSubnet: "10.32.0.0/12",
+      serviceSubnet: DEFAULT_SERVICE_SUBNET,
+    });
+    expect(config.nodes.map((n: { role: string }) => n.role)).toEqual(["control-plane", "worker", "worker"]);
+  });
+
+  it("mounts the CNI entry and its config as single existing files into every node", () => {
+    for (const node of config.nodes) {
+      const mounts = Object.fromEntries(
+        node.extraMounts.map((m: { hostPath: string; containerPath: string }) => [
+          m.containerPath,
+          m.hostPath,
+        ]),
+      );
+      expect(Object.keys(mounts).sort()).toEqual([
+        "/etc/cni/net.d/10-contrail.conf",
+        "/opt/cni/bin/contrail-k8s-cni",
+      ]);
+      for (const hostPath of Object.values(mounts) as string[]) {
+        expect(statSync(join(ROOT, hostPath)).isFile(), hostPath).toBe(true);
+      }
+    }
+    expect(statSync(join(DEPLOY, "contrail-k8s-cni")).mode & 0o111).not.toBe(0);
+  });
+});
+
+describe("deploy/10-contrail.conf", () => {
+  it("is a network config the Contrail CNI plugin accepts as-is", () => {
+    const conf = parseNetConf(decodeStdin(readFileSync(join(DEPLOY, "10-contrail.conf"), "utf8")), "ADD");
+    expect(conf.type).toBe("contrail-k8s-cni");
+    expect(conf.contrail).toMatchObject({ vrouterIp: "127.0.0.1", vrouterPort: 9091, clusterName: "k8s" });
+  });
+});
+
+describe("deploy/contrail-k8s-cni (the shim on kind nodes)", () => {
+  it("reports a retryable CNI error while the agent has not installed the runtime", () => {
+    if (existsSync("/opt/contrail/bin/node")) return; // this machine is a node with the runtime: nothing to check
+    const r = spawnSync(join(DEPLOY, "contrail-k8s-cni"), [], {
+      encoding: "utf8",
+      env: { CNI_COMMAND: "ADD" },
+    });
+    expect(r.status).toBe(1);
+    const err = JSON.parse(r.stdout);
+    expect(err).toMatchObject({ code: 11, msg: expect.stringMatching(/not installed/) });
+  });
+
+  it("is valid POSIX sh", () => {
+    expect(() => execFileSync("sh", ["-n", join(DEPLOY, "contrail-k8s-cni")])).not.toThrow();
+  });
+});
+
+describe("deploy/*.yaml", () => {
+  const docs = readdirSync(DEPLOY)
+    .filter((f) => f.endsWith(".yaml"))
+    .flatMap((f) => parseAllDocuments(readFileSync(join(DEPLOY, f), "utf8")).map((d) => d.toJS()));
+
+  it("runs one image, loaded by kind, never pulled", () => {
+    const containers = docs
+      .filter((d) => d.spec?.template?.spec)
+      .flatMap((d) => [...(d.spec.template.spec.initContainers ?? []), ...d.spec.template.spec.containers]);
+    expect(containers.length).toBeGreaterThanOrEqual(4);
+    for (const c of containers)
+      expect([c.name, c.image, c.imagePullPolicy]).toEqual([
+        c.name,
+        "contrail-k8s-testbed:dev",
+        "IfNotPresent",
+      ]);
+  });
+
+  it("runs the vrouter agent privileged on the host network of every node", () => {
+    const ds = docs.find((d) => d.kind === "DaemonSet");
+    expect(ds.spec.template.spec.hostNetwork).toBe(true);
+    expect(ds.spec.template.spec.tolerations).toContainEqual({ operator: "Exists" });
+    expect(ds.spec.template.spec.containers[0].securityContext.privileged).toBe(true);
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * contrail-kubernetes.conf parsing: upstream defaults per model, the keys of [KUBERNETES], [VNC] and
+ * [DEFAULTS], Python-literal dict values, flag overrides, and errors that name the offending key.
+ */
+import { describe, expect, it } from "vitest";
+import { ConfigError, defaultConfig, parseConfig } from "../../controller/config";
+
+describe("config", () => {
+  it("defaults to the upstream unit-test subnets, cluster k8s, r5 with ip-fabric forwarding", () => {
+    const c = parseConfig("");
+    expect(c).toMatchObject({
+      model: "r5",
+      clusterName: "k8s",
+      domain: "default-domain",
+      podSubnets: ["10.32.0.0/12"],
+      serviceSubnets: ["10.96.0.0/12"],
+      ipFabricSubnets: ["10.64.0.0/12"],
+      ipFabricForwarding: true,
+      ipFabricSnat: false,
+      kubeTimerInterval: 120,
+    });
+    expect(defaultConfig("r4").ipFabricForwarding).toBe(false);
+    expect(parseConfig("", { model: "r4" }).ipFabricForwarding).toBe(false);
+  });
+
+  it("reads the sections of contrail-kubernetes.conf", () => {
+    const c = parseConfig(`
+# comment
+[DEFAULTS]
+kube_timer_interval = 30
+model = r4
+
+[KUBERNETES]
+cluster_name = prod
+pod_subnets = 10.32.0.5/12 10.200.0.0/16
+service_subnets = ['10.96.0.0/12']
+ip_fabric_subnets = 10.64.0.0/12
+ip_fabric_snat = True
+cluster_project = {'domain': 'default-domain', 'project': 'ops'}
+
+[VNC]
+vnc_endpoint_ip = 10.0.0.9
+vnc_endpoint_port = 9082
+public_fip_pool = {'domain': 'default-domain', 'project': 'admin', 'network': 'public', 'name': 'pool'}
+`);
+    expect(c).toMatchObject({
+      model: "r4",
+      clusterName: "prod",
+      podSubnets: ["10.32.0.0/12", "10.200.0.0/16"],
+      serviceSubnets: ["10.96.0.0/12"],
+      ipFabricSnat: true,
+      clusterProject: "ops",
+      kubeTimerInterval: 30,
+      vncEndpoint: { ip: "10.0.0.9", port: 9082 },
+      publicFipPool: { domain: "default-domain", project: "admin", network: "public", name: "pool" },
+    });
+  });
+
+  it("lets flags override the file", () => {
+    const c = parseConfig("[KUBERNETES]\ncluster_name = a\n", { clusterName: "b", model: "r4" });
+    expect(c.clusterName).toBe("b");
+    expect(c.model).toBe("r4");
+  });
+
+  const bad: [string, string][] = [
+    ["[KUBERNETES]\npod_subnets = 10.32.0.0/33\n", '[KUBERNETES] pod_subnets: "10.32.0.0/33" is not a CIDR'],
+    ["[KUBERNETES]\nip_fabric_snat = perhaps\n", '[KUBERNETES] ip_fabric_snat: "perhaps" is not a boolean'],
+    ["[DEFAULTS]\nkube_timer_interval = soon\n", '[DEFAULTS] kube_timer_interval: "soon" is not an integer'],
+    ["[VNC]\npublic_fip_pool = {'domain': 'd'}\n", '[VNC] public_fip_pool: missing "project"'],
+    ["[KUBERNETES]\ncluster_network = {oops\n", "[KUBERNETES] cluster_network: "],
+    ["pod_subnets = 1.2.3.0/24\n", 'line 1: key "pod_subnets" outside a [SECTION]'],
+    ["[DEFAULTS]\nmodel = r9\n", 'model: "r9" is not r4 or r5'],
+    ["[DEFAULTS]\nmodel = r4\n[KUBERNETES]\nip_fabric_forwarding = true\n", "the r4 model is overlay only"],
+  ];
+  for (const [text, msg] of bad) {
+    it(`rejects: ${msg}`, () => {
+      expect(() => parseConfig(text)).toThrow(ConfigError);
+      expect(() => parseConfig(text)).toThrow(msg);
+    });
+  }
+});

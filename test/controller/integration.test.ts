@@ -1,0 +1,365 @@
+/**
+ * The controller end to end over HTTP: an in-memory KubeApi (fake-kube) → controller → the real fake
+ * Contrail API server. Section 9 object checks (r4), r5 objects, event sequences (relabel/annotate, delete),
+ * a restart midway converging to the same object graph with no duplicates and no leaks, and GC of objects no
+ * Kubernetes object explains.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type ApiServer, startApiServer } from "../../fake-contrail-api/server";
+import { defaultConfig } from "../../controller/config";
+import { type ControllerHandle, jsonLogger, startController } from "../../controller/index";
+import type { KubeObject } from "../../controller/kube/api";
+import { uuid5 } from "../../controller/translate/names";
+import { VncClient, type VncObject } from "../../controller/vnc/client";
+import { FakeKube, node, ns, pod, service, slice } from "./fake-kube";
+
+let api: ApiServer;
+let vnc: VncClient;
+let kube: FakeKube;
+const running: ControllerHandle[] = [];
+const logs: string[] = [];
+
+beforeEach(async () => {
+  api = await startApiServer({ port: 0, quiet: true });
+  vnc = new VncClient(api.url);
+  kube = new FakeKube();
+  logs.length = 0;
+});
+afterEach(async () => {
+  for (const c of running.splice(0)) await c.stop();
+  await api.close();
+});
+
+async function start(model: "r4" | "r5" = "r4", concurrency?: number, statusPort?: number) {
+  const c = await startController({
+    kube,
+    vncUrl: api.url,
+    config: defaultConfig(model),
+    log: jsonLogger((l) => logs.push(l), process.env.CTB_DEBUG ? "debug" : "info"),
+    concurrency,
+    statusPort,
+  });
+  running.push(c);
+  return c;
+}
+
+async function settle(c: ControllerHandle) {
+  await c.waitIdle();
+  expect(c.status()).toMatchObject({ inSync: true, queueDepth: 0 });
+}
+
+const fq = (o: VncObject) => o.fq_name.join(":");
+async function names(type: string): Promise<string[]> {
+  return (await vnc.list(type)).map(fq).sort();
+}
+/** Everything the controller owns, as "type fq" lines (the object graph compared across restarts). */
+async function graph(): Promise<string[]> {
+  const types = [
+    "project",
+    "network-ipam",
+    "virtual-network",
+    "security-group",
+    "floating-ip-pool",
+    "virtual-machine",
+    "virtual-machine-interface",
+    "instance-ip",
+    "floating-ip",
+    "loadbalancer",
+    "loadbalancer-listener",
+    "loadbalancer-pool",
+    "loadbalancer-member",
+    "network-policy",
+    "virtual-router",
+  ];
+  const out: string[] = [];
+  for (const t of types) {
+    for (const o of await vnc.list(t, { detail: true, fields: ["annotations", "virtual_machine_refs"] })) {
+      const owned = o.annotations?.key_value_pair?.some(
+        (p: { key: string; value: string }) => p.key === "owner",
+      );
+      if (!owned && t !== "virtual-router") continue;
+      out.push(`${t} ${o.uuid} ${fq(o)}`);
+      if (t === "virtual-router")
+        for (const r of o.virtual_machine_refs ?? []) out.push(`  vr ${fq(o)} -> vm ${r.to.join(":")}`);
+    }
+  }
+  return out.sort();
+}
+
+async function iipAddress(podObj: KubeObject): Promise<string | undefined> {
+  const vm = await vnc.read("virtual-machine", podObj.metadata.uid!);
+  const vmis = await vnc.list("virtual-machine-interface", { backRefId: vm.uuid, detail: true });
+  const iips = await vnc.list("instance-ip", { backRefId: vmis[0].uuid, detail: true });
+  return iips[0]?.instance_ip_address;
+}
+
+describe("r4 (seed 000 section 9)", () => {
+  it("creates cluster-network, <ns>-vn for an isolated namespace and allocates pod IPs top-down", async () => {
+    await kube.create("nodes", node("b3s37", "192.168.1.37"));
+    await kube.create("namespaces", ns("default"));
+    await kube.create("namespaces", ns("test-isolated-ns", { "opencontrail.kubernetes.isolated": "true" }));
+    const c = await start("r4");
+    await settle(c);
+    const p1 = await kube.create("pods", pod("default", "example1", "b3s37"));
+    await settle(c);
+    const p2 = await kube.create("pods", pod("default", "example2", "b3s37"));
+    await settle(c);
+    const p3 = await kube.create("pods", pod("test-isolated-ns", "example3", "b3s37"));
+    await settle(c);
+
+    const vns = await names("virtual-network");
+    expect(vns).toContain("default-domain:default:cluster-network");
+    expect(vns).toContain("default-domain:test-isolated-ns:test-isolated-ns-vn");
+    expect(await iipAddress(p1)).toBe("10.47.255.252");
+    expect(await iipAddress(p2)).toBe("10.47.255.251");
+    expect(await iipAddress(p3)).toBe("10.47.255.250");
+
+    // the isolated pod sits on <ns>-vn and has a floating IP on cluster-network
+    const vmi3 = (
+      await vnc.list("virtual-machine-interface", { backRefId: p3.metadata.uid!, detail: true })
+    )[0];
+    expect(vmi3.virtual_network_refs.map((r: { to: string[] }) => r.to.join(":"))).toEqual([
+      "default-domain:test-isolated-ns:test-isolated-ns-vn",
+    ]);
+    const fips = await vnc.list("floating-ip", { backRefId: vmi3.uuid, detail: true });
+    expect(fips).toHaveLength(1);
+    expect(fips[0].fq_name.slice(0, 3)).toEqual(["default-domain", "default", "cluster-network"]);
+
+    // the vrouter of the pod's node references every pod VM
+    const vr = await vnc.readByFqName("virtual-router", ["default-global-system-config", "b3s37"]);
+    expect(vr.virtual_router_ip_address).toBe("192.168.1.37");
+    expect(vr.virtual_machine_refs.map((r: { uuid: string }) => r.uuid).sort()).toEqual(
+      [p1, p2, p3].map((p) => p.metadata.uid).sort(),
+    );
+  });
+
+  it("a service becomes a native loadbalancer with VIP = clusterIP and one member per endpoint pod", async () => {
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    const a = await kube.create("pods", pod("default", "a", "n1"));
+    const b = await kube.create("pods", pod("default", "b", "n1"));
+    await kube.create("services", service("default", "web", "10.96.0.20"));
+    await kube.create("endpointslices", slice("default", "web", [a, b]));
+    const c = await start("r4");
+    await settle(c);
+    const svc = await kube.get("services", "web", "default");
+    const lb = await vnc.read("loadbalancer", svc.metadata.uid!);
+    expect(lb.loadbalancer_properties.vip_address).toBe("10.96.0.20");
+    expect(lb.loadbalancer_provider).toBe("native");
+    const vipIip = (await vnc.list("instance-ip", { detail: true })).find(
+      (i) => i.instance_ip_address === "10.96.0.20",
+    );
+    expect(vipIip).toBeDefined();
+    const members = await vnc.list("loadbalancer-member", { detail: true });
+    expect(members).toHaveLength(2);
+    expect(members.every((m) => m.loadbalancer_member_properties.protocol_port === 8080)).toBe(true);
+    const vmAnn = members.map(
+      (m) => m.annotations!.key_value_pair.find((p: { key: string }) => p.key === "vm")?.value,
+    );
+    expect(vmAnn.sort()).toEqual([a.metadata.uid, b.metadata.uid].sort());
+
+    // an endpoint going away removes its member; deleting the service removes the whole loadbalancer
+    await kube.replace("endpointslices", { ...slice("default", "web", [a]) });
+    await settle(c);
+    expect(await vnc.list("loadbalancer-member")).toHaveLength(1);
+    await kube.delete("services", "web", "default");
+    await settle(c);
+    expect(await vnc.list("loadbalancer")).toHaveLength(0);
+    expect(await vnc.list("loadbalancer-listener")).toHaveLength(0);
+    expect((await vnc.list("instance-ip", { detail: true })).map((i) => i.instance_ip_address)).not.toContain(
+      "10.96.0.20",
+    );
+  });
+});
+
+describe("r5", () => {
+  it("creates the R5 cluster objects, an isolated namespace's two networks and attaches ip-fabric", async () => {
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    await kube.create("namespaces", ns("kube-system"));
+    await kube.create("namespaces", ns("secure", { "opencontrail.org/isolation": "true" }));
+    const p = await kube.create("pods", pod("secure", "x", "n1"));
+    const c = await start("r5");
+    await settle(c);
+    expect(await names("project")).toEqual(
+      expect.arrayContaining([
+        "default-domain:k8s-default",
+        "default-domain:k8s-kube-system",
+        "default-domain:k8s-secure",
+      ]),
+    );
+    const vns = await names("virtual-network");
+    expect(vns).toEqual(
+      expect.arrayContaining([
+        "default-domain:k8s-default:k8s-default-pod-network",
+        "default-domain:k8s-default:k8s-default-service-network",
+        "default-domain:k8s-secure:k8s-secure-pod-network",
+        "default-domain:k8s-secure:k8s-secure-service-network",
+      ]),
+    );
+    const podVn = await vnc.readByFqName("virtual-network", [
+      "default-domain",
+      "k8s-default",
+      "k8s-default-pod-network",
+    ]);
+    expect(podVn.virtual_network_refs.map((r: { to: string[] }) => r.to.join(":"))).toEqual([
+      "default-domain:default-project:ip-fabric",
+    ]);
+    const ipFabric = await vnc.readByFqName("virtual-network", [
+      "default-domain",
+      "default-project",
+      "ip-fabric",
+    ]);
+    expect(ipFabric.network_policy_refs.map((r: { to: string[] }) => r.to.at(-1))).toContain(
+      "k8s-default-ip-fabric-np",
+    );
+    expect(await names("security-group")).toContain("default-domain:k8s-secure:k8s-secure-default-sg");
+    // ip-fabric forwarding: the pod address comes from the ip-fabric subnet (10.64.0.0/12), top-down
+    expect(await iipAddress(p)).toBe("10.79.255.252");
+  });
+});
+
+describe("event sequences", () => {
+  it("isolating a namespace moves its new pods; deleting a pod and a namespace leaves nothing behind", async () => {
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    await kube.create("namespaces", ns("dev"));
+    const c = await start("r4");
+    await settle(c);
+    const before = await graph();
+    await kube.patch("namespaces", "dev", undefined, {
+      metadata: { annotations: { "opencontrail.org/isolation": "true" } },
+    });
+    await settle(c);
+    expect(await names("virtual-network")).toContain("default-domain:dev:dev-vn");
+    await kube.create("pods", pod("dev", "p", "n1"));
+    await settle(c);
+    expect(await vnc.list("floating-ip")).toHaveLength(1);
+    await kube.delete("pods", "p", "dev");
+    await settle(c);
+    expect(await vnc.list("virtual-machine")).toHaveLength(0);
+    expect(await vnc.list("floating-ip")).toHaveLength(0);
+    await kube.patch("namespaces", "dev", undefined, {
+      metadata: { annotations: { "opencontrail.org/isolation": null } },
+    });
+    await settle(c);
+    expect(await graph()).toEqual(before);
+    await kube.delete("namespaces", "dev");
+    await settle(c);
+    expect(await names("project")).not.toContain("default-domain:dev");
+  });
+
+  it("a restart midway converges to the same object graph, without duplicates or leaks", async () => {
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("nodes", node("n2", "10.1.0.2"));
+    await kube.create("namespaces", ns("default"));
+    await kube.create("namespaces", ns("iso", { "opencontrail.kubernetes.isolated": "true" }));
+    const pods: KubeObject[] = [];
+    for (let i = 0; i < 12; i++)
+      pods.push(await kube.create("pods", pod(i % 2 ? "iso" : "default", `p${i}`, i % 3 ? "n1" : "n2")));
+    await kube.create("services", service("default", "web", "10.96.0.30"));
+    await kube.create(
+      "endpointslices",
+      slice(
+        "default",
+        "web",
+        pods.filter((p) => p.metadata.namespace === "default"),
+      ),
+    );
+
+    // reference run
+    const ref = await start("r4", 4);
+    await settle(ref);
+    const expected = await graph();
+    await ref.stop();
+    running.splice(running.indexOf(ref), 1);
+    await api.close();
+
+    // same cluster, fresh API: stop the controller after a few writes, then start a new one
+    api = await startApiServer({ port: 0, quiet: true });
+    vnc = new VncClient(api.url);
+    const first = await start("r4", 4);
+    while ((await vnc.list("virtual-machine")).length < 3) await new Promise((r) => setTimeout(r, 5));
+    await first.stop();
+    running.splice(running.indexOf(first), 1);
+    // meanwhile a pod goes away (and out of the service's endpoints) and another appears
+    await kube.delete("pods", "p0", "default");
+    await kube.replace(
+      "endpointslices",
+      slice(
+        "default",
+        "web",
+        pods.filter((p) => p.metadata.namespace === "default" && p.metadata.name !== "p0"),
+      ),
+    );
+    await kube.create("pods", pod("default", "late", "n1"));
+    const svc = await kube.get("services", "web", "default");
+    const p0Member = uuid5(svc.metadata.uid!, `member/TCP/80/${pods[0].metadata.uid}`);
+    const second = await start("r4", 4);
+    await settle(second);
+    const got = await graph();
+    expect(new Set(got).size).toBe(got.length);
+    const other = (l: string) => !/\bp0\b|p0__|__p0|late/.test(l) && !l.includes(p0Member);
+    expect(got.some((l) => l.includes("k8s__default__late"))).toBe(true);
+    expect(got.some((l) => l.includes("k8s__default__p0") || l.includes(p0Member))).toBe(false);
+    expect(expected.some((l) => l.includes(p0Member))).toBe(true);
+    // everything else is the same graph, with the same (deterministic) uuids as the reference run
+    expect(got.filter(other)).toEqual(expected.filter(other));
+  });
+
+  it("deletes owned objects no Kubernetes object explains (GC on start)", async () => {
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    await kube.create("namespaces", ns("old"));
+    await kube.create("pods", pod("old", "gone", "n1"));
+    const c1 = await start("r4");
+    await settle(c1);
+    expect(await names("project")).toContain("default-domain:old");
+    await c1.stop();
+    running.splice(running.indexOf(c1), 1);
+    await kube.delete("pods", "gone", "old");
+    await kube.delete("namespaces", "old");
+    const c2 = await start("r4");
+    await settle(c2);
+    expect(await names("project")).not.toContain("default-domain:old");
+    expect(await vnc.list("virtual-machine")).toHaveLength(0);
+    const vr = await vnc.readByFqName("virtual-router", ["default-global-system-config", "n1"]);
+    expect(vr.virtual_machine_refs ?? []).toHaveLength(0);
+  });
+});
+
+describe("bad input", () => {
+  it("warns naming the object and keeps going", async () => {
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    await kube.create("namespaces", ns("odd", { "opencontrail.org/isolation": "perhaps" }));
+    const bad = pod("odd", "p", "n1");
+    bad.metadata.annotations = {
+      "opencontrail.org/network": '{"domain":"default-domain","project":"admin","name":"nope"}',
+    };
+    await kube.create("pods", bad);
+    const good = await kube.create("pods", pod("odd", "q", "n1"));
+    const c = await start("r4");
+    await settle(c);
+    const text = logs.join("");
+    expect(text).toContain('namespace odd: annotation opencontrail.org/isolation: \\"perhaps\\" is not');
+    expect(text).toContain("pod odd/p: virtual-network default-domain:admin:nope does not exist");
+    expect(await iipAddress(good)).toMatch(/^10\.47\.255\./);
+    expect(c.status().failing).toBe(1);
+  });
+});
+
+describe("status endpoint", () => {
+  it("serves /status and prometheus /metrics on 127.0.0.1", async () => {
+    await kube.create("namespaces", ns("default"));
+    const c = await start("r5", undefined, 0);
+    await settle(c);
+    expect(c.statusUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const st = await (await fetch(`${c.statusUrl}/status`)).json();
+    expect(st).toMatchObject({ inSync: true, queueDepth: 0, failing: 0 });
+    const metrics = await (await fetch(`${c.statusUrl}/metrics`)).text();
+    expect(metrics).toMatch(/ctb_controller_vnc_calls_total\{method="POST",what="virtual-network"\} [1-9]/);
+    expect(metrics).toContain("ctb_controller_reconcile_seconds_bucket");
+    expect(metrics).toMatch(/ctb_controller_queue_depth 0/);
+  });
+});

@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { jsonReport, junitReport, summaryText, textReporter } from "../../testbed/runner/report";
+import type { RunReport } from "../../testbed/runner/run";
+
+const report: RunReport = {
+  scenario: "section-9",
+  file: "scenarios/section-9.yaml",
+  durationMs: 1234,
+  passed: 1,
+  failed: 1,
+  checks: [
+    { step: 2, line: 23, title: "9.2 <ping>", kind: "reach", name: "a → b icmp expect allow", verdict: "pass", output: "PING…" },
+    {
+      step: 6,
+      line: 35,
+      title: "9.5 & isolation",
+      kind: "reach",
+      name: "a → c icmp expect deny",
+      verdict: "fail",
+      detail: "observed allow (2/2 answered)\npacket trace:\n  route 10.47.255.249/32",
+    },
+  ],
+};
+
+describe("reporters", () => {
+  it("JUnit: one testcase per expectation, failures carry file:line and the trace, XML is escaped", () => {
+    const xml = junitReport([report]);
+    expect(xml).toContain('<testsuite name="section-9" tests="2" failures="1" errors="0"');
+    expect(xml).toContain("9.2 &lt;ping&gt;");
+    expect(xml).toContain("9.5 &amp; isolation");
+    expect(xml).toMatch(/<failure message="a → c icmp expect deny">scenarios\/section-9.yaml:35\nobserved allow/);
+    expect(xml.match(/<testcase /g)).toHaveLength(2);
+  });
+
+  it("JSON: ok is false when any expectation failed", () => {
+    const j = JSON.parse(jsonReport([report]));
+    expect(j.ok).toBe(false);
+    expect(j.scenarios[0].checks[1].line).toBe(35);
+    expect(JSON.parse(jsonReport([{ ...report, failed: 0, checks: [report.checks[0]!] }])).ok).toBe(true);
+  });
+
+  it("summary ends with the N passed, N failed line and lists failures by file:line", () => {
+    const s = summaryText([report]);
+    expect(s.trim().split("\n").at(-1)).toBe("1 passed, 1 failed");
+    expect(s).toContain("scenarios/section-9.yaml:35 [9.5 & isolation] a → c icmp expect deny");
+  });
+
+  it("text reporter prints output, verdicts and, for failures only, the explanation", () => {
+    let out = "";
+    const r = textReporter({ write: (s: string) => (out += s) });
+    for (const c of report.checks) r({ type: "check", result: c });
+    expect(out).toContain("PASS  a → b icmp expect allow");
+    expect(out).toContain("FAIL  a → c icmp expect deny");
+    expect(out).toContain("route 10.47.255.249/32");
+    expect(out.indexOf("PING…")).toBeLessThan(out.indexOf("PASS"));
+  });
+});

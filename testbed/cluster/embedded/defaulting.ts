@@ -1,0 +1,213 @@
+/**
+ * Defaulting as the API server applies it before validation: the fields a `kubectl get -o yaml` shows
+ * although the manifest never set them (Pod restartPolicy/dnsPolicy, Service type/targetPort/ipFamilies,
+ * NetworkPolicy policyTypes, Deployment strategy, the namespace's kubernetes.io/metadata.name label...).
+ * Functions mutate the (already cloned) object they are given.
+ *
+ * Example: defaultObject("services", svc) turns `ports: [{port: 80}]` into
+ *          `ports: [{port: 80, protocol: "TCP", targetPort: 80}]`, `type: "ClusterIP"`, ...
+ */
+import type { KubeObject, ResourceName } from "../../../controller/kube/api";
+import { isMap } from "./patch";
+
+// biome-ignore lint/suspicious/noExplicitAny: manifests are untyped JSON
+type Any = any;
+
+function imagePullPolicy(image: unknown): string {
+  if (typeof image !== "string") return "IfNotPresent";
+  if (image.includes("@")) return "IfNotPresent";
+  const lastPart = image.slice(image.lastIndexOf("/") + 1);
+  const tag = lastPart.includes(":") ? lastPart.slice(lastPart.indexOf(":") + 1) : "";
+  return tag === "" || tag === "latest" ? "Always" : "IfNotPresent";
+}
+
+function defaultContainer(c: Any): void {
+  if (!isMap(c)) return;
+  c.imagePullPolicy ??= imagePullPolicy(c.image);
+  c.terminationMessagePath ??= "/dev/termination-log";
+  c.terminationMessagePolicy ??= "File";
+  c.resources ??= {};
+  if (Array.isArray(c.ports)) for (const p of c.ports) if (isMap(p)) p.protocol ??= "TCP";
+}
+
+/** PodSpec defaults, shared by pods and the templates of workloads. */
+export function defaultPodSpec(spec: Any): void {
+  if (!isMap(spec)) return;
+  const s = spec as Any;
+  s.restartPolicy ??= "Always";
+  s.dnsPolicy ??= "ClusterFirst";
+  s.terminationGracePeriodSeconds ??= 30;
+  s.schedulerName ??= "default-scheduler";
+  s.securityContext ??= {};
+  s.enableServiceLinks ??= true;
+  for (const list of [s.containers, s.initContainers])
+    if (Array.isArray(list)) list.forEach(defaultContainer);
+}
+
+/** The DefaultTolerationSeconds admission plugin: 300 s grace for not-ready/unreachable nodes. */
+function defaultTolerations(spec: Any): void {
+  if (!isMap(spec)) return;
+  const s = spec as Any;
+  const tolerations: Any[] = Array.isArray(s.tolerations) ? s.tolerations : [];
+  for (const key of ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"]) {
+    const has = tolerations.some((t) => t?.key === key && (t.effect === "NoExecute" || !t.effect));
+    if (!has) tolerations.push({ key, operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 });
+  }
+  s.tolerations = tolerations;
+}
+
+/** status.podIP and status.podIPs[0] are one field in two shapes (likewise hostIP/hostIPs). */
+export function syncPodIPs(status: Any): void {
+  if (!isMap(status)) return;
+  const s = status as Any;
+  for (const [one, many] of [
+    ["podIP", "podIPs"],
+    ["hostIP", "hostIPs"],
+  ] as const) {
+    if (s[one] && (!Array.isArray(s[many]) || s[many].length === 0)) s[many] = [{ ip: s[one] }];
+    else if (!s[one] && Array.isArray(s[many]) && s[many].length > 0) s[one] = s[many][0]?.ip;
+  }
+}
+
+function defaultServiceSpec(spec: Any): void {
+  if (!isMap(spec)) return;
+  const s = spec as Any;
+  s.type ??= "ClusterIP";
+  s.sessionAffinity ??= "None";
+  if (Array.isArray(s.ports)) {
+    for (const p of s.ports) {
+      if (!isMap(p)) continue;
+      const port = p as Any;
+      port.protocol ??= "TCP";
+      // an unset targetPort (also 0 or "") means "same as port"
+      if (
+        s.type !== "ExternalName" &&
+        (port.targetPort === undefined || port.targetPort === 0 || port.targetPort === "")
+      ) {
+        port.targetPort = port.port;
+      }
+    }
+  }
+  if (s.type === "ExternalName") return;
+  if (s.clusterIP !== undefined && s.clusterIP !== "" && !Array.isArray(s.clusterIPs))
+    s.clusterIPs = [s.clusterIP];
+  if (s.clusterIP === undefined && Array.isArray(s.clusterIPs) && s.clusterIPs.length > 0)
+    s.clusterIP = s.clusterIPs[0];
+  s.ipFamilies ??= ["IPv4"];
+  s.ipFamilyPolicy ??= "SingleStack";
+  s.internalTrafficPolicy ??= "Cluster";
+  if (s.type === "NodePort" || s.type === "LoadBalancer") s.externalTrafficPolicy ??= "Cluster";
+  if (s.type === "LoadBalancer") s.allocateLoadBalancerNodePorts ??= true;
+}
+
+function defaultNetworkPolicySpec(spec: Any): void {
+  if (!isMap(spec)) return;
+  const s = spec as Any;
+  s.podSelector ??= {};
+  for (const dir of ["ingress", "egress"]) {
+    if (!Array.isArray(s[dir])) continue;
+    for (const rule of s[dir]) {
+      if (isMap(rule) && Array.isArray((rule as Any).ports)) {
+        for (const p of (rule as Any).ports) if (isMap(p)) p.protocol ??= "TCP";
+      }
+    }
+  }
+  if (!Array.isArray(s.policyTypes) || s.policyTypes.length === 0) {
+    s.policyTypes = ["Ingress"];
+    if (Array.isArray(s.egress) && s.egress.length > 0) s.policyTypes.push("Egress");
+  }
+}
+
+function defaultWorkload(resource: ResourceName, obj: Any): void {
+  const s = obj.spec;
+  if (!isMap(s)) return;
+  const spec = s as Any;
+  spec.replicas ??= 1;
+  if (resource === "replicationcontrollers") {
+    const tplLabels = spec.template?.metadata?.labels;
+    if ((!isMap(spec.selector) || Object.keys(spec.selector).length === 0) && isMap(tplLabels)) {
+      spec.selector = { ...tplLabels };
+    }
+    if ((!isMap(obj.metadata.labels) || Object.keys(obj.metadata.labels).length === 0) && isMap(tplLabels)) {
+      obj.metadata.labels = { ...tplLabels };
+    }
+  }
+  if (resource === "deployments") {
+    spec.strategy ??= { type: "RollingUpdate" };
+    if (spec.strategy.type === undefined) spec.strategy.type = "RollingUpdate";
+    if (spec.strategy.type === "RollingUpdate") {
+      spec.strategy.rollingUpdate ??= {};
+      spec.strategy.rollingUpdate.maxUnavailable ??= "25%";
+      spec.strategy.rollingUpdate.maxSurge ??= "25%";
+    }
+    spec.revisionHistoryLimit ??= 10;
+    spec.progressDeadlineSeconds ??= 600;
+  }
+  if (isMap(spec.template)) {
+    spec.template.metadata ??= {};
+    defaultPodSpec(spec.template.spec);
+  }
+}
+
+/** Apply the kind's defaults in place (the object is a private copy). */
+export function defaultObject(resource: ResourceName, obj: KubeObject): void {
+  const o = obj as Any;
+  switch (resource) {
+    case "namespaces":
+      o.metadata.labels = { ...(o.metadata.labels ?? {}), "kubernetes.io/metadata.name": o.metadata.name };
+      o.spec ??= {};
+      o.spec.finalizers ??= ["kubernetes"];
+      break;
+    case "pods":
+      defaultPodSpec(o.spec);
+      defaultTolerations(o.spec);
+      syncPodIPs(o.status);
+      break;
+    case "services":
+      defaultServiceSpec(o.spec);
+      break;
+    case "networkpolicies":
+      o.spec ??= {};
+      defaultNetworkPolicySpec(o.spec);
+      break;
+    case "deployments":
+    case "replicasets":
+    case "replicationcontrollers":
+      defaultWorkload(resource, o);
+      break;
+    case "endpoints":
+      for (const s of Array.isArray(o.subsets) ? o.subsets : []) {
+        for (const p of Array.isArray(s?.ports) ? s.ports : []) if (isMap(p)) p.protocol ??= "TCP";
+      }
+      break;
+    case "endpointslices":
+      for (const p of Array.isArray(o.ports) ? o.ports : []) if (isMap(p)) p.protocol ??= "TCP";
+      break;
+    default:
+      break;
+  }
+}
+
+/** The status a kind starts with: user-supplied status is dropped on create for status-subresource kinds. */
+export function initialStatus(resource: ResourceName): Any | undefined {
+  switch (resource) {
+    case "pods":
+      return { phase: "Pending", qosClass: "BestEffort" };
+    case "namespaces":
+      return { phase: "Active" };
+    case "services":
+      return { loadBalancer: {} };
+    case "deployments":
+    case "replicasets":
+    case "replicationcontrollers":
+    case "ingresses":
+      return {};
+    default:
+      return undefined;
+  }
+}
+
+/** Kinds whose status is a subresource: updates of the main resource leave status alone. */
+export function hasStatusSubresource(resource: ResourceName): boolean {
+  return initialStatus(resource) !== undefined || resource === "nodes";
+}

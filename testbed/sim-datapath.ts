@@ -1,0 +1,94 @@
+/**
+ * The simulated datapath as the harness uses it: one `SimNetwork` (every compute's engine, the pods' host
+ * stacks, the underlay) fed with the tables the vrouter agents compute, pods attached to the vif the agent
+ * made for their VMI, fabric hosts on the underlay, and probes answered with a verdict and a trace.
+ *
+ * Example: `const sim = new SimDatapath(agents, scenario.fabricHosts); await sim.attach(portAttachment)`.
+ */
+import type { Agents } from "../fake-vrouter/agent/index";
+import { SimNetwork } from "../fake-vrouter/datapath/sim-network";
+import { formatTrace } from "../fake-vrouter/datapath/trace";
+import type { ListenPorts } from "../fake-vrouter/datapath/host";
+import type { PortAttachment } from "./node/port-api-plumber";
+import type { ProbeRequest, ProbeResult } from "./runner/testbed";
+import type { FabricHostSpec } from "./scenario/types";
+
+export class SimDatapath {
+  readonly net = new SimNetwork();
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly agents: Agents,
+    fabricHosts: FabricHostSpec[],
+  ) {
+    for (const compute of agents.computes()) {
+      const t = agents.tables(compute);
+      if (t) this.net.setTables(compute, t);
+    }
+    this.unsubscribe = agents.onTables((compute, t) => this.net.setTables(compute, t));
+    for (const [i, h] of fabricHosts.entries()) {
+      this.net.addEndpoint({
+        name: `host:${h.name}`,
+        kind: "fabric-host",
+        mac: `02:fa:b0:00:${((i >> 8) & 0xff).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}`,
+        ip: h.ip,
+        listen: listenPorts(h.listen),
+      });
+    }
+  }
+
+  /** Attach a plumbed pod to the vif its compute's agent created for the VMI. */
+  attach(a: PortAttachment): void {
+    const tables = this.agents.tables(a.node);
+    const vif = tables && [...tables.vifs.values()].find((v) => v.vmi?.uuid === a.vmiUuid);
+    if (!vif) throw new Error(`compute ${a.node} has no vif for VMI ${a.vmiUuid} of pod ${a.endpoint} after the port add`);
+    this.net.setTables(a.node, tables);
+    this.net.removeEndpoint(a.endpoint);
+    this.net.addEndpoint({
+      name: a.endpoint,
+      kind: "pod",
+      compute: a.node,
+      vif: vif.index,
+      mac: a.mac,
+      ip: a.ip,
+      listen: listenPorts(a.listen),
+    });
+  }
+
+  detach(_node: string, endpoint: string): void {
+    this.net.removeEndpoint(endpoint);
+  }
+
+  probe(req: ProbeRequest): ProbeResult {
+    if (!this.net.endpoint(req.from)) {
+      throw new Error(`${req.from} is not attached to the datapath (is the pod Running?)`);
+    }
+    const r = this.net.probe({ from: req.from, to: req.toIp, proto: req.proto, port: req.port, count: req.count });
+    const firstReply = r.trace.find((s) => s.stage === "host");
+    return {
+      sent: r.sent,
+      received: r.replies,
+      servedBy: r.servedBy,
+      servedByCounts: r.servedByCounts,
+      replyTtl: ttlFrom(firstReply?.detail),
+      drop: r.drop ? { where: `${r.drop.compute} ${r.drop.step?.stage ?? ""}`.trim(), reason: r.drop.reason } : undefined,
+      refused: r.refused,
+      trace: formatTrace(r.trace).split("\n").filter(Boolean),
+    };
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+}
+
+function listenPorts(listen: { port: number; proto: string }[]): ListenPorts {
+  const out: Required<ListenPorts> = { tcp: [], udp: [], sctp: [] };
+  for (const l of listen) if (l.proto in out) out[l.proto as keyof ListenPorts]!.push(l.port);
+  return out;
+}
+
+function ttlFrom(note: string | undefined): number | undefined {
+  const m = note?.match(/ttl[= ](\d+)/i);
+  return m ? Number(m[1]) : undefined;
+}
