@@ -55,8 +55,8 @@ function build(pods: number) {
   return { c, ports };
 }
 
-function timeIt(fn: () => void, minMs = 300): number {
-  fn(); // warm-up
+function timeIt(fn: () => void, minMs = 500): number {
+  for (let i = 0; i < 5; i++) fn(); // warm-up: let the JIT settle
   let n = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < minMs) {

@@ -80,7 +80,17 @@ export interface ControllerOptions {
   concurrency?: number;
 }
 
-const WATCHED: ResourceName[] = ["namespaces", "nodes", "pods", "services", "endpointslices", "endpoints"];
+const WATCHED: ResourceName[] = [
+  "namespaces",
+  "nodes",
+  "pods",
+  "services",
+  "endpointslices",
+  "endpoints",
+  "networkpolicies",
+];
+/** Largest burst of pending units for which pod addresses are allocated strictly in creation order. */
+const ORDERED_BURST = 64;
 /** Attempts during which a failing unit still counts as work in progress (not idle). */
 const BUSY_ATTEMPTS = 5;
 
@@ -134,7 +144,11 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       if (status >= 400 || status === 0) mErrors.inc({ status: String(status) });
     },
   });
-  const reconciler = new Reconciler(vnc, cfg.clusterName, { warn: (m) => log.log("warn", m) });
+  const reconciler = new Reconciler(vnc, cfg.clusterName, {
+    warn: (m) => log.log("warn", m),
+    // addresses follow creation order for bursts a person would type; big bursts allocate in parallel
+    orderAllocations: () => queueDepth() + inflight.size <= ORDERED_BURST,
+  });
 
   // ---- caches ----
   const snap: KubeSnapshot = {
@@ -144,11 +158,12 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     endpointslices: new Map(),
     endpoints: new Map(),
     nodes: new Map(),
+    networkpolicies: new Map(),
   };
   const podsByUid = new Map<string, KubeObject>();
 
   // ---- work queue ----
-  const buckets: Set<string>[] = [0, 1, 2, 3, 4].map(() => new Set<string>());
+  const buckets: Set<string>[] = [0, 1, 2, 3, 4, 5].map(() => new Set<string>());
   const inflight = new Set<string>();
   const again = new Set<string>();
   const retries = new Map<string, RetryState>();
@@ -273,6 +288,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
         log.log("info", "unit recovered", { unit: k });
       }
       if (writes) log.log("debug", "unit applied", { unit: k, writes });
+      if (k.startsWith("Service/")) await publishLoadBalancerStatus(k);
     } catch (err) {
       const e = err as Error;
       const blocked = e instanceof UnitBlocked;
@@ -283,6 +299,34 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       scheduleRetry(k, e.message, blocked);
     } finally {
       mLatency.observe({ kind: parseUnitKey(k).kind }, (performance.now() - t0) / 1000);
+    }
+  }
+
+  /** A LoadBalancer service's floating IP addresses go to its status, as `kubectl get svc` shows them. */
+  async function publishLoadBalancerStatus(k: string) {
+    const u = parseUnitKey(k);
+    const svc = snap.services.get(`${u.namespace}/${u.name}`);
+    if (svc?.spec?.type !== "LoadBalancer") return;
+    const fips = [...(reconciler.owned.get(k)?.values() ?? [])].filter((o) => o.type === "floating-ip");
+    const ips: string[] = [];
+    for (const f of fips) {
+      const addr = (await vnc.read("floating-ip", f.uuid, { fields: ["floating_ip_address"] }))
+        .floating_ip_address;
+      if (addr) ips.push(addr);
+    }
+    const ingress = ips.sort().map((ip) => ({ ip }));
+    const cur = (svc.status?.loadBalancer?.ingress ?? []) as { ip?: string }[];
+    if (JSON.stringify(cur.map((i) => ({ ip: i.ip }))) === JSON.stringify(ingress)) return;
+    try {
+      await opts.kube.patchStatus("services", u.name!, u.namespace, {
+        status: { loadBalancer: { ingress } },
+      });
+    } catch (err) {
+      log.log(
+        "warn",
+        `service ${u.namespace}/${u.name}: could not write the load balancer address to its status: ${(err as Error).message}`,
+        { unit: k },
+      );
     }
   }
 
@@ -453,6 +497,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       // let in-flight units finish their current call so no write is cut in half needlessly
       while (inflight.size) await new Promise((r) => setTimeout(r, 5));
       if (server) await new Promise<void>((r) => server!.close(() => r()));
+      vnc.close();
       const w = idleWaiters;
       idleWaiters = [];
       for (const f of w) f();

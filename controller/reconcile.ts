@@ -18,6 +18,7 @@ import type { DesiredEdge, DesiredObject, DesiredRef, UnitDesired, VncView } fro
 /** Creation order of the types the controller manages (deletion runs backwards). */
 export const TYPE_ORDER = [
   "project",
+  "tag",
   "network-ipam",
   "network-policy",
   "security-group",
@@ -32,12 +33,19 @@ export const TYPE_ORDER = [
   "loadbalancer-listener",
   "loadbalancer-pool",
   "loadbalancer-member",
+  "firewall-rule",
+  "firewall-policy",
+  "application-policy-set",
 ] as const;
 const RANK = new Map<string, number>(TYPE_ORDER.map((t, i) => [t, i]));
 
 /** Fields read back on a scan, per type: what the translation sets (plus annotations). */
 const SCAN_FIELDS: Record<string, string[]> = {
   project: [],
+  tag: ["tag_type_name", "tag_value"],
+  "firewall-rule": ["endpoint_1", "endpoint_2", "service", "direction", "action_list"],
+  "firewall-policy": ["firewall_rule_refs"],
+  "application-policy-set": ["firewall_policy_refs", "tag_refs"],
   "network-ipam": ["ipam_subnet_method", "ipam_subnets"],
   "network-policy": ["network_policy_entries"],
   "security-group": ["security_group_entries"],
@@ -57,6 +65,7 @@ const SCAN_FIELDS: Record<string, string[]> = {
     "virtual_network_refs",
     "virtual_machine_refs",
     "security_group_refs",
+    "tag_refs",
   ],
   "instance-ip": [
     "instance_ip_family",
@@ -89,6 +98,7 @@ const SCAN_FIELDS: Record<string, string[]> = {
 const EDGE_FIELDS: [string, string, boolean][] = [
   ["virtual-router", "virtual_machine_refs", true],
   ["virtual-network", "network_policy_refs", false],
+  ["virtual-machine-interface", "tag_refs", true],
 ];
 
 /** An object as the index knows it: its uuid and the last props/refs seen or written. */
@@ -124,6 +134,12 @@ const PARENT_TYPE: Record<string, string> = {
 
 export interface ReconcilerOptions {
   warn?: (msg: string) => void;
+  /**
+   * Whether address-allocating creates (pod instance-ips, floating IPs) must reach the API server in the
+   * order units were started, so pods get addresses in creation order (.252, .251, …). Serialising costs one
+   * round trip per allocation; the controller turns it off for large bursts (cold start). Default: always.
+   */
+  orderAllocations?: () => boolean;
 }
 
 export class Reconciler {
@@ -137,6 +153,7 @@ export class Reconciler {
   private readonly subnets = new Map<string, Map<string, string>>();
   readonly view: VncView = { routersByIp: new Map(), routersByName: new Map() };
   private readonly warn: (m: string) => void;
+  private readonly orderAllocations: () => boolean;
   private readonly warnedSubnet = new Set<string>();
   private readonly allocations = new Sequencer();
 
@@ -146,6 +163,7 @@ export class Reconciler {
     opts: ReconcilerOptions = {},
   ) {
     this.warn = opts.warn ?? (() => {});
+    this.orderAllocations = opts.orderAllocations ?? (() => true);
   }
 
   /**
@@ -211,9 +229,11 @@ export class Reconciler {
     if (unit.blocked) throw new UnitBlocked(unit.blocked);
     const actual = this.owned.get(unit.key) ?? new Map<string, ActualObject>();
     // reserve the allocation turn synchronously, so addresses follow the order units were started in
-    const slot = unit.objects.some((o) => allocates(o) && !actual.has(objKey(o.type, o.fq_name)))
-      ? this.allocations.reserve()
-      : undefined;
+    const slot =
+      this.orderAllocations() &&
+      unit.objects.some((o) => allocates(o) && !actual.has(objKey(o.type, o.fq_name)))
+        ? this.allocations.reserve()
+        : undefined;
     try {
       return await this.applyUnit(unit, actual, slot);
     } finally {
@@ -368,7 +388,8 @@ export class Reconciler {
   }
 
   /** Replace `$subnetOf` placeholders by the subnet uuid the API server assigned; drop them if unknown. */
-  private async resolve(v: unknown): Promise<Record<string, unknown>> {
+  private async resolve(v: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (!hasPlaceholder(v)) return v;
     const walk = async (x: unknown): Promise<unknown> => {
       if (Array.isArray(x)) return (await Promise.all(x.map(walk))).filter((e) => e !== undefined);
       if (x && typeof x === "object") {
@@ -460,6 +481,12 @@ export class Reconciler {
     }
     return m;
   }
+}
+
+function hasPlaceholder(x: unknown): boolean {
+  if (Array.isArray(x)) return x.some(hasPlaceholder);
+  if (x && typeof x === "object") return "$subnetOf" in x || Object.values(x).some(hasPlaceholder);
+  return false;
 }
 
 /** Objects whose create makes the API server pick an address (pod instance-ips, floating IPs). */

@@ -9,6 +9,7 @@
 import type { ControllerConfig } from "../config";
 import type { KubeObject } from "../kube/api";
 import { Layout } from "./layout";
+import { translatePolicies } from "./netpol";
 import { parseUnitKey, unitKey } from "./names";
 import type { KubeSnapshot, UnitDesired, VncView } from "./types";
 import {
@@ -18,6 +19,7 @@ import {
   translateNode,
   translatePod,
   translateService,
+  UnitBuilder,
 } from "./units";
 
 export { Layout } from "./layout";
@@ -37,11 +39,12 @@ export function unitKeys(snap: KubeSnapshot): string[] {
     const [ns, name] = k.split("/");
     keys.push(unitKey.service(ns, name));
   }
+  keys.push(unitKey.policies());
   return keys;
 }
 
 /** Order in which unit kinds are applied when several are ready (parents and ref targets first). */
-export const UNIT_RANK: Record<string, number> = { Cluster: 0, Node: 1, Namespace: 2, Pod: 3, Service: 4 };
+export const UNIT_RANK: Record<string, number> = { Cluster: 0, Node: 1, Namespace: 2, Pod: 3, Service: 4, Policies: 5 };
 
 /**
  * Units that must be applied before `key` (they own its parents and ref targets). Deletions run the other
@@ -53,6 +56,14 @@ export function unitDeps(key: string, snap: KubeSnapshot): string[] {
     case "Cluster":
     case "Node":
       return [];
+    case "Policies": {
+      // identity tags go on pod interfaces: let the pods' units create them first
+      if (snap.networkpolicies.size === 0) return [];
+      const deps = [unitKey.cluster()];
+      for (const p of snap.pods.values())
+        if (p.spec?.nodeName && !p.spec?.hostNetwork) deps.push(unitKey.pod(p.metadata.namespace!, p.metadata.name!));
+      return deps;
+    }
     case "Namespace":
       return [unitKey.cluster()];
     case "Service":
@@ -88,6 +99,8 @@ export function translateUnit(
       return translateNamespace(layout, snap, u.name!);
     case "Pod":
       return translatePod(layout, snap, view, `${u.namespace}/${u.name}`);
+    case "Policies":
+      return translatePolicies(layout, snap, new UnitBuilder(layout, key));
     case "Service":
       return translateService(layout, snap, `${u.namespace}/${u.name}`, podsByUid ?? podIndex(snap));
   }

@@ -40,6 +40,7 @@ export const unitKey = {
   namespace: (ns: string) => `Namespace/${ns}`,
   pod: (ns: string, name: string) => `Pod/${ns}/${name}`,
   service: (ns: string, name: string) => `Service/${ns}/${name}`,
+  policies: () => "Policies",
 };
 
 export interface ParsedUnitKey {
@@ -52,6 +53,7 @@ export function parseUnitKey(key: string): ParsedUnitKey {
   const [kind, a, b] = key.split("/");
   switch (kind) {
     case "Cluster":
+    case "Policies":
       return { kind };
     case "Node":
     case "Namespace":
@@ -92,6 +94,8 @@ export function unitKeyOf(
   switch (kind) {
     case "Cluster":
       return unitKey.cluster();
+    case "Policies":
+      return unitKey.policies();
     case "Node":
       return name ? unitKey.node(name) : undefined;
     case "Namespace":
@@ -103,9 +107,4 @@ export function unitKeyOf(
     default:
       return undefined;
   }
-}
-
-/** Label key/value → tag name (`type=value`, `/` in the key spelled `__slash__`). */
-export function tagName(key: string, value: string): string {
-  return `${key.replace(/\//g, "__slash__")}=${value}`;
 }

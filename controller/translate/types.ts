@@ -48,7 +48,7 @@ export interface DesiredEdge {
   attr?: unknown;
 }
 
-export type UnitKind = "Cluster" | "Node" | "Namespace" | "Pod" | "Service";
+export type UnitKind = "Cluster" | "Node" | "Namespace" | "Pod" | "Service" | "Policies";
 
 export interface UnitDesired {
   key: string;
@@ -68,6 +68,7 @@ export interface KubeSnapshot {
   endpointslices: Map<string, KubeObject>;
   endpoints: Map<string, KubeObject>;
   nodes: Map<string, KubeObject>;
+  networkpolicies: Map<string, KubeObject>;
 }
 
 /** What the translation needs to know of the VNC side: virtual-routers not created by this controller. */
@@ -86,6 +87,7 @@ export function emptySnapshot(): KubeSnapshot {
     endpointslices: new Map(),
     endpoints: new Map(),
     nodes: new Map(),
+    networkpolicies: new Map(),
   };
 }
 

@@ -34,9 +34,13 @@ const PARENT: Record<string, string | undefined> = {
   "loadbalancer-listener": "project",
   "loadbalancer-pool": "project",
   "loadbalancer-member": "loadbalancer-pool",
+  tag: undefined,
+  "firewall-rule": "policy-management",
+  "firewall-policy": "policy-management",
+  "application-policy-set": "policy-management",
 };
 
-class UnitBuilder {
+export class UnitBuilder {
   readonly objects: DesiredObject[] = [];
   readonly edges: DesiredEdge[] = [];
   readonly warnings: string[] = [];

@@ -4,8 +4,8 @@
  * the real schema-transformer (VirtualNetworkST.evaluate / SecurityGroupST.update_policy_entries) with
  * logical_routers_enabled off: policy rules in attachment order, `local` resolved to the VN, rules that do not
  * concern the VN dropped, rules shadowed by an earlier one dropped, then `my-vn → my-vn pass` and
- * `any → any deny` appended. A `<>` rule stays one ACL rule with `direction: "<>"` (the agent adds the
- * reverse match, as the real agent does).
+ * `any → any deny` appended. A `<>` rule becomes two `>` rules, forward then reverse (upstream keeps one
+ * `<>` rule and the agent adds the reverse; spelling it out gives every consumer the same semantics).
  * Example: `compileVirtualNetworkAcl(vn, policiesByFqName, vnsByPolicy)?.acl_rule.length`.
  */
 import ipaddr from "ipaddr.js";
@@ -209,8 +209,25 @@ function policyRuleToAcl(
                 action_list: cleanAction(rule.action_list),
               };
               if (rule.rule_uuid) acl.rule_uuid = rule.rule_uuid;
-              if (rule.direction === ">" || rule.direction === "<>") acl.direction = rule.direction;
-              out.push(acl);
+              if (rule.direction === "<>") {
+                // both directions spelled out, the reverse right after the forward rule (where the agent
+                // would put it), so any ACL consumer gets `<>` right
+                acl.direction = ">";
+                const m = acl.match_condition;
+                out.push(acl, {
+                  ...acl,
+                  match_condition: {
+                    ...m,
+                    src_address: m.dst_address,
+                    src_port: m.dst_port,
+                    dst_address: m.src_address,
+                    dst_port: m.src_port,
+                  },
+                });
+              } else {
+                if (rule.direction) acl.direction = rule.direction;
+                out.push(acl);
+              }
             }
     }
   }

@@ -78,9 +78,10 @@ export class DaemonLoop {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    // release a run() waiting for an echo that will not come any more, then let it finish
+    for (const w of this.seqWaiters.splice(0)) w.resolve();
     await this.stream.stop();
     await this.idle;
-    for (const w of this.seqWaiters.splice(0)) w.resolve();
     for (const w of this.caughtUpWaiters.splice(0))
       w.reject(new DaemonStoppedError(`${this.reconciler.name} stopped`));
   }

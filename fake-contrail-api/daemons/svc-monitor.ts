@@ -67,7 +67,6 @@ export function desiredVipFips(view: ConfigView, lb: Loadbalancer, notes: string
       .flatMap((p) => view.children<LoadbalancerMember>(p, "loadbalancer-member"))
       .sort((a, b) => a.uuid.localeCompare(b.uuid));
     for (const m of members) {
-      if (m.loadbalancer_member_properties?.admin_state === false) continue;
       const vmiUuid = annotation(m, "vmi");
       const vmi = vmiUuid
         ? view.get<VirtualMachineInterface>("virtual-machine-interface", vmiUuid)

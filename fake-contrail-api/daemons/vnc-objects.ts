@@ -71,7 +71,7 @@ export interface AclRuleType {
   match_condition: MatchConditionType;
   action_list: ActionListType;
   rule_uuid?: string;
-  direction?: ">" | "<>";
+  direction?: ">" | "<>" | "<";
 }
 
 export interface AclEntriesType {
@@ -123,7 +123,7 @@ export interface LoadbalancerPool extends VncObject {
 }
 
 export interface LoadbalancerMember extends VncObject {
-  loadbalancer_member_properties?: { protocol_port?: number | null; admin_state?: boolean | null } | null;
+  loadbalancer_member_properties?: { protocol_port?: number | null } | null;
   annotations?: { key_value_pair?: KeyValuePair[] | null } | null;
 }
 

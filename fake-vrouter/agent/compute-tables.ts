@@ -118,8 +118,21 @@ export interface Endpoint {
 }
 
 type RouteSpec =
-  | { kind: "endpoint"; prefix: string; ep: Endpoint; origin: ObjectRef; destVn: string }
-  | { kind: "ecmp"; prefix: string; key: string; members: Endpoint[]; origin: ObjectRef; destVn: string }
+  /**
+   * `underlay`: the route's VN is ip-fabric-forwarded, so in the fabric VRF its remote hops go without
+   * encapsulation; leaked into an overlay VRF the same route is a labelled tunnel (as the VN's own VRF
+   * exports it).
+   */
+  | { kind: "endpoint"; prefix: string; ep: Endpoint; origin: ObjectRef; destVn: string; underlay: boolean }
+  | {
+      kind: "ecmp";
+      prefix: string;
+      key: string;
+      members: Endpoint[];
+      origin: ObjectRef;
+      destVn: string;
+      underlay: boolean;
+    }
   | { kind: "receive"; prefix: string; origin: ObjectRef; destVn: string; leaks: boolean }
   | { kind: "underlay"; prefix: string; via: string; origin: ObjectRef; destVn: string }
   /** A compute's fabric IP: receive on that compute, underlay next-hop elsewhere. */
@@ -143,6 +156,7 @@ export interface ClusterView {
 }
 
 const DEFAULT_ENCAP: VrouterTables["encapPriority"] = ["mplsoudp", "mplsogre", "vxlan"];
+const FABRIC_VRF_ID = 0;
 
 /** Build the cluster view: placement of every VMI, labels, own routes per VN, route imports. */
 export function buildClusterView(
@@ -158,16 +172,18 @@ export function buildClusterView(
     computes.set(lastName(vr), { name: lastName(vr), vr, fabricIp: typeof ip === "string" ? ip : "" });
   }
   for (const node of computes.values()) {
-    const vmis: { vmi: ConfigObject; vm: ConfigObject }[] = [];
+    // a VMI placed on several computes belongs to the first by name
+    const vmis = new Map<string, { vmi: ConfigObject; vm: ConfigObject }>();
     for (const { target: vm } of model.refs(node.vr, "virtual-machine"))
       for (const vmi of model.backRefs(vm.uuid, "virtual-machine-interface"))
-        if (!endpoints.has(vmi.uuid) && !vmis.some((x) => x.vmi.uuid === vmi.uuid)) vmis.push({ vmi, vm });
-    const labels = allocateLabels(vmis.map((x) => x.vmi.uuid));
+        if (!endpoints.has(vmi.uuid) && !vmis.has(vmi.uuid)) vmis.set(vmi.uuid, { vmi, vm });
+    const labels = allocateLabels([...vmis.keys()]);
     const known = ports.get(node.name);
-    for (const { vmi, vm } of vmis) {
+    const portOf = new Map(known?.map((p) => [p.vmiUuid, p]));
+    for (const { vmi, vm } of vmis.values()) {
       const vn = model.refs(vmi, "virtual-network")[0]?.target;
       if (!vn) continue;
-      const port = known?.find((p) => p.vmiUuid === vmi.uuid);
+      const port = portOf.get(vmi.uuid);
       const ep = makeEndpoint(model, vmi, vn, vm, node, labels.get(vmi.uuid)!, port);
       ep.present = (known ? port?.enabled === true : true) && ep.addresses.length > 0 && node.fabricIp !== "";
       endpoints.set(vmi.uuid, ep);
@@ -295,24 +311,35 @@ function routeImports(
 
 interface RawPolicyAddress {
   virtual_network?: string | null;
+  network_policy?: string | null;
 }
 
+/**
+ * The VNs a VN's attached policies connect it to (fq_name string, or "*" for any) → the first policy that
+ * does. Addresses name a VN (`local` = the holder, `any`), or a network-policy (= every VN holding it).
+ */
 function vnMentions(model: ConfigModel, vn: ConfigObject): Map<string, string> {
   const me = fqString(vn.fqName);
   const out = new Map<string, string>();
   const refs = model.refs(vn, "network-policy");
   refs.sort((x, y) => seqKey(x.attr) - seqKey(y.attr));
+  const holders = (policyFq: string) => {
+    const p = model.byFqName("network-policy", policyFq);
+    return p ? model.backRefs(p.uuid, "virtual-network").map((v) => fqString(v.fqName)) : [];
+  };
+  const names = (list: unknown) =>
+    (Array.isArray(list) ? (list as RawPolicyAddress[]) : []).flatMap((a) => {
+      if (typeof a?.virtual_network === "string" && a.virtual_network !== "")
+        return [a.virtual_network === "local" ? me : a.virtual_network];
+      if (typeof a?.network_policy === "string" && a.network_policy !== "") return holders(a.network_policy);
+      return [];
+    });
   for (const { target: policy } of refs) {
     const rules =
       (policy.data.network_policy_entries as { policy_rule?: Record<string, unknown>[] } | undefined)
         ?.policy_rule ?? [];
     for (const rule of rules) {
       if ((rule.action_list as { simple_action?: string } | undefined)?.simple_action !== "pass") continue;
-      const names = (list: unknown) =>
-        (Array.isArray(list) ? (list as RawPolicyAddress[]) : [])
-          .map((a) => a?.virtual_network)
-          .filter((n): n is string => typeof n === "string" && n !== "")
-          .map((n) => (n === "local" ? me : n));
       const src = names(rule.src_addresses);
       const dst = names(rule.dst_addresses);
       const isMe = (n: string) => n === me || n === "any";
@@ -373,8 +400,18 @@ function ownRoutes(view: ClusterView, vn: ConfigObject, eps: Endpoint[], fips: C
   }
   for (const ep of eps) {
     for (const a of ep.addresses)
-      out.push({ kind: "endpoint", prefix: hostPrefix(a), ep, origin: originOf(ep.vmi), destVn: vnName });
+      out.push({
+        kind: "endpoint",
+        prefix: hostPrefix(a),
+        ep,
+        origin: originOf(ep.vmi),
+        destVn: vnName,
+        underlay: ep.fabricForwarded,
+      });
   }
+  // a floating IP is reached the way its own VN forwards (overlay unless that VN is ip-fabric-forwarded), so
+  // an ECMP member on another compute gets the packet labelled for the member VMI, not re-balanced there
+  const underlay = isIpFabricForwarded(model, vn);
   for (const fip of fips) {
     const address = fip.data.floating_ip_address;
     if (typeof address !== "string" || !address) continue;
@@ -386,9 +423,24 @@ function ownRoutes(view: ClusterView, vn: ConfigObject, eps: Endpoint[], fips: C
     if (members.length === 0) continue;
     const origin = floatingIpOrigin(model, fip);
     if (members.length === 1)
-      out.push({ kind: "endpoint", prefix: hostPrefix(address), ep: members[0], origin, destVn: vnName });
+      out.push({
+        kind: "endpoint",
+        prefix: hostPrefix(address),
+        ep: members[0],
+        origin,
+        destVn: vnName,
+        underlay,
+      });
     else
-      out.push({ kind: "ecmp", prefix: hostPrefix(address), key: fip.uuid, members, origin, destVn: vnName });
+      out.push({
+        kind: "ecmp",
+        prefix: hostPrefix(address),
+        key: fip.uuid,
+        members,
+        origin,
+        destVn: vnName,
+        underlay,
+      });
   }
   return out;
 }
@@ -497,7 +549,7 @@ class TableBuilder {
   private vrfId(name: string): number {
     let id = this.vrfIds.get(name);
     if (id === undefined) {
-      id = name === IP_FABRIC_VRF ? 0 : this.ids.get("vrf", name);
+      id = name === IP_FABRIC_VRF ? FABRIC_VRF_ID : this.ids.get("vrf", name);
       this.vrfIds.set(name, id);
     }
     return id;
@@ -683,7 +735,7 @@ class TableBuilder {
         return { ...base, nh, sgIds: [], tags: [] };
       }
       case "endpoint": {
-        const hop = this.endpointHop(spec.ep);
+        const hop = this.endpointHop(spec.ep, spec.underlay && vrf === FABRIC_VRF_ID);
         if (!hop) return undefined;
         return {
           ...base,
@@ -696,7 +748,7 @@ class TableBuilder {
       case "ecmp": {
         const members: { nh: number; label: number }[] = [];
         for (const ep of spec.members) {
-          const hop = this.endpointHop(ep);
+          const hop = this.endpointHop(ep, spec.underlay && vrf === FABRIC_VRF_ID);
           if (hop) members.push({ nh: hop.nh, label: hop.label ?? this.labelOf(ep) });
         }
         if (members.length === 0) return undefined;
@@ -717,12 +769,12 @@ class TableBuilder {
   }
 
   /** How this compute reaches an endpoint: its local vif, a tunnel, or the underlay (ip-fabric). */
-  private endpointHop(ep: Endpoint): { nh: number; label?: number } | undefined {
+  private endpointHop(ep: Endpoint, underlay: boolean): { nh: number; label?: number } | undefined {
     if (ep.compute.name === this.self.name) {
       if (!this.vifOfVmi.has(ep.vmi.uuid)) return undefined;
       return { nh: this.encapNh(ep, ep.policyEnabled), label: this.labelOf(ep) };
     }
-    if (ep.fabricForwarded) return { nh: this.fabricNh(ep.compute.fabricIp) };
+    if (underlay) return { nh: this.fabricNh(ep.compute.fabricIp) };
     const id = this.ids.get("nh", `tunnel:${this.tunnelEncap}:${ep.compute.fabricIp}`);
     this.nextHops.set(id, {
       id,

@@ -36,17 +36,12 @@ import {
   decodeMplsStack,
   decodeVxlan,
   encodeArp,
-  encodeIpv4,
-  encodeMplsStack,
-  encodeVxlan,
   ETHERTYPE_ARP,
-  ETHERTYPE_IPV4,
   ETHERTYPE_MPLS,
   ICMP_DEST_UNREACHABLE,
   ICMP_ECHO_REPLY,
   ICMP_ECHO_REQUEST,
   ICMP_TIME_EXCEEDED,
-  IPPROTO_GRE,
   IPPROTO_ICMP,
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -56,7 +51,8 @@ import {
   ipv4,
   type L4,
   TCP_RST,
-  udp,
+  ipv4Frame,
+  tunnelFrame,
   wrapEthernet,
 } from "./packet";
 import { evaluateAcls, evaluateFirewall, type PolicyEnd, type PolicyTuple } from "./policy";
@@ -220,7 +216,11 @@ export class VrouterDatapath {
 
   /** The flow table (forward and reverse entries), as the `flow -l` listing would show it. */
   flows(): FlowEntry[] {
-    return [...this.flowTable.values()].map(({ keyText, request, signature, natPort, ...entry }) => entry);
+    return [...this.flowTable.values()].map(({ keyText, request, signature, natPort, ...entry }) => {
+      const out = entry as FlowEntry & Record<string, unknown>;
+      for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+      return out;
+    });
   }
 
   /** Removes flow pairs idle for longer than the aging time. */
@@ -322,7 +322,7 @@ export class VrouterDatapath {
     if (l4.kind === "icmp" && l4.type === ICMP_ECHO_REQUEST) {
       const reply = ipv4({ src: ip.dst, dst: ip.src, payload: icmpEcho(ICMP_ECHO_REPLY, l4.id, l4.seq, l4.data) });
       if (this.tracing) t.push(this.step("receive", `ICMP echo to ${ip.dst} answered by the vrouter`, { ...base, action: "forward" }));
-      return { out: [{ vif: vif.index, frame: wrapEthernet(vif.mac, VROUTER_MAC, ETHERTYPE_IPV4, encodeIpv4(reply)) }], trace: t };
+      return { out: [{ vif: vif.index, frame: ipv4Frame(vif.mac, VROUTER_MAC, reply) }], trace: t };
     }
     const dns = (l4.kind === "udp" || l4.kind === "tcp") && l4.dport === 53;
     const target = dns ? this.idx.agentVif : this.idx.hostVif;
@@ -332,7 +332,7 @@ export class VrouterDatapath {
       if (this.tracing) t.push(this.step("host", `consumed: no ${dns ? "agent" : "host"} vif modelled on ${this.compute}`));
       return { out: [], trace: t };
     }
-    return { out: [{ vif: target.index, frame: wrapEthernet(target.mac, VROUTER_MAC, ETHERTYPE_IPV4, encodeIpv4(ip)) }], trace: t };
+    return { out: [{ vif: target.index, frame: ipv4Frame(target.mac, VROUTER_MAC, ip) }], trace: t };
   }
 
   // ------------------------------------------------------------------------------------------ fabric side
@@ -396,7 +396,11 @@ export class VrouterDatapath {
     if (inner.value.payload.kind !== "ipv4") return this.dropped(t, "INVALID_PROTOCOL", "decap", "VXLAN inner frame is not IPv4");
     if (this.tracing) t.push(this.step("decap", `VXLAN from ${outer.src}, VNI ${vx.value.vni}`, { label: vx.value.vni }));
     if (!this.idx.tables.labels.has(vx.value.vni)) {
-      return this.dropped(t, "INVALID_VNID", "label", `VNI ${vx.value.vni} is not in the label table`);
+      // An L3 VNI names a VRF (vxlan_network_identifier): route the inner packet there, locally only.
+      const vrf = this.idx.vrfByVni(vx.value.vni);
+      if (vrf === undefined) return this.dropped(t, "INVALID_VNID", "label", `VNI ${vx.value.vni} names no NH and no VRF`);
+      if (this.tracing) t.push(this.step("label", `VNI ${vx.value.vni} → VRF ${vrf}`, { vrf }));
+      return this.l3(t, { kind: "fabric", vrf }, inner.value.payload, now);
     }
     return this.byLabel(t, vx.value.vni, inner.value.payload, now);
   }
@@ -543,21 +547,10 @@ export class VrouterDatapath {
     // Deny flows are installed one way only, so a connection in the other direction is judged on its own.
     if (!this.hasRoom(1, now)) return;
     this.counters.flowsCreated++;
-    this.flowTable.set(keyText, {
-      key: { ...tuple, nh: this.ingressKeyNh(ingress) },
-      keyText,
-      direction: "forward",
-      action: "drop",
-      vrf: d.vrf,
-      verdict: d.verdict,
-      decidedBy: d.steps,
-      createdAt: now,
-      lastUsedAt: now,
-      packets: 0,
-      bytes: 0,
-      request: { ingress: storeIngress(ingress), tuple },
-      signature: d.signature,
-    });
+    const rec = newRecord({ ...tuple, nh: this.ingressKeyNh(ingress) }, keyText, "forward", undefined, "drop", d, now);
+    rec.request = { ingress: storeIngress(ingress), tuple };
+    rec.signature = d.signature;
+    this.flowTable.set(keyText, rec);
   }
 
   private installPair(ingress: Ingress, tuple: Tuple, keyText: string, d: Decision, now: number): FlowRecord | DropReason {
@@ -584,36 +577,24 @@ export class VrouterDatapath {
       if (natPort) this.pools.release(natPort.pool, natPort.port);
       return hasNat ? "FLOW_NAT_NO_RFLOW" : "FLOW_TABLE_FULL";
     }
-    const reverseNat: NatRewrite = {};
-    if (nat.dip !== undefined) reverseNat.sip = tuple.dip;
-    if (nat.dport !== undefined) reverseNat.sport = tuple.dport;
-    if (nat.sip !== undefined) reverseNat.dip = tuple.sip;
-    if (nat.sport !== undefined) reverseNat.dport = tuple.sport;
-    const common = { verdict: d.verdict, decidedBy: d.steps, createdAt: now, lastUsedAt: now, packets: 0, bytes: 0 };
-    const fwd: FlowRecord = {
-      ...common,
-      key: { ...tuple, nh: this.ingressKeyNh(ingress) },
-      keyText,
-      direction: "forward",
-      reverseKey: rkeyText,
-      action: hasNat ? "nat" : "forward",
-      vrf: d.vrf,
-      request: { ingress: storeIngress(ingress), tuple },
-      signature: d.signature,
-      natPort,
-    };
-    if (hasNat) fwd.nat = nat;
-    if (d.ecmp) fwd.ecmp = d.ecmp;
-    const rev: FlowRecord = {
-      ...common,
-      key: rkey,
-      keyText: rkeyText,
-      direction: "reverse",
-      reverseKey: keyText,
-      action: hasNat ? "nat" : "forward",
-      vrf: d.reverseVrf,
-    };
-    if (hasNat) rev.nat = reverseNat;
+    let reverseNat: NatRewrite | undefined;
+    if (hasNat) {
+      reverseNat = {};
+      if (nat.dip !== undefined) reverseNat.sip = tuple.dip;
+      if (nat.dport !== undefined) reverseNat.sport = tuple.dport;
+      if (nat.sip !== undefined) reverseNat.dip = tuple.sip;
+      if (nat.sport !== undefined) reverseNat.dport = tuple.sport;
+    }
+    const action = hasNat ? "nat" : "forward";
+    const fwd = newRecord({ ...tuple, nh: this.ingressKeyNh(ingress) }, keyText, "forward", rkeyText, action, d, now);
+    fwd.nat = hasNat ? nat : undefined;
+    fwd.ecmp = d.ecmp;
+    fwd.request = { ingress: storeIngress(ingress), tuple };
+    fwd.signature = d.signature;
+    fwd.natPort = natPort;
+    const rev = newRecord(rkey, rkeyText, "reverse", keyText, action, d, now);
+    rev.vrf = d.reverseVrf;
+    rev.nat = reverseNat;
     this.flowTable.set(keyText, fwd);
     this.flowTable.set(rkeyText, rev);
     this.counters.flowsCreated++;
@@ -875,32 +856,32 @@ export class VrouterDatapath {
     if (!vif) return this.dropped(t, "INVALID_IF", "deliver", `NH names missing vif ${vifIndex}`);
     const out = routed ? { ...pkt, ttl: pkt.ttl - 1 } : pkt;
     if (this.tracing) t.push(this.step("deliver", `to vif ${vif.index} (${vif.name}) ${vif.mac}`, { action: "forward", vif: vif.index, ref: vif.vmi }));
-    return { out: [{ vif: vif.index, frame: wrapEthernet(vif.mac, VROUTER_MAC, ETHERTYPE_IPV4, encodeIpv4(out)) }], trace: t };
+    return { out: [{ vif: vif.index, frame: ipv4Frame(vif.mac, VROUTER_MAC, out) }], trace: t };
   }
 
   private tunnel(t: TraceStep[], nh: Extract<NextHop, { type: "tunnel" }>, label: number, pkt: Ipv4Packet, hash: number): DatapathResult {
     const fabric = this.idx.fabricVif;
     if (!fabric) return this.dropped(t, "INVALID_IF", "tunnel", "no fabric vif");
-    const inner = encodeIpv4({ ...pkt, ttl: pkt.ttl - 1 });
-    const sport = 49152 + (hash % 16384);
-    let payload: L4;
-    if (nh.encap === "vxlan") {
-      payload = udp(sport, VXLAN_UDP_PORT, encodeVxlan(label, wrapEthernet(VROUTER_MAC, VROUTER_MAC, ETHERTYPE_IPV4, inner)));
-    } else {
-      const mpls = encodeMplsStack([{ label, tc: 0, ttl: 64 }], inner);
-      payload = nh.encap === "mplsoudp" ? udp(sport, MPLS_UDP_PORT, mpls) : { kind: "gre", protocolType: ETHERTYPE_MPLS, data: mpls };
-    }
-    const outer = ipv4({ src: nh.srcIp, dst: nh.dstIp, payload });
-    if (payload.kind === "gre") outer.protocol = IPPROTO_GRE;
+    const header = {
+      dstMac: this.macFor(nh.dstIp),
+      srcMac: fabric.mac,
+      srcIp: nh.srcIp,
+      dstIp: nh.dstIp,
+      encap: nh.encap,
+      label,
+      sport: 49152 + (hash % 16384),
+      innerDstMac: VROUTER_MAC,
+      innerSrcMac: VROUTER_MAC,
+    };
     if (this.tracing) t.push(this.step("tunnel", `${nh.encap} ${nh.srcIp} → ${nh.dstIp} ${nh.encap === "vxlan" ? "VNI" : "label"} ${label}`, { action: "forward", nh: nh.id, label, vif: fabric.index }));
-    return { out: [{ vif: fabric.index, frame: wrapEthernet(this.macFor(nh.dstIp), fabric.mac, ETHERTYPE_IPV4, encodeIpv4(outer)) }], trace: t };
+    return { out: [{ vif: fabric.index, frame: tunnelFrame(header, { ...pkt, ttl: pkt.ttl - 1 }) }], trace: t };
   }
 
   private fabricOut(t: TraceStep[], via: string, pkt: Ipv4Packet): DatapathResult {
     const fabric = this.idx.fabricVif;
     if (!fabric) return this.dropped(t, "INVALID_IF", "fabric", "no fabric vif");
     if (this.tracing) t.push(this.step("fabric", `unencapsulated out of the fabric towards ${via}`, { action: "forward", vif: fabric.index }));
-    const frame = wrapEthernet(this.macFor(via), fabric.mac, ETHERTYPE_IPV4, encodeIpv4({ ...pkt, ttl: pkt.ttl - 1 }));
+    const frame = ipv4Frame(this.macFor(via), fabric.mac, { ...pkt, ttl: pkt.ttl - 1 });
     return { out: [{ vif: fabric.index, frame }], trace: t };
   }
 
@@ -908,7 +889,7 @@ export class VrouterDatapath {
     const host = this.idx.hostVif;
     if (this.tracing) t.push(this.step("host", `${pkt.dst}: to the compute host${host ? ` (vif ${host.index})` : " (not modelled: consumed)"}`));
     if (!host) return { out: [], trace: t };
-    return { out: [{ vif: host.index, frame: wrapEthernet(host.mac, VROUTER_MAC, ETHERTYPE_IPV4, encodeIpv4(pkt)) }], trace: t };
+    return { out: [{ vif: host.index, frame: ipv4Frame(host.mac, VROUTER_MAC, pkt) }], trace: t };
   }
 
   private macFor(ip: string): string {
@@ -952,6 +933,37 @@ export class VrouterDatapath {
 }
 
 // -------------------------------------------------------------------------------------------- pure helpers
+
+/** Every record gets every field up front, so all flow entries share one object shape. */
+function newRecord(
+  key: FlowKey,
+  keyText: string,
+  direction: FlowEntry["direction"],
+  reverseKey: string | undefined,
+  action: FlowEntry["action"],
+  d: Decision,
+  now: number,
+): FlowRecord {
+  return {
+    key,
+    keyText,
+    direction,
+    reverseKey,
+    action,
+    nat: undefined,
+    vrf: d.vrf,
+    ecmp: undefined,
+    verdict: d.verdict,
+    decidedBy: d.steps,
+    createdAt: now,
+    lastUsedAt: now,
+    packets: 0,
+    bytes: 0,
+    request: undefined,
+    signature: undefined,
+    natPort: undefined,
+  };
+}
 
 function endOfVif(vif: Vif, ip: string): PolicyEnd {
   return { ip, vns: vif.vnName ? [vif.vnName] : [], sgIds: vif.securityGroupIds, tags: vif.tags, vif };

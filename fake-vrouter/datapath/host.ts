@@ -16,7 +16,6 @@ import {
   encodeArp,
   encodeIpv4,
   ETHERTYPE_ARP,
-  ETHERTYPE_IPV4,
   ICMP_CODE_PORT_UNREACHABLE,
   ICMP_DEST_UNREACHABLE,
   ICMP_ECHO_REPLY,
@@ -36,6 +35,7 @@ import {
   TCP_SYN,
   tcp,
   udp,
+  ipv4Frame,
   wrapEthernet,
 } from "./packet";
 
@@ -87,7 +87,7 @@ export class HostStack {
     const answer = this.answer(p);
     if (!answer) return { replies: [], received: p };
     const out = ipv4({ src: this.spec.ip, dst: p.src, payload: answer.l4 });
-    return { replies: [wrapEthernet(eth.src, this.spec.mac, ETHERTYPE_IPV4, encodeIpv4(out))], received: p, note: answer.note };
+    return { replies: [ipv4Frame(eth.src, this.spec.mac, out)], received: p, note: answer.note };
   }
 
   private answer(p: Ipv4Packet): { l4: L4; note: string } | undefined {
@@ -143,7 +143,7 @@ export class HostStack {
 
   /** Frames to send: the request to `nextHopMac` (the vrouter for pods). */
   frame(pkt: Ipv4Packet, nextHopMac: string = VROUTER_MAC): Uint8Array {
-    return wrapEthernet(nextHopMac, this.spec.mac, ETHERTYPE_IPV4, encodeIpv4(pkt));
+    return ipv4Frame(nextHopMac, this.spec.mac, pkt);
   }
 
   /** Classify a received packet as the answer to `req` (or not). */

@@ -27,8 +27,7 @@ export const ICMP_ECHO_REPLY = 0;
 export const ICMP_DEST_UNREACHABLE = 3;
 export const ICMP_ECHO_REQUEST = 8;
 export const ICMP_TIME_EXCEEDED = 11;
-/** Destination-unreachable codes used by the simulated stacks. */
-export const ICMP_CODE_HOST_UNREACHABLE = 1;
+/** Destination-unreachable code the simulated stacks send for a closed UDP port. */
 export const ICMP_CODE_PORT_UNREACHABLE = 3;
 
 export const TCP_FIN = 0x01;
@@ -246,10 +245,31 @@ export function decodeIpv4(bytes: Uint8Array): DecodeResult<Ipv4Packet> {
   return catching(() => readIpv4(bytes));
 }
 
+/** A decoded frame; the MAC texts are built only when read (most packets never need them). */
+class DecodedFrame implements EthernetFrame {
+  constructor(
+    private readonly bytes: Uint8Array,
+    readonly etherType: number,
+    readonly payload: EthernetFrame["payload"],
+    readonly vlan: number | undefined,
+  ) {}
+
+  get dst(): string {
+    return readMac(this.bytes, 0);
+  }
+
+  get src(): string {
+    return readMac(this.bytes, 6);
+  }
+
+  toJSON(): EthernetFrame {
+    const { dst, src, etherType, payload, vlan } = this;
+    return vlan === undefined ? { dst, src, etherType, payload } : { dst, src, vlan, etherType, payload };
+  }
+}
+
 function readEthernet(bytes: Uint8Array): EthernetFrame {
   need(bytes, 14, "ethernet");
-  const dst = readMac(bytes, 0);
-  const src = readMac(bytes, 6);
   let etherType = u16(bytes, 12);
   let offset = 14;
   let vlan: number | undefined;
@@ -264,7 +284,7 @@ function readEthernet(bytes: Uint8Array): EthernetFrame {
   if (etherType === ETHERTYPE_IPV4) payload = readIpv4(body);
   else if (etherType === ETHERTYPE_ARP) payload = readArp(body);
   else payload = { kind: "raw", data: body };
-  return vlan === undefined ? { dst, src, etherType, payload } : { dst, src, vlan, etherType, payload };
+  return new DecodedFrame(bytes, etherType, payload, vlan);
 }
 
 function readArp(bytes: Uint8Array): ArpPacket {
@@ -471,22 +491,95 @@ export function encodeArp(arp: ArpPacket): Uint8Array {
   return out;
 }
 
-export function encodeIpv4(ip: Ipv4Packet): Uint8Array {
-  const body = ip.fragmentOffset > 0 ? (ip.payload as RawPayload).data : encodeL4(ip);
+/**
+ * The IPv4 packet's bytes, preceded by `headroom` free bytes so outer headers (Ethernet, a tunnel) can be
+ * written in front without another copy.
+ */
+export function encodeIpv4(ip: Ipv4Packet, headroom = 0): Uint8Array {
   const ihl = 20 + ((ip.options.length + 3) & ~3);
-  const out = new Uint8Array(ihl + body.length);
-  out[0] = 0x40 | (ihl / 4);
-  out[1] = ip.tos;
-  w16(out, 2, out.length);
-  w16(out, 4, ip.id);
-  w16(out, 6, (ip.dontFragment ? 0x4000 : 0) | (ip.moreFragments ? 0x2000 : 0) | (ip.fragmentOffset / 8));
-  out[8] = ip.ttl;
-  out[9] = ip.protocol;
-  w32(out, 12, parseIpv4(ip.src) ?? 0);
-  w32(out, 16, parseIpv4(ip.dst) ?? 0);
-  out.set(ip.options, 20);
-  w16(out, 10, internetChecksum(out, 0, ihl));
-  out.set(body, ihl);
+  const raw = ip.fragmentOffset > 0 || ip.payload.kind === "raw";
+  const l4len = raw ? (ip.payload as RawPayload).data.length : l4Length(ip.payload as Exclude<L4, RawPayload>);
+  const out = new Uint8Array(headroom + ihl + l4len);
+  const o = headroom;
+  out[o] = 0x40 | (ihl / 4);
+  out[o + 1] = ip.tos;
+  w16(out, o + 2, ihl + l4len);
+  w16(out, o + 4, ip.id);
+  w16(out, o + 6, (ip.dontFragment ? 0x4000 : 0) | (ip.moreFragments ? 0x2000 : 0) | (ip.fragmentOffset / 8));
+  out[o + 8] = ip.ttl;
+  out[o + 9] = ip.protocol;
+  w32(out, o + 12, parseIpv4(ip.src) ?? 0);
+  w32(out, o + 16, parseIpv4(ip.dst) ?? 0);
+  out.set(ip.options, o + 20);
+  w16(out, o + 10, internetChecksum(out, o, o + ihl));
+  if (raw) out.set((ip.payload as RawPayload).data, o + ihl);
+  else writeL4(out, o + ihl, l4len, ip);
+  return out;
+}
+
+/** An IPv4 packet in an Ethernet frame, encoded in one buffer. */
+export function ipv4Frame(dst: string, src: string, ip: Ipv4Packet): Uint8Array {
+  const out = encodeIpv4(ip, 14);
+  writeEthernetHeader(out, dst, src, ETHERTYPE_IPV4, undefined);
+  return out;
+}
+
+export interface TunnelHeader {
+  dstMac: string;
+  srcMac: string;
+  srcIp: string;
+  dstIp: string;
+  encap: "mplsoudp" | "mplsogre" | "vxlan";
+  /** MPLS label, or the VNI for VXLAN. */
+  label: number;
+  /** Outer UDP source port (from the flow hash, for ECMP in the underlay). */
+  sport: number;
+  /** VXLAN only: the inner Ethernet addresses. */
+  innerDstMac?: string;
+  innerSrcMac?: string;
+}
+
+/**
+ * The inner IPv4 packet inside a tunnel frame: outer Ethernet / IPv4 / UDP 6635 + MPLS, GRE + MPLS, or
+ * UDP 4789 + VXLAN + inner Ethernet, written around the inner packet in one buffer. The outer UDP checksum
+ * is 0 (allowed over IPv4 for MPLSoUDP and VXLAN).
+ */
+export function tunnelFrame(h: TunnelHeader, inner: Ipv4Packet): Uint8Array {
+  const shim = h.encap === "vxlan" ? 8 + 8 + 14 : h.encap === "mplsoudp" ? 8 + 4 : 4 + 4;
+  const head = 14 + 20 + shim;
+  const out = encodeIpv4(inner, head);
+  writeEthernetHeader(out, h.dstMac, h.srcMac, ETHERTYPE_IPV4, undefined);
+  const ipLen = out.length - 14;
+  out[14] = 0x45;
+  out[15] = 0;
+  w16(out, 16, ipLen);
+  w16(out, 18, 0);
+  w16(out, 20, 0);
+  out[22] = 64;
+  out[23] = h.encap === "mplsogre" ? IPPROTO_GRE : IPPROTO_UDP;
+  w16(out, 24, 0);
+  w32(out, 26, parseIpv4(h.srcIp) ?? 0);
+  w32(out, 30, parseIpv4(h.dstIp) ?? 0);
+  w16(out, 24, internetChecksum(out, 14, 34));
+  let o = 34;
+  if (h.encap === "mplsogre") {
+    w16(out, o, 0);
+    w16(out, o + 2, ETHERTYPE_MPLS);
+    o += 4;
+  } else {
+    w16(out, o, h.sport);
+    w16(out, o + 2, h.encap === "vxlan" ? 4789 : 6635);
+    w16(out, o + 4, out.length - o);
+    w16(out, o + 6, 0);
+    o += 8;
+  }
+  if (h.encap === "vxlan") {
+    out[o] = 0x08;
+    w32(out, o + 4, (h.label << 8) >>> 0);
+    writeEthernetHeader(out.subarray(o + 8), h.innerDstMac ?? h.dstMac, h.innerSrcMac ?? h.srcMac, ETHERTYPE_IPV4, undefined);
+  } else {
+    w32(out, o, ((h.label << 12) | 0x100 | 64) >>> 0);
+  }
   return out;
 }
 
@@ -494,53 +587,64 @@ function pseudoHeaderSum(ip: Ipv4Packet, length: number): number {
   return ipWords(ip.src) + ipWords(ip.dst) + ip.protocol + length;
 }
 
-function encodeL4(ip: Ipv4Packet): Uint8Array {
-  const l4 = ip.payload;
+function l4Length(l4: Exclude<L4, RawPayload>): number {
   switch (l4.kind) {
-    case "icmp": {
-      const out = new Uint8Array(8 + l4.data.length);
-      out[0] = l4.type;
-      out[1] = l4.code;
-      w16(out, 4, l4.id);
-      w16(out, 6, l4.seq);
-      out.set(l4.data, 8);
-      w16(out, 2, internetChecksum(out));
-      return out;
-    }
-    case "tcp": {
-      const optLen = (l4.options.length + 3) & ~3;
-      const out = new Uint8Array(20 + optLen + l4.data.length);
-      w16(out, 0, l4.sport);
-      w16(out, 2, l4.dport);
-      w32(out, 4, l4.seq >>> 0);
-      w32(out, 8, l4.ack >>> 0);
-      out[12] = ((20 + optLen) / 4) << 4;
-      out[13] = l4.flags;
-      w16(out, 14, l4.window);
-      w16(out, 18, l4.urgent);
-      out.set(l4.options, 20);
-      out.set(l4.data, 20 + optLen);
-      w16(out, 16, internetChecksum(out, 0, out.length, pseudoHeaderSum(ip, out.length)));
-      return out;
-    }
-    case "udp": {
-      const out = new Uint8Array(8 + l4.data.length);
-      w16(out, 0, l4.sport);
-      w16(out, 2, l4.dport);
-      w16(out, 4, out.length);
-      out.set(l4.data, 8);
-      // 0 means "no checksum" in UDP; a computed 0 is sent as 0xffff.
-      w16(out, 6, internetChecksum(out, 0, out.length, pseudoHeaderSum(ip, out.length)) || 0xffff);
-      return out;
-    }
+    case "icmp":
+    case "udp":
+      return 8 + l4.data.length;
+    case "tcp":
+      return 20 + ((l4.options.length + 3) & ~3) + l4.data.length;
     case "sctp": {
       let length = 12;
       for (const c of l4.chunks) length += (4 + c.value.length + 3) & ~3;
-      const out = new Uint8Array(length);
-      w16(out, 0, l4.sport);
-      w16(out, 2, l4.dport);
-      w32(out, 4, l4.verificationTag >>> 0);
-      let off = 12;
+      return length;
+    }
+    case "gre":
+      return (l4.key !== undefined ? 8 : 4) + l4.data.length;
+  }
+}
+
+/** Writes the transport header + payload of `ip` at `o` (length `len`), checksums included. */
+function writeL4(out: Uint8Array, o: number, len: number, ip: Ipv4Packet): void {
+  const l4 = ip.payload;
+  const end = o + len;
+  switch (l4.kind) {
+    case "icmp":
+      out[o] = l4.type;
+      out[o + 1] = l4.code;
+      w16(out, o + 4, l4.id);
+      w16(out, o + 6, l4.seq);
+      out.set(l4.data, o + 8);
+      w16(out, o + 2, internetChecksum(out, o, end));
+      return;
+    case "tcp": {
+      const optLen = (l4.options.length + 3) & ~3;
+      w16(out, o, l4.sport);
+      w16(out, o + 2, l4.dport);
+      w32(out, o + 4, l4.seq >>> 0);
+      w32(out, o + 8, l4.ack >>> 0);
+      out[o + 12] = ((20 + optLen) / 4) << 4;
+      out[o + 13] = l4.flags;
+      w16(out, o + 14, l4.window);
+      w16(out, o + 18, l4.urgent);
+      out.set(l4.options, o + 20);
+      out.set(l4.data, o + 20 + optLen);
+      w16(out, o + 16, internetChecksum(out, o, end, pseudoHeaderSum(ip, len)));
+      return;
+    }
+    case "udp":
+      w16(out, o, l4.sport);
+      w16(out, o + 2, l4.dport);
+      w16(out, o + 4, len);
+      out.set(l4.data, o + 8);
+      // 0 means "no checksum" in UDP; a computed 0 is sent as 0xffff.
+      w16(out, o + 6, internetChecksum(out, o, end, pseudoHeaderSum(ip, len)) || 0xffff);
+      return;
+    case "sctp": {
+      w16(out, o, l4.sport);
+      w16(out, o + 2, l4.dport);
+      w32(out, o + 4, l4.verificationTag >>> 0);
+      let off = o + 12;
       for (const c of l4.chunks) {
         out[off] = c.type;
         out[off + 1] = c.flags;
@@ -549,20 +653,20 @@ function encodeL4(ip: Ipv4Packet): Uint8Array {
         off += (4 + c.value.length + 3) & ~3;
       }
       // The CRC32c is stored little-endian (RFC 4960 appendix B).
-      w32le(out, 8, crc32c(out));
-      return out;
+      w32le(out, o + 8, crc32c(out.subarray(o, end)));
+      return;
     }
     case "gre": {
       const hasKey = l4.key !== undefined;
-      const out = new Uint8Array((hasKey ? 8 : 4) + l4.data.length);
-      w16(out, 0, hasKey ? 0x2000 : 0);
-      w16(out, 2, l4.protocolType);
-      if (hasKey) w32(out, 4, l4.key!);
-      out.set(l4.data, hasKey ? 8 : 4);
-      return out;
+      w16(out, o, hasKey ? 0x2000 : 0);
+      w16(out, o + 2, l4.protocolType);
+      if (hasKey) w32(out, o + 4, l4.key!);
+      out.set(l4.data, o + (hasKey ? 8 : 4));
+      return;
     }
     case "raw":
-      return l4.data;
+      out.set(l4.data, o);
+      return;
   }
 }
 
@@ -663,16 +767,4 @@ export function sctpInitChunk(type: number, initiateTag: number): SctpChunk {
   w16(value, 10, 1);
   w32(value, 12, initiateTag >>> 0);
   return { type, flags: 0, value };
-}
-
-/** Ports of the transport header (ICMP echo: the identifier), undefined for other protocols. */
-export function portsOf(l4: L4): { sport: number; dport: number } | undefined {
-  switch (l4.kind) {
-    case "tcp":
-    case "udp":
-    case "sctp":
-      return { sport: l4.sport, dport: l4.dport };
-    default:
-      return undefined;
-  }
 }

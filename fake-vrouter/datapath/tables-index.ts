@@ -25,6 +25,7 @@ export class TablesIndex {
   private readonly lpm = new Map<number, LpmTable>();
   private readonly vifNhs = new Map<number, number>();
   private readonly vnVrfs = new Map<string, Vrf>();
+  private readonly vniVrfs = new Map<number, number>();
   readonly fabricVif: Vif | undefined;
   readonly agentVif: Vif | undefined;
   readonly hostVif: Vif | undefined;
@@ -48,6 +49,7 @@ export class TablesIndex {
         bucket.set(prefix.network, route);
       }
       table.lengths = [...table.byLength.keys()].sort((a, b) => b - a);
+      if (vrf.vxlanId !== undefined) this.vniVrfs.set(vrf.vxlanId, vrf.id);
       this.lpm.set(vrf.id, table);
       // The VN's own VRF carries its network-policy ACL (ip-fabric-forwarded ports forward elsewhere).
       if (!this.vnVrfs.has(vrf.vnName) || vrf.networkPolicyAcl) this.vnVrfs.set(vrf.vnName, vrf);
@@ -92,6 +94,10 @@ export class TablesIndex {
   /** The vif's interface NH (the policy twin when both exist); a stable synthetic id when the agent gave none. */
   vifNh(vif: number): number {
     return this.vifNhs.get(vif) ?? -1000 - vif;
+  }
+
+  vrfByVni(vni: number): number | undefined {
+    return this.vniVrfs.get(vni);
   }
 
   /** Network-policy ACL of a VN, looked up through the VN's own routing instance. */

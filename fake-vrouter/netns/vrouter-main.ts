@@ -8,7 +8,7 @@
  */
 import capBinding, { type Cap } from "cap";
 import { VrouterDatapath } from "../datapath/engine";
-import type { VrouterTables } from "../tables";
+import { VROUTER_MAC, type Vif, type VrouterTables } from "../tables";
 import { completeL4Checksum } from "./checksum";
 import { PcapWriter } from "./pcap-writer";
 import type { FromVrouter, RecentDrop, ToVrouter } from "./protocol";
@@ -17,12 +17,19 @@ const compute = process.argv[2] ?? "compute";
 const FLOW_AGING_TICK_MS = 5000;
 const RETRY_MISSING_MS = 200;
 const RECENT_DROPS = 50;
-/** Only frames coming in: what we send ourselves must not loop back into the engine. */
-const FILTER = "inbound";
+/**
+ * Only frames coming in: what we send ourselves must not loop back into the engine. libpcap's "inbound"
+ * loses the first frame after the filter is set (userland re-check), so match on the source MAC instead:
+ * the engine sends to pods from the vrouter MAC and to the fabric from the fabric port's MAC.
+ */
+function inboundFilter(vif: Vif): string {
+  return `not ether src ${vif.type === "fabric" ? vif.mac : VROUTER_MAC}`;
+}
 
 interface Port {
   ifname: string;
   vif: number;
+  filter: string;
   cap: Cap;
   buffer: Buffer;
 }
@@ -40,9 +47,9 @@ let undeliverable = 0;
 const recentDrops: RecentDrop[] = [];
 let retryTimer: NodeJS.Timeout | undefined;
 
-function forwardable(t: VrouterTables): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const v of t.vifs.values()) if (v.type === "virtual" || v.type === "fabric") out.set(v.name, v.index);
+function forwardable(t: VrouterTables): Map<string, Vif> {
+  const out = new Map<string, Vif>();
+  for (const v of t.vifs.values()) if (v.type === "virtual" || v.type === "fabric") out.set(v.name, v);
   return out;
 }
 
@@ -70,17 +77,18 @@ function onFrame(port: Port, nbytes: number): void {
   }
 }
 
-function openPort(ifname: string, vif: number): boolean {
+function openPort(vif: Vif): boolean {
   const cap = new capBinding.Cap();
   const buffer = Buffer.alloc(65535);
+  const filter = inboundFilter(vif);
   try {
-    cap.open(ifname, FILTER, 4 * 1024 * 1024, buffer);
+    cap.open(vif.name, filter, 4 * 1024 * 1024, buffer);
   } catch {
     return false;
   }
-  const port: Port = { ifname, vif, cap, buffer };
+  const port: Port = { ifname: vif.name, vif: vif.index, filter, cap, buffer };
   cap.on("packet", (nbytes: number) => onFrame(port, nbytes));
-  ports.set(ifname, port);
+  ports.set(vif.name, port);
   return true;
 }
 
@@ -89,13 +97,15 @@ function syncPorts(): void {
   if (!tables) return;
   const want = forwardable(tables);
   for (const [name, port] of ports) {
-    if (!want.has(name)) {
+    const vif = want.get(name);
+    // Gone, or its MAC changed (the filter depends on it): close; reopened below if still wanted.
+    if (!vif || port.filter !== inboundFilter(vif)) {
       port.cap.close();
       ports.delete(name);
-    } else port.vif = want.get(name)!;
+    } else port.vif = vif.index;
   }
   const stillMissing: string[] = [];
-  for (const [name, vif] of want) if (!ports.has(name) && !openPort(name, vif)) stillMissing.push(name);
+  for (const [name, vif] of want) if (!ports.has(name) && !openPort(vif)) stillMissing.push(name);
   missing = stillMissing;
   send({ type: "ports", ports: [...ports.keys()].sort(), configVersion: tables.configVersion });
   // The CNI creates a tap before telling the agent, but a port can still be named before it exists here

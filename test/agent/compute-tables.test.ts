@@ -208,6 +208,41 @@ describe("computeTables: route leaking by network-policy", () => {
     expect(route(t1, `${RED}:red`, "10.3.0.5/32")).toBeUndefined();
   });
 
+  it("expands network_policy addresses to the VNs holding the policy (the k8s ip-fabric-np shape)", () => {
+    const { c, red, blue, ports } = twoComputes();
+    const ipFabric = c.model.byFqName("virtual-network", [
+      "default-domain",
+      "default-project",
+      "ip-fabric",
+    ])!.uuid;
+    const npFq = [...PROJECT, "k8s-default-ip-fabric-np"];
+    const np = c.put("network-policy", npFq, {
+      parent_type: "project",
+      network_policy_entries: {
+        policy_rule: [
+          {
+            direction: "<>",
+            protocol: "any",
+            src_addresses: [{ network_policy: npFq.join(":") }],
+            dst_addresses: [{ virtual_network: "default-domain:default-project:ip-fabric" }],
+            action_list: { simple_action: "pass" },
+          },
+        ],
+      },
+    });
+    for (const vn of [red, blue, ipFabric])
+      c.update(vn, { network_policy_refs: [c.ref(np, { sequence: { major: 0, minor: 0 } })] });
+    const t1 = computeTables(c.model, "compute-1", ports);
+    // red reaches the fabric (compute-2's address through the underlay) ...
+    const fabricRoute = route(t1, `${RED}:red`, "192.168.0.12/32")!;
+    expect(nh(t1, fabricRoute)).toMatchObject({ type: "fabric", via: "192.168.0.12" });
+    expect(fabricRoute.leakedBy).toBe(`network-policy ${npFq.join(":")}`);
+    // ... the fabric VRF learns red's pods ...
+    expect(route(t1, FABRIC_VRF, "10.1.0.20/32")).toBeDefined();
+    // ... but two holders of the policy are not joined to each other
+    expect(route(t1, `${RED}:red`, "10.2.0.30/32")).toBeUndefined();
+  });
+
   it("uses the VN's compiled ACL as the VRF's network-policy ACL", () => {
     const { c, red, blue, ports } = twoComputes();
     const np = c.policy("red-blue", RED, BLUE, ">", [red, blue]);
@@ -376,6 +411,62 @@ describe("computeTables: ip-fabric forwarding", () => {
     const own = vrf(again, [...PROJECT, "pods", "pods"].join(":"))!;
     expect(own).toMatchObject({ vnName: [...PROJECT, "pods"].join(":"), networkPolicyAcl: acl });
     expect([...again.vifs.values()].find((v) => v.vmi?.uuid === d.vmi)?.vrf).toBe(0);
+  });
+});
+
+describe("computeTables: ip-fabric pods and an overlay service network", () => {
+  it("reaches an overlay VIP's members by labelled tunnels from the fabric VRF, and forwarded pods by tunnel from the overlay VRF", () => {
+    const c = new Cluster();
+    const ipFabric = c.model.byFqName("virtual-network", ["default-domain", "default-project", "ip-fabric"])!;
+    const pods = c.vn("pods", "10.32.0.0/12", { virtual_network_refs: [c.ref(ipFabric.uuid)] });
+    const svc = c.vn("svc", "10.96.0.0/12");
+    const PODS = [...PROJECT, "pods"].join(":");
+    const SVC = [...PROJECT, "svc"].join(":");
+    c.policy("pod-svc", PODS, SVC, "<>", [pods, svc]);
+    const c1 = c.vrouter("compute-1", "192.168.0.11");
+    const c2 = c.vrouter("compute-2", "192.168.0.12");
+    const client = c.pod("client", pods, "10.47.255.250", c1);
+    const web1 = c.pod("web1", pods, "10.47.255.251", c2);
+    const web2 = c.pod("web2", pods, "10.47.255.252", c2);
+    const lbVmi = c.put("virtual-machine-interface", [...PROJECT, "lb"], {
+      parent_type: "project",
+      virtual_network_refs: [c.ref(svc)],
+    });
+    const vip = c.put("instance-ip", ["lb-iip"], {
+      instance_ip_address: "10.96.0.10",
+      virtual_network_refs: [c.ref(svc)],
+      virtual_machine_interface_refs: [c.ref(lbVmi)],
+    });
+    c.put("floating-ip", ["lb-iip", "vip"], {
+      parent_type: "instance-ip",
+      parent_uuid: vip,
+      floating_ip_address: "10.96.0.10",
+      virtual_machine_interface_refs: [c.ref(web1.vmi), c.ref(web2.vmi)],
+    });
+    const ports = new Map([
+      ["compute-1", [port(client.vmi, client.vm, "tapc")]],
+      ["compute-2", [port(web1.vmi, web1.vm, "tapw1"), port(web2.vmi, web2.vm, "tapw2")]],
+    ]);
+    const t1 = computeTables(c.model, "compute-1", ports);
+    const toVip = route(t1, FABRIC_VRF, "10.96.0.10/32")!;
+    const comp = nh(t1, toVip) as Extract<NextHop, { type: "composite" }>;
+    expect(comp.type).toBe("composite");
+    expect(comp.members.map((m) => t1.nextHops.get(m.nh)?.type)).toEqual(["tunnel", "tunnel"]);
+    // the remote compute maps each member label to that member's vif
+    const t2 = computeTables(c.model, "compute-2", ports);
+    const memberVifs = comp.members.map(
+      (m) => (t2.nextHops.get(t2.labels.get(m.label)!) as { vif: number }).vif,
+    );
+    expect(memberVifs.map((v) => t2.vifs.get(v)?.name).sort()).toEqual(["tapw1", "tapw2"]);
+    // on the members' compute the service VRF reaches the ip-fabric client through a labelled tunnel
+    const back = route(t2, `${SVC}:svc`, "10.47.255.250/32")!;
+    expect(nh(t2, back)).toMatchObject({ type: "tunnel", dstIp: "192.168.0.11" });
+    expect(t1.nextHops.get(t1.labels.get(back.label!)!)).toMatchObject({ type: "encap" });
+    // while in the fabric VRF the same pod is on the underlay
+    expect(nh(t2, route(t2, FABRIC_VRF, "10.47.255.250/32"))).toMatchObject({
+      type: "fabric",
+      via: "192.168.0.11",
+    });
   });
 });
 

@@ -123,6 +123,18 @@ describe("object store", () => {
     expect(changed.metadata.generation).toBe(2);
   });
 
+  it("with a seed, two clusters hand out the same uids and generated names", async () => {
+    const names = async () => {
+      const k = createEmbeddedCluster({ seed: 9 });
+      const p = await k.create("pods", { ...pod(""), metadata: { generateName: "web-" } });
+      k.close();
+      return [p.metadata.name, p.metadata.uid];
+    };
+    c = createEmbeddedCluster();
+    const first = await names();
+    expect(await names()).toEqual(first);
+  });
+
   it("names objects from generateName", async () => {
     c = createEmbeddedCluster();
     const p = await c.create("pods", { ...pod(""), metadata: { generateName: "web-" } });

@@ -65,6 +65,23 @@ describe("scheduler", () => {
     expect(p.status.conditions).toEqual([expect.objectContaining({ type: "PodScheduled", status: "True" })]);
   });
 
+  it("a node's watch on spec.nodeName sees a pod as ADDED when it is bound there (what the node emulator uses)", async () => {
+    c = createEmbeddedCluster();
+    const { resourceVersion } = await c.list("pods", { fieldSelector: "spec.nodeName=node-1" });
+    const r = recorder();
+    await c.watch("pods", { resourceVersion, fieldSelector: "spec.nodeName=node-1" }, r.onEvent, r.onDone);
+    await c.create("pods", pod("a"));
+    await c.waitQuiet();
+    expect(r.events).toEqual([]);
+    await addNode(c, "node-1");
+    await c.waitQuiet();
+    expect(r.summary()).toEqual(["ADDED a"]);
+    await runPod(c, "default", "a", "10.47.255.252");
+    await c.delete("pods", "a", "default");
+    await c.waitQuiet();
+    expect(r.summary()).toEqual(["ADDED a", "MODIFIED a", "DELETED a"]);
+  });
+
   it("spreads pods by pod count over Ready schedulable nodes", async () => {
     c = createEmbeddedCluster();
     await addNode(c, "node-1");

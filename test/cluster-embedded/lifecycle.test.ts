@@ -48,6 +48,21 @@ describe("garbage collection", () => {
   });
 });
 
+describe("pod GC", () => {
+  it("deletes the pods of a deleted node; a ReplicaSet replaces them on another node", async () => {
+    c = createEmbeddedCluster();
+    await addNode(c, "node-1");
+    await c.create("replicasets", replicaSet("rs", 2));
+    await c.waitQuiet();
+    await addNode(c, "node-2");
+    await c.delete("nodes", "node-1");
+    await c.waitQuiet();
+    const pods = (await c.list("pods")).items;
+    expect(pods).toHaveLength(2);
+    expect(pods.map((p) => p.spec.nodeName)).toEqual(["node-2", "node-2"]);
+  });
+});
+
 describe("replica sets", () => {
   it("scale down removes unscheduled and not-ready pods before ready ones", async () => {
     c = createEmbeddedCluster();

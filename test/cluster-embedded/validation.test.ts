@@ -256,6 +256,13 @@ describe("defaulting", () => {
     expect(p.spec.containers[0].ports[0].protocol).toBe("TCP");
     expect(p.spec.containers[0].imagePullPolicy).toBe("IfNotPresent");
     expect(p.status.phase).toBe("Pending");
+    expect(p.status.qosClass).toBe("BestEffort");
+    const limited = pod("g");
+    limited.spec.containers[0].resources = { limits: { cpu: "1", memory: "1Gi" } };
+    expect((await c.create("pods", limited)).status.qosClass).toBe("Guaranteed");
+    const requested = pod("b");
+    requested.spec.containers[0].resources = { requests: { cpu: "100m" } };
+    expect((await c.create("pods", requested)).status.qosClass).toBe("Burstable");
   });
 
   it("services", async () => {

@@ -16,6 +16,7 @@ import {
   startLocalControlPlane,
   stopFromPidFiles,
 } from "../../testbed/cluster/local";
+import type { KubeObject } from "../../controller/kube/api";
 import { HttpKubeApi } from "../../controller/kube/http";
 import { eventually, kubectl, kubectlResult } from "./kubectl";
 
@@ -136,7 +137,11 @@ describe.skipIf(missing.length > 0)(
             },
             (err) => err && fail(err),
           )
-          .then((w) => bound.finally(() => w.stop()));
+          // The outcome is awaited below; this only ends the watch once it is known.
+          .then((w) => {
+            const end = () => w.stop();
+            bound.then(end, end);
+          }, fail);
       });
       await api.create(
         "pods",
@@ -194,7 +199,7 @@ describe.skipIf(missing.length > 0)(
           namespace: "default",
           labelSelector: "kubernetes.io/service-name=web",
         });
-        for (const s of slices.items) {
+        for (const s of slices.items as KubeObject[]) {
           const ep = (s.endpoints ?? []).find((e: { addresses: string[] }) => e.addresses.includes(POD_IP));
           if (ep) return { ep, ports: s.ports };
         }
@@ -216,6 +221,7 @@ describe.skipIf(missing.length > 0)(
         "clusterrole.rbac.authorization.k8s.io/contrail-kube-manager",
         "clusterrolebinding.rbac.authorization.k8s.io/contrail-kube-manager",
         "deployment.apps/contrail-api",
+        "configmap/contrail-kubernetes-conf",
         "service/contrail-api",
         "deployment.apps/contrail-kube-manager",
         "daemonset.apps/contrail-vrouter-agent",

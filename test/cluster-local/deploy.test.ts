@@ -5,15 +5,30 @@
  * (The manifests themselves are validated by the real apiserver in control-plane.test.ts.)
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { decodeStdin, parseNetConf } from "../../cni/config";
+import { parseConfig } from "../../controller/config";
 import { DEFAULT_SERVICE_SUBNET } from "../../testbed/cluster/local";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const DEPLOY = join(ROOT, "deploy");
+const SHIM = join(DEPLOY, "contrail-k8s-cni");
+const tmp = mkdtempSync(join(tmpdir(), "ctb-deploy-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("kind-config.yaml", () => {
   const config = parseYaml(readFileSync(join(ROOT, "kind-config.yaml"), "utf8"));
@@ -59,18 +74,35 @@ describe("deploy/10-contrail.conf", () => {
 
 describe("deploy/contrail-k8s-cni (the shim on kind nodes)", () => {
   it("reports a retryable CNI error while the agent has not installed the runtime", () => {
-    if (existsSync("/opt/contrail/bin/node")) return; // this machine is a node with the runtime: nothing to check
-    const r = spawnSync(join(DEPLOY, "contrail-k8s-cni"), [], {
+    const r = spawnSync(SHIM, [], {
       encoding: "utf8",
-      env: { CNI_COMMAND: "ADD" },
+      env: { CNI_COMMAND: "ADD", CONTRAIL_PREFIX: join(tmp, "nothing-here") },
     });
     expect(r.status).toBe(1);
     const err = JSON.parse(r.stdout);
     expect(err).toMatchObject({ code: 11, msg: expect.stringMatching(/not installed/) });
   });
 
+  it("runs the bundled plugin where the init container installs it, outside the repository", (ctx) => {
+    const bundle = join(ROOT, "dist", "contrail-k8s-cni.js");
+    if (!existsSync(bundle)) ctx.skip(`${bundle} not built (npm run build)`);
+    // The same two copies the DaemonSet's init container makes onto the node.
+    const prefix = join(tmp, "opt-contrail");
+    mkdirSync(join(prefix, "bin"), { recursive: true });
+    mkdirSync(join(prefix, "cni"), { recursive: true });
+    symlinkSync(process.execPath, join(prefix, "bin", "node"));
+    copyFileSync(bundle, join(prefix, "cni", "contrail-k8s-cni.mjs"));
+    const r = spawnSync(SHIM, [], {
+      encoding: "utf8",
+      input: JSON.stringify({ cniVersion: "1.0.0", name: "contrail-k8s-cni", type: "contrail-k8s-cni" }),
+      env: { CNI_COMMAND: "VERSION", CONTRAIL_PREFIX: prefix },
+    });
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout).supportedVersions).toEqual(expect.arrayContaining(["0.3.1", "1.0.0"]));
+  });
+
   it("is valid POSIX sh", () => {
-    expect(() => execFileSync("sh", ["-n", join(DEPLOY, "contrail-k8s-cni")])).not.toThrow();
+    expect(() => execFileSync("sh", ["-n", SHIM])).not.toThrow();
   });
 });
 
@@ -90,6 +122,14 @@ describe("deploy/*.yaml", () => {
         "contrail-k8s-testbed:dev",
         "IfNotPresent",
       ]);
+  });
+
+  it("configures the controller with kind-config.yaml's subnets", () => {
+    const cm = docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === "contrail-kubernetes-conf");
+    const config = parseConfig(cm.data["contrail-kubernetes.conf"]);
+    const kind = parseYaml(readFileSync(join(ROOT, "kind-config.yaml"), "utf8"));
+    expect(config.podSubnets).toEqual([kind.networking.podSubnet]);
+    expect(config.serviceSubnets).toEqual([kind.networking.serviceSubnet]);
   });
 
   it("runs the vrouter agent privileged on the host network of every node", () => {

@@ -30,11 +30,16 @@ afterEach(async () => {
   await api.close();
 });
 
-async function start(model: "r4" | "r5" = "r4", concurrency?: number, statusPort?: number) {
+async function start(
+  model: "r4" | "r5" = "r4",
+  concurrency?: number,
+  statusPort?: number,
+  config = defaultConfig(model),
+) {
   const c = await startController({
     kube,
     vncUrl: api.url,
-    config: defaultConfig(model),
+    config,
     log: jsonLogger((l) => logs.push(l), process.env.CTB_DEBUG ? "debug" : "info"),
     concurrency,
     statusPort,
@@ -169,6 +174,41 @@ describe("r4 (seed 000 section 9)", () => {
     expect((await vnc.list("instance-ip", { detail: true })).map((i) => i.instance_ip_address)).not.toContain(
       "10.96.0.20",
     );
+  });
+});
+
+describe("external addresses", () => {
+  it("gives a LoadBalancer service a floating IP from public_fip_pool and writes it to the service status", async () => {
+    const proj = await vnc.create("project", { fq_name: ["default-domain", "admin"], parent_type: "domain" });
+    await vnc.create("virtual-network", {
+      fq_name: ["default-domain", "admin", "public"],
+      parent_type: "project",
+      network_ipam_refs: [
+        {
+          to: ["default-domain", "default-project", "default-network-ipam"],
+          attr: { ipam_subnets: [{ subnet: { ip_prefix: "203.0.113.0", ip_prefix_len: 24 } }] },
+        },
+      ],
+    });
+    await vnc.create("floating-ip-pool", {
+      fq_name: ["default-domain", "admin", "public", "pool"],
+      parent_type: "virtual-network",
+    });
+    expect(proj.uuid).toBeTruthy();
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    const lbSvc = service("default", "shop", "10.96.0.40");
+    lbSvc.spec.type = "LoadBalancer";
+    await kube.create("services", lbSvc);
+    const cfg = defaultConfig("r5");
+    cfg.publicFipPool = { domain: "default-domain", project: "admin", network: "public", name: "pool" };
+    const c = await start("r5", undefined, undefined, cfg);
+    await settle(c);
+    const fips = await vnc.list("floating-ip", { detail: true });
+    expect(fips).toHaveLength(1);
+    expect(fips[0].floating_ip_address).toMatch(/^203\.0\.113\./);
+    const svc = await kube.get("services", "shop", "default");
+    expect(svc.status.loadBalancer.ingress).toEqual([{ ip: fips[0].floating_ip_address }]);
   });
 });
 

@@ -9,6 +9,7 @@ import {
   ARP_REQUEST,
   decodeVxlan,
   encodeArp,
+  encodeVxlan,
   encodeIpv4,
   ETHERTYPE_ARP,
   ETHERTYPE_IPV4,
@@ -17,6 +18,7 @@ import {
   IPPROTO_GRE,
   icmpEcho,
   ipv4,
+  ipv4Frame,
   tcp,
   udp,
   wrapEthernet,
@@ -135,6 +137,29 @@ const cases: Case[] = [
         expect(ip(f)).toMatchObject({ src: "10.1.0.5", dst: "10.1.0.3", ttl: 64 });
       },
     },
+  },
+  {
+    name: "VXLAN from the fabric: an L3 VNI names the VRF the inner packet is routed in",
+    tables: (t) => {
+      t.vrfs.get(1)!.vxlanId = 5001;
+    },
+    vif: 0,
+    frame: () => {
+      const inner = ipv4Frame(VROUTER_MAC, VROUTER_MAC, ipv4({ src: "10.1.0.5", dst: "10.1.0.4", payload: udp(7, 53) }));
+      const outer = ipv4({ src: "192.168.0.12", dst: "192.168.0.11", payload: udp(50000, VXLAN_UDP_PORT, encodeVxlan(5001, inner)) });
+      return ipv4Frame(fabricMac("192.168.0.11"), fabricMac("192.168.0.12"), outer);
+    },
+    expect: { out: 4 },
+  },
+  {
+    name: "VXLAN with an unknown VNI → INVALID_VNID",
+    vif: 0,
+    frame: () => {
+      const inner = ipv4Frame(VROUTER_MAC, VROUTER_MAC, ipv4({ src: "10.1.0.5", dst: "10.1.0.4", payload: udp(7, 53) }));
+      const outer = ipv4({ src: "192.168.0.12", dst: "192.168.0.11", payload: udp(50000, VXLAN_UDP_PORT, encodeVxlan(777, inner)) });
+      return ipv4Frame(fabricMac("192.168.0.11"), fabricMac("192.168.0.12"), outer);
+    },
+    expect: { drop: "INVALID_VNID" },
   },
   {
     name: "unknown label → INVALID_LABEL",

@@ -58,7 +58,7 @@ describe("network policy → VN ACL", () => {
     expect(compile(vn("pods"), []).acl).toBeUndefined();
   });
 
-  it("compiles a <> rule between the VN and a named VN, then appends my-vn pass and any deny", () => {
+  it("compiles a <> rule into forward and reverse rules, then appends my-vn pass and any deny", () => {
     const pods = vn("pods", [["pods-to-svc", 0, 0]]);
     const np = policy("pods-to-svc", [
       rule({
@@ -82,7 +82,19 @@ describe("network policy → VN ACL", () => {
         },
         action_list: { simple_action: "pass" },
         rule_uuid: "r1",
-        direction: "<>",
+        direction: ">",
+      },
+      {
+        match_condition: {
+          protocol: "6",
+          src_address: { virtual_network: fq("services") },
+          src_port: { start_port: 80, end_port: 80 },
+          dst_address: { virtual_network: fq("pods") },
+          dst_port: { start_port: 0, end_port: 65535 },
+        },
+        action_list: { simple_action: "pass" },
+        rule_uuid: "r1",
+        direction: ">",
       },
       {
         match_condition: {
@@ -119,7 +131,7 @@ describe("network policy → VN ACL", () => {
       ]),
       [a, b],
     );
-    expect(acl?.acl_rule.slice(0, 2).map((r) => r.match_condition.protocol)).toEqual(["6", "17"]);
+    expect(acl?.acl_rule.slice(0, 4).map((r) => r.match_condition.protocol)).toEqual(["6", "6", "17", "17"]);
   });
 
   it("skips a policy ref without a sequence and says so", () => {
@@ -147,8 +159,12 @@ describe("network policy → VN ACL", () => {
       rule({ rule_uuid: "deny-web", protocol: "tcp", action_list: { simple_action: "deny" } }),
     ]);
     const { acl } = compile(vn("pods", [["p", 0, 0]]), [np]);
-    // local→any pass covers the deny rule and both implicit rules' my-vn→my-vn; any→any deny is broader.
-    expect(acl?.acl_rule.map((r) => r.rule_uuid)).toEqual(["allow-all", RULE_IMPLICIT_DENY_UUID]);
+    // local↔any pass covers both halves of the deny rule and my-vn→my-vn; any→any deny is broader.
+    expect(acl?.acl_rule.map((r) => r.rule_uuid)).toEqual([
+      "allow-all",
+      "allow-all",
+      RULE_IMPLICIT_DENY_UUID,
+    ]);
   });
 
   it("expands a network_policy address into the VNs attached to that policy", () => {

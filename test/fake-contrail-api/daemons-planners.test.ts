@@ -67,7 +67,7 @@ describe("schema-transformer planner", () => {
       type: "access-control-list",
       body: { fq_name: [...P, "pods", "pods"], parent_type: "virtual-network" },
     });
-    expect(bodyOf(writes[0]).access_control_list_entries).toMatchObject({ acl_rule: { length: 3 } });
+    expect(bodyOf(writes[0]).access_control_list_entries).toMatchObject({ acl_rule: { length: 4 } });
     // The echo of our own write must not cause another write.
     applyWrites(m, withParent(writes, "vn-pods"));
     expect(planSchemaTransformer(m).writes).toEqual([]);

@@ -3,6 +3,9 @@
  * compile into ACLs, native load balancers get their ECMP floating IP, and the daemons settle (no feedback
  * loop with their own writes).
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConfigDaemons, startConfigDaemons } from "../../fake-contrail-api/daemons";
 import type { AclEntriesType } from "../../fake-contrail-api/daemons/vnc-objects";
@@ -14,8 +17,8 @@ let api: Awaited<ReturnType<typeof startApiServer>>;
 let daemons: ConfigDaemons;
 const logs: string[] = [];
 
-async function call(method: string, path: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(new URL(path, api.url), {
+async function call(method: string, path: string, body?: unknown, base = api.url): Promise<unknown> {
+  const res = await fetch(new URL(path, base), {
     method,
     headers: body ? { "Content-Type": "application/json" } : {},
     body: body ? JSON.stringify(body) : undefined,
@@ -119,11 +122,12 @@ describe("schema-transformer", () => {
       ]),
     ).toEqual([
       [pods.fq_name.join(":"), svc.fq_name.join(":"), "6", "pass"],
+      [svc.fq_name.join(":"), pods.fq_name.join(":"), "6", "pass"], // the <> rule's reverse
       [pods.fq_name.join(":"), pods.fq_name.join(":"), "any", "pass"],
       ["any", "any", "any", "deny"],
     ]);
-    expect(rules[0].direction).toBe("<>");
     expect(rules[0].match_condition.dst_port).toEqual({ start_port: 80, end_port: 80 });
+    expect(rules[1].match_condition.src_port).toEqual({ start_port: 80, end_port: 80 });
     // the services VN has no policy attached: no ACL
     expect(await list("access-control-list", `parent_id=${svc.uuid}`)).toEqual([]);
 
@@ -268,5 +272,83 @@ describe("svc-monitor native load balancer", () => {
     const seq = await settle();
     expect(daemons.appliedSeq()).toBeGreaterThanOrEqual(seq);
     expect(logs.filter((l) => /failed|does not converge/.test(l))).toEqual([]);
+  });
+});
+
+describe("config daemons across an API server restart", () => {
+  it("reconnect, resume from their last position and keep deriving", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ctb-daemons-"));
+    const dbPath = join(dir, "api.json");
+    let server = await startApiServer({ port: 0, quiet: true, dbPath });
+    const restartLogs: string[] = [];
+    const d = await startConfigDaemons({
+      apiUrl: server.url,
+      log: (n, m) => restartLogs.push(`[${n}] ${m}`),
+    });
+    try {
+      const post = async (type: string, body: Record<string, unknown>) =>
+        ((await call("POST", `/${type}s`, { [type]: body }, server.url)) as Record<string, Obj>)[type];
+      const putRefs = (uuid: string, refs: unknown[]) =>
+        call(
+          "PUT",
+          `/virtual-network/${uuid}`,
+          { "virtual-network": { network_policy_refs: refs } },
+          server.url,
+        );
+      const position = async () =>
+        ((await call("GET", "/watch-position", undefined, server.url)) as { seq: number }).seq;
+      const settleHere = async () => {
+        for (;;) {
+          const seq = await position();
+          await d.whenCaughtUp(seq);
+          if ((await position()) === seq) return;
+        }
+      };
+      const Q = ["default-domain", "ctb-restart"];
+      await post("project", { fq_name: Q, parent_type: "domain" });
+      const np = await post("network-policy", {
+        fq_name: [...Q, "np"],
+        parent_type: "project",
+        network_policy_entries: {
+          policy_rule: [
+            {
+              direction: ">",
+              protocol: "any",
+              src_addresses: [{ virtual_network: "local" }],
+              dst_addresses: [{ virtual_network: "any" }],
+              action_list: { simple_action: "pass" },
+            },
+          ],
+        },
+      });
+      const net = await post("virtual-network", { fq_name: [...Q, "vn"], parent_type: "project" });
+      const aclCount = async () =>
+        (
+          (await call(
+            "GET",
+            `/access-control-lists?parent_id=${net.uuid}&count=true`,
+            undefined,
+            server.url,
+          )) as {
+            "access-control-lists": { count: number };
+          }
+        )["access-control-lists"].count;
+      await putRefs(net.uuid, [ref(np, { sequence: { major: 0, minor: 0 } })]);
+      await settleHere();
+      expect(await aclCount()).toBe(1);
+
+      await server.close();
+      server = await startApiServer({ port: server.port, quiet: true, dbPath });
+      await putRefs(net.uuid, []);
+      await settleHere();
+      expect(await aclCount()).toBe(0);
+      // the stream did drop and come back (logged), and no write failed
+      expect(restartLogs.some((l) => l.includes("change stream"))).toBe(true);
+      expect(restartLogs.filter((l) => l.includes("failed:"))).toEqual([]);
+    } finally {
+      await d.stop();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,7 @@
  * Flags shared by `ctb run`, `ctb up` and the environment daemon, and the error type for bad command lines.
  */
 import { parseArgs } from "node:util";
-import { type EnvOptions, parseClusterFlag } from "../env";
+import type { ClusterChoice, EnvOptions } from "../env";
 
 export class UsageError extends Error {}
 
@@ -36,10 +36,8 @@ export function envFlags(args: string[]): { options: EnvOptions; positionals: st
 }
 
 
-function parseClusterFlagOrUsage(v: string) {
-  try {
-    return parseClusterFlag(v);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+function parseClusterFlagOrUsage(v: string): ClusterChoice {
+  if (v === "embedded" || v === "local") return { kind: v };
+  if (v.startsWith("kubeconfig:") && v.length > "kubeconfig:".length) return { kind: "kubeconfig", path: v.slice(11) };
+  throw new UsageError(`--cluster must be embedded, local or kubeconfig:<path>, not "${v}"`);
 }

@@ -8,11 +8,8 @@
  * Exit code 0 iff the command did what was asked (for `run`: every expectation held).
  */
 import { writeFileSync } from "node:fs";
-import { loadScenario } from "../scenario/load";
+import type { RunReport } from "../runner/run";
 import { ScenarioError } from "../scenario/types";
-import { jsonReport, junitReport, red, summaryText, textReporter } from "../runner/report";
-import { type RunReport, runScenario } from "../runner/run";
-import { startTestbed } from "../env";
 import { envFlags, UsageError } from "./flags";
 import * as session from "./session";
 
@@ -84,6 +81,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function run(args: string[]): Promise<number> {
+  // the whole stack loads only for verbs that start an environment: inspection verbs stay quick
+  const { loadScenario } = await import("../scenario/load");
+  const { startTestbed } = await import("../env");
+  const { runScenario } = await import("../runner/run");
+  const { jsonReport, junitReport, red, summaryText, textReporter } = await import("../runner/report");
   const { options, positionals, values } = envFlags(args);
   if (positionals.length === 0) throw new UsageError("run needs at least one scenario file");
   // load every file first: a broken scenario fails fast, before any environment comes up

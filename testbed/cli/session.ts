@@ -12,12 +12,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import express from "express";
-import { startTestbed } from "../env";
-import { describeNamespace, podsTable, runScenario } from "../runner/run";
-import { summaryText, textReporter } from "../runner/report";
 import type { ProbeProto, ProbeResult } from "../runner/testbed";
-import { loadScenario } from "../scenario/load";
 import { envFlags, UsageError } from "./flags";
 
 const WORK_DIR = resolve(process.env.CTB_WORKDIR ?? ".ctb");
@@ -76,6 +71,7 @@ async function control<T>(s: SessionState, path: string, body?: unknown): Promis
 export async function up(args: string[]): Promise<number> {
   const { positionals } = envFlags(args);
   if (positionals.length !== 1) throw new UsageError("up takes exactly one scenario file");
+  const { loadScenario } = await import("../scenario/load");
   loadScenario(positionals[0]!); // fail fast on a broken file
   const existing = readSession();
   if (existing && alive(existing.pid)) {
@@ -111,6 +107,11 @@ export async function up(args: string[]): Promise<number> {
 
 export async function serve(args: string[]): Promise<number> {
   const { options, positionals } = envFlags(args);
+  const { default: express } = await import("express");
+  const { loadScenario } = await import("../scenario/load");
+  const { startTestbed } = await import("../env");
+  const { describeNamespace, podsTable, runScenario } = await import("../runner/run");
+  const { summaryText, textReporter } = await import("../runner/report");
   const scenario = loadScenario(positionals[0]!);
   const tb = await startTestbed(scenario, { ...options, workDir: WORK_DIR, log: (m) => process.stdout.write(`${m}\n`) });
   let shuttingDown = false;

@@ -395,7 +395,7 @@ async function checkContrail(
   const matches = objs.filter(
     (o) =>
       (!exp.fqName || (o.fq_name as string[]).join(":") === exp.fqName.join(":")) &&
-      (!exp.name || (o.fq_name as string[]).at(-1) === exp.name),
+      (!exp.name || matchName((o.fq_name as string[]).at(-1)!, exp.name)),
   );
   const found = matches.map((o) => (o.fq_name as string[]).join(":"));
   const problems: string[] = [];

@@ -188,19 +188,39 @@ export function defaultObject(resource: ResourceName, obj: KubeObject): void {
   }
 }
 
+/** The pod's QoS class from its containers' cpu/memory requests and limits (requests default to limits). */
+export function qosClass(spec: Any): "Guaranteed" | "Burstable" | "BestEffort" {
+  const containers: Any[] = [
+    ...(Array.isArray(spec?.containers) ? spec.containers : []),
+    ...(Array.isArray(spec?.initContainers) ? spec.initContainers : []),
+  ];
+  let any = false;
+  let guaranteed = containers.length > 0;
+  for (const c of containers) {
+    const limits = c?.resources?.limits ?? {};
+    const requests = { ...limits, ...(c?.resources?.requests ?? {}) };
+    for (const r of ["cpu", "memory"]) {
+      if (requests[r] !== undefined || limits[r] !== undefined) any = true;
+      if (limits[r] === undefined || String(requests[r]) !== String(limits[r])) guaranteed = false;
+    }
+  }
+  if (!any) return "BestEffort";
+  return guaranteed ? "Guaranteed" : "Burstable";
+}
+
 /** The status a kind starts with: user-supplied status is dropped on create for status-subresource kinds. */
-export function initialStatus(resource: ResourceName): Any | undefined {
+export function initialStatus(resource: ResourceName, obj?: KubeObject): Any | undefined {
   switch (resource) {
     case "pods":
-      return { phase: "Pending", qosClass: "BestEffort" };
+      return { phase: "Pending", qosClass: qosClass(obj?.spec) };
     case "namespaces":
       return { phase: "Active" };
     case "services":
+    case "ingresses":
       return { loadBalancer: {} };
     case "deployments":
     case "replicasets":
     case "replicationcontrollers":
-    case "ingresses":
       return {};
     default:
       return undefined;

@@ -381,7 +381,11 @@ export class EmbeddedCluster implements KubeApi {
     w.stopped = true;
     if (w.timer) clearInterval(w.timer);
     this.watches.delete(w);
-    w.onDone();
+    try {
+      w.onDone();
+    } catch (err) {
+      console.error("embedded cluster: watch onDone handler threw:", err);
+    }
   }
 
   /** Resolves when every internal controller has processed all pending work and watch events are delivered. */

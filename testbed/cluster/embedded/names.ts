@@ -3,7 +3,7 @@
  * suffixes and the pod-template-hash of Deployments, all from one seedable random source so a run can be
  * reproduced name for name.
  *
- * Example: const ids = new IdSource(42); ids.suffix() === "x7k2q" (always the same for seed 42)
+ * Example: new IdSource(42).suffix() === new IdSource(42).suffix()  (a seed makes the sequence repeatable)
  */
 import { randomBytes } from "node:crypto";
 

@@ -167,7 +167,7 @@ export class Registry {
     if (ns) md.namespace = ns;
     else delete md.namespace;
     if (md.resourceVersion) throw badRequest("resourceVersion should not be set on objects to be created");
-    if (!md.name && md.generateName) {
+    if (!md.name && md.generateName && typeof md.generateName === "string") {
       do md.name = this.opts.ids.generateName(md.generateName);
       while (this.store.get(resource, ns, md.name));
     }
@@ -180,7 +180,7 @@ export class Registry {
     ]) {
       delete md[k];
     }
-    const status = initialStatus(resource);
+    const status = initialStatus(resource, obj);
     if (status !== undefined) obj.status = structuredClone(status);
     defaultObject(resource, obj);
     this.reject(resource, md.name ?? "", validateObject(resource, obj));

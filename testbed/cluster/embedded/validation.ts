@@ -713,6 +713,9 @@ export function validateUpdate(resource: ResourceName, next: KubeObject, prev: K
       out.push(errs.invalid("spec.clusterIPs[0]", b, "may not change once set"));
     }
   }
+  if (resource === "endpointslices" && next.addressType !== prev.addressType) {
+    out.push(errs.invalid("addressType", next.addressType, "field is immutable"));
+  }
   if (
     (resource === "deployments" || resource === "replicasets") &&
     !deepEqual(next.spec?.selector, prev.spec?.selector)

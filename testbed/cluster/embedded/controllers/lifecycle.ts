@@ -1,6 +1,7 @@
 /**
  * Deletion that cascades: the garbage collector (dependents named by ownerReferences go when their last
- * owner is gone, background propagation; objects created with only dangling owners are collected too) and
+ * owner is gone, background propagation; objects created with only dangling owners are collected too; pods
+ * bound to a deleted node go, as PodGC does, though without its quarantine delay) and
  * the namespace controller (a Terminating namespace has all its content deleted, then disappears).
  *
  * Example: delete Deployment web -> GC deletes ReplicaSet web-5d4c6b8f79 -> GC deletes its pods.
@@ -30,6 +31,8 @@ export class GarbageCollector implements Controller {
   onChange(change: Change, enqueue: (key: string) => void): void {
     const md = change.object.metadata;
     if (change.type === "DELETED" && md.uid) enqueue(`owner|${md.uid}`);
+    // PodGC: pods bound to a node that no longer exists are deleted
+    if (change.type === "DELETED" && change.resource === "nodes") enqueue(`node|${md.name}`);
     if (change.type !== "DELETED" && (md.ownerReferences ?? []).length > 0) {
       enqueue(`dependent|${change.resource}|${objectKey(md.namespace, md.name!)}`);
     }
@@ -39,6 +42,13 @@ export class GarbageCollector implements Controller {
     const [kind, a, b] = key.split("|");
     if (kind === "owner") {
       for (const { resource, object } of this.registry.store.dependentsOf(a)) this.collect(resource, object);
+    } else if (kind === "node") {
+      if (this.registry.store.get("nodes", undefined, a)) return;
+      for (const pod of this.registry.store.scan("pods")) {
+        if (pod.spec?.nodeName === a) {
+          tolerateGone(() => this.registry.delete("pods", pod.metadata.name!, pod.metadata.namespace));
+        }
+      }
     } else {
       const [ns, name] = b.includes("/") ? b.split("/") : [undefined, b];
       const obj = this.registry.store.get(a as ResourceName, ns, name);

@@ -1,0 +1,244 @@
+/**
+ * Fake config API benchmark, with 50,000 objects stored: durable creates/s (target ≥ 1000/s, concurrent clients
+ * so group commit helps), reads/s (≥ 5000/s), a detail LIST of 10,000 VMIs (≤ 1 s), restart time, and recovery
+ * (acknowledged writes under load, kill -9, restart: lost must be 0). Each figure comes with a ratio to a bare
+ * express server returning constant JSON, measured in the same run (both servers run as child processes).
+ *
+ * Run: node --import tsx bench/api.bench.ts
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import express from "express";
+import { ConfigService } from "../fake-contrail-api/service";
+import { Store } from "../fake-contrail-api/store";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const STORED = 50_000;
+const VMIS = 10_000;
+const CONCURRENCY = 32;
+
+// ---- child mode: the bare express baseline server ----
+if (process.argv[2] === "--baseline-server") {
+  const app = express();
+  app.use(express.json({ limit: "4mb" }));
+  const constant = { "virtual-network": { uuid: "00000000-0000-4000-8000-000000000000", name: "x" } };
+  const big = Number(process.argv[3] ?? 0);
+  const bigBody = JSON.stringify({ items: "x".repeat(big) });
+  app.get("/big", (_req, res) => void res.type("application/json").send(bigBody));
+  app.get("/{*any}", (_req, res) => void res.json(constant));
+  app.post("/{*any}", (_req, res) => void res.json(constant));
+  const server = app.listen(0, "127.0.0.1", () => {
+    const a = server.address();
+    process.stdout.write(`listening http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}\n`);
+  });
+} else {
+  await main();
+}
+
+interface Child {
+  child: ChildProcess;
+  url: string;
+  startMs: number;
+}
+
+function spawnServer(args: string[]): Promise<Child> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (d) => {
+      out += String(d);
+      const m = /listening (\S+)/.exec(out);
+      if (m) resolve({ child, url: m[1], startMs: performance.now() - t0 });
+    });
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
+
+async function stop(c: Child, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  if (c.child.exitCode !== null || c.child.signalCode !== null) return;
+  const done = new Promise((r) => c.child.once("exit", r));
+  c.child.kill(signal);
+  await done;
+}
+
+/** Runs `n` requests with `CONCURRENCY` workers; returns requests per second. */
+async function rate(n: number, request: (i: number) => Promise<Response>): Promise<number> {
+  let next = 0;
+  let failures = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < n) {
+        const r = await request(next++);
+        await r.arrayBuffer();
+        if (!r.ok) failures++;
+      }
+    }),
+  );
+  const s = (performance.now() - t0) / 1000;
+  if (failures) throw new Error(`${failures} of ${n} requests failed`);
+  return n / s;
+}
+
+const post = (url: string, body: unknown) =>
+  fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+/** Writes the 50,000-object database directly through the store (faster than HTTP, same on-disk result). */
+async function populate(db: string): Promise<{ vmis: string[]; project: string }> {
+  const store = await Store.open(db);
+  const svc = new ConfigService(store);
+  svc.create("domain", { fq_name: ["bench"] });
+  const project = svc.create("project", { fq_name: ["bench", "p"] }).uuid;
+  svc.create("network-ipam", { fq_name: ["bench", "p", "ipam"] });
+  const vn = svc.create("virtual-network", {
+    fq_name: ["bench", "p", "vn"],
+    network_ipam_refs: [
+      { to: ["bench", "p", "ipam"], attr: { ipam_subnets: [{ subnet: { ip_prefix: "10.0.0.0", ip_prefix_len: 16 } }] } },
+    ],
+  }).uuid;
+  await store.commit();
+  const vmis: string[] = [];
+  let n = 6;
+  for (let i = 0; i < VMIS; i++) {
+    const vmi = svc.create("virtual-machine-interface", {
+      fq_name: ["bench", "p", `vmi-${i}`],
+      virtual_network_refs: [{ uuid: vn }],
+      virtual_machine_interface_bindings: { key_value_pair: [{ key: "host_id", value: `node-${i % 50}` }] },
+    });
+    vmis.push(vmi.uuid);
+    svc.create("instance-ip", {
+      fq_name: [`iip-${i}`],
+      virtual_network_refs: [{ uuid: vn }],
+      virtual_machine_interface_refs: [{ uuid: vmi.uuid }],
+    });
+    n += 2;
+    if (i % 1000 === 999) await store.commit();
+  }
+  for (let i = 0; n < STORED; i++, n++) {
+    svc.create("virtual-machine", { fq_name: [`vm-${i}`] });
+    if (i % 2000 === 1999) await store.commit();
+  }
+  await store.commit();
+  await store.compact();
+  await store.close();
+  return { vmis, project };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "ctb-api-bench-"));
+  const db = join(dir, "api.json");
+  try {
+    const t0 = performance.now();
+    const { vmis, project } = await populate(db);
+    console.log(`populated ${STORED} objects in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    const base = await spawnServer(["bench/api.bench.ts", "--baseline-server", "0"]);
+    const api = await spawnServer(["fake-contrail-api/cli.ts", "--port", "0", "--db", db, "--quiet"]);
+
+    // warm-up both (JIT, keep-alive connections)
+    await rate(500, (i) => fetch(`${base.url}/x/${i}`));
+    await rate(500, (i) => fetch(`${api.url}/virtual-machine-interface/${vmis[i % VMIS]}`));
+
+    const baseReads = await rate(5000, (i) => fetch(`${base.url}/virtual-machine-interface/${i}`));
+    const reads = await rate(5000, (i) => fetch(`${api.url}/virtual-machine-interface/${vmis[(i * 7919) % VMIS]}`));
+    const baseCreates = await rate(3000, (i) => post(`${base.url}/network-policys`, { "network-policy": { i } }));
+    const creates = await rate(3000, (i) =>
+      post(`${api.url}/network-policys`, { "network-policy": { fq_name: ["bench", "p", `np-${i}`] } }),
+    );
+
+    const listUrl = `${api.url}/virtual-machine-interfaces?detail=true&parent_id=${project}`;
+    const tl = performance.now();
+    const listRes = await fetch(listUrl);
+    const listBody = await listRes.text();
+    const listMs = performance.now() - tl;
+    const count = JSON.parse(listBody)["virtual-machine-interfaces"].length;
+    await stop(base);
+    const bigBase = await spawnServer(["bench/api.bench.ts", "--baseline-server", String(listBody.length)]);
+    await (await fetch(`${bigBase.url}/big`)).text();
+    const tb = performance.now();
+    await (await fetch(`${bigBase.url}/big`)).text();
+    const baseListMs = performance.now() - tb;
+    await stop(bigBase);
+    await stop(api);
+
+    // restart: spawn → listening, with the 50k-object snapshot (+ the journal of the creates above)
+    const again = await spawnServer(["fake-contrail-api/cli.ts", "--port", "0", "--db", db, "--quiet"]);
+    const restartMs = again.startMs;
+    const baseStart = await spawnServer(["bench/api.bench.ts", "--baseline-server", "0"]);
+    const baseStartMs = baseStart.startMs;
+    await stop(baseStart);
+
+    // recovery: acknowledged writes under load, kill -9 mid-stream, restart, count what is missing
+    const acked: string[] = [];
+    let killed = false;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (!killed && next < 20_000) {
+          const i = next++;
+          try {
+            const r = await post(`${again.url}/virtual-machines`, { "virtual-machine": { fq_name: [`rec-${i}`] } });
+            if (r.ok) acked.push((await r.json())["virtual-machine"].uuid);
+            if (acked.length >= 2000 && !killed) {
+              killed = true;
+              again.child.kill("SIGKILL");
+            }
+          } catch {
+            // refused/reset after the kill: never acknowledged
+          }
+        }
+      }),
+    );
+    await stop(again, "SIGKILL");
+    const recovered = await spawnServer(["fake-contrail-api/cli.ts", "--port", "0", "--db", db, "--quiet"]);
+    const present = new Set<string>();
+    for (let i = 0; i < acked.length; i += 500) {
+      const r = await post(`${recovered.url}/list-bulk-collection`, {
+        type: "virtual-machine",
+        obj_uuids: acked.slice(i, i + 500).join(","),
+      });
+      for (const x of (await r.json())["virtual-machines"]) present.add(x.uuid);
+    }
+    const lost = acked.filter((u) => !present.has(u)).length;
+    await stop(recovered);
+
+    const line = (what: string, v: string, ratio: string, target: string, ok: boolean) =>
+      console.log(`${what.padEnd(34)} ${v.padStart(12)}   ${ratio.padEnd(26)} target ${target} ${ok ? "OK" : "MISSED"}`);
+    console.log(`\nfake config API, ${STORED} objects stored, ${CONCURRENCY} concurrent clients`);
+    line(
+      "durable creates/s",
+      creates.toFixed(0),
+      `${(creates / baseCreates).toFixed(2)}× bare (${baseCreates.toFixed(0)}/s)`,
+      "≥ 1000/s",
+      creates >= 1000,
+    );
+    line(
+      "reads/s (GET by uuid)",
+      reads.toFixed(0),
+      `${(reads / baseReads).toFixed(2)}× bare (${baseReads.toFixed(0)}/s)`,
+      "≥ 5000/s",
+      reads >= 5000,
+    );
+    line(
+      `detail list of ${count} VMIs`,
+      `${listMs.toFixed(0)} ms`,
+      `${(listMs / baseListMs).toFixed(1)}× bare same-size (${baseListMs.toFixed(0)} ms)`,
+      "≤ 1000 ms",
+      listMs <= 1000 && count === VMIS,
+    );
+    line(
+      "restart (spawn → listening)",
+      `${restartMs.toFixed(0)} ms`,
+      `${(restartMs / baseStartMs).toFixed(2)}× bare start (${baseStartMs.toFixed(0)} ms)`,
+      "(report)",
+      true,
+    );
+    line("recovery after kill -9", `${lost} lost`, `of ${acked.length} acknowledged`, "0 lost", lost === 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

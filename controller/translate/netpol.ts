@@ -1,0 +1,294 @@
+/**
+ * Kubernetes NetworkPolicy → Contrail firewall objects, with Kubernetes semantics as the truth: traffic A→B
+ * passes iff A's egress allows it (A selected by no Egress policy, or some egress rule admits B) AND B's
+ * ingress allows it. Contrail's firewall is first-match over the policies of an endpoint's APS, evaluated at
+ * both ends, so a single shared rule list cannot express that conjunction. Every pod a policy selects or
+ * names therefore gets an identity tag `application=<c>__<ns>__<pod>` (on its VMI); each selected pod gets
+ * its own application-policy-set `<c>-<ns>-<pod>` tagged with it, holding one firewall-policy whose rules are
+ * [egress allows (pod > peer), egress deny, ingress allows (peer > pod), ingress deny, pass]. At the source
+ * vif only the egress rules can match (source = the pod), at the destination only the ingress rules.
+ * Peers are resolved by the controller (label selectors with matchExpressions, namespace selectors, named
+ * ports) to pods' identity tags; ipBlocks become subnet endpoints, `except` subtracted exactly.
+ *
+ * Example: `translatePolicies(layout, snap)` → tags, edges VMI → tag, per-pod APS/firewall-policy/rules.
+ */
+import type { KubeObject } from "../kube/api";
+import type { Layout } from "./layout";
+import { podVmiUuid, type UnitBuilder, vmName } from "./units";
+import { uuid5 } from "./names";
+import type { KubeSnapshot, UnitDesired } from "./types";
+
+const PM = "default-policy-management";
+
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+/** Kubernetes label-selector semantics; an unknown operator matches nothing (reported by the caller). */
+export function selects(sel: LabelSelector | undefined, labels: Record<string, string> = {}): boolean {
+  if (!sel) return true;
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of sel.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    const vals = e.values ?? [];
+    switch (e.operator) {
+      case "In":
+        if (!has || !vals.includes(labels[e.key])) return false;
+        break;
+      case "NotIn":
+        if (has && vals.includes(labels[e.key])) return false;
+        break;
+      case "Exists":
+        if (!has) return false;
+        break;
+      case "DoesNotExist":
+        if (has) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+/** `cidr` minus every `except` prefix, as a list of prefixes (IPv4). */
+export function subtractCidrs(cidr: string, excepts: string[]): string[] {
+  const parse = (c: string): [number, number] => {
+    const [ip, len] = c.split("/");
+    const n = ip.split(".").reduce((a, o) => (a << 8) | Number(o), 0) >>> 0;
+    const l = Number(len ?? 32);
+    return [l === 0 ? 0 : (n & (~0 << (32 - l))) >>> 0, l];
+  };
+  const fmt = ([n, l]: [number, number]) => `${[24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".")}/${l}`;
+  const contains = ([n, l]: [number, number], [m, k]: [number, number]) =>
+    k >= l && (l === 0 || ((m ^ n) >>> (32 - l)) === 0);
+  let out: [number, number][] = [parse(cidr)];
+  for (const e of excepts.map(parse)) {
+    const next: [number, number][] = [];
+    for (const p of out) {
+      if (contains(e, p)) continue; // removed entirely
+      if (!contains(p, e)) {
+        next.push(p);
+        continue;
+      }
+      // split p down to e, keeping the halves that do not hold e
+      let [n, l] = p;
+      while (l < e[1]) {
+        l++;
+        const half = 1 << (32 - l);
+        const lowHalf: [number, number] = [n, l];
+        const highHalf: [number, number] = [(n + half) >>> 0, l];
+        if (contains(lowHalf, e)) {
+          next.push(highHalf);
+          n = lowHalf[0];
+        } else {
+          next.push(lowHalf);
+          n = highHalf[0];
+        }
+      }
+    }
+    out = next;
+  }
+  return out.sort((a, b) => a[0] - b[0] || a[1] - b[1]).map(fmt);
+}
+
+type Endpoint = { tags: string[] } | { subnet: { ip_prefix: string; ip_prefix_len: number } } | { any: true };
+interface Service {
+  protocol: string;
+  src_ports: { start_port: number; end_port: number };
+  dst_ports: { start_port: number; end_port: number };
+}
+interface Rule {
+  name: string;
+  endpoint_1: Endpoint;
+  endpoint_2: Endpoint;
+  service: Service;
+  action: "pass" | "deny";
+}
+
+const ANY_SERVICE: Service = {
+  protocol: "any",
+  src_ports: { start_port: 0, end_port: 65535 },
+  dst_ports: { start_port: 0, end_port: 65535 },
+};
+
+function podKey(p: KubeObject) {
+  return `${p.metadata.namespace}/${p.metadata.name}`;
+}
+
+/** Pods that have a Contrail interface (scheduled, not host-network). */
+function hasPort(p: KubeObject): boolean {
+  return !!p.spec?.nodeName && !p.spec?.hostNetwork && !!p.metadata.uid;
+}
+
+function nsLabels(ns: KubeObject): Record<string, string> {
+  return { "kubernetes.io/metadata.name": ns.metadata.name!, ...(ns.metadata.labels ?? {}) };
+}
+
+/** Resolve one NetworkPolicyPort against a destination pod (named ports need the pod's container ports). */
+function portService(
+  port: { protocol?: string; port?: number | string; endPort?: number },
+  dst: KubeObject | undefined,
+): Service | undefined {
+  const protocol = (port.protocol ?? "TCP").toLowerCase();
+  let start = 0;
+  let end = 65535;
+  if (typeof port.port === "number") {
+    start = port.port;
+    end = port.endPort ?? port.port;
+  } else if (typeof port.port === "string") {
+    if (!dst) return undefined;
+    const match = (dst.spec?.containers ?? [])
+      .flatMap((c: { ports?: { name?: string; containerPort: number; protocol?: string }[] }) => c.ports ?? [])
+      .find((cp: { name?: string; protocol?: string }) => cp.name === port.port && (cp.protocol ?? "TCP").toLowerCase() === protocol);
+    if (!match) return undefined;
+    start = end = match.containerPort;
+  }
+  return { protocol, src_ports: { start_port: 0, end_port: 65535 }, dst_ports: { start_port: start, end_port: end } };
+}
+
+export function identityTag(layout: Layout, p: KubeObject): string {
+  return `application=${vmName(layout, p.metadata.namespace!, p.metadata.name!)}`;
+}
+
+/** All NetworkPolicies of the cluster as per-pod firewall objects (see the module comment). */
+export function translatePolicies(layout: Layout, snap: KubeSnapshot, b: UnitBuilder): UnitDesired {
+  if (snap.networkpolicies.size === 0) return b.done();
+  const pods = [...snap.pods.values()].filter(hasPort).sort((x, y) => (podKey(x) < podKey(y) ? -1 : 1));
+  const policies = [...snap.networkpolicies.values()].sort((x, y) => (podKey(x) < podKey(y) ? -1 : 1));
+  const involved = new Map<string, KubeObject>();
+  interface PodRules {
+    egressIsolated: boolean;
+    ingressIsolated: boolean;
+    egress: Rule[];
+    ingress: Rule[];
+  }
+  const selected = new Map<string, PodRules>();
+
+  const peersOf = (
+    np: KubeObject,
+    peer: { podSelector?: LabelSelector; namespaceSelector?: LabelSelector; ipBlock?: { cidr: string; except?: string[] } },
+  ): { pods: KubeObject[]; subnets: string[] } => {
+    if (peer.ipBlock) {
+      if (!peer.ipBlock.cidr?.includes(".")) {
+        b.warn(`networkpolicy ${podKey(np)}: ipBlock ${peer.ipBlock.cidr}: only IPv4 is modelled; peer skipped`);
+        return { pods: [], subnets: [] };
+      }
+      return { pods: [], subnets: subtractCidrs(peer.ipBlock.cidr, peer.ipBlock.except ?? []) };
+    }
+    const inNs = (p: KubeObject) => {
+      if (!peer.namespaceSelector) return p.metadata.namespace === np.metadata.namespace;
+      const ns = snap.namespaces.get(p.metadata.namespace!);
+      return !!ns && selects(peer.namespaceSelector, nsLabels(ns));
+    };
+    return { pods: pods.filter((p) => inNs(p) && selects(peer.podSelector, p.metadata.labels)), subnets: [] };
+  };
+
+  for (const np of policies) {
+    const spec = np.spec ?? {};
+    const name = np.metadata.name!;
+    const types: string[] = spec.policyTypes ?? (spec.egress ? ["Ingress", "Egress"] : ["Ingress"]);
+    for (const e of [...(spec.podSelector?.matchExpressions ?? [])])
+      if (!["In", "NotIn", "Exists", "DoesNotExist"].includes(e.operator))
+        b.warn(`networkpolicy ${podKey(np)}: podSelector operator "${e.operator}" is not a Kubernetes operator; it selects nothing`);
+    const targets = pods.filter((p) => p.metadata.namespace === np.metadata.namespace && selects(spec.podSelector, p.metadata.labels));
+    for (const x of targets) {
+      involved.set(podKey(x), x);
+      const r = selected.get(podKey(x)) ?? { egressIsolated: false, ingressIsolated: false, egress: [], ingress: [] };
+      selected.set(podKey(x), r);
+      const me = { tags: [identityTag(layout, x)] };
+      if (types.includes("Ingress")) {
+        r.ingressIsolated = true;
+        (spec.ingress ?? []).forEach((rule: { from?: object[]; ports?: object[] }, ri: number) => {
+          const sources: Endpoint[] = [];
+          if (!rule.from?.length) sources.push({ any: true });
+          for (const peer of rule.from ?? []) {
+            const { pods: ps, subnets } = peersOf(np, peer);
+            for (const p of ps) {
+              involved.set(podKey(p), p);
+              sources.push({ tags: [identityTag(layout, p)] });
+            }
+            for (const s of subnets) sources.push(subnetEndpoint(s));
+          }
+          const services = rule.ports?.length ? rule.ports.map((p) => portService(p, x)).filter((s) => s !== undefined) : [ANY_SERVICE];
+          for (const src of sources)
+            for (const svc of services)
+              r.ingress.push({ name: `${name}-ingress-${ri}`, endpoint_1: src, endpoint_2: me, service: svc, action: "pass" });
+        });
+      }
+      if (types.includes("Egress")) {
+        r.egressIsolated = true;
+        (spec.egress ?? []).forEach((rule: { to?: object[]; ports?: object[] }, ri: number) => {
+          const dests: { ep: Endpoint; pod?: KubeObject }[] = [];
+          if (!rule.to?.length) dests.push({ ep: { any: true } });
+          for (const peer of rule.to ?? []) {
+            const { pods: ps, subnets } = peersOf(np, peer);
+            for (const p of ps) {
+              involved.set(podKey(p), p);
+              dests.push({ ep: { tags: [identityTag(layout, p)] }, pod: p });
+            }
+            for (const s of subnets) dests.push({ ep: subnetEndpoint(s) });
+          }
+          for (const d of dests) {
+            const services = rule.ports?.length
+              ? rule.ports.map((p) => portService(p, d.pod)).filter((s) => s !== undefined)
+              : [ANY_SERVICE];
+            for (const svc of services)
+              r.egress.push({ name: `${name}-egress-${ri}`, endpoint_1: me, endpoint_2: d.ep, service: svc, action: "pass" });
+          }
+        });
+      }
+    }
+  }
+
+  // identity tags on every involved pod's interface
+  for (const p of [...involved.values()].sort((x, y) => (podKey(x) < podKey(y) ? -1 : 1))) {
+    const tag = identityTag(layout, p);
+    const value = tag.slice("application=".length);
+    b.add("tag", [tag], { tag_type_name: "application", tag_value: value });
+    const vmiFq = [...layout.project(p.metadata.namespace!), `${p.metadata.name}__${podVmiUuid(p.metadata.uid!)}`];
+    b.edges.push({ fromType: "virtual-machine-interface", from: vmiFq, refType: "tag", to: [tag] });
+  }
+
+  // one APS + firewall-policy per selected pod
+  for (const [key, r] of [...selected.entries()].sort(([a], [c]) => (a < c ? -1 : 1))) {
+    const x = involved.get(key)!;
+    const base = `${layout.c}-${x.metadata.namespace}-${x.metadata.name}`;
+    const me: Endpoint = { tags: [identityTag(layout, x)] };
+    const rules: Rule[] = [...r.egress];
+    if (r.egressIsolated) rules.push({ name: "egress-deny", endpoint_1: me, endpoint_2: { any: true }, service: ANY_SERVICE, action: "deny" });
+    rules.push(...r.ingress);
+    if (r.ingressIsolated) rules.push({ name: "ingress-deny", endpoint_1: { any: true }, endpoint_2: me, service: ANY_SERVICE, action: "deny" });
+    rules.push({ name: "pass", endpoint_1: { any: true }, endpoint_2: { any: true }, service: ANY_SERVICE, action: "pass" });
+    const ruleRefs = rules.map((rule, i) => {
+      const fq = [PM, `${base}-${String(i).padStart(4, "0")}-${rule.name}`];
+      b.add(
+        "firewall-rule",
+        fq,
+        {
+          endpoint_1: rule.endpoint_1,
+          endpoint_2: rule.endpoint_2,
+          service: rule.service,
+          direction: ">",
+          action_list: { simple_action: rule.action },
+        },
+        {},
+        { uuid: uuid5(x.metadata.uid!, `fw-rule/${fq[1]}`) },
+      );
+      return { to: fq, attr: { sequence: `${String(i + 1).padStart(5, "0")}.0` } };
+    });
+    const fp = [PM, `${base}-fp`];
+    b.add("firewall-policy", fp, {}, { firewall_rule_refs: ruleRefs });
+    b.add("application-policy-set", [PM, base], {}, {
+      firewall_policy_refs: [{ to: fp, attr: { sequence: "00001.0" } }],
+      tag_refs: [{ to: [identityTag(layout, x)] }],
+    });
+  }
+  return b.done();
+}
+
+function subnetEndpoint(cidr: string): Endpoint {
+  const [ip, len] = cidr.split("/");
+  return { subnet: { ip_prefix: ip, ip_prefix_len: Number(len) } };
+}

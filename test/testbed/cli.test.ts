@@ -1,0 +1,125 @@
+/**
+ * The `ctb` executable as users and CI systems drive it: exit codes, reports, and the persistent environment.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const CTB = resolve("bin/ctb");
+const work = mkdtempSync(join(tmpdir(), "ctb-cli-"));
+
+function ctb(...args: string[]) {
+  const r = spawnSync(process.execPath, [CTB, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, CTB_WORKDIR: join(work, ".ctb"), NO_COLOR: "1" },
+    timeout: 120_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const failing = join(work, "failing.yaml");
+writeFileSync(
+  failing,
+  `name: wrong-expectation
+controller: { model: r4 }
+nodes: [n1]
+steps:
+  - apply: |
+      apiVersion: v1
+      kind: Namespace
+      metadata: { name: iso, annotations: { opencontrail.kubernetes.isolated: "true" } }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: a, namespace: default }
+      spec: { containers: [{ name: c, image: i }] }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: b, namespace: iso }
+      spec: { containers: [{ name: c, image: i }] }
+  - title: this expectation is wrong on purpose
+    reach: { from: default/a, to: iso/b, expect: allow }
+`,
+);
+
+describe("ctb run", () => {
+  it("exits 1 when an expectation fails, explaining it with the packet trace, and writes JUnit", () => {
+    const junit = join(work, "out.xml");
+    const r = ctb("run", failing, "--junit", junit);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("FAIL  default/a → iso/b icmp expect allow");
+    expect(r.out).toContain("100% packet loss");
+    expect(r.out).toMatch(/dropped at \S+/);
+    expect(r.out).toContain(`${failing}:19`);
+    expect(readFileSync(junit, "utf8")).toContain('failures="1"');
+  });
+
+  it("exits 2 with file:line for a broken scenario, before starting anything", () => {
+    const bad = join(work, "bad.yaml");
+    writeFileSync(bad, "name: x\nsteps:\n  - show: pods\n  - reach: { from: default/a, to: 10.0.0.1, expect: sometimes }\n");
+    const r = ctb("run", bad);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${bad}:4:`);
+    expect(r.err).toContain("allow, deny");
+  });
+
+  it("rejects unknown flags and values with usage errors", () => {
+    expect(ctb("run", failing, "--datapath", "warp").code).toBe(2);
+    expect(ctb("frobnicate").code).toBe(2);
+  });
+
+  it("--json prints a machine-readable report", () => {
+    const r = ctb("run", failing, "--json");
+    const report = JSON.parse(r.out);
+    expect(report.ok).toBe(false);
+    expect(report.scenarios[0].checks.at(-1).verdict).toBe("fail");
+  });
+});
+
+describe("ctb up / get / exec / describe / trace / down", () => {
+  afterAll(() => {
+    ctb("down");
+  });
+
+  it("keeps an environment up that the inspection verbs query, and down stops it", () => {
+    const up = ctb("up", "scenarios/section-9.yaml");
+    expect(up.code, up.err + up.out).toBe(0);
+    expect(up.out).toContain("Environment up");
+
+    const pods = ctb("get", "pods", "-A", "-o", "wide");
+    expect(pods.code).toBe(0);
+    expect(pods.out).toMatch(/NAMESPACE\s+NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE/);
+    const rows = pods.out.split("\n").filter((l) => l.includes("example"));
+    expect(rows).toHaveLength(4);
+    const ipOf = (prefix: string) => rows.find((l) => l.includes(prefix))!.match(/10\.47\.255\.\d+/)![0];
+    const podOf = (prefix: string) => rows.find((l) => l.includes(prefix))!.split(/\s+/)[1]!;
+
+    const narrow = ctb("get", "pods");
+    expect(narrow.out).not.toContain("10.47.255");
+
+    const ok = ctb("exec", `default/${podOf("example1")}`, "--", "ping", "-c", "2", ipOf("example2"));
+    expect(ok.out).toContain("2 packets transmitted, 2 packets received, 0% packet loss");
+    expect(ok.code).toBe(0);
+    const blocked = ctb("exec", `default/${podOf("example1")}`, "--", "ping", "-c", "2", ipOf("example3"));
+    expect(blocked.out).toContain("2 packets transmitted, 0 packets received, 100% packet loss");
+    expect(blocked.code).toBe(1);
+
+    const ns = ctb("describe", "namespace", "test-isolated-ns");
+    expect(ns.out).toContain("opencontrail.kubernetes.isolated: true");
+
+    const trace = ctb("trace", `default/${podOf("example1")}`, `test-isolated-ns/${podOf("example3")}`);
+    expect(trace.out).toContain("DROPPED");
+    expect(trace.out).toMatch(/drop: \w+/);
+
+    const vns = ctb("contrail", "list", "virtual-network");
+    expect(vns.out).toContain("default-domain:test-isolated-ns:test-isolated-ns-vn");
+
+    const down = ctb("down");
+    expect(down.code).toBe(0);
+    expect(down.out).toMatch(/stopped environment process \d+/);
+    expect(ctb("get", "pods").code).toBe(2);
+  }, 180_000);
+});
