@@ -352,6 +352,10 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   }
 
   // ---- Kubernetes events → units ----
+  /** Re-derive the firewall objects when a selector's inputs change (nothing to do without policies). */
+  const policiesChanged = () => {
+    if (snap.networkpolicies.size || reconciler.owned.has(unitKey.policies())) enqueue(unitKey.policies());
+  };
   const inNamespace = (m: Map<string, KubeObject>, ns: string) =>
     [...m.values()].filter((o) => o.metadata.namespace === ns);
   const nodeIp = (n?: KubeObject) =>
@@ -363,6 +367,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       enqueue(unitKey.namespace(ns));
       for (const p of inNamespace(snap.pods, ns)) enqueue(unitKey.pod(ns, p.metadata.name!));
       for (const s of inNamespace(snap.services, ns)) enqueue(unitKey.service(ns, s.metadata.name!));
+      policiesChanged();
     },
     nodes: (t, o, old) => {
       const name = o.metadata.name!;
@@ -379,6 +384,13 @@ export async function startController(opts: ControllerOptions): Promise<Controll
         else podsByUid.set(o.metadata.uid, o);
       }
       enqueue(unitKey.pod(ns, o.metadata.name!));
+      // selectors see labels; identity tags follow pods that gained or lost an interface
+      if (
+        t !== "update" ||
+        JSON.stringify(o.metadata.labels ?? {}) !== JSON.stringify(old?.metadata.labels ?? {}) ||
+        o.spec?.nodeName !== old?.spec?.nodeName
+      )
+        policiesChanged();
       // members reference pods by uid: a pod appearing or going changes its services' member sets
       if (t !== "update")
         for (const s of inNamespace(snap.services, ns)) enqueue(unitKey.service(ns, s.metadata.name!));
@@ -391,6 +403,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       }
     },
     endpoints: (_t, o) => enqueue(unitKey.service(o.metadata.namespace!, o.metadata.name!)),
+    networkpolicies: () => enqueue(unitKey.policies()),
   };
 
   const informers = WATCHED.map(

@@ -44,7 +44,14 @@ export function unitKeys(snap: KubeSnapshot): string[] {
 }
 
 /** Order in which unit kinds are applied when several are ready (parents and ref targets first). */
-export const UNIT_RANK: Record<string, number> = { Cluster: 0, Node: 1, Namespace: 2, Pod: 3, Service: 4, Policies: 5 };
+export const UNIT_RANK: Record<string, number> = {
+  Cluster: 0,
+  Node: 1,
+  Namespace: 2,
+  Pod: 3,
+  Service: 4,
+  Policies: 5,
+};
 
 /**
  * Units that must be applied before `key` (they own its parents and ref targets). Deletions run the other
@@ -61,7 +68,8 @@ export function unitDeps(key: string, snap: KubeSnapshot): string[] {
       if (snap.networkpolicies.size === 0) return [];
       const deps = [unitKey.cluster()];
       for (const p of snap.pods.values())
-        if (p.spec?.nodeName && !p.spec?.hostNetwork) deps.push(unitKey.pod(p.metadata.namespace!, p.metadata.name!));
+        if (p.spec?.nodeName && !p.spec?.hostNetwork)
+          deps.push(unitKey.pod(p.metadata.namespace!, p.metadata.name!));
       return deps;
     }
     case "Namespace":

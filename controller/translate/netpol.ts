@@ -62,7 +62,7 @@ export function subtractCidrs(cidr: string, excepts: string[]): string[] {
   };
   const fmt = ([n, l]: [number, number]) => `${[24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".")}/${l}`;
   const contains = ([n, l]: [number, number], [m, k]: [number, number]) =>
-    k >= l && (l === 0 || ((m ^ n) >>> (32 - l)) === 0);
+    k >= l && (l === 0 || (m ^ n) >>> (32 - l) === 0);
   let out: [number, number][] = [parse(cidr)];
   for (const e of excepts.map(parse)) {
     const next: [number, number][] = [];
@@ -140,12 +140,21 @@ function portService(
   } else if (typeof port.port === "string") {
     if (!dst) return undefined;
     const match = (dst.spec?.containers ?? [])
-      .flatMap((c: { ports?: { name?: string; containerPort: number; protocol?: string }[] }) => c.ports ?? [])
-      .find((cp: { name?: string; protocol?: string }) => cp.name === port.port && (cp.protocol ?? "TCP").toLowerCase() === protocol);
+      .flatMap(
+        (c: { ports?: { name?: string; containerPort: number; protocol?: string }[] }) => c.ports ?? [],
+      )
+      .find(
+        (cp: { name?: string; protocol?: string }) =>
+          cp.name === port.port && (cp.protocol ?? "TCP").toLowerCase() === protocol,
+      );
     if (!match) return undefined;
     start = end = match.containerPort;
   }
-  return { protocol, src_ports: { start_port: 0, end_port: 65535 }, dst_ports: { start_port: start, end_port: end } };
+  return {
+    protocol,
+    src_ports: { start_port: 0, end_port: 65535 },
+    dst_ports: { start_port: start, end_port: end },
+  };
 }
 
 export function identityTag(layout: Layout, p: KubeObject): string {
@@ -168,11 +177,17 @@ export function translatePolicies(layout: Layout, snap: KubeSnapshot, b: UnitBui
 
   const peersOf = (
     np: KubeObject,
-    peer: { podSelector?: LabelSelector; namespaceSelector?: LabelSelector; ipBlock?: { cidr: string; except?: string[] } },
+    peer: {
+      podSelector?: LabelSelector;
+      namespaceSelector?: LabelSelector;
+      ipBlock?: { cidr: string; except?: string[] };
+    },
   ): { pods: KubeObject[]; subnets: string[] } => {
     if (peer.ipBlock) {
       if (!peer.ipBlock.cidr?.includes(".")) {
-        b.warn(`networkpolicy ${podKey(np)}: ipBlock ${peer.ipBlock.cidr}: only IPv4 is modelled; peer skipped`);
+        b.warn(
+          `networkpolicy ${podKey(np)}: ipBlock ${peer.ipBlock.cidr}: only IPv4 is modelled; peer skipped`,
+        );
         return { pods: [], subnets: [] };
       }
       return { pods: [], subnets: subtractCidrs(peer.ipBlock.cidr, peer.ipBlock.except ?? []) };
@@ -191,11 +206,20 @@ export function translatePolicies(layout: Layout, snap: KubeSnapshot, b: UnitBui
     const types: string[] = spec.policyTypes ?? (spec.egress ? ["Ingress", "Egress"] : ["Ingress"]);
     for (const e of [...(spec.podSelector?.matchExpressions ?? [])])
       if (!["In", "NotIn", "Exists", "DoesNotExist"].includes(e.operator))
-        b.warn(`networkpolicy ${podKey(np)}: podSelector operator "${e.operator}" is not a Kubernetes operator; it selects nothing`);
-    const targets = pods.filter((p) => p.metadata.namespace === np.metadata.namespace && selects(spec.podSelector, p.metadata.labels));
+        b.warn(
+          `networkpolicy ${podKey(np)}: podSelector operator "${e.operator}" is not a Kubernetes operator; it selects nothing`,
+        );
+    const targets = pods.filter(
+      (p) => p.metadata.namespace === np.metadata.namespace && selects(spec.podSelector, p.metadata.labels),
+    );
     for (const x of targets) {
       involved.set(podKey(x), x);
-      const r = selected.get(podKey(x)) ?? { egressIsolated: false, ingressIsolated: false, egress: [], ingress: [] };
+      const r = selected.get(podKey(x)) ?? {
+        egressIsolated: false,
+        ingressIsolated: false,
+        egress: [],
+        ingress: [],
+      };
       selected.set(podKey(x), r);
       const me = { tags: [identityTag(layout, x)] };
       if (types.includes("Ingress")) {
@@ -211,10 +235,18 @@ export function translatePolicies(layout: Layout, snap: KubeSnapshot, b: UnitBui
             }
             for (const s of subnets) sources.push(subnetEndpoint(s));
           }
-          const services = rule.ports?.length ? rule.ports.map((p) => portService(p, x)).filter((s) => s !== undefined) : [ANY_SERVICE];
+          const services = rule.ports?.length
+            ? rule.ports.map((p) => portService(p, x)).filter((s) => s !== undefined)
+            : [ANY_SERVICE];
           for (const src of sources)
             for (const svc of services)
-              r.ingress.push({ name: `${name}-ingress-${ri}`, endpoint_1: src, endpoint_2: me, service: svc, action: "pass" });
+              r.ingress.push({
+                name: `${name}-ingress-${ri}`,
+                endpoint_1: src,
+                endpoint_2: me,
+                service: svc,
+                action: "pass",
+              });
         });
       }
       if (types.includes("Egress")) {
@@ -235,7 +267,13 @@ export function translatePolicies(layout: Layout, snap: KubeSnapshot, b: UnitBui
               ? rule.ports.map((p) => portService(p, d.pod)).filter((s) => s !== undefined)
               : [ANY_SERVICE];
             for (const svc of services)
-              r.egress.push({ name: `${name}-egress-${ri}`, endpoint_1: me, endpoint_2: d.ep, service: svc, action: "pass" });
+              r.egress.push({
+                name: `${name}-egress-${ri}`,
+                endpoint_1: me,
+                endpoint_2: d.ep,
+                service: svc,
+                action: "pass",
+              });
           }
         });
       }
@@ -247,7 +285,10 @@ export function translatePolicies(layout: Layout, snap: KubeSnapshot, b: UnitBui
     const tag = identityTag(layout, p);
     const value = tag.slice("application=".length);
     b.add("tag", [tag], { tag_type_name: "application", tag_value: value });
-    const vmiFq = [...layout.project(p.metadata.namespace!), `${p.metadata.name}__${podVmiUuid(p.metadata.uid!)}`];
+    const vmiFq = [
+      ...layout.project(p.metadata.namespace!),
+      `${p.metadata.name}__${podVmiUuid(p.metadata.uid!)}`,
+    ];
     b.edges.push({ fromType: "virtual-machine-interface", from: vmiFq, refType: "tag", to: [tag] });
   }
 
@@ -257,10 +298,30 @@ export function translatePolicies(layout: Layout, snap: KubeSnapshot, b: UnitBui
     const base = `${layout.c}-${x.metadata.namespace}-${x.metadata.name}`;
     const me: Endpoint = { tags: [identityTag(layout, x)] };
     const rules: Rule[] = [...r.egress];
-    if (r.egressIsolated) rules.push({ name: "egress-deny", endpoint_1: me, endpoint_2: { any: true }, service: ANY_SERVICE, action: "deny" });
+    if (r.egressIsolated)
+      rules.push({
+        name: "egress-deny",
+        endpoint_1: me,
+        endpoint_2: { any: true },
+        service: ANY_SERVICE,
+        action: "deny",
+      });
     rules.push(...r.ingress);
-    if (r.ingressIsolated) rules.push({ name: "ingress-deny", endpoint_1: { any: true }, endpoint_2: me, service: ANY_SERVICE, action: "deny" });
-    rules.push({ name: "pass", endpoint_1: { any: true }, endpoint_2: { any: true }, service: ANY_SERVICE, action: "pass" });
+    if (r.ingressIsolated)
+      rules.push({
+        name: "ingress-deny",
+        endpoint_1: { any: true },
+        endpoint_2: me,
+        service: ANY_SERVICE,
+        action: "deny",
+      });
+    rules.push({
+      name: "pass",
+      endpoint_1: { any: true },
+      endpoint_2: { any: true },
+      service: ANY_SERVICE,
+      action: "pass",
+    });
     const ruleRefs = rules.map((rule, i) => {
       const fq = [PM, `${base}-${String(i).padStart(4, "0")}-${rule.name}`];
       b.add(
@@ -280,10 +341,15 @@ export function translatePolicies(layout: Layout, snap: KubeSnapshot, b: UnitBui
     });
     const fp = [PM, `${base}-fp`];
     b.add("firewall-policy", fp, {}, { firewall_rule_refs: ruleRefs });
-    b.add("application-policy-set", [PM, base], {}, {
-      firewall_policy_refs: [{ to: fp, attr: { sequence: "00001.0" } }],
-      tag_refs: [{ to: [identityTag(layout, x)] }],
-    });
+    b.add(
+      "application-policy-set",
+      [PM, base],
+      {},
+      {
+        firewall_policy_refs: [{ to: fp, attr: { sequence: "00001.0" } }],
+        tag_refs: [{ to: [identityTag(layout, x)] }],
+      },
+    );
   }
   return b.done();
 }
