@@ -51,7 +51,16 @@ function firewallWorld(): World {
       matchTags: [],
     });
   }
-  rules.push({ origin: ref("firewall-rule", "last"), sequence: "01000.0", action: "pass", direction: ">", endpoint1: { kind: "any" }, endpoint2: { kind: "any" }, services: [], matchTags: [] });
+  rules.push({
+    origin: ref("firewall-rule", "last"),
+    sequence: "01000.0",
+    action: "pass",
+    direction: ">",
+    endpoint1: { kind: "any" },
+    endpoint2: { kind: "any" },
+    services: [],
+    matchTags: [],
+  });
   w.firewallPolicies = [{ id: "fp", origin: ref("firewall-policy", "fp"), rules }];
   w.pods[0].fw = ["fp"];
   return w;
@@ -61,7 +70,9 @@ function engineFigures(): void {
   const w = firewallWorld();
   const NEW = 20_000;
   const EST = 200_000;
-  const frames = Array.from({ length: NEW }, (_, i) => podFrame(w, "a", "10.1.0.4", tcp({ sport: 1024 + (i % 60000), dport: 80 + Math.floor(i / 60000) })));
+  const frames = Array.from({ length: NEW }, (_, i) =>
+    podFrame(w, "a", "10.1.0.4", tcp({ sport: 1024 + (i % 60000), dport: 80 + Math.floor(i / 60000) })),
+  );
   const one = podFrame(w, "a", "10.1.0.4", tcp({ sport: 999, dport: 80 }));
 
   // Warm up the JIT on a throwaway engine.
@@ -88,13 +99,17 @@ function engineFigures(): void {
   console.log(`new flows, 1,000 firewall rules   ${rate(NEW, newMs)}   (${drops} drops)`);
   console.log(`established flow packets          ${rate(EST, estMs)}`);
   console.log(`ratio established : new           ${(estRate / newRate).toFixed(1)} : 1`);
-  console.log(`ratio established : decode-only   1 : ${(baseRate / estRate).toFixed(1)}  (an established packet costs ${(baseRate / estRate).toFixed(1)} decodes)`);
+  console.log(
+    `ratio established : decode-only   1 : ${(baseRate / estRate).toFixed(1)}  (an established packet costs ${(baseRate / estRate).toFixed(1)} decodes)`,
+  );
 }
 
 function memoryPerFlow(): void {
   const w = twoComputes();
   const N = 100_000;
-  const frames = Array.from({ length: N }, (_, i) => podFrame(w, "a", "10.1.0.4", tcp({ sport: 1024 + (i % 60000), dport: 80 + Math.floor(i / 60000) })));
+  const frames = Array.from({ length: N }, (_, i) =>
+    podFrame(w, "a", "10.1.0.4", tcp({ sport: 1024 + (i % 60000), dport: 80 + Math.floor(i / 60000) })),
+  );
   const dp = new VrouterDatapath(tablesFor(w, "compute-1"));
   gc();
   const before = process.memoryUsage().heapUsed;
@@ -102,15 +117,27 @@ function memoryPerFlow(): void {
   gc();
   const after = process.memoryUsage().heapUsed;
   const entries = dp.stats().flows;
-  console.log(`memory per flow entry             ${Math.round((after - before) / entries)} bytes  (${entries.toLocaleString("en-US")} entries = ${N.toLocaleString("en-US")} forward+reverse pairs)`);
+  console.log(
+    `memory per flow entry             ${Math.round((after - before) / entries)} bytes  (${entries.toLocaleString("en-US")} entries = ${N.toLocaleString("en-US")} forward+reverse pairs)`,
+  );
 }
 
 function matrix(n: number): void {
   const computes = 4;
   const w: World = {
-    computes: Array.from({ length: computes }, (_, i) => ({ name: `compute-${i + 1}`, fabricIp: `192.168.0.${11 + i}` })),
+    computes: Array.from({ length: computes }, (_, i) => ({
+      name: `compute-${i + 1}`,
+      fabricIp: `192.168.0.${11 + i}`,
+    })),
     vns: [{ name: "cluster", vrf: 1, subnet: "10.32.0.0/12", gateway: "10.32.0.1" }],
-    pods: Array.from({ length: n }, (_, i) => ({ name: `p${i}`, compute: `compute-${(i % computes) + 1}`, vif: 3 + Math.floor(i / computes), ip: `10.32.${Math.floor((i + 2) / 250)}.${((i + 2) % 250) + 1}`, vn: "cluster", listen: { tcp: [80] } })),
+    pods: Array.from({ length: n }, (_, i) => ({
+      name: `p${i}`,
+      compute: `compute-${(i % computes) + 1}`,
+      vif: 3 + Math.floor(i / computes),
+      ip: `10.32.${Math.floor((i + 2) / 250)}.${((i + 2) % 250) + 1}`,
+      vn: "cluster",
+      listen: { tcp: [80] },
+    })),
   };
   let net!: ReturnType<typeof simNetwork>;
   const buildMs = time(() => {
@@ -123,12 +150,17 @@ function matrix(n: number): void {
       for (const to of w.pods) {
         if (from === to) continue;
         probes++;
-        if (net.probe({ from: from.name, to: to.ip, proto: "tcp", port: 80, trace: false }).verdict === "allow") allowed++;
+        if (
+          net.probe({ from: from.name, to: to.ip, proto: "tcp", port: 80, trace: false }).verdict === "allow"
+        )
+          allowed++;
       }
     }
   });
   const flowsLeft = w.computes.reduce((s, c) => s + net.datapath(c.name)!.stats().flows, 0);
-  console.log(`matrix ${n} × ${n} pods, tcp/80      ${(ms / 1000).toFixed(1)} s CPU for ${probes.toLocaleString("en-US")} probes (${rate(probes, ms)}), ${allowed.toLocaleString("en-US")} allowed, target ≤ 10 s for 1,000 × 1,000; tables built in ${buildMs.toFixed(0)} ms; ${flowsLeft} flows left (RST evicts)`);
+  console.log(
+    `matrix ${n} × ${n} pods, tcp/80      ${(ms / 1000).toFixed(1)} s CPU for ${probes.toLocaleString("en-US")} probes (${rate(probes, ms)}), ${allowed.toLocaleString("en-US")} allowed, target ≤ 10 s for 1,000 × 1,000; tables built in ${buildMs.toFixed(0)} ms; ${flowsLeft} flows left (RST evicts)`,
+  );
 }
 
 engineFigures();

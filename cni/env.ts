@@ -14,7 +14,8 @@ export interface CniEnv {
   ifname?: string;
   /** CNI_ARGS as a map (kubelet: K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID, K8S_POD_INFRA_CONTAINER_ID). */
   args: Record<string, string>;
-  path: string[];
+  /** CNI_PATH entries (required by the spec for ADD/CHECK/DEL; this plugin delegates to none). */
+  path?: string[];
 }
 
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -23,9 +24,9 @@ export const MAX_IFNAME = 15;
 
 /** Which variables each command needs (spec 1.1: DEL may come without CNI_NETNS). */
 const REQUIRED: Record<Command, (keyof CniEnv)[]> = {
-  ADD: ["containerId", "netns", "ifname"],
-  CHECK: ["containerId", "netns", "ifname"],
-  DEL: ["containerId", "ifname"],
+  ADD: ["containerId", "netns", "ifname", "path"],
+  CHECK: ["containerId", "netns", "ifname", "path"],
+  DEL: ["containerId", "ifname", "path"],
   VERSION: [],
   STATUS: [],
   GC: [],
@@ -35,6 +36,7 @@ const VAR_NAME: Partial<Record<keyof CniEnv, string>> = {
   containerId: "CNI_CONTAINERID",
   netns: "CNI_NETNS",
   ifname: "CNI_IFNAME",
+  path: "CNI_PATH",
 };
 
 function invalid(msg: string): CniError {
@@ -73,7 +75,7 @@ export function parseEnv(env: Record<string, string | undefined>): CniEnv {
     netns: env.CNI_NETNS || undefined,
     ifname: env.CNI_IFNAME || undefined,
     args: parseCniArgs(env.CNI_ARGS),
-    path: (env.CNI_PATH ?? "").split(":").filter((p) => p !== ""),
+    path: env.CNI_PATH ? env.CNI_PATH.split(":").filter((p) => p !== "") : undefined,
   };
   const missing = REQUIRED[command].filter((k) => out[k] === undefined).map((k) => VAR_NAME[k]);
   if (missing.length > 0)

@@ -63,8 +63,13 @@ export async function selectInterfaces(
   }
   return entries.map((entry) => {
     // The runtime's CNI_IFNAME names the primary interface (kubelet: eth0); the others are eth<index>.
-    const name_ = entry.index === 0 ? ifname : `eth${entry.index}`;
-    return { entry, ifname: name_, hostIfname: hostIfname(name_, entry.vmUuid), primary: entry.index === 0 };
+    const containerIfname = entry.index === 0 ? ifname : `eth${entry.index}`;
+    return {
+      entry,
+      ifname: containerIfname,
+      hostIfname: hostIfname(containerIfname, entry.vmUuid),
+      primary: entry.index === 0,
+    };
   });
 }
 

@@ -21,6 +21,9 @@ import {
   type KubeSnapshot,
   Layout,
   parseUnitKey,
+  hasPort,
+  podTags,
+  policyInvolvedPods,
   translateUnit,
   UNIT_RANK,
   unitDeps,
@@ -161,6 +164,22 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     networkpolicies: new Map(),
   };
   const podsByUid = new Map<string, KubeObject>();
+  /** pods NetworkPolicies select or name (kept current by policiesChanged) */
+  let involved = new Set<string>();
+  /** label/namespace tag → pods carrying it: the tags unit only runs when a tag appears or goes unused */
+  const tagUsers = new Map<string, number>();
+  const NO_IDENTITY: ReadonlySet<string> = new Set();
+  const countTags = (pod: KubeObject | undefined, delta: 1 | -1): boolean => {
+    if (cfg.model !== "r5" || !pod || !hasPort(pod)) return false;
+    let changed = false;
+    for (const t of podTags(layout, pod, NO_IDENTITY)) {
+      const n = (tagUsers.get(t) ?? 0) + delta;
+      if (n <= 0) tagUsers.delete(t);
+      else tagUsers.set(t, n);
+      if (n === 0 || (n === 1 && delta === 1)) changed = true;
+    }
+    return changed;
+  };
 
   // ---- work queue ----
   const buckets: Set<string>[] = [0, 1, 2, 3, 4, 5].map(() => new Set<string>());
@@ -271,7 +290,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
 
   async function process(k: string) {
     const t0 = performance.now();
-    const desired = translateUnit(k, snap, layout, reconciler.view, podsByUid);
+    const desired = translateUnit(k, snap, layout, reconciler.view, { podsByUid, involved });
     const w = desired.warnings.join("\n");
     if (w !== (lastWarnings.get(k) ?? "")) {
       for (const m of desired.warnings) log.log("warn", m, { unit: k });
@@ -279,9 +298,12 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       else lastWarnings.delete(k);
     }
     try {
-      const { writes } = await reconciler.apply(desired);
+      const { writes, deferred } = await reconciler.apply(desired);
       const r = retries.get(k);
-      if (r) {
+      if (deferred) {
+        // objects still in use by others: look again later, without holding anyone up
+        scheduleRetry(k, deferred, true);
+      } else if (r) {
         clearTimeout(r.timer);
         retries.delete(k);
         mFailing.set(retries.size);
@@ -352,9 +374,22 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   }
 
   // ---- Kubernetes events → units ----
-  /** Re-derive the firewall objects when a selector's inputs change (nothing to do without policies). */
+  /**
+   * A selector's inputs changed (pod labels, namespace labels, policies): re-derive the firewall objects,
+   * the tags in use, and the interfaces of pods that gained or lost their identity tag. Free without policies.
+   */
   const policiesChanged = () => {
-    if (snap.networkpolicies.size || reconciler.owned.has(unitKey.policies())) enqueue(unitKey.policies());
+    if (!snap.networkpolicies.size && involved.size === 0 && !reconciler.owned.has(unitKey.policies()))
+      return;
+    enqueue(unitKey.policies());
+    enqueue(unitKey.tags());
+    const next = policyInvolvedPods(layout, snap);
+    for (const k of new Set([...involved, ...next])) {
+      if (involved.has(k) === next.has(k)) continue;
+      const [ns, name] = k.split("/");
+      enqueue(unitKey.pod(ns, name));
+    }
+    involved = next;
   };
   const inNamespace = (m: Map<string, KubeObject>, ns: string) =>
     [...m.values()].filter((o) => o.metadata.namespace === ns);
@@ -362,9 +397,10 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     (n?.status?.addresses ?? []).find((a: { type: string }) => a.type === "InternalIP")?.address;
 
   const handlers: Record<string, (t: ChangeType, o: KubeObject, old?: KubeObject) => void> = {
-    namespaces: (_t, o) => {
+    namespaces: (t, o) => {
       const ns = o.metadata.name!;
       enqueue(unitKey.namespace(ns));
+      if (t !== "update" && cfg.model === "r5") enqueue(unitKey.tags());
       for (const p of inNamespace(snap.pods, ns)) enqueue(unitKey.pod(ns, p.metadata.name!));
       for (const s of inNamespace(snap.services, ns)) enqueue(unitKey.service(ns, s.metadata.name!));
       policiesChanged();
@@ -384,13 +420,17 @@ export async function startController(opts: ControllerOptions): Promise<Controll
         else podsByUid.set(o.metadata.uid, o);
       }
       enqueue(unitKey.pod(ns, o.metadata.name!));
-      // selectors see labels; identity tags follow pods that gained or lost an interface
-      if (
+      // labels and interfaces drive tags and selectors; status updates change neither
+      const relevant =
         t !== "update" ||
         JSON.stringify(o.metadata.labels ?? {}) !== JSON.stringify(old?.metadata.labels ?? {}) ||
-        o.spec?.nodeName !== old?.spec?.nodeName
-      )
+        o.spec?.nodeName !== old?.spec?.nodeName;
+      if (relevant) {
+        const removed = countTags(old ?? (t === "delete" ? o : undefined), -1);
+        const added = t !== "delete" && countTags(o, 1);
+        if (removed || added) enqueue(unitKey.tags());
         policiesChanged();
+      }
       // members reference pods by uid: a pod appearing or going changes its services' member sets
       if (t !== "update")
         for (const s of inNamespace(snap.services, ns)) enqueue(unitKey.service(ns, s.metadata.name!));
@@ -403,7 +443,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       }
     },
     endpoints: (_t, o) => enqueue(unitKey.service(o.metadata.namespace!, o.metadata.name!)),
-    networkpolicies: () => enqueue(unitKey.policies()),
+    networkpolicies: () => policiesChanged(),
   };
 
   const informers = WATCHED.map(

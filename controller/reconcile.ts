@@ -56,6 +56,7 @@ const SCAN_FIELDS: Record<string, string[]> = {
     "network_ipam_refs",
     "network_policy_refs",
     "virtual_network_refs",
+    "tag_refs",
   ],
   "floating-ip-pool": ["floating_ip_pool_subnets"],
   "virtual-router": ["virtual_router_ip_address", "virtual_machine_refs"],
@@ -98,8 +99,19 @@ const SCAN_FIELDS: Record<string, string[]> = {
 const EDGE_FIELDS: [string, string, boolean][] = [
   ["virtual-router", "virtual_machine_refs", true],
   ["virtual-network", "network_policy_refs", false],
-  ["virtual-machine-interface", "tag_refs", true],
 ];
+
+/**
+ * Shared objects whose removal waits for their users (a tag still on interfaces the pods' units have not
+ * updated yet): a 409 on delete is not a failure of the unit, just something to try again later.
+ */
+const DEFERRABLE_DELETES = new Set(["tag"]);
+
+export interface ApplyResult {
+  writes: number;
+  /** Deletions put off until the objects are no longer referenced. */
+  deferred?: string;
+}
 
 /** An object as the index knows it: its uuid and the last props/refs seen or written. */
 export interface ActualObject {
@@ -225,7 +237,7 @@ export class Reconciler {
   }
 
   /** Apply one unit. Throws UnitBlocked (nothing changed) or UnitFailed (partly applied; retry later). */
-  async apply(unit: UnitDesired): Promise<{ writes: number }> {
+  async apply(unit: UnitDesired): Promise<ApplyResult> {
     if (unit.blocked) throw new UnitBlocked(unit.blocked);
     const actual = this.owned.get(unit.key) ?? new Map<string, ActualObject>();
     // reserve the allocation turn synchronously, so addresses follow the order units were started in
@@ -245,9 +257,10 @@ export class Reconciler {
     unit: UnitDesired,
     actual: Map<string, ActualObject>,
     slot: Slot | undefined,
-  ): Promise<{ writes: number }> {
+  ): Promise<ApplyResult> {
     let writes = 0;
     const errors: Error[] = [];
+    const deferred: string[] = [];
     const desired = new Map(unit.objects.map((o) => [objKey(o.type, o.fq_name), o]));
     const desiredEdges = new Map(unit.edges.map((e) => [edgeKey(e), e]));
 
@@ -279,6 +292,8 @@ export class Reconciler {
         this.forget(unit.key, a);
       } catch (err) {
         if (err instanceof NoIdError) this.forget(unit.key, a);
+        else if (err instanceof RefsExistError && DEFERRABLE_DELETES.has(a.type))
+          deferred.push(`${a.type} ${a.fq_name.join(":")} still in use`);
         else errors.push(err as Error);
       }
     }
@@ -299,10 +314,7 @@ export class Reconciler {
           throw new UnitBlocked(`${describeUnit(unit.key)}: ${type} ${fq.join(":")} does not exist`);
       }
     }
-    for (const e of unit.edges) {
-      if (!desired.has(objKey(e.fromType, e.from)) && !(await this.exists(e.fromType, e.from)))
-        throw new UnitBlocked(`${describeUnit(unit.key)}: ${e.fromType} ${e.from.join(":")} does not exist`);
-    }
+    // (an edge whose holder is missing does not block the unit: it fails alone in step 5 and is retried)
 
     // 4. create or update in dependency order
     const lastAlloc = ordered.findLastIndex(allocates);
@@ -328,13 +340,17 @@ export class Reconciler {
           writes++;
           this.edgeMap(unit.key).set(k, e);
         } catch (err) {
-          errors.push(err as Error);
+          errors.push(
+            err instanceof NoIdError
+              ? new Error(`${describeUnit(unit.key)}: ${e.fromType} ${e.from.join(":")} does not exist (yet)`)
+              : (err as Error),
+          );
         }
       }
     }
     if (this.edges.get(unit.key)?.size === 0) this.edges.delete(unit.key);
     if (errors.length) throw new UnitFailed(errors);
-    return { writes };
+    return deferred.length ? { writes, deferred: deferred.join("; ") } : { writes };
   }
 
   /** Units currently owning objects or edges. */
@@ -381,7 +397,16 @@ export class Reconciler {
       this.record(unit, next);
       return 0;
     }
-    await this.vnc.update(o.type, cur.uuid, changed as Partial<VncObject>);
+    try {
+      await this.vnc.update(o.type, cur.uuid, changed as Partial<VncObject>);
+    } catch (err) {
+      // deleted behind our back (or the API lost its state): forget it and create it again
+      if (err instanceof NoIdError) {
+        this.forget(unit, cur);
+        return this.ensure(unit, o, undefined);
+      }
+      throw err;
+    }
     this.record(unit, next);
     if (o.type === "virtual-network") this.subnets.delete(k);
     return 1;

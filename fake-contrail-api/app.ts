@@ -59,8 +59,7 @@ function unwrap(body: unknown, type: string): Record<string, unknown> {
   return inner;
 }
 
-export function createApp(store: Store): express.Express {
-  const svc = new ConfigService(store);
+export function createApp(store: Store, svc = new ConfigService(store)): express.Express {
   const actions = new Actions(svc);
   const app = express();
   app.disable("x-powered-by");

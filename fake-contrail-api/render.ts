@@ -52,7 +52,9 @@ export function renderObject(store: Store, o: StoredObject, opts: RenderOptions)
     });
   }
   const relation = (f: string) => (opts.onlyRequestedRelations ? !!fields?.has(f) : want(f));
-  if (!opts.excludeChildren) {
+  // LIST detail without fields: no relations to collect, skip the index walks.
+  const noRelations = opts.onlyRequestedRelations && !fields;
+  if (!opts.excludeChildren && !noRelations) {
     for (const child of store.children(o.uuid)) {
       const field = `${underscore(child.type)}s`;
       if (!relation(field) || !info.childFields.has(field)) continue;
@@ -63,7 +65,7 @@ export function renderObject(store: Store, o: StoredObject, opts: RenderOptions)
       list.push(c);
     }
   }
-  if (!opts.excludeBackRefs) {
+  if (!opts.excludeBackRefs && !noRelations) {
     for (const from of store.referrers(o.uuid)) {
       const field = `${underscore(from.type)}_back_refs`;
       if (!relation(field)) continue;

@@ -29,9 +29,10 @@ export interface ApiServer {
 
 export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
   const store = await Store.open(opts.dbPath);
-  ensureBootObjects(new ConfigService(store));
+  const svc = new ConfigService(store);
+  ensureBootObjects(svc);
   await store.commit();
-  const app = createApp(store);
+  const app = createApp(store, svc);
   const host = opts.host ?? "127.0.0.1";
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(opts.port ?? 8082, host, (err?: Error) => (err ? reject(err) : resolve(s)));

@@ -12,6 +12,7 @@ import { renderObject } from "./render";
 import type { Change, Store, StoredObject } from "./store";
 
 const PING_MS = 15_000;
+const MAX_BUFFERED = 64 * 1024 * 1024;
 
 function eventObject(store: Store, o: StoredObject, base: string): Record<string, unknown> {
   return renderObject(store, o, { base, excludeBackRefs: true, excludeChildren: true });
@@ -83,13 +84,15 @@ export function watchHandler(store: Store, baseOf: (req: Request) => string) {
       const out: string[] = [];
       for (const c of changes) if (c.seq > from) out.push(changeEvent(store, c, base));
       if (out.length) res.write(out.join(""));
+      // A consumer that stopped reading is cut off; it resumes with Last-Event-ID instead of costing us memory.
+      if (res.writableLength > MAX_BUFFERED) res.destroy();
     });
     const ping = setInterval(() => res.write(": ping\n\n"), PING_MS);
     const stop = () => {
       clearInterval(ping);
       unsubscribe();
     };
-    req.on("close", stop);
+    res.on("close", stop);
     res.on("error", stop);
   };
 }

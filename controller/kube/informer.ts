@@ -34,7 +34,6 @@ export class Informer {
   private stopped = false;
   private failures = 0;
   private timer?: NodeJS.Timeout;
-  private synced = false;
   /** Bumped on every (re)list / watch start so callbacks of a superseded watch are ignored. */
   private generation = 0;
 
@@ -57,10 +56,6 @@ export class Informer {
         await new Promise((r) => setTimeout(r, this.nextDelay()));
       }
     }
-  }
-
-  hasSynced(): boolean {
-    return this.synced;
   }
 
   stop(): void {
@@ -94,7 +89,6 @@ export class Informer {
       this.opts.onChange?.("delete", old);
     }
     this.rv = resourceVersion;
-    this.synced = true;
     await this.watch(gen);
   }
 

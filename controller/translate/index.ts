@@ -9,7 +9,7 @@
 import type { ControllerConfig } from "../config";
 import type { KubeObject } from "../kube/api";
 import { Layout } from "./layout";
-import { translatePolicies } from "./netpol";
+import { policyInvolvedPods, translatePolicies } from "./netpol";
 import { parseUnitKey, unitKey } from "./names";
 import type { KubeSnapshot, UnitDesired, VncView } from "./types";
 import {
@@ -19,16 +19,19 @@ import {
   translateNode,
   translatePod,
   translateService,
+  translateTags,
   UnitBuilder,
 } from "./units";
 
 export { Layout } from "./layout";
+export { policyInvolvedPods } from "./netpol";
+export { hasPort, podTags } from "./units";
 export * from "./names";
 export * from "./types";
 
-/** Every unit the snapshot implies, cluster first, then nodes, namespaces, pods, services. */
+/** Every unit the snapshot implies: tags and cluster first, then nodes, namespaces, pods, services, policies. */
 export function unitKeys(snap: KubeSnapshot): string[] {
-  const keys = [unitKey.cluster()];
+  const keys = [unitKey.tags(), unitKey.cluster()];
   for (const n of [...snap.nodes.keys()].sort()) keys.push(unitKey.node(n));
   for (const n of [...snap.namespaces.keys()].sort()) keys.push(unitKey.namespace(n));
   for (const k of [...snap.pods.keys()].sort()) {
@@ -45,7 +48,8 @@ export function unitKeys(snap: KubeSnapshot): string[] {
 
 /** Order in which unit kinds are applied when several are ready (parents and ref targets first). */
 export const UNIT_RANK: Record<string, number> = {
-  Cluster: 0,
+  Tags: 0,
+  Cluster: 1,
   Node: 1,
   Namespace: 2,
   Pod: 3,
@@ -60,18 +64,13 @@ export const UNIT_RANK: Record<string, number> = {
 export function unitDeps(key: string, snap: KubeSnapshot): string[] {
   const u = parseUnitKey(key);
   switch (u.kind) {
-    case "Cluster":
+    case "Tags":
     case "Node":
       return [];
-    case "Policies": {
-      // identity tags go on pod interfaces: let the pods' units create them first
-      if (snap.networkpolicies.size === 0) return [];
-      const deps = [unitKey.cluster()];
-      for (const p of snap.pods.values())
-        if (p.spec?.nodeName && !p.spec?.hostNetwork)
-          deps.push(unitKey.pod(p.metadata.namespace!, p.metadata.name!));
-      return deps;
-    }
+    case "Cluster":
+      return [unitKey.tags()];
+    case "Policies":
+      return snap.networkpolicies.size ? [unitKey.tags(), unitKey.cluster()] : [];
     case "Namespace":
       return [unitKey.cluster()];
     case "Service":
@@ -82,11 +81,23 @@ export function unitDeps(key: string, snap: KubeSnapshot): string[] {
       const p = snap.pods.get(`${u.namespace}/${u.name}`);
       if (!p) return [];
       const node = p.spec?.nodeName;
-      const deps = [unitKey.cluster(), unitKey.namespace(u.namespace!)];
+      const deps = [unitKey.tags(), unitKey.cluster(), unitKey.namespace(u.namespace!)];
       if (node) deps.push(unitKey.node(node));
       return deps;
     }
   }
+}
+
+/** Derived views of a snapshot several units need (the controller keeps them current incrementally). */
+export interface TranslateContext {
+  /** pod uid → pod (service members) */
+  podsByUid: ReadonlyMap<string, KubeObject>;
+  /** `ns/pod` of the pods NetworkPolicies select or name (they carry identity tags) */
+  involved: ReadonlySet<string>;
+}
+
+export function translationContext(snap: KubeSnapshot, layout: Layout): TranslateContext {
+  return { podsByUid: podIndex(snap), involved: policyInvolvedPods(layout, snap) };
 }
 
 export function translateUnit(
@@ -94,11 +105,12 @@ export function translateUnit(
   snap: KubeSnapshot,
   layout: Layout,
   view: VncView,
-  /** pod uid → pod, for service members (built from the snapshot when absent) */
-  podsByUid?: Map<string, KubeObject>,
+  ctx: TranslateContext,
 ): UnitDesired {
   const u = parseUnitKey(key);
   switch (u.kind) {
+    case "Tags":
+      return translateTags(layout, snap, ctx.involved);
     case "Cluster":
       return translateCluster(layout);
     case "Node":
@@ -106,17 +118,17 @@ export function translateUnit(
     case "Namespace":
       return translateNamespace(layout, snap, u.name!);
     case "Pod":
-      return translatePod(layout, snap, view, `${u.namespace}/${u.name}`);
+      return translatePod(layout, snap, view, `${u.namespace}/${u.name}`, ctx.involved);
     case "Policies":
       return translatePolicies(layout, snap, new UnitBuilder(layout, key));
     case "Service":
-      return translateService(layout, snap, `${u.namespace}/${u.name}`, podsByUid ?? podIndex(snap));
+      return translateService(layout, snap, `${u.namespace}/${u.name}`, ctx.podsByUid);
   }
 }
 
 /** The desired state of every unit of a snapshot. */
 export function translateAll(snap: KubeSnapshot, cfg: ControllerConfig, view: VncView): UnitDesired[] {
   const layout = new Layout(cfg);
-  const pods = podIndex(snap);
-  return unitKeys(snap).map((k) => translateUnit(k, snap, layout, view, pods));
+  const ctx = translationContext(snap, layout);
+  return unitKeys(snap).map((k) => translateUnit(k, snap, layout, view, ctx));
 }

@@ -41,6 +41,7 @@ export const unitKey = {
   pod: (ns: string, name: string) => `Pod/${ns}/${name}`,
   service: (ns: string, name: string) => `Service/${ns}/${name}`,
   policies: () => "Policies",
+  tags: () => "Tags",
 };
 
 export interface ParsedUnitKey {
@@ -54,6 +55,7 @@ export function parseUnitKey(key: string): ParsedUnitKey {
   switch (kind) {
     case "Cluster":
     case "Policies":
+    case "Tags":
       return { kind };
     case "Node":
     case "Namespace":
@@ -96,6 +98,8 @@ export function unitKeyOf(
       return unitKey.cluster();
     case "Policies":
       return unitKey.policies();
+    case "Tags":
+      return unitKey.tags();
     case "Node":
       return name ? unitKey.node(name) : undefined;
     case "Namespace":
@@ -107,4 +111,9 @@ export function unitKeyOf(
     default:
       return undefined;
   }
+}
+
+/** Label key/value → tag name `type=value` (type lower-cased as the API stores it, `/` spelled `__slash__`). */
+export function tagName(key: string, value: string): string {
+  return `${key.toLowerCase().replace(/\//g, "__slash__")}=${value}`;
 }

@@ -14,8 +14,8 @@
  */
 import type { KubeObject } from "../kube/api";
 import type { Layout } from "./layout";
-import { podVmiUuid, type UnitBuilder, vmName } from "./units";
 import { uuid5 } from "./names";
+import { hasPort, identityTag, type UnitBuilder } from "./units";
 import type { KubeSnapshot, UnitDesired } from "./types";
 
 const PM = "default-policy-management";
@@ -117,11 +117,6 @@ function podKey(p: KubeObject) {
   return `${p.metadata.namespace}/${p.metadata.name}`;
 }
 
-/** Pods that have a Contrail interface (scheduled, not host-network). */
-function hasPort(p: KubeObject): boolean {
-  return !!p.spec?.nodeName && !p.spec?.hostNetwork && !!p.metadata.uid;
-}
-
 function nsLabels(ns: KubeObject): Record<string, string> {
   return { "kubernetes.io/metadata.name": ns.metadata.name!, ...(ns.metadata.labels ?? {}) };
 }
@@ -157,22 +152,37 @@ function portService(
   };
 }
 
-export function identityTag(layout: Layout, p: KubeObject): string {
-  return `application=${vmName(layout, p.metadata.namespace!, p.metadata.name!)}`;
+interface PodRules {
+  egressIsolated: boolean;
+  ingressIsolated: boolean;
+  egress: Rule[];
+  ingress: Rule[];
+}
+
+interface Analysis {
+  /** `ns/pod` of every pod a policy selects or names as a peer (they carry identity tags). */
+  involved: Map<string, KubeObject>;
+  selected: Map<string, PodRules>;
+}
+
+/** Pods that need an identity tag (the pod and tags units ask; empty without NetworkPolicies). */
+export function policyInvolvedPods(layout: Layout, snap: KubeSnapshot): Set<string> {
+  if (snap.networkpolicies.size === 0) return new Set();
+  return new Set(analyze(layout, snap, () => {}).involved.keys());
 }
 
 /** All NetworkPolicies of the cluster as per-pod firewall objects (see the module comment). */
 export function translatePolicies(layout: Layout, snap: KubeSnapshot, b: UnitBuilder): UnitDesired {
   if (snap.networkpolicies.size === 0) return b.done();
+  const { involved, selected } = analyze(layout, snap, b.warn);
+  emit(layout, b, involved, selected);
+  return b.done();
+}
+
+function analyze(layout: Layout, snap: KubeSnapshot, warn: (m: string) => void): Analysis {
   const pods = [...snap.pods.values()].filter(hasPort).sort((x, y) => (podKey(x) < podKey(y) ? -1 : 1));
   const policies = [...snap.networkpolicies.values()].sort((x, y) => (podKey(x) < podKey(y) ? -1 : 1));
   const involved = new Map<string, KubeObject>();
-  interface PodRules {
-    egressIsolated: boolean;
-    ingressIsolated: boolean;
-    egress: Rule[];
-    ingress: Rule[];
-  }
   const selected = new Map<string, PodRules>();
 
   const peersOf = (
@@ -185,7 +195,7 @@ export function translatePolicies(layout: Layout, snap: KubeSnapshot, b: UnitBui
   ): { pods: KubeObject[]; subnets: string[] } => {
     if (peer.ipBlock) {
       if (!peer.ipBlock.cidr?.includes(".")) {
-        b.warn(
+        warn(
           `networkpolicy ${podKey(np)}: ipBlock ${peer.ipBlock.cidr}: only IPv4 is modelled; peer skipped`,
         );
         return { pods: [], subnets: [] };
@@ -206,7 +216,7 @@ export function translatePolicies(layout: Layout, snap: KubeSnapshot, b: UnitBui
     const types: string[] = spec.policyTypes ?? (spec.egress ? ["Ingress", "Egress"] : ["Ingress"]);
     for (const e of [...(spec.podSelector?.matchExpressions ?? [])])
       if (!["In", "NotIn", "Exists", "DoesNotExist"].includes(e.operator))
-        b.warn(
+        warn(
           `networkpolicy ${podKey(np)}: podSelector operator "${e.operator}" is not a Kubernetes operator; it selects nothing`,
         );
     const targets = pods.filter(
@@ -280,18 +290,15 @@ export function translatePolicies(layout: Layout, snap: KubeSnapshot, b: UnitBui
     }
   }
 
-  // identity tags on every involved pod's interface
-  for (const p of [...involved.values()].sort((x, y) => (podKey(x) < podKey(y) ? -1 : 1))) {
-    const tag = identityTag(layout, p);
-    const value = tag.slice("application=".length);
-    b.add("tag", [tag], { tag_type_name: "application", tag_value: value });
-    const vmiFq = [
-      ...layout.project(p.metadata.namespace!),
-      `${p.metadata.name}__${podVmiUuid(p.metadata.uid!)}`,
-    ];
-    b.edges.push({ fromType: "virtual-machine-interface", from: vmiFq, refType: "tag", to: [tag] });
-  }
+  return { involved, selected };
+}
 
+function emit(
+  layout: Layout,
+  b: UnitBuilder,
+  involved: Map<string, KubeObject>,
+  selected: Map<string, PodRules>,
+) {
   // one APS + firewall-policy per selected pod
   for (const [key, r] of [...selected.entries()].sort(([a], [c]) => (a < c ? -1 : 1))) {
     const x = involved.get(key)!;

@@ -48,7 +48,7 @@ export interface DesiredEdge {
   attr?: unknown;
 }
 
-export type UnitKind = "Cluster" | "Node" | "Namespace" | "Pod" | "Service" | "Policies";
+export type UnitKind = "Tags" | "Cluster" | "Node" | "Namespace" | "Pod" | "Service" | "Policies";
 
 export interface UnitDesired {
   key: string;

@@ -7,7 +7,7 @@
  */
 import type { KubeObject } from "../kube/api";
 import { GSC, IP_FABRIC_VN, type Layout, NETWORK_ANNOTATION, parseNetworkAnnotation } from "./layout";
-import { fqUuid, type KeyValue, ownerAnnotations, unitKey, uuid5 } from "./names";
+import { fqUuid, type KeyValue, ownerAnnotations, tagName, unitKey, uuid5 } from "./names";
 import type {
   DesiredEdge,
   DesiredObject,
@@ -140,7 +140,58 @@ function clusterVn(
     network_policy_refs: policies.map((p) => ref(p, POLICY_SEQ)),
   };
   if (opts.ipFabric) refs.virtual_network_refs = [ref(IP_FABRIC_VN)];
+  // r5: namespace networks carry the cluster's application tag
+  if (b.layout.r5) refs.tag_refs = [ref([applicationTag(b.layout)])];
   b.add("virtual-network", fq, props, refs);
+}
+
+export function applicationTag(layout: Layout): string {
+  return tagName("application", layout.c);
+}
+
+/** Pod identity tag for NetworkPolicy rules (see netpol.ts). */
+export function identityTag(layout: Layout, pod: KubeObject): string {
+  return tagName("application", vmName(layout, pod.metadata.namespace!, pod.metadata.name!));
+}
+
+/** Pods with a Contrail interface: scheduled, not host-network. */
+export function hasPort(p: KubeObject): boolean {
+  return !!p.spec?.nodeName && !p.spec?.hostNetwork && !!p.metadata.uid;
+}
+
+/** Tags a pod's interface carries: (r5) its labels and `namespace=<ns>`, plus its identity tag if policies name it. */
+export function podTags(layout: Layout, pod: KubeObject, involved: ReadonlySet<string>): string[] {
+  const tags: string[] = [];
+  if (layout.r5) {
+    for (const [k, v] of Object.entries(pod.metadata.labels ?? {})) tags.push(tagName(k, v));
+    tags.push(tagName("namespace", pod.metadata.namespace!));
+  }
+  if (involved.has(`${pod.metadata.namespace}/${pod.metadata.name}`)) tags.push(identityTag(layout, pod));
+  return tags.sort();
+}
+
+/**
+ * Every tag in use: (r5) `application=<c>`, `namespace=<ns>` per namespace and one per pod label; identity
+ * tags of pods NetworkPolicies name (both models). Shared by many units, so owned by this one.
+ */
+export function translateTags(
+  layout: Layout,
+  snap: KubeSnapshot,
+  involved: ReadonlySet<string>,
+): UnitDesired {
+  const b = new UnitBuilder(layout, unitKey.tags());
+  const names = new Set<string>();
+  if (layout.r5) {
+    names.add(applicationTag(layout));
+    for (const ns of snap.namespaces.keys()) names.add(tagName("namespace", ns));
+  }
+  for (const p of snap.pods.values())
+    if (hasPort(p)) for (const t of podTags(layout, p, involved)) names.add(t);
+  for (const n of [...names].sort()) {
+    const eq = n.indexOf("=");
+    b.add("tag", [n], { tag_type_name: n.slice(0, eq), tag_value: n.slice(eq + 1) });
+  }
+  return b.done();
 }
 
 /** Cluster-wide objects: cluster projects, IPAMs, default networks and (r5) the classic network policies. */
@@ -315,11 +366,17 @@ export function podVmiUuid(podUid: string): string {
 }
 
 /** Per pod: virtual-machine, its interface, instance-ip, (r4 isolated) floating IP, and the vrouter ref. */
-export function translatePod(layout: Layout, snap: KubeSnapshot, view: VncView, key: string): UnitDesired {
+export function translatePod(
+  layout: Layout,
+  snap: KubeSnapshot,
+  view: VncView,
+  key: string,
+  involved: ReadonlySet<string>,
+): UnitDesired {
   const [nsName, podName] = key.split("/");
   const b = new UnitBuilder(layout, unitKey.pod(nsName, podName));
   const pod = snap.pods.get(key);
-  if (!pod || pod.spec?.hostNetwork || !pod.spec?.nodeName || !pod.metadata.uid) return b.done();
+  if (!pod || !hasPort(pod)) return b.done();
   const ns = snap.namespaces.get(nsName);
   if (!ns) {
     b.blocked = `pod ${key}: namespace ${nsName} is not known yet`;
@@ -331,7 +388,7 @@ export function translatePod(layout: Layout, snap: KubeSnapshot, view: VncView, 
     return b.done();
   }
   const net = layout.podNetwork(pod, ns, b.warn);
-  const uid: string = pod.metadata.uid;
+  const uid = pod.metadata.uid!;
   const vmFq = [vmName(layout, nsName, podName)];
   b.add("virtual-machine", vmFq, { server_type: "container" }, {}, { uuid: uid });
   const vmiUuid = podVmiUuid(uid);
@@ -345,6 +402,7 @@ export function translatePod(layout: Layout, snap: KubeSnapshot, view: VncView, 
       virtual_network_refs: [ref(net.vn)],
       virtual_machine_refs: [ref(vmFq)],
       security_group_refs: [ref(layout.securityGroup(nsName))],
+      tag_refs: podTags(layout, pod, involved).map((t) => ref([t])),
     },
     {
       uuid: vmiUuid,
@@ -431,7 +489,7 @@ export function translateService(
   layout: Layout,
   snap: KubeSnapshot,
   key: string,
-  pods: Map<string, KubeObject>,
+  pods: ReadonlyMap<string, KubeObject>,
 ): UnitDesired {
   const [nsName, svcName] = key.split("/");
   const b = new UnitBuilder(layout, unitKey.service(nsName, svcName));

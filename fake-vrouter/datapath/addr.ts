@@ -55,7 +55,7 @@ export function parseCidr(text: string): Ipv4Prefix | undefined {
 }
 
 export function ipv4InPrefix(addr: number, prefix: Ipv4Prefix): boolean {
-  return ((addr & prefix.mask) >>> 0) === prefix.network;
+  return (addr & prefix.mask) >>> 0 === prefix.network;
 }
 
 const cidrCache = new Map<string, Ipv4Prefix | null>();

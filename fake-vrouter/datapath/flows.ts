@@ -66,7 +66,10 @@ export type PoolName = keyof typeof FABRIC_SNAT_POOLS;
 /** Fabric SNAT source ports, per protocol pool (ICMP identifiers use the UDP pool). */
 export class PortPools {
   private readonly used = { tcp: new Set<number>(), udp: new Set<number>() };
-  private readonly next = { tcp: FABRIC_SNAT_POOLS.tcp[0] as number, udp: FABRIC_SNAT_POOLS.udp[0] as number };
+  private readonly next = {
+    tcp: FABRIC_SNAT_POOLS.tcp[0] as number,
+    udp: FABRIC_SNAT_POOLS.udp[0] as number,
+  };
 
   allocate(pool: PoolName): number | undefined {
     const [lo, hi] = FABRIC_SNAT_POOLS[pool];

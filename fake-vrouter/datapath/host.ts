@@ -80,7 +80,14 @@ export class HostStack {
     const p = eth.payload;
     if (p.kind === "arp") {
       if (p.op !== ARP_REQUEST || p.targetIp !== this.spec.ip) return { replies: [] };
-      const reply = encodeArp({ kind: "arp", op: ARP_REPLY, senderMac: this.spec.mac, senderIp: this.spec.ip, targetMac: p.senderMac, targetIp: p.senderIp });
+      const reply = encodeArp({
+        kind: "arp",
+        op: ARP_REPLY,
+        senderMac: this.spec.mac,
+        senderIp: this.spec.ip,
+        targetMac: p.senderMac,
+        targetIp: p.senderIp,
+      });
       return { replies: [wrapEthernet(p.senderMac, this.spec.mac, ETHERTYPE_ARP, reply)], note: "ARP reply" };
     }
     if (p.kind !== "ipv4" || p.dst !== this.spec.ip) return { replies: [], note: "not for this host" };
@@ -94,15 +101,30 @@ export class HostStack {
     const l4 = p.payload;
     switch (l4.kind) {
       case "icmp":
-        return l4.type === ICMP_ECHO_REQUEST ? { l4: icmpEcho(ICMP_ECHO_REPLY, l4.id, l4.seq, l4.data), note: "ICMP echo reply" } : undefined;
+        return l4.type === ICMP_ECHO_REQUEST
+          ? { l4: icmpEcho(ICMP_ECHO_REPLY, l4.id, l4.seq, l4.data), note: "ICMP echo reply" }
+          : undefined;
       case "tcp":
         if ((l4.flags & (TCP_SYN | TCP_ACK)) !== TCP_SYN) return undefined;
         if (this.listens("tcp", l4.dport)) {
-          return { l4: tcp({ sport: l4.dport, dport: l4.sport, seq: 1000, ack: l4.seq + 1, flags: TCP_SYN | TCP_ACK }), note: `SYN-ACK from :${l4.dport}` };
+          return {
+            l4: tcp({
+              sport: l4.dport,
+              dport: l4.sport,
+              seq: 1000,
+              ack: l4.seq + 1,
+              flags: TCP_SYN | TCP_ACK,
+            }),
+            note: `SYN-ACK from :${l4.dport}`,
+          };
         }
-        return { l4: tcp({ sport: l4.dport, dport: l4.sport, seq: 0, ack: l4.seq + 1, flags: TCP_RST | TCP_ACK }), note: `RST: nothing listens on tcp/${l4.dport}` };
+        return {
+          l4: tcp({ sport: l4.dport, dport: l4.sport, seq: 0, ack: l4.seq + 1, flags: TCP_RST | TCP_ACK }),
+          note: `RST: nothing listens on tcp/${l4.dport}`,
+        };
       case "udp":
-        if (this.listens("udp", l4.dport)) return { l4: udp(l4.dport, l4.sport, l4.data), note: `UDP echo from :${l4.dport}` };
+        if (this.listens("udp", l4.dport))
+          return { l4: udp(l4.dport, l4.sport, l4.data), note: `UDP echo from :${l4.dport}` };
         return {
           l4: icmpError(ICMP_DEST_UNREACHABLE, ICMP_CODE_PORT_UNREACHABLE, encodeIpv4(p)),
           note: `ICMP port unreachable: nothing listens on udp/${l4.dport}`,
@@ -112,9 +134,15 @@ export class HostStack {
         if (!init || init.value.length < 4) return undefined;
         const peerTag = new DataView(init.value.buffer, init.value.byteOffset).getUint32(0);
         if (this.listens("sctp", l4.dport)) {
-          return { l4: sctp(l4.dport, l4.sport, peerTag, [sctpInitChunk(SCTP_INIT_ACK, 0x5c7a0001)]), note: `SCTP INIT-ACK from :${l4.dport}` };
+          return {
+            l4: sctp(l4.dport, l4.sport, peerTag, [sctpInitChunk(SCTP_INIT_ACK, 0x5c7a0001)]),
+            note: `SCTP INIT-ACK from :${l4.dport}`,
+          };
         }
-        return { l4: sctp(l4.dport, l4.sport, peerTag, [{ type: SCTP_ABORT, flags: 0, value: new Uint8Array(0) }]), note: `SCTP ABORT: nothing listens on sctp/${l4.dport}` };
+        return {
+          l4: sctp(l4.dport, l4.sport, peerTag, [{ type: SCTP_ABORT, flags: 0, value: new Uint8Array(0) }]),
+          note: `SCTP ABORT: nothing listens on sctp/${l4.dport}`,
+        };
       }
       default:
         return undefined;
@@ -155,13 +183,18 @@ export class HostStack {
       const dv = new DataView(a.data.buffer, a.data.byteOffset, a.data.byteLength);
       const ihl = (a.data[0] & 0x0f) * 4;
       const sport = a.data.length >= ihl + 2 ? dv.getUint16(ihl) : -1;
-      const quotesUs = a.data[9] === req.protocol && (q.kind === "udp" || q.kind === "tcp" || q.kind === "sctp") && sport === q.sport;
+      const quotesUs =
+        a.data[9] === req.protocol &&
+        (q.kind === "udp" || q.kind === "tcp" || q.kind === "sctp") &&
+        sport === q.sport;
       return quotesUs ? "refused" : undefined;
     }
     if (got.src !== req.dst) return undefined;
     switch (q.kind) {
       case "icmp":
-        return a.kind === "icmp" && a.type === ICMP_ECHO_REPLY && a.id === q.id && a.seq === q.seq ? "reply" : undefined;
+        return a.kind === "icmp" && a.type === ICMP_ECHO_REPLY && a.id === q.id && a.seq === q.seq
+          ? "reply"
+          : undefined;
       case "tcp":
         if (a.kind !== "tcp" || a.sport !== q.dport || a.dport !== q.sport) return undefined;
         if (a.flags & TCP_RST) return "refused";

@@ -318,7 +318,8 @@ function readIpv4(bytes: Uint8Array): Ipv4Packet {
   const protocol = bytes[9];
   const body = bytes.subarray(ihl, total);
   // Only the first fragment carries the transport header.
-  const payload: L4 = fragmentOffset > 0 ? { kind: "raw", data: body } : readL4(protocol, body, moreFragments);
+  const payload: L4 =
+    fragmentOffset > 0 ? { kind: "raw", data: body } : readL4(protocol, body, moreFragments);
   return {
     kind: "ipv4",
     family: 4,
@@ -385,8 +386,13 @@ function readL4(protocol: number, bytes: Uint8Array, fragmented: boolean): L4 {
       let off = 12;
       while (off + 4 <= bytes.length) {
         const length = u16(bytes, off + 2);
-        if (length < 4 || off + length > bytes.length) throw new PacketError("sctp", `chunk length ${length}`);
-        chunks.push({ type: bytes[off], flags: bytes[off + 1], value: bytes.subarray(off + 4, off + length) });
+        if (length < 4 || off + length > bytes.length)
+          throw new PacketError("sctp", `chunk length ${length}`);
+        chunks.push({
+          type: bytes[off],
+          flags: bytes[off + 1],
+          value: bytes.subarray(off + 4, off + length),
+        });
         off += (length + 3) & ~3;
       }
       return {
@@ -421,7 +427,9 @@ function readL4(protocol: number, bytes: Uint8Array, fragmented: boolean): L4 {
 }
 
 /** MPLS label stack up to and including the bottom-of-stack entry; the rest is the payload. */
-export function decodeMplsStack(bytes: Uint8Array): DecodeResult<{ labels: MplsLabel[]; payload: Uint8Array }> {
+export function decodeMplsStack(
+  bytes: Uint8Array,
+): DecodeResult<{ labels: MplsLabel[]; payload: Uint8Array }> {
   return catching(() => {
     const labels: MplsLabel[] = [];
     for (let off = 0; ; off += 4) {
@@ -498,7 +506,9 @@ export function encodeArp(arp: ArpPacket): Uint8Array {
 export function encodeIpv4(ip: Ipv4Packet, headroom = 0): Uint8Array {
   const ihl = 20 + ((ip.options.length + 3) & ~3);
   const raw = ip.fragmentOffset > 0 || ip.payload.kind === "raw";
-  const l4len = raw ? (ip.payload as RawPayload).data.length : l4Length(ip.payload as Exclude<L4, RawPayload>);
+  const l4len = raw
+    ? (ip.payload as RawPayload).data.length
+    : l4Length(ip.payload as Exclude<L4, RawPayload>);
   const out = new Uint8Array(headroom + ihl + l4len);
   const o = headroom;
   out[o] = 0x40 | (ihl / 4);
@@ -576,7 +586,13 @@ export function tunnelFrame(h: TunnelHeader, inner: Ipv4Packet): Uint8Array {
   if (h.encap === "vxlan") {
     out[o] = 0x08;
     w32(out, o + 4, (h.label << 8) >>> 0);
-    writeEthernetHeader(out.subarray(o + 8), h.innerDstMac ?? h.dstMac, h.innerSrcMac ?? h.srcMac, ETHERTYPE_IPV4, undefined);
+    writeEthernetHeader(
+      out.subarray(o + 8),
+      h.innerDstMac ?? h.dstMac,
+      h.innerSrcMac ?? h.srcMac,
+      ETHERTYPE_IPV4,
+      undefined,
+    );
   } else {
     w32(out, o, ((h.label << 12) | 0x100 | 64) >>> 0);
   }
@@ -691,7 +707,14 @@ export function encodeVxlan(vni: number, inner: Uint8Array): Uint8Array {
 // ---------------------------------------------------------------------------------------------- builders
 
 /** A fresh IPv4 packet with common defaults (TTL 64, DF clear, id 0). */
-export function ipv4(fields: { src: string; dst: string; payload: L4; ttl?: number; id?: number; tos?: number }): Ipv4Packet {
+export function ipv4(fields: {
+  src: string;
+  dst: string;
+  payload: L4;
+  ttl?: number;
+  id?: number;
+  tos?: number;
+}): Ipv4Packet {
   return {
     kind: "ipv4",
     family: 4,
@@ -726,7 +749,9 @@ export function protocolOf(l4: L4): number {
   }
 }
 
-export function tcp(fields: Partial<Omit<TcpSegment, "kind">> & { sport: number; dport: number }): TcpSegment {
+export function tcp(
+  fields: Partial<Omit<TcpSegment, "kind">> & { sport: number; dport: number },
+): TcpSegment {
   return {
     kind: "tcp",
     seq: 0,
@@ -751,7 +776,14 @@ export function icmpEcho(type: number, id: number, seq: number, data: Uint8Array
 /** An ICMP error quoting the offending packet's header and first 8 payload bytes (RFC 792). */
 export function icmpError(type: number, code: number, offending: Uint8Array): IcmpMessage {
   const ihl = (offending[0] & 0x0f) * 4;
-  return { kind: "icmp", type, code, id: 0, seq: 0, data: offending.slice(0, Math.min(offending.length, ihl + 8)) };
+  return {
+    kind: "icmp",
+    type,
+    code,
+    id: 0,
+    seq: 0,
+    data: offending.slice(0, Math.min(offending.length, ihl + 8)),
+  };
 }
 
 export function sctp(sport: number, dport: number, verificationTag: number, chunks: SctpChunk[]): SctpPacket {

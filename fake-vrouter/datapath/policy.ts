@@ -6,7 +6,16 @@
  *
  * Example: `evaluateAcls(["acl-1"], tables.acls, tuple)` → `{ action: "deny", implicit: true, ... }`
  */
-import type { Acl, AclRule, AddressMatch, FirewallEndpoint, FirewallPolicy, FirewallRule, PortRange, Vif } from "../tables";
+import type {
+  Acl,
+  AclRule,
+  AddressMatch,
+  FirewallEndpoint,
+  FirewallPolicy,
+  FirewallRule,
+  PortRange,
+  Vif,
+} from "../tables";
 import { ipInCidr } from "./addr";
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./packet";
 
@@ -83,7 +92,11 @@ export function aclRuleMatches(rule: AclRule, t: PolicyTuple): boolean {
  * An ordered list of ACLs (network policy or security groups): the first matching rule across the list
  * decides. ACL ids missing from the table are skipped (the agent only references ACLs it has).
  */
-export function evaluateAcls(ids: readonly string[], acls: ReadonlyMap<string, Acl>, t: PolicyTuple): AclVerdict {
+export function evaluateAcls(
+  ids: readonly string[],
+  acls: ReadonlyMap<string, Acl>,
+  t: PolicyTuple,
+): AclVerdict {
   let present: Acl | undefined;
   for (const id of ids) {
     const acl = acls.get(id);
@@ -136,7 +149,11 @@ export function firewallRuleMatches(rule: FirewallRule, t: PolicyTuple): boolean
   }
   if (!matchTagsHold(rule.matchTags, t.src, t.dst)) return false;
   if (endpointMatches(rule.endpoint1, t.src) && endpointMatches(rule.endpoint2, t.dst)) return true;
-  return rule.direction === "<>" && endpointMatches(rule.endpoint1, t.dst) && endpointMatches(rule.endpoint2, t.src);
+  return (
+    rule.direction === "<>" &&
+    endpointMatches(rule.endpoint1, t.dst) &&
+    endpointMatches(rule.endpoint2, t.src)
+  );
 }
 
 /** A vif's firewall policies in order; rules inside a policy are pre-sorted by sequence; first match wins. */

@@ -16,7 +16,7 @@
 import type { DropReason, VrouterTables } from "../tables";
 import { VROUTER_MAC } from "../tables";
 import { formatIpv4, isMac, parseIpv4, readMac } from "./addr";
-import { type DatapathOptions, fabricMacFor, VrouterDatapath } from "./engine";
+import { type DatapathOptions, type FlowTuple, fabricMacFor, VrouterDatapath } from "./engine";
 import { HostStack, type ListenPorts, type ProbeAnswer, type ProbeProto } from "./host";
 import {
   ARP_REQUEST,
@@ -63,6 +63,15 @@ export interface ProbeResult {
   servedByCounts: Record<string, number>;
 }
 
+export interface ReachabilityMatrix {
+  from: string[];
+  to: string[];
+  /** allowed[i][j]: from[i] reached to[j]. */
+  allowed: boolean[][];
+  /** Truth-table text: header row of `to` names, then `from` name and `.`/`X` per cell. */
+  text: string;
+}
+
 /** A point where frames can be captured: a compute's vif (both directions) or the whole underlay. */
 export type CapturePoint = { compute: string; vif: number } | "fabric";
 export type CaptureSink = (frame: Uint8Array, timeMs: number) => void;
@@ -73,7 +82,10 @@ interface Station {
   at: Location;
 }
 
-type Location = { kind: "vif"; compute: string; vif: number } | { kind: "endpoint"; name: string } | { kind: "underlay"; from: string };
+type Location =
+  | { kind: "vif"; compute: string; vif: number }
+  | { kind: "endpoint"; name: string }
+  | { kind: "underlay"; from: string };
 
 interface Pending {
   at: Location;
@@ -96,6 +108,7 @@ interface Endpoint {
 }
 
 const MAX_HOPS = 256;
+const PROTO_NUMBER: Record<ProbeProto, number> = { icmp: 1, tcp: 6, udp: 17, sctp: 132 };
 
 export class SimNetwork {
   private readonly computes = new Map<string, Compute>();
@@ -122,7 +135,10 @@ export class SimNetwork {
     const existing = this.computes.get(compute);
     if (existing) existing.datapath.install(tables);
     else {
-      const datapath = new VrouterDatapath(tables, { ...this.opts, resolveFabricMac: (ip) => this.underlayMac(ip) });
+      const datapath = new VrouterDatapath(tables, {
+        ...this.opts,
+        resolveFabricMac: (ip) => this.underlayMac(ip),
+      });
       this.computes.set(compute, { name: compute, datapath });
     }
     this.stations = undefined;
@@ -143,7 +159,8 @@ export class SimNetwork {
 
   addEndpoint(spec: EndpointSpec): void {
     if (this.endpoints.has(spec.name)) throw new SimNetworkError(`endpoint ${spec.name} already exists`);
-    if (parseIpv4(spec.ip) === undefined) throw new SimNetworkError(`endpoint ${spec.name}: bad IPv4 address ${spec.ip}`);
+    if (parseIpv4(spec.ip) === undefined)
+      throw new SimNetworkError(`endpoint ${spec.name}: bad IPv4 address ${spec.ip}`);
     if (!isMac(spec.mac)) throw new SimNetworkError(`endpoint ${spec.name}: bad MAC ${spec.mac}`);
     if (spec.kind === "pod") {
       const key = `${spec.compute}/${spec.vif}`;
@@ -193,23 +210,67 @@ export class SimNetwork {
     }
     const count = req.count ?? 1;
     const tracing = req.trace ?? true;
-    const result: ProbeResult = { verdict: "deny", replies: 0, sent: 0, refused: 0, trace: [], servedByCounts: {} };
+    const result: ProbeResult = {
+      verdict: "deny",
+      replies: 0,
+      sent: 0,
+      refused: 0,
+      trace: [],
+      servedByCounts: {},
+    };
     let firstDrop: ProbeResult["drop"];
     const onDrop = (compute: string, reason: DropReason, step: TraceStep) => {
       firstDrop ??= { compute, reason, step };
     };
-    const icmpId = this.ephemeral();
+    // One ephemeral number per connection attempt (ICMP: one identifier for the whole ping), the same
+    // sequence `matrix({ fast })` uses, so both pick the same ECMP members.
+    const icmpId = req.proto === "icmp" ? this.ephemeral() : 0;
     for (let i = 0; i < count; i++) {
       this.clock += 1;
       const sport = req.proto === "icmp" ? icmpId : this.ephemeral();
       const pkt = src.stack.request(req.proto, req.to, req.port ?? 0, sport, i + 1);
+      if (req.to === src.spec.ip) {
+        // A host's own address is delivered by its kernel (loopback); the vrouter never sees it.
+        result.sent++;
+        const answer = src.stack
+          .handle(src.stack.frame(pkt, src.spec.mac))
+          .replies.map((f) => decodeEthernet(f));
+        const got = answer.find((d) => d.ok && d.value.payload.kind === "ipv4");
+        const verdict =
+          got?.ok && got.value.payload.kind === "ipv4"
+            ? HostStack.classify(pkt, got.value.payload)
+            : undefined;
+        if (tracing)
+          result.trace.push({
+            compute: src.spec.name,
+            stage: "host",
+            detail: `${req.to} is its own address: delivered locally`,
+          });
+        if (verdict === "reply") {
+          result.replies++;
+          result.servedBy ??= src.spec.name;
+          result.servedByCounts[src.spec.name] = (result.servedByCounts[src.spec.name] ?? 0) + 1;
+        } else if (verdict === "refused") result.refused++;
+        continue;
+      }
       if (!this.resolveArp(src, req.to, result.trace, onDrop)) {
         result.sent++;
         continue;
       }
       src.inbox = [];
       result.sent++;
-      this.run([{ at: this.firstHop(src), frame: src.stack.frame(pkt, this.nextHopMac(src, req.to)), origin: src.spec.name }], result.trace, onDrop, tracing);
+      this.run(
+        [
+          {
+            at: this.firstHop(src),
+            frame: src.stack.frame(pkt, this.nextHopMac(src, req.to)),
+            origin: src.spec.name,
+          },
+        ],
+        result.trace,
+        onDrop,
+        tracing,
+      );
       let answer: ProbeAnswer;
       let servedBy = "";
       for (const got of src.inbox) {
@@ -231,12 +292,99 @@ export class SimNetwork {
     return result;
   }
 
+  /**
+   * Probes every (from, to) pair (`to`: endpoint names or addresses such as service IPs) without traces, renders the
+   * result in the upstream netpol truth-table notation: one row per `from`, `.` allowed, `X` blocked.
+   * `fast`: decide each cell with the engines' dry run (`VrouterDatapath.explain`: the same flow-setup code,
+   * no bytes, no flows) hop by hop; a conformance test holds it equal to the packet verdicts.
+   */
+  matrix(req: { from: string[]; to: string[]; proto: ProbeProto; port?: number; fast?: boolean }): ReachabilityMatrix {
+    const targets = req.to.map((name) => {
+      if (parseIpv4(name) !== undefined) return name;
+      const ep = this.endpoints.get(name);
+      if (!ep) throw new SimNetworkError(`matrix: ${name} is neither an endpoint nor an IPv4 address`);
+      return ep.spec.ip;
+    });
+    const allowed = req.from.map((from) =>
+      targets.map((ip) =>
+        req.fast
+          ? this.reachFast(from, ip, req.proto, req.port ?? 0)
+          : this.probe({ from, to: ip, proto: req.proto, port: req.port, trace: false }).verdict === "allow",
+      ),
+    );
+    const width = Math.max(0, ...req.from.map((n) => n.length));
+    const text = [
+      `${" ".repeat(width)} ${req.to.join(" ")}`,
+      ...req.from.map(
+        (n, i) =>
+          `${n.padEnd(width)} ${allowed[i].map((ok, j) => (ok ? "." : "X").padEnd(req.to[j].length)).join(" ")}`,
+      ),
+    ].join("\n");
+    return { from: req.from, to: req.to, allowed, text };
+  }
+
+  /** Would a new connection from `from` to `to` be answered? Hop-by-hop dry run through the engines. */
+  private reachFast(from: string, to: string, proto: ProbeProto, port: number): boolean {
+    const src = this.endpoints.get(from);
+    if (!src) throw new SimNetworkError(`matrix: no endpoint ${from}`);
+    const answers = (ep: Endpoint | undefined, dip: string) =>
+      ep !== undefined && ep.spec.ip === dip && (proto === "icmp" || ep.stack.listens(proto, port));
+    const id = this.ephemeral();
+    if (to === src.spec.ip) return answers(src, to);
+    let packet: FlowTuple = { proto: PROTO_NUMBER[proto], sip: src.spec.ip, sport: id, dip: to, dport: proto === "icmp" ? 0 : port };
+    let at: { compute: string; from: Parameters<VrouterDatapath["explain"]>[0] };
+    if (src.spec.kind === "pod") at = { compute: src.spec.compute, from: { vif: src.spec.vif } };
+    else {
+      const station = this.stationIndex().byIp.get(to) ?? this.podRouter(to);
+      if (!station) return false;
+      if (station.at.kind === "endpoint") return answers(this.endpoints.get(station.at.name), to);
+      at = { compute: station.name, from: { fabric: true } };
+    }
+    for (let hops = 0; hops < 8; hops++) {
+      const dp = this.computes.get(at.compute)?.datapath;
+      if (!dp) return false;
+      const e = dp.explain(at.from, packet);
+      if (e.verdict === "drop") return false;
+      packet = e.packet;
+      const hop = e.hop;
+      if (hop.kind === "vrouter") return true;
+      if (hop.kind === "host") return false;
+      if (hop.kind === "deliver") return answers(this.endpoints.get(this.byVif.get(`${at.compute}/${hop.vif}`) ?? ""), packet.dip);
+      const station = this.stationIndex().byIp.get(hop.kind === "tunnel" ? hop.dstIp : hop.via);
+      if (!station) return false;
+      if (station.at.kind === "endpoint") return hop.kind === "fabric" && answers(this.endpoints.get(station.at.name), packet.dip);
+      at = { compute: station.name, from: hop.kind === "tunnel" ? { label: hop.label } : { fabric: true } };
+    }
+    return false;
+  }
+
+  /** The compute holding `ip` as a local pod in its fabric VRF (how the underlay reaches ip-fabric pods). */
+  private podRouter(ip: string): Station | undefined {
+    const mac = this.podRouterMac(ip);
+    return mac === undefined ? undefined : this.stationIndex().byMac.get(mac);
+  }
+
   /** A client answers a SYN-ACK it will not use with RST, which also ends the flow in the vrouters. */
   private closeTcp(src: Endpoint, syn: Ipv4Packet, to: string): void {
     const q = syn.payload;
     if (q.kind !== "tcp") return;
-    const rst = ipv4({ src: src.spec.ip, dst: to, payload: tcp({ sport: q.sport, dport: q.dport, seq: q.seq + 1, flags: TCP_RST | TCP_ACK }) });
-    this.run([{ at: this.firstHop(src), frame: src.stack.frame(rst, this.nextHopMac(src, to)), origin: src.spec.name }], [], () => undefined, false);
+    const rst = ipv4({
+      src: src.spec.ip,
+      dst: to,
+      payload: tcp({ sport: q.sport, dport: q.dport, seq: q.seq + 1, flags: TCP_RST | TCP_ACK }),
+    });
+    this.run(
+      [
+        {
+          at: this.firstHop(src),
+          frame: src.stack.frame(rst, this.nextHopMac(src, to)),
+          origin: src.spec.name,
+        },
+      ],
+      [],
+      () => undefined,
+      false,
+    );
     src.inbox = [];
   }
 
@@ -257,23 +405,53 @@ export class SimNetwork {
   }
 
   /** A pod ARPs once per destination; the vrouter's proxy answer teaches it the vrouter MAC. */
-  private resolveArp(src: Endpoint, to: string, trace: TraceStep[], onDrop: (c: string, r: DropReason, s: TraceStep) => void): boolean {
+  private resolveArp(
+    src: Endpoint,
+    to: string,
+    trace: TraceStep[],
+    onDrop: (c: string, r: DropReason, s: TraceStep) => void,
+  ): boolean {
     if (src.spec.kind !== "pod" || src.arpDone) return true;
     const spec = src.spec;
-    const req = encodeArp({ kind: "arp", op: ARP_REQUEST, senderMac: spec.mac, senderIp: spec.ip, targetMac: "00:00:00:00:00:00", targetIp: to });
+    const req = encodeArp({
+      kind: "arp",
+      op: ARP_REQUEST,
+      senderMac: spec.mac,
+      senderIp: spec.ip,
+      targetMac: "00:00:00:00:00:00",
+      targetIp: to,
+    });
     const dp = this.computes.get(spec.compute)?.datapath;
     if (!dp) {
-      const step: TraceStep = { compute: spec.compute, stage: "ingress", detail: `compute ${spec.compute} has no vrouter tables`, action: "drop", reason: "INVALID_IF" };
+      const step: TraceStep = {
+        compute: spec.compute,
+        stage: "ingress",
+        detail: `compute ${spec.compute} has no vrouter tables`,
+        action: "drop",
+        reason: "INVALID_IF",
+      };
       trace.push(step);
       onDrop(spec.compute, "INVALID_IF", step);
       return false;
     }
-    const res = dp.receive(spec.vif, wrapEthernet("ff:ff:ff:ff:ff:ff", spec.mac, ETHERTYPE_ARP, req), this.clock);
-    this.tap({ compute: spec.compute, vif: spec.vif }, wrapEthernet("ff:ff:ff:ff:ff:ff", spec.mac, ETHERTYPE_ARP, req));
+    const res = dp.receive(
+      spec.vif,
+      wrapEthernet("ff:ff:ff:ff:ff:ff", spec.mac, ETHERTYPE_ARP, req),
+      this.clock,
+    );
+    this.tap(
+      { compute: spec.compute, vif: spec.vif },
+      wrapEthernet("ff:ff:ff:ff:ff:ff", spec.mac, ETHERTYPE_ARP, req),
+    );
     for (const o of res.out) this.tap({ compute: spec.compute, vif: o.vif }, o.frame);
     const answered = res.out.some((o) => {
       const d = decodeEthernet(o.frame);
-      return o.vif === spec.vif && d.ok && d.value.payload.kind === "arp" && d.value.payload.senderMac === VROUTER_MAC;
+      return (
+        o.vif === spec.vif &&
+        d.ok &&
+        d.value.payload.kind === "arp" &&
+        d.value.payload.senderMac === VROUTER_MAC
+      );
     });
     if (!answered) {
       for (const s of res.trace) trace.push(s);
@@ -285,10 +463,20 @@ export class SimNetwork {
   }
 
   /** Moves frames until nothing is in flight. */
-  private run(queue: Pending[], trace: TraceStep[], onDrop: (compute: string, reason: DropReason, step: TraceStep) => void, tracing: boolean): void {
+  private run(
+    queue: Pending[],
+    trace: TraceStep[],
+    onDrop: (compute: string, reason: DropReason, step: TraceStep) => void,
+    tracing: boolean,
+  ): void {
     for (let hops = 0; queue.length > 0; hops++) {
       if (hops >= MAX_HOPS) {
-        trace.push({ compute: "underlay", stage: "underlay", detail: `stopped after ${MAX_HOPS} hops (forwarding loop?)`, action: "drop" });
+        trace.push({
+          compute: "underlay",
+          stage: "underlay",
+          detail: `stopped after ${MAX_HOPS} hops (forwarding loop?)`,
+          action: "drop",
+        });
         return;
       }
       const item = queue.shift()!;
@@ -296,7 +484,13 @@ export class SimNetwork {
       if (at.kind === "vif") {
         const compute = this.computes.get(at.compute);
         if (!compute) {
-          const step: TraceStep = { compute: at.compute, stage: "ingress", detail: `compute ${at.compute} has no vrouter tables`, action: "drop", reason: "INVALID_IF" };
+          const step: TraceStep = {
+            compute: at.compute,
+            stage: "ingress",
+            detail: `compute ${at.compute} has no vrouter tables`,
+            action: "drop",
+            reason: "INVALID_IF",
+          };
           trace.push(step);
           onDrop(at.compute, "INVALID_IF", step);
           continue;
@@ -309,32 +503,49 @@ export class SimNetwork {
         for (const o of res.out) {
           this.tap({ compute: at.compute, vif: o.vif }, o.frame);
           const vif = tables.vifs.get(o.vif);
-          if (vif?.type === "fabric") queue.push({ at: { kind: "underlay", from: at.compute }, frame: o.frame, origin: item.origin });
+          if (vif?.type === "fabric")
+            queue.push({ at: { kind: "underlay", from: at.compute }, frame: o.frame, origin: item.origin });
           else if (vif?.type === "virtual") {
             const name = this.byVif.get(`${at.compute}/${o.vif}`);
             if (name) queue.push({ at: { kind: "endpoint", name }, frame: o.frame, origin: item.origin });
-            else trace.push({ compute: at.compute, stage: "deliver", detail: `no endpoint attached to vif ${o.vif}: frame lost` });
+            else
+              trace.push({
+                compute: at.compute,
+                stage: "deliver",
+                detail: `no endpoint attached to vif ${o.vif}: frame lost`,
+              });
           }
         }
       } else if (at.kind === "underlay") {
         this.tap("fabric", item.frame);
         const dest = this.underlayStation(item.frame);
         if (!dest) {
-          const step: TraceStep = { compute: "underlay", stage: "underlay", detail: `no station on the fabric for frame from ${at.from}`, action: "drop", reason: "NOWHERE_TO_GO" };
+          const step: TraceStep = {
+            compute: "underlay",
+            stage: "underlay",
+            detail: `no station on the fabric for frame from ${at.from}`,
+            action: "drop",
+            reason: "NOWHERE_TO_GO",
+          };
           trace.push(step);
           onDrop("underlay", "NOWHERE_TO_GO", step);
           continue;
         }
-        if (tracing) trace.push({ compute: "underlay", stage: "underlay", detail: `${at.from} → ${dest.name}` });
+        if (tracing)
+          trace.push({ compute: "underlay", stage: "underlay", detail: `${at.from} → ${dest.name}` });
         queue.push({ at: dest.at, frame: item.frame, origin: item.origin });
       } else {
         const ep = this.endpoints.get(at.name);
         if (!ep) continue;
         const out = ep.stack.handle(item.frame);
         if (out.received) ep.inbox.push({ pkt: out.received, origin: item.origin });
-        if (tracing && out.note && out.replies.length > 0) trace.push({ compute: ep.spec.name, stage: "host", detail: out.note });
+        if (tracing && out.note && out.replies.length > 0)
+          trace.push({ compute: ep.spec.name, stage: "host", detail: out.note });
         for (const frame of out.replies) {
-          const back: Location = ep.spec.kind === "pod" ? { kind: "vif", compute: ep.spec.compute, vif: ep.spec.vif } : { kind: "underlay", from: ep.spec.name };
+          const back: Location =
+            ep.spec.kind === "pod"
+              ? { kind: "vif", compute: ep.spec.compute, vif: ep.spec.vif }
+              : { kind: "underlay", from: ep.spec.name };
           queue.push({ at: back, frame, origin: ep.spec.name });
         }
       }
@@ -359,13 +570,21 @@ export class SimNetwork {
     for (const c of this.computes.values()) {
       const t = c.datapath.tables;
       const fabric = t.vifs.get(t.compute.fabricVif);
-      const station: Station = { name: c.name, mac: fabric?.mac, at: { kind: "vif", compute: c.name, vif: t.compute.fabricVif } };
+      const station: Station = {
+        name: c.name,
+        mac: fabric?.mac,
+        at: { kind: "vif", compute: c.name, vif: t.compute.fabricVif },
+      };
       if (fabric) byMac.set(fabric.mac, station);
       byIp.set(t.compute.fabricIp, station);
     }
     for (const ep of this.endpoints.values()) {
       if (ep.spec.kind !== "fabric-host") continue;
-      const station: Station = { name: ep.spec.name, mac: ep.spec.mac, at: { kind: "endpoint", name: ep.spec.name } };
+      const station: Station = {
+        name: ep.spec.name,
+        mac: ep.spec.mac,
+        at: { kind: "endpoint", name: ep.spec.name },
+      };
       byMac.set(ep.spec.mac, station);
       byIp.set(ep.spec.ip, station);
     }
@@ -393,7 +612,12 @@ export class SimNetwork {
   private tap(point: CapturePoint, frame: Uint8Array): void {
     for (const c of this.captures) {
       const p = c.point;
-      if (p === "fabric" ? point === "fabric" : point !== "fabric" && p.compute === point.compute && p.vif === point.vif) c.sink(frame, this.clock);
+      if (
+        p === "fabric"
+          ? point === "fabric"
+          : point !== "fabric" && p.compute === point.compute && p.vif === point.vif
+      )
+        c.sink(frame, this.clock);
     }
   }
 }
@@ -404,4 +628,3 @@ export class SimNetworkError extends Error {
     this.name = "SimNetworkError";
   }
 }
-

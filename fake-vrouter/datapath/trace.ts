@@ -52,7 +52,9 @@ export interface TraceStep {
 export function formatTrace(steps: readonly TraceStep[]): string {
   return steps
     .map((s) => {
-      const who = s.ref ? ` [${s.ref.type} ${s.ref.fqName.join(":")}${s.ref.k8s ? ` ← ${s.ref.k8s.kind} ${s.ref.k8s.namespace ? `${s.ref.k8s.namespace}/` : ""}${s.ref.k8s.name}` : ""}]` : "";
+      const who = s.ref
+        ? ` [${s.ref.type} ${s.ref.fqName.join(":")}${s.ref.k8s ? ` ← ${s.ref.k8s.kind} ${s.ref.k8s.namespace ? `${s.ref.k8s.namespace}/` : ""}${s.ref.k8s.name}` : ""}]`
+        : "";
       return `${s.compute} ${s.stage}${s.action ? `(${s.action})` : ""}: ${s.detail}${who}`;
     })
     .join("\n");

@@ -13,6 +13,7 @@
  *   const topo = await NetnsTopology.create({ computes: [{ name: "compute-1", fabricIp: "10.0.0.11" }] });
  *   await topo.startVrouters(); attachAgents(topo, agents); … ; await topo.destroy();
  */
+import { join } from "node:path";
 import { fabricMacFor } from "../datapath/engine";
 import type { VrouterTables } from "../tables";
 import {
@@ -29,10 +30,12 @@ import {
   PREFIX,
 } from "./ns";
 import { DEFAULT_STATE_DIR, forgetProcess, listProcesses, processStartTime, stopProcess } from "./pidfiles";
-import { ECHO_MAIN, type NetnsChild, spawnInNetns } from "./spawn";
+import { PodProcess, type ServedPort } from "./pod-process";
 import { VrouterProcess } from "./vrouter-process";
 
 export { VrouterProcess } from "./vrouter-process";
+export { PodProcess, type ServedPort } from "./pod-process";
+export type { PodProbe, ProbeOutcome } from "./protocol";
 export type { VrouterStatus, RecentDrop } from "./protocol";
 export { listNetns, execIn, netnsUsable } from "./ns";
 
@@ -60,6 +63,8 @@ export interface TopologySpec {
   fabricPrefixLen?: number;
   /** Where pid files go (default /run/ctb, or $CTB_STATE_DIR). */
   stateDir?: string;
+  /** Log sink for the vrouter processes' messages. */
+  log?: (msg: string) => void;
 }
 
 /** A pod plumbed without the CNI (the CNI plugin does the same with `host-netns` = the compute's namespace). */
@@ -72,11 +77,6 @@ export interface PodAttachment {
   ip: string;
   plen: number;
   gateway: string;
-}
-
-export interface EchoPort {
-  proto: "tcp" | "udp";
-  port: number;
 }
 
 async function quietIpv6(ns: string): Promise<void> {
@@ -95,7 +95,7 @@ export class NetnsTopology {
   readonly stateDir: string;
   private readonly created: string[] = [];
   private readonly vrouters = new Map<string, VrouterProcess>();
-  private readonly children: NetnsChild[] = [];
+  private readonly pods = new Map<string, PodProcess>();
 
   private constructor(readonly spec: TopologySpec) {
     this.prefix = spec.prefix ?? PREFIX;
@@ -165,7 +165,12 @@ export class NetnsTopology {
       if (this.vrouters.has(c.name)) continue;
       this.vrouters.set(
         c.name,
-        await VrouterProcess.start({ ns: this.computeNs(c.name), compute: c.name, stateDir: this.stateDir }),
+        await VrouterProcess.start({
+          ns: this.computeNs(c.name),
+          compute: c.name,
+          stateDir: this.stateDir,
+          log: this.spec.log,
+        }),
       );
     }
   }
@@ -188,6 +193,15 @@ export class NetnsTopology {
     return { ns, path: `/var/run/netns/${ns}` };
   }
 
+  /** Stop the pod's process and delete its namespace (its veth goes with it). */
+  async deletePodNamespace(pod: string): Promise<void> {
+    await this.stopPod(pod);
+    const ns = this.podNs(pod);
+    await delNetns(ns);
+    const i = this.created.indexOf(ns);
+    if (i >= 0) this.created.splice(i, 1);
+  }
+
   /** Plumb a pod the way the CNI does: tap in the compute namespace, eth0 with MAC, address, default route. */
   async plugPod(pod: string, a: PodAttachment): Promise<void> {
     const ns = this.podNs(pod);
@@ -202,25 +216,44 @@ export class NetnsTopology {
     ]);
   }
 
-  /** TCP/UDP echo servers for the pod's container ports, inside its namespace. */
-  async startPodServers(pod: string, ports: EchoPort[]): Promise<NetnsChild> {
-    const child = await spawnInNetns({
-      ns: this.podNs(pod),
-      script: ECHO_MAIN,
-      args: ports.map((p) => `${p.proto}:${p.port}`),
-      role: "pod-server",
-      stateDir: this.stateDir,
-    });
-    this.children.push(child);
-    return child;
+  /** The pod's process inside its namespace: echo servers on its container ports, and its prober. */
+  async startPod(pod: string, ports: ServedPort[]): Promise<PodProcess> {
+    if (this.pods.has(pod)) throw new NetnsError(`pod "${pod}" already runs`);
+    const p = await PodProcess.start({ ns: this.podNs(pod), ports, stateDir: this.stateDir });
+    this.pods.set(pod, p);
+    return p;
+  }
+
+  pod(pod: string): PodProcess {
+    const p = this.pods.get(pod);
+    if (!p) throw new NetnsError(`no process running for pod "${pod}"`);
+    return p;
+  }
+
+  /** Stop the pod's process (before its namespace goes, e.g. on pod deletion). */
+  async stopPod(pod: string): Promise<void> {
+    await this.pods.get(pod)?.stop();
+    this.pods.delete(pod);
   }
 
   /** Stop every process, remove every namespace this topology created. */
   async destroy(): Promise<void> {
-    for (const c of this.children.splice(0)) await c.stop();
+    for (const p of this.pods.values()) await p.stop();
+    this.pods.clear();
     await this.stopVrouters();
     for (const ns of this.created.splice(0).reverse()) await delNetns(ns);
   }
+}
+
+/**
+ * Build (once, cached) the assertion-free libpcap addon the vrouter processes prefer (tools/build-cap.sh).
+ * Resolves "stock" when it cannot be built: forwarding works, but deleting a captured tap kills the vrouter.
+ */
+export async function ensureCaptureAddon(): Promise<{ addon: "ndebug" | "stock"; detail: string }> {
+  const r = await exec("bash", [join(import.meta.dirname, "tools/build-cap.sh")], { timeoutMs: 300_000 });
+  return r.code === 0
+    ? { addon: "ndebug", detail: r.stdout.trim() }
+    : { addon: "stock", detail: r.stderr.trim() };
 }
 
 /** Feed each compute's vrouter the agent's tables, now and on every change. Returns the unsubscribe. */

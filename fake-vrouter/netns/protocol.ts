@@ -24,6 +24,8 @@ export interface RecentDrop {
 
 export interface VrouterStatus {
   compute: string;
+  /** "stock" `cap` aborts the process when a captured tap is deleted; see tools/build-cap.sh. */
+  captureAddon: "ndebug" | "stock";
   configVersion: number;
   /** Interfaces with an open capture handle (pod taps and fabric0). */
   ports: string[];
@@ -33,6 +35,8 @@ export interface VrouterStatus {
   engine?: DatapathStats;
   /** Frames the engine sent to a vif that has no interface here (vhost0, pkt0, a vanished tap). */
   undeliverable: number;
+  /** Frames the engine threw on (each is lost; the message went to the testbed as a log). */
+  engineErrors: number;
   recentDrops: RecentDrop[];
 }
 
@@ -41,3 +45,24 @@ export type FromVrouter =
   | { type: "ports"; ports: string[]; configVersion: number }
   | { type: "reply"; id: number; status?: VrouterStatus; error?: string }
   | { type: "log"; msg: string };
+
+/** One probe a pod sends (the netns twin of the simulated network's probe). */
+export interface PodProbe {
+  proto: "icmp" | "tcp" | "udp";
+  dst: string;
+  port?: number;
+  timeoutMs: number;
+}
+
+/** "reply" / "refused" (it got there) / undefined (nothing came back), as the simulated host stack says. */
+export interface ProbeOutcome {
+  answer: "reply" | "refused" | undefined;
+  detail: string;
+}
+
+export type ToPod = { type: "probe"; id: number; probe: PodProbe };
+
+export type FromPod =
+  | { type: "ready"; pid: number }
+  | { type: "error"; msg: string }
+  | { type: "probe-result"; id: number; outcome: ProbeOutcome };

@@ -12,7 +12,7 @@ import { DEFAULT_STATE_DIR, forgetProcess, recordProcess } from "./pidfiles";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "../..");
 export const VROUTER_MAIN = join(import.meta.dirname, "vrouter-main.ts");
-export const ECHO_MAIN = join(import.meta.dirname, "echo-main.ts");
+export const POD_MAIN = join(import.meta.dirname, "pod-main.ts");
 
 export interface NetnsChild {
   ns: string;

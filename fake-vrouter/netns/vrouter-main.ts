@@ -6,7 +6,11 @@
  *
  * Started by `VrouterProcess.start` as `ip netns exec <ns> node --import tsx vrouter-main.ts <compute>`.
  */
-import capBinding, { type Cap } from "cap";
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import type capModule from "cap";
+import type { Cap } from "cap";
 import { VrouterDatapath } from "../datapath/engine";
 import { VROUTER_MAC, type Vif, type VrouterTables } from "../tables";
 import { completeL4Checksum } from "./checksum";
@@ -14,6 +18,17 @@ import { PcapWriter } from "./pcap-writer";
 import type { FromVrouter, RecentDrop, ToVrouter } from "./protocol";
 
 const compute = process.argv[2] ?? "compute";
+
+/**
+ * The libpcap binding: the assertion-free build from tools/build-cap.sh when present (a tap deleted under
+ * an open handle just stops it), else the stock `cap`, which aborts the process in that case.
+ */
+const NDEBUG_DIR = join(import.meta.dirname, "../../.cache/cap-ndebug");
+const NDEBUG_CAP = join(NDEBUG_DIR, "lib/Cap.js");
+const captureAddon: "ndebug" | "stock" = existsSync(join(NDEBUG_DIR, "build/Release/cap.node")) ? "ndebug" : "stock";
+const capBinding = createRequire(import.meta.url)(
+  captureAddon === "ndebug" ? NDEBUG_CAP : "cap",
+) as typeof capModule;
 const FLOW_AGING_TICK_MS = 5000;
 const RETRY_MISSING_MS = 200;
 const RECENT_DROPS = 50;
@@ -30,6 +45,8 @@ interface Port {
   ifname: string;
   vif: number;
   filter: string;
+  /** Kernel ifindex at open: a different one later means the tap was deleted and recreated. */
+  ifindex: string;
   cap: Cap;
   buffer: Buffer;
 }
@@ -44,6 +61,7 @@ const ports = new Map<string, Port>();
 const captures = new Map<string, PcapWriter>();
 let missing: string[] = [];
 let undeliverable = 0;
+let engineErrors = 0;
 const recentDrops: RecentDrop[] = [];
 let retryTimer: NodeJS.Timeout | undefined;
 
@@ -59,7 +77,15 @@ function onFrame(port: Port, nbytes: number): void {
   completeL4Checksum(frame);
   const now = Date.now();
   captures.get(port.ifname)?.write(frame, now);
-  const r = engine.receive(port.vif, frame, now);
+  let r: ReturnType<VrouterDatapath["receive"]>;
+  try {
+    r = engine.receive(port.vif, frame, now);
+  } catch (err) {
+    // An engine bug must cost one frame, not the compute's whole datapath.
+    engineErrors++;
+    send({ type: "log", msg: `engine failed on a frame from ${port.ifname}: ${(err as Error).message}` });
+    return;
+  }
   if (r.drop) {
     recentDrops.push({ at: now, ifname: port.ifname, reason: r.drop, trace: r.trace });
     if (recentDrops.length > RECENT_DROPS) recentDrops.shift();
@@ -72,12 +98,40 @@ function onFrame(port: Port, nbytes: number): void {
       continue;
     }
     const buf = Buffer.from(o.frame.buffer, o.frame.byteOffset, o.frame.byteLength);
-    out.cap.send(buf, buf.length);
+    try {
+      out.cap.send(buf, buf.length);
+    } catch {
+      // The interface went away under the handle (pod deleted): drop the handle, look for it again.
+      closePort(out);
+      undeliverable++;
+      scheduleRetry();
+      continue;
+    }
     captures.get(out.ifname)?.write(o.frame, now);
   }
 }
 
+function ifindexOf(ifname: string): string | undefined {
+  try {
+    return readFileSync(`/sys/class/net/${ifname}/ifindex`, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function closePort(port: Port): void {
+  port.cap.close();
+  ports.delete(port.ifname);
+}
+
+function scheduleRetry(): void {
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(syncPorts, RETRY_MISSING_MS);
+}
+
 function openPort(vif: Vif): boolean {
+  const ifindex = ifindexOf(vif.name);
+  if (ifindex === undefined) return false;
   const cap = new capBinding.Cap();
   const buffer = Buffer.alloc(65535);
   const filter = inboundFilter(vif);
@@ -86,7 +140,7 @@ function openPort(vif: Vif): boolean {
   } catch {
     return false;
   }
-  const port: Port = { ifname: vif.name, vif: vif.index, filter, cap, buffer };
+  const port: Port = { ifname: vif.name, vif: vif.index, filter, ifindex, cap, buffer };
   cap.on("packet", (nbytes: number) => onFrame(port, nbytes));
   ports.set(vif.name, port);
   return true;
@@ -98,11 +152,10 @@ function syncPorts(): void {
   const want = forwardable(tables);
   for (const [name, port] of ports) {
     const vif = want.get(name);
-    // Gone, or its MAC changed (the filter depends on it): close; reopened below if still wanted.
-    if (!vif || port.filter !== inboundFilter(vif)) {
-      port.cap.close();
-      ports.delete(name);
-    } else port.vif = vif.index;
+    // Gone from the tables, its MAC changed (the filter depends on it) or the interface was recreated:
+    // close; reopened below if still wanted.
+    if (!vif || port.filter !== inboundFilter(vif) || ifindexOf(name) !== port.ifindex) closePort(port);
+    else port.vif = vif.index;
   }
   const stillMissing: string[] = [];
   for (const [name, vif] of want) if (!ports.has(name) && !openPort(vif)) stillMissing.push(name);
@@ -110,8 +163,8 @@ function syncPorts(): void {
   send({ type: "ports", ports: [...ports.keys()].sort(), configVersion: tables.configVersion });
   // The CNI creates a tap before telling the agent, but a port can still be named before it exists here
   // (a tap being recreated): look again shortly.
-  clearTimeout(retryTimer);
-  if (missing.length > 0) retryTimer = setTimeout(syncPorts, RETRY_MISSING_MS);
+  if (missing.length > 0) scheduleRetry();
+  else clearTimeout(retryTimer);
 }
 
 function install(t: VrouterTables): void {
@@ -144,11 +197,13 @@ process.on("message", (raw) => {
           id: m.id,
           status: {
             compute,
+            captureAddon,
             configVersion: tables?.configVersion ?? -1,
             ports: [...ports.keys()].sort(),
             missing,
             engine: engine?.stats(),
             undeliverable,
+            engineErrors,
             recentDrops,
           },
         });

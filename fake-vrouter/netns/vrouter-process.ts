@@ -1,6 +1,8 @@
 /**
  * The testbed's handle on one compute's vrouter process: push tables, wait until given ports are open,
- * read status (engine counters, recent drops with traces), start/stop pcap captures, stop by pid.
+ * read status (engine counters, recent drops with traces), start/stop pcap captures, stop by pid. A vrouter
+ * that crashes is started again (up to MAX_RESTARTS times) with the last tables it had; its flows are lost,
+ * as with a restarted kernel vrouter.
  *
  * Example:
  *   const v = await VrouterProcess.start({ ns: "ctb-compute-1", compute: "compute-1" });
@@ -16,43 +18,93 @@ type Request =
   | { type: "capture-stop"; ifname: string }
   | { type: "stats" };
 
+export interface VrouterProcessOptions {
+  ns: string;
+  compute: string;
+  stateDir?: string;
+  /** Where the vrouter's log messages go (engine failures, restarts); default: dropped. */
+  log?: (msg: string) => void;
+}
+
 export class VrouterProcess {
+  static readonly MAX_RESTARTS = 3;
+  /** How many times the process was started again after dying. */
+  restarts = 0;
+  private proc!: NetnsChild;
   private nextId = 1;
   private readonly pending = new Map<
     number,
     { resolve: (s?: VrouterStatus) => void; reject: (e: Error) => void }
   >();
   private openPorts: string[] = [];
-  private portWaiters: { names: string[]; resolve: () => void }[] = [];
+  private portWaiters: { names: string[]; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private lastTables?: VrouterTables;
+  private stopping = false;
+  private exited?: Error;
 
-  private constructor(
-    readonly compute: string,
-    private readonly proc: NetnsChild,
-  ) {}
+  private constructor(private readonly o: VrouterProcessOptions) {}
+
+  get compute(): string {
+    return this.o.compute;
+  }
 
   get pid(): number {
     return this.proc.pid;
   }
 
   get ns(): string {
-    return this.proc.ns;
+    return this.o.ns;
   }
 
-  static async start(o: { ns: string; compute: string; stateDir?: string }): Promise<VrouterProcess> {
-    let self: VrouterProcess | undefined;
-    const early: FromVrouter[] = [];
-    const proc = await spawnInNetns({
-      ns: o.ns,
-      script: VROUTER_MAIN,
-      args: [o.compute],
-      role: "vrouter",
-      stateDir: o.stateDir,
-      onMessage: (m) => (self ? self.onMessage(m as FromVrouter) : early.push(m as FromVrouter)),
-    });
-    self = new VrouterProcess(o.compute, proc);
-    for (const m of early) self.onMessage(m);
-    proc.child.once("exit", () => self?.failPending(new NetnsError(`vrouter of ${o.compute} exited`)));
+  /** Why the process is gone for good, if it is. */
+  get failure(): Error | undefined {
+    return this.exited;
+  }
+
+  static async start(o: VrouterProcessOptions): Promise<VrouterProcess> {
+    const self = new VrouterProcess(o);
+    await self.spawn();
     return self;
+  }
+
+  private async spawn(): Promise<void> {
+    const proc = await spawnInNetns({
+      ns: this.o.ns,
+      script: VROUTER_MAIN,
+      args: [this.o.compute],
+      role: "vrouter",
+      stateDir: this.o.stateDir,
+      onMessage: (m) => this.onMessage(m as FromVrouter),
+    });
+    this.proc = proc;
+    proc.child.once("exit", (code, signal) => void this.onExit(proc, code, signal));
+    if (this.lastTables) this.send({ type: "tables", tables: this.lastTables });
+  }
+
+  private async onExit(proc: NetnsChild, code: number | null, signal: string | null): Promise<void> {
+    const err = new NetnsError(`vrouter of ${this.o.compute} exited (${signal ?? code})`);
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.openPorts = [];
+    await proc.stop(); // forgets its pid record
+    // Exit 0 is a deliberate stop (SIGTERM from `stop()` or `ctb down`, or the testbed went away): only a
+    // crash (non-zero exit, fatal signal) is restarted.
+    const crashed = code !== 0 && signal !== "SIGTERM" && signal !== "SIGINT";
+    if (this.stopping || !crashed || this.restarts >= VrouterProcess.MAX_RESTARTS) {
+      this.exited = err;
+      for (const w of this.portWaiters.splice(0)) w.reject(err);
+      if (crashed && !this.stopping)
+        this.o.log?.(`${err.message}; not restarted again after ${this.restarts} restarts`);
+      return;
+    }
+    this.restarts++;
+    this.o.log?.(`${err.message}; restarting (${this.restarts}/${VrouterProcess.MAX_RESTARTS})`);
+    try {
+      await this.spawn();
+    } catch (e) {
+      this.exited = e as Error;
+      for (const w of this.portWaiters.splice(0)) w.reject(e as Error);
+    }
   }
 
   private onMessage(m: FromVrouter): void {
@@ -63,41 +115,53 @@ export class VrouterProcess {
         if (done) w.resolve();
         return !done;
       });
+    } else if (m.type === "log") {
+      this.o.log?.(`vrouter ${this.o.compute}: ${m.msg}`);
     } else if (m.type === "reply") {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
-      if (m.error) p?.reject(new NetnsError(`vrouter of ${this.compute}: ${m.error}`));
+      if (m.error) p?.reject(new NetnsError(`vrouter of ${this.o.compute}: ${m.error}`));
       else p?.resolve(m.status);
     }
   }
 
-  private failPending(err: Error): void {
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+  private send(m: ToVrouter): boolean {
+    if (this.exited || !this.proc.child.connected) return false;
+    this.proc.child.send(m);
+    return true;
   }
 
   private request(r: Request): Promise<VrouterStatus | undefined> {
+    if (this.exited) return Promise.reject(this.exited);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.proc.child.send({ ...r, id } as ToVrouter);
+      if (!this.send({ ...r, id } as ToVrouter)) {
+        this.pending.delete(id);
+        reject(new NetnsError(`vrouter of ${this.o.compute} is not running`));
+      }
     });
   }
 
-  /** New tables from the agent (the engine keeps its flows and revalidates them). */
-  install(tables: VrouterTables): void {
-    this.proc.child.send({ type: "tables", tables } satisfies ToVrouter);
+  /**
+   * New tables from the agent (the engine keeps its flows and revalidates them); kept for a restart. False
+   * when they could not be sent now: called from the agent's change callbacks, this must not throw.
+   */
+  install(tables: VrouterTables): boolean {
+    this.lastTables = tables;
+    return this.send({ type: "tables", tables });
   }
 
-  /** Resolves once every named interface has an open capture handle in the vrouter. */
+  /** Resolves once every named interface has an open capture handle in the vrouter (rejects if it dies). */
   waitForPorts(names: string[]): Promise<void> {
     if (names.every((n) => this.openPorts.includes(n))) return Promise.resolve();
-    return new Promise((resolve) => this.portWaiters.push({ names, resolve }));
+    if (this.exited) return Promise.reject(this.exited);
+    return new Promise((resolve, reject) => this.portWaiters.push({ names, resolve, reject }));
   }
 
   async status(): Promise<VrouterStatus> {
     const s = await this.request({ type: "stats" });
-    if (!s) throw new NetnsError(`vrouter of ${this.compute} sent no status`);
+    if (!s) throw new NetnsError(`vrouter of ${this.o.compute} sent no status`);
     return s;
   }
 
@@ -110,7 +174,8 @@ export class VrouterProcess {
     await this.request({ type: "capture-stop", ifname });
   }
 
-  stop(): Promise<void> {
-    return this.proc.stop();
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.proc.stop();
   }
 }

@@ -215,9 +215,7 @@ describe("agents on the real config API", () => {
     expect(t.nextHops.get(vrf.routes.find((r) => r.prefix === "10.47.255.254/32")!.nh)?.type).toBe("receive");
   });
 
-  // Blocked by the fake API: POST /floating-ips answers 409 "Ip address … already in use" for svc-monitor's
-  // VIP floating IP (its address is the parent instance-ip's own). Unskip once the API allows it.
-  it.skip("reads svc-monitor's ECMP VIP floating IP as a composite route", async () => {
+  it("reads svc-monitor's ECMP VIP floating IP as a composite route", async () => {
     const { api, vnc, vn, vrs, agents } = await setup();
     const daemons = await startConfigDaemons({ apiUrl: api.url });
     cleanup.push(() => daemons.stop());

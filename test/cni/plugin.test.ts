@@ -468,6 +468,7 @@ describe("error codes", () => {
     ["4: no CNI_COMMAND", 4, (h) => h.call("", {})],
     ["4: unknown CNI_COMMAND", 4, (h) => h.call("UPDATE", {})],
     ["4: ADD without CNI_NETNS", 4, (h) => h.call("ADD", { env: { CNI_NETNS: undefined } })],
+    ["4: DEL without CNI_PATH", 4, (h) => h.call("DEL", { env: { CNI_PATH: undefined } })],
     ["4: bad container id", 4, (h) => h.call("ADD", { env: { CNI_CONTAINERID: "-bad id" } })],
     ["4: interface name over 15 chars", 4, (h) => h.call("ADD", { env: { CNI_IFNAME: "eth0123456789012" } })],
     ["4: interface name with '/'", 4, (h) => h.call("ADD", { env: { CNI_IFNAME: "eth/0" } })],

@@ -6,6 +6,7 @@ import type { CniError } from "../../cni/errors";
 import { ipPrefix } from "../../cni/netlink";
 import { parseAnnotations, parseVmCfg, parseVmiAddress, pollAgent } from "../../cni/port-api";
 import { hostIfname, vmName } from "../../cni/result";
+import { confDir } from "../../cni/run";
 import { allows } from "../../cni/versions";
 
 describe("naming", () => {
@@ -26,7 +27,7 @@ describe("environment", () => {
     });
   });
   it("lets DEL run without CNI_NETNS but not ADD", () => {
-    const base = { CNI_CONTAINERID: "abc", CNI_IFNAME: "eth0" };
+    const base = { CNI_CONTAINERID: "abc", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin" };
     expect(parseEnv({ ...base, CNI_COMMAND: "DEL" }).command).toBe("DEL");
     expect(() => parseEnv({ ...base, CNI_COMMAND: "ADD" })).toThrow(/CNI_NETNS/);
   });
@@ -106,6 +107,11 @@ describe("agent payloads", () => {
 });
 
 describe("versions and options", () => {
+  it("finds the deployed conf file in contrail.conf-dir, else NETCONFPATH, else /etc/cni/net.d", () => {
+    expect(confDir({ contrail: { "conf-dir": "/x" } }, { NETCONFPATH: "/y" })).toBe("/x");
+    expect(confDir({}, { NETCONFPATH: "/y" })).toBe("/y");
+    expect(confDir({}, {})).toBe("/etc/cni/net.d");
+  });
   it("allows CHECK from 0.4.0 and GC/STATUS from 1.1.0", () => {
     expect([
       allows("0.3.1", "CHECK"),

@@ -39,6 +39,7 @@ function loadCase(file: string) {
     EndpointSlice: "endpointslices",
     Endpoints: "endpoints",
     Node: "nodes",
+    NetworkPolicy: "networkpolicies",
   };
   for (const d of docs.slice(1) as KubeObject[]) {
     const r = plural[d.kind];

@@ -289,6 +289,40 @@ describe("event sequences", () => {
     expect(await names("project")).not.toContain("default-domain:dev");
   });
 
+  it("r5: labels become tags on the pod's interface; relabelling and deleting clean up unused tags", async () => {
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    const p = await kube.create(
+      "pods",
+      pod("default", "web", "n1", { app: "web", "example.com/tier": "front" }),
+    );
+    const c = await start("r5");
+    await settle(c);
+    const vmiTags = async () => {
+      const vmi = (
+        await vnc.list("virtual-machine-interface", { backRefId: p.metadata.uid!, detail: true })
+      )[0];
+      return (vmi.tag_refs ?? []).map((r: { to: string[] }) => r.to.join(":")).sort();
+    };
+    expect(await vmiTags()).toEqual(["app=web", "example.com__slash__tier=front", "namespace=default"]);
+    expect(await names("tag")).toEqual(
+      expect.arrayContaining(["app=web", "application=k8s", "namespace=default"]),
+    );
+    await kube.patch("pods", "web", "default", { metadata: { labels: { app: "shop" } } });
+    await settle(c);
+    expect(await vmiTags()).toEqual(["app=shop", "example.com__slash__tier=front", "namespace=default"]);
+    // the old value's tag goes once no interface uses it (possibly on a later retry)
+    for (let i = 0; i < 50 && (await names("tag")).includes("app=web"); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await names("tag")).not.toContain("app=web");
+    await kube.delete("pods", "web", "default");
+    await settle(c);
+    for (let i = 0; i < 50 && (await names("tag")).includes("app=shop"); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await names("tag")).not.toContain("app=shop");
+    expect(await names("tag")).toContain("namespace=default");
+  });
+
   it("a restart midway converges to the same object graph, without duplicates or leaks", async () => {
     await kube.create("nodes", node("n1", "10.1.0.1"));
     await kube.create("nodes", node("n2", "10.1.0.2"));
@@ -365,6 +399,31 @@ describe("event sequences", () => {
     expect(await vnc.list("virtual-machine")).toHaveLength(0);
     const vr = await vnc.readByFqName("virtual-router", ["default-global-system-config", "n1"]);
     expect(vr.virtual_machine_refs ?? []).toHaveLength(0);
+  });
+});
+
+describe("level-triggered resync", () => {
+  it("recreates an owned object deleted behind the controller's back and restores a changed property", async () => {
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    const p = await kube.create("pods", pod("default", "a", "n1"));
+    const c = await start("r4");
+    await settle(c);
+    const before = await graph();
+    const vmi = (await vnc.list("virtual-machine-interface", { backRefId: p.metadata.uid! }))[0];
+    const iip = (await vnc.list("instance-ip", { backRefId: vmi.uuid }))[0];
+    await vnc.delete("instance-ip", iip.uuid);
+    const sg = await vnc.readByFqName("security-group", [
+      "default-domain",
+      "default",
+      "k8s-default-default-sg",
+    ]);
+    await vnc.update("security-group", sg.uuid, { security_group_entries: { policy_rule: [] } });
+    await c.resync();
+    expect(await graph()).toEqual(before);
+    const sgAfter = await vnc.read("security-group", sg.uuid);
+    expect(sgAfter.security_group_entries.policy_rule).toHaveLength(4);
+    expect(await iipAddress(p)).toMatch(/^10\.47\.255\./);
   });
 });
 

@@ -24,17 +24,30 @@ function world() {
     x: { ...c.pod("x", blue, "10.2.0.30", c1), compute: "compute-1", ip: "10.2.0.30" },
     y: { ...c.pod("y", blue, "10.2.0.40", c2), compute: "compute-2", ip: "10.2.0.40" },
   };
-  const ports = new Map<string, PluggedPort[]>([["compute-1", []], ["compute-2", []]]);
-  for (const [name, p] of Object.entries(pods)) ports.get(p.compute)!.push({ vmiUuid: p.vmi, vmUuid: p.vm, hostIfname: `tap${name}`, enabled: true });
+  const ports = new Map<string, PluggedPort[]>([
+    ["compute-1", []],
+    ["compute-2", []],
+  ]);
+  for (const [name, p] of Object.entries(pods))
+    ports.get(p.compute)!.push({ vmiUuid: p.vmi, vmUuid: p.vm, hostIfname: `tap${name}`, enabled: true });
   return { c, red, blue, pods, ports };
 }
 
 function network(w: ReturnType<typeof world>): SimNetwork {
   const net = new SimNetwork();
-  for (const compute of ["compute-1", "compute-2"]) net.setTables(compute, computeTables(w.c.model, compute, w.ports));
+  for (const compute of ["compute-1", "compute-2"])
+    net.setTables(compute, computeTables(w.c.model, compute, w.ports));
   for (const [name, p] of Object.entries(w.pods)) {
     const vif = [...net.datapath(p.compute)!.tables.vifs.values()].find((v) => v.vmi?.uuid === p.vmi)!;
-    net.addEndpoint({ name, kind: "pod", compute: p.compute, vif: vif.index, mac: vif.mac, ip: p.ip, listen: { tcp: [80, 8080] } });
+    net.addEndpoint({
+      name,
+      kind: "pod",
+      compute: p.compute,
+      vif: vif.index,
+      mac: vif.mac,
+      ip: p.ip,
+      listen: { tcp: [80, 8080] },
+    });
   }
   return net;
 }
@@ -55,14 +68,24 @@ describe("agent-computed tables through the engine", () => {
     const net = network(w);
     const r = net.probe({ from: "a", to: "10.2.0.40", proto: "tcp", port: 80 });
     expect(r.verdict, formatTrace(r.trace)).toBe("allow");
-    expect(r.trace.find((s) => s.stage === "route" && s.compute === "compute-1")?.detail, formatTrace(r.trace)).toContain("leaked by");
+    expect(
+      r.trace.find((s) => s.stage === "route" && s.compute === "compute-1")?.detail,
+      formatTrace(r.trace),
+    ).toContain("leaked by");
     expect(net.probe({ from: "y", to: "10.1.0.10", proto: "tcp", port: 80 }).verdict).toBe("allow");
   });
 
   it("a service VIP spreads over its backends with the port mapping", () => {
     const w = world();
-    const lbVmi = w.c.put("virtual-machine-interface", [...PROJECT, "lb-vmi"], { parent_type: "project", virtual_network_refs: [w.c.ref(w.red)] });
-    const vip = w.c.put("instance-ip", ["vip-iip"], { instance_ip_address: "10.1.0.200", virtual_network_refs: [w.c.ref(w.red)], virtual_machine_interface_refs: [w.c.ref(lbVmi)] });
+    const lbVmi = w.c.put("virtual-machine-interface", [...PROJECT, "lb-vmi"], {
+      parent_type: "project",
+      virtual_network_refs: [w.c.ref(w.red)],
+    });
+    const vip = w.c.put("instance-ip", ["vip-iip"], {
+      instance_ip_address: "10.1.0.200",
+      virtual_network_refs: [w.c.ref(w.red)],
+      virtual_machine_interface_refs: [w.c.ref(lbVmi)],
+    });
     w.c.put("floating-ip", ["vip-iip", "vip-fip"], {
       parent_type: "instance-ip",
       parent_uuid: vip,
@@ -79,6 +102,8 @@ describe("agent-computed tables through the engine", () => {
     const fromRed = net.probe({ from: "b", to: "10.1.0.200", proto: "tcp", port: 80, count: 30 });
     expect(fromRed.replies, formatTrace(fromRed.trace.slice(0, 30))).toBe(30);
     expect(Object.keys(fromRed.servedByCounts).sort()).toEqual(["a", "b"]);
-    expect(net.probe({ from: "b", to: "10.1.0.200", proto: "tcp", port: 8080 }).drop?.step.stage).toBe("floating-ip");
+    expect(net.probe({ from: "b", to: "10.1.0.200", proto: "tcp", port: 8080 }).drop?.step.stage).toBe(
+      "floating-ip",
+    );
   });
 });

@@ -37,27 +37,62 @@ interface Case {
   /** Frame in on compute-1's vif. */
   vif: number;
   frame: (w: World) => Uint8Array;
-  expect: { drop: string; stage?: string } | { out: number; check?: (frame: Uint8Array, w: World) => void } | { consumed: true };
+  expect:
+    | { drop: string; stage?: string }
+    | { out: number; check?: (frame: Uint8Array, w: World) => void }
+    | { consumed: true };
 }
 
 const cases: Case[] = [
   {
     name: "proxy ARP answers any address with the vrouter MAC",
     vif: 3,
-    frame: (w) => wrapEthernet("ff:ff:ff:ff:ff:ff", podMac(pod(w, "a")), ETHERTYPE_ARP, encodeArp({ kind: "arp", op: ARP_REQUEST, senderMac: podMac(pod(w, "a")), senderIp: "10.1.0.3", targetMac: "00:00:00:00:00:00", targetIp: "10.9.9.9" })),
+    frame: (w) =>
+      wrapEthernet(
+        "ff:ff:ff:ff:ff:ff",
+        podMac(pod(w, "a")),
+        ETHERTYPE_ARP,
+        encodeArp({
+          kind: "arp",
+          op: ARP_REQUEST,
+          senderMac: podMac(pod(w, "a")),
+          senderIp: "10.1.0.3",
+          targetMac: "00:00:00:00:00:00",
+          targetIp: "10.9.9.9",
+        }),
+      ),
     expect: {
       out: 3,
       check: (f, w) => {
         const e = eth(f);
         expect(e.dst).toBe(podMac(pod(w, "a")));
-        expect(e.payload).toMatchObject({ kind: "arp", op: ARP_REPLY, senderMac: VROUTER_MAC, senderIp: "10.9.9.9", targetIp: "10.1.0.3" });
+        expect(e.payload).toMatchObject({
+          kind: "arp",
+          op: ARP_REPLY,
+          senderMac: VROUTER_MAC,
+          senderIp: "10.9.9.9",
+          targetIp: "10.1.0.3",
+        });
       },
     },
   },
   {
     name: "ARP for the pod's own address is not answered",
     vif: 3,
-    frame: (w) => wrapEthernet("ff:ff:ff:ff:ff:ff", podMac(pod(w, "a")), ETHERTYPE_ARP, encodeArp({ kind: "arp", op: ARP_REQUEST, senderMac: podMac(pod(w, "a")), senderIp: "0.0.0.0", targetMac: "00:00:00:00:00:00", targetIp: "10.1.0.3" })),
+    frame: (w) =>
+      wrapEthernet(
+        "ff:ff:ff:ff:ff:ff",
+        podMac(pod(w, "a")),
+        ETHERTYPE_ARP,
+        encodeArp({
+          kind: "arp",
+          op: ARP_REQUEST,
+          senderMac: podMac(pod(w, "a")),
+          senderIp: "0.0.0.0",
+          targetMac: "00:00:00:00:00:00",
+          targetIp: "10.1.0.3",
+        }),
+      ),
     expect: { consumed: true },
   },
   {
@@ -70,7 +105,12 @@ const cases: Case[] = [
         const e = eth(f);
         expect(e.src).toBe(VROUTER_MAC);
         expect(e.dst).toBe(podMac(pod(w, "b")));
-        expect(ip(f)).toMatchObject({ src: "10.1.0.3", dst: "10.1.0.4", ttl: 63, payload: { kind: "tcp", sport: 40000, dport: 80 } });
+        expect(ip(f)).toMatchObject({
+          src: "10.1.0.3",
+          dst: "10.1.0.4",
+          ttl: 63,
+          payload: { kind: "tcp", sport: 40000, dport: 80 },
+        });
       },
     },
   },
@@ -84,7 +124,11 @@ const cases: Case[] = [
         const e = eth(f);
         expect(e.dst).toBe(fabricMac("192.168.0.12"));
         const { outer, label, inner } = mplsInner(f);
-        expect(outer).toMatchObject({ src: "192.168.0.11", dst: "192.168.0.12", payload: { kind: "udp", dport: MPLS_UDP_PORT } });
+        expect(outer).toMatchObject({
+          src: "192.168.0.11",
+          dst: "192.168.0.12",
+          payload: { kind: "udp", dport: MPLS_UDP_PORT },
+        });
         const sport = (outer.payload as { sport: number }).sport;
         expect(sport).toBeGreaterThanOrEqual(49152);
         expect(label).toBe(policyLabel(w, "c"));
@@ -129,7 +173,13 @@ const cases: Case[] = [
   {
     name: "from the fabric: label → encap NH → the pod, no route lookup",
     vif: 0,
-    frame: (w) => mplsFrame("192.168.0.12", "192.168.0.11", policyLabel(w, "a"), ipv4({ src: "10.1.0.5", dst: "10.1.0.3", payload: icmpEcho(ICMP_ECHO_REQUEST, 7, 1) })),
+    frame: (w) =>
+      mplsFrame(
+        "192.168.0.12",
+        "192.168.0.11",
+        policyLabel(w, "a"),
+        ipv4({ src: "10.1.0.5", dst: "10.1.0.3", payload: icmpEcho(ICMP_ECHO_REQUEST, 7, 1) }),
+      ),
     expect: {
       out: 3,
       check: (f, w) => {
@@ -145,8 +195,16 @@ const cases: Case[] = [
     },
     vif: 0,
     frame: () => {
-      const inner = ipv4Frame(VROUTER_MAC, VROUTER_MAC, ipv4({ src: "10.1.0.5", dst: "10.1.0.4", payload: udp(7, 53) }));
-      const outer = ipv4({ src: "192.168.0.12", dst: "192.168.0.11", payload: udp(50000, VXLAN_UDP_PORT, encodeVxlan(5001, inner)) });
+      const inner = ipv4Frame(
+        VROUTER_MAC,
+        VROUTER_MAC,
+        ipv4({ src: "10.1.0.5", dst: "10.1.0.4", payload: udp(7, 53) }),
+      );
+      const outer = ipv4({
+        src: "192.168.0.12",
+        dst: "192.168.0.11",
+        payload: udp(50000, VXLAN_UDP_PORT, encodeVxlan(5001, inner)),
+      });
       return ipv4Frame(fabricMac("192.168.0.11"), fabricMac("192.168.0.12"), outer);
     },
     expect: { out: 4 },
@@ -155,8 +213,16 @@ const cases: Case[] = [
     name: "VXLAN with an unknown VNI → INVALID_VNID",
     vif: 0,
     frame: () => {
-      const inner = ipv4Frame(VROUTER_MAC, VROUTER_MAC, ipv4({ src: "10.1.0.5", dst: "10.1.0.4", payload: udp(7, 53) }));
-      const outer = ipv4({ src: "192.168.0.12", dst: "192.168.0.11", payload: udp(50000, VXLAN_UDP_PORT, encodeVxlan(777, inner)) });
+      const inner = ipv4Frame(
+        VROUTER_MAC,
+        VROUTER_MAC,
+        ipv4({ src: "10.1.0.5", dst: "10.1.0.4", payload: udp(7, 53) }),
+      );
+      const outer = ipv4({
+        src: "192.168.0.12",
+        dst: "192.168.0.11",
+        payload: udp(50000, VXLAN_UDP_PORT, encodeVxlan(777, inner)),
+      });
       return ipv4Frame(fabricMac("192.168.0.11"), fabricMac("192.168.0.12"), outer);
     },
     expect: { drop: "INVALID_VNID" },
@@ -164,7 +230,13 @@ const cases: Case[] = [
   {
     name: "unknown label → INVALID_LABEL",
     vif: 0,
-    frame: () => mplsFrame("192.168.0.12", "192.168.0.11", 999, ipv4({ src: "10.1.0.5", dst: "10.1.0.3", payload: icmpEcho(ICMP_ECHO_REQUEST, 7, 1) })),
+    frame: () =>
+      mplsFrame(
+        "192.168.0.12",
+        "192.168.0.11",
+        999,
+        ipv4({ src: "10.1.0.5", dst: "10.1.0.3", payload: icmpEcho(ICMP_ECHO_REQUEST, 7, 1) }),
+      ),
     expect: { drop: "INVALID_LABEL", stage: "label" },
   },
   {
@@ -191,19 +263,26 @@ const cases: Case[] = [
     frame: (w) => podFrame(w, "a", "10.1.0.1", icmpEcho(ICMP_ECHO_REQUEST, 9, 2)),
     expect: {
       out: 3,
-      check: (f) => expect(ip(f)).toMatchObject({ src: "10.1.0.1", dst: "10.1.0.3", payload: { kind: "icmp", type: ICMP_ECHO_REPLY, id: 9, seq: 2 } }),
+      check: (f) =>
+        expect(ip(f)).toMatchObject({
+          src: "10.1.0.1",
+          dst: "10.1.0.3",
+          payload: { kind: "icmp", type: ICMP_ECHO_REPLY, id: 9, seq: 2 },
+        }),
     },
   },
   {
     name: "discard route → DISCARD",
-    tables: (t) => t.vrfs.get(1)!.routes.push({ prefix: "10.66.0.0/16", nh: 0, destVns: [], sgIds: [], tags: [] }),
+    tables: (t) =>
+      t.vrfs.get(1)!.routes.push({ prefix: "10.66.0.0/16", nh: 0, destVns: [], sgIds: [], tags: [] }),
     vif: 3,
     frame: (w) => podFrame(w, "a", "10.66.1.1", udp(1, 2)),
     expect: { drop: "DISCARD", stage: "nexthop" },
   },
   {
     name: "longest prefix wins over a covering discard route",
-    tables: (t) => t.vrfs.get(1)!.routes.push({ prefix: "10.1.0.0/16", nh: 0, destVns: [], sgIds: [], tags: [] }),
+    tables: (t) =>
+      t.vrfs.get(1)!.routes.push({ prefix: "10.1.0.0/16", nh: 0, destVns: [], sgIds: [], tags: [] }),
     vif: 3,
     frame: (w) => podFrame(w, "a", "10.1.0.4", udp(1, 2)),
     expect: { out: 4 },
@@ -221,7 +300,8 @@ const cases: Case[] = [
   },
   {
     name: "a route to a missing next-hop → INVALID_NH",
-    tables: (t) => t.vrfs.get(1)!.routes.push({ prefix: "10.77.0.0/16", nh: 4242, destVns: [], sgIds: [], tags: [] }),
+    tables: (t) =>
+      t.vrfs.get(1)!.routes.push({ prefix: "10.77.0.0/16", nh: 4242, destVns: [], sgIds: [], tags: [] }),
     vif: 3,
     frame: (w) => podFrame(w, "a", "10.77.0.1", udp(1, 2)),
     expect: { drop: "INVALID_NH" },
@@ -258,8 +338,17 @@ const cases: Case[] = [
     name: "garbage after the MPLS label → INVALID_PACKET",
     vif: 0,
     frame: () => {
-      const outer = ipv4({ src: "192.168.0.12", dst: "192.168.0.11", payload: udp(1, MPLS_UDP_PORT, new Uint8Array([0, 1, 0x11, 64, 0x45, 0, 0])) });
-      return wrapEthernet(fabricMac("192.168.0.11"), fabricMac("192.168.0.12"), ETHERTYPE_IPV4, encodeIpv4(outer));
+      const outer = ipv4({
+        src: "192.168.0.12",
+        dst: "192.168.0.11",
+        payload: udp(1, MPLS_UDP_PORT, new Uint8Array([0, 1, 0x11, 64, 0x45, 0, 0])),
+      });
+      return wrapEthernet(
+        fabricMac("192.168.0.11"),
+        fabricMac("192.168.0.12"),
+        ETHERTYPE_IPV4,
+        encodeIpv4(outer),
+      );
     },
     expect: { drop: "INVALID_PACKET", stage: "decap" },
   },
@@ -294,7 +383,10 @@ describe("VrouterDatapath (vtest-style cases on compute-1)", () => {
         expect(dp.stats().drops[c.expect.drop as keyof ReturnType<typeof dp.stats>["drops"]]).toBe(1);
       } else if ("out" in c.expect) {
         expect(res.drop, why).toBeUndefined();
-        expect(res.out.map((o) => o.vif), why).toEqual([c.expect.out]);
+        expect(
+          res.out.map((o) => o.vif),
+          why,
+        ).toEqual([c.expect.out]);
         c.expect.check?.(res.out[0].frame, world);
       } else {
         expect(res.drop, why).toBeUndefined();
@@ -305,12 +397,23 @@ describe("VrouterDatapath (vtest-style cases on compute-1)", () => {
 
   it("the no-policy twin NH's label skips destination policy", () => {
     const world = twoComputes();
-    world.acls = [{ id: "deny-all", origin: { type: "security-group", uuid: "sg", fqName: ["sg"] }, rules: [] }];
+    world.acls = [
+      { id: "deny-all", origin: { type: "security-group", uuid: "sg", fqName: ["sg"] }, rules: [] },
+    ];
     pod(world, "a").sgIngress = ["deny-all"];
     const dp = new VrouterDatapath(tablesFor(world, "compute-1"));
     const inner = ipv4({ src: "10.1.0.5", dst: "10.1.0.3", payload: tcp({ sport: 1234, dport: 80 }) });
-    expect(dp.receive(0, mplsFrame("192.168.0.12", "192.168.0.11", policyLabel(world, "a"), inner), NOW).drop).toBe("FLOW_ACTION_DROP");
-    const viaNoPolicy = dp.receive(0, mplsFrame("192.168.0.12", "192.168.0.11", policyLabel(world, "a") + 1, { ...inner, payload: tcp({ sport: 1235, dport: 80 }) }), NOW);
+    expect(
+      dp.receive(0, mplsFrame("192.168.0.12", "192.168.0.11", policyLabel(world, "a"), inner), NOW).drop,
+    ).toBe("FLOW_ACTION_DROP");
+    const viaNoPolicy = dp.receive(
+      0,
+      mplsFrame("192.168.0.12", "192.168.0.11", policyLabel(world, "a") + 1, {
+        ...inner,
+        payload: tcp({ sport: 1235, dport: 80 }),
+      }),
+      NOW,
+    );
     expect(viaNoPolicy.out.map((o) => o.vif)).toEqual([3]);
   });
 
@@ -318,9 +421,19 @@ describe("VrouterDatapath (vtest-style cases on compute-1)", () => {
     const world = twoComputes();
     const dp = new VrouterDatapath(tablesFor(world, "compute-1"));
     const asker = "02:00:00:00:00:99";
-    const req = encodeArp({ kind: "arp", op: ARP_REQUEST, senderMac: asker, senderIp: "192.168.0.12", targetMac: "00:00:00:00:00:00", targetIp: "192.168.0.11" });
+    const req = encodeArp({
+      kind: "arp",
+      op: ARP_REQUEST,
+      senderMac: asker,
+      senderIp: "192.168.0.12",
+      targetMac: "00:00:00:00:00:00",
+      targetIp: "192.168.0.11",
+    });
     const res = dp.receive(0, wrapEthernet("ff:ff:ff:ff:ff:ff", asker, ETHERTYPE_ARP, req), NOW);
-    expect(eth(res.out[0].frame).payload).toMatchObject({ op: ARP_REPLY, senderMac: fabricMac("192.168.0.11") });
+    expect(eth(res.out[0].frame).payload).toMatchObject({
+      op: ARP_REPLY,
+      senderMac: fabricMac("192.168.0.11"),
+    });
     // The learned MAC is used for the next tunnel to that compute.
     const out = dp.receive(3, podFrame(world, "a", "10.1.0.5", udp(1, 2)), NOW).out[0];
     expect(eth(out.frame).dst).toBe(asker);
@@ -334,8 +447,22 @@ describe("VrouterDatapath (vtest-style cases on compute-1)", () => {
     expect(flows).toHaveLength(2);
     const fwd = flows.find((f) => f.direction === "forward")!;
     const rev = flows.find((f) => f.direction === "reverse")!;
-    expect(fwd.key).toEqual({ proto: 6, sport: 40000, dport: 80, nh: encapNhId(3, true), sip: "10.1.0.3", dip: "10.1.0.4" });
-    expect(rev.key).toEqual({ proto: 6, sport: 80, dport: 40000, nh: encapNhId(4, true), sip: "10.1.0.4", dip: "10.1.0.3" });
+    expect(fwd.key).toEqual({
+      proto: 6,
+      sport: 40000,
+      dport: 80,
+      nh: encapNhId(3, true),
+      sip: "10.1.0.3",
+      dip: "10.1.0.4",
+    });
+    expect(rev.key).toEqual({
+      proto: 6,
+      sport: 80,
+      dport: 40000,
+      nh: encapNhId(4, true),
+      sip: "10.1.0.4",
+      dip: "10.1.0.3",
+    });
     expect(fwd.reverseKey).toBeDefined();
     expect(dp.stats().flows).toBe(2);
   });

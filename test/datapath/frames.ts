@@ -4,7 +4,20 @@
  *
  * Example: `podFrame(world, "a", "10.1.0.5", tcp({ sport: 40000, dport: 80 }))`
  */
-import { decodeEthernet, decodeIpv4, decodeMplsStack, type EthernetFrame, encodeIpv4, encodeMplsStack, ETHERTYPE_IPV4, type Ipv4Packet, ipv4, type L4, udp, wrapEthernet } from "../../fake-vrouter/datapath/packet";
+import {
+  decodeEthernet,
+  decodeIpv4,
+  decodeMplsStack,
+  type EthernetFrame,
+  encodeIpv4,
+  encodeMplsStack,
+  ETHERTYPE_IPV4,
+  type Ipv4Packet,
+  ipv4,
+  type L4,
+  udp,
+  wrapEthernet,
+} from "../../fake-vrouter/datapath/packet";
 import { MPLS_UDP_PORT, VROUTER_MAC } from "../../fake-vrouter/tables";
 import { fabricMac, podMac, type World } from "./world";
 
@@ -14,14 +27,29 @@ export function pod(world: World, name: string) {
   return p;
 }
 
-export function podFrame(world: World, from: string, dst: string, l4: L4, fields: { ttl?: number; src?: string } = {}): Uint8Array {
+export function podFrame(
+  world: World,
+  from: string,
+  dst: string,
+  l4: L4,
+  fields: { ttl?: number; src?: string } = {},
+): Uint8Array {
   const p = pod(world, from);
-  return wrapEthernet(VROUTER_MAC, podMac(p), ETHERTYPE_IPV4, encodeIpv4(ipv4({ src: fields.src ?? p.ip, dst, payload: l4, ttl: fields.ttl ?? 64 })));
+  return wrapEthernet(
+    VROUTER_MAC,
+    podMac(p),
+    ETHERTYPE_IPV4,
+    encodeIpv4(ipv4({ src: fields.src ?? p.ip, dst, payload: l4, ttl: fields.ttl ?? 64 })),
+  );
 }
 
 /** An MPLSoUDP frame as compute `fromIp` would send it to compute `toIp`. */
 export function mplsFrame(fromIp: string, toIp: string, label: number, inner: Ipv4Packet): Uint8Array {
-  const outer = ipv4({ src: fromIp, dst: toIp, payload: udp(50000, MPLS_UDP_PORT, encodeMplsStack([{ label, tc: 0, ttl: 64 }], encodeIpv4(inner))) });
+  const outer = ipv4({
+    src: fromIp,
+    dst: toIp,
+    payload: udp(50000, MPLS_UDP_PORT, encodeMplsStack([{ label, tc: 0, ttl: 64 }], encodeIpv4(inner))),
+  });
   return wrapEthernet(fabricMac(toIp), fabricMac(fromIp), ETHERTYPE_IPV4, encodeIpv4(outer));
 }
 

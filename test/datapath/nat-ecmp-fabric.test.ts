@@ -12,7 +12,12 @@ import { ip, mplsFrame, mplsInner, pod, podFrame } from "./frames";
 import { policyLabel, simNetwork, tablesFor, twoComputes, type World } from "./world";
 
 /** Packets delivered to a pod's vif during `fn` (decoded), via a capture. */
-function seenAt(net: ReturnType<typeof simNetwork>, compute: string, vif: number, fn: () => void): Ipv4Packet[] {
+function seenAt(
+  net: ReturnType<typeof simNetwork>,
+  compute: string,
+  vif: number,
+  fn: () => void,
+): Ipv4Packet[] {
   const got: Ipv4Packet[] = [];
   const stop = net.capture({ compute, vif }, (f) => {
     try {
@@ -29,7 +34,14 @@ function seenAt(net: ReturnType<typeof simNetwork>, compute: string, vif: number
 describe("floating IP DNAT", () => {
   const world = (): World => {
     const w = twoComputes();
-    w.fips = [{ address: "10.2.0.100", pod: "c", vn: "blue", portMappings: [{ protocol: 6, srcPort: 8080, dstPort: 80 }] }];
+    w.fips = [
+      {
+        address: "10.2.0.100",
+        pod: "c",
+        vn: "blue",
+        portMappings: [{ protocol: 6, srcPort: 8080, dstPort: 80 }],
+      },
+    ];
     return w;
   };
   it("a packet to the FIP reaches the member on its fixed IP and mapped port; the reply is un-NATted", () => {
@@ -46,7 +58,9 @@ describe("floating IP DNAT", () => {
     const reply = atC.find((p) => p.src === "10.1.0.5")!;
     expect(reply.payload).toMatchObject({ sport: 80 });
     // d saw the answer from the FIP on the listener port (probe classification requires exactly that).
-    expect(r.trace.some((s) => s.stage === "floating-ip" && s.ref?.uuid === "floating-ip-10.2.0.100")).toBe(true);
+    expect(r.trace.some((s) => s.stage === "floating-ip" && s.ref?.uuid === "floating-ip-10.2.0.100")).toBe(
+      true,
+    );
   });
   it("a port without a mapping is dropped", () => {
     const r = simNetwork(world()).probe({ from: "d", to: "10.2.0.100", proto: "tcp", port: 80 });
@@ -56,7 +70,9 @@ describe("floating IP DNAT", () => {
   it("without port mappings every port is forwarded unchanged", () => {
     const w = twoComputes();
     w.fips = [{ address: "10.2.0.100", pod: "c", vn: "blue" }];
-    expect(simNetwork(w).probe({ from: "d", to: "10.2.0.100", proto: "udp", port: 5353 }).verdict).toBe("allow");
+    expect(simNetwork(w).probe({ from: "d", to: "10.2.0.100", proto: "udp", port: 5353 }).verdict).toBe(
+      "allow",
+    );
   });
   it("a NAT flow whose reverse key is taken → FLOW_NAT_NO_RFLOW", () => {
     const w = twoComputes();
@@ -64,7 +80,11 @@ describe("floating IP DNAT", () => {
     const dp = new VrouterDatapath(tablesFor(w, "compute-2"));
     // c opens 10.1.0.5:80 → 10.1.0.3:40000 first: its forward key is the reverse key a DNAT flow would need.
     dp.receive(3, podFrame(w, "c", "10.1.0.3", tcp({ sport: 80, dport: 40000 })), 1);
-    const inner = ipv4({ src: "10.1.0.3", dst: "10.1.0.100", payload: tcp({ sport: 40000, dport: 80, flags: TCP_SYN }) });
+    const inner = ipv4({
+      src: "10.1.0.3",
+      dst: "10.1.0.100",
+      payload: tcp({ sport: 40000, dport: 80, flags: TCP_SYN }),
+    });
     const res = dp.receive(0, mplsFrame("192.168.0.11", "192.168.0.12", policyLabel(w, "c"), inner), 2);
     expect(res.drop).toBe("FLOW_NAT_NO_RFLOW");
     expect(dp.stats().drops.FLOW_NAT_NO_RFLOW).toBe(1);
@@ -75,7 +95,14 @@ describe("floating IP SNAT (isolated namespace reaching the cluster network)", (
   const world = (): World => {
     const w = twoComputes();
     w.vns.push({ name: "iso", vrf: 3, subnet: "10.3.0.0/24", gateway: "10.3.0.1" });
-    w.pods.push({ name: "i", compute: "compute-1", vif: 5, ip: "10.3.0.3", vn: "iso", listen: { tcp: [80] } });
+    w.pods.push({
+      name: "i",
+      compute: "compute-1",
+      vif: 5,
+      ip: "10.3.0.3",
+      vn: "iso",
+      listen: { tcp: [80] },
+    });
     w.fips = [{ address: "10.1.0.200", pod: "i", vn: "red" }];
     return w;
   };
@@ -88,7 +115,9 @@ describe("floating IP SNAT (isolated namespace reaching the cluster network)", (
     });
     expect(r.verdict, formatTrace(r.trace)).toBe("allow");
     expect(atC[0]).toMatchObject({ src: "10.1.0.200", dst: "10.1.0.5" });
-    expect(r.trace.find((s) => s.stage === "floating-ip")?.detail).toContain("SNAT 10.3.0.3 → floating IP 10.1.0.200");
+    expect(r.trace.find((s) => s.stage === "floating-ip")?.detail).toContain(
+      "SNAT 10.3.0.3 → floating IP 10.1.0.200",
+    );
   });
   it("cluster pods cannot reach the isolated pod's own address (no route)", () => {
     const r = simNetwork(world()).probe({ from: "c", to: "10.3.0.3", proto: "icmp" });
@@ -96,9 +125,18 @@ describe("floating IP SNAT (isolated namespace reaching the cluster network)", (
   });
   it("the isolated pod's own VRF wins when it has the longer route", () => {
     const w = world();
-    w.pods.push({ name: "j", compute: "compute-2", vif: 6, ip: "10.3.0.4", vn: "iso", listen: { tcp: [80] } });
+    w.pods.push({
+      name: "j",
+      compute: "compute-2",
+      vif: 6,
+      ip: "10.3.0.4",
+      vn: "iso",
+      listen: { tcp: [80] },
+    });
     const net = simNetwork(w);
-    const atJ = seenAt(net, "compute-2", 6, () => net.probe({ from: "i", to: "10.3.0.4", proto: "tcp", port: 80 }));
+    const atJ = seenAt(net, "compute-2", 6, () =>
+      net.probe({ from: "i", to: "10.3.0.4", proto: "tcp", port: 80 }),
+    );
     expect(atJ[0]?.src).toBe("10.3.0.3");
   });
 });
@@ -106,8 +144,22 @@ describe("floating IP SNAT (isolated namespace reaching the cluster network)", (
 describe("ECMP (service IP over several backends)", () => {
   const world = (): World => {
     const w = twoComputes();
-    w.pods.push({ name: "e", compute: "compute-2", vif: 5, ip: "10.1.0.6", vn: "red", listen: { tcp: [80] } });
-    w.services = [{ vn: "red", ip: "10.1.0.250", members: ["b", "c", "e"], portMappings: [{ protocol: 6, srcPort: 8000, dstPort: 80 }] }];
+    w.pods.push({
+      name: "e",
+      compute: "compute-2",
+      vif: 5,
+      ip: "10.1.0.6",
+      vn: "red",
+      listen: { tcp: [80] },
+    });
+    w.services = [
+      {
+        vn: "red",
+        ip: "10.1.0.250",
+        members: ["b", "c", "e"],
+        portMappings: [{ protocol: 6, srcPort: 8000, dstPort: 80 }],
+      },
+    ];
     return w;
   };
   it("new connections spread over the members; every one is served", () => {
@@ -148,8 +200,22 @@ describe("ip-fabric forwarding", () => {
   const world = (): World => {
     const w = twoComputes();
     w.vns.push({ name: "podnet", vrf: 4, subnet: "10.4.0.0/24", gateway: "10.4.0.1", fabricForwarded: true });
-    w.pods.push({ name: "p1", compute: "compute-1", vif: 5, ip: "10.4.0.3", vn: "podnet", listen: { tcp: [80] } });
-    w.pods.push({ name: "p2", compute: "compute-2", vif: 5, ip: "10.4.0.4", vn: "podnet", listen: { tcp: [80] } });
+    w.pods.push({
+      name: "p1",
+      compute: "compute-1",
+      vif: 5,
+      ip: "10.4.0.3",
+      vn: "podnet",
+      listen: { tcp: [80] },
+    });
+    w.pods.push({
+      name: "p2",
+      compute: "compute-2",
+      vif: 5,
+      ip: "10.4.0.4",
+      vn: "podnet",
+      listen: { tcp: [80] },
+    });
     w.fabricHosts = [{ name: "h", ip: "192.168.0.50", listen: { tcp: [443] } }];
     return w;
   };
@@ -207,7 +273,9 @@ describe("fabric SNAT", () => {
   it("without fabric SNAT the pod has no way out", () => {
     const w = world();
     pod(w, "a").fabricSnat = false;
-    expect(simNetwork(w).probe({ from: "a", to: "192.168.0.50", proto: "tcp", port: 443 }).drop?.reason).toBe("NOWHERE_TO_GO");
+    expect(simNetwork(w).probe({ from: "a", to: "192.168.0.50", proto: "tcp", port: 443 }).drop?.reason).toBe(
+      "NOWHERE_TO_GO",
+    );
   });
 });
 
@@ -215,7 +283,9 @@ describe("link-local services", () => {
   it("169.254.x.y:port is NATted to the fabric service and back", () => {
     const w = twoComputes();
     w.fabricHosts = [{ name: "api", ip: "192.168.0.60", listen: { tcp: [6443] } }];
-    w.linkLocal = [{ name: "kubernetes", ip: "169.254.169.1", port: 443, fabricIp: "192.168.0.60", fabricPort: 6443 }];
+    w.linkLocal = [
+      { name: "kubernetes", ip: "169.254.169.1", port: 443, fabricIp: "192.168.0.60", fabricPort: 6443 },
+    ];
     const net = simNetwork(w);
     // The agent puts a /32 receive route for the link-local address in every VRF.
     const t1 = tablesFor(w, "compute-1");
@@ -262,10 +332,15 @@ describe("probe verdicts for closed ports", () => {
     expect(r.drop).toBeUndefined();
   });
   it("sctp to a listening port is answered with INIT-ACK", () => {
-    expect(simNetwork(twoComputes()).probe({ from: "a", to: "10.1.0.5", proto: "sctp", port: 3868 }).verdict).toBe("allow");
+    expect(
+      simNetwork(twoComputes()).probe({ from: "a", to: "10.1.0.5", proto: "sctp", port: 3868 }).verdict,
+    ).toBe("allow");
   });
   it("udp echo through the tunnel", () => {
-    expect(simNetwork(twoComputes()).probe({ from: "a", to: "10.1.0.5", proto: "udp", port: 53, count: 2 }).replies).toBe(2);
+    expect(
+      simNetwork(twoComputes()).probe({ from: "a", to: "10.1.0.5", proto: "udp", port: 53, count: 2 })
+        .replies,
+    ).toBe(2);
   });
   it("ICMP port-unreachable back through a DNAT flow is un-NATted to the FIP", () => {
     const w = twoComputes();
@@ -274,14 +349,22 @@ describe("probe verdicts for closed ports", () => {
     expect(r.refused, formatTrace(r.trace)).toBe(1);
   });
   it("probes from an unknown endpoint are rejected with a specific error", () => {
-    expect(() => simNetwork(twoComputes()).probe({ from: "zz", to: "10.1.0.5", proto: "icmp" })).toThrow(/no endpoint zz/);
-    expect(() => simNetwork(twoComputes()).probe({ from: "a", to: "10.1.0.5", proto: "tcp" })).toThrow(/needs a port/);
+    expect(() => simNetwork(twoComputes()).probe({ from: "zz", to: "10.1.0.5", proto: "icmp" })).toThrow(
+      /no endpoint zz/,
+    );
+    expect(() => simNetwork(twoComputes()).probe({ from: "a", to: "10.1.0.5", proto: "tcp" })).toThrow(
+      /needs a port/,
+    );
   });
   it("the trace names the Kubernetes object behind the delivering VMI", () => {
     const r = simNetwork(twoComputes()).probe({ from: "a", to: "10.1.0.5", proto: "icmp" });
-    expect(r.trace.find((s) => s.stage === "deliver")?.ref?.k8s).toEqual({ kind: "Pod", namespace: "default", name: "c" });
+    expect(r.trace.find((s) => s.stage === "deliver")?.ref?.k8s).toEqual({
+      kind: "Pod",
+      namespace: "default",
+      name: "c",
+    });
   });
-  it("an unrouted reply from a fabric host without a way back is reported by the underlay", () => {
+  it("a fabric host probing an address no station owns: the underlay reports the drop", () => {
     const w = twoComputes();
     w.fabricHosts = [{ name: "h", ip: "192.168.0.50" }];
     const r = simNetwork(w).probe({ from: "h", to: "10.9.9.9", proto: "icmp" });
@@ -291,7 +374,10 @@ describe("probe verdicts for closed ports", () => {
     const w = twoComputes();
     const dp = new VrouterDatapath(tablesFor(w, "compute-1"));
     const out = dp.receive(3, podFrame(w, "a", "10.1.0.5", udp(1111, 53)), 0).out[0];
-    expect(mplsInner(out.frame).inner).toMatchObject({ src: "10.1.0.3", dst: "10.1.0.5", payload: { sport: 1111, dport: 53 } });
-    void ipv4;
+    expect(mplsInner(out.frame).inner).toMatchObject({
+      src: "10.1.0.3",
+      dst: "10.1.0.5",
+      payload: { sport: 1111, dport: 53 },
+    });
   });
 });

@@ -57,23 +57,69 @@ function transportChecksumOk(bytes: Uint8Array): boolean {
 
 describe("packet codecs", () => {
   it("Ethernet + IPv4 + TCP round trip with flags, options and valid checksums", () => {
-    const p = ipv4({ src: "10.1.0.3", dst: "10.1.0.4", ttl: 17, id: 4242, payload: tcp({ sport: 40000, dport: 80, seq: 7, ack: 9, flags: TCP_SYN | TCP_ACK, options: new Uint8Array([2, 4, 5, 180]), data: new Uint8Array([1, 2, 3]) }) });
-    const frame = encodeEthernet({ dst: "00:00:5e:00:01:00", src: "02:42:0a:01:00:03", etherType: ETHERTYPE_IPV4, payload: p });
+    const p = ipv4({
+      src: "10.1.0.3",
+      dst: "10.1.0.4",
+      ttl: 17,
+      id: 4242,
+      payload: tcp({
+        sport: 40000,
+        dport: 80,
+        seq: 7,
+        ack: 9,
+        flags: TCP_SYN | TCP_ACK,
+        options: new Uint8Array([2, 4, 5, 180]),
+        data: new Uint8Array([1, 2, 3]),
+      }),
+    });
+    const frame = encodeEthernet({
+      dst: "00:00:5e:00:01:00",
+      src: "02:42:0a:01:00:03",
+      etherType: ETHERTYPE_IPV4,
+      payload: p,
+    });
     const d = decodeEthernet(frame);
-    expect(d.ok && d.value).toMatchObject({ dst: "00:00:5e:00:01:00", src: "02:42:0a:01:00:03", payload: { src: "10.1.0.3", dst: "10.1.0.4", ttl: 17, id: 4242, protocol: 6, payload: { sport: 40000, dport: 80, seq: 7, ack: 9, flags: TCP_SYN | TCP_ACK } } });
+    expect(d.ok && d.value).toMatchObject({
+      dst: "00:00:5e:00:01:00",
+      src: "02:42:0a:01:00:03",
+      payload: {
+        src: "10.1.0.3",
+        dst: "10.1.0.4",
+        ttl: 17,
+        id: 4242,
+        protocol: 6,
+        payload: { sport: 40000, dport: 80, seq: 7, ack: 9, flags: TCP_SYN | TCP_ACK },
+      },
+    });
     const bytes = encodeIpv4(p);
     expect(internetChecksum(bytes, 0, 20)).toBe(0);
     expect(transportChecksumOk(bytes)).toBe(true);
   });
   it("UDP checksum uses the pseudo-header", () => {
-    expect(transportChecksumOk(encodeIpv4(ipv4({ src: "1.2.3.4", dst: "5.6.7.8", payload: udp(53, 5353, new Uint8Array([9, 9, 9])) })))).toBe(true);
+    expect(
+      transportChecksumOk(
+        encodeIpv4(
+          ipv4({ src: "1.2.3.4", dst: "5.6.7.8", payload: udp(53, 5353, new Uint8Array([9, 9, 9])) }),
+        ),
+      ),
+    ).toBe(true);
   });
   it("ICMP echo, destination unreachable and time exceeded", () => {
-    const echo = roundTrip(ipv4({ src: "1.1.1.1", dst: "2.2.2.2", payload: icmpEcho(ICMP_ECHO_REQUEST, 77, 3, new Uint8Array([1, 2])) }));
+    const echo = roundTrip(
+      ipv4({
+        src: "1.1.1.1",
+        dst: "2.2.2.2",
+        payload: icmpEcho(ICMP_ECHO_REQUEST, 77, 3, new Uint8Array([1, 2])),
+      }),
+    );
     expect(echo.payload).toMatchObject({ kind: "icmp", type: 8, id: 77, seq: 3 });
-    const offending = encodeIpv4(ipv4({ src: "1.1.1.1", dst: "2.2.2.2", payload: udp(1000, 2000, new Uint8Array(100)) }));
+    const offending = encodeIpv4(
+      ipv4({ src: "1.1.1.1", dst: "2.2.2.2", payload: udp(1000, 2000, new Uint8Array(100)) }),
+    );
     for (const type of [ICMP_DEST_UNREACHABLE, ICMP_TIME_EXCEEDED]) {
-      const err = encodeIpv4(ipv4({ src: "2.2.2.2", dst: "1.1.1.1", payload: icmpError(type, 3, offending) }));
+      const err = encodeIpv4(
+        ipv4({ src: "2.2.2.2", dst: "1.1.1.1", payload: icmpError(type, 3, offending) }),
+      );
       expect(internetChecksum(err, 20)).toBe(0);
       const d = decodeIpv4(err);
       expect(d.ok && d.value.payload).toMatchObject({ type, code: 3 });
@@ -83,35 +129,67 @@ describe("packet codecs", () => {
   });
   it("SCTP: protocol 132, ports, chunks and the CRC32c checksum", () => {
     expect(crc32c(new TextEncoder().encode("123456789"))).toBe(0xe3069283);
-    const p = ipv4({ src: "1.1.1.1", dst: "2.2.2.2", payload: sctp(5000, 3868, 0, [sctpInitChunk(SCTP_INIT, 0xabcd)]) });
+    const p = ipv4({
+      src: "1.1.1.1",
+      dst: "2.2.2.2",
+      payload: sctp(5000, 3868, 0, [sctpInitChunk(SCTP_INIT, 0xabcd)]),
+    });
     expect(p.protocol).toBe(132);
     const bytes = encodeIpv4(p);
     const seg = bytes.slice(20);
     const stored = new DataView(seg.buffer).getUint32(8, true);
     seg.fill(0, 8, 12);
     expect(crc32c(seg)).toBe(stored);
-    expect(roundTrip(p).payload).toMatchObject({ kind: "sctp", sport: 5000, dport: 3868, chunks: [{ type: SCTP_INIT }] });
+    expect(roundTrip(p).payload).toMatchObject({
+      kind: "sctp",
+      sport: 5000,
+      dport: 3868,
+      chunks: [{ type: SCTP_INIT }],
+    });
   });
   it("MPLS label stacks and VXLAN headers", () => {
-    const stack = encodeMplsStack([{ label: 1000, tc: 1, ttl: 64 }, { label: 17, tc: 0, ttl: 63 }], new Uint8Array([0x45]));
+    const stack = encodeMplsStack(
+      [
+        { label: 1000, tc: 1, ttl: 64 },
+        { label: 17, tc: 0, ttl: 63 },
+      ],
+      new Uint8Array([0x45]),
+    );
     const d = decodeMplsStack(stack);
-    expect(d.ok && d.value.labels).toEqual([{ label: 1000, tc: 1, ttl: 64 }, { label: 17, tc: 0, ttl: 63 }]);
+    expect(d.ok && d.value.labels).toEqual([
+      { label: 1000, tc: 1, ttl: 64 },
+      { label: 17, tc: 0, ttl: 63 },
+    ]);
     expect(d.ok && [...d.value.payload]).toEqual([0x45]);
     const vx = decodeVxlan(encodeVxlan(0xabcdef, new Uint8Array([1])));
     expect(vx.ok && vx.value.vni).toBe(0xabcdef);
   });
   it("802.1Q tags are read", () => {
-    const f = encodeEthernet({ dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:01", vlan: 100, etherType: ETHERTYPE_IPV4, payload: ipv4({ src: "1.1.1.1", dst: "2.2.2.2", payload: udp(1, 2) }) });
+    const f = encodeEthernet({
+      dst: "ff:ff:ff:ff:ff:ff",
+      src: "02:00:00:00:00:01",
+      vlan: 100,
+      etherType: ETHERTYPE_IPV4,
+      payload: ipv4({ src: "1.1.1.1", dst: "2.2.2.2", payload: udp(1, 2) }),
+    });
     const d = decodeEthernet(f);
     expect(d.ok && d.value.vlan).toBe(100);
   });
   it.each([
     ["short frame", new Uint8Array(5), "ethernet"],
-    ["IPv4 version 5", wrapEthernet("ff:ff:ff:ff:ff:ff", "02:00:00:00:00:01", ETHERTYPE_IPV4, new Uint8Array(20).fill(0x55)), "ipv4"],
-    ["total length beyond the frame", (() => {
-      const b = encodeIpv4(ipv4({ src: "1.1.1.1", dst: "2.2.2.2", payload: udp(1, 2) }));
-      return wrapEthernet("ff:ff:ff:ff:ff:ff", "02:00:00:00:00:01", ETHERTYPE_IPV4, b.slice(0, 25));
-    })(), "ipv4"],
+    [
+      "IPv4 version 5",
+      wrapEthernet("ff:ff:ff:ff:ff:ff", "02:00:00:00:00:01", ETHERTYPE_IPV4, new Uint8Array(20).fill(0x55)),
+      "ipv4",
+    ],
+    [
+      "total length beyond the frame",
+      (() => {
+        const b = encodeIpv4(ipv4({ src: "1.1.1.1", dst: "2.2.2.2", payload: udp(1, 2) }));
+        return wrapEthernet("ff:ff:ff:ff:ff:ff", "02:00:00:00:00:01", ETHERTYPE_IPV4, b.slice(0, 25));
+      })(),
+      "ipv4",
+    ],
   ])("%s → typed PacketError", (_n, bytes, layer) => {
     const d = decodeEthernet(bytes);
     expect(d.ok).toBe(false);
@@ -139,14 +217,23 @@ describe("packet codecs", () => {
     const ipArb = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join("."));
     const l4 = fc.oneof(
       fc.record({ sport: fc.nat(65535), dport: fc.nat(65535), flags: fc.nat(63) }).map((x) => tcp(x)),
-      fc.record({ sport: fc.nat(65535), dport: fc.nat(65535) }).map((x) => udp(x.sport, x.dport, new Uint8Array([1]))),
-      fc.record({ id: fc.nat(65535), seq: fc.nat(65535) }).map((x) => icmpEcho(ICMP_ECHO_REQUEST, x.id, x.seq)),
+      fc
+        .record({ sport: fc.nat(65535), dport: fc.nat(65535) })
+        .map((x) => udp(x.sport, x.dport, new Uint8Array([1]))),
+      fc
+        .record({ id: fc.nat(65535), seq: fc.nat(65535) })
+        .map((x) => icmpEcho(ICMP_ECHO_REQUEST, x.id, x.seq)),
     );
     fc.assert(
       fc.property(ipArb, ipArb, l4, fc.integer({ min: 1, max: 255 }), (src, dst, payload, ttl) => {
         const p = ipv4({ src, dst, payload, ttl });
         const back = roundTrip(p);
-        expect({ src: back.src, dst: back.dst, ttl: back.ttl, protocol: back.protocol }).toEqual({ src, dst, ttl, protocol: p.protocol });
+        expect({ src: back.src, dst: back.dst, ttl: back.ttl, protocol: back.protocol }).toEqual({
+          src,
+          dst,
+          ttl,
+          protocol: p.protocol,
+        });
         const { data: _a, options: _b, ...want } = payload as typeof payload & { options?: unknown };
         expect(back.payload).toMatchObject(want);
       }),

@@ -65,15 +65,21 @@ describe("pcap captures", () => {
     expect(f.frames).toHaveLength(4);
     for (const frame of f.frames) expect(decodeEthernet(new Uint8Array(frame)).ok).toBe(true);
   });
-  it.runIf(hasTcpdump())("tcpdump -r decodes the fabric capture as MPLS over UDP with correct checksums", () => {
-    const net = simNetwork(twoComputes());
-    const pcap = new PcapWriter();
-    net.capture("fabric", pcap.sink);
-    net.probe({ from: "a", to: "10.1.0.5", proto: "tcp", port: 80 });
-    pcap.save(join(dir, "tcp.pcap"));
-    const text = execFileSync("tcpdump", ["-nn", "-v", "-r", join(dir, "tcp.pcap")], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-    expect(text).toMatch(/192\.168\.0\.11\.\d+ > 192\.168\.0\.12\.6635: MPLS \(label \d+/);
-    expect(text).toMatch(/10\.1\.0\.3\.\d+ > 10\.1\.0\.5\.80: Flags \[S\], cksum 0x[0-9a-f]+ \(correct\)/);
-    expect(text).not.toContain("incorrect");
-  });
+  it.runIf(hasTcpdump())(
+    "tcpdump -r decodes the fabric capture as MPLS over UDP with correct checksums",
+    () => {
+      const net = simNetwork(twoComputes());
+      const pcap = new PcapWriter();
+      net.capture("fabric", pcap.sink);
+      net.probe({ from: "a", to: "10.1.0.5", proto: "tcp", port: 80 });
+      pcap.save(join(dir, "tcp.pcap"));
+      const text = execFileSync("tcpdump", ["-nn", "-v", "-r", join(dir, "tcp.pcap")], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      expect(text).toMatch(/192\.168\.0\.11\.\d+ > 192\.168\.0\.12\.6635: MPLS \(label \d+/);
+      expect(text).toMatch(/10\.1\.0\.3\.\d+ > 10\.1\.0\.5\.80: Flags \[S\], cksum 0x[0-9a-f]+ \(correct\)/);
+      expect(text).not.toContain("incorrect");
+    },
+  );
 });

@@ -9,7 +9,17 @@ import { pod } from "./frames";
 import { anyPorts, ref, simNetwork, tablesFor, twoComputes, vnName, type World } from "./world";
 
 function rule(uuid: string, action: "pass" | "deny", fields: Partial<AclRule> = {}): AclRule {
-  return { uuid, action, protocol: "any", ethertype: "IPv4", src: { kind: "any" }, dst: { kind: "any" }, srcPorts: anyPorts, dstPorts: anyPorts, ...fields };
+  return {
+    uuid,
+    action,
+    protocol: "any",
+    ethertype: "IPv4",
+    src: { kind: "any" },
+    dst: { kind: "any" },
+    srcPorts: anyPorts,
+    dstPorts: anyPorts,
+    ...fields,
+  };
 }
 
 function acl(id: string, rules: AclRule[], type = "network-policy"): Acl {
@@ -25,14 +35,32 @@ const NS_A = tag(NS, 1);
 const NS_B = tag(NS, 2);
 
 function fwRule(seq: string, action: "pass" | "deny", fields: Partial<FirewallRule> = {}): FirewallRule {
-  return { origin: ref("firewall-rule", `fr-${seq}`, { kind: "NetworkPolicy", namespace: "default", name: `np-${seq}` }), sequence: seq, action, direction: ">", endpoint1: { kind: "any" }, endpoint2: { kind: "any" }, services: [], matchTags: [], ...fields };
+  return {
+    origin: ref("firewall-rule", `fr-${seq}`, {
+      kind: "NetworkPolicy",
+      namespace: "default",
+      name: `np-${seq}`,
+    }),
+    sequence: seq,
+    action,
+    direction: ">",
+    endpoint1: { kind: "any" },
+    endpoint2: { kind: "any" },
+    services: [],
+    matchTags: [],
+    ...fields,
+  };
 }
 
 function fwPolicy(id: string, rules: FirewallRule[]): FirewallPolicy {
   return { id, origin: ref("firewall-policy", id), rules };
 }
 
-const tcpService = (port: number) => ({ protocol: 6, srcPorts: anyPorts, dstPorts: { start: port, end: port } });
+const tcpService = (port: number) => ({
+  protocol: 6,
+  srcPorts: anyPorts,
+  dstPorts: { start: port, end: port },
+});
 
 function verdict(w: World, from: string, to: string, proto: "icmp" | "tcp" | "udp" | "sctp", port?: number) {
   const net = simNetwork(w);
@@ -44,7 +72,17 @@ describe("network-policy ACL", () => {
   const world = () => {
     const w = twoComputes();
     w.vns[0].acl = "red-acl";
-    w.acls = [acl("red-acl", [rule("r1", "pass", { protocol: 6, dstPorts: { start: 80, end: 80 }, src: { kind: "vn", name: vnName("red") }, dst: { kind: "vn", name: vnName("red") } }), rule("r2", "deny", { protocol: 17 })])];
+    w.acls = [
+      acl("red-acl", [
+        rule("r1", "pass", {
+          protocol: 6,
+          dstPorts: { start: 80, end: 80 },
+          src: { kind: "vn", name: vnName("red") },
+          dst: { kind: "vn", name: vnName("red") },
+        }),
+        rule("r2", "deny", { protocol: 17 }),
+      ]),
+    ];
     return w;
   };
   it.each([
@@ -66,9 +104,18 @@ describe("network-policy ACL", () => {
     const w = twoComputes();
     w.vns[1].imports = ["red"];
     w.vns[0].imports = ["blue"];
-    w.pods.push({ name: "e", compute: "compute-1", vif: 5, ip: "10.2.0.5", vn: "blue", listen: { tcp: [80] } });
+    w.pods.push({
+      name: "e",
+      compute: "compute-1",
+      vif: 5,
+      ip: "10.2.0.5",
+      vn: "blue",
+      listen: { tcp: [80] },
+    });
     w.vns[1].acl = "blue-acl";
-    w.acls = [acl("blue-acl", [rule("b1", "deny", { src: { kind: "vn", name: vnName("red") } }), rule("b2", "pass")])];
+    w.acls = [
+      acl("blue-acl", [rule("b1", "deny", { src: { kind: "vn", name: vnName("red") } }), rule("b2", "pass")]),
+    ];
     const r = verdict(w, "a", "e", "tcp", 80);
     expect(r.drop?.step.rule, formatTrace(r.trace)).toBe("b1");
     expect(verdict(w, "e", "a", "tcp", 80).verdict).toBe("allow");
@@ -79,7 +126,17 @@ describe("security groups", () => {
   const world = () => {
     const w = twoComputes();
     w.acls = [
-      acl("sg-web-in", [rule("in-80", "pass", { protocol: 6, dstPorts: { start: 80, end: 80 }, src: { kind: "sg", id: 7 } })], "security-group"),
+      acl(
+        "sg-web-in",
+        [
+          rule("in-80", "pass", {
+            protocol: 6,
+            dstPorts: { start: 80, end: 80 },
+            src: { kind: "sg", id: 7 },
+          }),
+        ],
+        "security-group",
+      ),
       acl("sg-any-out", [rule("out-all", "pass")], "security-group"),
       acl("sg-none-out", [], "security-group"),
     ];
@@ -116,7 +173,9 @@ describe("security groups", () => {
     const net = simNetwork(w);
     const ok = net.probe({ from: "a", to: "10.1.0.5", proto: "tcp", port: 80 });
     expect(ok.verdict, formatTrace(ok.trace)).toBe("allow");
-    expect(ok.trace.some((s) => s.compute === "compute-1" && s.detail.includes("hit reverse flow"))).toBe(true);
+    expect(ok.trace.some((s) => s.compute === "compute-1" && s.detail.includes("hit reverse flow"))).toBe(
+      true,
+    );
     const back = net.probe({ from: "c", to: "10.1.0.3", proto: "tcp", port: 80 });
     expect(back.verdict).toBe("deny");
     expect(back.drop?.compute).toBe("compute-1");
@@ -133,14 +192,22 @@ describe("firewall policies", () => {
     return w;
   };
   it("tag endpoints: web → db on tcp/80 passes, db → web is implicitly denied", () => {
-    const w = world([fwRule("00001.0", "pass", { endpoint1: { kind: "tags", tags: [WEB] }, endpoint2: { kind: "tags", tags: [DB] }, services: [tcpService(80)] })]);
+    const w = world([
+      fwRule("00001.0", "pass", {
+        endpoint1: { kind: "tags", tags: [WEB] },
+        endpoint2: { kind: "tags", tags: [DB] },
+        services: [tcpService(80)],
+      }),
+    ]);
     expect(verdict(w, "a", "c", "tcp", 80).verdict).toBe("allow");
     const r = verdict(w, "c", "a", "tcp", 80);
     expect(r.drop?.step.stage).toBe("firewall-policy");
     expect(r.drop?.step.detail).toContain("implicit deny");
   });
   it("the remote end's tags come from the route", () => {
-    const w = world([fwRule("00001.0", "pass", { endpoint1: { kind: "any" }, endpoint2: { kind: "tags", tags: [DB] } })]);
+    const w = world([
+      fwRule("00001.0", "pass", { endpoint1: { kind: "any" }, endpoint2: { kind: "tags", tags: [DB] } }),
+    ]);
     expect(verdict(w, "a", "c", "icmp").verdict).toBe("allow");
     expect(verdict(w, "a", "b", "icmp").verdict).toBe("deny");
   });
@@ -150,24 +217,41 @@ describe("firewall policies", () => {
     expect(verdict(w, "a", "b", "icmp").verdict).toBe("deny"); // NS_A ↔ NS_B
   });
   it("rules are ordered and terminal: an earlier deny wins over a later pass", () => {
-    const deny = fwRule("00001.0", "deny", { endpoint2: { kind: "tags", tags: [DB] }, services: [tcpService(80)] });
+    const deny = fwRule("00001.0", "deny", {
+      endpoint2: { kind: "tags", tags: [DB] },
+      services: [tcpService(80)],
+    });
     const pass = fwRule("00002.0", "pass");
     const r = verdict(world([deny, pass]), "a", "c", "tcp", 80);
     expect(r.drop?.step.ref?.uuid).toBe("firewall-rule-fr-00001.0");
     expect(verdict(world([deny, pass]), "a", "c", "tcp", 8080).verdict).toBe("allow");
   });
   it("policies are evaluated in the vif's order (global APS first)", () => {
-    const w = world([fwRule("00001.0", "deny", { services: [tcpService(80)] })], [fwPolicy("fp-2", [fwRule("00001.0", "pass")])]);
+    const w = world(
+      [fwRule("00001.0", "deny", { services: [tcpService(80)] })],
+      [fwPolicy("fp-2", [fwRule("00001.0", "pass")])],
+    );
     expect(verdict(w, "a", "c", "tcp", 80).verdict).toBe("deny");
     expect(verdict(w, "a", "c", "tcp", 8080).verdict).toBe("allow");
   });
   it("<> matches both directions", () => {
-    const w = world([fwRule("00001.0", "pass", { direction: "<>", endpoint1: { kind: "tags", tags: [DB] }, endpoint2: { kind: "tags", tags: [WEB] } })]);
+    const w = world([
+      fwRule("00001.0", "pass", {
+        direction: "<>",
+        endpoint1: { kind: "tags", tags: [DB] },
+        endpoint2: { kind: "tags", tags: [WEB] },
+      }),
+    ]);
     expect(verdict(w, "a", "c", "icmp").verdict).toBe("allow");
     expect(verdict(w, "c", "a", "icmp").verdict).toBe("allow");
   });
   it("address-group and subnet endpoints match on the address", () => {
-    const w = world([fwRule("00001.0", "pass", { endpoint1: { kind: "address-group", prefixes: ["10.1.0.3/32"], origin: ref("address-group", "ag") }, endpoint2: { kind: "subnet", cidr: "10.1.0.0/24" } })]);
+    const w = world([
+      fwRule("00001.0", "pass", {
+        endpoint1: { kind: "address-group", prefixes: ["10.1.0.3/32"], origin: ref("address-group", "ag") },
+        endpoint2: { kind: "subnet", cidr: "10.1.0.0/24" },
+      }),
+    ]);
     expect(verdict(w, "a", "c", "icmp").verdict).toBe("allow");
     expect(verdict(w, "b", "c", "icmp").verdict).toBe("deny");
   });
@@ -193,5 +277,16 @@ describe("flow revalidation on install", () => {
     const before = net.datapath("compute-1")!.stats().flows;
     net.setTables("compute-1", { ...tablesFor(w, "compute-1"), configVersion: 2 });
     expect(net.datapath("compute-1")!.stats().flows).toBe(before);
+  });
+});
+
+describe("reachability matrix", () => {
+  it("renders the netpol truth table: a blocked column for a pod behind a deny-all ingress SG (its own address stays local)", () => {
+    const w = twoComputes();
+    w.acls = [acl("closed", [], "security-group")];
+    pod(w, "c").sgIngress = ["closed"];
+    const m = simNetwork(w).matrix({ from: ["a", "b", "c"], to: ["a", "b", "c"], proto: "tcp", port: 80 });
+    expect(m.text).toBe(["  a b c", "a . . X", "b . . X", "c . . ."].join("\n"));
+    expect(m.allowed[0]).toEqual([true, true, false]);
   });
 });

@@ -5,7 +5,19 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { VrouterDatapath } from "../../fake-vrouter/datapath/engine";
-import { encodeIpv4, ETHERTYPE_IPV4, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, type Ipv4Packet, icmpEcho, ipv4, type L4, tcp, udp, wrapEthernet } from "../../fake-vrouter/datapath/packet";
+import {
+  encodeIpv4,
+  ETHERTYPE_IPV4,
+  ICMP_ECHO_REPLY,
+  ICMP_ECHO_REQUEST,
+  type Ipv4Packet,
+  icmpEcho,
+  ipv4,
+  type L4,
+  tcp,
+  udp,
+  wrapEthernet,
+} from "../../fake-vrouter/datapath/packet";
 import { formatTrace } from "../../fake-vrouter/datapath/trace";
 import type { AclRule } from "../../fake-vrouter/tables";
 import { VROUTER_MAC } from "../../fake-vrouter/tables";
@@ -47,37 +59,57 @@ describe("properties", () => {
       span: fc.integer({ min: 0, max: 40000 }),
     });
     fc.assert(
-      fc.property(fc.array(ruleArb, { maxLength: 4 }), protoArb, portArb, portArb, fc.boolean(), (rules, proto, sport, dport, viaFip) => {
-        const w: World = twoComputes();
-        w.fips = [{ address: "10.1.0.99", pod: "b", vn: "red" }];
-        const aclRules: AclRule[] = rules.map((r, i) => ({ uuid: `r${i}`, action: "pass", protocol: r.proto, ethertype: "IPv4", src: { kind: "any" }, dst: { kind: "any" }, srcPorts: anyPorts, dstPorts: { start: r.lo, end: Math.min(65535, r.lo + r.span) } }));
-        w.acls = [
-          { id: "b-in", origin: ref("security-group", "b-in"), rules: aclRules },
-          { id: "a-in", origin: ref("security-group", "a-in"), rules: [] }, // a accepts no new flows at all
-        ];
-        pod(w, "b").sgIngress = ["b-in"];
-        pod(w, "a").sgIngress = ["a-in"];
-        const dp = new VrouterDatapath(tablesFor(w, "compute-1"));
-        const dst = viaFip ? "10.1.0.99" : "10.1.0.4";
-        const fwd = dp.receive(3, podFrame(w, "a", dst, l4For(proto, sport, dport)), 1);
-        if (fwd.drop) {
-          expect(fwd.drop).toBe("FLOW_ACTION_DROP");
-          return;
-        }
-        expect(fwd.out[0].vif).toBe(4);
-        const delivered = ip(fwd.out[0].frame);
-        expect(delivered.dst).toBe("10.1.0.4");
-        const answer = replyTo(delivered);
-        const back = dp.receive(4, wrapEthernet(VROUTER_MAC, podMac(pod(w, "b")), ETHERTYPE_IPV4, encodeIpv4(answer)), 2);
-        expect(back.drop, formatTrace(back.trace)).toBeUndefined();
-        expect(back.out[0].vif).toBe(3);
-        const got = ip(back.out[0].frame);
-        expect(got.src).toBe(dst);
-        expect(got.dst).toBe("10.1.0.3");
-        const [s, d] = ports(got);
-        if (proto === "icmp") expect(s).toBe(sport);
-        else expect([s, d]).toEqual([dport, sport]);
-      }),
+      fc.property(
+        fc.array(ruleArb, { maxLength: 4 }),
+        protoArb,
+        portArb,
+        portArb,
+        fc.boolean(),
+        (rules, proto, sport, dport, viaFip) => {
+          const w: World = twoComputes();
+          w.fips = [{ address: "10.1.0.99", pod: "b", vn: "red" }];
+          const aclRules: AclRule[] = rules.map((r, i) => ({
+            uuid: `r${i}`,
+            action: "pass",
+            protocol: r.proto,
+            ethertype: "IPv4",
+            src: { kind: "any" },
+            dst: { kind: "any" },
+            srcPorts: anyPorts,
+            dstPorts: { start: r.lo, end: Math.min(65535, r.lo + r.span) },
+          }));
+          w.acls = [
+            { id: "b-in", origin: ref("security-group", "b-in"), rules: aclRules },
+            { id: "a-in", origin: ref("security-group", "a-in"), rules: [] }, // a accepts no new flows at all
+          ];
+          pod(w, "b").sgIngress = ["b-in"];
+          pod(w, "a").sgIngress = ["a-in"];
+          const dp = new VrouterDatapath(tablesFor(w, "compute-1"));
+          const dst = viaFip ? "10.1.0.99" : "10.1.0.4";
+          const fwd = dp.receive(3, podFrame(w, "a", dst, l4For(proto, sport, dport)), 1);
+          if (fwd.drop) {
+            expect(fwd.drop).toBe("FLOW_ACTION_DROP");
+            return;
+          }
+          expect(fwd.out[0].vif).toBe(4);
+          const delivered = ip(fwd.out[0].frame);
+          expect(delivered.dst).toBe("10.1.0.4");
+          const answer = replyTo(delivered);
+          const back = dp.receive(
+            4,
+            wrapEthernet(VROUTER_MAC, podMac(pod(w, "b")), ETHERTYPE_IPV4, encodeIpv4(answer)),
+            2,
+          );
+          expect(back.drop, formatTrace(back.trace)).toBeUndefined();
+          expect(back.out[0].vif).toBe(3);
+          const got = ip(back.out[0].frame);
+          expect(got.src).toBe(dst);
+          expect(got.dst).toBe("10.1.0.3");
+          const [s, d] = ports(got);
+          if (proto === "icmp") expect(s).toBe(sport);
+          else expect([s, d]).toEqual([dport, sport]);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -92,7 +124,14 @@ describe("properties", () => {
           const w = twoComputes();
           pod(w, "a").fabricSnat = true;
           w.fabricHosts = [{ name: "h", ip: "192.168.0.50" }];
-          w.fips = [{ address: "10.1.0.99", pod: "b", vn: "red", portMappings: [{ protocol: 6, srcPort: listener, dstPort: member }] }];
+          w.fips = [
+            {
+              address: "10.1.0.99",
+              pod: "b",
+              vn: "red",
+              portMappings: [{ protocol: 6, srcPort: listener, dstPort: member }],
+            },
+          ];
           const dp = new VrouterDatapath(tablesFor(w, "compute-1"));
           const used = new Set<number>();
           for (const sport of clientPorts) {
@@ -103,16 +142,34 @@ describe("properties", () => {
             expect(onWire.src).toBe("192.168.0.11");
             expect(used.has(natPort)).toBe(false);
             used.add(natPort);
-            const reply = wrapEthernet(fabricMac("192.168.0.11"), fabricMac("192.168.0.50"), ETHERTYPE_IPV4, encodeIpv4(replyTo(onWire)));
+            const reply = wrapEthernet(
+              fabricMac("192.168.0.11"),
+              fabricMac("192.168.0.50"),
+              ETHERTYPE_IPV4,
+              encodeIpv4(replyTo(onWire)),
+            );
             const home = dp.receive(0, reply, 2);
             expect(home.out[0]?.vif, formatTrace(home.trace)).toBe(3);
-            expect(ip(home.out[0].frame)).toMatchObject({ src: "192.168.0.50", dst: "10.1.0.3", payload: { sport: 443, dport: sport } });
+            expect(ip(home.out[0].frame)).toMatchObject({
+              src: "192.168.0.50",
+              dst: "10.1.0.3",
+              payload: { sport: 443, dport: sport },
+            });
             // Floating-IP DNAT with a port mapping, and back.
-            const toFip = dp.receive(3, podFrame(w, "a", "10.1.0.99", tcp({ sport, dport: listener })), 3).out[0];
+            const toFip = dp.receive(3, podFrame(w, "a", "10.1.0.99", tcp({ sport, dport: listener })), 3)
+              .out[0];
             const atMember = ip(toFip.frame);
             expect(atMember).toMatchObject({ dst: "10.1.0.4", payload: { dport: member, sport } });
-            const answer = dp.receive(4, wrapEthernet(VROUTER_MAC, podMac(pod(w, "b")), ETHERTYPE_IPV4, encodeIpv4(replyTo(atMember))), 4).out[0];
-            expect(ip(answer.frame)).toMatchObject({ src: "10.1.0.99", dst: "10.1.0.3", payload: { sport: listener, dport: sport } });
+            const answer = dp.receive(
+              4,
+              wrapEthernet(VROUTER_MAC, podMac(pod(w, "b")), ETHERTYPE_IPV4, encodeIpv4(replyTo(atMember))),
+              4,
+            ).out[0];
+            expect(ip(answer.frame)).toMatchObject({
+              src: "10.1.0.99",
+              dst: "10.1.0.3",
+              payload: { sport: listener, dport: sport },
+            });
           }
         },
       ),
@@ -122,18 +179,23 @@ describe("properties", () => {
 
   it("ECMP stickiness: every packet of a flow takes the member its first packet took, across reordered members", () => {
     fc.assert(
-      fc.property(fc.uniqueArray(fc.integer({ min: 1024, max: 65535 }), { minLength: 1, maxLength: 30 }), fc.integer({ min: 1, max: 5 }), (sports, repeats) => {
-        const w = twoComputes();
-        w.pods.push({ name: "e", compute: "compute-2", vif: 5, ip: "10.1.0.6", vn: "red" });
-        w.pods.push({ name: "f", compute: "compute-2", vif: 6, ip: "10.1.0.7", vn: "red" });
-        w.services = [{ vn: "red", ip: "10.1.0.250", members: ["c", "e", "f"] }];
-        const dp = new VrouterDatapath(tablesFor(w, "compute-1"));
-        const member = (sport: number) => mplsInner(dp.receive(3, podFrame(w, "a", "10.1.0.250", udp(sport, 53)), 1).out[0].frame).label;
-        const first = new Map(sports.map((s) => [s, member(s)]));
-        w.services[0].members.reverse();
-        dp.install(tablesFor(w, "compute-1"));
-        for (let i = 0; i < repeats; i++) for (const s of sports) expect(member(s)).toBe(first.get(s));
-      }),
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 1024, max: 65535 }), { minLength: 1, maxLength: 30 }),
+        fc.integer({ min: 1, max: 5 }),
+        (sports, repeats) => {
+          const w = twoComputes();
+          w.pods.push({ name: "e", compute: "compute-2", vif: 5, ip: "10.1.0.6", vn: "red" });
+          w.pods.push({ name: "f", compute: "compute-2", vif: 6, ip: "10.1.0.7", vn: "red" });
+          w.services = [{ vn: "red", ip: "10.1.0.250", members: ["c", "e", "f"] }];
+          const dp = new VrouterDatapath(tablesFor(w, "compute-1"));
+          const member = (sport: number) =>
+            mplsInner(dp.receive(3, podFrame(w, "a", "10.1.0.250", udp(sport, 53)), 1).out[0].frame).label;
+          const first = new Map(sports.map((s) => [s, member(s)]));
+          w.services[0].members.reverse();
+          dp.install(tablesFor(w, "compute-1"));
+          for (let i = 0; i < repeats; i++) for (const s of sports) expect(member(s)).toBe(first.get(s));
+        },
+      ),
       { numRuns: 100 },
     );
   });

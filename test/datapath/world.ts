@@ -65,7 +65,12 @@ export interface World {
   firewallPolicies?: FirewallPolicy[];
   fips?: WorldFip[];
   /** Service IPs: a composite NH over the member pods (each member also gets the IP as a floating IP). */
-  services?: { vn: string; ip: string; members: string[]; portMappings?: FloatingIpBinding["portMappings"] }[];
+  services?: {
+    vn: string;
+    ip: string;
+    members: string[];
+    portMappings?: FloatingIpBinding["portMappings"];
+  }[];
   fabricHosts?: { name: string; ip: string; listen?: ListenPorts }[];
   encap?: "mplsoudp" | "mplsogre" | "vxlan";
   linkLocal?: LinkLocalService[];
@@ -74,7 +79,9 @@ export interface World {
 export const FABRIC_VRF = 0;
 
 export function ref(type: string, name: string, k8s?: ObjectRef["k8s"]): ObjectRef {
-  return k8s ? { type, uuid: `${type}-${name}`, fqName: ["default-domain", "k8s", name], k8s } : { type, uuid: `${type}-${name}`, fqName: ["default-domain", "k8s", name] };
+  return k8s
+    ? { type, uuid: `${type}-${name}`, fqName: ["default-domain", "k8s", name], k8s }
+    : { type, uuid: `${type}-${name}`, fqName: ["default-domain", "k8s", name] };
 }
 
 export function podMac(pod: WorldPod | string): string {
@@ -87,13 +94,19 @@ export function podMac(pod: WorldPod | string): string {
 
 export function fabricMac(ip: string): string {
   const hex = (n: number) => n.toString(16).padStart(2, "0");
-  return `02:fa:${ip.split(".").map((o) => hex(Number(o))).join(":")}`;
+  return `02:fa:${ip
+    .split(".")
+    .map((o) => hex(Number(o)))
+    .join(":")}`;
 }
 
 export const vnName = (vn: string) => `default-domain:k8s:${vn}`;
-export const policyLabel = (world: World, pod: string) => 16 + 2 * world.pods.findIndex((p) => p.name === pod);
-export const encapNhId = (vif: number, policy: boolean) => 100 + vif * 2 + (policy ? 0 : 1);
-export const tunnelNhId = (world: World, compute: string) => 500 + world.computes.findIndex((c) => c.name === compute);
+export const policyLabel = (world: World, pod: string) =>
+  16 + 2 * world.pods.findIndex((p) => p.name === pod);
+// NH id ranges: receive 10+vrf, tunnel 500+, fabric 600+, composite 700+, encap 1000+ (two per vif).
+export const encapNhId = (vif: number, policy: boolean) => 1000 + vif * 2 + (policy ? 0 : 1);
+export const tunnelNhId = (world: World, compute: string) =>
+  500 + world.computes.findIndex((c) => c.name === compute);
 
 /** The tables compute `name` gets for `world`. */
 export function tablesFor(world: World, name: string): VrouterTables {
@@ -103,8 +116,24 @@ export function tablesFor(world: World, name: string): VrouterTables {
   const vifs = new Map<number, Vif>();
   const labels = new Map<number, number>();
   const vrfs = new Map<number, Vrf>();
-  const platform = { policyEnabled: false, securityGroupIds: [], sgIngressAcls: [], sgEgressAcls: [], firewallPolicies: [], tags: [], floatingIps: [], fabricSnat: false };
-  vifs.set(0, { index: 0, type: "fabric", name: "fabric0", mac: fabricMac(self.fabricIp), vrf: FABRIC_VRF, ...platform });
+  const platform = {
+    policyEnabled: false,
+    securityGroupIds: [],
+    sgIngressAcls: [],
+    sgEgressAcls: [],
+    firewallPolicies: [],
+    tags: [],
+    floatingIps: [],
+    fabricSnat: false,
+  };
+  vifs.set(0, {
+    index: 0,
+    type: "fabric",
+    name: "fabric0",
+    mac: fabricMac(self.fabricIp),
+    vrf: FABRIC_VRF,
+    ...platform,
+  });
   const vnOf = (n: string) => world.vns.find((v) => v.name === n)!;
   const fwdVrf = (vn: WorldVn) => (vn.fabricForwarded ? FABRIC_VRF : vn.vrf);
   const receiveNh = (vrf: number) => {
@@ -121,13 +150,33 @@ export function tablesFor(world: World, name: string): VrouterTables {
     const out: FloatingIpBinding[] = [];
     for (const f of world.fips ?? []) {
       if (f.pod !== pod.name) continue;
-      const b: FloatingIpBinding = { uuid: `fip-${f.address}`, address: f.address, fixedIp: pod.ip, vrf: fwdVrf(vnOf(f.vn)), vnName: vnName(f.vn), direction: f.direction ?? "both", origin: ref("floating-ip", f.address) };
+      const b: FloatingIpBinding = {
+        uuid: `fip-${f.address}`,
+        address: f.address,
+        fixedIp: pod.ip,
+        vrf: fwdVrf(vnOf(f.vn)),
+        vnName: vnName(f.vn),
+        direction: f.direction ?? "both",
+        origin: ref("floating-ip", f.address),
+      };
       if (f.portMappings) b.portMappings = f.portMappings;
       out.push(b);
     }
     for (const s of world.services ?? []) {
       if (!s.members.includes(pod.name)) continue;
-      const b: FloatingIpBinding = { uuid: `fip-${s.ip}-${pod.name}`, address: s.ip, fixedIp: pod.ip, vrf: fwdVrf(vnOf(s.vn)), vnName: vnName(s.vn), direction: "ingress", origin: ref("floating-ip", `${s.ip}-${pod.name}`, { kind: "Service", namespace: "default", name: `svc-${s.ip}` }) };
+      const b: FloatingIpBinding = {
+        uuid: `fip-${s.ip}-${pod.name}`,
+        address: s.ip,
+        fixedIp: pod.ip,
+        vrf: fwdVrf(vnOf(s.vn)),
+        vnName: vnName(s.vn),
+        direction: "ingress",
+        origin: ref("floating-ip", `${s.ip}-${pod.name}`, {
+          kind: "Service",
+          namespace: "default",
+          name: `svc-${s.ip}`,
+        }),
+      };
       if (s.portMappings) b.portMappings = s.portMappings;
       out.push(b);
     }
@@ -155,7 +204,13 @@ export function tablesFor(world: World, name: string): VrouterTables {
       floatingIps: fipsOf(pod),
       fabricSnat: pod.fabricSnat ?? false,
     });
-    for (const p of [true, false]) nextHops.set(encapNhId(pod.vif, p), { id: encapNhId(pod.vif, p), type: "encap", vif: pod.vif, policy: p });
+    for (const p of [true, false])
+      nextHops.set(encapNhId(pod.vif, p), {
+        id: encapNhId(pod.vif, p),
+        type: "encap",
+        vif: pod.vif,
+        policy: p,
+      });
     labels.set(policyLabel(world, pod.name), encapNhId(pod.vif, true));
     labels.set(policyLabel(world, pod.name) + 1, encapNhId(pod.vif, false));
   }
@@ -167,12 +222,29 @@ export function tablesFor(world: World, name: string): VrouterTables {
     const remote = world.computes.find((c) => c.name === pod.compute)!;
     if (vn.fabricForwarded) return { nh: fabricNh(remote.fabricIp) };
     const id = tunnelNhId(world, pod.compute);
-    nextHops.set(id, { id, type: "tunnel", encap: world.encap ?? "mplsoudp", srcIp: self.fabricIp, dstIp: remote.fabricIp });
+    nextHops.set(id, {
+      id,
+      type: "tunnel",
+      encap: world.encap ?? "mplsoudp",
+      srcIp: self.fabricIp,
+      dstIp: remote.fabricIp,
+    });
     return { nh: id, label };
   };
   const podRoute = (pod: WorldPod, leakedBy?: string): Route => {
     const hop = hopTo(pod);
-    const r: Route = { prefix: `${pod.ip}/32`, nh: hop.nh, destVns: [vnName(pod.vn)], sgIds: pod.sgIds ?? [], tags: pod.tags ?? [], origin: ref("virtual-machine-interface", pod.name, { kind: "Pod", namespace: "default", name: pod.name }) };
+    const r: Route = {
+      prefix: `${pod.ip}/32`,
+      nh: hop.nh,
+      destVns: [vnName(pod.vn)],
+      sgIds: pod.sgIds ?? [],
+      tags: pod.tags ?? [],
+      origin: ref("virtual-machine-interface", pod.name, {
+        kind: "Pod",
+        namespace: "default",
+        name: pod.name,
+      }),
+    };
     if (hop.label !== undefined) r.label = hop.label;
     if (leakedBy) r.leakedBy = leakedBy;
     return r;
@@ -180,21 +252,52 @@ export function tablesFor(world: World, name: string): VrouterTables {
   // Fabric VRF: compute addresses, fabric hosts, ip-fabric-forwarded pods.
   const fabricRoutes: Route[] = [];
   for (const c of world.computes) {
-    fabricRoutes.push({ prefix: `${c.fabricIp}/32`, nh: c.name === name ? receiveNh(FABRIC_VRF) : fabricNh(c.fabricIp), destVns: ["default-domain:default-project:ip-fabric"], sgIds: [], tags: [] });
+    fabricRoutes.push({
+      prefix: `${c.fabricIp}/32`,
+      nh: c.name === name ? receiveNh(FABRIC_VRF) : fabricNh(c.fabricIp),
+      destVns: ["default-domain:default-project:ip-fabric"],
+      sgIds: [],
+      tags: [],
+    });
   }
   for (const h of world.fabricHosts ?? []) {
-    fabricRoutes.push({ prefix: `${h.ip}/32`, nh: fabricNh(h.ip), destVns: ["default-domain:default-project:ip-fabric"], sgIds: [], tags: [] });
+    fabricRoutes.push({
+      prefix: `${h.ip}/32`,
+      nh: fabricNh(h.ip),
+      destVns: ["default-domain:default-project:ip-fabric"],
+      sgIds: [],
+      tags: [],
+    });
   }
-  vrfs.set(FABRIC_VRF, { id: FABRIC_VRF, name: "default-domain:default-project:ip-fabric:__default__", vnName: "default-domain:default-project:ip-fabric", routes: fabricRoutes });
+  vrfs.set(FABRIC_VRF, {
+    id: FABRIC_VRF,
+    name: "default-domain:default-project:ip-fabric:__default__",
+    vnName: "default-domain:default-project:ip-fabric",
+    routes: fabricRoutes,
+  });
   for (const vn of world.vns) {
     const vrfId = fwdVrf(vn);
     const routes = vrfId === FABRIC_VRF ? fabricRoutes : [];
-    routes.push({ prefix: `${vn.gateway}/32`, nh: receiveNh(vrfId), destVns: [vnName(vn.name)], sgIds: [], tags: [], origin: ref("virtual-network", vn.name) });
+    routes.push({
+      prefix: `${vn.gateway}/32`,
+      nh: receiveNh(vrfId),
+      destVns: [vnName(vn.name)],
+      sgIds: [],
+      tags: [],
+      origin: ref("virtual-network", vn.name),
+    });
     for (const pod of world.pods.filter((p) => p.vn === vn.name)) routes.push(podRoute(pod));
-    for (const other of vn.imports ?? []) for (const pod of world.pods.filter((p) => p.vn === other)) routes.push(podRoute(pod, `network-policy ${other}`));
+    for (const other of vn.imports ?? [])
+      for (const pod of world.pods.filter((p) => p.vn === other))
+        routes.push(podRoute(pod, `network-policy ${other}`));
     for (const f of (world.fips ?? []).filter((x) => x.vn === vn.name)) {
       const pod = world.pods.find((p) => p.name === f.pod)!;
-      routes.push({ ...podRoute(pod), prefix: `${f.address}/32`, destVns: [vnName(vn.name)], origin: ref("floating-ip", f.address) });
+      routes.push({
+        ...podRoute(pod),
+        prefix: `${f.address}/32`,
+        destVns: [vnName(vn.name)],
+        origin: ref("floating-ip", f.address),
+      });
     }
     for (const s of (world.services ?? []).filter((x) => x.vn === vn.name)) {
       const id = 700 + (world.services ?? []).indexOf(s);
@@ -203,7 +306,14 @@ export function tablesFor(world: World, name: string): VrouterTables {
         return { nh: hop.nh, label: hop.label ?? 0 };
       });
       nextHops.set(id, { id, type: "composite", members });
-      routes.push({ prefix: `${s.ip}/32`, nh: id, destVns: [vnName(vn.name)], sgIds: [], tags: [], origin: ref("instance-ip", s.ip, { kind: "Service", namespace: "default", name: `svc-${s.ip}` }) });
+      routes.push({
+        prefix: `${s.ip}/32`,
+        nh: id,
+        destVns: [vnName(vn.name)],
+        sgIds: [],
+        tags: [],
+        origin: ref("instance-ip", s.ip, { kind: "Service", namespace: "default", name: `svc-${s.ip}` }),
+      });
     }
     if (vrfId !== FABRIC_VRF) {
       const vrf: Vrf = { id: vrfId, name: `${vnName(vn.name)}:${vn.name}`, vnName: vnName(vn.name), routes };
@@ -211,7 +321,13 @@ export function tablesFor(world: World, name: string): VrouterTables {
       vrfs.set(vrfId, vrf);
     } else if (vn.acl) {
       // An ip-fabric-forwarded VN keeps its own (empty) routing instance for its ACL.
-      vrfs.set(vn.vrf, { id: vn.vrf, name: `${vnName(vn.name)}:${vn.name}`, vnName: vnName(vn.name), routes: [], networkPolicyAcl: vn.acl });
+      vrfs.set(vn.vrf, {
+        id: vn.vrf,
+        name: `${vnName(vn.name)}:${vn.name}`,
+        vnName: vnName(vn.name),
+        routes: [],
+        networkPolicyAcl: vn.acl,
+      });
     }
   }
   return {
@@ -229,14 +345,31 @@ export function tablesFor(world: World, name: string): VrouterTables {
 }
 
 /** A simulated network with every compute's tables, every pod and every fabric host attached. */
-export function simNetwork(world: World, opts: { flowLimit?: number; flowAgingMs?: number } = {}): SimNetwork {
+export function simNetwork(
+  world: World,
+  opts: { flowLimit?: number; flowAgingMs?: number } = {},
+): SimNetwork {
   const net = new SimNetwork(opts);
   for (const c of world.computes) net.setTables(c.name, tablesFor(world, c.name));
   for (const p of world.pods) {
-    net.addEndpoint({ name: p.name, kind: "pod", compute: p.compute, vif: p.vif, mac: podMac(p), ip: p.ip, ...(p.listen ? { listen: p.listen } : {}) });
+    net.addEndpoint({
+      name: p.name,
+      kind: "pod",
+      compute: p.compute,
+      vif: p.vif,
+      mac: podMac(p),
+      ip: p.ip,
+      ...(p.listen ? { listen: p.listen } : {}),
+    });
   }
   for (const h of world.fabricHosts ?? []) {
-    net.addEndpoint({ name: h.name, kind: "fabric-host", mac: fabricMac(h.ip), ip: h.ip, ...(h.listen ? { listen: h.listen } : {}) });
+    net.addEndpoint({
+      name: h.name,
+      kind: "fabric-host",
+      mac: fabricMac(h.ip),
+      ip: h.ip,
+      ...(h.listen ? { listen: h.listen } : {}),
+    });
   }
   return net;
 }

@@ -1,15 +1,16 @@
 /**
- * Real packets through vrouter processes: two compute namespaces on an underlay bridge, three pod
- * namespaces, tables from the datapath's world builder. Same-VN pods across computes reach each other (ICMP,
- * TCP and UDP echo) over real MPLSoUDP; a pod in another VN without policy gets nothing back, and the
- * vrouter says why; a capture on a vif is a pcap file pcap-parser reads. Needs root, iproute2, libpcap.
+ * Real packets through vrouter processes: two compute namespaces and a fabric host on an underlay bridge,
+ * pod namespaces, tables from the datapath's world builder. Same-VN pods across computes reach each other
+ * (ICMP, TCP and UDP echo) over real MPLSoUDP; a pod in another VN without policy gets nothing back, and
+ * the vrouter says why; a fabric host and an ip-fabric-forwarded pod talk unencapsulated; a capture on a
+ * vif is a pcap file pcap-parser reads. Needs root, iproute2, libpcap.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MPLS_UDP_PORT } from "../../fake-vrouter/tables";
-import { listNetns, NetnsTopology, netnsUsable } from "../../fake-vrouter/netns";
+import { ensureCaptureAddon, listNetns, NetnsTopology, netnsUsable } from "../../fake-vrouter/netns";
 import { rootHasLink } from "../../fake-vrouter/netns/ns";
 import { podMac, tablesFor } from "../datapath/world";
 import { echo, ping, readPcap, threePods } from "./helpers";
@@ -24,8 +25,15 @@ describe.skipIf(!usable)("netns datapath", () => {
   const podNs = (p: string) => topo.podNs(p);
 
   beforeAll(async () => {
+    await ensureCaptureAddon();
     stateDir = mkdtempSync(join(tmpdir(), "ctb-netns-state-"));
-    topo = await NetnsTopology.create({ prefix: PREFIX, computes: world.computes, stateDir });
+    topo = await NetnsTopology.create({
+      prefix: PREFIX,
+      computes: world.computes,
+      // A fabric host reaches ip-fabric-forwarded pods through the pod's compute, as a ToR route would say.
+      fabricHosts: [{ name: "h1", ip: "10.99.0.21", routes: [{ dst: "10.60.0.5/32", via: "10.99.0.12" }] }],
+      stateDir,
+    });
     for (const pod of world.pods) {
       await topo.createPodNamespace(pod.name);
       const vn = world.vns.find((v) => v.name === pod.vn)!;
@@ -38,14 +46,15 @@ describe.skipIf(!usable)("netns datapath", () => {
         gateway: vn.gateway,
       });
     }
-    await topo.startPodServers("b", [
+    await topo.startPod("a", []);
+    await topo.startPod("b", [
       { proto: "tcp", port: 8080 },
       { proto: "udp", port: 5353 },
     ]);
     await topo.startVrouters();
     for (const c of world.computes) topo.vrouter(c.name).install(tablesFor(world, c.name));
     await topo.vrouter("compute-1").waitForPorts(["fabric0", "tap-a", "tap-c"]);
-    await topo.vrouter("compute-2").waitForPorts(["fabric0", "tap-b"]);
+    await topo.vrouter("compute-2").waitForPorts(["fabric0", "tap-b", "tap-e"]);
   });
 
   afterAll(async () => {
@@ -55,7 +64,7 @@ describe.skipIf(!usable)("netns datapath", () => {
   });
 
   it("puts nothing in the root namespace", async () => {
-    for (const name of ["tap-a", "tap-b", "tap-c", "fabric0", "uc0", "uc1"])
+    for (const name of ["tap-a", "tap-b", "tap-c", "fabric0", "uc0", "uc1", "uh0"])
       expect(await rootHasLink(name)).toBe(false);
   });
 
@@ -76,6 +85,26 @@ describe.skipIf(!usable)("netns datapath", () => {
     expect(await echo(podNs("a"), "udp", "10.32.0.4", 5353, "hello over udp")).toBe("hello over udp");
   });
 
+  it("probes answer like the simulated host stack: reply, refused (it got there) or nothing", async () => {
+    const a = topo.pod("a");
+    const answers = await Promise.all([
+      a.probe({ proto: "tcp", dst: "10.32.0.4", port: 8080 }),
+      a.probe({ proto: "tcp", dst: "10.32.0.4", port: 9 }),
+      a.probe({ proto: "udp", dst: "10.32.0.4", port: 5353 }),
+      a.probe({ proto: "udp", dst: "10.32.0.4", port: 9 }),
+      a.probe({ proto: "icmp", dst: "10.32.0.4" }),
+      a.probe({ proto: "tcp", dst: "10.33.0.3", port: 8080, timeoutMs: 500 }),
+    ]);
+    expect(answers.map((x) => x.answer)).toEqual([
+      "reply",
+      "refused",
+      "reply",
+      "refused",
+      "reply",
+      undefined,
+    ]);
+  });
+
   it("drops everything to a pod in another VN without policy, and says why", async () => {
     const r = await ping(podNs("a"), "10.33.0.3", 3, { waitS: 0.5 });
     expect(r.received).toBe(0);
@@ -83,6 +112,22 @@ describe.skipIf(!usable)("netns datapath", () => {
     const drop = s.recentDrops.find((d) => d.ifname === "tap-a" && d.reason === "NOWHERE_TO_GO");
     expect(drop).toBeDefined();
     expect(s.engine?.drops.NOWHERE_TO_GO).toBeGreaterThanOrEqual(3);
+  });
+
+  it("a host on the ip-fabric without a vrouter and an ip-fabric-forwarded pod reach each other unencapsulated", async () => {
+    expect((await ping(topo.hostNs("h1"), "10.60.0.5", 2)).received).toBe(2);
+    expect((await ping(podNs("e"), "10.99.0.21", 2)).received).toBe(2);
+  });
+
+  it("a vrouter that dies is started again with its tables and forwards again", async () => {
+    const v = topo.vrouter("compute-2");
+    const before = v.pid;
+    process.kill(before, "SIGKILL");
+    await expect(v.status()).rejects.toThrow(/exited|not running/);
+    await v.waitForPorts(["fabric0", "tap-b", "tap-e"]);
+    expect(v.pid).not.toBe(before);
+    expect(v.restarts).toBe(1);
+    expect((await ping(podNs("a"), "10.32.0.4", 2)).received).toBe(2);
   });
 
   it("captures a vif and the fabric into pcap files pcap-parser reads", async () => {

@@ -8,6 +8,10 @@ import { parse, type PcapPacket } from "pcap-parser";
 import { execIn } from "../../fake-vrouter/netns/ns";
 import type { World } from "../datapath/world";
 
+/**
+ * Two computes; VN red on both (a on compute-1, b on compute-2), VN blue (c on compute-1); VN green is
+ * ip-fabric forwarded (e on compute-2) and reachable from h1, a host on the fabric without a vrouter.
+ */
 export function threePods(): World {
   return {
     computes: [
@@ -17,11 +21,14 @@ export function threePods(): World {
     vns: [
       { name: "red", vrf: 1, subnet: "10.32.0.0/24", gateway: "10.32.0.1" },
       { name: "blue", vrf: 2, subnet: "10.33.0.0/24", gateway: "10.33.0.1" },
+      { name: "green", vrf: 3, subnet: "10.60.0.0/24", gateway: "10.60.0.1", fabricForwarded: true },
     ],
+    fabricHosts: [{ name: "h1", ip: "10.99.0.21" }],
     pods: [
       { name: "a", compute: "compute-1", vif: 3, ip: "10.32.0.3", vn: "red" },
       { name: "b", compute: "compute-2", vif: 3, ip: "10.32.0.4", vn: "red" },
       { name: "c", compute: "compute-1", vif: 4, ip: "10.33.0.3", vn: "blue" },
+      { name: "e", compute: "compute-2", vif: 4, ip: "10.60.0.5", vn: "green" },
     ],
   };
 }
@@ -51,7 +58,7 @@ export async function ping(
     "-i",
     String(opts.intervalS ?? 0.2),
     "-W",
-    String(opts.waitS ?? 1),
+    String(opts.waitS ?? 2),
     dst,
   ]);
   const m = /(\d+) received/.exec(r.stdout);

@@ -13,7 +13,13 @@ import { hostIfname } from "../../cni/result";
 import { VncClient } from "../../controller/vnc/client";
 import { startApiServer } from "../../fake-contrail-api/server";
 import { type Agents, startAgents } from "../../fake-vrouter/agent/index";
-import { attachAgents, listNetns, NetnsTopology, netnsUsable } from "../../fake-vrouter/netns";
+import {
+  attachAgents,
+  ensureCaptureAddon,
+  listNetns,
+  NetnsTopology,
+  netnsUsable,
+} from "../../fake-vrouter/netns";
 import { exec } from "../../fake-vrouter/netns/ns";
 import { ping } from "./helpers";
 
@@ -120,6 +126,9 @@ describe.skipIf(!usable)("netns datapath fed by the agent, pods plumbed by the C
   beforeAll(async () => {
     const b = await exec("node", [join(ROOT, "build.mjs")]);
     if (b.code !== 0) throw new Error(`build failed: ${b.stderr}`);
+    // CNI DEL deletes a tap the vrouter captures on: only the assertion-free addon survives that.
+    const addon = await ensureCaptureAddon();
+    if (addon.addon !== "ndebug") throw new Error(`cannot build the capture addon: ${addon.detail}`);
     stateDir = mkdtempSync(join(tmpdir(), "ctb-stack-"));
     const api = await startApiServer({ port: 0, quiet: true });
     cleanup.push(() => api.close());
@@ -189,5 +198,13 @@ describe.skipIf(!usable)("netns datapath fed by the agent, pods plumbed by the C
     const status = await topo.vrouter("compute-2").status();
     expect(status.ports).not.toContain(hostIfname("eth0", vmUuids.get("b")!));
     expect((await ping(topo.podNs("a"), ips.get("b")!, 2, { waitS: 0.5 })).received).toBe(0);
+  });
+
+  it("a pod re-added under the same name (same tap name, new interface) is forwarded again", async () => {
+    const r = await cni("ADD", "b", "compute-2");
+    expect(r.code).toBe(0);
+    await settle();
+    await topo.vrouter("compute-2").waitForPorts([hostIfname("eth0", vmUuids.get("b")!)]);
+    expect((await ping(topo.podNs("a"), ips.get("b")!)).received).toBe(3);
   });
 });

@@ -1,0 +1,121 @@
+/**
+ * A pod's workload in the netns datapath, running inside the pod's network namespace: TCP and UDP echo
+ * servers on the pod's declared container ports, and a prober that answers the testbed's probe requests
+ * (ICMP via `ping`, TCP connect, UDP exchange) with the same answers the simulated host stack gives:
+ * "reply", "refused" (RST / ICMP port unreachable: the packet got there) or nothing.
+ *
+ * Started by `PodProcess.start` as `ip netns exec <pod-ns> node --import tsx pod-main.ts tcp:8080 udp:5353`;
+ * reports `{type: "ready"}` over IPC once every socket listens.
+ */
+import { execFile } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { connect, createServer } from "node:net";
+import type { FromPod, PodProbe, ProbeOutcome, ToPod } from "./protocol";
+
+interface ServedPort {
+  proto: "tcp" | "udp";
+  port: number;
+}
+
+function parsePorts(args: string[]): ServedPort[] {
+  return args.map((a) => {
+    const m = /^(tcp|udp):(\d+)$/.exec(a);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
+      throw new Error(`bad port "${a}": expected tcp:<n> or udp:<n>`);
+    return { proto: m[1] as "tcp" | "udp", port: Number(m[2]) };
+  });
+}
+
+function serve(p: ServedPort): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (p.proto === "tcp") {
+      const server = createServer((sock) => {
+        sock.on("error", () => sock.destroy());
+        sock.pipe(sock);
+      });
+      server.once("error", reject);
+      server.listen(p.port, "0.0.0.0", () => resolve());
+    } else {
+      const sock = createSocket("udp4");
+      sock.on("message", (msg, from) => sock.send(msg, from.port, from.address));
+      sock.once("error", reject);
+      sock.bind(p.port, "0.0.0.0", () => resolve());
+    }
+  });
+}
+
+const REFUSED = new Set(["ECONNREFUSED", "ECONNRESET"]);
+
+function probe(p: PodProbe): Promise<ProbeOutcome> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (answer: ProbeOutcome["answer"], detail: string) => {
+      if (!done) resolve({ answer, detail });
+      done = true;
+    };
+    if (p.proto === "icmp") {
+      const wait = Math.max(1, Math.ceil(p.timeoutMs / 1000));
+      execFile("ping", ["-n", "-c", "1", "-W", String(wait), p.dst], (err, stdout) =>
+        err
+          ? finish(undefined, "no echo reply")
+          : finish("reply", /time=[\d.]+ ms/.exec(stdout)?.[0] ?? "echo reply"),
+      );
+      return;
+    }
+    const timer = setTimeout(() => finish(undefined, `no answer within ${p.timeoutMs} ms`), p.timeoutMs);
+    if (p.proto === "tcp") {
+      const s = connect({ host: p.dst, port: p.port! });
+      s.once("connect", () => {
+        clearTimeout(timer);
+        s.destroy();
+        finish("reply", "connected");
+      });
+      s.once("error", (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        finish(REFUSED.has(err.code ?? "") ? "refused" : undefined, err.code ?? err.message);
+      });
+      s.setTimeout(p.timeoutMs, () => s.destroy());
+      return;
+    }
+    // UDP: a connected socket reports ICMP port-unreachable as ECONNREFUSED.
+    const s = createSocket("udp4");
+    const close = () => {
+      clearTimeout(timer);
+      s.close();
+    };
+    s.on("message", () => {
+      close();
+      finish("reply", "datagram echoed");
+    });
+    s.on("error", (err: NodeJS.ErrnoException) => {
+      close();
+      finish(REFUSED.has(err.code ?? "") ? "refused" : undefined, err.code ?? err.message);
+    });
+    s.connect(p.port!, p.dst, () => s.send("ctb-probe"));
+    setTimeout(() => {
+      if (!done) close();
+    }, p.timeoutMs).unref();
+  });
+}
+
+function send(m: FromPod): void {
+  process.send?.(m);
+}
+
+async function main(): Promise<void> {
+  const ports = parsePorts(process.argv.slice(2));
+  await Promise.all(ports.map(serve));
+  process.on("message", (raw) => {
+    const m = raw as ToPod;
+    if (m.type === "probe")
+      void probe(m.probe).then((outcome) => send({ type: "probe-result", id: m.id, outcome }));
+  });
+  send({ type: "ready", pid: process.pid });
+  process.on("disconnect", () => process.exit(0));
+  process.on("SIGTERM", () => process.exit(0));
+}
+
+main().catch((err) => {
+  send({ type: "error", msg: (err as Error).message });
+  process.exit(1);
+});
