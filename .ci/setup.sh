@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for pkg in libpcap-dev iproute2 iputils-ping tcpdump python3-venv openssl build-essential; do
+for pkg in libpcap-dev iproute2 iputils-ping util-linux tcpdump python3-venv python3 openssl build-essential containernetworking-plugins; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -22,6 +22,8 @@ fi
 
 node .ci/ensure-node-deps.mjs
 
-if [ -f test/fake-contrail-api/vnc_api/setup.sh ]; then bash test/fake-contrail-api/vnc_api/setup.sh; fi
-if [ -f cni/tools/build-cnitool.sh ]; then bash cni/tools/build-cnitool.sh; fi
+npm run build --silent
+bash test/fake-contrail-api/vnc_api/setup.sh
+bash cni/tools/build-cnitool.sh
+bash fake-vrouter/netns/tools/build-cap.sh
 if [ -f testbed/cluster/local/build.sh ] && [ "${CTB_SKIP_K8S_BUILD:-}" != "1" ]; then bash testbed/cluster/local/build.sh; fi

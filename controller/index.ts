@@ -182,7 +182,10 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   };
 
   // ---- work queue ----
-  const buckets: Set<string>[] = [0, 1, 2, 3, 4, 5].map(() => new Set<string>());
+  const buckets: Set<string>[] = Array.from(
+    { length: Math.max(...Object.values(UNIT_RANK)) + 1 },
+    () => new Set<string>(),
+  );
   const inflight = new Set<string>();
   const again = new Set<string>();
   const retries = new Map<string, RetryState>();
@@ -256,7 +259,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       const k = pick();
       if (!k) break;
       inflight.add(k);
-      void process(k).finally(() => {
+      void processUnit(k).finally(() => {
         inflight.delete(k);
         if (again.delete(k)) enqueue(k);
         mQueue.set(queueDepth());
@@ -288,7 +291,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     mFailing.set(retries.size);
   }
 
-  async function process(k: string) {
+  async function processUnit(k: string) {
     const t0 = performance.now();
     const desired = translateUnit(k, snap, layout, reconciler.view, { podsByUid, involved });
     const w = desired.warnings.join("\n");
@@ -463,30 +466,6 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       }),
   );
 
-  // ---- start: caches, then the config API scan, then the queue ----
-  await Promise.all(informers.map((i) => i.start()));
-  for (;;) {
-    try {
-      await reconciler.scan();
-      break;
-    } catch (err) {
-      if (stopped) break;
-      lastError = `initial scan: ${(err as Error).message}`;
-      log.log("warn", "config API not reachable yet; retrying", { error: (err as Error).message });
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  enqueueAll();
-  started = true;
-  log.log("info", "controller started", { model: cfg.model, cluster: cfg.clusterName, vnc: opts.vncUrl });
-  pump();
-
-  const timer = setInterval(() => {
-    resyncPending = true;
-    pump();
-  }, cfg.kubeTimerInterval * 1000);
-  timer.unref();
-
   const status = (): ControllerStatus => ({
     inSync: isIdle(),
     queueDepth: queueDepth(),
@@ -495,6 +474,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     ...(lastError ? { lastError } : {}),
   });
 
+  // the status endpoint answers from the start (inSync: false until the first pass is applied)
   let server: Server | undefined;
   let statusUrl: string | undefined;
   if (opts.statusPort !== undefined) {
@@ -524,6 +504,30 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     });
     statusUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
+
+  // ---- start: caches, then the config API scan, then the queue ----
+  await Promise.all(informers.map((i) => i.start()));
+  for (;;) {
+    try {
+      await reconciler.scan();
+      break;
+    } catch (err) {
+      if (stopped) break;
+      lastError = `initial scan: ${(err as Error).message}`;
+      log.log("warn", "config API not reachable yet; retrying", { error: (err as Error).message });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  enqueueAll();
+  started = true;
+  log.log("info", "controller started", { model: cfg.model, cluster: cfg.clusterName, vnc: opts.vncUrl });
+  pump();
+
+  const timer = setInterval(() => {
+    resyncPending = true;
+    pump();
+  }, cfg.kubeTimerInterval * 1000);
+  timer.unref();
 
   return {
     statusUrl,

@@ -101,6 +101,9 @@ const EDGE_FIELDS: [string, string, boolean][] = [
   ["virtual-network", "network_policy_refs", false],
 ];
 
+/** Types whose uuid is the identity of what they stand for (virtual-machine uuid = pod uid). */
+const UUID_IS_IDENTITY = new Set(["virtual-machine"]);
+
 /**
  * Shared objects whose removal waits for their users (a tag still on interfaces the pods' units have not
  * updated yet): a 409 on delete is not a failure of the unit, just something to try again later.
@@ -264,10 +267,22 @@ export class Reconciler {
     const desired = new Map(unit.objects.map((o) => [objKey(o.type, o.fq_name), o]));
     const desiredEdges = new Map(unit.edges.map((e) => [edgeKey(e), e]));
 
+    // objects whose uuid is their identity (VM = pod uid) and that now stand for a new incarnation
+    // (pod deleted and recreated under the same name) are replaced, not updated
+    const replaced = new Set(
+      [...actual.values()]
+        .filter((a) => UUID_IS_IDENTITY.has(a.type))
+        .filter((a) => {
+          const d = desired.get(objKey(a.type, a.fq_name));
+          return d !== undefined && d.uuid !== a.uuid;
+        })
+        .map((a) => objKey(a.type, a.fq_name)),
+    );
+
     // 1. stale edges first: they would keep their targets from being deleted
     const curEdges = this.edges.get(unit.key);
     for (const [k, e] of curEdges ?? []) {
-      if (desiredEdges.has(k)) continue;
+      if (desiredEdges.has(k) && !replaced.has(objKey(e.refType, e.to))) continue;
       try {
         const from = this.known.get(objKey(e.fromType, e.from));
         if (from) {
@@ -283,7 +298,7 @@ export class Reconciler {
 
     // 2. stale objects, children and referrers first
     const stale = [...actual.values()]
-      .filter((a) => !desired.has(objKey(a.type, a.fq_name)))
+      .filter((a) => !desired.has(objKey(a.type, a.fq_name)) || replaced.has(objKey(a.type, a.fq_name)))
       .sort((a, b) => rank(b.type) - rank(a.type) || b.fq_name.length - a.fq_name.length);
     for (const a of stale) {
       try {

@@ -33,6 +33,12 @@ function csv(v: unknown, name: string): string[] | undefined {
   throw badRequest(`${name}: expected a comma-separated string or a list of strings`);
 }
 
+/** A scope parameter: present but empty (`parent_id=`) matches nothing, as upstream splits it to [""]. */
+function scope(v: unknown, name: string): string[] | undefined {
+  if (v === "" || (Array.isArray(v) && v.length === 0)) return [];
+  return csv(v, name);
+}
+
 function flag(v: unknown, name: string): boolean {
   if (v === undefined || v === null || v === "") return false;
   if (typeof v === "boolean") return v;
@@ -85,15 +91,15 @@ export function parseListParams(q: Record<string, unknown>): ListParams {
     parentFqName = csv(q.parent_fq_name_str, "parent_fq_name_str");
   let fqNames: string[][] | undefined;
   if (Array.isArray(q.fq_names) && q.fq_names.every(Array.isArray)) fqNames = q.fq_names as string[][];
-  else fqNames = csv(q.fq_names, "fq_names")?.map((s) => s.split(":"));
+  else fqNames = scope(q.fq_names, "fq_names")?.map((s) => s.split(":"));
   if (q.parent_type !== undefined && typeof q.parent_type !== "string")
     throw badRequest("parent_type must be a string");
   return {
-    parentIds: csv(q.parent_id, "parent_id"),
+    parentIds: scope(q.parent_id, "parent_id"),
     parentFqName,
     parentType: (q.parent_type as string | undefined) || undefined,
-    backRefIds: csv(q.back_ref_id, "back_ref_id"),
-    objUuids: csv(q.obj_uuids, "obj_uuids"),
+    backRefIds: scope(q.back_ref_id, "back_ref_id"),
+    objUuids: scope(q.obj_uuids, "obj_uuids"),
     fqNames,
     detail: flag(q.detail, "detail"),
     count: flag(q.count, "count"),

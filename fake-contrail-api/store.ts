@@ -50,7 +50,7 @@ interface TxLine {
 }
 
 /** How many committed changes /watch can replay by seq before a client must take a fresh snapshot. */
-const HISTORY = 200_000;
+const HISTORY = 50_000;
 
 const fqKey = (type: string, fq: readonly string[]): string => `${type}\u0000${fq.join("\u0000")}`;
 

@@ -18,18 +18,7 @@ function eventObject(store: Store, o: StoredObject, base: string): Record<string
   return renderObject(store, o, { base, excludeBackRefs: true, excludeChildren: true });
 }
 
-/** Rendered events, shared by all watchers with the same base URL (usually all of them). */
-const rendered = new WeakMap<Change, { base: string; text: string }>();
-
 function changeEvent(store: Store, c: Change, base: string): string {
-  const hit = rendered.get(c);
-  if (hit && hit.base === base) return hit.text;
-  const text = renderChange(store, c, base);
-  rendered.set(c, { base, text });
-  return text;
-}
-
-function renderChange(store: Store, c: Change, base: string): string {
   const data: Record<string, unknown> = {
     seq: c.seq,
     op: c.op,
@@ -39,6 +28,16 @@ function renderChange(store: Store, c: Change, base: string): string {
   };
   if (c.obj) data.obj = eventObject(store, c.obj, base);
   return `id: ${c.seq}\nevent: ${c.op.toLowerCase()}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** The last committed batch as text: every live watcher with the same base URL shares one rendering. */
+let lastBatch: { changes: Change[]; base: string; text: string } | undefined;
+
+function renderBatch(store: Store, changes: Change[], base: string): string {
+  if (lastBatch && lastBatch.changes === changes && lastBatch.base === base) return lastBatch.text;
+  const text = changes.map((c) => changeEvent(store, c, base)).join("");
+  lastBatch = { changes, base, text };
+  return text;
 }
 
 function parseSince(req: Request): number {
@@ -81,9 +80,8 @@ export function watchHandler(store: Store, baseOf: (req: Request) => string) {
       res.write(chunks.join(""));
     }
     const unsubscribe = store.onCommit((changes) => {
-      const out: string[] = [];
-      for (const c of changes) if (c.seq > from) out.push(changeEvent(store, c, base));
-      if (out.length) res.write(out.join(""));
+      const fresh = changes[0].seq > from ? changes : changes.filter((c) => c.seq > from);
+      if (fresh.length) res.write(renderBatch(store, fresh, base));
       // A consumer that stopped reading is cut off; it resumes with Last-Event-ID instead of costing us memory.
       if (res.writableLength > MAX_BUFFERED) res.destroy();
     });

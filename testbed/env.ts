@@ -13,12 +13,13 @@ import { type ControllerConfig, defaultConfig, dict, fipPoolRef } from "../contr
 import type { Logger } from "../controller/index";
 import { startApiServer } from "../fake-contrail-api/server";
 import { startConfigDaemons } from "../fake-contrail-api/daemons/index";
-import { startAgents } from "../fake-vrouter/agent/index";
+import { type Agents, startAgents } from "../fake-vrouter/agent/index";
 import { createEmbeddedCluster } from "./cluster/embedded/index";
 import { realClusterQuiet } from "./cluster/quiet";
-import { type NodeEmulator, startNodeEmulator } from "./node/emulator";
+import type { NetnsEndpoint } from "./netns-datapath";
+import { type NodeEmulator, type PodPlumber, startNodeEmulator } from "./node/emulator";
 import { PortApiPlumber } from "./node/port-api-plumber";
-import type { Testbed } from "./runner/testbed";
+import type { ProbeRequest, ProbeResult, Testbed } from "./runner/testbed";
 import type { Scenario } from "./scenario/types";
 import { SimDatapath } from "./sim-datapath";
 
@@ -53,7 +54,13 @@ export function controllerConfigFor(scenario: Scenario): ControllerConfig {
   return cfg;
 }
 
-export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promise<Testbed> {
+/** A testbed built here: the runner's `Testbed` plus where pods live on the netns datapath (for `ctb exec`). */
+export interface EnvTestbed extends Testbed {
+  /** Namespace, node and address of "<ns>/<pod>" or "host:<name>"; undefined on the simulated datapath. */
+  netnsEndpoint(name: string): NetnsEndpoint | undefined;
+}
+
+export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promise<EnvTestbed> {
   const log = opts.log ?? (() => {});
   const workDir = opts.workDir ?? resolve(".ctb");
   const closers: (() => Promise<unknown> | unknown)[] = [];
@@ -76,30 +83,28 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     const agents = await startAgents({ apiUrl: api.url });
     closers.push(() => agents.stop());
 
-    if (opts.datapath === "netns") {
-      throw new Error("the netns datapath is not wired into `ctb run` yet (see docs/architecture.md, Datapaths)");
-    }
-    const sim = new SimDatapath(agents, scenario.fabricHosts);
-    closers.push(() => sim.close());
-
     const portApis = new Map<string, string>();
-    const nodes: NodeEmulator[] = [];
-    const plumber = new PortApiPlumber({
-      clusterName: config.clusterName,
-      portApiUrl: (node) => portApis.get(node)!,
-      attach: (a) => sim.attach(a),
-      detach: (node, endpoint) => sim.detach(node, endpoint),
-    });
-    for (const [i, n] of scenario.nodes.entries()) {
-      const ip = n.ip ?? defaultNodeIp(i);
+    for (const n of scenario.nodes) {
       const portApi = await agents.startPortApi(n.name, { host: "127.0.0.1", port: 0 });
       closers.push(() => portApi.close());
       portApis.set(n.name, portApi.url);
+    }
+    const dp = await startDatapath(opts.datapath, scenario, {
+      agents,
+      clusterName: config.clusterName,
+      portApis,
+      workDir,
+      log,
+    });
+    closers.push(() => dp.close());
+
+    const nodes: NodeEmulator[] = [];
+    for (const [i, n] of scenario.nodes.entries()) {
       const node = await startNodeEmulator({
         kube,
         name: n.name,
-        ip,
-        plumber,
+        ip: n.ip ?? defaultNodeIp(i),
+        plumber: dp.plumber,
         leaseRenewMs: opts.cluster.kind === "embedded" ? 0 : 10_000,
         log,
       });
@@ -127,7 +132,8 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       vncUrl: api.url,
       datapath: opts.datapath,
       settle,
-      probe: async (req) => sim.probe(req),
+      probe: (req) => dp.probe(req),
+      netnsEndpoint: (name) => dp.netnsEndpoint?.(name),
       fabricHostIp: (name) => scenario.fabricHosts.find((h) => h.name === name)?.ip,
       close,
     };
@@ -135,6 +141,48 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     await close();
     throw e;
   }
+}
+
+/** The datapath half of a testbed: how pods get their network, and how probes travel. */
+interface DatapathHandle {
+  plumber: PodPlumber;
+  probe(req: ProbeRequest): Promise<ProbeResult>;
+  /** netns only: where a pod or fabric host lives, for `ctb exec`. */
+  netnsEndpoint?(name: string): NetnsEndpoint | undefined;
+  close(): Promise<void>;
+}
+
+async function startDatapath(
+  kind: EnvOptions["datapath"],
+  scenario: Scenario,
+  o: { agents: Agents; clusterName: string; portApis: Map<string, string>; workDir: string; log: (m: string) => void },
+): Promise<DatapathHandle> {
+  if (kind === "netns") {
+    const { NetnsDatapath } = await import("./netns-datapath");
+    const dp = await NetnsDatapath.start({
+      agents: o.agents,
+      computes: scenario.nodes.map((n, i) => ({ name: n.name, fabricIp: n.ip ?? defaultNodeIp(i) })),
+      fabricHosts: scenario.fabricHosts,
+      clusterName: o.clusterName,
+      portApiPort: (node) => Number(new URL(o.portApis.get(node)!).port),
+      workDir: o.workDir,
+      log: o.log,
+    });
+    return {
+      plumber: dp.plumber,
+      probe: (req) => dp.probe(req),
+      netnsEndpoint: (name) => dp.endpoint(name),
+      close: () => dp.close(),
+    };
+  }
+  const sim = new SimDatapath(o.agents, scenario.fabricHosts);
+  const plumber = new PortApiPlumber({
+    clusterName: o.clusterName,
+    portApiUrl: (node) => o.portApis.get(node)!,
+    attach: (a) => sim.attach(a),
+    detach: (node, endpoint) => sim.detach(node, endpoint),
+  });
+  return { plumber, probe: async (req) => sim.probe(req), close: async () => sim.close() };
 }
 
 interface ClusterHandle {

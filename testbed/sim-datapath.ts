@@ -64,13 +64,12 @@ export class SimDatapath {
       throw new Error(`${req.from} is not attached to the datapath (is the pod Running?)`);
     }
     const r = this.net.probe({ from: req.from, to: req.toIp, proto: req.proto, port: req.port, count: req.count });
-    const firstReply = r.trace.find((s) => s.stage === "host");
     return {
       sent: r.sent,
       received: r.replies,
       servedBy: r.servedBy,
       servedByCounts: r.servedByCounts,
-      replyTtl: ttlFrom(firstReply?.detail),
+      replyTtl: r.replyTtl,
       drop: r.drop ? { where: `${r.drop.compute} ${r.drop.step?.stage ?? ""}`.trim(), reason: r.drop.reason } : undefined,
       refused: r.refused,
       trace: formatTrace(r.trace).split("\n").filter(Boolean),
@@ -86,9 +85,4 @@ function listenPorts(listen: { port: number; proto: string }[]): ListenPorts {
   const out: Required<ListenPorts> = { tcp: [], udp: [], sctp: [] };
   for (const l of listen) if (l.proto in out) out[l.proto as keyof ListenPorts]!.push(l.port);
   return out;
-}
-
-function ttlFrom(note: string | undefined): number | undefined {
-  const m = note?.match(/ttl[= ](\d+)/i);
-  return m ? Number(m[1]) : undefined;
 }

@@ -152,7 +152,6 @@ interface Decision {
   ecmp?: FlowEntry["ecmp"];
   steps: TraceStep[];
   verdict?: TraceStep;
-  signature: string;
 }
 
 interface FlowRecord extends FlowEntry {
@@ -234,7 +233,7 @@ export class VrouterDatapath {
       if (rec.direction !== "forward" || !rec.request || !this.flowTable.has(rec.keyText)) continue;
       const ingress = this.resolveIngress(rec.request.ingress);
       const still = ingress
-        ? this.decide(ingress, rec.request.tuple, rec.keyText, rec.ecmp).signature
+        ? signatureOf(this.decide(ingress, rec.request.tuple, () => rec.keyText, rec.ecmp))
         : "gone";
       if (still !== rec.signature) this.evict(rec);
     }
@@ -597,9 +596,10 @@ export class VrouterDatapath {
       // (a NAT reply towards the compute's address, say) claimed the packet above.
       if (ingress.kind === "vif" && !this.isLinkLocal(ip)) {
         const local = this.idx.lookup(ingress.vif.vrf, ip.dst);
-        if (local && this.idx.nextHop(local.route.nh)?.type === "receive") return this.toReceiveRoute(t, ingress.vif, ip, local.route);
+        if (local && this.idx.nextHop(local.route.nh)?.type === "receive")
+          return this.toReceiveRoute(t, ingress.vif, ip, local.route);
       }
-      const d = this.decide(ingress, tuple, keyText);
+      const d = this.decide(ingress, tuple, () => keyText);
       for (const s of d.steps) t.push(s);
       if (d.drop) {
         if (d.drop.installFlow) this.installDrop(ingress, tuple, keyText, d, now);
@@ -609,14 +609,7 @@ export class VrouterDatapath {
         });
       }
       const installed = this.installPair(ingress, tuple, keyText, d, now);
-      if (typeof installed === "string") {
-        const why = {
-          FLOW_TABLE_FULL: `flow table full (${this.flowLimit} entries)`,
-          FLOW_NO_MEMORY: "fabric SNAT port pool exhausted",
-          FLOW_NAT_NO_RFLOW: "the NAT flow's reverse key is held by another flow",
-        } as Partial<Record<DropReason, string>>;
-        return this.dropped(t, installed, "flow", why[installed] ?? installed);
-      }
+      if ("reason" in installed) return this.dropped(t, installed.reason, "flow", installed.detail);
       rec = installed;
       if (this.tracing)
         t.push(
@@ -740,7 +733,7 @@ export class VrouterDatapath {
       now,
     );
     rec.request = { ingress: storeIngress(ingress), tuple };
-    rec.signature = d.signature;
+    rec.signature = signatureOf(d);
     this.flowTable.set(keyText, rec);
   }
 
@@ -750,13 +743,14 @@ export class VrouterDatapath {
     keyText: string,
     d: Decision,
     now: number,
-  ): FlowRecord | DropReason {
-    if (!this.hasRoom(2, now)) return "FLOW_TABLE_FULL";
+  ): FlowRecord | { reason: DropReason; detail: string } {
+    if (!this.hasRoom(2, now))
+      return { reason: "FLOW_TABLE_FULL", detail: `flow table full (${this.flowLimit} entries)` };
     const nat: NatRewrite = { ...d.nat };
     let natPort: FlowRecord["natPort"];
     if (d.natPool) {
       const port = this.pools.allocate(d.natPool);
-      if (port === undefined) return "FLOW_NO_MEMORY";
+      if (port === undefined) return { reason: "FLOW_NO_MEMORY", detail: "fabric SNAT port pool exhausted" };
       nat.sport = port;
       natPort = { pool: d.natPool, port };
     }
@@ -770,9 +764,15 @@ export class VrouterDatapath {
       dip: nat.sip ?? tuple.sip,
     };
     const rkeyText = flowKeyText(rkey);
-    if (this.flowTable.has(rkeyText) || rkeyText === keyText) {
+    const holder = this.flowTable.get(rkeyText);
+    if (holder || rkeyText === keyText) {
+      // The agent makes such a flow a short (DROP) flow: its reverse key belongs to another connection
+      // (typically a reply that came back on another next-hop than the one its flow expects).
       if (natPort) this.pools.release(natPort.pool, natPort.port);
-      return hasNat ? "FLOW_NAT_NO_RFLOW" : "FLOW_TABLE_FULL";
+      const detail = holder
+        ? `reverse key ${rkeyText} is held by ${holder.direction} flow ${holder.keyText} (short flow: reverse flow change)`
+        : `flow ${keyText} is its own reverse (short flow: same flow and reverse key)`;
+      return { reason: hasNat ? "FLOW_NAT_NO_RFLOW" : "FLOW_ACTION_DROP", detail };
     }
     let reverseNat: NatRewrite | undefined;
     if (hasNat) {
@@ -795,7 +795,7 @@ export class VrouterDatapath {
     fwd.nat = hasNat ? nat : undefined;
     fwd.ecmp = d.ecmp;
     fwd.request = { ingress: storeIngress(ingress), tuple };
-    fwd.signature = d.signature;
+    fwd.signature = signatureOf(d);
     fwd.natPort = natPort;
     const rev = newRecord(rkey, rkeyText, "reverse", keyText, action, d, now);
     rev.vrf = d.reverseVrf;
@@ -809,7 +809,12 @@ export class VrouterDatapath {
   // ------------------------------------------------------------------------------------------ agent: flow setup
 
   /** What the agent decides for the first packet of a flow: NAT, destination, policy verdict. */
-  private decide(ingress: Ingress, tuple: Tuple, keyText: string, sticky?: FlowEntry["ecmp"]): Decision {
+  private decide(
+    ingress: Ingress,
+    tuple: Tuple,
+    keyText: () => string,
+    sticky?: FlowEntry["ecmp"],
+  ): Decision {
     const steps: TraceStep[] = [];
     const tables = this.idx.tables;
     const { fabricVrf, fabricIp } = tables.compute;
@@ -834,7 +839,6 @@ export class VrouterDatapath {
         reverseVrf: 0,
         reverseNh: 0,
         steps,
-        signature: `drop:${reason}:${drop.rule ?? ""}:${drop.ref?.uuid ?? ""}`,
       };
     };
 
@@ -950,7 +954,7 @@ export class VrouterDatapath {
           const member =
             (sticky?.composite === nh.id
               ? nh.members.find((x) => x.nh === sticky.nh && x.label === sticky.label)
-              : undefined) ?? nh.members[flowHash(keyText) % Math.max(1, nh.members.length)];
+              : undefined) ?? nh.members[flowHash(keyText()) % Math.max(1, nh.members.length)];
           if (!member) return fail("INVALID_NH", "ecmp", `composite NH ${nh.id} has no members`);
           ecmp = { composite: nh.id, nh: member.nh, label: member.label };
           const mnh = this.idx.nextHop(member.nh);
@@ -1005,13 +1009,18 @@ export class VrouterDatapath {
             ),
           );
       }
-      dstEnd = endOfVif(dstLocal, nat.dip ?? dip);
-      dstVn = dstLocal.vnName;
+      // A floating-IP flow's destination is the floating IP's VN for network policy, on both sides: the
+      // sender's VN ACL sees the VN it reached (the service network for a VIP), and so does the out-policy,
+      // which is that VN's ACL. SGs and tags stay the member's own.
+      dstVn = fip ? fip.vnName : dstLocal.vnName;
+      dstEnd = { ...endOfVif(dstLocal, nat.dip ?? dip), vns: dstVn ? [dstVn] : [] };
       reverseNh = this.idx.vifNh(dstLocal.index);
       if (ingress.kind !== "vif") {
-        reverseVrf = dstLocal.vrf;
+        // The reply of a floating-IP flow is un-NATted and routed in the floating IP's VRF (the VN the
+        // sender reached the FIP through), not in the member's own VRF, which may not know the sender.
+        reverseVrf = fip ? fip.vrf : dstLocal.vrf;
         if (ingress.kind === "fabric" && !nat.dip) vrf = ingress.vrf;
-        const srcRoute = this.idx.lookup(dstLocal.vrf, tuple.sip)?.route;
+        const srcRoute = this.idx.lookup(reverseVrf, tuple.sip)?.route;
         if (srcRoute)
           srcEnd = { ip: tuple.sip, vns: srcRoute.destVns, sgIds: srcRoute.sgIds, tags: srcRoute.tags };
       }
@@ -1080,8 +1089,7 @@ export class VrouterDatapath {
         return fail("FLOW_ACTION_DROP", s.stage, s.detail, { ref: s.ref, rule: s.rule, installFlow: true });
       }
     }
-    const signature = `fwd:${nat.sip ?? ""}:${nat.dip ?? ""}:${nat.dport ?? ""}:${natPool ?? ""}:${vrf}:${reverseVrf}:${reverseNh}:${verdict?.rule ?? verdict?.ref?.uuid ?? ""}`;
-    return { nat, natPool, vrf, reverseVrf, reverseNh, ecmp, steps, verdict, signature };
+    return { nat, natPool, vrf, reverseVrf, reverseNh, ecmp, steps, verdict };
   }
 
   private aclStage(
@@ -1129,22 +1137,29 @@ export class VrouterDatapath {
     let ingress: Ingress | undefined;
     if ("vif" in from) {
       const vif = this.idx.vif(from.vif);
-      if (vif?.type !== "virtual") return this.explained("INVALID_IF", "ingress", `no virtual vif ${from.vif}`);
-      if (vif.ip !== packet.sip) return this.explained("INVALID_SOURCE", "rpf", `source ${packet.sip} is not vif ${from.vif}'s`);
+      if (vif?.type !== "virtual")
+        return this.explained("INVALID_IF", "ingress", `no virtual vif ${from.vif}`);
+      if (vif.ip !== packet.sip)
+        return this.explained("INVALID_SOURCE", "rpf", `source ${packet.sip} is not vif ${from.vif}'s`);
       const own = this.isLinkLocalTuple(packet) ? undefined : this.idx.lookup(vif.vrf, packet.dip);
       if (own && this.idx.nextHop(own.route.nh)?.type === "receive") {
         // Gateway / DNS / compute addresses: the vrouter answers pings itself, the rest goes to the host.
-        return { verdict: "forward", hop: { kind: packet.proto === IPPROTO_ICMP ? "vrouter" : "host" }, packet };
+        return {
+          verdict: "forward",
+          hop: { kind: packet.proto === IPPROTO_ICMP ? "vrouter" : "host" },
+          packet,
+        };
       }
       ingress = { kind: "vif", vif };
     } else if ("label" in from) {
       const nhId = this.idx.tables.labels.get(from.label);
       const nh = nhId === undefined ? undefined : this.idx.nextHop(nhId);
-      if (nh?.type !== "encap") return this.explained("INVALID_LABEL", "label", `label ${from.label} names no interface NH`);
+      if (nh?.type !== "encap")
+        return this.explained("INVALID_LABEL", "label", `label ${from.label} names no interface NH`);
       ingress = { kind: "label", label: from.label, nh };
     } else ingress = { kind: "fabric", vrf: this.idx.tables.compute.fabricVrf };
-    const keyText = flowKeyText({ ...packet, nh: this.ingressKeyNh(ingress) });
-    const d = this.decide(ingress, packet, keyText);
+    const keyNh = this.ingressKeyNh(ingress);
+    const d = this.decide(ingress, packet, () => flowKeyText({ ...packet, nh: keyNh }));
     if (d.drop) {
       if (d.drop.reason === "PULL") return { verdict: "forward", hop: { kind: "host" }, packet };
       return this.explained(d.drop.reason, d.drop.stage, d.drop.detail);
@@ -1164,14 +1179,19 @@ export class VrouterDatapath {
       const back = this.idx.lookup(d.reverseVrf, packet.sip);
       const nh = back && this.idx.nextHop(back.route.nh);
       if (!nh || nh.type === "discard") {
-        return this.explained("NOWHERE_TO_GO", "route", `no route back to ${packet.sip} in VRF ${d.reverseVrf}`);
+        return this.explained(
+          "NOWHERE_TO_GO",
+          "route",
+          `no route back to ${packet.sip} in VRF ${d.reverseVrf}`,
+        );
       }
     }
     return result;
   }
 
   private nextHopOf(ingress: Ingress, d: Decision, out: FlowTuple): Explanation {
-    if (ingress.kind === "label") return { verdict: "forward", hop: { kind: "deliver", vif: ingress.nh.vif }, packet: out };
+    if (ingress.kind === "label")
+      return { verdict: "forward", hop: { kind: "deliver", vif: ingress.nh.vif }, packet: out };
     let vrf = d.vrf;
     for (let depth = 0; depth < 5; depth++) {
       const m = this.idx.lookup(vrf, out.dip);
@@ -1190,11 +1210,22 @@ export class VrouterDatapath {
         case "encap":
           return { verdict: "forward", hop: { kind: "deliver", vif: nh.vif }, packet: out };
         case "tunnel":
-          if (ingress.kind === "fabric") return this.explained("NOWHERE_TO_GO", "route", "fabric traffic is not forwarded back to the fabric");
-          if (label === undefined) return this.explained("INVALID_LABEL", "tunnel", `route ${m.route.prefix} has no label`);
+          if (ingress.kind === "fabric")
+            return this.explained(
+              "NOWHERE_TO_GO",
+              "route",
+              "fabric traffic is not forwarded back to the fabric",
+            );
+          if (label === undefined)
+            return this.explained("INVALID_LABEL", "tunnel", `route ${m.route.prefix} has no label`);
           return { verdict: "forward", hop: { kind: "tunnel", dstIp: nh.dstIp, label }, packet: out };
         case "fabric":
-          if (ingress.kind === "fabric") return this.explained("NOWHERE_TO_GO", "route", "fabric traffic is not forwarded back to the fabric");
+          if (ingress.kind === "fabric")
+            return this.explained(
+              "NOWHERE_TO_GO",
+              "route",
+              "fabric traffic is not forwarded back to the fabric",
+            );
           return { verdict: "forward", hop: { kind: "fabric", via: nh.via }, packet: out };
         case "receive":
           return { verdict: "forward", hop: { kind: "host" }, packet: out };
@@ -1208,7 +1239,11 @@ export class VrouterDatapath {
   }
 
   private explained(reason: DropReason, stage: TraceStage, detail: string): Explanation {
-    return { verdict: "drop", reason, step: { compute: this.compute, stage, detail, action: "drop", reason } };
+    return {
+      verdict: "drop",
+      reason,
+      step: { compute: this.compute, stage, detail, action: "drop", reason },
+    };
   }
 
   // ------------------------------------------------------------------------------------------ output
@@ -1470,6 +1505,13 @@ function newRecord(
     signature: undefined,
     natPort: undefined,
   };
+}
+
+/** What revalidation compares: the verdict, the NAT, the VRFs, the deciding rule (not ECMP or pool ports). */
+function signatureOf(d: Decision): string {
+  if (d.drop) return `drop:${d.drop.reason}:${d.drop.rule ?? ""}:${d.drop.ref?.uuid ?? ""}`;
+  const { nat, verdict } = d;
+  return `fwd:${nat.sip ?? ""}:${nat.dip ?? ""}:${nat.dport ?? ""}:${d.natPool ?? ""}:${d.vrf}:${d.reverseVrf}:${d.reverseNh}:${verdict?.rule ?? verdict?.ref?.uuid ?? ""}`;
 }
 
 function endOfVif(vif: Vif, ip: string): PolicyEnd {

@@ -42,6 +42,11 @@ export interface ProbeRequest {
   proto: ProbeProto;
   port?: number;
   count?: number;
+  /**
+   * Source port (ICMP: echo identifier) of every attempt, so a caller can re-open the same flow (ECMP
+   * stickiness). Default: a fresh ephemeral number per attempt (ICMP: one per probe).
+   */
+  sport?: number;
   /** false: verdicts only, no step-by-step trace (the first drop is still reported). Default true. */
   trace?: boolean;
 }
@@ -59,6 +64,8 @@ export interface ProbeResult {
   drop?: { compute: string; reason: DropReason; step: TraceStep };
   /** The endpoint that answered the first reply (ECMP: which backend served). */
   servedBy?: string;
+  /** TTL of the first reply as the prober received it (what `ping` prints). */
+  replyTtl?: number;
   /** Answers per endpoint over all `count` attempts (ECMP spread). */
   servedByCounts: Record<string, number>;
 }
@@ -208,6 +215,9 @@ export class SimNetwork {
     if (req.proto !== "icmp" && (req.port === undefined || req.port < 1 || req.port > 65535)) {
       throw new SimNetworkError(`probe: ${req.proto} needs a port 1-65535`);
     }
+    if (req.sport !== undefined && !(Number.isInteger(req.sport) && req.sport >= 1 && req.sport <= 65535)) {
+      throw new SimNetworkError(`probe: sport ${req.sport} is not 1-65535`);
+    }
     const count = req.count ?? 1;
     const tracing = req.trace ?? true;
     const result: ProbeResult = {
@@ -224,33 +234,26 @@ export class SimNetwork {
     };
     // One ephemeral number per connection attempt (ICMP: one identifier for the whole ping), the same
     // sequence `matrix({ fast })` uses, so both pick the same ECMP members.
-    const icmpId = req.proto === "icmp" ? this.ephemeral() : 0;
+    const icmpId = req.proto === "icmp" ? (req.sport ?? this.ephemeral()) : 0;
     for (let i = 0; i < count; i++) {
       this.clock += 1;
-      const sport = req.proto === "icmp" ? icmpId : this.ephemeral();
+      const sport = req.proto === "icmp" ? icmpId : (req.sport ?? this.ephemeral());
       const pkt = src.stack.request(req.proto, req.to, req.port ?? 0, sport, i + 1);
       if (req.to === src.spec.ip) {
         // A host's own address is delivered by its kernel (loopback); the vrouter never sees it.
         result.sent++;
-        const answer = src.stack
-          .handle(src.stack.frame(pkt, src.spec.mac))
-          .replies.map((f) => decodeEthernet(f));
-        const got = answer.find((d) => d.ok && d.value.payload.kind === "ipv4");
-        const verdict =
-          got?.ok && got.value.payload.kind === "ipv4"
-            ? HostStack.classify(pkt, got.value.payload)
-            : undefined;
         if (tracing)
           result.trace.push({
             compute: src.spec.name,
             stage: "host",
             detail: `${req.to} is its own address: delivered locally`,
           });
-        if (verdict === "reply") {
+        const answer = this.loopback(src, pkt);
+        if (answer === "reply") {
           result.replies++;
           result.servedBy ??= src.spec.name;
           result.servedByCounts[src.spec.name] = (result.servedByCounts[src.spec.name] ?? 0) + 1;
-        } else if (verdict === "refused") result.refused++;
+        } else if (answer === "refused") result.refused++;
         continue;
       }
       if (!this.resolveArp(src, req.to, result.trace, onDrop)) {
@@ -273,15 +276,24 @@ export class SimNetwork {
       );
       let answer: ProbeAnswer;
       let servedBy = "";
+      let ttl = 0;
       for (const got of src.inbox) {
         answer = HostStack.classify(pkt, got.pkt);
         if (answer) {
           servedBy = got.origin;
+          ttl = got.pkt.ttl;
           break;
         }
       }
+      if (answer && tracing)
+        result.trace.push({
+          compute: src.spec.name,
+          stage: "host",
+          detail: `${answer} from ${servedBy}, ttl=${ttl}`,
+        });
       if (answer === "reply") {
         result.replies++;
+        result.replyTtl ??= ttl;
         result.servedBy ??= servedBy;
         result.servedByCounts[servedBy] = (result.servedByCounts[servedBy] ?? 0) + 1;
         if (req.proto === "tcp") this.closeTcp(src, pkt, req.to);
@@ -298,7 +310,13 @@ export class SimNetwork {
    * `fast`: decide each cell with the engines' dry run (`VrouterDatapath.explain`: the same flow-setup code,
    * no bytes, no flows) hop by hop; a conformance test holds it equal to the packet verdicts.
    */
-  matrix(req: { from: string[]; to: string[]; proto: ProbeProto; port?: number; fast?: boolean }): ReachabilityMatrix {
+  matrix(req: {
+    from: string[];
+    to: string[];
+    proto: ProbeProto;
+    port?: number;
+    fast?: boolean;
+  }): ReachabilityMatrix {
     const targets = req.to.map((name) => {
       if (parseIpv4(name) !== undefined) return name;
       const ep = this.endpoints.get(name);
@@ -327,17 +345,24 @@ export class SimNetwork {
   private reachFast(from: string, to: string, proto: ProbeProto, port: number): boolean {
     const src = this.endpoints.get(from);
     if (!src) throw new SimNetworkError(`matrix: no endpoint ${from}`);
-    const answers = (ep: Endpoint | undefined, dip: string) =>
-      ep !== undefined && ep.spec.ip === dip && (proto === "icmp" || ep.stack.listens(proto, port));
+    // The packet as it finally arrives (after any NAT) must be for this endpoint and a listening port.
+    const answers = (ep: Endpoint | undefined, p: FlowTuple) =>
+      ep !== undefined && ep.spec.ip === p.dip && (proto === "icmp" || ep.stack.listens(proto, p.dport));
     const id = this.ephemeral();
-    if (to === src.spec.ip) return answers(src, to);
-    let packet: FlowTuple = { proto: PROTO_NUMBER[proto], sip: src.spec.ip, sport: id, dip: to, dport: proto === "icmp" ? 0 : port };
+    let packet: FlowTuple = {
+      proto: PROTO_NUMBER[proto],
+      sip: src.spec.ip,
+      sport: id,
+      dip: to,
+      dport: proto === "icmp" ? 0 : port,
+    };
+    if (to === src.spec.ip) return answers(src, packet);
     let at: { compute: string; from: Parameters<VrouterDatapath["explain"]>[0] };
     if (src.spec.kind === "pod") at = { compute: src.spec.compute, from: { vif: src.spec.vif } };
     else {
       const station = this.stationIndex().byIp.get(to) ?? this.podRouter(to);
       if (!station) return false;
-      if (station.at.kind === "endpoint") return answers(this.endpoints.get(station.at.name), to);
+      if (station.at.kind === "endpoint") return answers(this.endpoints.get(station.at.name), packet);
       at = { compute: station.name, from: { fabric: true } };
     }
     for (let hops = 0; hops < 8; hops++) {
@@ -349,10 +374,12 @@ export class SimNetwork {
       const hop = e.hop;
       if (hop.kind === "vrouter") return true;
       if (hop.kind === "host") return false;
-      if (hop.kind === "deliver") return answers(this.endpoints.get(this.byVif.get(`${at.compute}/${hop.vif}`) ?? ""), packet.dip);
+      if (hop.kind === "deliver")
+        return answers(this.endpoints.get(this.byVif.get(`${at.compute}/${hop.vif}`) ?? ""), packet);
       const station = this.stationIndex().byIp.get(hop.kind === "tunnel" ? hop.dstIp : hop.via);
       if (!station) return false;
-      if (station.at.kind === "endpoint") return hop.kind === "fabric" && answers(this.endpoints.get(station.at.name), packet.dip);
+      if (station.at.kind === "endpoint")
+        return hop.kind === "fabric" && answers(this.endpoints.get(station.at.name), packet);
       at = { compute: station.name, from: hop.kind === "tunnel" ? { label: hop.label } : { fabric: true } };
     }
     return false;
@@ -362,6 +389,14 @@ export class SimNetwork {
   private podRouter(ip: string): Station | undefined {
     const mac = this.podRouterMac(ip);
     return mac === undefined ? undefined : this.stationIndex().byMac.get(mac);
+  }
+
+  private loopback(ep: Endpoint, pkt: Ipv4Packet): ProbeAnswer {
+    for (const frame of ep.stack.handle(ep.stack.frame(pkt, ep.spec.mac)).replies) {
+      const d = decodeEthernet(frame);
+      if (d.ok && d.value.payload.kind === "ipv4") return HostStack.classify(pkt, d.value.payload);
+    }
+    return undefined;
   }
 
   /** A client answers a SYN-ACK it will not use with RST, which also ends the flow in the vrouters. */

@@ -6,6 +6,7 @@
  * Example: `await addNetns("ctb-c1"); await ipIn("ctb-c1", ["link", "set", "lo", "up"]); await delNetns("ctb-c1")`.
  */
 import { execFile } from "node:child_process";
+import { constants as osConstants } from "node:os";
 
 export const PREFIX = "ctb-";
 
@@ -37,6 +38,15 @@ export function exec(
       args,
       { encoding: "utf8", timeout: opts.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
+        if (err?.signal) {
+          // Killed (our timeout, or a signal from elsewhere): report it like a shell would, 128 + signal.
+          resolve({
+            code: 128 + (osConstants.signals[err.signal as NodeJS.Signals] ?? 0),
+            stdout,
+            stderr: `${stderr}killed by ${err.signal}`,
+          });
+          return;
+        }
         if (err && typeof err.code !== "number") {
           reject(new NetnsError(`cannot run ${cmd}`, err.message));
           return;

@@ -25,7 +25,9 @@ const compute = process.argv[2] ?? "compute";
  */
 const NDEBUG_DIR = join(import.meta.dirname, "../../.cache/cap-ndebug");
 const NDEBUG_CAP = join(NDEBUG_DIR, "lib/Cap.js");
-const captureAddon: "ndebug" | "stock" = existsSync(join(NDEBUG_DIR, "build/Release/cap.node")) ? "ndebug" : "stock";
+const captureAddon: "ndebug" | "stock" = existsSync(join(NDEBUG_DIR, "build/Release/cap.node"))
+  ? "ndebug"
+  : "stock";
 const capBinding = createRequire(import.meta.url)(
   captureAddon === "ndebug" ? NDEBUG_CAP : "cap",
 ) as typeof capModule;

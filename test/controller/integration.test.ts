@@ -323,6 +323,28 @@ describe("event sequences", () => {
     expect(await names("tag")).toContain("namespace=default");
   });
 
+  it("a pod deleted and recreated under the same name gets a new VM (uuid = the new pod uid)", async () => {
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    const first = await kube.create("pods", pod("default", "same", "n1"));
+    const c1 = await start("r4");
+    await settle(c1);
+    // both events land while no controller runs, so the next one sees only the new incarnation
+    await c1.stop();
+    running.splice(running.indexOf(c1), 1);
+    await kube.delete("pods", "same", "default");
+    const second = await kube.create("pods", pod("default", "same", "n1"));
+    const c = await start("r4");
+    await settle(c);
+    const vms = await vnc.list("virtual-machine");
+    expect(vms.map((v) => v.uuid)).toEqual([second.metadata.uid]);
+    expect(second.metadata.uid).not.toBe(first.metadata.uid);
+    const vr = await vnc.readByFqName("virtual-router", ["default-global-system-config", "n1"]);
+    expect(vr.virtual_machine_refs.map((r: { uuid: string }) => r.uuid)).toEqual([second.metadata.uid]);
+    expect(await vnc.list("virtual-machine-interface", { backRefId: second.metadata.uid! })).toHaveLength(1);
+    expect(await vnc.list("instance-ip")).toHaveLength(1);
+  });
+
   it("a restart midway converges to the same object graph, without duplicates or leaks", async () => {
     await kube.create("nodes", node("n1", "10.1.0.1"));
     await kube.create("nodes", node("n2", "10.1.0.2"));

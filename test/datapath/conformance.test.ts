@@ -16,8 +16,16 @@ const worldArb = fc
     placement: fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 7, maxLength: 7 }),
     listen: fc.array(fc.subarray(PORTS), { minLength: 7, maxLength: 7 }),
     leak: fc.boolean(),
-    redAcl: fc.option(fc.record({ proto: fc.constantFrom<number | "any">(1, 6, 17, "any"), port: fc.constantFrom(...PORTS), action: fc.constantFrom<"pass" | "deny">("pass", "deny") })),
-    sgOnC: fc.option(fc.record({ proto: fc.constantFrom<number | "any">(6, 17, "any"), port: fc.constantFrom(...PORTS) })),
+    redAcl: fc.option(
+      fc.record({
+        proto: fc.constantFrom<number | "any">(1, 6, 17, "any"),
+        port: fc.constantFrom(...PORTS),
+        action: fc.constantFrom<"pass" | "deny">("pass", "deny"),
+      }),
+    ),
+    sgOnC: fc.option(
+      fc.record({ proto: fc.constantFrom<number | "any">(6, 17, "any"), port: fc.constantFrom(...PORTS) }),
+    ),
     fw: fc.option(fc.constantFrom("web-only", "match-ns")),
     fip: fc.boolean(),
     service: fc.boolean(),
@@ -44,14 +52,46 @@ const worldArb = fc
     const acls = [];
     if (r.redAcl) {
       const a = r.redAcl;
-      const rule: AclRule = { uuid: "r1", action: a.action, protocol: a.proto, ethertype: "IPv4", src: { kind: "any" }, dst: { kind: "any" }, srcPorts: anyPorts, dstPorts: a.proto === 1 ? anyPorts : { start: a.port, end: a.port } };
-      const back: AclRule = { ...rule, uuid: "r2", action: "pass", src: { kind: "vn", name: vnName("red") }, dst: { kind: "vn", name: vnName("red") }, protocol: "any", dstPorts: anyPorts };
+      const rule: AclRule = {
+        uuid: "r1",
+        action: a.action,
+        protocol: a.proto,
+        ethertype: "IPv4",
+        src: { kind: "any" },
+        dst: { kind: "any" },
+        srcPorts: anyPorts,
+        dstPorts: a.proto === 1 ? anyPorts : { start: a.port, end: a.port },
+      };
+      const back: AclRule = {
+        ...rule,
+        uuid: "r2",
+        action: "pass",
+        src: { kind: "vn", name: vnName("red") },
+        dst: { kind: "vn", name: vnName("red") },
+        protocol: "any",
+        dstPorts: anyPorts,
+      };
       acls.push({ id: "red-acl", origin: ref("network-policy", "red"), rules: [rule, back] });
       w.vns[0].acl = "red-acl";
     }
     if (r.sgOnC) {
       const s = r.sgOnC;
-      acls.push({ id: "sg-c", origin: ref("security-group", "c"), rules: [{ uuid: "s1", action: "pass" as const, protocol: s.proto, ethertype: "IPv4" as const, src: { kind: "any" as const }, dst: { kind: "any" as const }, srcPorts: anyPorts, dstPorts: { start: s.port, end: s.port } }] });
+      acls.push({
+        id: "sg-c",
+        origin: ref("security-group", "c"),
+        rules: [
+          {
+            uuid: "s1",
+            action: "pass" as const,
+            protocol: s.proto,
+            ethertype: "IPv4" as const,
+            src: { kind: "any" as const },
+            dst: { kind: "any" as const },
+            srcPorts: anyPorts,
+            dstPorts: { start: s.port, end: s.port },
+          },
+        ],
+      });
       w.pods[2].sgIngress = ["sg-c"];
     }
     w.acls = acls;
@@ -61,14 +101,54 @@ const worldArb = fc
       w.pods[0].tags = [WEB, NS1];
       w.pods[1].tags = [NS1];
       w.pods[3].tags = [WEB];
-      const rule = r.fw === "web-only"
-        ? { endpoint1: { kind: "any" as const }, endpoint2: { kind: "tags" as const, tags: [WEB] }, matchTags: [] }
-        : { endpoint1: { kind: "any" as const }, endpoint2: { kind: "any" as const }, matchTags: [0x0003] };
-      w.firewallPolicies = [{ id: "fp", origin: ref("firewall-policy", "fp"), rules: [{ origin: ref("firewall-rule", "fr"), sequence: "00001.0", action: "pass", direction: ">", services: [], ...rule }] }];
+      const rule =
+        r.fw === "web-only"
+          ? {
+              endpoint1: { kind: "any" as const },
+              endpoint2: { kind: "tags" as const, tags: [WEB] },
+              matchTags: [],
+            }
+          : { endpoint1: { kind: "any" as const }, endpoint2: { kind: "any" as const }, matchTags: [0x0003] };
+      w.firewallPolicies = [
+        {
+          id: "fp",
+          origin: ref("firewall-policy", "fp"),
+          rules: [
+            {
+              origin: ref("firewall-rule", "fr"),
+              sequence: "00001.0",
+              action: "pass",
+              direction: ">",
+              services: [],
+              ...rule,
+            },
+          ],
+        },
+      ];
       for (const p of w.pods) p.fw = ["fp"];
     }
-    if (r.fip) w.fips = [{ address: "10.1.0.200", pod: "i", vn: "red" }, { address: "10.2.0.100", pod: "c", vn: "blue", portMappings: [{ protocol: 6, srcPort: 8000, dstPort: 80 }] }];
-    if (r.service) w.services = [{ vn: "red", ip: "10.1.0.250", members: ["b", "c"], portMappings: [{ protocol: 6, srcPort: 8080, dstPort: 80 }, { protocol: 17, srcPort: 53, dstPort: 53 }] }];
+    if (r.fip)
+      w.fips = [
+        { address: "10.1.0.200", pod: "i", vn: "red" },
+        {
+          address: "10.2.0.100",
+          pod: "c",
+          vn: "blue",
+          portMappings: [{ protocol: 6, srcPort: 8000, dstPort: 80 }],
+        },
+      ];
+    if (r.service)
+      w.services = [
+        {
+          vn: "red",
+          ip: "10.1.0.250",
+          members: ["b", "c"],
+          portMappings: [
+            { protocol: 6, srcPort: 8080, dstPort: 80 },
+            { protocol: 17, srcPort: 53, dstPort: 53 },
+          ],
+        },
+      ];
     w.pods[0].fabricSnat = r.fabricSnat;
     return w;
   });
@@ -76,14 +156,19 @@ const worldArb = fc
 describe("fast matrix conformance", () => {
   it("property: dry-run verdicts equal probe verdicts", () => {
     fc.assert(
-      fc.property(worldArb, fc.constantFrom("icmp", "tcp", "udp", "sctp"), fc.constantFrom(...PORTS), (w, proto, port) => {
-        const from = [...w.pods.map((p) => p.name), "h"];
-        const to = [...from, "10.1.0.200", "10.2.0.100", "10.1.0.250", "192.168.0.11"];
-        const packets = simNetwork(w).matrix({ from, to, proto, port });
-        const fast = simNetwork(w).matrix({ from, to, proto, port, fast: true });
-        expect(fast.text, `packets:\n${packets.text}\nfast:\n${fast.text}`).toBe(packets.text);
-      }),
-      { numRuns: 60 },
+      fc.property(
+        worldArb,
+        fc.constantFrom("icmp", "tcp", "udp", "sctp"),
+        fc.constantFrom(...PORTS),
+        (w, proto, port) => {
+          const from = [...w.pods.map((p) => p.name), "h"];
+          const to = [...from, "10.1.0.200", "10.2.0.100", "10.1.0.250", "192.168.0.11"];
+          const packets = simNetwork(w).matrix({ from, to, proto, port });
+          const fast = simNetwork(w).matrix({ from, to, proto, port, fast: true });
+          expect(fast.text, `packets:\n${packets.text}\nfast:\n${fast.text}`).toBe(packets.text);
+        },
+      ),
+      { numRuns: 80 },
     );
   });
 });

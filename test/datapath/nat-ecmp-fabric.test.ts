@@ -381,3 +381,11 @@ describe("probe verdicts for closed ports", () => {
     });
   });
 });
+
+describe("reply TTL", () => {
+  it("a reply crosses one routing vrouter hop: the prober sees ttl 63", () => {
+    const r = simNetwork(twoComputes()).probe({ from: "a", to: "10.1.0.5", proto: "icmp" });
+    expect(r.replyTtl).toBe(63);
+    expect(r.trace.at(-1)?.detail).toBe("reply from c, ttl=63");
+  });
+});

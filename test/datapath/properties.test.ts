@@ -21,7 +21,7 @@ import {
 import { formatTrace } from "../../fake-vrouter/datapath/trace";
 import type { AclRule } from "../../fake-vrouter/tables";
 import { VROUTER_MAC } from "../../fake-vrouter/tables";
-import { ip, mplsInner, pod, podFrame } from "./frames";
+import { ip, mplsFrame, mplsInner, pod, podFrame } from "./frames";
 import { anyPorts, fabricMac, podMac, ref, tablesFor, twoComputes, type World } from "./world";
 
 const protoArb = fc.constantFrom("tcp", "udp", "icmp") as fc.Arbitrary<"tcp" | "udp" | "icmp">;
@@ -52,6 +52,38 @@ function ports(p: Ipv4Packet): [number, number] {
 }
 
 describe("properties", () => {
+  it("robustness: arbitrary bytes on a pod or fabric vif give a result (a drop reason), never an exception", () => {
+    const w = twoComputes();
+    const dp = new VrouterDatapath(tablesFor(w, "compute-1"));
+    const bases = [
+      podFrame(w, "a", "10.1.0.5", tcp({ sport: 1, dport: 80 })),
+      mplsFrame(
+        "192.168.0.12",
+        "192.168.0.11",
+        16,
+        ipv4({ src: "10.1.0.5", dst: "10.1.0.3", payload: udp(1, 53) }),
+      ),
+    ];
+    const mutated = fc
+      .tuple(fc.constantFrom(...bases), fc.nat(200), fc.integer({ min: 0, max: 255 }))
+      .map(([base, i, b]) => {
+        const f = base.slice();
+        f[i % f.length] = b;
+        return f;
+      });
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.uint8Array({ maxLength: 120 }), mutated),
+        fc.constantFrom(0, 3),
+        (bytes, vif) => {
+          const r = dp.receive(vif, bytes, 1);
+          expect(r.drop !== undefined || r.out.length > 0 || r.trace.length > 0).toBe(true);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
   it("flow symmetry: the reply of an allowed flow is allowed and un-NATted, whatever the policy", () => {
     const ruleArb = fc.record({
       proto: fc.constantFrom<number | "any">(6, 17, 1, "any"),

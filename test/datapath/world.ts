@@ -70,6 +70,8 @@ export interface World {
     ip: string;
     members: string[];
     portMappings?: FloatingIpBinding["portMappings"];
+    /** VNs whose forwarding VRF also gets the VIP route (a network-policy leak, e.g. into the fabric VRF). */
+    exportTo?: string[];
   }[];
   fabricHosts?: { name: string; ip: string; listen?: ListenPorts }[];
   encap?: "mplsoudp" | "mplsogre" | "vxlan";
@@ -214,13 +216,14 @@ export function tablesFor(world: World, name: string): VrouterTables {
     labels.set(policyLabel(world, pod.name), encapNhId(pod.vif, true));
     labels.set(policyLabel(world, pod.name) + 1, encapNhId(pod.vif, false));
   }
-  const hopTo = (pod: WorldPod): { nh: number; label?: number } => {
+  /** `inVrf`: where the route goes; only the fabric VRF reaches an ip-fabric-forwarded pod unlabelled. */
+  const hopTo = (pod: WorldPod, inVrf: number): { nh: number; label?: number } => {
     const vn = vnOf(pod.vn);
     const policy = pod.policy ?? true;
     const label = policyLabel(world, pod.name) + (policy ? 0 : 1);
     if (pod.compute === name) return { nh: encapNhId(pod.vif, policy), label };
     const remote = world.computes.find((c) => c.name === pod.compute)!;
-    if (vn.fabricForwarded) return { nh: fabricNh(remote.fabricIp) };
+    if (vn.fabricForwarded && inVrf === FABRIC_VRF) return { nh: fabricNh(remote.fabricIp) };
     const id = tunnelNhId(world, pod.compute);
     nextHops.set(id, {
       id,
@@ -231,8 +234,8 @@ export function tablesFor(world: World, name: string): VrouterTables {
     });
     return { nh: id, label };
   };
-  const podRoute = (pod: WorldPod, leakedBy?: string): Route => {
-    const hop = hopTo(pod);
+  const podRoute = (pod: WorldPod, inVrf: number, leakedBy?: string): Route => {
+    const hop = hopTo(pod, inVrf);
     const r: Route = {
       prefix: `${pod.ip}/32`,
       nh: hop.nh,
@@ -286,32 +289,36 @@ export function tablesFor(world: World, name: string): VrouterTables {
       tags: [],
       origin: ref("virtual-network", vn.name),
     });
-    for (const pod of world.pods.filter((p) => p.vn === vn.name)) routes.push(podRoute(pod));
+    for (const pod of world.pods.filter((p) => p.vn === vn.name)) routes.push(podRoute(pod, vrfId));
     for (const other of vn.imports ?? [])
       for (const pod of world.pods.filter((p) => p.vn === other))
-        routes.push(podRoute(pod, `network-policy ${other}`));
+        routes.push(podRoute(pod, vrfId, `network-policy ${other}`));
     for (const f of (world.fips ?? []).filter((x) => x.vn === vn.name)) {
       const pod = world.pods.find((p) => p.name === f.pod)!;
       routes.push({
-        ...podRoute(pod),
+        ...podRoute(pod, vrfId),
         prefix: `${f.address}/32`,
         destVns: [vnName(vn.name)],
         origin: ref("floating-ip", f.address),
       });
     }
-    for (const s of (world.services ?? []).filter((x) => x.vn === vn.name)) {
+    const exported = (world.services ?? []).filter((x) => x.vn === vn.name || x.exportTo?.includes(vn.name));
+    for (const s of exported) {
       const id = 700 + (world.services ?? []).indexOf(s);
+      // The VIP belongs to the service VN: its members are reached as that VN's VRF reaches them (labelled
+      // tunnels unless the service VN itself forwards in the fabric VRF), wherever the route is leaked.
       const members = s.members.map((m) => {
-        const hop = hopTo(world.pods.find((p) => p.name === m)!);
+        const hop = hopTo(world.pods.find((p) => p.name === m)!, fwdVrf(vnOf(s.vn)));
         return { nh: hop.nh, label: hop.label ?? 0 };
       });
       nextHops.set(id, { id, type: "composite", members });
       routes.push({
         prefix: `${s.ip}/32`,
         nh: id,
-        destVns: [vnName(vn.name)],
+        destVns: [vnName(s.vn)],
         sgIds: [],
         tags: [],
+        ...(s.vn === vn.name ? {} : { leakedBy: `network-policy ${s.vn}` }),
         origin: ref("instance-ip", s.ip, { kind: "Service", namespace: "default", name: `svc-${s.ip}` }),
       });
     }

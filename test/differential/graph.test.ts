@@ -74,7 +74,13 @@ function raw(r: Run, opts: { memberPort?: number; memberPointsAtOther?: boolean 
         annotations: { key_value_pair: [{ key: "vmi", value: target }] },
       },
     ],
-    tag: [{ uuid: "88888888-8888-5888-8888-888888888888", fq_name: [`pod-template-hash=${r.pod.split("-")[1]}`] }],
+    tag: [
+      {
+        uuid: "88888888-8888-5888-8888-888888888888",
+        fq_name: [`pod-template-hash=${r.pod.split("-")[1]}`],
+        tag_id: r === A ? "0x00ff0001" : "0x00ff0002",
+      },
+    ],
     "virtual-router": ["node-1", "node-2"].map((n, i) => ({
       uuid: `7777777${i}-7777-5777-8777-777777777777`,
       fq_name: ["default-global-system-config", n],

@@ -1,8 +1,9 @@
 /**
  * The Contrail object graph a testbed's config API holds, read and normalised so two runs of one scenario on
  * different Kubernetes backends can be compared: identity that only says "which run" (uuids, hrefs,
- * timestamps, MACs derived from uuids, generated pod-name suffixes, allocation-order-dependent addresses,
- * scheduler tie-breaks) is masked, while types, names, parents, ref structure and properties stay.
+ * timestamps, MACs derived from uuids, generated pod-name suffixes and template hashes, allocation-order-
+ * dependent addresses and tag indexes, scheduler tie-breaks) is masked, while types, names, parents, ref
+ * structure and properties stay.
  *
  * Example: `const g = await readGraph(tb.vncUrl, await kubeFacts(tb.kube));  diffGraphs(g, other)`.
  */
@@ -171,6 +172,8 @@ function collectAllocated(o: unknown, into: Set<string>): void {
 
 /** Masked, key-sorted copy; refs keep `to` and `attr` only and are sorted (their order is creation order). */
 function canonical(v: unknown, mask: (s: string) => string, key = ""): unknown {
+  // 0xTTTTNNNN: tag type, then an index the config API hands out in tag creation order
+  if (key === "tag_id" && typeof v === "string") return v.replace(/^(0x[0-9a-f]{4})[0-9a-f]{4}$/i, "$1<index>");
   if (typeof v === "string") return mask(v);
   if (Array.isArray(v)) {
     const items = v.map((x) => canonical(x, mask));

@@ -61,6 +61,7 @@ export async function ping(
     String(opts.waitS ?? 2),
     dst,
   ]);
+  if (r.code > 128) throw new Error(`ping ${dst} from ${ns}: ${r.stderr}`);
   const m = /(\d+) received/.exec(r.stdout);
   const rtt = /= [\d.]+\/([\d.]+)\/([\d.]+)\//.exec(r.stdout);
   return { received: m ? Number(m[1]) : 0, avgMs: rtt ? Number(rtt[1]) : undefined, output: r.stdout };

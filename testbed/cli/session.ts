@@ -151,7 +151,11 @@ export async function serve(args: string[]): Promise<number> {
     try {
       const [namespace, name] = String(req.body.pod).split("/");
       const pod = await tb.kube.get("pods", name!, namespace);
-      res.json({ ip: pod.status?.podIP, node: pod.spec?.nodeName, endpoint: `${namespace}/${name}` });
+      const endpoint = `${namespace}/${name}`;
+      // netns: the pod's network namespace, once the CNI plumbed it (a pod still ContainerCreating has none)
+      const netns = tb.netnsEndpoint(endpoint)?.netns;
+      if (tb.datapath === "netns" && !netns) throw new Error(`pod ${endpoint} has no network namespace (phase ${pod.status?.phase ?? "unknown"})`);
+      res.json({ ip: pod.status?.podIP, node: pod.spec?.nodeName, endpoint, netns });
     } catch (e) {
       res.status(404).type("text").send((e as Error).message);
     }
@@ -269,7 +273,10 @@ export async function exec(args: string[]): Promise<number> {
   const s = requireSession();
   if (s.datapath === "netns") {
     const { netns } = await control<{ netns: string }>(s, "/resolve", { pod: target });
+    if (!netns?.startsWith("ctb-")) throw new UsageError(`the environment gave no testbed namespace for ${target}`);
+    // the real program, inside the pod's network namespace (like kubectl exec, minus the other namespaces)
     const r = spawnSync("ip", ["netns", "exec", netns, ...cmd], { stdio: "inherit" });
+    if (r.error) throw new UsageError(`cannot run ${cmd[0]} in ${netns}: ${r.error.message}`);
     return r.status ?? 1;
   }
   // simulated datapath: the pod has no processes; ping is answered by sending probes through the engine

@@ -2,8 +2,8 @@
  * The workload controllers: ReplicaSets and ReplicationControllers keep `replicas` pods
  * (`<owner>-<5 chars>`, owned via a controller ownerReference, orphans matching the selector adopted), and
  * Deployments own one ReplicaSet per pod template (`<deploy>-<pod-template-hash>`), rolling from old to new
- * within maxSurge/maxUnavailable as pods become Ready (Recreate: old ones first). Surplus pods go
- * unscheduled first, then pending, then not ready, then the newest.
+ * within maxSurge/maxUnavailable as pods become Ready (Recreate: old ones first). Surplus pods go in the
+ * real controller's order (`deletionOrder`: unscheduled, pending, not ready, cheap, on crowded nodes, newest).
  *
  * Example: Deployment example1 (2 replicas) -> ReplicaSet example1-5d4c6b8f79 -> pods
  *          example1-5d4c6b8f79-36xpr and example1-5d4c6b8f79-k8w2z
@@ -47,16 +47,45 @@ function ownerRefTo(owner: KubeObject): Any {
   };
 }
 
-/** Deletion preference of the real controller: unscheduled < pending < not ready < ready; newer first. */
-function deletionRank(a: KubeObject, b: KubeObject): number {
-  const score = (p: KubeObject) =>
-    (p.spec?.nodeName ? 1 : 0) + (p.status?.phase === "Running" ? 1 : 0) + (isReady(p) ? 1 : 0);
-  const d = score(a) - score(b);
-  if (d !== 0) return d;
-  const ta = a.metadata.creationTimestamp as unknown as string;
-  const tb = b.metadata.creationTimestamp as unknown as string;
-  if (ta !== tb) return ta > tb ? -1 : 1;
-  return a.metadata.name! > b.metadata.name! ? -1 : 1;
+const DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost";
+const PHASE_RANK: Record<string, number> = { Pending: 0, Unknown: 1, Running: 2 };
+
+/**
+ * Which surplus pod goes first, in the real ReplicaSet controller's order (ActivePodsWithRanks): unscheduled,
+ * then Pending < Unknown < Running, not Ready, lower pod-deletion-cost, more sibling pods on the same node
+ * (`doubledUp`), Ready more recently, more restarts, created more recently. Times count in powers of two of
+ * their age (LogarithmicScaleDown), and within one bucket the smaller uid goes first.
+ */
+export function deletionOrder(doubledUp: Map<KubeObject, number>, now: Date): (a: KubeObject, b: KubeObject) => number {
+  const byBool = (x: boolean, y: boolean) => (x === y ? 0 : x ? -1 : 1);
+  const cost = (p: KubeObject) => Number.parseInt(p.metadata.annotations?.[DELETION_COST_ANNOTATION] ?? "0", 10) || 0;
+  const restarts = (p: KubeObject) =>
+    Math.max(0, ...((p.status?.containerStatuses ?? []) as Any[]).map((c) => c.restartCount ?? 0));
+  const readySince = (p: KubeObject) => timeOf(p.status?.conditions?.find((c: Any) => c.type === "Ready")?.lastTransitionTime);
+  /** Negative when `a` goes first: the more recent time (a zero time first of all), bucketed by log2 of age. */
+  const recentFirst = (a: KubeObject, b: KubeObject, ta: number | undefined, tb: number | undefined) => {
+    if (ta === tb) return 0;
+    if (ta === undefined || tb === undefined) return ta === undefined ? -1 : 1;
+    const bucket = (t: number) => (now.getTime() > t ? Math.floor(Math.log2((now.getTime() - t) * 1e6)) : -1);
+    const d = bucket(ta) - bucket(tb);
+    if (d !== 0) return d;
+    return a.metadata.uid! < b.metadata.uid! ? -1 : a.metadata.uid! > b.metadata.uid! ? 1 : 0;
+  };
+  return (a, b) =>
+    byBool(!a.spec?.nodeName, !b.spec?.nodeName) ||
+    (PHASE_RANK[a.status?.phase] ?? 0) - (PHASE_RANK[b.status?.phase] ?? 0) ||
+    byBool(!isReady(a), !isReady(b)) ||
+    cost(a) - cost(b) ||
+    (doubledUp.get(b) ?? 0) - (doubledUp.get(a) ?? 0) ||
+    (isReady(a) && isReady(b) ? recentFirst(a, b, readySince(a), readySince(b)) : 0) ||
+    restarts(b) - restarts(a) ||
+    recentFirst(a, b, timeOf(a.metadata.creationTimestamp), timeOf(b.metadata.creationTimestamp));
+}
+
+function timeOf(t: unknown): number | undefined {
+  if (!t) return undefined;
+  const ms = new Date(t as string).getTime();
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 /** "25%" of 10 rounded up (surge) or down (unavailable), or a plain number. */
@@ -153,6 +182,26 @@ export class WorkloadController implements Controller {
     return out;
   }
 
+  /**
+   * For each of `pods`, how many active pods on its node belong to the owner or to a sibling under the same
+   * Deployment (the real controller's "related pods"): crowded nodes give up pods first.
+   */
+  private doubledUp(owner: KubeObject, pods: KubeObject[]): Map<KubeObject, number> {
+    const parent = controllerRef(owner)?.uid;
+    const owners = new Set([owner.metadata.uid]);
+    if (parent) {
+      for (const rs of this.registry.store.scan("replicasets", owner.metadata.namespace)) {
+        if (controllerRef(rs)?.uid === parent) owners.add(rs.metadata.uid);
+      }
+    }
+    const perNode = new Map<string, number>();
+    for (const p of this.registry.store.scan("pods", owner.metadata.namespace)) {
+      const node = p.spec?.nodeName;
+      if (node && isActive(p) && owners.has(controllerRef(p)?.uid)) perNode.set(node, (perNode.get(node) ?? 0) + 1);
+    }
+    return new Map(pods.map((p) => [p, p.spec?.nodeName ? (perNode.get(p.spec.nodeName) ?? 0) : 0]));
+  }
+
   private syncReplicas(resource: ReplicaOwner, owner: KubeObject): void {
     const ns = owner.metadata.namespace!;
     const pods = this.ownedPods(resource, owner);
@@ -180,7 +229,8 @@ export class WorkloadController implements Controller {
         active.push(pod);
       }
     } else if (active.length > want) {
-      const doomed = [...active].sort(deletionRank).slice(0, active.length - want);
+      const order = deletionOrder(this.doubledUp(owner, active), new Date(this.registry.timestamp()));
+      const doomed = [...active].sort(order).slice(0, active.length - want);
       for (const p of doomed) this.registry.delete("pods", p.metadata.name!, ns);
       active = active.filter((p) => !doomed.includes(p));
     }

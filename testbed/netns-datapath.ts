@@ -1,0 +1,225 @@
+/**
+ * The netns datapath as the harness uses it — the real-packet twin of `SimDatapath`: one network namespace
+ * per compute (running a vrouter process fed with the agents' tables), per pod (plumbed by the real CNI
+ * plugin through `CniPlumber`) and per fabric host, joined by an underlay namespace. A probe runs inside the
+ * source pod's namespace (ping, TCP connect, UDP exchange by the pod's own process); when nothing answers,
+ * the vrouters' recent drops say why.
+ *
+ * Example: `const dp = await NetnsDatapath.start({ agents, computes, fabricHosts, stateDir }); tb.probe = (r) => dp.probe(r)`.
+ */
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { formatTrace } from "../fake-vrouter/datapath/trace";
+import { execIn } from "../fake-vrouter/netns/ns";
+import {
+  attachAgents,
+  ensureCaptureAddon,
+  NetnsTopology,
+  PodProcess,
+  type ProbeOutcome,
+  type RecentDrop,
+  type ServedPort,
+} from "../fake-vrouter/netns/index";
+import type { VrouterTables } from "../fake-vrouter/tables";
+import { CniPlumber, type NetnsPod } from "./node/cni-plumber";
+import type { ProbeRequest, ProbeResult } from "./runner/testbed";
+import type { FabricHostSpec } from "./scenario/types";
+
+export class NetnsDatapathError extends Error {}
+
+export interface NetnsDatapathOptions {
+  agents: {
+    tables(compute: string): VrouterTables | undefined;
+    onTables(cb: (compute: string, t: VrouterTables) => void): () => void;
+  };
+  computes: { name: string; fabricIp: string }[];
+  fabricHosts: FabricHostSpec[];
+  clusterName: string;
+  /** Port of each compute's agent port API on 127.0.0.1. */
+  portApiPort: (compute: string) => number;
+  /** CNI state files go under it (removed on close). */
+  workDir: string;
+  /** Namespace prefix; default `ctb-<pid in base 36>-` so concurrent testbeds do not collide. */
+  prefix?: string;
+  log?: (msg: string) => void;
+}
+
+/** What `ctb exec` needs to run a program inside a pod. */
+export interface NetnsEndpoint {
+  endpoint: string;
+  netns: string;
+  node?: string;
+  ip: string;
+}
+
+/** How long one probe attempt waits for an answer (ping's -W is whole seconds). */
+const ATTEMPT_TIMEOUT_MS = 1000;
+
+export class NetnsDatapath {
+  private readonly pods = new Map<string, NetnsPod>();
+  private readonly hosts = new Map<string, { ip: string; proc: PodProcess; netns: string }>();
+  private detachAgents: () => void = () => {};
+  readonly plumber: CniPlumber;
+  private readonly cniDir: string;
+
+  private constructor(
+    readonly topo: NetnsTopology,
+    private readonly o: NetnsDatapathOptions,
+  ) {
+    this.cniDir = join(o.workDir, `cni-${topo.prefix.replace(/-$/, "")}`);
+    mkdirSync(this.cniDir, { recursive: true });
+    this.plumber = new CniPlumber({
+      topo,
+      clusterName: o.clusterName,
+      portApiPort: o.portApiPort,
+      stateDir: this.cniDir,
+      onUp: (p) => this.pods.set(p.endpoint, p),
+      onDown: (endpoint) => this.pods.delete(endpoint),
+    });
+  }
+
+  static async start(o: NetnsDatapathOptions): Promise<NetnsDatapath> {
+    if (process.getuid?.() !== 0) throw new NetnsDatapathError("the netns datapath needs root (network namespaces, veths, raw sockets)");
+    // CNI DEL deletes a tap its vrouter captures on: only the assertion-free capture addon survives that
+    const addon = await ensureCaptureAddon();
+    if (addon.addon !== "ndebug") throw new NetnsDatapathError(`cannot build the capture addon (fake-vrouter/netns/tools/build-cap.sh): ${addon.detail}`);
+    const topo = await NetnsTopology.create({
+      prefix: o.prefix ?? `ctb-${process.pid.toString(36)}-`,
+      computes: o.computes,
+      fabricHosts: o.fabricHosts.map((h) => ({ name: h.name, ip: h.ip })),
+      log: o.log,
+    });
+    const dp = new NetnsDatapath(topo, o);
+    try {
+      await topo.startVrouters();
+      dp.detachAgents = attachAgents(topo, o.agents);
+      for (const h of o.fabricHosts) {
+        const ports = h.listen.filter((l): l is ServedPort => l.proto === "tcp" || l.proto === "udp");
+        const netns = topo.hostNs(h.name);
+        const proc = await PodProcess.start({ ns: netns, ports, stateDir: topo.stateDir });
+        dp.hosts.set(h.name, { ip: h.ip, proc, netns });
+      }
+    } catch (e) {
+      await dp.close();
+      throw e;
+    }
+    return dp;
+  }
+
+  /** The namespace, node and address of a pod ("<ns>/<pod>") or fabric host ("host:<name>"). */
+  endpoint(name: string): NetnsEndpoint | undefined {
+    if (name.startsWith("host:")) {
+      const h = this.hosts.get(name.slice("host:".length));
+      return h && { endpoint: name, netns: h.netns, ip: h.ip };
+    }
+    const p = this.pods.get(name);
+    return p && { endpoint: p.endpoint, netns: p.netns, node: p.node, ip: p.ip };
+  }
+
+  async probe(req: ProbeRequest): Promise<ProbeResult> {
+    const src = this.source(req.from);
+    if (req.proto === "sctp") throw new NetnsDatapathError("the netns datapath has no SCTP prober: pods run TCP/UDP echo servers only");
+    // A status request travels behind the last tables on each vrouter's IPC channel: once all have answered,
+    // every table change the agents made before this probe is in force (the settle barrier's last step).
+    await Promise.all(this.topo.spec.computes.map((c) => this.topo.vrouter(c.name).status()));
+    const started = Date.now();
+    const owner = this.ownerOf(req.toIp);
+    // a service or floating IP: which member answered shows in the members' interface counters
+    const identify = !owner && req.proto !== "icmp";
+    const result: ProbeResult = { sent: 0, received: 0, refused: 0, servedByCounts: {}, trace: [] };
+    const details: string[] = [];
+    for (let i = 0; i < req.count; i++) {
+      const before = identify ? await this.rxCounters() : undefined;
+      const out: ProbeOutcome = await src.probe({ proto: req.proto, dst: req.toIp, port: req.port, timeoutMs: ATTEMPT_TIMEOUT_MS });
+      result.sent++;
+      details.push(`attempt ${i + 1}: ${out.answer ?? "no answer"} (${out.detail})`);
+      if (out.answer === "refused") result.refused++;
+      if (out.answer !== "reply") continue;
+      result.received++;
+      const by = owner ?? (before ? busiest(before, await this.rxCounters(), req.from) : undefined);
+      if (by) {
+        result.servedBy ??= by;
+        result.servedByCounts[by] = (result.servedByCounts[by] ?? 0) + 1;
+      }
+    }
+    const where = this.endpoint(req.from);
+    result.trace.push(
+      `netns: ${req.proto}${req.port ? `/${req.port}` : ""} ${req.from} (${where?.netns}) → ${req.toIp}: ${result.received}/${result.sent} answered`,
+      ...details,
+    );
+    if (result.received < result.sent) {
+      const drop = await this.firstDropSince(started);
+      if (drop) {
+        const stage = drop.drop.trace.at(-1)?.stage ?? "";
+        result.drop = { where: `${drop.compute} ${stage}`.trim(), reason: drop.drop.reason };
+        result.trace.push(`dropped on ${drop.compute} (${drop.drop.ifname}):`, ...formatTrace(drop.drop.trace).split("\n").filter(Boolean));
+      }
+    }
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.detachAgents();
+    for (const h of this.hosts.values()) await h.proc.stop().catch(() => {});
+    this.hosts.clear();
+    this.pods.clear();
+    await this.topo.destroy();
+    rmSync(this.cniDir, { recursive: true, force: true });
+  }
+
+  private source(from: string): Pick<PodProcess, "probe"> {
+    if (from.startsWith("host:")) {
+      const h = this.hosts.get(from.slice("host:".length));
+      if (!h) throw new NetnsDatapathError(`no fabric host ${from.slice("host:".length)} on the netns datapath`);
+      return h.proc;
+    }
+    const p = this.pods.get(from);
+    if (!p) throw new NetnsDatapathError(`${from} is not plumbed on the netns datapath (is the pod Running?)`);
+    return this.topo.pod(p.key);
+  }
+
+  private ownerOf(ip: string): string | undefined {
+    for (const p of this.pods.values()) if (p.ip === ip) return p.endpoint;
+    for (const [name, h] of this.hosts) if (h.ip === ip) return `host:${name}`;
+    return undefined;
+  }
+
+  /** Received packets on every pod's eth0 and every fabric host's eth0. */
+  private async rxCounters(): Promise<Map<string, number>> {
+    const all = [...this.pods.values()].map((p) => [p.endpoint, p.netns] as const);
+    for (const [name, h] of this.hosts) all.push([`host:${name}`, h.netns]);
+    const out = new Map<string, number>();
+    await Promise.all(
+      all.map(async ([endpoint, netns]) => {
+        const r = await execIn(netns, "cat", ["/sys/class/net/eth0/statistics/rx_packets"]);
+        if (r.code === 0) out.set(endpoint, Number(r.stdout.trim()));
+      }),
+    );
+    return out;
+  }
+
+  private async firstDropSince(t: number): Promise<{ compute: string; drop: RecentDrop } | undefined> {
+    let first: { compute: string; drop: RecentDrop } | undefined;
+    for (const c of this.topo.spec.computes) {
+      const s = await this.topo.vrouter(c.name).status().catch(() => undefined);
+      for (const d of s?.recentDrops ?? []) {
+        if (d.at >= t && (!first || d.at < first.drop.at)) first = { compute: c.name, drop: d };
+      }
+    }
+    return first;
+  }
+}
+
+/** The endpoint (other than the prober) whose interface received the most packets between two readings. */
+function busiest(before: Map<string, number>, after: Map<string, number>, self: string): string | undefined {
+  let best: string | undefined;
+  let most = 0;
+  for (const [ep, n] of after) {
+    const d = n - (before.get(ep) ?? n);
+    if (ep !== self && d > most) {
+      most = d;
+      best = ep;
+    }
+  }
+  return best;
+}

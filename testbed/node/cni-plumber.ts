@@ -1,0 +1,217 @@
+/**
+ * Plumbs a pod on the netns datapath exactly as kubelet does on a real node: create the pod's network
+ * namespace, run the real `bin/contrail-k8s-cni` executable with CNI_COMMAND=ADD (CNI_* environment, network
+ * config on stdin, `contrail.host-netns` = the compute's namespace, `vrouter-port` = that compute's agent port
+ * API), read the pod IP from the CNI result, wait until the compute's vrouter process captures the new tap,
+ * and start the pod's process (echo servers on its declared TCP/UDP container ports). Pod deletion runs
+ * CNI DEL and removes the namespace.
+ *
+ * Example: `new CniPlumber({ topo, clusterName: "k8s", portApiPort: (n) => ports[n], stateDir, onUp, onDown })`.
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { KubeObject } from "../../controller/kube/api";
+import { hostIfname } from "../../cni/result";
+import type { NetnsTopology, ServedPort } from "../../fake-vrouter/netns/index";
+import type { PodAddress, PodPlumber } from "./emulator";
+import { declaredPorts } from "./port-api-plumber";
+
+const REPO_ROOT = resolve(import.meta.dirname, "../..");
+export const CNI_BINARY = join(REPO_ROOT, "bin/contrail-k8s-cni");
+/** How long a plumbed tap may take to be captured by its vrouter before the pod counts as failed. */
+const PORT_WAIT_MS = 15_000;
+
+/** A pod the CNI plugged: where it lives on the netns datapath. */
+export interface NetnsPod {
+  endpoint: string; // "<ns>/<pod>"
+  node: string;
+  /** Name of the pod in the topology (`topo.podNs(key)` is its namespace). */
+  key: string;
+  netns: string;
+  ip: string;
+  mac?: string;
+  tap: string;
+}
+
+export class CniError extends Error {
+  constructor(
+    message: string,
+    readonly output: string,
+  ) {
+    super(output ? `${message}: ${output.trim()}` : message);
+  }
+}
+
+export interface CniPlumberOptions {
+  topo: NetnsTopology;
+  clusterName: string;
+  /** TCP port of the compute's agent port API on 127.0.0.1 (the plugin's `vrouter-port`). */
+  portApiPort: (node: string) => number;
+  /** Directory for the plugin's state files (`config-dir`) and its conf dir (no *contrail.conf there). */
+  stateDir: string;
+  onUp: (p: NetnsPod) => void;
+  onDown: (endpoint: string) => void;
+  cniBinary?: string;
+}
+
+/** Topology name for a pod: readable, unique per namespace/name, short enough for a netns name (≤ 64). */
+export function podKey(namespace: string, name: string): string {
+  const key = `${namespace}.${name}`;
+  if (key.length <= 40) return key;
+  return `${key.slice(0, 31)}-${createHash("sha1").update(key).digest("hex").slice(0, 8)}`;
+}
+
+export class CniPlumber implements PodPlumber {
+  private readonly plumbed = new Map<string, NetnsPod>();
+
+  constructor(private readonly o: CniPlumberOptions) {
+    mkdirSync(join(o.stateDir, "ports"), { recursive: true });
+  }
+
+  async add(pod: KubeObject, node: string): Promise<PodAddress> {
+    const ns = pod.metadata.namespace!;
+    const name = pod.metadata.name!;
+    const key = podKey(ns, name);
+    const { topo } = this.o;
+    const { ns: netns } = await topo.createPodNamespace(key);
+    try {
+      const r = await this.cni("ADD", pod, node, netns);
+      if (r.code !== 0) throw new CniError(`CNI ADD for ${ns}/${name} failed (exit ${r.code})`, r.stdout || r.stderr);
+      const result = parseResult(r.stdout);
+      // a CNI 1.0.0 result lists only the container side; the tap is named after the VM, as the plugin names it
+      const tap = hostIfname("eth0", await this.vmUuid(node, `${this.o.clusterName}__${ns}__${name}`));
+      await withTimeout(
+        topo.vrouter(node).waitForPorts([tap]),
+        PORT_WAIT_MS,
+        `the vrouter of ${node} did not open tap ${tap} of ${ns}/${name}`,
+      );
+      await topo.startPod(key, servedPorts(pod));
+      const plugged: NetnsPod = { endpoint: `${ns}/${name}`, node, key, netns, ip: result.ip, mac: result.mac, tap };
+      this.plumbed.set(plugged.endpoint, plugged);
+      this.o.onUp(plugged);
+      return { ip: result.ip, mac: result.mac, gateway: result.gateway };
+    } catch (e) {
+      // like kubelet: a failed ADD is followed by DEL, so nothing half-plumbed stays behind
+      await this.teardown(pod, node, key).catch(() => {});
+      throw e;
+    }
+  }
+
+  async remove(pod: KubeObject, node: string): Promise<void> {
+    const endpoint = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    this.plumbed.delete(endpoint);
+    this.o.onDown(endpoint);
+    await this.teardown(pod, node, podKey(pod.metadata.namespace!, pod.metadata.name!));
+  }
+
+  private async teardown(pod: KubeObject, node: string, key: string): Promise<void> {
+    await this.o.topo.stopPod(key);
+    const r = await this.cni("DEL", pod, node, this.o.topo.podNs(key));
+    await this.o.topo.deletePodNamespace(key);
+    if (r.code !== 0) throw new CniError(`CNI DEL for ${pod.metadata.namespace}/${pod.metadata.name} failed (exit ${r.code})`, r.stdout || r.stderr);
+  }
+
+  /** The VM uuid the agent knows the pod by (`GET /vm-cfg/<vm-name>` of the port API). */
+  private async vmUuid(node: string, vmName: string): Promise<string> {
+    const url = `http://127.0.0.1:${this.o.portApiPort(node)}/vm-cfg/${encodeURIComponent(vmName)}`;
+    const res = await fetch(url);
+    const body = res.ok ? ((await res.json()) as { "vm-uuid"?: string }[]) : [];
+    const uuid = body[0]?.["vm-uuid"];
+    if (!uuid) throw new CniError(`port API GET ${url} has no vm-uuid after a successful CNI ADD`, `${res.status}`);
+    return uuid;
+  }
+
+  private cni(command: "ADD" | "DEL", pod: KubeObject, node: string, netns: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    const containerId = `ctb-${pod.metadata.uid}`;
+    const conf = {
+      cniVersion: "1.0.0",
+      name: "contrail-k8s-cni",
+      type: "contrail-k8s-cni",
+      contrail: {
+        "cluster-name": this.o.clusterName,
+        "vrouter-ip": "127.0.0.1",
+        "vrouter-port": this.o.portApiPort(node),
+        "config-dir": join(this.o.stateDir, "ports"),
+        "conf-dir": this.o.stateDir,
+        "host-netns": this.o.topo.computeNs(node),
+        "poll-timeout": 0.1,
+        "poll-retries": 300,
+      },
+    };
+    const env = {
+      PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: containerId,
+      CNI_NETNS: `/var/run/netns/${netns}`,
+      CNI_IFNAME: "eth0",
+      CNI_PATH: join(REPO_ROOT, "bin"),
+      CNI_ARGS: [
+        "IgnoreUnknown=1",
+        `K8S_POD_NAMESPACE=${pod.metadata.namespace}`,
+        `K8S_POD_NAME=${pod.metadata.name}`,
+        `K8S_POD_UID=${pod.metadata.uid}`,
+        `K8S_POD_INFRA_CONTAINER_ID=${containerId}`,
+      ].join(";"),
+    };
+    return new Promise((res, rej) => {
+      const child = spawn(this.o.cniBinary ?? CNI_BINARY, [], { env, stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (c: Buffer) => {
+        stdout += c.toString();
+      });
+      child.stderr.on("data", (c: Buffer) => {
+        stderr = (stderr + c.toString()).slice(-4000);
+      });
+      child.on("error", (e) => rej(new CniError(`cannot run ${this.o.cniBinary ?? CNI_BINARY} (npm run build?)`, e.message)));
+      child.on("close", (code) => res({ code: code ?? -1, stdout, stderr }));
+      child.stdin.end(JSON.stringify(conf));
+    });
+  }
+}
+
+interface AddResult {
+  ip: string;
+  mac?: string;
+  gateway?: string;
+}
+
+/** The pod address, gateway and MAC from a CNI 1.0.0 ADD result. */
+export function parseResult(stdout: string): AddResult {
+  let r: {
+    interfaces?: { name: string; mac?: string; sandbox?: string }[];
+    ips?: { address: string; gateway?: string; interface?: number }[];
+  };
+  try {
+    r = JSON.parse(stdout);
+  } catch {
+    throw new CniError("the CNI plugin printed no JSON result", stdout);
+  }
+  const ip = r.ips?.[0];
+  if (!ip?.address) throw new CniError("the CNI result has no IP", stdout);
+  const sandboxIf = ip.interface !== undefined ? r.interfaces?.[ip.interface] : r.interfaces?.find((i) => i.sandbox);
+  return { ip: ip.address.split("/")[0]!, gateway: ip.gateway, mac: sandboxIf?.mac };
+}
+
+/** The pod's TCP/UDP container ports (SCTP has no echo server on the netns datapath). */
+function servedPorts(pod: KubeObject): ServedPort[] {
+  const seen = new Set<string>();
+  return declaredPorts(pod).filter((p): p is ServedPort => {
+    const k = `${p.proto}:${p.port}`;
+    const keep = (p.proto === "tcp" || p.proto === "udp") && !seen.has(k);
+    seen.add(k);
+    return keep;
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new Error(`${what} within ${ms} ms`)), ms);
+    }),
+  ]);
+}
