@@ -180,7 +180,7 @@ describe.skipIf(missing.length > 0)("embedded cluster vs the real control plane 
           for (const d of fresh) seen.add(d);
           if (fresh.length) problems.push(`after step ${step + 1}, the Contrail graphs differ:\n${fresh.join("\n")}`);
         }
-        if (notes.length) console.warn(`${name}: tolerated (known engine bugs, placement-dependent):\n${notes.join("\n")}`);
+        if (notes.length) console.warn(`${name}: tolerated (known engine and controller issues, see the lists above):\n${notes.join("\n")}`);
         expect(problems.join("\n\n")).toBe("");
         // the comparison saw something: both runs judged checks and built objects
         expect(ve.length).toBeGreaterThan(0);
