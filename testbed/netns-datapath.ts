@@ -64,7 +64,7 @@ export class NetnsDatapath {
 
   private constructor(
     readonly topo: NetnsTopology,
-    private readonly o: NetnsDatapathOptions,
+    o: NetnsDatapathOptions,
   ) {
     this.cniDir = join(o.workDir, `cni-${topo.prefix.replace(/-$/, "")}`);
     mkdirSync(this.cniDir, { recursive: true });
@@ -153,6 +153,9 @@ export class NetnsDatapath {
         const stage = drop.drop.trace.at(-1)?.stage ?? "";
         result.drop = { where: `${drop.compute} ${stage}`.trim(), reason: drop.drop.reason };
         result.trace.push(`dropped on ${drop.compute} (${drop.drop.ifname}):`, ...formatTrace(drop.drop.trace).split("\n").filter(Boolean));
+      } else {
+        // every vrouter forwarded it: the loss happened in a host stack (e.g. a kernel dropping a martian source)
+        result.trace.push("no vrouter dropped a packet of this probe: what was lost was dropped by a host, not by the datapath");
       }
     }
     return result;

@@ -1,7 +1,8 @@
 /**
  * Conformance with the agent: tables computed by `fake-vrouter/agent` from Contrail config (not hand-built)
  * drive the simulated network, and probes show what a network engineer expects: VN isolation, a
- * network-policy joining two VNs, a service VIP load-balanced with its port mapping.
+ * network-policy joining two VNs, a service VIP load-balanced with its port mapping, and an overlay service
+ * network's VIP reached from an ip-fabric-forwarded pod network (replies come back labelled).
  */
 import { describe, expect, it } from "vitest";
 import { computeTables, type PluggedPort } from "../../fake-vrouter/agent/compute-tables";
@@ -105,5 +106,63 @@ describe("agent-computed tables through the engine", () => {
     expect(net.probe({ from: "b", to: "10.1.0.200", proto: "tcp", port: 8080 }).drop?.step.stage).toBe(
       "floating-ip",
     );
+  });
+});
+
+describe("agent-computed tables: ip-fabric pod network, overlay service network", () => {
+  it("a VIP's flows spread over local and remote members and every reply comes back (labelled)", () => {
+    const c = new Cluster();
+    const ipFabric = c.model.byFqName("virtual-network", ["default-domain", "default-project", "ip-fabric"])!;
+    const pods = c.vn("pods", "10.32.0.0/12", { virtual_network_refs: [c.ref(ipFabric.uuid)] });
+    const svc = c.vn("svc", "10.96.0.0/12");
+    c.policy("pod-svc", [...PROJECT, "pods"].join(":"), [...PROJECT, "svc"].join(":"), "<>", [pods, svc]);
+    const c1 = c.vrouter("compute-1", "192.168.0.11");
+    const c2 = c.vrouter("compute-2", "192.168.0.12");
+    const placed = {
+      client: { ...c.pod("client", pods, "10.47.255.250", c1), compute: "compute-1", ip: "10.47.255.250" },
+      web1: { ...c.pod("web1", pods, "10.47.255.251", c2), compute: "compute-2", ip: "10.47.255.251" },
+      web2: { ...c.pod("web2", pods, "10.47.255.252", c1), compute: "compute-1", ip: "10.47.255.252" },
+    };
+    const lbVmi = c.put("virtual-machine-interface", [...PROJECT, "lb"], {
+      parent_type: "project",
+      virtual_network_refs: [c.ref(svc)],
+    });
+    const vip = c.put("instance-ip", ["lb-iip"], {
+      instance_ip_address: "10.96.0.10",
+      virtual_network_refs: [c.ref(svc)],
+      virtual_machine_interface_refs: [c.ref(lbVmi)],
+    });
+    c.put("floating-ip", ["lb-iip", "vip"], {
+      parent_type: "instance-ip",
+      parent_uuid: vip,
+      floating_ip_address: "10.96.0.10",
+      floating_ip_traffic_direction: "ingress",
+      virtual_machine_interface_refs: [c.ref(placed.web1.vmi), c.ref(placed.web2.vmi)],
+    });
+    const ports = new Map<string, PluggedPort[]>([
+      ["compute-1", []],
+      ["compute-2", []],
+    ]);
+    for (const [name, p] of Object.entries(placed))
+      ports.get(p.compute)!.push({ vmiUuid: p.vmi, vmUuid: p.vm, hostIfname: `tap${name}`, enabled: true });
+    const net = new SimNetwork();
+    for (const compute of ["compute-1", "compute-2"])
+      net.setTables(compute, computeTables(c.model, compute, ports));
+    for (const [name, p] of Object.entries(placed)) {
+      const vif = [...net.datapath(p.compute)!.tables.vifs.values()].find((v) => v.vmi?.uuid === p.vmi)!;
+      net.addEndpoint({
+        name,
+        kind: "pod",
+        compute: p.compute,
+        vif: vif.index,
+        mac: vif.mac,
+        ip: p.ip,
+        listen: { tcp: [80] },
+      });
+    }
+    const r = net.probe({ from: "client", to: "10.96.0.10", proto: "tcp", port: 80, count: 24 });
+    expect(r.replies, formatTrace(r.trace.slice(0, 60))).toBe(24);
+    expect(Object.keys(r.servedByCounts).sort()).toEqual(["web1", "web2"]);
+    expect(net.datapath("compute-1")!.stats().drops.FLOW_TABLE_FULL).toBe(0);
   });
 });

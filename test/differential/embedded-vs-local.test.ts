@@ -2,8 +2,9 @@
  * Differential test of the embedded cluster against the real one: each shipped scenario runs once on the
  * embedded cluster and once on the local control plane (real etcd, kube-apiserver, controller-manager,
  * scheduler), and the two runs must agree on every expectation's verdict and, after every settled step, on the
- * Contrail object graph the controller built. The real API server is the reference: a difference is a bug in
- * the embedded cluster (or in the settle barrier that decides when a real cluster is done).
+ * Contrail object graph the controller built and on the Kubernetes objects themselves. The real API server is
+ * the reference: a difference is a bug in the embedded cluster (or in the settle barrier that decides when a
+ * real cluster is done).
  * Skipped, naming build.sh, when the control plane is not built (unless CTB_REQUIRE_K8S=1).
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -19,6 +20,7 @@ import type { Scenario } from "../../testbed/scenario/types";
 import type { KubeApi } from "../../controller/kube/api";
 import { kubectlResult } from "../cluster-local/kubectl";
 import { type Graph, diffGraphs, kubeFacts, readGraph } from "./graph";
+import { readKube } from "./kube";
 
 const SCENARIOS = join(import.meta.dirname, "..", "..", "scenarios");
 
@@ -101,8 +103,10 @@ if (missing.length > 0) {
 
 interface Run {
   report: RunReport;
-  /** The normalised graph after the last settle of each step, by step index. */
+  /** The normalised Contrail graph after the last settle of each step, by step index. */
   graphs: Map<number, Graph>;
+  /** The normalised Kubernetes objects at the same moments. */
+  kube: Map<number, Graph>;
   /** Pods per node at the end (node names in order), e.g. "n1=1 n2=1". */
   podsPerNode: string;
 }
@@ -112,12 +116,15 @@ async function runOn(scenario: Scenario, cluster: ClusterChoice, workDir: string
   const tb = await startTestbed(scenario, { datapath: "sim", cluster, workDir });
   const stopFinisher = cluster.kind === "local" ? finishGracefulDeletions(tb.kube, join(workDir, "kubeconfig")) : undefined;
   const graphs = new Map<number, Graph>();
+  const kube = new Map<number, Graph>();
   let step = -1;
   const snapshotting: Testbed = {
     ...tb,
     settle: async () => {
       await tb.settle();
-      graphs.set(step, await readGraph(tb.vncUrl, await kubeFacts(tb.kube)));
+      const facts = await kubeFacts(tb.kube);
+      graphs.set(step, await readGraph(tb.vncUrl, facts));
+      kube.set(step, await readKube(tb.kube, facts.addresses));
     },
   };
   try {
@@ -132,7 +139,7 @@ async function runOn(scenario: Scenario, cluster: ClusterChoice, workDir: string
       if (node && perNode.has(node)) perNode.set(node, perNode.get(node)! + 1);
     }
     const podsPerNode = [...perNode].map(([n, c]) => `${n}=${c}`).join(" ");
-    return { report, graphs, podsPerNode };
+    return { report, graphs, kube, podsPerNode };
   } finally {
     await stopFinisher?.();
     await tb.close();
@@ -168,17 +175,22 @@ describe.skipIf(missing.length > 0)("embedded cluster vs the real control plane 
         }
         // a difference usually persists from the step that caused it on: show each one once, where it appears
         const seen = new Set<string>();
-        for (const [step, g] of [...embedded.graphs].sort(([a], [b]) => a - b)) {
-          const other = local.graphs.get(step);
-          if (!other) {
-            problems.push(`step ${step + 1}: no Contrail snapshot on local`);
-            continue;
+        for (const [what, e, l] of [
+          ["Contrail graphs", embedded.graphs, local.graphs],
+          ["Kubernetes objects", embedded.kube, local.kube],
+        ] as const) {
+          for (const [step, g] of [...e].sort(([a], [b]) => a - b)) {
+            const other = l.get(step);
+            if (!other) {
+              problems.push(`step ${step + 1}: no snapshot of the ${what} on local`);
+              continue;
+            }
+            const all = diffGraphs(g, other);
+            for (const d of all.filter((x) => STALE_TAG_ON_EMBEDDED.test(x))) notes.push(`after step ${step + 1}: ${d}`);
+            const fresh = all.filter((d) => !seen.has(d) && !STALE_TAG_ON_EMBEDDED.test(d));
+            for (const d of fresh) seen.add(d);
+            if (fresh.length) problems.push(`after step ${step + 1}, the ${what} differ:\n${fresh.join("\n")}`);
           }
-          const all = diffGraphs(g, other);
-          for (const d of all.filter((x) => STALE_TAG_ON_EMBEDDED.test(x))) notes.push(`after step ${step + 1}: ${d}`);
-          const fresh = all.filter((d) => !seen.has(d) && !STALE_TAG_ON_EMBEDDED.test(d));
-          for (const d of fresh) seen.add(d);
-          if (fresh.length) problems.push(`after step ${step + 1}, the Contrail graphs differ:\n${fresh.join("\n")}`);
         }
         if (notes.length) console.warn(`${name}: tolerated (known engine and controller issues, see the lists above):\n${notes.join("\n")}`);
         expect(problems.join("\n\n")).toBe("");

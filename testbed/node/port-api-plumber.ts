@@ -27,9 +27,10 @@ export interface PortApiPlumberOptions {
   clusterName: string;
   attach: (a: PortAttachment) => Promise<void> | void;
   detach: (node: string, endpoint: string) => Promise<void> | void;
-  /** Poll period and attempts (contrail-k8s-cni: poll-timeout, poll-retries). */
+  /** First poll delay, doubled up to maxPollMs; total wait bounded by timeoutMs (contrail-k8s-cni polls too). */
   pollMs?: number;
-  pollRetries?: number;
+  maxPollMs?: number;
+  timeoutMs?: number;
 }
 
 interface VmCfg {
@@ -100,9 +101,11 @@ export class PortApiPlumber implements PodPlumber {
   }
 
   private async poll<T>(url: string, ready: (v: any) => boolean): Promise<T> {
-    const retries = this.opts.pollRetries ?? 300;
+    const deadline = Date.now() + (this.opts.timeoutMs ?? 30_000);
+    let delay = this.opts.pollMs ?? 10;
     let last = "";
-    for (let i = 0; i < retries; i++) {
+    let polls = 0;
+    for (; Date.now() < deadline; polls++) {
       const res = await fetch(url);
       if (res.ok) {
         const body = (await res.json()) as T;
@@ -112,9 +115,11 @@ export class PortApiPlumber implements PodPlumber {
         last = `${res.status} ${await res.text()}`;
         if (res.status !== 404) throw new Error(`port API GET ${url}: ${last}`);
       }
-      await new Promise((r) => setTimeout(r, this.opts.pollMs ?? 20));
+      // backoff: a pod waits for the controller and the agent; a hundred pods polling fast is a load of its own
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, this.opts.maxPollMs ?? 160);
     }
-    throw new Error(`port API not ready after ${retries} polls of ${url}: ${last}`);
+    throw new Error(`port API not ready after ${polls} polls of ${url}: ${last}`);
   }
 }
 

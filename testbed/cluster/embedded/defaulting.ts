@@ -39,7 +39,6 @@ export function defaultPodSpec(spec: Any): void {
   s.terminationGracePeriodSeconds ??= 30;
   s.schedulerName ??= "default-scheduler";
   s.securityContext ??= {};
-  s.enableServiceLinks ??= true;
   for (const list of [s.containers, s.initContainers])
     if (Array.isArray(list)) list.forEach(defaultContainer);
 }
@@ -57,7 +56,23 @@ function defaultTolerations(spec: Any): void {
 }
 
 /** status.podIP and status.podIPs[0] are one field in two shapes (likewise hostIP/hostIPs). */
-export function syncPodIPs(status: Any): void {
+/**
+ * Pod status as the real server stores it: podIP/podIPs and hostIP/hostIPs in step, and every container
+ * status with `state` and `lastState` objects (Go structs without omitempty, so `{}` when empty).
+ */
+export function defaultPodStatus(status: Any): void {
+  syncPodIPs(status);
+  if (!isMap(status)) return;
+  for (const list of [status.containerStatuses, status.initContainerStatuses]) {
+    for (const c of Array.isArray(list) ? list : []) {
+      if (!isMap(c)) continue;
+      c.state ??= {};
+      c.lastState ??= {};
+    }
+  }
+}
+
+function syncPodIPs(status: Any): void {
   if (!isMap(status)) return;
   const s = status as Any;
   for (const [one, many] of [
@@ -160,8 +175,15 @@ export function defaultObject(resource: ResourceName, obj: KubeObject): void {
       break;
     case "pods":
       defaultPodSpec(o.spec);
+      // SetDefaults_Pod, not SetDefaults_PodSpec: pod templates of workloads do not get it
+      if (isMap(o.spec)) o.spec.enableServiceLinks ??= true;
       defaultTolerations(o.spec);
-      syncPodIPs(o.status);
+      // the Priority admission plugin, with no PriorityClass marked globalDefault
+      if (o.spec) {
+        o.spec.priority ??= 0;
+        o.spec.preemptionPolicy ??= "PreemptLowerPriority";
+      }
+      defaultPodStatus(o.status);
       break;
     case "services":
       defaultServiceSpec(o.spec);

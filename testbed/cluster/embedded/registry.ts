@@ -15,7 +15,7 @@ import {
   RESOURCES,
   type ResourceName,
 } from "../../../controller/kube/api";
-import { defaultObject, hasStatusSubresource, initialStatus, syncPodIPs } from "./defaulting";
+import { defaultObject, defaultPodStatus, hasStatusSubresource, initialStatus } from "./defaulting";
 import { alreadyExists, badRequest, conflict, type FieldError, forbidden, invalid, notFound } from "./errors";
 import { AllocationError, ClusterIPAllocator, NodePortAllocator } from "./ipam";
 import type { IdSource } from "./names";
@@ -38,6 +38,27 @@ export interface RegistryOptions {
 }
 
 type Mode = "main" | "status";
+
+/**
+ * Kinds whose strategy keeps metadata.generation in the real API server (1 on create, +1 per spec change);
+ * Services, Namespaces, Nodes, Endpoints and Leases have none. Pods have one since PodObservedGenerationTracking.
+ */
+const GENERATION_RESOURCES = new Set<ResourceName>([
+  "pods",
+  "deployments",
+  "replicasets",
+  "replicationcontrollers",
+  "networkpolicies",
+  "ingresses",
+  "endpointslices",
+]);
+
+/** An EndpointSlice has no spec: its generation follows its endpoints, ports and address type. */
+function specChanged(resource: ResourceName, next: KubeObject, prev: KubeObject): boolean {
+  if (resource !== "endpointslices") return next.spec !== undefined && !deepEqual(next.spec, prev.spec);
+  const body = (o: Any) => ({ addressType: o.addressType, endpoints: o.endpoints ?? [], ports: o.ports ?? [] });
+  return !deepEqual(body(next), body(prev));
+}
 
 function apiVersionOf(resource: ResourceName): string {
   const r = RESOURCES[resource];
@@ -190,7 +211,7 @@ export class Registry {
     try {
       md.uid = this.opts.ids.uid();
       md.creationTimestamp = this.timestamp();
-      if (obj.spec !== undefined) md.generation = 1;
+      if (GENERATION_RESOURCES.has(resource)) md.generation = 1;
       return this.store.put(resource, obj, "ADDED");
     } catch (e) {
       rollback();
@@ -244,7 +265,7 @@ export class Registry {
     const name = prev.metadata.name!;
     if (mode === "status") {
       next = { ...structuredClone(prev), status: next.status };
-      if (resource === "pods") syncPodIPs(next.status);
+      if (resource === "pods") defaultPodStatus(next.status);
     } else {
       next.apiVersion = prev.apiVersion;
       next.kind = prev.kind;
@@ -269,7 +290,7 @@ export class Registry {
       defaultObject(resource, next);
     }
     this.reject(resource, name, [...validateObject(resource, next), ...validateUpdate(resource, next, prev)]);
-    if (mode === "main" && next.spec !== undefined && !deepEqual(next.spec, prev.spec)) {
+    if (mode === "main" && GENERATION_RESOURCES.has(resource) && specChanged(resource, next, prev)) {
       next.metadata.generation = ((prev.metadata.generation as number | undefined) ?? 0) + 1;
     }
     next.metadata.resourceVersion = prev.metadata.resourceVersion;

@@ -279,6 +279,13 @@ export class WorkloadController implements Controller {
       });
     }
 
+    // the Deployment carries its newest ReplicaSet's revision too (what `kubectl rollout history` reads)
+    if (d.metadata.annotations?.[REVISION_ANNOTATION] !== String(revision(newRS))) {
+      this.registry.patch("deployments", d.metadata.name!, ns, {
+        metadata: { annotations: { [REVISION_ANNOTATION]: String(revision(newRS)) } },
+      });
+    }
+
     const oldActive = olds.filter((rs) => (rs.spec?.replicas ?? 0) > 0);
     if (oldActive.length === 0) {
       this.scale(newRS, want);
@@ -338,7 +345,13 @@ export class WorkloadController implements Controller {
             annotations,
             ownerReferences: [ownerRefTo(d)],
           },
-          spec: { replicas: initial, minReadySeconds: d.spec.minReadySeconds ?? 0, selector, template },
+          // copied as the real controller copies it; 0 is left out (omitempty), as kubectl shows it
+          spec: {
+            replicas: initial,
+            ...(d.spec.minReadySeconds ? { minReadySeconds: d.spec.minReadySeconds } : {}),
+            selector,
+            template,
+          },
         },
         ns,
       );
