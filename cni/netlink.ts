@@ -72,6 +72,9 @@ function run(cmd: string, args: string[], input?: string): Promise<Run> {
       }
       resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
     });
+    // `ip` may exit before reading its batch (the namespace vanished): its exit status reports that, and the
+    // EPIPE on its stdin must not crash the plugin
+    child.stdin?.on("error", () => {});
     if (input !== undefined) child.stdin?.end(input);
   });
 }

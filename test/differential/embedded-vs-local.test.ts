@@ -155,7 +155,7 @@ function verdictLines(file: string, r: RunReport): { line: string; tolerated: bo
 
 describe.skipIf(missing.length > 0)("embedded cluster vs the real control plane (same scenario, same outcome)", () => {
   for (const name of FILES) {
-    it(`${name}: same verdicts and the same Contrail objects after every step`, async () => {
+    it(`${name}: same verdicts, Contrail objects and Kubernetes objects after every step`, async () => {
       const scenario = loadScenario(join(SCENARIOS, name));
       const workDir = mkdtempSync(join(tmpdir(), "ctb-diff-"));
       try {

@@ -36,7 +36,6 @@ const DROPPED = new Set([
   "startTime",
   "startedAt",
   "endpoints.kubernetes.io/last-change-trigger-time",
-  "deployment.kubernetes.io/desired-replicas",
 ]);
 
 /**
@@ -80,6 +79,9 @@ export function normaliseKube(raw: [ResourceName, KubeObject[]][], allocated: Se
         delete copy.metadata.labels["endpoints.kubernetes.io/managed-by"];
         if (Object.keys(copy.metadata.labels).length === 0) delete copy.metadata.labels;
       }
+      // an EndpointSlice's generation counts the controller's intermediate writes (one per pod turning Ready
+      // on a real cluster, batched on the embedded one): history, not state
+      if (resource === "endpointslices" && copy.metadata.generation) copy.metadata.generation = "≥1";
       // only dropped timestamps were in it
       if (copy.metadata.annotations && Object.keys(copy.metadata.annotations).length === 0) delete copy.metadata.annotations;
       // the apiserver's own port: 6443 on the embedded cluster, a free port on the local one

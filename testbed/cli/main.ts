@@ -21,7 +21,8 @@ const USAGE = `usage: ctb <command> [options]
       --json                          print a JSON report instead of text
       --junit <file>                  also write a JUnit XML report
   up <scenario.yaml>     bring up a persistent environment running the scenario (same flags as run)
-  down                   stop the persistent environment; remove every namespace and process it left
+  down [--all]           stop the persistent environment; remove the namespaces and processes it (or any
+                         crashed testbed) left; --all also removes those of live testbeds
   get pods [-n <ns>|-A] [-o wide]
   describe namespace <name>
   exec <ns>/<pod> -- <command…>   run a command in the pod (ping works on both datapaths)
@@ -41,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
       case "up":
         return await session.up(rest);
       case "down":
-        return await session.down();
+        return await session.down(rest);
       case "get":
         return await session.getPods(rest);
       case "describe":

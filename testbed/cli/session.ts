@@ -180,7 +180,9 @@ export async function serve(args: string[]): Promise<number> {
   return 0;
 }
 
-export async function down(): Promise<number> {
+export async function down(args: string[] = []): Promise<number> {
+  const all = args.includes("--all");
+  if (args.some((a) => a !== "--all")) throw new UsageError("down takes no arguments but --all");
   const s = readSession();
   const done: string[] = [];
   if (s && alive(s.pid)) {
@@ -193,37 +195,48 @@ export async function down(): Promise<number> {
     } else done.push(`stopped environment process ${s.pid}`);
   }
   rmSync(SESSION_FILE, { force: true });
-  done.push(...(await cleanupLeftovers()));
+  done.push(...(await cleanupLeftovers(all, s?.pid)));
   process.stdout.write(done.length ? `${done.join("\n")}\n` : "nothing was up\n");
   return 0;
 }
 
-/** Namespaces and processes a crashed run may have left: found by the ctb- prefix and by our pid files. */
-async function cleanupLeftovers(): Promise<string[]> {
+/**
+ * Namespaces and processes a crashed run may have left. A testbed names its namespaces `ctb-<pid in base 36>-…`
+ * after the process that owns them: those of a process that is gone (or of the session just stopped) are
+ * removed with their recorded processes; those of a live testbed (another run, a test) are left alone unless
+ * `--all` is given.
+ */
+async function cleanupLeftovers(all: boolean, sessionPid?: number): Promise<string[]> {
   const out: string[] = [];
-  try {
-    const { cleanupAll } = await import("../../fake-vrouter/netns/index");
-    const left = await cleanupAll();
-    if (left.processes) out.push(`stopped ${left.processes} leftover process(es)`);
-    out.push(...left.namespaces.map((n) => `removed network namespace ${n}`));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") out.push(`netns cleanup: ${(e as Error).message}`);
+  const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8" });
+  const names = (list.stdout ?? "")
+    .split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((n) => n.startsWith("ctb-"));
+  const prefixes = new Set<string>();
+  const unowned: string[] = [];
+  for (const name of names) {
+    const m = name.match(/^ctb-([0-9a-z]+)-/);
+    const pid = m ? Number.parseInt(m[1]!, 36) : Number.NaN;
+    if (all || (m && (pid === sessionPid || !alive(pid)))) prefixes.add(m && !all ? `ctb-${m[1]}-` : "ctb-");
+    else if (!m) unowned.push(name);
   }
+  const { cleanupAll } = await import("../../fake-vrouter/netns/index");
+  for (const prefix of prefixes) {
+    try {
+      const left = await cleanupAll(prefix);
+      if (left.processes) out.push(`stopped ${left.processes} leftover process(es) of ${prefix}*`);
+      out.push(...left.namespaces.map((n) => `removed network namespace ${n}`));
+    } catch (e) {
+      out.push(`netns cleanup of ${prefix}*: ${(e as Error).message}`);
+    }
+  }
+  if (unowned.length) out.push(`left alone (owner unknown; \`ctb down --all\` removes them): ${unowned.join(", ")}`);
   try {
     const { stopFromPidFiles } = await import("../cluster/local/index");
-    const stopped = await stopFromPidFiles(WORK_DIR);
-    if (Array.isArray(stopped)) out.push(...stopped.map(String));
+    for (const pid of await stopFromPidFiles(WORK_DIR)) out.push(`stopped control-plane process ${pid}`);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") out.push(`control plane cleanup: ${(e as Error).message}`);
-  }
-  // belt and braces: any namespace with our prefix still listed is ours to remove
-  const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8" });
-  for (const line of (list.stdout ?? "").split("\n")) {
-    const name = line.split(" ")[0];
-    if (name?.startsWith("ctb-")) {
-      spawnSync("ip", ["netns", "delete", name]);
-      out.push(`removed network namespace ${name}`);
-    }
+    out.push(`control plane cleanup: ${(e as Error).message}`);
   }
   return out;
 }

@@ -64,8 +64,6 @@ export function podKey(namespace: string, name: string): string {
 }
 
 export class CniPlumber implements PodPlumber {
-  private readonly plumbed = new Map<string, NetnsPod>();
-
   constructor(private readonly o: CniPlumberOptions) {
     mkdirSync(join(o.stateDir, "ports"), { recursive: true });
   }
@@ -89,7 +87,6 @@ export class CniPlumber implements PodPlumber {
       );
       await topo.startPod(key, servedPorts(pod));
       const plugged: NetnsPod = { endpoint: `${ns}/${name}`, node, key, netns, ip: result.ip, mac: result.mac, tap };
-      this.plumbed.set(plugged.endpoint, plugged);
       this.o.onUp(plugged);
       return { ip: result.ip, mac: result.mac, gateway: result.gateway };
     } catch (e) {
@@ -101,7 +98,6 @@ export class CniPlumber implements PodPlumber {
 
   async remove(pod: KubeObject, node: string): Promise<void> {
     const endpoint = `${pod.metadata.namespace}/${pod.metadata.name}`;
-    this.plumbed.delete(endpoint);
     this.o.onDown(endpoint);
     await this.teardown(pod, node, podKey(pod.metadata.namespace!, pod.metadata.name!));
   }

@@ -282,7 +282,8 @@ export class EndpointsController implements Controller {
         addressType: "IPv4",
         endpoints: d.endpoints,
       };
-      if (d.ports) obj.ports = d.ports.map((p) => ({ ...p }));
+      // a placeholder has `ports: null` on the real server (a nil slice without omitempty)
+      obj.ports = d.ports ? d.ports.map((p) => ({ ...p })) : null;
       if (slice) this.registry.replace("endpointslices", obj, ns);
       else this.registry.create("endpointslices", obj, ns);
     }

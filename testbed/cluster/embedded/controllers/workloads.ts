@@ -97,6 +97,17 @@ function scaledValue(v: unknown, total: number, roundUp: boolean): number {
   return roundUp ? Math.ceil(x) : Math.floor(x);
 }
 
+/** desired-replicas and max-replicas (replicas + maxSurge) of a Deployment, as its ReplicaSets carry them. */
+function replicasAnnotations(d: KubeObject): Record<string, string> {
+  const want: number = d.spec.replicas ?? 1;
+  const strategy = d.spec.strategy ?? {};
+  const surge = strategy.type === "RollingUpdate" ? scaledValue(strategy.rollingUpdate?.maxSurge, want, true) : 0;
+  return {
+    "deployment.kubernetes.io/desired-replicas": String(want),
+    "deployment.kubernetes.io/max-replicas": String(want + surge),
+  };
+}
+
 type ReplicaOwner = "replicasets" | "replicationcontrollers";
 
 export class WorkloadController implements Controller {
@@ -288,13 +299,13 @@ export class WorkloadController implements Controller {
 
     const oldActive = olds.filter((rs) => (rs.spec?.replicas ?? 0) > 0);
     if (oldActive.length === 0) {
-      this.scale(newRS, want);
+      this.scale(d, newRS, want);
     } else if (d.spec.strategy?.type === "Recreate") {
-      for (const rs of oldActive) this.scale(rs, 0);
+      for (const rs of oldActive) this.scale(d, rs, 0);
       const oldPods = this.registry.store
         .scan("pods", ns)
         .filter((p) => isActive(p) && olds.some((rs) => controllerRef(p)?.uid === rs.metadata.uid));
-      if (oldPods.length === 0) this.scale(newRS, want);
+      if (oldPods.length === 0) this.scale(d, newRS, want);
     } else {
       this.rollingStep(d, newRS, oldActive, want);
     }
@@ -323,14 +334,7 @@ export class WorkloadController implements Controller {
       const selector = structuredClone(d.spec.selector);
       selector.matchLabels = { ...(selector.matchLabels ?? {}), [HASH_LABEL]: hash };
       const want: number = d.spec.replicas ?? 1;
-      const strategy = d.spec.strategy ?? {};
-      const surge =
-        strategy.type === "RollingUpdate" ? scaledValue(strategy.rollingUpdate?.maxSurge, want, true) : 0;
-      const annotations: Record<string, string> = {
-        "deployment.kubernetes.io/desired-replicas": String(want),
-        "deployment.kubernetes.io/max-replicas": String(want + surge),
-        [REVISION_ANNOTATION]: String(revision),
-      };
+      const annotations: Record<string, string> = { ...replicasAnnotations(d), [REVISION_ANNOTATION]: String(revision) };
       // a fresh deployment starts at full size; a rollout grows the new set step by step
       const initial = olds.some((rs) => (rs.spec?.replicas ?? 0) > 0) ? 0 : want;
       return this.registry.create(
@@ -358,9 +362,15 @@ export class WorkloadController implements Controller {
     }
   }
 
-  private scale(rs: KubeObject, replicas: number): void {
-    if ((rs.spec?.replicas ?? 0) === replicas) return;
-    this.registry.patch("replicasets", rs.metadata.name!, rs.metadata.namespace, { spec: { replicas } });
+  /** Resize a Deployment's ReplicaSet; like the real controller it also refreshes the size annotations. */
+  private scale(d: KubeObject, rs: KubeObject, replicas: number): void {
+    const annotations = replicasAnnotations(d);
+    const stale = Object.entries(annotations).some(([k, v]) => rs.metadata.annotations?.[k] !== v);
+    if ((rs.spec?.replicas ?? 0) === replicas && !stale) return;
+    this.registry.patch("replicasets", rs.metadata.name!, rs.metadata.namespace, {
+      metadata: { annotations },
+      spec: { replicas },
+    });
   }
 
   /** One step of RollingUpdate: surge the new set, then retire old pods no longer needed for availability. */
@@ -373,7 +383,7 @@ export class WorkloadController implements Controller {
     const availableOf = (rs: KubeObject) => (rs.status?.availableReplicas ?? 0) as number;
     const total = [newRS, ...olds].reduce((s, rs) => s + specOf(rs), 0);
     const newSpec = Math.min(want, specOf(newRS) + Math.max(0, want + surge - total));
-    this.scale(newRS, newSpec);
+    this.scale(d, newRS, newSpec);
     // never go below minAvailable, counting new replicas that are not available yet as missing
     // (this also guards against ReplicaSet statuses that lag behind their spec)
     const minAvailable = want - unavailable;
@@ -398,7 +408,7 @@ export class WorkloadController implements Controller {
       remaining.set(rs, remaining.get(rs)! - cut);
       budget -= cut;
     }
-    for (const rs of olds) this.scale(rs, remaining.get(rs)!);
+    for (const rs of olds) this.scale(d, rs, remaining.get(rs)!);
   }
 
   private cleanupHistory(d: KubeObject, olds: KubeObject[]): void {
