@@ -147,5 +147,9 @@ export interface KubeApi {
     namespace: string | undefined,
     patch: unknown,
   ): Promise<KubeObject>;
-  delete(resource: ResourceName, name: string, namespace?: string): Promise<void>;
+  /**
+   * Delete. `gracePeriodSeconds: 0` removes a pod at once — what the kubelet sends once it has stopped the
+   * pod's containers; without it a real API server only marks the pod terminating.
+   */
+  delete(resource: ResourceName, name: string, namespace?: string, opts?: { gracePeriodSeconds?: number }): Promise<void>;
 }

@@ -193,8 +193,9 @@ export class HttpKubeApi implements KubeApi {
     )) as KubeObject;
   }
 
-  async delete(resource: ResourceName, name: string, namespace?: string) {
-    await this.json("DELETE", this.path(resource, namespace, name));
+  async delete(resource: ResourceName, name: string, namespace?: string, opts?: { gracePeriodSeconds?: number }) {
+    const q = opts?.gracePeriodSeconds !== undefined ? `?gracePeriodSeconds=${opts.gracePeriodSeconds}` : "";
+    await this.json("DELETE", this.path(resource, namespace, name) + q);
   }
 
   private async request(method: string, path: string, contentType?: string): Promise<http.ClientRequest> {

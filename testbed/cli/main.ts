@@ -7,7 +7,8 @@
  *   ctb api | ctb controller | ctb vrouter   (one component alone)
  * Exit code 0 iff the command did what was asked (for `run`: every expectation held).
  */
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { RunReport } from "../runner/run";
 import { ScenarioError } from "../scenario/types";
 import { envFlags, UsageError } from "./flags";
@@ -95,15 +96,33 @@ async function run(args: string[]): Promise<number> {
   const scenarios = positionals.map((f) => loadScenario(f));
   const reports: RunReport[] = [];
   const human = !values.json;
+  // each run keeps its state (control-plane certificates, CNI state) apart, so runs in one directory don't collide
+  const workDir = join(resolve(process.env.CTB_WORKDIR ?? ".ctb"), `run-${process.pid}`);
+  // Ctrl-C or a CI timeout must not leave processes or namespaces behind: tear down, then exit
+  let current: { close(): Promise<void> } | undefined;
+  const interrupted = (signal: NodeJS.Signals) => {
+    process.stderr.write(`ctb: ${signal}: tearing the environment down\n`);
+    void (current?.close() ?? Promise.resolve()).finally(() => {
+      rmSync(workDir, { recursive: true, force: true });
+      process.exit(signal === "SIGINT" ? 130 : 143);
+    });
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   for (const scenario of scenarios) {
     if (human) process.stdout.write(`\n=== ${scenario.file}: ${scenario.name} (${options.datapath} datapath, ${options.cluster.kind} cluster)\n`);
-    const tb = await startTestbed(scenario, options);
+    const tb = await startTestbed(scenario, { ...options, workDir });
+    current = tb;
     try {
       reports.push(await runScenario(scenario, tb, { onEvent: human ? textReporter(process.stdout) : undefined }));
     } finally {
       await tb.close();
+      current = undefined;
     }
   }
+  process.removeListener("SIGINT", interrupted);
+  process.removeListener("SIGTERM", interrupted);
+  rmSync(workDir, { recursive: true, force: true });
   if (values.junit) writeFileSync(values.junit as string, junitReport(reports));
   process.stdout.write(values.json ? `${jsonReport(reports)}\n` : `${summaryText(reports)}\n`);
   const ok = reports.every((r) => r.failed === 0);

@@ -130,7 +130,7 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
   // a pod with a deletionTimestamp (real API server, graceful delete) is torn down, then removed for good
   const finishDelete = async (pod: KubeObject) => {
     await stopPod(pod);
-    await kube.delete("pods", pod.metadata.name!, pod.metadata.namespace).catch(() => {});
+    await kube.delete("pods", pod.metadata.name!, pod.metadata.namespace, { gracePeriodSeconds: 0 }).catch(() => {});
   };
 
   await pods.start();
