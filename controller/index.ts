@@ -189,6 +189,15 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const inflight = new Set<string>();
   const again = new Set<string>();
   const retries = new Map<string, RetryState>();
+  /**
+   * Units whose deletes the API refused because others still referenced the objects (a tag on an interface),
+   * with the write count when that attempt began. Other units' writes since then may have let go of the
+   * references, so such a unit runs again as soon as the queue drains, and the controller is not idle until
+   * it has: a refusal caused by ordering within one burst of events is work known to be pending.
+   */
+  const deferredSince = new Map<string, number>();
+  /** Writes to the config API so far (failed units count as one: they may have written part of their objects). */
+  let writeCount = 0;
   const lastWarnings = new Map<string, string>();
   let lastError: string | undefined;
   let started = false;
@@ -216,10 +225,18 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     mQueue.set(queueDepth());
   }
 
-  function isIdle(): boolean {
+  /** Nothing queued, running or retrying soon (deferred units aside). */
+  function drained(): boolean {
     if (!started || resyncPending || resyncRunning || inflight.size || queueDepth()) return false;
     for (const r of retries.values()) if (r.busy) return false;
     return true;
+  }
+
+  /** Deferred units that others have written since their last attempt: worth another try. */
+  const retryable = () => [...deferredSince].filter(([, since]) => since < writeCount).map(([k]) => k);
+
+  function isIdle(): boolean {
+    return drained() && retryable().length === 0;
   }
 
   function checkIdle() {
@@ -255,6 +272,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       if (inflight.size === 0 && !resyncRunning) void runResync();
       return;
     }
+    // the queue drained: deferred deletes whose referrers have changed since are tried again now
+    if (drained()) for (const k of retryable()) enqueue(k);
     while (inflight.size < concurrency) {
       const k = pick();
       if (!k) break;
@@ -293,6 +312,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
 
   async function processUnit(k: string) {
     const t0 = performance.now();
+    const since = writeCount;
     const desired = translateUnit(k, snap, layout, reconciler.view, { podsByUid, involved });
     const w = desired.warnings.join("\n");
     if (w !== (lastWarnings.get(k) ?? "")) {
@@ -302,21 +322,29 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     }
     try {
       const { writes, deferred } = await reconciler.apply(desired);
+      writeCount += writes;
       const r = retries.get(k);
       if (deferred) {
-        // objects still in use by others: look again later, without holding anyone up
+        // objects still in use by others: look again once the queue drains (if anyone wrote meanwhile),
+        // and slowly after that, without holding anyone up
+        deferredSince.set(k, since);
         scheduleRetry(k, deferred, true);
-      } else if (r) {
-        clearTimeout(r.timer);
-        retries.delete(k);
-        mFailing.set(retries.size);
-        log.log("info", "unit recovered", { unit: k });
+      } else {
+        deferredSince.delete(k);
+        if (r) {
+          clearTimeout(r.timer);
+          retries.delete(k);
+          mFailing.set(retries.size);
+          log.log("info", "unit recovered", { unit: k });
+        }
       }
       if (writes) log.log("debug", "unit applied", { unit: k, writes });
       if (k.startsWith("Service/")) await publishLoadBalancerStatus(k);
     } catch (err) {
       const e = err as Error;
       const blocked = e instanceof UnitBlocked;
+      deferredSince.delete(k);
+      if (!blocked) writeCount++;
       const prev = retries.get(k)?.message;
       if (prev !== e.message)
         log.log("warn", blocked ? e.message : `${k}: ${e.message}`, { unit: k, blocked });

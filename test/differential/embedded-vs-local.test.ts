@@ -13,12 +13,10 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { defaultBinDir, missingBinaries } from "../../testbed/cluster/local";
 import { type ClusterChoice, startTestbed } from "../../testbed/env";
-import { type CheckResult, type RunReport, runScenario } from "../../testbed/runner/run";
+import { type RunReport, runScenario } from "../../testbed/runner/run";
 import type { Testbed } from "../../testbed/runner/testbed";
 import { loadScenario, parseScenario } from "../../testbed/scenario/load";
 import type { Scenario } from "../../testbed/scenario/types";
-import type { KubeApi } from "../../controller/kube/api";
-import { kubectlResult } from "../cluster-local/kubectl";
 import { type Graph, diffGraphs, kubeFacts, readGraph } from "./graph";
 import { readKube } from "./kube";
 
@@ -26,69 +24,6 @@ const SCENARIOS = join(import.meta.dirname, "..", "..", "scenarios");
 
 /** Every shipped scenario. */
 const FILES = ["section-9.yaml", "cluster-isolation.yaml", "section-9-r5.yaml", "service-ecmp.yaml", "churn.yaml"];
-
-/**
- * On a real API server a deleted pod is only marked (graceful deletion) until its kubelet confirms with a
- * zero-grace DELETE. The node emulator does not send that yet (KubeApi.delete has no grace period), so such
- * pods would stay Terminating and the settle barrier would rightly never call the cluster converged. Until it
- * does, this stands in for that last kubelet call during local runs: every Terminating pod is force-deleted.
- */
-function finishGracefulDeletions(kube: KubeApi, kubeconfig: string): () => Promise<void> {
-  const inFlight = new Set<string>();
-  let running: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    running = kube
-      .list("pods")
-      .then(({ items }) =>
-        Promise.all(
-          items
-            .filter((p) => p.metadata.deletionTimestamp && !inFlight.has(p.metadata.uid!))
-            .map(async (p) => {
-              inFlight.add(p.metadata.uid!);
-              const ns = ["-n", p.metadata.namespace!];
-              const r = await kubectlResult(kubeconfig, ["delete", "pod", p.metadata.name!, ...ns, "--grace-period=0", "--force", "--wait=false"]);
-              if (r.code !== 0 && !r.stderr.includes("NotFound")) inFlight.delete(p.metadata.uid!); // retried next tick
-            }),
-        ),
-      )
-      .catch(() => {});
-  }, 200);
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
-}
-
-/**
- * Known datapath-engine bugs whose verdict depends on where pods run — the real scheduler breaks ties at
- * random, and so does the real ReplicaSet controller choosing which pod a scale-down removes — so the backends
- * may disagree on them for a reason that is not the cluster's. Remove an entry when the engine is fixed.
- */
-const PLACEMENT_DEPENDENT_ENGINE_BUGS: { file: string; title?: string; spread?: true; why: string }[] = [
-  { file: "section-9.yaml", title: "3.2 e", why: "FIP DNAT reply routed in the wrong VRF across nodes" },
-  { file: "section-9.yaml", title: "3.2 d", why: "the same service (FIP DNAT) path, member picked by ECMP" },
-  { file: "section-9-r5.yaml", title: "3.2 d", why: "FIP DNAT reply routed in the wrong VRF across nodes" },
-  { file: "section-9-r5.yaml", title: "9.6", why: "section-9-r5 9.6" },
-  { file: "service-ecmp.yaml", spread: true, why: "ECMP spread losing flows" },
-  { file: "churn.yaml", spread: true, why: "ECMP spread losing flows" },
-];
-
-function tolerated(file: string, c: CheckResult): boolean {
-  return PLACEMENT_DEPENDENT_ENGINE_BUGS.some(
-    (b) =>
-      b.file === file &&
-      (!b.title || (c.title ?? "").startsWith(b.title)) &&
-      (!b.spread || c.name.includes("spread over")),
-  );
-}
-
-/**
- * Known controller issue (not the cluster's): a tag whose last user goes in the same pass as its interface
- * is deleted before the interface lets go of it; the 409 is deferred to a timed retry that does not hold the
- * settle barrier, so right after the step the tag is still there. The embedded cluster deletes a pod at once
- * (one pass); the real one marks it first (two passes), which hides the race.
- */
-const STALE_TAG_ON_EMBEDDED = /^only on embedded: tag /;
 
 const missing = missingBinaries(defaultBinDir(), true);
 if (missing.length > 0 && process.env.CTB_REQUIRE_K8S === "1") {
@@ -114,7 +49,6 @@ interface Run {
 /** Runs the scenario, snapshotting the Contrail graph every time the settle barrier returns. */
 async function runOn(scenario: Scenario, cluster: ClusterChoice, workDir: string): Promise<Run> {
   const tb = await startTestbed(scenario, { datapath: "sim", cluster, workDir });
-  const stopFinisher = cluster.kind === "local" ? finishGracefulDeletions(tb.kube, join(workDir, "kubeconfig")) : undefined;
   const graphs = new Map<number, Graph>();
   const kube = new Map<number, Graph>();
   let step = -1;
@@ -141,16 +75,12 @@ async function runOn(scenario: Scenario, cluster: ClusterChoice, workDir: string
     const podsPerNode = [...perNode].map(([n, c]) => `${n}=${c}`).join(" ");
     return { report, graphs, kube, podsPerNode };
   } finally {
-    await stopFinisher?.();
     await tb.close();
   }
 }
 
-function verdictLines(file: string, r: RunReport): { line: string; tolerated: boolean }[] {
-  return r.checks.map((c) => ({
-    line: `step ${c.step}${c.title ? ` "${c.title}"` : ""}: ${c.name} → ${c.verdict}`,
-    tolerated: tolerated(file, c),
-  }));
+function verdictLines(r: RunReport): string[] {
+  return r.checks.map((c) => `step ${c.step}${c.title ? ` "${c.title}"` : ""}: ${c.name} → ${c.verdict}`);
 }
 
 describe.skipIf(missing.length > 0)("embedded cluster vs the real control plane (same scenario, same outcome)", () => {
@@ -163,15 +93,12 @@ describe.skipIf(missing.length > 0)("embedded cluster vs the real control plane 
         const local = await runOn(scenario, { kind: "local" }, workDir);
 
         const problems: string[] = [];
-        const notes: string[] = [];
-        const ve = verdictLines(name, embedded.report);
-        const vl = verdictLines(name, local.report);
+        const ve = verdictLines(embedded.report);
+        const vl = verdictLines(local.report);
         if (ve.length !== vl.length) problems.push(`embedded judged ${ve.length} checks, local ${vl.length}`);
         for (let i = 0; i < Math.max(ve.length, vl.length); i++) {
-          if (ve[i]?.line === vl[i]?.line) continue;
-          const text = `verdict differs:\n  embedded: ${ve[i]?.line ?? "(none)"}\n  local:    ${vl[i]?.line ?? "(none)"}`;
-          if (ve[i]?.tolerated && vl[i]?.tolerated) notes.push(text);
-          else problems.push(text);
+          if (ve[i] === vl[i]) continue;
+          problems.push(`verdict differs:\n  embedded: ${ve[i] ?? "(none)"}\n  local:    ${vl[i] ?? "(none)"}`);
         }
         // a difference usually persists from the step that caused it on: show each one once, where it appears
         const seen = new Set<string>();
@@ -185,14 +112,11 @@ describe.skipIf(missing.length > 0)("embedded cluster vs the real control plane 
               problems.push(`step ${step + 1}: no snapshot of the ${what} on local`);
               continue;
             }
-            const all = diffGraphs(g, other);
-            for (const d of all.filter((x) => STALE_TAG_ON_EMBEDDED.test(x))) notes.push(`after step ${step + 1}: ${d}`);
-            const fresh = all.filter((d) => !seen.has(d) && !STALE_TAG_ON_EMBEDDED.test(d));
+            const fresh = diffGraphs(g, other).filter((d) => !seen.has(d));
             for (const d of fresh) seen.add(d);
             if (fresh.length) problems.push(`after step ${step + 1}, the ${what} differ:\n${fresh.join("\n")}`);
           }
         }
-        if (notes.length) console.warn(`${name}: tolerated (known engine and controller issues, see the lists above):\n${notes.join("\n")}`);
         expect(problems.join("\n\n")).toBe("");
         // the comparison saw something: both runs judged checks and built objects
         expect(ve.length).toBeGreaterThan(0);
