@@ -153,6 +153,16 @@ export class DaemonLoop {
           } catch (err) {
             // Deleting what is already gone is success; anything else is logged and retried on the next change.
             if (err instanceof VncHttpError && w.op === "delete" && err.status === 404) continue;
+            // Creating under a parent deleted since we planned (a namespace going away): the deletion is on its
+            // way down the change stream and the next plan no longer wants this object.
+            if (
+              err instanceof VncHttpError &&
+              w.op === "create" &&
+              err.status === 400 &&
+              /^Parent .* not found/.test(err.body)
+            ) {
+              continue;
+            }
             this.writes.failed++;
             this.log(
               this.reconciler.name,
