@@ -3,9 +3,9 @@
  * creates the boot objects, and serves HTTP on 127.0.0.1 unless told otherwise.
  * Example: `const api = await startApiServer({ port: 0 }); await fetch(`${api.url}/virtual-networks`); await api.close()`.
  */
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createApp } from "./app";
+import { createApp, createFastGet } from "./app";
 import { ensureBootObjects } from "./boot";
 import { ConfigService } from "./service";
 import { Store } from "./store";
@@ -33,10 +33,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   ensureBootObjects(svc);
   await store.commit();
   const app = createApp(store, svc);
+  const fastGet = createFastGet(store, svc);
   const host = opts.host ?? "127.0.0.1";
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(opts.port ?? 8082, host, (err?: Error) => (err ? reject(err) : resolve(s)));
+    const s = createServer((req, res) => {
+      if (!fastGet(req, res)) app(req, res);
+    });
     s.once("error", reject);
+    s.listen(opts.port ?? 8082, host, () => resolve(s));
   });
   // Watch streams stay open; keep-alive sockets must not hold close() up either.
   server.keepAliveTimeout = 5_000;
