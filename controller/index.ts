@@ -428,9 +428,13 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     (n?.status?.addresses ?? []).find((a: { type: string }) => a.type === "InternalIP")?.address;
 
   const handlers: Record<string, (t: ChangeType, o: KubeObject, old?: KubeObject) => void> = {
-    namespaces: (t, o) => {
+    namespaces: (t, o, old) => {
       const ns = o.metadata.name!;
       enqueue(unitKey.namespace(ns));
+      // the default networks' perms2.share lists the non-isolated namespaces' projects
+      const quiet = () => {};
+      if (t !== "update" || !old || layout.isIsolated(o, quiet) !== layout.isIsolated(old, quiet))
+        enqueue(unitKey.cluster());
       if (t !== "update" && cfg.model === "r5") enqueue(unitKey.tags());
       for (const p of inNamespace(snap.pods, ns)) enqueue(unitKey.pod(ns, p.metadata.name!));
       for (const s of inNamespace(snap.services, ns)) enqueue(unitKey.service(ns, s.metadata.name!));

@@ -13,7 +13,7 @@
  */
 import { NoIdError, RefsExistError, type VncClient, type VncObject, type VncRef } from "./vnc/client";
 import { unitKeyOf } from "./translate/names";
-import type { DesiredEdge, DesiredObject, DesiredRef, UnitDesired, VncView } from "./translate/types";
+import type { DesiredEdge, DesiredObject, DesiredRef, UnitDesired, UuidOf, VncView } from "./translate/types";
 
 /** Creation order of the types the controller manages (deletion runs backwards). */
 export const TYPE_ORDER = [
@@ -427,7 +427,10 @@ export class Reconciler {
     return 1;
   }
 
-  /** Replace `$subnetOf` placeholders by the subnet uuid the API server assigned; drop them if unknown. */
+  /**
+   * Replace `$subnetOf` placeholders by the subnet uuid the API server assigned (dropped if unknown) and
+   * `$uuidOf` by the uuid of the object as known (its creator's uuid while it does not exist yet).
+   */
   private async resolve(v: Record<string, unknown>): Promise<Record<string, unknown>> {
     if (!hasPlaceholder(v)) return v;
     const walk = async (x: unknown): Promise<unknown> => {
@@ -435,6 +438,8 @@ export class Reconciler {
       if (x && typeof x === "object") {
         const so = (x as { $subnetOf?: { vn: string[]; ipam: string[] } }).$subnetOf;
         if (so) return this.subnetUuid(so.vn, so.ipam);
+        const uo = (x as UuidOf).$uuidOf;
+        if (uo) return this.known.get(objKey(uo.type, uo.fq)) ?? uo.otherwise;
         const out: Record<string, unknown> = {};
         for (const [k, val] of Object.entries(x)) {
           const r = await walk(val);
@@ -525,7 +530,8 @@ export class Reconciler {
 
 function hasPlaceholder(x: unknown): boolean {
   if (Array.isArray(x)) return x.some(hasPlaceholder);
-  if (x && typeof x === "object") return "$subnetOf" in x || Object.values(x).some(hasPlaceholder);
+  if (x && typeof x === "object")
+    return "$subnetOf" in x || "$uuidOf" in x || Object.values(x).some(hasPlaceholder);
   return false;
 }
 

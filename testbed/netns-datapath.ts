@@ -3,14 +3,15 @@
  * per compute (running a vrouter process fed with the agents' tables), per pod (plumbed by the real CNI
  * plugin through `CniPlumber`) and per fabric host, joined by an underlay namespace. A probe runs inside the
  * source pod's namespace (ping, TCP connect, UDP exchange by the pod's own process); when nothing answers,
- * the vrouters' recent drops say why.
+ * the vrouters' recent drops say why. Fabric hosts get a /32 route to every ip-fabric-forwarded pod via its
+ * compute's fabric IP, as the fabric's routers would learn them; overlay pods stay unknown to the underlay.
  *
  * Example: `const dp = await NetnsDatapath.start({ agents, computes, fabricHosts, stateDir }); tb.probe = (r) => dp.probe(r)`.
  */
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { formatTrace } from "../fake-vrouter/datapath/trace";
-import { execIn } from "../fake-vrouter/netns/ns";
+import { execIn, ipBatch } from "../fake-vrouter/netns/ns";
 import {
   attachAgents,
   ensureCaptureAddon,
@@ -59,6 +60,12 @@ export class NetnsDatapath {
   private readonly pods = new Map<string, NetnsPod>();
   private readonly hosts = new Map<string, { ip: string; proc: PodProcess; netns: string }>();
   private detachAgents: () => void = () => {};
+  /** Latest tables per compute (where ip-fabric-forwarded pods live). */
+  private readonly tables = new Map<string, VrouterTables>();
+  /** Pod /32 → compute fabric IP, as installed in every fabric host. */
+  private hostRoutes = new Map<string, string>();
+  private routeSync: Promise<void> = Promise.resolve();
+  private routeError: Error | undefined;
   readonly plumber: CniPlumber;
   private readonly cniDir: string;
 
@@ -92,13 +99,27 @@ export class NetnsDatapath {
     const dp = new NetnsDatapath(topo, o);
     try {
       await topo.startVrouters();
-      dp.detachAgents = attachAgents(topo, o.agents);
+      const detach = attachAgents(topo, o.agents);
+      for (const c of o.computes) {
+        const t = o.agents.tables(c.name);
+        if (t) dp.tables.set(c.name, t);
+      }
+      const off = o.agents.onTables((c, t) => {
+        dp.tables.set(c, t);
+        dp.syncFabricRoutes();
+      });
+      dp.detachAgents = () => {
+        off();
+        detach();
+      };
       for (const h of o.fabricHosts) {
         const ports = h.listen.filter((l): l is ServedPort => l.proto === "tcp" || l.proto === "udp");
         const netns = topo.hostNs(h.name);
         const proc = await PodProcess.start({ ns: netns, ports, stateDir: topo.stateDir });
         dp.hosts.set(h.name, { ip: h.ip, proc, netns });
       }
+      dp.syncFabricRoutes();
+      await dp.routeSync;
     } catch (e) {
       await dp.close();
       throw e;
@@ -122,6 +143,8 @@ export class NetnsDatapath {
     // A status request travels behind the last tables on each vrouter's IPC channel: once all have answered,
     // every table change the agents made before this probe is in force (the settle barrier's last step).
     await Promise.all(this.topo.spec.computes.map((c) => this.topo.vrouter(c.name).status()));
+    await this.routeSync;
+    if (this.routeError) throw new NetnsDatapathError(`fabric hosts' routes to pods: ${this.routeError.message}`);
     const started = Date.now();
     const owner = this.ownerOf(req.toIp);
     // a service or floating IP: which member answered shows in the members' interface counters
@@ -170,6 +193,24 @@ export class NetnsDatapath {
     rmSync(this.cniDir, { recursive: true, force: true });
   }
 
+  /** Queue an update of the fabric hosts' pod routes to the agents' latest tables (applied in order). */
+  private syncFabricRoutes(): void {
+    if (this.hosts.size === 0) return;
+    const want = ipFabricPodRoutes(this.tables.values());
+    this.routeSync = this.routeSync.then(async () => {
+      const lines: string[] = [];
+      for (const dst of this.hostRoutes.keys()) if (!want.has(dst)) lines.push(`route del ${dst} dev eth0`);
+      for (const [dst, via] of want) if (this.hostRoutes.get(dst) !== via) lines.push(`route replace ${dst} via ${via} dev eth0`);
+      if (lines.length === 0) return;
+      try {
+        for (const h of this.hosts.values()) await ipBatch(h.netns, lines);
+        this.hostRoutes = want;
+      } catch (e) {
+        this.routeError = e as Error;
+      }
+    });
+  }
+
   private source(from: string): Pick<PodProcess, "probe"> {
     if (from.startsWith("host:")) {
       const h = this.hosts.get(from.slice("host:".length));
@@ -211,6 +252,19 @@ export class NetnsDatapath {
     }
     return first;
   }
+}
+
+/**
+ * What the fabric's routers learn under ip-fabric forwarding: each pod port forwarding in its compute's fabric
+ * VRF, as a /32 via that compute's fabric IP. Ports of overlay VNs (even when a network-policy leaks their
+ * routes into the fabric VRF) are not part of the underlay.
+ */
+export function ipFabricPodRoutes(tables: Iterable<VrouterTables>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const t of tables)
+    for (const vif of t.vifs.values())
+      if (vif.type === "virtual" && vif.ip && vif.vrf === t.compute.fabricVrf) out.set(`${vif.ip}/32`, t.compute.fabricIp);
+  return out;
 }
 
 /** The endpoint (other than the prober) whose interface received the most packets between two readings. */

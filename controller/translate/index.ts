@@ -112,7 +112,7 @@ export function translateUnit(
     case "Tags":
       return translateTags(layout, snap, ctx.involved);
     case "Cluster":
-      return translateCluster(layout);
+      return translateCluster(layout, snap);
     case "Node":
       return translateNode(layout, snap, view, u.name!);
     case "Namespace":

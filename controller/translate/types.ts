@@ -23,6 +23,15 @@ export interface SubnetOf {
   $subnetOf: { vn: string[]; ipam: string[] };
 }
 
+/**
+ * The uuid of an object another unit owns, as the API server knows it (an adopted object may have another
+ * uuid than the one this controller would give it); `otherwise` (the uuid its creator will use) while it does
+ * not exist yet. The reconciler substitutes it before writing.
+ */
+export interface UuidOf {
+  $uuidOf: { type: string; fq: string[]; otherwise: string };
+}
+
 export interface DesiredObject {
   type: string;
   fq_name: string[];

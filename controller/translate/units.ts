@@ -15,6 +15,7 @@ import type {
   KubeSnapshot,
   SubnetOf,
   UnitDesired,
+  UuidOf,
   VncView,
 } from "./types";
 
@@ -123,18 +124,23 @@ function flatIpam(b: UnitBuilder, fq: string[], cidrs: string[]) {
   b.add("network-ipam", fq, { ipam_subnet_method: "flat-subnet", ipam_subnets: cidrSubnets(cidrs) });
 }
 
+/** Read access (PERMS_R) in a `perms2.share` entry. */
+export const PERMS_R = 4;
+
 function clusterVn(
   b: UnitBuilder,
   fq: string[],
   ipams: string[][],
   policies: string[][],
-  opts: { ipFabric?: boolean; snat?: boolean } = {},
+  opts: { ipFabric?: boolean; snat?: boolean; share?: ShareEntry[] } = {},
 ) {
   const props: Record<string, unknown> = {
     virtual_network_properties: { forwarding_mode: "l3" },
     address_allocation_mode: "flat-subnet-only",
   };
   if (opts.snat) props.fabric_snat = true;
+  // the whole list: entries of namespaces gone or isolated since are dropped by the same write
+  if (opts.share) props.perms2 = { share: opts.share };
   const refs: Record<string, DesiredRef[]> = {
     network_ipam_refs: ipams.map(ipamRef),
     network_policy_refs: policies.map((p) => ref(p, POLICY_SEQ)),
@@ -194,8 +200,35 @@ export function translateTags(
   return b.done();
 }
 
+interface ShareEntry {
+  tenant: UuidOf;
+  tenant_access: number;
+}
+
+/**
+ * Read-only `perms2.share` entries a default network gets: one per non-isolated namespace's project (what
+ * upstream adds when such a namespace appears and removes when it goes), sorted by project. The network's own
+ * project has access anyway and gets none.
+ */
+export function defaultNetworkShares(layout: Layout, snap: KubeSnapshot, vn: string[]): ShareEntry[] {
+  const owner = vn.slice(0, -1).join(":");
+  const projects = new Set<string>();
+  for (const ns of snap.namespaces.values()) {
+    if (layout.isIsolated(ns, () => {})) continue;
+    const p = layout.project(ns.metadata.name!);
+    if (p.join(":") !== owner) projects.add(p.join(":"));
+  }
+  return [...projects].sort().map((p) => {
+    const fq = p.split(":");
+    return {
+      tenant: { $uuidOf: { type: "project", fq, otherwise: fqUuid(layout.c, "project", fq) } },
+      tenant_access: PERMS_R,
+    };
+  });
+}
+
 /** Cluster-wide objects: cluster projects, IPAMs, default networks and (r5) the classic network policies. */
-export function translateCluster(layout: Layout): UnitDesired {
+export function translateCluster(layout: Layout, snap: KubeSnapshot): UnitDesired {
   const b = new UnitBuilder(layout, unitKey.cluster());
   const cfg = layout.cfg;
   for (const p of layout.clusterProjects()) b.add("project", p, {});
@@ -203,7 +236,9 @@ export function translateCluster(layout: Layout): UnitDesired {
   flatIpam(b, layout.serviceIpam(), cfg.serviceSubnets);
   if (!layout.r5) {
     const cn = layout.clusterNetwork();
-    clusterVn(b, cn, [layout.podIpam(), layout.serviceIpam()], []);
+    clusterVn(b, cn, [layout.podIpam(), layout.serviceIpam()], [], {
+      share: defaultNetworkShares(layout, snap, cn),
+    });
     b.add("floating-ip-pool", layout.clusterFipPool(), {
       floating_ip_pool_subnets: { subnet_uuid: [subnetOf(cn, layout.podIpam())] },
     });
@@ -235,8 +270,13 @@ export function translateCluster(layout: Layout): UnitDesired {
     },
   });
   const fwd = { ipFabric: cfg.ipFabricForwarding, snat: cfg.ipFabricSnat };
-  clusterVn(b, podVn, [layout.podIpamFor(fwd.ipFabric)], [ipFabricNp, podServiceNp], fwd);
-  clusterVn(b, svcVn, [layout.serviceIpam()], [ipFabricNp, serviceNp, podServiceNp]);
+  clusterVn(b, podVn, [layout.podIpamFor(fwd.ipFabric)], [ipFabricNp, podServiceNp], {
+    ...fwd,
+    share: defaultNetworkShares(layout, snap, podVn),
+  });
+  clusterVn(b, svcVn, [layout.serviceIpam()], [ipFabricNp, serviceNp, podServiceNp], {
+    share: defaultNetworkShares(layout, snap, svcVn),
+  });
   b.edges.push({
     fromType: "virtual-network",
     from: IP_FABRIC_VN,

@@ -189,6 +189,8 @@ export type Explanation =
 
 const EGRESS: FloatingIpBinding["direction"][] = ["egress", "both"];
 const INGRESS: FloatingIpBinding["direction"][] = ["ingress", "both"];
+/** A fabric next-hop `via` meaning "the destination itself is on the fabric subnet". */
+const ON_LINK = "0.0.0.0";
 
 export class VrouterDatapath {
   private idx: TablesIndex;
@@ -885,7 +887,12 @@ export class VrouterDatapath {
                 { action: "nat", vrf, ref: best.fip.origin },
               ),
             );
-        } else if (!own && vif.fabricSnat && this.idx.lookup(fabricVrf, tuple.dip)) {
+        } else if (
+          vif.fabricSnat &&
+          vif.vrf !== fabricVrf &&
+          (own ? this.idx.nextHop(own.route.nh)?.type === "fabric" : this.idx.lookup(fabricVrf, tuple.dip))
+        ) {
+          // An overlay address leaving onto the underlay would get no answer: the fabric has no route back to it.
           nat.sip = fabricIp;
           natPool = tuple.proto === IPPROTO_TCP ? "tcp" : "udp";
           vrf = fabricVrf;
@@ -893,7 +900,7 @@ export class VrouterDatapath {
             steps.push(
               this.step(
                 "fabric-snat",
-                `no route in the pod's VRF; fabric SNAT to ${fabricIp} with a ${natPool} pool port`,
+                `${own ? "the pod's route leaves the overlay to the fabric" : "no route in the pod's VRF"}; fabric SNAT to ${fabricIp} with a ${natPool} pool port`,
                 { action: "nat", vrf },
               ),
             );
@@ -1400,14 +1407,17 @@ export class VrouterDatapath {
   private fabricOut(t: TraceStep[], via: string, pkt: Ipv4Packet): DatapathResult {
     const fabric = this.idx.fabricVif;
     if (!fabric) return this.dropped(t, "INVALID_IF", "fabric", "no fabric vif");
+    // via 0.0.0.0: the destination is on the fabric subnet, so the frame goes to its own MAC
+    const nextHop = via === ON_LINK ? pkt.dst : via;
     if (this.tracing)
       t.push(
-        this.step("fabric", `unencapsulated out of the fabric towards ${via}`, {
-          action: "forward",
-          vif: fabric.index,
-        }),
+        this.step(
+          "fabric",
+          `unencapsulated out of the fabric towards ${nextHop}${via === ON_LINK ? " (on-link)" : ""}`,
+          { action: "forward", vif: fabric.index },
+        ),
       );
-    const frame = ipv4Frame(this.macFor(via), fabric.mac, { ...pkt, ttl: pkt.ttl - 1 });
+    const frame = ipv4Frame(this.macFor(nextHop), fabric.mac, { ...pkt, ttl: pkt.ttl - 1 });
     return { out: [{ vif: fabric.index, frame }], trace: t };
   }
 

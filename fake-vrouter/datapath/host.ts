@@ -5,6 +5,8 @@
  * the probe packets a client sends and classifies the answers it gets back.
  *
  * Replies go to the MAC the request came from (for a pod: the vrouter; for a fabric host: the compute).
+ * A packet arriving from the wire with the host's own address as its source is dropped, as Linux drops a
+ * martian source: the hairpin of a pod reaching its own Service VIP, DNAT'ed back to itself without SNAT.
  *
  * Example: `new HostStack({ name: "web", mac, ip: "10.47.255.250", listen: { tcp: [80] } }).handle(frame)`
  */
@@ -64,7 +66,12 @@ export interface HostOutput {
   received?: Ipv4Packet;
   /** What the stack did, for traces. */
   note?: string;
+  /** The packet was for this host but its kernel dropped it (`note` says why). */
+  dropped?: boolean;
 }
+
+/** Where a frame reaches the stack: its interface (eth0) or its own loopback. */
+export type HostIngress = "wire" | "loopback";
 
 export class HostStack {
   constructor(readonly spec: HostSpec) {}
@@ -73,7 +80,7 @@ export class HostStack {
     return this.spec.listen?.[proto]?.includes(port) ?? false;
   }
 
-  handle(frame: Uint8Array): HostOutput {
+  handle(frame: Uint8Array, via: HostIngress = "wire"): HostOutput {
     const decoded = decodeEthernet(frame);
     if (!decoded.ok) return { replies: [], note: `malformed frame ignored: ${decoded.error.message}` };
     const eth = decoded.value;
@@ -91,6 +98,9 @@ export class HostStack {
       return { replies: [wrapEthernet(p.senderMac, this.spec.mac, ETHERTYPE_ARP, reply)], note: "ARP reply" };
     }
     if (p.kind !== "ipv4" || p.dst !== this.spec.ip) return { replies: [], note: "not for this host" };
+    // Linux's martian-source rule: only loopback may carry a local source address in.
+    if (via === "wire" && p.src === this.spec.ip)
+      return { replies: [], dropped: true, note: "dropped by the pod's kernel: source is its own address" };
     const answer = this.answer(p);
     if (!answer) return { replies: [], received: p };
     const out = ipv4({ src: this.spec.ip, dst: p.src, payload: answer.l4 });

@@ -15,7 +15,7 @@
  */
 import type { DropReason, VrouterTables } from "../tables";
 import { VROUTER_MAC } from "../tables";
-import { formatIpv4, isMac, parseIpv4, readMac } from "./addr";
+import { formatIpv4, isMac, parseIpv4, readMac, writeMac } from "./addr";
 import { type DatapathOptions, type FlowTuple, fabricMacFor, VrouterDatapath } from "./engine";
 import { HostStack, type ListenPorts, type ProbeAnswer, type ProbeProto } from "./host";
 import {
@@ -345,9 +345,13 @@ export class SimNetwork {
   private reachFast(from: string, to: string, proto: ProbeProto, port: number): boolean {
     const src = this.endpoints.get(from);
     if (!src) throw new SimNetworkError(`matrix: no endpoint ${from}`);
-    // The packet as it finally arrives (after any NAT) must be for this endpoint and a listening port.
+    // The packet as it finally arrives (after any NAT) must be for this endpoint and a listening port, and
+    // not carry the endpoint's own address as its source (a hairpin; its kernel drops a martian source).
     const answers = (ep: Endpoint | undefined, p: FlowTuple) =>
-      ep !== undefined && ep.spec.ip === p.dip && (proto === "icmp" || ep.stack.listens(proto, p.dport));
+      ep !== undefined &&
+      ep.spec.ip === p.dip &&
+      p.sip !== p.dip &&
+      (proto === "icmp" || ep.stack.listens(proto, p.dport));
     const id = this.ephemeral();
     let packet: FlowTuple = {
       proto: PROTO_NUMBER[proto],
@@ -356,7 +360,7 @@ export class SimNetwork {
       dip: to,
       dport: proto === "icmp" ? 0 : port,
     };
-    if (to === src.spec.ip) return answers(src, packet);
+    if (to === src.spec.ip) return proto === "icmp" || src.stack.listens(proto, packet.dport); // loopback
     let at: { compute: string; from: Parameters<VrouterDatapath["explain"]>[0] };
     if (src.spec.kind === "pod") at = { compute: src.spec.compute, from: { vif: src.spec.vif } };
     else {
@@ -392,7 +396,7 @@ export class SimNetwork {
   }
 
   private loopback(ep: Endpoint, pkt: Ipv4Packet): ProbeAnswer {
-    for (const frame of ep.stack.handle(ep.stack.frame(pkt, ep.spec.mac)).replies) {
+    for (const frame of ep.stack.handle(ep.stack.frame(pkt, ep.spec.mac), "loopback").replies) {
       const d = decodeEthernet(frame);
       if (d.ok && d.value.payload.kind === "ipv4") return HostStack.classify(pkt, d.value.payload);
     }
@@ -574,17 +578,56 @@ export class SimNetwork {
         if (!ep) continue;
         const out = ep.stack.handle(item.frame);
         if (out.received) ep.inbox.push({ pkt: out.received, origin: item.origin });
-        if (tracing && out.note && out.replies.length > 0)
+        if (tracing && out.note && out.dropped)
+          trace.push({ compute: ep.spec.name, stage: "host", action: "drop", detail: out.note });
+        else if (tracing && out.note && out.replies.length > 0)
           trace.push({ compute: ep.spec.name, stage: "host", detail: out.note });
         for (const frame of out.replies) {
-          const back: Location =
-            ep.spec.kind === "pod"
-              ? { kind: "vif", compute: ep.spec.compute, vif: ep.spec.vif }
-              : { kind: "underlay", from: ep.spec.name };
-          queue.push({ at: back, frame, origin: ep.spec.name });
+          if (ep.spec.kind === "pod") {
+            queue.push({
+              at: { kind: "vif", compute: ep.spec.compute, vif: ep.spec.vif },
+              frame,
+              origin: ep.spec.name,
+            });
+            continue;
+          }
+          const routed = this.routeFromHost(ep.spec.name, frame);
+          if ("drop" in routed) {
+            trace.push(routed.drop);
+            onDrop(ep.spec.name, "NOWHERE_TO_GO", routed.drop);
+          } else
+            queue.push({
+              at: { kind: "underlay", from: ep.spec.name },
+              frame: routed.frame,
+              origin: ep.spec.name,
+            });
         }
       }
     }
+  }
+
+  /**
+   * A fabric host routes its answers by destination IP like any host without a vrouter: on-link stations and
+   * ip-fabric-forwarded pods (the routes the fabric learned) are reachable; an overlay address is not, whatever
+   * MAC the request came from.
+   */
+  private routeFromHost(host: string, frame: Uint8Array): { frame: Uint8Array } | { drop: TraceStep } {
+    if (frame.length < 34 || frame[12] !== 0x08 || frame[13] !== 0x00) return { frame };
+    const dst = formatIpv4(((frame[30] << 24) | (frame[31] << 16) | (frame[32] << 8) | frame[33]) >>> 0);
+    const mac = this.underlayMac(dst) ?? this.podRouterMac(dst);
+    if (mac === undefined)
+      return {
+        drop: {
+          compute: host,
+          stage: "host",
+          detail: `${host} has no route to ${dst}: the fabric knows only on-link hosts and ip-fabric-forwarded pods`,
+          action: "drop",
+          reason: "NOWHERE_TO_GO",
+        },
+      };
+    const out = frame.slice();
+    writeMac(mac, out, 0);
+    return { frame: out };
   }
 
   /** The station a frame on the underlay reaches: by destination MAC, else by destination IP. */
@@ -632,14 +675,19 @@ export class SimNetwork {
     return this.stationIndex().byIp.get(ip)?.mac;
   }
 
-  /** The fabric MAC of the compute that has `ip` as a local pod in its fabric VRF (the underlay's BGP view). */
+  /**
+   * The fabric MAC of the compute that has `ip` as a local ip-fabric-forwarded pod (the underlay's BGP view).
+   * Only ports forwarding in the fabric VRF count: an overlay pod whose route a network-policy leaked into the
+   * fabric VRF stays unknown to the fabric's routers, so hosts without a vrouter cannot reach it.
+   */
   private podRouterMac(ip: string): string | undefined {
     for (const c of this.computes.values()) {
       const t = c.datapath.tables;
-      const vrf = t.vrfs.get(t.compute.fabricVrf);
-      const route = vrf?.routes.find((r) => r.prefix === `${ip}/32`);
+      const fabricVrf = t.compute.fabricVrf;
+      const route = t.vrfs.get(fabricVrf)?.routes.find((r) => r.prefix === `${ip}/32`);
       const nh = route ? t.nextHops.get(route.nh) : undefined;
-      if (nh?.type === "encap") return t.vifs.get(t.compute.fabricVif)?.mac;
+      if (nh?.type === "encap" && t.vifs.get(nh.vif)?.vrf === fabricVrf)
+        return t.vifs.get(t.compute.fabricVif)?.mac;
     }
     return undefined;
   }

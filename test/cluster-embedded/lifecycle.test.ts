@@ -147,9 +147,13 @@ describe("service endpoint variants", () => {
     await runPod(c, "default", "h1", "10.47.255.252", false);
     await c.waitQuiet();
     const h = await c.get("endpoints", "h");
-    expect(h.metadata.labels).toEqual({ "service.kubernetes.io/headless": "" });
+    expect(h.metadata.labels).toEqual({
+      "service.kubernetes.io/headless": "",
+      "endpoints.kubernetes.io/managed-by": "endpoint-controller",
+    });
     expect(h.subsets).toEqual([{ notReadyAddresses: [expect.objectContaining({ ip: "10.47.255.252" })] }]);
     const p = await c.get("endpoints", "p");
+    expect(p.metadata.labels).toEqual({ "endpoints.kubernetes.io/managed-by": "endpoint-controller" });
     expect(p.subsets).toEqual([
       {
         addresses: [expect.objectContaining({ ip: "10.47.255.252" })],

@@ -17,6 +17,7 @@ import {
   type KubeSnapshot,
   translateAll,
   type UnitDesired,
+  type UuidOf,
 } from "../../controller/translate";
 
 const DIR = join(import.meta.dirname, "golden");
@@ -55,6 +56,15 @@ function loadCase(file: string) {
   return { cfg, snap, view };
 }
 
+/** `$uuidOf` placeholders on one line: `uuid of project default-domain:k8s-dev (else <uuid>)`. */
+function uuidPlaceholders(x: unknown): unknown {
+  if (Array.isArray(x)) return x.map(uuidPlaceholders);
+  if (!x || typeof x !== "object") return x;
+  const uo = (x as Partial<UuidOf>).$uuidOf;
+  if (uo) return `uuid of ${uo.type} ${uo.fq.join(":")} (else ${uo.otherwise})`;
+  return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, uuidPlaceholders(v)]));
+}
+
 /** Readable form: owner annotations dropped (they repeat the unit key), empty fields omitted. */
 function render(units: UnitDesired[]) {
   return units
@@ -79,7 +89,7 @@ function render(units: UnitDesired[]) {
           type: o.type,
           fq_name: o.fq_name.join(":"),
           uuid: o.uuid,
-          ...(Object.keys(props).length ? { props } : {}),
+          ...(Object.keys(props).length ? { props: uuidPlaceholders(props) } : {}),
           ...(o.createOnly ? { createOnly: o.createOnly } : {}),
           ...(Object.keys(o.refs).length
             ? {

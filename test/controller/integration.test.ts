@@ -420,6 +420,71 @@ describe("event sequences", () => {
   });
 });
 
+describe("default networks shared with non-isolated namespaces (perms2.share)", () => {
+  /** tenant → tenant_access of a network's share list, as the config API returns it. */
+  async function shares(vn: string[]): Promise<Record<string, number>> {
+    const o = await vnc.readByFqName("virtual-network", vn);
+    const share = ((o.perms2 as { share?: { tenant: string; tenant_access: number }[] }).share ?? []).map(
+      (e) => [e.tenant, e.tenant_access] as const,
+    );
+    return Object.fromEntries(share);
+  }
+  const projectUuid = (name: string) => vnc.fqNameToId("project", ["default-domain", name]);
+
+  it("r5: a namespace's project gets read access to both default networks until it goes or is isolated", async () => {
+    await kube.create("namespaces", ns("default"));
+    await kube.create("namespaces", ns("iso", { "opencontrail.org/isolation": "true" }));
+    const c = await start("r5");
+    await settle(c);
+    const podVn = ["default-domain", "k8s-default", "k8s-default-pod-network"];
+    const svcVn = ["default-domain", "k8s-default", "k8s-default-service-network"];
+    // default is treated as isolated in r5, iso is isolated: nobody to share with
+    expect(await shares(podVn)).toEqual({});
+
+    await kube.create("namespaces", ns("dev"));
+    await settle(c);
+    const dev = await projectUuid("k8s-dev");
+    for (const vn of [podVn, svcVn]) expect(await shares(vn)).toEqual({ [dev]: 4 });
+    const isoProject = await projectUuid("k8s-iso");
+    expect(Object.keys(await shares(podVn))).not.toContain(isoProject);
+
+    // isolating dev withdraws the entry; un-isolating gives it back
+    await kube.patch("namespaces", "dev", undefined, {
+      metadata: { annotations: { "opencontrail.org/isolation": "true" } },
+    });
+    await settle(c);
+    expect(await shares(podVn)).toEqual({});
+    await kube.patch("namespaces", "dev", undefined, {
+      metadata: { annotations: { "opencontrail.org/isolation": null } },
+    });
+    await settle(c);
+    expect(await shares(svcVn)).toEqual({ [dev]: 4 });
+
+    // a restart finds the entry in place and leaves it alone; deleting the namespace removes it
+    await c.stop();
+    running.splice(running.indexOf(c), 1);
+    const c2 = await start("r5");
+    await settle(c2);
+    expect(await shares(podVn)).toEqual({ [dev]: 4 });
+    await kube.delete("namespaces", "dev");
+    await settle(c2);
+    for (const vn of [podVn, svcVn]) expect(await shares(vn)).toEqual({});
+  });
+
+  it("r4: cluster-network is shared with every non-isolated namespace's project but its own", async () => {
+    await kube.create("namespaces", ns("default"));
+    await kube.create("namespaces", ns("dev"));
+    await kube.create("namespaces", ns("iso", { "opencontrail.kubernetes.isolated": "true" }));
+    const c = await start("r4");
+    await settle(c);
+    const cn = ["default-domain", "default", "cluster-network"];
+    expect(await shares(cn)).toEqual({ [await projectUuid("dev")]: 4 });
+    await kube.delete("namespaces", "dev");
+    await settle(c);
+    expect(await shares(cn)).toEqual({});
+  });
+});
+
 describe("level-triggered resync", () => {
   it("recreates an owned object deleted behind the controller's back and restores a changed property", async () => {
     await kube.create("nodes", node("n1", "10.1.0.1"));

@@ -72,13 +72,6 @@ export function normaliseKube(raw: [ResourceName, KubeObject[]][], allocated: Se
       if (o.metadata.generateName && !name.includes("<rand>")) name = `${mask(o.metadata.namespace ? `${o.metadata.namespace}/` : "")}${o.metadata.generateName}<rand>`;
       const copy: Any = canonical(structuredClone(o), mask);
       delete copy.metadata.name;
-      // Known difference, kept out on purpose: the real endpoints controller labels its Endpoints
-      // `endpoints.kubernetes.io/managed-by: endpoint-controller`; the embedded one does not yet, and
-      // test/cluster-embedded/lifecycle.test.ts pins the embedded label set (see the helper report).
-      if (resource === "endpoints" && copy.metadata.labels) {
-        delete copy.metadata.labels["endpoints.kubernetes.io/managed-by"];
-        if (Object.keys(copy.metadata.labels).length === 0) delete copy.metadata.labels;
-      }
       // an EndpointSlice's generation counts the controller's intermediate writes (one per pod turning Ready
       // on a real cluster, batched on the embedded one): history, not state
       if (resource === "endpointslices" && copy.metadata.generation) copy.metadata.generation = "≥1";

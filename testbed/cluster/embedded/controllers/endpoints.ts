@@ -4,7 +4,9 @@
  * discovery.k8s.io/v1 EndpointSlices (one per distinct resolved port set, at most 100 endpoints each, with
  * ready/serving/terminating conditions, nodeName and a Pod targetRef). Named targetPorts are resolved per pod
  * from its container ports, so pods that number a port differently land in different slices. A service
- * with no endpoints keeps one placeholder slice, as the real controller does.
+ * with no endpoints keeps one placeholder slice, as the real controller does. Both kinds carry the
+ * service's labels plus the real controllers' own: `endpoints.kubernetes.io/managed-by: endpoint-controller`
+ * on Endpoints; `kubernetes.io/service-name` and `endpointslice.kubernetes.io/managed-by` on slices.
  *
  * Example: Service web (port 80 -> targetPort "http") + Ready pod with container port http=8080
  *          -> EndpointSlice web-xxxxx { endpoints: [{ addresses: [podIP], conditions: { ready: true } }],
@@ -23,6 +25,9 @@ type Any = any;
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 export const MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by";
 export const MANAGED_BY = "endpointslice-controller.k8s.io";
+/** What the real endpoints controller (Kubernetes >= 1.33) stamps on the Endpoints objects it owns. */
+export const ENDPOINTS_MANAGED_BY_LABEL = "endpoints.kubernetes.io/managed-by";
+export const ENDPOINTS_MANAGED_BY = "endpoint-controller";
 const HEADLESS_LABEL = "service.kubernetes.io/headless";
 const MAX_ENDPOINTS_PER_SLICE = 100;
 
@@ -193,9 +198,10 @@ export class EndpointsController implements Controller {
     const name = svc.metadata.name!;
     const existing = this.registry.store.get("endpoints", ns, name);
     const metadata: Any = existing ? structuredClone(existing.metadata) : { name, namespace: ns };
+    // the real controller also drops a headless label copied from a service that has a cluster IP
     const labels = derivedLabels(svc);
-    if (Object.keys(labels).length > 0) metadata.labels = labels;
-    else delete metadata.labels;
+    if (svc.spec?.clusterIP && svc.spec.clusterIP !== "None") delete labels[HEADLESS_LABEL];
+    metadata.labels = { ...labels, [ENDPOINTS_MANAGED_BY_LABEL]: ENDPOINTS_MANAGED_BY };
     const desired: Any = { apiVersion: "v1", kind: "Endpoints", metadata };
     if (subsets.length > 0) desired.subsets = subsets;
     if (existing) this.registry.replace("endpoints", desired, ns);
