@@ -5,7 +5,8 @@
  * deterministically on a logical clock, so a probe's verdict and trace are reproducible.
  *
  * The underlay behaves like the fabric's routers after BGP: a fabric host sending to a pod address reaches
- * the compute whose fabric VRF holds that pod locally (ip-fabric forwarding).
+ * the compute whose fabric VRF holds that pod locally (ip-fabric forwarding); overlay pods are unknown to it,
+ * so a fabric host cannot answer them either.
  *
  * Example:
  *   const net = new SimNetwork();
