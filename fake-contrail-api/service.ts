@@ -453,6 +453,7 @@ export class ConfigService {
   /** Runs per-type checks and defaults on a new object (mutating it); returns work to do after it is stored. */
   private beforeCreate(obj: StoredObject, parent: StoredObject | undefined): () => void {
     const p = obj.props;
+    normaliseRules(obj.type, p);
     switch (obj.type) {
       case "virtual-network": {
         obj.refs = this.completeVnIpamRefs(obj.refs, {});
@@ -489,13 +490,6 @@ export class ConfigService {
           p.security_group_id = firstFree(this.alloc.sgIds, FIRST_SG_ID);
         else if (this.alloc.sgIds.has(p.security_group_id))
           throw conflict(`security_group_id ${p.security_group_id} is already in use`);
-        fillRuleUuids(p.security_group_entries);
-        break;
-      case "network-policy":
-        fillRuleUuids(p.network_policy_entries);
-        break;
-      case "firewall-rule":
-        checkEndpoints(p);
         break;
       case "tag-type":
         if (typeof p.tag_type_id !== "string")
@@ -522,6 +516,7 @@ export class ConfigService {
 
   private beforeUpdate(prev: StoredObject, obj: StoredObject, body: Json): () => void {
     const p = obj.props;
+    normaliseRules(obj.type, p);
     switch (obj.type) {
       case "virtual-network": {
         if ("network_ipam_refs" in body) obj.refs = this.completeVnIpamRefs(obj.refs, prev.refs);
@@ -546,13 +541,6 @@ export class ConfigService {
       case "security-group":
         if (p.security_group_id !== prev.props.security_group_id)
           throw badRequest("security_group_id cannot be changed");
-        fillRuleUuids(p.security_group_entries);
-        break;
-      case "network-policy":
-        fillRuleUuids(p.network_policy_entries);
-        break;
-      case "firewall-rule":
-        checkEndpoints(p);
         break;
       case "tag":
       case "tag-type":
@@ -899,6 +887,13 @@ function stripNull(o: Json, drop: string[] = []): Json {
   const out: Json = {};
   for (const [k, v] of Object.entries(o)) if (v !== null && v !== undefined && !drop.includes(k)) out[k] = v;
   return out;
+}
+
+/** What create and update both do to rule lists: rule uuids for policy and SG entries, endpoint checks. */
+function normaliseRules(type: string, p: Json): void {
+  if (type === "security-group") fillRuleUuids(p.security_group_entries);
+  else if (type === "network-policy") fillRuleUuids(p.network_policy_entries);
+  else if (type === "firewall-rule") checkEndpoints(p);
 }
 
 /** Policy rules get a rule_uuid when the client gave none (the agent keys ACL entries by it). */

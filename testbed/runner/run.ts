@@ -6,7 +6,7 @@
  * Example: `const report = await runScenario(loadScenario(f), testbed, { onEvent: printer })`.
  */
 import ipaddr from "ipaddr.js";
-import { type KubeObject, KubeApiError, type ResourceName, resourceForKind } from "../../controller/kube/api";
+import { type KubeObject, KubeApiError, RESOURCES, type ResourceName, resourceForKind } from "../../controller/kube/api";
 import type { ObjectKey, PodExpectation, ReachProbe, Scenario, Step } from "../scenario/types";
 import { formatTruthTable } from "../scenario/matrix";
 import type { ProbeResult, Testbed } from "./testbed";
@@ -144,7 +144,7 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
 async function applyManifest(tb: Testbed, m: KubeObject): Promise<void> {
   const resource = resourceForKind(m.apiVersion, m.kind);
   if (!resource) throw new Error(`apply: ${m.apiVersion} ${m.kind} is not a kind the testbed handles`);
-  const namespace = RESOURCE_NAMESPACED(resource) ? (m.metadata.namespace ?? "default") : undefined;
+  const namespace = RESOURCES[resource].namespaced ? (m.metadata.namespace ?? "default") : undefined;
   try {
     await tb.kube.create(resource, m, namespace);
   } catch (e) {
@@ -159,22 +159,18 @@ async function applyManifest(tb: Testbed, m: KubeObject): Promise<void> {
   }
 }
 
-function RESOURCE_NAMESPACED(r: ResourceName): boolean {
-  return !["namespaces", "nodes"].includes(r);
-}
-
 function locate(key: ObjectKey): { resource: ResourceName; namespace?: string } {
   const apiVersion = key.apiVersion ?? defaultApiVersion(key.kind);
   const resource = resourceForKind(apiVersion, key.kind);
   if (!resource) throw new Error(`${apiVersion} ${key.kind} is not a kind the testbed handles`);
-  return { resource, namespace: RESOURCE_NAMESPACED(resource) ? (key.namespace ?? "default") : undefined };
+  return { resource, namespace: RESOURCES[resource].namespaced ? (key.namespace ?? "default") : undefined };
 }
 
+/** The apiVersion a bare kind means: the group the testbed knows it in (Deployment → apps/v1). */
 function defaultApiVersion(kind: string): string {
-  if (["Deployment", "ReplicaSet"].includes(kind)) return "apps/v1";
-  if (["NetworkPolicy", "Ingress"].includes(kind)) return "networking.k8s.io/v1";
-  if (kind === "EndpointSlice") return "discovery.k8s.io/v1";
-  return "v1";
+  const r = Object.values(RESOURCES).find((x) => x.kind === kind);
+  if (!r) return "v1";
+  return r.group ? `${r.group}/${r.version}` : r.version;
 }
 
 // ---- pods ------------------------------------------------------------------------------------------------
