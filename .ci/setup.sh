@@ -1,28 +1,45 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs on a fresh Debian machine, idempotently (fast when already done):
-# Debian packages, npm dependencies, the Python vnc_api client venv, cnitool, and the locally built Kubernetes
-# control plane (cached under ${CTB_CACHE:-$HOME/.cache/ctb}).
+# Installs what the testbed needs on a fresh Debian machine, idempotently (fast when already done).
+#
+#   bash .ci/setup.sh --runtime   what every `ctb` command needs: the Debian packages of the netns datapath
+#                                 (libpcap, iproute2, ping), the npm dependencies, the CNI bundle and the
+#                                 libpcap addon. `npm start` runs this, so `ctb up … --datapath netns` works after it.
+#   bash .ci/setup.sh             all of that, plus what the test suite needs: the Python vnc_api client venv,
+#                                 cnitool, tcpdump, and the real Kubernetes control plane built once from the Go
+#                                 module proxy (cached under ${CTB_CACHE:-$HOME/.cache/ctb}). `npm test` runs this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=full
+[ "${1:-}" = "--runtime" ] && mode=runtime
 
+pkgs=(libpcap-dev iproute2 iputils-ping util-linux build-essential python3)
+[ "$mode" = full ] && pkgs+=(tcpdump python3-venv openssl containernetworking-plugins)
 need_pkgs=()
-for pkg in libpcap-dev iproute2 iputils-ping util-linux tcpdump python3-venv python3 openssl build-essential containernetworking-plugins; do
+for pkg in "${pkgs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "setup: missing Debian packages: ${need_pkgs[*]} (run as root or install them)" >&2
-    exit 1
+    if [ "$mode" = full ]; then
+      echo "setup: missing Debian packages: ${need_pkgs[*]} (run as root or install them)" >&2
+      exit 1
+    fi
+    # the embedded default needs none of them; `ctb` names what is missing when a backend needs it
+    echo "setup: not root, so not installing ${need_pkgs[*]}: the netns datapath will not be available" >&2
+  else
+    echo "setup: installing ${need_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
   fi
-  echo "setup: installing ${need_pkgs[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 
+# after the Debian packages: the optional libpcap addon builds only when libpcap-dev is there
 node .ci/ensure-node-deps.mjs
-
 npm run build --silent
+if [ -d node_modules/cap ]; then bash fake-vrouter/netns/tools/build-cap.sh >/dev/null; fi
+[ "$mode" = runtime ] && exit 0
+
 bash test/fake-contrail-api/vnc_api/setup.sh
 bash cni/tools/build-cnitool.sh
 bash fake-vrouter/netns/tools/build-cap.sh

@@ -22,6 +22,7 @@ import { PortApiPlumber } from "./node/port-api-plumber";
 import type { ProbeRequest, ProbeResult, Testbed } from "./runner/testbed";
 import type { Scenario } from "./scenario/types";
 import { SimDatapath } from "./sim-datapath";
+import { assertPrerequisites } from "./prereqs";
 
 export type ClusterChoice = { kind: "embedded" } | { kind: "local" } | { kind: "kubeconfig"; path: string };
 
@@ -61,6 +62,8 @@ export interface EnvTestbed extends Testbed {
 }
 
 export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promise<EnvTestbed> {
+  // say everything the machine lacks before starting anything (nothing half-started to tear down)
+  await assertPrerequisites(opts);
   const log = opts.log ?? (() => {});
   const workDir = opts.workDir ?? resolve(".ctb");
   const closers: (() => Promise<unknown> | unknown)[] = [];

@@ -19,18 +19,11 @@ import {
 import type { KubeObject } from "../../controller/kube/api";
 import { HttpKubeApi } from "../../controller/kube/http";
 import { eventually, kubectl, kubectlResult } from "./kubectl";
+import { requireTier } from "../support/tiers";
 
 const missing = missingBinaries(defaultBinDir(), true);
 // CI builds the binaries first and sets CTB_REQUIRE_K8S=1, so a failed build cannot pass as a skip.
-if (missing.length > 0 && process.env.CTB_REQUIRE_K8S === "1") {
-  throw new Error(`CTB_REQUIRE_K8S=1 but ${missing.join(", ")} missing in ${defaultBinDir()}: run build.sh`);
-}
-if (missing.length > 0) {
-  console.warn(
-    `test/cluster-local: SKIPPED — ${missing.join(", ")} not built in ${defaultBinDir()}; ` +
-      "run `bash testbed/cluster/local/build.sh` first (CI does)",
-  );
-}
+requireTier("K8S", missing.length === 0, `${missing.join(", ")} not built in ${defaultBinDir()}: run \`bash testbed/cluster/local/build.sh\``);
 
 const NODE = "ctb-node-1";
 const DEPLOY = join(import.meta.dirname, "..", "..", "deploy");

@@ -1,7 +1,7 @@
 /**
  * The plugin driven by the CNI project's own `cnitool` (libcni: version negotiation, result parsing and
  * caching, CHECK with the cached prevResult): add, check, del against a real namespace, with a stub agent.
- * cnitool is built by `cni/tools/build-cnitool.sh` into .cache/bin; without it this suite is skipped.
+ * cnitool is built by `cni/tools/build-cnitool.sh` into .cache/bin; without it this suite is skipped (fails with CTB_REQUIRE_CNITOOL=1).
  * Note: libcni caches results under /var/lib/cni/results; `cnitool del` removes the entry again.
  */
 import { execFile } from "node:child_process";
@@ -18,6 +18,7 @@ import {
   listNetns,
   netnsUsable,
 } from "../../fake-vrouter/netns/ns";
+import { requireTier } from "../support/tiers";
 import { StubAgent } from "./fakes";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -26,10 +27,9 @@ const TAG = `ctb-cnt-${process.pid}`;
 const HOST = `${TAG}-c1`;
 const POD = `${TAG}-p`;
 
-const haveTool = existsSync(CNITOOL);
-if (!haveTool)
-  console.warn(`cnitool suite skipped: ${CNITOOL} is absent (build it with cni/tools/build-cnitool.sh)`);
-const usable = haveTool && (await netnsUsable());
+const usable =
+  requireTier("CNITOOL", existsSync(CNITOOL), `${CNITOOL} is absent (build it with cni/tools/build-cnitool.sh)`) &&
+  requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
 
 describe.skipIf(!usable)("contrail-k8s-cni under cnitool", () => {
   const agent = new StubAgent();

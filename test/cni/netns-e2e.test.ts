@@ -20,6 +20,7 @@ import {
   rootHasLink,
 } from "../../fake-vrouter/netns/ns";
 import { StubAgent, type StubPod } from "./fakes";
+import { requireTier } from "../support/tiers";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = join(ROOT, "bin/contrail-k8s-cni");
@@ -45,7 +46,7 @@ const B: StubPod = {
   ip: "10.32.0.11",
 };
 
-const usable = await netnsUsable();
+const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
 
 interface CniOut {
   code?: number;

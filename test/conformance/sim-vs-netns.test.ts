@@ -13,10 +13,10 @@ import { startTestbed } from "../../testbed/env";
 import { type CheckResult, runScenario } from "../../testbed/runner/run";
 import type { ProbeRequest, ProbeResult } from "../../testbed/runner/testbed";
 import { loadScenario } from "../../testbed/scenario/load";
+import { requireTier } from "../support/tiers";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const usable = await netnsUsable();
-if (!usable) console.warn("sim-vs-netns conformance skipped: needs root and `ip netns` (network namespaces)");
+const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
 const SCENARIOS = readdirSync(join(ROOT, "scenarios"))
   .filter((f) => f.endsWith(".yaml"))
   .sort();

@@ -19,6 +19,7 @@ import { loadScenario, parseScenario } from "../../testbed/scenario/load";
 import type { Scenario } from "../../testbed/scenario/types";
 import { type Graph, diffGraphs, kubeFacts, readGraph } from "./graph";
 import { readKube } from "./kube";
+import { requireTier } from "../support/tiers";
 
 const SCENARIOS = join(import.meta.dirname, "..", "..", "scenarios");
 
@@ -26,15 +27,7 @@ const SCENARIOS = join(import.meta.dirname, "..", "..", "scenarios");
 const FILES = ["section-9.yaml", "cluster-isolation.yaml", "section-9-r5.yaml", "service-ecmp.yaml", "churn.yaml"];
 
 const missing = missingBinaries(defaultBinDir(), true);
-if (missing.length > 0 && process.env.CTB_REQUIRE_K8S === "1") {
-  throw new Error(`CTB_REQUIRE_K8S=1 but ${missing.join(", ")} missing in ${defaultBinDir()}: run build.sh`);
-}
-if (missing.length > 0) {
-  console.warn(
-    `test/differential: SKIPPED — ${missing.join(", ")} not built in ${defaultBinDir()}; ` +
-      "run `bash testbed/cluster/local/build.sh` first (CI does)",
-  );
-}
+requireTier("K8S", missing.length === 0, `${missing.join(", ")} not built in ${defaultBinDir()}: run \`bash testbed/cluster/local/build.sh\``);
 
 interface Run {
   report: RunReport;

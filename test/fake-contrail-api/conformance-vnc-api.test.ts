@@ -9,17 +9,17 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApiServer } from "../../fake-contrail-api/server";
+import { requireTier } from "../support/tiers";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const SUITE = join(ROOT, "test/fake-contrail-api/vnc_api");
 const VENV = process.env.VNC_API_VENV ?? join(ROOT, ".cache/venv");
 const PYTHON = join(VENV, "bin/python");
-const haveVenv = existsSync(PYTHON);
-if (!haveVenv) {
-  console.warn(
-    `vnc_api conformance skipped: no venv at ${VENV} (create it: bash test/fake-contrail-api/vnc_api/setup.sh)`,
-  );
-}
+const haveVenv = requireTier(
+  "VNC_API",
+  existsSync(PYTHON),
+  `no venv at ${VENV} (create it: bash test/fake-contrail-api/vnc_api/setup.sh)`,
+);
 
 function runPytest(apiUrl: string): Promise<{ code: number; output: string }> {
   return new Promise((resolvePromise, reject) => {

@@ -12,10 +12,10 @@ import { listNetns, netnsUsable } from "../../fake-vrouter/netns/index";
 import { exec, execIn } from "../../fake-vrouter/netns/ns";
 import { type EnvTestbed, startTestbed } from "../../testbed/env";
 import { parseScenario } from "../../testbed/scenario/load";
+import { requireTier } from "../support/tiers";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const usable = await netnsUsable();
-if (!usable) console.warn("netns harness tests skipped: need root and `ip netns`");
+const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
 const OURS = `ctb-${process.pid.toString(36)}-`;
 
 const SCENARIO = `

@@ -8,8 +8,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { cleanupAll, listNetns, NetnsTopology, netnsUsable } from "../../fake-vrouter/netns";
 import { listProcesses } from "../../fake-vrouter/netns/pidfiles";
+import { requireTier } from "../support/tiers";
 
-const usable = await netnsUsable();
+const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
 const PREFIX = `ctb-cu${process.pid}-`;
 
 const alive = (pid: number) => {

@@ -14,8 +14,9 @@ import { ensureCaptureAddon, listNetns, NetnsTopology, netnsUsable } from "../..
 import { rootHasLink } from "../../fake-vrouter/netns/ns";
 import { podMac, tablesFor } from "../datapath/world";
 import { echo, ping, readPcap, threePods } from "./helpers";
+import { requireTier } from "../support/tiers";
 
-const usable = await netnsUsable();
+const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
 const PREFIX = `ctb-nd${process.pid}-`;
 
 describe.skipIf(!usable)("netns datapath", () => {

@@ -22,9 +22,10 @@ import {
 } from "../../fake-vrouter/netns";
 import { exec } from "../../fake-vrouter/netns/ns";
 import { ping } from "./helpers";
+import { requireTier } from "../support/tiers";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const usable = await netnsUsable();
+const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
 const PREFIX = `ctb-ns${process.pid}-`;
 const PROJ = ["default-domain", "demo"];
 const COMPUTES = [

@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     // bad command lines and bad configuration are the user's to fix: say what, not where in our code
-    const usage = e instanceof Error && ["ConfigError", "ControllerUsageError", "UsageError"].includes(e.name);
+    const usage = e instanceof Error && ["ConfigError", "ControllerUsageError", "UsageError", "PrerequisiteError"].includes(e.name);
     if (e instanceof ScenarioError || e instanceof UsageError || usage) {
       process.stderr.write(`ctb: ${e.message}\n`);
       return 2;
