@@ -1,15 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { jsonReport, junitReport, summaryText, textReporter } from "../../testbed/runner/report";
-import type { RunReport } from "../../testbed/runner/run";
+import { loadErrorReport, type RunReport } from "../../testbed/runner/run";
+import { ScenarioError } from "../../testbed/scenario/types";
 
 const report: RunReport = {
   scenario: "section-9",
   file: "scenarios/section-9.yaml",
+  startedAt: "2026-12-06T07:00:00.123Z",
   durationMs: 1234,
   passed: 1,
   failed: 1,
   checks: [
-    { step: 2, line: 23, title: "9.2 <ping>", kind: "reach", name: "a → b icmp expect allow", verdict: "pass", output: "PING…" },
+    { step: 2, line: 23, title: "9.2 <ping>", kind: "reach", name: "a → b icmp expect allow", verdict: "pass", output: "PING…", durationMs: 250 },
     {
       step: 6,
       line: 35,
@@ -30,6 +32,30 @@ describe("reporters", () => {
     expect(xml).toContain("9.5 &amp; isolation");
     expect(xml).toMatch(/<failure message="a → c icmp expect deny">scenarios\/section-9.yaml:35\nobserved allow/);
     expect(xml.match(/<testcase /g)).toHaveLength(2);
+  });
+
+  it("JUnit as CI systems read it: totals, timestamp, hostname, per-testcase time, unique names", () => {
+    const same = { ...report.checks[0]!, step: 3, line: 30 };
+    const again = { ...report.checks[0]!, step: 3, line: 31 };
+    const xml = junitReport([{ ...report, checks: [...report.checks, same, again] }], "host-1");
+    expect(xml).toMatch(/<testsuites name="ctb" tests="4" failures="1" errors="0" time="1.234">/);
+    expect(xml).toMatch(/<testsuite name="section-9" [^>]*timestamp="2026-12-06T07:00:00" hostname="host-1"/);
+    expect(xml).toContain('line="23" time="0.250"');
+    const names = [...xml.matchAll(/<testcase [^>]*name="([^"]*)"/g)].map((m) => m[1]);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).toContain("9.2 &lt;ping&gt;: a → b icmp expect allow (step 3)");
+    expect(names).toContain("9.2 &lt;ping&gt;: a → b icmp expect allow (step 3) #2");
+  });
+
+  it("a file that cannot be loaded is one error in the batch's JSON and JUnit, beside the files that ran", () => {
+    const bad = loadErrorReport("scenarios/broken.yaml", new ScenarioError("scenarios/broken.yaml", 7, "steps[0]: unknown action"));
+    expect(bad.checks[0]).toMatchObject({ verdict: "error", line: 7 });
+    const xml = junitReport([report, bad]);
+    expect(xml).toMatch(/<testsuites name="ctb" tests="3" failures="1" errors="1"/);
+    expect(xml).toMatch(/<error message="load the scenario file">scenarios\/broken.yaml:7\n.*unknown action/);
+    const j = JSON.parse(jsonReport([report, bad]));
+    expect(j.scenarios).toHaveLength(2);
+    expect(j.ok).toBe(false);
   });
 
   it("JSON: ok is false when any expectation failed", () => {

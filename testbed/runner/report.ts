@@ -4,6 +4,7 @@
  *
  * Example: `runScenario(s, tb, { onEvent: textReporter(process.stdout) })`.
  */
+import { hostname as osHostname } from "node:os";
 import type { CheckResult, RunEvent, RunReport } from "./run";
 
 const useColor = () => process.stdout.isTTY && !process.env.NO_COLOR;
@@ -70,20 +71,31 @@ export function jsonReport(reports: RunReport[]): string {
 const xml = (s: string) =>
   s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!);
 
-export function junitReport(reports: RunReport[]): string {
+/**
+ * JUnit XML as CI systems read it (Jenkins, GitLab, GitHub reporters): totals on <testsuites>, a timestamp and
+ * hostname per suite, a time per testcase, and names unique within their suite (a repeated check gets its
+ * step number, then a counter, so no CI merges two results into one).
+ */
+export function junitReport(reports: RunReport[], hostname = osHostname()): string {
+  const seconds = (ms: number | undefined) => ((ms ?? 0) / 1000).toFixed(3);
+  const count = (r: RunReport, v: string) => r.checks.filter((c) => c.verdict === v).length;
   const suites = reports.map((r) => {
+    const seen = new Map<string, number>();
     const cases = r.checks.map((c) => {
-      const name = xml(`${c.title ? `${c.title}: ` : ""}${c.name}`);
-      const body =
-        c.verdict === "pass"
-          ? ""
-          : `<${c.verdict === "error" ? "error" : "failure"} message="${xml(c.name)}">${xml(`${r.file}:${c.line}\n${c.detail ?? ""}`)}</${c.verdict === "error" ? "error" : "failure"}>`;
+      let name = `${c.title ? `${c.title}: ` : ""}${c.name}`;
+      if (seen.has(name)) name = `${name} (step ${c.step})`;
+      const n = (seen.get(name) ?? 0) + 1;
+      seen.set(name, n);
+      if (n > 1) name = `${name} #${n}`;
+      const tag = c.verdict === "error" ? "error" : "failure";
+      const body = c.verdict === "pass" ? "" : `<${tag} message="${xml(c.name)}">${xml(`${r.file}:${c.line}\n${c.detail ?? ""}`)}</${tag}>`;
       const out = c.output ? `<system-out>${xml(c.output)}</system-out>` : "";
-      return `    <testcase classname="${xml(r.scenario)}" name="${name}" file="${xml(r.file)}" line="${c.line}">${body}${out}</testcase>`;
+      return `    <testcase classname="${xml(r.scenario)}" name="${xml(name)}" file="${xml(r.file)}" line="${c.line}" time="${seconds(c.durationMs)}">${body}${out}</testcase>`;
     });
-    const failures = r.checks.filter((c) => c.verdict === "fail").length;
-    const errors = r.checks.filter((c) => c.verdict === "error").length;
-    return `  <testsuite name="${xml(r.scenario)}" tests="${r.checks.length}" failures="${failures}" errors="${errors}" time="${(r.durationMs / 1000).toFixed(3)}">\n${cases.join("\n")}\n  </testsuite>`;
+    const attrs = `tests="${r.checks.length}" failures="${count(r, "fail")}" errors="${count(r, "error")}" skipped="0" time="${seconds(r.durationMs)}"`;
+    return `  <testsuite name="${xml(r.scenario)}" ${attrs} timestamp="${xml(r.startedAt.replace(/\.\d+Z$/, ""))}" hostname="${xml(hostname)}" file="${xml(r.file)}">\n${cases.join("\n")}\n  </testsuite>`;
   });
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n${suites.join("\n")}\n</testsuites>\n`;
+  const total = (f: (r: RunReport) => number) => reports.reduce((n, r) => n + f(r), 0);
+  const totals = `tests="${total((r) => r.checks.length)}" failures="${total((r) => count(r, "fail"))}" errors="${total((r) => count(r, "error"))}" time="${seconds(total((r) => r.durationMs))}"`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ctb" ${totals}>\n${suites.join("\n")}\n</testsuites>\n`;
 }

@@ -22,12 +22,15 @@ export interface CheckResult {
   verdict: Verdict;
   detail?: string; // why it failed (trace, diff)
   output?: string; // what a user would have seen (ping output, tables)
+  durationMs?: number; // from the step's start to this verdict
 }
 
 export interface RunReport {
   scenario: string;
   file: string;
   checks: CheckResult[];
+  /** ISO time the run started (JUnit's testsuite timestamp). */
+  startedAt: string;
   durationMs: number;
   passed: number;
   failed: number;
@@ -40,18 +43,35 @@ export type RunEvent =
 
 export interface RunOptions {
   onEvent?: (ev: RunEvent) => void;
+  /** A scenario that checks nothing passes only when this is set (`ctb run --allow-no-expectations`). */
+  allowNoExpectations?: boolean;
+}
+
+/** Step kinds that judge something; a scenario with none of them proves nothing. */
+const EXPECTATION_KINDS: ReadonlySet<Step["kind"]> = new Set(["wait", "pods", "reach", "matrix", "contrail"]);
+
+/** The report of a file that could not be loaded: one error, so a batch still reports every other file. */
+export function loadErrorReport(file: string, error: unknown): RunReport {
+  const at = error as { line?: unknown; problem?: unknown };
+  const line = typeof at?.line === "number" ? at.line : 0;
+  const detail = typeof at?.problem === "string" ? at.problem : errorText(error); // file:line is already on the check
+  const check: CheckResult = { step: 0, line, kind: "apply", name: "load the scenario file", verdict: "error", detail, durationMs: 0 };
+  return { scenario: file, file, checks: [check], startedAt: new Date().toISOString(), durationMs: 0, passed: 0, failed: 1 };
 }
 
 export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOptions = {}): Promise<RunReport> {
   const started = Date.now();
+  let stepStarted = started;
   const checks: CheckResult[] = [];
   const emit = (ev: RunEvent) => opts.onEvent?.(ev);
   const record = (step: Step, r: Omit<CheckResult, "step" | "line" | "title" | "kind">) => {
-    const result = { step: step.index + 1, line: step.line, title: step.title, kind: step.kind, ...r };
+    const durationMs = Date.now() - stepStarted;
+    const result = { step: step.index + 1, line: step.line, title: step.title, kind: step.kind, ...r, durationMs };
     checks.push(result);
     emit({ type: "check", result });
   };
   for (const step of scenario.steps) {
+    stepStarted = Date.now();
     emit({ type: "step", step });
     try {
       await runStep(step, tb, {
@@ -62,11 +82,26 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
       record(step, { name: `${step.kind} step`, verdict: "error", detail: errorText(e) });
     }
   }
+  if (!opts.allowNoExpectations && !scenario.steps.some((s) => EXPECTATION_KINDS.has(s.kind))) {
+    const last = scenario.steps.at(-1);
+    const result: CheckResult = {
+      step: scenario.steps.length,
+      line: last?.line ?? 1,
+      kind: last?.kind ?? "apply",
+      name: "the scenario has an expectation",
+      verdict: "fail",
+      detail: "no step checks anything (wait, pods, reach, matrix or contrail), so a pass would prove nothing; add one, or run with --allow-no-expectations",
+      durationMs: 0,
+    };
+    checks.push(result);
+    emit({ type: "check", result });
+  }
   const failed = checks.filter((c) => c.verdict !== "pass").length;
   return {
     scenario: scenario.name,
     file: scenario.file,
     checks,
+    startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     passed: checks.length - failed,
     failed,
