@@ -47,7 +47,16 @@ export interface ControllerConfig {
   hostNetworkService: boolean;
   vncEndpoint: { ip: string; port: number };
   apsName?: string;
+  /**
+   * How NetworkPolicy becomes Contrail objects (a testbed option, `[DEFAULTS] netpol_layout`):
+   * `upstream` — the cluster APS layout the real R5 kube-manager builds (default for r5);
+   * `kubernetes` — the testbed's corrected per-pod layout whose verdicts equal Kubernetes semantics
+   * (Contrail does not ship it; the only layout for r4 until its security-group model exists).
+   */
+  netpolLayout: NetpolLayout;
 }
+
+export type NetpolLayout = "upstream" | "kubernetes";
 
 export class ConfigError extends Error {
   constructor(
@@ -72,6 +81,7 @@ export function defaultConfig(model: Model = "r5"): ControllerConfig {
     kubeTimerInterval: 120,
     hostNetworkService: false,
     vncEndpoint: { ip: "127.0.0.1", port: 8082 },
+    netpolLayout: model === "r5" ? "upstream" : "kubernetes",
   };
 }
 
@@ -148,11 +158,17 @@ export function parseConfig(text: string, overrides: ConfigOverrides = {}): Cont
     if (cfg.kubeTimerInterval <= 0) throw new ConfigError("[DEFAULTS] kube_timer_interval", "must be > 0");
   }
   if (defs.aps_name !== undefined && defs.aps_name !== "") cfg.apsName = defs.aps_name;
+  if (defs.netpol_layout !== undefined) cfg.netpolLayout = netpolLayout("[DEFAULTS] netpol_layout", defs.netpol_layout);
 
   const merged = { ...cfg, ...stripUndefined(overrides) };
   // ip_fabric_forwarding's default follows the model when only the model was overridden
   if (overrides.model && overrides.ipFabricForwarding === undefined && k8s.ip_fabric_forwarding === undefined)
     merged.ipFabricForwarding = overrides.model === "r5";
+  // the layout's default follows the model too
+  if (overrides.model && overrides.netpolLayout === undefined && defs.netpol_layout === undefined)
+    merged.netpolLayout = overrides.model === "r5" ? "upstream" : "kubernetes";
+  if (merged.model === "r4" && merged.netpolLayout === "upstream")
+    throw new ConfigError("[DEFAULTS] netpol_layout", "upstream is the R5 firewall layout; r4 has no application-policy-sets (its security-group model is not built yet: use kubernetes)");
   if (merged.model === "r4" && merged.ipFabricForwarding)
     throw new ConfigError("[KUBERNETES] ip_fabric_forwarding", "the r4 model is overlay only");
   return merged;
@@ -231,4 +247,9 @@ export function fipPoolRef(key: string, o: Record<string, unknown>): FipPoolRef 
     network: o.network as string,
     name: o.name as string,
   };
+}
+
+export function netpolLayout(key: string, v: string): NetpolLayout {
+  if (v === "upstream" || v === "kubernetes") return v;
+  throw new ConfigError(key, `"${v}" is not upstream or kubernetes`);
 }

@@ -257,7 +257,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   function pick(): string | undefined {
     for (const b of buckets) {
       for (const k of b) {
-        if (unitDeps(k, snap).every((d) => !busy(d)) && deletionDeps(k).every((d) => !busy(d))) {
+        if (unitDeps(k, snap, layout).every((d) => !busy(d)) && deletionDeps(k).every((d) => !busy(d))) {
           b.delete(k);
           return k;
         }
@@ -410,10 +410,17 @@ export async function startController(opts: ControllerOptions): Promise<Controll
    * the tags in use, and the interfaces of pods that gained or lost their identity tag. Free without policies.
    */
   const policiesChanged = () => {
-    if (!snap.networkpolicies.size && involved.size === 0 && !reconciler.owned.has(unitKey.policies()))
+    if (
+      !layout.upstreamPolicies &&
+      !snap.networkpolicies.size &&
+      involved.size === 0 &&
+      !reconciler.owned.has(unitKey.policies())
+    )
       return;
     enqueue(unitKey.policies());
     enqueue(unitKey.tags());
+    // the upstream layout matches label tags at flow time: no pod carries an identity tag
+    if (layout.upstreamPolicies) return;
     const next = policyInvolvedPods(layout, snap);
     for (const k of new Set([...involved, ...next])) {
       if (involved.has(k) === next.has(k)) continue;
@@ -435,7 +442,9 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       const quiet = () => {};
       if (t !== "update" || !old || layout.isIsolated(o, quiet) !== layout.isIsolated(old, quiet))
         enqueue(unitKey.cluster());
-      if (t !== "update" && cfg.model === "r5") enqueue(unitKey.tags());
+      // r5 pods carry their namespace's labels as tags
+      const labelsChanged = JSON.stringify(o.metadata.labels ?? {}) !== JSON.stringify(old?.metadata.labels ?? {});
+      if ((t !== "update" || labelsChanged) && cfg.model === "r5") enqueue(unitKey.tags());
       for (const p of inNamespace(snap.pods, ns)) enqueue(unitKey.pod(ns, p.metadata.name!));
       for (const s of inNamespace(snap.services, ns)) enqueue(unitKey.service(ns, s.metadata.name!));
       policiesChanged();

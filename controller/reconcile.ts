@@ -11,85 +11,13 @@
  *   const units = await r.scan();              // unit keys owning objects in the API
  *   await r.apply(translateUnit("Pod/default/web", snap, layout, r.view, pods));
  */
+import { parentTypeOf, scanFieldsOf, TYPE_ORDER } from "./contrail-types";
 import { NoIdError, RefsExistError, type VncClient, type VncObject, type VncRef } from "./vnc/client";
 import { unitKeyOf } from "./translate/names";
 import type { DesiredEdge, DesiredObject, DesiredRef, UnitDesired, UuidOf, VncView } from "./translate/types";
 
-/** Creation order of the types the controller manages (deletion runs backwards). */
-export const TYPE_ORDER = [
-  "project",
-  "tag",
-  "network-ipam",
-  "network-policy",
-  "security-group",
-  "virtual-network",
-  "floating-ip-pool",
-  "virtual-router",
-  "virtual-machine",
-  "virtual-machine-interface",
-  "instance-ip",
-  "floating-ip",
-  "loadbalancer",
-  "loadbalancer-listener",
-  "loadbalancer-pool",
-  "loadbalancer-member",
-  "firewall-rule",
-  "firewall-policy",
-  "application-policy-set",
-] as const;
+export { TYPE_ORDER } from "./contrail-types";
 const RANK = new Map<string, number>(TYPE_ORDER.map((t, i) => [t, i]));
-
-/** Fields read back on a scan, per type: what the translation sets (plus annotations). */
-const SCAN_FIELDS: Record<string, string[]> = {
-  project: [],
-  tag: ["tag_type_name", "tag_value"],
-  "firewall-rule": ["endpoint_1", "endpoint_2", "service", "direction", "action_list"],
-  "firewall-policy": ["firewall_rule_refs"],
-  "application-policy-set": ["firewall_policy_refs", "tag_refs"],
-  "network-ipam": ["ipam_subnet_method", "ipam_subnets"],
-  "network-policy": ["network_policy_entries"],
-  "security-group": ["security_group_entries"],
-  "virtual-network": [
-    "virtual_network_properties",
-    "address_allocation_mode",
-    "fabric_snat",
-    "network_ipam_refs",
-    "network_policy_refs",
-    "virtual_network_refs",
-    "tag_refs",
-  ],
-  "floating-ip-pool": ["floating_ip_pool_subnets"],
-  "virtual-router": ["virtual_router_ip_address", "virtual_machine_refs"],
-  "virtual-machine": ["server_type"],
-  "virtual-machine-interface": [
-    "virtual_machine_interface_device_owner",
-    "virtual_network_refs",
-    "virtual_machine_refs",
-    "security_group_refs",
-    "tag_refs",
-  ],
-  "instance-ip": [
-    "instance_ip_family",
-    "instance_ip_address",
-    "subnet_uuid",
-    "virtual_network_refs",
-    "virtual_machine_interface_refs",
-  ],
-  "floating-ip": [
-    "floating_ip_address",
-    "floating_ip_traffic_direction",
-    "virtual_machine_interface_refs",
-    "project_refs",
-  ],
-  loadbalancer: ["loadbalancer_provider", "loadbalancer_properties", "virtual_machine_interface_refs"],
-  "loadbalancer-listener": ["loadbalancer_listener_properties", "loadbalancer_refs"],
-  "loadbalancer-pool": [
-    "loadbalancer_pool_provider",
-    "loadbalancer_pool_properties",
-    "loadbalancer_listener_refs",
-  ],
-  "loadbalancer-member": ["loadbalancer_member_properties"],
-};
 
 /**
  * Refs kept on objects a unit does not own: (holder type, ref field, also when the holder is ours). A
@@ -142,11 +70,6 @@ export const objKey = (type: string, fq: string[]) => `${type} ${fq.join(":")}`;
 const edgeKey = (e: DesiredEdge) => `${e.fromType} ${e.from.join(":")} ${e.refType} ${e.to.join(":")}`;
 const refFieldType = (field: string) => field.replace(/_refs$/, "").replace(/_/g, "-");
 
-const PARENT_TYPE: Record<string, string> = {
-  project: "domain",
-  "virtual-router": "global-system-config",
-};
-
 export interface ReconcilerOptions {
   warn?: (msg: string) => void;
   /**
@@ -188,7 +111,7 @@ export class Reconciler {
   async scan(): Promise<Set<string>> {
     const lists = await Promise.all(
       TYPE_ORDER.map(async (type) => {
-        const fields = ["annotations", "display_name", ...SCAN_FIELDS[type]];
+        const fields = ["annotations", "display_name", ...scanFieldsOf(type)];
         return [type, await this.vnc.list(type, { detail: true, fields })] as const;
       }),
     );
@@ -319,8 +242,8 @@ export class Reconciler {
     );
     for (const o of ordered) {
       const needs: [string, string[]][] = [];
-      if (o.parent_type) needs.push([o.parent_type, o.fq_name.slice(0, -1)]);
-      else if (PARENT_TYPE[o.type]) needs.push([PARENT_TYPE[o.type], o.fq_name.slice(0, -1)]);
+      const parent = o.parent_type ?? parentTypeOf(o.type);
+      if (parent) needs.push([parent, o.fq_name.slice(0, -1)]);
       for (const [field, refs] of Object.entries(o.refs))
         for (const r of refs) needs.push([refFieldType(field), r.to]);
       for (const [type, fq] of needs) {
@@ -394,7 +317,7 @@ export class Reconciler {
           if (e2 instanceof NoIdError) throw err;
           throw e2;
         });
-        const fields = ["annotations", "display_name", ...(SCAN_FIELDS[o.type] ?? [])];
+        const fields = ["annotations", "display_name", ...scanFieldsOf(o.type)];
         cur = actualFrom(o.type, await this.vnc.read(o.type, uuid, { fields }));
         this.known.set(k, uuid);
       }

@@ -14,8 +14,10 @@ import type { Logger } from "../controller/index";
 import { startApiServer } from "../fake-contrail-api/server";
 import { startConfigDaemons } from "../fake-contrail-api/daemons/index";
 import { type Agents, startAgents } from "../fake-vrouter/agent/index";
+import type { DatapathStats } from "../fake-vrouter/datapath/engine";
 import { createEmbeddedCluster } from "./cluster/embedded/index";
 import { realClusterQuiet } from "./cluster/quiet";
+import type { CaptureHandle, CaptureTarget } from "./capture";
 import type { NetnsEndpoint } from "./netns-datapath";
 import { type NodeEmulator, type PodPlumber, startNodeEmulator } from "./node/emulator";
 import { PortApiPlumber } from "./node/port-api-plumber";
@@ -31,6 +33,13 @@ export interface EnvOptions {
   cluster: ClusterChoice;
   /** Where persistent state lives (kubeconfig of the local control plane, pid files). */
   workDir?: string;
+  /**
+   * The run's record (testbed/run-record.ts): what the testbed starts is recorded there as it starts it —
+   * processes with their start times, namespaces, the control plane's components — and CNI state lives there.
+   */
+  stateDir?: string;
+  /** Aborting stops a start in progress: what was started is torn down and startTestbed rejects. */
+  signal?: AbortSignal;
   log?: (msg: string) => void;
 }
 
@@ -48,6 +57,7 @@ export function controllerConfigFor(scenario: Scenario): ControllerConfig {
   if (c.ipFabricSubnet) cfg.ipFabricSubnets = [c.ipFabricSubnet];
   if (c.ipFabricForwarding !== undefined) cfg.ipFabricForwarding = c.ipFabricForwarding;
   if (c.ipFabricSnat !== undefined) cfg.ipFabricSnat = c.ipFabricSnat;
+  if (c.netpolLayout) cfg.netpolLayout = c.netpolLayout;
   if (c.publicFipPool) {
     const pool = dict("public_fip_pool", c.publicFipPool);
     if (pool) cfg.publicFipPool = fipPoolRef("public_fip_pool", pool);
@@ -59,6 +69,10 @@ export function controllerConfigFor(scenario: Scenario): ControllerConfig {
 export interface EnvTestbed extends Testbed {
   /** Namespace, node and address of "<ns>/<pod>" or "host:<name>"; undefined on the simulated datapath. */
   netnsEndpoint(name: string): NetnsEndpoint | undefined;
+  /** Prometheus endpoints on 127.0.0.1: "controller", "config-api", "vrouter <compute>". */
+  metrics: Record<string, string>;
+  /** Capture a pod's vif, a compute's fabric port or the whole fabric into a pcap file (`limit` frames if > 0). */
+  capture(target: CaptureTarget, file: string, limit?: number): Promise<CaptureHandle>;
 }
 
 export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promise<EnvTestbed> {
@@ -67,8 +81,15 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
   const log = opts.log ?? (() => {});
   const workDir = opts.workDir ?? resolve(".ctb");
   const closers: (() => Promise<unknown> | unknown)[] = [];
-  const close = async () => {
-    for (const c of closers.reverse()) await Promise.resolve(c()).catch((e) => log(`teardown: ${(e as Error).message}`));
+  let closing: Promise<void> | undefined;
+  // once, however many callers (the run's finally, an interrupt's teardown) ask
+  const close = () =>
+    (closing ??= (async () => {
+      for (const c of closers.splice(0).reverse())
+        await Promise.resolve(c()).catch((e) => log(`teardown: ${(e as Error).message}`));
+    })());
+  const checkAbort = () => {
+    if (opts.signal?.aborted) throw new Error(`testbed start interrupted (${String(opts.signal.reason)})`);
   };
   try {
     const config = controllerConfigFor(scenario);
@@ -77,29 +98,44 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     const daemons = await startConfigDaemons({ apiUrl: api.url });
     closers.push(() => daemons.stop());
 
-    const cluster = await startCluster(opts.cluster, config, workDir);
+    checkAbort();
+    const cluster = await startCluster(opts.cluster, config, workDir, opts);
     closers.push(() => cluster.close());
     const kube = cluster.kube;
+    checkAbort();
 
-    const controller = await startController({ kube, vncUrl: api.url, config, log: quietLogger(log) });
+    // statusPort 0: /metrics and /status on a free 127.0.0.1 port, in every mode
+    const controller = await startController({ kube, vncUrl: api.url, config, log: quietLogger(log), statusPort: 0 });
     closers.push(() => controller.stop());
     const agents = await startAgents({ apiUrl: api.url });
     closers.push(() => agents.stop());
 
+    const metrics: Record<string, string> = { "config-api": api.metricsUrl };
+    if (controller.statusUrl) metrics.controller = `${controller.statusUrl}/metrics`;
+    let datapathStats: DatapathHandle["stats"] | undefined; // the datapath starts after the port APIs
     const portApis = new Map<string, string>();
     for (const n of scenario.nodes) {
-      const portApi = await agents.startPortApi(n.name, { host: "127.0.0.1", port: 0 });
+      const portApi = await agents.startPortApi(n.name, {
+        host: "127.0.0.1",
+        port: 0,
+        datapathStats: () => datapathStats?.(n.name),
+      });
       closers.push(() => portApi.close());
       portApis.set(n.name, portApi.url);
+      metrics[`vrouter ${n.name}`] = `${portApi.url}/metrics`;
     }
+    checkAbort();
     const dp = await startDatapath(opts.datapath, scenario, {
       agents,
       clusterName: config.clusterName,
       portApis,
       workDir,
+      stateDir: opts.stateDir,
       log,
     });
     closers.push(() => dp.close());
+    datapathStats = (c) => dp.stats(c);
+    checkAbort();
 
     const nodes: NodeEmulator[] = [];
     for (const [i, n] of scenario.nodes.entries()) {
@@ -137,6 +173,8 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       settle,
       probe: (req) => dp.probe(req),
       netnsEndpoint: (name) => dp.netnsEndpoint?.(name),
+      metrics,
+      capture: (target, file, limit) => dp.capture(target, file, limit),
       fabricHostIp: (name) => scenario.fabricHosts.find((h) => h.name === name)?.ip,
       close,
     };
@@ -152,13 +190,23 @@ interface DatapathHandle {
   probe(req: ProbeRequest): Promise<ProbeResult>;
   /** netns only: where a pod or fabric host lives, for `ctb exec`. */
   netnsEndpoint?(name: string): NetnsEndpoint | undefined;
+  /** A compute's forwarding counters, for its vrouter's /metrics. */
+  stats(compute: string): Promise<DatapathStats | undefined>;
+  capture(target: CaptureTarget, file: string, limit?: number): Promise<CaptureHandle>;
   close(): Promise<void>;
 }
 
 async function startDatapath(
   kind: EnvOptions["datapath"],
   scenario: Scenario,
-  o: { agents: Agents; clusterName: string; portApis: Map<string, string>; workDir: string; log: (m: string) => void },
+  o: {
+    agents: Agents;
+    clusterName: string;
+    portApis: Map<string, string>;
+    workDir: string;
+    stateDir?: string;
+    log: (m: string) => void;
+  },
 ): Promise<DatapathHandle> {
   if (kind === "netns") {
     const { NetnsDatapath } = await import("./netns-datapath");
@@ -169,12 +217,15 @@ async function startDatapath(
       clusterName: o.clusterName,
       portApiPort: (node) => Number(new URL(o.portApis.get(node)!).port),
       workDir: o.workDir,
+      stateDir: o.stateDir,
       log: o.log,
     });
     return {
       plumber: dp.plumber,
       probe: (req) => dp.probe(req),
       netnsEndpoint: (name) => dp.endpoint(name),
+      stats: (c) => dp.stats(c),
+      capture: (t, file, limit) => dp.capture(t, file, limit),
       close: () => dp.close(),
     };
   }
@@ -185,7 +236,13 @@ async function startDatapath(
     attach: (a) => sim.attach(a),
     detach: (node, endpoint) => sim.detach(node, endpoint),
   });
-  return { plumber, probe: async (req) => sim.probe(req), close: async () => sim.close() };
+  return {
+    plumber,
+    probe: async (req) => sim.probe(req),
+    stats: async (c) => sim.stats(c),
+    capture: async (t, file, limit) => sim.capture(t, file, limit),
+    close: async () => sim.close(),
+  };
 }
 
 interface ClusterHandle {
@@ -195,7 +252,12 @@ interface ClusterHandle {
   close(): Promise<void>;
 }
 
-async function startCluster(choice: ClusterChoice, config: ControllerConfig, workDir: string): Promise<ClusterHandle> {
+async function startCluster(
+  choice: ClusterChoice,
+  config: ControllerConfig,
+  workDir: string,
+  o: Pick<EnvOptions, "stateDir" | "signal">,
+): Promise<ClusterHandle> {
   if (choice.kind === "embedded") {
     const cluster = createEmbeddedCluster({ serviceSubnet: config.serviceSubnets[0], podSubnet: config.podSubnets[0] });
     return { kube: cluster, quiet: () => cluster.waitQuiet(), close: async () => cluster.close() };
@@ -206,7 +268,12 @@ async function startCluster(choice: ClusterChoice, config: ControllerConfig, wor
     return { kube, quiet: () => realClusterQuiet(kube), close: async () => {} };
   }
   const { startLocalControlPlane } = await import("./cluster/local/index");
-  const cp = await startLocalControlPlane({ workDir, serviceSubnet: config.serviceSubnets[0] });
+  const cp = await startLocalControlPlane({
+    workDir,
+    serviceSubnet: config.serviceSubnets[0],
+    stateDir: o.stateDir,
+    signal: o.signal,
+  });
   process.stderr.write(`ctb: local control plane up; kubeconfig: ${cp.kubeconfigPath}\n`);
   const kube = HttpKubeApi.fromKubeconfig(cp.kubeconfigPath);
   return {

@@ -10,6 +10,7 @@ import type { ControllerConfig } from "../config";
 import type { KubeObject } from "../kube/api";
 import { Layout } from "./layout";
 import { policyInvolvedPods, translatePolicies } from "./netpol";
+import { translateUpstreamPolicies } from "./netpol-upstream";
 import { parseUnitKey, unitKey } from "./names";
 import type { KubeSnapshot, UnitDesired, VncView } from "./types";
 import {
@@ -61,7 +62,7 @@ export const UNIT_RANK: Record<string, number> = {
  * Units that must be applied before `key` (they own its parents and ref targets). Deletions run the other
  * way round: the scheduler holds a deleted namespace's unit until its pods' and services' units are done.
  */
-export function unitDeps(key: string, snap: KubeSnapshot): string[] {
+export function unitDeps(key: string, snap: KubeSnapshot, layout?: Layout): string[] {
   const u = parseUnitKey(key);
   switch (u.kind) {
     case "Tags":
@@ -70,7 +71,7 @@ export function unitDeps(key: string, snap: KubeSnapshot): string[] {
     case "Cluster":
       return [unitKey.tags()];
     case "Policies":
-      return snap.networkpolicies.size ? [unitKey.tags(), unitKey.cluster()] : [];
+      return snap.networkpolicies.size || layout?.upstreamPolicies ? [unitKey.tags(), unitKey.cluster()] : [];
     case "Namespace":
       return [unitKey.cluster()];
     case "Service":
@@ -97,7 +98,7 @@ export interface TranslateContext {
 }
 
 export function translationContext(snap: KubeSnapshot, layout: Layout): TranslateContext {
-  return { podsByUid: podIndex(snap), involved: policyInvolvedPods(layout, snap) };
+  return { podsByUid: podIndex(snap), involved: layout.upstreamPolicies ? new Set() : policyInvolvedPods(layout, snap) };
 }
 
 export function translateUnit(
@@ -120,7 +121,9 @@ export function translateUnit(
     case "Pod":
       return translatePod(layout, snap, view, `${u.namespace}/${u.name}`, ctx.involved);
     case "Policies":
-      return translatePolicies(layout, snap, new UnitBuilder(layout, key));
+      return layout.upstreamPolicies
+        ? translateUpstreamPolicies(layout, snap, new UnitBuilder(layout, key))
+        : translatePolicies(layout, snap, new UnitBuilder(layout, key));
     case "Service":
       return translateService(layout, snap, `${u.namespace}/${u.name}`, ctx.podsByUid);
   }

@@ -46,6 +46,11 @@ export class Layout {
     return this.cfg.model === "r5";
   }
 
+  /** NetworkPolicy in the real kube-manager's cluster APS layout (netpol-upstream.ts), else the per-pod one. */
+  get upstreamPolicies(): boolean {
+    return this.r5 && this.cfg.netpolLayout === "upstream";
+  }
+
   clusterProjectName(): string {
     return this.cfg.clusterProject ?? (this.r5 ? `${this.c}-default` : "default");
   }

@@ -7,6 +7,7 @@
  * Example: `{ type: "virtual-machine", fq_name: ["k8s__default__web"], uuid: pod.metadata.uid, props, refs }`
  */
 import type { KubeObject } from "../kube/api";
+import type { ManagedType } from "../contrail-types";
 
 /** A ref by fq_name; `compareAttr: false` when the server rewrites the attr (VN → IPAM subnet uuids). */
 export interface DesiredRef {
@@ -33,7 +34,7 @@ export interface UuidOf {
 }
 
 export interface DesiredObject {
-  type: string;
+  type: ManagedType;
   fq_name: string[];
   parent_type?: string;
   uuid: string;

@@ -5,6 +5,8 @@
  * Example: `translatePod(layout, snap, view, "default/web")` → VM, VMI, instance-ip and the
  * virtual-router → VM edge for pod default/web.
  */
+import { type ManagedType, parentTypeOf } from "../contrail-types";
+import { upstreamPodLabels, upstreamPolicyTags } from "./netpol-upstream";
 import type { KubeObject } from "../kube/api";
 import { GSC, IP_FABRIC_VN, type Layout, NETWORK_ANNOTATION, parseNetworkAnnotation } from "./layout";
 import { fqUuid, type KeyValue, ownerAnnotations, tagName, unitKey, uuid5 } from "./names";
@@ -19,27 +21,6 @@ import type {
   VncView,
 } from "./types";
 
-const PARENT: Record<string, string | undefined> = {
-  project: "domain",
-  "network-ipam": "project",
-  "network-policy": "project",
-  "security-group": "project",
-  "virtual-network": "project",
-  "floating-ip-pool": "virtual-network",
-  "floating-ip": "floating-ip-pool",
-  "virtual-router": "global-system-config",
-  "virtual-machine": undefined,
-  "virtual-machine-interface": "project",
-  "instance-ip": undefined,
-  loadbalancer: "project",
-  "loadbalancer-listener": "project",
-  "loadbalancer-pool": "project",
-  "loadbalancer-member": "loadbalancer-pool",
-  tag: undefined,
-  "firewall-rule": "policy-management",
-  "firewall-policy": "policy-management",
-  "application-policy-set": "policy-management",
-};
 
 export class UnitBuilder {
   readonly objects: DesiredObject[] = [];
@@ -52,7 +33,7 @@ export class UnitBuilder {
   ) {}
 
   add(
-    type: string,
+    type: ManagedType,
     fq: string[],
     props: Record<string, unknown>,
     refs: Record<string, DesiredRef[]> = {},
@@ -69,7 +50,7 @@ export class UnitBuilder {
       },
       refs,
     };
-    const parent = PARENT[type];
+    const parent = parentTypeOf(type);
     if (parent) o.parent_type = parent;
     if (opts.createOnly) o.createOnly = opts.createOnly;
     this.objects.push(o);
@@ -165,13 +146,14 @@ export function hasPort(p: KubeObject): boolean {
   return !!p.spec?.nodeName && !p.spec?.hostNetwork && !!p.metadata.uid;
 }
 
-/** Tags a pod's interface carries: (r5) its labels and `namespace=<ns>`, plus its identity tag if policies name it. */
-export function podTags(layout: Layout, pod: KubeObject, involved: ReadonlySet<string>): string[] {
+/**
+ * Tags a pod's interface carries: (r5) its labels, its namespace's labels (they win on a shared key) and
+ * `namespace=<ns>`, as kube-manager sets them; plus its identity tag if the kubernetes layout's policies name it.
+ * Without `ns` only the pod's own labels and `namespace=<ns>` are given (the controller's tag-use counting).
+ */
+export function podTags(layout: Layout, pod: KubeObject, involved: ReadonlySet<string>, ns?: KubeObject): string[] {
   const tags: string[] = [];
-  if (layout.r5) {
-    for (const [k, v] of Object.entries(pod.metadata.labels ?? {})) tags.push(tagName(k, v));
-    tags.push(tagName("namespace", pod.metadata.namespace!));
-  }
+  if (layout.r5) for (const [k, v] of Object.entries(upstreamPodLabels(pod, ns))) tags.push(tagName(k, v));
   if (involved.has(`${pod.metadata.namespace}/${pod.metadata.name}`)) tags.push(identityTag(layout, pod));
   return tags.sort();
 }
@@ -191,8 +173,11 @@ export function translateTags(
     names.add(applicationTag(layout));
     for (const ns of snap.namespaces.keys()) names.add(tagName("namespace", ns));
   }
+  // the upstream layout's rules name label tags whether or not a pod carries them (kube-manager creates them)
+  if (layout.upstreamPolicies) for (const t of upstreamPolicyTags(layout, snap)) names.add(t);
   for (const p of snap.pods.values())
-    if (hasPort(p)) for (const t of podTags(layout, p, involved)) names.add(t);
+    if (hasPort(p))
+      for (const t of podTags(layout, p, involved, snap.namespaces.get(p.metadata.namespace!))) names.add(t);
   for (const n of [...names].sort()) {
     const eq = n.indexOf("=");
     b.add("tag", [n], { tag_type_name: n.slice(0, eq), tag_value: n.slice(eq + 1) });
@@ -442,7 +427,7 @@ export function translatePod(
       virtual_network_refs: [ref(net.vn)],
       virtual_machine_refs: [ref(vmFq)],
       security_group_refs: [ref(layout.securityGroup(nsName))],
-      tag_refs: podTags(layout, pod, involved).map((t) => ref([t])),
+      tag_refs: podTags(layout, pod, involved, snap.namespaces.get(nsName)).map((t) => ref([t])),
     },
     {
       uuid: vmiUuid,

@@ -17,6 +17,7 @@ export interface ControllerOptions {
   ipFabricForwarding?: boolean;
   ipFabricSnat?: boolean;
   publicFipPool?: string;
+  netpolLayout?: "upstream" | "kubernetes";
 }
 
 export interface NodeSpec {
