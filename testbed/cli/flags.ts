@@ -1,12 +1,57 @@
 /**
- * Flags shared by `ctb run`, `ctb up` and the environment daemon, and the error type for bad command lines.
+ * Flags shared by `ctb run`, `ctb up` and the environment daemon, the strict flag parser every verb uses, and
+ * the two error types a verb throws: `UsageError` (exit 2, the command line is wrong) and `CommandError`
+ * (exit 1, the command was fine but did not do what was asked — kubectl's `Error from server (NotFound): …`).
+ *
+ * Example: `const { values, positionals } = parseVerbArgs(args, { namespace: { type: "string", short: "n" } })`.
  */
-import { parseArgs } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import type { ClusterChoice, EnvOptions } from "../env";
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override name = "UsageError";
+  /** Whether `ctb <verb> --help` would help: not when the environment, not the command line, is at fault. */
+  readonly hint: boolean;
+  constructor(message: string, opts: { hint?: boolean } = {}) {
+    super(message);
+    this.hint = opts.hint ?? true;
+  }
+}
 
-export function envFlags(args: string[]): { options: EnvOptions; positionals: string[]; values: Record<string, unknown> } {
+/** The command ran but failed (exit 1); printed as `ctb <verb>: message`, or as it is when `bare` (kubectl's API errors). */
+export class CommandError extends Error {
+  override name = "CommandError";
+  readonly bare: boolean;
+  constructor(message: string, opts: { bare?: boolean } = {}) {
+    super(message);
+    this.bare = opts.bare ?? false;
+  }
+}
+
+/** node:util's parseArgs, strict, with its errors turned into one-line usage errors. */
+export function parseVerbArgs<O extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(parseErrorText(e));
+  }
+}
+
+/** "Unknown option '--x'. To specify a positional argument starting with a '-', …" → "unknown option '--x'". */
+export function parseErrorText(e: unknown): string {
+  const msg = (e as Error).message.split(". To specify")[0]!;
+  return msg[0]!.toLowerCase() + msg.slice(1);
+}
+
+export function isParseArgsError(e: unknown): boolean {
+  return String((e as { code?: unknown })?.code ?? "").startsWith("ERR_PARSE_ARGS");
+}
+
+export function envFlags(args: string[]): {
+  options: EnvOptions;
+  positionals: string[];
+  values: Record<string, unknown>;
+} {
   let parsed: ReturnType<typeof parse>;
   const parse = (a: string[]) =>
     parseArgs({
@@ -17,12 +62,13 @@ export function envFlags(args: string[]): { options: EnvOptions; positionals: st
         cluster: { type: "string", default: "embedded" },
         json: { type: "boolean", default: false },
         junit: { type: "string" },
+        pcap: { type: "string" },
       },
     });
   try {
     parsed = parse(args);
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(parseErrorText(e));
   }
   const { values, positionals } = parsed;
   if (values.datapath !== "sim" && values.datapath !== "netns") {
@@ -35,9 +81,9 @@ export function envFlags(args: string[]): { options: EnvOptions; positionals: st
   };
 }
 
-
 function parseClusterFlagOrUsage(v: string): ClusterChoice {
   if (v === "embedded" || v === "local") return { kind: v };
-  if (v.startsWith("kubeconfig:") && v.length > "kubeconfig:".length) return { kind: "kubeconfig", path: v.slice(11) };
+  if (v.startsWith("kubeconfig:") && v.length > "kubeconfig:".length)
+    return { kind: "kubeconfig", path: v.slice(11) };
   throw new UsageError(`--cluster must be embedded, local or kubeconfig:<path>, not "${v}"`);
 }

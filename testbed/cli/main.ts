@@ -2,16 +2,19 @@
  * `ctb`, the testbed CLI. Verbs and flags are an interface other tools rely on (docs/cli.md):
  *   ctb run <scenario…> [--datapath sim|netns] [--cluster embedded|local|kubeconfig:<path>] [--junit f] [--json]
  *   ctb up <scenario> [same flags] / ctb down
- *   ctb get pods [-n ns|-A] [-o wide] / ctb describe namespace <name> / ctb exec <ns>/<pod> -- <cmd…>
- *   ctb contrail list <type> / ctb contrail get <type> <fq_name|uuid> / ctb trace <from> <to> [--proto] [--port]
+ *   ctb get <kind> [name…] [-n ns|-A] [-o wide|yaml|json|name] / ctb describe <kind> <name> [-n ns]
+ *   ctb exec [-it] [-n ns] <pod> -- <cmd…> / ctb trace <from> <to> [--proto] [--port] [--json]
+ *   ctb contrail list <type> / ctb contrail get <type> <fq_name|uuid>
  *   ctb api | ctb controller | ctb vrouter   (one component alone)
- * Exit code 0 iff the command did what was asked (for `run`: every expectation held).
+ * `ctb <verb> --help` prints the verb's usage. Exit code 0 iff the command did what was asked (for `run`: every
+ * expectation held; for `trace`: the packet was delivered), 1 when it did not, 2 for a bad command line.
  */
 import { rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { RunReport } from "../runner/run";
 import { ScenarioError } from "../scenario/types";
-import { envFlags, UsageError } from "./flags";
+import { CommandError, envFlags, isParseArgsError, parseErrorText, UsageError } from "./flags";
+import { installProcessHandlers } from "./lifecycle";
 import * as session from "./session";
 
 const USAGE = `usage: ctb <command> [options]
@@ -24,28 +27,138 @@ const USAGE = `usage: ctb <command> [options]
   up <scenario.yaml>     bring up a persistent environment running the scenario (same flags as run)
   down [--all]           stop the persistent environment; remove the namespaces and processes it (or any
                          crashed testbed) left; --all also removes those of live testbeds
-  get pods [-n <ns>|-A] [-o wide]
-  describe namespace <name>
-  exec <ns>/<pod> -- <command…>   run a command in the pod (ping works on both datapaths)
+  get <kind> [name…] [-n <ns>|-A] [-o wide|yaml|json|name]   list objects as kubectl does (pods, svc, ns, no, …)
+  describe <kind> <name> [-n <ns>]   show one object in detail (pod, service, node, namespace, …)
+  exec [-it] [-n <ns>] <pod> -- <command…>   run a command in the pod (ping works on both datapaths)
   trace <from> <to> [--proto icmp|tcp|udp|sctp] [--port N]   explain a packet's fate hop by hop
-  contrail list <type> | contrail get <type> <fq_name|uuid>
+  contrail list <type> | contrail get <type> <fq_name|uuid>   read the Contrail config API
   api [--port P] [--db F]        run the fake Contrail config API alone
-  controller [flags]             run the controller alone (see ctb controller --help)
-  vrouter [flags]                run a vrouter agent alone (see ctb vrouter --help)
+  controller [flags]             run the controller alone
+  vrouter [flags]                run a vrouter agent alone
+
+Run 'ctb <command> --help' for a command's options.
 `;
+
+const ENV_FLAGS = `  --datapath sim|netns     simulated engine (default) or real packets in network namespaces (root)
+  --cluster embedded|local|kubeconfig:<path>
+                           Kubernetes backend: in-process (default), a local control plane, or a cluster
+`;
+
+/** `ctb <verb> --help`. controller and vrouter print their own (their flags live with them). */
+const HELP: Record<string, string> = {
+  run: `usage: ctb run <scenario.yaml…> [flags]
+
+Run scenarios, each in a fresh environment; exit 0 iff every expectation holds, 1 if one does not,
+2 if a scenario file is invalid (nothing starts then).
+
+${ENV_FLAGS}  --json                   print a JSON report instead of text
+  --junit <file>           also write a JUnit XML report
+`,
+  up: `usage: ctb up <scenario.yaml> [flags]
+
+Bring up a persistent environment running the scenario, for get/describe/exec/trace/contrail; ctb down stops it.
+
+${ENV_FLAGS}`,
+  down: `usage: ctb down [--all]
+
+Stop the persistent environment and remove the namespaces and processes it (or any crashed testbed) left.
+
+  --all   also remove those of live testbeds (other runs, tests)
+`,
+  get: `usage: ctb get <kind> [name…] [flags]
+       ctb get <kind>/<name>… [flags]
+
+List objects of the environment's cluster as kubectl does. Kinds: pods (po), services (svc), namespaces (ns),
+nodes (no), deployments (deploy), replicasets (rs), endpoints (ep), endpointslices, networkpolicies (netpol),
+ingresses (ing), replicationcontrollers (rc), leases.
+
+  -n, --namespace <ns>     namespace (default "default")
+  -A, --all-namespaces     every namespace (adds a NAMESPACE column)
+  -o, --output <format>    wide (more columns), yaml, json, name
+  -l, --selector <sel>     label selector, e.g. app=web
+      --no-headers         leave the header line out
+
+Examples:
+  ctb get pods -A -o wide
+  ctb get svc web -o yaml
+  ctb get netpol -n test-isolated-ns
+`,
+  describe: `usage: ctb describe <kind> [name…] [-n <ns>]
+
+Show objects in detail: pods (node, IP, containers, conditions), services (IPs, ports, endpoints),
+nodes (addresses, pods), namespaces (annotations, isolation); other kinds as their spec and status.
+Without a name, every object of the kind in the namespace.
+
+  -n, --namespace <ns>     namespace (default "default")
+
+Example: ctb describe pod -n test-isolated-ns example3-67d6cf5cc8-4mmz6
+`,
+  exec: `usage: ctb exec [-it] [-n <ns>] <pod> -- <command…>
+       ctb exec <ns>/<pod> -- <command…>
+
+Run a command in the pod; exit with its exit code. The pod may be named by a prefix glob (example1-*).
+On the netns datapath any program runs in the pod's network namespace; on the simulated datapath pods run
+no programs and only ping is answered, by sending probes through the engine.
+
+  -n, --namespace <ns>     namespace (default "default")
+  -i, --stdin              pass stdin to the command (netns)
+  -t, --tty                accepted for kubectl habits (the terminal is yours already)
+  -c, --container <name>   accepted and ignored: a pod's containers share its network
+
+Example: ctb exec -n default example1-* -- ping -c 2 10.47.255.251
+`,
+  trace: `usage: ctb trace <from> <to> [--proto icmp|tcp|udp|sctp] [--port N] [--json]
+
+Send one packet (or connection attempt) and explain its fate hop by hop; exit 0 if it was delivered,
+1 if it was dropped. Endpoints take the forms a scenario's reach step does:
+  <from>  <ns>/<pod>, <ns>/<prefix>* (the first matching pod), host:<fabric host>
+  <to>    the same, service:<ns>/<name> (svc:…), or an IPv4 address
+
+  --proto <p>          icmp (default), tcp, udp or sctp
+  --port <N>           destination port, 1-65535 (needed for tcp, udp and sctp)
+  --json, -o json      print the probe result as JSON
+
+Example: ctb trace default/example1-* service:default/web --proto tcp --port 8080
+`,
+  contrail: `usage: ctb contrail list <type> [-o json|yaml|name]
+       ctb contrail get <type> <fq_name|uuid> [-o json|yaml]
+
+Read objects from the Contrail config API of the environment (or --api <url>). Types as the API names them:
+virtual-network, virtual-machine-interface, instance-ip, network-policy, security-group, project, …
+
+  --api <url>          another config API (default: the environment's)
+  -o, --output <fmt>   json, yaml, name (list only); --json is -o json
+`,
+  api: `usage: ctb api [--port P] [--host H] [--db F] [--quiet]
+
+Run the fake Contrail config API alone until interrupted.
+
+  --port <P>    port (default 8082; 0 = any free port)
+  --host <H>    address to listen on (default 127.0.0.1)
+  --db <F>      persist the store in this file (default: memory only)
+  --quiet       no request log
+`,
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
+  // Ctrl-C, SIGTERM, SIGHUP and a closed output pipe end every verb through its registered teardowns; the
+  // standalone components handle their signals themselves (they flush state on the way out)
+  installProcessHandlers({ signals: !["api", "controller", "vrouter"].includes(verb ?? "") });
   try {
+    if (verb && HELP[verb] && wantsHelp(rest)) {
+      process.stdout.write(HELP[verb]);
+      return 0;
+    }
     switch (verb) {
       case "run":
-        return await run(rest);
+        return await (await import("./run-cmd")).run(rest);
       case "up":
         return await session.up(rest);
       case "down":
         return await session.down(rest);
       case "get":
-        return await session.getPods(rest);
+        return await session.get(rest);
       case "describe":
         return await session.describe(rest);
       case "exec":
@@ -55,15 +168,29 @@ export async function main(argv: string[]): Promise<number> {
       case "contrail":
         return await session.contrail(rest);
       case "api":
-        return await (await import("../../fake-contrail-api/cli")).main(rest).then(() => 0);
+        // its flag checks throw plain errors naming the flag ("--port: invalid port …"): those are usage errors
+        return await (await import("../../fake-contrail-api/cli"))
+          .main(rest)
+          .then(() => 0)
+          .catch((e: Error) => {
+            throw /^--[a-z]/.test(e.message) ? new UsageError(e.message) : e;
+          });
       case "controller":
         return await (await import("../../controller/cli")).main(rest).then(() => 0);
       case "vrouter":
         return await (await import("../../fake-vrouter/agent/cli")).main(rest).then(() => 0);
       case "__serve":
         return await session.serve(rest);
-      case undefined:
       case "help":
+        // `ctb help <verb>` as `ctb <verb> --help`
+        if (rest[0] && HELP[rest[0]]) {
+          process.stdout.write(HELP[rest[0]]);
+          return 0;
+        }
+        if (rest[0] === "controller" || rest[0] === "vrouter") return await main([rest[0], "--help"]);
+        process.stdout.write(USAGE);
+        return 0;
+      case undefined:
       case "--help":
       case "-h":
         process.stdout.write(USAGE);
@@ -73,59 +200,40 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
-    // bad command lines and bad configuration are the user's to fix: say what, not where in our code
-    const usage = e instanceof Error && ["ConfigError", "ControllerUsageError", "UsageError", "PrerequisiteError"].includes(e.name);
-    if (e instanceof ScenarioError || e instanceof UsageError || usage) {
-      process.stderr.write(`ctb: ${e.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`ctb: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    return 1;
+    return failed(verb, e);
   }
 }
 
-async function run(args: string[]): Promise<number> {
-  // the whole stack loads only for verbs that start an environment: inspection verbs stay quick
-  const { loadScenario } = await import("../scenario/load");
-  const { startTestbed } = await import("../env");
-  const { runScenario } = await import("../runner/run");
-  const { jsonReport, junitReport, red, summaryText, textReporter } = await import("../runner/report");
-  const { options, positionals, values } = envFlags(args);
-  if (positionals.length === 0) throw new UsageError("run needs at least one scenario file");
-  // load every file first: a broken scenario fails fast, before any environment comes up
-  const scenarios = positionals.map((f) => loadScenario(f));
-  const reports: RunReport[] = [];
-  const human = !values.json;
-  // each run keeps its state (control-plane certificates, CNI state) apart, so runs in one directory don't collide
-  const workDir = join(resolve(process.env.CTB_WORKDIR ?? ".ctb"), `run-${process.pid}`);
-  // Ctrl-C or a CI timeout must not leave processes or namespaces behind: tear down, then exit
-  let current: { close(): Promise<void> } | undefined;
-  const interrupted = (signal: NodeJS.Signals) => {
-    process.stderr.write(`ctb: ${signal}: tearing the environment down\n`);
-    void (current?.close() ?? Promise.resolve()).finally(() => {
-      rmSync(workDir, { recursive: true, force: true });
-      process.exit(signal === "SIGINT" ? 130 : 143);
-    });
-  };
-  process.once("SIGINT", interrupted);
-  process.once("SIGTERM", interrupted);
-  for (const scenario of scenarios) {
-    if (human) process.stdout.write(`\n=== ${scenario.file}: ${scenario.name} (${options.datapath} datapath, ${options.cluster.kind} cluster)\n`);
-    const tb = await startTestbed(scenario, { ...options, workDir });
-    current = tb;
-    try {
-      reports.push(await runScenario(scenario, tb, { onEvent: human ? textReporter(process.stdout) : undefined }));
-    } finally {
-      await tb.close();
-      current = undefined;
-    }
+/**
+ * One message a user can act on, never our stack trace (CTB_DEBUG=1 adds it): exit 2 for what the user must
+ * fix in the command line or in files, 1 when the command ran and failed.
+ */
+function failed(verb: string | undefined, e: unknown): number {
+  const who = verb ? `ctb ${verb}` : "ctb";
+  const err = e instanceof Error ? e : new Error(String(e));
+  const say = (text: string) => process.stderr.write(`${text}\n`);
+  if (err instanceof CommandError) {
+    say(err.bare ? err.message : `${who}: ${err.message}`);
+    return 1;
   }
-  process.removeListener("SIGINT", interrupted);
-  process.removeListener("SIGTERM", interrupted);
-  rmSync(workDir, { recursive: true, force: true });
-  if (values.junit) writeFileSync(values.junit as string, junitReport(reports));
-  process.stdout.write(values.json ? `${jsonReport(reports)}\n` : `${summaryText(reports)}\n`);
-  const ok = reports.every((r) => r.failed === 0);
-  if (!ok && human) process.stdout.write(red("Some expectations did not hold.\n"));
-  return ok ? 0 : 1;
+  if (err instanceof UsageError || isParseArgsError(err) || ["ControllerUsageError", "VrouterCliError"].includes(err.name)) {
+    // the controller and vrouter append their whole usage to the message; --help shows it
+    say(`${who}: ${parseErrorText({ message: err.message.split("\n")[0] })}`);
+    if (!(err instanceof UsageError) || err.hint) say(`See 'ctb ${verb} --help'.`);
+    return 2;
+  }
+  // files and configuration to fix: said in full (file:line, every missing prerequisite)
+  if (err instanceof ScenarioError || ["ConfigError", "PrerequisiteError"].includes(err.name)) {
+    say(`${who}: ${err.message}`);
+    return 2;
+  }
+  say(`${who}: ${err.message}`);
+  if (process.env.CTB_DEBUG === "1" && err.stack) say(err.stack);
+  return 1;
+}
+
+/** --help or -h among a verb's own flags (not in the command after `--` that exec runs). */
+function wantsHelp(args: string[]): boolean {
+  const end = args.indexOf("--");
+  return (end < 0 ? args : args.slice(0, end)).some((a) => a === "--help" || a === "-h");
 }

@@ -12,8 +12,23 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { type KubeObject, KubeApiError, RESOURCES, type ResourceName } from "../../controller/kube/api";
 import type { ProbeProto, ProbeResult } from "../runner/testbed";
-import { envFlags, UsageError } from "./flags";
+import { type ReachProbe, ScenarioError, type Step } from "../scenario/types";
+import { stringify } from "yaml";
+import { CommandError, envFlags, parseVerbArgs, UsageError } from "./flags";
+import {
+  describeGeneric,
+  describeNode,
+  describePod,
+  describeService,
+  kindNames,
+  parseOutput,
+  qualifiedName,
+  resourceFor,
+  serialize,
+  table,
+} from "./printers";
 
 const WORK_DIR = resolve(process.env.CTB_WORKDIR ?? ".ctb");
 const SESSION_FILE = `${WORK_DIR}/session.json`;
@@ -40,7 +55,8 @@ function readSession(): SessionState | undefined {
 
 function requireSession(): SessionState {
   const s = readSession();
-  if (!s?.ready) throw new UsageError("no environment is up here: run `ctb up <scenario.yaml>` first");
+  if (!s?.ready)
+    throw new UsageError("no environment is up here: run `ctb up <scenario.yaml>` first", { hint: false });
   return s;
 }
 
@@ -59,11 +75,23 @@ async function control<T>(s: SessionState, path: string, body?: unknown): Promis
     headers: body === undefined ? undefined : { "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   }).catch((e) => {
-    throw new UsageError(`the environment (pid ${s.pid}) does not answer at ${s.controlUrl}: ${(e as Error).message}; run \`ctb down\``);
+    throw new CommandError(
+      `the environment (pid ${s.pid}) does not answer at ${s.controlUrl}: ${(e as Error).message}; run \`ctb down\``,
+    );
   });
   const text = await res.text();
-  if (!res.ok) throw new UsageError(text);
-  return (res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text) as T;
+  const json = res.headers.get("content-type")?.includes("json");
+  if (!res.ok) {
+    const status = json
+      ? (JSON.parse(text) as { kind?: string; reason?: string; message?: string })
+      : undefined;
+    // as kubectl prints an API error, e.g. Error from server (NotFound): pods "x" not found
+    if (status?.kind === "Status")
+      throw new CommandError(`Error from server (${status.reason}): ${status.message}`, { bare: true });
+    if (res.status === 400) throw new UsageError(text);
+    throw new CommandError(text);
+  }
+  return (json ? JSON.parse(text) : text) as T;
 }
 
 // ---- up / serve / down -------------------------------------------------------------------------------------
@@ -108,9 +136,9 @@ export async function up(args: string[]): Promise<number> {
 export async function serve(args: string[]): Promise<number> {
   const { options, positionals } = envFlags(args);
   const { default: express } = await import("express");
-  const { loadScenario } = await import("../scenario/load");
+  const { loadScenario, parseScenario } = await import("../scenario/load");
   const { startTestbed } = await import("../env");
-  const { describeNamespace, podsTable, runScenario } = await import("../runner/run");
+  const { describeNamespace, resolveSource, resolveTarget, runScenario } = await import("../runner/run");
   const { summaryText, textReporter } = await import("../runner/report");
   const scenario = loadScenario(positionals[0]!);
   const tb = await startTestbed(scenario, { ...options, workDir: WORK_DIR, log: (m) => process.stdout.write(`${m}\n`) });
@@ -130,34 +158,104 @@ export async function serve(args: string[]): Promise<number> {
 
   const app = express();
   app.use(express.json());
-  app.get("/pods", async (req, res) => {
-    res.type("text").send(await podsTable(tb, (req.query.namespace as string) || undefined));
+  // errors as the Kubernetes API reports them (a Status) so the client can print kubectl's "Error from server"
+  const fail = (res: import("express").Response, e: unknown, status = 404) => {
+    if (e instanceof KubeApiError) res.status(e.status).json({ kind: "Status", reason: e.reason, message: e.message });
+    else res.status(status).type("text").send((e as Error).message);
+  };
+  // generic read access to the cluster for `ctb get` / `ctb describe`: a list (namespace "" or absent: all) or one object
+  app.get(["/kube/:resource", "/kube/:resource/:name"], async (req, res) => {
+    const resource = String(req.params.resource) as ResourceName;
+    const name = req.params.name as string | undefined;
+    if (!Object.hasOwn(RESOURCES, resource))
+      return void res.status(400).type("text").send(`unknown resource "${resource}"`);
+    const namespace = RESOURCES[resource].namespaced
+      ? (req.query.namespace as string) || undefined
+      : undefined;
+    try {
+      if (name) res.json(await tb.kube.get(resource, name, namespace));
+      else
+        res.json(
+          await tb.kube.list(resource, {
+            namespace,
+            labelSelector: (req.query.labelSelector as string) || undefined,
+          }),
+        );
+    } catch (e) {
+      fail(res, e, 400);
+    }
   });
   app.get("/namespace/:name", async (req, res) => {
     try {
       res.type("text").send(await describeNamespace(tb, req.params.name));
     } catch (e) {
-      res.status(404).type("text").send((e as Error).message);
+      fail(res, e);
     }
   });
   app.post("/probe", async (req, res) => {
     try {
       res.json(await tb.probe(req.body));
     } catch (e) {
-      res.status(400).type("text").send((e as Error).message);
+      fail(res, e, 400);
     }
   });
+  // `ctb trace`: the endpoint forms of a scenario's reach step, judged by the scenario loader and resolved by
+  // the runner, so a trace accepts and means exactly what a scenario does
+  app.post("/trace", async (req, res) => {
+    const { from, to, proto, port } = req.body as {
+      from: string;
+      to: string;
+      proto: ProbeProto;
+      port?: number;
+    };
+    let probe: ReachProbe;
+    try {
+      const text = stringify({
+        name: "ctb-trace",
+        steps: [{ reach: [{ from, to, proto, port, expect: "allow" }] }],
+      });
+      probe = (parseScenario(text, "ctb trace").steps[0] as Extract<Step, { kind: "reach" }>).probes[0]!;
+    } catch (e) {
+      const problem = e instanceof ScenarioError ? e.problem : (e as Error).message;
+      return void res
+        .status(400)
+        .type("text")
+        .send(problem.replace(/^reach\.(from|to) /, "$1 ").replace(/^reach: /, ""));
+    }
+    try {
+      const src = await resolveSource(tb, probe.from);
+      const dst = await resolveTarget(tb, probe.to, probe.port);
+      const result = await tb.probe({
+        from: src.endpoint,
+        toIp: dst.ip,
+        proto: probe.proto,
+        port: dst.port,
+        count: 1,
+      });
+      res.json({ from: src.label, to: dst.label, result });
+    } catch (e) {
+      fail(res, e);
+    }
+  });
+  // `ctb exec`: the pod (exact name, or a runner-style `<prefix>*` glob) and, on netns, its network namespace
   app.post("/resolve", async (req, res) => {
     try {
-      const [namespace, name] = String(req.body.pod).split("/");
-      const pod = await tb.kube.get("pods", name!, namespace);
-      const endpoint = `${namespace}/${name}`;
+      const { namespace, name } = req.body as { namespace: string; name: string };
+      const pod = name.endsWith("*")
+        ? await tb.kube.get(
+            "pods",
+            (await resolveSource(tb, `${namespace}/${name}`)).endpoint.split("/")[1]!,
+            namespace,
+          )
+        : await tb.kube.get("pods", name, namespace);
+      const endpoint = `${namespace}/${pod.metadata.name}`;
       // netns: the pod's network namespace, once the CNI plumbed it (a pod still ContainerCreating has none)
       const netns = tb.netnsEndpoint(endpoint)?.netns;
-      if (tb.datapath === "netns" && !netns) throw new Error(`pod ${endpoint} has no network namespace (phase ${pod.status?.phase ?? "unknown"})`);
+      if (tb.datapath === "netns" && !netns)
+        throw new Error(`pod ${endpoint} has no network namespace (phase ${pod.status?.phase ?? "unknown"})`);
       res.json({ ip: pod.status?.podIP, node: pod.spec?.nodeName, endpoint, netns });
     } catch (e) {
-      res.status(404).type("text").send((e as Error).message);
+      fail(res, e);
     }
   });
   app.post("/shutdown", (_req, res) => {
@@ -243,129 +341,344 @@ async function cleanupLeftovers(all: boolean, sessionPid?: number): Promise<stri
 
 // ---- inspection ----------------------------------------------------------------------------------------------
 
-export async function getPods(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      namespace: { type: "string", short: "n" },
-      "all-namespaces": { type: "boolean", short: "A", default: false },
-      output: { type: "string", short: "o" },
-    },
+/** `<kind> [name…]` or `<kind>/<name>…` (kubectl's two spellings) to the resource and the names asked for. */
+function kindAndNames(positionals: string[], verb: string): { resource: ResourceName; names: string[] } {
+  const [first, ...rest] = positionals;
+  if (!first)
+    throw new UsageError(`you must specify the type of resource to ${verb}; one of: ${kindNames()}`);
+  const slashed = first.includes("/");
+  const word = slashed ? first.slice(0, first.indexOf("/")) : first;
+  const resource = resourceFor(word);
+  if (!resource)
+    throw new UsageError(`the server doesn't have a resource type "${word}" (known: ${kindNames()})`);
+  if (!slashed) return { resource, names: rest };
+  const names = positionals.map((p) => {
+    const [k, n] = p.split("/");
+    if (!n || resourceFor(k!) !== resource)
+      throw new UsageError(
+        `there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (got "${p}")`,
+      );
+    return n;
   });
-  if (positionals[0] !== "pods" && positionals[0] !== "pod" && positionals[0] !== "po") {
-    throw new UsageError("get supports: get pods [-n <ns>|-A] [-o wide]");
-  }
-  const s = requireSession();
-  const ns = values["all-namespaces"] ? "" : (values.namespace ?? "default");
-  const table = await control<string>(s, `/pods?namespace=${encodeURIComponent(ns)}`);
-  // without -o wide kubectl leaves out IP and NODE
-  const wide = values.output === "wide";
-  process.stdout.write(`${wide ? table : narrow(table)}\n`);
-  return 0;
+  return { resource, names };
 }
 
-function narrow(table: string): string {
-  const lines = table.split("\n");
-  const cut = lines[0]!.indexOf("IP ");
-  return cut < 0 ? table : lines.map((l) => l.slice(0, cut).trimEnd()).join("\n");
+/** Objects by name, with kubectl's NotFound errors for the missing ones collected rather than thrown. */
+async function getNamed(s: SessionState, resource: ResourceName, names: string[], namespace: string) {
+  const found: KubeObject[] = [];
+  const errors: string[] = [];
+  for (const name of names) {
+    try {
+      found.push(
+        await control<KubeObject>(
+          s,
+          `/kube/${resource}/${encodeURIComponent(name)}?namespace=${encodeURIComponent(namespace)}`,
+        ),
+      );
+    } catch (e) {
+      if (!(e instanceof CommandError)) throw e;
+      errors.push(e.message);
+    }
+  }
+  return { found, errors };
+}
+
+async function listObjects(
+  s: SessionState,
+  resource: ResourceName,
+  namespace: string,
+  labelSelector?: string,
+): Promise<KubeObject[]> {
+  const q = new URLSearchParams({ namespace, ...(labelSelector ? { labelSelector } : {}) });
+  return (await control<{ items: KubeObject[] }>(s, `/kube/${resource}?${q}`)).items;
+}
+
+function noResources(resource: ResourceName, namespace: string): string {
+  return RESOURCES[resource].namespaced && namespace
+    ? `No resources found in ${namespace} namespace.\n`
+    : "No resources found\n";
+}
+
+export async function get(args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs(args, {
+    namespace: { type: "string", short: "n" },
+    "all-namespaces": { type: "boolean", short: "A" },
+    output: { type: "string", short: "o" },
+    selector: { type: "string", short: "l" },
+    "no-headers": { type: "boolean" },
+  });
+  const output = parseOutput(values.output);
+  const { resource, names } = kindAndNames(positionals, "get");
+  const all = !!values["all-namespaces"];
+  if (all && names.length)
+    throw new UsageError("a resource cannot be retrieved by name across all namespaces");
+  const s = requireSession();
+  const namespace = all ? "" : (values.namespace ?? "default");
+  const { found: objs, errors } = names.length
+    ? await getNamed(s, resource, names, namespace)
+    : { found: await listObjects(s, resource, namespace, values.selector), errors: [] };
+  if (output === "json" || output === "yaml") {
+    if (objs.length || !names.length)
+      process.stdout.write(serialize(resource, objs, names.length !== 1, output));
+  } else if (output === "name") {
+    process.stdout.write(objs.map((o) => `${qualifiedName(resource, o)}\n`).join(""));
+  } else if (objs.length) {
+    process.stdout.write(
+      table(resource, objs, { wide: output === "wide", allNamespaces: all, headers: !values["no-headers"] }),
+    );
+  }
+  if (!objs.length && !names.length && output !== "json" && output !== "yaml")
+    process.stderr.write(noResources(resource, namespace));
+  for (const e of errors) process.stderr.write(`${e}\n`);
+  return errors.length ? 1 : 0;
 }
 
 export async function describe(args: string[]): Promise<number> {
-  const [kind, name] = args;
-  if (!["namespace", "namespaces", "ns"].includes(kind ?? "") || !name) throw new UsageError("describe supports: describe namespace <name>");
-  process.stdout.write(`${(await control<string>(requireSession(), `/namespace/${encodeURIComponent(name)}`)).split("\n").slice(1).join("\n")}\n`);
-  return 0;
+  const { values, positionals } = parseVerbArgs(args, { namespace: { type: "string", short: "n" } });
+  const { resource, names } = kindAndNames(positionals, "describe");
+  const s = requireSession();
+  const namespace = values.namespace ?? "default";
+  // kubectl describe <kind> without a name describes every object of the kind in the namespace
+  const { found, errors } = names.length
+    ? await getNamed(s, resource, names, namespace)
+    : { found: await listObjects(s, resource, namespace), errors: [] };
+  if (!found.length && !names.length) process.stderr.write(noResources(resource, namespace));
+  const texts: string[] = [];
+  for (const o of found) {
+    if (resource === "namespaces") {
+      // the runner's text (the isolation mark included); its first line is the kubectl command it stands for
+      texts.push(
+        `${(await control<string>(s, `/namespace/${encodeURIComponent(o.metadata.name!)}`)).split("\n").slice(1).join("\n")}\n`,
+      );
+    } else if (resource === "pods") texts.push(describePod(o));
+    else if (resource === "services") {
+      const ep = await getNamed(s, "endpoints", [o.metadata.name!], namespace);
+      texts.push(describeService(o, ep.found[0]));
+    } else if (resource === "nodes") texts.push(describeNode(o, await listObjects(s, "pods", "")));
+    else texts.push(describeGeneric(resource, o));
+  }
+  process.stdout.write(texts.join("\n\n"));
+  for (const e of errors) process.stderr.write(`${e}\n`);
+  return errors.length ? 1 : 0;
 }
 
+const EXEC_FLAGS = {
+  namespace: { type: "string", short: "n" },
+  container: { type: "string", short: "c" },
+  stdin: { type: "boolean", short: "i" },
+  tty: { type: "boolean", short: "t" },
+} as const;
+
+/** `ctb exec [-it] [-n ns] <pod> -- cmd…` (kubectl) or `ctb exec <ns>/<pod> -- cmd…`; exits with the command's code. */
 export async function exec(args: string[]): Promise<number> {
   const sep = args.indexOf("--");
-  const target = args[0];
-  const cmd = sep >= 0 ? args.slice(sep + 1) : args.slice(1);
-  if (!target?.includes("/") || cmd.length === 0) throw new UsageError("exec <ns>/<pod> -- <command…>");
+  let head = sep >= 0 ? args.slice(0, sep) : args;
+  let cmd = sep >= 0 ? args.slice(sep + 1) : [];
+  if (sep < 0) {
+    // the old kubectl form without `--`: everything after the pod is the command, its flags included
+    const { tokens } = parseArgs({
+      args: head,
+      options: EXEC_FLAGS,
+      strict: false,
+      allowPositionals: true,
+      tokens: true,
+    });
+    const pod = tokens.find((t) => t.kind === "positional");
+    if (pod) [head, cmd] = [head.slice(0, pod.index + 1), head.slice(pod.index + 1)];
+  }
+  const { values, positionals } = parseVerbArgs(head, EXEC_FLAGS);
+  if (positionals.length !== 1)
+    throw new UsageError(
+      positionals.length
+        ? `one pod, then -- and the command (got ${positionals.join(" ")})`
+        : "which pod? ctb exec [-it] [-n <ns>] <pod> -- <command…>",
+    );
+  if (cmd.length === 0)
+    throw new UsageError("no command: ctb exec [-it] [-n <ns>] <pod> -- <command…>");
+  const ref = positionals[0]!;
+  const [namespace, name] = ref.includes("/")
+    ? (ref.split("/", 2) as [string, string])
+    : [values.namespace ?? "default", ref];
   const s = requireSession();
+  const pod = await control<{ endpoint: string; netns?: string }>(s, "/resolve", { namespace, name });
   if (s.datapath === "netns") {
-    const { netns } = await control<{ netns: string }>(s, "/resolve", { pod: target });
-    if (!netns?.startsWith("ctb-")) throw new UsageError(`the environment gave no testbed namespace for ${target}`);
-    // the real program, inside the pod's network namespace (like kubectl exec, minus the other namespaces)
-    const r = spawnSync("ip", ["netns", "exec", netns, ...cmd], { stdio: "inherit" });
-    if (r.error) throw new UsageError(`cannot run ${cmd[0]} in ${netns}: ${r.error.message}`);
+    if (!pod.netns?.startsWith("ctb-"))
+      throw new CommandError(`the environment gave no testbed namespace for ${pod.endpoint}`);
+    // the real program, inside the pod's network namespace (like kubectl exec, minus the other namespaces);
+    // stdin only with -i, as kubectl; a terminal (-t) is the caller's own
+    const r = spawnSync("ip", ["netns", "exec", pod.netns, ...cmd], {
+      stdio: [values.stdin ? "inherit" : "ignore", "inherit", "inherit"],
+    });
+    if (r.error) throw new CommandError(`cannot run ${cmd[0]} in ${pod.netns}: ${r.error.message}`);
     return r.status ?? 1;
   }
-  // simulated datapath: the pod has no processes; ping is answered by sending probes through the engine
-  const { values, positionals } = parseArgs({
-    args: cmd.slice(1),
-    allowPositionals: true,
-    options: { count: { type: "string", short: "c" }, W: { type: "string" }, i: { type: "string" } },
-  });
-  if (cmd[0] !== "ping" || positionals.length !== 1) {
-    throw new UsageError(`on the simulated datapath pods run no programs; exec supports: ping [-c N] <ip> (got "${cmd.join(" ")}")`);
+  return simPing(s, pod.endpoint, cmd);
+}
+
+/** Simulated datapath: the pod has no processes; ping is answered by sending probes through the engine. */
+async function simPing(s: SessionState, endpoint: string, cmd: string[]): Promise<number> {
+  let parsed: ReturnType<
+    typeof parseArgs<{
+      args: string[];
+      allowPositionals: true;
+      options: { count: { type: "string"; short: "c" }; W: { type: "string" }; i: { type: "string" } };
+    }>
+  >;
+  try {
+    parsed = parseArgs({
+      args: cmd.slice(1),
+      allowPositionals: true,
+      options: { count: { type: "string", short: "c" }, W: { type: "string" }, i: { type: "string" } },
+    });
+  } catch {
+    parsed = { values: {}, positionals: [] };
   }
-  const ip = positionals[0]!;
-  const count = Number(values.count ?? 4);
-  const r = await control<ProbeResult>(s, "/probe", { from: target, toIp: ip, proto: "icmp", count });
+  if (cmd[0] !== "ping" || parsed.positionals.length !== 1) {
+    throw new UsageError(
+      `on the simulated datapath pods run no programs; exec supports: ping [-c N] <ip> (got "${cmd.join(" ")}")`,
+    );
+  }
+  const ip = parsed.positionals[0]!;
+  const count = Number(parsed.values.count ?? 4);
+  if (!Number.isInteger(count) || count < 1)
+    throw new UsageError(`ping: -c must be a positive integer, not "${parsed.values.count}"`);
+  const r = await control<ProbeResult>(s, "/probe", { from: endpoint, toIp: ip, proto: "icmp", count });
   process.stdout.write(`PING ${ip} (${ip}): 56 data bytes\n`);
-  for (let i = 0; i < r.received; i++) process.stdout.write(`64 bytes from ${ip}: icmp_seq=${i} ttl=${r.replyTtl ?? 64}\n`);
+  for (let i = 0; i < r.received; i++)
+    process.stdout.write(`64 bytes from ${ip}: icmp_seq=${i} ttl=${r.replyTtl ?? 64}\n`);
   const loss = Math.round(((r.sent - r.received) / Math.max(1, r.sent)) * 100);
-  process.stdout.write(`--- ${ip} ping statistics ---\n${r.sent} packets transmitted, ${r.received} packets received, ${loss}% packet loss\n`);
+  process.stdout.write(
+    `--- ${ip} ping statistics ---\n${r.sent} packets transmitted, ${r.received} packets received, ${loss}% packet loss\n`,
+  );
   return r.received > 0 ? 0 : 1;
 }
 
+const PROTOS = ["icmp", "tcp", "udp", "sctp"];
+
+/** A port flag: an integer 1..65535, or a usage error. */
+function portFlag(v: string | undefined, flag = "--port"): number | undefined {
+  if (v === undefined) return undefined;
+  const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= 1 && n <= 65535)) throw new UsageError(`${flag} must be an integer from 1 to 65535, not "${v}"`);
+  return n;
+}
+
+/** `-o json` or `--json` (both spellings are in use); any other -o is a usage error. */
+function jsonFlag(
+  values: { json?: boolean; output?: string },
+  allowed: string[] = ["json"],
+): string | undefined {
+  if (values.output !== undefined && !allowed.includes(values.output)) {
+    throw new UsageError(`-o must be ${allowed.join(" or ")}, not "${values.output}"`);
+  }
+  return values.json ? "json" : values.output;
+}
+
+/** Exit 0 when the packet was delivered, 1 when it was dropped. */
 export async function trace(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { proto: { type: "string", default: "icmp" }, port: { type: "string" } },
+  const { values, positionals } = parseVerbArgs(args, {
+    proto: { type: "string", default: "icmp" },
+    port: { type: "string" },
+    json: { type: "boolean" },
+    output: { type: "string", short: "o" },
   });
-  if (positionals.length !== 2) throw new UsageError("trace <ns>/<pod> <ip|ns/pod> [--proto icmp|tcp|udp|sctp] [--port N]");
-  const s = requireSession();
-  let to = positionals[1]!;
-  if (to.includes("/")) to = (await control<{ ip: string }>(s, "/resolve", { pod: to })).ip;
+  const json = jsonFlag(values) === "json";
+  if (positionals.length !== 2)
+    throw new UsageError(`two endpoints, <from> and <to>, are needed (got ${positionals.length})`);
   const proto = values.proto as ProbeProto;
-  if (!["icmp", "tcp", "udp", "sctp"].includes(proto)) throw new UsageError(`--proto must be icmp, tcp, udp or sctp`);
-  if (proto !== "icmp" && !values.port) throw new UsageError(`--proto ${proto} needs --port`);
-  const r = await control<ProbeResult>(s, "/probe", {
-    from: positionals[0],
-    toIp: to,
+  if (!PROTOS.includes(proto)) throw new UsageError(`--proto must be icmp, tcp, udp or sctp, not "${proto}"`);
+  const port = portFlag(values.port);
+  if (proto !== "icmp" && port === undefined) throw new UsageError(`--proto ${proto} needs --port`);
+  if (proto === "icmp" && port !== undefined)
+    throw new UsageError("--port does not apply to icmp; add --proto tcp|udp|sctp");
+  const [from, to] = positionals as [string, string];
+  const r = await control<{ from: string; to: string; result: ProbeResult }>(requireSession(), "/trace", {
+    from,
+    to,
     proto,
-    port: values.port ? Number(values.port) : undefined,
-    count: 1,
+    port,
   });
-  process.stdout.write(`${positionals[0]} → ${to} ${proto}${values.port ? `/${values.port}` : ""}: ${r.received ? "delivered" : "DROPPED"}\n`);
-  for (const line of r.trace) process.stdout.write(`  ${line}\n`);
-  if (r.drop) process.stdout.write(`  drop: ${r.drop.reason} at ${r.drop.where}\n`);
-  return 0;
+  const delivered = r.result.received > 0;
+  if (json) process.stdout.write(`${JSON.stringify(r.result, null, 2)}\n`);
+  else {
+    process.stdout.write(
+      `${r.from} → ${r.to} ${proto}${port ? `/${port}` : ""}: ${delivered ? "delivered" : "DROPPED"}\n`,
+    );
+    for (const line of r.result.trace) process.stdout.write(`  ${line}\n`);
+    if (r.result.drop) process.stdout.write(`  drop: ${r.result.drop.reason} at ${r.result.drop.where}\n`);
+  }
+  return delivered ? 0 : 1;
 }
 
 export async function contrail(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { api: { type: "string" } } });
-  const [op, type, ident] = positionals;
-  const base = values.api ?? requireSession().vncUrl;
-  if (op === "list" && type) {
-    const res = await fetch(`${base}/${type}s?detail=true`);
-    if (!res.ok) throw new UsageError(`config API: ${res.status} ${await res.text()}`);
-    const objs = ((await res.json()) as Record<string, Record<string, any>[]>)[`${type}s`] ?? [];
-    for (const w of objs) {
-      const o = w[type]!;
-      process.stdout.write(`${(o.fq_name as string[]).join(":")}  ${o.uuid}\n`);
-    }
+  const { values, positionals } = parseVerbArgs(args, {
+    api: { type: "string" },
+    json: { type: "boolean" },
+    output: { type: "string", short: "o" },
+  });
+  const output = jsonFlag(values, ["json", "yaml", "name"]);
+  const [op, type, ident, ...extra] = positionals;
+  if (op !== "list" && op !== "get")
+    throw new UsageError(
+      op
+        ? `unknown operation "${op}" (list or get)`
+        : "list <type> or get <type> <fq_name|uuid>?",
+    );
+  if (!type) throw new UsageError(`${op} needs an object type, e.g. virtual-network`);
+  if (op === "list" && (ident || extra.length))
+    throw new UsageError(`list takes one type (got ${positionals.slice(1).join(" ")})`);
+  if (op === "get" && (!ident || extra.length))
+    throw new UsageError("get takes a type and one fq_name (a:b:c) or uuid");
+  const base = (values.api ?? requireSession().vncUrl).replace(/\/$/, "");
+  const call = async (path: string, body?: unknown) => {
+    const res = await fetch(`${base}${path}`, {
+      method: body === undefined ? "GET" : "POST",
+      headers: body === undefined ? undefined : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }).catch((e: Error) => {
+      throw new CommandError(
+        `the config API at ${base} does not answer: ${(e.cause as Error | undefined)?.message ?? e.message}`,
+      );
+    });
+    return { status: res.status, text: await res.text() };
+  };
+  const print = (v: unknown) =>
+    process.stdout.write(output === "yaml" ? stringify(v) : `${JSON.stringify(v, null, 2)}\n`);
+  const unknownType = async () => (await call(`/${type}s?count=true`)).status === 404;
+  if (op === "list") {
+    const r = await call(`/${type}s?detail=true`);
+    if (r.status === 404)
+      throw new UsageError(
+        `unknown config object type "${type}" (e.g. virtual-network, virtual-machine-interface, project)`,
+      );
+    if (r.status !== 200) throw new CommandError(`config API: ${r.status} ${r.text}`);
+    type Obj = { fq_name: string[]; uuid: string };
+    const objs = ((JSON.parse(r.text) as Record<string, Record<string, Obj>[]>)[`${type}s`] ?? []).map(
+      (w) => w[type]!,
+    );
+    if (output === "json" || output === "yaml") print(objs);
+    else
+      for (const o of objs)
+        process.stdout.write(
+          output === "name" ? `${o.fq_name.join(":")}\n` : `${o.fq_name.join(":")}  ${o.uuid}\n`,
+        );
     return 0;
   }
-  if (op === "get" && type && ident) {
-    let uuid = ident;
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-/.test(ident)) {
-      const r = await fetch(`${base}/fqname-to-id`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ type, fq_name: ident.split(":") }),
-      });
-      if (!r.ok) throw new UsageError(`no ${type} ${ident}: ${r.status} ${await r.text()}`);
-      uuid = ((await r.json()) as { uuid: string }).uuid;
-    }
-    const res = await fetch(`${base}/${type}/${uuid}`);
-    if (!res.ok) throw new UsageError(`config API: ${res.status} ${await res.text()}`);
-    process.stdout.write(`${JSON.stringify(await res.json(), null, 2)}\n`);
-    return 0;
+  if (output === "name") throw new UsageError("-o name applies to contrail list");
+  // a failed lookup is a usage error when the type is wrong, kubectl's NotFound (exit 1) when the object is
+  const lookupFailed = async (r: { status: number; text: string }) => {
+    if (await unknownType()) throw new UsageError(`unknown config object type "${type}" (e.g. virtual-network, project)`);
+    if (r.status === 404) throw new CommandError(`${type} ${ident} not found`);
+    throw new CommandError(`config API: ${r.status} ${r.text}`);
+  };
+  let uuid = ident!;
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-/.test(uuid)) {
+    const r = await call("/fqname-to-id", { type, fq_name: ident!.split(":") });
+    if (r.status !== 200) return lookupFailed(r);
+    uuid = (JSON.parse(r.text) as { uuid: string }).uuid;
   }
-  throw new UsageError("contrail list <type> | contrail get <type> <fq_name|uuid> [--api <url>]");
+  const r = await call(`/${type}/${uuid}`);
+  if (r.status !== 200) return lookupFailed(r);
+  print(JSON.parse(r.text));
+  return 0;
 }

@@ -264,13 +264,14 @@ function inSubnet(ip: string, cidr: string): boolean {
 
 // ---- reachability ----------------------------------------------------------------------------------------
 
-interface Target {
+export interface Target {
   ip: string;
   port?: number;
   label: string;
 }
 
-async function resolveTarget(tb: Testbed, to: string, port?: number): Promise<Target> {
+/** A reach/matrix destination (pod ref or glob, service:<ns>/<name>, host:<name>, IP) to an address; `ctb trace` uses it too. */
+export async function resolveTarget(tb: Testbed, to: string, port?: number): Promise<Target> {
   if (to.startsWith("service:")) {
     const [namespace, name] = to.slice("service:".length).split("/") as [string, string];
     const svc = await tb.kube.get("services", name, namespace);
@@ -292,7 +293,8 @@ async function hostIp(tb: Testbed, ref: string): Promise<string> {
   return ip;
 }
 
-async function resolveSource(tb: Testbed, from: string): Promise<{ endpoint: string; label: string }> {
+/** A reach source (pod ref or glob, host:<name>) to the endpoint name probes start from. */
+export async function resolveSource(tb: Testbed, from: string): Promise<{ endpoint: string; label: string }> {
   if (from.startsWith("host:")) return { endpoint: from, label: from };
   const pod = await findPod(tb, from);
   const endpoint = `${pod.metadata.namespace}/${pod.metadata.name}`;
