@@ -116,6 +116,20 @@ export class KubeApiError extends Error {
   }
 }
 
+/**
+ * kube-apiserver's `fieldValidation` for writes: what happens to fields the kind does not have. Strict: 400
+ * `strict decoding error: unknown field "spec.foo"` (kubectl's default since 1.27); Warn (the server's default):
+ * dropped, one warning each; Ignore: dropped silently. Values of the wrong type fail in every mode.
+ */
+export type FieldValidation = "Strict" | "Warn" | "Ignore";
+
+/** Options of create, replace and patch. */
+export interface WriteOptions {
+  fieldValidation?: FieldValidation;
+  /** Receives the server's warnings (HTTP `Warning` headers), e.g. `unknown field "spec.foo"` under Warn. */
+  onWarning?: (message: string) => void;
+}
+
 export interface KubeApi {
   list(resource: ResourceName, opts?: ListOptions): Promise<{ items: KubeObject[]; resourceVersion: string }>;
   /**
@@ -130,15 +144,16 @@ export interface KubeApi {
     onDone: (err?: Error) => void,
   ): Promise<WatchHandle>;
   get(resource: ResourceName, name: string, namespace?: string): Promise<KubeObject>;
-  create(resource: ResourceName, obj: KubeObject, namespace?: string): Promise<KubeObject>;
+  create(resource: ResourceName, obj: KubeObject, namespace?: string, opts?: WriteOptions): Promise<KubeObject>;
   /** Full update; metadata.resourceVersion, if set, must match (409 Conflict otherwise). */
-  replace(resource: ResourceName, obj: KubeObject): Promise<KubeObject>;
+  replace(resource: ResourceName, obj: KubeObject, opts?: WriteOptions): Promise<KubeObject>;
   patch(
     resource: ResourceName,
     name: string,
     namespace: string | undefined,
     patch: unknown,
     type?: PatchType,
+    opts?: WriteOptions,
   ): Promise<KubeObject>;
   /** Merge patch of the status subresource. */
   patchStatus(

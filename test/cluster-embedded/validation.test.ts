@@ -129,7 +129,7 @@ describe("validation messages", () => {
   it("network policy ports, peers and policy types", async () => {
     c = createEmbeddedCluster();
     expect(await invalid("networkpolicies", np({ podSelector: {}, ingress: [{ from: [{}] }] }))).toBe(
-      'NetworkPolicy "p" is invalid: spec.ingress[0].from[0]: Required value: must specify a peer',
+      'NetworkPolicy.networking.k8s.io "p" is invalid: spec.ingress[0].from[0]: Required value: must specify a peer',
     );
     expect(
       await invalid(
@@ -137,7 +137,7 @@ describe("validation messages", () => {
         np({ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: "10.0.0.0/8" }, podSelector: {} }] }] }),
       ),
     ).toBe(
-      'NetworkPolicy "p" is invalid: spec.ingress[0].from[0]: Forbidden: may not specify both ipBlock and another peer',
+      'NetworkPolicy.networking.k8s.io "p" is invalid: spec.ingress[0].from[0]: Forbidden: may not specify both ipBlock and another peer',
     );
     expect(
       await invalid(
@@ -148,7 +148,7 @@ describe("validation messages", () => {
         }),
       ),
     ).toBe(
-      'NetworkPolicy "p" is invalid: spec.egress[0].to[0].ipBlock.except[0]: Invalid value: "11.0.0.0/16": must be a strict subset of `cidr`',
+      'NetworkPolicy.networking.k8s.io "p" is invalid: spec.egress[0].to[0].ipBlock.except[0]: Invalid value: "11.0.0.0/16": must be a strict subset of `cidr`',
     );
     expect(
       await invalid(
@@ -156,7 +156,7 @@ describe("validation messages", () => {
         np({ podSelector: {}, ingress: [{ ports: [{ port: "serve-8080-tcp-x" }] }] }),
       ),
     ).toBe(
-      'NetworkPolicy "p" is invalid: spec.ingress[0].ports[0].port: Invalid value: "serve-8080-tcp-x": must be no more than 15 characters',
+      'NetworkPolicy.networking.k8s.io "p" is invalid: spec.ingress[0].ports[0].port: Invalid value: "serve-8080-tcp-x": must be no more than 15 characters',
     );
     expect(
       await invalid(
@@ -164,10 +164,10 @@ describe("validation messages", () => {
         np({ podSelector: {}, ingress: [{ ports: [{ port: 90, endPort: 80 }] }] }),
       ),
     ).toBe(
-      'NetworkPolicy "p" is invalid: spec.ingress[0].ports[0].endPort: Invalid value: 90: must be greater than or equal to `port`',
+      'NetworkPolicy.networking.k8s.io "p" is invalid: spec.ingress[0].ports[0].endPort: Invalid value: 90: must be greater than or equal to `port`',
     );
     expect(await invalid("networkpolicies", np({ podSelector: {}, policyTypes: ["Inbound"] }))).toBe(
-      'NetworkPolicy "p" is invalid: spec.policyTypes[0]: Unsupported value: "Inbound": supported values: "Ingress", "Egress"',
+      'NetworkPolicy.networking.k8s.io "p" is invalid: spec.policyTypes[0]: Unsupported value: "Inbound": supported values: "Ingress", "Egress"',
     );
     expect(
       await invalid(
@@ -175,7 +175,7 @@ describe("validation messages", () => {
         np({ podSelector: { matchExpressions: [{ key: "a", operator: "In" }] } }),
       ),
     ).toBe(
-      "NetworkPolicy \"p\" is invalid: spec.podSelector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
+      "NetworkPolicy.networking.k8s.io \"p\" is invalid: spec.podSelector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
     );
   });
 
@@ -191,7 +191,7 @@ describe("validation messages", () => {
       },
     };
     expect(await invalid("deployments", d)).toBe(
-      'Deployment "d" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{"app":"b"}: `selector` does not match template `labels`',
+      'Deployment.apps "d" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{"app":"b"}: `selector` does not match template `labels`',
     );
   });
 

@@ -23,6 +23,7 @@ import {
   type WatchEvent,
   type WatchHandle,
   type WatchOptions,
+  type WriteOptions,
 } from "../../../controller/kube/api";
 import { EndpointsController } from "./controllers/endpoints";
 import { GarbageCollector, NamespaceController } from "./controllers/lifecycle";
@@ -53,6 +54,8 @@ export interface EmbeddedClusterOptions {
   now?: () => Date;
   /** Told about every controller reconcile that threw (default: console.error). */
   onControllerError?: (f: ControllerFailure) => void;
+  /** Warnings of writes that bring no onWarning of their own (unknown fields dropped under Warn). */
+  onWarning?: (message: string) => void;
 }
 
 export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";
@@ -94,6 +97,7 @@ export class EmbeddedCluster implements KubeApi {
       serviceSubnet: this.serviceSubnet,
       ids: new IdSource(opts.seed),
       now: opts.now ?? (() => new Date()),
+      onWarning: opts.onWarning,
     });
     this.runtime = new ControllerRuntime(
       opts.onControllerError ??
@@ -182,14 +186,19 @@ export class EmbeddedCluster implements KubeApi {
     return clone(this.registry.get(resource, name, namespace));
   }
 
-  async create(resource: ResourceName, obj: KubeObject, namespace?: string): Promise<KubeObject> {
+  async create(
+    resource: ResourceName,
+    obj: KubeObject,
+    namespace?: string,
+    opts?: WriteOptions,
+  ): Promise<KubeObject> {
     this.assertOpen();
-    return clone(this.registry.create(resource, obj, namespace));
+    return clone(this.registry.create(resource, obj, namespace, opts));
   }
 
-  async replace(resource: ResourceName, obj: KubeObject): Promise<KubeObject> {
+  async replace(resource: ResourceName, obj: KubeObject, opts?: WriteOptions): Promise<KubeObject> {
     this.assertOpen();
-    return clone(this.registry.replace(resource, obj, obj?.metadata?.namespace));
+    return clone(this.registry.replace(resource, obj, obj?.metadata?.namespace, "main", opts));
   }
 
   async patch(
@@ -198,9 +207,10 @@ export class EmbeddedCluster implements KubeApi {
     namespace: string | undefined,
     patch: unknown,
     type: PatchType = "merge",
+    opts?: WriteOptions,
   ): Promise<KubeObject> {
     this.assertOpen();
-    return clone(this.registry.patch(resource, name, namespace, patch, type));
+    return clone(this.registry.patch(resource, name, namespace, patch, type, "main", opts));
   }
 
   async patchStatus(
@@ -221,8 +231,10 @@ export class EmbeddedCluster implements KubeApi {
   /**
    * `kubectl apply` for one manifest: create it, or patch the live object with the three-way patch
    * (last-applied configuration -> this manifest), recording the manifest in the last-applied annotation.
+   * Field validation is Strict unless told otherwise, as kubectl's.
    */
-  async applyManifest(obj: KubeObject): Promise<KubeObject> {
+  async applyManifest(obj: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
+    const write: WriteOptions = { ...opts, fieldValidation: opts.fieldValidation ?? "Strict" };
     this.assertOpen();
     if (!isMap(obj) || !isMap(obj.metadata)) throw badRequest("Object 'metadata' is missing in the manifest");
     const resource = resourceForKind(obj.apiVersion, obj.kind);
@@ -252,7 +264,7 @@ export class EmbeddedCluster implements KubeApi {
     const live = desired.metadata.name
       ? this.registry.find(resource, desired.metadata.name, desired.metadata.namespace)
       : undefined;
-    if (!live) return clone(this.registry.create(resource, desired, desired.metadata.namespace));
+    if (!live) return clone(this.registry.create(resource, desired, desired.metadata.namespace, write));
     let last: unknown = {};
     try {
       last = JSON.parse(live.metadata.annotations?.[LAST_APPLIED_ANNOTATION] ?? "{}");
@@ -261,7 +273,7 @@ export class EmbeddedCluster implements KubeApi {
     }
     const patch = applyPatch(last, desired, resource);
     return clone(
-      this.registry.patch(resource, live.metadata.name!, live.metadata.namespace, patch, "strategic"),
+      this.registry.patch(resource, live.metadata.name!, live.metadata.namespace, patch, "strategic", "main", write),
     );
   }
 

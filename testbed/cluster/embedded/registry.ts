@@ -14,7 +14,9 @@ import {
   type PatchType,
   RESOURCES,
   type ResourceName,
+  type WriteOptions,
 } from "../../../controller/kube/api";
+import { decode } from "./decode";
 import { defaultObject, defaultPodStatus, hasStatusSubresource, initialStatus } from "./defaulting";
 import { alreadyExists, badRequest, conflict, type FieldError, forbidden, invalid, notFound } from "./errors";
 import { AllocationError, ClusterIPAllocator, NodePortAllocator } from "./ipam";
@@ -35,6 +37,8 @@ export interface RegistryOptions {
   serviceSubnet: string;
   ids: IdSource;
   now: () => Date;
+  /** Warnings of requests that bring no onWarning of their own (unknown fields under Warn). */
+  onWarning?: (message: string) => void;
 }
 
 type Mode = "main" | "status";
@@ -65,29 +69,24 @@ function apiVersionOf(resource: ResourceName): string {
   return r.group ? `${r.group}/${r.version}` : r.version;
 }
 
-/** JSON type names as Go's decoder reports them. */
-function jsonType(v: unknown): string {
-  if (Array.isArray(v)) return "array";
-  if (typeof v === "boolean") return "bool";
-  return typeof v;
+/** Go's %+v of a decoded JSON value (how the server prints a strategic patch in its errors). */
+function goFormat(v: unknown): string {
+  if (v === null || v === undefined) return "<nil>";
+  if (Array.isArray(v)) return `[${v.map(goFormat).join(" ")}]`;
+  if (isMap(v)) {
+    const keys = Object.keys(v).sort();
+    return `map[${keys.map((k) => `${k}:${goFormat(v[k])}`).join(" ")}]`;
+  }
+  return String(v);
 }
 
-/**
- * The decoding step of the real server: spec/status/metadata of the wrong JSON type are a 400 before any
- * validation (`json: cannot unmarshal string into Go struct field Namespace.spec of type v1.NamespaceSpec`).
- */
-function checkShape(resource: ResourceName, obj: Any): void {
-  const kind = RESOURCES[resource].kind;
-  for (const field of ["metadata", "spec", "status"]) {
-    const v = obj[field];
-    if (v === undefined || v === null || isMap(v)) continue;
-    const goType =
-      field === "metadata" ? "v1.ObjectMeta" : `v1.${kind}${field === "spec" ? "Spec" : "Status"}`;
-    throw badRequest(
-      `${kind} in version "${apiVersionOf(resource)}" cannot be handled as a ${kind}: json: cannot unmarshal ` +
-        `${jsonType(v)} into Go struct field ${kind}.${field} of type ${goType}`,
-    );
-  }
+/** Go type names of JSON values decoded into interface{} (PreserveInts), as the unstructured converter says. */
+function goKindOf(v: unknown): string {
+  if (typeof v === "string") return "string";
+  if (typeof v === "boolean") return "bool";
+  if (typeof v === "number") return Number.isInteger(v) ? "int64" : "float64";
+  if (Array.isArray(v)) return "[]interface {}";
+  return "map[string]interface {}";
 }
 
 export class Registry {
@@ -149,6 +148,59 @@ export class Registry {
     return { items, resourceVersion: String(this.store.resourceVersion) };
   }
 
+  /** Where warnings of a request go: its own onWarning, else the cluster's. */
+  private warn(opts: WriteOptions, messages: string[]): void {
+    const sink = opts.onWarning ?? this.opts.onWarning;
+    if (sink) for (const m of messages) sink(m);
+  }
+
+  /**
+   * The decoding step of a create or update body: a value of the wrong type is a 400 whatever the field
+   * validation; unknown fields are a 400 under Strict, a warning each under Warn (the default), and are dropped.
+   * Returns the decoded copy.
+   */
+  private decodeBody(resource: ResourceName, body: KubeObject, opts: WriteOptions): Any {
+    const { kind, version } = RESOURCES[resource];
+    const prefix = `${kind} in version "${version}" cannot be handled as a ${kind}: `;
+    const r = decode(resource, body);
+    if (r.typeError) throw badRequest(prefix + r.typeError);
+    if (r.strict.length > 0) {
+      const mode = opts.fieldValidation ?? "Warn";
+      if (mode === "Strict") throw badRequest(`${prefix}strict decoding error: ${r.strict.join(", ")}`);
+      if (mode === "Warn") this.warn(opts, r.strict);
+    }
+    return r.object;
+  }
+
+  /**
+   * Decoding a patched object: the server reports its failures as 422 on the field `patch`, with the patched
+   * JSON (merge, JSON patch) or the patch as a Go map (strategic) as the value.
+   */
+  private decodePatched(next: Any, resource: ResourceName, patch: unknown, type: PatchType, opts: WriteOptions): Any {
+    const r = decode(resource, next);
+    const strategic = type === "strategic";
+    const fail = (detail: string) =>
+      invalid("", "", [
+        { path: "patch", kind: "Invalid", value: strategic ? goFormat(patch) : JSON.stringify(next), detail },
+      ]);
+    if (r.typeError) {
+      if (!strategic || !r.typeErrorAt) throw fail(r.typeError);
+      const { value, type: t } = r.typeErrorAt;
+      const from = goKindOf(value);
+      if (t.kind === "struct") throw fail(`cannot restore struct from: ${from.startsWith("map") ? "map" : from}`);
+      if (t.kind === "array") throw fail(`cannot restore slice from ${from.replace("[]interface {}", "slice")}`);
+      if (t.kind === "map") throw fail(`cannot restore map from ${from}`);
+      throw fail(r.typeError.startsWith("json:") ? `cannot convert ${from} to ${t.go}` : r.typeError);
+    }
+    if (r.strict.length > 0) {
+      const mode = opts.fieldValidation ?? "Warn";
+      const errs = strategic ? [...r.strict].sort() : r.strict;
+      if (mode === "Strict") throw fail(`strict decoding error: ${errs.join(", ")}`);
+      if (mode === "Warn") this.warn(opts, errs);
+    }
+    return r.object;
+  }
+
   private checkKind(resource: ResourceName, obj: KubeObject): void {
     if (!isMap(obj) || !isMap(obj.metadata))
       throw badRequest("Object 'metadata' is missing in the request body");
@@ -157,7 +209,6 @@ export class Registry {
     if ((obj.kind && obj.kind !== r.kind) || (obj.apiVersion && obj.apiVersion !== av)) {
       throw badRequest(`${obj.kind} in version "${obj.apiVersion}" cannot be handled as a ${r.kind}`);
     }
-    checkShape(resource, obj);
   }
 
   private admitNamespace(resource: ResourceName, name: string, ns: string | undefined): void {
@@ -173,13 +224,15 @@ export class Registry {
     }
   }
 
+  /** 422 Invalid, naming the kind with its group as the server does (`Deployment.apps "web" is invalid`). */
   private reject(resource: ResourceName, name: string, errs: FieldError[]): void {
-    if (errs.length > 0) throw invalid(RESOURCES[resource].kind, name, errs);
+    const r = RESOURCES[resource];
+    if (errs.length > 0) throw invalid(r.group ? `${r.kind}.${r.group}` : r.kind, name, errs);
   }
 
-  create(resource: ResourceName, input: KubeObject, namespace?: string): KubeObject {
+  create(resource: ResourceName, input: KubeObject, namespace?: string, opts: WriteOptions = {}): KubeObject {
     this.checkKind(resource, input);
-    const obj: Any = structuredClone(input);
+    const obj: Any = this.decodeBody(resource, input, opts);
     const r = RESOURCES[resource];
     obj.apiVersion = apiVersionOf(resource);
     obj.kind = r.kind;
@@ -220,7 +273,13 @@ export class Registry {
   }
 
   /** Full update of the main resource (status kept) or of the status subresource (only status taken). */
-  replace(resource: ResourceName, input: KubeObject, namespace?: string, mode: Mode = "main"): KubeObject {
+  replace(
+    resource: ResourceName,
+    input: KubeObject,
+    namespace?: string,
+    mode: Mode = "main",
+    opts: WriteOptions = {},
+  ): KubeObject {
     this.checkKind(resource, input);
     const name = input.metadata.name;
     if (!name) throw badRequest("name is required");
@@ -229,7 +288,7 @@ export class Registry {
     if (!prev) throw notFound(resource, name);
     const rv = input.metadata.resourceVersion;
     if (rv && rv !== prev.metadata.resourceVersion) throw conflict(resource, name);
-    return this.writeUpdate(resource, prev, structuredClone(input), mode);
+    return this.writeUpdate(resource, prev, this.decodeBody(resource, input, opts), mode);
   }
 
   patch(
@@ -239,6 +298,7 @@ export class Registry {
     patch: unknown,
     type: PatchType = "merge",
     mode: Mode = "main",
+    opts: WriteOptions = {},
   ): KubeObject {
     const prev = this.get(resource, name, namespace);
     const base = structuredClone(prev);
@@ -248,7 +308,7 @@ export class Registry {
     else if (type === "strategic") next = strategicMergePatch(base, patch, resource);
     else next = mergePatch(base, patch);
     if (!isMap(next) || !isMap(next.metadata)) throw badRequest("patch removed the object's metadata");
-    checkShape(resource, next);
+    next = this.decodePatched(next, resource, patch, type, opts);
     // a resourceVersion in the patch is a precondition, like on the real server
     const rv = next.metadata.resourceVersion;
     if (rv && rv !== prev.metadata.resourceVersion) throw conflict(resource, name);
