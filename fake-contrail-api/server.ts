@@ -1,12 +1,13 @@
 /**
  * Starts the fake Contrail VNC config API: opens the store (memory only, or snapshot + journal at `dbPath`),
- * creates the boot objects, and serves HTTP on 127.0.0.1 unless told otherwise.
+ * creates the boot objects, and serves HTTP on 127.0.0.1 unless told otherwise; Prometheus metrics at /metrics.
  * Example: `const api = await startApiServer({ port: 0 }); await fetch(`${api.url}/virtual-networks`); await api.close()`.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createApp, createFastGet } from "./app";
 import { ensureBootObjects } from "./boot";
+import { apiMetrics } from "./metrics";
 import { ConfigService } from "./service";
 import { Store } from "./store";
 
@@ -22,6 +23,8 @@ export interface ApiServerOptions {
 export interface ApiServer {
   url: string;
   port: number;
+  /** Prometheus text at `${url}/metrics`. */
+  metricsUrl: string;
   close(): Promise<void>;
   /** Last committed change (what GET /watch-position reports). */
   seq(): number;
@@ -34,9 +37,12 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   await store.commit();
   const app = createApp(store, svc);
   const fastGet = createFastGet(store, svc);
+  const metrics = apiMetrics(store);
   const host = opts.host ?? "127.0.0.1";
   const server: Server = await new Promise((resolve, reject) => {
     const s = createServer((req, res) => {
+      if (metrics.serve(req, res)) return;
+      metrics.observe(req, res);
       if (!fastGet(req, res)) app(req, res);
     });
     s.once("error", reject);
@@ -54,6 +60,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   return {
     url,
     port,
+    metricsUrl: `${url}/metrics`,
     seq: () => store.seq(),
     close() {
       closing ??= (async () => {

@@ -12,8 +12,10 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { formatTrace } from "../fake-vrouter/datapath/trace";
 import { execIn, ipBatch } from "../fake-vrouter/netns/ns";
+import type { DatapathStats } from "../fake-vrouter/datapath/engine";
 import {
   attachAgents,
+  CaptureProcess,
   ensureCaptureAddon,
   NetnsTopology,
   PodProcess,
@@ -22,6 +24,7 @@ import {
   type ServedPort,
 } from "../fake-vrouter/netns/index";
 import type { VrouterTables } from "../fake-vrouter/tables";
+import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import { CniPlumber, type NetnsPod } from "./node/cni-plumber";
 import type { ProbeRequest, ProbeResult } from "./runner/testbed";
 import type { FabricHostSpec } from "./scenario/types";
@@ -40,6 +43,8 @@ export interface NetnsDatapathOptions {
   portApiPort: (compute: string) => number;
   /** CNI state files go under it (removed on close). */
   workDir: string;
+  /** The run's record: pid files and namespace markers (default /run/ctb); CNI state goes here too when given. */
+  stateDir?: string;
   /** Namespace prefix; default `ctb-<pid in base 36>-` so concurrent testbeds do not collide. */
   prefix?: string;
   log?: (msg: string) => void;
@@ -66,6 +71,7 @@ export class NetnsDatapath {
   private hostRoutes = new Map<string, string>();
   private routeSync: Promise<void> = Promise.resolve();
   private routeError: Error | undefined;
+  private readonly captures = new Set<CaptureProcess>();
   readonly plumber: CniPlumber;
   private readonly cniDir: string;
 
@@ -73,7 +79,7 @@ export class NetnsDatapath {
     readonly topo: NetnsTopology,
     o: NetnsDatapathOptions,
   ) {
-    this.cniDir = join(o.workDir, `cni-${topo.prefix.replace(/-$/, "")}`);
+    this.cniDir = join(o.stateDir ?? o.workDir, `cni-${topo.prefix.replace(/-$/, "")}`);
     mkdirSync(this.cniDir, { recursive: true });
     this.plumber = new CniPlumber({
       topo,
@@ -94,6 +100,7 @@ export class NetnsDatapath {
       prefix: o.prefix ?? `ctb-${process.pid.toString(36)}-`,
       computes: o.computes,
       fabricHosts: o.fabricHosts.map((h) => ({ name: h.name, ip: h.ip })),
+      stateDir: o.stateDir,
       log: o.log,
     });
     const dp = new NetnsDatapath(topo, o);
@@ -184,7 +191,47 @@ export class NetnsDatapath {
     return result;
   }
 
+  /** The engine counters of a compute's vrouter process (undefined before its first tables). */
+  async stats(compute: string): Promise<DatapathStats | undefined> {
+    return (await this.topo.vrouter(compute).status()).engine;
+  }
+
+  /**
+   * Capture into a pcap file: a pod's tap or a compute's fabric0 through its vrouter process (every frame in
+   * and out, as the vrouter sees it), or the fabric through a capture process on the underlay bridge's ports.
+   */
+  async capture(target: CaptureTarget, file: string, limit = 0): Promise<CaptureHandle> {
+    if (target === "fabric") {
+      const ifaces = this.topo.underlayPorts().map((p) => ({ name: p.name, filter: `ether src ${p.peerMac}` }));
+      const proc = await CaptureProcess.start({ ns: this.topo.underlayNs(), file, ifaces, limit, stateDir: this.topo.stateDir });
+      this.captures.add(proc);
+      const stop = once(async () => {
+        this.captures.delete(proc);
+        return proc.stop();
+      });
+      return { file, count: () => proc.count(), stop };
+    }
+    let compute: string;
+    let ifname: string;
+    if ("pod" in target) {
+      const p = this.pods.get(target.pod);
+      if (!p) throw new NetnsDatapathError(`${target.pod} is not plumbed on the netns datapath (is the pod Running?)`);
+      compute = p.node;
+      ifname = p.tap;
+    } else {
+      if (!this.topo.spec.computes.some((c) => c.name === target.compute)) {
+        throw new NetnsDatapathError(`no compute ${target.compute} (computes: ${this.topo.spec.computes.map((c) => c.name).join(", ")})`);
+      }
+      compute = target.compute;
+      ifname = "fabric0";
+    }
+    const v = this.topo.vrouter(compute);
+    await v.capture(ifname, file, limit);
+    return { file, count: () => v.captureCount(ifname), stop: once(() => v.stopCapture(ifname)) };
+  }
+
   async close(): Promise<void> {
+    for (const c of [...this.captures]) await c.stop().catch(() => 0);
     this.detachAgents();
     for (const h of this.hosts.values()) await h.proc.stop().catch(() => {});
     this.hosts.clear();

@@ -6,9 +6,12 @@
  * Example: `const sim = new SimDatapath(agents, scenario.fabricHosts); await sim.attach(portAttachment)`.
  */
 import type { Agents } from "../fake-vrouter/agent/index";
+import type { DatapathStats } from "../fake-vrouter/datapath/engine";
+import { PcapWriter } from "../fake-vrouter/netns/pcap-writer";
 import { SimNetwork } from "../fake-vrouter/datapath/sim-network";
 import { formatTrace } from "../fake-vrouter/datapath/trace";
 import type { ListenPorts } from "../fake-vrouter/datapath/host";
+import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import type { PortAttachment } from "./node/port-api-plumber";
 import type { ProbeRequest, ProbeResult } from "./runner/testbed";
 import type { FabricHostSpec } from "./scenario/types";
@@ -16,6 +19,7 @@ import type { FabricHostSpec } from "./scenario/types";
 export class SimDatapath {
   readonly net = new SimNetwork();
   private readonly unsubscribe: () => void;
+  private readonly captures = new Set<() => Promise<number>>();
 
   constructor(
     private readonly agents: Agents,
@@ -76,7 +80,45 @@ export class SimDatapath {
     };
   }
 
+  /** The engine counters of a compute (undefined before its first tables). */
+  stats(compute: string): DatapathStats | undefined {
+    return this.net.datapath(compute)?.stats();
+  }
+
+  /**
+   * Capture into a pcap file as frames go through the simulated network: a pod's vif, a compute's fabric vif,
+   * or the whole underlay. Frames carry the wall-clock time they were simulated at (the network's logical
+   * clock only orders flow aging).
+   */
+  capture(target: CaptureTarget, file: string, limit = 0): CaptureHandle {
+    let point: Parameters<SimNetwork["capture"]>[0];
+    if (target === "fabric") point = "fabric";
+    else if ("pod" in target) {
+      const ep = this.net.endpoint(target.pod);
+      if (ep?.kind !== "pod") throw new Error(`${target.pod} is not attached to the datapath (is the pod Running?)`);
+      point = { compute: ep.compute, vif: ep.vif };
+    } else {
+      const t = this.agents.tables(target.compute);
+      if (!t) throw new Error(`no compute ${target.compute} (computes: ${this.agents.computes().join(", ")})`);
+      point = { compute: target.compute, vif: t.compute.fabricVif };
+    }
+    const writer = new PcapWriter(file, limit);
+    const off = this.net.capture(point, (frame) => {
+      writer.write(frame, Date.now());
+      if (!writer.open) off();
+    });
+    const stop = once(async () => {
+      off();
+      writer.close();
+      this.captures.delete(stop);
+      return writer.count;
+    });
+    this.captures.add(stop);
+    return { file, count: async () => writer.count, stop };
+  }
+
   close(): void {
+    for (const stop of [...this.captures]) void stop();
     this.unsubscribe();
   }
 }

@@ -81,7 +81,7 @@ export async function main(argv: string[]): Promise<void> {
       host: values.host,
       port: basePort === 0 ? 0 : basePort + i,
     });
-    log(`vrouter agent ${compute}: config ${values.api}, port API ${api.url}`);
+    log(`vrouter agent ${compute}: config ${values.api}, port API ${api.url}, metrics ${api.url}/metrics`);
   }
   await new Promise<void>((resolve) => {
     const done = () => resolve();

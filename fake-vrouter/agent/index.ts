@@ -14,6 +14,7 @@ import type { VrouterTables } from "../tables";
 import { type PluggedPort, UnknownComputeError, buildClusterView, computeTables } from "./compute-tables";
 import { ConfigModel, type VncData } from "./config-model";
 import { IdAllocator } from "./ids";
+import type { DatapathStatsSource } from "./metrics";
 import { startPortApi } from "./port-api";
 
 /** A port add (the `POST /vm` body, camel-cased). */
@@ -39,9 +40,10 @@ export interface Agents {
   plugPort(compute: string, port: PortAdd): void;
   /** Removes every port of the VM (as `DELETE /vm/<vm-uuid>`), or only one VMI's port. */
   unplugPort(compute: string, vmUuid: string, vmiUuid?: string): boolean;
+  /** The CNI port API of one compute, with its Prometheus metrics at /metrics. */
   startPortApi(
     compute: string,
-    opts: { host?: string; port: number },
+    opts: { host?: string; port: number; datapathStats?: DatapathStatsSource },
   ): Promise<{ url: string; close(): Promise<void> }>;
   stop(): Promise<void>;
 }

@@ -21,6 +21,7 @@ import type { PluggedPort } from "./compute-tables";
 import { type ConfigModel, type ConfigObject, fqString } from "./config-model";
 import { annotations, vmiMac, vnSubnets } from "./config-views";
 import type { AgentRuntime, PortAdd } from "./index";
+import { type DatapathStatsSource, vrouterRegistry } from "./metrics";
 
 export class PortBodyError extends Error {
   override name = "PortBodyError";
@@ -167,13 +168,23 @@ function subnetOf(model: ConfigModel, vn: ConfigObject, ip: string) {
   return undefined;
 }
 
-/** Serve the port API of one compute; `port: 0` picks a free port. */
+/**
+ * Serve the port API of one compute; `port: 0` picks a free port. `GET /metrics` answers the compute's
+ * Prometheus metrics (tables, and the datapath's counters when `datapathStats` is given).
+ */
 export async function startPortApi(
   runtime: AgentRuntime,
   compute: string,
-  opts: { host?: string; port: number },
+  opts: { host?: string; port: number; datapathStats?: DatapathStatsSource },
 ): Promise<{ url: string; close(): Promise<void> }> {
   const app = express();
+  const registry = vrouterRegistry(compute, () => runtime.tables(compute), opts.datapathStats);
+  app.get("/metrics", (_req, res) => {
+    registry.metrics().then(
+      (text) => res.type(registry.contentType).send(text),
+      (e: Error) => res.status(500).type("text/plain").send(e.message),
+    );
+  });
   app.use(express.json({ limit: "1mb" }));
   const model = runtime.model;
   const notFound = (res: Response, what: string) => res.status(404).type("text/plain").send(what);

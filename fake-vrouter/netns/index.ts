@@ -29,12 +29,24 @@ import {
   NetnsError,
   PREFIX,
 } from "./ns";
-import { DEFAULT_STATE_DIR, forgetProcess, listProcesses, processStartTime, stopProcess } from "./pidfiles";
+import {
+  DEFAULT_STATE_DIR,
+  forgetNamespace,
+  forgetProcess,
+  listNamespaceRecords,
+  listProcesses,
+  type ProcessRecord,
+  processStartTime,
+  recordNamespace,
+  stillRunning,
+  stopProcess,
+} from "./pidfiles";
 import { PodProcess, type ServedPort } from "./pod-process";
 import { VrouterProcess } from "./vrouter-process";
 
 export { VrouterProcess } from "./vrouter-process";
 export { PodProcess, type ServedPort } from "./pod-process";
+export { CaptureProcess } from "./capture-process";
 export type { PodProbe, ProbeOutcome } from "./protocol";
 export type { VrouterStatus, RecentDrop } from "./protocol";
 export { listNetns, execIn, netnsUsable } from "./ns";
@@ -61,7 +73,7 @@ export interface TopologySpec {
   computes: ComputeSpec[];
   fabricHosts?: FabricHostSpec[];
   fabricPrefixLen?: number;
-  /** Where pid files go (default /run/ctb, or $CTB_STATE_DIR). */
+  /** Where pid files and namespace markers go (default /run/ctb, or $CTB_STATE_DIR): the run's record. */
   stateDir?: string;
   /** Log sink for the vrouter processes' messages. */
   log?: (msg: string) => void;
@@ -129,9 +141,20 @@ export class NetnsTopology {
   }
 
   private async addNs(ns: string): Promise<void> {
-    await addNetns(ns);
+    recordNamespace(this.stateDir, ns);
+    try {
+      await addNetns(ns);
+    } catch (e) {
+      forgetNamespace(this.stateDir, ns);
+      throw e;
+    }
     this.created.push(ns);
     await quietIpv6(ns);
+  }
+
+  private async removeNs(ns: string): Promise<void> {
+    await delNetns(ns);
+    forgetNamespace(this.stateDir, ns);
   }
 
   private async build(): Promise<void> {
@@ -197,7 +220,7 @@ export class NetnsTopology {
   async deletePodNamespace(pod: string): Promise<void> {
     await this.stopPod(pod);
     const ns = this.podNs(pod);
-    await delNetns(ns);
+    await this.removeNs(ns);
     const i = this.created.indexOf(ns);
     if (i >= 0) this.created.splice(i, 1);
   }
@@ -241,7 +264,20 @@ export class NetnsTopology {
     for (const p of this.pods.values()) await p.stop();
     this.pods.clear();
     await this.stopVrouters();
-    for (const ns of this.created.splice(0).reverse()) await delNetns(ns);
+    for (const ns of this.created.splice(0).reverse()) await this.removeNs(ns);
+  }
+
+  /** The underlay bridge's ports and the MAC of the station behind each (a compute's fabric0, a host's eth0). */
+  underlayPorts(): { name: string; peerMac: string }[] {
+    return [
+      ...this.spec.computes.map((c, i) => ({ name: `uc${i}`, peerMac: fabricMacFor(c.fabricIp) })),
+      ...(this.spec.fabricHosts ?? []).map((h, i) => ({ name: `uh${i}`, peerMac: fabricMacFor(h.ip) })),
+    ];
+  }
+
+  /** Every namespace this topology has created and not yet removed. */
+  namespaces(): string[] {
+    return [...this.created];
   }
 }
 
@@ -281,7 +317,8 @@ export function attachAgents(
 export async function cleanupAll(
   prefix = PREFIX,
   stateDir = DEFAULT_STATE_DIR,
-): Promise<{ processes: number; namespaces: string[] }> {
+  opts: { killUnrecorded?: boolean } = {},
+): Promise<{ processes: number; namespaces: string[]; leftAlone: number[] }> {
   assertTestbedName(`${prefix}x`);
   let processes = 0;
   for (const r of await listProcesses(stateDir, prefix)) {
@@ -290,13 +327,15 @@ export async function cleanupAll(
     processes++;
   }
   const namespaces = await listNetns(prefix);
+  const leftAlone: number[] = [];
   for (const ns of namespaces) {
-    // Processes inside a testbed namespace were started by the testbed (its pid file may be lost).
-    const r = await exec("ip", ["netns", "pids", ns]);
-    for (const pid of r.stdout
-      .split(/\s+/)
-      .filter((x) => /^\d+$/.test(x))
-      .map(Number)) {
+    // Processes inside a testbed namespace were started by the testbed (its pid file may be lost), unless
+    // the caller ends only recorded processes (`ctb down`): then they are reported, not signalled.
+    for (const pid of await pidsIn(ns)) {
+      if (opts.killUnrecorded === false) {
+        leftAlone.push(pid);
+        continue;
+      }
       await stopProcess({
         pid,
         ns,
@@ -307,5 +346,56 @@ export async function cleanupAll(
     }
     await delNetns(ns);
   }
-  return { processes, namespaces };
+  return { processes, namespaces, leftAlone };
+}
+
+async function pidsIn(ns: string): Promise<number[]> {
+  const r = await exec("ip", ["netns", "pids", ns]);
+  return r.stdout
+    .split(/\s+/)
+    .filter((x) => /^\d+$/.test(x))
+    .map(Number);
+}
+
+export interface RecordCleanup {
+  /** Recorded processes that were still the same process, and were stopped. */
+  stopped: ProcessRecord[];
+  /** Recorded namespaces that existed, and were removed. */
+  namespaces: string[];
+  /** Processes found inside a removed namespace that no record names: reported, never signalled. */
+  leftAlone: { ns: string; pid: number }[];
+}
+
+/**
+ * Undo what a run recorded in `stateDir` (pids/, netns/): stop each recorded process whose pid, start time
+ * and command line still match (nothing else is ever signalled), then remove each recorded namespace.
+ */
+export async function cleanupRecorded(stateDir: string): Promise<RecordCleanup> {
+  const out: RecordCleanup = { stopped: [], namespaces: [], leftAlone: [] };
+  const procs = await listProcesses(stateDir, "");
+  // pods and vrouters first, the control plane (root namespace) after them, in reverse start order
+  procs.sort((a, b) => Number(a.ns === "") - Number(b.ns === "") || Number(b.startTime) - Number(a.startTime));
+  for (const r of procs) {
+    if (stillRunning(r)) {
+      await stopProcess(r, 5000);
+      out.stopped.push(r);
+    }
+    await forgetProcess(stateDir, r);
+  }
+  const existing = new Set(await listNetns(PREFIX));
+  for (const ns of listNamespaceRecords(stateDir)) {
+    try {
+      assertTestbedName(ns);
+    } catch {
+      forgetNamespace(stateDir, ns); // not a name we would ever create: never act on it
+      continue;
+    }
+    if (existing.has(ns)) {
+      for (const pid of await pidsIn(ns)) out.leftAlone.push({ ns, pid });
+      await delNetns(ns);
+      out.namespaces.push(ns);
+    }
+    forgetNamespace(stateDir, ns);
+  }
+  return out;
 }

@@ -1,12 +1,15 @@
 /**
- * Pid files for every process the netns backend starts (vrouters, pod servers), so `ctb down` can stop
- * exactly those after a crash. A record holds the pid and the process start time (from /proc), so a pid
- * reused by an unrelated process is never signalled.
+ * Pid files for every process a testbed starts (vrouters, pod servers, control-plane components), and marker
+ * files for the namespaces it creates, so `ctb down` can stop exactly those after a crash. A process record
+ * holds the pid, the process start time and its command line (from /proc), so a pid reused by an unrelated
+ * process is never signalled.
+ *
+ * Layout under a state directory: `pids/<ns|host>.<role>.<pid>.json`, `netns/<namespace>` (empty files).
  *
  * Example: `await recordProcess(dir, { pid, ns: "ctb-compute-1", role: "vrouter" })`.
  */
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** Default state directory: tmpfs, gone at reboot like the namespaces themselves. */
@@ -14,10 +17,22 @@ export const DEFAULT_STATE_DIR = process.env.CTB_STATE_DIR ?? "/run/ctb";
 
 export interface ProcessRecord {
   pid: number;
+  /** The testbed namespace it runs in; "" for a process in the root namespace (control plane). */
   ns: string;
   role: string;
   /** /proc/<pid>/stat starttime (clock ticks since boot). */
   startTime: string;
+  /** /proc/<pid>/cmdline, NUL-separated arguments joined by spaces (absent in older records). */
+  cmdline?: string;
+}
+
+/** The command line of a live process, arguments joined by spaces; undefined when it is gone. */
+export function processCmdline(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0$/, "").split("\0").join(" ");
+  } catch {
+    return undefined;
+  }
 }
 
 /** Field 22 of /proc/<pid>/stat; undefined when the process is gone. */
@@ -33,7 +48,7 @@ export function processStartTime(pid: number): string | undefined {
 }
 
 function fileOf(dir: string, r: { ns: string; role: string; pid: number }): string {
-  return join(dir, "pids", `${r.ns}.${r.role}.${r.pid}.json`);
+  return join(dir, "pids", `${r.ns || "host"}.${r.role}.${r.pid}.json`);
 }
 
 export async function recordProcess(
@@ -42,8 +57,9 @@ export async function recordProcess(
 ): Promise<void> {
   const startTime = processStartTime(r.pid);
   if (startTime === undefined) return;
+  const cmdline = processCmdline(r.pid);
   await mkdir(join(dir, "pids"), { recursive: true });
-  await writeFile(fileOf(dir, r), JSON.stringify({ ...r, startTime } satisfies ProcessRecord));
+  await writeFile(fileOf(dir, r), JSON.stringify({ ...r, startTime, cmdline } satisfies ProcessRecord));
 }
 
 export async function forgetProcess(
@@ -71,9 +87,33 @@ export async function listProcesses(dir: string, nsPrefix: string): Promise<Proc
   return out;
 }
 
-/** True while the recorded process is alive and still the same process (same start time). */
+/** True while the recorded process is alive and still the same process (same start time and command line). */
 export function stillRunning(r: ProcessRecord): boolean {
-  return processStartTime(r.pid) === r.startTime;
+  if (processStartTime(r.pid) !== r.startTime) return false;
+  // a zombie keeps its start time but has no command line: it is gone for our purposes
+  return r.cmdline === undefined || processCmdline(r.pid) === r.cmdline;
+}
+
+/**
+ * Namespace markers: written before a namespace is created and removed after it is deleted, so a crash in
+ * between leaves at most a marker for a namespace that does not exist (harmless), never an unrecorded one.
+ * Synchronous on purpose: the marker must be on disk before `ip netns add` runs.
+ */
+export function recordNamespace(dir: string, ns: string): void {
+  mkdirSync(join(dir, "netns"), { recursive: true });
+  writeFileSync(join(dir, "netns", ns), "");
+}
+
+export function forgetNamespace(dir: string, ns: string): void {
+  rmSync(join(dir, "netns", ns), { force: true });
+}
+
+export function listNamespaceRecords(dir: string): string[] {
+  try {
+    return readdirSync(join(dir, "netns"));
+  } catch {
+    return [];
+  }
 }
 
 /** SIGTERM, then SIGKILL after `graceMs` if it is still the same process. Resolves when it is gone. */

@@ -103,6 +103,8 @@ function send(m: FromPod): void {
 }
 
 async function main(): Promise<void> {
+  // the testbed went away (however it died): a pod without its testbed has nothing to do
+  process.on("disconnect", () => process.exit(0));
   const ports = parsePorts(process.argv.slice(2));
   await Promise.all(ports.map(serve));
   process.on("message", (raw) => {
@@ -111,7 +113,6 @@ async function main(): Promise<void> {
       void probe(m.probe).then((outcome) => send({ type: "probe-result", id: m.id, outcome }));
   });
   send({ type: "ready", pid: process.pid });
-  process.on("disconnect", () => process.exit(0));
   process.on("SIGTERM", () => process.exit(0));
 }
 

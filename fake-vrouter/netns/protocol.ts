@@ -10,8 +10,8 @@ import type { DropReason, VrouterTables } from "../tables";
 
 export type ToVrouter =
   | { type: "tables"; tables: VrouterTables }
-  /** Start writing every frame in and out of interface `ifname` to a pcap file. */
-  | { type: "capture"; id: number; ifname: string; file: string }
+  /** Start writing every frame in and out of interface `ifname` to a pcap file (at most `limit` frames if > 0). */
+  | { type: "capture"; id: number; ifname: string; file: string; limit?: number }
   | { type: "capture-stop"; id: number; ifname: string }
   | { type: "stats"; id: number };
 
@@ -38,12 +38,14 @@ export interface VrouterStatus {
   /** Frames the engine threw on (each is lost; the message went to the testbed as a log). */
   engineErrors: number;
   recentDrops: RecentDrop[];
+  /** Frames written so far by each running capture, by interface. */
+  captures: Record<string, number>;
 }
 
 export type FromVrouter =
   | { type: "ready"; pid: number }
   | { type: "ports"; ports: string[]; configVersion: number }
-  | { type: "reply"; id: number; status?: VrouterStatus; error?: string }
+  | { type: "reply"; id: number; status?: VrouterStatus; error?: string; count?: number }
   | { type: "log"; msg: string };
 
 /** One probe a pod sends (the netns twin of the simulated network's probe). */
@@ -66,3 +68,11 @@ export type FromPod =
   | { type: "ready"; pid: number }
   | { type: "error"; msg: string }
   | { type: "probe-result"; id: number; outcome: ProbeOutcome };
+
+/** To a capture process (capture-main.ts): how many frames so far, or stop (close the file) and say. */
+export type ToCapture = { type: "count" | "stop"; id: number };
+
+export type FromCapture =
+  | { type: "ready"; pid: number }
+  | { type: "error"; msg: string }
+  | { type: "reply"; id: number; count: number };

@@ -3,6 +3,10 @@
  * which execs in place, so the pid we get is the program's), with an IPC channel that crosses the
  * namespace boundary, and record it in the pid files. Resolves once the program reports ready.
  *
+ * The programs exit when the IPC channel closes, so they die with the testbed however it dies (even by
+ * SIGKILL). They run in their own process group: a terminal's Ctrl-C reaches only the testbed, which then
+ * stops them in order instead of having them vanish under a running step.
+ *
  * Example: `const p = await spawnInNetns({ ns: "ctb-c1", script: VROUTER_MAIN, args: ["c1"], role: "vrouter" })`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -40,6 +44,7 @@ export async function spawnInNetns(o: {
       cwd: REPO_ROOT,
       stdio: ["ignore", "ignore", "pipe", "ipc"],
       serialization: "advanced",
+      detached: true,
     },
   );
   let stderr = "";

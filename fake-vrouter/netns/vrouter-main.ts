@@ -6,31 +6,17 @@
  *
  * Started by `VrouterProcess.start` as `ip netns exec <ns> node --import tsx vrouter-main.ts <compute>`.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join } from "node:path";
-import type capModule from "cap";
+import { readFileSync } from "node:fs";
 import type { Cap } from "cap";
 import { VrouterDatapath } from "../datapath/engine";
 import { VROUTER_MAC, type Vif, type VrouterTables } from "../tables";
+import { capBinding, captureAddon } from "./cap-binding";
 import { completeL4Checksum } from "./checksum";
 import { PcapWriter } from "./pcap-writer";
 import type { FromVrouter, RecentDrop, ToVrouter } from "./protocol";
 
 const compute = process.argv[2] ?? "compute";
 
-/**
- * The libpcap binding: the assertion-free build from tools/build-cap.sh when present (a tap deleted under
- * an open handle just stops it), else the stock `cap`, which aborts the process in that case.
- */
-const NDEBUG_DIR = join(import.meta.dirname, "../../.cache/cap-ndebug");
-const NDEBUG_CAP = join(NDEBUG_DIR, "lib/Cap.js");
-const captureAddon: "ndebug" | "stock" = existsSync(join(NDEBUG_DIR, "build/Release/cap.node"))
-  ? "ndebug"
-  : "stock";
-const capBinding = createRequire(import.meta.url)(
-  captureAddon === "ndebug" ? NDEBUG_CAP : "cap",
-) as typeof capModule;
 const FLOW_AGING_TICK_MS = 5000;
 const RETRY_MISSING_MS = 200;
 const RECENT_DROPS = 50;
@@ -185,14 +171,16 @@ process.on("message", (raw) => {
         break;
       case "capture":
         captures.get(m.ifname)?.close();
-        captures.set(m.ifname, new PcapWriter(m.file));
+        captures.set(m.ifname, new PcapWriter(m.file, m.limit ?? 0));
         send({ type: "reply", id: m.id });
         break;
-      case "capture-stop":
-        captures.get(m.ifname)?.close();
+      case "capture-stop": {
+        const w = captures.get(m.ifname);
+        w?.close();
         captures.delete(m.ifname);
-        send({ type: "reply", id: m.id });
+        send({ type: "reply", id: m.id, count: w?.count ?? 0 });
         break;
+      }
       case "stats":
         send({
           type: "reply",
@@ -207,6 +195,7 @@ process.on("message", (raw) => {
             undeliverable,
             engineErrors,
             recentDrops,
+            captures: Object.fromEntries([...captures].map(([ifname, w]) => [ifname, w.count])),
           },
         });
         break;

@@ -14,7 +14,7 @@ import type { FromVrouter, ToVrouter, VrouterStatus } from "./protocol";
 import { type NetnsChild, spawnInNetns, VROUTER_MAIN } from "./spawn";
 
 type Request =
-  | { type: "capture"; ifname: string; file: string }
+  | { type: "capture"; ifname: string; file: string; limit?: number }
   | { type: "capture-stop"; ifname: string }
   | { type: "stats" };
 
@@ -34,7 +34,7 @@ export class VrouterProcess {
   private nextId = 1;
   private readonly pending = new Map<
     number,
-    { resolve: (s?: VrouterStatus) => void; reject: (e: Error) => void }
+    { resolve: (s?: VrouterStatus, count?: number) => void; reject: (e: Error) => void }
   >();
   private openPorts: string[] = [];
   private portWaiters: { names: string[]; resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -121,7 +121,7 @@ export class VrouterProcess {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (m.error) p?.reject(new NetnsError(`vrouter of ${this.o.compute}: ${m.error}`));
-      else p?.resolve(m.status);
+      else p?.resolve(m.status, m.count);
     }
   }
 
@@ -132,10 +132,14 @@ export class VrouterProcess {
   }
 
   private request(r: Request): Promise<VrouterStatus | undefined> {
+    return this.requestFull(r).then((x) => x.status);
+  }
+
+  private requestFull(r: Request): Promise<{ status?: VrouterStatus; count?: number }> {
     if (this.exited) return Promise.reject(this.exited);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve: (status, count) => resolve({ status, count }), reject });
       if (!this.send({ ...r, id } as ToVrouter)) {
         this.pending.delete(id);
         reject(new NetnsError(`vrouter of ${this.o.compute} is not running`));
@@ -165,13 +169,19 @@ export class VrouterProcess {
     return s;
   }
 
-  /** Write every frame in and out of `ifname` to `file` (pcap) until `stopCapture`. */
-  async capture(ifname: string, file: string): Promise<void> {
-    await this.request({ type: "capture", ifname, file });
+  /** Write every frame in and out of `ifname` to `file` (pcap) until `stopCapture` (or `limit` frames, if > 0). */
+  async capture(ifname: string, file: string, limit = 0): Promise<void> {
+    await this.request({ type: "capture", ifname, file, limit });
   }
 
-  async stopCapture(ifname: string): Promise<void> {
-    await this.request({ type: "capture-stop", ifname });
+  /** Frames the running capture on `ifname` has written (0 when none runs). */
+  async captureCount(ifname: string): Promise<number> {
+    return (await this.status()).captures[ifname] ?? 0;
+  }
+
+  /** Stops the capture on `ifname` (the file is complete); resolves with the frames it wrote. */
+  async stopCapture(ifname: string): Promise<number> {
+    return (await this.requestFull({ type: "capture-stop", ifname })).count ?? 0;
   }
 
   async stop(): Promise<void> {

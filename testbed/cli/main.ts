@@ -9,11 +9,8 @@
  * `ctb <verb> --help` prints the verb's usage. Exit code 0 iff the command did what was asked (for `run`: every
  * expectation held; for `trace`: the packet was delivered), 1 when it did not, 2 for a bad command line.
  */
-import { rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import type { RunReport } from "../runner/run";
 import { ScenarioError } from "../scenario/types";
-import { CommandError, envFlags, isParseArgsError, parseErrorText, UsageError } from "./flags";
+import { CommandError, isParseArgsError, parseErrorText, UsageError } from "./flags";
 import { installProcessHandlers } from "./lifecycle";
 import * as session from "./session";
 

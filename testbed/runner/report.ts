@@ -99,3 +99,86 @@ export function junitReport(reports: RunReport[], hostname = osHostname()): stri
   const totals = `tests="${total((r) => r.checks.length)}" failures="${total((r) => count(r, "fail"))}" errors="${total((r) => count(r, "error"))}" time="${seconds(total((r) => r.durationMs))}"`;
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ctb" ${totals}>\n${suites.join("\n")}\n</testsuites>\n`;
 }
+
+/** A TTY stream (stderr) that progress can be drawn on; anything else gets none. */
+export interface ProgressStream {
+  isTTY?: boolean;
+  columns?: number;
+  write(s: string): unknown;
+}
+
+/**
+ * One status line on a terminal's stderr, rewritten in place: what is running (testbed start, each step,
+ * a matrix's probes done/total) and for how long, once it has taken more than a couple of seconds. Silent
+ * when stderr is not a terminal (CI logs, pipes). Anything written to stdout goes through `wrap`, which
+ * clears the line first so the report never interleaves with it.
+ *
+ * Example: `const p = progress(process.stderr); runScenario(s, tb, { onEvent: p.tee(textReporter(p.wrap(process.stdout))) })`.
+ */
+export function progress(stream: ProgressStream, opts: { delayMs?: number; tickMs?: number; now?: () => number } = {}) {
+  const on = !!stream.isTTY && !process.env.CI_NO_PROGRESS;
+  const delay = opts.delayMs ?? 2000;
+  const now = opts.now ?? Date.now;
+  let text = "";
+  let since = now();
+  let shown = false;
+  let timer: NodeJS.Timeout | undefined;
+  const clear = () => {
+    if (shown) stream.write("\r\x1b[2K");
+    shown = false;
+  };
+  const draw = () => {
+    if (!on || !text) return;
+    if (now() - since < delay) return;
+    const secs = Math.floor((now() - since) / 1000);
+    const line = `${text} (${secs}s)`;
+    const width = (stream.columns ?? 100) - 1;
+    stream.write(`\r\x1b[2K${line.length > width ? `${line.slice(0, width - 1)}…` : line}`);
+    shown = true;
+  };
+  const set = (t: string, restart = true) => {
+    if (!on) return;
+    text = t;
+    if (restart) {
+      since = now();
+      clear(); // a new activity shows only once it too takes a while
+    } else draw();
+    if (!timer) {
+      timer = setInterval(draw, opts.tickMs ?? 500);
+      timer.unref();
+    }
+  };
+  return {
+    enabled: on,
+    /** Shows `text` as what is running now (its clock starts now). */
+    phase: (t: string) => set(t),
+    /** Runner events: each step's start, a matrix's probes done/total. */
+    onEvent(ev: RunEvent): void {
+      if (ev.type === "step") set(`step ${ev.step.index + 1}: ${ev.step.title ?? ev.step.kind}`);
+      else if (ev.type === "progress") set(`step ${ev.step.index + 1}: ${ev.step.title ?? ev.step.kind} — probes ${ev.done}/${ev.total}`, false);
+    },
+    /** Both this and another event handler. */
+    tee(other?: (ev: RunEvent) => void): (ev: RunEvent) => void {
+      return (ev) => {
+        this.onEvent(ev);
+        other?.(ev);
+      };
+    },
+    /** A stream whose writes clear the progress line first (it is redrawn on the next tick). */
+    wrap<S extends { write(s: string): unknown }>(out: S): { write(s: string): unknown } {
+      return {
+        write: (s: string) => {
+          clear();
+          return out.write(s);
+        },
+      };
+    },
+    /** Removes the line and stops the clock. */
+    done(): void {
+      clear();
+      text = "";
+      if (timer) clearInterval(timer);
+      timer = undefined;
+    },
+  };
+}

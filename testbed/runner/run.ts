@@ -39,12 +39,19 @@ export interface RunReport {
 export type RunEvent =
   | { type: "step"; step: Step }
   | { type: "output"; step: Step; text: string }
-  | { type: "check"; result: CheckResult };
+  | { type: "check"; result: CheckResult }
+  /** Inside a long step (a matrix): `done` of `total` probes sent. */
+  | { type: "progress"; step: Step; done: number; total: number };
 
 export interface RunOptions {
   onEvent?: (ev: RunEvent) => void;
   /** A scenario that checks nothing passes only when this is set (`ctb run --allow-no-expectations`). */
   allowNoExpectations?: boolean;
+  /**
+   * Once aborted (Ctrl-C), the run stops at the current step: no further step starts, and nothing more is
+   * reported — the step in flight fails against an environment being torn down, which is not a verdict.
+   */
+  signal?: AbortSignal;
 }
 
 /** Step kinds that judge something; a scenario with none of them proves nothing. */
@@ -63,7 +70,9 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
   const started = Date.now();
   let stepStarted = started;
   const checks: CheckResult[] = [];
-  const emit = (ev: RunEvent) => opts.onEvent?.(ev);
+  const emit = (ev: RunEvent) => {
+    if (!opts.signal?.aborted) opts.onEvent?.(ev);
+  };
   const record = (step: Step, r: Omit<CheckResult, "step" | "line" | "title" | "kind">) => {
     const durationMs = Date.now() - stepStarted;
     const result = { step: step.index + 1, line: step.line, title: step.title, kind: step.kind, ...r, durationMs };
@@ -71,14 +80,17 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
     emit({ type: "check", result });
   };
   for (const step of scenario.steps) {
+    if (opts.signal?.aborted) break;
     stepStarted = Date.now();
     emit({ type: "step", step });
     try {
       await runStep(step, tb, {
         record: (r) => record(step, r),
         output: (text) => emit({ type: "output", step, text }),
+        progress: (done, total) => emit({ type: "progress", step, done, total }),
       });
     } catch (e) {
+      if (opts.signal?.aborted) break;
       record(step, { name: `${step.kind} step`, verdict: "error", detail: errorText(e) });
     }
   }
@@ -111,6 +123,7 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
 interface StepIO {
   record: (r: Omit<CheckResult, "step" | "line" | "title" | "kind">) => void;
   output: (text: string) => void;
+  progress?: (done: number, total: number) => void;
 }
 
 async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
@@ -171,7 +184,7 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
       return;
     case "matrix":
       await tb.settle();
-      io.record(await checkMatrix(tb, step));
+      io.record(await checkMatrix(tb, step, io.progress));
       return;
   }
 }
@@ -378,12 +391,17 @@ function connectOutput(from: string, dst: Target, proto: string, r: ProbeResult)
 async function checkMatrix(
   tb: Testbed,
   step: Extract<Step, { kind: "matrix" }>,
+  progress?: (done: number, total: number) => void,
 ): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
   const observed = new Map<string, boolean>();
   const wrong: string[] = [];
+  const total = step.table.rows.reduce((n, row) => n + step.table.targets.filter((t) => t !== row.from).length, 0);
+  let done = 0;
+  progress?.(0, total);
   for (const row of step.table.rows) {
     for (const [j, to] of step.table.targets.entries()) {
       if (to === row.from) continue;
+      progress?.(done++, total);
       const [ns, pod] = to.split("/") as [string, string];
       const target =
         step.via === "service"

@@ -20,6 +20,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
+import { forgetProcess, processStartTime, recordProcess } from "../../../fake-vrouter/netns/pidfiles";
 import { type ClientName, type Pki, generatePki, pemData } from "./pki";
 
 export { PkiError } from "./pki";
@@ -42,6 +43,10 @@ export interface LocalControlPlaneOptions {
   binDir?: string;
   /** How long to wait for every component to report healthy (default 120 s: a loaded 2-core machine is slow). */
   readyTimeoutMs?: number;
+  /** The run's record (pids/): each component is recorded there with its start time and command line. */
+  stateDir?: string;
+  /** Aborting stops the start (what was started is stopped) and rejects. */
+  signal?: AbortSignal;
 }
 
 export interface LocalControlPlane {
@@ -216,24 +221,59 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
   };
 
   const children: { name: Component; child: ChildProcess }[] = [];
-  const stop = async () => {
-    for (const { name, child } of [...children].reverse()) {
-      await terminate(child.pid, () => child.exitCode !== null || child.signalCode !== null);
-      await rm(pidFile(workDir, name), { force: true });
-    }
-  };
+  const reaper = startReaper();
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      for (const { name, child } of [...children].reverse()) {
+        await terminate(child.pid, () => child.exitCode !== null || child.signalCode !== null);
+        await rm(pidFile(workDir, name), { force: true });
+        if (opts.stateDir) await forgetProcess(opts.stateDir, { pid: child.pid!, ns: "", role: name });
+        reaper.forget(child.pid!);
+      }
+      reaper.close();
+    })());
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 120_000);
   try {
     for (const name of COMPONENTS) {
+      if (opts.signal?.aborted) throw new LocalControlPlaneError("not-ready", "start interrupted");
       const child = await launch(workDir, binDir, name, args[name]);
       children.push({ name, child });
-      await waitHealthy(workDir, name, child, health[name], deadline);
+      reaper.watch(child.pid!);
+      if (opts.stateDir) await recordProcess(opts.stateDir, { pid: child.pid!, ns: "", role: name });
+      await waitHealthy(workDir, name, child, health[name], deadline, opts.signal);
     }
   } catch (err) {
     await stop();
     throw err;
   }
   return { kubeconfigPath, apiServerUrl, stop, pids: children.map((c) => c.child.pid!) };
+}
+
+/**
+ * The dead-man switch of reaper.mjs: a process holding a pipe from us that stops the registered components
+ * when the pipe closes without them being forgotten first (this process was killed, even by SIGKILL).
+ */
+function startReaper(): { watch(pid: number): void; forget(pid: number): void; close(): void } {
+  const child = spawn(process.execPath, [join(HERE, "reaper.mjs")], {
+    stdio: ["pipe", "ignore", "ignore"],
+    detached: true,
+  });
+  child.on("error", () => {}); // no reaper: `ctb down` still finds the components from the run's record
+  child.stdin!.on("error", () => {});
+  child.unref();
+  (child.stdin as unknown as { unref?: () => void }).unref?.();
+  const send = (line: string) => {
+    if (child.stdin!.writable) child.stdin!.write(`${line}\n`);
+  };
+  return {
+    watch: (pid) => {
+      const start = processStartTime(pid);
+      if (start) send(`add ${pid} ${start}`);
+    },
+    forget: (pid) => send(`del ${pid}`),
+    close: () => child.stdin!.end(),
+  };
 }
 
 /**
@@ -293,7 +333,8 @@ async function launch(
   args: string[],
 ): Promise<ChildProcess> {
   const log = openSync(join(workDir, "logs", `${name}.log`), "a");
-  const child = spawn(join(binDir, name), args, { stdio: ["ignore", log, log] });
+  // its own process group: a terminal's Ctrl-C reaches only ctb, which stops the components in order
+  const child = spawn(join(binDir, name), args, { stdio: ["ignore", log, log], detached: true });
   closeSync(log);
   await new Promise<void>((ok, fail) => {
     child.once("spawn", ok);
@@ -309,8 +350,10 @@ async function waitHealthy(
   child: ChildProcess,
   healthy: () => Promise<boolean>,
   deadline: number,
+  signal?: AbortSignal,
 ): Promise<void> {
   for (;;) {
+    if (signal?.aborted) throw new LocalControlPlaneError("not-ready", `start interrupted while waiting for ${name}`);
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new LocalControlPlaneError(
         "exited",
