@@ -23,6 +23,7 @@ import {
   type WatchEvent,
   type WatchHandle,
   type WatchOptions,
+  type WriteOptions,
 } from "./api";
 
 const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
@@ -151,21 +152,23 @@ export class HttpKubeApi implements KubeApi {
     return (await this.json("GET", this.path(resource, namespace, name))) as KubeObject;
   }
 
-  async create(resource: ResourceName, obj: KubeObject, namespace?: string) {
+  async create(resource: ResourceName, obj: KubeObject, namespace?: string, opts?: WriteOptions) {
     return (await this.json(
       "POST",
-      this.path(resource, namespace ?? obj.metadata.namespace),
+      this.path(resource, namespace ?? obj.metadata.namespace) + writeQuery(opts),
       obj,
       "application/json",
+      opts?.onWarning,
     )) as KubeObject;
   }
 
-  async replace(resource: ResourceName, obj: KubeObject) {
+  async replace(resource: ResourceName, obj: KubeObject, opts?: WriteOptions) {
     return (await this.json(
       "PUT",
-      this.path(resource, obj.metadata.namespace, obj.metadata.name),
+      this.path(resource, obj.metadata.namespace, obj.metadata.name) + writeQuery(opts),
       obj,
       "application/json",
+      opts?.onWarning,
     )) as KubeObject;
   }
 
@@ -175,12 +178,14 @@ export class HttpKubeApi implements KubeApi {
     namespace: string | undefined,
     patch: unknown,
     type: PatchType = "merge",
+    opts?: WriteOptions,
   ) {
     return (await this.json(
       "PATCH",
-      this.path(resource, namespace, name),
+      this.path(resource, namespace, name) + writeQuery(opts),
       patch,
       PATCH_CONTENT_TYPE[type],
+      opts?.onWarning,
     )) as KubeObject;
   }
 
@@ -211,17 +216,38 @@ export class HttpKubeApi implements KubeApi {
     return this.server.protocol === "https:" ? https.request(opts) : http.request(opts);
   }
 
-  private async json(method: string, path: string, body?: unknown, contentType?: string): Promise<unknown> {
+  private async json(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType?: string,
+    onWarning?: (message: string) => void,
+  ): Promise<unknown> {
     const req = await this.request(method, path, contentType);
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       req.once("response", resolve);
       req.once("error", reject);
       req.end(body === undefined ? undefined : JSON.stringify(body));
     });
+    if (onWarning) for (const w of warnings(res.headers.warning)) onWarning(w);
     const text = await readAll(res);
     if ((res.statusCode ?? 0) >= 300) throw statusError(res.statusCode ?? 0, text);
     return text ? JSON.parse(text) : undefined;
   }
+}
+
+/** `?fieldValidation=Strict` when asked for (the server's default is Warn). */
+function writeQuery(opts?: WriteOptions): string {
+  return query({ fieldValidation: opts?.fieldValidation });
+}
+
+/** The texts of RFC 7234 Warning headers as kube-apiserver sends them: `299 - "unknown field \"spec.foo\""`. */
+export function warnings(header: string | string[] | undefined): string[] {
+  const out: string[] = [];
+  for (const h of header === undefined ? [] : Array.isArray(header) ? header : [header]) {
+    for (const m of h.matchAll(/\d{3} \S+ "((?:[^"\\]|\\.)*)"/g)) out.push(m[1].replace(/\\(.)/g, "$1"));
+  }
+  return out;
 }
 
 function query(params: Record<string, string | undefined>): string {

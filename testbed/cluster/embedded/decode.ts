@@ -143,6 +143,7 @@ class Decoder {
 
   /** The decoded value, or undefined when it is left out (as the Go struct would not hold it). */
   value(v: unknown, t: FieldType, ctx: Context): unknown {
+    if (v instanceof Date) v = v.toJSON(); // what JSON.stringify would send
     if (v === null) return null;
     // not JSON: the wire would leave it out (undefined, functions) or carry null (NaN, Infinity)
     if (v === undefined || typeof v === "function" || typeof v === "symbol") return undefined;

@@ -85,6 +85,7 @@ export class EmbeddedCluster implements KubeApi {
   private readonly runtime: ControllerRuntime;
   private readonly watches = new Set<ActiveWatch>();
   private readonly bookmarkIntervalMs: number;
+  private readonly onWarning?: (message: string) => void;
   private closed = false;
 
   constructor(opts: EmbeddedClusterOptions = {}) {
@@ -92,6 +93,7 @@ export class EmbeddedCluster implements KubeApi {
     this.podSubnet = opts.podSubnet ?? "10.244.0.0/16";
     this.clusterName = opts.clusterName ?? "k8s";
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
+    this.onWarning = opts.onWarning;
     this.store = new ObjectStore(opts.watchHistory ?? 10_000);
     this.registry = new Registry(this.store, {
       serviceSubnet: this.serviceSubnet,
@@ -158,6 +160,12 @@ export class EmbeddedCluster implements KubeApi {
     });
   }
 
+  /** Deprecation warnings the real server adds to every request for a kind (v1 Endpoints since 1.33). */
+  private deprecation(resource: ResourceName, opts: WriteOptions | undefined): void {
+    const sink = opts?.onWarning ?? this.onWarning;
+    if (resource === "endpoints") sink?.("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice");
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new KubeApiError(503, "ServiceUnavailable", "the embedded cluster is closed");
   }
@@ -193,11 +201,13 @@ export class EmbeddedCluster implements KubeApi {
     opts?: WriteOptions,
   ): Promise<KubeObject> {
     this.assertOpen();
+    this.deprecation(resource, opts);
     return clone(this.registry.create(resource, obj, namespace, opts));
   }
 
   async replace(resource: ResourceName, obj: KubeObject, opts?: WriteOptions): Promise<KubeObject> {
     this.assertOpen();
+    this.deprecation(resource, opts);
     return clone(this.registry.replace(resource, obj, obj?.metadata?.namespace, "main", opts));
   }
 
@@ -210,6 +220,7 @@ export class EmbeddedCluster implements KubeApi {
     opts?: WriteOptions,
   ): Promise<KubeObject> {
     this.assertOpen();
+    this.deprecation(resource, opts);
     return clone(this.registry.patch(resource, name, namespace, patch, type, "main", opts));
   }
 

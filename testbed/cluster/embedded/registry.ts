@@ -17,6 +17,7 @@ import {
   type WriteOptions,
 } from "../../../controller/kube/api";
 import { decode } from "./decode";
+import type { FieldType } from "./schema";
 import { defaultObject, defaultPodStatus, hasStatusSubresource, initialStatus } from "./defaulting";
 import { alreadyExists, badRequest, conflict, type FieldError, forbidden, invalid, notFound } from "./errors";
 import { AllocationError, ClusterIPAllocator, NodePortAllocator } from "./ipam";
@@ -80,13 +81,30 @@ function goFormat(v: unknown): string {
   return String(v);
 }
 
-/** Go type names of JSON values decoded into interface{} (PreserveInts), as the unstructured converter says. */
+/** reflect.Kind of a JSON value decoded into interface{} with PreserveInts (the unstructured converter's input). */
 function goKindOf(v: unknown): string {
   if (typeof v === "string") return "string";
   if (typeof v === "boolean") return "bool";
   if (typeof v === "number") return Number.isInteger(v) ? "int64" : "float64";
-  if (Array.isArray(v)) return "[]interface {}";
-  return "map[string]interface {}";
+  if (Array.isArray(v)) return "slice";
+  return "map";
+}
+
+/**
+ * runtime.DefaultUnstructuredConverter's error for a value of the wrong type (what a strategic merge patch
+ * reports): reflect conversions, where numbers convert to strings but nothing converts to a number or a bool.
+ */
+function converterError(value: unknown, t: FieldType): string | undefined {
+  const from = goKindOf(value);
+  if (t.kind === "struct") return `cannot restore struct from: ${from}`;
+  if (t.kind === "array") return `cannot restore slice from ${from}`;
+  if (t.kind === "map") return `cannot restore map from ${from}`;
+  const kind = t.kind === "string" ? "string" : t.kind === "bool" ? "bool" : t.kind === "int" ? `int${t.bits}` : t.kind === "float" ? "float64" : undefined;
+  if (!kind) return undefined;
+  const numeric = from === "int64" || from === "float64";
+  if (numeric && (kind === "string" || (from === "float64" && kind.startsWith("int"))))
+    return `cannot convert ${from} to ${t.go}`;
+  return `unrecognized type: ${kind}`;
 }
 
 export class Registry {
@@ -184,13 +202,8 @@ export class Registry {
         { path: "patch", kind: "Invalid", value: strategic ? goFormat(patch) : JSON.stringify(next), detail },
       ]);
     if (r.typeError) {
-      if (!strategic || !r.typeErrorAt) throw fail(r.typeError);
-      const { value, type: t } = r.typeErrorAt;
-      const from = goKindOf(value);
-      if (t.kind === "struct") throw fail(`cannot restore struct from: ${from.startsWith("map") ? "map" : from}`);
-      if (t.kind === "array") throw fail(`cannot restore slice from ${from.replace("[]interface {}", "slice")}`);
-      if (t.kind === "map") throw fail(`cannot restore map from ${from}`);
-      throw fail(r.typeError.startsWith("json:") ? `cannot convert ${from} to ${t.go}` : r.typeError);
+      const converted = strategic && r.typeErrorAt ? converterError(r.typeErrorAt.value, r.typeErrorAt.type) : undefined;
+      throw fail(converted ?? r.typeError);
     }
     if (r.strict.length > 0) {
       const mode = opts.fieldValidation ?? "Warn";

@@ -275,6 +275,10 @@ function validateContainers(list: unknown, path: string, names: Set<string>): Fi
       names.add(c.name);
     }
     if (!c?.image) out.push(errs.required(`${p}.image`));
+    const messagePolicies = ["File", "FallbackToLogsOnError"];
+    if (c?.terminationMessagePolicy && !messagePolicies.includes(c.terminationMessagePolicy)) {
+      out.push(errs.notSupported(`${p}.terminationMessagePolicy`, c.terminationMessagePolicy, messagePolicies));
+    }
     const portNames = new Set<string>();
     (Array.isArray(c?.ports) ? c.ports : []).forEach((port: Any, j: number) => {
       const pp = `${p}.ports[${j}]`;
@@ -295,6 +299,10 @@ function validateContainers(list: unknown, path: string, names: Set<string>): Fi
       else if (!PROTOCOLS.includes(port.protocol))
         out.push(errs.notSupported(`${pp}.protocol`, port.protocol, PROTOCOLS));
     });
+    // the rest of validateContainerCommon's enums, in its order
+    const pullPolicies = ["Always", "IfNotPresent", "Never"];
+    if (c?.imagePullPolicy && !pullPolicies.includes(c.imagePullPolicy))
+      out.push(errs.notSupported(`${p}.imagePullPolicy`, c.imagePullPolicy, pullPolicies));
   });
   return out;
 }
@@ -598,7 +606,12 @@ function validateWorkload(resource: ResourceName, spec: Any): FieldError[] {
     }
   }
   out.push(...validateLabels(tplLabels, "spec.template.metadata.labels"));
-  out.push(...validatePodSpec(s.template?.spec, "spec.template.spec", ["Always"]));
+  // the pod spec's own rules, then the workload's: its pods must always restart
+  out.push(...validatePodSpec(s.template?.spec, "spec.template.spec"));
+  const restart = s.template?.spec?.restartPolicy;
+  if (isMap(s.template?.spec) && restart !== "Always") {
+    out.push(errs.notSupported("spec.template.spec.restartPolicy", restart ?? "", ["Always"]));
+  }
   return out;
 }
 
