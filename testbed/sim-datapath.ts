@@ -9,11 +9,11 @@ import type { Agents } from "../fake-vrouter/agent/index";
 import type { DatapathStats } from "../fake-vrouter/datapath/engine";
 import { PcapWriter } from "../fake-vrouter/netns/pcap-writer";
 import { SimNetwork } from "../fake-vrouter/datapath/sim-network";
-import { formatTrace } from "../fake-vrouter/datapath/trace";
+import { formatTrace, type TraceStep } from "../fake-vrouter/datapath/trace";
 import type { ListenPorts } from "../fake-vrouter/datapath/host";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import type { PortAttachment } from "./node/port-api-plumber";
-import type { ProbeRequest, ProbeResult } from "./runner/testbed";
+import type { FirewallDecision, ProbeRequest, ProbeResult } from "./runner/testbed";
 import type { FabricHostSpec } from "./scenario/types";
 
 export class SimDatapath {
@@ -77,6 +77,7 @@ export class SimDatapath {
       drop: r.drop ? { where: `${r.drop.compute} ${r.drop.step?.stage ?? ""}`.trim(), reason: r.drop.reason } : undefined,
       refused: r.refused,
       trace: formatTrace(r.trace).split("\n").filter(Boolean),
+      firewall: firewallDecisions(r.trace),
     };
   }
 
@@ -127,4 +128,18 @@ function listenPorts(listen: { port: number; proto: string }[]): ListenPorts {
   const out: Required<ListenPorts> = { tcp: [], udp: [], sctp: [] };
   for (const l of listen) if (l.proto in out) out[l.proto as keyof ListenPorts]!.push(l.port);
   return out;
+}
+
+/** The firewall-policy stages of a trace, as the runner's divergence report reads them. */
+function firewallDecisions(trace: readonly TraceStep[]): FirewallDecision[] {
+  return trace
+    .filter((s) => s.stage === "firewall-policy" && (s.action === "pass" || s.action === "deny"))
+    .map((s) => ({
+      where: s.detail.startsWith("destination") ? "destination" : "source",
+      compute: s.compute,
+      action: s.action as "pass" | "deny",
+      policy: s.policy?.fqName.join(":"),
+      rule: s.ref?.type === "firewall-rule" ? s.ref.fqName.join(":") : undefined,
+      sequence: s.sequence,
+    }));
 }

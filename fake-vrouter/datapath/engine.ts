@@ -1128,6 +1128,8 @@ export class VrouterDatapath {
     return this.step("firewall-policy", `${whose} vif ${vif.index}: ${what}`, {
       action: v.action,
       ref: v.rule?.origin ?? v.policy?.origin,
+      policy: v.policy?.origin,
+      sequence: v.rule?.sequence,
     });
   }
 

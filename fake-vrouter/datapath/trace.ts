@@ -45,6 +45,9 @@ export interface TraceStep {
   /** Uuid of the ACL rule (ACL rules have no object of their own; `ref` is their ACL's origin). */
   rule?: string;
   ref?: ObjectRef;
+  /** firewall-policy stage: the policy holding the deciding rule, and the rule's sequence in it. */
+  policy?: ObjectRef;
+  sequence?: string;
   reason?: DropReason;
 }
 

@@ -8,7 +8,7 @@
 import ipaddr from "ipaddr.js";
 import { type KubeObject, KubeApiError, RESOURCES, type ResourceName, resourceForKind } from "../../controller/kube/api";
 import type { ObjectKey, PodExpectation, ReachProbe, Scenario, Step } from "../scenario/types";
-import { formatTruthTable } from "../scenario/matrix";
+import { checkMatrix, type MatrixContext } from "./matrix-check";
 import type { ProbeResult, Testbed } from "./testbed";
 
 export type Verdict = "pass" | "fail" | "error";
@@ -47,6 +47,8 @@ export interface RunOptions {
   onEvent?: (ev: RunEvent) => void;
   /** A scenario that checks nothing passes only when this is set (`ctb run --allow-no-expectations`). */
   allowNoExpectations?: boolean;
+  /** Compare every matrix with Kubernetes NetworkPolicy semantics and report the divergences (`--compare kubernetes`). */
+  compareKubernetes?: boolean;
   /**
    * Once aborted (Ctrl-C), the run stops at the current step: no further step starts, and nothing more is
    * reported — the step in flight fails against an environment being torn down, which is not a verdict.
@@ -79,6 +81,12 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
     checks.push(result);
     emit({ type: "check", result });
   };
+  const c = scenario.controller;
+  const netpol = {
+    layout: c.netpolLayout ?? (c.model === "r4" ? "kubernetes" : "upstream"),
+    clusterName: c.clusterName ?? "k8s",
+    compare: opts.compareKubernetes ?? false,
+  } as const;
   for (const step of scenario.steps) {
     if (opts.signal?.aborted) break;
     stepStarted = Date.now();
@@ -88,6 +96,7 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
         record: (r) => record(step, r),
         output: (text) => emit({ type: "output", step, text }),
         progress: (done, total) => emit({ type: "progress", step, done, total }),
+        netpol,
       });
     } catch (e) {
       if (opts.signal?.aborted) break;
@@ -124,6 +133,7 @@ interface StepIO {
   record: (r: Omit<CheckResult, "step" | "line" | "title" | "kind">) => void;
   output: (text: string) => void;
   progress?: (done: number, total: number) => void;
+  netpol: Omit<MatrixContext, "progress">;
 }
 
 async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
@@ -184,7 +194,7 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
       return;
     case "matrix":
       await tb.settle();
-      io.record(await checkMatrix(tb, step, io.progress));
+      io.record(await checkMatrix(tb, step, { ...io.netpol, progress: io.progress }));
       return;
   }
 }
@@ -387,40 +397,6 @@ function connectOutput(from: string, dst: Target, proto: string, r: ProbeResult)
 }
 
 // ---- matrix ----------------------------------------------------------------------------------------------
-
-async function checkMatrix(
-  tb: Testbed,
-  step: Extract<Step, { kind: "matrix" }>,
-  progress?: (done: number, total: number) => void,
-): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
-  const observed = new Map<string, boolean>();
-  const wrong: string[] = [];
-  const total = step.table.rows.reduce((n, row) => n + step.table.targets.filter((t) => t !== row.from).length, 0);
-  let done = 0;
-  progress?.(0, total);
-  for (const row of step.table.rows) {
-    for (const [j, to] of step.table.targets.entries()) {
-      if (to === row.from) continue;
-      progress?.(done++, total);
-      const [ns, pod] = to.split("/") as [string, string];
-      const target =
-        step.via === "service"
-          ? await resolveTarget(tb, `service:${ns}/s-${ns}-${pod}`, step.port)
-          : await resolveTarget(tb, to, step.port);
-      const r = await tb.probe({ from: row.from, toIp: target.ip, proto: step.proto, port: target.port, count: 1 });
-      const ok = r.received > 0;
-      observed.set(`${row.from}>${to}`, ok);
-      if (ok !== row.cells[j]) wrong.push(`${row.from} → ${to}: expected ${row.cells[j] ? "." : "X"}, got ${ok ? "." : "X"}${r.drop ? ` (${r.drop.reason} at ${r.drop.where})` : ""}`);
-    }
-  }
-  const table = formatTruthTable(step.table, (f, t) => observed.get(`${f}>${t}`));
-  return {
-    name: `matrix ${step.proto}${step.port ? `/${step.port}` : ""} via ${step.via} (${step.table.rows.length}×${step.table.targets.length})`,
-    verdict: wrong.length ? "fail" : "pass",
-    output: table,
-    detail: wrong.length ? wrong.join("\n") : undefined,
-  };
-}
 
 // ---- contrail objects ------------------------------------------------------------------------------------
 

@@ -30,6 +30,21 @@ export interface ProbeResult {
   /** Why the first lost packet was dropped, and the trace that explains it. */
   drop?: { where: string; reason: string };
   trace: string[];
+  /**
+   * The firewall decisions the first packet met, one per end that evaluated policy (sim datapath; the netns
+   * datapath reports none): what the divergence report names as the deciding rule.
+   */
+  firewall?: FirewallDecision[];
+}
+
+export interface FirewallDecision {
+  where: "source" | "destination";
+  compute: string;
+  action: "pass" | "deny";
+  /** fq_name (joined) of the firewall-policy and of the rule; no rule = implicit deny. */
+  policy?: string;
+  rule?: string;
+  sequence?: string;
 }
 
 export interface Testbed {

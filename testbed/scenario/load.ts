@@ -108,15 +108,16 @@ function normaliseStep(action: string, v: any, base: string, file: string, fail:
     case "reach":
       return { kind: "reach", probes: (Array.isArray(v) ? v : [v]).map((p: any, i: number) => reachProbe(p, i, fail)) };
     case "matrix": {
-      let table: ReturnType<typeof parseTruthTable>;
+      const proto = (v.proto ?? "tcp") as Proto;
+      if (proto !== "icmp" && v.port === undefined) fail(`matrix: proto ${proto} needs a port`, ["matrix"]);
+      const base = { kind: "matrix" as const, proto, port: v.port, via: v.via ?? "pod" };
+      if (v.expect === "kubernetes") return { ...base, pods: v.pods, divergences: v.divergences };
+      if (v.pods || v.divergences) fail("matrix: pods and divergences go with expect: kubernetes", ["matrix"]);
       try {
-        table = parseTruthTable(v.expect);
+        return { ...base, table: parseTruthTable(v.expect) };
       } catch (e) {
         return fail(`matrix: ${(e as Error).message}`, ["matrix", "expect"]);
       }
-      const proto = (v.proto ?? "tcp") as Proto;
-      if (proto !== "icmp" && v.port === undefined) fail(`matrix: proto ${proto} needs a port`, ["matrix"]);
-      return { kind: "matrix", proto, port: v.port, via: v.via ?? "pod", table };
     }
     case "contrail":
       return {

@@ -48,6 +48,15 @@ export interface ReachProbe {
   spread?: { flows: number; minMembers: number };
 }
 
+/** A cell where Contrail's verdict is known to differ from Kubernetes', and (optionally) the rule that decides it. */
+export interface Divergence {
+  from: string;
+  to: string;
+  contrail: "allow" | "deny";
+  /** A firewall-rule name (or part of its fq_name) the decision must name. */
+  rule?: string;
+}
+
 export interface ContrailExpectation {
   type: string;
   name?: string;
@@ -82,7 +91,18 @@ export type StepBody =
   | { kind: "label" | "annotate"; target: ObjectKey; set: Record<string, string | null> }
   | { kind: "wait"; pods: PodExpectation }
   | { kind: "reach"; probes: ReachProbe[] }
-  | { kind: "matrix"; proto: Proto; port?: number; via: "pod" | "service"; table: TruthTable }
+  | {
+      kind: "matrix";
+      proto: Proto;
+      port?: number;
+      via: "pod" | "service";
+      /** The written truth table; absent for `expect: kubernetes` (the oracle gives the table). */
+      table?: TruthTable;
+      /** `expect: kubernetes` only: the pods to probe (default: every pod with an address outside kube-system). */
+      pods?: string[];
+      /** `expect: kubernetes` only: cells where each NetworkPolicy layout is known to differ from Kubernetes. */
+      divergences?: Partial<Record<"upstream" | "kubernetes", Divergence[]>>;
+    }
   | { kind: "contrail"; expectations: ContrailExpectation[] }
   | { kind: "pods"; expectations: PodExpectation[] }
   | { kind: "show"; show: ShowSpec };

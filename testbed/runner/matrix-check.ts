@@ -1,0 +1,214 @@
+/**
+ * The `matrix` step: every source pod probes every target (pod IP, or the pod's Service `s-<ns>-<pod>` as the
+ * upstream netpol suite does), judged against a written truth table or against Kubernetes itself
+ * (`expect: kubernetes`: the table the NetworkPolicy semantics give for the cluster as it is at that step).
+ *
+ * Against Kubernetes, every cell where the Contrail datapath decides otherwise is a divergence, reported with
+ * the firewall rule that decided (its fq_name, sequence and firewall-policy) and the NetworkPolicy behind it.
+ * The divergences a layout is expected to show are listed in the step (`divergences: {upstream: […]}`); any
+ * other divergence, or a listed one that did not happen, fails the step. With `compare` (ctb run --compare
+ * kubernetes) a step with a written table also reports its divergences from Kubernetes, without failing on them.
+ *
+ * Example: `await checkMatrix(tb, step, { layout: "upstream", clusterName: "k8s", compare: false })`.
+ */
+import type { KubeObject } from "../../controller/kube/api";
+import { type Connection, kubernetesVerdict, type World } from "../oracle/kubernetes";
+import { formatTruthTable } from "../scenario/matrix";
+import type { Divergence, Step, TruthTable } from "../scenario/types";
+// resolveTarget is called per cell, never while modules load, so the import cycle with run.ts is harmless
+import { resolveTarget } from "./run";
+import type { FirewallDecision, ProbeResult, Testbed } from "./testbed";
+
+type MatrixStep = Extract<Step, { kind: "matrix" }>;
+
+export interface MatrixContext {
+  /** The NetworkPolicy layout the controller runs (selects the expected divergences). */
+  layout: "upstream" | "kubernetes";
+  clusterName: string;
+  apsName?: string;
+  /** Also compare a written table with Kubernetes and report the divergences (never fails on them). */
+  compare: boolean;
+  progress?: (done: number, total: number) => void;
+}
+
+export interface MatrixResult {
+  name: string;
+  verdict: "pass" | "fail";
+  output?: string;
+  detail?: string;
+}
+
+/** A divergence found: the cell, both verdicts, why Kubernetes decides so, and what decided in Contrail. */
+export interface FoundDivergence extends Divergence {
+  kubernetes: "allow" | "deny";
+  why: string;
+  decidedBy: string;
+}
+
+const podKey = (p: KubeObject) => `${p.metadata.namespace}/${p.metadata.name}`;
+
+/** The cluster as the oracle sees it. */
+export async function clusterWorld(tb: Testbed): Promise<World> {
+  const [namespaces, pods, policies] = await Promise.all([
+    tb.kube.list("namespaces"),
+    tb.kube.list("pods"),
+    tb.kube.list("networkpolicies"),
+  ]);
+  return { namespaces: namespaces.items, pods: pods.items, policies: policies.items };
+}
+
+/** Pods a `kubernetes` matrix probes when it names none: every pod with an address outside kube-system. */
+function defaultPods(world: World): string[] {
+  return world.pods
+    .filter((p) => p.status?.podIP && p.metadata.namespace !== "kube-system" && !p.spec?.hostNetwork)
+    .map(podKey)
+    .sort();
+}
+
+/** The port a Service port sends to on its backend pod (targetPort by number or by container-port name). */
+async function backendPort(tb: Testbed, ns: string, svcName: string, pod: KubeObject | undefined, port?: number) {
+  if (port === undefined) return undefined;
+  const svc = await tb.kube.get("services", svcName, ns).catch(() => undefined);
+  const sp = (svc?.spec?.ports ?? []).find((p: { port: number }) => p.port === port);
+  const target = sp?.targetPort;
+  if (typeof target === "number") return target;
+  if (typeof target === "string")
+    for (const c of pod?.spec?.containers ?? [])
+      for (const cp of c.ports ?? []) if (cp.name === target) return cp.containerPort as number;
+  return port;
+}
+
+export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixContext): Promise<MatrixResult> {
+  const againstKubernetes = !step.table;
+  const world = againstKubernetes || ctx.compare ? await clusterWorld(tb) : undefined;
+  const pods = world ? new Map(world.pods.map((p) => [podKey(p), p])) : new Map<string, KubeObject>();
+  const names = step.table ? undefined : (step.pods ?? defaultPods(world!));
+  const sources = step.table ? step.table.rows.map((r) => r.from) : names!;
+  const targets = step.table ? step.table.targets : names!;
+
+  const observed = new Map<string, boolean>();
+  const expected = new Map<string, boolean>();
+  const wrong: string[] = [];
+  const found: FoundDivergence[] = [];
+  const total = sources.reduce((n, s) => n + targets.filter((t) => t !== s).length, 0);
+  let done = 0;
+  ctx.progress?.(0, total);
+  for (const [i, from] of sources.entries()) {
+    for (const [j, to] of targets.entries()) {
+      if (to === from) continue;
+      ctx.progress?.(done++, total);
+      const [ns, name] = to.split("/") as [string, string];
+      const target = await resolveTarget(tb, step.via === "service" ? `service:${ns}/s-${ns}-${name}` : to, step.port);
+      const r = await tb.probe({ from, toIp: target.ip, proto: step.proto, port: target.port, count: 1 });
+      const ok = r.received > 0;
+      observed.set(`${from}>${to}`, ok);
+      let want: boolean | undefined = step.table?.rows[i]!.cells[j];
+      if (world) {
+        const src = pods.get(from);
+        const dst = pods.get(to);
+        const port = step.via === "service" ? await backendPort(tb, ns, `s-${ns}-${name}`, dst, step.port) : step.port;
+        const conn: Connection = {
+          from: { pod: src, ip: src?.status?.podIP ?? "" },
+          to: { pod: dst, ip: dst?.status?.podIP ?? target.ip },
+          proto: step.proto,
+          port,
+        };
+        const k = kubernetesVerdict(world, conn);
+        if (want === undefined) want = k.allowed;
+        if (k.allowed !== ok)
+          found.push({
+            from,
+            to,
+            contrail: ok ? "allow" : "deny",
+            kubernetes: k.allowed ? "allow" : "deny",
+            why: k.reason,
+            decidedBy: describeDecision(r, world, ctx),
+          });
+      }
+      expected.set(`${from}>${to}`, want!);
+      if (step.table && ok !== want)
+        wrong.push(`${from} → ${to}: expected ${want ? "." : "X"}, got ${ok ? "." : "X"}${r.drop ? ` (${r.drop.reason} at ${r.drop.where})` : ""}`);
+    }
+  }
+
+  const table: TruthTable = step.table ?? {
+    targets,
+    rows: sources.map((from) => ({ from, cells: targets.map((to) => expected.get(`${from}>${to}`) ?? true) })),
+  };
+  const lines = [formatTruthTable(table, (f, t) => observed.get(`${f}>${t}`))];
+  if (found.length)
+    lines.push(
+      `${found.length} cell(s) where Contrail (${ctx.layout} layout) and Kubernetes disagree:`,
+      ...found.map(formatDivergence),
+    );
+  else if (world) lines.push(`Contrail (${ctx.layout} layout) agrees with Kubernetes on every cell.`);
+
+  if (againstKubernetes) wrong.push(...unexpected(found, step.divergences?.[ctx.layout] ?? [], ctx.layout));
+  const what = step.table ? `${step.table.rows.length}×${step.table.targets.length}` : `${sources.length}×${targets.length} against Kubernetes`;
+  return {
+    name: `matrix ${step.proto}${step.port ? `/${step.port}` : ""} via ${step.via} (${what})`,
+    verdict: wrong.length ? "fail" : "pass",
+    output: lines.join("\n"),
+    detail: wrong.length ? wrong.join("\n") : undefined,
+  };
+}
+
+/** Problems when the divergences found are not exactly the ones the step lists for this layout. */
+function unexpected(found: FoundDivergence[], listed: Divergence[], layout: string): string[] {
+  const problems: string[] = [];
+  const key = (d: Divergence) => `${d.from}>${d.to}`;
+  const listedBy = new Map(listed.map((d) => [key(d), d]));
+  for (const f of found) {
+    const l = listedBy.get(key(f));
+    if (!l) problems.push(`unexpected divergence from Kubernetes: ${formatDivergence(f).trim()}`);
+    else if (l.contrail !== f.contrail) problems.push(`${f.from} → ${f.to}: listed as Contrail ${l.contrail}, observed ${f.contrail}`);
+    else if (l.rule && !f.decidedBy.includes(l.rule)) problems.push(`${f.from} → ${f.to}: listed as decided by ${l.rule}, but ${f.decidedBy}`);
+  }
+  const foundKeys = new Set(found.map(key));
+  for (const l of listed)
+    if (!foundKeys.has(key(l)))
+      problems.push(`${l.from} → ${l.to}: listed as a divergence of the ${layout} layout (Contrail ${l.contrail}), but Contrail agreed with Kubernetes`);
+  return problems;
+}
+
+export function formatDivergence(d: FoundDivergence): string {
+  return `  ${d.from} → ${d.to}: Contrail ${d.contrail === "allow" ? "allows" : "denies"}, Kubernetes ${d.kubernetes === "allow" ? "allows" : "denies"} (${d.why}); Contrail: ${d.decidedBy}`;
+}
+
+/** The firewall decision that settled the packet, with the NetworkPolicy behind its rule. */
+function describeDecision(r: ProbeResult, world: World, ctx: MatrixContext): string {
+  const decisions = r.firewall ?? [];
+  const decisive = decisions.find((d) => d.action === "deny") ?? decisions.at(-1);
+  if (!decisive) {
+    if (r.drop) return `dropped by ${r.drop.reason} at ${r.drop.where}`;
+    return r.received > 0 ? "no firewall policy applied to either end" : "no answer (no firewall decision reported)";
+  }
+  const aps = ctx.layout === "upstream" ? ` in application-policy-set ${ctx.apsName ?? ctx.clusterName}` : "";
+  const what = decisive.rule
+    ? `firewall-rule ${decisive.rule} (sequence ${decisive.sequence} of firewall-policy ${decisive.policy}${aps})`
+    : `no rule of firewall-policy ${decisive.policy ?? "(none)"} matched: implicit deny`;
+  const behind = policyBehind(decisive, world, ctx);
+  return `${decisive.where} end ${decisive.action}, ${what}${behind ? ` ← ${behind}` : ""}`;
+}
+
+/** Which NetworkPolicy (or default rule) a firewall rule stands for, from the names the controller gives. */
+export function policyBehind(d: FirewallDecision, world: World, ctx: MatrixContext): string | undefined {
+  const rule = d.rule?.split(":").at(-1) ?? "";
+  const policy = d.policy?.split(":").at(-1) ?? "";
+  const c = ctx.clusterName;
+  const m = rule.match(new RegExp(`^${c}-Namespace-(.+)-(ingress|egress)$`));
+  if (m) return `namespace ${m[1]} default allow (${m[2]}; no NetworkPolicy)`;
+  for (const np of world.policies) {
+    const ns = np.metadata.namespace;
+    const name = np.metadata.name;
+    if (
+      policy === `${c}-${ns}-${name}` ||
+      rule === `${ns}-ingress-${name}-denyall` ||
+      rule === `${ns}-egress-${name}-default-deny-all` ||
+      (policy.startsWith(`${c}-${ns}-`) && (rule.includes(`-${name}-ingress-`) || rule.includes(`-${name}-egress-`)))
+    )
+      return `NetworkPolicy ${ns}/${name}`;
+  }
+  if (/-(ingress|egress)-deny$/.test(rule)) return "default deny of an isolated pod (kubernetes layout)";
+  return undefined;
+}
