@@ -6,7 +6,7 @@
  *
  * Example: `curl -s 127.0.0.1:9091/metrics | grep vrouter_drops_total`
  */
-import { Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import type { DatapathStats } from "../datapath/engine";
 import type { VrouterTables } from "../tables";
 
@@ -46,7 +46,20 @@ export function vrouterRegistry(
       .finally(() => setImmediate(() => (pending = undefined)));
     return pending;
   };
+  // the datapath keeps the running totals: a scrape copies them (counter type, so rate() works on them)
   const counter = (name: string, help: string, value: (s: DatapathStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const s = await read();
+        if (!s) return;
+        this.reset();
+        this.inc(value(s));
+      },
+    });
+  const gauge2 = (name: string, help: string, value: (s: DatapathStats) => number) =>
     new Gauge({
       name,
       help,
@@ -58,12 +71,12 @@ export function vrouterRegistry(
     });
   counter("vrouter_packets_in_total", "Frames received by the datapath", (s) => s.packetsIn);
   counter("vrouter_frames_out_total", "Frames sent by the datapath", (s) => s.framesOut);
-  counter("vrouter_flows", "Flows in the flow table", (s) => s.flows);
+  gauge2("vrouter_flows", "Flows in the flow table", (s) => s.flows);
   counter("vrouter_flows_created_total", "Flows created", (s) => s.flowsCreated);
   counter("vrouter_flow_hits_total", "Packets that matched an existing flow", (s) => s.flowHits);
   counter("vrouter_arp_proxied_total", "ARP requests the vrouter answered", (s) => s.arpProxied);
-  counter("vrouter_nat_ports_in_use", "Source ports held by NAT flows", (s) => s.natPortsInUse);
-  new Gauge({
+  gauge2("vrouter_nat_ports_in_use", "Source ports held by NAT flows", (s) => s.natPortsInUse);
+  new Counter({
     name: "vrouter_drops_total",
     help: "Packets dropped, by drop reason (the kernel vrouter's VP_DROP_* counters)",
     labelNames: ["reason"] as const,
@@ -71,7 +84,8 @@ export function vrouterRegistry(
     async collect() {
       const s = await read();
       if (!s) return;
-      for (const [reason, n] of Object.entries(s.drops)) this.set({ reason }, n);
+      this.reset();
+      for (const [reason, n] of Object.entries(s.drops)) this.inc({ reason }, n);
     },
   });
   return registry;

@@ -21,9 +21,13 @@ const USAGE = `usage: ctb <command> [options]
       --cluster embedded|local|kubeconfig:<path>   Kubernetes backend (default embedded)
       --json                          print a JSON report instead of text
       --junit <file>                  also write a JUnit XML report
+      --pcap <dir>                    also write pcap files of the run (the fabric, each node's fabric port)
   up <scenario.yaml>     bring up a persistent environment running the scenario (same flags as run)
   down [--all]           stop the persistent environment; remove the namespaces and processes it (or any
                          crashed testbed) left; --all also removes those of live testbeds
+  status [-o json]       what is up here (environment, runs in progress) and each component's metrics URL;
+                         exit 1 when nothing is up
+  capture <ns>/<pod>|<node>|fabric -w <file.pcap> [--count N | --duration S]   packets of the environment
   get <kind> [name…] [-n <ns>|-A] [-o wide|yaml|json|name]   list objects as kubectl does (pods, svc, ns, no, …)
   describe <kind> <name> [-n <ns>]   show one object in detail (pod, service, node, namespace, …)
   exec [-it] [-n <ns>] <pod> -- <command…>   run a command in the pod (ping works on both datapaths)
@@ -50,6 +54,11 @@ Run scenarios, each in a fresh environment; exit 0 iff every expectation holds, 
 
 ${ENV_FLAGS}  --json                   print a JSON report instead of text
   --junit <file>           also write a JUnit XML report
+  --pcap <dir>             also write pcap files of the run: <scenario>-fabric.pcap (the underlay, each
+                           frame once) and <scenario>-<node>.pcap (each node's fabric port)
+
+Ctrl-C stops at the current step and tears the environment down (exit 130); a closed output pipe does the
+same quietly (exit 141). On a terminal, stderr shows what is running and for how long.
 `,
   up: `usage: ctb up <scenario.yaml> [flags]
 
@@ -126,6 +135,26 @@ virtual-network, virtual-machine-interface, instance-ip, network-policy, securit
   --api <url>          another config API (default: the environment's)
   -o, --output <fmt>   json, yaml, name (list only); --json is -o json
 `,
+  status: `usage: ctb status [-o json]
+
+Show what is up here: the \`ctb up\` environment (scenario, datapath, cluster, pid, uptime) and any \`ctb run\`
+in progress, each with its components' Prometheus endpoints (controller, config API, one per vrouter).
+Exit 0 when something is up; 1 with "nothing is up" when nothing is.
+`,
+  capture: `usage: ctb capture <target> -w <file.pcap> [--count N | --duration S]
+
+Capture packets of the \`ctb up\` environment into a pcap file (tcpdump -r, Wireshark), on either datapath.
+Without --count or --duration it runs until Ctrl-C (the file is complete then too).
+  <target>  <ns>/<pod> (or <ns>/<prefix>*): the pod's interface, both directions, as its vrouter sees it
+            <node>: the node's fabric port (encapsulated traffic to other nodes and fabric hosts)
+            fabric: the whole underlay, each frame once
+
+  -w, --write <file>     the pcap file to write
+  -c, --count <N>        stop after N packets
+      --duration <S>     stop after S seconds
+
+Example: ctb capture default/example1-* -w /tmp/e1.pcap --count 10 && tcpdump -nr /tmp/e1.pcap
+`,
   api: `usage: ctb api [--port P] [--host H] [--db F] [--quiet]
 
 Run the fake Contrail config API alone until interrupted.
@@ -154,6 +183,10 @@ export async function main(argv: string[]): Promise<number> {
         return await session.up(rest);
       case "down":
         return await session.down(rest);
+      case "status":
+        return await (await import("./observe")).status(rest);
+      case "capture":
+        return await (await import("./observe")).capture(rest);
       case "get":
         return await session.get(rest);
       case "describe":

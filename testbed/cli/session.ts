@@ -17,6 +17,7 @@ import type { ProbeProto, ProbeResult } from "../runner/testbed";
 import { type ReachProbe, ScenarioError, type Step } from "../scenario/types";
 import { stringify } from "yaml";
 import { CommandError, envFlags, parseVerbArgs, UsageError } from "./flags";
+import { interrupted, onTeardown, stop } from "./lifecycle";
 import {
   describeGeneric,
   describeNode,
@@ -30,10 +31,10 @@ import {
   table,
 } from "./printers";
 
-const WORK_DIR = resolve(process.env.CTB_WORKDIR ?? ".ctb");
+export const WORK_DIR = resolve(process.env.CTB_WORKDIR ?? ".ctb");
 const SESSION_FILE = `${WORK_DIR}/session.json`;
 
-interface SessionState {
+export interface SessionState {
   pid: number;
   controlUrl: string;
   vncUrl: string;
@@ -42,9 +43,12 @@ interface SessionState {
   cluster: string;
   ready: boolean;
   failed?: string;
+  /** When the environment started (ISO), and its components' Prometheus endpoints. */
+  started?: string;
+  metrics?: Record<string, string>;
 }
 
-function readSession(): SessionState | undefined {
+export function readSession(): SessionState | undefined {
   if (!existsSync(SESSION_FILE)) return undefined;
   try {
     return JSON.parse(readFileSync(SESSION_FILE, "utf8")) as SessionState;
@@ -53,7 +57,7 @@ function readSession(): SessionState | undefined {
   }
 }
 
-function requireSession(): SessionState {
+export function requireSession(): SessionState {
   const s = readSession();
   if (!s?.ready)
     throw new UsageError("no environment is up here: run `ctb up <scenario.yaml>` first", { hint: false });
@@ -69,7 +73,7 @@ function alive(pid: number): boolean {
   }
 }
 
-async function control<T>(s: SessionState, path: string, body?: unknown): Promise<T> {
+export async function control<T>(s: SessionState, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${s.controlUrl}${path}`, {
     method: body === undefined ? "GET" : "POST",
     headers: body === undefined ? undefined : { "content-type": "application/json" },
@@ -116,6 +120,12 @@ export async function up(args: string[]): Promise<number> {
   });
   closeSync(out);
   child.unref();
+  // interrupted while it comes up: the half-started environment goes too (its own teardown, by its pid)
+  const off = onTeardown(async () => {
+    if (child.exitCode !== null || readSession()?.ready) return;
+    child.kill("SIGTERM");
+    for (let i = 0; i < 1200 && child.exitCode === null && alive(child.pid!); i++) await new Promise((r) => setTimeout(r, 100));
+  }, "environment being started");
   const deadline = Date.now() + 10 * 60_000;
   while (Date.now() < deadline) {
     const s = readSession();
@@ -123,6 +133,7 @@ export async function up(args: string[]): Promise<number> {
     if (child.exitCode !== null || !alive(child.pid!)) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  off();
   const s = readSession();
   process.stdout.write(readFileSync(logFile, "utf8"));
   if (!s?.ready) {
@@ -141,19 +152,37 @@ export async function serve(args: string[]): Promise<number> {
   const { describeNamespace, resolveSource, resolveTarget, runScenario } = await import("../runner/run");
   const { summaryText, textReporter } = await import("../runner/report");
   const scenario = loadScenario(positionals[0]!);
-  const tb = await startTestbed(scenario, { ...options, workDir: WORK_DIR, log: (m) => process.stdout.write(`${m}\n`) });
-  let shuttingDown = false;
-  const shutdown = async () => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    await tb.close();
+  // what this environment starts is recorded under .ctb/runs/<id>/ as it starts it, for `ctb down` after a crash
+  const { RunRecord } = await import("../run-record");
+  const record = RunRecord.create(WORK_DIR, {
+    kind: "up",
+    scenario: scenario.file,
+    datapath: options.datapath,
+    cluster: options.cluster.kind,
+  });
+  const starting = startTestbed(scenario, {
+    ...options,
+    workDir: WORK_DIR,
+    stateDir: record.dir,
+    signal: interrupted,
+    log: (m) => process.stdout.write(`${m}\n`),
+  });
+  const captures = new Map<string, import("../capture").CaptureHandle>();
+  // `ctb down` (POST /shutdown or SIGTERM) and any signal end here: captures, testbed, session file, record
+  onTeardown(async () => {
+    for (const c of captures.values()) await c.stop().catch(() => 0);
+    const tb = await starting.catch(() => undefined);
+    await tb?.close();
     rmSync(SESSION_FILE, { force: true });
-    process.exit(0);
-  };
-  process.on("SIGTERM", shutdown);
-  process.on("SIGINT", shutdown);
+    record.remove();
+  }, "environment");
+  const tb = await starting.catch((e) => {
+    if (interrupted.aborted) return new Promise<never>(() => {}); // the teardown ends the process
+    throw e;
+  });
+  record.update({ metrics: tb.metrics });
 
-  const report = await runScenario(scenario, tb, { onEvent: textReporter(process.stdout) });
+  const report = await runScenario(scenario, tb, { onEvent: textReporter(process.stdout), signal: interrupted });
   process.stdout.write(`${summaryText([report])}\n`);
 
   const app = express();
@@ -260,7 +289,34 @@ export async function serve(args: string[]): Promise<number> {
   });
   app.post("/shutdown", (_req, res) => {
     res.json({ ok: true });
-    void shutdown();
+    void stop("SIGTERM");
+  });
+  // `ctb capture`: start a capture into a file the client names, read its count, stop it
+  let nextCapture = 1;
+  app.post("/capture", async (req, res) => {
+    try {
+      const { parseCaptureTarget } = await import("../capture");
+      const { target, file, limit } = req.body as { target: string; file: string; limit?: number };
+      // a pod as the other verbs name it (a prefix glob like example1-* picks the first match)
+      const t = String(target).includes("/") ? (await resolveSource(tb, String(target))).endpoint : String(target);
+      const handle = await tb.capture(parseCaptureTarget(t), String(file), Number(limit ?? 0));
+      const id = String(nextCapture++);
+      captures.set(id, handle);
+      res.json({ id });
+    } catch (e) {
+      fail(res, e, 409); // the command line was fine; the environment has no such endpoint (yet)
+    }
+  });
+  app.get("/capture/:id", async (req, res) => {
+    const c = captures.get(req.params.id);
+    if (!c) return void res.status(404).type("text").send(`no capture ${req.params.id}`);
+    res.json({ count: await c.count() });
+  });
+  app.post("/capture/:id/stop", async (req, res) => {
+    const c = captures.get(req.params.id);
+    if (!c) return void res.status(404).type("text").send(`no capture ${req.params.id}`);
+    captures.delete(req.params.id);
+    res.json({ count: await c.stop() });
   });
   const server = app.listen(0, "127.0.0.1");
   await new Promise((r) => server.once("listening", r));
@@ -272,6 +328,8 @@ export async function serve(args: string[]): Promise<number> {
     datapath: options.datapath,
     cluster: options.cluster.kind,
     ready: true,
+    started: new Date(Date.now() - Math.round(process.uptime() * 1000)).toISOString(),
+    metrics: tb.metrics,
   };
   writeFileSync(SESSION_FILE, JSON.stringify(state, null, 2));
   await new Promise(() => {}); // serve until `ctb down`
@@ -281,30 +339,85 @@ export async function serve(args: string[]): Promise<number> {
 export async function down(args: string[] = []): Promise<number> {
   const all = args.includes("--all");
   if (args.some((a) => a !== "--all")) throw new UsageError("down takes no arguments but --all");
-  const s = readSession();
+  const { listRuns, ownerAlive } = await import("../run-record");
   const done: string[] = [];
-  if (s && alive(s.pid)) {
-    await fetch(`${s.controlUrl}/shutdown`, { method: "POST", signal: AbortSignal.timeout(10_000) }).catch(() => {});
-    const deadline = Date.now() + 15_000;
-    while (alive(s.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    if (alive(s.pid)) {
-      process.kill(s.pid, "SIGKILL"); // our own server, found by the pid it recorded
-      done.push(`killed environment process ${s.pid}`);
-    } else done.push(`stopped environment process ${s.pid}`);
+  const s = readSession();
+  // 1. the persistent environment: asked to stop, it tears itself down and removes its own record
+  const upRuns = listRuns(WORK_DIR).filter((r) => r.info?.kind === "up" && ownerAlive(r.info));
+  const servers = upRuns.map((r) => r.info!);
+  if (s && alive(s.pid) && !servers.some((i) => i.pid === s.pid)) servers.push({ pid: s.pid } as (typeof servers)[number]);
+  for (const info of servers) {
+    const same = () => (info.startTime ? ownerAlive(info) : alive(info.pid));
+    if (s?.pid === info.pid && s.controlUrl) {
+      await fetch(`${s.controlUrl}/shutdown`, { method: "POST", signal: AbortSignal.timeout(10_000) }).catch(() => {});
+    }
+    if (same()) signalPid(info.pid, "SIGTERM"); // still starting (no control API yet), or it did not answer
+    // a local control plane and netns pods take a while to stop
+    const deadline = Date.now() + 90_000;
+    while (same() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (same()) {
+      signalPid(info.pid, "SIGKILL"); // our own server, found by the pid and start time it recorded
+      done.push(`killed environment process ${info.pid} (it did not stop in time)`);
+    } else done.push(`stopped environment process ${info.pid}${info.scenario ? ` (${info.scenario})` : ""}`);
   }
   rmSync(SESSION_FILE, { force: true });
-  done.push(...(await cleanupLeftovers(all, s?.pid)));
+  // 2. every run's record: what a dead run (or, with --all, a live one) started and left is undone
+  done.push(...(await cleanupRecords(all)));
+  // 3. what older versions left without a record
+  done.push(...(await cleanupLeftovers(all)));
   process.stdout.write(done.length ? `${done.join("\n")}\n` : "nothing was up\n");
   return 0;
 }
 
+function signalPid(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone already
+  }
+}
+
 /**
- * Namespaces and processes a crashed run may have left. A testbed names its namespaces `ctb-<pid in base 36>-…`
- * after the process that owns them: those of a process that is gone (or of the session just stopped) are
- * removed with their recorded processes; those of a live testbed (another run, a test) are left alone unless
- * `--all` is given.
+ * Reads every run record under .ctb/runs/: stops the recorded processes whose pid, start time and command line
+ * still match (nothing else is signalled), removes the recorded namespaces, and removes the records of dead
+ * runs. Runs whose owner is alive (a `ctb run` in progress, a test) are left alone unless `all`.
  */
-async function cleanupLeftovers(all: boolean, sessionPid?: number): Promise<string[]> {
+async function cleanupRecords(all: boolean): Promise<string[]> {
+  const out: string[] = [];
+  const { listRuns, ownerAlive } = await import("../run-record");
+  const { cleanupRecorded } = await import("../../fake-vrouter/netns/index");
+  for (const run of listRuns(WORK_DIR)) {
+    const owner = run.info ? `${run.info.kind === "up" ? "ctb up" : "ctb run"} pid ${run.info.pid}` : `run ${run.dir}`;
+    const live = ownerAlive(run.info);
+    if (live && !all) {
+      out.push(`left alone: ${owner} is still running (${run.info?.scenario ?? "?"}); \`ctb down --all\` also removes what it started`);
+      continue;
+    }
+    try {
+      const r = await cleanupRecorded(run.dir);
+      for (const p of r.stopped) out.push(`stopped ${p.role} process ${p.pid}${p.ns ? ` in ${p.ns}` : ""} (${owner})`);
+      for (const ns of r.namespaces) out.push(`removed network namespace ${ns} (${owner})`);
+      for (const l of r.leftAlone) out.push(`left alone: process ${l.pid} was inside ${l.ns} but is not in the record`);
+    } catch (e) {
+      out.push(`cleanup of ${owner}: ${(e as Error).message}`);
+      continue;
+    }
+    if (!live) {
+      rmSync(run.dir, { recursive: true, force: true });
+      out.push(`removed the record of ${owner} (${run.dir})`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Namespaces and processes left without a record (by older versions, or by tests that build topologies
+ * directly). A testbed names its namespaces `ctb-<pid in base 36>-…` after the process that owns them: those
+ * of a process that is gone are removed, with the processes recorded in the shared pid files (/run/ctb);
+ * processes found inside them that no record names are reported, not signalled. Those of a live testbed are
+ * left alone unless `--all` is given.
+ */
+async function cleanupLeftovers(all: boolean): Promise<string[]> {
   const out: string[] = [];
   const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8" });
   const names = (list.stdout ?? "")
@@ -316,15 +429,16 @@ async function cleanupLeftovers(all: boolean, sessionPid?: number): Promise<stri
   for (const name of names) {
     const m = name.match(/^ctb-([0-9a-z]+)-/);
     const pid = m ? Number.parseInt(m[1]!, 36) : Number.NaN;
-    if (all || (m && (pid === sessionPid || !alive(pid)))) prefixes.add(m && !all ? `ctb-${m[1]}-` : "ctb-");
+    if (all || (m && !alive(pid))) prefixes.add(m && !all ? `ctb-${m[1]}-` : "ctb-");
     else if (!m) unowned.push(name);
   }
   const { cleanupAll } = await import("../../fake-vrouter/netns/index");
   for (const prefix of prefixes) {
     try {
-      const left = await cleanupAll(prefix);
-      if (left.processes) out.push(`stopped ${left.processes} leftover process(es) of ${prefix}*`);
-      out.push(...left.namespaces.map((n) => `removed network namespace ${n}`));
+      const left = await cleanupAll(prefix, undefined, { killUnrecorded: false });
+      if (left.processes) out.push(`stopped ${left.processes} recorded process(es) of ${prefix}*`);
+      out.push(...left.namespaces.map((n) => `removed network namespace ${n} (no record; owner gone)`));
+      if (left.leftAlone.length) out.push(`left alone: processes ${left.leftAlone.join(", ")} were inside ${prefix}* but are not in any record`);
     } catch (e) {
       out.push(`netns cleanup of ${prefix}*: ${(e as Error).message}`);
     }
@@ -336,6 +450,9 @@ async function cleanupLeftovers(all: boolean, sessionPid?: number): Promise<stri
   } catch (e) {
     out.push(`control plane cleanup: ${(e as Error).message}`);
   }
+  const { pruneDeadRuns } = await import("../run-record");
+  const { pruned } = await pruneDeadRuns(WORK_DIR, new Set(names));
+  if (pruned) out.push(`removed ${pruned} old run director${pruned === 1 ? "y" : "ies"}`);
   return out;
 }
 

@@ -150,38 +150,41 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
 
 async function registerNode(kube: KubeApi, name: string, ip: string): Promise<void> {
   const now = new Date().toISOString();
+  const status = {
+    addresses: [
+      { type: "InternalIP", address: ip },
+      { type: "Hostname", address: name },
+    ],
+    conditions: [
+      {
+        type: "Ready",
+        status: "True",
+        reason: "KubeletReady",
+        message: "node emulator is posting ready status",
+        lastHeartbeatTime: now,
+        lastTransitionTime: now,
+      },
+    ],
+    capacity: { cpu: "8", memory: "32Gi", pods: "110" },
+    allocatable: { cpu: "8", memory: "32Gi", pods: "110" },
+    nodeInfo: { kubeletVersion: "ctb-node-emulator", containerRuntimeVersion: "ctb://0", operatingSystem: "linux", architecture: "amd64" },
+  };
+  // Like the kubelet, create the Node with its status (addresses, Ready) in the same request: a Node created
+  // bare and patched after is seen by watchers (the controller) without an InternalIP in between.
   const node: KubeObject = {
     apiVersion: "v1",
     kind: "Node",
     metadata: { name, labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": "linux" } },
     spec: {},
+    status,
   };
   try {
     await kube.create("nodes", node);
+    return;
   } catch (e) {
     if (!(e instanceof KubeApiError) || e.status !== 409) throw e;
   }
-  await kube.patchStatus("nodes", name, undefined, {
-    status: {
-      addresses: [
-        { type: "InternalIP", address: ip },
-        { type: "Hostname", address: name },
-      ],
-      conditions: [
-        {
-          type: "Ready",
-          status: "True",
-          reason: "KubeletReady",
-          message: "node emulator is posting ready status",
-          lastHeartbeatTime: now,
-          lastTransitionTime: now,
-        },
-      ],
-      capacity: { cpu: "8", memory: "32Gi", pods: "110" },
-      allocatable: { cpu: "8", memory: "32Gi", pods: "110" },
-      nodeInfo: { kubeletVersion: "ctb-node-emulator", containerRuntimeVersion: "ctb://0", operatingSystem: "linux", architecture: "amd64" },
-    },
-  });
+  await kube.patchStatus("nodes", name, undefined, { status });
 }
 
 async function renewLease(kube: KubeApi, name: string): Promise<void> {
