@@ -152,18 +152,66 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     }
 
     const marker = async () => `${api.seq()}|${(await kube.list("namespaces")).resourceVersion}`;
-    const settle = async () => {
-      for (let round = 0; round < 100; round++) {
-        const before = await marker();
-        await cluster.quiet();
-        await controller.waitIdle();
-        await daemons.whenCaughtUp(api.seq());
-        await agents.whenCaughtUp(api.seq());
-        await Promise.all(nodes.map((n) => n.idle()));
-        const after = await marker();
-        if (before === after && controller.isIdle() && !nodes.some((n) => n.busy())) return;
+    const settleTimeoutMs = settleTimeout(opts.cluster);
+    /** What the barrier still waits for, one item per component that is not done. */
+    const waitingFor = (stage: string): string => {
+      const seq = api.seq();
+      const items: string[] = [];
+      const clusterWork = cluster.pending?.();
+      if (clusterWork) items.push(clusterWork);
+      if (!controller.isIdle()) {
+        const st = controller.status();
+        items.push(
+          `controller (queue ${st.queueDepth}, in flight ${st.inflight}, failing ${st.failing}${st.lastError ? `, last error: ${st.lastError}` : ""})`,
+        );
       }
-      throw new Error(`the testbed did not settle: still changing after 100 rounds (${await marker()})`);
+      if (daemons.appliedSeq() < seq) items.push(`config daemons at seq ${daemons.appliedSeq()} < ${seq}`);
+      if (agents.appliedSeq() < seq) items.push(`vrouter agents at seq ${agents.appliedSeq()} < ${seq}`);
+      nodes.forEach((n, i) => {
+        if (n.busy()) items.push(`node emulator ${scenario.nodes[i]!.name}`);
+      });
+      return items.length > 0 ? items.join(", ") : stage;
+    };
+    const settle = async () => {
+      let stage = "the first round";
+      const rounds = (async () => {
+        for (let round = 0; round < 100; round++) {
+          const before = await marker();
+          stage = "the Kubernetes cluster to go quiet";
+          await cluster.quiet();
+          stage = "the controller to go idle";
+          await controller.waitIdle();
+          stage = "the config daemons";
+          await daemons.whenCaughtUp(api.seq());
+          stage = "the vrouter agents";
+          await agents.whenCaughtUp(api.seq());
+          stage = "the node emulators";
+          await Promise.all(nodes.map((n) => n.idle()));
+          const after = await marker();
+          if (before === after && controller.isIdle() && !nodes.some((n) => n.busy())) return;
+          stage = `changes to stop (still changing in round ${round + 1}: ${before} -> ${after})`;
+        }
+        throw new Error(`the testbed did not settle: still changing after 100 rounds (${await marker()})`);
+      })();
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `settle: still waiting after ${Math.round(settleTimeoutMs / 1000)} s for: ${waitingFor(stage)} ` +
+                  "(CTB_SETTLE_TIMEOUT_MS sets the limit)",
+              ),
+            ),
+          settleTimeoutMs,
+        );
+      });
+      rounds.catch(() => {}); // after a timeout, a later failure of the abandoned rounds is not news
+      try {
+        return await Promise.race([rounds, expired]);
+      } finally {
+        clearTimeout(timer);
+      }
     };
 
     return {
@@ -249,7 +297,19 @@ interface ClusterHandle {
   kube: KubeApi;
   /** Resolves when the backend's own controllers have nothing pending (embedded); real clusters: no-op. */
   quiet(): Promise<void>;
+  /** The backend's pending work in a line, for a settle that timed out (embedded only). */
+  pending?(): string | undefined;
   close(): Promise<void>;
+}
+
+/**
+ * How long one settle may take: $CTB_SETTLE_TIMEOUT_MS, else 60 s on the embedded cluster (which settles in
+ * milliseconds) and 180 s on a real one (its own convergence check gives up after 90 s per pass).
+ */
+export function settleTimeout(choice: ClusterChoice, env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.CTB_SETTLE_TIMEOUT_MS);
+  if (Number.isFinite(v) && v > 0) return v;
+  return choice.kind === "embedded" ? 60_000 : 180_000;
 }
 
 async function startCluster(
@@ -260,7 +320,12 @@ async function startCluster(
 ): Promise<ClusterHandle> {
   if (choice.kind === "embedded") {
     const cluster = createEmbeddedCluster({ serviceSubnet: config.serviceSubnets[0], podSubnet: config.podSubnets[0] });
-    return { kube: cluster, quiet: () => cluster.waitQuiet(), close: async () => cluster.close() };
+    return {
+      kube: cluster,
+      quiet: () => cluster.waitQuiet(),
+      pending: () => cluster.pendingWork(),
+      close: async () => cluster.close(),
+    };
   }
   const { HttpKubeApi } = await import("../controller/kube/http");
   if (choice.kind === "kubeconfig") {

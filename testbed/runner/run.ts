@@ -9,6 +9,7 @@ import ipaddr from "ipaddr.js";
 import { type KubeObject, KubeApiError, RESOURCES, type ResourceName, resourceForKind } from "../../controller/kube/api";
 import type { ObjectKey, PodExpectation, ReachProbe, Scenario, Step } from "../scenario/types";
 import { checkMatrix, type MatrixContext } from "./matrix-check";
+import { fillTemplates } from "./templates";
 import type { ProbeResult, Testbed } from "./testbed";
 
 export type Verdict = "pass" | "fail" | "error";
@@ -139,28 +140,28 @@ interface StepIO {
 async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
   switch (step.kind) {
     case "apply":
-      for (const m of step.manifests) await applyManifest(tb, m);
-      return tb.settle();
+      for (const m of step.manifests) await applyManifest(tb, await fillTemplates(tb, m));
+      return settled(tb);
     case "delete":
       for (const key of step.objects) {
         const { resource, namespace } = locate(key);
-        await tb.kube.delete(resource, key.name, namespace);
+        await within(`the API server to delete ${key.kind} ${key.name}`, tb.kube.delete(resource, key.name, namespace));
       }
-      return tb.settle();
+      return settled(tb);
     case "patch": {
       const { resource, namespace } = locate(step.target);
-      await tb.kube.patch(resource, step.target.name, namespace, step.patch, step.patchType);
-      return tb.settle();
+      await within(`the API server to patch ${step.target.kind} ${step.target.name}`, tb.kube.patch(resource, step.target.name, namespace, step.patch, step.patchType));
+      return settled(tb);
     }
     case "label":
     case "annotate": {
       const { resource, namespace } = locate(step.target);
       const field = step.kind === "label" ? "labels" : "annotations";
-      await tb.kube.patch(resource, step.target.name, namespace, { metadata: { [field]: step.set } }, "merge");
-      return tb.settle();
+      await within(`the API server to ${step.kind} ${step.target.kind} ${step.target.name}`, tb.kube.patch(resource, step.target.name, namespace, { metadata: { [field]: step.set } }, "merge"));
+      return settled(tb);
     }
     case "wait": {
-      await tb.settle();
+      await settled(tb);
       const problems = await podProblems(tb, step.pods);
       io.record({
         name: `pods ${describePods(step.pods)} ready`,
@@ -170,7 +171,7 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
       return;
     }
     case "pods":
-      await tb.settle();
+      await settled(tb);
       for (const exp of step.expectations) {
         const problems = await podProblems(tb, exp);
         io.record({
@@ -181,39 +182,76 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
       }
       return;
     case "show":
-      await tb.settle();
+      await settled(tb);
       io.output(await show(tb, step));
       return;
     case "contrail":
-      await tb.settle();
+      await settled(tb);
       for (const exp of step.expectations) io.record(await checkContrail(tb, exp));
       return;
     case "reach":
-      await tb.settle();
+      await settled(tb);
       for (const probe of step.probes) io.record(await checkReach(tb, probe));
       return;
     case "matrix":
-      await tb.settle();
+      await settled(tb);
       io.record(await checkMatrix(tb, step, { ...io.netpol, progress: io.progress }));
       return;
   }
 }
 
+/** Backstop for every wait of a step (the settle barrier has its own, shorter limit): $CTB_WAIT_TIMEOUT_MS, default 5 min. */
+function waitLimitMs(): number {
+  const v = Number(process.env.CTB_WAIT_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : 300_000;
+}
+
+/** `work`, or an error naming what was awaited once the wait limit has passed. */
+export async function within<T>(what: string, work: Promise<T>, limitMs = waitLimitMs()): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still waiting after ${Math.round(limitMs / 1000)} s for ${what} (CTB_WAIT_TIMEOUT_MS sets the limit)`)), limitMs);
+  });
+  work.catch(() => {}); // a late failure after the deadline is not news
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function settled(tb: Testbed): Promise<void> {
+  return within("the testbed to settle", tb.settle());
+}
+
+/** Manifests are sent as kubectl sends them: unknown fields are an error (fieldValidation=Strict, kubectl ≥ 1.27). */
+const KUBECTL_WRITE = { fieldValidation: "Strict" } as const;
+
 async function applyManifest(tb: Testbed, m: KubeObject): Promise<void> {
   const resource = resourceForKind(m.apiVersion, m.kind);
   if (!resource) throw new Error(`apply: ${m.apiVersion} ${m.kind} is not a kind the testbed handles`);
   const namespace = RESOURCES[resource].namespaced ? (m.metadata.namespace ?? "default") : undefined;
+  const what = `${m.kind} ${namespace ? `${namespace}/` : ""}${m.metadata.name}`;
   try {
-    await tb.kube.create(resource, m, namespace);
+    try {
+      await within(`the API server to create ${what}`, tb.kube.create(resource, m, namespace, KUBECTL_WRITE));
+    } catch (e) {
+      if (!(e instanceof KubeApiError) || e.status !== 409) throw e;
+      // like kubectl apply: an existing object is updated in place
+      const current = await within(`the API server to get ${what}`, tb.kube.get(resource, m.metadata.name!, namespace));
+      await within(
+        `the API server to update ${what}`,
+        tb.kube.replace(
+          resource,
+          { ...m, metadata: { ...m.metadata, namespace, resourceVersion: current.metadata.resourceVersion }, status: current.status },
+          KUBECTL_WRITE,
+        ),
+      );
+    }
   } catch (e) {
-    if (!(e instanceof KubeApiError) || e.status !== 409) throw e;
-    // like kubectl apply: an existing object is updated in place
-    const current = await tb.kube.get(resource, m.metadata.name!, namespace);
-    await tb.kube.replace(resource, {
-      ...m,
-      metadata: { ...m.metadata, namespace, resourceVersion: current.metadata.resourceVersion },
-      status: current.status,
-    });
+    // kubectl's words: `Error from server (BadRequest): error when creating ...: <the server's message>`
+    if (e instanceof KubeApiError) throw new Error(`apply ${what}: Error from server (${e.reason}): ${e.message}`);
+    throw e;
   }
 }
 
@@ -335,7 +373,7 @@ async function checkReach(tb: Testbed, p: ReachProbe): Promise<Omit<CheckResult,
     return { name, verdict: "error", detail: errorText(e) };
   }
   if (p.spread) return checkSpread(tb, p, src.endpoint, dst, name);
-  const r = await tb.probe({ from: src.endpoint, toIp: dst.ip, proto: p.proto, port: dst.port, count: p.count });
+  const r = await within(`the probe ${src.endpoint} → ${dst.ip}`, tb.probe({ from: src.endpoint, toIp: dst.ip, proto: p.proto, port: dst.port, count: p.count }));
   const got = r.received === 0 ? "deny" : r.received === r.sent ? "allow" : "partial";
   const output = p.proto === "icmp" ? pingOutput(src.endpoint, dst.ip, r) : connectOutput(src.endpoint, dst, p.proto, r);
   return {
@@ -362,7 +400,7 @@ async function checkSpread(
 ): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
   const flows = p.spread!.flows;
   // every attempt is a new flow (new source port): the source vrouter picks an ECMP member per flow
-  const r = await tb.probe({ from, toIp: dst.ip, proto: p.proto, port: dst.port, count: flows });
+  const r = await within(`the probe ${from} → ${dst.ip}`, tb.probe({ from, toIp: dst.ip, proto: p.proto, port: dst.port, count: flows }));
   const members = Object.entries(r.servedByCounts).sort(([a], [b]) => a.localeCompare(b));
   const problems: string[] = [];
   if (r.received < flows) problems.push(`${flows - r.received} of ${flows} flows got no answer`);

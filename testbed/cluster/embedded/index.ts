@@ -411,6 +411,11 @@ export class EmbeddedCluster implements KubeApi {
     }
   }
 
+  /** The controllers' queued work (`embedded controllers: 3 units: …`), or undefined when there is none. */
+  pendingWork(): string | undefined {
+    return this.runtime.idle || this.closed ? undefined : `embedded cluster controllers (${this.runtime.describe()})`;
+  }
+
   /** Resolves when every internal controller has processed all pending work and watch events are delivered. */
   async waitQuiet(): Promise<void> {
     for (;;) {

@@ -18,6 +18,8 @@ export function isMap(v: unknown): v is JsonMap {
 
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
+  // NaN never equals itself: an object holding one would look changed on every write
+  if (typeof a === "number" && typeof b === "number") return Number.isNaN(a) && Number.isNaN(b);
   if (Array.isArray(a)) {
     return Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
   }

@@ -87,6 +87,13 @@ export class ControllerRuntime {
     return this.queue.size === 0;
   }
 
+  /** What is queued, for a stuck settle's message: `3 units: workloads deployments/default/web, …`. */
+  describe(max = 5): string {
+    const items = [...this.queue].slice(0, max).map((i) => i.replace("\0", " "));
+    const more = this.queue.size > max ? ", …" : "";
+    return `${this.queue.size} unit${this.queue.size === 1 ? "" : "s"}${items.length ? `: ${items.join(", ")}${more}` : ""}`;
+  }
+
   /** Resolves when every queued key (including keys queued meanwhile) has been reconciled. */
   waitQuiet(): Promise<void> {
     if (this.queue.size === 0 || this.closed) return Promise.resolve();
