@@ -305,3 +305,265 @@ describe("defaulting", () => {
     expect(n.metadata.labels).toEqual({ "kubernetes.io/metadata.name": "x", team: "a" });
   });
 });
+
+/*
+ * Decoding and field validation, with the messages the real kube-apiserver (v1.34) gives for the same bodies
+ * (checked against it by test/differential/bad-objects.test.ts).
+ */
+describe("decoding: wrong types and unknown fields", () => {
+  const container = (extra: Record<string, unknown> = {}) => ({ name: "c", image: "agnhost", ...extra });
+  const deploy = (spec: Record<string, unknown>, tpl: Record<string, unknown> = {}): KubeObject => ({
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "web" },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: "web" } },
+      template: { metadata: { labels: { app: "web" } }, spec: { containers: [container()], ...tpl } },
+      ...spec,
+    },
+  });
+  const podWith = (spec: Record<string, unknown>, md: Record<string, unknown> = {}): KubeObject => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "p", ...md },
+    spec: { containers: [container()], ...spec },
+  });
+  async function badRequest(
+    resource: Parameters<EmbeddedCluster["create"]>[0],
+    obj: KubeObject,
+    fieldValidation?: "Strict" | "Warn" | "Ignore",
+  ): Promise<string> {
+    const e = await rejection(c.create(resource, obj, undefined, { fieldValidation }));
+    expect([e.status, e.reason]).toEqual([400, "BadRequest"]);
+    return e.message;
+  }
+
+  it("a value of the wrong type is a 400 naming the Go struct field", async () => {
+    c = createEmbeddedCluster();
+    expect(await badRequest("deployments", deploy({ replicas: "two" }))).toBe(
+      'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32',
+    );
+    expect(await badRequest("deployments", deploy({ replicas: 1.5 }))).toBe(
+      'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal number 1.5 into Go struct field DeploymentSpec.spec.replicas of type int32',
+    );
+    expect(
+      await badRequest("pods", podWith({ containers: [container({ ports: [{ containerPort: "80" }] })] })),
+    ).toBe(
+      'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal string into Go struct field ContainerPort.spec.containers.ports.containerPort of type int32',
+    );
+    expect(await badRequest("pods", podWith({}, { labels: { a: 1 } }))).toBe(
+      'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels of type string',
+    );
+    expect(await badRequest("pods", podWith({ containers: { name: "c" } }))).toBe(
+      'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal object into Go struct field PodSpec.spec.containers of type []v1.Container',
+    );
+    expect(await badRequest("services", svc({ ports: [{ port: 80, protocol: 6 }] }))).toBe(
+      'Service in version "v1" cannot be handled as a Service: json: cannot unmarshal number into Go struct field ServicePort.spec.ports.protocol of type v1.Protocol',
+    );
+    expect(await badRequest("services", svc({ ports: [{ port: 80, targetPort: true }] }))).toBe(
+      'Service in version "v1" cannot be handled as a Service: json: cannot unmarshal bool into Go struct field ServicePort.spec.ports.targetPort of type int32',
+    );
+    expect(
+      await badRequest(
+        "networkpolicies",
+        np({ podSelector: {}, ingress: [{ ports: [{ port: 80, endPort: "90" }] }] }),
+      ),
+    ).toBe(
+      'NetworkPolicy in version "v1" cannot be handled as a NetworkPolicy: json: cannot unmarshal string into Go struct field NetworkPolicyPort.spec.ingress.ports.endPort of type int32',
+    );
+    expect(
+      await badRequest("namespaces", {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: "n" },
+        spec: { finalizers: "kubernetes" },
+      }),
+    ).toBe(
+      'Namespace in version "v1" cannot be handled as a Namespace: json: cannot unmarshal string into Go struct field NamespaceSpec.spec.finalizers of type []v1.FinalizerName',
+    );
+    expect(
+      await badRequest("nodes", {
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: "n" },
+        spec: { unschedulable: "yes" },
+      }),
+    ).toBe(
+      'Node in version "v1" cannot be handled as a Node: json: cannot unmarshal string into Go struct field NodeSpec.spec.unschedulable of type bool',
+    );
+    expect(
+      await badRequest("endpointslices", {
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { name: "es" },
+        addressType: "IPv4",
+        endpoints: [],
+        ports: [{ port: "80" }],
+      }),
+    ).toBe(
+      'EndpointSlice in version "v1" cannot be handled as a EndpointSlice: json: cannot unmarshal string into Go struct field EndpointPort.ports.port of type int32',
+    );
+    expect(
+      await badRequest("replicationcontrollers", {
+        apiVersion: "v1",
+        kind: "ReplicationController",
+        metadata: { name: "rc" },
+        spec: { replicas: "two", selector: { app: "web" } },
+      }),
+    ).toBe(
+      'ReplicationController in version "v1" cannot be handled as a ReplicationController: json: cannot unmarshal string into Go struct field ReplicationControllerSpec.spec.replicas of type int32',
+    );
+  });
+
+  it("the first type error wins and beats unknown fields; custom decoders speak for themselves", async () => {
+    c = createEmbeddedCluster();
+    expect(
+      await badRequest("deployments", deploy({ replicaz: 2, replicas: "x", minReadySeconds: "y" }), "Strict"),
+    ).toBe(
+      'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32',
+    );
+    expect(
+      await badRequest(
+        "pods",
+        podWith({ containers: [container({ resources: { limits: { cpu: "lots" } } })] }),
+      ),
+    ).toBe(
+      "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+    );
+    expect(await badRequest("pods", podWith({}, { creationTimestamp: "yesterday" }))).toBe(
+      'Pod in version "v1" cannot be handled as a Pod: parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" as "2006"',
+    );
+    expect(await badRequest("pods", podWith({}, { creationTimestamp: 5 }))).toBe(
+      'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal number into Go struct field ObjectMeta.metadata.creationTimestamp of type string',
+    );
+  });
+
+  it("unknown fields: Strict is a 400 listing all of them, Warn drops them with a warning each, Ignore drops them", async () => {
+    c = createEmbeddedCluster();
+    expect(
+      await badRequest(
+        "deployments",
+        deploy({ foo: 1 }, { containers: [container({ imagePullPolcy: "Always" })], bar: {} }),
+        "Strict",
+      ),
+    ).toBe(
+      'Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.template.spec.containers[0].imagePullPolcy", unknown field "spec.template.spec.bar", unknown field "spec.foo"',
+    );
+    expect(await badRequest("pods", podWith({}, { lables: { a: "b" } }), "Strict")).toBe(
+      'Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "metadata.lables"',
+    );
+    const warnings: string[] = [];
+    const warned = await c.create("deployments", deploy({ replicaz: 2 }), undefined, {
+      fieldValidation: "Warn",
+      onWarning: (w) => warnings.push(w),
+    });
+    expect(warnings).toEqual(['unknown field "spec.replicaz"']);
+    expect(warned.spec.replicaz).toBeUndefined();
+    await c.delete("deployments", "web", "default");
+    // no fieldValidation: the server's default, Warn
+    const quiet: string[] = [];
+    const ignored = await c.create("deployments", deploy({ replicaz: 2 }), undefined, {
+      fieldValidation: "Ignore",
+      onWarning: (w) => quiet.push(w),
+    });
+    expect([quiet, ignored.spec.replicaz]).toEqual([[], undefined]);
+    const byDefault: string[] = [];
+    await c.replace(
+      "deployments",
+      { ...ignored, spec: { ...ignored.spec, replicaz: 3 } },
+      { onWarning: (w) => byDefault.push(w) },
+    );
+    expect(byDefault).toEqual(['unknown field "spec.replicaz"']);
+  });
+
+  it("kubectl apply validates strictly", async () => {
+    c = createEmbeddedCluster();
+    const e = await rejection(c.applyManifest(deploy({ replicaz: 2 })));
+    expect([e.status, e.message]).toEqual([
+      400,
+      'Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.replicaz"',
+    ]);
+  });
+
+  it("patched objects are decoded too, and their errors are the server's 422 on `patch`", async () => {
+    c = createEmbeddedCluster();
+    await c.create("deployments", deploy({}));
+    const strategic = await rejection(
+      c.patch("deployments", "web", "default", { spec: { replicas: "two" } }, "strategic"),
+    );
+    expect([strategic.status, strategic.message]).toEqual([
+      422,
+      ' "" is invalid: patch: Invalid value: "map[spec:map[replicas:two]]": unrecognized type: int32',
+    ]);
+    const unknown = await rejection(
+      c.patch("deployments", "web", "default", { spec: { replicaz: 2, foo: 1 } }, "strategic", {
+        fieldValidation: "Strict",
+      }),
+    );
+    expect(unknown.message).toBe(
+      ' "" is invalid: patch: Invalid value: "map[spec:map[foo:1 replicaz:2]]": strict decoding error: unknown field "spec.foo", unknown field "spec.replicaz"',
+    );
+    const merge = await rejection(
+      c.patch("deployments", "web", "default", { spec: { replicas: "two" } }, "merge"),
+    );
+    expect(merge.status).toBe(422);
+    expect(merge.message).toMatch(
+      /^ "" is invalid: patch: Invalid value: "\{.*\}": json: cannot unmarshal string into Go struct field DeploymentSpec\.spec\.replicas of type int32$/,
+    );
+    const warnings: string[] = [];
+    await c.patch("deployments", "web", "default", { spec: { replicaz: 2 } }, "merge", {
+      onWarning: (w) => warnings.push(w),
+    });
+    expect(warnings).toEqual(['unknown field "spec.replicaz"']);
+  });
+
+  it("values JSON cannot carry are left out (NaN would make every write look like a change)", async () => {
+    c = createEmbeddedCluster();
+    const d = await c.create("deployments", deploy({ minReadySeconds: Number.NaN, paused: undefined }));
+    expect("minReadySeconds" in d.spec).toBe(false);
+  });
+});
+
+describe("enum fields", () => {
+  it("Service type, container protocol, imagePullPolicy, restartPolicy, policyTypes", async () => {
+    c = createEmbeddedCluster();
+    expect(await invalid("services", svc({ type: "Foo", ports: [{ port: 80 }] }))).toBe(
+      'Service "s" is invalid: spec.type: Unsupported value: "Foo": supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort"',
+    );
+    expect(await invalid("pods", pod("p", {}, [{ containerPort: 80, protocol: "XTCP" }]))).toBe(
+      'Pod "p" is invalid: spec.containers[0].ports[0].protocol: Unsupported value: "XTCP": supported values: "SCTP", "TCP", "UDP"',
+    );
+    const pulling = pod("p");
+    pulling.spec.containers[0].imagePullPolicy = "Sometimes";
+    expect(await invalid("pods", pulling)).toBe(
+      'Pod "p" is invalid: spec.containers[0].imagePullPolicy: Unsupported value: "Sometimes": supported values: "Always", "IfNotPresent", "Never"',
+    );
+    expect(
+      await invalid("pods", { ...pod("p"), spec: { ...pod("p").spec, restartPolicy: "Sometimes" } }),
+    ).toBe(
+      'Pod "p" is invalid: spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never"',
+    );
+    const d = (restartPolicy: string): KubeObject => ({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "web" },
+      spec: {
+        selector: { matchLabels: { app: "web" } },
+        template: {
+          metadata: { labels: { app: "web" } },
+          spec: { restartPolicy, containers: [{ name: "c", image: "i" }] },
+        },
+      },
+    });
+    expect(await invalid("deployments", d("Never"))).toBe(
+      'Deployment.apps "web" is invalid: spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: "Always"',
+    );
+    expect(await invalid("deployments", d("Sometimes"))).toBe(
+      'Deployment.apps "web" is invalid: [spec.template.spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never", spec.template.spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always"]',
+    );
+    expect(await invalid("networkpolicies", np({ podSelector: {}, policyTypes: ["Sideways"] }))).toBe(
+      'NetworkPolicy.networking.k8s.io "p" is invalid: spec.policyTypes[0]: Unsupported value: "Sideways": supported values: "Ingress", "Egress"',
+    );
+  });
+});

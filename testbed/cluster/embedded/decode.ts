@@ -243,7 +243,12 @@ export function decode(resource: ResourceName, body: Record<string, unknown>): D
   const s = schemaFor(resource);
   try {
     const object = d.struct(body, s, { struct: s.name, fields: [], path: "" });
-    return { object, typeError: d.typeError, typeErrorAt: d.typeErrorAt, strict: d.typeError ? [] : d.strict };
+    return {
+      object,
+      typeError: d.typeError,
+      typeErrorAt: d.typeErrorAt,
+      strict: d.typeError ? [] : d.strict,
+    };
   } catch (e) {
     if (!(e instanceof HardError)) throw e;
     return { object: body, typeError: e.message, typeErrorAt: e.at, strict: [] };

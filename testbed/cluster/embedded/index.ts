@@ -163,7 +163,8 @@ export class EmbeddedCluster implements KubeApi {
   /** Deprecation warnings the real server adds to every request for a kind (v1 Endpoints since 1.33). */
   private deprecation(resource: ResourceName, opts: WriteOptions | undefined): void {
     const sink = opts?.onWarning ?? this.onWarning;
-    if (resource === "endpoints") sink?.("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice");
+    if (resource === "endpoints")
+      sink?.("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice");
   }
 
   private assertOpen(): void {
@@ -284,7 +285,15 @@ export class EmbeddedCluster implements KubeApi {
     }
     const patch = applyPatch(last, desired, resource);
     return clone(
-      this.registry.patch(resource, live.metadata.name!, live.metadata.namespace, patch, "strategic", "main", write),
+      this.registry.patch(
+        resource,
+        live.metadata.name!,
+        live.metadata.namespace,
+        patch,
+        "strategic",
+        "main",
+        write,
+      ),
     );
   }
 
@@ -413,7 +422,9 @@ export class EmbeddedCluster implements KubeApi {
 
   /** The controllers' queued work (`embedded controllers: 3 units: …`), or undefined when there is none. */
   pendingWork(): string | undefined {
-    return this.runtime.idle || this.closed ? undefined : `embedded cluster controllers (${this.runtime.describe()})`;
+    return this.runtime.idle || this.closed
+      ? undefined
+      : `embedded cluster controllers (${this.runtime.describe()})`;
   }
 
   /** Resolves when every internal controller has processed all pending work and watch events are delivered. */

@@ -61,7 +61,11 @@ const GENERATION_RESOURCES = new Set<ResourceName>([
 /** An EndpointSlice has no spec: its generation follows its endpoints, ports and address type. */
 function specChanged(resource: ResourceName, next: KubeObject, prev: KubeObject): boolean {
   if (resource !== "endpointslices") return next.spec !== undefined && !deepEqual(next.spec, prev.spec);
-  const body = (o: Any) => ({ addressType: o.addressType, endpoints: o.endpoints ?? [], ports: o.ports ?? [] });
+  const body = (o: Any) => ({
+    addressType: o.addressType,
+    endpoints: o.endpoints ?? [],
+    ports: o.ports ?? [],
+  });
   return !deepEqual(body(next), body(prev));
 }
 
@@ -99,7 +103,16 @@ function converterError(value: unknown, t: FieldType): string | undefined {
   if (t.kind === "struct") return `cannot restore struct from: ${from}`;
   if (t.kind === "array") return `cannot restore slice from ${from}`;
   if (t.kind === "map") return `cannot restore map from ${from}`;
-  const kind = t.kind === "string" ? "string" : t.kind === "bool" ? "bool" : t.kind === "int" ? `int${t.bits}` : t.kind === "float" ? "float64" : undefined;
+  const kind =
+    t.kind === "string"
+      ? "string"
+      : t.kind === "bool"
+        ? "bool"
+        : t.kind === "int"
+          ? `int${t.bits}`
+          : t.kind === "float"
+            ? "float64"
+            : undefined;
   if (!kind) return undefined;
   const numeric = from === "int64" || from === "float64";
   if (numeric && (kind === "string" || (from === "float64" && kind.startsWith("int"))))
@@ -194,7 +207,13 @@ export class Registry {
    * Decoding a patched object: the server reports its failures as 422 on the field `patch`, with the patched
    * JSON (merge, JSON patch) or the patch as a Go map (strategic) as the value.
    */
-  private decodePatched(next: Any, resource: ResourceName, patch: unknown, type: PatchType, opts: WriteOptions): Any {
+  private decodePatched(
+    next: Any,
+    resource: ResourceName,
+    patch: unknown,
+    type: PatchType,
+    opts: WriteOptions,
+  ): Any {
     const r = decode(resource, next);
     const strategic = type === "strategic";
     const fail = (detail: string) =>
@@ -202,7 +221,8 @@ export class Registry {
         { path: "patch", kind: "Invalid", value: strategic ? goFormat(patch) : JSON.stringify(next), detail },
       ]);
     if (r.typeError) {
-      const converted = strategic && r.typeErrorAt ? converterError(r.typeErrorAt.value, r.typeErrorAt.type) : undefined;
+      const converted =
+        strategic && r.typeErrorAt ? converterError(r.typeErrorAt.value, r.typeErrorAt.type) : undefined;
       throw fail(converted ?? r.typeError);
     }
     if (r.strict.length > 0) {

@@ -170,7 +170,8 @@ async function loadModels(roots: string[]): Promise<Map<string, Attribute[]>> {
       models.set(name, attrs);
       for (const a of attrs) {
         if (a.type === "V1MicroTime") continue; // a format, not a model (see GO_TYPES)
-        for (const ref of a.type.match(/\b(?:[A-Z][a-z]+)*V\d+(?:(?:alpha|beta)\d+)?[A-Z][A-Za-z0-9]*\b/g) ?? []) {
+        for (const ref of a.type.match(/\b(?:[A-Z][a-z]+)*V\d+(?:(?:alpha|beta)\d+)?[A-Z][A-Za-z0-9]*\b/g) ??
+          []) {
           if (!models.has(ref) && !wave.includes(ref)) next.add(ref);
         }
       }
@@ -187,7 +188,8 @@ const structs = new Map<string, StructType>();
 /** A Go type string (from GO_TYPES) -> FieldType. */
 function fromGo(go: string): FieldType {
   if (go.startsWith("[]")) return { kind: "array", go, elem: fromGo(go.slice(2)) };
-  if (go === "v1.ResourceList") return { kind: "map", go, elem: { kind: "quantity", go: "resource.Quantity" } };
+  if (go === "v1.ResourceList")
+    return { kind: "map", go, elem: { kind: "quantity", go: "resource.Quantity" } };
   if (go === "resource.Quantity") return { kind: "quantity", go };
   if (go === "v1.MicroTime" || go === "v1.Time") return { kind: "time", go };
   if (go === "v1.FieldsV1") return { kind: "raw", go };

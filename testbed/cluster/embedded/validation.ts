@@ -277,7 +277,9 @@ function validateContainers(list: unknown, path: string, names: Set<string>): Fi
     if (!c?.image) out.push(errs.required(`${p}.image`));
     const messagePolicies = ["File", "FallbackToLogsOnError"];
     if (c?.terminationMessagePolicy && !messagePolicies.includes(c.terminationMessagePolicy)) {
-      out.push(errs.notSupported(`${p}.terminationMessagePolicy`, c.terminationMessagePolicy, messagePolicies));
+      out.push(
+        errs.notSupported(`${p}.terminationMessagePolicy`, c.terminationMessagePolicy, messagePolicies),
+      );
     }
     const portNames = new Set<string>();
     (Array.isArray(c?.ports) ? c.ports : []).forEach((port: Any, j: number) => {
