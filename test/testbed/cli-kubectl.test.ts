@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { humanAge } from "../../testbed/cli/printers";
 
 const CTB = resolve("bin/ctb");
 const work = mkdtempSync(join(tmpdir(), "ctb-kubectl-"));
@@ -36,6 +37,8 @@ const VERBS = [
   "run",
   "up",
   "down",
+  "status",
+  "capture",
   "get",
   "describe",
   "exec",
@@ -140,6 +143,26 @@ describe("bad command lines", () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe("AGE column", () => {
+  it("reads as kubectl's does", () => {
+    const now = Date.parse("2026-01-10T12:00:00Z");
+    const ago = (s: number) => new Date(now - s * 1000).toISOString();
+    const ages = [5, 119, 150, 600, 7200, 16200, 30 * 3600, 3 * 86400 + 3600, 40 * 86400, 800 * 86400];
+    expect(ages.map((s) => humanAge(ago(s), now))).toEqual([
+      "5s",
+      "119s",
+      "2m30s",
+      "10m",
+      "120m",
+      "4h30m",
+      "30h",
+      "3d1h",
+      "40d",
+      "2y70d",
+    ]);
   });
 });
 
