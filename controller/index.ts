@@ -71,6 +71,8 @@ export interface ControllerHandle {
   statusUrl?: string;
   /** Run a full resync now (rescan the config API, re-apply every unit). */
   resync(): Promise<void>;
+  /** The translation's current warnings (Kubernetes input it could not translate as asked), each once. */
+  warnings(): string[];
 }
 
 export interface ControllerOptions {
@@ -574,6 +576,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     statusUrl,
     isIdle,
     status,
+    warnings: () => [...new Set([...lastWarnings.values()].flatMap((w) => w.split("\n")))],
     waitIdle: () =>
       new Promise<void>((resolve) => {
         if (isIdle()) resolve();

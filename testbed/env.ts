@@ -224,6 +224,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       metrics,
       capture: (target, file, limit) => dp.capture(target, file, limit),
       fabricHostIp: (name) => scenario.fabricHosts.find((h) => h.name === name)?.ip,
+      warnings: () => controller.warnings(),
       close,
     };
   } catch (e) {
@@ -277,7 +278,7 @@ async function startDatapath(
       close: () => dp.close(),
     };
   }
-  const sim = new SimDatapath(o.agents, scenario.fabricHosts);
+  const sim = new SimDatapath(o.agents, scenario.fabricHosts, scenario.nodes.map((n) => n.name));
   const plumber = new PortApiPlumber({
     clusterName: o.clusterName,
     portApiUrl: (node) => o.portApis.get(node)!,

@@ -16,8 +16,9 @@
  * that differ from Kubernetes are reported, not corrected; `netpolLayout: kubernetes` is the corrected design):
  * - the target selector uses matchLabels only (matchExpressions are ignored; `/` in a key is not escaped,
  *   while pods' tags escape it as `__slash__`, so such a selector matches no pod);
- * - peer matchExpressions In/NotIn become `key=<last value>` tags (NotIn is treated as In) and replace
- *   matchLabels; Exists/DoesNotExist give no tag, i.e. `any`;
+ * - peer matchExpressions In/NotIn become `key=<last value>` tags (NotIn is treated as In; the key keeps its
+ *   `/`, so `kubernetes.io/metadata.name` never matches) and replace matchLabels; Exists/DoesNotExist give no
+ *   tag, i.e. `any`; a namespaceSelector whose first expression is NotIn adds a deny rule and a pass-any rule;
  * - policyTypes defaults to [Ingress] (the API server fills it in, so this rarely shows);
  * - a port without protocol matches any protocol; `endPort` is ignored; a named port is sent to the API
  *   server as a port number, which rejects it, so the whole policy is left out (warned);
@@ -114,7 +115,8 @@ function selectorTags(sel: Selector, namespace?: string): string[] {
     if (e.operator === "In" || e.operator === "NotIn") for (const v of e.values ?? []) exprs[e.key] = v;
   if (Object.keys(exprs).length) {
     if (namespace) exprs.namespace = namespace;
-    tags = tagList(exprs);
+    // unlike matchLabels, expression keys reach the tag names unescaped: `a/b` matches no pod's `a__slash__b`
+    tags = rawTagList(exprs);
   }
   return tags;
 }
@@ -226,10 +228,12 @@ function policyRules(np: KubeObject, groups: Set<string>): PolicyObjects | strin
   return out;
 }
 
-/** Objects in the order kube-manager met them: creation time, then name. */
+/**
+ * Objects in the order kube-manager met them: by creation time (a stable sort), ties in the order the
+ * controller's caches first saw them (a Map keeps insertion order), i.e. the order of the watch events.
+ */
 const byAppearance = (a: KubeObject, b: KubeObject) =>
-  String(a.metadata.creationTimestamp ?? "").localeCompare(String(b.metadata.creationTimestamp ?? "")) ||
-  `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`);
+  String(a.metadata.creationTimestamp ?? "").localeCompare(String(b.metadata.creationTimestamp ?? ""));
 
 /** Every tag the rules name (kube-manager creates them with the rules), for the Tags unit. */
 export function upstreamPolicyTags(layout: Layout, snap: KubeSnapshot): string[] {

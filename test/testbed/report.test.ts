@@ -7,6 +7,7 @@ const report: RunReport = {
   scenario: "section-9",
   file: "scenarios/section-9.yaml",
   startedAt: "2026-12-06T07:00:00.123Z",
+  warnings: [{ step: 3, line: 28, text: "networkpolicy x/p: named port \"http\": the policy is not applied" }],
   durationMs: 1234,
   passed: 1,
   failed: 1,
@@ -56,6 +57,15 @@ describe("reporters", () => {
     const j = JSON.parse(jsonReport([report, bad]));
     expect(j.scenarios).toHaveLength(2);
     expect(j.ok).toBe(false);
+  });
+
+  it("controller warnings appear in the summary, in JSON and in JUnit's system-err", () => {
+    expect(summaryText([report])).toContain('scenarios/section-9.yaml:28 networkpolicy x/p: named port "http"');
+    expect(JSON.parse(jsonReport([report])).scenarios[0].warnings[0].line).toBe(28);
+    expect(junitReport([report])).toMatch(/<system-err>scenarios\/section-9.yaml:28 warning: networkpolicy x\/p: named port &quot;http&quot;/);
+    let out = "";
+    textReporter({ write: (t: string) => (out += t) })({ type: "warning", step: { kind: "apply" } as never, text: "left out" });
+    expect(out).toContain("WARNING  left out");
   });
 
   it("JSON: ok is false when any expectation failed", () => {

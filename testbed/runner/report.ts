@@ -13,6 +13,7 @@ export const green = (s: string) => paint(32, s);
 export const red = (s: string) => paint(31, s);
 export const bold = (s: string) => paint(1, s);
 export const dim = (s: string) => paint(2, s);
+export const yellow = (s: string) => paint(33, s);
 
 const indent = (text: string, by = "    ") =>
   text
@@ -32,6 +33,9 @@ export function textReporter(out: { write(s: string): unknown }): (ev: RunEvent)
         return;
       case "check":
         out.write(checkLine(ev.result));
+        return;
+      case "warning":
+        out.write(`  ${yellow("⚠ WARNING")}  ${ev.text}\n`);
         return;
     }
   };
@@ -56,9 +60,11 @@ export function summaryText(reports: RunReport[]): string {
   const failures = reports.flatMap((r) =>
     r.checks.filter((c) => c.verdict !== "pass").map((c) => `  ${r.file}:${c.line} ${c.title ? `[${c.title}] ` : ""}${c.name}`),
   );
+  const warnings = reports.flatMap((r) => (r.warnings ?? []).map((w) => `  ${r.file}:${w.line} ${w.text}`));
   return [
     "",
     ...lines,
+    ...(warnings.length ? ["Warnings (the controller could not translate these as written):", ...warnings] : []),
     ...(failures.length ? ["Failed expectations:", ...failures] : []),
     `${passed} passed, ${failed} failed`,
   ].join("\n");
@@ -93,7 +99,8 @@ export function junitReport(reports: RunReport[], hostname = osHostname()): stri
       return `    <testcase classname="${xml(r.scenario)}" name="${xml(name)}" file="${xml(r.file)}" line="${c.line}" time="${seconds(c.durationMs)}">${body}${out}</testcase>`;
     });
     const attrs = `tests="${r.checks.length}" failures="${count(r, "fail")}" errors="${count(r, "error")}" skipped="0" time="${seconds(r.durationMs)}"`;
-    return `  <testsuite name="${xml(r.scenario)}" ${attrs} timestamp="${xml(r.startedAt.replace(/\.\d+Z$/, ""))}" hostname="${xml(hostname)}" file="${xml(r.file)}">\n${cases.join("\n")}\n  </testsuite>`;
+    const warned = r.warnings?.length ? `\n    <system-err>${xml(r.warnings.map((w) => `${r.file}:${w.line} warning: ${w.text}`).join("\n"))}</system-err>` : "";
+    return `  <testsuite name="${xml(r.scenario)}" ${attrs} timestamp="${xml(r.startedAt.replace(/\.\d+Z$/, ""))}" hostname="${xml(hostname)}" file="${xml(r.file)}">\n${cases.join("\n")}${warned}\n  </testsuite>`;
   });
   const total = (f: (r: RunReport) => number) => reports.reduce((n, r) => n + f(r), 0);
   const totals = `tests="${total((r) => r.checks.length)}" failures="${total((r) => count(r, "fail"))}" errors="${total((r) => count(r, "error"))}" time="${seconds(total((r) => r.durationMs))}"`;
@@ -116,8 +123,9 @@ export interface ProgressStream {
  * Example: `const p = progress(process.stderr); runScenario(s, tb, { onEvent: p.tee(textReporter(p.wrap(process.stdout))) })`.
  */
 export function progress(stream: ProgressStream, opts: { delayMs?: number; tickMs?: number; now?: () => number } = {}) {
-  const on = !!stream.isTTY && !process.env.CI_NO_PROGRESS;
-  const delay = opts.delayMs ?? 2000;
+  const on = !!stream.isTTY;
+  // CTB_PROGRESS_DELAY_MS: how long an activity runs before it is shown (tests use 0)
+  const delay = opts.delayMs ?? Number(process.env.CTB_PROGRESS_DELAY_MS ?? 2000);
   const now = opts.now ?? Date.now;
   let text = "";
   let since = now();
@@ -142,7 +150,8 @@ export function progress(stream: ProgressStream, opts: { delayMs?: number; tickM
     if (restart) {
       since = now();
       clear(); // a new activity shows only once it too takes a while
-    } else draw();
+    }
+    draw();
     if (!timer) {
       timer = setInterval(draw, opts.tickMs ?? 500);
       timer.unref();

@@ -26,10 +26,19 @@ export interface CheckResult {
   durationMs?: number; // from the step's start to this verdict
 }
 
+/** A controller warning that appeared after a step: input the controller could not translate as written. */
+export interface RunWarning {
+  step: number;
+  line: number;
+  text: string;
+}
+
 export interface RunReport {
   scenario: string;
   file: string;
   checks: CheckResult[];
+  /** Warnings that change what a user observes (e.g. a NetworkPolicy left out), in the order they appeared. */
+  warnings: RunWarning[];
   /** ISO time the run started (JUnit's testsuite timestamp). */
   startedAt: string;
   durationMs: number;
@@ -41,6 +50,7 @@ export type RunEvent =
   | { type: "step"; step: Step }
   | { type: "output"; step: Step; text: string }
   | { type: "check"; result: CheckResult }
+  | { type: "warning"; step: Step; text: string }
   /** Inside a long step (a matrix): `done` of `total` probes sent. */
   | { type: "progress"; step: Step; done: number; total: number };
 
@@ -66,7 +76,7 @@ export function loadErrorReport(file: string, error: unknown): RunReport {
   const line = typeof at?.line === "number" ? at.line : 0;
   const detail = typeof at?.problem === "string" ? at.problem : errorText(error); // file:line is already on the check
   const check: CheckResult = { step: 0, line, kind: "apply", name: "load the scenario file", verdict: "error", detail, durationMs: 0 };
-  return { scenario: file, file, checks: [check], startedAt: new Date().toISOString(), durationMs: 0, passed: 0, failed: 1 };
+  return { scenario: file, file, checks: [check], warnings: [], startedAt: new Date().toISOString(), durationMs: 0, passed: 0, failed: 1 };
 }
 
 export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOptions = {}): Promise<RunReport> {
@@ -82,6 +92,8 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
     checks.push(result);
     emit({ type: "check", result });
   };
+  const warnings: RunWarning[] = [];
+  const seenWarnings = new Set<string>();
   const c = scenario.controller;
   const netpol = {
     layout: c.netpolLayout ?? (c.model === "r4" ? "kubernetes" : "upstream"),
@@ -103,6 +115,12 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
       if (opts.signal?.aborted) break;
       record(step, { name: `${step.kind} step`, verdict: "error", detail: errorText(e) });
     }
+    for (const text of tb.warnings?.() ?? []) {
+      if (seenWarnings.has(text)) continue;
+      seenWarnings.add(text);
+      warnings.push({ step: step.index + 1, line: step.line, text });
+      emit({ type: "warning", step, text });
+    }
   }
   if (!opts.allowNoExpectations && !scenario.steps.some((s) => EXPECTATION_KINDS.has(s.kind))) {
     const last = scenario.steps.at(-1);
@@ -123,6 +141,7 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
     scenario: scenario.name,
     file: scenario.file,
     checks,
+    warnings,
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     passed: checks.length - failed,

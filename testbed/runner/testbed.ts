@@ -54,6 +54,8 @@ export interface Testbed {
   /** Wait until every component has processed every change (the settle barrier of docs/architecture.md). */
   settle(): Promise<void>;
   probe(req: ProbeRequest): Promise<ProbeResult>;
+  /** Warnings of the controller's translation now in force (input it could not translate as asked). */
+  warnings?(): string[];
   /** Address of a fabric host (a host on the underlay without a vrouter) declared by the scenario. */
   fabricHostIp(name: string): string | undefined;
   close(): Promise<void>;
