@@ -24,6 +24,8 @@ export class SimDatapath {
   constructor(
     private readonly agents: Agents,
     fabricHosts: FabricHostSpec[],
+    /** The scenario's nodes: a capture on one whose tables are not computed yet starts when they are. */
+    private readonly nodes: string[] = [],
   ) {
     for (const compute of agents.computes()) {
       const t = agents.tables(compute);
@@ -92,7 +94,7 @@ export class SimDatapath {
    * clock only orders flow aging).
    */
   capture(target: CaptureTarget, file: string, limit = 0): CaptureHandle {
-    let point: Parameters<SimNetwork["capture"]>[0];
+    let point: Parameters<SimNetwork["capture"]>[0] | undefined;
     if (target === "fabric") point = "fabric";
     else if ("pod" in target) {
       const ep = this.net.endpoint(target.pod);
@@ -100,14 +102,30 @@ export class SimDatapath {
       point = { compute: ep.compute, vif: ep.vif };
     } else {
       const t = this.agents.tables(target.compute);
-      if (!t) throw new Error(`no compute ${target.compute} (computes: ${this.agents.computes().join(", ")})`);
-      point = { compute: target.compute, vif: t.compute.fabricVif };
+      if (t) point = { compute: target.compute, vif: t.compute.fabricVif };
+      else if (!this.nodes.includes(target.compute)) {
+        throw new Error(`no compute ${target.compute} (computes: ${[...new Set([...this.nodes, ...this.agents.computes()])].join(", ")})`);
+      }
     }
     const writer = new PcapWriter(file, limit);
-    const off = this.net.capture(point, (frame) => {
-      writer.write(frame, Date.now());
-      if (!writer.open) off();
-    });
+    let off = () => {};
+    const attach = (p: Parameters<SimNetwork["capture"]>[0]) => {
+      off = this.net.capture(p, (frame) => {
+        writer.write(frame, Date.now());
+        if (!writer.open) off();
+      });
+    };
+    if (point) attach(point);
+    else {
+      // a node whose virtual-router the controller has not created yet (a run's captures start with the testbed)
+      const compute = (target as { compute: string }).compute;
+      const unsubscribe = this.agents.onTables((c, t) => {
+        if (c !== compute) return;
+        unsubscribe();
+        if (writer.open) attach({ compute, vif: t.compute.fabricVif });
+      });
+      off = () => unsubscribe();
+    }
     const stop = once(async () => {
       off();
       writer.close();
