@@ -272,18 +272,29 @@ function analyze(layout: Layout, snap: KubeSnapshot, warn: (m: string) => void):
             }
             for (const s of subnets) dests.push({ ep: subnetEndpoint(s) });
           }
+          const push = (ep: Endpoint, svc: Service) =>
+            r.egress.push({ name: `${name}-egress-${ri}`, endpoint_1: me, endpoint_2: ep, service: svc, action: "pass" });
           for (const d of dests) {
-            const services = rule.ports?.length
-              ? rule.ports.map((p) => portService(p, d.pod)).filter((s) => s !== undefined)
-              : [ANY_SERVICE];
-            for (const svc of services)
-              r.egress.push({
-                name: `${name}-egress-${ri}`,
-                endpoint_1: me,
-                endpoint_2: d.ep,
-                service: svc,
-                action: "pass",
-              });
+            if (!rule.ports?.length) {
+              push(d.ep, ANY_SERVICE);
+              continue;
+            }
+            for (const port of rule.ports as { protocol?: string; port?: number | string }[]) {
+              if (d.pod || typeof port.port !== "string") {
+                const svc = portService(port, d.pod);
+                if (svc) push(d.ep, svc);
+                continue;
+              }
+              // a named port towards any address or an ipBlock means "that port on whichever pod there
+              // defines it": resolve it per destination pod, which then needs an identity tag
+              for (const q of pods) {
+                if ("subnet" in d.ep && !inSubnet(q.status?.podIP, d.ep.subnet)) continue;
+                const svc = portService(port, q);
+                if (!svc) continue;
+                involved.set(podKey(q), q);
+                push({ tags: [identityTag(layout, q)] }, svc);
+              }
+            }
           }
         });
       }
@@ -359,6 +370,13 @@ function emit(
     );
   }
   return b.done();
+}
+
+function inSubnet(ip: string | undefined, s: { ip_prefix: string; ip_prefix_len: number }): boolean {
+  if (!ip) return false;
+  const n = (a: string) => a.split(".").reduce((acc, o) => (acc << 8) | Number(o), 0) >>> 0;
+  const len = s.ip_prefix_len;
+  return len === 0 || (n(ip) ^ n(s.ip_prefix)) >>> (32 - len) === 0;
 }
 
 function subnetEndpoint(cidr: string): Endpoint {
