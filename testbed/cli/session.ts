@@ -16,7 +16,7 @@ import { type KubeObject, KubeApiError, RESOURCES, type ResourceName } from "../
 import type { ProbeProto, ProbeResult } from "../runner/testbed";
 import { type ReachProbe, ScenarioError, type Step } from "../scenario/types";
 import { stringify } from "yaml";
-import { CommandError, envFlags, parseVerbArgs, UsageError } from "./flags";
+import { CommandError, envFlags, parseVerbArgs, UsageError, withOverrides } from "./flags";
 import { interrupted, onTeardown, stop } from "./lifecycle";
 import {
   describeGeneric,
@@ -43,6 +43,8 @@ export interface SessionState {
   cluster: string;
   ready: boolean;
   failed?: string;
+  /** Expectations of the scenario that did not hold when it came up (`up` then exits 1, the environment stays). */
+  failedChecks?: number;
   /** When the environment started (ISO), and its components' Prometheus endpoints. */
   started?: string;
   metrics?: Record<string, string>;
@@ -129,10 +131,11 @@ export async function up(args: string[]): Promise<number> {
   const deadline = Date.now() + 10 * 60_000;
   while (Date.now() < deadline) {
     const s = readSession();
-    if (s?.ready || s?.failed) break;
+    if (s?.ready || s?.failed || interrupted.aborted) break;
     if (child.exitCode !== null || !alive(child.pid!)) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  if (interrupted.aborted) return new Promise<never>(() => {}); // the teardown stops it and ends this process
   off();
   const s = readSession();
   process.stdout.write(readFileSync(logFile, "utf8"));
@@ -141,17 +144,22 @@ export async function up(args: string[]): Promise<number> {
     return 1;
   }
   process.stdout.write(`\nEnvironment up (pid ${s.pid}). Try: ctb get pods -A -o wide; ctb down to stop.\n`);
+  if (s.failedChecks) {
+    // the environment stays up for a look, but a script must not take this for success
+    process.stderr.write(`ctb: ${s.failedChecks} expectation(s) of ${s.scenario} did not hold (see above)\n`);
+    return 1;
+  }
   return 0;
 }
 
 export async function serve(args: string[]): Promise<number> {
-  const { options, positionals } = envFlags(args);
+  const { options, positionals, values } = envFlags(args);
   const { default: express } = await import("express");
   const { loadScenario, parseScenario } = await import("../scenario/load");
   const { startTestbed } = await import("../env");
   const { describeNamespace, resolveSource, resolveTarget, runScenario } = await import("../runner/run");
   const { summaryText, textReporter } = await import("../runner/report");
-  const scenario = loadScenario(positionals[0]!);
+  const scenario = withOverrides(loadScenario(positionals[0]!), values);
   // what this environment starts is recorded under .ctb/runs/<id>/ as it starts it, for `ctb down` after a crash
   const { RunRecord } = await import("../run-record");
   const record = RunRecord.create(WORK_DIR, {
@@ -182,7 +190,13 @@ export async function serve(args: string[]): Promise<number> {
   });
   record.update({ metrics: tb.metrics });
 
-  const report = await runScenario(scenario, tb, { onEvent: textReporter(process.stdout), signal: interrupted });
+  const report = await runScenario(scenario, tb, {
+    onEvent: textReporter(process.stdout),
+    signal: interrupted,
+    allowNoExpectations: values["allow-no-expectations"] === true,
+    compareKubernetes: values.compare === "kubernetes",
+  });
+  if (interrupted.aborted) return new Promise<never>(() => {}); // being torn down: never announce it ready
   process.stdout.write(`${summaryText([report])}\n`);
 
   const app = express();
@@ -328,6 +342,7 @@ export async function serve(args: string[]): Promise<number> {
     datapath: options.datapath,
     cluster: options.cluster.kind,
     ready: true,
+    failedChecks: report.failed,
     started: new Date(Date.now() - Math.round(process.uptime() * 1000)).toISOString(),
     metrics: tb.metrics,
   };
