@@ -63,6 +63,9 @@ export function envFlags(args: string[]): {
         json: { type: "boolean", default: false },
         junit: { type: "string" },
         pcap: { type: "string" },
+        "netpol-layout": { type: "string" },
+        compare: { type: "string" },
+        "allow-no-expectations": { type: "boolean", default: false },
       },
     });
   try {
@@ -74,6 +77,11 @@ export function envFlags(args: string[]): {
   if (values.datapath !== "sim" && values.datapath !== "netns") {
     throw new UsageError(`--datapath must be sim or netns, not "${values.datapath}"`);
   }
+  const layout = values["netpol-layout"];
+  if (layout !== undefined && layout !== "upstream" && layout !== "kubernetes")
+    throw new UsageError(`--netpol-layout must be upstream or kubernetes, not "${layout}"`);
+  if (values.compare !== undefined && values.compare !== "kubernetes")
+    throw new UsageError(`--compare takes kubernetes (Kubernetes NetworkPolicy semantics), not "${values.compare}"`);
   return {
     options: { datapath: values.datapath, cluster: parseClusterFlagOrUsage(values.cluster!) },
     positionals,
@@ -86,4 +94,13 @@ function parseClusterFlagOrUsage(v: string): ClusterChoice {
   if (v.startsWith("kubeconfig:") && v.length > "kubeconfig:".length)
     return { kind: "kubeconfig", path: v.slice(11) };
   throw new UsageError(`--cluster must be embedded, local or kubeconfig:<path>, not "${v}"`);
+}
+
+/** The scenario as the command line adjusts it: `--netpol-layout` overrides the scenario's controller option. */
+export function withOverrides<S extends { controller: { netpolLayout?: "upstream" | "kubernetes" } }>(
+  scenario: S,
+  values: Record<string, unknown>,
+): S {
+  const layout = values["netpol-layout"] as "upstream" | "kubernetes" | undefined;
+  return layout ? { ...scenario, controller: { ...scenario.controller, netpolLayout: layout } } : scenario;
 }

@@ -22,6 +22,9 @@ const USAGE = `usage: ctb <command> [options]
       --json                          print a JSON report instead of text
       --junit <file>                  also write a JUnit XML report
       --pcap <dir>                    also write pcap files of the run (the fabric, each node's fabric port)
+      --netpol-layout upstream|kubernetes   NetworkPolicy as the real kube-manager builds it (default) or the
+                                      testbed's corrected design; --compare kubernetes reports every matrix
+                                      cell where Contrail and Kubernetes NetworkPolicy semantics disagree
   up <scenario.yaml>     bring up a persistent environment running the scenario (same flags as run)
   down [--all]           stop the persistent environment; remove the namespaces and processes it (or any
                          crashed testbed) left; --all also removes those of live testbeds
@@ -43,6 +46,12 @@ Run 'ctb <command> --help' for a command's options.
 const ENV_FLAGS = `  --datapath sim|netns     simulated engine (default) or real packets in network namespaces (root)
   --cluster embedded|local|kubeconfig:<path>
                            Kubernetes backend: in-process (default), a local control plane, or a cluster
+  --netpol-layout upstream|kubernetes
+                           override the scenario's NetworkPolicy layout: upstream = what the real
+                           kube-manager builds (the default), kubernetes = the testbed's corrected design
+  --compare kubernetes     with every matrix, list the cells where Contrail and Kubernetes NetworkPolicy
+                           semantics disagree, each with the firewall rule that decided
+  --allow-no-expectations  let a scenario that checks nothing pass (it fails by default)
 `;
 
 /** `ctb <verb> --help`. controller and vrouter print their own (their flags live with them). */
@@ -50,7 +59,8 @@ const HELP: Record<string, string> = {
   run: `usage: ctb run <scenario.yaml…> [flags]
 
 Run scenarios, each in a fresh environment; exit 0 iff every expectation holds, 1 if one does not,
-2 if a scenario file is invalid (nothing starts then).
+2 if the scenario file (or every file given) is invalid (nothing starts then). Of several files, one that
+cannot be loaded is reported as an error of its own (in --json and --junit too) while the others run.
 
 ${ENV_FLAGS}  --json                   print a JSON report instead of text
   --junit <file>           also write a JUnit XML report

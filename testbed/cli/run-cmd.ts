@@ -13,8 +13,8 @@ import type { CaptureHandle } from "../capture";
 import type { EnvTestbed } from "../env";
 import { leftovers, pruneDeadRuns, RunRecord } from "../run-record";
 import type { RunReport } from "../runner/run";
-import type { Scenario } from "../scenario/types";
-import { envFlags, UsageError } from "./flags";
+import { type Scenario, ScenarioError } from "../scenario/types";
+import { envFlags, UsageError, withOverrides } from "./flags";
 import { interrupted, onTeardown, say } from "./lifecycle";
 
 /** Never settles: after an interrupt the lifecycle's teardown ends the process, nothing else may print. */
@@ -24,12 +24,25 @@ export async function run(args: string[]): Promise<number> {
   // the whole stack loads only for verbs that start an environment: inspection verbs stay quick
   const { loadScenario } = await import("../scenario/load");
   const { startTestbed } = await import("../env");
-  const { runScenario } = await import("../runner/run");
+  const { loadErrorReport, runScenario } = await import("../runner/run");
   const { jsonReport, junitReport, progress, red, summaryText, textReporter } = await import("../runner/report");
   const { options, positionals, values } = envFlags(args);
   if (positionals.length === 0) throw new UsageError("run needs at least one scenario file");
-  // load every file first: a broken scenario fails fast, before any environment comes up
-  const scenarios = positionals.map((f) => loadScenario(f));
+  // load every file first: a broken file is reported as an error of its own and the others still run (only
+  // when no file loads does the command fail as a whole, before any environment comes up)
+  const scenarios: Scenario[] = [];
+  const broken: RunReport[] = [];
+  for (const f of positionals) {
+    try {
+      scenarios.push(withOverrides(loadScenario(f), values));
+    } catch (e) {
+      if (!(e instanceof ScenarioError)) throw e;
+      if (positionals.length === 1) throw e;
+      broken.push(loadErrorReport(f, e));
+      say(`ctb: ${e.message}`);
+    }
+  }
+  if (scenarios.length === 0) throw new UsageError("no scenario file could be loaded (see above)");
   const pcapDir = values.pcap === undefined ? undefined : resolve(String(values.pcap));
   if (pcapDir) mkdirSync(pcapDir, { recursive: true });
   const reports: RunReport[] = [];
@@ -92,6 +105,8 @@ export async function run(args: string[]): Promise<number> {
         await runScenario(scenario, tb, {
           onEvent: prog.tee(human ? textReporter(out) : undefined),
           signal: interrupted,
+          allowNoExpectations: values["allow-no-expectations"] === true,
+          compareKubernetes: values.compare === "kubernetes",
         }),
       );
     } finally {
@@ -108,6 +123,7 @@ export async function run(args: string[]): Promise<number> {
   }
   off();
   await finish();
+  reports.push(...broken);
   if (values.junit) writeFileSync(values.junit as string, junitReport(reports));
   process.stdout.write(values.json ? `${jsonReport(reports)}\n` : `${summaryText(reports)}\n`);
   const ok = reports.every((r) => r.failed === 0);
