@@ -102,7 +102,7 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
       const r = await tb.probe({ from, toIp: target.ip, proto: step.proto, port: target.port, count: 1 });
       const ok = r.received > 0;
       observed.set(`${from}>${to}`, ok);
-      let want: boolean | undefined = step.table?.rows[i]!.cells[j];
+      let want: boolean | undefined = step.table ? step.table.rows[i]!.cells[j] : undefined;
       if (world) {
         const src = pods.get(from);
         const dst = pods.get(to);
