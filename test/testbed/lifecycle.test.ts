@@ -153,6 +153,51 @@ describe.skipIf(!netns)("netns datapath: interrupts, pipes and SIGKILL", () => {
     expect(runDirs(wd)).toEqual([]);
   }, 120_000);
 
+  it("a run in progress shows in `ctb status` with its metrics URLs; `ctb down` leaves it alone", async () => {
+    const wd = join(work, "in-progress");
+    const slow = join(work, "slow.yaml");
+    writeFileSync(
+      slow,
+      `name: slow
+controller: { model: r4 }
+nodes: [n1]
+steps:
+  - apply: |
+      apiVersion: v1
+      kind: Namespace
+      metadata: { name: iso, annotations: { opencontrail.kubernetes.isolated: "true" } }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: a, namespace: default }
+      spec: { containers: [{ name: c, image: i }] }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: b, namespace: iso }
+      spec: { containers: [{ name: c, image: i }] }
+  - title: twenty unanswered pings take twenty seconds
+    reach: { from: default/a, to: iso/b, expect: deny, count: 20 }
+`,
+    );
+    const p = ctbAsync(wd, "run", slow, "--datapath", "netns");
+    await until("the slow step", () => p.out().includes("twenty unanswered pings"));
+    const st = ctb(wd, "status");
+    expect(st.code).toBe(0);
+    expect(st.out).toContain(`ctb run: ${slow}`);
+    expect(st.out).toMatch(new RegExp(`datapath netns, cluster embedded, pid ${p.child.pid}, running \\d+s`));
+    const vr = /vrouter n1\s+(http:\S+)/.exec(st.out)?.[1];
+    expect(await (await fetch(vr!)).text()).toMatch(/vrouter_drops_total\{reason="[A-Z_]+",compute="n1"\} [1-9]/);
+    const d = ctb(wd, "down");
+    expect(d.out).toContain(`left alone: ctb run pid ${p.child.pid} is still running`);
+    expect(namespacesOf(p.child.pid!).length).toBeGreaterThan(0);
+    const started = Date.now();
+    p.child.kill("SIGINT");
+    expect(await p.exited).toBe(130);
+    expect(Date.now() - started).toBeLessThan(10_000); // not after the step's remaining pings
+    expect(namespacesOf(p.child.pid!)).toEqual([]);
+  }, 120_000);
+
   it("`ctb run --datapath netns | head -1` tears down quietly: exit 141, no namespaces or processes left", () => {
     const wd = join(work, "pipe-netns");
     const before = new Set(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.split("\n"));
