@@ -13,10 +13,11 @@ import { loadScenario } from "../../testbed/scenario/load";
 const files = readdirSync("scenarios")
   .filter((f) => f.endsWith(".yaml"))
   .sort();
-const runs: [string, "upstream" | "kubernetes" | "default"][] = files.flatMap((f) => {
+type Layout = "upstream" | "kubernetes" | "default";
+const runs: [string, Layout][] = files.flatMap((f): [string, Layout][] => {
   const text = readFileSync(`scenarios/${f}`, "utf8");
   const r5 = !/^\s*model:\s*r4\b/m.test(text);
-  return /kind: NetworkPolicy/.test(text) && r5 ? [[f, "upstream"] as const, [f, "kubernetes"] as const] : [[f, "default"] as const];
+  return /kind: NetworkPolicy/.test(text) && r5 ? [[f, "upstream"], [f, "kubernetes"]] : [[f, "default"]];
 });
 
 describe("shipped scenarios (embedded cluster, simulated datapath)", () => {

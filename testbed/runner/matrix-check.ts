@@ -43,6 +43,8 @@ export interface FoundDivergence extends Divergence {
   kubernetes: "allow" | "deny";
   why: string;
   decidedBy: string;
+  /** Whether the datapath reported its firewall decisions (the netns datapath does not). */
+  ruleKnown: boolean;
 }
 
 const podKey = (p: KubeObject) => `${p.metadata.namespace}/${p.metadata.name}`;
@@ -123,6 +125,7 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
             kubernetes: k.allowed ? "allow" : "deny",
             why: k.reason,
             decidedBy: describeDecision(r, world, ctx),
+            ruleKnown: r.firewall !== undefined,
           });
       }
       expected.set(`${from}>${to}`, want!);
@@ -162,7 +165,7 @@ function unexpected(found: FoundDivergence[], listed: Divergence[], layout: stri
     const l = listedBy.get(key(f));
     if (!l) problems.push(`unexpected divergence from Kubernetes: ${formatDivergence(f).trim()}`);
     else if (l.contrail !== f.contrail) problems.push(`${f.from} → ${f.to}: listed as Contrail ${l.contrail}, observed ${f.contrail}`);
-    else if (l.rule && !f.decidedBy.includes(l.rule)) problems.push(`${f.from} → ${f.to}: listed as decided by ${l.rule}, but ${f.decidedBy}`);
+    else if (l.rule && f.ruleKnown && !f.decidedBy.includes(l.rule)) problems.push(`${f.from} → ${f.to}: listed as decided by ${l.rule}, but ${f.decidedBy}`);
   }
   const foundKeys = new Set(found.map(key));
   for (const l of listed)
@@ -177,7 +180,8 @@ export function formatDivergence(d: FoundDivergence): string {
 
 /** The firewall decision that settled the packet, with the NetworkPolicy behind its rule. */
 function describeDecision(r: ProbeResult, world: World, ctx: MatrixContext): string {
-  const decisions = r.firewall ?? [];
+  if (r.firewall === undefined) return "this datapath does not report which rule decided (the sim datapath does)";
+  const decisions = r.firewall;
   const decisive = decisions.find((d) => d.action === "deny") ?? decisions.at(-1);
   if (!decisive) {
     if (r.drop) return `dropped by ${r.drop.reason} at ${r.drop.where}`;
