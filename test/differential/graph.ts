@@ -173,7 +173,12 @@ function collectAllocated(o: unknown, into: Set<string>): void {
 /** Masked, key-sorted copy; refs keep `to` and `attr` only and are sorted (their order is creation order). */
 function canonical(v: unknown, mask: (s: string) => string, key = ""): unknown {
   // 0xTTTTNNNN: tag type, then an index the config API hands out in tag creation order
-  if (key === "tag_id" && typeof v === "string") return v.replace(/^(0x[0-9a-f]{4})[0-9a-f]{4}$/i, "$1<index>");
+  // the index is allocated per type in creation order, and so is a custom type's id (0x0100 up; the predefined
+  // types label, application, tier, … keep theirs): tags created in another order must still compare equal
+  if (key === "tag_id" && typeof v === "string")
+    return v.replace(/^(0x[0-9a-f]{4})[0-9a-f]{4}$/i, (_m, type: string) =>
+      Number.parseInt(type, 16) >= 0x100 ? "<custom type><index>" : `${type}<index>`,
+    );
   if (typeof v === "string") return mask(v);
   if (Array.isArray(v)) {
     const items = v.map((x) => canonical(x, mask));
