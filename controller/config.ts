@@ -49,9 +49,10 @@ export interface ControllerConfig {
   apsName?: string;
   /**
    * How NetworkPolicy becomes Contrail objects (a testbed option, `[DEFAULTS] netpol_layout`):
-   * `upstream` — the cluster APS layout the real R5 kube-manager builds (default for r5);
-   * `kubernetes` — the testbed's corrected per-pod layout whose verdicts equal Kubernetes semantics
-   * (Contrail does not ship it; the only layout for r4 until its security-group model exists).
+   * `upstream` (default) — what the real kube-manager of the model builds: r5 the cluster APS of firewall
+   * policies (netpol-upstream.ts), r4 security groups on the pods' interfaces (netpol-r4.ts);
+   * `kubernetes` — the testbed's corrected per-pod firewall layout whose verdicts equal Kubernetes semantics
+   * (Contrail does not ship it), for either model.
    */
   netpolLayout: NetpolLayout;
 }
@@ -81,7 +82,7 @@ export function defaultConfig(model: Model = "r5"): ControllerConfig {
     kubeTimerInterval: 120,
     hostNetworkService: false,
     vncEndpoint: { ip: "127.0.0.1", port: 8082 },
-    netpolLayout: model === "r5" ? "upstream" : "kubernetes",
+    netpolLayout: "upstream",
   };
 }
 
@@ -164,11 +165,6 @@ export function parseConfig(text: string, overrides: ConfigOverrides = {}): Cont
   // ip_fabric_forwarding's default follows the model when only the model was overridden
   if (overrides.model && overrides.ipFabricForwarding === undefined && k8s.ip_fabric_forwarding === undefined)
     merged.ipFabricForwarding = overrides.model === "r5";
-  // the layout's default follows the model too
-  if (overrides.model && overrides.netpolLayout === undefined && defs.netpol_layout === undefined)
-    merged.netpolLayout = overrides.model === "r5" ? "upstream" : "kubernetes";
-  if (merged.model === "r4" && merged.netpolLayout === "upstream")
-    throw new ConfigError("[DEFAULTS] netpol_layout", "upstream is the R5 firewall layout; r4 has no application-policy-sets (its security-group model is not built yet: use kubernetes)");
   if (merged.model === "r4" && merged.ipFabricForwarding)
     throw new ConfigError("[KUBERNETES] ip_fabric_forwarding", "the r4 model is overlay only");
   return merged;

@@ -25,6 +25,7 @@ import {
   podTags,
   policyInvolvedPods,
   translateUnit,
+  r4Membership,
   UNIT_RANK,
   unitDeps,
   unitKey,
@@ -168,6 +169,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const podsByUid = new Map<string, KubeObject>();
   /** pods NetworkPolicies select or name (kept current by policiesChanged) */
   let involved = new Set<string>();
+  /** r4 security-group layout: `ns/pod` → the policy security groups its interface refs (policiesChanged) */
+  let sgMembership = new Map<string, string>();
   /** label/namespace tag → pods carrying it: the tags unit only runs when a tag appears or goes unused */
   const tagUsers = new Map<string, number>();
   const NO_IDENTITY: ReadonlySet<string> = new Set();
@@ -416,6 +419,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       !layout.upstreamPolicies &&
       !snap.networkpolicies.size &&
       involved.size === 0 &&
+      sgMembership.size === 0 &&
       !reconciler.owned.has(unitKey.policies())
     )
       return;
@@ -423,6 +427,17 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     enqueue(unitKey.tags());
     // the upstream layout matches label tags at flow time: no pod carries an identity tag
     if (layout.upstreamPolicies) return;
+    if (layout.r4SecurityGroups) {
+      // r4: pods whose interface gains or loses a policy security group
+      const next = r4Membership(layout, snap);
+      for (const k of new Set([...sgMembership.keys(), ...next.keys()])) {
+        if (sgMembership.get(k) === next.get(k)) continue;
+        const [ns, name] = k.split("/");
+        enqueue(unitKey.pod(ns, name));
+      }
+      sgMembership = next;
+      return;
+    }
     const next = policyInvolvedPods(layout, snap);
     for (const k of new Set([...involved, ...next])) {
       if (involved.has(k) === next.has(k)) continue;

@@ -33,10 +33,11 @@ const EDGE_FIELDS: [string, string, boolean][] = [
 const UUID_IS_IDENTITY = new Set(["virtual-machine"]);
 
 /**
- * Shared objects whose removal waits for their users (a tag still on interfaces the pods' units have not
- * updated yet): a 409 on delete is not a failure of the unit, just something to try again later.
+ * Shared objects whose removal waits for their users (a tag, or an r4 NetworkPolicy security group, still on
+ * interfaces the pods' units have not updated yet): a 409 on delete is not a failure of the unit, just
+ * something to try again later.
  */
-const DEFERRABLE_DELETES = new Set(["tag"]);
+const DEFERRABLE_DELETES = new Set(["tag", "security-group"]);
 
 export interface ApplyResult {
   writes: number;

@@ -10,6 +10,7 @@ import type { ControllerConfig } from "../config";
 import type { KubeObject } from "../kube/api";
 import { Layout } from "./layout";
 import { policyInvolvedPods, translatePolicies } from "./netpol";
+import { r4Policies, translateR4Policies } from "./netpol-r4";
 import { translateUpstreamPolicies } from "./netpol-upstream";
 import { parseUnitKey, unitKey } from "./names";
 import type { KubeSnapshot, UnitDesired, VncView } from "./types";
@@ -26,6 +27,7 @@ import {
 
 export { Layout } from "./layout";
 export { policyInvolvedPods } from "./netpol";
+export { r4Membership } from "./netpol-r4";
 export { hasPort, podTags } from "./units";
 export * from "./names";
 export * from "./types";
@@ -70,8 +72,15 @@ export function unitDeps(key: string, snap: KubeSnapshot, layout?: Layout): stri
       return [];
     case "Cluster":
       return [unitKey.tags()];
-    case "Policies":
-      return snap.networkpolicies.size || layout?.upstreamPolicies ? [unitKey.tags(), unitKey.cluster()] : [];
+    case "Policies": {
+      if (!snap.networkpolicies.size && !layout?.upstreamPolicies) return [];
+      const deps = [unitKey.tags(), unitKey.cluster()];
+      // r4: the policies' security groups live in their namespaces' projects
+      if (layout?.r4SecurityGroups)
+        for (const ns of new Set([...snap.networkpolicies.values()].map((np) => np.metadata.namespace!)))
+          if (snap.namespaces.has(ns)) deps.push(unitKey.namespace(ns));
+      return deps;
+    }
     case "Namespace":
       return [unitKey.cluster()];
     case "Service":
@@ -84,6 +93,9 @@ export function unitDeps(key: string, snap: KubeSnapshot, layout?: Layout): stri
       const node = p.spec?.nodeName;
       const deps = [unitKey.tags(), unitKey.cluster(), unitKey.namespace(u.namespace!)];
       if (node) deps.push(unitKey.node(node));
+      // r4: the policy security groups its interface refs
+      if (layout?.r4SecurityGroups && [...snap.networkpolicies.values()].some((np) => np.metadata.namespace === u.namespace))
+        deps.push(unitKey.policies());
       return deps;
     }
   }
@@ -98,7 +110,7 @@ export interface TranslateContext {
 }
 
 export function translationContext(snap: KubeSnapshot, layout: Layout): TranslateContext {
-  return { podsByUid: podIndex(snap), involved: layout.upstreamPolicies ? new Set() : policyInvolvedPods(layout, snap) };
+  return { podsByUid: podIndex(snap), involved: layout.perPodPolicies ? policyInvolvedPods(layout, snap) : new Set() };
 }
 
 export function translateUnit(
@@ -119,11 +131,18 @@ export function translateUnit(
     case "Namespace":
       return translateNamespace(layout, snap, u.name!);
     case "Pod":
-      return translatePod(layout, snap, view, `${u.namespace}/${u.name}`, ctx.involved);
+      return translatePod(
+        layout,
+        snap,
+        view,
+        `${u.namespace}/${u.name}`,
+        ctx.involved,
+        layout.r4SecurityGroups ? r4Policies(layout, snap, u.namespace) : [],
+      );
     case "Policies":
-      return layout.upstreamPolicies
-        ? translateUpstreamPolicies(layout, snap, new UnitBuilder(layout, key))
-        : translatePolicies(layout, snap, new UnitBuilder(layout, key));
+      if (layout.upstreamPolicies) return translateUpstreamPolicies(layout, snap, new UnitBuilder(layout, key));
+      if (layout.r4SecurityGroups) return translateR4Policies(layout, snap, new UnitBuilder(layout, key));
+      return translatePolicies(layout, snap, new UnitBuilder(layout, key));
     case "Service":
       return translateService(layout, snap, `${u.namespace}/${u.name}`, ctx.podsByUid);
   }

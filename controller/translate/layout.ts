@@ -46,9 +46,17 @@ export class Layout {
     return this.cfg.model === "r5";
   }
 
-  /** NetworkPolicy in the real kube-manager's cluster APS layout (netpol-upstream.ts), else the per-pod one. */
+  /** NetworkPolicy in the real R5 kube-manager's cluster APS layout (netpol-upstream.ts). */
   get upstreamPolicies(): boolean {
     return this.r5 && this.cfg.netpolLayout === "upstream";
+  }
+  /** NetworkPolicy as the real R4 kube-manager builds it: security groups on the VMIs (netpol-r4.ts). */
+  get r4SecurityGroups(): boolean {
+    return !this.r5 && this.cfg.netpolLayout === "upstream";
+  }
+  /** Neither of the above: the testbed's per-pod firewall layout (netpol.ts), pods carry identity tags. */
+  get perPodPolicies(): boolean {
+    return this.cfg.netpolLayout === "kubernetes";
   }
 
   clusterProjectName(): string {
@@ -112,8 +120,13 @@ export class Layout {
   isolatedServiceNetwork(ns: string): string[] {
     return [...this.project(ns), `${this.c}-${ns}-service-network`];
   }
+  /** The namespace's default security group on every pod and load-balancer VMI (r4 `<c>-<ns>-default`). */
   securityGroup(ns: string): string[] {
-    return [...this.project(ns), `${this.c}-${ns}-default-sg`];
+    return [...this.project(ns), this.r5 ? `${this.c}-${ns}-default-sg` : `${this.c}-${ns}-default`];
+  }
+  /** r4: the namespace security group `<c>-<ns>-sg`, no rules: membership of the namespace's pods. */
+  namespaceSecurityGroup(ns: string): string[] {
+    return [...this.project(ns), `${this.c}-${ns}-sg`];
   }
   /** Classic network policies (r5). */
   ipFabricPolicy(): string[] {

@@ -6,6 +6,7 @@
  * virtual-router → VM edge for pod default/web.
  */
 import { type ManagedType, parentTypeOf } from "../contrail-types";
+import { defaultDeny, type R4Policy, r4PodSecurityGroups } from "./netpol-r4";
 import { upstreamPodLabels, upstreamPolicyTags } from "./netpol-upstream";
 import type { KubeObject } from "../kube/api";
 import { GSC, IP_FABRIC_VN, type Layout, NETWORK_ANNOTATION, parseNetworkAnnotation } from "./layout";
@@ -280,9 +281,20 @@ export function translateNamespace(layout: Layout, snap: KubeSnapshot, name: str
   const project = layout.project(name);
   parseNetworkAnnotation(ns.metadata.annotations?.[NETWORK_ANNOTATION], `namespace ${name}`, b.warn);
   if (!layout.isClusterProject(project)) b.add("project", project, {});
-  b.add("security-group", layout.securityGroup(name), {
-    security_group_entries: allowAllRules(layout.securityGroup(name)),
-  });
+  if (layout.r5)
+    b.add("security-group", layout.securityGroup(name), {
+      security_group_entries: allowAllRules(layout.securityGroup(name)),
+    });
+  else {
+    // r4 (vnc_namespace.py `_update_security_groups`): the default group, whose ingress a v1beta1 DefaultDeny
+    // annotation removes (in the security-group layout, the only one where it means anything), and the
+    // namespace group standing for the namespace's pods in NetworkPolicy rules
+    const deny = layout.r4SecurityGroups && defaultDeny(ns, b.warn);
+    b.add("security-group", layout.securityGroup(name), {
+      security_group_entries: r4DefaultRules(layout.securityGroup(name), !deny),
+    });
+    b.add("security-group", layout.namespaceSecurityGroup(name), { security_group_entries: { policy_rule: [] } });
+  }
   if (!layout.ownsIsolatedNetworks(ns, b.warn)) {
     // still validate the other annotations so bad values are reported once, on the namespace
     layout.forwarding(ns, b.warn);
@@ -310,6 +322,30 @@ export function translateNamespace(layout: Layout, snap: KubeSnapshot, name: str
   );
   clusterVn(b, svcVn, [layout.serviceIpam()], [np, layout.ipFabricPolicy()]);
   return b.done();
+}
+
+const ALL_V4 = { subnet: { ip_prefix: "0.0.0.0", ip_prefix_len: 0 } };
+const ALL_V6 = { subnet: { ip_prefix: "::", ip_prefix_len: 0 } };
+
+/** r4 default group rules in upstream's order: ingress v4, v6 (unless isolated), egress v4, v6. */
+function r4DefaultRules(sg: string[], ingress: boolean) {
+  const local = { security_group: "local" };
+  const ports = [{ start_port: 0, end_port: 65535 }];
+  const rule = (dir: "ingress" | "egress", ethertype: "IPv4" | "IPv6") => {
+    const all = ethertype === "IPv4" ? ALL_V4 : ALL_V6;
+    return {
+      rule_uuid: uuid5(fqUuid("sg", "rule", sg), `${dir}/${ethertype}`),
+      direction: ">",
+      protocol: "any",
+      src_addresses: [dir === "ingress" ? all : local],
+      src_ports: ports,
+      dst_addresses: [dir === "ingress" ? local : all],
+      dst_ports: ports,
+      ethertype,
+    };
+  };
+  const rules = ingress ? [rule("ingress", "IPv4"), rule("ingress", "IPv6")] : [];
+  return { policy_rule: [...rules, rule("egress", "IPv4"), rule("egress", "IPv6")] };
 }
 
 function allowAllRules(sg: string[]) {
@@ -381,6 +417,11 @@ function routerFor(snap: KubeSnapshot, view: VncView, pod: KubeObject): string[]
   return undefined;
 }
 
+/** The groups every pod and load-balancer VMI of a namespace refs: r5 its default group, r4 also `<c>-<ns>-sg`. */
+function namespaceGroups(layout: Layout, ns: string): string[][] {
+  return layout.r5 ? [layout.securityGroup(ns)] : [layout.securityGroup(ns), layout.namespaceSecurityGroup(ns)];
+}
+
 export function vmName(layout: Layout, ns: string, pod: string): string {
   return `${layout.c}__${ns}__${pod}`;
 }
@@ -397,6 +438,7 @@ export function translatePod(
   view: VncView,
   key: string,
   involved: ReadonlySet<string>,
+  r4Policies: R4Policy[] = [],
 ): UnitDesired {
   const [nsName, podName] = key.split("/");
   const b = new UnitBuilder(layout, unitKey.pod(nsName, podName));
@@ -426,7 +468,9 @@ export function translatePod(
     {
       virtual_network_refs: [ref(net.vn)],
       virtual_machine_refs: [ref(vmFq)],
-      security_group_refs: [ref(layout.securityGroup(nsName))],
+      security_group_refs: namespaceGroups(layout, nsName)
+        .concat(layout.r4SecurityGroups ? r4PodSecurityGroups(pod, r4Policies) : [])
+        .map((g) => ref(g)),
       tag_refs: podTags(layout, pod, involved, snap.namespaces.get(nsName)).map((t) => ref([t])),
     },
     {
@@ -538,7 +582,7 @@ export function translateService(
     "virtual-machine-interface",
     vmiFq,
     { virtual_machine_interface_device_owner: "K8S:LOADBALANCER" },
-    { virtual_network_refs: [ref(net.vn)], security_group_refs: [ref(layout.securityGroup(nsName))] },
+    { virtual_network_refs: [ref(net.vn)], security_group_refs: namespaceGroups(layout, nsName).map((g) => ref(g)) },
     { uuid: uuid5(uid, "lb-vmi") },
   );
   b.add(

@@ -23,6 +23,14 @@ describe("config", () => {
     expect(parseConfig("", { model: "r4" }).ipFabricForwarding).toBe(false);
   });
 
+  it("netpol_layout: upstream (what the model's kube-manager builds) by default for both models, kubernetes on request", () => {
+    expect(parseConfig("").netpolLayout).toBe("upstream");
+    expect(parseConfig("", { model: "r4" }).netpolLayout).toBe("upstream");
+    expect(parseConfig("[DEFAULTS]\nmodel = r4\nnetpol_layout = kubernetes\n").netpolLayout).toBe("kubernetes");
+    expect(parseConfig("", { model: "r4", netpolLayout: "kubernetes" }).netpolLayout).toBe("kubernetes");
+    expect(() => parseConfig("[DEFAULTS]\nnetpol_layout = r4\n")).toThrow(ConfigError);
+  });
+
   it("reads the sections of contrail-kubernetes.conf", () => {
     const c = parseConfig(`
 # comment

@@ -1,6 +1,7 @@
 /**
  * Level-triggered convergence, property-tested: random sequences of Kubernetes changes (pods created,
- * relabelled and deleted, namespaces isolated and un-isolated, services and their endpoints changing),
+ * relabelled and deleted, namespaces isolated and un-isolated, services and their endpoints changing,
+ * NetworkPolicies added and removed: r4 security groups on the interfaces, r5 firewall policies),
  * with the controller restarted at random points — including "crashes" where, after a random number of
  * requests, every VNC call fails mid-unit (a proxy answers 500) and the controller is abandoned — must end in
  * exactly the object graph a fresh controller builds from the final Kubernetes state on an empty API: no
@@ -33,6 +34,9 @@ const TYPES = [
   "loadbalancer-member",
   "network-policy",
   "tag",
+  "firewall-rule",
+  "firewall-policy",
+  "application-policy-set",
   "virtual-router",
 ];
 
@@ -41,12 +45,12 @@ async function graph(vnc: VncClient): Promise<string[]> {
   for (const t of TYPES) {
     for (const o of await vnc.list(t, {
       detail: true,
-      fields: ["annotations", "virtual_machine_refs", "virtual_network_refs", "tag_refs"],
+      fields: ["annotations", "virtual_machine_refs", "virtual_network_refs", "tag_refs", "security_group_refs"],
     })) {
       const owned = o.annotations?.key_value_pair?.some((p: { key: string }) => p.key === "owner");
       if (!owned && t !== "virtual-router") continue;
       out.push(`${t} ${o.uuid} ${o.fq_name.join(":")}`);
-      for (const f of ["virtual_machine_refs", "virtual_network_refs", "tag_refs"])
+      for (const f of ["virtual_machine_refs", "virtual_network_refs", "tag_refs", "security_group_refs"])
         for (const r of o[f] ?? []) out.push(`  ${o.fq_name.join(":")} ${f} ${r.to.join(":")}`);
     }
   }
@@ -58,6 +62,7 @@ type Op =
   | { op: "relabel"; i: number; label: number }
   | { op: "delpod"; i: number }
   | { op: "isolate"; ns: number; on: boolean }
+  | { op: "policy"; p: number; ns: number; target: number; from: number; on: boolean }
   | { op: "endpoints"; s: number; pods: number[] }
   | { op: "restart" }
   | { op: "crash"; after: number };
@@ -67,6 +72,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant("relabel" as const), i: fc.nat(5), label: fc.nat(2) }),
   fc.record({ op: fc.constant("delpod" as const), i: fc.nat(5) }),
   fc.record({ op: fc.constant("isolate" as const), ns: fc.nat(2), on: fc.boolean() }),
+  fc.record({
+    op: fc.constant("policy" as const),
+    p: fc.nat(1),
+    ns: fc.nat(1),
+    target: fc.nat(3),
+    from: fc.nat(3),
+    on: fc.boolean(),
+  }),
   fc.record({
     op: fc.constant("endpoints" as const),
     s: fc.nat(1),
@@ -172,6 +185,24 @@ it("random event sequences with restarts converge to the from-scratch object gra
                   metadata: { annotations: { "opencontrail.org/isolation": o.on ? "true" : null } },
                 });
                 break;
+              case "policy": {
+                // a NetworkPolicy selecting app=a<target> (3: every pod) admits app=a<from> (3: every pod of
+                // its namespace); (re)created or deleted
+                const name = `np${o.p}`;
+                const where = nsName(o.ns);
+                await kube.delete("networkpolicies", name, where).catch(() => undefined);
+                if (o.on)
+                  await kube.create("networkpolicies", {
+                    apiVersion: "networking.k8s.io/v1",
+                    kind: "NetworkPolicy",
+                    metadata: { name, namespace: where },
+                    spec: {
+                      podSelector: o.target === 3 ? {} : { matchLabels: { app: `a${o.target}` } },
+                      ingress: [{ from: [{ podSelector: o.from === 3 ? {} : { matchLabels: { app: `a${o.from}` } } }] }],
+                    },
+                  });
+                break;
+              }
               case "endpoints": {
                 const members = o.pods
                   .map((i) => pods.get(i))

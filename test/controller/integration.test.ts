@@ -499,7 +499,7 @@ describe("level-triggered resync", () => {
     const sg = await vnc.readByFqName("security-group", [
       "default-domain",
       "default",
-      "k8s-default-default-sg",
+      "k8s-default-default",
     ]);
     await vnc.update("security-group", sg.uuid, { security_group_entries: { policy_rule: [] } });
     await c.resync();

@@ -96,7 +96,7 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
   const seenWarnings = new Set<string>();
   const c = scenario.controller;
   const netpol = {
-    layout: c.netpolLayout ?? (c.model === "r4" ? "kubernetes" : "upstream"),
+    layout: c.netpolLayout ?? "upstream",
     clusterName: c.clusterName ?? "k8s",
     compare: opts.compareKubernetes ?? false,
   } as const;
