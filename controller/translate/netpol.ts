@@ -214,6 +214,13 @@ function analyze(layout: Layout, snap: KubeSnapshot, warn: (m: string) => void):
     const spec = np.spec ?? {};
     const name = np.metadata.name!;
     const types: string[] = spec.policyTypes ?? (spec.egress ? ["Ingress", "Egress"] : ["Ingress"]);
+    // a named port no pod declares is valid Kubernetes, but surely not what was meant: say so
+    const named = [...(spec.ingress ?? []), ...(spec.egress ?? [])]
+      .flatMap((r: { ports?: { port?: number | string; protocol?: string }[] }) => r.ports ?? [])
+      .filter((p: { port?: number | string }) => typeof p.port === "string");
+    for (const p of named as { port: string; protocol?: string }[])
+      if (!pods.some((q) => portService(p, q)))
+        warn(`networkpolicy ${podKey(np)}: named port "${p.port}" (${p.protocol ?? "TCP"}) is declared by no pod's container: rules on it admit nothing`);
     for (const e of [...(spec.podSelector?.matchExpressions ?? [])])
       if (!["In", "NotIn", "Exists", "DoesNotExist"].includes(e.operator))
         warn(
