@@ -5,7 +5,7 @@
  * "no InternalIP" warning; progress shows on a terminal only.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -134,6 +134,18 @@ describe("ctb run --pcap", () => {
     expect(readdirSync(dir).sort()).toEqual(["section-9-b3s37.pcap", "section-9-b3s38.pcap", "section-9-fabric.pcap"]);
     expect(tcpdump(join(dir, "section-9-fabric.pcap")).some((l) => /MPLS.*ICMP echo request/.test(l))).toBe(true);
     expect(tcpdump(join(dir, "section-9-b3s37.pcap")).length).toBeGreaterThan(0);
+  });
+
+  it("a scenario's own capture: {dir} key does the same, relative to the scenario file", () => {
+    const scen = join(work, "with-capture.yaml");
+    const text = readFileSync(SECTION9, "utf8")
+      .replace(/^name: .*$/m, "name: with-capture\ncapture: { dir: caps }")
+      .replace(/\{ file: manifests\//g, `{ file: ${resolve("scenarios/manifests")}/`);
+    writeFileSync(scen, text);
+    const r = ctb(join(work, "run-key"), "run", scen);
+    expect(r.code).toBe(0);
+    expect(readdirSync(join(work, "caps")).sort()).toEqual(["with-capture-b3s37.pcap", "with-capture-b3s38.pcap", "with-capture-fabric.pcap"]);
+    expect(tcpdump(join(work, "caps", "with-capture-fabric.pcap")).some((l) => /ICMP echo request/.test(l))).toBe(true);
   });
 
   it.skipIf(!netns)("writes them on the netns datapath too", () => {

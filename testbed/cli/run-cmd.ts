@@ -100,7 +100,12 @@ export async function run(args: string[]): Promise<number> {
     }
     record.update({ metrics: tb.metrics });
     try {
-      if (pcapDir) captures = await startCaptures(tb, scenario, pcapDir);
+      // --pcap on the command line, else the scenario's own `capture: {dir}`
+      const dir = pcapDir ?? scenario.captureDir;
+      if (dir) {
+        mkdirSync(dir, { recursive: true });
+        captures = await startCaptures(tb, scenario, dir);
+      }
       reports.push(
         await runScenario(scenario, tb, {
           onEvent: prog.tee(human ? textReporter(out) : undefined),
@@ -114,7 +119,7 @@ export async function run(args: string[]): Promise<number> {
       if (!interrupted.aborted) {
         const n = captures.length;
         await stopCaptures();
-        if (n && human) out.write(`pcap files of ${scenario.file} in ${pcapDir}\n`);
+        if (n && human) out.write(`pcap files of ${scenario.file} in ${pcapDir ?? scenario.captureDir}\n`);
         await tb.close();
       }
     }

@@ -86,6 +86,7 @@ export function parseScenario(text: string, file: string): Scenario {
       ip: h.ip,
       listen: (h.listen ?? []).map((l) => ({ port: l.port, proto: (l.proto ?? "tcp") as Proto })),
     })),
+    captureDir: raw.capture ? resolve(base, raw.capture.dir) : undefined,
     steps,
   };
 }

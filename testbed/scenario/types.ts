@@ -116,6 +116,8 @@ export interface Scenario {
   controller: ControllerOptions;
   nodes: NodeSpec[];
   fabricHosts: FabricHostSpec[];
+  /** `capture: {dir}`: where runs write pcap files (absolute; resolved against the scenario file). */
+  captureDir?: string;
   steps: Step[];
 }
 
