@@ -5,8 +5,9 @@
 #                                 (libpcap, iproute2, ping), the npm dependencies, the CNI bundle and the
 #                                 libpcap addon. `npm start` runs this, so `ctb up … --datapath netns` works after it.
 #   bash .ci/setup.sh             all of that, plus what the test suite needs: the Python vnc_api client venv,
-#                                 cnitool, tcpdump, and the real Kubernetes control plane built once from the Go
-#                                 module proxy (cached under ${CTB_CACHE:-$HOME/.cache/ctb}). `npm test` runs this.
+#                                 the network-config-analyzer venv (NetworkPolicy cross-check), cnitool, tcpdump,
+#                                 and the real Kubernetes control plane built once from the Go module proxy
+#                                 (cached under ${CTB_CACHE:-$HOME/.cache/ctb}). `npm test` runs this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=full
@@ -41,6 +42,7 @@ if [ -d node_modules/cap ]; then bash fake-vrouter/netns/tools/build-cap.sh >/de
 [ "$mode" = runtime ] && exit 0
 
 bash test/fake-contrail-api/vnc_api/setup.sh
+bash test/oracle/nca/setup.sh
 bash cni/tools/build-cnitool.sh
 bash fake-vrouter/netns/tools/build-cap.sh
 if [ -f testbed/cluster/local/build.sh ] && [ "${CTB_SKIP_K8S_BUILD:-}" != "1" ]; then bash testbed/cluster/local/build.sh; fi
