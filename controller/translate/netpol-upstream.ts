@@ -22,7 +22,9 @@
  * - policyTypes defaults to [Ingress] (the API server fills it in, so this rarely shows);
  * - a port without protocol matches any protocol; `endPort` is ignored; a named port is sent to the API
  *   server as a port number, which rejects it, so the whole policy is left out (warned);
- * - egress rule names carry no egress-rule index: a later rule of the same name overwrites an earlier one.
+ * - egress rule names carry no egress-rule index: a later rule of the same name overwrites an earlier one
+ *   (its content and its sequence in the policy);
+ * - a port given as a string of digits (upstream's unit tests do) is read by the config API as the number.
  *
  * Sequence numbers are those a fresh start gives (Ingress 2, policies 4, 6, …, denyall and allowall after the
  * last); upstream keeps gaps after deletes, the order is the same. A corrupted order is restored by the next
@@ -169,12 +171,16 @@ function peerEndpoints(
   return out;
 }
 
-/** `FWRule.ports_parser`; a named port is returned as the name (the caller refuses the policy). */
+/**
+ * `FWRule.ports_parser`; a named port is returned as the name (the caller refuses the policy). A port written
+ * as a string of digits (as upstream's own tests do) reaches the config API as such, which reads it as the
+ * number (a real Kubernetes API server refuses such a port before kube-manager sees it).
+ */
 function services(rule: PolicyRule): (Service | string)[] {
   if (!rule.ports?.length) return [ANY_SERVICE];
   return rule.ports.map((p) => {
-    if (typeof p.port === "string") return p.port;
-    const port = p.port;
+    if (typeof p.port === "string" && !/^\d+$/.test(p.port)) return p.port;
+    const port = p.port === undefined ? undefined : Number(p.port);
     return {
       protocol: p.protocol ? (PROTOCOLS[p.protocol] ?? p.protocol.toLowerCase()) : "any",
       dst_ports: { start_port: port ?? 0, end_port: port ?? 65535 },
@@ -268,7 +274,11 @@ export function translateUpstreamPolicies(layout: Layout, snap: KubeSnapshot, b:
     });
     return [PM, r.name];
   };
-  /** Rule refs in add order; a repeated name keeps one ref, at its last position (vnc_api replaces the ref). */
+  /**
+   * Rule refs in add order. A repeated name is one firewall-rule: the later rule's update overwrites its
+   * content, and vnc_api's `add_firewall_rule` sets the existing ref's attr to the later sequence (generator
+   * ifmap_frontend.py since 2016: `ref['attr'] = ref_data`), so it is evaluated at the later position.
+   */
   const refsOf = (rules: Rule[], first: number) => {
     const last = new Map<string, { rule: Rule; seq: number }>();
     rules.forEach((r, i) => {
