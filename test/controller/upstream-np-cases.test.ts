@@ -26,7 +26,7 @@ const PM = "default-policy-management";
 type Spec = any;
 
 /** Upstream's `_get_spec_number_of_rules`, as written (its egress `except` count reads the ingress loop's variable). */
-export function upstreamSpecRuleCount(spec: Spec): number {
+function upstreamSpecRuleCount(spec: Spec): number {
   let numRules = 0;
   const policyTypes: string[] = spec.policyTypes ?? ["Ingress"];
   let fromRule: Spec;
