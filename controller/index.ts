@@ -1,9 +1,10 @@
 /**
- * The controller (contrail-kube-manager equivalent): informers over a KubeApi feed a work queue of units
- * (cluster, node, namespace, pod, service); a worker pool translates each unit from the caches and reconciles
- * it through the VNC client, dependencies first, failures retried with backoff; a periodic resync rescans the
- * config API so the result is level-triggered. Structured JSON logs, prom-client metrics and a status
- * endpoint (`/status`, `/metrics`) on 127.0.0.1.
+ * The controller (contrail-kube-manager equivalent): informers over a KubeApi keep the caches; each change
+ * names the units it affects (`affected.ts`, pure) and they go into the work queue (`queue.ts`: ranks,
+ * dependencies, retries with backoff, idle); a worker pool translates each unit from the caches and
+ * reconciles it through the VNC client (`reconcile.ts`); a periodic resync rescans the config API so the
+ * result is level-triggered. Structured JSON logs, prom-client metrics and a status endpoint (`/status`,
+ * `/metrics`) on 127.0.0.1. This file only wires those together.
  *
  * Example:
  *   const c = await startController({ kube, vncUrl: "http://127.0.0.1:8082", config: defaultConfig("r4") });
@@ -13,19 +14,17 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { affectedUnits, NO_SELECTORS, type SelectorState, selectorUnits, TagUsers } from "./affected";
 import type { ControllerConfig } from "./config";
 import type { KubeApi, KubeObject, ResourceName } from "./kube/api";
 import { type ChangeType, Informer } from "./kube/informer";
+import { type Outcome, WorkQueue } from "./queue";
 import { Reconciler, UnitBlocked } from "./reconcile";
 import {
   type KubeSnapshot,
   Layout,
   parseUnitKey,
-  hasPort,
-  podTags,
-  policyInvolvedPods,
   translateUnit,
-  r4Membership,
   UNIT_RANK,
   unitDeps,
   unitKey,
@@ -97,15 +96,6 @@ const WATCHED: ResourceName[] = [
 ];
 /** Largest burst of pending units for which pod addresses are allocated strictly in creation order. */
 const ORDERED_BURST = 64;
-/** Attempts during which a failing unit still counts as work in progress (not idle). */
-const BUSY_ATTEMPTS = 5;
-
-interface RetryState {
-  attempts: number;
-  timer?: NodeJS.Timeout;
-  busy: boolean;
-  message: string;
-}
 
 export async function startController(opts: ControllerOptions): Promise<ControllerHandle> {
   const log = opts.log ?? jsonLogger();
@@ -114,15 +104,21 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const concurrency = opts.concurrency ?? 16;
 
   const registry = new Registry();
-  const mQueue = new Gauge({
+  new Gauge({
     name: "ctb_controller_queue_depth",
     help: "units waiting",
     registers: [registry],
+    collect() {
+      this.set(queue.depth());
+    },
   });
-  const mFailing = new Gauge({
+  new Gauge({
     name: "ctb_controller_units_failing",
     help: "units retrying",
     registers: [registry],
+    collect() {
+      this.set(queue.failing());
+    },
   });
   const mLatency = new Histogram({
     name: "ctb_controller_reconcile_seconds",
@@ -153,7 +149,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const reconciler = new Reconciler(vnc, cfg.clusterName, {
     warn: (m) => log.log("warn", m),
     // addresses follow creation order for bursts a person would type; big bursts allocate in parallel
-    orderAllocations: () => queueDepth() + inflight.size <= ORDERED_BURST,
+    orderAllocations: () => queue.depth() + queue.inFlight() <= ORDERED_BURST,
   });
 
   // ---- caches ----
@@ -167,89 +163,24 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     networkpolicies: new Map(),
   };
   const podsByUid = new Map<string, KubeObject>();
-  /** pods NetworkPolicies select or name (kept current by policiesChanged) */
-  let involved = new Set<string>();
-  /** r4 security-group layout: `ns/pod` → the policy security groups its interface refs (policiesChanged) */
-  let sgMembership = new Map<string, string>();
-  /** label/namespace tag → pods carrying it: the tags unit only runs when a tag appears or goes unused */
-  const tagUsers = new Map<string, number>();
-  const NO_IDENTITY: ReadonlySet<string> = new Set();
-  const countTags = (pod: KubeObject | undefined, delta: 1 | -1): boolean => {
-    if (cfg.model !== "r5" || !pod || !hasPort(pod)) return false;
-    let changed = false;
-    for (const t of podTags(layout, pod, NO_IDENTITY)) {
-      const n = (tagUsers.get(t) ?? 0) + delta;
-      if (n <= 0) tagUsers.delete(t);
-      else tagUsers.set(t, n);
-      if (n === 0 || (n === 1 && delta === 1)) changed = true;
-    }
-    return changed;
-  };
+  /** which pods NetworkPolicies select (r5 per-pod layout) or put in security groups (r4): see affected.ts */
+  let selectors: SelectorState = NO_SELECTORS;
+  const tagUsers = new TagUsers();
 
-  // ---- work queue ----
-  const buckets: Set<string>[] = Array.from(
-    { length: Math.max(...Object.values(UNIT_RANK)) + 1 },
-    () => new Set<string>(),
-  );
-  const inflight = new Set<string>();
-  const again = new Set<string>();
-  const retries = new Map<string, RetryState>();
-  /**
-   * Units whose deletes the API refused because others still referenced the objects (a tag on an interface),
-   * with the write count when that attempt began. Other units' writes since then may have let go of the
-   * references, so such a unit runs again as soon as the queue drains, and the controller is not idle until
-   * it has: a refusal caused by ordering within one burst of events is work known to be pending.
-   */
-  const deferredSince = new Map<string, number>();
-  /** Writes to the config API so far (failed units count as one: they may have written part of their objects). */
-  let writeCount = 0;
   const lastWarnings = new Map<string, string>();
   let lastError: string | undefined;
   let started = false;
   let stopped = false;
   let resyncPending = false;
   let resyncRunning = false;
-  let idleWaiters: (() => void)[] = [];
 
-  const queued = (k: string) => buckets[UNIT_RANK[parseUnitKey(k).kind]].has(k);
-  const queueDepth = () => buckets.reduce((n, b) => n + b.size, 0);
-  const busy = (k: string) => queued(k) || inflight.has(k) || retries.get(k)?.busy === true;
-
-  function enqueue(k: string) {
-    if (stopped) return;
-    if (inflight.has(k)) {
-      again.add(k);
-      return;
-    }
-    const r = retries.get(k);
-    if (r?.timer) {
-      clearTimeout(r.timer);
-      r.timer = undefined;
-    }
-    buckets[UNIT_RANK[parseUnitKey(k).kind]].add(k);
-    mQueue.set(queueDepth());
-  }
-
-  /** Nothing queued, running or retrying soon (deferred units aside). */
-  function drained(): boolean {
-    if (!started || resyncPending || resyncRunning || inflight.size || queueDepth()) return false;
-    for (const r of retries.values()) if (r.busy) return false;
-    return true;
-  }
-
-  /** Deferred units that others have written since their last attempt: worth another try. */
-  const retryable = () => [...deferredSince].filter(([, since]) => since < writeCount).map(([k]) => k);
-
-  function isIdle(): boolean {
-    return drained() && retryable().length === 0;
-  }
-
-  function checkIdle() {
-    if (!isIdle()) return;
-    const w = idleWaiters;
-    idleWaiters = [];
-    for (const f of w) f();
-  }
+  const queue = new WorkQueue({
+    rank: (k) => UNIT_RANK[parseUnitKey(k).kind],
+    waitsFor: (k) => [...unitDeps(k, snap, layout), ...deletionDeps(k)],
+    wake: () => pump(),
+    holds: () => !started || resyncPending || resyncRunning,
+  });
+  const isIdle = () => queue.isIdle();
 
   /** A deleted namespace's unit waits for the units of its pods and services still at work. */
   function deletionDeps(k: string): string[] {
@@ -259,104 +190,55 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     return reconciler.ownedUnits().filter((o) => prefix.some((p) => o.startsWith(p)));
   }
 
-  function pick(): string | undefined {
-    for (const b of buckets) {
-      for (const k of b) {
-        if (unitDeps(k, snap, layout).every((d) => !busy(d)) && deletionDeps(k).every((d) => !busy(d))) {
-          b.delete(k);
-          return k;
-        }
-      }
-    }
-    return undefined;
-  }
-
   function pump() {
     if (!started || stopped) return;
     if (resyncPending) {
-      if (inflight.size === 0 && !resyncRunning) void runResync();
+      if (queue.inFlight() === 0 && !resyncRunning) void runResync();
       return;
     }
-    // the queue drained: deferred deletes whose referrers have changed since are tried again now
-    if (drained()) for (const k of retryable()) enqueue(k);
-    while (inflight.size < concurrency) {
-      const k = pick();
+    while (queue.inFlight() < concurrency) {
+      const k = queue.take();
       if (!k) break;
-      inflight.add(k);
       void processUnit(k).finally(() => {
-        inflight.delete(k);
-        if (again.delete(k)) enqueue(k);
-        mQueue.set(queueDepth());
         pump();
-        checkIdle();
+        queue.notifyIdle();
       });
     }
-    mQueue.set(queueDepth());
-    checkIdle();
-  }
-
-  function scheduleRetry(k: string, message: string, blocked: boolean) {
-    const r = retries.get(k) ?? { attempts: 0, busy: false, message };
-    r.attempts++;
-    r.message = message;
-    // blocked units wait for an event (node, namespace, network appears); failures are retried soon
-    r.busy = !blocked && r.attempts < BUSY_ATTEMPTS;
-    const delay = blocked
-      ? Math.min(30_000, 1000 * 2 ** (r.attempts - 1))
-      : Math.min(30_000, 100 * 2 ** (r.attempts - 1));
-    clearTimeout(r.timer);
-    r.timer = setTimeout(() => {
-      r.timer = undefined;
-      enqueue(k);
-      pump();
-    }, delay);
-    r.timer.unref?.();
-    retries.set(k, r);
-    mFailing.set(retries.size);
+    queue.notifyIdle();
   }
 
   async function processUnit(k: string) {
     const t0 = performance.now();
-    const since = writeCount;
-    const desired = translateUnit(k, snap, layout, reconciler.view, { podsByUid, involved });
-    const w = desired.warnings.join("\n");
-    if (w !== (lastWarnings.get(k) ?? "")) {
-      for (const m of desired.warnings) log.log("warn", m, { unit: k });
-      if (w) lastWarnings.set(k, w);
-      else lastWarnings.delete(k);
-    }
+    // a translation that throws is a bug: it propagates, but the unit still leaves the queue
+    let outcome: Outcome = { ok: false, message: "translation failed", blocked: false };
     try {
-      const { writes, deferred } = await reconciler.apply(desired);
-      writeCount += writes;
-      const r = retries.get(k);
-      if (deferred) {
-        // objects still in use by others: look again once the queue drains (if anyone wrote meanwhile),
-        // and slowly after that, without holding anyone up
-        deferredSince.set(k, since);
-        scheduleRetry(k, deferred, true);
-      } else {
-        deferredSince.delete(k);
-        if (r) {
-          clearTimeout(r.timer);
-          retries.delete(k);
-          mFailing.set(retries.size);
-          log.log("info", "unit recovered", { unit: k });
-        }
+      const ctx = { podsByUid, involved: selectors.involved };
+      const desired = translateUnit(k, snap, layout, reconciler.view, ctx);
+      const w = desired.warnings.join("\n");
+      if (w !== (lastWarnings.get(k) ?? "")) {
+        for (const m of desired.warnings) log.log("warn", m, { unit: k });
+        if (w) lastWarnings.set(k, w);
+        else lastWarnings.delete(k);
       }
-      if (writes) log.log("debug", "unit applied", { unit: k, writes });
-      if (k.startsWith("Service/")) await publishLoadBalancerStatus(k);
-    } catch (err) {
-      const e = err as Error;
-      const blocked = e instanceof UnitBlocked;
-      deferredSince.delete(k);
-      if (!blocked) writeCount++;
-      const prev = retries.get(k)?.message;
-      if (prev !== e.message)
-        log.log("warn", blocked ? e.message : `${k}: ${e.message}`, { unit: k, blocked });
-      if (!blocked) lastError = `${k}: ${e.message}`;
-      scheduleRetry(k, e.message, blocked);
+      try {
+        const { writes, deferred } = await reconciler.apply(desired);
+        if (writes) log.log("debug", "unit applied", { unit: k, writes });
+        outcome = deferred ? { ok: true, writes, deferred } : { ok: true, writes };
+        if (k.startsWith("Service/")) await publishLoadBalancerStatus(k);
+      } catch (err) {
+        const e = err as Error;
+        outcome = { ok: false, message: e.message, blocked: e instanceof UnitBlocked };
+      }
     } finally {
       mLatency.observe({ kind: parseUnitKey(k).kind }, (performance.now() - t0) / 1000);
+      const f = queue.finish(k, outcome);
+      if (f.recovered) log.log("info", "unit recovered", { unit: k });
+      if (!outcome.ok) {
+        const { message, blocked } = outcome;
+        if (f.previousMessage !== message)
+          log.log("warn", blocked ? message : `${k}: ${message}`, { unit: k, blocked });
+        if (!blocked) lastError = `${k}: ${message}`;
+      }
     }
   }
 
@@ -389,8 +271,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   }
 
   function enqueueAll() {
-    for (const k of unitKeys(snap)) enqueue(k);
-    for (const k of reconciler.ownedUnits()) enqueue(k);
+    for (const k of unitKeys(snap)) queue.enqueue(k);
+    for (const k of reconciler.ownedUnits()) queue.enqueue(k);
   }
 
   async function runResync() {
@@ -409,126 +291,43 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     pump();
   }
 
-  // ---- Kubernetes events → units ----
-  /**
-   * A selector's inputs changed (pod labels, namespace labels, policies): re-derive the firewall objects,
-   * the tags in use, and the interfaces of pods that gained or lost their identity tag. Free without policies.
-   */
-  const policiesChanged = () => {
-    if (
-      !layout.upstreamPolicies &&
-      !snap.networkpolicies.size &&
-      involved.size === 0 &&
-      sgMembership.size === 0 &&
-      !reconciler.owned.has(unitKey.policies())
-    )
-      return;
-    enqueue(unitKey.policies());
-    enqueue(unitKey.tags());
-    // the upstream layout matches label tags at flow time: no pod carries an identity tag
-    if (layout.upstreamPolicies) return;
-    if (layout.r4SecurityGroups) {
-      // r4: pods whose interface gains or loses a policy security group
-      const next = r4Membership(layout, snap);
-      for (const k of new Set([...sgMembership.keys(), ...next.keys()])) {
-        if (sgMembership.get(k) === next.get(k)) continue;
-        const [ns, name] = k.split("/");
-        enqueue(unitKey.pod(ns, name));
-      }
-      sgMembership = next;
-      return;
-    }
-    const next = policyInvolvedPods(layout, snap);
-    for (const k of new Set([...involved, ...next])) {
-      if (involved.has(k) === next.has(k)) continue;
-      const [ns, name] = k.split("/");
-      enqueue(unitKey.pod(ns, name));
-    }
-    involved = next;
-  };
-  const inNamespace = (m: Map<string, KubeObject>, ns: string) =>
-    [...m.values()].filter((o) => o.metadata.namespace === ns);
-  const nodeIp = (n?: KubeObject) =>
-    (n?.status?.addresses ?? []).find((a: { type: string }) => a.type === "InternalIP")?.address;
-
-  const handlers: Record<string, (t: ChangeType, o: KubeObject, old?: KubeObject) => void> = {
-    namespaces: (t, o, old) => {
-      const ns = o.metadata.name!;
-      enqueue(unitKey.namespace(ns));
-      // the default networks' perms2.share lists the non-isolated namespaces' projects
-      const quiet = () => {};
-      if (t !== "update" || !old || layout.isIsolated(o, quiet) !== layout.isIsolated(old, quiet))
-        enqueue(unitKey.cluster());
-      // r5 pods carry their namespace's labels as tags
-      const labelsChanged = JSON.stringify(o.metadata.labels ?? {}) !== JSON.stringify(old?.metadata.labels ?? {});
-      if ((t !== "update" || labelsChanged) && cfg.model === "r5") enqueue(unitKey.tags());
-      for (const p of inNamespace(snap.pods, ns)) enqueue(unitKey.pod(ns, p.metadata.name!));
-      for (const s of inNamespace(snap.services, ns)) enqueue(unitKey.service(ns, s.metadata.name!));
-      policiesChanged();
-    },
-    nodes: (t, o, old) => {
-      const name = o.metadata.name!;
-      enqueue(unitKey.node(name));
-      if (t === "update" && nodeIp(o) === nodeIp(old)) return;
-      for (const p of snap.pods.values())
-        if (p.spec?.nodeName === name) enqueue(unitKey.pod(p.metadata.namespace!, p.metadata.name!));
-    },
-    pods: (t, o, old) => {
-      const ns = o.metadata.namespace!;
+  // ---- Kubernetes events → caches → units ----
+  function onChange(r: ResourceName, t: ChangeType, o: KubeObject, old?: KubeObject) {
+    const cache = snap[r as keyof KubeSnapshot];
+    const key = o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : `${o.metadata.name}`;
+    if (t === "delete") cache.delete(key);
+    else cache.set(key, o);
+    if (r === "pods") {
       if (old?.metadata.uid && old.metadata.uid !== o.metadata.uid) podsByUid.delete(old.metadata.uid);
       if (o.metadata.uid) {
         if (t === "delete") podsByUid.delete(o.metadata.uid);
         else podsByUid.set(o.metadata.uid, o);
       }
-      enqueue(unitKey.pod(ns, o.metadata.name!));
-      // labels and interfaces drive tags and selectors; status updates change neither
-      const relevant =
-        t !== "update" ||
-        JSON.stringify(o.metadata.labels ?? {}) !== JSON.stringify(old?.metadata.labels ?? {}) ||
-        o.spec?.nodeName !== old?.spec?.nodeName;
-      if (relevant) {
-        const removed = countTags(old ?? (t === "delete" ? o : undefined), -1);
-        const added = t !== "delete" && countTags(o, 1);
-        if (removed || added) enqueue(unitKey.tags());
-        policiesChanged();
-      }
-      // members reference pods by uid: a pod appearing or going changes its services' member sets
-      if (t !== "update")
-        for (const s of inNamespace(snap.services, ns)) enqueue(unitKey.service(ns, s.metadata.name!));
-    },
-    services: (_t, o) => enqueue(unitKey.service(o.metadata.namespace!, o.metadata.name!)),
-    endpointslices: (_t, o, old) => {
-      for (const s of [o, old]) {
-        const svc = s?.metadata.labels?.["kubernetes.io/service-name"];
-        if (svc) enqueue(unitKey.service(s!.metadata.namespace!, svc));
-      }
-    },
-    endpoints: (_t, o) => enqueue(unitKey.service(o.metadata.namespace!, o.metadata.name!)),
-    networkpolicies: () => policiesChanged(),
-  };
+    }
+    const a = affectedUnits(r, t, o, old, snap, layout);
+    for (const k of a.units) queue.enqueue(k);
+    if (a.tags && tagUsers.change(a.tags.before, a.tags.after)) queue.enqueue(unitKey.tags());
+    if (a.selectors) {
+      const s = selectorUnits(layout, snap, selectors, reconciler.owned.has(unitKey.policies()));
+      selectors = s.next;
+      for (const k of s.units) queue.enqueue(k);
+    }
+    pump();
+  }
 
   const informers = WATCHED.map(
     (r) =>
       new Informer(opts.kube, r, {
-        onChange: (t, o, old) => {
-          const cache = snap[r as keyof KubeSnapshot];
-          const key = o.metadata.namespace
-            ? `${o.metadata.namespace}/${o.metadata.name}`
-            : `${o.metadata.name}`;
-          if (t === "delete") cache.delete(key);
-          else cache.set(key, o);
-          handlers[r](t, o, old);
-          pump();
-        },
+        onChange: (t, o, old) => onChange(r, t, o, old),
         onError: (err) => log.log("warn", `watch ${r}: ${err.message}`, { resource: r }),
       }),
   );
 
   const status = (): ControllerStatus => ({
     inSync: isIdle(),
-    queueDepth: queueDepth(),
-    inflight: inflight.size,
-    failing: retries.size,
+    queueDepth: queue.depth(),
+    inflight: queue.inFlight(),
+    failing: queue.failing(),
     ...(lastError ? { lastError } : {}),
   });
 
@@ -592,31 +391,20 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     isIdle,
     status,
     warnings: () => [...new Set([...lastWarnings.values()].flatMap((w) => w.split("\n")))],
-    waitIdle: () =>
-      new Promise<void>((resolve) => {
-        if (isIdle()) resolve();
-        else idleWaiters.push(resolve);
-      }),
+    waitIdle: () => queue.waitIdle(),
     resync: async () => {
       resyncPending = true;
       pump();
-      await new Promise<void>((resolve) => {
-        if (isIdle()) resolve();
-        else idleWaiters.push(resolve);
-      });
+      await queue.waitIdle();
     },
     stop: async () => {
       stopped = true;
       clearInterval(timer);
       for (const i of informers) i.stop();
-      for (const r of retries.values()) clearTimeout(r.timer);
       // let in-flight units finish their current call so no write is cut in half needlessly
-      while (inflight.size) await new Promise((r) => setTimeout(r, 5));
+      await queue.stop();
       if (server) await new Promise<void>((r) => server!.close(() => r()));
       vnc.close();
-      const w = idleWaiters;
-      idleWaiters = [];
-      for (const f of w) f();
     },
   };
 }
