@@ -1,23 +1,35 @@
 /**
  * Level-triggered reconciliation of one unit's desired Contrail objects against what the config API holds.
  * The reconciler keeps an index of the objects this cluster owns (found by their owner annotations on a full
- * scan, then kept current by its own writes) and, per unit: removes stale edges, deletes stale objects in
- * reverse dependency order, creates / updates desired objects in dependency order (create → 409 → adopt the
- * existing object → update), then adds edges. Every uuid is deterministic, so a controller killed at any
- * moment and restarted converges without duplicates, and objects no Kubernetes object explains are deleted.
+ * scan, then kept current by its own writes). Per unit, `plan.ts` works out from the index alone what to
+ * write (stale edges, stale objects in reverse dependency order, creates and changed fields in dependency
+ * order, new edges); this file is the applier: it makes the calls in that order and handles the API's answers
+ * (create → 409 → adopt the existing object → update; update → 404 → create again; a shared object still in
+ * use → its delete is deferred). Every uuid is deterministic, so a controller killed at any moment and
+ * restarted converges without duplicates, and objects no Kubernetes object explains are deleted.
  *
  * Example:
  *   const r = new Reconciler(new VncClient(url), "k8s");
  *   const units = await r.scan();              // unit keys owning objects in the API
  *   await r.apply(translateUnit("Pod/default/web", snap, layout, r.view, pods));
  */
-import { parentTypeOf, scanFieldsOf, TYPE_ORDER } from "./contrail-types";
-import { NoIdError, RefsExistError, type VncClient, type VncObject, type VncRef } from "./vnc/client";
+import { scanFieldsOf, TYPE_ORDER } from "./contrail-types";
+import {
+  type ActualObject,
+  afterWrite,
+  edgeKey,
+  hasPlaceholder,
+  type ObjectWrite,
+  objectWrite,
+  objKey,
+  planUnit,
+  refFieldType,
+  type UnitPlan,
+  type Upsert,
+} from "./plan";
 import { unitKeyOf } from "./translate/names";
-import type { DesiredEdge, DesiredObject, DesiredRef, UnitDesired, UuidOf, VncView } from "./translate/types";
-
-export { TYPE_ORDER } from "./contrail-types";
-const RANK = new Map<string, number>(TYPE_ORDER.map((t, i) => [t, i]));
+import type { DesiredEdge, DesiredObject, UnitDesired, UuidOf, VncView } from "./translate/types";
+import { NoIdError, RefsExistError, type VncClient, type VncObject, type VncRef } from "./vnc/client";
 
 /**
  * Refs kept on objects a unit does not own: (holder type, ref field, also when the holder is ours). A
@@ -28,9 +40,6 @@ const EDGE_FIELDS: [string, string, boolean][] = [
   ["virtual-router", "virtual_machine_refs", true],
   ["virtual-network", "network_policy_refs", false],
 ];
-
-/** Types whose uuid is the identity of what they stand for (virtual-machine uuid = pod uid). */
-const UUID_IS_IDENTITY = new Set(["virtual-machine"]);
 
 /**
  * Shared objects whose removal waits for their users (a tag, or an r4 NetworkPolicy security group, still on
@@ -45,15 +54,6 @@ export interface ApplyResult {
   deferred?: string;
 }
 
-/** An object as the index knows it: its uuid and the last props/refs seen or written. */
-export interface ActualObject {
-  type: string;
-  fq_name: string[];
-  uuid: string;
-  props: Record<string, unknown>;
-  refs: Record<string, VncRef[] | DesiredRef[]>;
-}
-
 /** The unit cannot be applied now (a parent or ref target that nobody will create is missing). */
 export class UnitBlocked extends Error {
   override name = "UnitBlocked";
@@ -66,10 +66,6 @@ export class UnitFailed extends Error {
     super(errors.map((e) => e.message).join("; "));
   }
 }
-
-export const objKey = (type: string, fq: string[]) => `${type} ${fq.join(":")}`;
-const edgeKey = (e: DesiredEdge) => `${e.fromType} ${e.from.join(":")} ${e.refType} ${e.to.join(":")}`;
-const refFieldType = (field: string) => field.replace(/_refs$/, "").replace(/_/g, "-");
 
 export interface ReconcilerOptions {
   warn?: (msg: string) => void;
@@ -166,71 +162,53 @@ export class Reconciler {
   /** Apply one unit. Throws UnitBlocked (nothing changed) or UnitFailed (partly applied; retry later). */
   async apply(unit: UnitDesired): Promise<ApplyResult> {
     if (unit.blocked) throw new UnitBlocked(unit.blocked);
-    const actual = this.owned.get(unit.key) ?? new Map<string, ActualObject>();
+    const plan = planUnit(unit, {
+      objects: this.owned.get(unit.key),
+      edges: this.edges.get(unit.key),
+      known: this.known,
+    });
     // reserve the allocation turn synchronously, so addresses follow the order units were started in
     const slot =
-      this.orderAllocations() &&
-      unit.objects.some((o) => allocates(o) && !actual.has(objKey(o.type, o.fq_name)))
+      this.orderAllocations() && plan.upserts.some((u) => allocates(u.desired) && !u.current)
         ? this.allocations.reserve()
         : undefined;
     try {
-      return await this.applyUnit(unit, actual, slot);
+      return await this.applyUnit(unit.key, plan, slot);
     } finally {
       slot?.release();
     }
   }
 
-  private async applyUnit(
-    unit: UnitDesired,
-    actual: Map<string, ActualObject>,
-    slot: Slot | undefined,
-  ): Promise<ApplyResult> {
+  /** Make a plan's writes in order; see plan.ts. */
+  private async applyUnit(unit: string, plan: UnitPlan, slot: Slot | undefined): Promise<ApplyResult> {
     let writes = 0;
     const errors: Error[] = [];
     const deferred: string[] = [];
-    const desired = new Map(unit.objects.map((o) => [objKey(o.type, o.fq_name), o]));
-    const desiredEdges = new Map(unit.edges.map((e) => [edgeKey(e), e]));
-
-    // objects whose uuid is their identity (VM = pod uid) and that now stand for a new incarnation
-    // (pod deleted and recreated under the same name) are replaced, not updated
-    const replaced = new Set(
-      [...actual.values()]
-        .filter((a) => UUID_IS_IDENTITY.has(a.type))
-        .filter((a) => {
-          const d = desired.get(objKey(a.type, a.fq_name));
-          return d !== undefined && d.uuid !== a.uuid;
-        })
-        .map((a) => objKey(a.type, a.fq_name)),
-    );
 
     // 1. stale edges first: they would keep their targets from being deleted
-    const curEdges = this.edges.get(unit.key);
-    for (const [k, e] of curEdges ?? []) {
-      if (desiredEdges.has(k) && !replaced.has(objKey(e.refType, e.to))) continue;
+    const curEdges = this.edges.get(unit);
+    for (const { key, edge: e } of plan.unref) {
       try {
         const from = this.known.get(objKey(e.fromType, e.from));
         if (from) {
           await this.vnc.refUpdate(e.fromType, from, e.refType, e.to, "DELETE");
           writes++;
         }
-        curEdges!.delete(k);
+        curEdges?.delete(key);
       } catch (err) {
-        if (err instanceof NoIdError) curEdges!.delete(k);
+        if (err instanceof NoIdError) curEdges?.delete(key);
         else errors.push(err as Error);
       }
     }
 
     // 2. stale objects, children and referrers first
-    const stale = [...actual.values()]
-      .filter((a) => !desired.has(objKey(a.type, a.fq_name)) || replaced.has(objKey(a.type, a.fq_name)))
-      .sort((a, b) => rank(b.type) - rank(a.type) || b.fq_name.length - a.fq_name.length);
-    for (const a of stale) {
+    for (const a of plan.deletes) {
       try {
         await this.vnc.delete(a.type, a.uuid);
         writes++;
-        this.forget(unit.key, a);
+        this.forget(unit, a);
       } catch (err) {
-        if (err instanceof NoIdError) this.forget(unit.key, a);
+        if (err instanceof NoIdError) this.forget(unit, a);
         else if (err instanceof RefsExistError && DEFERRABLE_DELETES.has(a.type))
           deferred.push(`${a.type} ${a.fq_name.join(":")} still in use`);
         else errors.push(err as Error);
@@ -238,29 +216,17 @@ export class Reconciler {
     }
 
     // 3. parents and ref targets this unit does not create must exist
-    const ordered = [...unit.objects].sort(
-      (a, b) => rank(a.type) - rank(b.type) || a.fq_name.length - b.fq_name.length,
-    );
-    for (const o of ordered) {
-      const needs: [string, string[]][] = [];
-      const parent = o.parent_type ?? parentTypeOf(o.type);
-      if (parent) needs.push([parent, o.fq_name.slice(0, -1)]);
-      for (const [field, refs] of Object.entries(o.refs))
-        for (const r of refs) needs.push([refFieldType(field), r.to]);
-      for (const [type, fq] of needs) {
-        if (desired.has(objKey(type, fq))) continue;
-        if (!(await this.exists(type, fq)))
-          throw new UnitBlocked(`${describeUnit(unit.key)}: ${type} ${fq.join(":")} does not exist`);
-      }
-    }
+    for (const { type, fq_name } of plan.requires)
+      if (!(await this.exists(type, fq_name)))
+        throw new UnitBlocked(`${describeUnit(unit)}: ${type} ${fq_name.join(":")} does not exist`);
     // (an edge whose holder is missing does not block the unit: it fails alone in step 5 and is retried)
 
     // 4. create or update in dependency order
-    const lastAlloc = ordered.findLastIndex(allocates);
-    for (const [i, o] of ordered.entries()) {
+    const lastAlloc = plan.upserts.findLastIndex((u) => allocates(u.desired));
+    for (const [i, u] of plan.upserts.entries()) {
       try {
-        if (slot && allocates(o)) await slot.turn;
-        writes += await this.ensure(unit.key, o, actual.get(objKey(o.type, o.fq_name)));
+        if (slot && allocates(u.desired)) await slot.turn;
+        writes += await this.ensure(unit, u);
         if (i === lastAlloc) slot?.release();
       } catch (err) {
         errors.push(err as Error);
@@ -271,23 +237,22 @@ export class Reconciler {
 
     // 5. edges
     if (errors.length === 0) {
-      for (const [k, e] of desiredEdges) {
-        if (this.edges.get(unit.key)?.has(k)) continue;
+      for (const { key, edge: e } of plan.refs) {
         try {
           const from = await this.uuidOf(e.fromType, e.from);
           await this.vnc.refUpdate(e.fromType, from, e.refType, e.to, "ADD", e.attr);
           writes++;
-          this.edgeMap(unit.key).set(k, e);
+          this.edgeMap(unit).set(key, e);
         } catch (err) {
           errors.push(
             err instanceof NoIdError
-              ? new Error(`${describeUnit(unit.key)}: ${e.fromType} ${e.from.join(":")} does not exist (yet)`)
+              ? new Error(`${describeUnit(unit)}: ${e.fromType} ${e.from.join(":")} does not exist (yet)`)
               : (err as Error),
           );
         }
       }
     }
-    if (this.edges.get(unit.key)?.size === 0) this.edges.delete(unit.key);
+    if (this.edges.get(unit)?.size === 0) this.edges.delete(unit);
     if (errors.length) throw new UnitFailed(errors);
     return deferred.length ? { writes, deferred: deferred.join("; ") } : { writes };
   }
@@ -297,16 +262,30 @@ export class Reconciler {
     return [...new Set([...this.owned.keys(), ...this.edges.keys()])];
   }
 
-  /** Create, adopt or update one object; returns the number of writes. */
-  private async ensure(unit: string, o: DesiredObject, cur: ActualObject | undefined): Promise<number> {
-    const props = await this.resolve(o.props);
+  /** Create, adopt or update one object of the plan; returns the number of writes. */
+  private async ensure(unit: string, u: Upsert): Promise<number> {
+    const o = u.desired;
+    // placeholders resolve only now: a subnet of a network this unit has just created, an adopted uuid
+    const props = u.write ? o.props : await this.resolve(o.props);
+    return this.write(unit, o, props, u.current, u.write ?? objectWrite(o, props, u.current));
+  }
+
+  /** One object write and the API's answers to it: 409 on create → adopt and update; 404 on update → create. */
+  private async write(
+    unit: string,
+    o: DesiredObject,
+    props: Record<string, unknown>,
+    cur: ActualObject | undefined,
+    w: ObjectWrite | undefined,
+  ): Promise<number> {
     const k = objKey(o.type, o.fq_name);
-    if (!cur) {
-      const body: Record<string, unknown> = { uuid: o.uuid, fq_name: o.fq_name, ...props, ...o.createOnly };
-      if (o.parent_type) body.parent_type = o.parent_type;
-      for (const [f, refs] of Object.entries(o.refs)) body[f] = refs.map(wireRef);
+    if (!w) {
+      if (cur) this.record(unit, afterWrite(o, props, cur));
+      return 0;
+    }
+    if (w.op === "create") {
       try {
-        const created = await this.vnc.create(o.type, body as VncObject);
+        const created = await this.vnc.create(o.type, w.body as VncObject);
         this.record(unit, { type: o.type, fq_name: o.fq_name, uuid: created.uuid, props, refs: o.refs });
         this.known.set(k, created.uuid);
         if (o.type === "virtual-network") this.subnets.delete(k);
@@ -319,34 +298,22 @@ export class Reconciler {
           throw e2;
         });
         const fields = ["annotations", "display_name", ...scanFieldsOf(o.type)];
-        cur = actualFrom(o.type, await this.vnc.read(o.type, uuid, { fields }));
+        const adopted = actualFrom(o.type, await this.vnc.read(o.type, uuid, { fields }));
         this.known.set(k, uuid);
+        return this.write(unit, o, props, adopted, objectWrite(o, props, adopted));
       }
     }
-    const changed: Record<string, unknown> = {};
-    for (const [f, v] of Object.entries(props)) if (!subset(v, cur.props[f])) changed[f] = v;
-    for (const [f, refs] of Object.entries(o.refs))
-      if (!sameRefs(refs, (cur.refs[f] ?? []) as VncRef[])) changed[f] = refs.map(wireRef);
-    const next: ActualObject = {
-      ...cur,
-      props: { ...cur.props, ...props },
-      refs: { ...cur.refs, ...o.refs },
-    };
-    if (Object.keys(changed).length === 0) {
-      this.record(unit, next);
-      return 0;
-    }
     try {
-      await this.vnc.update(o.type, cur.uuid, changed as Partial<VncObject>);
+      await this.vnc.update(o.type, w.uuid, w.body as Partial<VncObject>);
     } catch (err) {
       // deleted behind our back (or the API lost its state): forget it and create it again
-      if (err instanceof NoIdError) {
+      if (err instanceof NoIdError && cur) {
         this.forget(unit, cur);
-        return this.ensure(unit, o, undefined);
+        return this.write(unit, o, props, undefined, objectWrite(o, props, undefined));
       }
       throw err;
     }
-    this.record(unit, next);
+    if (cur) this.record(unit, afterWrite(o, props, cur));
     if (o.type === "virtual-network") this.subnets.delete(k);
     return 1;
   }
@@ -452,13 +419,6 @@ export class Reconciler {
   }
 }
 
-function hasPlaceholder(x: unknown): boolean {
-  if (Array.isArray(x)) return x.some(hasPlaceholder);
-  if (x && typeof x === "object")
-    return "$subnetOf" in x || "$uuidOf" in x || Object.values(x).some(hasPlaceholder);
-  return false;
-}
-
 /** Objects whose create makes the API server pick an address (pod instance-ips, floating IPs). */
 function allocates(o: DesiredObject): boolean {
   if (o.type === "instance-ip") return !o.createOnly?.instance_ip_address;
@@ -485,17 +445,9 @@ class Sequencer {
   }
 }
 
-function rank(type: string): number {
-  return RANK.get(type) ?? TYPE_ORDER.length;
-}
-
 function describeUnit(key: string): string {
   const [kind, ...rest] = key.split("/");
   return `${kind.toLowerCase()} ${rest.join("/") || "(cluster)"}`;
-}
-
-function wireRef(r: DesiredRef): { to: string[]; attr?: unknown } {
-  return r.attr === undefined ? { to: r.to } : { to: r.to, attr: r.attr };
 }
 
 function actualFrom(type: string, o: VncObject): ActualObject {
@@ -507,29 +459,4 @@ function actualFrom(type: string, o: VncObject): ActualObject {
       props[k] = v;
   }
   return { type, fq_name: o.fq_name, uuid: o.uuid, props, refs };
-}
-
-/** Deep "desired ⊆ actual": objects may carry extra keys the server added; arrays match element-wise. */
-export function subset(want: unknown, have: unknown): boolean {
-  if (want === have) return true;
-  if (Array.isArray(want)) {
-    if (!Array.isArray(have) || have.length !== want.length) return false;
-    return want.every((w, i) => subset(w, have[i]));
-  }
-  if (want && typeof want === "object") {
-    if (!have || typeof have !== "object" || Array.isArray(have)) return false;
-    return Object.entries(want).every(([k, v]) => subset(v, (have as Record<string, unknown>)[k]));
-  }
-  return false;
-}
-
-function sameRefs(want: DesiredRef[], have: (VncRef | DesiredRef)[]): boolean {
-  if (want.length !== have.length) return false;
-  const byTo = new Map(have.map((h) => [h.to.join(":"), h]));
-  return want.every((w) => {
-    const h = byTo.get(w.to.join(":"));
-    if (!h) return false;
-    if (w.compareAttr === false || w.attr === undefined) return true;
-    return subset(w.attr, h.attr);
-  });
 }

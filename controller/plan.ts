@@ -1,0 +1,203 @@
+/**
+ * The pure half of reconciling one unit: from the unit's desired objects and edges and what the index holds
+ * (the unit's actual objects and edges, the uuids of every object known to exist), the writes to make, in the
+ * order to make them:
+ *
+ *   1. `unref`: edges no longer wanted, or whose target is being replaced — first, they would keep their
+ *      targets from being deleted;
+ *   2. `deletes`: stale objects, children and referrers first (reverse type rank, longer fq_names first);
+ *   3. `requires`: parents and ref targets the unit does not create and the index does not know — the
+ *      applier asks the API and reports the unit blocked when one is missing;
+ *   4. `upserts`: desired objects in dependency order, each with the create body or an update of only the
+ *      fields that differ (objects already as desired are left out);
+ *   5. `refs`: edges to add.
+ *
+ * `reconcile.ts` applies a plan (409 on create → adopt the existing object and update it; 404 on update →
+ * create it again) and keeps the index current.
+ *
+ * Example:
+ *   const plan = planUnit(desired, { objects: owned.get(desired.key), edges: edges.get(desired.key), known });
+ *   plan.deletes.map((a) => a.type)   // ["instance-ip", "virtual-machine-interface", "virtual-machine"]
+ */
+import { parentTypeOf, TYPE_ORDER } from "./contrail-types";
+import type { DesiredEdge, DesiredObject, DesiredRef, UnitDesired } from "./translate/types";
+import type { VncRef } from "./vnc/client";
+
+/** An object as the index knows it: its uuid and the last props/refs seen or written. */
+export interface ActualObject {
+  type: string;
+  fq_name: string[];
+  uuid: string;
+  props: Record<string, unknown>;
+  refs: Record<string, VncRef[] | DesiredRef[]>;
+}
+
+/** What the index holds that a unit's plan depends on. */
+export interface UnitActual {
+  /** The unit's objects by `objKey`. */
+  objects?: ReadonlyMap<string, ActualObject>;
+  /** The unit's edges by `edgeKey`. */
+  edges?: ReadonlyMap<string, DesiredEdge>;
+  /** Every object known to exist (owned or not): objKey → uuid. */
+  known: ReadonlyMap<string, string>;
+}
+
+/** The body of one object write: a create, or an update carrying only the fields that differ. */
+export type ObjectWrite =
+  | { op: "create"; body: Record<string, unknown> }
+  | { op: "update"; uuid: string; body: Record<string, unknown> };
+
+export interface Upsert {
+  desired: DesiredObject;
+  /** What the index holds of it; absent: it is created. */
+  current?: ActualObject;
+  /**
+   * The write, when it is known from the plan alone. Absent when the props hold placeholders (`$subnetOf`,
+   * `$uuidOf`) only the applier can resolve: it resolves them and diffs with `objectWrite` then.
+   */
+  write?: ObjectWrite;
+}
+
+export interface UnitPlan {
+  unref: { key: string; edge: DesiredEdge }[];
+  deletes: ActualObject[];
+  requires: { type: string; fq_name: string[] }[];
+  upserts: Upsert[];
+  refs: { key: string; edge: DesiredEdge }[];
+}
+
+const RANK = new Map<string, number>(TYPE_ORDER.map((t, i) => [t, i]));
+
+/** Types whose uuid is the identity of what they stand for (virtual-machine uuid = pod uid). */
+const UUID_IS_IDENTITY = new Set(["virtual-machine"]);
+
+export const objKey = (type: string, fq: string[]) => `${type} ${fq.join(":")}`;
+export const edgeKey = (e: DesiredEdge) => `${e.fromType} ${e.from.join(":")} ${e.refType} ${e.to.join(":")}`;
+export const refFieldType = (field: string) => field.replace(/_refs$/, "").replace(/_/g, "-");
+
+export function rank(type: string): number {
+  return RANK.get(type) ?? TYPE_ORDER.length;
+}
+
+export function planUnit(unit: UnitDesired, actual: UnitActual): UnitPlan {
+  const objects = actual.objects ?? new Map<string, ActualObject>();
+  const desired = new Map(unit.objects.map((o) => [objKey(o.type, o.fq_name), o]));
+  const desiredEdges = new Map(unit.edges.map((e) => [edgeKey(e), e]));
+
+  // objects whose uuid is their identity (VM = pod uid) and that now stand for a new incarnation
+  // (pod deleted and recreated under the same name) are replaced, not updated
+  const replaced = new Set(
+    [...objects.values()]
+      .filter((a) => UUID_IS_IDENTITY.has(a.type))
+      .filter((a) => {
+        const d = desired.get(objKey(a.type, a.fq_name));
+        return d !== undefined && d.uuid !== a.uuid;
+      })
+      .map((a) => objKey(a.type, a.fq_name)),
+  );
+
+  const unref = [...(actual.edges ?? [])]
+    .filter(([k, e]) => !desiredEdges.has(k) || replaced.has(objKey(e.refType, e.to)))
+    .map(([key, edge]) => ({ key, edge }));
+  const unrefKeys = new Set(unref.map((u) => u.key));
+
+  const deletes = [...objects.values()]
+    .filter((a) => !desired.has(objKey(a.type, a.fq_name)) || replaced.has(objKey(a.type, a.fq_name)))
+    .sort((a, b) => rank(b.type) - rank(a.type) || b.fq_name.length - a.fq_name.length);
+
+  const ordered = [...unit.objects].sort(
+    (a, b) => rank(a.type) - rank(b.type) || a.fq_name.length - b.fq_name.length,
+  );
+  const requires = new Map<string, { type: string; fq_name: string[] }>();
+  for (const o of ordered) {
+    const needs: [string, string[]][] = [];
+    const parent = o.parent_type ?? parentTypeOf(o.type);
+    if (parent) needs.push([parent, o.fq_name.slice(0, -1)]);
+    for (const [field, refs] of Object.entries(o.refs)) for (const r of refs) needs.push([refFieldType(field), r.to]);
+    for (const [type, fq] of needs) {
+      const k = objKey(type, fq);
+      if (!desired.has(k) && !actual.known.has(k)) requires.set(k, { type, fq_name: fq });
+    }
+  }
+
+  const upserts: Upsert[] = [];
+  for (const o of ordered) {
+    const k = objKey(o.type, o.fq_name);
+    const current = replaced.has(k) ? undefined : objects.get(k);
+    if (hasPlaceholder(o.props)) {
+      upserts.push(current ? { desired: o, current } : { desired: o });
+      continue;
+    }
+    const write = objectWrite(o, o.props, current);
+    if (write) upserts.push(current ? { desired: o, current, write } : { desired: o, write });
+  }
+
+  const refs = [...desiredEdges]
+    .filter(([k]) => !actual.edges?.has(k) || unrefKeys.has(k))
+    .map(([key, edge]) => ({ key, edge }));
+
+  return { unref, deletes, requires: [...requires.values()], upserts, refs };
+}
+
+/**
+ * The write that makes `cur` what `o` wants, `props` being `o.props` with placeholders resolved: a create
+ * when there is nothing yet, an update of the differing props and ref lists, or nothing.
+ */
+export function objectWrite(
+  o: DesiredObject,
+  props: Record<string, unknown>,
+  cur: ActualObject | undefined,
+): ObjectWrite | undefined {
+  if (!cur) {
+    const body: Record<string, unknown> = { uuid: o.uuid, fq_name: o.fq_name, ...props, ...o.createOnly };
+    if (o.parent_type) body.parent_type = o.parent_type;
+    for (const [f, refs] of Object.entries(o.refs)) body[f] = refs.map(wireRef);
+    return { op: "create", body };
+  }
+  const changed: Record<string, unknown> = {};
+  for (const [f, v] of Object.entries(props)) if (!subset(v, cur.props[f])) changed[f] = v;
+  for (const [f, refs] of Object.entries(o.refs))
+    if (!sameRefs(refs, (cur.refs[f] ?? []) as VncRef[])) changed[f] = refs.map(wireRef);
+  return Object.keys(changed).length ? { op: "update", uuid: cur.uuid, body: changed } : undefined;
+}
+
+/** What the index holds of an object once `props` and `o`'s refs were written over `cur`. */
+export function afterWrite(o: DesiredObject, props: Record<string, unknown>, cur: ActualObject): ActualObject {
+  return { ...cur, props: { ...cur.props, ...props }, refs: { ...cur.refs, ...o.refs } };
+}
+
+export function hasPlaceholder(x: unknown): boolean {
+  if (Array.isArray(x)) return x.some(hasPlaceholder);
+  if (x && typeof x === "object")
+    return "$subnetOf" in x || "$uuidOf" in x || Object.values(x).some(hasPlaceholder);
+  return false;
+}
+
+function wireRef(r: DesiredRef): { to: string[]; attr?: unknown } {
+  return r.attr === undefined ? { to: r.to } : { to: r.to, attr: r.attr };
+}
+
+/** Deep "desired ⊆ actual": objects may carry extra keys the server added; arrays match element-wise. */
+export function subset(want: unknown, have: unknown): boolean {
+  if (want === have) return true;
+  if (Array.isArray(want)) {
+    if (!Array.isArray(have) || have.length !== want.length) return false;
+    return want.every((w, i) => subset(w, have[i]));
+  }
+  if (want && typeof want === "object") {
+    if (!have || typeof have !== "object" || Array.isArray(have)) return false;
+    return Object.entries(want).every(([k, v]) => subset(v, (have as Record<string, unknown>)[k]));
+  }
+  return false;
+}
+
+function sameRefs(want: DesiredRef[], have: (VncRef | DesiredRef)[]): boolean {
+  if (want.length !== have.length) return false;
+  const byTo = new Map(have.map((h) => [h.to.join(":"), h]));
+  return want.every((w) => {
+    const h = byTo.get(w.to.join(":"));
+    if (!h) return false;
+    if (w.compareAttr === false || w.attr === undefined) return true;
+    return subset(w.attr, h.attr);
+  });
+}
