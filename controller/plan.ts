@@ -21,7 +21,7 @@
  */
 import { parentTypeOf, TYPE_ORDER } from "./contrail-types";
 import type { DesiredEdge, DesiredObject, DesiredRef, UnitDesired } from "./translate/types";
-import type { VncRef } from "./vnc/client";
+import type { VncRef, VncWrite } from "./vnc/client";
 
 /** An object as the index knows it: its uuid and the last props/refs seen or written. */
 export interface ActualObject {
@@ -42,10 +42,11 @@ export interface UnitActual {
   known: ReadonlyMap<string, string>;
 }
 
-/** The body of one object write: a create, or an update carrying only the fields that differ. */
-export type ObjectWrite =
-  | { op: "create"; body: Record<string, unknown> }
-  | { op: "update"; uuid: string; body: Record<string, unknown> };
+/**
+ * One object write: a create, or an update carrying only the fields that differ; `why` is the unit. The
+ * config daemons' planners produce the same `VncWrite`s.
+ */
+export type ObjectWrite = Extract<VncWrite, { op: "create" | "update" }>;
 
 export interface Upsert {
   desired: DesiredObject;
@@ -128,7 +129,7 @@ export function planUnit(unit: UnitDesired, actual: UnitActual): UnitPlan {
       upserts.push(current ? { desired: o, current } : { desired: o });
       continue;
     }
-    const write = objectWrite(o, o.props, current);
+    const write = objectWrite(o, o.props, current, unit.key);
     if (write) upserts.push(current ? { desired: o, current, write } : { desired: o, write });
   }
 
@@ -141,24 +142,25 @@ export function planUnit(unit: UnitDesired, actual: UnitActual): UnitPlan {
 
 /**
  * The write that makes `cur` what `o` wants, `props` being `o.props` with placeholders resolved: a create
- * when there is nothing yet, an update of the differing props and ref lists, or nothing.
+ * when there is nothing yet, an update of the differing props and ref lists, or nothing. `why`: the unit.
  */
 export function objectWrite(
   o: DesiredObject,
   props: Record<string, unknown>,
   cur: ActualObject | undefined,
+  why: string,
 ): ObjectWrite | undefined {
   if (!cur) {
     const body: Record<string, unknown> = { uuid: o.uuid, fq_name: o.fq_name, ...props, ...o.createOnly };
     if (o.parent_type) body.parent_type = o.parent_type;
     for (const [f, refs] of Object.entries(o.refs)) body[f] = refs.map(wireRef);
-    return { op: "create", body };
+    return { op: "create", type: o.type, body, why };
   }
   const changed: Record<string, unknown> = {};
   for (const [f, v] of Object.entries(props)) if (!subset(v, cur.props[f])) changed[f] = v;
   for (const [f, refs] of Object.entries(o.refs))
     if (!sameRefs(refs, (cur.refs[f] ?? []) as VncRef[])) changed[f] = refs.map(wireRef);
-  return Object.keys(changed).length ? { op: "update", uuid: cur.uuid, body: changed } : undefined;
+  return Object.keys(changed).length ? { op: "update", type: o.type, uuid: cur.uuid, body: changed, why } : undefined;
 }
 
 /** What the index holds of an object once `props` and `o`'s refs were written over `cur`. */

@@ -267,7 +267,7 @@ export class Reconciler {
     const o = u.desired;
     // placeholders resolve only now: a subnet of a network this unit has just created, an adopted uuid
     const props = u.write ? o.props : await this.resolve(o.props);
-    return this.write(unit, o, props, u.current, u.write ?? objectWrite(o, props, u.current));
+    return this.write(unit, o, props, u.current, u.write ?? objectWrite(o, props, u.current, unit));
   }
 
   /** One object write and the API's answers to it: 409 on create → adopt and update; 404 on update → create. */
@@ -300,7 +300,7 @@ export class Reconciler {
         const fields = ["annotations", "display_name", ...scanFieldsOf(o.type)];
         const adopted = actualFrom(o.type, await this.vnc.read(o.type, uuid, { fields }));
         this.known.set(k, uuid);
-        return this.write(unit, o, props, adopted, objectWrite(o, props, adopted));
+        return this.write(unit, o, props, adopted, objectWrite(o, props, adopted, unit));
       }
     }
     try {
@@ -309,7 +309,7 @@ export class Reconciler {
       // deleted behind our back (or the API lost its state): forget it and create it again
       if (err instanceof NoIdError && cur) {
         this.forget(unit, cur);
-        return this.write(unit, o, props, undefined, objectWrite(o, props, undefined));
+        return this.write(unit, o, props, undefined, objectWrite(o, props, undefined, unit));
       }
       throw err;
     }

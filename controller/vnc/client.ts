@@ -68,6 +68,15 @@ export interface ListOptions {
 
 export type RefOperation = "ADD" | "DELETE";
 
+/**
+ * One object write as a planner hands it to be applied (the config daemons' planners); `why` says which
+ * object it derives from, for logs.
+ */
+export type VncWrite =
+  | { op: "create"; type: string; body: Record<string, unknown>; why: string }
+  | { op: "update"; type: string; uuid: string; body: Record<string, unknown>; why: string }
+  | { op: "delete"; type: string; uuid: string; why: string };
+
 /** A tag assignment for `setTag`: `null` removes the tag of that type. */
 export type TagUpdate = {
   value?: string;
@@ -267,6 +276,20 @@ export class VncClient {
     return items.map(
       (it) => (opts.detail && it && typeof it === "object" && type in it ? it[type] : it) as VncObject,
     );
+  }
+
+  /** Apply one planned write. */
+  async apply(w: VncWrite): Promise<void> {
+    if (w.op === "create") await this.create(w.type, w.body as VncObject);
+    else if (w.op === "update") await this.update(w.type, w.uuid, w.body);
+    else await this.delete(w.type, w.uuid);
+  }
+
+  /** GET /watch-position: the sequence number of the last committed change. */
+  async watchPosition(): Promise<number> {
+    const res = (await this.request("GET", "/watch-position", undefined, "watch-position")) as { seq?: unknown };
+    if (typeof res?.seq !== "number") throw new VncError(500, "watch-position: answer without a numeric seq");
+    return res.seq;
   }
 
   /** POST /fqname-to-id; NoIdError when no such object. */

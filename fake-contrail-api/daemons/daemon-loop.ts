@@ -8,7 +8,7 @@
  */
 import { ChangeStream, type StreamEvent } from "./change-stream";
 import { ConfigMirror, type ConfigView } from "./config-mirror";
-import { VncHttp, VncHttpError, type VncWrite } from "./vnc-http";
+import { BadRequest, NoIdError, VncClient, type VncError, type VncWrite } from "../../controller/vnc/client";
 
 export interface Plan {
   writes: VncWrite[];
@@ -40,7 +40,7 @@ export interface DaemonLoopOptions {
 export class DaemonLoop {
   readonly mirror = new ConfigMirror();
   private readonly stream: ChangeStream;
-  private readonly http: VncHttp;
+  private readonly http: VncClient;
   private readonly reconciler: Reconciler;
   private readonly log: DaemonLog;
   private readonly maxRounds: number;
@@ -59,7 +59,9 @@ export class DaemonLoop {
     this.reconciler = opts.reconciler;
     this.log = opts.log ?? ((d, m) => process.stderr.write(`[${d}] ${m}\n`));
     this.maxRounds = opts.maxRounds ?? 8;
-    this.http = new VncHttp(opts.apiUrl);
+    // the controller's VNC client, as the real daemons and kube-manager share vnc_api; a failed write is
+    // retried by the next plan, not by the client
+    this.http = new VncClient(opts.apiUrl, { retries: 0 });
     this.stream = new ChangeStream({
       apiUrl: opts.apiUrl,
       onEvent: (e) => this.onEvent(e),
@@ -82,6 +84,7 @@ export class DaemonLoop {
     for (const w of this.seqWaiters.splice(0)) w.resolve();
     await this.stream.stop();
     await this.idle;
+    this.http.close();
     for (const w of this.caughtUpWaiters.splice(0))
       w.reject(new DaemonStoppedError(`${this.reconciler.name} stopped`));
   }
@@ -152,22 +155,16 @@ export class DaemonLoop {
             this.writes.ok++;
           } catch (err) {
             // Deleting what is already gone is success; anything else is logged and retried on the next change.
-            if (err instanceof VncHttpError && w.op === "delete" && err.status === 404) continue;
+            if (err instanceof NoIdError && w.op === "delete") continue;
             // Creating under a parent deleted since we planned (a namespace going away): the deletion is on its
             // way down the change stream and the next plan no longer wants this object.
-            if (
-              err instanceof VncHttpError &&
-              w.op === "create" &&
-              err.status === 400 &&
-              /^Parent .* not found/.test(err.body)
-            ) {
+            if (err instanceof BadRequest && w.op === "create" && /^Parent .* not found/.test(err.message)) {
               continue;
             }
             this.writes.failed++;
-            this.log(
-              this.reconciler.name,
-              `${w.op} ${w.type} for ${w.why} failed: ${(err as Error).message}`,
-            );
+            const e = err as VncError;
+            const what = e.method ? `${e.method} ${e.path} → ${e.status}: ${e.message}` : e.message;
+            this.log(this.reconciler.name, `${w.op} ${w.type} for ${w.why} failed: ${what}`);
           }
         }
         if (committed > 0 && !this.stopped) {

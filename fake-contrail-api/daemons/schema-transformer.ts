@@ -17,7 +17,7 @@ import {
 } from "./acl-compiler";
 import type { ConfigView } from "./config-mirror";
 import type { Plan, Reconciler } from "./daemon-loop";
-import type { VncWrite } from "./vnc-http";
+import type { VncWrite } from "../../controller/vnc/client";
 import {
   type AccessControlList,
   type AclEntriesType,

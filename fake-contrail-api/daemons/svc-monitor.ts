@@ -9,7 +9,7 @@
 import { randomUUID } from "node:crypto";
 import type { ConfigView } from "./config-mirror";
 import type { Plan, Reconciler } from "./daemon-loop";
-import type { VncWrite } from "./vnc-http";
+import type { VncWrite } from "../../controller/vnc/client";
 import {
   type FloatingIp,
   fqString,

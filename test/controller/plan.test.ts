@@ -113,7 +113,9 @@ describe("planUnit", () => {
     expect(plan.upserts).toHaveLength(1);
     expect(plan.upserts[0].write).toEqual({
       op: "update",
+      type: "virtual-machine-interface",
       uuid: "server-uuid",
+      why: "Pod/a/web",
       body: {
         annotations: { key_value_pair: [{ key: "index", value: "0" }] },
         security_group_refs: [{ to: [...P, "default-sg"] }],
@@ -153,8 +155,10 @@ describe("objectWrite", () => {
       parent_type: "config-root",
       refs: { virtual_machine_interface_refs: [{ to: vmi.fq_name, attr: null, compareAttr: false }] },
     });
-    expect(objectWrite(o, o.props, undefined)).toEqual({
+    expect(objectWrite(o, o.props, undefined, "Pod/a/web")).toEqual({
       op: "create",
+      type: "instance-ip",
+      why: "Pod/a/web",
       body: {
         uuid: "uuid-web__1",
         fq_name: ["web__1"],
@@ -169,7 +173,7 @@ describe("objectWrite", () => {
   it("create-only props are never updated", () => {
     const o = desired("instance-ip", ["web__1"], { createOnly: { instance_ip_address: "10.0.0.5" } });
     const cur = { ...written(o), props: { instance_ip_address: "10.0.0.9" } };
-    expect(objectWrite(o, o.props, cur)).toBeUndefined();
+    expect(objectWrite(o, o.props, cur, "Pod/a/web")).toBeUndefined();
   });
 
   it("a ref attr the server rewrites is not compared when so marked", () => {
@@ -180,6 +184,6 @@ describe("objectWrite", () => {
       ...written(o),
       refs: { network_ipam_refs: [{ to: [...P, "ipam"], attr: { ipam_subnets: [{ subnet_uuid: "s" }] } }] },
     };
-    expect(objectWrite(o, o.props, cur)).toBeUndefined();
+    expect(objectWrite(o, o.props, cur, "Pod/a/web")).toBeUndefined();
   });
 });
