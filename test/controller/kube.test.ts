@@ -10,27 +10,69 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KubeApiError, type KubeObject, type WatchEvent } from "../../controller/kube/api";
+import {
+  KubeApiError,
+  type KubeObject,
+  type ResourceName,
+  type WatchEvent,
+  type WatchHandle,
+  type WatchOptions,
+} from "../../controller/kube/api";
 import { HttpKubeApi } from "../../controller/kube/http";
 import { type ChangeType, Informer } from "../../controller/kube/informer";
 import { FakeKube, ns } from "./fake-kube";
 
-const tick = () => new Promise((r) => setTimeout(r, 10));
+/** Promises that resolve once a condition holds, rechecked on every `check()` (called from each event). */
+function conditions() {
+  const pending: { cond: () => boolean; resolve: () => void }[] = [];
+  return {
+    check() {
+      for (const p of [...pending])
+        if (p.cond()) {
+          pending.splice(pending.indexOf(p), 1);
+          p.resolve();
+        }
+    },
+    until(cond: () => boolean): Promise<void> {
+      return cond() ? Promise.resolve() : new Promise((resolve) => pending.push({ cond, resolve }));
+    },
+  };
+}
+
+/** A FakeKube that reports each watch once it is established (replayed and listening). */
+class WatchedKube extends FakeKube {
+  onWatch = () => {};
+  override async watch(
+    resource: ResourceName,
+    opts: WatchOptions,
+    onEvent: (ev: WatchEvent) => void,
+    onDone: (err?: Error) => void,
+  ): Promise<WatchHandle> {
+    const h = await super.watch(resource, opts, onEvent, onDone);
+    // after the microtask in which FakeKube replays and registers the watcher
+    queueMicrotask(() => this.onWatch());
+    return h;
+  }
+}
 
 describe("Informer", () => {
   it("lists, then follows watch events into its cache", async () => {
     const kube = new FakeKube();
     await kube.create("namespaces", ns("a"));
     const seen: string[] = [];
+    const events = conditions();
     const inf = new Informer(kube, "namespaces", {
-      onChange: (t, o) => seen.push(`${t} ${o.metadata.name}`),
+      onChange: (t, o) => {
+        seen.push(`${t} ${o.metadata.name}`);
+        events.check();
+      },
     });
     await inf.start();
     expect(seen).toEqual(["add a"]);
     await kube.create("namespaces", ns("b"));
     await kube.patch("namespaces", "a", undefined, { metadata: { labels: { x: "1" } } });
     await kube.delete("namespaces", "b");
-    await tick();
+    await events.until(() => seen.length === 4);
     expect(seen).toEqual(["add a", "add b", "update a", "delete b"]);
     expect([...inf.cache.keys()]).toEqual(["a"]);
     inf.stop();
@@ -39,13 +81,17 @@ describe("Informer", () => {
   it("resumes a closed watch from its last version without relisting", async () => {
     const kube = new FakeKube();
     const seen: string[] = [];
+    const events = conditions();
     const inf = new Informer(kube, "namespaces", {
-      onChange: (t, o) => seen.push(`${t} ${o.metadata.name}`),
+      onChange: (t, o) => {
+        seen.push(`${t} ${o.metadata.name}`);
+        events.check();
+      },
     });
     await inf.start();
     kube.closeWatches();
     await kube.create("namespaces", ns("during"));
-    await tick();
+    await events.until(() => seen.length === 1);
     expect(seen).toEqual(["add during"]);
     expect(kube.calls.list).toBe(1);
     expect(kube.calls.watch).toBe(2);
@@ -58,8 +104,12 @@ describe("Informer", () => {
     await kube.create("namespaces", ns("goes"));
     const seen: [ChangeType, string][] = [];
     const errors: Error[] = [];
+    const events = conditions();
     const inf = new Informer(kube, "namespaces", {
-      onChange: (t, o) => seen.push([t, o.metadata.name!]),
+      onChange: (t, o) => {
+        seen.push([t, o.metadata.name!]);
+        events.check();
+      },
       onError: (e) => errors.push(e),
       backoffMs: 1,
     });
@@ -71,8 +121,7 @@ describe("Informer", () => {
     await kube.create("namespaces", ns("new"));
     kube.compact();
     void inf.start();
-    await tick();
-    await tick();
+    await events.until(() => seen.length === 2);
     expect(seen.sort()).toEqual([
       ["add", "new"],
       ["delete", "goes"],
@@ -82,19 +131,28 @@ describe("Informer", () => {
   });
 
   it("turns a 410 on a resumed watch into a relist", async () => {
-    const kube = new FakeKube();
+    const kube = new WatchedKube();
     await kube.create("namespaces", ns("x"));
     const errors: Error[] = [];
-    const inf = new Informer(kube, "namespaces", { onError: (e) => errors.push(e), backoffMs: 1 });
+    const events = conditions();
+    kube.onWatch = events.check;
+    const inf = new Informer(kube, "namespaces", {
+      onChange: events.check,
+      onError: (e) => {
+        errors.push(e);
+        events.check();
+      },
+      backoffMs: 1,
+    });
     await inf.start();
     kube.compact();
     kube.closeWatches();
-    await tick();
-    await tick();
+    // watches: the first, the resumed one answered 410, the one after the relist
+    await events.until(() => kube.calls.watch === 3);
     expect(errors.some((e) => e instanceof KubeApiError && e.status === 410)).toBe(true);
     expect(kube.calls.list).toBe(2);
     await kube.create("namespaces", ns("after"));
-    await tick();
+    await events.until(() => inf.cache.has("after"));
     expect(inf.cache.has("after")).toBe(true);
     inf.stop();
   });
