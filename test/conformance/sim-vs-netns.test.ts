@@ -17,8 +17,14 @@ import { requireTier } from "../support/tiers";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
+/**
+ * Every shipped scenario but netpol-upstream-cases: its ~1,700 probes include ~500 blocked ones, each waiting
+ * out the netns probe timeout (minutes of CI time); the upstream NetworkPolicy layout is covered here by
+ * netpol-conformance (the default layout), and the engine both datapaths share by the sim runs of that file.
+ */
+const SLOW_ON_NETNS = new Set(["netpol-upstream-cases.yaml"]);
 const SCENARIOS = readdirSync(join(ROOT, "scenarios"))
-  .filter((f) => f.endsWith(".yaml"))
+  .filter((f) => f.endsWith(".yaml") && !SLOW_ON_NETNS.has(f))
   .sort();
 /** The prefix NetnsDatapath gives this process's namespaces. */
 const OURS = `ctb-${process.pid.toString(36)}-`;
