@@ -100,7 +100,7 @@ describe("ctb names what the machine lacks before starting anything", () => {
       timeout: 60_000,
     });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^ctb: cannot start: the local Kubernetes control plane is not built/);
+    expect(r.stderr).toMatch(/^ctb run: cannot start: the local Kubernetes control plane is not built/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 

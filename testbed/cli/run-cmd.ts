@@ -43,6 +43,9 @@ export async function run(args: string[]): Promise<number> {
     }
   }
   if (scenarios.length === 0) throw new UsageError("no scenario file could be loaded (see above)");
+  // what the machine lacks is said before anything is created or started
+  const { assertPrerequisites } = await import("../prereqs");
+  await assertPrerequisites(options);
   const pcapDir = values.pcap === undefined ? undefined : resolve(String(values.pcap));
   if (pcapDir) mkdirSync(pcapDir, { recursive: true });
   const reports: RunReport[] = [];

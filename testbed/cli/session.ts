@@ -107,6 +107,8 @@ export async function up(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("up takes exactly one scenario file");
   const { loadScenario } = await import("../scenario/load");
   loadScenario(positionals[0]!); // fail fast on a broken file
+  const { assertPrerequisites } = await import("../prereqs");
+  await assertPrerequisites(envFlags(args).options); // and on a machine that lacks what the backends need
   const existing = readSession();
   if (existing && alive(existing.pid)) {
     throw new UsageError(`an environment is already up (pid ${existing.pid}, ${existing.scenario}); run \`ctb down\` first`);
