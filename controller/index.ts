@@ -3,23 +3,21 @@
  * names the units it affects (`affected.ts`, pure) and they go into the work queue (`queue.ts`: ranks,
  * dependencies, retries with backoff, idle); a worker pool translates each unit from the caches and
  * reconciles it through the VNC client (`reconcile.ts`); a periodic resync rescans the config API so the
- * result is level-triggered. Structured JSON logs, prom-client metrics and a status endpoint (`/status`,
- * `/metrics`) on 127.0.0.1. This file only wires those together.
+ * result is level-triggered. Structured JSON logs; prom-client metrics and a status endpoint (`/status`,
+ * `/metrics`) on 127.0.0.1 (`status.ts`). This file only wires those together.
  *
  * Example:
  *   const c = await startController({ kube, vncUrl: "http://127.0.0.1:8082", config: defaultConfig("r4") });
  *   await c.waitIdle();   // every Kubernetes object applied
  *   await c.stop();
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { affectedUnits, NO_SELECTORS, type SelectorState, selectorUnits, TagUsers } from "./affected";
 import type { ControllerConfig } from "./config";
 import type { KubeApi, KubeObject, ResourceName } from "./kube/api";
 import { type ChangeType, Informer } from "./kube/informer";
 import { type Outcome, WorkQueue } from "./queue";
 import { Reconciler, UnitBlocked } from "./reconcile";
+import { type ControllerStatus, controllerMetrics, serveStatus } from "./status";
 import {
   type KubeSnapshot,
   Layout,
@@ -53,14 +51,7 @@ export function jsonLogger(
   };
 }
 
-export interface ControllerStatus {
-  inSync: boolean;
-  queueDepth: number;
-  inflight: number;
-  /** Units whose last attempt failed or that are blocked (retried with backoff). */
-  failing: number;
-  lastError?: string;
-}
+export type { ControllerStatus } from "./status";
 
 export interface ControllerHandle {
   stop(): Promise<void>;
@@ -103,49 +94,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const layout = new Layout(cfg);
   const concurrency = opts.concurrency ?? 16;
 
-  const registry = new Registry();
-  new Gauge({
-    name: "ctb_controller_queue_depth",
-    help: "units waiting",
-    registers: [registry],
-    collect() {
-      this.set(queue.depth());
-    },
-  });
-  new Gauge({
-    name: "ctb_controller_units_failing",
-    help: "units retrying",
-    registers: [registry],
-    collect() {
-      this.set(queue.failing());
-    },
-  });
-  const mLatency = new Histogram({
-    name: "ctb_controller_reconcile_seconds",
-    help: "time to translate and apply one unit",
-    labelNames: ["kind"],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
-    registers: [registry],
-  });
-  const mCalls = new Counter({
-    name: "ctb_controller_vnc_calls_total",
-    help: "VNC API calls",
-    labelNames: ["method", "what"],
-    registers: [registry],
-  });
-  const mErrors = new Counter({
-    name: "ctb_controller_vnc_errors_total",
-    help: "VNC API calls answered with an error status",
-    labelNames: ["status"],
-    registers: [registry],
-  });
-
-  const vnc = new VncClient(opts.vncUrl, {
-    onCall: ({ method, what, status }) => {
-      mCalls.inc({ method, what });
-      if (status >= 400 || status === 0) mErrors.inc({ status: String(status) });
-    },
-  });
+  const metrics = controllerMetrics({ depth: () => queue.depth(), failing: () => queue.failing() });
+  const vnc = new VncClient(opts.vncUrl, { onCall: metrics.onCall });
   const reconciler = new Reconciler(vnc, cfg.clusterName, {
     warn: (m) => log.log("warn", m),
     // addresses follow creation order for bursts a person would type; big bursts allocate in parallel
@@ -230,7 +180,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
         outcome = { ok: false, message: e.message, blocked: e instanceof UnitBlocked };
       }
     } finally {
-      mLatency.observe({ kind: parseUnitKey(k).kind }, (performance.now() - t0) / 1000);
+      metrics.latency.observe({ kind: parseUnitKey(k).kind }, (performance.now() - t0) / 1000);
       const f = queue.finish(k, outcome);
       if (f.recovered) log.log("info", "unit recovered", { unit: k });
       if (!outcome.ok) {
@@ -332,35 +282,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   });
 
   // the status endpoint answers from the start (inSync: false until the first pass is applied)
-  let server: Server | undefined;
-  let statusUrl: string | undefined;
-  if (opts.statusPort !== undefined) {
-    server = createServer((req, res) => {
-      if (req.url === "/status") {
-        res.setHeader("content-type", "application/json");
-        res.end(JSON.stringify(status()));
-      } else if (req.url === "/metrics") {
-        registry.metrics().then(
-          (text) => {
-            res.setHeader("content-type", registry.contentType);
-            res.end(text);
-          },
-          (e: Error) => {
-            res.statusCode = 500;
-            res.end(e.message);
-          },
-        );
-      } else {
-        res.statusCode = 404;
-        res.end("not found: try /status or /metrics\n");
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      server!.once("error", reject);
-      server!.listen(opts.statusPort, "127.0.0.1", () => resolve());
-    });
-    statusUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  }
+  const server =
+    opts.statusPort === undefined ? undefined : await serveStatus(opts.statusPort, status, metrics.registry);
 
   // ---- start: caches, then the config API scan, then the queue ----
   await Promise.all(informers.map((i) => i.start()));
@@ -387,7 +310,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   timer.unref();
 
   return {
-    statusUrl,
+    statusUrl: server?.url,
     isIdle,
     status,
     warnings: () => [...new Set([...lastWarnings.values()].flatMap((w) => w.split("\n")))],
@@ -403,7 +326,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       for (const i of informers) i.stop();
       // let in-flight units finish their current call so no write is cut in half needlessly
       await queue.stop();
-      if (server) await new Promise<void>((r) => server!.close(() => r()));
+      await server?.close();
       vnc.close();
     },
   };
