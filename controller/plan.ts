@@ -76,7 +76,7 @@ export const objKey = (type: string, fq: string[]) => `${type} ${fq.join(":")}`;
 export const edgeKey = (e: DesiredEdge) => `${e.fromType} ${e.from.join(":")} ${e.refType} ${e.to.join(":")}`;
 export const refFieldType = (field: string) => field.replace(/_refs$/, "").replace(/_/g, "-");
 
-export function rank(type: string): number {
+function rank(type: string): number {
   return RANK.get(type) ?? TYPE_ORDER.length;
 }
 
@@ -180,7 +180,7 @@ function wireRef(r: DesiredRef): { to: string[]; attr?: unknown } {
 }
 
 /** Deep "desired ⊆ actual": objects may carry extra keys the server added; arrays match element-wise. */
-export function subset(want: unknown, have: unknown): boolean {
+function subset(want: unknown, have: unknown): boolean {
   if (want === have) return true;
   if (Array.isArray(want)) {
     if (!Array.isArray(have) || have.length !== want.length) return false;

@@ -69,8 +69,8 @@ export interface ListOptions {
 export type RefOperation = "ADD" | "DELETE";
 
 /**
- * One object write as a planner hands it to be applied (the config daemons' planners); `why` says which
- * object it derives from, for logs.
+ * One object write as a planner hands it to be applied (the config daemons' planners, the controller's
+ * reconcile planner); `why` says what it derives from (an object, a unit), for logs.
  */
 export type VncWrite =
   | { op: "create"; type: string; body: Record<string, unknown>; why: string }
