@@ -50,7 +50,9 @@ import {
   internetChecksum,
   ipv4,
   type L4,
+  TCP_FIN,
   TCP_RST,
+  TCP_SYN,
   ipv4Frame,
   tunnelFrame,
   wrapEthernet,
@@ -156,6 +158,8 @@ interface Decision {
 
 interface FlowRecord extends FlowEntry {
   keyText: string;
+  /** A TCP FIN went through this entry: with one in each direction the connection is over (vr_flow_tcp_digest). */
+  fin?: boolean;
   request?: { ingress: StoredIngress; tuple: Tuple };
   signature?: string;
   natPort?: { pool: PoolName; port: number };
@@ -583,6 +587,11 @@ export class VrouterDatapath {
       dip: tuple.dip,
     });
     let rec = this.lookupFlow(keyText, now);
+    // a SYN on a closed connection's entries starts a new connection (the vrouter evicted the dead flow)
+    if (rec && l4.kind === "tcp" && l4.flags & TCP_SYN && this.closedTcp(rec)) {
+      this.evict(rec);
+      rec = undefined;
+    }
     if (rec) {
       this.counters.flowHits++;
       if (this.tracing)
@@ -635,6 +644,7 @@ export class VrouterDatapath {
     rec.bytes += this.frameBytes;
     const result = this.output(t, ingress, rec, pkt, flowHash(keyText));
     if (l4.kind === "tcp" && l4.flags & TCP_RST) this.evict(rec);
+    else if (l4.kind === "tcp" && l4.flags & TCP_FIN) rec.fin = true;
     return result;
   }
 
@@ -702,6 +712,12 @@ export class VrouterDatapath {
     return rec;
   }
 
+  /** Both directions of this TCP flow saw a FIN. */
+  private closedTcp(rec: FlowRecord): boolean {
+    if (rec.key.proto !== IPPROTO_TCP || !rec.fin || !rec.reverseKey) return false;
+    return this.flowTable.get(rec.reverseKey)?.fin === true;
+  }
+
   private evict(rec: FlowRecord): number {
     let removed = 0;
     for (const key of [rec.keyText, rec.reverseKey]) {
@@ -766,7 +782,13 @@ export class VrouterDatapath {
       dip: nat.sip ?? tuple.sip,
     };
     const rkeyText = flowKeyText(rkey);
-    const holder = this.flowTable.get(rkeyText);
+    let holder = this.flowTable.get(rkeyText);
+    // a closed TCP connection's entries are evicted by the real vrouter once both FINs went through: they
+    // do not hold a key against a new flow (a client reusing its source port towards a Service, say)
+    if (holder && this.closedTcp(holder)) {
+      this.evict(holder);
+      holder = undefined;
+    }
     if (holder || rkeyText === keyText) {
       // The agent makes such a flow a short (DROP) flow: its reverse key belongs to another connection
       // (typically a reply that came back on another next-hop than the one its flow expects).
