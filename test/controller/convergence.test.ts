@@ -14,31 +14,13 @@ import { expect, it } from "vitest";
 import { defaultConfig } from "../../controller/config";
 import { type ControllerHandle, jsonLogger, startController } from "../../controller/index";
 import type { KubeObject } from "../../controller/kube/api";
+import { TYPE_ORDER } from "../../controller/contrail-types";
 import { VncClient } from "../../controller/vnc/client";
 import { startApiServer } from "../../fake-contrail-api/server";
 import { FakeKube, node, ns, pod, service, slice } from "./fake-kube";
 
-const TYPES = [
-  "project",
-  "network-ipam",
-  "virtual-network",
-  "security-group",
-  "floating-ip-pool",
-  "virtual-machine",
-  "virtual-machine-interface",
-  "instance-ip",
-  "floating-ip",
-  "loadbalancer",
-  "loadbalancer-listener",
-  "loadbalancer-pool",
-  "loadbalancer-member",
-  "network-policy",
-  "tag",
-  "firewall-rule",
-  "firewall-policy",
-  "application-policy-set",
-  "virtual-router",
-];
+/** Every type the controller manages: one table (controller/contrail-types.ts). */
+const TYPES = TYPE_ORDER;
 
 async function graph(vnc: VncClient): Promise<string[]> {
   const out: string[] = [];

@@ -10,6 +10,7 @@ import { defaultConfig } from "../../controller/config";
 import { type ControllerHandle, jsonLogger, startController } from "../../controller/index";
 import type { KubeObject } from "../../controller/kube/api";
 import { uuid5 } from "../../controller/translate/names";
+import { TYPE_ORDER } from "../../controller/contrail-types";
 import { VncClient, type VncObject } from "../../controller/vnc/client";
 import { FakeKube, node, ns, pod, service, slice } from "./fake-kube";
 
@@ -59,23 +60,7 @@ async function names(type: string): Promise<string[]> {
 }
 /** Everything the controller owns, as "type fq" lines (the object graph compared across restarts). */
 async function graph(): Promise<string[]> {
-  const types = [
-    "project",
-    "network-ipam",
-    "virtual-network",
-    "security-group",
-    "floating-ip-pool",
-    "virtual-machine",
-    "virtual-machine-interface",
-    "instance-ip",
-    "floating-ip",
-    "loadbalancer",
-    "loadbalancer-listener",
-    "loadbalancer-pool",
-    "loadbalancer-member",
-    "network-policy",
-    "virtual-router",
-  ];
+  const types = TYPE_ORDER;
   const out: string[] = [];
   for (const t of types) {
     for (const o of await vnc.list(t, { detail: true, fields: ["annotations", "virtual_machine_refs"] })) {
