@@ -1,0 +1,262 @@
+/**
+ * NetworkPolicy translation and reconcile at scale, both layouts in one run (issue 13): the real controller
+ * against the fake config API (its own process, as `ctb api` runs it) and an in-memory KubeApi, r5 model.
+ * For each layout, on a fresh API: cold start with P pods in N namespaces and NP NetworkPolicies until the
+ * controller is idle (everything applied), then E single pod label changes, each timed from the patch to
+ * idle (p50/p99). Printed per layout, then the ratios upstream / kubernetes of the same run, so the comparison
+ * does not depend on how busy the shared machine is; the load average is printed before and after.
+ *
+ * The policies (NP / N per namespace, cycling through four shapes) select pods by `app` (every pod is selected
+ * by some policy) and admit: pods of another app (TCP 80); pods of one tier in namespaces of one team
+ * (namespaceSelector + podSelector, 8080); an ipBlock with except, plus egress to the namespace on UDP 53; pods
+ * whose tier is In a set (matchExpressions). A label change moves one pod to the next `app`, so it leaves one
+ * policy's selection and enters another's, and changes which peers several policies name.
+ *
+ * Run: `node --import tsx bench/netpol.bench.ts [pods] [policies] [namespaces] [changes]` (default 5000 1000 50 50).
+ * `CTB_BENCH_LAYOUTS=kubernetes` (or `upstream`) runs one layout only (no ratio then).
+ */
+import { spawn } from "node:child_process";
+import { loadavg } from "node:os";
+import { defaultConfig, type NetpolLayout } from "../controller/config";
+import { startController } from "../controller/index";
+import type { KubeObject } from "../controller/kube/api";
+import { VncClient } from "../controller/vnc/client";
+import { FakeKube, node, pod } from "../test/controller/fake-kube";
+
+const P = Number(process.argv[2] ?? 5000);
+const NP = Number(process.argv[3] ?? 1000);
+const N = Number(process.argv[4] ?? 50);
+const E = Number(process.argv[5] ?? 50);
+const LAYOUTS = (process.env.CTB_BENCH_LAYOUTS?.split(",") ?? ["upstream", "kubernetes"]) as NetpolLayout[];
+const NODES = 20;
+const APPS = 20;
+const TIERS = 5;
+const TEAMS = 5;
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+
+async function callsTotal(statusUrl: string): Promise<number> {
+  const text = await (await fetch(`${statusUrl}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^ctb_controller_vnc_calls_total\{[^}]*\} (\d+)/gm)) sum += Number(m[1]);
+  return sum;
+}
+
+/** The fake API as its own process, so API and controller each get a core. */
+async function startApiProcess(): Promise<{ url: string; close: () => Promise<void> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "fake-contrail-api/cli.ts", "--port", "0"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    const seen = (d: Buffer) => {
+      out += d.toString();
+      const m = /listening (?:on )?(http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    };
+    child.stdout.on("data", seen);
+    child.stderr.on("data", seen);
+    child.once("exit", (code) => reject(new Error(`fake API exited with ${code}: ${out}`)));
+  });
+  child.stdout.resume();
+  child.stderr.resume();
+  return {
+    url,
+    close: () =>
+      new Promise<void>((r) => {
+        child.once("exit", () => r());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+const nsName = (j: number) => `ns-${j}`;
+/** Pod i lives in namespace i mod N; within a namespace the m-th pod has app a(m mod 20), tier t(m/20 mod 5). */
+function podLabels(i: number, shift = 0): Record<string, string> {
+  const m = Math.floor(i / N);
+  return { app: `a${(m + shift) % APPS}`, tier: `t${Math.floor(m / APPS) % TIERS}` };
+}
+
+function policy(k: number): KubeObject {
+  const j = k % N;
+  const q = Math.floor(k / N);
+  const app = `a${q % APPS}`;
+  const shapes = [
+    {
+      ingress: [
+        {
+          from: [{ podSelector: { matchLabels: { app: `a${(q + 1) % APPS}` } } }],
+          ports: [{ protocol: "TCP", port: 80 }],
+        },
+      ],
+    },
+    {
+      ingress: [
+        {
+          from: [
+            {
+              namespaceSelector: { matchLabels: { team: `team${q % TEAMS}` } },
+              podSelector: { matchLabels: { tier: `t${q % TIERS}` } },
+            },
+          ],
+          ports: [{ port: 8080 }],
+        },
+      ],
+    },
+    {
+      policyTypes: ["Ingress", "Egress"],
+      ingress: [{ from: [{ ipBlock: { cidr: "192.168.0.0/16", except: ["192.168.1.0/24"] } }] }],
+      egress: [{ to: [{ podSelector: {} }], ports: [{ protocol: "UDP", port: 53 }] }],
+    },
+    {
+      ingress: [
+        {
+          from: [
+            { podSelector: { matchExpressions: [{ key: "tier", operator: "In", values: ["t1", "t2"] }] } },
+          ],
+          ports: [{ port: 80, endPort: 90 }],
+        },
+      ],
+    },
+  ];
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: `np-${k}`, namespace: nsName(j) },
+    spec: { podSelector: { matchLabels: { app } }, ...shapes[q % shapes.length] },
+  };
+}
+
+interface Result {
+  layout: NetpolLayout;
+  cold: number;
+  coldCalls: number;
+  perWrite: number;
+  lat: number[];
+  callsPerChange: number;
+  failing: number;
+  objects: Record<string, number>;
+  loadBefore: string;
+  loadAfter: string;
+}
+
+async function runLayout(layout: NetpolLayout): Promise<Result> {
+  const loadBefore = load();
+  const api = await startApiProcess();
+  const kube = new FakeKube();
+  for (let i = 0; i < NODES; i++)
+    await kube.create("nodes", node(`compute-${i}`, `192.168.${i >> 8}.${(i & 255) + 1}`));
+  for (let j = 0; j < N; j++)
+    await kube.create("namespaces", {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: nsName(j), labels: { team: `team${j % TEAMS}` } },
+    });
+  for (let i = 0; i < P; i++)
+    await kube.create("pods", pod(nsName(i % N), `p-${i}`, `compute-${i % NODES}`, podLabels(i)));
+  for (let k = 0; k < NP; k++) await kube.create("networkpolicies", policy(k));
+
+  // floor cost of one API write on this API, this run (sequential creates through the client)
+  const vnc = new VncClient(api.url);
+  const B = 200;
+  const tb = performance.now();
+  for (let i = 0; i < B; i++) await vnc.create("virtual-machine", { fq_name: [`baseline-${i}`] });
+  const perWrite = (performance.now() - tb) / B;
+  for (const vm of await vnc.list("virtual-machine"))
+    if (vm.fq_name[0].startsWith("baseline-")) await vnc.delete("virtual-machine", vm.uuid);
+
+  const config = { ...defaultConfig("r5"), netpolLayout: layout };
+  const t0 = performance.now();
+  const c = await startController({
+    kube,
+    vncUrl: api.url,
+    config,
+    statusPort: 0,
+    log: { log: (level, msg) => (level === "error" ? console.error(msg) : undefined) },
+  });
+  await c.waitIdle();
+  const cold = (performance.now() - t0) / 1000;
+  const coldCalls = await callsTotal(c.statusUrl!);
+  const objects: Record<string, number> = {};
+  for (const t of ["application-policy-set", "firewall-policy", "firewall-rule", "tag", "address-group"])
+    objects[t] = (await vnc.list(t)).length;
+
+  // one pod label change -> applied, E times, spread over namespaces and apps
+  const lat: number[] = [];
+  const before = await callsTotal(c.statusUrl!);
+  for (let e = 0; e < E; e++) {
+    const i = Math.floor((e * P) / E) + (e % N);
+    const p = i % P;
+    const t = performance.now();
+    await kube.patch("pods", `p-${p}`, nsName(p % N), { metadata: { labels: podLabels(p, 1) } });
+    await c.waitIdle();
+    lat.push(performance.now() - t);
+  }
+  const callsPerChange = ((await callsTotal(c.statusUrl!)) - before) / E;
+  const failing = c.status().failing;
+  await c.stop();
+  await api.close();
+  return {
+    layout,
+    cold,
+    coldCalls,
+    perWrite,
+    lat,
+    callsPerChange,
+    failing,
+    objects,
+    loadBefore,
+    loadAfter: load(),
+  };
+}
+
+async function main() {
+  console.log(
+    `netpol bench (r5): ${P} pods in ${N} namespaces, ${NP} NetworkPolicies, ${E} label changes, ${NODES} nodes; load average ${load()}`,
+  );
+  const results: Result[] = [];
+  for (const layout of LAYOUTS) {
+    const r = await runLayout(layout);
+    results.push(r);
+    const objs = Object.entries(r.objects)
+      .map(([t, n]) => `${n} ${t}`)
+      .join(", ");
+    console.log(`  ${layout}:`);
+    console.log(`    baseline: one sequential VNC create          ${r.perWrite.toFixed(2)} ms`);
+    console.log(
+      `    cold start until applied                     ${r.cold.toFixed(2)} s   (${r.coldCalls} VNC calls; failing units ${r.failing})`,
+    );
+    console.log(`    objects                                      ${objs}`);
+    console.log(
+      `    label change -> applied                      p50 ${pct(r.lat, 50).toFixed(1)} ms, p99 ${pct(r.lat, 99).toFixed(1)} ms, max ${Math.max(...r.lat).toFixed(1)} ms (${r.callsPerChange.toFixed(1)} VNC calls each)`,
+    );
+    console.log(`    load average before / after                  ${r.loadBefore} / ${r.loadAfter}`);
+    if (r.failing) process.exitCode = 1;
+  }
+  const up = results.find((r) => r.layout === "upstream");
+  const k8s = results.find((r) => r.layout === "kubernetes");
+  if (up && k8s) {
+    console.log("  ratio upstream / kubernetes (same run):");
+    console.log(`    cold start                                   ${(up.cold / k8s.cold).toFixed(2)}`);
+    console.log(
+      `    label change p50                             ${(pct(up.lat, 50) / pct(k8s.lat, 50)).toFixed(2)}`,
+    );
+    console.log(
+      `    label change p99                             ${(pct(up.lat, 99) / pct(k8s.lat, 99)).toFixed(2)}`,
+    );
+    console.log(
+      `    VNC calls per label change                   ${(up.callsPerChange / Math.max(k8s.callsPerChange, 1e-9)).toFixed(2)}`,
+    );
+  }
+  console.log(`  load average at the end                        ${load()}`);
+}
+
+await main();
