@@ -4,7 +4,7 @@
  * only applies events handed to it.
  * Example: `mirror.apply(event); mirror.children(vn, "access-control-list")`.
  */
-import type { StreamEvent } from "./change-stream";
+import type { StreamEvent } from "../watch-client";
 import { fqString, type Ref, type VncObject } from "./vnc-objects";
 
 /** Read access to config objects, as the daemons' pure planners need it. */

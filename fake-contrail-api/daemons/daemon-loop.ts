@@ -6,7 +6,7 @@
  * which the daemon's derived objects are up to date — what the settle barrier waits for.
  * Example: `const d = new DaemonLoop({ apiUrl, reconciler }); await d.start(); await d.whenCaughtUp(seq);`
  */
-import { ChangeStream, type StreamEvent } from "./change-stream";
+import { ChangeStream, type StreamEvent } from "../watch-client";
 import { ConfigMirror, type ConfigView } from "./config-mirror";
 import { BadRequest, NoIdError, VncClient, type VncError, type VncWrite } from "../../controller/vnc/client";
 

@@ -37,5 +37,5 @@ export async function startConfigDaemons(opts: { apiUrl: string; log?: DaemonLog
   };
 }
 
-export { ChangeStream, type StreamEvent, type WatchChange } from "./change-stream";
+export { ChangeStream, type StreamEvent, type WatchChange } from "../watch-client";
 export { ConfigMirror, type ConfigView } from "./config-mirror";

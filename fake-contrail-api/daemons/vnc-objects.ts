@@ -4,14 +4,10 @@
  * Example: `const vn = obj as VirtualNetwork; for (const r of vn.network_policy_refs ?? []) use(r.to);`
  */
 
-export interface VncObject {
-  uuid: string;
-  fq_name: string[];
-  parent_type?: string;
-  parent_uuid?: string;
-  name?: string;
-  [field: string]: unknown;
-}
+import type { WatchObject } from "../watch-client";
+
+/** Any object as read from the API (the change stream's object shape). */
+export type VncObject = WatchObject;
 
 export interface Ref<A = unknown> {
   to: string[];

@@ -9,7 +9,7 @@
  *   agents.onTables((compute, t) => engine.load(compute, t));
  *   await agents.whenCaughtUp(seq);
  */
-import { ChangeStream, type StreamEvent } from "../../fake-contrail-api/daemons/change-stream";
+import { ChangeStream, type StreamEvent } from "../../fake-contrail-api/watch-client";
 import type { VrouterTables } from "../tables";
 import { type PluggedPort, UnknownComputeError, buildClusterView, computeTables } from "./compute-tables";
 import { ConfigModel, type VncData } from "./config-model";

@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { ChangeStream, SseParser, type StreamEvent } from "../../fake-contrail-api/daemons/change-stream";
+import { ChangeStream, SseParser, type StreamEvent } from "../../fake-contrail-api/watch-client";
 import { ConfigMirror } from "../../fake-contrail-api/daemons/config-mirror";
 
 describe("SseParser", () => {

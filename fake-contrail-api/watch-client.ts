@@ -4,11 +4,22 @@
  * passes live changes one by one, in order. On a dropped connection it reconnects with exponential backoff
  * and resumes with `Last-Event-ID`, skipping changes it already delivered; when the server answers a resume
  * with a fresh snapshot the consumer gets that snapshot (and should replace its state).
+ * It lives beside the server it speaks to because its consumers are separate components: the config daemons
+ * (`daemons/`) and the vrouter agents (`fake-vrouter/agent/`) both follow the stream through it.
  * Example: `const s = new ChangeStream({ apiUrl, onEvent: (e) => mirror.apply(e) }); s.start();
  *           await s.whenSynced();`
  */
 import http from "node:http";
-import type { VncObject } from "./vnc-objects";
+
+/** An object as the stream carries it: what `GET /<type>/<uuid>` returns, without back-refs and children. */
+export interface WatchObject {
+  uuid: string;
+  fq_name: string[];
+  parent_type?: string;
+  parent_uuid?: string;
+  name?: string;
+  [field: string]: unknown;
+}
 
 export type WatchOp = "CREATE" | "UPDATE" | "DELETE";
 
@@ -19,14 +30,14 @@ export interface WatchChange {
   uuid: string;
   fq_name: string[];
   /** The object without back-refs and children; absent for DELETE. */
-  obj?: VncObject;
+  obj?: WatchObject;
 }
 
 export interface SnapshotEntry {
   type: string;
   uuid: string;
   fq_name: string[];
-  obj: VncObject;
+  obj: WatchObject;
 }
 
 export type StreamEvent =
@@ -107,7 +118,7 @@ function parseJson(data: string, what: string): Record<string, unknown> {
 }
 
 function toSnapshotEntry(d: Record<string, unknown>): SnapshotEntry {
-  const obj = d.obj as VncObject | undefined;
+  const obj = d.obj as WatchObject | undefined;
   const type = d.type;
   if (typeof type !== "string" || !obj || typeof obj !== "object")
     throw new ChangeStreamProtocolError(
@@ -128,7 +139,7 @@ function toChange(d: Record<string, unknown>, id: string | undefined): WatchChan
     throw new ChangeStreamProtocolError(`bad op ${op}`);
   if (typeof d.type !== "string" || typeof d.uuid !== "string")
     throw new ChangeStreamProtocolError(`change ${seq} without type/uuid`);
-  const obj = d.obj as VncObject | undefined;
+  const obj = d.obj as WatchObject | undefined;
   if (op !== "DELETE" && (!obj || typeof obj !== "object"))
     throw new ChangeStreamProtocolError(`change ${seq} (${op}) without obj`);
   const fq = Array.isArray(d.fq_name) ? (d.fq_name as string[]) : (obj?.fq_name ?? []);
