@@ -2,7 +2,7 @@
  * floating-ip (upstream FloatingIpServer): under a floating-ip-pool, an address from the pool VN's subnets
  * (limited to `floating_ip_pool_subnets` when set); under an instance-ip (a service VIP), the instance-ip's
  * own address. Never changed afterwards. Which pool subnet an address came from is derived, not stored.
- * Example: `POST {fq_name: [d, p, vn, pool, "fip"]}` → `floating_ip_address: "10.1.0.251"`.
+ * Example: `POST {fq_name: [d, p, vn, pool, "fip"]}` → the next free address of `vn`'s subnets.
  */
 import { badRequest } from "../errors";
 import { contains, type SubnetPlan } from "../ipam";

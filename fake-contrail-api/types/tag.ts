@@ -3,7 +3,8 @@
  * client gave, its type name lower-cased; its tag-type is created with it when missing; `tag_id` is the type
  * id in the upper 16 bits and a value id below — from 0x8000 up for project-scoped tags, from 1 for global
  * ones. A tag-type's id is the next free one from 0x100 unless given. None of these fields ever change.
- * Example: `POST tag {tag_type_name: "App", tag_value: "web"}` → `fq_name: ["app=web"]`, `tag_id: "0x00010001"`.
+ * Example: `POST tag {tag_type_name: "Application", tag_value: "web"}` → `fq_name: ["application=web"]`,
+ *          `tag_id: "0x00010001"` (the predefined type 1, the first global value).
  */
 import { badRequest, conflict } from "../errors";
 import type { StoredObject } from "../store";
