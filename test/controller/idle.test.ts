@@ -6,28 +6,22 @@
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { defaultConfig } from "../../controller/config";
 import { type ControllerHandle, jsonLogger, startController } from "../../controller/index";
-import { VncClient } from "../../controller/vnc/client";
-import { type ApiServer, startApiServer } from "../../fake-contrail-api/server";
+import { useApiServer } from "../support/api";
 import { FakeKube, node, ns, pod } from "./fake-kube";
 
-let api: ApiServer;
-let vnc: VncClient;
+const api = useApiServer("each");
 let kube: FakeKube;
 let c: ControllerHandle | undefined;
 
-beforeEach(async () => {
-  api = await startApiServer({ port: 0, quiet: true });
-  vnc = new VncClient(api.url);
+beforeEach(() => {
   kube = new FakeKube();
 });
 afterEach(async () => {
   await c?.stop();
   c = undefined;
-  vnc.close();
-  await api.close();
 });
 
-const tags = async () => (await vnc.list("tag")).map((t) => t.fq_name.join(":")).sort();
+const tags = async () => (await api.vnc.list("tag")).map((t) => t.fq_name.join(":")).sort();
 
 /** A pod with a container port, so it gets an interface carrying its label tags. */
 const serving = (namespace: string, name: string, labels: Record<string, string>) => {
@@ -67,7 +61,7 @@ it("a deleted namespace's tag is gone when waitIdle returns", async () => {
   expect(c.status()).toMatchObject({ inSync: true, queueDepth: 0, failing: 0 });
   expect(await tags()).not.toContain("namespace=team-a");
   expect(await tags()).not.toContain("role=api");
-  expect(await vnc.list("virtual-machine-interface")).toEqual([]);
+  expect(await api.vnc.list("virtual-machine-interface")).toEqual([]);
 });
 
 it("a tag an interface the cluster does not own still uses does not keep the controller busy", async () => {
@@ -77,9 +71,9 @@ it("a tag an interface the cluster does not own still uses does not keep the con
   c = await startController({ kube, vncUrl: api.url, config: defaultConfig("r5"), log: jsonLogger(() => {}) });
   await c.waitIdle();
   // an operator's own interface takes the tag too: the controller must give up on deleting it and go idle
-  const vmi = (await vnc.list("virtual-machine-interface", { detail: true }))[0];
-  const tag = await vnc.readByFqName("tag", ["role=api"]);
-  const foreign = await vnc.create("virtual-machine-interface", {
+  const vmi = (await api.vnc.list("virtual-machine-interface", { detail: true }))[0];
+  const tag = await api.vnc.readByFqName("tag", ["role=api"]);
+  const foreign = await api.vnc.create("virtual-machine-interface", {
     fq_name: [...vmi.fq_name.slice(0, -1), "operator-vmi"],
     parent_type: "project",
     virtual_network_refs: vmi.virtual_network_refs,

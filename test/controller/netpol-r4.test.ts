@@ -7,25 +7,19 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import { defaultConfig } from "../../controller/config";
 import { type ControllerHandle, jsonLogger, startController } from "../../controller/index";
 import type { KubeObject } from "../../controller/kube/api";
-import { VncClient } from "../../controller/vnc/client";
-import { type ApiServer, startApiServer } from "../../fake-contrail-api/server";
+import { useApiServer } from "../support/api";
 import { FakeKube, node, ns, pod } from "./fake-kube";
 
-let api: ApiServer;
-let vnc: VncClient;
+const api = useApiServer("each");
 let kube: FakeKube;
 let c: ControllerHandle | undefined;
 
-beforeEach(async () => {
-  api = await startApiServer({ port: 0, quiet: true });
-  vnc = new VncClient(api.url);
+beforeEach(() => {
   kube = new FakeKube();
 });
 afterEach(async () => {
   await c?.stop();
   c = undefined;
-  vnc.close();
-  await api.close();
 });
 
 const policy: KubeObject = {
@@ -41,13 +35,13 @@ const policy: KubeObject = {
 /** Names of the security groups each pod's interface refs, by pod name. */
 async function groupsByPod(): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
-  for (const vmi of await vnc.list("virtual-machine-interface", { detail: true, fields: ["security_group_refs"] })) {
+  for (const vmi of await api.vnc.list("virtual-machine-interface", { detail: true, fields: ["security_group_refs"] })) {
     const pod = (vmi.fq_name.at(-1) as string).split("__")[0]!;
     out[pod] = (vmi.security_group_refs ?? []).map((r: { to: string[] }) => r.to.at(-1)!.replace(/__[0-9a-f-]{36}/, "__<uid>"));
   }
   return out;
 }
-const groups = async () => (await vnc.list("security-group")).map((g) => g.fq_name.at(-1) as string).sort();
+const groups = async () => (await api.vnc.list("security-group")).map((g) => g.fq_name.at(-1) as string).sort();
 
 it("r4: policy groups follow the pods' labels and go with the policy", async () => {
   await kube.create("nodes", node("n1", "10.1.0.1"));
@@ -68,7 +62,7 @@ it("r4: policy groups follow the pods' labels and go with the policy", async () 
     db: base,
   });
   const uid = (await kube.get("networkpolicies", "web-from-app", "shop")).metadata.uid!;
-  const own = await vnc.read("security-group", uid);
+  const own = await api.vnc.read("security-group", uid);
   expect(own.fq_name).toEqual(["default-domain", "shop", `web-from-app__${uid}`]);
   expect(own.security_group_entries.policy_rule).toMatchObject([
     {

@@ -1,16 +1,10 @@
 /** Action endpoints over real HTTP: name/id lookups, ref-update, prop collections, set-tag, kv, perms. */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startApiServer } from "../../fake-contrail-api/server";
+import { describe, expect, it } from "vitest";
+import { useApiServer } from "../support/api";
 import { client, FQ } from "./helpers";
 
-let api: Awaited<ReturnType<typeof startApiServer>>;
-let c: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  api = await startApiServer({ port: 0, quiet: true });
-  c = client(api.url);
-});
-afterAll(() => api.close());
+const api = useApiServer();
+const c = client(() => api.url);
 
 describe("name and id lookups", () => {
   it("fqname-to-id and id-to-fqname round-trip; unknown → 404", async () => {

@@ -1,16 +1,10 @@
 /** CRUD over real HTTP: boot objects, create defaults and refusals, GET shaping/ETag, partial PUT, delete rules. */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startApiServer } from "../../fake-contrail-api/server";
+import { describe, expect, it } from "vitest";
+import { useApiServer } from "../support/api";
 import { client, FQ } from "./helpers";
 
-let api: Awaited<ReturnType<typeof startApiServer>>;
-let c: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  api = await startApiServer({ port: 0, quiet: true });
-  c = client(api.url);
-});
-afterAll(() => api.close());
+const api = useApiServer();
+const c = client(() => api.url);
 
 const idOf = async (type: string, fq: string[]) =>
   (await c.post("/fqname-to-id", { type, fq_name: fq })).json.uuid;

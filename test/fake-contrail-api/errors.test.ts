@@ -1,17 +1,11 @@
 /** Hard input over real HTTP: malformed/huge bodies, wrong types, bad uuids and fq_names get 4xx, never 5xx. */
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startApiServer } from "../../fake-contrail-api/server";
+import { describe, expect, it } from "vitest";
+import { useApiServer } from "../support/api";
 import { client, FQ } from "./helpers";
 
-let api: Awaited<ReturnType<typeof startApiServer>>;
-let c: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  api = await startApiServer({ port: 0, quiet: true });
-  c = client(api.url);
-});
-afterAll(() => api.close());
+const api = useApiServer();
+const c = client(() => api.url);
 
 describe("malformed requests", () => {
   it("rejects malformed JSON with 400 and a reason", async () => {

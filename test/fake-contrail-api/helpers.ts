@@ -14,9 +14,11 @@ export interface Reply {
 
 export const FQ = (...names: string[]) => ["default-domain", "default-project", ...names];
 
-export function client(url: string) {
+/** `url` may be a getter, for a server started later (`client(() => api.url)` with `useApiServer()`). */
+export function client(url: string | (() => string)) {
+  const base = typeof url === "string" ? () => url : url;
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(url + path, {
+    const res = await fetch(base() + path, {
       method,
       headers: { "content-type": "application/json", ...headers },
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),

@@ -1,5 +1,5 @@
 /** Address management: the pure allocator, and allocation through the API (user-defined and flat subnets, FIPs). */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   allocate,
   checkRequested,
@@ -8,7 +8,7 @@ import {
   macFromUuid,
   planSubnet,
 } from "../../fake-contrail-api/ipam";
-import { startApiServer } from "../../fake-contrail-api/server";
+import { useApiServer } from "../support/api";
 import { client, FQ } from "./helpers";
 
 describe("pure allocator", () => {
@@ -96,14 +96,12 @@ describe("pure allocator", () => {
 });
 
 describe("allocation through the API", () => {
-  let api: Awaited<ReturnType<typeof startApiServer>>;
-  let c: ReturnType<typeof client>;
+  const api = useApiServer();
+  const c = client(() => api.url);
   let vn: string;
   let vmi: string;
 
   beforeAll(async () => {
-    api = await startApiServer({ port: 0, quiet: true });
-    c = client(api.url);
     await c.create("network-ipam", { fq_name: FQ("ipam-user") });
     vn = await c.create("virtual-network", {
       fq_name: FQ("ipam-vn"),
@@ -124,7 +122,6 @@ describe("allocation through the API", () => {
       virtual_network_refs: [{ uuid: vn }],
     });
   });
-  afterAll(() => api.close());
 
   const iip = (name: string, extra: Record<string, unknown> = {}) =>
     c.post("/instance-ips", {

@@ -1,10 +1,10 @@
 /** LIST over real HTTP: every scope, output form, filters, paging and POST /list-bulk-collection. */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startApiServer } from "../../fake-contrail-api/server";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useApiServer } from "../support/api";
 import { client } from "./helpers";
 
-let api: Awaited<ReturnType<typeof startApiServer>>;
-let c: ReturnType<typeof client>;
+const api = useApiServer();
+const c = client(() => api.url);
 const P1 = ["default-domain", "list-p1"];
 const P2 = ["default-domain", "list-p2"];
 let p1: string;
@@ -13,8 +13,6 @@ const vns: Record<string, string> = {};
 let policy: string;
 
 beforeAll(async () => {
-  api = await startApiServer({ port: 0, quiet: true });
-  c = client(api.url);
   p1 = await c.create("project", { fq_name: P1 });
   p2 = await c.create("project", { fq_name: P2 });
   policy = await c.create("network-policy", { fq_name: [...P1, "pol"] });
@@ -32,7 +30,6 @@ beforeAll(async () => {
     });
   }
 });
-afterAll(() => api.close());
 
 const names = (items: { fq_name: string[] }[]) => items.map((i) => i.fq_name.join(":")).sort();
 

@@ -1,16 +1,10 @@
 /** The /watch change stream and /watch-position, as the agents and config daemons consume them. */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startApiServer } from "../../fake-contrail-api/server";
+import { describe, expect, it } from "vitest";
+import { useApiServer } from "../support/api";
 import { client, FQ, readEvents, type SseEvent } from "./helpers";
 
-let api: Awaited<ReturnType<typeof startApiServer>>;
-let c: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  api = await startApiServer({ port: 0, quiet: true });
-  c = client(api.url);
-});
-afterAll(() => api.close());
+const api = useApiServer();
+const c = client(() => api.url);
 
 const position = async () => (await c.get("/watch-position")).json.seq as number;
 const data = (e: SseEvent) => JSON.parse(e.data);
