@@ -4,57 +4,16 @@
  * desired Contrail objects per unit are compared with `golden/<case>.output.yaml`.
  * Regenerate with `UPDATE_GOLDEN=1 npx vitest run test/controller`.
  */
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import YAML from "yaml";
-import { defaultConfig, parseConfig } from "../../controller/config";
-import type { KubeObject } from "../../controller/kube/api";
+import { translateAll, type UnitDesired, type UuidOf } from "../../controller/translate";
 import {
-  cacheKey,
-  emptySnapshot,
-  emptyView,
-  type KubeSnapshot,
-  translateAll,
-  type UnitDesired,
-  type UuidOf,
-} from "../../controller/translate";
-
-const DIR = join(import.meta.dirname, "golden");
-
-function loadCase(file: string) {
-  const docs = YAML.parseAllDocuments(readFileSync(file, "utf8")).map((d) => d.toJSON());
-  const head = docs[0] as {
-    kind: string;
-    model?: "r4" | "r5";
-    conf?: string;
-    routers?: Record<string, string>;
-  };
-  if (head?.kind !== "TestCase") throw new Error(`${file}: first document must be kind: TestCase`);
-  const cfg = head.conf ? parseConfig(head.conf, { model: head.model }) : defaultConfig(head.model ?? "r5");
-  const snap: KubeSnapshot = emptySnapshot();
-  const plural: Record<string, keyof KubeSnapshot> = {
-    Namespace: "namespaces",
-    Pod: "pods",
-    Service: "services",
-    EndpointSlice: "endpointslices",
-    Endpoints: "endpoints",
-    Node: "nodes",
-    NetworkPolicy: "networkpolicies",
-  };
-  for (const d of docs.slice(1) as KubeObject[]) {
-    const r = plural[d.kind];
-    if (!r) throw new Error(`${file}: unsupported kind ${d.kind}`);
-    snap[r].set(cacheKey(d), d);
-  }
-  const view = emptyView();
-  for (const [name, ip] of Object.entries(head.routers ?? {})) {
-    const fq = ["default-global-system-config", name];
-    view.routersByName.set(name, fq);
-    view.routersByIp.set(ip, fq);
-  }
-  return { cfg, snap, view };
-}
+  CONTROLLER_GOLDEN_DIR as DIR,
+  expectGolden,
+  goldenCases,
+  goldenYaml,
+  loadTranslationCase,
+} from "../support/golden";
 
 /** `$uuidOf` placeholders on one line: `uuid of project default-domain:k8s-dev (else <uuid>)`. */
 function uuidPlaceholders(x: unknown): unknown {
@@ -112,11 +71,7 @@ function render(units: UnitDesired[]) {
     }));
 }
 
-const cases = existsSync(DIR)
-  ? readdirSync(DIR)
-      .filter((f) => f.endsWith(".input.yaml"))
-      .map((f) => f.replace(/\.input\.yaml$/, ""))
-  : [];
+const cases = goldenCases(DIR);
 
 describe("translation golden files", () => {
   it("has cases", () => {
@@ -124,19 +79,11 @@ describe("translation golden files", () => {
   });
   for (const c of cases) {
     it(c, () => {
-      const { cfg, snap, view } = loadCase(join(DIR, `${c}.input.yaml`));
-      const out = YAML.stringify(render(translateAll(snap, cfg, view)), {
-        lineWidth: 0,
-        aliasDuplicateObjects: false,
-      });
-      const goldenFile = join(DIR, `${c}.output.yaml`);
-      if (process.env.UPDATE_GOLDEN) writeFileSync(goldenFile, out);
-      expect(existsSync(goldenFile), `${goldenFile} missing: run with UPDATE_GOLDEN=1`).toBe(true);
-      expect(out).toBe(readFileSync(goldenFile, "utf8"));
+      const { cfg, snap, view } = loadTranslationCase(join(DIR, `${c}.input.yaml`));
+      const out = goldenYaml(render(translateAll(snap, cfg, view)));
+      expectGolden(join(DIR, `${c}.output.yaml`), out);
       // translation is deterministic: a second run gives the same objects and uuids
-      expect(
-        YAML.stringify(render(translateAll(snap, cfg, view)), { lineWidth: 0, aliasDuplicateObjects: false }),
-      ).toBe(out);
+      expect(goldenYaml(render(translateAll(snap, cfg, view)))).toBe(out);
     });
   }
 });
