@@ -7,7 +7,7 @@
  */
 import { type ManagedType, parentTypeOf } from "../contrail-types";
 import { defaultDeny, type R4Policy, r4PodSecurityGroups } from "./netpol-r4";
-import { upstreamPodLabels, upstreamPolicyTags } from "./netpol-upstream";
+import { escapeLabel, upstreamPodLabels, upstreamPolicyTags } from "./netpol-upstream";
 import type { KubeObject } from "../kube/api";
 import { GSC, IP_FABRIC_VN, type Layout, NETWORK_ANNOTATION, parseNetworkAnnotation } from "./layout";
 import { fqUuid, type KeyValue, ownerAnnotations, tagName, unitKey, uuid5 } from "./names";
@@ -172,7 +172,11 @@ export function translateTags(
   const names = new Set<string>();
   if (layout.r5) {
     names.add(applicationTag(layout));
-    for (const ns of snap.namespaces.keys()) names.add(tagName("namespace", ns));
+    for (const [name, ns] of snap.namespaces) {
+      names.add(tagName("namespace", name));
+      // kube-manager turns every namespace label into a tag when the namespace appears, pods or not
+      for (const [k, v] of Object.entries(ns.metadata.labels ?? {})) names.add(tagName(escapeLabel(k), escapeLabel(v)));
+    }
   }
   // the upstream layout's rules name label tags whether or not a pod carries them (kube-manager creates them)
   if (layout.upstreamPolicies) for (const t of upstreamPolicyTags(layout, snap)) names.add(t);
