@@ -99,12 +99,12 @@ export class ConfigService {
       description: null,
       ...stripNull(idPerms, ["uuid", "created", "last_modified", "permissions"]),
     };
-    const owner =
-      info.type === "project"
-        ? uuid.replace(/-/g, "")
-        : parent
-          ? (((parent.props.perms2 as Json | undefined)?.owner as string | undefined) ?? "cloud-admin")
-          : "cloud-admin";
+    const rules = rulesFor(info.type);
+    const owner = rules.ownsItself
+      ? uuid.replace(/-/g, "")
+      : parent
+        ? (((parent.props.perms2 as Json | undefined)?.owner as string | undefined) ?? "cloud-admin")
+        : "cloud-admin";
     props.perms2 = {
       owner,
       owner_access: 7,
@@ -130,7 +130,6 @@ export class ConfigService {
       props,
       refs,
     };
-    const rules = rulesFor(obj.type);
     rules.preCreate?.(this.ctx, obj, parent);
     this.store.put(obj);
     this.track(obj);

@@ -1,10 +1,12 @@
 /**
- * project (upstream ProjectServer): created with its `default-application-policy-set`, which it references.
+ * project (upstream ProjectServer): its own owner; created with its `default-application-policy-set`, which
+ * it references.
  * Example: `POST project {fq_name: [d, "p"]}` → `d:p:default-application-policy-set`, ref from the project.
  */
 import type { TypeRules } from "./rules";
 
 export const project: TypeRules = {
+  ownsItself: true,
   postCreate(ctx, obj) {
     const aps = ctx.create("application-policy-set", {
       fq_name: [...obj.fq_name, "default-application-policy-set"],

@@ -52,6 +52,9 @@ export interface ServerContext {
 }
 
 export interface TypeRules {
+  /** Objects of the type own themselves (`perms2.owner`: their uuid without dashes) unless the request names
+   * an owner; other objects get their parent's owner, top-level ones `cloud-admin`. */
+  ownsItself?: true;
   /** Checks and server defaults of a new object, before it is stored (mutates `obj`). */
   preCreate?(ctx: ServerContext, obj: StoredObject, parent: StoredObject | undefined): void;
   /** What the new object brings with it, once it is stored. */
