@@ -28,6 +28,11 @@ export interface PolicyEnd {
   vif?: Vif;
 }
 
+/** One end of a flow at a local vif: the vif's VN, security groups and tags. */
+export function endOfVif(vif: Vif, ip: string): PolicyEnd {
+  return { ip, vns: vif.vnName ? [vif.vnName] : [], sgIds: vif.securityGroupIds, tags: vif.tags, vif };
+}
+
 export interface PolicyTuple {
   proto: number;
   sport: number;

@@ -1,0 +1,127 @@
+/**
+ * The dry run (PIPELINE.md "Dry run"): what the first packet of a new flow would meet on one compute, decided
+ * by the same stages as `receive` — flow setup (`decide`) and output's `nextHop` — without bytes, flows or
+ * counters. Returns the next hop of the (NATted) packet or the drop, and checks that the reply can be routed
+ * back (`NOWHERE_TO_GO` otherwise). Existing flows are ignored: it answers "would a new connection work".
+ * `test/datapath/conformance.test.ts` holds it to the packet verdicts.
+ *
+ * Example: `explain(idx, { vif: 3 }, { proto: 6, sip: "10.1.0.3", sport: 40000, dip: "10.1.0.4", dport: 80 })`
+ *          → `{ verdict: "forward", hop: { kind: "deliver", vif: 4 }, packet }`
+ */
+import type { DropReason } from "../tables";
+import { FABRIC_SNAT_POOLS } from "../tables";
+import { callContext, type Drop, type Ingress, isDrop, keyNhOf } from "./context";
+import { flowHash, flowKeyText } from "./flows";
+import type { FlowTuple } from "./nat";
+import { IPPROTO_ICMP } from "./packet";
+import { decide } from "./stages/flow-setup";
+import { nextHop } from "./stages/output";
+import { receiveRouteOf } from "./stages/pod-ingress";
+import type { TablesIndex } from "./tables-index";
+import type { TraceStep } from "./trace";
+
+/** The dry-run result of `explain`: where the first packet goes next, or why it dies. */
+export type Explanation =
+  | {
+      verdict: "forward";
+      hop:
+        | { kind: "deliver"; vif: number }
+        | { kind: "tunnel"; dstIp: string; label: number }
+        | { kind: "fabric"; via: string }
+        /** Taken by the compute host (receive route). */
+        | { kind: "host" }
+        /** An ICMP echo to a receive address, answered by the vrouter itself. */
+        | { kind: "vrouter" };
+      /** The packet as it leaves (after NAT). */
+      packet: FlowTuple;
+    }
+  | { verdict: "drop"; reason: DropReason; step: TraceStep };
+
+export type ExplainFrom = { vif: number } | { label: number } | { fabric: true };
+
+export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple): Explanation {
+  const compute = idx.tables.compute.name;
+  const explained = (d: Pick<Drop, "reason" | "stage" | "detail">): Explanation => ({
+    verdict: "drop",
+    reason: d.reason,
+    step: { compute, stage: d.stage, detail: d.detail, action: "drop", reason: d.reason },
+  });
+  let ingress: Ingress;
+  if ("vif" in from) {
+    const vif = idx.vif(from.vif);
+    if (vif?.type !== "virtual")
+      return explained({ reason: "INVALID_IF", stage: "ingress", detail: `no virtual vif ${from.vif}` });
+    if (vif.ip !== packet.sip)
+      return explained({
+        reason: "INVALID_SOURCE",
+        stage: "rpf",
+        detail: `source ${packet.sip} is not vif ${from.vif}'s`,
+      });
+    // Gateway / DNS / compute addresses: the vrouter answers pings itself, the rest goes to the host.
+    if (receiveRouteOf(idx, vif, packet))
+      return {
+        verdict: "forward",
+        hop: { kind: packet.proto === IPPROTO_ICMP ? "vrouter" : "host" },
+        packet,
+      };
+    ingress = { kind: "vif", vif };
+  } else if ("label" in from) {
+    const nhId = idx.tables.labels.get(from.label);
+    const nh = nhId === undefined ? undefined : idx.nextHop(nhId);
+    if (nh?.type !== "encap")
+      return explained({
+        reason: "INVALID_LABEL",
+        stage: "label",
+        detail: `label ${from.label} names no interface NH`,
+      });
+    ingress = { kind: "label", label: from.label, nh };
+  } else ingress = { kind: "fabric", vrf: idx.tables.compute.fabricVrf };
+
+  const ctx = callContext(compute, { tracing: false, now: 0, frameBytes: 0 });
+  const keyNh = keyNhOf(idx, ingress);
+  let key: string | undefined;
+  const keyText = () => (key ??= flowKeyText({ ...packet, nh: keyNh }));
+  const d = decide(ctx, idx, { ingress, tuple: packet, keyText });
+  if (isDrop(d)) {
+    if (d.reason === "PULL") return { verdict: "forward", hop: { kind: "host" }, packet };
+    return explained(d);
+  }
+  const nat = { ...d.nat };
+  if (d.natPool) nat.sport = FABRIC_SNAT_POOLS[d.natPool][0];
+  const out: FlowTuple = {
+    proto: packet.proto,
+    sip: nat.sip ?? packet.sip,
+    sport: nat.sport ?? packet.sport,
+    dip: nat.dip ?? packet.dip,
+    dport: nat.dport ?? packet.dport,
+  };
+  const hop = nextHop(ctx, idx, ingress, { direction: "forward", vrf: d.vrf, ecmp: d.ecmp }, out.dip, () =>
+    flowHash(keyText()),
+  );
+  if (isDrop(hop)) return explained(hop);
+  // The reply is routed in the reverse entry's VRF unless it comes back labelled for the source vif.
+  if (ingress.kind !== "vif" || hop.kind === "deliver") {
+    const back = idx.lookup(d.reverseVrf, packet.sip);
+    const nh = back && idx.nextHop(back.route.nh);
+    if (!nh || nh.type === "discard")
+      return explained({
+        reason: "NOWHERE_TO_GO",
+        stage: "route",
+        detail: `no route back to ${packet.sip} in VRF ${d.reverseVrf}`,
+      });
+  }
+  switch (hop.kind) {
+    case "deliver":
+      return { verdict: "forward", hop: { kind: "deliver", vif: hop.vif }, packet: out };
+    case "tunnel":
+      return {
+        verdict: "forward",
+        hop: { kind: "tunnel", dstIp: hop.nh.dstIp, label: hop.label },
+        packet: out,
+      };
+    case "fabric":
+      return { verdict: "forward", hop: { kind: "fabric", via: hop.via }, packet: out };
+    case "host":
+      return { verdict: "forward", hop: { kind: "host" }, packet: out };
+  }
+}
