@@ -22,6 +22,7 @@ import {
   type KubeSnapshot,
   Layout,
   parseUnitKey,
+  putObject,
   translateUnit,
   UNIT_RANK,
   unitDeps,
@@ -243,10 +244,9 @@ export async function startController(opts: ControllerOptions): Promise<Controll
 
   // ---- Kubernetes events → caches → units ----
   function onChange(r: ResourceName, t: ChangeType, o: KubeObject, old?: KubeObject) {
-    const cache = snap[r as keyof KubeSnapshot];
     const key = o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : `${o.metadata.name}`;
-    if (t === "delete") cache.delete(key);
-    else cache.set(key, o);
+    if (t === "delete") snap[r as keyof KubeSnapshot].delete(key);
+    else putObject(snap, r as keyof KubeSnapshot, o, key);
     if (r === "pods") {
       if (old?.metadata.uid && old.metadata.uid !== o.metadata.uid) podsByUid.delete(old.metadata.uid);
       if (o.metadata.uid) {

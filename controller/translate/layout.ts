@@ -11,6 +11,7 @@
  *
  * Example: `new Layout(cfg).podNetwork(nsObj)` → `{ vn: ["default-domain","k8s-default","k8s-default-pod-network"], ipam: [...] }`
  */
+import type { NamespaceObject, PodObject, ServiceObject } from "../kube/objects";
 import { type ControllerConfig, type FipPoolRef, type VnRef, fipPoolRef, vnRef } from "../config";
 import type { KubeObject } from "../kube/api";
 
@@ -143,7 +144,7 @@ export class Layout {
    * Whether a namespace gets its own network(s). In r5 the `default` namespace is treated as isolated, and
    * its networks are the cluster's default ones.
    */
-  isIsolated(ns: KubeObject, warn: (m: string) => void): boolean {
+  isIsolated(ns: NamespaceObject, warn: (m: string) => void): boolean {
     if (this.r5 && ns.metadata.name === "default") return true;
     const ann = ns.metadata.annotations ?? {};
     let isolated = false;
@@ -161,7 +162,7 @@ export class Layout {
   }
 
   /** The namespace's pod VN when isolated and not the cluster default. */
-  ownsIsolatedNetworks(ns: KubeObject, warn: (m: string) => void): boolean {
+  ownsIsolatedNetworks(ns: NamespaceObject, warn: (m: string) => void): boolean {
     return (
       this.isIsolated(ns, warn) &&
       this.isolatedPodNetwork(ns.metadata.name!).join(":") !== this.defaultPodNetwork().join(":")
@@ -169,7 +170,7 @@ export class Layout {
   }
 
   /** Forwarding / SNAT for a namespace's pod network: the namespace annotation overrides the global option. */
-  forwarding(ns: KubeObject | undefined, warn: (m: string) => void): { ipFabric: boolean; snat: boolean } {
+  forwarding(ns: NamespaceObject | undefined, warn: (m: string) => void): { ipFabric: boolean; snat: boolean } {
     let ipFabric = this.cfg.ipFabricForwarding;
     let snat = this.cfg.ipFabricSnat;
     if (this.r5 && ns) {
@@ -202,7 +203,7 @@ export class Layout {
   }
 
   /** Network choice for a pod: pod annotation → namespace annotation → isolated namespace → cluster default. */
-  podNetwork(pod: KubeObject, ns: KubeObject, warn: (m: string) => void): NetChoice {
+  podNetwork(pod: PodObject, ns: NamespaceObject, warn: (m: string) => void): NetChoice {
     const podName = `pod ${pod.metadata.namespace}/${pod.metadata.name}`;
     const fromPod = parseNetworkAnnotation(pod.metadata.annotations?.[NETWORK_ANNOTATION], podName, warn);
     if (fromPod) return { vn: [fromPod.domain, fromPod.project, fromPod.name], source: "pod-annotation" };
@@ -219,7 +220,7 @@ export class Layout {
   }
 
   /** Network for a service's VIP: r5 isolated namespaces have their own service network. */
-  serviceNetwork(ns: KubeObject): NetChoice {
+  serviceNetwork(ns: NamespaceObject): NetChoice {
     if (this.r5 && this.ownsIsolatedNetworks(ns, () => {}))
       return {
         vn: this.isolatedServiceNetwork(ns.metadata.name!),
@@ -230,7 +231,7 @@ export class Layout {
   }
 
   /** Floating-ip pool for a service: service annotation → namespace annotation → public_fip_pool. */
-  fipPool(svc: KubeObject, ns: KubeObject, warn: (m: string) => void): FipPoolRef | undefined {
+  fipPool(svc: ServiceObject, ns: NamespaceObject, warn: (m: string) => void): FipPoolRef | undefined {
     const name = `service ${svc.metadata.namespace}/${svc.metadata.name}`;
     return (
       parseFipPoolAnnotation(svc.metadata.annotations?.[FIP_POOL_ANNOTATION], name, warn) ??

@@ -37,6 +37,7 @@
  * Example: `translateR4Policies(layout, snap, builder)` → per policy its security groups;
  * `r4PodSecurityGroups(layout, snap, pod)` → the policy groups a pod's VMI refs besides its namespace's two.
  */
+import type { NamespaceObject, NetworkPolicyObject, PodObject } from "../kube/objects";
 import type { KubeObject } from "../kube/api";
 import type { Layout } from "./layout";
 import { uuid5 } from "./names";
@@ -84,7 +85,7 @@ export interface R4Group {
 }
 
 export interface R4Policy {
-  np: KubeObject;
+  np: NetworkPolicyObject;
   groups: R4Group[];
   warnings: string[];
 }
@@ -100,7 +101,7 @@ const byAppearance = (a: KubeObject, b: KubeObject) =>
  * Whether the namespace's pods are isolated the v1beta1 way (the default group then admits no ingress).
  * A value that is not JSON is warned about and isolates nothing (kube-manager fails to parse it).
  */
-export function defaultDeny(ns: KubeObject | undefined, warn: (m: string) => void = () => {}): boolean {
+export function defaultDeny(ns: NamespaceObject | undefined, warn: (m: string) => void = () => {}): boolean {
   const raw = ns?.metadata.annotations?.[NETWORK_POLICY_ANNOTATION];
   if (raw === undefined) return false;
   try {
@@ -113,7 +114,7 @@ export function defaultDeny(ns: KubeObject | undefined, warn: (m: string) => voi
 }
 
 /** The labels kube-manager's pod label cache holds for a pod: its labels and `namespace=<ns>`. */
-function podLabels(pod: KubeObject): Labels {
+function podLabels(pod: PodObject): Labels {
   return { ...(pod.metadata.labels ?? {}), namespace: pod.metadata.namespace! };
 }
 
@@ -149,7 +150,7 @@ function portOf(p?: { protocol?: string; port?: number | string }): { protocol: 
 }
 
 /** One NetworkPolicy → its security groups (the policy's own first), with what R4 cannot express. */
-export function r4Policy(layout: Layout, snap: KubeSnapshot, np: KubeObject): R4Policy {
+export function r4Policy(layout: Layout, snap: KubeSnapshot, np: NetworkPolicyObject): R4Policy {
   const ns = np.metadata.namespace!;
   const uid = np.metadata.uid ?? "";
   const spec = np.spec ?? {};
@@ -257,7 +258,7 @@ export function r4Policies(layout: Layout, snap: KubeSnapshot, ns?: string): R4P
 }
 
 /** The policy security groups a pod's VMI refs (after `<c>-<ns>-default` and `<c>-<ns>-sg`), in policy order. */
-export function r4PodSecurityGroups(pod: KubeObject, policies: R4Policy[]): string[][] {
+export function r4PodSecurityGroups(pod: PodObject, policies: R4Policy[]): string[][] {
   if (!hasPort(pod)) return [];
   const labels = podLabels(pod);
   const out: string[][] = [];

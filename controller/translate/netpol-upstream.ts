@@ -33,6 +33,7 @@
  * Example: `translateUpstreamPolicies(layout, snap, builder)` → APS `k8s`, 3 + N firewall-policies, rules,
  * address-groups.
  */
+import type { NamespaceObject, NetworkPolicyObject, PodObject } from "../kube/objects";
 import type { KubeObject } from "../kube/api";
 import type { Layout } from "./layout";
 import { tagName } from "./names";
@@ -75,7 +76,7 @@ const PROTOCOLS: Record<string, string> = { TCP: "tcp", UDP: "udp", SCTP: "sctp"
 export const escapeLabel = (s: string) => s.replaceAll("/", "__slash__");
 
 /** Tags of a pod's VMI in the upstream model: its labels, then its namespace's labels (they win), then `namespace=<ns>`. */
-export function upstreamPodLabels(pod: KubeObject, ns: KubeObject | undefined): Record<string, string> {
+export function upstreamPodLabels(pod: PodObject, ns: NamespaceObject | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   const put = (k: string, v: string) => {
     out[escapeLabel(k)] = escapeLabel(v);
@@ -195,7 +196,7 @@ interface PolicyObjects {
 }
 
 /** `FWRule.parser` for one NetworkPolicy: its own rules and its deny-all rules (or why it cannot be built). */
-function policyRules(np: KubeObject, groups: Set<string>): PolicyObjects | string {
+function policyRules(np: NetworkPolicyObject, groups: Set<string>): PolicyObjects | string {
   const ns = np.metadata.namespace!;
   const name = np.metadata.name!;
   const spec = np.spec ?? {};

@@ -12,6 +12,7 @@
  *
  * Example: `translatePolicies(layout, snap)` → tags, edges VMI → tag, per-pod APS/firewall-policy/rules.
  */
+import type { NamespaceObject, NetworkPolicyObject, PodObject } from "../kube/objects";
 import type { KubeObject } from "../kube/api";
 import type { Layout } from "./layout";
 import { uuid5 } from "./names";
@@ -113,18 +114,18 @@ const ANY_SERVICE: Service = {
   dst_ports: { start_port: 0, end_port: 65535 },
 };
 
-function podKey(p: KubeObject) {
+function podKey(p: { metadata: { namespace?: string; name?: string } }) {
   return `${p.metadata.namespace}/${p.metadata.name}`;
 }
 
-function nsLabels(ns: KubeObject): Record<string, string> {
+function nsLabels(ns: NamespaceObject): Record<string, string> {
   return { "kubernetes.io/metadata.name": ns.metadata.name!, ...(ns.metadata.labels ?? {}) };
 }
 
 /** Resolve one NetworkPolicyPort against a destination pod (named ports need the pod's container ports). */
 function portService(
   port: { protocol?: string; port?: number | string; endPort?: number },
-  dst: KubeObject | undefined,
+  dst: PodObject | undefined,
 ): Service | undefined {
   const protocol = (port.protocol ?? "TCP").toLowerCase();
   let start = 0;
@@ -186,7 +187,7 @@ function analyze(layout: Layout, snap: KubeSnapshot, warn: (m: string) => void):
   const selected = new Map<string, PodRules>();
 
   const peersOf = (
-    np: KubeObject,
+    np: NetworkPolicyObject,
     peer: {
       podSelector?: LabelSelector;
       namespaceSelector?: LabelSelector;
@@ -202,7 +203,7 @@ function analyze(layout: Layout, snap: KubeSnapshot, warn: (m: string) => void):
       }
       return { pods: [], subnets: subtractCidrs(peer.ipBlock.cidr, peer.ipBlock.except ?? []) };
     }
-    const inNs = (p: KubeObject) => {
+    const inNs = (p: PodObject) => {
       if (!peer.namespaceSelector) return p.metadata.namespace === np.metadata.namespace;
       const ns = snap.namespaces.get(p.metadata.namespace!);
       return !!ns && selects(peer.namespaceSelector, nsLabels(ns));
@@ -269,7 +270,7 @@ function analyze(layout: Layout, snap: KubeSnapshot, warn: (m: string) => void):
       if (types.includes("Egress")) {
         r.egressIsolated = true;
         (spec.egress ?? []).forEach((rule: { to?: object[]; ports?: object[] }, ri: number) => {
-          const dests: { ep: Endpoint; pod?: KubeObject }[] = [];
+          const dests: { ep: Endpoint; pod?: PodObject }[] = [];
           if (!rule.to?.length) dests.push({ ep: { any: true } });
           for (const peer of rule.to ?? []) {
             const { pods: ps, subnets } = peersOf(np, peer);

@@ -8,6 +8,15 @@
  */
 import type { KubeObject } from "../kube/api";
 import type { ManagedType } from "../contrail-types";
+import type {
+  EndpointSliceObject,
+  EndpointsObject,
+  NamespaceObject,
+  NetworkPolicyObject,
+  NodeObject,
+  PodObject,
+  ServiceObject,
+} from "../kube/objects";
 
 /** A ref by fq_name; `compareAttr: false` when the server rewrites the attr (VN → IPAM subnet uuids). */
 export interface DesiredRef {
@@ -72,13 +81,13 @@ export interface UnitDesired {
 
 /** Kubernetes caches, keyed `name` (cluster-scoped) or `namespace/name`. */
 export interface KubeSnapshot {
-  namespaces: Map<string, KubeObject>;
-  pods: Map<string, KubeObject>;
-  services: Map<string, KubeObject>;
-  endpointslices: Map<string, KubeObject>;
-  endpoints: Map<string, KubeObject>;
-  nodes: Map<string, KubeObject>;
-  networkpolicies: Map<string, KubeObject>;
+  namespaces: Map<string, NamespaceObject>;
+  pods: Map<string, PodObject>;
+  services: Map<string, ServiceObject>;
+  endpointslices: Map<string, EndpointSliceObject>;
+  endpoints: Map<string, EndpointsObject>;
+  nodes: Map<string, NodeObject>;
+  networkpolicies: Map<string, NetworkPolicyObject>;
 }
 
 /** What the translation needs to know of the VNC side: virtual-routers not created by this controller. */
@@ -103,6 +112,14 @@ export function emptySnapshot(): KubeSnapshot {
 
 export function emptyView(): VncView {
   return { routersByIp: new Map(), routersByName: new Map() };
+}
+
+/**
+ * Store a raw object from the KubeApi in the snapshot's cache for resource `r` (the typed views are what a
+ * KubeApi object of that resource is; the union of the caches just cannot say which one).
+ */
+export function putObject(snap: KubeSnapshot, r: keyof KubeSnapshot, o: KubeObject, key = cacheKey(o)): void {
+  (snap[r] as Map<string, KubeObject>).set(key, o);
 }
 
 /** `ns/name` for namespaced objects, `name` otherwise. */

@@ -5,6 +5,7 @@
  * Example: `translatePod(layout, snap, view, "default/web")` → VM, VMI, instance-ip and the
  * virtual-router → VM edge for pod default/web.
  */
+import type { NamespaceObject, NodeObject, PodObject, ServiceObject } from "../kube/objects";
 import { type ManagedType, parentTypeOf } from "../contrail-types";
 import { defaultDeny, type R4Policy, r4PodSecurityGroups } from "./netpol-r4";
 import { escapeLabel, upstreamPodLabels, upstreamPolicyTags } from "./netpol-upstream";
@@ -138,12 +139,12 @@ export function applicationTag(layout: Layout): string {
 }
 
 /** Pod identity tag for NetworkPolicy rules (see netpol.ts). */
-export function identityTag(layout: Layout, pod: KubeObject): string {
+export function identityTag(layout: Layout, pod: PodObject): string {
   return tagName("application", vmName(layout, pod.metadata.namespace!, pod.metadata.name!));
 }
 
 /** Pods with a Contrail interface: scheduled, not host-network. */
-export function hasPort(p: KubeObject): boolean {
+export function hasPort(p: PodObject): boolean {
   return !!p.spec?.nodeName && !p.spec?.hostNetwork && !!p.metadata.uid;
 }
 
@@ -152,7 +153,7 @@ export function hasPort(p: KubeObject): boolean {
  * `namespace=<ns>`, as kube-manager sets them; plus its identity tag if the kubernetes layout's policies name it.
  * Without `ns` only the pod's own labels and `namespace=<ns>` are given (the controller's tag-use counting).
  */
-export function podTags(layout: Layout, pod: KubeObject, involved: ReadonlySet<string>, ns?: KubeObject): string[] {
+export function podTags(layout: Layout, pod: PodObject, involved: ReadonlySet<string>, ns?: NamespaceObject): string[] {
   const tags: string[] = [];
   if (layout.r5) for (const [k, v] of Object.entries(upstreamPodLabels(pod, ns))) tags.push(tagName(k, v));
   if (involved.has(`${pod.metadata.namespace}/${pod.metadata.name}`)) tags.push(identityTag(layout, pod));
@@ -382,7 +383,7 @@ function allowAllRules(sg: string[]) {
   return { policy_rule: rules };
 }
 
-function internalIp(node: KubeObject): string | undefined {
+function internalIp(node: NodeObject): string | undefined {
   const addrs: { type: string; address: string }[] = node.status?.addresses ?? [];
   return addrs.find((a) => a.type === "InternalIP")?.address;
 }
@@ -407,9 +408,9 @@ export function translateNode(layout: Layout, snap: KubeSnapshot, view: VncView,
 }
 
 /** The virtual-router a pod's VM must be attached to: by hostIP, else by node name. */
-function routerFor(snap: KubeSnapshot, view: VncView, pod: KubeObject): string[] | undefined {
+function routerFor(snap: KubeSnapshot, view: VncView, pod: PodObject): string[] | undefined {
   const hostIp: string | undefined = pod.status?.hostIP;
-  const nodeName: string = pod.spec.nodeName;
+  const nodeName = pod.spec?.nodeName ?? ""; // hasPort() checked it
   const byIp = hostIp ? view.routersByIp.get(hostIp) : undefined;
   if (byIp) return byIp;
   const node = snap.nodes.get(nodeName);
@@ -455,7 +456,7 @@ export function translatePod(
   }
   const router = routerFor(snap, view, pod);
   if (!router) {
-    b.blocked = `pod ${key}: no virtual-router for node ${pod.spec.nodeName} (hostIP ${pod.status?.hostIP ?? "unset"})`;
+    b.blocked = `pod ${key}: no virtual-router for node ${pod.spec?.nodeName} (hostIP ${pod.status?.hostIP ?? "unset"})`;
     return b.done();
   }
   const net = layout.podNetwork(pod, ns, b.warn);
@@ -515,7 +516,7 @@ interface EndpointTarget {
 }
 
 /** Ready endpoints of a service from its EndpointSlices, else from its Endpoints (first subset). */
-export function endpointTargets(snap: KubeSnapshot, svc: KubeObject): EndpointTarget[] {
+export function endpointTargets(snap: KubeSnapshot, svc: ServiceObject): EndpointTarget[] {
   const ns = svc.metadata.namespace!;
   const name = svc.metadata.name!;
   const out = new Map<string, EndpointTarget>();

@@ -7,7 +7,7 @@ import { affectedUnits, NO_SELECTORS, selectorUnits, TagUsers } from "../../cont
 import { defaultConfig, type NetpolLayout } from "../../controller/config";
 import type { KubeObject, ResourceName } from "../../controller/kube/api";
 import type { ChangeType } from "../../controller/kube/informer";
-import { cacheKey, emptySnapshot, type KubeSnapshot, Layout } from "../../controller/translate";
+import { emptySnapshot, type KubeSnapshot, Layout, putObject } from "../../controller/translate";
 import { node, ns, pod, service, slice } from "./fake-kube";
 
 /** A scheduled pod with a uid gets an interface (`hasPort`). */
@@ -34,7 +34,7 @@ const netpol = (namespace: string, name: string, app: string): KubeObject => ({
 /** A cluster: node n1 (10.1.0.1), namespaces a and b, pods a/web (app=web, port 80) and a/db, b/x, service a/web. */
 function cluster(): KubeSnapshot {
   const snap = emptySnapshot();
-  const put = (r: keyof KubeSnapshot, o: KubeObject) => snap[r].set(cacheKey(o), o);
+  const put = (r: keyof KubeSnapshot, o: KubeObject) => putObject(snap, r, o);
   put("nodes", node("n1", "10.1.0.1"));
   put("namespaces", ns("a"));
   put("namespaces", ns("b"));

@@ -148,7 +148,7 @@ describe("golden cases taken from upstream's test_vnc_network_policy.py hold wha
         expect(refs("firewall-policy", fp, "firewall_rule_refs").length, `rules of ${fp}`).toBe(
           upstreamSpecRuleCount(np.spec),
         );
-        const types: string[] = np.spec.policyTypes ?? ["Ingress"];
+        const types: string[] = np.spec?.policyTypes ?? ["Ingress"];
         if (types.includes("Ingress")) expect(denyall).toContain(`${ns}-ingress-${name}-denyall`);
         if (types.includes("Egress")) expect(denyall).toContain(`${ns}-egress-${name}-default-deny-all`);
       }

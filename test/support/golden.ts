@@ -15,7 +15,7 @@ import { expect } from "vitest";
 import YAML from "yaml";
 import { defaultConfig, parseConfig } from "../../controller/config";
 import type { KubeObject } from "../../controller/kube/api";
-import { cacheKey, emptySnapshot, emptyView, type KubeSnapshot } from "../../controller/translate";
+import { emptySnapshot, emptyView, type KubeSnapshot, putObject } from "../../controller/translate";
 
 export const CONTROLLER_GOLDEN_DIR = new URL("../controller/golden/", import.meta.url).pathname;
 
@@ -52,7 +52,7 @@ export function loadTranslationCase(file: string) {
   for (const d of docs.slice(1) as KubeObject[]) {
     const r = plural[d.kind];
     if (!r) throw new Error(`${file}: unsupported kind ${d.kind}`);
-    snap[r].set(cacheKey(d), d);
+    putObject(snap, r, d);
   }
   const view = emptyView();
   for (const [name, ip] of Object.entries(head.routers ?? {})) {
