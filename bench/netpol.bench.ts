@@ -12,14 +12,24 @@
  * whose tier is In a set (matchExpressions). A label change moves one pod to the next `app`, so it leaves one
  * policy's selection and enters another's, and changes which peers several policies name.
  *
+ * First, without the controller or the API, the pure translation of the same snapshot per layout: the
+ * Policies unit (every firewall object NetworkPolicies give) and the set of pods that need an identity tag,
+ * which the kubernetes layout recomputes on every pod or NetworkPolicy event (`selectorUnits`), so its cost
+ * times the number of events bounds the cold start from below.
+ *
  * Run: `node --import tsx bench/netpol.bench.ts [pods] [policies] [namespaces] [changes]` (default 5000 1000 50 50).
- * `CTB_BENCH_LAYOUTS=kubernetes` (or `upstream`) runs one layout only (no ratio then).
+ * `CTB_BENCH_LAYOUTS=kubernetes` (or `upstream`) runs one layout only (no ratio then);
+ * `CTB_BENCH_TRANSLATE_ONLY=1` stops after the pure translation.
  */
 import { spawn } from "node:child_process";
 import { loadavg } from "node:os";
 import { defaultConfig, type NetpolLayout } from "../controller/config";
 import { startController } from "../controller/index";
-import type { KubeObject } from "../controller/kube/api";
+import type { KubeObject, ResourceName } from "../controller/kube/api";
+import { translateUnit, translationContext } from "../controller/translate/index";
+import { Layout } from "../controller/translate/layout";
+import { unitKey } from "../controller/translate/names";
+import { emptySnapshot, emptyView, type KubeSnapshot, putObject } from "../controller/translate/types";
 import { VncClient } from "../controller/vnc/client";
 import { FakeKube, node, pod } from "../test/controller/fake-kube";
 
@@ -28,6 +38,7 @@ const NP = Number(process.argv[3] ?? 1000);
 const N = Number(process.argv[4] ?? 50);
 const E = Number(process.argv[5] ?? 50);
 const LAYOUTS = (process.env.CTB_BENCH_LAYOUTS?.split(",") ?? ["upstream", "kubernetes"]) as NetpolLayout[];
+const TRANSLATE_ONLY = !!process.env.CTB_BENCH_TRANSLATE_ONLY;
 const NODES = 20;
 const APPS = 20;
 const TIERS = 5;
@@ -68,6 +79,14 @@ async function startApiProcess(): Promise<{ url: string; close: () => Promise<vo
   });
   child.stdout.resume();
   child.stderr.resume();
+  // an interrupted bench must not leave the API process behind
+  const kill = () => child.kill("SIGTERM");
+  process.once("exit", kill);
+  for (const sig of ["SIGINT", "SIGTERM"] as const)
+    process.once(sig, () => {
+      kill();
+      process.exit(130);
+    });
   return {
     url,
     close: () =>
@@ -148,10 +167,8 @@ interface Result {
   loadAfter: string;
 }
 
-async function runLayout(layout: NetpolLayout): Promise<Result> {
-  const loadBefore = load();
-  const api = await startApiProcess();
-  const kube = new FakeKube();
+/** The cluster of the bench: nodes, namespaces with team labels, pods, NetworkPolicies. */
+async function populate(kube: FakeKube): Promise<void> {
   for (let i = 0; i < NODES; i++)
     await kube.create("nodes", node(`compute-${i}`, `192.168.${i >> 8}.${(i & 255) + 1}`));
   for (let j = 0; j < N; j++)
@@ -163,6 +180,49 @@ async function runLayout(layout: NetpolLayout): Promise<Result> {
   for (let i = 0; i < P; i++)
     await kube.create("pods", pod(nsName(i % N), `p-${i}`, `compute-${i % NODES}`, podLabels(i)));
   for (let k = 0; k < NP; k++) await kube.create("networkpolicies", policy(k));
+}
+
+interface Translation {
+  layout: NetpolLayout;
+  involvedMs: number;
+  involved: number;
+  policiesMs: number;
+  objects: number;
+}
+
+/** Pure translation, no controller, no API: identity-tagged pods and the Policies unit, best of 3. */
+async function translateOnly(layouts: NetpolLayout[]): Promise<Translation[]> {
+  const kube = new FakeKube();
+  await populate(kube);
+  const snap: KubeSnapshot = emptySnapshot();
+  for (const r of ["nodes", "namespaces", "pods", "networkpolicies"] as const)
+    for (const o of (await kube.list(r as ResourceName)).items) putObject(snap, r, o);
+  const out: Translation[] = [];
+  for (const netpolLayout of layouts) {
+    const layout = new Layout({ ...defaultConfig("r5"), netpolLayout });
+    let involvedMs = Number.POSITIVE_INFINITY;
+    let policiesMs = Number.POSITIVE_INFINITY;
+    let involved = 0;
+    let objects = 0;
+    for (let i = 0; i < 3; i++) {
+      let t = performance.now();
+      const ctx = translationContext(snap, layout);
+      involvedMs = Math.min(involvedMs, performance.now() - t);
+      involved = ctx.involved.size;
+      t = performance.now();
+      objects = translateUnit(unitKey.policies(), snap, layout, emptyView(), ctx).objects.length;
+      policiesMs = Math.min(policiesMs, performance.now() - t);
+    }
+    out.push({ layout: netpolLayout, involvedMs, involved, policiesMs, objects });
+  }
+  return out;
+}
+
+async function runLayout(layout: NetpolLayout): Promise<Result> {
+  const loadBefore = load();
+  const api = await startApiProcess();
+  const kube = new FakeKube();
+  await populate(kube);
 
   // floor cost of one API write on this API, this run (sequential creates through the client)
   const vnc = new VncClient(api.url);
@@ -222,6 +282,15 @@ async function main() {
   console.log(
     `netpol bench (r5): ${P} pods in ${N} namespaces, ${NP} NetworkPolicies, ${E} label changes, ${NODES} nodes; load average ${load()}`,
   );
+  console.log("  pure translation of the same snapshot (no controller, no API; best of 3):");
+  for (const t of await translateOnly(LAYOUTS))
+    console.log(
+      `    ${t.layout.padEnd(10)} Policies unit ${t.policiesMs.toFixed(0)} ms (${t.objects} objects); identity-tagged pods ${t.involvedMs.toFixed(0)} ms (${t.involved} pods)`,
+    );
+  console.log(
+    `    (the kubernetes layout recomputes the identity-tagged pods on each of the ${P + NP} pod and policy events of a cold start)`,
+  );
+  if (TRANSLATE_ONLY) return;
   const results: Result[] = [];
   for (const layout of LAYOUTS) {
     const r = await runLayout(layout);
