@@ -55,6 +55,21 @@ export interface ControllerConfig {
    * (Contrail does not ship it), for either model.
    */
   netpolLayout: NetpolLayout;
+  /**
+   * The kube-apiserver as the computes reach it (`[KUBERNETES] kubernetes_api_server`, default `localhost`):
+   * an IPv4 address becomes the link-local entry's `ip_fabric_service_ip`, anything else its
+   * `ip_fabric_DNS_service_name`; empty turns the link-local entries off.
+   */
+  kubernetesApiServer: string;
+  /** `[KUBERNETES] kubernetes_api_secure_port` (8443): the link-local entries' `ip_fabric_service_port`. */
+  kubernetesApiSecurePort: number;
+  /** `[KUBERNETES] kubernetes_service_name` (`kubernetes`): services of this name (any namespace) get link-local entries. */
+  kubernetesServiceName: string;
+  /**
+   * `[DEFAULTS] api_service_link_local` (default on): the kubernetes Service gets one link-local service per port
+   * in default-global-vrouter-config. Upstream compares the value with the string `True`; any other value is off.
+   */
+  apiServiceLinkLocal: boolean;
 }
 
 export type NetpolLayout = "upstream" | "kubernetes";
@@ -83,6 +98,10 @@ export function defaultConfig(model: Model = "r5"): ControllerConfig {
     hostNetworkService: false,
     vncEndpoint: { ip: "127.0.0.1", port: 8082 },
     netpolLayout: "upstream",
+    kubernetesApiServer: "localhost",
+    kubernetesApiSecurePort: 8443,
+    kubernetesServiceName: "kubernetes",
+    apiServiceLinkLocal: true,
   };
 }
 
@@ -146,6 +165,11 @@ export function parseConfig(text: string, overrides: ConfigOverrides = {}): Cont
   if (k8s.ip_fabric_snat !== undefined) cfg.ipFabricSnat = bool(K("ip_fabric_snat"), k8s.ip_fabric_snat);
   if (k8s.host_network_service !== undefined)
     cfg.hostNetworkService = bool(K("host_network_service"), k8s.host_network_service);
+  if (k8s.kubernetes_api_server !== undefined) cfg.kubernetesApiServer = k8s.kubernetes_api_server.trim();
+  if (k8s.kubernetes_api_secure_port !== undefined)
+    cfg.kubernetesApiSecurePort = int(K("kubernetes_api_secure_port"), k8s.kubernetes_api_secure_port);
+  if (k8s.kubernetes_service_name !== undefined)
+    cfg.kubernetesServiceName = name(K("kubernetes_service_name"), k8s.kubernetes_service_name);
 
   if (vnc.vnc_endpoint_ip !== undefined) cfg.vncEndpoint.ip = vnc.vnc_endpoint_ip.split(/[\s,]+/)[0];
   if (vnc.vnc_endpoint_port !== undefined)
@@ -159,6 +183,8 @@ export function parseConfig(text: string, overrides: ConfigOverrides = {}): Cont
     if (cfg.kubeTimerInterval <= 0) throw new ConfigError("[DEFAULTS] kube_timer_interval", "must be > 0");
   }
   if (defs.aps_name !== undefined && defs.aps_name !== "") cfg.apsName = defs.aps_name;
+  // vnc_service.py: `self._args.api_service_link_local == 'True'`
+  if (defs.api_service_link_local !== undefined) cfg.apiServiceLinkLocal = defs.api_service_link_local.trim() === "True";
   if (defs.netpol_layout !== undefined) cfg.netpolLayout = netpolLayout("[DEFAULTS] netpol_layout", defs.netpol_layout);
 
   const merged = { ...cfg, ...stripUndefined(overrides) };

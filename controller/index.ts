@@ -21,6 +21,8 @@ import { type ControllerStatus, controllerMetrics, serveStatus } from "./status"
 import {
   type KubeSnapshot,
   Layout,
+  LINK_LOCAL_LIST,
+  linkLocalOwner,
   parseUnitKey,
   putObject,
   translateUnit,
@@ -101,6 +103,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     warn: (m) => log.log("warn", m),
     // addresses follow creation order for bursts a person would type; big bursts allocate in parallel
     orderAllocations: () => queue.depth() + queue.inFlight() <= ORDERED_BURST,
+    // the kubernetes Service's link-local services in default-global-vrouter-config
+    sharedLists: [{ ...LINK_LOCAL_LIST, holder: [...LINK_LOCAL_LIST.holder], ownerOf: (e) => linkLocalOwner(layout, e) }],
   });
 
   // ---- caches ----

@@ -10,7 +10,9 @@
  *      applier asks the API and reports the unit blocked when one is missing;
  *   4. `upserts`: desired objects in dependency order, each with the create body or an update of only the
  *      fields that differ (objects already as desired are left out);
- *   5. `refs`: edges to add.
+ *   5. `refs`: edges to add;
+ *   6. `lists`: per shared list of an object the unit does not own, its entries to put (new or changed) and
+ *      to drop (no longer wanted) — the applier rewrites the list leaving other owners' entries alone.
  *
  * `reconcile.ts` applies a plan (409 on create → adopt the existing object and update it; 404 on update →
  * create it again) and keeps the index current.
@@ -20,7 +22,7 @@
  *   plan.deletes.map((a) => a.type)   // ["instance-ip", "virtual-machine-interface", "virtual-machine"]
  */
 import { parentTypeOf, TYPE_ORDER } from "./contrail-types";
-import type { DesiredEdge, DesiredObject, DesiredRef, UnitDesired } from "./translate/types";
+import type { DesiredEdge, DesiredListEntry, DesiredObject, DesiredRef, UnitDesired } from "./translate/types";
 import type { VncRef, VncWrite } from "./vnc/client";
 
 /** An object as the index knows it: its uuid and the last props/refs seen or written. */
@@ -40,6 +42,19 @@ export interface UnitActual {
   edges?: ReadonlyMap<string, DesiredEdge>;
   /** Every object known to exist (owned or not): objKey → uuid. */
   known: ReadonlyMap<string, string>;
+  /** The unit's entries in shared lists, by `entryKey`. */
+  entries?: ReadonlyMap<string, DesiredListEntry>;
+}
+
+/** The writes to one shared list: entries (by key) to drop and entries to put, replacing same-keyed ones. */
+export interface ListWrite {
+  holderType: string;
+  holder: string[];
+  prop: string;
+  list: string;
+  keyField: string;
+  drop: { key: string; name: string }[];
+  put: { key: string; entry: DesiredListEntry }[];
 }
 
 /**
@@ -65,6 +80,7 @@ export interface UnitPlan {
   requires: { type: string; fq_name: string[] }[];
   upserts: Upsert[];
   refs: { key: string; edge: DesiredEdge }[];
+  lists: ListWrite[];
 }
 
 const RANK = new Map<string, number>(TYPE_ORDER.map((t, i) => [t, i]));
@@ -74,6 +90,8 @@ const UUID_IS_IDENTITY = new Set(["virtual-machine"]);
 
 export const objKey = (type: string, fq: string[]) => `${type} ${fq.join(":")}`;
 export const edgeKey = (e: DesiredEdge) => `${e.fromType} ${e.from.join(":")} ${e.refType} ${e.to.join(":")}`;
+export const entryKey = (e: DesiredListEntry) =>
+  `${e.holderType} ${e.holder.join(":")} ${e.prop}.${e.list} ${String(e.entry[e.keyField])}`;
 export const refFieldType = (field: string) => field.replace(/_refs$/, "").replace(/_/g, "-");
 
 function rank(type: string): number {
@@ -137,7 +155,30 @@ export function planUnit(unit: UnitDesired, actual: UnitActual): UnitPlan {
     .filter(([k]) => !actual.edges?.has(k) || unrefKeys.has(k))
     .map(([key, edge]) => ({ key, edge }));
 
-  return { unref, deletes, requires: [...requires.values()], upserts, refs };
+  return { unref, deletes, requires: [...requires.values()], upserts, refs, lists: planLists(unit, actual) };
+}
+
+/** Shared-list writes: entries no longer wanted are dropped, new or changed ones put; grouped per list. */
+function planLists(unit: UnitDesired, actual: UnitActual): ListWrite[] {
+  const want = new Map((unit.entries ?? []).map((e) => [entryKey(e), e]));
+  const have = actual.entries ?? new Map<string, DesiredListEntry>();
+  const byList = new Map<string, ListWrite>();
+  const group = (e: DesiredListEntry) => {
+    const k = `${e.holderType} ${e.holder.join(":")} ${e.prop}.${e.list}`;
+    let w = byList.get(k);
+    if (!w) {
+      w = { holderType: e.holderType, holder: e.holder, prop: e.prop, list: e.list, keyField: e.keyField, drop: [], put: [] };
+      byList.set(k, w);
+    }
+    return w;
+  };
+  for (const [k, e] of have)
+    if (!want.has(k)) group(e).drop.push({ key: k, name: String(e.entry[e.keyField]) });
+  for (const [k, e] of want) {
+    const h = have.get(k);
+    if (!h || !(subset(e.entry, h.entry) && subset(h.entry, e.entry))) group(e).put.push({ key: k, entry: e });
+  }
+  return [...byList.values()];
 }
 
 /**

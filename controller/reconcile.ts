@@ -18,7 +18,9 @@ import {
   type ActualObject,
   afterWrite,
   edgeKey,
+  entryKey,
   hasPlaceholder,
+  type ListWrite,
   type ObjectWrite,
   objectWrite,
   objKey,
@@ -28,7 +30,7 @@ import {
   type Upsert,
 } from "./plan";
 import { unitKeyOf } from "./translate/names";
-import type { DesiredEdge, DesiredObject, UnitDesired, UuidOf, VncView } from "./translate/types";
+import type { DesiredEdge, DesiredListEntry, DesiredObject, UnitDesired, UuidOf, VncView } from "./translate/types";
 import { NoIdError, RefsExistError, type VncClient, type VncObject, type VncRef } from "./vnc/client";
 
 /**
@@ -75,6 +77,19 @@ export interface ReconcilerOptions {
    * round trip per allocation; the controller turns it off for large bursts (cold start). Default: always.
    */
   orderAllocations?: () => boolean;
+  /** Shared lists units keep entries in, read on every scan so entries are found again after a restart. */
+  sharedLists?: SharedList[];
+}
+
+/** A list property of an object the controller does not own, where units keep entries (see DesiredListEntry). */
+export interface SharedList {
+  holderType: string;
+  holder: string[];
+  prop: string;
+  list: string;
+  keyField: string;
+  /** The unit an entry found in the list belongs to; undefined: not this cluster's. */
+  ownerOf: (entry: Record<string, unknown>) => string | undefined;
 }
 
 export class Reconciler {
@@ -82,6 +97,8 @@ export class Reconciler {
   readonly owned = new Map<string, Map<string, ActualObject>>();
   /** unit key → edges applied by that unit */
   readonly edges = new Map<string, Map<string, DesiredEdge>>();
+  /** unit key → its entries in shared lists, by entryKey */
+  readonly entries = new Map<string, Map<string, DesiredListEntry>>();
   /** every object known to exist (owned or not): objKey → uuid */
   readonly known = new Map<string, string>();
   /** vn objKey → ipam fq string → subnet uuid */
@@ -91,6 +108,9 @@ export class Reconciler {
   private readonly orderAllocations: () => boolean;
   private readonly warnedSubnet = new Set<string>();
   private readonly allocations = new Sequencer();
+  private readonly sharedLists: SharedList[];
+  /** shared list holder → the tail of the writes queued on it (read-modify-write, one at a time) */
+  private readonly listLocks = new Map<string, Promise<unknown>>();
 
   constructor(
     readonly vnc: VncClient,
@@ -99,6 +119,7 @@ export class Reconciler {
   ) {
     this.warn = opts.warn ?? (() => {});
     this.orderAllocations = opts.orderAllocations ?? (() => true);
+    this.sharedLists = opts.sharedLists ?? [];
   }
 
   /**
@@ -112,8 +133,29 @@ export class Reconciler {
         return [type, await this.vnc.list(type, { detail: true, fields })] as const;
       }),
     );
+    const shared = await Promise.all(
+      this.sharedLists.map(async (sl) => {
+        try {
+          const o = await this.vnc.readByFqName(sl.holderType, sl.holder, { fields: [sl.prop] });
+          const items = (o[sl.prop] as Record<string, unknown> | undefined)?.[sl.list];
+          return [sl, Array.isArray(items) ? (items as Record<string, unknown>[]) : []] as const;
+        } catch (err) {
+          if (err instanceof NoIdError) return [sl, []] as const;
+          throw err;
+        }
+      }),
+    );
     this.owned.clear();
     this.edges.clear();
+    this.entries.clear();
+    for (const [sl, items] of shared)
+      for (const entry of items) {
+        const unit = sl.ownerOf(entry);
+        if (!unit) continue;
+        const { ownerOf: _, ...where } = sl;
+        const e: DesiredListEntry = { ...where, entry };
+        this.entryMap(unit).set(entryKey(e), e);
+      }
     this.known.clear();
     this.subnets.clear();
     this.view.routersByIp.clear();
@@ -156,7 +198,7 @@ export class Reconciler {
         }
       }
     }
-    return new Set([...this.owned.keys(), ...this.edges.keys()]);
+    return new Set(this.ownedUnits());
   }
 
   /** Apply one unit. Throws UnitBlocked (nothing changed) or UnitFailed (partly applied; retry later). */
@@ -166,6 +208,7 @@ export class Reconciler {
       objects: this.owned.get(unit.key),
       edges: this.edges.get(unit.key),
       known: this.known,
+      entries: this.entries.get(unit.key),
     });
     // reserve the allocation turn synchronously, so addresses follow the order units were started in
     const slot =
@@ -253,13 +296,72 @@ export class Reconciler {
       }
     }
     if (this.edges.get(unit)?.size === 0) this.edges.delete(unit);
+
+    // 6. entries in shared lists (they depend on no object of the unit)
+    for (const w of plan.lists) {
+      try {
+        writes += await this.writeList(unit, w);
+      } catch (err) {
+        errors.push(
+          err instanceof NoIdError
+            ? new Error(`${describeUnit(unit)}: ${w.holderType} ${w.holder.join(":")} does not exist (yet)`)
+            : (err as Error),
+        );
+      }
+    }
+    if (this.entries.get(unit)?.size === 0) this.entries.delete(unit);
     if (errors.length) throw new UnitFailed(errors);
     return deferred.length ? { writes, deferred: deferred.join("; ") } : { writes };
   }
 
-  /** Units currently owning objects or edges. */
+  /** Units currently owning objects, edges or shared-list entries. */
   ownedUnits(): string[] {
-    return [...new Set([...this.owned.keys(), ...this.edges.keys()])];
+    return [...new Set([...this.owned.keys(), ...this.edges.keys(), ...this.entries.keys()])];
+  }
+
+  /**
+   * Rewrite one shared list: read it, put this unit's new and changed entries in place of same-keyed ones (or
+   * at the end), drop the ones it no longer wants, keep everyone else's; one write, only if it changed. Writes
+   * to the same holder are serialised (read-modify-write).
+   */
+  private writeList(unit: string, w: ListWrite): Promise<number> {
+    const lockKey = objKey(w.holderType, w.holder);
+    const run = async (): Promise<number> => {
+      const uuid = await this.uuidOf(w.holderType, w.holder);
+      const obj = await this.vnc.read(w.holderType, uuid, { fields: [w.prop] });
+      const cur = (obj[w.prop] ?? {}) as Record<string, unknown>;
+      const list = (Array.isArray(cur[w.list]) ? cur[w.list] : []) as Record<string, unknown>[];
+      const drop = new Set(w.drop.map((d) => d.name));
+      const put = new Map(w.put.map((p) => [String(p.entry.entry[w.keyField]), p.entry.entry]));
+      const placed = new Set<string>();
+      const next: Record<string, unknown>[] = [];
+      for (const e of list) {
+        const name = String(e[w.keyField]);
+        const replacement = put.get(name);
+        if (replacement) {
+          // the first same-named entry is replaced; duplicates of it go
+          if (!placed.has(name)) next.push(replacement);
+          placed.add(name);
+        } else if (!drop.has(name)) next.push(e);
+      }
+      for (const [name, e] of put) if (!placed.has(name)) next.push(e);
+      let writes = 0;
+      if (JSON.stringify(next) !== JSON.stringify(list)) {
+        await this.vnc.update(w.holderType, uuid, { [w.prop]: { ...cur, [w.list]: next } });
+        writes = 1;
+      }
+      const m = this.entryMap(unit);
+      for (const d of w.drop) m.delete(d.key);
+      for (const p of w.put) m.set(p.key, p.entry);
+      return writes;
+    };
+    const tail = (this.listLocks.get(lockKey) ?? Promise.resolve()).then(run, run);
+    const settled = tail.catch(() => {});
+    this.listLocks.set(lockKey, settled);
+    void settled.then(() => {
+      if (this.listLocks.get(lockKey) === settled) this.listLocks.delete(lockKey);
+    });
+    return tail;
   }
 
   /** Create, adopt or update one object of the plan; returns the number of writes. */
@@ -407,6 +509,15 @@ export class Reconciler {
     if (m?.size === 0) this.owned.delete(unit);
     this.known.delete(k);
     this.subnets.delete(k);
+  }
+
+  private entryMap(unit: string): Map<string, DesiredListEntry> {
+    let m = this.entries.get(unit);
+    if (!m) {
+      m = new Map();
+      this.entries.set(unit, m);
+    }
+    return m;
   }
 
   private edgeMap(unit: string): Map<string, DesiredEdge> {

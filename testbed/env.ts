@@ -58,6 +58,10 @@ export function controllerConfigFor(scenario: Scenario): ControllerConfig {
   if (c.ipFabricForwarding !== undefined) cfg.ipFabricForwarding = c.ipFabricForwarding;
   if (c.ipFabricSnat !== undefined) cfg.ipFabricSnat = c.ipFabricSnat;
   if (c.netpolLayout) cfg.netpolLayout = c.netpolLayout;
+  if (c.kubernetesApiServer !== undefined) cfg.kubernetesApiServer = c.kubernetesApiServer;
+  if (c.kubernetesApiSecurePort !== undefined) cfg.kubernetesApiSecurePort = c.kubernetesApiSecurePort;
+  if (c.kubernetesServiceName) cfg.kubernetesServiceName = c.kubernetesServiceName;
+  if (c.apiServiceLinkLocal !== undefined) cfg.apiServiceLinkLocal = c.apiServiceLinkLocal;
   if (c.publicFipPool) {
     const pool = dict("public_fip_pool", c.publicFipPool);
     if (pool) cfg.publicFipPool = fipPoolRef("public_fip_pool", pool);

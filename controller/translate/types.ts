@@ -67,12 +67,30 @@ export interface DesiredEdge {
   attr?: unknown;
 }
 
+/**
+ * An entry this unit owns in a list property of an object it does not own (the kubernetes Service's link-local
+ * services in `default-global-vrouter-config`'s `linklocal_services.linklocal_service_entry`). Entries are told
+ * apart by `entry[keyField]`; the applier reads the list, replaces or appends this unit's entries, drops the
+ * ones it no longer wants and leaves everyone else's as they are.
+ */
+export interface DesiredListEntry {
+  holderType: string;
+  holder: string[];
+  /** The property holding the list (`linklocal_services`) and the list inside it (`linklocal_service_entry`). */
+  prop: string;
+  list: string;
+  keyField: string;
+  entry: Record<string, unknown>;
+}
+
 export type UnitKind = "Tags" | "Cluster" | "Node" | "Namespace" | "Pod" | "Service" | "Policies";
 
 export interface UnitDesired {
   key: string;
   objects: DesiredObject[];
   edges: DesiredEdge[];
+  /** Entries in shared lists of objects the unit does not own. */
+  entries?: DesiredListEntry[];
   /** Problems with the Kubernetes input, each naming the object; the unit is handled on defaults. */
   warnings: string[];
   /** Set when the unit cannot be translated now (e.g. no virtual-router for the pod's node yet). */

@@ -14,6 +14,7 @@ import { GSC, IP_FABRIC_VN, type Layout, NETWORK_ANNOTATION, parseNetworkAnnotat
 import { fqUuid, type KeyValue, ownerAnnotations, tagName, unitKey, uuid5 } from "./names";
 import type {
   DesiredEdge,
+  DesiredListEntry,
   DesiredObject,
   DesiredRef,
   KubeSnapshot,
@@ -27,6 +28,7 @@ import type {
 export class UnitBuilder {
   readonly objects: DesiredObject[] = [];
   readonly edges: DesiredEdge[] = [];
+  readonly entries: DesiredListEntry[] = [];
   readonly warnings: string[] = [];
   blocked?: string;
   constructor(
@@ -66,6 +68,7 @@ export class UnitBuilder {
       key: this.key,
       objects: this.objects,
       edges: this.edges,
+      ...(this.entries.length ? { entries: this.entries } : {}),
       warnings: this.warnings,
       ...(this.blocked ? { blocked: this.blocked } : {}),
     };
@@ -669,6 +672,8 @@ export function translateService(
     }
   }
 
+  if (svcName === layout.cfg.kubernetesServiceName) b.entries.push(...linkLocalEntries(layout, nsName, svcName, clusterIP, spec.ports ?? []));
+
   const external: string[] = [...(spec.externalIPs ?? [])];
   const isLb = spec.type === "LoadBalancer";
   if (external.length || isLb) {
@@ -692,4 +697,65 @@ export function translateService(
     }
   }
   return b.done();
+}
+
+/** Where kube-manager keeps link-local services: `default-global-vrouter-config`'s `linklocal_services`. */
+export const LINK_LOCAL_LIST = {
+  holderType: "global-vrouter-config",
+  holder: [GSC, "default-global-vrouter-config"],
+  prop: "linklocal_services",
+  list: "linklocal_service_entry",
+  keyField: "linklocal_service_name",
+} as const;
+
+/**
+ * The kubernetes Service's link-local services (vnc_service.py `_create_link_local_service`,
+ * link_local_manager.py `create_link_local_service_entry`): one per service port, named
+ * `<project fq_name joined by '-'>-<svc>-<port>` (two ports of one number share the entry), from the ClusterIP
+ * and port to the API server's secure port; an API server that is not an IPv4 address is a DNS name. None when
+ * `api_service_link_local` is off or `kubernetes_api_server` empty.
+ */
+export function linkLocalEntries(
+  layout: Layout,
+  ns: string,
+  svc: string,
+  clusterIP: string,
+  ports: { port: number }[],
+): DesiredListEntry[] {
+  const cfg = layout.cfg;
+  if (!cfg.apiServiceLinkLocal || !cfg.kubernetesApiServer) return [];
+  const isIp = /^\d{1,3}(\.\d{1,3}){3}$/.test(cfg.kubernetesApiServer);
+  const byName = new Map<string, DesiredListEntry>();
+  for (const p of ports) {
+    const name = linkLocalName(layout, ns, `${svc}-${p.port}`);
+    byName.set(name, {
+      ...LINK_LOCAL_LIST,
+      holder: [...LINK_LOCAL_LIST.holder],
+      entry: {
+        linklocal_service_name: name,
+        linklocal_service_ip: clusterIP,
+        linklocal_service_port: p.port,
+        ip_fabric_DNS_service_name: isIp ? "" : cfg.kubernetesApiServer,
+        ip_fabric_service_ip: [isIp ? cfg.kubernetesApiServer : ""],
+        ip_fabric_service_port: cfg.kubernetesApiSecurePort,
+      },
+    });
+  }
+  return [...byName.values()];
+}
+
+/** link_local_manager.py `_get_linklocal_entry_name`: the project's fq_name and the name, joined by '-'. */
+export function linkLocalName(layout: Layout, ns: string, name: string): string {
+  return [...layout.project(ns), name].join("-");
+}
+
+/** The Service unit a link-local entry of this cluster belongs to (after a restart); undefined if none. */
+export function linkLocalOwner(layout: Layout, entry: Record<string, unknown>): string | undefined {
+  const name = entry.linklocal_service_name;
+  if (typeof name !== "string") return undefined;
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const MARK = "\u0000";
+  const [before, after] = linkLocalName(layout, MARK, layout.cfg.kubernetesServiceName).split(MARK);
+  const m = new RegExp(`^${esc(before)}(.+)${esc(after)}-\\d+$`).exec(name);
+  return m ? unitKey.service(m[1], layout.cfg.kubernetesServiceName) : undefined;
 }

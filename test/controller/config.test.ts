@@ -31,6 +31,23 @@ describe("config", () => {
     expect(() => parseConfig("[DEFAULTS]\nnetpol_layout = r4\n")).toThrow(ConfigError);
   });
 
+  it("link-local options: upstream defaults; api_service_link_local is on only for the string True", () => {
+    expect(parseConfig("")).toMatchObject({
+      kubernetesApiServer: "localhost",
+      kubernetesApiSecurePort: 8443,
+      kubernetesServiceName: "kubernetes",
+      apiServiceLinkLocal: true,
+    });
+    const c = parseConfig(
+      "[KUBERNETES]\nkubernetes_api_server = 10.1.0.100\nkubernetes_api_secure_port = 6443\nkubernetes_service_name = api\n",
+    );
+    expect(c).toMatchObject({ kubernetesApiServer: "10.1.0.100", kubernetesApiSecurePort: 6443, kubernetesServiceName: "api" });
+    expect(parseConfig("[DEFAULTS]\napi_service_link_local = True\n").apiServiceLinkLocal).toBe(true);
+    expect(parseConfig("[DEFAULTS]\napi_service_link_local = true\n").apiServiceLinkLocal).toBe(false);
+    expect(parseConfig("[DEFAULTS]\napi_service_link_local = False\n").apiServiceLinkLocal).toBe(false);
+    expect(() => parseConfig("[KUBERNETES]\nkubernetes_api_secure_port = https\n")).toThrow(ConfigError);
+  });
+
   it("reads the sections of contrail-kubernetes.conf", () => {
     const c = parseConfig(`
 # comment

@@ -27,7 +27,7 @@ function uuidPlaceholders(x: unknown): unknown {
 /** Readable form: owner annotations dropped (they repeat the unit key), empty fields omitted. */
 function render(units: UnitDesired[]) {
   return units
-    .filter((u) => u.objects.length || u.edges.length || u.warnings.length || u.blocked)
+    .filter((u) => u.objects.length || u.edges.length || u.entries?.length || u.warnings.length || u.blocked)
     .map((u) => ({
       unit: u.key,
       ...(u.blocked ? { blocked: u.blocked } : {}),
@@ -67,6 +67,14 @@ function render(units: UnitDesired[]) {
       }),
       ...(u.edges.length
         ? { edges: u.edges.map((e) => `${e.fromType} ${e.from.join(":")} -> ${e.refType} ${e.to.join(":")}`) }
+        : {}),
+      ...(u.entries?.length
+        ? {
+            entries: u.entries.map((e) => ({
+              in: `${e.holderType} ${e.holder.join(":")} ${e.prop}.${e.list}`,
+              entry: e.entry,
+            })),
+          }
         : {}),
     }));
 }

@@ -197,6 +197,92 @@ describe("external addresses", () => {
   });
 });
 
+describe("the kubernetes Service's link-local services (default-global-vrouter-config)", () => {
+  const GVC = ["default-global-system-config", "default-global-vrouter-config"];
+  async function linkLocal(): Promise<Record<string, unknown>[]> {
+    const gvc = await vnc.readByFqName("global-vrouter-config", GVC, { fields: ["linklocal_services"] });
+    return gvc.linklocal_services?.linklocal_service_entry ?? [];
+  }
+  const names = async () => (await linkLocal()).map((e) => e.linklocal_service_name);
+
+  it("one entry per port towards the API server, next to others' entries; removed with the Service, also across a restart", async () => {
+    // an operator's entry (metadata service) the controller must leave alone
+    const gvc = await vnc.readByFqName("global-vrouter-config", GVC);
+    const metadata = {
+      linklocal_service_name: "metadata",
+      linklocal_service_ip: "169.254.169.254",
+      linklocal_service_port: 80,
+      ip_fabric_DNS_service_name: "",
+      ip_fabric_service_ip: ["10.1.0.254"],
+      ip_fabric_service_port: 8775,
+    };
+    await vnc.update("global-vrouter-config", gvc.uuid, { linklocal_services: { linklocal_service_entry: [metadata] } });
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    const k = service("default", "kubernetes", "10.96.0.1", 443, 6443);
+    k.spec.ports.push({ name: "dns", port: 53, protocol: "UDP" }, { name: "dns-tcp", port: 53, protocol: "TCP" });
+    await kube.create("services", k);
+    await kube.create("services", service("default", "web", "10.96.0.9"));
+    const cfg = defaultConfig("r5");
+    cfg.kubernetesApiServer = "10.1.0.100";
+    let c = await start("r5", undefined, undefined, cfg);
+    await settle(c);
+    expect(await linkLocal()).toEqual([
+      metadata,
+      {
+        linklocal_service_name: "default-domain-k8s-default-kubernetes-443",
+        linklocal_service_ip: "10.96.0.1",
+        linklocal_service_port: 443,
+        ip_fabric_DNS_service_name: "",
+        ip_fabric_service_ip: ["10.1.0.100"],
+        ip_fabric_service_port: 8443,
+      },
+      {
+        linklocal_service_name: "default-domain-k8s-default-kubernetes-53",
+        linklocal_service_ip: "10.96.0.1",
+        linklocal_service_port: 53,
+        ip_fabric_DNS_service_name: "",
+        ip_fabric_service_ip: ["10.1.0.100"],
+        ip_fabric_service_port: 8443,
+      },
+    ]);
+
+    // a port removed: its entry goes
+    k.spec.ports = k.spec.ports.slice(0, 1);
+    await kube.replace("services", { ...(await kube.get("services", "kubernetes", "default")), spec: k.spec });
+    await settle(c);
+    expect(await names()).toEqual(["metadata", "default-domain-k8s-default-kubernetes-443"]);
+
+    // deleted while the controller is down: the next one finds its entry by name and removes it
+    await c.stop();
+    running.splice(running.indexOf(c), 1);
+    await kube.delete("services", "kubernetes", "default");
+    c = await start("r5", undefined, undefined, cfg);
+    await settle(c);
+    expect(await names()).toEqual(["metadata"]);
+
+    // back, then deleted while running
+    await kube.create("services", service("default", "kubernetes", "10.96.0.1", 443, 6443));
+    await settle(c);
+    expect(await names()).toEqual(["metadata", "default-domain-k8s-default-kubernetes-443"]);
+    await kube.delete("services", "kubernetes", "default");
+    await settle(c);
+    expect(await linkLocal()).toEqual([metadata]);
+  });
+
+  it("none with api_service_link_local off", async () => {
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    await kube.create("services", service("default", "kubernetes", "10.96.0.1", 443, 6443));
+    const cfg = defaultConfig("r5");
+    cfg.apiServiceLinkLocal = false;
+    const c = await start("r5", undefined, undefined, cfg);
+    await settle(c);
+    expect(await names()).toEqual([]);
+    expect(await vnc.list("loadbalancer")).toHaveLength(1);
+  });
+});
+
 describe("r5", () => {
   it("creates the R5 cluster objects, an isolated namespace's two networks and attaches ip-fabric", async () => {
     await kube.create("nodes", node("n1", "10.1.0.1"));

@@ -5,7 +5,7 @@
  * replaced, not updated.
  */
 import { describe, expect, it } from "vitest";
-import { type ActualObject, edgeKey, objectWrite, objKey, planUnit, type UnitActual } from "../../controller/plan";
+import { type ActualObject, edgeKey, entryKey, objectWrite, objKey, planUnit, type UnitActual } from "../../controller/plan";
 import type { DesiredEdge, DesiredObject, UnitDesired } from "../../controller/translate/types";
 
 const P = ["default-domain", "k8s-a"];
@@ -62,7 +62,7 @@ const vrouterEdge: DesiredEdge = {
 describe("planUnit", () => {
   it("a unit already applied plans nothing", () => {
     const plan = planUnit(unit([vm, vmi, iip], [vrouterEdge]), index([vm, vmi, iip].map(written), [vrouterEdge]));
-    expect(plan).toEqual({ unref: [], deletes: [], requires: [], upserts: [], refs: [] });
+    expect(plan).toEqual({ unref: [], deletes: [], requires: [], upserts: [], refs: [], lists: [] });
   });
 
   it("a new unit: creates in dependency order, then its edges; missing ref targets are required", () => {
@@ -185,5 +185,40 @@ describe("objectWrite", () => {
       refs: { network_ipam_refs: [{ to: [...P, "ipam"], attr: { ipam_subnets: [{ subnet_uuid: "s" }] } }] },
     };
     expect(objectWrite(o, o.props, cur, "Pod/a/web")).toBeUndefined();
+  });
+});
+
+describe("entries in shared lists of objects the unit does not own", () => {
+  const where = {
+    holderType: "global-vrouter-config",
+    holder: ["default-global-system-config", "default-global-vrouter-config"],
+    prop: "linklocal_services",
+    list: "linklocal_service_entry",
+    keyField: "linklocal_service_name",
+  };
+  const entry = (name: string, port: number) => ({ ...where, entry: { linklocal_service_name: name, linklocal_service_port: port } });
+  const withEntries = (es: ReturnType<typeof entry>[]): UnitDesired => ({ ...unit([]), entries: es });
+  const having = (es: ReturnType<typeof entry>[]): UnitActual => ({
+    ...index([]),
+    entries: new Map(es.map((e) => [entryKey(e), e])),
+  });
+
+  it("puts new and changed entries, drops the ones no longer wanted, leaves equal ones alone", () => {
+    const plan = planUnit(
+      withEntries([entry("a-443", 443), entry("a-53", 53), entry("a-80", 80)]),
+      having([entry("a-443", 443), entry("a-53", 5353), entry("a-8080", 8080)]),
+    );
+    expect(plan.lists).toHaveLength(1);
+    expect(plan.lists[0].drop.map((d) => d.name)).toEqual(["a-8080"]);
+    expect(plan.lists[0].put.map((p) => p.entry.entry)).toEqual([
+      { linklocal_service_name: "a-53", linklocal_service_port: 53 },
+      { linklocal_service_name: "a-80", linklocal_service_port: 80 },
+    ]);
+  });
+
+  it("nothing to write when the list holds what the unit wants; all dropped when it wants none", () => {
+    expect(planUnit(withEntries([entry("a-443", 443)]), having([entry("a-443", 443)])).lists).toEqual([]);
+    const gone = planUnit(withEntries([]), having([entry("a-443", 443)]));
+    expect(gone.lists.map((l) => [l.drop.map((d) => d.name), l.put])).toEqual([[["a-443"], []]]);
   });
 });

@@ -18,6 +18,12 @@ export interface ControllerOptions {
   ipFabricSnat?: boolean;
   publicFipPool?: string;
   netpolLayout?: "upstream" | "kubernetes";
+  /** contrail-kubernetes.conf `[KUBERNETES] kubernetes_api_server`: where link-local services of the kubernetes Service lead. */
+  kubernetesApiServer?: string;
+  kubernetesApiSecurePort?: number;
+  kubernetesServiceName?: string;
+  /** `[DEFAULTS] api_service_link_local` (default true). */
+  apiServiceLinkLocal?: boolean;
 }
 
 export interface NodeSpec {
