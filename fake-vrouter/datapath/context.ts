@@ -55,27 +55,40 @@ export interface ToL3 {
 /** Frames out of the vrouter, per vif. */
 export type Frames = { vif: number; frame: Uint8Array }[];
 
-/** Why a stage ended the packet; `dropped` in the engine turns it into the trace's last step and a counter. */
-export interface Drop extends Pick<TraceStep, "vif" | "label" | "nh" | "ref" | "rule"> {
-  reason: DropReason;
-  stage: TraceStage;
-  detail: string;
+type DropExtra = Pick<TraceStep, "vif" | "label" | "nh" | "ref" | "rule"> & { installFlow?: boolean };
+
+/**
+ * Why a stage ended the packet; `dropped` in the engine turns it into the trace's last step and a counter.
+ * A class, so that telling a drop from a stage's value is one `instanceof` on the per-packet path.
+ */
+export class Drop {
+  /** Nominal: a plain object with the same fields is not a `Drop` (stages test results with `instanceof Drop`). */
+  declare private readonly nominal: never;
+  readonly vif?: number;
+  readonly label?: number;
+  readonly nh?: number;
+  readonly ref?: TraceStep["ref"];
+  readonly rule?: string;
   /** A policy denial leaves a one-way DROP flow, so later packets of the connection hit it. */
-  installFlow?: boolean;
+  readonly installFlow?: boolean;
+
+  constructor(
+    readonly reason: DropReason,
+    readonly stage: TraceStage,
+    readonly detail: string,
+    extra?: DropExtra,
+  ) {
+    this.vif = extra?.vif;
+    this.label = extra?.label;
+    this.nh = extra?.nh;
+    this.ref = extra?.ref;
+    this.rule = extra?.rule;
+    this.installFlow = extra?.installFlow;
+  }
 }
 
-export function drop(
-  reason: DropReason,
-  stage: TraceStage,
-  detail: string,
-  extra?: Omit<Drop, "reason" | "stage" | "detail">,
-): Drop {
-  return { reason, stage, detail, ...extra };
-}
-
-/** Stage results are a value or a `Drop`; values never carry a `reason`. */
-export function isDrop<T extends object>(r: T | Drop): r is Drop {
-  return "reason" in r;
+export function drop(reason: DropReason, stage: TraceStage, detail: string, extra?: DropExtra): Drop {
+  return new Drop(reason, stage, detail, extra);
 }
 
 export function step(

@@ -10,7 +10,7 @@
  */
 import type { DropReason } from "../tables";
 import { FABRIC_SNAT_POOLS } from "../tables";
-import { callContext, type Drop, type Ingress, isDrop, keyNhOf } from "./context";
+import { callContext, Drop, type Ingress, keyNhOf } from "./context";
 import { flowHash, flowKeyText } from "./flows";
 import type { FlowTuple } from "./nat";
 import { IPPROTO_ICMP } from "./packet";
@@ -82,7 +82,7 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
   let key: string | undefined;
   const keyText = () => (key ??= flowKeyText({ ...packet, nh: keyNh }));
   const d = decide(ctx, idx, { ingress, tuple: packet, keyText });
-  if (isDrop(d)) {
+  if (d instanceof Drop) {
     if (d.reason === "PULL") return { verdict: "forward", hop: { kind: "host" }, packet };
     return explained(d);
   }
@@ -98,7 +98,7 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
   const hop = nextHop(ctx, idx, ingress, { direction: "forward", vrf: d.vrf, ecmp: d.ecmp }, out.dip, () =>
     flowHash(keyText()),
   );
-  if (isDrop(hop)) return explained(hop);
+  if (hop instanceof Drop) return explained(hop);
   // The reply is routed in the reverse entry's VRF unless it comes back labelled for the source vif.
   if (ingress.kind !== "vif" || hop.kind === "deliver") {
     const back = idx.lookup(d.reverseVrf, packet.sip);

@@ -17,12 +17,11 @@ import { parseIpv4 } from "./addr";
 import {
   type CallContext,
   callContext,
-  type Drop,
+  Drop,
   drop,
   dropStep,
   type Frames,
   type Ingress,
-  isDrop,
   keyNhOf,
   step,
   type ToL3,
@@ -244,8 +243,10 @@ export class VrouterDatapath {
       const out = proxyArp(ctx, vif, eth.payload);
       if (out.length > 0) this.counters.arpProxied++;
       result = { out, trace: ctx.trace };
-    } else if (vif.type === "virtual") result = this.afterIngress(ctx, fromPod(vif, eth.dst, eth.payload));
-    else
+    } else if (vif.type === "virtual") {
+      const ip = fromPod(vif, eth.dst, eth.payload);
+      result = ip instanceof Drop ? this.dropped(ctx, ip) : this.l3(ctx, { kind: "vif", vif }, ip);
+    } else
       result = this.dropped(
         ctx,
         drop("INVALID_IF", "ingress", `packets from a ${vif.type} vif are not modelled`),
@@ -264,7 +265,7 @@ export class VrouterDatapath {
 
   private afterIngress(ctx: CallContext, r: ToL3 | Frames | Drop): DatapathResult {
     if (Array.isArray(r)) return { out: r, trace: ctx.trace };
-    if (isDrop(r)) return this.dropped(ctx, r);
+    if (r instanceof Drop) return this.dropped(ctx, r);
     return this.l3(ctx, r.ingress, r.ip);
   }
 
@@ -313,12 +314,12 @@ export class VrouterDatapath {
       const mark = t.length;
       const d = decide(ctx, this.idx, { ingress, tuple, keyText: () => keyText });
       const decidedBy = t.slice(mark);
-      if (isDrop(d)) {
+      if (d instanceof Drop) {
         if (d.installFlow) this.installDrop(ctx, ingress, tuple, keyText, d, decidedBy);
         return this.dropped(ctx, d);
       }
       const installed = this.installPair(ctx, ingress, tuple, keyText, d, decidedBy);
-      if (isDrop(installed)) return this.dropped(ctx, installed);
+      if (installed instanceof Drop) return this.dropped(ctx, installed);
       rec = installed;
       if (ctx.tracing)
         t.push(
@@ -396,9 +397,9 @@ export class VrouterDatapath {
   ): DatapathResult {
     const hop = nextHop(ctx, this.idx, ingress, rec, pkt.dst, () => hash);
     if (hop.ecmp) rec.ecmp = hop.ecmp;
-    if (isDrop(hop)) return this.dropped(ctx, hop);
+    if (hop instanceof Drop) return this.dropped(ctx, hop);
     const out = emit(ctx, this.idx, hop, pkt, hash, this.macFor);
-    return isDrop(out) ? this.dropped(ctx, out) : { out, trace: ctx.trace };
+    return out instanceof Drop ? this.dropped(ctx, out) : { out, trace: ctx.trace };
   }
 
   private dropped(ctx: CallContext, d: Drop): DatapathResult {
@@ -589,7 +590,7 @@ function newRecord(
 
 /** What revalidation compares: the verdict, the NAT, the VRFs, the deciding rule (not ECMP or pool ports). */
 function signatureOf(d: FlowDecision | Drop): string {
-  if (isDrop(d)) return `drop:${d.reason}:${d.rule ?? ""}:${d.ref?.uuid ?? ""}`;
+  if (d instanceof Drop) return `drop:${d.reason}:${d.rule ?? ""}:${d.ref?.uuid ?? ""}`;
   const { nat, verdict } = d;
   return `fwd:${nat.sip ?? ""}:${nat.dip ?? ""}:${nat.dport ?? ""}:${d.natPool ?? ""}:${d.vrf}:${d.reverseVrf}:${d.reverseNh}:${verdict?.rule ?? verdict?.ref?.uuid ?? ""}`;
 }

@@ -4,7 +4,7 @@
  * the engine (a dry run or a config install between two packets changes neither's trace).
  */
 import { describe, expect, it } from "vitest";
-import { callContext, isDrop } from "../../fake-vrouter/datapath/context";
+import { callContext, Drop } from "../../fake-vrouter/datapath/context";
 import { VrouterDatapath } from "../../fake-vrouter/datapath/engine";
 import { tcp, udp } from "../../fake-vrouter/datapath/packet";
 import { MAX_VRF_TRANSLATIONS, walkRoute } from "../../fake-vrouter/datapath/stages/destination";
@@ -37,7 +37,7 @@ describe("walkRoute: the one route walk", () => {
   it(`follows up to ${MAX_VRF_TRANSLATIONS} translations, tracing every lookup`, () => {
     const c = ctx();
     const hit = walkRoute(c, new TablesIndex(translationChain(MAX_VRF_TRANSLATIONS)), 1, "10.77.0.1", true);
-    expect(isDrop(hit) ? hit : hit.nh.type).toBe("discard");
+    expect(hit instanceof Drop ? hit : hit.nh.type).toBe("discard");
     expect(c.trace.map((s) => s.vrf)).toEqual([1, 100, 101, 102, 103]);
   });
 

@@ -10,7 +10,7 @@
  * Example: `walkRoute(ctx, idx, 1, "10.2.0.9", true)` → `{ vrf: 2, route, nh }` after a translation into VRF 2
  */
 import type { NextHop, Route } from "../../tables";
-import { type CallContext, type Drop, drop, isDrop, routeStep, step } from "../context";
+import { type CallContext, Drop, drop, routeStep, step } from "../context";
 import { type FlowEntry, flowHash } from "../flows";
 import type { TablesIndex } from "../tables-index";
 import type { DestinationSide, FlowSetup, SourceSide } from "./flow-setup";
@@ -98,7 +98,7 @@ export function destination(
   }
   const dip = src.nat.dip ?? setup.tuple.dip;
   const hit = walkRoute(ctx, idx, src.vrf, dip, true);
-  if (isDrop(hit)) return hit;
+  if (hit instanceof Drop) return hit;
   const { route, nh } = hit;
   if (nh.type === "discard")
     return drop("DISCARD", "nexthop", `route ${route.prefix} → discard`, { ref: route.origin });

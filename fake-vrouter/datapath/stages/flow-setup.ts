@@ -14,8 +14,7 @@
  *          → `{ nat: {}, vrf: 1, reverseVrf: 1, reverseNh: 21, verdict }` or a `Drop`
  */
 import type { Route, Vif } from "../../tables";
-import type { CallContext, Drop, Ingress } from "../context";
-import { isDrop } from "../context";
+import { type CallContext, Drop, type Ingress } from "../context";
 import type { FlowEntry, NatRewrite, PoolName } from "../flows";
 import type { FlowTuple } from "../nat";
 import type { PolicyEnd } from "../policy";
@@ -91,11 +90,11 @@ export interface FlowDecision {
 export function decide(ctx: CallContext, idx: TablesIndex, setup: FlowSetup): FlowDecision | Drop {
   const src = sourceNat(ctx, idx, setup);
   const dst = destination(ctx, idx, setup, src);
-  if (isDrop(dst)) return dst;
+  if (dst instanceof Drop) return dst;
   const ends = destinationNat(ctx, idx, setup, src, dst);
-  if (isDrop(ends)) return ends;
+  if (ends instanceof Drop) return ends;
   const judged = policy(ctx, idx, setup, src, dst, ends);
-  if (isDrop(judged)) return judged;
+  if (judged instanceof Drop) return judged;
   return {
     nat: ends.nat,
     natPool: src.natPool,

@@ -10,7 +10,7 @@
  */
 import type { NextHop } from "../../tables";
 import { VROUTER_MAC } from "../../tables";
-import { type CallContext, type Drop, drop, type Frames, type Ingress, isDrop, step } from "../context";
+import { type CallContext, Drop, drop, type Frames, type Ingress, step } from "../context";
 import type { FlowEntry } from "../flows";
 import { type Ipv4Packet, ipv4Frame, tunnelFrame } from "../packet";
 import type { TablesIndex } from "../tables-index";
@@ -47,7 +47,7 @@ export function nextHop(
   const routed = ingress.kind !== "label";
   // Flow setup traced the forward lookup from a pod already.
   const hit = walkRoute(ctx, idx, flow.vrf, dst, flow.direction === "reverse" || fromFabric);
-  if (isDrop(hit)) return hit;
+  if (hit instanceof Drop) return hit;
   const { route, nh } = hit;
   switch (nh.type) {
     case "discard":
@@ -75,13 +75,18 @@ export function nextHop(
       const mnh = idx.nextHop(member.nh);
       if (mnh?.type === "encap") return { kind: "deliver", vif: mnh.vif, routed, ecmp };
       if (fromFabric)
-        return {
-          ...drop("NOWHERE_TO_GO", "ecmp", "fabric traffic is not forwarded back to the fabric"),
-          ecmp,
-        };
+        return Object.assign(
+          drop("NOWHERE_TO_GO", "ecmp", "fabric traffic is not forwarded back to the fabric"),
+          {
+            ecmp,
+          },
+        );
       if (mnh?.type === "tunnel") return { kind: "tunnel", nh: mnh, label: member.label, ecmp };
       if (mnh?.type === "fabric") return { kind: "fabric", via: mnh.via, ecmp };
-      return { ...drop("INVALID_NH", "ecmp", `member NH ${member.nh} is ${mnh?.type ?? "missing"}`), ecmp };
+      return Object.assign(
+        drop("INVALID_NH", "ecmp", `member NH ${member.nh} is ${mnh?.type ?? "missing"}`),
+        { ecmp },
+      );
     }
     case "tunnel":
       if (fromFabric)

@@ -6,12 +6,12 @@
  * flow stage on a miss: gateway/DNS addresses are answered by the vrouter (ping) or passed to the agent
  * (DNS) or host, except link-local service (ip, port) pairs, which are NATted.
  *
- * Example: `fromPod(vif, VROUTER_MAC, ip)` → `{ ingress: { kind: "vif", vif }, ip }`
+ * Example: `fromPod(vif, VROUTER_MAC, ip)` → `ip` (or a `Drop`)
  */
 import type { Route, Vif } from "../../tables";
 import { VROUTER_MAC } from "../../tables";
 import { BROADCAST_MAC } from "../addr";
-import { type CallContext, type Drop, drop, type Frames, step, type ToL3 } from "../context";
+import { type CallContext, type Drop, drop, type Frames, step } from "../context";
 import type { FlowTuple } from "../nat";
 import {
   ARP_REPLY,
@@ -62,8 +62,8 @@ export function proxyArp(ctx: CallContext, vif: Vif, arp: ArpPacket): Frames {
   return [{ vif: vif.index, frame: wrapEthernet(arp.senderMac, VROUTER_MAC, ETHERTYPE_ARP, reply) }];
 }
 
-/** A non-ARP frame from a pod, up to the flow stage. */
-export function fromPod(vif: Vif, dstMac: string, payload: EthernetFrame["payload"]): ToL3 | Drop {
+/** A non-ARP frame from a pod, checked up to the flow stage: the IPv4 packet to go on with, or the drop. */
+export function fromPod(vif: Vif, dstMac: string, payload: EthernetFrame["payload"]): Ipv4Packet | Drop {
   if (payload.kind !== "ipv4")
     return drop("INVALID_PROTOCOL", "ingress", "only IPv4 and ARP are forwarded (IPv6 not implemented)");
   if (dstMac !== VROUTER_MAC && dstMac !== BROADCAST_MAC) {
@@ -85,7 +85,7 @@ export function fromPod(vif: Vif, dstMac: string, payload: EthernetFrame["payloa
     );
   }
   if (ip.ttl <= 1) return drop("TTL_EXCEEDED", "ttl", `TTL ${ip.ttl} would expire`);
-  return { ingress: { kind: "vif", vif }, ip };
+  return ip;
 }
 
 /** The receive route (gateway, DNS, compute address) a pod's new flow is addressed to, if any. */
