@@ -65,8 +65,16 @@ export interface ControllerHandle {
   statusUrl?: string;
   /** Run a full resync now (rescan the config API, re-apply every unit). */
   resync(): Promise<void>;
-  /** The translation's current warnings (Kubernetes input it could not translate as asked), each once. */
+  /**
+   * Current warnings, each once: Kubernetes input the translation could not follow as asked, what applying left
+   * out (a floating IP from a pool that does not exist), units blocked on what only someone else can create.
+   */
   warnings(): string[];
+  /**
+   * Units blocked on something no unit of this cluster will create (a pod's annotated network that does not
+   * exist) → why. They are retried in the background; nothing should wait for them.
+   */
+  blocked(): ReadonlyMap<string, string>;
 }
 
 export interface ControllerOptions {
@@ -123,6 +131,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const tagUsers = new TagUsers();
 
   const lastWarnings = new Map<string, string>();
+  /** units blocked on something no unit of this cluster creates → why */
+  const blockedExternally = new Map<string, string>();
   let lastError: string | undefined;
   let started = false;
   let stopped = false;
@@ -169,19 +179,29 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     try {
       const ctx = { podsByUid, involved: selectors.involved };
       const desired = translateUnit(k, snap, layout, reconciler.view, ctx);
-      const w = desired.warnings.join("\n");
-      if (w !== (lastWarnings.get(k) ?? "")) {
-        for (const m of desired.warnings) log.log("warn", m, { unit: k });
+      // the translation's warnings, then what applying it left out: each reported once, kept while they hold
+      const report = (extra: string[]) => {
+        const all = [...desired.warnings, ...extra];
+        const w = all.join("\n");
+        if (w === (lastWarnings.get(k) ?? "")) return;
+        const before = new Set((lastWarnings.get(k) ?? "").split("\n"));
+        for (const m of all) if (!before.has(m)) log.log("warn", m, { unit: k });
         if (w) lastWarnings.set(k, w);
         else lastWarnings.delete(k);
-      }
+      };
       try {
-        const { writes, deferred } = await reconciler.apply(desired);
+        const { writes, deferred, warnings } = await reconciler.apply(desired);
+        blockedExternally.delete(k);
+        report(warnings ?? []);
         if (writes) log.log("debug", "unit applied", { unit: k, writes });
         outcome = deferred ? { ok: true, writes, deferred } : { ok: true, writes };
         if (k.startsWith("Service/")) await publishLoadBalancerStatus(k);
       } catch (err) {
         const e = err as Error;
+        const external = e instanceof UnitBlocked && e.external;
+        // blocked on what only someone else can create: say so at once (in the warnings), and say what it waits for
+        report(external ? [`${e.message}; waiting for it (retried in the background)`] : []);
+        if (external) blockedExternally.set(k, e.message);
         outcome = { ok: false, message: e.message, blocked: e instanceof UnitBlocked };
       }
     } finally {
@@ -318,6 +338,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     isIdle,
     status,
     warnings: () => [...new Set([...lastWarnings.values()].flatMap((w) => w.split("\n")))],
+    blocked: () => new Map(blockedExternally),
     waitIdle: () => queue.waitIdle(),
     resync: async () => {
       resyncPending = true;

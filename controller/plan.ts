@@ -72,6 +72,8 @@ export interface Upsert {
    * `$uuidOf`) only the applier can resolve: it resolves them and diffs with `objectWrite` then.
    */
   write?: ObjectWrite;
+  /** An optional object's parents and ref targets the index does not know: skipped if one is missing. */
+  needs?: { type: string; fq_name: string[] }[];
 }
 
 export interface UnitPlan {
@@ -128,6 +130,7 @@ export function planUnit(unit: UnitDesired, actual: UnitActual): UnitPlan {
     (a, b) => rank(a.type) - rank(b.type) || a.fq_name.length - b.fq_name.length,
   );
   const requires = new Map<string, { type: string; fq_name: string[] }>();
+  const optionalNeeds = new Map<DesiredObject, { type: string; fq_name: string[] }[]>();
   for (const o of ordered) {
     const needs: [string, string[]][] = [];
     const parent = o.parent_type ?? parentTypeOf(o.type);
@@ -135,7 +138,9 @@ export function planUnit(unit: UnitDesired, actual: UnitActual): UnitPlan {
     for (const [field, refs] of Object.entries(o.refs)) for (const r of refs) needs.push([refFieldType(field), r.to]);
     for (const [type, fq] of needs) {
       const k = objKey(type, fq);
-      if (!desired.has(k) && !actual.known.has(k)) requires.set(k, { type, fq_name: fq });
+      if (desired.has(k) || actual.known.has(k)) continue;
+      if (o.optional) optionalNeeds.set(o, [...(optionalNeeds.get(o) ?? []), { type, fq_name: fq }]);
+      else requires.set(k, { type, fq_name: fq });
     }
   }
 
@@ -143,12 +148,14 @@ export function planUnit(unit: UnitDesired, actual: UnitActual): UnitPlan {
   for (const o of ordered) {
     const k = objKey(o.type, o.fq_name);
     const current = replaced.has(k) ? undefined : objects.get(k);
+    const needs = optionalNeeds.get(o);
+    const extra = needs ? { needs } : {};
     if (hasPlaceholder(o.props)) {
-      upserts.push(current ? { desired: o, current } : { desired: o });
+      upserts.push(current ? { desired: o, current, ...extra } : { desired: o, ...extra });
       continue;
     }
     const write = objectWrite(o, o.props, current, unit.key);
-    if (write) upserts.push(current ? { desired: o, current, write } : { desired: o, write });
+    if (write) upserts.push(current ? { desired: o, current, write, ...extra } : { desired: o, write, ...extra });
   }
 
   const refs = [...desiredEdges]

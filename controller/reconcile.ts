@@ -54,11 +54,23 @@ export interface ApplyResult {
   writes: number;
   /** Deletions put off until the objects are no longer referenced. */
   deferred?: string;
+  /** What was left out (optional objects whose parent or ref target does not exist), each naming its object. */
+  warnings?: string[];
 }
 
-/** The unit cannot be applied now (a parent or ref target that nobody will create is missing). */
+/**
+ * The unit cannot be applied now (a parent or ref target that nobody will create is missing). `external`: what
+ * is missing is something no unit of this cluster creates (UnitDesired.external), so only someone else can
+ * unblock it.
+ */
 export class UnitBlocked extends Error {
   override name = "UnitBlocked";
+  constructor(
+    message: string,
+    readonly external = false,
+  ) {
+    super(message);
+  }
 }
 
 /** Some operations of a unit failed; the others were applied. */
@@ -216,17 +228,19 @@ export class Reconciler {
         ? this.allocations.reserve()
         : undefined;
     try {
-      return await this.applyUnit(unit.key, plan, slot);
+      return await this.applyUnit(unit, plan, slot);
     } finally {
       slot?.release();
     }
   }
 
   /** Make a plan's writes in order; see plan.ts. */
-  private async applyUnit(unit: string, plan: UnitPlan, slot: Slot | undefined): Promise<ApplyResult> {
+  private async applyUnit(desired: UnitDesired, plan: UnitPlan, slot: Slot | undefined): Promise<ApplyResult> {
+    const unit = desired.key;
     let writes = 0;
     const errors: Error[] = [];
     const deferred: string[] = [];
+    const warnings: string[] = [];
 
     // 1. stale edges first: they would keep their targets from being deleted
     const curEdges = this.edges.get(unit);
@@ -261,13 +275,25 @@ export class Reconciler {
     // 3. parents and ref targets this unit does not create must exist
     for (const { type, fq_name } of plan.requires)
       if (!(await this.exists(type, fq_name)))
-        throw new UnitBlocked(`${describeUnit(unit)}: ${type} ${fq_name.join(":")} does not exist`);
+        throw new UnitBlocked(
+          `${describeUnit(unit)}: ${type} ${fq_name.join(":")} does not exist`,
+          (desired.external ?? []).some((x) => x.type === type && x.fq_name.join(":") === fq_name.join(":")),
+        );
     // (an edge whose holder is missing does not block the unit: it fails alone in step 5 and is retried)
 
     // 4. create or update in dependency order
     const lastAlloc = plan.upserts.findLastIndex((u) => allocates(u.desired));
     for (const [i, u] of plan.upserts.entries()) {
       try {
+        if (u.needs) {
+          const missing = [];
+          for (const n of u.needs) if (!(await this.exists(n.type, n.fq_name))) missing.push(n);
+          if (missing.length) {
+            warnings.push(`${u.desired.optional}: ${missing.map((n) => `${n.type} ${n.fq_name.join(":")}`).join(", ")} does not exist`);
+            if (i === lastAlloc) slot?.release();
+            continue;
+          }
+        }
         if (slot && allocates(u.desired)) await slot.turn;
         writes += await this.ensure(unit, u);
         if (i === lastAlloc) slot?.release();
@@ -311,7 +337,11 @@ export class Reconciler {
     }
     if (this.entries.get(unit)?.size === 0) this.entries.delete(unit);
     if (errors.length) throw new UnitFailed(errors);
-    return deferred.length ? { writes, deferred: deferred.join("; ") } : { writes };
+    return {
+      writes,
+      ...(deferred.length ? { deferred: deferred.join("; ") } : {}),
+      ...(warnings.length ? { warnings } : {}),
+    };
   }
 
   /** Units currently owning objects, edges or shared-list entries. */

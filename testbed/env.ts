@@ -156,6 +156,9 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     }
 
     const marker = async () => `${api.seq()}|${(await kube.list("namespaces")).resourceVersion}`;
+    // a pod whose network is blocked on what no one in the cluster will create (an annotated network that does
+    // not exist) is not waited for: the controller has reported it and keeps retrying in the background
+    const blockedPod = (pod: string) => controller.blocked().has(`Pod/${pod}`);
     const settleTimeoutMs = settleTimeout(opts.cluster);
     /** What the barrier still waits for, one item per component that is not done. */
     const waitingFor = (stage: string): string => {
@@ -172,7 +175,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       if (daemons.appliedSeq() < seq) items.push(`config daemons at seq ${daemons.appliedSeq()} < ${seq}`);
       if (agents.appliedSeq() < seq) items.push(`vrouter agents at seq ${agents.appliedSeq()} < ${seq}`);
       nodes.forEach((n, i) => {
-        if (n.busy()) items.push(`node emulator ${scenario.nodes[i]!.name}`);
+        if (n.busy(blockedPod)) items.push(`node emulator ${scenario.nodes[i]!.name}`);
       });
       return items.length > 0 ? items.join(", ") : stage;
     };
@@ -190,9 +193,9 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
           stage = "the vrouter agents";
           await agents.whenCaughtUp(api.seq());
           stage = "the node emulators";
-          await Promise.all(nodes.map((n) => n.idle()));
+          await Promise.all(nodes.map((n) => n.idle(blockedPod)));
           const after = await marker();
-          if (before === after && controller.isIdle() && !nodes.some((n) => n.busy())) return;
+          if (before === after && controller.isIdle() && !nodes.some((n) => n.busy(blockedPod))) return;
           stage = `changes to stop (still changing in round ${round + 1}: ${before} -> ${after})`;
         }
         throw new Error(`the testbed did not settle: still changing after 100 rounds (${await marker()})`);

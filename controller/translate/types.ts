@@ -53,6 +53,12 @@ export interface DesiredObject {
   refs: Record<string, DesiredRef[]>;
   /** Properties sent only on create (server-owned afterwards, e.g. a fixed instance_ip_address). */
   createOnly?: Record<string, unknown>;
+  /**
+   * Set on an object the unit can do without (a Service's floating IP from a configured pool): when a parent or
+   * ref target it needs does not exist, the object is skipped with this warning (`<what is missing>` appended)
+   * instead of the whole unit being blocked, as upstream warns and still builds the load balancer.
+   */
+  optional?: string;
 }
 
 /**
@@ -95,6 +101,12 @@ export interface UnitDesired {
   warnings: string[];
   /** Set when the unit cannot be translated now (e.g. no virtual-router for the pod's node yet). */
   blocked?: string;
+  /**
+   * Objects the unit needs that no unit of this cluster creates (a network an annotation names). While one is
+   * missing the unit is blocked on something only someone else can do: reported as a warning at once, retried
+   * slowly, and nothing waits for it (the settle barrier skips the pod).
+   */
+  external?: { type: string; fq_name: string[] }[];
 }
 
 /** Kubernetes caches, keyed `name` (cluster-scoped) or `namespace/name`. */

@@ -30,6 +30,7 @@ export class UnitBuilder {
   readonly edges: DesiredEdge[] = [];
   readonly entries: DesiredListEntry[] = [];
   readonly warnings: string[] = [];
+  readonly external: { type: string; fq_name: string[] }[] = [];
   blocked?: string;
   constructor(
     readonly layout: Layout,
@@ -71,6 +72,7 @@ export class UnitBuilder {
       ...(this.entries.length ? { entries: this.entries } : {}),
       warnings: this.warnings,
       ...(this.blocked ? { blocked: this.blocked } : {}),
+      ...(this.external.length ? { external: this.external } : {}),
     };
   }
 }
@@ -430,6 +432,17 @@ function namespaceGroups(layout: Layout, ns: string): string[][] {
   return layout.r5 ? [layout.securityGroup(ns)] : [layout.securityGroup(ns), layout.namespaceSecurityGroup(ns)];
 }
 
+/** The networks this cluster's units create (default networks, isolated namespaces' networks). */
+function clusterNetworks(layout: Layout, snap: KubeSnapshot): Set<string> {
+  const out = new Set([layout.defaultPodNetwork().join(":"), layout.defaultServiceNetwork().join(":")]);
+  for (const ns of snap.namespaces.values())
+    if (layout.ownsIsolatedNetworks(ns, () => {})) {
+      out.add(layout.isolatedPodNetwork(ns.metadata.name!).join(":"));
+      if (layout.r5) out.add(layout.isolatedServiceNetwork(ns.metadata.name!).join(":"));
+    }
+  return out;
+}
+
 export function vmName(layout: Layout, ns: string, pod: string): string {
   return `${layout.c}__${ns}__${pod}`;
 }
@@ -463,6 +476,9 @@ export function translatePod(
     return b.done();
   }
   const net = layout.podNetwork(pod, ns, b.warn);
+  // an annotated network none of this cluster's namespaces has: only someone else can create it
+  if (net.source !== "default" && net.source !== "isolated" && !clusterNetworks(layout, snap).has(net.vn.join(":")))
+    b.external.push({ type: "virtual-network", fq_name: net.vn });
   const uid = pod.metadata.uid!;
   const vmFq = [vmName(layout, nsName, podName)];
   b.add("virtual-machine", vmFq, { server_type: "container" }, {}, { uuid: uid });
@@ -686,13 +702,16 @@ export function translateService(
       const poolFq = [pool.domain, pool.project, pool.network, pool.name];
       const addrs: (string | undefined)[] = external.length ? external : [spec.loadBalancerIP || undefined];
       addrs.forEach((addr, i) => {
-        b.add(
+        const fip = b.add(
           "floating-ip",
           [...poolFq, `${vmiName}-fip-${i}`],
           { floating_ip_traffic_direction: "both" },
           { virtual_machine_interface_refs: [ref(vmiFq)], project_refs: [ref(project)] },
           { uuid: uuid5(uid, `fip/${i}`), ...(addr ? { createOnly: { floating_ip_address: addr } } : {}) },
         );
+        // vnc_service.py `_allocate_floating_ips`: a pool that cannot be read is warned about ("public_fip_pool
+        // doesn't exists") and the service goes on without an external address
+        fip.optional = `service ${key}: no floating IP${addr ? ` ${addr}` : ""} from pool ${poolFq.join(":")}`;
       });
     }
   }

@@ -31,6 +31,7 @@ function render(units: UnitDesired[]) {
     .map((u) => ({
       unit: u.key,
       ...(u.blocked ? { blocked: u.blocked } : {}),
+      ...(u.external?.length ? { external: u.external.map((x) => `${x.type} ${x.fq_name.join(":")}`) } : {}),
       ...(u.warnings.length ? { warnings: u.warnings } : {}),
       objects: u.objects.map((o) => {
         const {
@@ -50,6 +51,7 @@ function render(units: UnitDesired[]) {
           uuid: o.uuid,
           ...(Object.keys(props).length ? { props: uuidPlaceholders(props) } : {}),
           ...(o.createOnly ? { createOnly: o.createOnly } : {}),
+          ...(o.optional ? { optional: o.optional } : {}),
           ...(Object.keys(o.refs).length
             ? {
                 refs: Object.fromEntries(

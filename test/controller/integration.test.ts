@@ -197,6 +197,54 @@ describe("external addresses", () => {
   });
 });
 
+describe("a configured floating-ip pool that does not exist", () => {
+  it("leaves out only the floating IP, with a warning; the load balancer and ClusterIP are built", async () => {
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    const lbSvc = service("default", "shop", "10.96.0.40");
+    lbSvc.spec.type = "LoadBalancer";
+    await kube.create("services", lbSvc);
+    const ext = service("default", "ext", "10.96.0.41");
+    ext.spec.externalIPs = ["203.0.113.7"];
+    await kube.create("services", ext);
+    const cfg = defaultConfig("r5");
+    cfg.publicFipPool = { domain: "default-domain", project: "admin", network: "public", name: "pool" };
+    const c = await start("r5", undefined, undefined, cfg);
+    await settle(c);
+    expect(c.status().failing).toBe(0);
+    expect((await vnc.list("loadbalancer")).map((o) => o.fq_name.at(-1)).sort()).toEqual([
+      expect.stringMatching(/^ext__/),
+      expect.stringMatching(/^shop__/),
+    ]);
+    const vips = (await vnc.list("instance-ip", { detail: true })).map((o) => o.instance_ip_address).sort();
+    expect(vips).toEqual(["10.96.0.40", "10.96.0.41"]);
+    expect(await vnc.list("floating-ip")).toHaveLength(0);
+    expect(c.warnings()).toEqual(
+      expect.arrayContaining([
+        "service default/shop: no floating IP from pool default-domain:admin:public:pool: floating-ip-pool default-domain:admin:public:pool does not exist",
+        "service default/ext: no floating IP 203.0.113.7 from pool default-domain:admin:public:pool: floating-ip-pool default-domain:admin:public:pool does not exist",
+      ]),
+    );
+
+    // the pool appears: the next resync gives the services their addresses and the warnings go
+    await vnc.create("project", { fq_name: ["default-domain", "admin"], parent_type: "domain" });
+    await vnc.create("virtual-network", {
+      fq_name: ["default-domain", "admin", "public"],
+      parent_type: "project",
+      network_ipam_refs: [
+        {
+          to: ["default-domain", "default-project", "default-network-ipam"],
+          attr: { ipam_subnets: [{ subnet: { ip_prefix: "203.0.113.0", ip_prefix_len: 24 } }] },
+        },
+      ],
+    });
+    await vnc.create("floating-ip-pool", { fq_name: ["default-domain", "admin", "public", "pool"], parent_type: "virtual-network" });
+    await c.resync();
+    expect(await vnc.list("floating-ip")).toHaveLength(2);
+    expect(c.warnings()).toEqual([]);
+  });
+});
+
 describe("the kubernetes Service's link-local services (default-global-vrouter-config)", () => {
   const GVC = ["default-global-system-config", "default-global-vrouter-config"];
   async function linkLocal(): Promise<Record<string, unknown>[]> {
@@ -599,6 +647,16 @@ describe("bad input", () => {
     expect(text).toContain("pod odd/p: virtual-network default-domain:admin:nope does not exist");
     expect(await iipAddress(good)).toMatch(/^10\.47\.255\./);
     expect(c.status().failing).toBe(1);
+    // blocked on a network only someone else can create: reported in the warnings, and known as blocked
+    expect(c.warnings()).toContain(
+      "pod odd/p: virtual-network default-domain:admin:nope does not exist; waiting for it (retried in the background)",
+    );
+    expect([...c.blocked().keys()]).toEqual(["Pod/odd/p"]);
+    // the pod goes: so do the warning and the block
+    await kube.delete("pods", "p", "odd");
+    await settle(c);
+    expect(c.warnings().filter((w) => w.includes("odd/p"))).toEqual([]);
+    expect(c.blocked().size).toBe(0);
   });
 });
 

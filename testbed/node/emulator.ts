@@ -17,8 +17,11 @@ export interface PodAddress {
 
 /** Gives a pod its network: the datapath-specific half of the node emulator. */
 export interface PodPlumber {
-  /** Plumb the pod; resolves with its address. Rejects when the network never became ready. */
-  add(pod: KubeObject, node: string): Promise<PodAddress>;
+  /**
+   * Plumb the pod; resolves with its address. Rejects when the network never became ready, or soon after
+   * `signal` aborts (the node stops) if it is still waiting.
+   */
+  add(pod: KubeObject, node: string, signal?: AbortSignal): Promise<PodAddress>;
   /** Unplumb; must succeed when called again or for a pod never plumbed (like CNI DEL). */
   remove(pod: KubeObject, node: string): Promise<void>;
 }
@@ -37,8 +40,12 @@ export interface NodeEmulator {
   readonly name: string;
   readonly ip: string;
   /** Resolves when no pod of this node is being plumbed or unplumbed. */
-  idle(): Promise<void>;
-  busy(): boolean;
+  /**
+   * Resolves when no pod's work is in flight; `ignore("<ns>/<pod>")` leaves out pods nothing should wait for
+   * (their network is blocked on something no one in the cluster will create), checked whenever work ends.
+   */
+  idle(ignore?: (pod: string) => boolean): Promise<void>;
+  busy(ignore?: (pod: string) => boolean): boolean;
   stop(): Promise<void>;
 }
 
@@ -57,22 +64,30 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
 
   // pods known to be plumbed here, by uid, and the work in flight per pod (serialised per pod)
   const running = new Map<string, KubeObject>();
+  const stopping = new AbortController();
   const inflight = new Map<string, Promise<void>>();
-  let waiters: (() => void)[] = [];
+  /** uid → "<ns>/<pod>" of the pods with work in flight */
+  const inflightPods = new Map<string, string>();
+  let waiters: { ignore?: (pod: string) => boolean; resolve: () => void }[] = [];
 
+  const busy = (ignore?: (pod: string) => boolean) =>
+    [...inflight.keys()].some((uid) => !ignore?.(inflightPods.get(uid) ?? ""));
   const settleWaiters = () => {
-    if (inflight.size > 0) return;
-    const w = waiters;
-    waiters = [];
-    for (const f of w) f();
+    const ready = waiters.filter((w) => !busy(w.ignore));
+    waiters = waiters.filter((w) => busy(w.ignore));
+    for (const w of ready) w.resolve();
   };
 
-  const enqueue = (uid: string, work: () => Promise<void>) => {
+  const enqueue = (uid: string, work: () => Promise<void>, pod: KubeObject) => {
     const prev = inflight.get(uid) ?? Promise.resolve();
     const next = prev.then(work).catch((e) => log(`node ${name}: ${(e as Error).message}`));
     inflight.set(uid, next);
+    inflightPods.set(uid, `${pod.metadata.namespace}/${pod.metadata.name}`);
     void next.then(() => {
-      if (inflight.get(uid) === next) inflight.delete(uid);
+      if (inflight.get(uid) === next) {
+        inflight.delete(uid);
+        inflightPods.delete(uid);
+      }
       settleWaiters();
     });
   };
@@ -87,7 +102,7 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
       return;
     }
     try {
-      const addr = await plumber.add(pod, name);
+      const addr = await plumber.add(pod, name, stopping.signal);
       running.set(uid, pod);
       await setRunning(kube, pod, addr.ip, ip);
       log(`node ${name}: pod ${id} running with ${addr.ip}`);
@@ -120,9 +135,9 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
     onChange: (type, pod) => {
       if (pod.spec?.nodeName !== name) return;
       const uid = pod.metadata.uid!;
-      if (type === "delete") enqueue(uid, () => stopPod(pod));
-      else if (pod.metadata.deletionTimestamp) enqueue(uid, () => finishDelete(pod));
-      else if (!running.has(uid)) enqueue(uid, () => startPod(pod));
+      if (type === "delete") enqueue(uid, () => stopPod(pod), pod);
+      else if (pod.metadata.deletionTimestamp) enqueue(uid, () => finishDelete(pod), pod);
+      else if (!running.has(uid)) enqueue(uid, () => startPod(pod), pod);
     },
     onError: (e) => log(`node ${name}: pod watch: ${e.message}`),
   });
@@ -138,11 +153,13 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
   return {
     name,
     ip,
-    busy: () => inflight.size > 0,
-    idle: () => (inflight.size === 0 ? Promise.resolve() : new Promise((r) => waiters.push(r))),
+    busy,
+    idle: (ignore) => (busy(ignore) ? new Promise((resolve) => waiters.push({ ignore, resolve })) : Promise.resolve()),
     async stop() {
       if (leaseTimer) clearInterval(leaseTimer);
       pods.stop();
+      // a pod still waiting for its network (blocked in the controller) gives up now
+      stopping.abort();
       await Promise.allSettled([...inflight.values()]);
     },
   };

@@ -45,12 +45,16 @@ export class PortApiPlumber implements PodPlumber {
 
   constructor(private readonly opts: PortApiPlumberOptions) {}
 
-  async add(pod: KubeObject, node: string): Promise<PodAddress> {
+  async add(pod: KubeObject, node: string, signal?: AbortSignal): Promise<PodAddress> {
     const base = this.opts.portApiUrl(node);
     const ns = pod.metadata.namespace!;
     const name = pod.metadata.name!;
     const vmName = `${this.opts.clusterName}__${ns}__${name}`;
-    const cfgs = await this.poll<VmCfg[]>(`${base}/vm-cfg/${encodeURIComponent(vmName)}`, (v) => Array.isArray(v) && v.length > 0);
+    const cfgs = await this.poll<VmCfg[]>(
+      `${base}/vm-cfg/${encodeURIComponent(vmName)}`,
+      (v) => Array.isArray(v) && v.length > 0,
+      signal,
+    );
     const cfg = cfgs[0]!;
     const hostIfName = `tap${`eth0-${cfg["vm-uuid"]}`.slice(0, 11)}`;
     const post = await fetch(`${base}/vm`, {
@@ -72,6 +76,7 @@ export class PortApiPlumber implements PodPlumber {
     const port = await this.poll<Record<string, unknown>>(
       `${base}/vm/${cfg["vm-uuid"]}/${cfg.id}`,
       (v) => typeof v?.["ip-address"] === "string" && v["ip-address"] !== "0.0.0.0",
+      signal,
     );
     const attachment: PortAttachment = {
       node,
@@ -100,12 +105,13 @@ export class PortApiPlumber implements PodPlumber {
     if (res && !res.ok && res.status !== 404) throw new Error(`port API DELETE /vm/${vmUuid}: ${res.status}`);
   }
 
-  private async poll<T>(url: string, ready: (v: any) => boolean): Promise<T> {
+  private async poll<T>(url: string, ready: (v: any) => boolean, signal?: AbortSignal): Promise<T> {
     const deadline = Date.now() + (this.opts.timeoutMs ?? 30_000);
     let delay = this.opts.pollMs ?? 10;
     let last = "";
     let polls = 0;
     for (; Date.now() < deadline; polls++) {
+      if (signal?.aborted) throw new Error(`stopped while polling ${url}`);
       const res = await fetch(url);
       if (res.ok) {
         const body = (await res.json()) as T;
@@ -116,7 +122,15 @@ export class PortApiPlumber implements PodPlumber {
         if (res.status !== 404) throw new Error(`port API GET ${url}: ${last}`);
       }
       // backoff: a pod waits for the controller and the agent; a hundred pods polling fast is a load of its own
-      await new Promise((r) => setTimeout(r, delay));
+      await new Promise<void>((r) => {
+        const t = setTimeout(done, delay);
+        function done() {
+          clearTimeout(t);
+          signal?.removeEventListener("abort", done);
+          r();
+        }
+        signal?.addEventListener("abort", done, { once: true });
+      });
       delay = Math.min(delay * 2, this.opts.maxPollMs ?? 160);
     }
     throw new Error(`port API not ready after ${polls} polls of ${url}: ${last}`);
