@@ -41,18 +41,17 @@ export type ExplainFrom = { vif: number } | { label: number } | { fabric: true }
 
 export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple): Explanation {
   const compute = idx.tables.compute.name;
-  const explained = (d: Pick<Drop, "reason" | "stage" | "detail">): Explanation => ({
-    verdict: "drop",
-    reason: d.reason,
-    step: { compute, stage: d.stage, detail: d.detail, action: "drop", reason: d.reason },
-  });
   let ingress: Ingress;
   if ("vif" in from) {
     const vif = idx.vif(from.vif);
     if (vif?.type !== "virtual")
-      return explained({ reason: "INVALID_IF", stage: "ingress", detail: `no virtual vif ${from.vif}` });
+      return explained(compute, {
+        reason: "INVALID_IF",
+        stage: "ingress",
+        detail: `no virtual vif ${from.vif}`,
+      });
     if (vif.ip !== packet.sip)
-      return explained({
+      return explained(compute, {
         reason: "INVALID_SOURCE",
         stage: "rpf",
         detail: `source ${packet.sip} is not vif ${from.vif}'s`,
@@ -69,7 +68,7 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
     const nhId = idx.tables.labels.get(from.label);
     const nh = nhId === undefined ? undefined : idx.nextHop(nhId);
     if (nh?.type !== "encap")
-      return explained({
+      return explained(compute, {
         reason: "INVALID_LABEL",
         stage: "label",
         detail: `label ${from.label} names no interface NH`,
@@ -78,13 +77,12 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
   } else ingress = { kind: "fabric", vrf: idx.tables.compute.fabricVrf };
 
   const ctx = callContext(compute, { tracing: false, now: 0, frameBytes: 0 });
-  const keyNh = keyNhOf(idx, ingress);
-  let key: string | undefined;
-  const keyText = () => (key ??= flowKeyText({ ...packet, nh: keyNh }));
+  const { proto, sip, sport, dip, dport } = packet;
+  const keyText = flowKeyText({ proto, sport, dport, nh: keyNhOf(idx, ingress), sip, dip });
   const d = decide(ctx, idx, { ingress, tuple: packet, keyText });
   if (d instanceof Drop) {
     if (d.reason === "PULL") return { verdict: "forward", hop: { kind: "host" }, packet };
-    return explained(d);
+    return explained(compute, d);
   }
   const nat = { ...d.nat };
   if (d.natPool) nat.sport = FABRIC_SNAT_POOLS[d.natPool][0];
@@ -96,15 +94,15 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
     dport: nat.dport ?? packet.dport,
   };
   const hop = nextHop(ctx, idx, ingress, { direction: "forward", vrf: d.vrf, ecmp: d.ecmp }, out.dip, () =>
-    flowHash(keyText()),
+    flowHash(keyText),
   );
-  if (hop instanceof Drop) return explained(hop);
+  if (hop instanceof Drop) return explained(compute, hop);
   // The reply is routed in the reverse entry's VRF unless it comes back labelled for the source vif.
   if (ingress.kind !== "vif" || hop.kind === "deliver") {
     const back = idx.lookup(d.reverseVrf, packet.sip);
     const nh = back && idx.nextHop(back.route.nh);
     if (!nh || nh.type === "discard")
-      return explained({
+      return explained(compute, {
         reason: "NOWHERE_TO_GO",
         stage: "route",
         detail: `no route back to ${packet.sip} in VRF ${d.reverseVrf}`,
@@ -124,4 +122,12 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
     case "host":
       return { verdict: "forward", hop: { kind: "host" }, packet: out };
   }
+}
+
+function explained(compute: string, d: Pick<Drop, "reason" | "stage" | "detail">): Explanation {
+  return {
+    verdict: "drop",
+    reason: d.reason,
+    step: { compute, stage: d.stage, detail: d.detail, action: "drop", reason: d.reason },
+  };
 }

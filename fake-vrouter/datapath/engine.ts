@@ -174,7 +174,7 @@ export class VrouterDatapath {
       const ingress = this.resolveIngress(rec.request.ingress);
       // Revalidation reads no clock and traces nothing; each flow gets its own context.
       const ctx = callContext(this.compute, { tracing: false, now: rec.lastUsedAt, frameBytes: 0 });
-      const setup = { tuple: rec.request.tuple, keyText: () => rec.keyText, sticky: rec.ecmp };
+      const setup = { tuple: rec.request.tuple, keyText: rec.keyText, sticky: rec.ecmp };
       const still = ingress ? signatureOf(decide(ctx, this.idx, { ...setup, ingress })) : "gone";
       if (still !== rec.signature) this.evict(rec);
     }
@@ -312,7 +312,7 @@ export class VrouterDatapath {
         if (route) return { out: toReceiveRoute(ctx, this.idx, ingress.vif, ip, route), trace: t };
       }
       const mark = t.length;
-      const d = decide(ctx, this.idx, { ingress, tuple, keyText: () => keyText });
+      const d = decide(ctx, this.idx, { ingress, tuple, keyText });
       const decidedBy = t.slice(mark);
       if (d instanceof Drop) {
         if (d.installFlow) this.installDrop(ctx, ingress, tuple, keyText, d, decidedBy);

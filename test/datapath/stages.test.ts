@@ -70,7 +70,7 @@ describe("flow setup stages are pure", () => {
     const setup = {
       ingress: { kind: "vif" as const, vif },
       tuple: { proto: 6, sip: "10.1.0.3", sport: 40000, dip: "10.1.0.4", dport: 80 },
-      keyText: () => "k",
+      keyText: "k",
     };
     const [c1, c2] = [ctx(), ctx()];
     expect(decide(c1, idx, setup)).toEqual(decide(c2, idx, setup));

@@ -10,7 +10,7 @@
  * Stages push their trace steps onto `ctx.trace` (policy steps always, the rest when tracing) and write
  * nothing else, so `install` and `explain` re-run a decision freely.
  *
- * Example: `decide(ctx, idx, { ingress: { kind: "vif", vif }, tuple, keyText: () => key })`
+ * Example: `decide(ctx, idx, { ingress: { kind: "vif", vif }, tuple, keyText })`
  *          → `{ nat: {}, vrf: 1, reverseVrf: 1, reverseNh: 21, verdict }` or a `Drop`
  */
 import type { Route, Vif } from "../../tables";
@@ -29,8 +29,8 @@ import { sourceNat } from "./source-nat";
 export interface FlowSetup {
   ingress: Ingress;
   tuple: FlowTuple;
-  /** The forward key text (hashed for the ECMP member); a thunk, since most flows never need it. */
-  keyText: () => string;
+  /** The forward flow key's text (its hash picks the ECMP member). */
+  keyText: string;
   /** Revalidation (`install`): the ECMP member the flow has, kept while it is still a member. */
   sticky?: FlowEntry["ecmp"];
 }
