@@ -13,7 +13,6 @@
  */
 import type { NamespaceObject, PodObject, ServiceObject } from "../kube/objects";
 import { type ControllerConfig, type FipPoolRef, type VnRef, fipPoolRef, vnRef } from "../config";
-import type { KubeObject } from "../kube/api";
 
 export const ISOLATION_ANNOTATIONS = [
   "opencontrail.org/isolation",
@@ -66,7 +65,13 @@ export class Layout {
   clusterProject(): string[] {
     return [this.domain, this.clusterProjectName()];
   }
+  /**
+   * The project a namespace's objects live in: r5 `<c>-<ns>`, or the configured `cluster_project` for every
+   * namespace (vnc_kubernetes_config.py `cluster_project_name`: a configured project is used and none is created
+   * per namespace); r4 `<ns>`.
+   */
   projectName(ns: string): string {
+    if (this.r5 && this.cfg.clusterProject) return this.cfg.clusterProject;
     return this.r5 ? `${this.c}-${ns}` : ns;
   }
   project(ns: string): string[] {
@@ -75,7 +80,8 @@ export class Layout {
   /** Projects the cluster unit owns (pre-created in r5; the cluster project in both). */
   clusterProjects(): string[][] {
     const names = new Set([this.clusterProjectName()]);
-    if (this.r5) {
+    // vnc_kubernetes.py pre-creates the projects of `default` and `kube-system`: the configured one, if any
+    if (this.r5 && !this.cfg.clusterProject) {
       names.add(`${this.c}-default`);
       names.add(`${this.c}-kube-system`);
     }

@@ -609,12 +609,15 @@ export function translateService(
     { virtual_network_refs: [ref(net.vn)], security_group_refs: namespaceGroups(layout, nsName).map((g) => ref(g)) },
     { uuid: uuid5(uid, "lb-vmi") },
   );
+  // loadbalancer.py `_create_virtual_interface`: the VIP instance-ip is `<svc>__<its uuid>` (upstream's tests find
+  // a service's VIP by the name's first part)
+  const vipUuid = uuid5(uid, "vip");
   b.add(
     "instance-ip",
-    [vmiName],
+    [`${svcName}__${vipUuid}`],
     { instance_ip_family: "v4" },
     { virtual_network_refs: [ref(net.vn)], virtual_machine_interface_refs: [ref(vmiFq)] },
-    { uuid: uuid5(uid, "vip"), createOnly: { instance_ip_address: clusterIP } },
+    { uuid: vipUuid, createOnly: { instance_ip_address: clusterIP } },
   );
   const lbFq = [...project, lbName];
   b.add(
@@ -653,7 +656,8 @@ export function translateService(
       { loadbalancer_refs: [ref(lbFq)] },
       { uuid: lUuid },
     );
-    const poolFq = [...project, `${lbName}-${proto}-${port.port}-pool`];
+    // loadbalancer.py ServiceLbPoolManager.create: the pool is named after its listener
+    const poolFq = [...project, listenerFq[listenerFq.length - 1]];
     b.add(
       "loadbalancer-pool",
       poolFq,
@@ -690,9 +694,23 @@ export function translateService(
 
   if (svcName === layout.cfg.kubernetesServiceName) b.entries.push(...linkLocalEntries(layout, nsName, svcName, clusterIP, spec.ports ?? []));
 
+  // vnc_service.py `_update_service_public_ip`: a LoadBalancer gets its loadBalancerIP, else its externalIPs,
+  // else one address the pool picks; a ClusterIP service its externalIPs; other types none
   const external: string[] = [...(spec.externalIPs ?? [])];
-  const isLb = spec.type === "LoadBalancer";
-  if (external.length || isLb) {
+  const type = spec.type ?? "ClusterIP";
+  const isLb = type === "LoadBalancer";
+  const addrs: (string | undefined)[] = isLb
+    ? spec.loadBalancerIP
+      ? [spec.loadBalancerIP]
+      : external.length
+        ? external
+        : [undefined]
+    : type === "ClusterIP"
+      ? external
+      : [];
+  if (external.length && type !== "ClusterIP" && !isLb)
+    b.warn(`service ${key}: externalIPs on a ${type} service: kube-manager gives floating IPs to ClusterIP and LoadBalancer services only; none`);
+  if (addrs.length) {
     const pool = layout.fipPool(svc, ns, b.warn);
     if (!pool) {
       b.warn(
@@ -700,14 +718,14 @@ export function translateService(
       );
     } else {
       const poolFq = [pool.domain, pool.project, pool.network, pool.name];
-      const addrs: (string | undefined)[] = external.length ? external : [spec.loadBalancerIP || undefined];
-      addrs.forEach((addr, i) => {
+      addrs.forEach((addr) => {
+        // vnc_service.py `_allocate_floating_ip`: `<lb name><address>-externalIP` (`None` when the pool picks it)
         const fip = b.add(
           "floating-ip",
-          [...poolFq, `${vmiName}-fip-${i}`],
+          [...poolFq, `${lbName}${addr ?? "None"}-externalIP`],
           { floating_ip_traffic_direction: "both" },
           { virtual_machine_interface_refs: [ref(vmiFq)], project_refs: [ref(project)] },
-          { uuid: uuid5(uid, `fip/${i}`), ...(addr ? { createOnly: { floating_ip_address: addr } } : {}) },
+          { uuid: uuid5(uid, `externalIP/${addr ?? "None"}`), ...(addr ? { createOnly: { floating_ip_address: addr } } : {}) },
         );
         // vnc_service.py `_allocate_floating_ips`: a pool that cannot be read is warned about ("public_fip_pool
         // doesn't exists") and the service goes on without an external address
@@ -768,13 +786,25 @@ export function linkLocalName(layout: Layout, ns: string, name: string): string 
   return [...layout.project(ns), name].join("-");
 }
 
-/** The Service unit a link-local entry of this cluster belongs to (after a restart); undefined if none. */
-export function linkLocalOwner(layout: Layout, entry: Record<string, unknown>): string | undefined {
+/**
+ * The Service unit a link-local entry of this cluster belongs to (after a restart); undefined if none. With a
+ * `cluster_project` every namespace's entry has the same name: the namespace is the one whose kubernetes Service
+ * has the entry's ClusterIP (`default` if none has).
+ */
+export function linkLocalOwner(layout: Layout, entry: Record<string, unknown>, snap?: KubeSnapshot): string | undefined {
   const name = entry.linklocal_service_name;
   if (typeof name !== "string") return undefined;
+  const svc = layout.cfg.kubernetesServiceName;
   const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const MARK = "\u0000";
-  const [before, after] = linkLocalName(layout, MARK, layout.cfg.kubernetesServiceName).split(MARK);
+  const [before, after] = linkLocalName(layout, MARK, svc).split(MARK);
+  if (after === undefined) {
+    if (!new RegExp(`^${esc(before)}-\\d+$`).test(name)) return undefined;
+    const owner = [...(snap?.services.values() ?? [])].find(
+      (s) => s.metadata.name === svc && s.spec?.clusterIP === entry.linklocal_service_ip,
+    );
+    return unitKey.service(owner?.metadata.namespace ?? "default", svc);
+  }
   const m = new RegExp(`^${esc(before)}(.+)${esc(after)}-\\d+$`).exec(name);
-  return m ? unitKey.service(m[1], layout.cfg.kubernetesServiceName) : undefined;
+  return m ? unitKey.service(m[1], svc) : undefined;
 }
