@@ -7,10 +7,11 @@
  */
 import ipaddr from "ipaddr.js";
 import { type KubeObject, KubeApiError, RESOURCES, type ResourceName, resourceForKind } from "../../controller/kube/api";
-import type { ObjectKey, PodExpectation, ReachProbe, Scenario, Step } from "../scenario/types";
+import type { ContrailExpectation, ObjectKey, PodExpectation, ReachProbe, Scenario, Step } from "../scenario/types";
 import { checkMatrix, type MatrixContext } from "./matrix-check";
 import { fillTemplates } from "./templates";
 import type { ProbeResult, Testbed } from "./testbed";
+import { applyVncOps, describeOwner, fqGlobMatch, ownedBy, refMismatches } from "./vnc";
 
 export type Verdict = "pass" | "fail" | "error";
 
@@ -86,9 +87,9 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
   const emit = (ev: RunEvent) => {
     if (!opts.signal?.aborted) opts.onEvent?.(ev);
   };
-  const record = (step: Step, r: Omit<CheckResult, "step" | "line" | "title" | "kind">) => {
+  const record = (step: Step, { line, ...r }: Recorded) => {
     const durationMs = Date.now() - stepStarted;
-    const result = { step: step.index + 1, line: step.line, title: step.title, kind: step.kind, ...r, durationMs };
+    const result = { step: step.index + 1, line: line ?? step.line, title: step.title, kind: step.kind, ...r, durationMs };
     checks.push(result);
     emit({ type: "check", result });
   };
@@ -149,8 +150,11 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
   };
 }
 
+/** A check as a step reports it; `line` points at an entry inside the step (default: the step's line). */
+type Recorded = Omit<CheckResult, "step" | "line" | "title" | "kind"> & { line?: number };
+
 interface StepIO {
-  record: (r: Omit<CheckResult, "step" | "line" | "title" | "kind">) => void;
+  record: (r: Recorded) => void;
   output: (text: string) => void;
   progress?: (done: number, total: number) => void;
   netpol: Omit<MatrixContext, "progress">;
@@ -177,6 +181,12 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
       const { resource, namespace } = locate(step.target);
       const field = step.kind === "label" ? "labels" : "annotations";
       await within(`the API server to ${step.kind} ${step.target.kind} ${step.target.name}`, tb.kube.patch(resource, step.target.name, namespace, { metadata: { [field]: step.set } }, "merge"));
+      return settled(tb);
+    }
+    case "vnc": {
+      // the config API's refusal (400/404/409 and its message) is the step's error, at the entry's line
+      const refused = await within("the config API", applyVncOps(tb.vncUrl, step.ops));
+      if (refused) io.record({ line: refused.line, name: refused.name, verdict: "error", detail: refused.detail });
       return settled(tb);
     }
     case "wait": {
@@ -319,8 +329,9 @@ async function podProblems(tb: Testbed, exp: PodExpectation): Promise<string[]> 
   return problems;
 }
 
+/** `*` matches any text (`web-*`, `*-fip-0`); without one, the name itself. */
 function matchName(name: string, pattern: string): boolean {
-  return pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : name === pattern;
+  return pattern.includes("*") ? fqGlobMatch([name], pattern) : name === pattern;
 }
 
 function describePods(exp: PodExpectation): string {
@@ -468,18 +479,22 @@ async function checkContrail(
   tb: Testbed,
   exp: Extract<Step, { kind: "contrail" }>["expectations"][number],
 ): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
-  const ident = exp.fqName ? exp.fqName.join(":") : (exp.name ?? "(any)");
-  const name = `${exp.type} ${ident} ${exp.exists ? "exists" : "does not exist"}${exp.count !== undefined ? ` (count ${exp.count})` : ""}`;
+  const ident = exp.fqName ? exp.fqName.join(":") : (exp.name ?? (exp.of ? "" : "(any)"));
+  const owner = exp.of ? `${ident ? " " : ""}of ${describeOwner(exp.of)}` : "";
+  const name = `${exp.type} ${ident}${owner} ${exp.exists ? "exists" : "does not exist"}${exp.count !== undefined ? ` (count ${exp.count})` : ""}`;
   let objs: Record<string, any>[];
+  let uid: string | undefined;
   try {
     objs = await listContrail(tb, exp.type);
+    if (exp.of) uid = await ownerUid(tb, exp.of);
   } catch (e) {
     return { name, verdict: "error", detail: errorText(e) };
   }
   const matches = objs.filter(
     (o) =>
-      (!exp.fqName || (o.fq_name as string[]).join(":") === exp.fqName.join(":")) &&
-      (!exp.name || matchName((o.fq_name as string[]).at(-1)!, exp.name)),
+      (!exp.fqName || fqGlobMatch(o.fq_name as string[], exp.fqName.join(":"))) &&
+      (!exp.name || matchName((o.fq_name as string[]).at(-1)!, exp.name)) &&
+      (!exp.of || ownedBy(o, exp.of, uid)),
   );
   const found = matches.map((o) => (o.fq_name as string[]).join(":"));
   const problems: string[] = [];
@@ -489,10 +504,14 @@ async function checkContrail(
   }
   if (!exp.exists && matches.length > 0) problems.push(`found ${found.join(", ")}`);
   if (exp.count !== undefined && matches.length !== exp.count) problems.push(`expected ${exp.count}, found ${matches.length}: ${found.join(", ")}`);
-  if (exp.exists && exp.fields && matches.length > 0) {
-    const fieldProblems = matches.map((o) => fieldMismatches(o, exp.fields!));
-    const best = fieldProblems.find((f) => f.length === 0);
-    if (!best) problems.push(...fieldProblems[0]!);
+  if (exp.exists && (exp.fields || exp.refs) && matches.length > 0) {
+    const fieldProblems = matches.map((o) => [...fieldMismatches(o, exp.fields ?? {}), ...refMismatches(o, exp.refs ?? {})]);
+    // one object holding everything passes; else show the closest one's differences
+    const closest = fieldProblems.reduce((a, b) => (b.length < a.length ? b : a));
+    if (closest.length > 0) {
+      if (matches.length > 1) problems.push(`none of the ${matches.length} matching objects has all of it; the closest, ${found[fieldProblems.indexOf(closest)]}:`);
+      problems.push(...closest);
+    }
   }
   return {
     name,
@@ -500,6 +519,17 @@ async function checkContrail(
     output: found.length ? found.map((f) => `  ${exp.type} ${f}`).join("\n") : undefined,
     detail: problems.join("\n") || undefined,
   };
+}
+
+/** The uid of the pod or service an `of:` names (undefined for namespaces, nodes, or an object gone). */
+async function ownerUid(tb: Testbed, of: NonNullable<ContrailExpectation["of"]>): Promise<string | undefined> {
+  if (of.kind !== "Pod" && of.kind !== "Service") return undefined;
+  try {
+    return (await tb.kube.get(of.kind === "Pod" ? "pods" : "services", of.name, of.namespace)).metadata.uid;
+  } catch (e) {
+    if (e instanceof KubeApiError && e.status === 404) return undefined;
+    throw e;
+  }
 }
 
 function fieldMismatches(obj: Record<string, any>, fields: Record<string, unknown>): string[] {

@@ -12,6 +12,7 @@ import { isMap, isSeq, LineCounter, type Node, parseAllDocuments, parseDocument 
 import type { KubeObject } from "../../controller/kube/api";
 import schema from "../../scenarios/scenario.schema.json" with { type: "json" };
 import { parseTruthTable } from "./matrix";
+import { parseOwnerRef, parseVncOps, refType } from "./vnc";
 import {
   type ObjectKey,
   type PodExpectation,
@@ -26,7 +27,7 @@ import {
 const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const validate = ajv.compile(schema);
 
-const ACTIONS = ["apply", "delete", "patch", "label", "annotate", "wait", "reach", "matrix", "contrail", "pods", "show"];
+const ACTIONS = ["apply", "delete", "patch", "label", "annotate", "vnc", "wait", "reach", "matrix", "contrail", "pods", "show"];
 
 export function loadScenario(file: string): Scenario {
   let text: string;
@@ -69,7 +70,8 @@ export function parseScenario(text: string, file: string): Scenario {
           : `step ${index + 1} has ${actions.length} actions (${actions.join(", ")}); put each in its own step`,
       );
     }
-    const body = normaliseStep(actions[0]!, s[actions[0]!], base, file, fail);
+    const lineAt = (sub: (string | number)[]) => nodeLine(["steps", index, ...sub]);
+    const body = normaliseStep(actions[0]!, s[actions[0]!], base, file, fail, lineAt);
     return { ...body, title: s.title, line, index } as Step;
   });
 
@@ -91,9 +93,16 @@ export function parseScenario(text: string, file: string): Scenario {
   };
 }
 
-type Fail = (problem: string, sub?: (string | number)[]) => never;
+export type Fail = (problem: string, sub?: (string | number)[]) => never;
 
-function normaliseStep(action: string, v: any, base: string, file: string, fail: Fail): StepBody {
+function normaliseStep(
+  action: string,
+  v: any,
+  base: string,
+  file: string,
+  fail: Fail,
+  lineAt: (sub: (string | number)[]) => number,
+): StepBody {
   switch (action) {
     case "apply":
       return { kind: "apply", manifests: loadManifests(v, base, file, fail) };
@@ -120,16 +129,28 @@ function normaliseStep(action: string, v: any, base: string, file: string, fail:
         return fail(`matrix: ${(e as Error).message}`, ["matrix", "expect"]);
       }
     }
+    case "vnc":
+      return { kind: "vnc", ops: parseVncOps(v, fail, lineAt) };
     case "contrail":
       return {
         kind: "contrail",
-        expectations: v.map((c: any) => ({
+        expectations: v.map((c: any, i: number) => ({
           type: c.type,
           name: c.name,
           fqName: typeof c.fqName === "string" ? c.fqName.split(":") : c.fqName,
+          of: c.of === undefined ? undefined : parseOwnerRef(c.of, (m) => fail(m, ["contrail", i, "of"])),
           exists: c.exists ?? true,
           count: c.count,
           fields: c.fields,
+          refs:
+            c.refs === undefined
+              ? undefined
+              : Object.fromEntries(
+                  Object.entries(c.refs as Record<string, string | string[]>).map(([k, globs]) => [
+                    refType(c.type, k, (m) => fail(m, ["contrail", i, "refs", k])),
+                    typeof globs === "string" ? [globs] : globs,
+                  ]),
+                ),
         })),
       };
     case "pods":
@@ -253,6 +274,10 @@ function describeSchemaError(err: ErrorObject, path: (string | number)[]): strin
       return `${where}: "${valueText(err.data)}" is not in the expected format`;
     case "oneOf":
       return `${where}: does not match any accepted form (see docs/scenarios.md)`;
+    case "minProperties":
+    case "maxProperties":
+      if (path.includes("vnc")) return `${where}: each entry is exactly one of create, update or delete`;
+      return `${where}: ${err.message}`;
     default:
       return `${where}: ${err.message}`;
   }

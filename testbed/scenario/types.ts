@@ -63,13 +63,47 @@ export interface Divergence {
   rule?: string;
 }
 
+/** The Kubernetes object a Contrail object stands for: `of: pod x/a` → `{ kind: "Pod", namespace: "x", name: "a" }`. */
+export interface OwnerRef {
+  kind: "Pod" | "Service" | "Namespace" | "Node";
+  namespace?: string;
+  name: string;
+}
+
 export interface ContrailExpectation {
   type: string;
   name?: string;
   fqName?: string[];
+  /** Only the objects made for this Kubernetes object (owner annotations, or the pod's / service's uid). */
+  of?: OwnerRef;
   exists: boolean;
   count?: number;
   fields?: Record<string, unknown>;
+  /**
+   * Ref target type (hyphenated) → fq_name globs; each glob must match one target (`*` any text; a glob
+   * without `:` is matched against the target's last fq_name element). An empty list: no ref of that type.
+   */
+  refs?: Record<string, string[]>;
+}
+
+/** A reference in a `vnc` step: the target's fq_name (resolved to a uuid by /fqname-to-id) and its attr. */
+export interface VncRef {
+  to: string[];
+  attr?: unknown;
+}
+
+/** One change of a `vnc` step, sent to the config API as a client would (POST, PUT or DELETE). */
+export interface VncOp {
+  op: "create" | "update" | "delete";
+  type: string;
+  fqName: string[];
+  /** create only: the parent's type (given, or the type's only possible parent). */
+  parentType?: string;
+  /** Properties, as the API names them (`router_external`, `virtual_network_properties`). */
+  fields: Record<string, unknown>;
+  /** Ref target type (hyphenated) → refs; the field sent is `<target>_refs` (a list given replaces the whole list). */
+  refs: Record<string, VncRef[]>;
+  line: number;
 }
 
 export interface PodExpectation {
@@ -110,6 +144,7 @@ export type StepBody =
       divergences?: Partial<Record<"upstream" | "kubernetes", Divergence[]>>;
     }
   | { kind: "contrail"; expectations: ContrailExpectation[] }
+  | { kind: "vnc"; ops: VncOp[] }
   | { kind: "pods"; expectations: PodExpectation[] }
   | { kind: "show"; show: ShowSpec };
 

@@ -1,0 +1,131 @@
+/**
+ * The Contrail side of a run: `vnc` steps sent to the config API over HTTP as any VNC client would (refs by
+ * fq_name resolved through POST /fqname-to-id), and the graph reading of `contrail` expectations — which
+ * objects stand for a Kubernetes object (`of:`), and whether their refs point where expected (`refs:` globs).
+ *
+ * Example: `await applyVncOps(tb.vncUrl, step.ops)` → undefined when every change was accepted, else
+ * `{ line: 14, name: "vnc create virtual-network …", detail: "config API: 409 … already exists …" }`.
+ */
+import type { OwnerRef, VncOp } from "../scenario/types";
+
+export interface VncFailure {
+  line: number;
+  name: string;
+  detail: string;
+}
+
+/** A config API answer other than 2xx: its status and plain-text message, as the step's error. */
+class VncHttpError extends Error {}
+
+type Json = Record<string, unknown>;
+
+async function call(base: string, method: string, path: string, body?: unknown): Promise<Json> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok)
+    throw new VncHttpError(`config API: ${method} ${path} → ${res.status} ${res.statusText}: ${text.trim()}`);
+  return text ? (JSON.parse(text) as Json) : {};
+}
+
+async function uuidOf(base: string, type: string, fq: string[], what: string): Promise<string> {
+  try {
+    return (await call(base, "POST", "/fqname-to-id", { type, fq_name: fq })).uuid as string;
+  } catch (e) {
+    if (e instanceof VncHttpError && / → 404 /.test(e.message))
+      throw new VncHttpError(`${what}: no ${type} ${fq.join(":")} (${e.message})`);
+    throw e;
+  }
+}
+
+/** What `vnc` entry `op` does, in one line: `vnc create virtual-network default-domain:admin:public`. */
+export function describeVncOp(op: VncOp): string {
+  return `vnc ${op.op} ${op.type} ${op.fqName.join(":")}`;
+}
+
+/** Applies the entries in order; the first one refused stops the step and is returned. */
+export async function applyVncOps(base: string, ops: VncOp[]): Promise<VncFailure | undefined> {
+  for (const op of ops) {
+    const name = describeVncOp(op);
+    try {
+      await applyVncOp(base, op);
+    } catch (e) {
+      return { line: op.line, name, detail: e instanceof Error ? e.message : String(e) };
+    }
+  }
+  return undefined;
+}
+
+async function applyVncOp(base: string, op: VncOp): Promise<void> {
+  const body: Record<string, unknown> = { ...op.fields };
+  for (const [target, refs] of Object.entries(op.refs)) {
+    body[`${target.replace(/-/g, "_")}_refs`] = await Promise.all(
+      refs.map(async (r) => ({
+        to: r.to,
+        uuid: await uuidOf(base, target, r.to, "ref"),
+        ...(r.attr !== undefined ? { attr: r.attr } : {}),
+      })),
+    );
+  }
+  if (op.op === "create") {
+    await call(base, "POST", `/${op.type}s`, {
+      [op.type]: { ...body, fq_name: op.fqName, ...(op.parentType ? { parent_type: op.parentType } : {}) },
+    });
+    return;
+  }
+  const uuid = await uuidOf(base, op.type, op.fqName, op.op);
+  if (op.op === "update") await call(base, "PUT", `/${op.type}/${uuid}`, { [op.type]: body });
+  else await call(base, "DELETE", `/${op.type}/${uuid}`);
+}
+
+// ---- reading the graph -----------------------------------------------------------------------------------
+
+export function describeOwner(of: OwnerRef): string {
+  return `${of.kind.toLowerCase()} ${of.namespace ? `${of.namespace}/` : ""}${of.name}`;
+}
+
+/**
+ * Whether `obj` was made for the Kubernetes object `of`: its owner annotations name it (`kind`, `namespace`,
+ * `name`, as the controller marks every object), or — for a pod or service, as the real kube-manager does —
+ * its uuid is the object's uid (VM, load balancer) or it refers to that uuid (a VMI's virtual_machine_refs).
+ */
+export function ownedBy(obj: Json, of: OwnerRef, uid?: string): boolean {
+  const pairs = (obj.annotations as { key_value_pair?: { key: string; value: string }[] } | undefined)
+    ?.key_value_pair;
+  const kv = new Map<string, string>((pairs ?? []).map((p) => [p.key, p.value]));
+  if (kv.get("kind") === of.kind && kv.get("name") === of.name && kv.get("namespace") === of.namespace)
+    return true;
+  if (!uid) return false;
+  if (obj.uuid === uid) return true;
+  return Object.entries(obj).some(
+    ([k, v]) => k.endsWith("_refs") && Array.isArray(v) && v.some((r: { uuid?: string }) => r?.uuid === uid),
+  );
+}
+
+/** `*` matches any text; a glob without `:` is matched against the last fq_name element only. */
+export function fqGlobMatch(fq: string[], glob: string): boolean {
+  const subject = glob.includes(":") ? fq.join(":") : fq.at(-1)!;
+  const re = new RegExp(`^${glob.split("*").map(escapeRegExp).join(".*")}$`);
+  return re.test(subject);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Each glob must match one ref of its target type; an empty list means no ref of that type at all. */
+export function refMismatches(obj: Json, refs: Record<string, string[]>): string[] {
+  const out: string[] = [];
+  for (const [target, globs] of Object.entries(refs)) {
+    const field = `${target.replace(/-/g, "_")}_refs`;
+    const got = ((obj[field] ?? []) as { to: string[] }[]).map((r) => r.to);
+    const shown = got.map((fq) => fq.join(":")).join(", ") || "none";
+    if (globs.length === 0 && got.length > 0) out.push(`${field}: expected none, got ${shown}`);
+    for (const g of globs)
+      if (!got.some((fq) => fqGlobMatch(fq, g))) out.push(`${field}: no ref matches "${g}" (refs: ${shown})`);
+  }
+  return out;
+}
