@@ -75,6 +75,11 @@ export interface ControllerHandle {
    * exist) → why. They are retried in the background; nothing should wait for them.
    */
   blocked(): ReadonlyMap<string, string>;
+  /**
+   * Try the units of `blocked()` again now rather than at their next slow retry (someone may have created what
+   * they wait for: the controller does not watch the config API). The testbed does it when it settles.
+   */
+  retryBlocked(): void;
 }
 
 export interface ControllerOptions {
@@ -339,6 +344,10 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     status,
     warnings: () => [...new Set([...lastWarnings.values()].flatMap((w) => w.split("\n")))],
     blocked: () => new Map(blockedExternally),
+    retryBlocked: () => {
+      for (const k of blockedExternally.keys()) queue.enqueue(k);
+      pump();
+    },
     waitIdle: () => queue.waitIdle(),
     resync: async () => {
       resyncPending = true;

@@ -31,7 +31,7 @@ import {
 } from "./plan";
 import { unitKeyOf } from "./translate/names";
 import type { DesiredEdge, DesiredListEntry, DesiredObject, UnitDesired, UuidOf, VncView } from "./translate/types";
-import { NoIdError, RefsExistError, type VncClient, type VncObject, type VncRef } from "./vnc/client";
+import { BadRequest, NoIdError, RefsExistError, type VncClient, type VncObject, type VncRef } from "./vnc/client";
 
 /**
  * Refs kept on objects a unit does not own: (holder type, ref field, also when the holder is ours). A
@@ -298,6 +298,13 @@ export class Reconciler {
         writes += await this.ensure(unit, u);
         if (i === lastAlloc) slot?.release();
       } catch (err) {
+        if (i === lastAlloc) slot?.release();
+        // an optional object the API refuses (an external address outside its pool's subnets, or taken) is
+        // left out, as upstream logs the error and goes on
+        if (u.desired.optional && !u.current && (err instanceof BadRequest || err instanceof RefsExistError)) {
+          warnings.push(`${u.desired.optional}: ${err.message}`);
+          continue;
+        }
         errors.push(err as Error);
         // later objects may depend on this one; stop here and retry the unit
         break;

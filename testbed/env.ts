@@ -187,6 +187,8 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
           stage = "the Kubernetes cluster to go quiet";
           await cluster.quiet();
           stage = "the controller to go idle";
+          // what a blocked pod waits for may have been created meanwhile (a vnc step): look again now
+          controller.retryBlocked();
           await controller.waitIdle();
           stage = "the config daemons";
           await daemons.whenCaughtUp(api.seq());

@@ -245,6 +245,42 @@ describe("a configured floating-ip pool that does not exist", () => {
   });
 });
 
+describe("an external address the pool cannot give", () => {
+  it("outside the pool's subnets or already taken: that floating IP is left out with a warning, the rest built", async () => {
+    await vnc.create("project", { fq_name: ["default-domain", "admin"], parent_type: "domain" });
+    await vnc.create("virtual-network", {
+      fq_name: ["default-domain", "admin", "public"],
+      parent_type: "project",
+      network_ipam_refs: [
+        {
+          to: ["default-domain", "default-project", "default-network-ipam"],
+          attr: { ipam_subnets: [{ subnet: { ip_prefix: "203.0.113.0", ip_prefix_len: 24 } }] },
+        },
+      ],
+    });
+    await vnc.create("floating-ip-pool", { fq_name: ["default-domain", "admin", "public", "pool"], parent_type: "virtual-network" });
+    await kube.create("nodes", node("n1", "10.1.0.1"));
+    await kube.create("namespaces", ns("default"));
+    const outside = service("default", "outside", "10.96.0.50");
+    outside.spec.externalIPs = ["198.51.100.7", "203.0.113.7"];
+    await kube.create("services", outside);
+    const cfg = defaultConfig("r5");
+    cfg.publicFipPool = { domain: "default-domain", project: "admin", network: "public", name: "pool" };
+    const c = await start("r5", undefined, undefined, cfg);
+    await settle(c);
+    const taken = service("default", "taken", "10.96.0.51");
+    taken.spec.externalIPs = ["203.0.113.7"];
+    await kube.create("services", taken);
+    await settle(c);
+    expect(c.status().failing).toBe(0);
+    expect((await vnc.list("floating-ip", { detail: true })).map((f) => f.floating_ip_address)).toEqual(["203.0.113.7"]);
+    expect(await vnc.list("loadbalancer")).toHaveLength(2);
+    const w = c.warnings();
+    expect(w.some((m) => m.startsWith("service default/outside: no floating IP 198.51.100.7 from pool default-domain:admin:public:pool: "))).toBe(true);
+    expect(w.some((m) => m.startsWith("service default/taken: no floating IP 203.0.113.7 from pool default-domain:admin:public:pool: "))).toBe(true);
+  });
+});
+
 describe("the kubernetes Service's link-local services (default-global-vrouter-config)", () => {
   const GVC = ["default-global-system-config", "default-global-vrouter-config"];
   async function linkLocal(): Promise<Record<string, unknown>[]> {
@@ -652,11 +688,27 @@ describe("bad input", () => {
       "pod odd/p: virtual-network default-domain:admin:nope does not exist; waiting for it (retried in the background)",
     );
     expect([...c.blocked().keys()]).toEqual(["Pod/odd/p"]);
-    // the pod goes: so do the warning and the block
+    // someone creates the network: retried at once on request, the pod gets its interface and the warning goes
+    await vnc.create("project", { fq_name: ["default-domain", "admin"], parent_type: "domain" });
+    await vnc.create("virtual-network", {
+      fq_name: ["default-domain", "admin", "nope"],
+      parent_type: "project",
+      network_ipam_refs: [
+        {
+          to: ["default-domain", "default-project", "default-network-ipam"],
+          attr: { ipam_subnets: [{ subnet: { ip_prefix: "192.168.50.0", ip_prefix_len: 24 } }] },
+        },
+      ],
+    });
+    c.retryBlocked();
+    await settle(c);
+    expect(c.blocked().size).toBe(0);
+    expect(c.warnings().filter((w) => w.includes("odd/p"))).toEqual([]);
+    expect((await vnc.list("virtual-machine")).map((o) => o.fq_name.join(":"))).toContain("k8s__odd__p");
+    // the pod goes: so do its objects
     await kube.delete("pods", "p", "odd");
     await settle(c);
-    expect(c.warnings().filter((w) => w.includes("odd/p"))).toEqual([]);
-    expect(c.blocked().size).toBe(0);
+    expect((await vnc.list("virtual-machine")).map((o) => o.fq_name.join(":"))).not.toContain("k8s__odd__p");
   });
 });
 
