@@ -115,7 +115,11 @@ export class Reconciler {
   readonly known = new Map<string, string>();
   /** vn objKey → ipam fq string → subnet uuid */
   private readonly subnets = new Map<string, Map<string, string>>();
-  readonly view: VncView = { routersByIp: new Map(), routersByName: new Map() };
+  readonly view: VncView = {
+    routersByIp: new Map(),
+    routersByName: new Map(),
+    exists: (type, fq) => this.known.has(objKey(type, fq)),
+  };
   private readonly warn: (m: string) => void;
   private readonly orderAllocations: () => boolean;
   private readonly warnedSubnet = new Set<string>();

@@ -144,7 +144,7 @@ export function translateUnit(
       if (layout.r4SecurityGroups) return translateR4Policies(layout, snap, new UnitBuilder(layout, key));
       return translatePolicies(layout, snap, new UnitBuilder(layout, key));
     case "Service":
-      return translateService(layout, snap, `${u.namespace}/${u.name}`, ctx.podsByUid);
+      return translateService(layout, snap, `${u.namespace}/${u.name}`, ctx.podsByUid, view);
   }
 }
 

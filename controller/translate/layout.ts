@@ -236,18 +236,25 @@ export class Layout {
     return { vn: this.defaultServiceNetwork(), ipam: this.serviceIpam(), source: "default" };
   }
 
-  /** Floating-ip pool for a service: service annotation → namespace annotation → public_fip_pool. */
-  fipPool(svc: ServiceObject, ns: NamespaceObject, warn: (m: string) => void): FipPoolRef | undefined {
+  /**
+   * Floating-ip pool for a service: service annotation → namespace annotation → public_fip_pool, the first that
+   * exists (vnc_service.py `_allocate_floating_ips` passes over a pool it cannot read); when `exists` knows none
+   * of them, the first configured (the applier then finds it, or leaves the floating IP out with a warning).
+   */
+  fipPool(
+    svc: ServiceObject,
+    ns: NamespaceObject,
+    warn: (m: string) => void,
+    exists?: (type: string, fq: string[]) => boolean,
+  ): FipPoolRef | undefined {
     const name = `service ${svc.metadata.namespace}/${svc.metadata.name}`;
-    return (
-      parseFipPoolAnnotation(svc.metadata.annotations?.[FIP_POOL_ANNOTATION], name, warn) ??
-      parseFipPoolAnnotation(
-        ns.metadata.annotations?.[FIP_POOL_ANNOTATION],
-        `namespace ${ns.metadata.name}`,
-        warn,
-      ) ??
-      this.cfg.publicFipPool
-    );
+    const candidates = [
+      parseFipPoolAnnotation(svc.metadata.annotations?.[FIP_POOL_ANNOTATION], name, warn),
+      parseFipPoolAnnotation(ns.metadata.annotations?.[FIP_POOL_ANNOTATION], `namespace ${ns.metadata.name}`, warn),
+      this.cfg.publicFipPool,
+    ].filter((p): p is FipPoolRef => p !== undefined);
+    const fq = (p: FipPoolRef) => [p.domain, p.project, p.network, p.name];
+    return candidates.find((p) => exists?.("floating-ip-pool", fq(p))) ?? candidates[0];
   }
 }
 

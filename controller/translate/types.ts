@@ -126,6 +126,8 @@ export interface VncView {
   routersByIp: Map<string, string[]>;
   /** name → fq_name. */
   routersByName: Map<string, string[]>;
+  /** Whether an object is known to exist (last scan and this controller's writes); absent: nothing is known. */
+  exists?: (type: string, fq: string[]) => boolean;
 }
 
 export function emptySnapshot(): KubeSnapshot {

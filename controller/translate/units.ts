@@ -583,6 +583,7 @@ export function translateService(
   snap: KubeSnapshot,
   key: string,
   pods: ReadonlyMap<string, KubeObject>,
+  view: VncView = { routersByIp: new Map(), routersByName: new Map() },
 ): UnitDesired {
   const [nsName, svcName] = key.split("/");
   const b = new UnitBuilder(layout, unitKey.service(nsName, svcName));
@@ -711,7 +712,7 @@ export function translateService(
   if (external.length && type !== "ClusterIP" && !isLb)
     b.warn(`service ${key}: externalIPs on a ${type} service: kube-manager gives floating IPs to ClusterIP and LoadBalancer services only; none`);
   if (addrs.length) {
-    const pool = layout.fipPool(svc, ns, b.warn);
+    const pool = layout.fipPool(svc, ns, b.warn, view.exists);
     if (!pool) {
       b.warn(
         `service ${key}: ${isLb ? "type LoadBalancer" : "externalIPs"} but no floating-ip pool (annotation or public_fip_pool); no external address`,

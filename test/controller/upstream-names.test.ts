@@ -94,6 +94,24 @@ describe("names upstream's lookups and tests depend on", () => {
     ]);
   });
 
+  it("the floating-ip pool: service annotation, namespace annotation, public_fip_pool — the first that exists", () => {
+    const cfg = parseConfig(`[VNC]\npublic_fip_pool = ${POOL}\n`);
+    const annotated = svc("web", "11111111-0000-4000-8000-000000000001", { type: "LoadBalancer" });
+    annotated.metadata.annotations = {
+      "opencontrail.org/fip-pool": "{'domain': 'default-domain', 'project': 'admin', 'network': 'gone', 'name': 'pool'}",
+    };
+    const snap = snapshot([node, ns("default"), annotated]);
+    const pools = (exists?: (type: string, fq: string[]) => boolean) =>
+      objectsOf(translateAll(snap, cfg, { ...emptyView(), exists }), "floating-ip").map((f) => f.fq_name.slice(0, 4).join(":"));
+    // nothing known: the first configured (the applier leaves it out with a warning if it is missing)
+    expect(pools()).toEqual(["default-domain:admin:gone:pool"]);
+    // the annotated pool does not exist, the public one does
+    expect(pools((t, fq) => t === "floating-ip-pool" && fq.join(":") === "default-domain:admin:public:pool")).toEqual([
+      "default-domain:admin:public:pool",
+    ]);
+    expect(pools(() => true)).toEqual(["default-domain:admin:gone:pool"]);
+  });
+
   it("link-local entries map back to their Service unit, also with a cluster_project", () => {
     const layout = new Layout(defaultConfig());
     expect(linkLocalOwner(layout, { linklocal_service_name: "default-domain-k8s-my-ns-kubernetes-443" })).toBe("Service/my-ns/kubernetes");
