@@ -38,6 +38,13 @@ export interface ControllerConfig {
   clusterProject?: string;
   /** cluster_network (r4): use this VN instead of creating `cluster-network`. */
   clusterNetwork?: VnRef;
+  /**
+   * r5 `cluster_pod_network` / `cluster_service_network` (dicts; only their `name` is used, as upstream's
+   * `get_vn_name_from_vn_dict_string`): the default networks' names in the cluster project instead of
+   * `<c>-default-pod-network` / `<c>-default-service-network` (an existing network of that name is adopted).
+   */
+  clusterPodNetwork?: string;
+  clusterServiceNetwork?: string;
   /** Pod network forwarded in the underlay (r5 default true; r4 is overlay only). */
   ipFabricForwarding: boolean;
   ipFabricSnat: boolean;
@@ -159,6 +166,16 @@ export function parseConfig(text: string, overrides: ConfigOverrides = {}): Cont
   if (k8s.cluster_network !== undefined) {
     const n = dict(K("cluster_network"), k8s.cluster_network);
     if (n) cfg.clusterNetwork = vnRef(K("cluster_network"), n);
+  }
+  for (const [key, field] of [
+    ["cluster_pod_network", "clusterPodNetwork"],
+    ["cluster_service_network", "clusterServiceNetwork"],
+  ] as const) {
+    if (k8s[key] === undefined) continue;
+    const n = dict(K(key), k8s[key]);
+    if (!n) continue;
+    if (typeof n.name !== "string" || !n.name) throw new ConfigError(K(key), 'needs a "name" key');
+    cfg[field] = n.name;
   }
   if (k8s.ip_fabric_forwarding !== undefined)
     cfg.ipFabricForwarding = bool(K("ip_fabric_forwarding"), k8s.ip_fabric_forwarding);

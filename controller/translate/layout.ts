@@ -115,10 +115,12 @@ export class Layout {
     return [...this.clusterNetwork(), `${this.c}-pod-fip-pool`];
   }
   defaultPodNetwork(): string[] {
-    return this.r5 ? [...this.clusterProject(), `${this.c}-default-pod-network`] : this.clusterNetwork();
+    const name = this.cfg.clusterPodNetwork ?? `${this.c}-default-pod-network`;
+    return this.r5 ? [...this.clusterProject(), name] : this.clusterNetwork();
   }
   defaultServiceNetwork(): string[] {
-    return this.r5 ? [...this.clusterProject(), `${this.c}-default-service-network`] : this.clusterNetwork();
+    const name = this.cfg.clusterServiceNetwork ?? `${this.c}-default-service-network`;
+    return this.r5 ? [...this.clusterProject(), name] : this.clusterNetwork();
   }
   isolatedPodNetwork(ns: string): string[] {
     return this.r5 ? [...this.project(ns), `${this.c}-${ns}-pod-network`] : [...this.project(ns), `${ns}-vn`];

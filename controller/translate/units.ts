@@ -260,9 +260,17 @@ export function translateCluster(layout: Layout, snap: KubeSnapshot): UnitDesire
       ],
     },
   });
+  // `<c>-default-pod-service-np` is also the `default` namespace's policy: when that namespace has networks of
+  // its own (cluster_pod_network names the default one otherwise), upstream's namespace add rewrites the policy
+  // for them; one unit owns it, with the rule it ends up with
+  const defaultNs = snap.namespaces.get("default");
+  const [npPod, npSvc] =
+    defaultNs && layout.ownsIsolatedNetworks(defaultNs, () => {})
+      ? [layout.isolatedPodNetwork("default"), layout.isolatedServiceNetwork("default")]
+      : [podVn, svcVn];
   b.add("network-policy", podServiceNp, {
     network_policy_entries: {
-      policy_rule: [policyRule({ virtual_network: podVn.join(":") }, { virtual_network: svcVn.join(":") })],
+      policy_rule: [policyRule({ virtual_network: npPod.join(":") }, { virtual_network: npSvc.join(":") })],
     },
   });
   const fwd = { ipFabric: cfg.ipFabricForwarding, snat: cfg.ipFabricSnat };
@@ -318,11 +326,13 @@ export function translateNamespace(layout: Layout, snap: KubeSnapshot, name: str
   }
   const svcVn = layout.isolatedServiceNetwork(name);
   const np = layout.podServicePolicy(name);
-  b.add("network-policy", np, {
-    network_policy_entries: {
-      policy_rule: [policyRule({ virtual_network: podVn.join(":") }, { virtual_network: svcVn.join(":") })],
-    },
-  });
+  // the `default` namespace's policy is the cluster's `<c>-default-pod-service-np`, owned by the cluster unit
+  if (name !== "default")
+    b.add("network-policy", np, {
+      network_policy_entries: {
+        policy_rule: [policyRule({ virtual_network: podVn.join(":") }, { virtual_network: svcVn.join(":") })],
+      },
+    });
   clusterVn(
     b,
     podVn,

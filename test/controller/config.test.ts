@@ -48,6 +48,14 @@ describe("config", () => {
     expect(() => parseConfig("[KUBERNETES]\nkubernetes_api_secure_port = https\n")).toThrow(ConfigError);
   });
 
+  it("cluster_pod_network / cluster_service_network: only the name counts", () => {
+    const c = parseConfig(
+      "[KUBERNETES]\ncluster_pod_network = {'domain': 'd', 'project': 'p', 'name': 'pods'}\ncluster_service_network = {'name': 'svcs'}\n",
+    );
+    expect(c).toMatchObject({ clusterPodNetwork: "pods", clusterServiceNetwork: "svcs" });
+    expect(() => parseConfig("[KUBERNETES]\ncluster_pod_network = {'domain': 'd'}\n")).toThrow(ConfigError);
+  });
+
   it("reads the sections of contrail-kubernetes.conf", () => {
     const c = parseConfig(`
 # comment
