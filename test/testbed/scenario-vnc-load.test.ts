@@ -211,7 +211,7 @@ steps:
       "an unknown kind in of",
       "{ type: virtual-machine, of: deployment x/a }",
       4,
-      /steps\.0\.contrail\.0\.of: "deployment x\/a" is not in the expected format/,
+      /steps\.0\.contrail\.0\.of: "deployment x\/a" must be pod <namespace>\/<name>, service <namespace>\/<name>, namespace <name> or node <name>$/,
     ],
     [
       "a pod without its namespace",

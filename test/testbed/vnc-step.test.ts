@@ -181,6 +181,39 @@ steps:${APP}
   });
 });
 
+describe("templates in vnc steps and contrail expectations", () => {
+  it("fill the ip: and lb: templates; a Service without an external address is the check's error", async () => {
+    const r = await run(`name: templates
+controller: { model: r5 }
+steps:${APP}
+  - vnc:
+      - create: { type: project, fqName: default-domain:ops }
+      - create:
+          type: address-group
+          parentType: project
+          fqName: default-domain:ops:pod-a
+          fields: { address_group_prefix: { subnet: [{ ip_prefix: "\${ip:x/a}", ip_prefix_len: 32 }] } }
+  - contrail:
+      - { type: address-group, fqName: default-domain:ops:pod-a, fields: { address_group_prefix: { subnet: [{ ip_prefix: "\${ip:x/a}" }] } } }
+      - { type: instance-ip, of: pod x/a, fields: { instance_ip_address: "\${ip:x/a}" } }
+      - { type: floating-ip, of: service x/s, fields: { floating_ip_address: "\${lb:x/s}" } }
+  - vnc:
+      - create: { type: address-group, parentType: project, fqName: default-domain:ops:b, fields: { address_group_prefix: { subnet: [{ ip_prefix: "\${ip:x/b}", ip_prefix_len: 32 }] } } }
+`);
+    expect(r.checks.map((c) => [c.line, c.verdict])).toEqual([
+      [25, "pass"],
+      [25, "pass"],
+      [25, "error"],
+      [30, "error"],
+    ]);
+    expect(r.checks[2]!.detail).toBe(`\${lb:x/s}: service x/s has no load balancer address in its status`);
+    expect(r.checks[3]).toMatchObject({
+      name: "vnc create address-group default-domain:ops:b",
+      detail: `\${ip:x/b}: no pod x/b`,
+    });
+  });
+});
+
 describe("what of: and refs: match", () => {
   const of = { kind: "Pod", namespace: "x", name: "a" } as const;
   const uid = "8c1e0f5a-6b7d-4e2f-9a3b-1c2d3e4f5a6b";

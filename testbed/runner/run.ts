@@ -11,7 +11,7 @@ import type { ContrailExpectation, ObjectKey, PodExpectation, ReachProbe, Scenar
 import { checkMatrix, type MatrixContext } from "./matrix-check";
 import { fillTemplates } from "./templates";
 import type { ProbeResult, Testbed } from "./testbed";
-import { applyVncOps, describeOwner, fqGlobMatch, ownedBy, refMismatches } from "./vnc";
+import { applyVncOps, describeOwner, fillRunTemplates, fqGlobMatch, ownedBy, refMismatches } from "./vnc";
 
 export type Verdict = "pass" | "fail" | "error";
 
@@ -185,7 +185,7 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
     }
     case "vnc": {
       // the config API's refusal (400/404/409 and its message) is the step's error, at the entry's line
-      const refused = await within("the config API", applyVncOps(tb.vncUrl, step.ops));
+      const refused = await within("the config API", applyVncOps(tb, step.ops));
       if (refused) io.record({ line: refused.line, name: refused.name, verdict: "error", detail: refused.detail });
       return settled(tb);
     }
@@ -477,14 +477,16 @@ async function listContrail(tb: Testbed, type: string): Promise<Record<string, a
 
 async function checkContrail(
   tb: Testbed,
-  exp: Extract<Step, { kind: "contrail" }>["expectations"][number],
+  written: ContrailExpectation,
 ): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
+  let exp = written;
   const ident = exp.fqName ? exp.fqName.join(":") : (exp.name ?? (exp.of ? "" : "(any)"));
   const owner = exp.of ? `${ident ? " " : ""}of ${describeOwner(exp.of)}` : "";
   const name = `${exp.type} ${ident}${owner} ${exp.exists ? "exists" : "does not exist"}${exp.count !== undefined ? ` (count ${exp.count})` : ""}`;
   let objs: Record<string, any>[];
   let uid: string | undefined;
   try {
+    exp = await fillRunTemplates(tb, written);
     objs = await listContrail(tb, exp.type);
     if (exp.of) uid = await ownerUid(tb, exp.of);
   } catch (e) {

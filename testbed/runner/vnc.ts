@@ -6,7 +6,10 @@
  * Example: `await applyVncOps(tb.vncUrl, step.ops)` → undefined when every change was accepted, else
  * `{ line: 14, name: "vnc create virtual-network …", detail: "config API: 409 … already exists …" }`.
  */
+import type { KubeObject } from "../../controller/kube/api";
 import type { OwnerRef, VncOp } from "../scenario/types";
+import { fillTemplates } from "./templates";
+import type { Testbed } from "./testbed";
 
 export interface VncFailure {
   line: number;
@@ -46,12 +49,34 @@ export function describeVncOp(op: VncOp): string {
   return `vnc ${op.op} ${op.type} ${op.fqName.join(":")}`;
 }
 
+const LB_TEMPLATE = /\$\{lb:([^/}\s]+)\/([^}\s]+)\}/g;
+
+/**
+ * `value` with the run's templates filled in: `${ip:<ns>/<pod>}` (the pod's IP, as in manifests) and
+ * `${lb:<ns>/<service>}` (the Service's load balancer address from its status, as `kubectl get svc` shows it).
+ */
+export async function fillRunTemplates<T>(tb: Testbed, value: T): Promise<T> {
+  let text = JSON.stringify(value);
+  for (const [whole, ns, name] of [...text.matchAll(LB_TEMPLATE)]) {
+    if (!text.includes(whole)) continue; // filled already (the same template twice)
+    const svc = await tb.kube.get("services", name!, ns!).catch(() => undefined);
+    const ip = (svc?.status?.loadBalancer?.ingress as { ip?: string }[] | undefined)?.find((i) => i.ip)?.ip;
+    if (!ip) {
+      throw new Error(
+        `${whole}: ${svc ? `service ${ns}/${name} has no load balancer address in its status` : `no service ${ns}/${name}`}`,
+      );
+    }
+    text = text.split(whole).join(ip);
+  }
+  return (await fillTemplates(tb, JSON.parse(text) as KubeObject)) as T;
+}
+
 /** Applies the entries in order; the first one refused stops the step and is returned. */
-export async function applyVncOps(base: string, ops: VncOp[]): Promise<VncFailure | undefined> {
+export async function applyVncOps(tb: Testbed, ops: VncOp[]): Promise<VncFailure | undefined> {
   for (const op of ops) {
     const name = describeVncOp(op);
     try {
-      await applyVncOp(base, op);
+      await applyVncOp(tb.vncUrl, await fillRunTemplates(tb, op));
     } catch (e) {
       return { line: op.line, name, detail: e instanceof Error ? e.message : String(e) };
     }

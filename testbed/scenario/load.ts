@@ -271,6 +271,9 @@ function describeSchemaError(err: ErrorObject, path: (string | number)[]): strin
     case "type":
       return `${where}: must be ${p.type}`;
     case "pattern":
+      if (path.at(-1) === "of" && path.includes("contrail")) {
+        return `${where}: "${valueText(err.data)}" must be pod <namespace>/<name>, service <namespace>/<name>, namespace <name> or node <name>`;
+      }
       return `${where}: "${valueText(err.data)}" is not in the expected format`;
     case "oneOf":
       return `${where}: does not match any accepted form (see docs/scenarios.md)`;
