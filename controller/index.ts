@@ -76,8 +76,10 @@ export interface ControllerHandle {
    */
   blocked(): ReadonlyMap<string, string>;
   /**
-   * Try the units of `blocked()` again now rather than at their next slow retry (someone may have created what
-   * they wait for: the controller does not watch the config API). The testbed does it when it settles.
+   * Try again now the units of `blocked()` and those whose last apply left an optional object out (a floating
+   * IP from a pool that did not exist), rather than at their next slow retry or resync: someone may have
+   * created what they wait for, and the controller does not watch the config API. The testbed does it when it
+   * settles.
    */
   retryBlocked(): void;
 }
@@ -138,6 +140,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const lastWarnings = new Map<string, string>();
   /** units blocked on something no unit of this cluster creates → why */
   const blockedExternally = new Map<string, string>();
+  /** units whose last apply left an optional object out (its pool missing, its address refused) */
+  const leftOut = new Set<string>();
   let lastError: string | undefined;
   let started = false;
   let stopped = false;
@@ -197,6 +201,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       try {
         const { writes, deferred, warnings } = await reconciler.apply(desired);
         blockedExternally.delete(k);
+        if (warnings?.length) leftOut.add(k);
+        else leftOut.delete(k);
         report(warnings ?? []);
         if (writes) log.log("debug", "unit applied", { unit: k, writes });
         outcome = deferred ? { ok: true, writes, deferred } : { ok: true, writes };
@@ -345,7 +351,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     warnings: () => [...new Set([...lastWarnings.values()].flatMap((w) => w.split("\n")))],
     blocked: () => new Map(blockedExternally),
     retryBlocked: () => {
-      for (const k of blockedExternally.keys()) queue.enqueue(k);
+      for (const k of [...blockedExternally.keys(), ...leftOut]) queue.enqueue(k);
       pump();
     },
     waitIdle: () => queue.waitIdle(),
