@@ -242,12 +242,14 @@ export class Layout {
    * Floating-ip pool for a service: service annotation → namespace annotation → public_fip_pool, the first that
    * exists (vnc_service.py `_allocate_floating_ips` passes over a pool it cannot read); when `exists` knows none
    * of them, the first configured (the applier then finds it, or leaves the floating IP out with a warning).
+   * A pool `holds` says already has the service's floating IP comes first (upstream keeps allocated ones).
    */
   fipPool(
     svc: ServiceObject,
     ns: NamespaceObject,
     warn: (m: string) => void,
     exists?: (type: string, fq: string[]) => boolean,
+    holds?: (pool: string[]) => boolean,
   ): FipPoolRef | undefined {
     const name = `service ${svc.metadata.namespace}/${svc.metadata.name}`;
     const candidates = [
@@ -256,7 +258,11 @@ export class Layout {
       this.cfg.publicFipPool,
     ].filter((p): p is FipPoolRef => p !== undefined);
     const fq = (p: FipPoolRef) => [p.domain, p.project, p.network, p.name];
-    return candidates.find((p) => exists?.("floating-ip-pool", fq(p))) ?? candidates[0];
+    return (
+      candidates.find((p) => holds?.(fq(p))) ??
+      candidates.find((p) => exists?.("floating-ip-pool", fq(p))) ??
+      candidates[0]
+    );
   }
 }
 

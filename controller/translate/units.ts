@@ -722,7 +722,10 @@ export function translateService(
   if (external.length && type !== "ClusterIP" && !isLb)
     b.warn(`service ${key}: externalIPs on a ${type} service: kube-manager gives floating IPs to ClusterIP and LoadBalancer services only; none`);
   if (addrs.length) {
-    const pool = layout.fipPool(svc, ns, b.warn, view.exists);
+    const fipName = (addr: string | undefined) => `${lbName}${addr ?? "None"}-externalIP`;
+    const pool = layout.fipPool(svc, ns, b.warn, view.exists, (p) =>
+      addrs.some((a) => view.exists?.("floating-ip", [...p, fipName(a)])),
+    );
     if (!pool) {
       b.warn(
         `service ${key}: ${isLb ? "type LoadBalancer" : "externalIPs"} but no floating-ip pool (annotation or public_fip_pool); no external address`,
@@ -733,7 +736,7 @@ export function translateService(
         // vnc_service.py `_allocate_floating_ip`: `<lb name><address>-externalIP` (`None` when the pool picks it)
         const fip = b.add(
           "floating-ip",
-          [...poolFq, `${lbName}${addr ?? "None"}-externalIP`],
+          [...poolFq, fipName(addr)],
           { floating_ip_traffic_direction: "both" },
           { virtual_machine_interface_refs: [ref(vmiFq)], project_refs: [ref(project)] },
           { uuid: uuid5(uid, `externalIP/${addr ?? "None"}`), ...(addr ? { createOnly: { floating_ip_address: addr } } : {}) },

@@ -110,6 +110,9 @@ describe("names upstream's lookups and tests depend on", () => {
       "default-domain:admin:public:pool",
     ]);
     expect(pools(() => true)).toEqual(["default-domain:admin:gone:pool"]);
+    // a pool already holding the service's floating IP is kept (upstream does not move allocated ones)
+    const held = "default-domain:admin:public:pool:web__11111111-0000-4000-8000-000000000001None-externalIP";
+    expect(pools((t, fq) => t !== "floating-ip" || fq.join(":") === held)).toEqual(["default-domain:admin:public:pool"]);
   });
 
   it("link-local entries map back to their Service unit, also with a cluster_project", () => {
