@@ -39,7 +39,16 @@ export class Layout {
   readonly domain: string;
   constructor(readonly cfg: ControllerConfig) {
     this.c = cfg.clusterName;
-    this.domain = cfg.domain;
+    // r5 (vnc_kubernetes_config.py `cluster_domain`): a configured cluster_network's domain comes first
+    this.domain = cfg.model === "r5" && cfg.clusterNetwork ? cfg.clusterNetwork.domain : cfg.domain;
+  }
+
+  /**
+   * r5: the project configured for the whole cluster — cluster_network's, else cluster_project's
+   * (vnc_kubernetes_config.py `get_configured_project_name`); undefined when none is.
+   */
+  configuredProject(): string | undefined {
+    return this.r5 ? (this.cfg.clusterNetwork?.project ?? this.cfg.clusterProject) : undefined;
   }
 
   get r5(): boolean {
@@ -60,19 +69,20 @@ export class Layout {
   }
 
   clusterProjectName(): string {
-    return this.cfg.clusterProject ?? (this.r5 ? `${this.c}-default` : "default");
+    if (this.r5) return this.configuredProject() ?? `${this.c}-default`;
+    return this.cfg.clusterProject ?? "default";
   }
   clusterProject(): string[] {
     return [this.domain, this.clusterProjectName()];
   }
   /**
-   * The project a namespace's objects live in: r5 `<c>-<ns>`, or the configured `cluster_project` for every
-   * namespace (vnc_kubernetes_config.py `cluster_project_name`: a configured project is used and none is created
-   * per namespace); r4 `<ns>`.
+   * The project a namespace's objects live in: r5 `<c>-<ns>`, or the configured project (cluster_network's or
+   * cluster_project's) for every namespace (vnc_kubernetes_config.py `cluster_project_name`: a configured
+   * project is used and none is created per namespace); r4 `<ns>`.
    */
   projectName(ns: string): string {
-    if (this.r5 && this.cfg.clusterProject) return this.cfg.clusterProject;
-    return this.r5 ? `${this.c}-${ns}` : ns;
+    if (this.r5) return this.configuredProject() ?? `${this.c}-${ns}`;
+    return ns;
   }
   project(ns: string): string[] {
     return [this.domain, this.projectName(ns)];
@@ -81,7 +91,7 @@ export class Layout {
   clusterProjects(): string[][] {
     const names = new Set([this.clusterProjectName()]);
     // vnc_kubernetes.py pre-creates the projects of `default` and `kube-system`: the configured one, if any
-    if (this.r5 && !this.cfg.clusterProject) {
+    if (this.r5 && !this.configuredProject()) {
       names.add(`${this.c}-default`);
       names.add(`${this.c}-kube-system`);
     }

@@ -127,6 +127,15 @@ describe("names upstream's lookups and tests depend on", () => {
     expect(linkLocalOwner(cp, { ...entry, linklocal_service_ip: "10.96.0.2" }, snap)).toBe("Service/default/kubernetes");
   });
 
+  it("r5 cluster_network: its domain and project come before cluster_project's", () => {
+    const l = new Layout(
+      parseConfig(
+        "[KUBERNETES]\ncluster_project = {'project': 'cp'}\ncluster_network = {'domain': 'dom', 'project': 'np', 'name': 'vn'}\n",
+      ),
+    );
+    expect([l.project("dev"), l.clusterProject(), l.clusterProjects()]).toEqual([["dom", "np"], ["dom", "np"], [["dom", "np"]]]);
+  });
+
   it("cluster_project: pod interfaces and an isolated namespace's networks live in it, no project per namespace", () => {
     const cfg = parseConfig("[KUBERNETES]\ncluster_project = {'project': 'k8s-cluster_project'}\n");
     const pod: KubeObject = { apiVersion: "v1", kind: "Pod", metadata: { name: "p", namespace: "dev", uid: "22222222-0000-4000-8000-000000000001" }, spec: { nodeName: "n1" } };
