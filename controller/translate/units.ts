@@ -652,18 +652,19 @@ export function translateService(
   });
   for (const port of spec.ports ?? []) {
     const proto: string = port.protocol ?? "TCP";
-    if (proto !== "TCP" && proto !== "UDP") {
+    // loadbalancer.py: a listener's and a pool's protocol is TCP, else UDP (the default): an SCTP port becomes a
+    // UDP listener, still named after the port's protocol
+    const lbProto = proto === "TCP" ? "TCP" : "UDP";
+    if (proto !== lbProto)
       b.warn(
-        `service ${key}: port ${port.port}/${proto}: the native load balancer supports TCP and UDP only; port skipped`,
+        `service ${key}: port ${port.port}/${proto}: the native load balancer has TCP and UDP only; kube-manager makes it a ${lbProto} listener`,
       );
-      continue;
-    }
     const lUuid = uuid5(uid, `listener/${proto}/${port.port}`);
     const listenerFq = [...project, `${lbName}-${proto}-${port.port}-${lUuid}`];
     b.add(
       "loadbalancer-listener",
       listenerFq,
-      { loadbalancer_listener_properties: { protocol: proto, protocol_port: port.port, admin_state: true } },
+      { loadbalancer_listener_properties: { protocol: lbProto, protocol_port: port.port, admin_state: true } },
       { loadbalancer_refs: [ref(lbFq)] },
       { uuid: lUuid },
     );
@@ -675,7 +676,7 @@ export function translateService(
       {
         loadbalancer_pool_provider: "native",
         loadbalancer_pool_properties: {
-          protocol: proto,
+          protocol: lbProto,
           loadbalancer_method: "ROUND_ROBIN",
           admin_state: true,
         },
