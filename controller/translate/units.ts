@@ -666,7 +666,8 @@ export function translateService(
       listenerFq,
       { loadbalancer_listener_properties: { protocol: lbProto, protocol_port: port.port, admin_state: true } },
       { loadbalancer_refs: [ref(lbFq)] },
-      { uuid: lUuid },
+      // loadbalancer.py: a named port's listener carries `portName` (vnc_endpoints.py matches endpoint ports by it)
+      { uuid: lUuid, ...(port.name ? { annotations: [{ key: "portName", value: port.name }] } : {}) },
     );
     // loadbalancer.py ServiceLbPoolManager.create: the pool is named after its listener
     const poolFq = [...project, listenerFq[listenerFq.length - 1]];
