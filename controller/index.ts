@@ -213,6 +213,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
         // blocked on what only someone else can create: say so at once (in the warnings), and say what it waits for
         report(external ? [`${e.message}; waiting for it (retried in the background)`] : []);
         if (external) blockedExternally.set(k, e.message);
+        else blockedExternally.delete(k);
         outcome = { ok: false, message: e.message, blocked: e instanceof UnitBlocked };
       }
     } finally {
