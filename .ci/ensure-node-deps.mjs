@@ -14,7 +14,11 @@ const marker = "node_modules/.ctb-lock-hash";
 const have = existsSync(marker) ? readFileSync(marker, "utf8").trim() : "";
 const capMissing = havePcap && !existsSync("node_modules/cap/binding.gyp");
 if (have !== want || capMissing) {
-  const why = !have ? "" : have.split(" ")[0] !== lockHash ? " (the lock file changed)" : " (libpcap is now installed: the cap addon can be built)";
+  const why = !have
+    ? ""
+    : have.split(" ")[0] !== lockHash
+      ? " (the lock file changed)"
+      : " (libpcap is now installed: the cap addon can be built)";
   console.error(`ctb: installing npm dependencies (npm ci)${why}…`);
   execSync("npm ci --no-audit --no-fund", { stdio: "inherit" });
   writeFileSync(marker, want);

@@ -32,7 +32,11 @@ function pod(name: string, node: string) {
 }
 
 async function startToReachable(datapath: "sim" | "netns"): Promise<number[]> {
-  const tb = await startTestbed(parseScenario(SCENARIO, join(ROOT, "bench/inline.yaml")), { datapath, cluster: { kind: "embedded" }, workDir: WORK });
+  const tb = await startTestbed(parseScenario(SCENARIO, join(ROOT, "bench/inline.yaml")), {
+    datapath,
+    cluster: { kind: "embedded" },
+    workDir: WORK,
+  });
   try {
     await tb.kube.create("pods", pod("peer", "node-1"), "default");
     await tb.settle();
@@ -42,7 +46,9 @@ async function startToReachable(datapath: "sim" | "netns"): Promise<number[]> {
       await tb.kube.create("pods", pod(`p${i}`, "node-2"), "default");
       for (;;) {
         const ip = (await tb.kube.get("pods", `p${i}`, "default")).status?.podIP as string | undefined;
-        const r = ip ? await tb.probe({ from: "default/peer", toIp: ip, proto: "icmp", count: 1 }).catch(() => undefined) : undefined;
+        const r = ip
+          ? await tb.probe({ from: "default/peer", toIp: ip, proto: "icmp", count: 1 }).catch(() => undefined)
+          : undefined;
         if (r?.received) break;
         await new Promise((res) => setTimeout(res, 10));
       }
@@ -54,7 +60,9 @@ async function startToReachable(datapath: "sim" | "netns"): Promise<number[]> {
   }
 }
 
-async function scenarioWall(datapath: "sim" | "netns"): Promise<{ ms: number; passed: number; total: number }> {
+async function scenarioWall(
+  datapath: "sim" | "netns",
+): Promise<{ ms: number; passed: number; total: number }> {
   const t0 = performance.now();
   const sc = loadScenario(join(ROOT, "scenarios/section-9.yaml"));
   const tb = await startTestbed(sc, { datapath, cluster: { kind: "embedded" }, workDir: WORK });
@@ -65,9 +73,13 @@ async function scenarioWall(datapath: "sim" | "netns"): Promise<{ ms: number; pa
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const sim = await startToReachable("sim");
 const netns = await startToReachable("netns");
-console.log(`pod start-to-reachable (median of ${N}): sim ${median(sim).toFixed(0)} ms, netns ${median(netns).toFixed(0)} ms (×${(median(netns) / median(sim)).toFixed(1)})`);
+console.log(
+  `pod start-to-reachable (median of ${N}): sim ${median(sim).toFixed(0)} ms, netns ${median(netns).toFixed(0)} ms (×${(median(netns) / median(sim)).toFixed(1)})`,
+);
 console.log(`  sim   ${sim.map((t) => t.toFixed(0)).join(" ")} ms`);
 console.log(`  netns ${netns.map((t) => t.toFixed(0)).join(" ")} ms`);
 const ws = await scenarioWall("sim");
 const wn = await scenarioWall("netns");
-console.log(`section-9 wall (setup + run + teardown): sim ${ws.ms.toFixed(0)} ms (${ws.passed}/${ws.total}), netns ${wn.ms.toFixed(0)} ms (${wn.passed}/${wn.total}) (×${(wn.ms / ws.ms).toFixed(1)})`);
+console.log(
+  `section-9 wall (setup + run + teardown): sim ${ws.ms.toFixed(0)} ms (${ws.passed}/${ws.total}), netns ${wn.ms.toFixed(0)} ms (${wn.passed}/${wn.total}) (×${(wn.ms / ws.ms).toFixed(1)})`,
+);

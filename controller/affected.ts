@@ -86,7 +86,8 @@ export function affectedUnits(
       if (t !== "update")
         for (const s of inNamespace(snap.services, ns)) units.push(unitKey.service(ns, s.metadata.name!));
       // labels and interfaces drive tags and selectors; status updates change neither
-      const relevant = t !== "update" || labelsOf(o) !== labelsOf(old) || o.spec?.nodeName !== old?.spec?.nodeName;
+      const relevant =
+        t !== "update" || labelsOf(o) !== labelsOf(old) || o.spec?.nodeName !== old?.spec?.nodeName;
       if (!relevant) return { units, selectors: false };
       const before = countedTags(layout, old ?? (t === "delete" ? o : undefined));
       const after = t === "delete" ? [] : countedTags(layout, o);

@@ -201,8 +201,10 @@ export function parseConfig(text: string, overrides: ConfigOverrides = {}): Cont
   }
   if (defs.aps_name !== undefined && defs.aps_name !== "") cfg.apsName = defs.aps_name;
   // vnc_service.py: `self._args.api_service_link_local == 'True'`
-  if (defs.api_service_link_local !== undefined) cfg.apiServiceLinkLocal = defs.api_service_link_local.trim() === "True";
-  if (defs.netpol_layout !== undefined) cfg.netpolLayout = netpolLayout("[DEFAULTS] netpol_layout", defs.netpol_layout);
+  if (defs.api_service_link_local !== undefined)
+    cfg.apiServiceLinkLocal = defs.api_service_link_local.trim() === "True";
+  if (defs.netpol_layout !== undefined)
+    cfg.netpolLayout = netpolLayout("[DEFAULTS] netpol_layout", defs.netpol_layout);
 
   const merged = { ...cfg, ...stripUndefined(overrides) };
   // ip_fabric_forwarding's default follows the model when only the model was overridden

@@ -30,7 +30,10 @@ export const MANAGED_TYPES = {
     ],
   },
   "floating-ip-pool": { parent: "virtual-network", scan: ["floating_ip_pool_subnets"] },
-  "virtual-router": { parent: "global-system-config", scan: ["virtual_router_ip_address", "virtual_machine_refs"] },
+  "virtual-router": {
+    parent: "global-system-config",
+    scan: ["virtual_router_ip_address", "virtual_machine_refs"],
+  },
   "virtual-machine": { scan: ["server_type"] },
   "virtual-machine-interface": {
     parent: "project",
@@ -43,21 +46,41 @@ export const MANAGED_TYPES = {
     ],
   },
   "instance-ip": {
-    scan: ["instance_ip_family", "instance_ip_address", "subnet_uuid", "virtual_network_refs", "virtual_machine_interface_refs"],
+    scan: [
+      "instance_ip_family",
+      "instance_ip_address",
+      "subnet_uuid",
+      "virtual_network_refs",
+      "virtual_machine_interface_refs",
+    ],
   },
   "floating-ip": {
     parent: "floating-ip-pool",
-    scan: ["floating_ip_address", "floating_ip_traffic_direction", "virtual_machine_interface_refs", "project_refs"],
+    scan: [
+      "floating_ip_address",
+      "floating_ip_traffic_direction",
+      "virtual_machine_interface_refs",
+      "project_refs",
+    ],
   },
-  loadbalancer: { parent: "project", scan: ["loadbalancer_provider", "loadbalancer_properties", "virtual_machine_interface_refs"] },
-  "loadbalancer-listener": { parent: "project", scan: ["loadbalancer_listener_properties", "loadbalancer_refs"] },
+  loadbalancer: {
+    parent: "project",
+    scan: ["loadbalancer_provider", "loadbalancer_properties", "virtual_machine_interface_refs"],
+  },
+  "loadbalancer-listener": {
+    parent: "project",
+    scan: ["loadbalancer_listener_properties", "loadbalancer_refs"],
+  },
   "loadbalancer-pool": {
     parent: "project",
     scan: ["loadbalancer_pool_provider", "loadbalancer_pool_properties", "loadbalancer_listener_refs"],
   },
   "loadbalancer-member": { parent: "loadbalancer-pool", scan: ["loadbalancer_member_properties"] },
   "address-group": { parent: "policy-management", scan: ["address_group_prefix"] },
-  "firewall-rule": { parent: "policy-management", scan: ["endpoint_1", "endpoint_2", "service", "direction", "action_list"] },
+  "firewall-rule": {
+    parent: "policy-management",
+    scan: ["endpoint_1", "endpoint_2", "service", "direction", "action_list"],
+  },
   "firewall-policy": { parent: "policy-management", scan: ["firewall_rule_refs"] },
   "application-policy-set": { parent: "policy-management", scan: ["firewall_policy_refs", "tag_refs"] },
 } as const satisfies Record<string, TypeFacts>;

@@ -119,7 +119,13 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     // addresses follow creation order for bursts a person would type; big bursts allocate in parallel
     orderAllocations: () => queue.depth() + queue.inFlight() <= ORDERED_BURST,
     // the kubernetes Service's link-local services in default-global-vrouter-config
-    sharedLists: [{ ...LINK_LOCAL_LIST, holder: [...LINK_LOCAL_LIST.holder], ownerOf: (e) => linkLocalOwner(layout, e, snap) }],
+    sharedLists: [
+      {
+        ...LINK_LOCAL_LIST,
+        holder: [...LINK_LOCAL_LIST.holder],
+        ownerOf: (e) => linkLocalOwner(layout, e, snap),
+      },
+    ],
   });
 
   // ---- caches ----

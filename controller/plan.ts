@@ -22,7 +22,13 @@
  *   plan.deletes.map((a) => a.type)   // ["instance-ip", "virtual-machine-interface", "virtual-machine"]
  */
 import { parentTypeOf, TYPE_ORDER } from "./contrail-types";
-import type { DesiredEdge, DesiredListEntry, DesiredObject, DesiredRef, UnitDesired } from "./translate/types";
+import type {
+  DesiredEdge,
+  DesiredListEntry,
+  DesiredObject,
+  DesiredRef,
+  UnitDesired,
+} from "./translate/types";
 import type { VncRef, VncWrite } from "./vnc/client";
 
 /** An object as the index knows it: its uuid and the last props/refs seen or written. */
@@ -135,7 +141,8 @@ export function planUnit(unit: UnitDesired, actual: UnitActual): UnitPlan {
     const needs: [string, string[]][] = [];
     const parent = o.parent_type ?? parentTypeOf(o.type);
     if (parent) needs.push([parent, o.fq_name.slice(0, -1)]);
-    for (const [field, refs] of Object.entries(o.refs)) for (const r of refs) needs.push([refFieldType(field), r.to]);
+    for (const [field, refs] of Object.entries(o.refs))
+      for (const r of refs) needs.push([refFieldType(field), r.to]);
     for (const [type, fq] of needs) {
       const k = objKey(type, fq);
       if (desired.has(k) || actual.known.has(k)) continue;
@@ -155,7 +162,8 @@ export function planUnit(unit: UnitDesired, actual: UnitActual): UnitPlan {
       continue;
     }
     const write = objectWrite(o, o.props, current, unit.key);
-    if (write) upserts.push(current ? { desired: o, current, write, ...extra } : { desired: o, write, ...extra });
+    if (write)
+      upserts.push(current ? { desired: o, current, write, ...extra } : { desired: o, write, ...extra });
   }
 
   const refs = [...desiredEdges]
@@ -174,7 +182,15 @@ function planLists(unit: UnitDesired, actual: UnitActual): ListWrite[] {
     const k = `${e.holderType} ${e.holder.join(":")} ${e.prop}.${e.list}`;
     let w = byList.get(k);
     if (!w) {
-      w = { holderType: e.holderType, holder: e.holder, prop: e.prop, list: e.list, keyField: e.keyField, drop: [], put: [] };
+      w = {
+        holderType: e.holderType,
+        holder: e.holder,
+        prop: e.prop,
+        list: e.list,
+        keyField: e.keyField,
+        drop: [],
+        put: [],
+      };
       byList.set(k, w);
     }
     return w;
@@ -183,7 +199,8 @@ function planLists(unit: UnitDesired, actual: UnitActual): ListWrite[] {
     if (!want.has(k)) group(e).drop.push({ key: k, name: String(e.entry[e.keyField]) });
   for (const [k, e] of want) {
     const h = have.get(k);
-    if (!h || !(subset(e.entry, h.entry) && subset(h.entry, e.entry))) group(e).put.push({ key: k, entry: e });
+    if (!h || !(subset(e.entry, h.entry) && subset(h.entry, e.entry)))
+      group(e).put.push({ key: k, entry: e });
   }
   return [...byList.values()];
 }
@@ -208,11 +225,17 @@ export function objectWrite(
   for (const [f, v] of Object.entries(props)) if (!subset(v, cur.props[f])) changed[f] = v;
   for (const [f, refs] of Object.entries(o.refs))
     if (!sameRefs(refs, (cur.refs[f] ?? []) as VncRef[])) changed[f] = refs.map(wireRef);
-  return Object.keys(changed).length ? { op: "update", type: o.type, uuid: cur.uuid, body: changed, why } : undefined;
+  return Object.keys(changed).length
+    ? { op: "update", type: o.type, uuid: cur.uuid, body: changed, why }
+    : undefined;
 }
 
 /** What the index holds of an object once `props` and `o`'s refs were written over `cur`. */
-export function afterWrite(o: DesiredObject, props: Record<string, unknown>, cur: ActualObject): ActualObject {
+export function afterWrite(
+  o: DesiredObject,
+  props: Record<string, unknown>,
+  cur: ActualObject,
+): ActualObject {
   return { ...cur, props: { ...cur.props, ...props }, refs: { ...cur.refs, ...o.refs } };
 }
 

@@ -32,8 +32,16 @@ export interface WorkQueueOptions {
 
 /** How one run of a unit ended. */
 export type Outcome =
-  | { ok: true; writes: number; /** deletes refused because others still use the objects */ deferred?: string }
-  | { ok: false; message: string; /** waits for something nobody will create: retried slowly */ blocked: boolean };
+  | {
+      ok: true;
+      writes: number /** deletes refused because others still use the objects */;
+      deferred?: string;
+    }
+  | {
+      ok: false;
+      message: string /** waits for something nobody will create: retried slowly */;
+      blocked: boolean;
+    };
 
 /** What `finish` tells the owner for its logs. */
 export interface Finished {
@@ -221,11 +229,14 @@ export class WorkQueue {
     // blocked units wait for an event (node, namespace, network appears); failures are retried soon
     r.busy = !blocked && r.attempts < this.busyAttempts;
     clearTimeout(r.timer);
-    r.timer = setTimeout(() => {
-      r.timer = undefined;
-      this.enqueue(k);
-      this.opts.wake();
-    }, retryDelay(r.attempts, blocked));
+    r.timer = setTimeout(
+      () => {
+        r.timer = undefined;
+        this.enqueue(k);
+        this.opts.wake();
+      },
+      retryDelay(r.attempts, blocked),
+    );
     r.timer.unref?.();
     this.retries.set(k, r);
   }

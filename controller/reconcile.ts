@@ -30,8 +30,22 @@ import {
   type Upsert,
 } from "./plan";
 import { unitKeyOf } from "./translate/names";
-import type { DesiredEdge, DesiredListEntry, DesiredObject, UnitDesired, UuidOf, VncView } from "./translate/types";
-import { BadRequest, NoIdError, RefsExistError, type VncClient, type VncObject, type VncRef } from "./vnc/client";
+import type {
+  DesiredEdge,
+  DesiredListEntry,
+  DesiredObject,
+  UnitDesired,
+  UuidOf,
+  VncView,
+} from "./translate/types";
+import {
+  BadRequest,
+  NoIdError,
+  RefsExistError,
+  type VncClient,
+  type VncObject,
+  type VncRef,
+} from "./vnc/client";
 
 /**
  * Refs kept on objects a unit does not own: (holder type, ref field, also when the holder is ours). A
@@ -239,7 +253,11 @@ export class Reconciler {
   }
 
   /** Make a plan's writes in order; see plan.ts. */
-  private async applyUnit(desired: UnitDesired, plan: UnitPlan, slot: Slot | undefined): Promise<ApplyResult> {
+  private async applyUnit(
+    desired: UnitDesired,
+    plan: UnitPlan,
+    slot: Slot | undefined,
+  ): Promise<ApplyResult> {
     const unit = desired.key;
     let writes = 0;
     const errors: Error[] = [];
@@ -293,7 +311,9 @@ export class Reconciler {
           const missing = [];
           for (const n of u.needs) if (!(await this.exists(n.type, n.fq_name))) missing.push(n);
           if (missing.length) {
-            warnings.push(`${u.desired.optional}: ${missing.map((n) => `${n.type} ${n.fq_name.join(":")}`).join(", ")} does not exist`);
+            warnings.push(
+              `${u.desired.optional}: ${missing.map((n) => `${n.type} ${n.fq_name.join(":")}`).join(", ")} does not exist`,
+            );
             if (i === lastAlloc) slot?.release();
             continue;
           }
@@ -305,7 +325,11 @@ export class Reconciler {
         if (i === lastAlloc) slot?.release();
         // an optional object the API refuses (an external address outside its pool's subnets, or taken) is
         // left out, as upstream logs the error and goes on
-        if (u.desired.optional && !u.current && (err instanceof BadRequest || err instanceof RefsExistError)) {
+        if (
+          u.desired.optional &&
+          !u.current &&
+          (err instanceof BadRequest || err instanceof RefsExistError)
+        ) {
           warnings.push(`${u.desired.optional}: ${err.message}`);
           continue;
         }

@@ -432,4 +432,3 @@ function stripNull(o: Json, drop: string[] = []): Json {
   for (const [k, v] of Object.entries(o)) if (v !== null && v !== undefined && !drop.includes(k)) out[k] = v;
   return out;
 }
-

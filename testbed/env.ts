@@ -109,7 +109,13 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     checkAbort();
 
     // statusPort 0: /metrics and /status on a free 127.0.0.1 port, in every mode
-    const controller = await startController({ kube, vncUrl: api.url, config, log: quietLogger(log), statusPort: 0 });
+    const controller = await startController({
+      kube,
+      vncUrl: api.url,
+      config,
+      log: quietLogger(log),
+      statusPort: 0,
+    });
     closers.push(() => controller.stop());
     const agents = await startAgents({ apiUrl: api.url });
     closers.push(() => agents.stop());
@@ -287,7 +293,11 @@ async function startDatapath(
       close: () => dp.close(),
     };
   }
-  const sim = new SimDatapath(o.agents, scenario.fabricHosts, scenario.nodes.map((n) => n.name));
+  const sim = new SimDatapath(
+    o.agents,
+    scenario.fabricHosts,
+    scenario.nodes.map((n) => n.name),
+  );
   const plumber = new PortApiPlumber({
     clusterName: o.clusterName,
     portApiUrl: (node) => o.portApis.get(node)!,
@@ -329,7 +339,10 @@ async function startCluster(
   o: Pick<EnvOptions, "stateDir" | "signal">,
 ): Promise<ClusterHandle> {
   if (choice.kind === "embedded") {
-    const cluster = createEmbeddedCluster({ serviceSubnet: config.serviceSubnets[0], podSubnet: config.podSubnets[0] });
+    const cluster = createEmbeddedCluster({
+      serviceSubnet: config.serviceSubnets[0],
+      podSubnet: config.podSubnets[0],
+    });
     return {
       kube: cluster,
       quiet: () => cluster.waitQuiet(),
@@ -362,7 +375,8 @@ async function startCluster(
 function quietLogger(log: (m: string) => void): Logger {
   return {
     log(level, msg, fields) {
-      if (level === "warn" || level === "error") log(`controller ${level}: ${msg}${fields ? ` ${JSON.stringify(fields)}` : ""}`);
+      if (level === "warn" || level === "error")
+        log(`controller ${level}: ${msg}${fields ? ` ${JSON.stringify(fields)}` : ""}`);
     },
   };
 }

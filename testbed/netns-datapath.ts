@@ -92,10 +92,14 @@ export class NetnsDatapath {
   }
 
   static async start(o: NetnsDatapathOptions): Promise<NetnsDatapath> {
-    if (process.getuid?.() !== 0) throw new NetnsDatapathError("the netns datapath needs root (network namespaces, veths, raw sockets)");
+    if (process.getuid?.() !== 0)
+      throw new NetnsDatapathError("the netns datapath needs root (network namespaces, veths, raw sockets)");
     // CNI DEL deletes a tap its vrouter captures on: only the assertion-free capture addon survives that
     const addon = await ensureCaptureAddon();
-    if (addon.addon !== "ndebug") throw new NetnsDatapathError(`cannot build the capture addon (fake-vrouter/netns/tools/build-cap.sh): ${addon.detail}`);
+    if (addon.addon !== "ndebug")
+      throw new NetnsDatapathError(
+        `cannot build the capture addon (fake-vrouter/netns/tools/build-cap.sh): ${addon.detail}`,
+      );
     const topo = await NetnsTopology.create({
       prefix: o.prefix ?? `ctb-${process.pid.toString(36)}-`,
       computes: o.computes,
@@ -146,12 +150,16 @@ export class NetnsDatapath {
 
   async probe(req: ProbeRequest): Promise<ProbeResult> {
     const src = this.source(req.from);
-    if (req.proto === "sctp") throw new NetnsDatapathError("the netns datapath has no SCTP prober: pods run TCP/UDP echo servers only");
+    if (req.proto === "sctp")
+      throw new NetnsDatapathError(
+        "the netns datapath has no SCTP prober: pods run TCP/UDP echo servers only",
+      );
     // A status request travels behind the last tables on each vrouter's IPC channel: once all have answered,
     // every table change the agents made before this probe is in force (the settle barrier's last step).
     await Promise.all(this.topo.spec.computes.map((c) => this.topo.vrouter(c.name).status()));
     await this.routeSync;
-    if (this.routeError) throw new NetnsDatapathError(`fabric hosts' routes to pods: ${this.routeError.message}`);
+    if (this.routeError)
+      throw new NetnsDatapathError(`fabric hosts' routes to pods: ${this.routeError.message}`);
     const started = Date.now();
     const owner = this.ownerOf(req.toIp);
     // a service or floating IP: which member answered shows in the members' interface counters
@@ -160,7 +168,12 @@ export class NetnsDatapath {
     const details: string[] = [];
     for (let i = 0; i < req.count; i++) {
       const before = identify ? await this.rxCounters() : undefined;
-      const out: ProbeOutcome = await src.probe({ proto: req.proto, dst: req.toIp, port: req.port, timeoutMs: ATTEMPT_TIMEOUT_MS });
+      const out: ProbeOutcome = await src.probe({
+        proto: req.proto,
+        dst: req.toIp,
+        port: req.port,
+        timeoutMs: ATTEMPT_TIMEOUT_MS,
+      });
       result.sent++;
       details.push(`attempt ${i + 1}: ${out.answer ?? "no answer"} (${out.detail})`);
       if (out.answer === "refused") result.refused++;
@@ -182,10 +195,15 @@ export class NetnsDatapath {
       if (drop) {
         const stage = drop.drop.trace.at(-1)?.stage ?? "";
         result.drop = { where: `${drop.compute} ${stage}`.trim(), reason: drop.drop.reason };
-        result.trace.push(`dropped on ${drop.compute} (${drop.drop.ifname}):`, ...formatTrace(drop.drop.trace).split("\n").filter(Boolean));
+        result.trace.push(
+          `dropped on ${drop.compute} (${drop.drop.ifname}):`,
+          ...formatTrace(drop.drop.trace).split("\n").filter(Boolean),
+        );
       } else {
         // every vrouter forwarded it: the loss happened in a host stack (e.g. a kernel dropping a martian source)
-        result.trace.push("no vrouter dropped a packet of this probe: what was lost was dropped by a host, not by the datapath");
+        result.trace.push(
+          "no vrouter dropped a packet of this probe: what was lost was dropped by a host, not by the datapath",
+        );
       }
     }
     return result;
@@ -202,8 +220,16 @@ export class NetnsDatapath {
    */
   async capture(target: CaptureTarget, file: string, limit = 0): Promise<CaptureHandle> {
     if (target === "fabric") {
-      const ifaces = this.topo.underlayPorts().map((p) => ({ name: p.name, filter: `ether src ${p.peerMac}` }));
-      const proc = await CaptureProcess.start({ ns: this.topo.underlayNs(), file, ifaces, limit, stateDir: this.topo.stateDir });
+      const ifaces = this.topo
+        .underlayPorts()
+        .map((p) => ({ name: p.name, filter: `ether src ${p.peerMac}` }));
+      const proc = await CaptureProcess.start({
+        ns: this.topo.underlayNs(),
+        file,
+        ifaces,
+        limit,
+        stateDir: this.topo.stateDir,
+      });
       this.captures.add(proc);
       const stop = once(async () => {
         this.captures.delete(proc);
@@ -215,12 +241,17 @@ export class NetnsDatapath {
     let ifname: string;
     if ("pod" in target) {
       const p = this.pods.get(target.pod);
-      if (!p) throw new NetnsDatapathError(`${target.pod} is not plumbed on the netns datapath (is the pod Running?)`);
+      if (!p)
+        throw new NetnsDatapathError(
+          `${target.pod} is not plumbed on the netns datapath (is the pod Running?)`,
+        );
       compute = p.node;
       ifname = p.tap;
     } else {
       if (!this.topo.spec.computes.some((c) => c.name === target.compute)) {
-        throw new NetnsDatapathError(`no compute ${target.compute} (computes: ${this.topo.spec.computes.map((c) => c.name).join(", ")})`);
+        throw new NetnsDatapathError(
+          `no compute ${target.compute} (computes: ${this.topo.spec.computes.map((c) => c.name).join(", ")})`,
+        );
       }
       compute = target.compute;
       ifname = "fabric0";
@@ -247,7 +278,8 @@ export class NetnsDatapath {
     this.routeSync = this.routeSync.then(async () => {
       const lines: string[] = [];
       for (const dst of this.hostRoutes.keys()) if (!want.has(dst)) lines.push(`route del ${dst} dev eth0`);
-      for (const [dst, via] of want) if (this.hostRoutes.get(dst) !== via) lines.push(`route replace ${dst} via ${via} dev eth0`);
+      for (const [dst, via] of want)
+        if (this.hostRoutes.get(dst) !== via) lines.push(`route replace ${dst} via ${via} dev eth0`);
       if (lines.length === 0) return;
       try {
         for (const h of this.hosts.values()) await ipBatch(h.netns, lines);
@@ -261,11 +293,13 @@ export class NetnsDatapath {
   private source(from: string): Pick<PodProcess, "probe"> {
     if (from.startsWith("host:")) {
       const h = this.hosts.get(from.slice("host:".length));
-      if (!h) throw new NetnsDatapathError(`no fabric host ${from.slice("host:".length)} on the netns datapath`);
+      if (!h)
+        throw new NetnsDatapathError(`no fabric host ${from.slice("host:".length)} on the netns datapath`);
       return h.proc;
     }
     const p = this.pods.get(from);
-    if (!p) throw new NetnsDatapathError(`${from} is not plumbed on the netns datapath (is the pod Running?)`);
+    if (!p)
+      throw new NetnsDatapathError(`${from} is not plumbed on the netns datapath (is the pod Running?)`);
     return this.topo.pod(p.key);
   }
 
@@ -292,7 +326,10 @@ export class NetnsDatapath {
   private async firstDropSince(t: number): Promise<{ compute: string; drop: RecentDrop } | undefined> {
     let first: { compute: string; drop: RecentDrop } | undefined;
     for (const c of this.topo.spec.computes) {
-      const s = await this.topo.vrouter(c.name).status().catch(() => undefined);
+      const s = await this.topo
+        .vrouter(c.name)
+        .status()
+        .catch(() => undefined);
       for (const d of s?.recentDrops ?? []) {
         if (d.at >= t && (!first || d.at < first.drop.at)) first = { compute: c.name, drop: d };
       }
@@ -310,7 +347,8 @@ export function ipFabricPodRoutes(tables: Iterable<VrouterTables>): Map<string, 
   const out = new Map<string, string>();
   for (const t of tables)
     for (const vif of t.vifs.values())
-      if (vif.type === "virtual" && vif.ip && vif.vrf === t.compute.fabricVrf) out.set(`${vif.ip}/32`, t.compute.fabricIp);
+      if (vif.type === "virtual" && vif.ip && vif.vrf === t.compute.fabricVrf)
+        out.set(`${vif.ip}/32`, t.compute.fabricIp);
   return out;
 }
 

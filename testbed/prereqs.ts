@@ -22,12 +22,16 @@ const CNI_BUNDLE = join(REPO, "dist/contrail-k8s-cni.js");
 export class PrerequisiteError extends Error {
   override name = "PrerequisiteError";
   constructor(readonly missing: string[]) {
-    super(`cannot start: ${missing.length === 1 ? missing[0] : `\n${missing.map((m) => `  - ${m}`).join("\n")}`}`);
+    super(
+      `cannot start: ${missing.length === 1 ? missing[0] : `\n${missing.map((m) => `  - ${m}`).join("\n")}`}`,
+    );
   }
 }
 
 /** Every missing prerequisite of `opts`, one line each, naming the fix; empty when all is there. */
-export async function missingPrerequisites(opts: Pick<EnvOptions, "datapath" | "cluster">): Promise<string[]> {
+export async function missingPrerequisites(
+  opts: Pick<EnvOptions, "datapath" | "cluster">,
+): Promise<string[]> {
   const missing: string[] = [];
   if (opts.datapath === "netns") missing.push(...netnsMissing());
   if (opts.cluster.kind === "local") {
@@ -54,13 +58,18 @@ export async function assertPrerequisites(opts: Pick<EnvOptions, "datapath" | "c
 
 function netnsMissing(): string[] {
   const missing: string[] = [];
-  const setup = "run `npm start` (as root; it installs the Debian packages and builds the addon) or `bash .ci/setup.sh --runtime`";
-  if (process.getuid?.() !== 0) missing.push("the netns datapath needs root (it creates network namespaces): run as root, or use --datapath sim");
+  const setup =
+    "run `npm start` (as root; it installs the Debian packages and builds the addon) or `bash .ci/setup.sh --runtime`";
+  if (process.getuid?.() !== 0)
+    missing.push(
+      "the netns datapath needs root (it creates network namespaces): run as root, or use --datapath sim",
+    );
   if (!onPath("ip")) missing.push(`iproute2 (\`ip\`) is not installed: ${setup}`);
   if (!onPath("ping")) missing.push(`ping (iputils-ping) is not installed: ${setup}`);
   const havePcap = existsSync("/usr/include/pcap/pcap.h") || existsSync("/usr/include/pcap.h");
   const addon =
-    existsSync(join(REPO, ".cache/cap-ndebug/build/Release/cap.node")) || existsSync(join(REPO, "node_modules/cap/build/Release/cap.node"));
+    existsSync(join(REPO, ".cache/cap-ndebug/build/Release/cap.node")) ||
+    existsSync(join(REPO, "node_modules/cap/build/Release/cap.node"));
   if (!havePcap) missing.push(`libpcap (libpcap-dev) is not installed: ${setup}`);
   else if (!addon) missing.push(`the libpcap Node addon (cap) is not built: ${setup}`);
   const cni = ensureCniBundle();
@@ -70,19 +79,22 @@ function netnsMissing(): string[] {
 
 /** Builds dist/contrail-k8s-cni.js when it is missing or older than any CNI source; the problem, if any. */
 export function ensureCniBundle(): string | undefined {
-  if (existsSync(CNI_BUNDLE) && statSync(CNI_BUNDLE).mtimeMs >= newestSource(join(REPO, "cni"))) return undefined;
+  if (existsSync(CNI_BUNDLE) && statSync(CNI_BUNDLE).mtimeMs >= newestSource(join(REPO, "cni")))
+    return undefined;
   if (!existsSync(join(REPO, "node_modules/esbuild"))) {
     return "the CNI plugin is not built and esbuild is missing: run `npm ci`, then `npm run build`";
   }
   const r = spawnSync(process.execPath, [join(REPO, "build.mjs")], { cwd: REPO, encoding: "utf8" });
-  if (r.status !== 0) return `building the CNI plugin failed (\`npm run build\`): ${(r.stderr || r.stdout || "").trim().split("\n")[0]}`;
+  if (r.status !== 0)
+    return `building the CNI plugin failed (\`npm run build\`): ${(r.stderr || r.stdout || "").trim().split("\n")[0]}`;
   return undefined;
 }
 
 function newestSource(dir: string): number {
   let newest = 0;
   for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && e.name.endsWith(".ts")) newest = Math.max(newest, statSync(join(e.parentPath, e.name)).mtimeMs);
+    if (e.isFile() && e.name.endsWith(".ts"))
+      newest = Math.max(newest, statSync(join(e.parentPath, e.name)).mtimeMs);
   }
   return newest;
 }

@@ -105,7 +105,10 @@ export function ownerAlive(info: RunInfo | undefined): boolean {
 }
 
 /** What a dead run left: recorded processes still running, recorded namespaces still present. */
-export async function leftovers(dir: string, existingNamespaces: Set<string>): Promise<{ processes: number; namespaces: number }> {
+export async function leftovers(
+  dir: string,
+  existingNamespaces: Set<string>,
+): Promise<{ processes: number; namespaces: number }> {
   const processes = (await listProcesses(dir, "")).filter(stillRunning).length;
   const namespaces = listNamespaceRecords(dir).filter((n) => existingNamespaces.has(n)).length;
   return { processes, namespaces };
@@ -116,7 +119,10 @@ export async function leftovers(dir: string, existingNamespaces: Set<string>): P
  * versions left. Runs with live leftovers are kept (their record is how `ctb down` finds them); returns
  * their count so the caller can point at `ctb down`.
  */
-export async function pruneDeadRuns(workDir: string, existingNamespaces: Set<string>): Promise<{ pruned: number; withLeftovers: number }> {
+export async function pruneDeadRuns(
+  workDir: string,
+  existingNamespaces: Set<string>,
+): Promise<{ pruned: number; withLeftovers: number }> {
   let pruned = 0;
   let withLeftovers = 0;
   for (const run of listRuns(workDir)) {

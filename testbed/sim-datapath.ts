@@ -47,7 +47,10 @@ export class SimDatapath {
   attach(a: PortAttachment): void {
     const tables = this.agents.tables(a.node);
     const vif = tables && [...tables.vifs.values()].find((v) => v.vmi?.uuid === a.vmiUuid);
-    if (!vif) throw new Error(`compute ${a.node} has no vif for VMI ${a.vmiUuid} of pod ${a.endpoint} after the port add`);
+    if (!vif)
+      throw new Error(
+        `compute ${a.node} has no vif for VMI ${a.vmiUuid} of pod ${a.endpoint} after the port add`,
+      );
     this.net.setTables(a.node, tables);
     this.net.removeEndpoint(a.endpoint);
     this.net.addEndpoint({
@@ -69,14 +72,22 @@ export class SimDatapath {
     if (!this.net.endpoint(req.from)) {
       throw new Error(`${req.from} is not attached to the datapath (is the pod Running?)`);
     }
-    const r = this.net.probe({ from: req.from, to: req.toIp, proto: req.proto, port: req.port, count: req.count });
+    const r = this.net.probe({
+      from: req.from,
+      to: req.toIp,
+      proto: req.proto,
+      port: req.port,
+      count: req.count,
+    });
     return {
       sent: r.sent,
       received: r.replies,
       servedBy: r.servedBy,
       servedByCounts: r.servedByCounts,
       replyTtl: r.replyTtl,
-      drop: r.drop ? { where: `${r.drop.compute} ${r.drop.step?.stage ?? ""}`.trim(), reason: r.drop.reason } : undefined,
+      drop: r.drop
+        ? { where: `${r.drop.compute} ${r.drop.step?.stage ?? ""}`.trim(), reason: r.drop.reason }
+        : undefined,
       refused: r.refused,
       trace: formatTrace(r.trace).split("\n").filter(Boolean),
       firewall: firewallDecisions(r.trace),
@@ -98,13 +109,16 @@ export class SimDatapath {
     if (target === "fabric") point = "fabric";
     else if ("pod" in target) {
       const ep = this.net.endpoint(target.pod);
-      if (ep?.kind !== "pod") throw new Error(`${target.pod} is not attached to the datapath (is the pod Running?)`);
+      if (ep?.kind !== "pod")
+        throw new Error(`${target.pod} is not attached to the datapath (is the pod Running?)`);
       point = { compute: ep.compute, vif: ep.vif };
     } else {
       const t = this.agents.tables(target.compute);
       if (t) point = { compute: target.compute, vif: t.compute.fabricVif };
       else if (!this.nodes.includes(target.compute)) {
-        throw new Error(`no compute ${target.compute} (computes: ${[...new Set([...this.nodes, ...this.agents.computes()])].join(", ")})`);
+        throw new Error(
+          `no compute ${target.compute} (computes: ${[...new Set([...this.nodes, ...this.agents.computes()])].join(", ")})`,
+        );
       }
     }
     const writer = new PcapWriter(file, limit);

@@ -144,7 +144,12 @@ export interface KubeApi {
     onDone: (err?: Error) => void,
   ): Promise<WatchHandle>;
   get(resource: ResourceName, name: string, namespace?: string): Promise<KubeObject>;
-  create(resource: ResourceName, obj: KubeObject, namespace?: string, opts?: WriteOptions): Promise<KubeObject>;
+  create(
+    resource: ResourceName,
+    obj: KubeObject,
+    namespace?: string,
+    opts?: WriteOptions,
+  ): Promise<KubeObject>;
   /** Full update; metadata.resourceVersion, if set, must match (409 Conflict otherwise). */
   replace(resource: ResourceName, obj: KubeObject, opts?: WriteOptions): Promise<KubeObject>;
   patch(
@@ -166,5 +171,10 @@ export interface KubeApi {
    * Delete. `gracePeriodSeconds: 0` removes a pod at once — what the kubelet sends once it has stopped the
    * pod's containers; without it a real API server only marks the pod terminating.
    */
-  delete(resource: ResourceName, name: string, namespace?: string, opts?: { gracePeriodSeconds?: number }): Promise<void>;
+  delete(
+    resource: ResourceName,
+    name: string,
+    namespace?: string,
+    opts?: { gracePeriodSeconds?: number },
+  ): Promise<void>;
 }

@@ -198,7 +198,12 @@ export class HttpKubeApi implements KubeApi {
     )) as KubeObject;
   }
 
-  async delete(resource: ResourceName, name: string, namespace?: string, opts?: { gracePeriodSeconds?: number }) {
+  async delete(
+    resource: ResourceName,
+    name: string,
+    namespace?: string,
+    opts?: { gracePeriodSeconds?: number },
+  ) {
     const q = opts?.gracePeriodSeconds !== undefined ? `?gracePeriodSeconds=${opts.gracePeriodSeconds}` : "";
     await this.json("DELETE", this.path(resource, namespace, name) + q);
   }

@@ -17,7 +17,11 @@ import type {
 } from "@kubernetes/client-node";
 
 /** The model's fields, with the envelope every object of the KubeApi has. */
-type View<T> = Omit<T, "apiVersion" | "kind" | "metadata"> & { apiVersion: string; kind: string; metadata: V1ObjectMeta };
+type View<T> = Omit<T, "apiVersion" | "kind" | "metadata"> & {
+  apiVersion: string;
+  kind: string;
+  metadata: V1ObjectMeta;
+};
 
 export type NamespaceObject = View<V1Namespace>;
 export type PodObject = View<V1Pod>;

@@ -94,7 +94,10 @@ export function unitDeps(key: string, snap: KubeSnapshot, layout?: Layout): stri
       const deps = [unitKey.tags(), unitKey.cluster(), unitKey.namespace(u.namespace!)];
       if (node) deps.push(unitKey.node(node));
       // r4: the policy security groups its interface refs
-      if (layout?.r4SecurityGroups && [...snap.networkpolicies.values()].some((np) => np.metadata.namespace === u.namespace))
+      if (
+        layout?.r4SecurityGroups &&
+        [...snap.networkpolicies.values()].some((np) => np.metadata.namespace === u.namespace)
+      )
         deps.push(unitKey.policies());
       return deps;
     }
@@ -110,7 +113,10 @@ export interface TranslateContext {
 }
 
 export function translationContext(snap: KubeSnapshot, layout: Layout): TranslateContext {
-  return { podsByUid: podIndex(snap), involved: layout.perPodPolicies ? policyInvolvedPods(layout, snap) : new Set() };
+  return {
+    podsByUid: podIndex(snap),
+    involved: layout.perPodPolicies ? policyInvolvedPods(layout, snap) : new Set(),
+  };
 }
 
 export function translateUnit(
@@ -140,7 +146,8 @@ export function translateUnit(
         layout.r4SecurityGroups ? r4Policies(layout, snap, u.namespace) : [],
       );
     case "Policies":
-      if (layout.upstreamPolicies) return translateUpstreamPolicies(layout, snap, new UnitBuilder(layout, key));
+      if (layout.upstreamPolicies)
+        return translateUpstreamPolicies(layout, snap, new UnitBuilder(layout, key));
       if (layout.r4SecurityGroups) return translateR4Policies(layout, snap, new UnitBuilder(layout, key));
       return translatePolicies(layout, snap, new UnitBuilder(layout, key));
     case "Service":

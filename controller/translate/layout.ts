@@ -188,7 +188,10 @@ export class Layout {
   }
 
   /** Forwarding / SNAT for a namespace's pod network: the namespace annotation overrides the global option. */
-  forwarding(ns: NamespaceObject | undefined, warn: (m: string) => void): { ipFabric: boolean; snat: boolean } {
+  forwarding(
+    ns: NamespaceObject | undefined,
+    warn: (m: string) => void,
+  ): { ipFabric: boolean; snat: boolean } {
     let ipFabric = this.cfg.ipFabricForwarding;
     let snat = this.cfg.ipFabricSnat;
     if (this.r5 && ns) {
@@ -264,7 +267,11 @@ export class Layout {
     const name = `service ${svc.metadata.namespace}/${svc.metadata.name}`;
     const candidates = [
       parseFipPoolAnnotation(svc.metadata.annotations?.[FIP_POOL_ANNOTATION], name, warn),
-      parseFipPoolAnnotation(ns.metadata.annotations?.[FIP_POOL_ANNOTATION], `namespace ${ns.metadata.name}`, warn),
+      parseFipPoolAnnotation(
+        ns.metadata.annotations?.[FIP_POOL_ANNOTATION],
+        `namespace ${ns.metadata.name}`,
+        warn,
+      ),
       this.cfg.publicFipPool,
     ].filter((p): p is FipPoolRef => p !== undefined);
     const fq = (p: FipPoolRef) => [p.domain, p.project, p.network, p.name];

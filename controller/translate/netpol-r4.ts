@@ -108,7 +108,9 @@ export function defaultDeny(ns: NamespaceObject | undefined, warn: (m: string) =
     const v = JSON.parse(raw);
     return v?.ingress?.isolation === "DefaultDeny";
   } catch {
-    warn(`namespace ${ns!.metadata.name}: annotation ${NETWORK_POLICY_ANNOTATION}: "${raw}" is not JSON; its pods are not isolated`);
+    warn(
+      `namespace ${ns!.metadata.name}: annotation ${NETWORK_POLICY_ANNOTATION}: "${raw}" is not JSON; its pods are not isolated`,
+    );
     return false;
   }
 }
@@ -136,7 +138,10 @@ function findNamespaces(snap: KubeSnapshot, labels: Labels): KubeObject[] {
 }
 
 /** `_get_ports`: a NetworkPolicy port → protocol and destination ports, or the name of a named port. */
-function portOf(p?: { protocol?: string; port?: number | string }): { protocol: string; range: typeof ANY } | string {
+function portOf(p?: {
+  protocol?: string;
+  port?: number | string;
+}): { protocol: string; range: typeof ANY } | string {
   if (!p) return { protocol: "any", range: ANY };
   let port = p.port;
   if (typeof port === "string") {
@@ -175,7 +180,8 @@ export function r4Policy(layout: Layout, snap: KubeSnapshot, np: NetworkPolicyOb
   let index = 0;
   for (const r of (spec.ingress ?? []) as IngressRule[]) {
     const ports = r.ports?.length ? r.ports.map(portOf) : [portOf()];
-    if (r.ports?.some((p) => p.endPort !== undefined)) say("endPort is ignored: R4 admits the first port only");
+    if (r.ports?.some((p) => p.endPort !== undefined))
+      say("endPort is ignored: R4 admits the first port only");
     const sources: string[] = [];
     const from = r.from ?? [];
     if (!from.length) {
@@ -189,7 +195,9 @@ export function r4Policy(layout: Layout, snap: KubeSnapshot, np: NetworkPolicyOb
         if (peer.namespaceSelector?.matchExpressions?.length)
           say("namespaceSelector.matchExpressions is ignored: R4 matches namespaces by matchLabels only");
         const labels = nonEmpty(peer.namespaceSelector?.matchLabels);
-        const namespaces = labels ? findNamespaces(snap, labels) : [...snap.namespaces.values()].sort(byAppearance);
+        const namespaces = labels
+          ? findNamespaces(snap, labels)
+          : [...snap.namespaces.values()].sort(byAppearance);
         for (const x of namespaces) sources.push(nsSg(x.metadata.name!));
       }
       if ("podSelector" in peer) {
@@ -216,7 +224,9 @@ export function r4Policy(layout: Layout, snap: KubeSnapshot, np: NetworkPolicyOb
 
   const named = pending.flatMap((p) => p.ports).find((p) => typeof p === "string");
   if (named !== undefined)
-    say(`named port "${named}": kube-manager fails on it after creating the policy's security group, which stays without rules: the policy admits nothing`);
+    say(
+      `named port "${named}": kube-manager fails on it after creating the policy's security group, which stays without rules: the policy admits nothing`,
+    );
   else
     for (const { source, ports } of pending)
       for (const p of ports as Exclude<ReturnType<typeof portOf>, string>[])
@@ -232,7 +242,9 @@ export function r4Policy(layout: Layout, snap: KubeSnapshot, np: NetworkPolicyOb
         });
 
   if (!defaultDeny(snap.namespaces.get(ns)))
-    say(`no effect: namespace ${ns} is not annotated ${NETWORK_POLICY_ANNOTATION} {"ingress": {"isolation": "DefaultDeny"}}, so its default security group admits all ingress (R4 isolates pods per namespace, v1beta1)`);
+    say(
+      `no effect: namespace ${ns} is not annotated ${NETWORK_POLICY_ANNOTATION} {"ingress": {"isolation": "DefaultDeny"}}, so its default security group admits all ingress (R4 isolates pods per namespace, v1beta1)`,
+    );
 
   const own: R4Group = {
     fq: [...project, sgName],

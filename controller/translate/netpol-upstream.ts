@@ -101,7 +101,8 @@ export function sequence(n: number): string {
 
 const tagList = (labels: Record<string, string>) => Object.entries(labels).map(([k, v]) => tagName(k, v));
 /** The target selector's tags are built from the raw labels: a `/` stays (pods' tags have `__slash__`). */
-const rawTagList = (labels: Record<string, string>) => Object.entries(labels).map(([k, v]) => `${k.toLowerCase()}=${v}`);
+const rawTagList = (labels: Record<string, string>) =>
+  Object.entries(labels).map(([k, v]) => `${k.toLowerCase()}=${v}`);
 const endpoint = (tags: string[]): Endpoint => (tags.length ? { tags } : { any: true });
 
 /** `FWRule._get_tags`: a peer selector → tags (matchExpressions In/NotIn replace matchLabels). */
@@ -158,7 +159,8 @@ function peerEndpoints(
     if (!isEmpty(sel)) tagsPs = nsPresent ? selectorTags(sel!) : selectorTags(sel!, namespace);
     else tagsPs = [tagName("namespace", namespace)];
   }
-  if (psOrNs) out.push({ name: `${prefix}-${which}-${index}`, ep: endpoint([...tagsNs, ...tagsPs]), action: "pass" });
+  if (psOrNs)
+    out.push({ name: `${prefix}-${which}-${index}`, ep: endpoint([...tagsNs, ...tagsPs]), action: "pass" });
   if (peer.ipBlock) {
     const group = (cidr: string): Endpoint => {
       groups.add(cidr);
@@ -167,7 +169,11 @@ function peerEndpoints(
     for (const cidr of peer.ipBlock.except ?? [])
       out.push({ name: `${prefix}-ipBlock-${index}-${cidr}`, ep: group(cidr), action: "deny" });
     if (peer.ipBlock.cidr)
-      out.push({ name: `${prefix}-ipBlock-${index}-cidr-${peer.ipBlock.cidr}`, ep: group(peer.ipBlock.cidr), action: "pass" });
+      out.push({
+        name: `${prefix}-ipBlock-${index}-cidr-${peer.ipBlock.cidr}`,
+        ep: group(peer.ipBlock.cidr),
+        action: "pass",
+      });
   }
   return out;
 }
@@ -228,9 +234,21 @@ function policyRules(np: NetworkPolicyObject, groups: Set<string>): PolicyObject
           });
     }
     if (ingress)
-      out.ingressDeny = { name: `${ns}-ingress-${name}-denyall`, action: "deny", endpoint_1: { any: true }, endpoint_2: me, service: ANY_SERVICE };
+      out.ingressDeny = {
+        name: `${ns}-ingress-${name}-denyall`,
+        action: "deny",
+        endpoint_1: { any: true },
+        endpoint_2: me,
+        service: ANY_SERVICE,
+      };
     else
-      out.egressDeny = { name: `${ns}-egress-${name}-default-deny-all`, action: "deny", endpoint_1: me, endpoint_2: { any: true }, service: ANY_SERVICE };
+      out.egressDeny = {
+        name: `${ns}-egress-${name}-default-deny-all`,
+        action: "deny",
+        endpoint_1: me,
+        endpoint_2: { any: true },
+        service: ANY_SERVICE,
+      };
   }
   return out;
 }
@@ -286,7 +304,10 @@ export function translateUpstreamPolicies(layout: Layout, snap: KubeSnapshot, b:
       last.delete(r.name);
       last.set(r.name, { rule: r, seq: first + i });
     });
-    return [...last.values()].map(({ rule, seq }) => ({ to: addRule(rule), attr: { sequence: sequence(seq) } }));
+    return [...last.values()].map(({ rule, seq }) => ({
+      to: addRule(rule),
+      attr: { sequence: sequence(seq) },
+    }));
   };
 
   const denyRules: Rule[] = [];
@@ -304,7 +325,12 @@ export function translateUpstreamPolicies(layout: Layout, snap: KubeSnapshot, b:
       fq,
       {},
       { firewall_rule_refs: refsOf(r.rules, 0) },
-      { annotations: [{ key: "k8s_uuid", value: np.metadata.uid ?? "" }, { key: "spec", value: JSON.stringify(np.spec ?? {}) }] },
+      {
+        annotations: [
+          { key: "k8s_uuid", value: np.metadata.uid ?? "" },
+          { key: "spec", value: JSON.stringify(np.spec ?? {}) },
+        ],
+      },
     );
     policyFps.push(fq);
     if (r.ingressDeny) denyRules.push(r.ingressDeny);
@@ -315,20 +341,46 @@ export function translateUpstreamPolicies(layout: Layout, snap: KubeSnapshot, b:
   for (const ns of [...snap.namespaces.values()].sort(byAppearance)) {
     const n = ns.metadata.name!;
     const mine = { tags: [tagName("namespace", n)] };
-    allowRules.push({ name: `${c}-Namespace-${n}-ingress`, action: "pass", endpoint_1: { any: true }, endpoint_2: mine, service: ANY_SERVICE });
-    allowRules.push({ name: `${c}-Namespace-${n}-egress`, action: "pass", endpoint_1: mine, endpoint_2: { any: true }, service: ANY_SERVICE });
+    allowRules.push({
+      name: `${c}-Namespace-${n}-ingress`,
+      action: "pass",
+      endpoint_1: { any: true },
+      endpoint_2: mine,
+      service: ANY_SERVICE,
+    });
+    allowRules.push({
+      name: `${c}-Namespace-${n}-egress`,
+      action: "pass",
+      endpoint_1: mine,
+      endpoint_2: { any: true },
+      service: ANY_SERVICE,
+    });
   }
 
   for (const cidr of [...groups].sort()) {
     const [ip, len] = cidr.split("/");
-    b.add("address-group", [PM, cidr], { address_group_prefix: { subnet: [{ ip_prefix: ip, ip_prefix_len: Number(len ?? 32) }] } });
+    b.add("address-group", [PM, cidr], {
+      address_group_prefix: { subnet: [{ ip_prefix: ip, ip_prefix_len: Number(len ?? 32) }] },
+    });
   }
   const ingressFp = [PM, `${c}-Ingress`];
   const denyFp = [PM, `${c}-denyall`];
   const allowFp = [PM, `${c}-allowall`];
   b.add("firewall-policy", ingressFp, {}, { firewall_rule_refs: [] });
-  b.add("firewall-policy", denyFp, {}, { firewall_rule_refs: refsOf(denyRules, 1) }, { annotations: [{ key: "tail", value: "True" }] });
-  b.add("firewall-policy", allowFp, {}, { firewall_rule_refs: refsOf(allowRules, 1) }, { annotations: [{ key: "after_tail", value: "True" }] });
+  b.add(
+    "firewall-policy",
+    denyFp,
+    {},
+    { firewall_rule_refs: refsOf(denyRules, 1) },
+    { annotations: [{ key: "tail", value: "True" }] },
+  );
+  b.add(
+    "firewall-policy",
+    allowFp,
+    {},
+    { firewall_rule_refs: refsOf(allowRules, 1) },
+    { annotations: [{ key: "after_tail", value: "True" }] },
+  );
 
   // a fresh start: denyall, allowall, Ingress are placed, then each policy goes where denyall was
   const n = policyFps.length;

@@ -221,7 +221,9 @@ function analyze(layout: Layout, snap: KubeSnapshot, warn: (m: string) => void):
       .filter((p: { port?: number | string }) => typeof p.port === "string");
     for (const p of named as { port: string; protocol?: string }[])
       if (!pods.some((q) => portService(p, q)))
-        warn(`networkpolicy ${podKey(np)}: named port "${p.port}" (${p.protocol ?? "TCP"}) is declared by no pod's container: rules on it admit nothing`);
+        warn(
+          `networkpolicy ${podKey(np)}: named port "${p.port}" (${p.protocol ?? "TCP"}) is declared by no pod's container: rules on it admit nothing`,
+        );
     for (const e of [...(spec.podSelector?.matchExpressions ?? [])])
       if (!["In", "NotIn", "Exists", "DoesNotExist"].includes(e.operator))
         warn(
@@ -281,7 +283,13 @@ function analyze(layout: Layout, snap: KubeSnapshot, warn: (m: string) => void):
             for (const s of subnets) dests.push({ ep: subnetEndpoint(s) });
           }
           const push = (ep: Endpoint, svc: Service) =>
-            r.egress.push({ name: `${name}-egress-${ri}`, endpoint_1: me, endpoint_2: ep, service: svc, action: "pass" });
+            r.egress.push({
+              name: `${name}-egress-${ri}`,
+              endpoint_1: me,
+              endpoint_2: ep,
+              service: svc,
+              action: "pass",
+            });
           for (const d of dests) {
             if (!rule.ports?.length) {
               push(d.ep, ANY_SERVICE);

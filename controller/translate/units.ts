@@ -24,7 +24,6 @@ import type {
   VncView,
 } from "./types";
 
-
 export class UnitBuilder {
   readonly objects: DesiredObject[] = [];
   readonly edges: DesiredEdge[] = [];
@@ -158,7 +157,12 @@ export function hasPort(p: PodObject): boolean {
  * `namespace=<ns>`, as kube-manager sets them; plus its identity tag if the kubernetes layout's policies name it.
  * Without `ns` only the pod's own labels and `namespace=<ns>` are given (the controller's tag-use counting).
  */
-export function podTags(layout: Layout, pod: PodObject, involved: ReadonlySet<string>, ns?: NamespaceObject): string[] {
+export function podTags(
+  layout: Layout,
+  pod: PodObject,
+  involved: ReadonlySet<string>,
+  ns?: NamespaceObject,
+): string[] {
   const tags: string[] = [];
   if (layout.r5) for (const [k, v] of Object.entries(upstreamPodLabels(pod, ns))) tags.push(tagName(k, v));
   if (involved.has(`${pod.metadata.namespace}/${pod.metadata.name}`)) tags.push(identityTag(layout, pod));
@@ -181,7 +185,8 @@ export function translateTags(
     for (const [name, ns] of snap.namespaces) {
       names.add(tagName("namespace", name));
       // kube-manager turns every namespace label into a tag when the namespace appears, pods or not
-      for (const [k, v] of Object.entries(ns.metadata.labels ?? {})) names.add(tagName(escapeLabel(k), escapeLabel(v)));
+      for (const [k, v] of Object.entries(ns.metadata.labels ?? {}))
+        names.add(tagName(escapeLabel(k), escapeLabel(v)));
     }
   }
   // the upstream layout's rules name label tags whether or not a pod carries them (kube-manager creates them)
@@ -311,7 +316,9 @@ export function translateNamespace(layout: Layout, snap: KubeSnapshot, name: str
     b.add("security-group", layout.securityGroup(name), {
       security_group_entries: r4DefaultRules(layout.securityGroup(name), !deny),
     });
-    b.add("security-group", layout.namespaceSecurityGroup(name), { security_group_entries: { policy_rule: [] } });
+    b.add("security-group", layout.namespaceSecurityGroup(name), {
+      security_group_entries: { policy_rule: [] },
+    });
   }
   if (!layout.ownsIsolatedNetworks(ns, b.warn)) {
     // still validate the other annotations so bad values are reported once, on the namespace
@@ -439,7 +446,9 @@ function routerFor(snap: KubeSnapshot, view: VncView, pod: PodObject): string[] 
 
 /** The groups every pod and load-balancer VMI of a namespace refs: r5 its default group, r4 also `<c>-<ns>-sg`. */
 function namespaceGroups(layout: Layout, ns: string): string[][] {
-  return layout.r5 ? [layout.securityGroup(ns)] : [layout.securityGroup(ns), layout.namespaceSecurityGroup(ns)];
+  return layout.r5
+    ? [layout.securityGroup(ns)]
+    : [layout.securityGroup(ns), layout.namespaceSecurityGroup(ns)];
 }
 
 /** The networks this cluster's units create (default networks, isolated namespaces' networks). */
@@ -487,7 +496,11 @@ export function translatePod(
   }
   const net = layout.podNetwork(pod, ns, b.warn);
   // an annotated network none of this cluster's namespaces has: only someone else can create it
-  if (net.source !== "default" && net.source !== "isolated" && !clusterNetworks(layout, snap).has(net.vn.join(":")))
+  if (
+    net.source !== "default" &&
+    net.source !== "isolated" &&
+    !clusterNetworks(layout, snap).has(net.vn.join(":"))
+  )
     b.external.push({ type: "virtual-network", fq_name: net.vn });
   const uid = pod.metadata.uid!;
   const vmFq = [vmName(layout, nsName, podName)];
@@ -617,7 +630,10 @@ export function translateService(
     "virtual-machine-interface",
     vmiFq,
     { virtual_machine_interface_device_owner: "K8S:LOADBALANCER" },
-    { virtual_network_refs: [ref(net.vn)], security_group_refs: namespaceGroups(layout, nsName).map((g) => ref(g)) },
+    {
+      virtual_network_refs: [ref(net.vn)],
+      security_group_refs: namespaceGroups(layout, nsName).map((g) => ref(g)),
+    },
     { uuid: uuid5(uid, "lb-vmi") },
   );
   // loadbalancer.py `_create_virtual_interface`: the VIP instance-ip is `<svc>__<its uuid>` (upstream's tests find
@@ -664,7 +680,9 @@ export function translateService(
     b.add(
       "loadbalancer-listener",
       listenerFq,
-      { loadbalancer_listener_properties: { protocol: lbProto, protocol_port: port.port, admin_state: true } },
+      {
+        loadbalancer_listener_properties: { protocol: lbProto, protocol_port: port.port, admin_state: true },
+      },
       { loadbalancer_refs: [ref(lbFq)] },
       // loadbalancer.py: a named port's listener carries `portName` (vnc_endpoints.py matches endpoint ports by it)
       { uuid: lUuid, ...(port.name ? { annotations: [{ key: "portName", value: port.name }] } : {}) },
@@ -705,7 +723,8 @@ export function translateService(
     }
   }
 
-  if (svcName === layout.cfg.kubernetesServiceName) b.entries.push(...linkLocalEntries(layout, nsName, svcName, clusterIP, spec.ports ?? []));
+  if (svcName === layout.cfg.kubernetesServiceName)
+    b.entries.push(...linkLocalEntries(layout, nsName, svcName, clusterIP, spec.ports ?? []));
 
   // vnc_service.py `_update_service_public_ip`: a LoadBalancer gets its loadBalancerIP, else its externalIPs,
   // else one address the pool picks; a ClusterIP service its externalIPs; other types none
@@ -722,7 +741,9 @@ export function translateService(
       ? external
       : [];
   if (external.length && type !== "ClusterIP" && !isLb)
-    b.warn(`service ${key}: externalIPs on a ${type} service: kube-manager gives floating IPs to ClusterIP and LoadBalancer services only; none`);
+    b.warn(
+      `service ${key}: externalIPs on a ${type} service: kube-manager gives floating IPs to ClusterIP and LoadBalancer services only; none`,
+    );
   if (addrs.length) {
     const fipName = (addr: string | undefined) => `${lbName}${addr ?? "None"}-externalIP`;
     const pool = layout.fipPool(svc, ns, b.warn, view.exists, (p) =>
@@ -741,7 +762,10 @@ export function translateService(
           [...poolFq, fipName(addr)],
           { floating_ip_traffic_direction: "both" },
           { virtual_machine_interface_refs: [ref(vmiFq)], project_refs: [ref(project)] },
-          { uuid: uuid5(uid, `externalIP/${addr ?? "None"}`), ...(addr ? { createOnly: { floating_ip_address: addr } } : {}) },
+          {
+            uuid: uuid5(uid, `externalIP/${addr ?? "None"}`),
+            ...(addr ? { createOnly: { floating_ip_address: addr } } : {}),
+          },
         );
         // vnc_service.py `_allocate_floating_ips`: a pool that cannot be read is warned about ("public_fip_pool
         // doesn't exists") and the service goes on without an external address
@@ -807,7 +831,11 @@ export function linkLocalName(layout: Layout, ns: string, name: string): string 
  * `cluster_project` every namespace's entry has the same name: the namespace is the one whose kubernetes Service
  * has the entry's ClusterIP (`default` if none has).
  */
-export function linkLocalOwner(layout: Layout, entry: Record<string, unknown>, snap?: KubeSnapshot): string | undefined {
+export function linkLocalOwner(
+  layout: Layout,
+  entry: Record<string, unknown>,
+  snap?: KubeSnapshot,
+): string | undefined {
   const name = entry.linklocal_service_name;
   if (typeof name !== "string") return undefined;
   const svc = layout.cfg.kubernetesServiceName;

@@ -287,7 +287,9 @@ export class VncClient {
 
   /** GET /watch-position: the sequence number of the last committed change. */
   async watchPosition(): Promise<number> {
-    const res = (await this.request("GET", "/watch-position", undefined, "watch-position")) as { seq?: unknown };
+    const res = (await this.request("GET", "/watch-position", undefined, "watch-position")) as {
+      seq?: unknown;
+    };
     if (typeof res?.seq !== "number") throw new VncError(500, "watch-position: answer without a numeric seq");
     return res.seq;
   }

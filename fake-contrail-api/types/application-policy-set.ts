@@ -8,6 +8,7 @@ import { sameList, type TypeRules } from "./rules";
 
 export const applicationPolicySet: TypeRules = {
   preDelete(_ctx, obj) {
-    if (sameList(obj.fq_name, GLOBAL_APS)) throw badRequest("The global application policy set cannot be deleted");
+    if (sameList(obj.fq_name, GLOBAL_APS))
+      throw badRequest("The global application policy set cannot be deleted");
   },
 };

@@ -24,6 +24,8 @@ function checkEndpoints(p: Json): void {
       return v !== undefined && v !== null && v !== false && !(Array.isArray(v) && v.length === 0);
     });
     if (set.length !== 1)
-      throw badRequest(`firewall-rule ${f} must name exactly one of tags, address_group, virtual_network, subnet, any`);
+      throw badRequest(
+        `firewall-rule ${f} must name exactly one of tags, address_group, virtual_network, subnet, any`,
+      );
   }
 }

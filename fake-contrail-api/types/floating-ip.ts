@@ -16,7 +16,8 @@ export const floatingIp: TypeRules = {
   },
   preUpdate(_ctx, prev, next) {
     const f = "floating_ip_address";
-    if (next.props[f] !== prev.props[f]) throw badRequest(`${f} cannot be changed (${String(prev.props[f])})`);
+    if (next.props[f] !== prev.props[f])
+      throw badRequest(`${f} cannot be changed (${String(prev.props[f])})`);
   },
   track(ctx, o) {
     const s = floatingSubnet(ctx, o);
@@ -35,7 +36,8 @@ function allocateFloatingIp(ctx: ServerContext, obj: StoredObject, parent: Store
   if (parent.type === "floating-ip-pool") {
     const vn = ctx.store.get(parent.parent_uuid!)!;
     plans = vnSubnets(ctx.store, vn);
-    const only = (parent.props.floating_ip_pool_subnets as { subnet_uuid?: string[] } | undefined)?.subnet_uuid;
+    const only = (parent.props.floating_ip_pool_subnets as { subnet_uuid?: string[] } | undefined)
+      ?.subnet_uuid;
     if (only?.length) plans = plans.filter((s) => only.includes(s.subnetUuid));
     owner = `floating-ip-pool ${parent.fq_name.join(":")}`;
   } else {
@@ -43,7 +45,9 @@ function allocateFloatingIp(ctx: ServerContext, obj: StoredObject, parent: Store
     const vip = parent.props.instance_ip_address;
     if (typeof vip !== "string") throw badRequest(`instance-ip ${parent.fq_name.join(":")} has no address`);
     if (p.floating_ip_address !== undefined && p.floating_ip_address !== vip)
-      throw badRequest(`a floating-ip under instance-ip ${parent.fq_name.join(":")} must use its address ${vip}`);
+      throw badRequest(
+        `a floating-ip under instance-ip ${parent.fq_name.join(":")} must use its address ${vip}`,
+      );
     p.floating_ip_address = vip;
     if (!p.floating_ip_address_family) p.floating_ip_address_family = vip.includes(":") ? "v6" : "v4";
     return;

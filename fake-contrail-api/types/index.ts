@@ -16,20 +16,22 @@ import { tag, tagType } from "./tag";
 import { virtualMachineInterface } from "./virtual-machine-interface";
 import { virtualNetwork } from "./virtual-network";
 
-const RULES = new Map<string, TypeRules>(Object.entries({
-  "application-policy-set": applicationPolicySet,
-  "firewall-rule": firewallRule,
-  "floating-ip": floatingIp,
-  "instance-ip": instanceIp,
-  "network-ipam": networkIpam,
-  "network-policy": networkPolicy,
-  project,
-  "security-group": securityGroup,
-  tag,
-  "tag-type": tagType,
-  "virtual-machine-interface": virtualMachineInterface,
-  "virtual-network": virtualNetwork,
-}));
+const RULES = new Map<string, TypeRules>(
+  Object.entries({
+    "application-policy-set": applicationPolicySet,
+    "firewall-rule": firewallRule,
+    "floating-ip": floatingIp,
+    "instance-ip": instanceIp,
+    "network-ipam": networkIpam,
+    "network-policy": networkPolicy,
+    project,
+    "security-group": securityGroup,
+    tag,
+    "tag-type": tagType,
+    "virtual-machine-interface": virtualMachineInterface,
+    "virtual-network": virtualNetwork,
+  }),
+);
 
 const NONE: TypeRules = {};
 

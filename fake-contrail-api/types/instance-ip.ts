@@ -16,7 +16,8 @@ export const instanceIp: TypeRules = {
   },
   preUpdate(_ctx, prev, next) {
     const f = "instance_ip_address";
-    if (next.props[f] !== prev.props[f]) throw badRequest(`${f} cannot be changed (${String(prev.props[f])})`);
+    if (next.props[f] !== prev.props[f])
+      throw badRequest(`${f} cannot be changed (${String(prev.props[f])})`);
   },
   track(ctx, o) {
     const p = o.props;
@@ -25,7 +26,8 @@ export const instanceIp: TypeRules = {
   },
   untrack(ctx, o) {
     const p = o.props;
-    if (typeof p.subnet_uuid === "string") ctx.alloc.taken.get(p.subnet_uuid)?.delete(p.instance_ip_address as string);
+    if (typeof p.subnet_uuid === "string")
+      ctx.alloc.taken.get(p.subnet_uuid)?.delete(p.instance_ip_address as string);
   },
 };
 

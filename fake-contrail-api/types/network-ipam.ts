@@ -18,7 +18,10 @@ export const networkIpam: TypeRules = {
     }
   },
   postUpdate(ctx, _prev, next, body) {
-    if (("ipam_subnets" in body || "ipam_subnet_method" in body) && next.props.ipam_subnet_method === "flat-subnet")
+    if (
+      ("ipam_subnets" in body || "ipam_subnet_method" in body) &&
+      next.props.ipam_subnet_method === "flat-subnet"
+    )
       refreshFlatRefs(ctx, next);
   },
 };

@@ -13,7 +13,8 @@ export const securityGroup: TypeRules = {
   preCreate(ctx, obj) {
     const p = obj.props;
     fillRuleUuids(p.security_group_entries);
-    if (typeof p.security_group_id !== "number") p.security_group_id = firstFree(ctx.alloc.sgIds, FIRST_SG_ID);
+    if (typeof p.security_group_id !== "number")
+      p.security_group_id = firstFree(ctx.alloc.sgIds, FIRST_SG_ID);
     else if (ctx.alloc.sgIds.has(p.security_group_id))
       throw conflict(`security_group_id ${p.security_group_id} is already in use`);
   },

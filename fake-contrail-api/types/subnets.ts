@@ -6,7 +6,15 @@
  */
 import { randomUUID } from "node:crypto";
 import { ApiError, badRequest, conflict } from "../errors";
-import { allocate, checkRequested, completeSubnet, contains, IpamError, planSubnet, type SubnetPlan } from "../ipam";
+import {
+  allocate,
+  checkRequested,
+  completeSubnet,
+  contains,
+  IpamError,
+  planSubnet,
+  type SubnetPlan,
+} from "../ipam";
 import type { IpamSubnet } from "../schema";
 import type { Store, StoredObject, StoredRef } from "../store";
 import type { Json, ServerContext } from "./rules";

@@ -15,7 +15,8 @@ export const tag: TypeRules = {
     const p = obj.props;
     const typeName = String(p.tag_type_name).toLowerCase();
     const value = String(p.tag_value);
-    if (!typeName || typeName.includes("=") || !value) throw badRequest("tag needs tag_type_name and tag_value");
+    if (!typeName || typeName.includes("=") || !value)
+      throw badRequest("tag needs tag_type_name and tag_value");
     p.tag_type_name = typeName;
     const name = `${typeName}=${value}`;
     obj.fq_name = [...obj.fq_name.slice(0, -1), name];
@@ -50,7 +51,8 @@ export const tagType: TypeRules = {
   preCreate(ctx, obj) {
     const p = obj.props;
     if (typeof p.tag_type_id !== "string") p.tag_type_id = hex(firstFree(ctx.alloc.tagTypeIds, 0x100), 4);
-    else if (!/^0x[0-9a-fA-F]{1,4}$/.test(p.tag_type_id)) throw badRequest(`invalid tag_type_id ${p.tag_type_id}`);
+    else if (!/^0x[0-9a-fA-F]{1,4}$/.test(p.tag_type_id))
+      throw badRequest(`invalid tag_type_id ${p.tag_type_id}`);
   },
   preUpdate(_ctx, prev, next) {
     checkTagFieldsUnchanged(prev, next);

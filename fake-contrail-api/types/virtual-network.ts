@@ -35,7 +35,9 @@ export const virtualNetwork: TypeRules = {
   },
   preDelete(_ctx, obj) {
     if (UNDELETABLE_VNS.has(obj.fq_name[obj.fq_name.length - 1]))
-      throw conflict(`Cannot delete the ${obj.fq_name.join(":")} virtual network: it is needed by the fabric`);
+      throw conflict(
+        `Cannot delete the ${obj.fq_name.join(":")} virtual network: it is needed by the fabric`,
+      );
   },
   track(ctx, o) {
     if (typeof o.props.virtual_network_network_id === "number")

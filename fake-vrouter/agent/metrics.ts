@@ -29,10 +29,16 @@ export function vrouterRegistry(
         if (t) this.set(value(t));
       },
     });
-  gauge("vrouter_config_version", "Config change-stream position the tables were computed from", (t) => t.configVersion);
+  gauge(
+    "vrouter_config_version",
+    "Config change-stream position the tables were computed from",
+    (t) => t.configVersion,
+  );
   gauge("vrouter_vifs", "Interfaces (vifs) in the tables", (t) => t.vifs.size);
   gauge("vrouter_vrfs", "VRFs (routing instances)", (t) => t.vrfs.size);
-  gauge("vrouter_routes", "Routes over all VRFs", (t) => [...t.vrfs.values()].reduce((n, v) => n + v.routes.length, 0));
+  gauge("vrouter_routes", "Routes over all VRFs", (t) =>
+    [...t.vrfs.values()].reduce((n, v) => n + v.routes.length, 0),
+  );
   gauge("vrouter_next_hops", "Next hops", (t) => t.nextHops.size);
   gauge("vrouter_mpls_labels", "MPLS labels (and VNIs) mapped to next hops", (t) => t.labels.size);
   gauge("vrouter_acls", "ACLs (security groups and network policies)", (t) => t.acls.size);

@@ -374,7 +374,9 @@ export async function cleanupRecorded(stateDir: string): Promise<RecordCleanup> 
   const out: RecordCleanup = { stopped: [], namespaces: [], leftAlone: [] };
   const procs = await listProcesses(stateDir, "");
   // pods and vrouters first, the control plane (root namespace) after them, in reverse start order
-  procs.sort((a, b) => Number(a.ns === "") - Number(b.ns === "") || Number(b.startTime) - Number(a.startTime));
+  procs.sort(
+    (a, b) => Number(a.ns === "") - Number(b.ns === "") || Number(b.startTime) - Number(a.startTime),
+  );
   for (const r of procs) {
     if (stillRunning(r)) {
       await stopProcess(r, 5000);

@@ -141,7 +141,8 @@ function namer(objects: SnapshotEntry[], fixed: ReadonlySet<string>): (x: unknow
       ...(((o.obj.ipam_subnets as { subnets?: unknown[] } | undefined)?.subnets ?? []) as unknown[]),
     ] as { subnet_uuid?: string; subnet?: { ip_prefix: string; ip_prefix_len: number } }[];
     for (const s of subnets)
-      if (s.subnet_uuid && s.subnet) raw.set(s.subnet_uuid, `subnet ${s.subnet.ip_prefix}/${s.subnet.ip_prefix_len}`);
+      if (s.subnet_uuid && s.subnet)
+        raw.set(s.subnet_uuid, `subnet ${s.subnet.ip_prefix}/${s.subnet.ip_prefix_len}`);
   }
   const labels = new Map<string, string>();
   let drawn = 0;
@@ -162,7 +163,8 @@ function namer(objects: SnapshotEntry[], fixed: ReadonlySet<string>): (x: unknow
   const walk = (x: unknown): unknown => {
     if (typeof x === "string") return name(x);
     if (Array.isArray(x)) return x.map(walk);
-    if (x && typeof x === "object") return Object.fromEntries(Object.entries(x).map(([k, v]) => [name(k), walk(v)]));
+    if (x && typeof x === "object")
+      return Object.fromEntries(Object.entries(x).map(([k, v]) => [name(k), walk(v)]));
     return x;
   };
   return walk;
@@ -176,7 +178,14 @@ function namer(objects: SnapshotEntry[], fixed: ReadonlySet<string>): (x: unknow
 function byPrefix(a: { prefix: string }, b: { prefix: string }): number {
   const key = (p: string) => {
     const [ip, len] = p.split("/");
-    return `${ip.includes(":") ? ip : ip.split(".").map((o) => o.padStart(3, "0")).join(".")}/${(len ?? "").padStart(3, "0")}`;
+    return `${
+      ip.includes(":")
+        ? ip
+        : ip
+            .split(".")
+            .map((o) => o.padStart(3, "0"))
+            .join(".")
+    }/${(len ?? "").padStart(3, "0")}`;
   };
   return key(a.prefix) < key(b.prefix) ? -1 : key(a.prefix) > key(b.prefix) ? 1 : 0;
 }
@@ -187,7 +196,10 @@ describe("agent tables golden files", () => {
       const { seq, objects, fixed } = await configOf(c);
       const model = new ConfigModel();
       model.loadSnapshot(objects, seq);
-      const computes = model.list("virtual-router").map((vr) => vr.fqName[vr.fqName.length - 1]).sort();
+      const computes = model
+        .list("virtual-router")
+        .map((vr) => vr.fqName[vr.fqName.length - 1])
+        .sort();
       expect(computes.length, "the case places pods on computes").toBeGreaterThan(0);
       const ports = pluggedPorts(model, computes);
       const name = namer(objects, fixed);

@@ -23,7 +23,11 @@ import { requireTier } from "../support/tiers";
 
 const missing = missingBinaries(defaultBinDir(), true);
 // CI builds the binaries first and sets CTB_REQUIRE_K8S=1, so a failed build cannot pass as a skip.
-requireTier("K8S", missing.length === 0, `${missing.join(", ")} not built in ${defaultBinDir()}: run \`bash testbed/cluster/local/build.sh\``);
+requireTier(
+  "K8S",
+  missing.length === 0,
+  `${missing.join(", ")} not built in ${defaultBinDir()}: run \`bash testbed/cluster/local/build.sh\``,
+);
 
 const NODE = "ctb-node-1";
 const DEPLOY = join(import.meta.dirname, "..", "..", "deploy");

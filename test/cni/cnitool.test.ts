@@ -28,8 +28,11 @@ const HOST = `${TAG}-c1`;
 const POD = `${TAG}-p`;
 
 const usable =
-  requireTier("CNITOOL", existsSync(CNITOOL), `${CNITOOL} is absent (build it with cni/tools/build-cnitool.sh)`) &&
-  requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
+  requireTier(
+    "CNITOOL",
+    existsSync(CNITOOL),
+    `${CNITOOL} is absent (build it with cni/tools/build-cnitool.sh)`,
+  ) && requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
 
 describe.skipIf(!usable)("contrail-k8s-cni under cnitool", () => {
   const agent = new StubAgent();

@@ -38,7 +38,11 @@ interface Observed {
 
 async function observe(file: string, datapath: "sim" | "netns"): Promise<Observed[]> {
   const scenario = loadScenario(join(ROOT, "scenarios", file));
-  const tb = await startTestbed(scenario, { datapath, cluster: { kind: "embedded" }, workDir: join(ROOT, ".ctb", "conformance") });
+  const tb = await startTestbed(scenario, {
+    datapath,
+    cluster: { kind: "embedded" },
+    workDir: join(ROOT, ".ctb", "conformance"),
+  });
   const out: Observed[] = [];
   let probes: Observed["probes"] = [];
   try {
@@ -79,7 +83,9 @@ function describeSide(name: string, o: Observed | undefined): string {
     const r = p.res;
     lines.push(
       `    probe ${p.req.from} → ${p.req.toIp} ${p.req.proto}${p.req.port ? `/${p.req.port}` : ""} ×${p.req.count}: ` +
-        (r ? `${r.received}/${r.sent} answered, ${r.refused} refused${r.drop ? `, drop ${r.drop.reason} at ${r.drop.where}` : ""}` : `error ${p.error}`),
+        (r
+          ? `${r.received}/${r.sent} answered, ${r.refused} refused${r.drop ? `, drop ${r.drop.reason} at ${r.drop.where}` : ""}`
+          : `error ${p.error}`),
     );
     for (const t of r?.trace ?? []) lines.push(`      ${t}`);
   }
@@ -103,9 +109,21 @@ describe.skipIf(!usable)("sim and netns datapaths give the same verdicts", () =>
       const netns = await observe(file, "netns");
       expect(await listNetns(OURS), "the netns testbed left namespaces behind").toEqual([]);
       const keys = [...new Set([...sim.map((o) => o.key), ...netns.map((o) => o.key)])];
-      const differing = keys.filter((k) => sim.find((o) => o.key === k)?.verdict !== netns.find((o) => o.key === k)?.verdict);
+      const differing = keys.filter(
+        (k) => sim.find((o) => o.key === k)?.verdict !== netns.find((o) => o.key === k)?.verdict,
+      );
       const report = differing.map((k) =>
-        [`${file}:${k}`, describeSide("sim", sim.find((o) => o.key === k)), describeSide("netns", netns.find((o) => o.key === k))].join("\n"),
+        [
+          `${file}:${k}`,
+          describeSide(
+            "sim",
+            sim.find((o) => o.key === k),
+          ),
+          describeSide(
+            "netns",
+            netns.find((o) => o.key === k),
+          ),
+        ].join("\n"),
       );
       if (report.length) console.error(`sim and netns disagree:\n${report.join("\n\n")}`);
       expect(sim.length, `${file} has no reach/matrix checks`).toBeGreaterThan(0);

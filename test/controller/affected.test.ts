@@ -245,7 +245,10 @@ describe("selectorUnits", () => {
   it("upstream layout: policies and tags, never a pod (label tags are matched at flow time)", () => {
     const snap = cluster();
     snap.networkpolicies.set("a/p", netpol("a", "p", "web"));
-    expect(selectorUnits(layout("r5", "upstream"), snap, NO_SELECTORS, false).units).toEqual(["Policies", "Tags"]);
+    expect(selectorUnits(layout("r5", "upstream"), snap, NO_SELECTORS, false).units).toEqual([
+      "Policies",
+      "Tags",
+    ]);
   });
 
   it("per-pod layout: pods that gain or lose their identity tag, and only those", () => {
@@ -259,7 +262,12 @@ describe("selectorUnits", () => {
     expect(selectorUnits(l, snap, first.next, true).units).toEqual(["Policies", "Tags"]);
     // the policy now selects db instead
     snap.networkpolicies.set("a/p", netpol("a", "p", "db"));
-    expect(selectorUnits(l, snap, first.next, true).units).toEqual(["Policies", "Tags", "Pod/a/web", "Pod/a/db"]);
+    expect(selectorUnits(l, snap, first.next, true).units).toEqual([
+      "Policies",
+      "Tags",
+      "Pod/a/web",
+      "Pod/a/db",
+    ]);
   });
 
   it("r4 security-group layout: pods whose interface gains or loses a policy security group", () => {

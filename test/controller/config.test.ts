@@ -26,7 +26,9 @@ describe("config", () => {
   it("netpol_layout: upstream (what the model's kube-manager builds) by default for both models, kubernetes on request", () => {
     expect(parseConfig("").netpolLayout).toBe("upstream");
     expect(parseConfig("", { model: "r4" }).netpolLayout).toBe("upstream");
-    expect(parseConfig("[DEFAULTS]\nmodel = r4\nnetpol_layout = kubernetes\n").netpolLayout).toBe("kubernetes");
+    expect(parseConfig("[DEFAULTS]\nmodel = r4\nnetpol_layout = kubernetes\n").netpolLayout).toBe(
+      "kubernetes",
+    );
     expect(parseConfig("", { model: "r4", netpolLayout: "kubernetes" }).netpolLayout).toBe("kubernetes");
     expect(() => parseConfig("[DEFAULTS]\nnetpol_layout = r4\n")).toThrow(ConfigError);
   });
@@ -41,7 +43,11 @@ describe("config", () => {
     const c = parseConfig(
       "[KUBERNETES]\nkubernetes_api_server = 10.1.0.100\nkubernetes_api_secure_port = 6443\nkubernetes_service_name = api\n",
     );
-    expect(c).toMatchObject({ kubernetesApiServer: "10.1.0.100", kubernetesApiSecurePort: 6443, kubernetesServiceName: "api" });
+    expect(c).toMatchObject({
+      kubernetesApiServer: "10.1.0.100",
+      kubernetesApiSecurePort: 6443,
+      kubernetesServiceName: "api",
+    });
     expect(parseConfig("[DEFAULTS]\napi_service_link_local = True\n").apiServiceLinkLocal).toBe(true);
     expect(parseConfig("[DEFAULTS]\napi_service_link_local = true\n").apiServiceLinkLocal).toBe(false);
     expect(parseConfig("[DEFAULTS]\napi_service_link_local = False\n").apiServiceLinkLocal).toBe(false);

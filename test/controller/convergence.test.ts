@@ -27,7 +27,13 @@ async function graph(vnc: VncClient): Promise<string[]> {
   for (const t of TYPES) {
     for (const o of await vnc.list(t, {
       detail: true,
-      fields: ["annotations", "virtual_machine_refs", "virtual_network_refs", "tag_refs", "security_group_refs"],
+      fields: [
+        "annotations",
+        "virtual_machine_refs",
+        "virtual_network_refs",
+        "tag_refs",
+        "security_group_refs",
+      ],
     })) {
       const owned = o.annotations?.key_value_pair?.some((p: { key: string }) => p.key === "owner");
       if (!owned && t !== "virtual-router") continue;
@@ -180,7 +186,11 @@ it("random event sequences with restarts converge to the from-scratch object gra
                     metadata: { name, namespace: where },
                     spec: {
                       podSelector: o.target === 3 ? {} : { matchLabels: { app: `a${o.target}` } },
-                      ingress: [{ from: [{ podSelector: o.from === 3 ? {} : { matchLabels: { app: `a${o.from}` } } }] }],
+                      ingress: [
+                        {
+                          from: [{ podSelector: o.from === 3 ? {} : { matchLabels: { app: `a${o.from}` } } }],
+                        },
+                      ],
                     },
                   });
                 break;

@@ -34,7 +34,12 @@ it("a relabelled pod's old tag is gone when waitIdle returns (its first delete i
   await kube.create("nodes", node("n1", "10.1.0.1"));
   await kube.create("namespaces", ns("team-a"));
   await kube.create("pods", serving("team-a", "api-1", { role: "api" }));
-  c = await startController({ kube, vncUrl: api.url, config: defaultConfig("r5"), log: jsonLogger(() => {}) });
+  c = await startController({
+    kube,
+    vncUrl: api.url,
+    config: defaultConfig("r5"),
+    log: jsonLogger(() => {}),
+  });
   await c.waitIdle();
   expect(await tags()).toEqual(expect.arrayContaining(["role=api", "namespace=team-a"]));
 
@@ -50,7 +55,12 @@ it("a deleted namespace's tag is gone when waitIdle returns", async () => {
   await kube.create("namespaces", ns("team-a"));
   await kube.create("pods", serving("team-a", "api-1", { role: "api" }));
   await kube.create("pods", serving("team-a", "api-2", { role: "api" }));
-  c = await startController({ kube, vncUrl: api.url, config: defaultConfig("r5"), log: jsonLogger(() => {}) });
+  c = await startController({
+    kube,
+    vncUrl: api.url,
+    config: defaultConfig("r5"),
+    log: jsonLogger(() => {}),
+  });
   await c.waitIdle();
 
   // what a namespace deletion does: its pods go, then the namespace itself
@@ -68,7 +78,12 @@ it("a tag an interface the cluster does not own still uses does not keep the con
   await kube.create("nodes", node("n1", "10.1.0.1"));
   await kube.create("namespaces", ns("team-a"));
   await kube.create("pods", serving("team-a", "api-1", { role: "api" }));
-  c = await startController({ kube, vncUrl: api.url, config: defaultConfig("r5"), log: jsonLogger(() => {}) });
+  c = await startController({
+    kube,
+    vncUrl: api.url,
+    config: defaultConfig("r5"),
+    log: jsonLogger(() => {}),
+  });
   await c.waitIdle();
   // an operator's own interface takes the tag too: the controller must give up on deleting it and go idle
   const vmi = (await api.vnc.list("virtual-machine-interface", { detail: true }))[0];

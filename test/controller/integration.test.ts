@@ -238,7 +238,10 @@ describe("a configured floating-ip pool that does not exist", () => {
         },
       ],
     });
-    await vnc.create("floating-ip-pool", { fq_name: ["default-domain", "admin", "public", "pool"], parent_type: "virtual-network" });
+    await vnc.create("floating-ip-pool", {
+      fq_name: ["default-domain", "admin", "public", "pool"],
+      parent_type: "virtual-network",
+    });
     await c.resync();
     expect(await vnc.list("floating-ip")).toHaveLength(2);
     expect(c.warnings()).toEqual([]);
@@ -258,7 +261,10 @@ describe("an external address the pool cannot give", () => {
         },
       ],
     });
-    await vnc.create("floating-ip-pool", { fq_name: ["default-domain", "admin", "public", "pool"], parent_type: "virtual-network" });
+    await vnc.create("floating-ip-pool", {
+      fq_name: ["default-domain", "admin", "public", "pool"],
+      parent_type: "virtual-network",
+    });
     await kube.create("nodes", node("n1", "10.1.0.1"));
     await kube.create("namespaces", ns("default"));
     const outside = service("default", "outside", "10.96.0.50");
@@ -273,11 +279,25 @@ describe("an external address the pool cannot give", () => {
     await kube.create("services", taken);
     await settle(c);
     expect(c.status().failing).toBe(0);
-    expect((await vnc.list("floating-ip", { detail: true })).map((f) => f.floating_ip_address)).toEqual(["203.0.113.7"]);
+    expect((await vnc.list("floating-ip", { detail: true })).map((f) => f.floating_ip_address)).toEqual([
+      "203.0.113.7",
+    ]);
     expect(await vnc.list("loadbalancer")).toHaveLength(2);
     const w = c.warnings();
-    expect(w.some((m) => m.startsWith("service default/outside: no floating IP 198.51.100.7 from pool default-domain:admin:public:pool: "))).toBe(true);
-    expect(w.some((m) => m.startsWith("service default/taken: no floating IP 203.0.113.7 from pool default-domain:admin:public:pool: "))).toBe(true);
+    expect(
+      w.some((m) =>
+        m.startsWith(
+          "service default/outside: no floating IP 198.51.100.7 from pool default-domain:admin:public:pool: ",
+        ),
+      ),
+    ).toBe(true);
+    expect(
+      w.some((m) =>
+        m.startsWith(
+          "service default/taken: no floating IP 203.0.113.7 from pool default-domain:admin:public:pool: ",
+        ),
+      ),
+    ).toBe(true);
   });
 });
 
@@ -300,11 +320,16 @@ describe("the kubernetes Service's link-local services (default-global-vrouter-c
       ip_fabric_service_ip: ["10.1.0.254"],
       ip_fabric_service_port: 8775,
     };
-    await vnc.update("global-vrouter-config", gvc.uuid, { linklocal_services: { linklocal_service_entry: [metadata] } });
+    await vnc.update("global-vrouter-config", gvc.uuid, {
+      linklocal_services: { linklocal_service_entry: [metadata] },
+    });
     await kube.create("nodes", node("n1", "10.1.0.1"));
     await kube.create("namespaces", ns("default"));
     const k = service("default", "kubernetes", "10.96.0.1", 443, 6443);
-    k.spec.ports.push({ name: "dns", port: 53, protocol: "UDP" }, { name: "dns-tcp", port: 53, protocol: "TCP" });
+    k.spec.ports.push(
+      { name: "dns", port: 53, protocol: "UDP" },
+      { name: "dns-tcp", port: 53, protocol: "TCP" },
+    );
     await kube.create("services", k);
     await kube.create("services", service("default", "web", "10.96.0.9"));
     const cfg = defaultConfig("r5");
@@ -333,7 +358,10 @@ describe("the kubernetes Service's link-local services (default-global-vrouter-c
 
     // a port removed: its entry goes
     k.spec.ports = k.spec.ports.slice(0, 1);
-    await kube.replace("services", { ...(await kube.get("services", "kubernetes", "default")), spec: k.spec });
+    await kube.replace("services", {
+      ...(await kube.get("services", "kubernetes", "default")),
+      spec: k.spec,
+    });
     await settle(c);
     expect(await names()).toEqual(["metadata", "default-domain-k8s-default-kubernetes-443"]);
 
@@ -651,11 +679,7 @@ describe("level-triggered resync", () => {
     const vmi = (await vnc.list("virtual-machine-interface", { backRefId: p.metadata.uid! }))[0];
     const iip = (await vnc.list("instance-ip", { backRefId: vmi.uuid }))[0];
     await vnc.delete("instance-ip", iip.uuid);
-    const sg = await vnc.readByFqName("security-group", [
-      "default-domain",
-      "default",
-      "k8s-default-default",
-    ]);
+    const sg = await vnc.readByFqName("security-group", ["default-domain", "default", "k8s-default-default"]);
     await vnc.update("security-group", sg.uuid, { security_group_entries: { policy_rule: [] } });
     await c.resync();
     expect(await graph()).toEqual(before);

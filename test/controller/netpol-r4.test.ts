@@ -35,13 +35,19 @@ const policy: KubeObject = {
 /** Names of the security groups each pod's interface refs, by pod name. */
 async function groupsByPod(): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
-  for (const vmi of await api.vnc.list("virtual-machine-interface", { detail: true, fields: ["security_group_refs"] })) {
+  for (const vmi of await api.vnc.list("virtual-machine-interface", {
+    detail: true,
+    fields: ["security_group_refs"],
+  })) {
     const pod = (vmi.fq_name.at(-1) as string).split("__")[0]!;
-    out[pod] = (vmi.security_group_refs ?? []).map((r: { to: string[] }) => r.to.at(-1)!.replace(/__[0-9a-f-]{36}/, "__<uid>"));
+    out[pod] = (vmi.security_group_refs ?? []).map((r: { to: string[] }) =>
+      r.to.at(-1)!.replace(/__[0-9a-f-]{36}/, "__<uid>"),
+    );
   }
   return out;
 }
-const groups = async () => (await api.vnc.list("security-group")).map((g) => g.fq_name.at(-1) as string).sort();
+const groups = async () =>
+  (await api.vnc.list("security-group")).map((g) => g.fq_name.at(-1) as string).sort();
 
 it("r4: policy groups follow the pods' labels and go with the policy", async () => {
   await kube.create("nodes", node("n1", "10.1.0.1"));
@@ -49,7 +55,12 @@ it("r4: policy groups follow the pods' labels and go with the policy", async () 
   await kube.create("pods", pod("shop", "web", "n1", { tier: "web" }));
   await kube.create("pods", pod("shop", "app", "n1", { tier: "app" }));
   await kube.create("pods", pod("shop", "db", "n1", { tier: "db" }));
-  c = await startController({ kube, vncUrl: api.url, config: defaultConfig("r4"), log: jsonLogger(() => {}) });
+  c = await startController({
+    kube,
+    vncUrl: api.url,
+    config: defaultConfig("r4"),
+    log: jsonLogger(() => {}),
+  });
   await c.waitIdle();
   const base = ["k8s-shop-default", "k8s-shop-sg"];
   expect(await groupsByPod()).toEqual({ web: base, app: base, db: base });

@@ -25,7 +25,12 @@ beforeEach(async () => {
   await kube.create("nodes", node("n1", "10.0.0.1"));
   for (const n of ["default", "x"]) await kube.create("namespaces", ns(n));
   await kube.create("pods", pod("x", "a", "n1", { pod: "a" }), "x");
-  c = await startController({ kube, vncUrl: api.url, config: defaultConfig("r5"), log: jsonLogger(() => {}) });
+  c = await startController({
+    kube,
+    vncUrl: api.url,
+    config: defaultConfig("r5"),
+    log: jsonLogger(() => {}),
+  });
   await c.waitIdle();
 });
 afterEach(async () => {
@@ -70,9 +75,17 @@ describe("upstream NetworkPolicy layout over time", () => {
   });
 
   it("policies go before denyall in the order they appear; deleting one removes its rules and deny rules", async () => {
-    await kube.create("networkpolicies", policy("p1", { podSelector: { matchLabels: { pod: "a" } }, policyTypes: ["Ingress"] }), "x");
+    await kube.create(
+      "networkpolicies",
+      policy("p1", { podSelector: { matchLabels: { pod: "a" } }, policyTypes: ["Ingress"] }),
+      "x",
+    );
     await c.waitIdle();
-    await kube.create("networkpolicies", policy("p2", { podSelector: {}, policyTypes: ["Ingress", "Egress"], egress: [{}] }), "x");
+    await kube.create(
+      "networkpolicies",
+      policy("p2", { podSelector: {}, policyTypes: ["Ingress", "Egress"], egress: [{}] }),
+      "x",
+    );
     await c.waitIdle();
     expect(await order()).toEqual([
       "00002.0 k8s-Ingress",
@@ -81,12 +94,21 @@ describe("upstream NetworkPolicy layout over time", () => {
       "00008.0 k8s-denyall",
       "00009.0 k8s-allowall",
     ]);
-    expect(await rulesOf("k8s-denyall")).toEqual(["x-ingress-p1-denyall", "x-ingress-p2-denyall", "x-egress-p2-default-deny-all"]);
+    expect(await rulesOf("k8s-denyall")).toEqual([
+      "x-ingress-p1-denyall",
+      "x-ingress-p2-denyall",
+      "x-egress-p2-default-deny-all",
+    ]);
     expect(await rulesOf("k8s-x-p2")).toEqual(["x-egress-p2-allow-all-0"]);
 
     await kube.delete("networkpolicies", "p1", "x");
     await c.waitIdle();
-    expect((await order()).map((l) => l.split(" ")[1])).toEqual(["k8s-Ingress", "k8s-x-p2", "k8s-denyall", "k8s-allowall"]);
+    expect((await order()).map((l) => l.split(" ")[1])).toEqual([
+      "k8s-Ingress",
+      "k8s-x-p2",
+      "k8s-denyall",
+      "k8s-allowall",
+    ]);
     expect(await rulesOf("k8s-denyall")).toEqual(["x-ingress-p2-denyall", "x-egress-p2-default-deny-all"]);
     const rules = (await vnc.list("firewall-rule")).map((r) => r.fq_name.at(-1));
     expect(rules.filter((r) => r?.includes("-p1-"))).toEqual([]);
@@ -100,14 +122,20 @@ describe("upstream NetworkPolicy layout over time", () => {
     const refs = (cur.firewall_policy_refs as { to: string[]; attr: { sequence: string } }[]).map((r) =>
       r.to.at(-1) === "k8s-denyall" ? { ...r, attr: { sequence: "00001.0" } } : r,
     );
-    await vnc.update("application-policy-set", cur.uuid, { firewall_policy_refs: refs } as Partial<VncObject>);
+    await vnc.update("application-policy-set", cur.uuid, {
+      firewall_policy_refs: refs,
+    } as Partial<VncObject>);
     expect((await order())[0]).toBe("00001.0 k8s-denyall");
     await c.resync();
     expect(await order()).toEqual(before);
   });
 
   it("a pod label change rewrites no firewall object: rules match label tags at flow time", async () => {
-    await kube.create("networkpolicies", policy("p1", { podSelector: { matchLabels: { pod: "b" } }, policyTypes: ["Ingress"] }), "x");
+    await kube.create(
+      "networkpolicies",
+      policy("p1", { podSelector: { matchLabels: { pod: "b" } }, policyTypes: ["Ingress"] }),
+      "x",
+    );
     await c.waitIdle();
     const rulesBefore = JSON.stringify(await vnc.list("firewall-rule", { detail: true }));
     const p = await kube.get("pods", "a", "x");
@@ -116,7 +144,9 @@ describe("upstream NetworkPolicy layout over time", () => {
     expect(JSON.stringify(await vnc.list("firewall-rule", { detail: true }))).toBe(rulesBefore);
     // the pod's interface now carries pod=b, which the policy's target tags name
     const vmis = await vnc.list("virtual-machine-interface", { detail: true });
-    const tags = (vmis.find((v) => v.fq_name.at(-1)?.startsWith("a__"))?.tag_refs ?? []) as { to: string[] }[];
+    const tags = (vmis.find((v) => v.fq_name.at(-1)?.startsWith("a__"))?.tag_refs ?? []) as {
+      to: string[];
+    }[];
     expect(tags.map((t) => t.to.join(":"))).toContain("pod=b");
   });
 });

@@ -90,23 +90,34 @@ describe("NetworkPolicy the controller cannot translate as written: a warning, n
     const snap = emptySnapshot();
     snap.nodes.set("n1", node("n1", "10.0.0.1"));
     snap.namespaces.set("x", ns("x"));
-    const a = { ...pod("x", "a", "n1", { pod: "a" }), metadata: { name: "a", namespace: "x", uid: "u-a", labels: { pod: "a" } } };
+    const a = {
+      ...pod("x", "a", "n1", { pod: "a" }),
+      metadata: { name: "a", namespace: "x", uid: "u-a", labels: { pod: "a" } },
+    };
     snap.pods.set("x/a", a);
     snap.networkpolicies.set("x/p", {
       apiVersion: "networking.k8s.io/v1",
       kind: "NetworkPolicy",
       metadata: { name: "p", namespace: "x" },
-      spec: { podSelector: {}, policyTypes: ["Ingress"], ingress: [{ ports: [{ port: "no-such-port", protocol: "TCP" }] }] },
+      spec: {
+        podSelector: {},
+        policyTypes: ["Ingress"],
+        ingress: [{ ports: [{ port: "no-such-port", protocol: "TCP" }] }],
+      },
     });
     const cfg = { ...defaultConfig("r5"), netpolLayout: layout };
     return translateAll(snap, cfg, emptyView()).flatMap((u) => u.warnings);
   };
 
   it("upstream layout: a named port makes kube-manager's firewall-rule invalid, so the policy is left out", () => {
-    expect(world("upstream")).toContainEqual(expect.stringMatching(/^networkpolicy x\/p: named port "no-such-port": .*the policy is not applied$/));
+    expect(world("upstream")).toContainEqual(
+      expect.stringMatching(/^networkpolicy x\/p: named port "no-such-port": .*the policy is not applied$/),
+    );
   });
 
   it("kubernetes layout: a named port no pod declares is named", () => {
-    expect(world("kubernetes")).toContainEqual(expect.stringMatching(/^networkpolicy x\/p: named port "no-such-port" \(TCP\) is declared by no pod/));
+    expect(world("kubernetes")).toContainEqual(
+      expect.stringMatching(/^networkpolicy x\/p: named port "no-such-port" \(TCP\) is declared by no pod/),
+    );
   });
 });

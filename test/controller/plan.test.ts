@@ -5,11 +5,23 @@
  * replaced, not updated.
  */
 import { describe, expect, it } from "vitest";
-import { type ActualObject, edgeKey, entryKey, objectWrite, objKey, planUnit, type UnitActual } from "../../controller/plan";
+import {
+  type ActualObject,
+  edgeKey,
+  entryKey,
+  objectWrite,
+  objKey,
+  planUnit,
+  type UnitActual,
+} from "../../controller/plan";
 import type { DesiredEdge, DesiredObject, UnitDesired } from "../../controller/translate/types";
 
 const P = ["default-domain", "k8s-a"];
-const desired = (type: DesiredObject["type"], fq: string[], extra: Partial<DesiredObject> = {}): DesiredObject => ({
+const desired = (
+  type: DesiredObject["type"],
+  fq: string[],
+  extra: Partial<DesiredObject> = {},
+): DesiredObject => ({
   type,
   fq_name: fq,
   uuid: `uuid-${fq.join(":")}`,
@@ -43,7 +55,10 @@ const index = (objects: ActualObject[], edges: DesiredEdge[] = [], others = OTHE
   ]),
 });
 
-const vm = desired("virtual-machine", ["k8s__a__web"], { uuid: "pod-uid-1", props: { server_type: "container" } });
+const vm = desired("virtual-machine", ["k8s__a__web"], {
+  uuid: "pod-uid-1",
+  props: { server_type: "container" },
+});
 const vmi = desired("virtual-machine-interface", [...P, "web__1"], {
   props: { virtual_machine_interface_device_owner: "K8S:POD" },
   refs: { virtual_machine_refs: [{ to: vm.fq_name }], virtual_network_refs: [{ to: [...P, "pod-network"] }] },
@@ -61,7 +76,10 @@ const vrouterEdge: DesiredEdge = {
 
 describe("planUnit", () => {
   it("a unit already applied plans nothing", () => {
-    const plan = planUnit(unit([vm, vmi, iip], [vrouterEdge]), index([vm, vmi, iip].map(written), [vrouterEdge]));
+    const plan = planUnit(
+      unit([vm, vmi, iip], [vrouterEdge]),
+      index([vm, vmi, iip].map(written), [vrouterEdge]),
+    );
     expect(plan).toEqual({ unref: [], deletes: [], requires: [], upserts: [], refs: [], lists: [] });
   });
 
@@ -80,7 +98,11 @@ describe("planUnit", () => {
   it("a deleted unit: its edges are removed first, then its objects, children and referrers first", () => {
     const plan = planUnit(unit([]), index([vm, vmi, iip].map(written), [vrouterEdge]));
     expect(plan.unref.map((u) => u.edge)).toEqual([vrouterEdge]);
-    expect(plan.deletes.map((a) => a.type)).toEqual(["instance-ip", "virtual-machine-interface", "virtual-machine"]);
+    expect(plan.deletes.map((a) => a.type)).toEqual([
+      "instance-ip",
+      "virtual-machine-interface",
+      "virtual-machine",
+    ]);
     expect(plan.upserts).toEqual([]);
     expect(plan.refs).toEqual([]);
   });
@@ -91,7 +113,12 @@ describe("planUnit", () => {
     const net = desired("virtual-network", [...P, "net"]);
     const project = desired("project", P);
     const plan = planUnit(unit([]), index([project, net, pool, fip].map(written)));
-    expect(plan.deletes.map((a) => a.type)).toEqual(["floating-ip", "floating-ip-pool", "virtual-network", "project"]);
+    expect(plan.deletes.map((a) => a.type)).toEqual([
+      "floating-ip",
+      "floating-ip-pool",
+      "virtual-network",
+      "project",
+    ]);
   });
 
   it("only the stale edge goes; a new one is added", () => {
@@ -124,7 +151,10 @@ describe("planUnit", () => {
   });
 
   it("what the server added beyond the desired props is no difference", () => {
-    const served = { ...written(iip), props: { instance_ip_family: "v4", instance_ip_address: "10.47.255.252" } };
+    const served = {
+      ...written(iip),
+      props: { instance_ip_family: "v4", instance_ip_address: "10.47.255.252" },
+    };
     expect(planUnit(unit([iip]), index([served])).upserts).toEqual([]);
   });
 
@@ -139,7 +169,10 @@ describe("planUnit", () => {
 
   it("a pod recreated under the same name: its VM is deleted and created anew, its edge re-added", () => {
     const reborn = { ...vm, uuid: "pod-uid-2" };
-    const plan = planUnit(unit([reborn, vmi], [vrouterEdge]), index([written(vm), written(vmi)], [vrouterEdge]));
+    const plan = planUnit(
+      unit([reborn, vmi], [vrouterEdge]),
+      index([written(vm), written(vmi)], [vrouterEdge]),
+    );
     expect(plan.unref.map((u) => u.edge)).toEqual([vrouterEdge]);
     expect(plan.deletes.map((a) => a.uuid)).toEqual(["pod-uid-1"]);
     expect(plan.upserts.map((u) => [u.desired.type, u.write?.op])).toEqual([["virtual-machine", "create"]]);
@@ -196,7 +229,10 @@ describe("entries in shared lists of objects the unit does not own", () => {
     list: "linklocal_service_entry",
     keyField: "linklocal_service_name",
   };
-  const entry = (name: string, port: number) => ({ ...where, entry: { linklocal_service_name: name, linklocal_service_port: port } });
+  const entry = (name: string, port: number) => ({
+    ...where,
+    entry: { linklocal_service_name: name, linklocal_service_port: port },
+  });
   const withEntries = (es: ReturnType<typeof entry>[]): UnitDesired => ({ ...unit([]), entries: es });
   const having = (es: ReturnType<typeof entry>[]): UnitActual => ({
     ...index([]),

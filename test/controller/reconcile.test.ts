@@ -51,7 +51,12 @@ const sg: DesiredObject = {
   props: { display_name: "k8s-a-default-sg", security_group_entries: { policy_rule: [] } },
   refs: {},
 };
-const unit = (objects: DesiredObject[]): UnitDesired => ({ key: "Namespace/a", objects, edges: [], warnings: [] });
+const unit = (objects: DesiredObject[]): UnitDesired => ({
+  key: "Namespace/a",
+  objects,
+  edges: [],
+  warnings: [],
+});
 const project: VncObject = { uuid: "project-uuid", fq_name: P };
 
 describe("Reconciler.apply", () => {
@@ -72,7 +77,9 @@ describe("Reconciler.apply", () => {
       "read security-group their-uuid",
       "update security-group their-uuid security_group_entries",
     ]);
-    expect(r.owned.get("Namespace/a")?.get(`security-group ${sg.fq_name.join(":")}`)?.uuid).toBe("their-uuid");
+    expect(r.owned.get("Namespace/a")?.get(`security-group ${sg.fq_name.join(":")}`)?.uuid).toBe(
+      "their-uuid",
+    );
   });
 
   it("404 on update: the object was deleted behind our back and is created again", async () => {

@@ -27,12 +27,26 @@ import {
 
 function snapshot(objs: KubeObject[]): KubeSnapshot {
   const snap = emptySnapshot();
-  const res: Record<string, keyof KubeSnapshot> = { Namespace: "namespaces", Pod: "pods", Service: "services", Node: "nodes" };
+  const res: Record<string, keyof KubeSnapshot> = {
+    Namespace: "namespaces",
+    Pod: "pods",
+    Service: "services",
+    Node: "nodes",
+  };
   for (const o of objs) putObject(snap, res[o.kind!]!, o);
   return snap;
 }
-const node: KubeObject = { apiVersion: "v1", kind: "Node", metadata: { name: "n1" }, status: { addresses: [{ type: "InternalIP", address: "10.0.0.1" }] } };
-const ns = (name: string, annotations?: Record<string, string>): KubeObject => ({ apiVersion: "v1", kind: "Namespace", metadata: { name, annotations } });
+const node: KubeObject = {
+  apiVersion: "v1",
+  kind: "Node",
+  metadata: { name: "n1" },
+  status: { addresses: [{ type: "InternalIP", address: "10.0.0.1" }] },
+};
+const ns = (name: string, annotations?: Record<string, string>): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Namespace",
+  metadata: { name, annotations },
+});
 const svc = (name: string, uid: string, spec: Record<string, unknown>): KubeObject => ({
   apiVersion: "v1",
   kind: "Service",
@@ -45,7 +59,11 @@ const objectsOf = (units: UnitDesired[], type: string) =>
 
 describe("names upstream's lookups and tests depend on", () => {
   it("VIP instance-ip <svc>__<uuid>: found from the loadbalancer name as test_vnc_service does", () => {
-    const units = translateAll(snapshot([node, ns("default"), svc("test-service", "11111111-0000-4000-8000-000000000001", {})]), defaultConfig(), emptyView());
+    const units = translateAll(
+      snapshot([node, ns("default"), svc("test-service", "11111111-0000-4000-8000-000000000001", {})]),
+      defaultConfig(),
+      emptyView(),
+    );
     const lb = objectsOf(units, "loadbalancer")[0]!;
     const srvName = lb.fq_name.at(-1)!.split("__")[0];
     expect(srvName).toBe("test-service");
@@ -55,10 +73,16 @@ describe("names upstream's lookups and tests depend on", () => {
   });
 
   it("a pool is named after its listener", () => {
-    const units = translateAll(snapshot([node, ns("default"), svc("web", "11111111-0000-4000-8000-000000000001", {})]), defaultConfig(), emptyView());
+    const units = translateAll(
+      snapshot([node, ns("default"), svc("web", "11111111-0000-4000-8000-000000000001", {})]),
+      defaultConfig(),
+      emptyView(),
+    );
     const [listener] = objectsOf(units, "loadbalancer-listener");
     const [pool] = objectsOf(units, "loadbalancer-pool");
-    expect(listener!.fq_name.at(-1)).toMatch(/^web__11111111-0000-4000-8000-000000000001-TCP-80-[0-9a-f-]{36}$/);
+    expect(listener!.fq_name.at(-1)).toMatch(
+      /^web__11111111-0000-4000-8000-000000000001-TCP-80-[0-9a-f-]{36}$/,
+    );
     expect(pool!.fq_name).toEqual(listener!.fq_name);
   });
 
@@ -69,7 +93,11 @@ describe("names upstream's lookups and tests depend on", () => {
       snapshot([
         node,
         ns("default"),
-        svc("lb-ip", uid(1), { type: "LoadBalancer", loadBalancerIP: "203.0.113.5", externalIPs: ["203.0.113.6"] }),
+        svc("lb-ip", uid(1), {
+          type: "LoadBalancer",
+          loadBalancerIP: "203.0.113.5",
+          externalIPs: ["203.0.113.6"],
+        }),
         svc("lb-ext", uid(2), { type: "LoadBalancer", externalIPs: ["203.0.113.7", "203.0.113.8"] }),
         svc("lb-any", uid(3), { type: "LoadBalancer" }),
         svc("cip-ext", uid(4), { externalIPs: ["203.0.113.9"] }),
@@ -98,33 +126,54 @@ describe("names upstream's lookups and tests depend on", () => {
     const cfg = parseConfig(`[VNC]\npublic_fip_pool = ${POOL}\n`);
     const annotated = svc("web", "11111111-0000-4000-8000-000000000001", { type: "LoadBalancer" });
     annotated.metadata.annotations = {
-      "opencontrail.org/fip-pool": "{'domain': 'default-domain', 'project': 'admin', 'network': 'gone', 'name': 'pool'}",
+      "opencontrail.org/fip-pool":
+        "{'domain': 'default-domain', 'project': 'admin', 'network': 'gone', 'name': 'pool'}",
     };
     const snap = snapshot([node, ns("default"), annotated]);
     const pools = (exists?: (type: string, fq: string[]) => boolean) =>
-      objectsOf(translateAll(snap, cfg, { ...emptyView(), exists }), "floating-ip").map((f) => f.fq_name.slice(0, 4).join(":"));
+      objectsOf(translateAll(snap, cfg, { ...emptyView(), exists }), "floating-ip").map((f) =>
+        f.fq_name.slice(0, 4).join(":"),
+      );
     // nothing known: the first configured (the applier leaves it out with a warning if it is missing)
     expect(pools()).toEqual(["default-domain:admin:gone:pool"]);
     // the annotated pool does not exist, the public one does
-    expect(pools((t, fq) => t === "floating-ip-pool" && fq.join(":") === "default-domain:admin:public:pool")).toEqual([
-      "default-domain:admin:public:pool",
-    ]);
+    expect(
+      pools((t, fq) => t === "floating-ip-pool" && fq.join(":") === "default-domain:admin:public:pool"),
+    ).toEqual(["default-domain:admin:public:pool"]);
     expect(pools(() => true)).toEqual(["default-domain:admin:gone:pool"]);
     // a pool already holding the service's floating IP is kept (upstream does not move allocated ones)
     const held = "default-domain:admin:public:pool:web__11111111-0000-4000-8000-000000000001None-externalIP";
-    expect(pools((t, fq) => t !== "floating-ip" || fq.join(":") === held)).toEqual(["default-domain:admin:public:pool"]);
+    expect(pools((t, fq) => t !== "floating-ip" || fq.join(":") === held)).toEqual([
+      "default-domain:admin:public:pool",
+    ]);
   });
 
   it("link-local entries map back to their Service unit, also with a cluster_project", () => {
     const layout = new Layout(defaultConfig());
-    expect(linkLocalOwner(layout, { linklocal_service_name: "default-domain-k8s-my-ns-kubernetes-443" })).toBe("Service/my-ns/kubernetes");
+    expect(
+      linkLocalOwner(layout, { linklocal_service_name: "default-domain-k8s-my-ns-kubernetes-443" }),
+    ).toBe("Service/my-ns/kubernetes");
     expect(linkLocalOwner(layout, { linklocal_service_name: "metadata" })).toBeUndefined();
-    expect(linkLocalOwner(layout, { linklocal_service_name: "default-domain-k8s-my-ns-web-443" })).toBeUndefined();
-    const cp = new Layout(parseConfig("[KUBERNETES]\ncluster_project = {'project': 'k8s-cluster_project'}\n"));
-    const snap = snapshot([{ ...svc("kubernetes", "u1", { clusterIP: "10.96.0.1" }), metadata: { name: "kubernetes", namespace: "infra", uid: "u1" } }]);
-    const entry = { linklocal_service_name: "default-domain-k8s-cluster_project-kubernetes-443", linklocal_service_ip: "10.96.0.1" };
+    expect(
+      linkLocalOwner(layout, { linklocal_service_name: "default-domain-k8s-my-ns-web-443" }),
+    ).toBeUndefined();
+    const cp = new Layout(
+      parseConfig("[KUBERNETES]\ncluster_project = {'project': 'k8s-cluster_project'}\n"),
+    );
+    const snap = snapshot([
+      {
+        ...svc("kubernetes", "u1", { clusterIP: "10.96.0.1" }),
+        metadata: { name: "kubernetes", namespace: "infra", uid: "u1" },
+      },
+    ]);
+    const entry = {
+      linklocal_service_name: "default-domain-k8s-cluster_project-kubernetes-443",
+      linklocal_service_ip: "10.96.0.1",
+    };
     expect(linkLocalOwner(cp, entry, snap)).toBe("Service/infra/kubernetes");
-    expect(linkLocalOwner(cp, { ...entry, linklocal_service_ip: "10.96.0.2" }, snap)).toBe("Service/default/kubernetes");
+    expect(linkLocalOwner(cp, { ...entry, linklocal_service_ip: "10.96.0.2" }, snap)).toBe(
+      "Service/default/kubernetes",
+    );
   });
 
   it("r5 cluster_network: its domain and project come before cluster_project's", () => {
@@ -133,15 +182,33 @@ describe("names upstream's lookups and tests depend on", () => {
         "[KUBERNETES]\ncluster_project = {'project': 'cp'}\ncluster_network = {'domain': 'dom', 'project': 'np', 'name': 'vn'}\n",
       ),
     );
-    expect([l.project("dev"), l.clusterProject(), l.clusterProjects()]).toEqual([["dom", "np"], ["dom", "np"], [["dom", "np"]]]);
+    expect([l.project("dev"), l.clusterProject(), l.clusterProjects()]).toEqual([
+      ["dom", "np"],
+      ["dom", "np"],
+      [["dom", "np"]],
+    ]);
   });
 
   it("cluster_project: pod interfaces and an isolated namespace's networks live in it, no project per namespace", () => {
     const cfg = parseConfig("[KUBERNETES]\ncluster_project = {'project': 'k8s-cluster_project'}\n");
-    const pod: KubeObject = { apiVersion: "v1", kind: "Pod", metadata: { name: "p", namespace: "dev", uid: "22222222-0000-4000-8000-000000000001" }, spec: { nodeName: "n1" } };
-    const units = translateAll(snapshot([node, ns("default"), ns("dev", { "opencontrail.org/isolation": "true" }), pod]), cfg, emptyView());
-    expect(objectsOf(units, "project").map((o) => o.fq_name.join(":"))).toEqual(["default-domain:k8s-cluster_project"]);
-    expect(objectsOf(units, "virtual-machine-interface")[0]!.fq_name.slice(0, 2)).toEqual(["default-domain", "k8s-cluster_project"]);
+    const pod: KubeObject = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "p", namespace: "dev", uid: "22222222-0000-4000-8000-000000000001" },
+      spec: { nodeName: "n1" },
+    };
+    const units = translateAll(
+      snapshot([node, ns("default"), ns("dev", { "opencontrail.org/isolation": "true" }), pod]),
+      cfg,
+      emptyView(),
+    );
+    expect(objectsOf(units, "project").map((o) => o.fq_name.join(":"))).toEqual([
+      "default-domain:k8s-cluster_project",
+    ]);
+    expect(objectsOf(units, "virtual-machine-interface")[0]!.fq_name.slice(0, 2)).toEqual([
+      "default-domain",
+      "k8s-cluster_project",
+    ]);
     expect(objectsOf(units, "virtual-network").map((o) => o.fq_name.join(":"))).toContain(
       "default-domain:k8s-cluster_project:k8s-dev-pod-network",
     );

@@ -155,7 +155,9 @@ describe("golden cases taken from upstream's test_vnc_network_policy.py hold wha
       // the cluster APS: Ingress, user policies in the order they were added, denyall, allowall
       const aps = refs("application-policy-set", cfg.apsName ?? c, "firewall_policy_refs");
       const added = [...policies]
-        .sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)))
+        .sort((a, b) =>
+          String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)),
+        )
         .map((np) => `${c}-${np.metadata.namespace}-${np.metadata.name}`);
       expect(aps.map((r) => r.name)).toEqual([`${c}-Ingress`, ...added, `${c}-denyall`, `${c}-allowall`]);
       const seqs = aps.map((r) => Number(r.seq));

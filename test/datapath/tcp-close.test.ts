@@ -27,13 +27,28 @@ function world(): World {
       { name: "server", compute: "compute-1", vif: 4, ip: SERVER, vn: "pods", listen },
     ],
     services: [
-      { vn: "svc", ip: VIP, members: ["server"], portMappings: [{ protocol: 6, srcPort: 80, dstPort: 8080 }], exportTo: ["pods"] },
+      {
+        vn: "svc",
+        ip: VIP,
+        members: ["server"],
+        portMappings: [{ protocol: 6, srcPort: 80, dstPort: 8080 }],
+        exportTo: ["pods"],
+      },
     ],
   };
 }
 
 /** One TCP segment from `from` (a pod of the world) on its vif, through the engine. */
-function send(dp: VrouterDatapath, w: World, from: "client" | "server", dst: string, sport: number, dport: number, flags: number, now: number) {
+function send(
+  dp: VrouterDatapath,
+  w: World,
+  from: "client" | "server",
+  dst: string,
+  sport: number,
+  dport: number,
+  flags: number,
+  now: number,
+) {
   const vif = from === "client" ? 3 : 4;
   return dp.receive(vif, podFrame(w, from, dst, tcp({ sport, dport, flags })), now);
 }

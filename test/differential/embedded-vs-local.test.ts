@@ -24,10 +24,20 @@ import { requireTier } from "../support/tiers";
 const SCENARIOS = join(import.meta.dirname, "..", "..", "scenarios");
 
 /** Every shipped scenario. */
-const FILES = ["section-9.yaml", "cluster-isolation.yaml", "section-9-r5.yaml", "service-ecmp.yaml", "churn.yaml"];
+const FILES = [
+  "section-9.yaml",
+  "cluster-isolation.yaml",
+  "section-9-r5.yaml",
+  "service-ecmp.yaml",
+  "churn.yaml",
+];
 
 const missing = missingBinaries(defaultBinDir(), true);
-requireTier("K8S", missing.length === 0, `${missing.join(", ")} not built in ${defaultBinDir()}: run \`bash testbed/cluster/local/build.sh\``);
+requireTier(
+  "K8S",
+  missing.length === 0,
+  `${missing.join(", ")} not built in ${defaultBinDir()}: run \`bash testbed/cluster/local/build.sh\``,
+);
 
 interface Run {
   report: RunReport;
@@ -76,82 +86,89 @@ function verdictLines(r: RunReport): string[] {
   return r.checks.map((c) => `step ${c.step}${c.title ? ` "${c.title}"` : ""}: ${c.name} → ${c.verdict}`);
 }
 
-describe.skipIf(missing.length > 0)("embedded cluster vs the real control plane (same scenario, same outcome)", () => {
-  for (const name of FILES) {
-    it(`${name}: same verdicts, Contrail objects and Kubernetes objects after every step`, async () => {
-      const scenario = loadScenario(join(SCENARIOS, name));
+describe.skipIf(missing.length > 0)(
+  "embedded cluster vs the real control plane (same scenario, same outcome)",
+  () => {
+    for (const name of FILES) {
+      it(`${name}: same verdicts, Contrail objects and Kubernetes objects after every step`, async () => {
+        const scenario = loadScenario(join(SCENARIOS, name));
+        const workDir = mkdtempSync(join(tmpdir(), "ctb-diff-"));
+        try {
+          const embedded = await runOn(scenario, { kind: "embedded" }, workDir);
+          const local = await runOn(scenario, { kind: "local" }, workDir);
+
+          const problems: string[] = [];
+          const ve = verdictLines(embedded.report);
+          const vl = verdictLines(local.report);
+          if (ve.length !== vl.length)
+            problems.push(`embedded judged ${ve.length} checks, local ${vl.length}`);
+          for (let i = 0; i < Math.max(ve.length, vl.length); i++) {
+            if (ve[i] === vl[i]) continue;
+            problems.push(
+              `verdict differs:\n  embedded: ${ve[i] ?? "(none)"}\n  local:    ${vl[i] ?? "(none)"}`,
+            );
+          }
+          // a difference usually persists from the step that caused it on: show each one once, where it appears
+          const seen = new Set<string>();
+          for (const [what, e, l] of [
+            ["Contrail graphs", embedded.graphs, local.graphs],
+            ["Kubernetes objects", embedded.kube, local.kube],
+          ] as const) {
+            for (const [step, g] of [...e].sort(([a], [b]) => a - b)) {
+              const other = l.get(step);
+              if (!other) {
+                problems.push(`step ${step + 1}: no snapshot of the ${what} on local`);
+                continue;
+              }
+              const fresh = diffGraphs(g, other).filter((d) => !seen.has(d));
+              for (const d of fresh) seen.add(d);
+              if (fresh.length)
+                problems.push(`after step ${step + 1}, the ${what} differ:\n${fresh.join("\n")}`);
+            }
+          }
+          expect(problems.join("\n\n")).toBe("");
+          // the comparison saw something: both runs judged checks and built objects
+          expect(ve.length).toBeGreaterThan(0);
+          expect(embedded.graphs.size).toBeGreaterThan(0);
+        } finally {
+          rmSync(workDir, { recursive: true, force: true });
+        }
+      }, 300_000);
+    }
+
+    it("a scale-down removes pods from the node that has most of them, as the real ReplicaSet controller does", async () => {
+      // three replicas on two nodes land 2+1 on both backends; the real controller then takes one of the pair
+      const scenario = parseScenario(
+        [
+          "name: scale-down",
+          "nodes: [n1, n2]",
+          "steps:",
+          "  - apply: |",
+          "      apiVersion: apps/v1",
+          "      kind: Deployment",
+          "      metadata: { name: web, namespace: default }",
+          "      spec:",
+          "        replicas: 3",
+          "        selector: { matchLabels: { app: web } }",
+          "        template:",
+          "          metadata: { labels: { app: web } }",
+          "          spec: { containers: [{ name: web, image: agnhost }] }",
+          "  - pods: [{ namespace: default, name: web-*, count: 3 }]",
+          "  - patch: { kind: Deployment, name: web, patch: { spec: { replicas: 2 } } }",
+          "  - pods: [{ namespace: default, name: web-*, count: 2 }]",
+        ].join("\n"),
+        "scale-down.yaml",
+      );
       const workDir = mkdtempSync(join(tmpdir(), "ctb-diff-"));
       try {
         const embedded = await runOn(scenario, { kind: "embedded" }, workDir);
         const local = await runOn(scenario, { kind: "local" }, workDir);
-
-        const problems: string[] = [];
-        const ve = verdictLines(embedded.report);
-        const vl = verdictLines(local.report);
-        if (ve.length !== vl.length) problems.push(`embedded judged ${ve.length} checks, local ${vl.length}`);
-        for (let i = 0; i < Math.max(ve.length, vl.length); i++) {
-          if (ve[i] === vl[i]) continue;
-          problems.push(`verdict differs:\n  embedded: ${ve[i] ?? "(none)"}\n  local:    ${vl[i] ?? "(none)"}`);
-        }
-        // a difference usually persists from the step that caused it on: show each one once, where it appears
-        const seen = new Set<string>();
-        for (const [what, e, l] of [
-          ["Contrail graphs", embedded.graphs, local.graphs],
-          ["Kubernetes objects", embedded.kube, local.kube],
-        ] as const) {
-          for (const [step, g] of [...e].sort(([a], [b]) => a - b)) {
-            const other = l.get(step);
-            if (!other) {
-              problems.push(`step ${step + 1}: no snapshot of the ${what} on local`);
-              continue;
-            }
-            const fresh = diffGraphs(g, other).filter((d) => !seen.has(d));
-            for (const d of fresh) seen.add(d);
-            if (fresh.length) problems.push(`after step ${step + 1}, the ${what} differ:\n${fresh.join("\n")}`);
-          }
-        }
-        expect(problems.join("\n\n")).toBe("");
-        // the comparison saw something: both runs judged checks and built objects
-        expect(ve.length).toBeGreaterThan(0);
-        expect(embedded.graphs.size).toBeGreaterThan(0);
+        expect(local.report.failed, "the scenario itself on the real cluster").toBe(0);
+        expect(local.podsPerNode).toBe("n1=1 n2=1");
+        expect(embedded.podsPerNode).toBe(local.podsPerNode);
       } finally {
         rmSync(workDir, { recursive: true, force: true });
       }
     }, 300_000);
-  }
-
-  it("a scale-down removes pods from the node that has most of them, as the real ReplicaSet controller does", async () => {
-    // three replicas on two nodes land 2+1 on both backends; the real controller then takes one of the pair
-    const scenario = parseScenario(
-      [
-        "name: scale-down",
-        "nodes: [n1, n2]",
-        "steps:",
-        "  - apply: |",
-        "      apiVersion: apps/v1",
-        "      kind: Deployment",
-        "      metadata: { name: web, namespace: default }",
-        "      spec:",
-        "        replicas: 3",
-        "        selector: { matchLabels: { app: web } }",
-        "        template:",
-        "          metadata: { labels: { app: web } }",
-        "          spec: { containers: [{ name: web, image: agnhost }] }",
-        "  - pods: [{ namespace: default, name: web-*, count: 3 }]",
-        "  - patch: { kind: Deployment, name: web, patch: { spec: { replicas: 2 } } }",
-        "  - pods: [{ namespace: default, name: web-*, count: 2 }]",
-      ].join("\n"),
-      "scale-down.yaml",
-    );
-    const workDir = mkdtempSync(join(tmpdir(), "ctb-diff-"));
-    try {
-      const embedded = await runOn(scenario, { kind: "embedded" }, workDir);
-      const local = await runOn(scenario, { kind: "local" }, workDir);
-      expect(local.report.failed, "the scenario itself on the real cluster").toBe(0);
-      expect(local.podsPerNode).toBe("n1=1 n2=1");
-      expect(embedded.podsPerNode).toBe(local.podsPerNode);
-    } finally {
-      rmSync(workDir, { recursive: true, force: true });
-    }
-  }, 300_000);
-});
+  },
+);

@@ -45,7 +45,12 @@ const B: Run = {
 };
 
 function vm(r: Run, uid: string, pod: string): Obj {
-  return { uuid: uid, fq_name: [`k8s__default__${pod}`], name: `k8s__default__${pod}`, id_perms: { created: r.created } };
+  return {
+    uuid: uid,
+    fq_name: [`k8s__default__${pod}`],
+    name: `k8s__default__${pod}`,
+    id_perms: { created: r.created },
+  };
 }
 
 function vmi(uuid: string, vmUid: string, pod: string): Obj {
@@ -60,12 +65,24 @@ function vmi(uuid: string, vmUid: string, pod: string): Obj {
 }
 
 /** One run's graph: a Deployment pod and a client pod with VMIs, a member pointing at the first VMI. */
-function raw(r: Run, opts: { memberPort?: number; memberPointsAtOther?: boolean } = {}): Record<string, Obj[]> {
+function raw(
+  r: Run,
+  opts: { memberPort?: number; memberPointsAtOther?: boolean } = {},
+): Record<string, Obj[]> {
   const target = opts.memberPointsAtOther ? r.otherVmiUuid : r.vmiUuid;
   return {
     "virtual-machine": [vm(r, r.podUid, r.pod), vm(r, r.otherPodUid, r.otherPod)],
-    "virtual-machine-interface": [vmi(r.vmiUuid, r.podUid, r.pod), vmi(r.otherVmiUuid, r.otherPodUid, r.otherPod)],
-    "instance-ip": [{ uuid: "55555555-5555-5555-8555-555555555555", fq_name: [`${r.pod}__${r.vmiUuid}`], instance_ip_address: r.podIp }],
+    "virtual-machine-interface": [
+      vmi(r.vmiUuid, r.podUid, r.pod),
+      vmi(r.otherVmiUuid, r.otherPodUid, r.otherPod),
+    ],
+    "instance-ip": [
+      {
+        uuid: "55555555-5555-5555-8555-555555555555",
+        fq_name: [`${r.pod}__${r.vmiUuid}`],
+        instance_ip_address: r.podIp,
+      },
+    ],
     "loadbalancer-member": [
       {
         uuid: "66666666-6666-5666-8666-666666666666",
@@ -107,7 +124,10 @@ describe("Contrail graph normalisation", () => {
   });
 
   it("reports a property that differs, with its path and both values", () => {
-    const d = diffGraphs(normaliseGraph(raw(A), facts(A)), normaliseGraph(raw(B, { memberPort: 8080 }), facts(B)));
+    const d = diffGraphs(
+      normaliseGraph(raw(A), facts(A)),
+      normaliseGraph(raw(B, { memberPort: 8080 }), facts(B)),
+    );
     expect(d).toHaveLength(1);
     expect(d[0]).toContain("loadbalancer_member_properties.protocol_port: embedded 80 / local 8080");
   });

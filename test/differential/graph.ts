@@ -48,7 +48,15 @@ const ALLOCATED_ADDRESS_FIELDS = ["instance_ip_address", "floating_ip_address", 
  * Dropped: per-run identity (uuid, also id_perms.uuid's {uuid_mslong, uuid_lslong}; timestamps), or links another
  * field already carries (parent_type + fq_name, refs' `to`).
  */
-const DROPPED_FIELDS = new Set(["uuid", "href", "parent_uuid", "parent_href", "created", "last_modified", "subnet_uuid"]);
+const DROPPED_FIELDS = new Set([
+  "uuid",
+  "href",
+  "parent_uuid",
+  "parent_href",
+  "created",
+  "last_modified",
+  "subnet_uuid",
+]);
 
 /** What the Kubernetes side knows that the Contrail names and properties reflect. */
 export interface KubeFacts {
@@ -78,7 +86,8 @@ export async function kubeFacts(kube: KubeApi): Promise<KubeFacts> {
   for (const [resource, kind] of UID_KINDS) {
     for (const o of (await kube.list(resource)).items) {
       const name = `${o.metadata.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata.name}`;
-      if (o.metadata.uid) uids.set(o.metadata.uid, `${kind} ${name.replace(GENERATED_POD, "-<hash>-<rand>")}`);
+      if (o.metadata.uid)
+        uids.set(o.metadata.uid, `${kind} ${name.replace(GENERATED_POD, "-<hash>-<rand>")}`);
       for (const ip of o.status?.podIPs ?? []) addresses.add(ip.ip);
       if (o.status?.podIP) addresses.add(o.status.podIP);
       for (const ip of o.spec?.clusterIPs ?? []) addresses.add(ip);
@@ -141,14 +150,16 @@ export function normaliseGraph(raw: Record<string, Obj[]>, kube: KubeFacts): Gra
       // which compute a pod lands on is the scheduler's tie-break (the real one spreads with random ties):
       // compare only that every VM is on some vrouter, not which one
       if (type === "virtual-router" && copy.virtual_machine_refs) {
-        for (const r of copy.virtual_machine_refs as Obj[]) placement.push(mask((r.to as string[]).join(":")));
+        for (const r of copy.virtual_machine_refs as Obj[])
+          placement.push(mask((r.to as string[]).join(":")));
         delete copy.virtual_machine_refs;
       }
       const norm = canonical(copy, (s) => mask(s, o.uuid));
       entries.push([`${type} ${fqOf(o)}`, JSON.stringify(norm, null, 1)]);
     }
   }
-  if (placement.length > 0) entries.push(["(placement) VMs bound to a vrouter", JSON.stringify(placement.sort(), null, 1)]);
+  if (placement.length > 0)
+    entries.push(["(placement) VMs bound to a vrouter", JSON.stringify(placement.sort(), null, 1)]);
 
   entries.sort(([ka, va], [kb, vb]) => (ka === kb ? va.localeCompare(vb) : ka.localeCompare(kb)));
   const graph: Graph = new Map();
@@ -219,7 +230,9 @@ function fieldDiff(a: unknown, b: unknown, path: string, names: [string, string]
   const isObj = (x: unknown) => x !== null && typeof x === "object" && !Array.isArray(x);
   if (isObj(a) && isObj(b)) {
     const keys = new Set([...Object.keys(a as Obj), ...Object.keys(b as Obj)]);
-    return [...keys].flatMap((k) => fieldDiff((a as Obj)[k], (b as Obj)[k], path ? `${path}.${k}` : k, names));
+    return [...keys].flatMap((k) =>
+      fieldDiff((a as Obj)[k], (b as Obj)[k], path ? `${path}.${k}` : k, names),
+    );
   }
   return [`  ${path || "(object)"}: ${names[0]} ${JSON.stringify(a)} / ${names[1]} ${JSON.stringify(b)}`];
 }

@@ -8,12 +8,30 @@ import type { KubeObject, ResourceName } from "../../controller/kube/api";
 import { diffGraphs } from "./graph";
 import { normaliseKube } from "./kube";
 
-function run(o: { uid: string; hash: string; rand: string; ip: string; node: string; svcGeneration?: number }): [ResourceName, KubeObject[]][] {
+function run(o: {
+  uid: string;
+  hash: string;
+  rand: string;
+  ip: string;
+  node: string;
+  svcGeneration?: number;
+}): [ResourceName, KubeObject[]][] {
   const svc = {
     apiVersion: "v1",
     kind: "Service",
-    metadata: { name: "web", namespace: "default", uid: o.uid, resourceVersion: "17", ...(o.svcGeneration ? { generation: o.svcGeneration } : {}) },
-    spec: { clusterIP: o.ip, clusterIPs: [o.ip], selector: { app: "web" }, ports: [{ port: 80, protocol: "TCP" }] },
+    metadata: {
+      name: "web",
+      namespace: "default",
+      uid: o.uid,
+      resourceVersion: "17",
+      ...(o.svcGeneration ? { generation: o.svcGeneration } : {}),
+    },
+    spec: {
+      clusterIP: o.ip,
+      clusterIPs: [o.ip],
+      selector: { app: "web" },
+      ports: [{ port: 80, protocol: "TCP" }],
+    },
   } as KubeObject;
   const pod = {
     apiVersion: "v1",
@@ -27,7 +45,10 @@ function run(o: { uid: string; hash: string; rand: string; ip: string; node: str
       creationTimestamp: new Date(),
     },
     spec: { nodeName: o.node, containers: [{ name: "web" }] },
-    status: { phase: "Running", conditions: [{ type: "Ready", status: "True", lastTransitionTime: new Date() }] },
+    status: {
+      phase: "Running",
+      conditions: [{ type: "Ready", status: "True", lastTransitionTime: new Date() }],
+    },
   } as KubeObject;
   return [
     ["services", [svc]],
@@ -45,7 +66,10 @@ describe("Kubernetes object normalisation", () => {
   });
 
   it("reports a generation one server keeps and the other does not", () => {
-    const d = diffGraphs(normaliseKube(run({ ...a, svcGeneration: 1 }), new Set([a.ip])), normaliseKube(run(b), new Set([b.ip])));
+    const d = diffGraphs(
+      normaliseKube(run({ ...a, svcGeneration: 1 }), new Set([a.ip])),
+      normaliseKube(run(b), new Set([b.ip])),
+    );
     expect(d).toEqual(["services default/web differs:\n  metadata.generation: embedded 1 / local undefined"]);
   });
 });

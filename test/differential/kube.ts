@@ -55,7 +55,9 @@ export async function readKube(kube: KubeApi, allocated: Set<string>): Promise<G
 /** Pure core of readKube. */
 export function normaliseKube(raw: [ResourceName, KubeObject[]][], allocated: Set<string>): Graph {
   const hashes = new Set<string>();
-  for (const [, items] of raw) for (const o of items) if (o.metadata.labels?.["pod-template-hash"]) hashes.add(o.metadata.labels["pod-template-hash"]);
+  for (const [, items] of raw)
+    for (const o of items)
+      if (o.metadata.labels?.["pod-template-hash"]) hashes.add(o.metadata.labels["pod-template-hash"]);
   const mask = (s: string) => {
     let out = s;
     for (const h of hashes) out = out.split(h).join("<hash>");
@@ -69,16 +71,19 @@ export function normaliseKube(raw: [ResourceName, KubeObject[]][], allocated: Se
       if (isApiServerEndpoints(resource, o)) continue;
       let name = mask(`${o.metadata.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata.name}`);
       // EndpointSlices and bare generateName pods: a random suffix after the given prefix
-      if (o.metadata.generateName && !name.includes("<rand>")) name = `${mask(o.metadata.namespace ? `${o.metadata.namespace}/` : "")}${o.metadata.generateName}<rand>`;
+      if (o.metadata.generateName && !name.includes("<rand>"))
+        name = `${mask(o.metadata.namespace ? `${o.metadata.namespace}/` : "")}${o.metadata.generateName}<rand>`;
       const copy: Any = canonical(structuredClone(o), mask);
       delete copy.metadata.name;
       // an EndpointSlice's generation counts the controller's intermediate writes (one per pod turning Ready
       // on a real cluster, batched on the embedded one): history, not state
       if (resource === "endpointslices" && copy.metadata.generation) copy.metadata.generation = "≥1";
       // only dropped timestamps were in it
-      if (copy.metadata.annotations && Object.keys(copy.metadata.annotations).length === 0) delete copy.metadata.annotations;
+      if (copy.metadata.annotations && Object.keys(copy.metadata.annotations).length === 0)
+        delete copy.metadata.annotations;
       // the apiserver's own port: 6443 on the embedded cluster, a free port on the local one
-      if (resource === "services" && name === "default/kubernetes") for (const p of copy.spec?.ports ?? []) delete p.targetPort;
+      if (resource === "services" && name === "default/kubernetes")
+        for (const p of copy.spec?.ports ?? []) delete p.targetPort;
       entries.push([`${resource} ${name}`, JSON.stringify(copy, null, 1)]);
     }
   }

@@ -8,7 +8,11 @@ import { deletionOrder } from "../../testbed/cluster/embedded/controllers/worklo
 
 const NOW = new Date("2026-11-22T13:00:00Z");
 
-function pod(name: string, node: string, opts: { created?: string; ready?: boolean; cost?: number; restarts?: number } = {}): KubeObject {
+function pod(
+  name: string,
+  node: string,
+  opts: { created?: string; ready?: boolean; cost?: number; restarts?: number } = {},
+): KubeObject {
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -16,12 +20,20 @@ function pod(name: string, node: string, opts: { created?: string; ready?: boole
       name,
       uid: `uid-${name}`,
       creationTimestamp: (opts.created ?? "2026-11-22T12:59:00Z") as unknown as Date,
-      ...(opts.cost !== undefined ? { annotations: { "controller.kubernetes.io/pod-deletion-cost": String(opts.cost) } } : {}),
+      ...(opts.cost !== undefined
+        ? { annotations: { "controller.kubernetes.io/pod-deletion-cost": String(opts.cost) } }
+        : {}),
     },
     spec: { nodeName: node, containers: [{ name: "c" }] },
     status: {
       phase: "Running",
-      conditions: [{ type: "Ready", status: opts.ready === false ? "False" : "True", lastTransitionTime: "2026-11-22T12:59:05Z" }],
+      conditions: [
+        {
+          type: "Ready",
+          status: opts.ready === false ? "False" : "True",
+          lastTransitionTime: "2026-11-22T12:59:05Z",
+        },
+      ],
       containerStatuses: [{ name: "c", restartCount: opts.restarts ?? 0 }],
     },
   } as KubeObject;
@@ -36,7 +48,9 @@ function first(pods: KubeObject[]): string {
 
 describe("embedded scale-down order (ActivePodsWithRanks)", () => {
   it("takes a pod from the crowded node, even when the lone pod is newer", () => {
-    expect(first([pod("a", "n1"), pod("b", "n1"), pod("z", "n2", { created: "2026-11-22T12:59:59Z" })])).not.toBe("z");
+    expect(
+      first([pod("a", "n1"), pod("b", "n1"), pod("z", "n2", { created: "2026-11-22T12:59:59Z" })]),
+    ).not.toBe("z");
   });
 
   it("takes a not-ready pod before a ready one, and a cheap one before a costly one", () => {
@@ -47,7 +61,17 @@ describe("embedded scale-down order (ActivePodsWithRanks)", () => {
   it("takes the pod with more restarts, then the one created in a more recent power-of-two age bucket", () => {
     expect(first([pod("a", "n1", { restarts: 3 }), pod("b", "n2")])).toBe("a");
     // 10 s old vs 60 s old: different buckets, the newer goes; 60 s vs 61 s: same bucket, the smaller uid goes
-    expect(first([pod("a", "n1", { created: "2026-11-22T12:59:00Z" }), pod("b", "n2", { created: "2026-11-22T12:59:50Z" })])).toBe("b");
-    expect(first([pod("b", "n1", { created: "2026-11-22T12:59:00Z" }), pod("a", "n2", { created: "2026-11-22T12:58:59Z" })])).toBe("a");
+    expect(
+      first([
+        pod("a", "n1", { created: "2026-11-22T12:59:00Z" }),
+        pod("b", "n2", { created: "2026-11-22T12:59:50Z" }),
+      ]),
+    ).toBe("b");
+    expect(
+      first([
+        pod("b", "n1", { created: "2026-11-22T12:59:00Z" }),
+        pod("a", "n2", { created: "2026-11-22T12:58:59Z" }),
+      ]),
+    ).toBe("a");
   });
 });

@@ -66,7 +66,11 @@ describe.skipIf(!usable)("netns datapath in the harness", () => {
     const b = await exec("node", [join(ROOT, "build.mjs")]);
     if (b.code !== 0) throw new Error(`build failed: ${b.stderr}`);
     const scenario = parseScenario(SCENARIO, join(ROOT, "test/netns-harness/inline.yaml"));
-    tb = await startTestbed(scenario, { datapath: "netns", cluster: { kind: "embedded" }, workDir: join(ROOT, ".ctb", "netns-harness") });
+    tb = await startTestbed(scenario, {
+      datapath: "netns",
+      cluster: { kind: "embedded" },
+      workDir: join(ROOT, ".ctb", "netns-harness"),
+    });
     const step = scenario.steps[0]!;
     if (step.kind !== "apply") throw new Error("the fixture's first step applies the workloads");
     for (const o of step.manifests) {
@@ -118,7 +122,13 @@ describe.skipIf(!usable)("netns datapath in the harness", () => {
 
   it("flows to a Service IP are answered by its members, and the harness tells which", async () => {
     const svc = await tb.kube.get("services", "web", "default");
-    const r = await tb.probe({ from: "iso/c", toIp: svc.spec!.clusterIP as string, proto: "tcp", port: 8080, count: 6 });
+    const r = await tb.probe({
+      from: "iso/c",
+      toIp: svc.spec!.clusterIP as string,
+      proto: "tcp",
+      port: 8080,
+      count: 6,
+    });
     expect(r.received).toBe(6);
     expect(Object.keys(r.servedByCounts).every((m) => m === "default/a" || m === "default/b")).toBe(true);
     expect(Object.values(r.servedByCounts).reduce((s, n) => s + n, 0)).toBe(6);
@@ -126,7 +136,8 @@ describe.skipIf(!usable)("netns datapath in the harness", () => {
 
   it("deleting a pod runs CNI DEL: its namespace and its tap are gone, its address stops answering", async () => {
     const netns = tb.netnsEndpoint("default/b")!.netns;
-    const taps = async () => (await execIn(`${OURS}node-2`, "ip", ["-o", "link", "show"])).stdout.match(/\btap\w+/g) ?? [];
+    const taps = async () =>
+      (await execIn(`${OURS}node-2`, "ip", ["-o", "link", "show"])).stdout.match(/\btap\w+/g) ?? [];
     const before = await taps();
     await tb.kube.delete("pods", "b", "default");
     await tb.settle();

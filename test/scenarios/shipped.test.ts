@@ -17,23 +17,35 @@ const files = readdirSync("scenarios")
 type Layout = "upstream" | "kubernetes" | "default";
 const runs: [string, Layout][] = files.flatMap((f): [string, Layout][] => {
   const text = readFileSync(`scenarios/${f}`, "utf8");
-  return /kind: NetworkPolicy/.test(text) ? [[f, "upstream"], [f, "kubernetes"]] : [[f, "default"]];
+  return /kind: NetworkPolicy/.test(text)
+    ? [
+        [f, "upstream"],
+        [f, "kubernetes"],
+      ]
+    : [[f, "default"]];
 });
 
 describe("shipped scenarios (embedded cluster, simulated datapath)", () => {
-  it.each(runs)("%s (NetworkPolicy layout: %s): every expectation holds", async (file, layout) => {
-    const loaded = loadScenario(`scenarios/${file}`);
-    const scenario = layout !== "default" ? { ...loaded, controller: { ...loaded.controller, netpolLayout: layout } } : loaded;
-    const tb = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
-    try {
-      const report = await runScenario(scenario, tb);
-      const failures = report.checks
-        .filter((c) => c.verdict !== "pass")
-        .map((c) => `${file}:${c.line} ${c.title ?? ""} ${c.name}\n${c.detail ?? ""}`);
-      expect(failures).toEqual([]);
-      expect(report.checks.length).toBeGreaterThan(3);
-    } finally {
-      await tb.close();
-    }
-  }, 120_000);
+  it.each(runs)(
+    "%s (NetworkPolicy layout: %s): every expectation holds",
+    async (file, layout) => {
+      const loaded = loadScenario(`scenarios/${file}`);
+      const scenario =
+        layout !== "default"
+          ? { ...loaded, controller: { ...loaded.controller, netpolLayout: layout } }
+          : loaded;
+      const tb = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
+      try {
+        const report = await runScenario(scenario, tb);
+        const failures = report.checks
+          .filter((c) => c.verdict !== "pass")
+          .map((c) => `${file}:${c.line} ${c.title ?? ""} ${c.name}\n${c.detail ?? ""}`);
+        expect(failures).toEqual([]);
+        expect(report.checks.length).toBeGreaterThan(3);
+      } finally {
+        await tb.close();
+      }
+    },
+    120_000,
+  );
 });

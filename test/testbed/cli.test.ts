@@ -59,7 +59,10 @@ describe("ctb run", () => {
 
   it("exits 2 with file:line for a broken scenario, before starting anything", () => {
     const bad = join(work, "bad.yaml");
-    writeFileSync(bad, "name: x\nsteps:\n  - show: pods\n  - reach: { from: default/a, to: 10.0.0.1, expect: sometimes }\n");
+    writeFileSync(
+      bad,
+      "name: x\nsteps:\n  - show: pods\n  - reach: { from: default/a, to: 10.0.0.1, expect: sometimes }\n",
+    );
     const r = ctb("run", bad);
     expect(r.code).toBe(2);
     expect(r.err).toContain(`${bad}:4:`);

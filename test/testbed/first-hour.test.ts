@@ -56,12 +56,18 @@ describe("npm dependencies in either order of the README commands", () => {
     expect(ensureDeps(dir, marker, havePcap).ran).toBe(false);
   });
 
-  it.runIf(havePcap)("reinstalls once libpcap is there when the install was made without it (npm start before npm test)", () => {
-    const marker = readFileSync(join(dir, "node_modules/.ctb-lock-hash"), "utf8").replace(/pcap=\w+/, "pcap=no");
-    const r = ensureDeps(dir, marker, false);
-    expect(r.ran).toBe(true);
-    expect(r.stderr).toMatch(/libpcap is now installed/);
-  });
+  it.runIf(havePcap)(
+    "reinstalls once libpcap is there when the install was made without it (npm start before npm test)",
+    () => {
+      const marker = readFileSync(join(dir, "node_modules/.ctb-lock-hash"), "utf8").replace(
+        /pcap=\w+/,
+        "pcap=no",
+      );
+      const r = ensureDeps(dir, marker, false);
+      expect(r.ran).toBe(true);
+      expect(r.stderr).toMatch(/libpcap is now installed/);
+    },
+  );
 
   it("reinstalls when the lock file changed", () => {
     const r = ensureDeps(dir, `0000 pcap=${havePcap ? "yes" : "no"}`, true);
@@ -85,7 +91,10 @@ describe("ctb names what the machine lacks before starting anything", () => {
   });
 
   it("a kubeconfig that does not exist", async () => {
-    const missing = await missingPrerequisites({ datapath: "sim", cluster: { kind: "kubeconfig", path: "/nonexistent/kc" } });
+    const missing = await missingPrerequisites({
+      datapath: "sim",
+      cluster: { kind: "kubeconfig", path: "/nonexistent/kc" },
+    });
     expect(missing).toEqual(["kubeconfig /nonexistent/kc does not exist"]);
   });
 
@@ -94,11 +103,15 @@ describe("ctb names what the machine lacks before starting anything", () => {
   });
 
   it("ctb run on the local cluster without binaries exits 2 with one clear message and starts nothing", () => {
-    const r = spawnSync(process.execPath, [CTB, "run", join(ROOT, "scenarios/section-9.yaml"), "--cluster", "local"], {
-      encoding: "utf8",
-      env: { ...process.env, CTB_K8S_BIN: join(tmp, "no-binaries"), CTB_WORKDIR: join(tmp, "wd") },
-      timeout: 60_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [CTB, "run", join(ROOT, "scenarios/section-9.yaml"), "--cluster", "local"],
+      {
+        encoding: "utf8",
+        env: { ...process.env, CTB_K8S_BIN: join(tmp, "no-binaries"), CTB_WORKDIR: join(tmp, "wd") },
+        timeout: 60_000,
+      },
+    );
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^ctb run: cannot start: the local Kubernetes control plane is not built/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
@@ -108,8 +121,22 @@ describe("ctb names what the machine lacks before starting anything", () => {
     // run ctb as `nobody`: the check must name root before any namespace is made
     const r = spawnSync(
       "setpriv",
-      ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CTB, "run", join(ROOT, "scenarios/section-9.yaml"), "--datapath", "netns"],
-      { encoding: "utf8", env: { ...process.env, CTB_WORKDIR: join(tmp, "nobody-wd"), HOME: tmp }, timeout: 60_000 },
+      [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        process.execPath,
+        CTB,
+        "run",
+        join(ROOT, "scenarios/section-9.yaml"),
+        "--datapath",
+        "netns",
+      ],
+      {
+        encoding: "utf8",
+        env: { ...process.env, CTB_WORKDIR: join(tmp, "nobody-wd"), HOME: tmp },
+        timeout: 60_000,
+      },
     );
     expect(r.stderr).toMatch(/the netns datapath needs root/);
     expect(r.status).toBe(2);

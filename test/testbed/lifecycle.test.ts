@@ -6,7 +6,15 @@
  * plane cases need the built binaries (CTB_REQUIRE_K8S=1 makes their absence a failure).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -19,7 +27,11 @@ const SECTION9 = resolve("scenarios/section-9.yaml");
 const work = mkdtempSync(join(tmpdir(), "ctb-lifecycle-"));
 const netns = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns`");
 const k8sMissing = missingBinaries(defaultBinDir());
-const k8s = requireTier("K8S", k8sMissing.length === 0, `${k8sMissing.join(", ")} not built: run \`bash testbed/cluster/local/build.sh\``);
+const k8s = requireTier(
+  "K8S",
+  k8sMissing.length === 0,
+  `${k8sMissing.join(", ")} not built: run \`bash testbed/cluster/local/build.sh\``,
+);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -39,7 +51,9 @@ function ctbAsync(workDir: string, ...args: string[]): Proc {
   let err = "";
   child.stdout!.on("data", (c) => (out += c));
   child.stderr!.on("data", (c) => (err += c));
-  const exited = new Promise<number | null>((r) => child.once("exit", (code, sig) => r(code ?? (sig ? 128 : null))));
+  const exited = new Promise<number | null>((r) =>
+    child.once("exit", (code, sig) => r(code ?? (sig ? 128 : null))),
+  );
   return { child, out: () => out, err: () => err, exited };
 }
 
@@ -99,7 +113,8 @@ function running(pid: number): boolean {
   }
 }
 
-const runDirs = (workDir: string) => (existsSync(join(workDir, "runs")) ? readdirSync(join(workDir, "runs")) : []);
+const runDirs = (workDir: string) =>
+  existsSync(join(workDir, "runs")) ? readdirSync(join(workDir, "runs")) : [];
 
 describe("output pipes and old runs", () => {
   it("`ctb run … | head -1` ends quietly (exit 141, no EPIPE message) and leaves no run directory", () => {
@@ -116,7 +131,14 @@ describe("output pipes and old runs", () => {
     mkdirSync(join(wd, "runs", "999999-old"), { recursive: true });
     writeFileSync(
       join(wd, "runs", "999999-old", "run.json"),
-      JSON.stringify({ id: "999999-old", kind: "run", pid: 999999, startTime: "1", cmdline: "", started: new Date().toISOString() }),
+      JSON.stringify({
+        id: "999999-old",
+        kind: "run",
+        pid: 999999,
+        startTime: "1",
+        cmdline: "",
+        started: new Date().toISOString(),
+      }),
     );
     const r = ctb(wd, "run", SECTION9);
     expect(r.code).toBe(0);
@@ -187,7 +209,9 @@ steps:
     expect(st.out).toContain(`ctb run: ${slow}`);
     expect(st.out).toMatch(new RegExp(`datapath netns, cluster embedded, pid ${p.child.pid}, running \\d+s`));
     const vr = /vrouter n1\s+(http:\S+)/.exec(st.out)?.[1];
-    expect(await (await fetch(vr!)).text()).toMatch(/vrouter_drops_total\{reason="[A-Z_]+",compute="n1"\} [1-9]/);
+    expect(await (await fetch(vr!)).text()).toMatch(
+      /vrouter_drops_total\{reason="[A-Z_]+",compute="n1"\} [1-9]/,
+    );
     const d = ctb(wd, "down");
     expect(d.out).toContain(`left alone: ctb run pid ${p.child.pid} is still running`);
     expect(namespacesOf(p.child.pid!).length).toBeGreaterThan(0);
@@ -240,7 +264,11 @@ describe.skipIf(!k8s)("local control plane: pipes and SIGKILL", () => {
     const wd = join(work, "local-pipe");
     const p = ctbAsync(wd, "run", SECTION9, "--cluster", "local");
     // the record names the components as they start; the pipe closes once the first line is out
-    await until("the control plane in the record", () => roles.every((r) => recordedPids(wd).some((x) => x.role === r)), 180_000);
+    await until(
+      "the control plane in the record",
+      () => roles.every((r) => recordedPids(wd).some((x) => x.role === r)),
+      180_000,
+    );
     const pids = recordedPids(wd).filter((x) => roles.includes(x.role));
     p.child.stdout!.destroy(); // the reader goes away, as `head` does
     expect(await p.exited).toBe(141);
@@ -253,7 +281,11 @@ describe.skipIf(!k8s)("local control plane: pipes and SIGKILL", () => {
   it("after a SIGKILL the control plane is stopped by its reaper, and `ctb down` clears the record", async () => {
     const wd = join(work, "local-kill");
     const p = ctbAsync(wd, "run", SECTION9, "--cluster", "local");
-    await until("the control plane in the record", () => roles.every((r) => recordedPids(wd).some((x) => x.role === r)), 180_000);
+    await until(
+      "the control plane in the record",
+      () => roles.every((r) => recordedPids(wd).some((x) => x.role === r)),
+      180_000,
+    );
     const pids = recordedPids(wd).filter((x) => roles.includes(x.role));
     p.child.kill("SIGKILL");
     await p.exited;

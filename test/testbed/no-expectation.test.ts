@@ -22,7 +22,11 @@ describe("a scenario with no expectation", () => {
     try {
       const strict = await runScenario(scenario, tb);
       expect(strict.failed).toBe(1);
-      expect(strict.checks[0]).toMatchObject({ verdict: "fail", name: "the scenario has an expectation", line: 4 });
+      expect(strict.checks[0]).toMatchObject({
+        verdict: "fail",
+        name: "the scenario has an expectation",
+        line: 4,
+      });
       expect(strict.checks[0]!.detail).toMatch(/--allow-no-expectations/);
       const allowed = await runScenario(scenario, tb, { allowNoExpectations: true });
       expect(allowed.failed).toBe(0);

@@ -29,7 +29,10 @@ function ctb(workDir: string, ...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-function ctbAsync(workDir: string, ...args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; err: string }> } {
+function ctbAsync(
+  workDir: string,
+  ...args: string[]
+): { child: ChildProcess; done: Promise<{ code: number | null; err: string }> } {
   const child = spawn(process.execPath, [CTB, ...args], {
     env: { ...process.env, CTB_WORKDIR: workDir, NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -73,7 +76,12 @@ describe("ctb up (simulated datapath): status, metrics, capture", () => {
     expect(st.code).toBe(0);
     expect(st.out).toContain(`Environment (ctb up): ${SECTION9}`);
     expect(st.out).toMatch(/datapath sim, cluster embedded, pid \d+, up \d+s/);
-    const urls = Object.fromEntries([...st.out.matchAll(/^ {4}(\S+(?: \S+)?)\s+(http:\/\/127\.0\.0\.1:\d+\/metrics)$/gm)].map((m) => [m[1], m[2]]));
+    const urls = Object.fromEntries(
+      [...st.out.matchAll(/^ {4}(\S+(?: \S+)?)\s+(http:\/\/127\.0\.0\.1:\d+\/metrics)$/gm)].map((m) => [
+        m[1],
+        m[2],
+      ]),
+    );
     expect(Object.keys(urls).sort()).toEqual(["config-api", "controller", "vrouter b3s37", "vrouter b3s38"]);
     const text = async (u: string) => (await fetch(u)).text();
     expect(await text(urls.controller!)).toContain("ctb_controller_queue_depth");
@@ -131,8 +139,14 @@ describe("ctb run --pcap", () => {
     const dir = join(work, "pcaps-sim");
     const r = ctb(join(work, "run-sim"), "run", SECTION9, "--pcap", dir);
     expect(r.code).toBe(0);
-    expect(readdirSync(dir).sort()).toEqual(["section-9-b3s37.pcap", "section-9-b3s38.pcap", "section-9-fabric.pcap"]);
-    expect(tcpdump(join(dir, "section-9-fabric.pcap")).some((l) => /MPLS.*ICMP echo request/.test(l))).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual([
+      "section-9-b3s37.pcap",
+      "section-9-b3s38.pcap",
+      "section-9-fabric.pcap",
+    ]);
+    expect(tcpdump(join(dir, "section-9-fabric.pcap")).some((l) => /MPLS.*ICMP echo request/.test(l))).toBe(
+      true,
+    );
     expect(tcpdump(join(dir, "section-9-b3s37.pcap")).length).toBeGreaterThan(0);
   });
 
@@ -144,22 +158,32 @@ describe("ctb run --pcap", () => {
     writeFileSync(scen, text);
     const r = ctb(join(work, "run-key"), "run", scen);
     expect(r.code).toBe(0);
-    expect(readdirSync(join(work, "caps")).sort()).toEqual(["with-capture-b3s37.pcap", "with-capture-b3s38.pcap", "with-capture-fabric.pcap"]);
-    expect(tcpdump(join(work, "caps", "with-capture-fabric.pcap")).some((l) => /ICMP echo request/.test(l))).toBe(true);
+    expect(readdirSync(join(work, "caps")).sort()).toEqual([
+      "with-capture-b3s37.pcap",
+      "with-capture-b3s38.pcap",
+      "with-capture-fabric.pcap",
+    ]);
+    expect(
+      tcpdump(join(work, "caps", "with-capture-fabric.pcap")).some((l) => /ICMP echo request/.test(l)),
+    ).toBe(true);
   });
 
-  it.skipIf(!netns)("writes them on the netns datapath too", () => {
-    const dir = join(work, "pcaps-netns");
-    const r = ctb(join(work, "run-netns"), "run", SECTION9, "--datapath", "netns", "--pcap", dir);
-    expect(r.code).toBe(0);
-    const fabric = tcpdump(join(dir, "section-9-fabric.pcap"));
-    expect(fabric.some((l) => /MPLS.*ICMP echo request/.test(l))).toBe(true);
-    // each frame once on the underlay: requests and replies pair up
-    const req = fabric.filter((l) => /ICMP echo request/.test(l)).length;
-    const rep = fabric.filter((l) => /ICMP echo reply/.test(l)).length;
-    expect(rep).toBeLessThanOrEqual(req);
-    expect(tcpdump(join(dir, "section-9-b3s38.pcap")).length).toBeGreaterThan(0);
-  }, 120_000);
+  it.skipIf(!netns)(
+    "writes them on the netns datapath too",
+    () => {
+      const dir = join(work, "pcaps-netns");
+      const r = ctb(join(work, "run-netns"), "run", SECTION9, "--datapath", "netns", "--pcap", dir);
+      expect(r.code).toBe(0);
+      const fabric = tcpdump(join(dir, "section-9-fabric.pcap"));
+      expect(fabric.some((l) => /MPLS.*ICMP echo request/.test(l))).toBe(true);
+      // each frame once on the underlay: requests and replies pair up
+      const req = fabric.filter((l) => /ICMP echo request/.test(l)).length;
+      const rep = fabric.filter((l) => /ICMP echo reply/.test(l)).length;
+      expect(rep).toBeLessThanOrEqual(req);
+      expect(tcpdump(join(dir, "section-9-b3s38.pcap")).length).toBeGreaterThan(0);
+    },
+    120_000,
+  );
 });
 
 describe.skipIf(!netns)("ctb up --datapath netns: capture through the vrouter processes", () => {
@@ -193,14 +217,30 @@ describe.skipIf(!netns)("ctb up --datapath netns: capture through the vrouter pr
 
 describe("standalone components serve /metrics", () => {
   it("ctb api and ctb vrouter", async () => {
-    const api = spawn(process.execPath, [CTB, "api", "--port", "0", "--quiet"], { stdio: ["ignore", "pipe", "pipe"] });
+    const api = spawn(process.execPath, [CTB, "api", "--port", "0", "--quiet"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const vr: ChildProcess[] = [];
     try {
-      const url = await new Promise<string>((r) => api.stdout!.on("data", (c) => /listening (\S+)/.test(String(c)) && r(/listening (\S+)/.exec(String(c))![1]!)));
+      const url = await new Promise<string>((r) =>
+        api.stdout!.on(
+          "data",
+          (c) => /listening (\S+)/.test(String(c)) && r(/listening (\S+)/.exec(String(c))![1]!),
+        ),
+      );
       expect(await (await fetch(`${url}/metrics`)).text()).toContain("contrail_api_change_seq");
-      const agent = spawn(process.execPath, [CTB, "vrouter", "--api", url, "--compute", "c1", "--port-api-port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+      const agent = spawn(
+        process.execPath,
+        [CTB, "vrouter", "--api", url, "--compute", "c1", "--port-api-port", "0"],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
       vr.push(agent);
-      const m = await new Promise<string>((r) => agent.stderr!.on("data", (c) => /metrics (\S+)/.test(String(c)) && r(/metrics (\S+)/.exec(String(c))![1]!)));
+      const m = await new Promise<string>((r) =>
+        agent.stderr!.on(
+          "data",
+          (c) => /metrics (\S+)/.test(String(c)) && r(/metrics (\S+)/.exec(String(c))![1]!),
+        ),
+      );
       expect(await (await fetch(m)).text()).toContain("# HELP vrouter_vifs");
     } finally {
       for (const p of [...vr, api]) p.kill("SIGTERM");
@@ -212,7 +252,10 @@ describe("progress", () => {
   it("draws the current step and a matrix's probes on a terminal, rewritten in place, after a delay", () => {
     let t = 0;
     const writes: string[] = [];
-    const p = progress({ isTTY: true, columns: 80, write: (s) => writes.push(s) }, { delayMs: 2000, now: () => t });
+    const p = progress(
+      { isTTY: true, columns: 80, write: (s) => writes.push(s) },
+      { delayMs: 2000, now: () => t },
+    );
     const step = { index: 2, kind: "matrix", title: "probe the matrix" } as never;
     p.onEvent({ type: "step", step });
     expect(writes).toEqual([]); // quick steps show nothing
@@ -235,11 +278,15 @@ describe("progress", () => {
 
   it("a real run on a terminal shows progress on stderr; piped, it shows none", () => {
     const wd = join(work, "tty");
-    const tty = spawnSync("script", ["-qec", `${process.execPath} ${CTB} run ${SECTION9} --datapath sim >/dev/null`, "/dev/null"], {
-      encoding: "utf8",
-      env: { ...process.env, CTB_WORKDIR: wd, CTB_PROGRESS_DELAY_MS: "0" },
-      timeout: 120_000,
-    });
+    const tty = spawnSync(
+      "script",
+      ["-qec", `${process.execPath} ${CTB} run ${SECTION9} --datapath sim >/dev/null`, "/dev/null"],
+      {
+        encoding: "utf8",
+        env: { ...process.env, CTB_WORKDIR: wd, CTB_PROGRESS_DELAY_MS: "0" },
+        timeout: 120_000,
+      },
+    );
     expect(tty.status).toBe(0);
     expect(tty.stdout).toMatch(/\r\x1b\[2Kstarting the testbed \(sim datapath, embedded cluster\)/);
     expect(tty.stdout).toMatch(/\r\x1b\[2Kstep \d+: /);

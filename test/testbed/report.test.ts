@@ -7,12 +7,21 @@ const report: RunReport = {
   scenario: "section-9",
   file: "scenarios/section-9.yaml",
   startedAt: "2026-12-06T07:00:00.123Z",
-  warnings: [{ step: 3, line: 28, text: "networkpolicy x/p: named port \"http\": the policy is not applied" }],
+  warnings: [{ step: 3, line: 28, text: 'networkpolicy x/p: named port "http": the policy is not applied' }],
   durationMs: 1234,
   passed: 1,
   failed: 1,
   checks: [
-    { step: 2, line: 23, title: "9.2 <ping>", kind: "reach", name: "a → b icmp expect allow", verdict: "pass", output: "PING…", durationMs: 250 },
+    {
+      step: 2,
+      line: 23,
+      title: "9.2 <ping>",
+      kind: "reach",
+      name: "a → b icmp expect allow",
+      verdict: "pass",
+      output: "PING…",
+      durationMs: 250,
+    },
     {
       step: 6,
       line: 35,
@@ -31,7 +40,9 @@ describe("reporters", () => {
     expect(xml).toContain('<testsuite name="section-9" tests="2" failures="1" errors="0"');
     expect(xml).toContain("9.2 &lt;ping&gt;");
     expect(xml).toContain("9.5 &amp; isolation");
-    expect(xml).toMatch(/<failure message="a → c icmp expect deny">scenarios\/section-9.yaml:35\nobserved allow/);
+    expect(xml).toMatch(
+      /<failure message="a → c icmp expect deny">scenarios\/section-9.yaml:35\nobserved allow/,
+    );
     expect(xml.match(/<testcase /g)).toHaveLength(2);
   });
 
@@ -49,7 +60,10 @@ describe("reporters", () => {
   });
 
   it("a file that cannot be loaded is one error in the batch's JSON and JUnit, beside the files that ran", () => {
-    const bad = loadErrorReport("scenarios/broken.yaml", new ScenarioError("scenarios/broken.yaml", 7, "steps[0]: unknown action"));
+    const bad = loadErrorReport(
+      "scenarios/broken.yaml",
+      new ScenarioError("scenarios/broken.yaml", 7, "steps[0]: unknown action"),
+    );
     expect(bad.checks[0]).toMatchObject({ verdict: "error", line: 7 });
     const xml = junitReport([report, bad]);
     expect(xml).toMatch(/<testsuites name="ctb" tests="3" failures="1" errors="1"/);
@@ -60,11 +74,19 @@ describe("reporters", () => {
   });
 
   it("controller warnings appear in the summary, in JSON and in JUnit's system-err", () => {
-    expect(summaryText([report])).toContain('scenarios/section-9.yaml:28 networkpolicy x/p: named port "http"');
+    expect(summaryText([report])).toContain(
+      'scenarios/section-9.yaml:28 networkpolicy x/p: named port "http"',
+    );
     expect(JSON.parse(jsonReport([report])).scenarios[0].warnings[0].line).toBe(28);
-    expect(junitReport([report])).toMatch(/<system-err>scenarios\/section-9.yaml:28 warning: networkpolicy x\/p: named port &quot;http&quot;/);
+    expect(junitReport([report])).toMatch(
+      /<system-err>scenarios\/section-9.yaml:28 warning: networkpolicy x\/p: named port &quot;http&quot;/,
+    );
     let out = "";
-    textReporter({ write: (t: string) => (out += t) })({ type: "warning", step: { kind: "apply" } as never, text: "left out" });
+    textReporter({ write: (t: string) => (out += t) })({
+      type: "warning",
+      step: { kind: "apply" } as never,
+      text: "left out",
+    });
     expect(out).toContain("WARNING  left out");
   });
 

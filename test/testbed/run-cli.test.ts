@@ -114,7 +114,9 @@ describe("ctb run: batches, layouts, comparison with Kubernetes", () => {
   });
 
   it("bad values of the new flags are usage errors", () => {
-    expect(ctb(["run", good, "--netpol-layout", "calico"]).stderr).toMatch(/--netpol-layout must be upstream or kubernetes/);
+    expect(ctb(["run", good, "--netpol-layout", "calico"]).stderr).toMatch(
+      /--netpol-layout must be upstream or kubernetes/,
+    );
     expect(ctb(["run", good, "--compare", "calico"]).status).toBe(2);
   });
 

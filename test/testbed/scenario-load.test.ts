@@ -67,11 +67,14 @@ steps:
   });
 
   it("requires a port for tcp probes and none for icmp", () => {
-    expect(errorOf(`name: x\nsteps:\n  - reach: { from: default/a, to: 10.0.0.1, proto: tcp, expect: allow }\n`).message).toContain(
-      "needs a port",
-    );
     expect(
-      errorOf(`name: x\nsteps:\n  - reach: { from: default/a, to: 10.0.0.1, proto: icmp, port: 80, expect: allow }\n`).message,
+      errorOf(`name: x\nsteps:\n  - reach: { from: default/a, to: 10.0.0.1, proto: tcp, expect: allow }\n`)
+        .message,
+    ).toContain("needs a port");
+    expect(
+      errorOf(
+        `name: x\nsteps:\n  - reach: { from: default/a, to: 10.0.0.1, proto: icmp, port: 80, expect: allow }\n`,
+      ).message,
     ).toContain("icmp takes no port");
   });
 
@@ -87,7 +90,10 @@ steps:
   });
 
   it("parses inline multi-document manifests and rejects broken ones", () => {
-    const s = parseScenario(`name: x\nsteps:\n  - apply: |\n${POD.replace(/^/gm, "      ")}\n      ---\n${POD.replace(/^/gm, "      ").replace("name: a", "name: b")}\n`, "s.yaml");
+    const s = parseScenario(
+      `name: x\nsteps:\n  - apply: |\n${POD.replace(/^/gm, "      ")}\n      ---\n${POD.replace(/^/gm, "      ").replace("name: a", "name: b")}\n`,
+      "s.yaml",
+    );
     const step = s.steps[0]!;
     expect(step.kind === "apply" && step.manifests.map((m) => m.metadata.name)).toEqual(["a", "b"]);
     const e = errorOf(`name: x\nsteps:\n  - apply: |\n      kind: Pod\n      metadata: { name: a }\n`);
@@ -128,7 +134,10 @@ describe("netpol truth tables", () => {
 
   it("marks cells that differ from the expectation and skips loopback", () => {
     const t = parseTruthTable(table);
-    const out = formatTruthTable(t, (from, to) => !(from === "x/a" && to === "x/b") && !(from === "x/b" && to === "y/a") && to !== "y/a");
+    const out = formatTruthTable(
+      t,
+      (from, to) => !(from === "x/a" && to === "x/b") && !(from === "x/b" && to === "y/a") && to !== "y/a",
+    );
     const lines = out.split("\n");
     expect(lines[1]).toMatch(/^x\/a\s+-\s+X\s+X\*/);
     expect(lines[2]).toMatch(/^x\/b\s+\.\s+-\s+X/);

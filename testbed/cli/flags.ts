@@ -81,7 +81,9 @@ export function envFlags(args: string[]): {
   if (layout !== undefined && layout !== "upstream" && layout !== "kubernetes")
     throw new UsageError(`--netpol-layout must be upstream or kubernetes, not "${layout}"`);
   if (values.compare !== undefined && values.compare !== "kubernetes")
-    throw new UsageError(`--compare takes kubernetes (Kubernetes NetworkPolicy semantics), not "${values.compare}"`);
+    throw new UsageError(
+      `--compare takes kubernetes (Kubernetes NetworkPolicy semantics), not "${values.compare}"`,
+    );
   return {
     options: { datapath: values.datapath, cluster: parseClusterFlagOrUsage(values.cluster!) },
     positionals,

@@ -89,14 +89,19 @@ export async function stop(reason: StopReason): Promise<void> {
       say("ctb: interrupted again: exiting before the teardown finished; `ctb down` removes what is left");
       process.exit(EXIT_CODE[stopping]);
     }
-    say(`ctb: still tearing down the ${entries.map((e) => e.what).join(", ") || "environment"}; interrupt once more to abandon it`);
+    say(
+      `ctb: still tearing down the ${entries.map((e) => e.what).join(", ") || "environment"}; interrupt once more to abandon it`,
+    );
     return;
   }
   stopping = reason;
-  if (reason !== "EPIPE" && entries.length > 0) say(`ctb: ${reason}: tearing down the ${entries.map((e) => e.what).join(", ")}`);
+  if (reason !== "EPIPE" && entries.length > 0)
+    say(`ctb: ${reason}: tearing down the ${entries.map((e) => e.what).join(", ")}`);
   abort.abort(reason);
   const limit = setTimeout(() => {
-    say(`ctb: the teardown did not finish within ${TEARDOWN_LIMIT_MS / 1000}s; \`ctb down\` removes what is left`);
+    say(
+      `ctb: the teardown did not finish within ${TEARDOWN_LIMIT_MS / 1000}s; \`ctb down\` removes what is left`,
+    );
     process.exit(EXIT_CODE[reason]);
   }, TEARDOWN_LIMIT_MS);
   limit.unref();

@@ -256,7 +256,11 @@ function failed(verb: string | undefined, e: unknown): number {
     say(err.bare ? err.message : `${who}: ${err.message}`);
     return 1;
   }
-  if (err instanceof UsageError || isParseArgsError(err) || ["ControllerUsageError", "VrouterCliError"].includes(err.name)) {
+  if (
+    err instanceof UsageError ||
+    isParseArgsError(err) ||
+    ["ControllerUsageError", "VrouterCliError"].includes(err.name)
+  ) {
     // the controller and vrouter append their whole usage to the message; --help shows it
     say(`${who}: ${parseErrorText({ message: err.message.split("\n")[0] })}`);
     if (!(err instanceof UsageError) || err.hint) say(`See 'ctb ${verb} --help'.`);

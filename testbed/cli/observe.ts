@@ -16,7 +16,8 @@ import { control, readSession, requireSession, WORK_DIR } from "./session";
 export async function status(args: string[]): Promise<number> {
   const { values, positionals } = parseVerbArgs(args, { output: { type: "string", short: "o" } });
   if (positionals.length) throw new UsageError("status takes no arguments");
-  if (values.output !== undefined && values.output !== "json") throw new UsageError(`-o must be json, not "${values.output}"`);
+  if (values.output !== undefined && values.output !== "json")
+    throw new UsageError(`-o must be json, not "${values.output}"`);
   const { listRuns, ownerAlive, uptime } = await import("../run-record");
   const session = readSession();
   const records = listRuns(WORK_DIR).filter((r) => ownerAlive(r.info));
@@ -29,14 +30,20 @@ export async function status(args: string[]): Promise<number> {
         datapath: session!.datapath,
         cluster: session!.cluster,
         pid: session!.pid,
-        uptime: upRecord?.info ? uptime(upRecord.info) : session!.started ? uptime({ started: session!.started } as never) : "?",
+        uptime: upRecord?.info
+          ? uptime(upRecord.info)
+          : session!.started
+            ? uptime({ started: session!.started } as never)
+            : "?",
         control: session!.controlUrl,
         configApi: session!.vncUrl,
         metrics: session!.metrics ?? upRecord?.info?.metrics ?? {},
       }
     : undefined;
   if (values.output === "json") {
-    process.stdout.write(`${JSON.stringify({ up: !!env || runs.length > 0, environment: env ?? null, runs }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ up: !!env || runs.length > 0, environment: env ?? null, runs }, null, 2)}\n`,
+    );
     return env || runs.length ? 0 : 1;
   }
   const lines: string[] = [];
@@ -48,7 +55,9 @@ export async function status(args: string[]): Promise<number> {
       ...metricLines(env.metrics),
     );
   } else if (upRecord?.info) {
-    lines.push(`Environment (ctb up): ${upRecord.info.scenario} is starting (pid ${upRecord.info.pid}, ${uptime(upRecord.info)})`);
+    lines.push(
+      `Environment (ctb up): ${upRecord.info.scenario} is starting (pid ${upRecord.info.pid}, ${uptime(upRecord.info)})`,
+    );
   }
   for (const r of runs) {
     lines.push(
@@ -59,7 +68,9 @@ export async function status(args: string[]): Promise<number> {
   }
   if (lines.length === 0) {
     const crashed = session && !isAlive(session.pid);
-    process.stdout.write(`nothing is up${crashed ? " (a stopped environment left its session file: `ctb down` cleans up)" : ""}\n`);
+    process.stdout.write(
+      `nothing is up${crashed ? " (a stopped environment left its session file: `ctb down` cleans up)" : ""}\n`,
+    );
     return 1;
   }
   process.stdout.write(`${lines.join("\n")}\n`);
@@ -92,20 +103,25 @@ export async function capture(args: string[]): Promise<number> {
   });
   const usage = "capture <ns>/<pod>|<node>|fabric -w <file.pcap> [--count N | --duration S]";
   if (positionals.length !== 1 || !values.write) throw new UsageError(usage);
-  if (values.count !== undefined && values.duration !== undefined) throw new UsageError("give --count or --duration, not both");
+  if (values.count !== undefined && values.duration !== undefined)
+    throw new UsageError("give --count or --duration, not both");
   const count = values.count === undefined ? 0 : Number(values.count);
   const duration = values.duration === undefined ? 0 : Number(values.duration);
-  if (!Number.isInteger(count) || count < 0) throw new UsageError(`--count must be a whole number, not "${values.count}"`);
+  if (!Number.isInteger(count) || count < 0)
+    throw new UsageError(`--count must be a whole number, not "${values.count}"`);
   if (!(duration >= 0)) throw new UsageError(`--duration must be seconds, not "${values.duration}"`);
   const s = requireSession();
   const file = resolve(values.write);
   const target = positionals[0]!;
   const { id } = await control<{ id: string }>(s, "/capture", { target, file, limit: count });
   let stopped: Promise<number> | undefined;
-  const stopCapture = () => (stopped ??= control<{ count: number }>(s, `/capture/${id}/stop`, {}).then((r) => r.count));
+  const stopCapture = () =>
+    (stopped ??= control<{ count: number }>(s, `/capture/${id}/stop`, {}).then((r) => r.count));
   // Ctrl-C ends a capture the way it ends tcpdump: the file is completed, the count said
   onTeardown(async () => say(`${await stopCapture()} packets captured`), "capture");
-  say(`capturing ${target} into ${file}${count ? ` until ${count} packets` : ""}${duration ? ` for ${duration}s` : ""}${count || duration ? "" : "; Ctrl-C to stop"}`);
+  say(
+    `capturing ${target} into ${file}${count ? ` until ${count} packets` : ""}${duration ? ` for ${duration}s` : ""}${count || duration ? "" : "; Ctrl-C to stop"}`,
+  );
   const started = Date.now();
   for (;;) {
     await new Promise((r) => setTimeout(r, 200));

@@ -25,7 +25,9 @@ export async function run(args: string[]): Promise<number> {
   const { loadScenario } = await import("../scenario/load");
   const { startTestbed } = await import("../env");
   const { loadErrorReport, runScenario } = await import("../runner/run");
-  const { jsonReport, junitReport, progress, red, summaryText, textReporter } = await import("../runner/report");
+  const { jsonReport, junitReport, progress, red, summaryText, textReporter } = await import(
+    "../runner/report"
+  );
   const { options, positionals, values } = envFlags(args);
   if (positionals.length === 0) throw new UsageError("run needs at least one scenario file");
   // load every file first: a broken file is reported as an error of its own and the others still run (only
@@ -57,7 +59,9 @@ export async function run(args: string[]): Promise<number> {
   const namespaces = await presentNamespaces();
   const { withLeftovers } = await pruneDeadRuns(workRoot, namespaces);
   if (withLeftovers > 0) {
-    say(`ctb: ${withLeftovers} earlier run(s) left processes or namespaces behind; \`ctb down\` removes them`);
+    say(
+      `ctb: ${withLeftovers} earlier run(s) left processes or namespaces behind; \`ctb down\` removes them`,
+    );
   }
   const record = RunRecord.create(workRoot, {
     kind: "run",
@@ -70,7 +74,10 @@ export async function run(args: string[]): Promise<number> {
     prog.done();
     const left = await leftovers(record.dir, await presentNamespaces());
     if (left.processes + left.namespaces === 0) record.remove();
-    else say(`ctb: ${left.processes} process(es), ${left.namespaces} namespace(s) of this run are left; \`ctb down\` removes them`);
+    else
+      say(
+        `ctb: ${left.processes} process(es), ${left.namespaces} namespace(s) of this run are left; \`ctb down\` removes them`,
+      );
   };
 
   let current: Promise<EnvTestbed> | undefined;
@@ -89,9 +96,17 @@ export async function run(args: string[]): Promise<number> {
   for (const scenario of scenarios) {
     if (interrupted.aborted) return parked();
     record.update({ scenario: scenario.file });
-    if (human) out.write(`\n=== ${scenario.file}: ${scenario.name} (${options.datapath} datapath, ${options.cluster.kind} cluster)\n`);
+    if (human)
+      out.write(
+        `\n=== ${scenario.file}: ${scenario.name} (${options.datapath} datapath, ${options.cluster.kind} cluster)\n`,
+      );
     prog.phase(`starting the testbed (${options.datapath} datapath, ${options.cluster.kind} cluster)`);
-    current = startTestbed(scenario, { ...options, workDir: record.dir, stateDir: record.dir, signal: interrupted });
+    current = startTestbed(scenario, {
+      ...options,
+      workDir: record.dir,
+      stateDir: record.dir,
+      signal: interrupted,
+    });
     let tb: EnvTestbed;
     try {
       tb = await current;
@@ -143,7 +158,8 @@ export async function run(args: string[]): Promise<number> {
 async function startCaptures(tb: EnvTestbed, scenario: Scenario, dir: string): Promise<CaptureHandle[]> {
   const stem = basename(scenario.file, extname(scenario.file));
   const out = [await tb.capture("fabric", join(dir, `${stem}-fabric.pcap`))];
-  for (const n of scenario.nodes) out.push(await tb.capture({ compute: n.name }, join(dir, `${stem}-${n.name}.pcap`)));
+  for (const n of scenario.nodes)
+    out.push(await tb.capture({ compute: n.name }, join(dir, `${stem}-${n.name}.pcap`)));
   return out;
 }
 

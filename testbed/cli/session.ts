@@ -111,7 +111,9 @@ export async function up(args: string[]): Promise<number> {
   await assertPrerequisites(envFlags(args).options); // and on a machine that lacks what the backends need
   const existing = readSession();
   if (existing && alive(existing.pid)) {
-    throw new UsageError(`an environment is already up (pid ${existing.pid}, ${existing.scenario}); run \`ctb down\` first`);
+    throw new UsageError(
+      `an environment is already up (pid ${existing.pid}, ${existing.scenario}); run \`ctb down\` first`,
+    );
   }
   mkdirSync(WORK_DIR, { recursive: true });
   rmSync(SESSION_FILE, { force: true });
@@ -128,7 +130,8 @@ export async function up(args: string[]): Promise<number> {
   const off = onTeardown(async () => {
     if (child.exitCode !== null || readSession()?.ready) return;
     child.kill("SIGTERM");
-    for (let i = 0; i < 1200 && child.exitCode === null && alive(child.pid!); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 1200 && child.exitCode === null && alive(child.pid!); i++)
+      await new Promise((r) => setTimeout(r, 100));
   }, "environment being started");
   const deadline = Date.now() + 10 * 60_000;
   while (Date.now() < deadline) {
@@ -205,8 +208,13 @@ export async function serve(args: string[]): Promise<number> {
   app.use(express.json());
   // errors as the Kubernetes API reports them (a Status) so the client can print kubectl's "Error from server"
   const fail = (res: import("express").Response, e: unknown, status = 404) => {
-    if (e instanceof KubeApiError) res.status(e.status).json({ kind: "Status", reason: e.reason, message: e.message });
-    else res.status(status).type("text").send((e as Error).message);
+    if (e instanceof KubeApiError)
+      res.status(e.status).json({ kind: "Status", reason: e.reason, message: e.message });
+    else
+      res
+        .status(status)
+        .type("text")
+        .send((e as Error).message);
   };
   // generic read access to the cluster for `ctb get` / `ctb describe`: a list (namespace "" or absent: all) or one object
   app.get(["/kube/:resource", "/kube/:resource/:name"], async (req, res) => {
@@ -314,7 +322,9 @@ export async function serve(args: string[]): Promise<number> {
       const { parseCaptureTarget } = await import("../capture");
       const { target, file, limit } = req.body as { target: string; file: string; limit?: number };
       // a pod as the other verbs name it (a prefix glob like example1-* picks the first match)
-      const t = String(target).includes("/") ? (await resolveSource(tb, String(target))).endpoint : String(target);
+      const t = String(target).includes("/")
+        ? (await resolveSource(tb, String(target))).endpoint
+        : String(target);
       const handle = await tb.capture(parseCaptureTarget(t), String(file), Number(limit ?? 0));
       const id = String(nextCapture++);
       captures.set(id, handle);
@@ -362,11 +372,14 @@ export async function down(args: string[] = []): Promise<number> {
   // 1. the persistent environment: asked to stop, it tears itself down and removes its own record
   const upRuns = listRuns(WORK_DIR).filter((r) => r.info?.kind === "up" && ownerAlive(r.info));
   const servers = upRuns.map((r) => r.info!);
-  if (s && alive(s.pid) && !servers.some((i) => i.pid === s.pid)) servers.push({ pid: s.pid } as (typeof servers)[number]);
+  if (s && alive(s.pid) && !servers.some((i) => i.pid === s.pid))
+    servers.push({ pid: s.pid } as (typeof servers)[number]);
   for (const info of servers) {
     const same = () => (info.startTime ? ownerAlive(info) : alive(info.pid));
     if (s?.pid === info.pid && s.controlUrl) {
-      await fetch(`${s.controlUrl}/shutdown`, { method: "POST", signal: AbortSignal.timeout(10_000) }).catch(() => {});
+      await fetch(`${s.controlUrl}/shutdown`, { method: "POST", signal: AbortSignal.timeout(10_000) }).catch(
+        () => {},
+      );
     }
     if (same()) signalPid(info.pid, "SIGTERM"); // still starting (no control API yet), or it did not answer
     // a local control plane and netns pods take a while to stop
@@ -404,17 +417,23 @@ async function cleanupRecords(all: boolean): Promise<string[]> {
   const { listRuns, ownerAlive } = await import("../run-record");
   const { cleanupRecorded } = await import("../../fake-vrouter/netns/index");
   for (const run of listRuns(WORK_DIR)) {
-    const owner = run.info ? `${run.info.kind === "up" ? "ctb up" : "ctb run"} pid ${run.info.pid}` : `run ${run.dir}`;
+    const owner = run.info
+      ? `${run.info.kind === "up" ? "ctb up" : "ctb run"} pid ${run.info.pid}`
+      : `run ${run.dir}`;
     const live = ownerAlive(run.info);
     if (live && !all) {
-      out.push(`left alone: ${owner} is still running (${run.info?.scenario ?? "?"}); \`ctb down --all\` also removes what it started`);
+      out.push(
+        `left alone: ${owner} is still running (${run.info?.scenario ?? "?"}); \`ctb down --all\` also removes what it started`,
+      );
       continue;
     }
     try {
       const r = await cleanupRecorded(run.dir);
-      for (const p of r.stopped) out.push(`stopped ${p.role} process ${p.pid}${p.ns ? ` in ${p.ns}` : ""} (${owner})`);
+      for (const p of r.stopped)
+        out.push(`stopped ${p.role} process ${p.pid}${p.ns ? ` in ${p.ns}` : ""} (${owner})`);
       for (const ns of r.namespaces) out.push(`removed network namespace ${ns} (${owner})`);
-      for (const l of r.leftAlone) out.push(`left alone: process ${l.pid} was inside ${l.ns} but is not in the record`);
+      for (const l of r.leftAlone)
+        out.push(`left alone: process ${l.pid} was inside ${l.ns} but is not in the record`);
     } catch (e) {
       out.push(`cleanup of ${owner}: ${(e as Error).message}`);
       continue;
@@ -455,12 +474,16 @@ async function cleanupLeftovers(all: boolean): Promise<string[]> {
       const left = await cleanupAll(prefix, undefined, { killUnrecorded: false });
       if (left.processes) out.push(`stopped ${left.processes} recorded process(es) of ${prefix}*`);
       out.push(...left.namespaces.map((n) => `removed network namespace ${n} (no record; owner gone)`));
-      if (left.leftAlone.length) out.push(`left alone: processes ${left.leftAlone.join(", ")} were inside ${prefix}* but are not in any record`);
+      if (left.leftAlone.length)
+        out.push(
+          `left alone: processes ${left.leftAlone.join(", ")} were inside ${prefix}* but are not in any record`,
+        );
     } catch (e) {
       out.push(`netns cleanup of ${prefix}*: ${(e as Error).message}`);
     }
   }
-  if (unowned.length) out.push(`left alone (owner unknown; \`ctb down --all\` removes them): ${unowned.join(", ")}`);
+  if (unowned.length)
+    out.push(`left alone (owner unknown; \`ctb down --all\` removes them): ${unowned.join(", ")}`);
   try {
     const { stopFromPidFiles } = await import("../cluster/local/index");
     for (const pid of await stopFromPidFiles(WORK_DIR)) out.push(`stopped control-plane process ${pid}`);
@@ -627,8 +650,7 @@ export async function exec(args: string[]): Promise<number> {
         ? `one pod, then -- and the command (got ${positionals.join(" ")})`
         : "which pod? ctb exec [-it] [-n <ns>] <pod> -- <command…>",
     );
-  if (cmd.length === 0)
-    throw new UsageError("no command: ctb exec [-it] [-n <ns>] <pod> -- <command…>");
+  if (cmd.length === 0) throw new UsageError("no command: ctb exec [-it] [-n <ns>] <pod> -- <command…>");
   const ref = positionals[0]!;
   const [namespace, name] = ref.includes("/")
     ? (ref.split("/", 2) as [string, string])
@@ -754,9 +776,7 @@ export async function contrail(args: string[]): Promise<number> {
   const [op, type, ident, ...extra] = positionals;
   if (op !== "list" && op !== "get")
     throw new UsageError(
-      op
-        ? `unknown operation "${op}" (list or get)`
-        : "list <type> or get <type> <fq_name|uuid>?",
+      op ? `unknown operation "${op}" (list or get)` : "list <type> or get <type> <fq_name|uuid>?",
     );
   if (!type) throw new UsageError(`${op} needs an object type, e.g. virtual-network`);
   if (op === "list" && (ident || extra.length))
@@ -801,7 +821,8 @@ export async function contrail(args: string[]): Promise<number> {
   if (output === "name") throw new UsageError("-o name applies to contrail list");
   // a failed lookup is a usage error when the type is wrong, kubectl's NotFound (exit 1) when the object is
   const lookupFailed = async (r: { status: number; text: string }) => {
-    if (await unknownType()) throw new UsageError(`unknown config object type "${type}" (e.g. virtual-network, project)`);
+    if (await unknownType())
+      throw new UsageError(`unknown config object type "${type}" (e.g. virtual-network, project)`);
     if (r.status === 404) throw new CommandError(`${type} ${ident} not found`);
     throw new CommandError(`config API: ${r.status} ${r.text}`);
   };

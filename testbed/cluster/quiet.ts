@@ -43,7 +43,9 @@ export async function realClusterQuiet(kube: KubeApi, timeoutMs = 90_000, stable
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`the Kubernetes cluster did not converge within ${timeoutMs / 1000}s: ${pending.slice(0, 5).join("; ")}`);
+  throw new Error(
+    `the Kubernetes cluster did not converge within ${timeoutMs / 1000}s: ${pending.slice(0, 5).join("; ")}`,
+  );
 }
 
 async function readState(kube: KubeApi): Promise<{ state: ClusterState; resourceVersion: string }> {
@@ -65,7 +67,9 @@ export function unconverged(s: ClusterState): string[] {
   const uids = new Set<string>();
   for (const list of Object.values(s)) for (const o of list) if (o.metadata.uid) uids.add(o.metadata.uid);
   const podsOwnedBy = (uid: string) =>
-    s.pods.filter((p) => live(p) && p.metadata.ownerReferences?.some((r: Any) => r.uid === uid && r.controller)).length;
+    s.pods.filter(
+      (p) => live(p) && p.metadata.ownerReferences?.some((r: Any) => r.uid === uid && r.controller),
+    ).length;
 
   for (const kind of ["deployments", "replicasets", "replicationcontrollers"] as const) {
     for (const o of s[kind]) {
@@ -86,9 +90,14 @@ export function unconverged(s: ClusterState): string[] {
     const id = `pod ${p.metadata.namespace}/${p.metadata.name}`;
     if (p.metadata.deletionTimestamp) out.push(`${id} is terminating`);
     else if (!p.spec?.nodeName) {
-      const unschedulable = p.status?.conditions?.some((c: Any) => c.type === "PodScheduled" && c.status === "False");
+      const unschedulable = p.status?.conditions?.some(
+        (c: Any) => c.type === "PodScheduled" && c.status === "False",
+      );
       if (!unschedulable) out.push(`${id} is not scheduled yet`);
-    } else if (!p.status?.phase || (p.status.phase === "Pending" && !p.status?.conditions?.some((c: Any) => c.type === "Ready"))) {
+    } else if (
+      !p.status?.phase ||
+      (p.status.phase === "Pending" && !p.status?.conditions?.some((c: Any) => c.type === "Ready"))
+    ) {
       out.push(`${id} has not started on ${p.spec.nodeName}`);
     }
   }
@@ -104,7 +113,9 @@ export function unconverged(s: ClusterState): string[] {
       .filter((p) => svc.spec?.publishNotReadyAddresses || isReady(p))
       .map((p) => p.status.podIP as string);
     const slices = s.endpointslices.filter(
-      (e) => e.metadata.namespace === ns && e.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name,
+      (e) =>
+        e.metadata.namespace === ns &&
+        e.metadata.labels?.["kubernetes.io/service-name"] === svc.metadata.name,
     );
     const listed = slices.flatMap((e) =>
       ((e as Any).endpoints ?? [])
@@ -113,14 +124,18 @@ export function unconverged(s: ClusterState): string[] {
     );
     const id = `service ${ns}/${svc.metadata.name}`;
     if (slices.length === 0) out.push(`${id} has no EndpointSlice yet`);
-    else if (!sameSet(wanted, listed)) out.push(`${id}'s EndpointSlices list [${listed.sort()}], its ready pods are [${wanted.sort()}]`);
+    else if (!sameSet(wanted, listed))
+      out.push(`${id}'s EndpointSlices list [${listed.sort()}], its ready pods are [${wanted.sort()}]`);
   }
 
   // dependents of a deleted owner wait for the garbage collector (owners of kinds not read here are not judged)
   for (const kind of ["replicasets", "pods", "endpointslices"] as const) {
     for (const o of s[kind]) {
       const gone = o.metadata.ownerReferences?.find((r: Any) => OWNER_KINDS.has(r.kind) && !uids.has(r.uid));
-      if (gone && live(o)) out.push(`${kind} ${o.metadata.namespace}/${o.metadata.name} waits for the garbage collector (${gone.kind} ${gone.name} is gone)`);
+      if (gone && live(o))
+        out.push(
+          `${kind} ${o.metadata.namespace}/${o.metadata.name} waits for the garbage collector (${gone.kind} ${gone.name} is gone)`,
+        );
     }
   }
 

@@ -76,7 +76,8 @@ export class CniPlumber implements PodPlumber {
     const { ns: netns } = await topo.createPodNamespace(key);
     try {
       const r = await this.cni("ADD", pod, node, netns);
-      if (r.code !== 0) throw new CniError(`CNI ADD for ${ns}/${name} failed (exit ${r.code})`, r.stdout || r.stderr);
+      if (r.code !== 0)
+        throw new CniError(`CNI ADD for ${ns}/${name} failed (exit ${r.code})`, r.stdout || r.stderr);
       const result = parseResult(r.stdout);
       // a CNI 1.0.0 result lists only the container side; the tap is named after the VM, as the plugin names it
       const tap = hostIfname("eth0", await this.vmUuid(node, `${this.o.clusterName}__${ns}__${name}`));
@@ -86,7 +87,15 @@ export class CniPlumber implements PodPlumber {
         `the vrouter of ${node} did not open tap ${tap} of ${ns}/${name}`,
       );
       await topo.startPod(key, servedPorts(pod));
-      const plugged: NetnsPod = { endpoint: `${ns}/${name}`, node, key, netns, ip: result.ip, mac: result.mac, tap };
+      const plugged: NetnsPod = {
+        endpoint: `${ns}/${name}`,
+        node,
+        key,
+        netns,
+        ip: result.ip,
+        mac: result.mac,
+        tap,
+      };
       this.o.onUp(plugged);
       return { ip: result.ip, mac: result.mac, gateway: result.gateway };
     } catch (e) {
@@ -106,7 +115,11 @@ export class CniPlumber implements PodPlumber {
     await this.o.topo.stopPod(key);
     const r = await this.cni("DEL", pod, node, this.o.topo.podNs(key));
     await this.o.topo.deletePodNamespace(key);
-    if (r.code !== 0) throw new CniError(`CNI DEL for ${pod.metadata.namespace}/${pod.metadata.name} failed (exit ${r.code})`, r.stdout || r.stderr);
+    if (r.code !== 0)
+      throw new CniError(
+        `CNI DEL for ${pod.metadata.namespace}/${pod.metadata.name} failed (exit ${r.code})`,
+        r.stdout || r.stderr,
+      );
   }
 
   /** The VM uuid the agent knows the pod by (`GET /vm-cfg/<vm-name>` of the port API). */
@@ -115,11 +128,17 @@ export class CniPlumber implements PodPlumber {
     const res = await fetch(url);
     const body = res.ok ? ((await res.json()) as { "vm-uuid"?: string }[]) : [];
     const uuid = body[0]?.["vm-uuid"];
-    if (!uuid) throw new CniError(`port API GET ${url} has no vm-uuid after a successful CNI ADD`, `${res.status}`);
+    if (!uuid)
+      throw new CniError(`port API GET ${url} has no vm-uuid after a successful CNI ADD`, `${res.status}`);
     return uuid;
   }
 
-  private cni(command: "ADD" | "DEL", pod: KubeObject, node: string, netns: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  private cni(
+    command: "ADD" | "DEL",
+    pod: KubeObject,
+    node: string,
+    netns: string,
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
     const containerId = `ctb-${pod.metadata.uid}`;
     const conf = {
       cniVersion: "1.0.0",
@@ -161,7 +180,9 @@ export class CniPlumber implements PodPlumber {
       child.stderr.on("data", (c: Buffer) => {
         stderr = (stderr + c.toString()).slice(-4000);
       });
-      child.on("error", (e) => rej(new CniError(`cannot run ${this.o.cniBinary ?? CNI_BINARY} (npm run build?)`, e.message)));
+      child.on("error", (e) =>
+        rej(new CniError(`cannot run ${this.o.cniBinary ?? CNI_BINARY} (npm run build?)`, e.message)),
+      );
       child.on("close", (code) => res({ code: code ?? -1, stdout, stderr }));
       child.stdin.end(JSON.stringify(conf));
     });
@@ -187,7 +208,8 @@ export function parseResult(stdout: string): AddResult {
   }
   const ip = r.ips?.[0];
   if (!ip?.address) throw new CniError("the CNI result has no IP", stdout);
-  const sandboxIf = ip.interface !== undefined ? r.interfaces?.[ip.interface] : r.interfaces?.find((i) => i.sandbox);
+  const sandboxIf =
+    ip.interface !== undefined ? r.interfaces?.[ip.interface] : r.interfaces?.find((i) => i.sandbox);
   return { ip: ip.address.split("/")[0]!, gateway: ip.gateway, mac: sandboxIf?.mac };
 }
 

@@ -115,7 +115,12 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
             hostIP: ip,
             conditions: [
               { type: "PodScheduled", status: "True" },
-              { type: "Ready", status: "False", reason: "ContainersNotReady", message: `network: ${(e as Error).message}` },
+              {
+                type: "Ready",
+                status: "False",
+                reason: "ContainersNotReady",
+                message: `network: ${(e as Error).message}`,
+              },
             ],
           },
         })
@@ -145,7 +150,9 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
   // a pod with a deletionTimestamp (real API server, graceful delete) is torn down, then removed for good
   const finishDelete = async (pod: KubeObject) => {
     await stopPod(pod);
-    await kube.delete("pods", pod.metadata.name!, pod.metadata.namespace, { gracePeriodSeconds: 0 }).catch(() => {});
+    await kube
+      .delete("pods", pod.metadata.name!, pod.metadata.namespace, { gracePeriodSeconds: 0 })
+      .catch(() => {});
   };
 
   await pods.start();
@@ -154,7 +161,8 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
     name,
     ip,
     busy,
-    idle: (ignore) => (busy(ignore) ? new Promise((resolve) => waiters.push({ ignore, resolve })) : Promise.resolve()),
+    idle: (ignore) =>
+      busy(ignore) ? new Promise((resolve) => waiters.push({ ignore, resolve })) : Promise.resolve(),
     async stop() {
       if (leaseTimer) clearInterval(leaseTimer);
       pods.stop();
@@ -184,7 +192,12 @@ async function registerNode(kube: KubeApi, name: string, ip: string): Promise<vo
     ],
     capacity: { cpu: "8", memory: "32Gi", pods: "110" },
     allocatable: { cpu: "8", memory: "32Gi", pods: "110" },
-    nodeInfo: { kubeletVersion: "ctb-node-emulator", containerRuntimeVersion: "ctb://0", operatingSystem: "linux", architecture: "amd64" },
+    nodeInfo: {
+      kubeletVersion: "ctb-node-emulator",
+      containerRuntimeVersion: "ctb://0",
+      operatingSystem: "linux",
+      architecture: "amd64",
+    },
   };
   // Like the kubelet, create the Node with its status (addresses, Ready) in the same request: a Node created
   // bare and patched after is seen by watchers (the controller) without an InternalIP in between.
@@ -207,7 +220,13 @@ async function registerNode(kube: KubeApi, name: string, ip: string): Promise<vo
 async function renewLease(kube: KubeApi, name: string): Promise<void> {
   const renewTime = new Date().toISOString().replace("Z", "000Z"); // MicroTime
   try {
-    await kube.patch("leases", name, "kube-node-lease", { spec: { renewTime, holderIdentity: name } }, "merge");
+    await kube.patch(
+      "leases",
+      name,
+      "kube-node-lease",
+      { spec: { renewTime, holderIdentity: name } },
+      "merge",
+    );
   } catch (e) {
     if (!(e instanceof KubeApiError) || e.status !== 404) throw e;
     await kube.create(

@@ -100,7 +100,9 @@ export class PortApiPlumber implements PodPlumber {
     this.attached.delete(endpoint);
     await this.opts.detach(node, endpoint);
     const vmUuid = known?.vmUuid ?? pod.metadata.uid;
-    const res = await fetch(`${this.opts.portApiUrl(node)}/vm/${vmUuid}`, { method: "DELETE" }).catch(() => undefined);
+    const res = await fetch(`${this.opts.portApiUrl(node)}/vm/${vmUuid}`, { method: "DELETE" }).catch(
+      () => undefined,
+    );
     // 404: already gone — DEL must be idempotent
     if (res && !res.ok && res.status !== 404) throw new Error(`port API DELETE /vm/${vmUuid}: ${res.status}`);
   }
@@ -139,9 +141,14 @@ export class PortApiPlumber implements PodPlumber {
 
 export function declaredPorts(pod: KubeObject): PortAttachment["listen"] {
   const out: PortAttachment["listen"] = [];
-  for (const c of (pod.spec?.containers ?? []) as { ports?: { containerPort: number; protocol?: string }[] }[]) {
+  for (const c of (pod.spec?.containers ?? []) as {
+    ports?: { containerPort: number; protocol?: string }[];
+  }[]) {
     for (const p of c.ports ?? []) {
-      out.push({ port: p.containerPort, proto: (p.protocol ?? "TCP").toLowerCase() as "tcp" | "udp" | "sctp" });
+      out.push({
+        port: p.containerPort,
+        proto: (p.protocol ?? "TCP").toLowerCase() as "tcp" | "udp" | "sctp",
+      });
     }
   }
   return out;

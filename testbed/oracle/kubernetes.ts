@@ -108,7 +108,9 @@ function inCidr(ip: string, cidr: string): boolean {
 
 function peerMatches(world: World, np: KubeObject, peer: Peer, other: Endpoint): boolean {
   if (peer.ipBlock) {
-    return inCidr(other.ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((e) => inCidr(other.ip, e));
+    return (
+      inCidr(other.ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((e) => inCidr(other.ip, e))
+    );
   }
   const pod = other.pod;
   if (!pod) return false;
@@ -123,7 +125,8 @@ function peerMatches(world: World, np: KubeObject, peer: Peer, other: Endpoint):
 /** The container port named `name` with `protocol` on `pod`. */
 function namedPort(pod: KubeObject | undefined, name: string, protocol: string): number | undefined {
   for (const c of [...(pod?.spec?.containers ?? []), ...(pod?.spec?.initContainers ?? [])])
-    for (const p of c.ports ?? []) if (p.name === name && (p.protocol ?? "TCP") === protocol) return p.containerPort;
+    for (const p of c.ports ?? [])
+      if (p.name === name && (p.protocol ?? "TCP") === protocol) return p.containerPort;
   return undefined;
 }
 
@@ -157,7 +160,9 @@ function side(world: World, c: Connection, type: "Ingress" | "Egress"): SideVerd
     .filter((np) =>
       ((type === "Ingress" ? np.spec?.ingress : np.spec?.egress) ?? []).some((r: Rule) => {
         const peers = (type === "Ingress" ? r.from : r.to) ?? [];
-        return (!peers.length || peers.some((p) => peerMatches(world, np, p, other))) && portMatches(r.ports, c);
+        return (
+          (!peers.length || peers.some((p) => peerMatches(world, np, p, other))) && portMatches(r.ports, c)
+        );
       }),
     )
     .map(key);
@@ -174,5 +179,10 @@ export function kubernetesVerdict(world: World, c: Connection): Verdict {
       : s.allowed
         ? `${what} allowed by ${s.allowedBy.join(", ")}`
         : `${what} isolated by ${s.isolatedBy.join(", ")} and no rule admits it`;
-  return { allowed, egress, ingress, reason: `${describe(egress, "egress")}; ${describe(ingress, "ingress")}` };
+  return {
+    allowed,
+    egress,
+    ingress,
+    reason: `${describe(egress, "egress")}; ${describe(ingress, "ingress")}`,
+  };
 }

@@ -68,7 +68,13 @@ function defaultPods(world: World): string[] {
 }
 
 /** The port a Service port sends to on its backend pod (targetPort by number or by container-port name). */
-async function backendPort(tb: Testbed, ns: string, svcName: string, pod: KubeObject | undefined, port?: number) {
+async function backendPort(
+  tb: Testbed,
+  ns: string,
+  svcName: string,
+  pod: KubeObject | undefined,
+  port?: number,
+) {
   if (port === undefined) return undefined;
   const svc = await tb.kube.get("services", svcName, ns).catch(() => undefined);
   const sp = (svc?.spec?.ports ?? []).find((p: { port: number }) => p.port === port);
@@ -100,7 +106,11 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
       if (to === from) continue;
       ctx.progress?.(done++, total);
       const [ns, name] = to.split("/") as [string, string];
-      const target = await resolveTarget(tb, step.via === "service" ? `service:${ns}/s-${ns}-${name}` : to, step.port);
+      const target = await resolveTarget(
+        tb,
+        step.via === "service" ? `service:${ns}/s-${ns}-${name}` : to,
+        step.port,
+      );
       const r = await tb.probe({ from, toIp: target.ip, proto: step.proto, port: target.port, count: 1 });
       const ok = r.received > 0;
       observed.set(`${from}>${to}`, ok);
@@ -108,7 +118,8 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
       if (world) {
         const src = pods.get(from);
         const dst = pods.get(to);
-        const port = step.via === "service" ? await backendPort(tb, ns, `s-${ns}-${name}`, dst, step.port) : step.port;
+        const port =
+          step.via === "service" ? await backendPort(tb, ns, `s-${ns}-${name}`, dst, step.port) : step.port;
         const conn: Connection = {
           from: { pod: src, ip: src?.status?.podIP ?? "" },
           to: { pod: dst, ip: dst?.status?.podIP ?? target.ip },
@@ -130,13 +141,18 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
       }
       expected.set(`${from}>${to}`, want!);
       if (step.table && ok !== want)
-        wrong.push(`${from} → ${to}: expected ${want ? "." : "X"}, got ${ok ? "." : "X"}${r.drop ? ` (${r.drop.reason} at ${r.drop.where})` : ""}`);
+        wrong.push(
+          `${from} → ${to}: expected ${want ? "." : "X"}, got ${ok ? "." : "X"}${r.drop ? ` (${r.drop.reason} at ${r.drop.where})` : ""}`,
+        );
     }
   }
 
   const table: TruthTable = step.table ?? {
     targets,
-    rows: sources.map((from) => ({ from, cells: targets.map((to) => expected.get(`${from}>${to}`) ?? true) })),
+    rows: sources.map((from) => ({
+      from,
+      cells: targets.map((to) => expected.get(`${from}>${to}`) ?? true),
+    })),
   };
   const lines = [formatTruthTable(table, (f, t) => observed.get(`${f}>${t}`))];
   if (found.length)
@@ -147,7 +163,9 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
   else if (world) lines.push(`Contrail (${ctx.layout} layout) agrees with Kubernetes on every cell.`);
 
   if (againstKubernetes) wrong.push(...unexpected(found, step.divergences?.[ctx.layout] ?? [], ctx.layout));
-  const what = step.table ? `${step.table.rows.length}×${step.table.targets.length}` : `${sources.length}×${targets.length} against Kubernetes`;
+  const what = step.table
+    ? `${step.table.rows.length}×${step.table.targets.length}`
+    : `${sources.length}×${targets.length} against Kubernetes`;
   return {
     name: `matrix ${step.proto}${step.port ? `/${step.port}` : ""} via ${step.via} (${what})`,
     verdict: wrong.length ? "fail" : "pass",
@@ -164,13 +182,17 @@ function unexpected(found: FoundDivergence[], listed: Divergence[], layout: stri
   for (const f of found) {
     const l = listedBy.get(key(f));
     if (!l) problems.push(`unexpected divergence from Kubernetes: ${formatDivergence(f).trim()}`);
-    else if (l.contrail !== f.contrail) problems.push(`${f.from} → ${f.to}: listed as Contrail ${l.contrail}, observed ${f.contrail}`);
-    else if (l.rule && f.ruleKnown && !f.decidedBy.includes(l.rule)) problems.push(`${f.from} → ${f.to}: listed as decided by ${l.rule}, but ${f.decidedBy}`);
+    else if (l.contrail !== f.contrail)
+      problems.push(`${f.from} → ${f.to}: listed as Contrail ${l.contrail}, observed ${f.contrail}`);
+    else if (l.rule && f.ruleKnown && !f.decidedBy.includes(l.rule))
+      problems.push(`${f.from} → ${f.to}: listed as decided by ${l.rule}, but ${f.decidedBy}`);
   }
   const foundKeys = new Set(found.map(key));
   for (const l of listed)
     if (!foundKeys.has(key(l)))
-      problems.push(`${l.from} → ${l.to}: listed as a divergence of the ${layout} layout (Contrail ${l.contrail}), but Contrail agreed with Kubernetes`);
+      problems.push(
+        `${l.from} → ${l.to}: listed as a divergence of the ${layout} layout (Contrail ${l.contrail}), but Contrail agreed with Kubernetes`,
+      );
   return problems;
 }
 
@@ -180,12 +202,15 @@ export function formatDivergence(d: FoundDivergence): string {
 
 /** The firewall decision that settled the packet, with the NetworkPolicy behind its rule. */
 function describeDecision(r: ProbeResult, world: World, ctx: MatrixContext): string {
-  if (r.firewall === undefined) return "this datapath does not report which rule decided (the sim datapath does)";
+  if (r.firewall === undefined)
+    return "this datapath does not report which rule decided (the sim datapath does)";
   const decisions = r.firewall;
   const decisive = decisions.find((d) => d.action === "deny") ?? decisions.at(-1);
   if (!decisive) {
     if (r.drop) return `dropped by ${r.drop.reason} at ${r.drop.where}`;
-    return r.received > 0 ? "no firewall policy applied to either end" : "no answer (no firewall decision reported)";
+    return r.received > 0
+      ? "no firewall policy applied to either end"
+      : "no answer (no firewall decision reported)";
   }
   const aps = ctx.layout === "upstream" ? ` in application-policy-set ${ctx.apsName ?? ctx.clusterName}` : "";
   const what = decisive.rule
@@ -209,7 +234,8 @@ export function policyBehind(d: FirewallDecision, world: World, ctx: MatrixConte
       policy === `${c}-${ns}-${name}` ||
       rule === `${ns}-ingress-${name}-denyall` ||
       rule === `${ns}-egress-${name}-default-deny-all` ||
-      (policy.startsWith(`${c}-${ns}-`) && (rule.includes(`-${name}-ingress-`) || rule.includes(`-${name}-egress-`)))
+      (policy.startsWith(`${c}-${ns}-`) &&
+        (rule.includes(`-${name}-ingress-`) || rule.includes(`-${name}-egress-`)))
     )
       return `NetworkPolicy ${ns}/${name}`;
   }

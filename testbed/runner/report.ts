@@ -58,13 +58,17 @@ export function summaryText(reports: RunReport[]): string {
   const passed = reports.reduce((n, r) => n + r.passed, 0);
   const failed = reports.reduce((n, r) => n + r.failed, 0);
   const failures = reports.flatMap((r) =>
-    r.checks.filter((c) => c.verdict !== "pass").map((c) => `  ${r.file}:${c.line} ${c.title ? `[${c.title}] ` : ""}${c.name}`),
+    r.checks
+      .filter((c) => c.verdict !== "pass")
+      .map((c) => `  ${r.file}:${c.line} ${c.title ? `[${c.title}] ` : ""}${c.name}`),
   );
   const warnings = reports.flatMap((r) => (r.warnings ?? []).map((w) => `  ${r.file}:${w.line} ${w.text}`));
   return [
     "",
     ...lines,
-    ...(warnings.length ? ["Warnings (the controller could not translate these as written):", ...warnings] : []),
+    ...(warnings.length
+      ? ["Warnings (the controller could not translate these as written):", ...warnings]
+      : []),
     ...(failures.length ? ["Failed expectations:", ...failures] : []),
     `${passed} passed, ${failed} failed`,
   ].join("\n");
@@ -75,7 +79,10 @@ export function jsonReport(reports: RunReport[]): string {
 }
 
 const xml = (s: string) =>
-  s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!);
+  s.replace(
+    /[<>&"']/g,
+    (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!,
+  );
 
 /**
  * JUnit XML as CI systems read it (Jenkins, GitLab, GitHub reporters): totals on <testsuites>, a timestamp and
@@ -94,12 +101,17 @@ export function junitReport(reports: RunReport[], hostname = osHostname()): stri
       seen.set(name, n);
       if (n > 1) name = `${name} #${n}`;
       const tag = c.verdict === "error" ? "error" : "failure";
-      const body = c.verdict === "pass" ? "" : `<${tag} message="${xml(c.name)}">${xml(`${r.file}:${c.line}\n${c.detail ?? ""}`)}</${tag}>`;
+      const body =
+        c.verdict === "pass"
+          ? ""
+          : `<${tag} message="${xml(c.name)}">${xml(`${r.file}:${c.line}\n${c.detail ?? ""}`)}</${tag}>`;
       const out = c.output ? `<system-out>${xml(c.output)}</system-out>` : "";
       return `    <testcase classname="${xml(r.scenario)}" name="${xml(name)}" file="${xml(r.file)}" line="${c.line}" time="${seconds(c.durationMs)}">${body}${out}</testcase>`;
     });
     const attrs = `tests="${r.checks.length}" failures="${count(r, "fail")}" errors="${count(r, "error")}" skipped="0" time="${seconds(r.durationMs)}"`;
-    const warned = r.warnings?.length ? `\n    <system-err>${xml(r.warnings.map((w) => `${r.file}:${w.line} warning: ${w.text}`).join("\n"))}</system-err>` : "";
+    const warned = r.warnings?.length
+      ? `\n    <system-err>${xml(r.warnings.map((w) => `${r.file}:${w.line} warning: ${w.text}`).join("\n"))}</system-err>`
+      : "";
     return `  <testsuite name="${xml(r.scenario)}" ${attrs} timestamp="${xml(r.startedAt.replace(/\.\d+Z$/, ""))}" hostname="${xml(hostname)}" file="${xml(r.file)}">\n${cases.join("\n")}${warned}\n  </testsuite>`;
   });
   const total = (f: (r: RunReport) => number) => reports.reduce((n, r) => n + f(r), 0);
@@ -122,7 +134,10 @@ export interface ProgressStream {
  *
  * Example: `const p = progress(process.stderr); runScenario(s, tb, { onEvent: p.tee(textReporter(p.wrap(process.stdout))) })`.
  */
-export function progress(stream: ProgressStream, opts: { delayMs?: number; tickMs?: number; now?: () => number } = {}) {
+export function progress(
+  stream: ProgressStream,
+  opts: { delayMs?: number; tickMs?: number; now?: () => number } = {},
+) {
   const on = !!stream.isTTY;
   // CTB_PROGRESS_DELAY_MS: how long an activity runs before it is shown (tests use 0)
   const delay = opts.delayMs ?? Number(process.env.CTB_PROGRESS_DELAY_MS ?? 2000);
@@ -164,7 +179,11 @@ export function progress(stream: ProgressStream, opts: { delayMs?: number; tickM
     /** Runner events: each step's start, a matrix's probes done/total. */
     onEvent(ev: RunEvent): void {
       if (ev.type === "step") set(`step ${ev.step.index + 1}: ${ev.step.title ?? ev.step.kind}`);
-      else if (ev.type === "progress") set(`step ${ev.step.index + 1}: ${ev.step.title ?? ev.step.kind} — probes ${ev.done}/${ev.total}`, false);
+      else if (ev.type === "progress")
+        set(
+          `step ${ev.step.index + 1}: ${ev.step.title ?? ev.step.kind} — probes ${ev.done}/${ev.total}`,
+          false,
+        );
     },
     /** Both this and another event handler. */
     tee(other?: (ev: RunEvent) => void): (ev: RunEvent) => void {

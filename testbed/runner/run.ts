@@ -6,8 +6,21 @@
  * Example: `const report = await runScenario(loadScenario(f), testbed, { onEvent: printer })`.
  */
 import ipaddr from "ipaddr.js";
-import { type KubeObject, KubeApiError, RESOURCES, type ResourceName, resourceForKind } from "../../controller/kube/api";
-import type { ContrailExpectation, ObjectKey, PodExpectation, ReachProbe, Scenario, Step } from "../scenario/types";
+import {
+  type KubeObject,
+  KubeApiError,
+  RESOURCES,
+  type ResourceName,
+  resourceForKind,
+} from "../../controller/kube/api";
+import type {
+  ContrailExpectation,
+  ObjectKey,
+  PodExpectation,
+  ReachProbe,
+  Scenario,
+  Step,
+} from "../scenario/types";
 import { checkMatrix, type MatrixContext } from "./matrix-check";
 import { fillTemplates } from "./templates";
 import type { ProbeResult, Testbed } from "./testbed";
@@ -76,11 +89,32 @@ export function loadErrorReport(file: string, error: unknown): RunReport {
   const at = error as { line?: unknown; problem?: unknown };
   const line = typeof at?.line === "number" ? at.line : 0;
   const detail = typeof at?.problem === "string" ? at.problem : errorText(error); // file:line is already on the check
-  const check: CheckResult = { step: 0, line, kind: "apply", name: "load the scenario file", verdict: "error", detail, durationMs: 0 };
-  return { scenario: file, file, checks: [check], warnings: [], startedAt: new Date().toISOString(), durationMs: 0, passed: 0, failed: 1 };
+  const check: CheckResult = {
+    step: 0,
+    line,
+    kind: "apply",
+    name: "load the scenario file",
+    verdict: "error",
+    detail,
+    durationMs: 0,
+  };
+  return {
+    scenario: file,
+    file,
+    checks: [check],
+    warnings: [],
+    startedAt: new Date().toISOString(),
+    durationMs: 0,
+    passed: 0,
+    failed: 1,
+  };
 }
 
-export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOptions = {}): Promise<RunReport> {
+export async function runScenario(
+  scenario: Scenario,
+  tb: Testbed,
+  opts: RunOptions = {},
+): Promise<RunReport> {
   const started = Date.now();
   let stepStarted = started;
   const checks: CheckResult[] = [];
@@ -89,7 +123,14 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
   };
   const record = (step: Step, { line, ...r }: Recorded) => {
     const durationMs = Date.now() - stepStarted;
-    const result = { step: step.index + 1, line: line ?? step.line, title: step.title, kind: step.kind, ...r, durationMs };
+    const result = {
+      step: step.index + 1,
+      line: line ?? step.line,
+      title: step.title,
+      kind: step.kind,
+      ...r,
+      durationMs,
+    };
     checks.push(result);
     emit({ type: "check", result });
   };
@@ -131,7 +172,8 @@ export async function runScenario(scenario: Scenario, tb: Testbed, opts: RunOpti
       kind: last?.kind ?? "apply",
       name: "the scenario has an expectation",
       verdict: "fail",
-      detail: "no step checks anything (wait, pods, reach, matrix or contrail), so a pass would prove nothing; add one, or run with --allow-no-expectations",
+      detail:
+        "no step checks anything (wait, pods, reach, matrix or contrail), so a pass would prove nothing; add one, or run with --allow-no-expectations",
       durationMs: 0,
     };
     checks.push(result);
@@ -168,25 +210,35 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
     case "delete":
       for (const key of step.objects) {
         const { resource, namespace } = locate(key);
-        await within(`the API server to delete ${key.kind} ${key.name}`, tb.kube.delete(resource, key.name, namespace));
+        await within(
+          `the API server to delete ${key.kind} ${key.name}`,
+          tb.kube.delete(resource, key.name, namespace),
+        );
       }
       return settled(tb);
     case "patch": {
       const { resource, namespace } = locate(step.target);
-      await within(`the API server to patch ${step.target.kind} ${step.target.name}`, tb.kube.patch(resource, step.target.name, namespace, step.patch, step.patchType));
+      await within(
+        `the API server to patch ${step.target.kind} ${step.target.name}`,
+        tb.kube.patch(resource, step.target.name, namespace, step.patch, step.patchType),
+      );
       return settled(tb);
     }
     case "label":
     case "annotate": {
       const { resource, namespace } = locate(step.target);
       const field = step.kind === "label" ? "labels" : "annotations";
-      await within(`the API server to ${step.kind} ${step.target.kind} ${step.target.name}`, tb.kube.patch(resource, step.target.name, namespace, { metadata: { [field]: step.set } }, "merge"));
+      await within(
+        `the API server to ${step.kind} ${step.target.kind} ${step.target.name}`,
+        tb.kube.patch(resource, step.target.name, namespace, { metadata: { [field]: step.set } }, "merge"),
+      );
       return settled(tb);
     }
     case "vnc": {
       // the config API's refusal (400/404/409 and its message) is the step's error, at the entry's line
       const refused = await within("the config API", applyVncOps(tb, step.ops));
-      if (refused) io.record({ line: refused.line, name: refused.name, verdict: "error", detail: refused.detail });
+      if (refused)
+        io.record({ line: refused.line, name: refused.name, verdict: "error", detail: refused.detail });
       return settled(tb);
     }
     case "wait": {
@@ -239,7 +291,15 @@ function waitLimitMs(): number {
 export async function within<T>(what: string, work: Promise<T>, limitMs = waitLimitMs()): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still waiting after ${Math.round(limitMs / 1000)} s for ${what} (CTB_WAIT_TIMEOUT_MS sets the limit)`)), limitMs);
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `still waiting after ${Math.round(limitMs / 1000)} s for ${what} (CTB_WAIT_TIMEOUT_MS sets the limit)`,
+          ),
+        ),
+      limitMs,
+    );
   });
   work.catch(() => {}); // a late failure after the deadline is not news
   try {
@@ -267,19 +327,27 @@ async function applyManifest(tb: Testbed, m: KubeObject): Promise<void> {
     } catch (e) {
       if (!(e instanceof KubeApiError) || e.status !== 409) throw e;
       // like kubectl apply: an existing object is updated in place
-      const current = await within(`the API server to get ${what}`, tb.kube.get(resource, m.metadata.name!, namespace));
+      const current = await within(
+        `the API server to get ${what}`,
+        tb.kube.get(resource, m.metadata.name!, namespace),
+      );
       await within(
         `the API server to update ${what}`,
         tb.kube.replace(
           resource,
-          { ...m, metadata: { ...m.metadata, namespace, resourceVersion: current.metadata.resourceVersion }, status: current.status },
+          {
+            ...m,
+            metadata: { ...m.metadata, namespace, resourceVersion: current.metadata.resourceVersion },
+            status: current.status,
+          },
           KUBECTL_WRITE,
         ),
       );
     }
   } catch (e) {
     // kubectl's words: `Error from server (BadRequest): error when creating ...: <the server's message>`
-    if (e instanceof KubeApiError) throw new Error(`apply ${what}: Error from server (${e.reason}): ${e.message}`);
+    if (e instanceof KubeApiError)
+      throw new Error(`apply ${what}: Error from server (${e.reason}): ${e.message}`);
     throw e;
   }
 }
@@ -305,9 +373,14 @@ async function findPod(tb: Testbed, ref: string): Promise<KubeObject> {
   const [namespace, pattern] = ref.split("/") as [string, string];
   const { items } = await tb.kube.list("pods", { namespace });
   const matches = items
-    .filter((p) => (pattern.endsWith("*") ? p.metadata.name!.startsWith(pattern.slice(0, -1)) : p.metadata.name === pattern))
+    .filter((p) =>
+      pattern.endsWith("*") ? p.metadata.name!.startsWith(pattern.slice(0, -1)) : p.metadata.name === pattern,
+    )
     .sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!));
-  if (matches.length === 0) throw new Error(`no pod ${ref} (pods in ${namespace}: ${items.map((p) => p.metadata.name).join(", ") || "none"})`);
+  if (matches.length === 0)
+    throw new Error(
+      `no pod ${ref} (pods in ${namespace}: ${items.map((p) => p.metadata.name).join(", ") || "none"})`,
+    );
   return matches[0]!;
 }
 
@@ -315,16 +388,20 @@ async function podProblems(tb: Testbed, exp: PodExpectation): Promise<string[]> 
   const { items } = await tb.kube.list("pods", exp.namespace ? { namespace: exp.namespace } : undefined);
   const pods = items.filter((p) => !exp.name || matchName(p.metadata.name!, exp.name));
   const problems: string[] = [];
-  if (exp.count !== undefined && pods.length !== exp.count) problems.push(`expected ${exp.count} pods, found ${pods.length}`);
+  if (exp.count !== undefined && pods.length !== exp.count)
+    problems.push(`expected ${exp.count} pods, found ${pods.length}`);
   if (exp.count === undefined && pods.length === 0) problems.push("no such pods");
   for (const p of pods) {
     const id = `${p.metadata.namespace}/${p.metadata.name}`;
     const phase = p.status?.phase;
     const ip: string | undefined = p.status?.podIP;
-    if ((exp.phase ?? "Running") !== phase) problems.push(`${id} is ${phase ?? "without a phase"}, expected ${exp.phase ?? "Running"}`);
-    if (exp.subnet && !(ip && inSubnet(ip, exp.subnet))) problems.push(`${id} has IP ${ip ?? "none"}, not in ${exp.subnet}`);
+    if ((exp.phase ?? "Running") !== phase)
+      problems.push(`${id} is ${phase ?? "without a phase"}, expected ${exp.phase ?? "Running"}`);
+    if (exp.subnet && !(ip && inSubnet(ip, exp.subnet)))
+      problems.push(`${id} has IP ${ip ?? "none"}, not in ${exp.subnet}`);
     if (exp.ip && ip !== exp.ip) problems.push(`${id} has IP ${ip ?? "none"}, expected ${exp.ip}`);
-    if (exp.node && p.spec?.nodeName !== exp.node) problems.push(`${id} is on ${p.spec?.nodeName ?? "no node"}, expected ${exp.node}`);
+    if (exp.node && p.spec?.nodeName !== exp.node)
+      problems.push(`${id} is on ${p.spec?.nodeName ?? "no node"}, expected ${exp.node}`);
   }
   return problems;
 }
@@ -374,7 +451,10 @@ export async function resolveTarget(tb: Testbed, to: string, port?: number): Pro
   if (/^\d/.test(to)) return { ip: to, port, label: to };
   const pod = await findPod(tb, to);
   const ip = pod.status?.podIP;
-  if (!ip) throw new Error(`pod ${pod.metadata.namespace}/${pod.metadata.name} has no IP (phase ${pod.status?.phase})`);
+  if (!ip)
+    throw new Error(
+      `pod ${pod.metadata.namespace}/${pod.metadata.name} has no IP (phase ${pod.status?.phase})`,
+    );
   return { ip, port, label: `${pod.metadata.namespace}/${pod.metadata.name} (${ip})` };
 }
 
@@ -392,7 +472,10 @@ export async function resolveSource(tb: Testbed, from: string): Promise<{ endpoi
   return { endpoint, label: endpoint };
 }
 
-async function checkReach(tb: Testbed, p: ReachProbe): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
+async function checkReach(
+  tb: Testbed,
+  p: ReachProbe,
+): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
   const name = `${p.from} → ${p.to} ${p.proto}${p.port ? `/${p.port}` : ""} expect ${p.expect}`;
   let src: { endpoint: string; label: string };
   let dst: Target;
@@ -403,9 +486,13 @@ async function checkReach(tb: Testbed, p: ReachProbe): Promise<Omit<CheckResult,
     return { name, verdict: "error", detail: errorText(e) };
   }
   if (p.spread) return checkSpread(tb, p, src.endpoint, dst, name);
-  const r = await within(`the probe ${src.endpoint} → ${dst.ip}`, tb.probe({ from: src.endpoint, toIp: dst.ip, proto: p.proto, port: dst.port, count: p.count }));
+  const r = await within(
+    `the probe ${src.endpoint} → ${dst.ip}`,
+    tb.probe({ from: src.endpoint, toIp: dst.ip, proto: p.proto, port: dst.port, count: p.count }),
+  );
   const got = r.received === 0 ? "deny" : r.received === r.sent ? "allow" : "partial";
-  const output = p.proto === "icmp" ? pingOutput(src.endpoint, dst.ip, r) : connectOutput(src.endpoint, dst, p.proto, r);
+  const output =
+    p.proto === "icmp" ? pingOutput(src.endpoint, dst.ip, r) : connectOutput(src.endpoint, dst, p.proto, r);
   return {
     name,
     verdict: got === p.expect ? "pass" : "fail",
@@ -430,7 +517,10 @@ async function checkSpread(
 ): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
   const flows = p.spread!.flows;
   // every attempt is a new flow (new source port): the source vrouter picks an ECMP member per flow
-  const r = await within(`the probe ${from} → ${dst.ip}`, tb.probe({ from, toIp: dst.ip, proto: p.proto, port: dst.port, count: flows }));
+  const r = await within(
+    `the probe ${from} → ${dst.ip}`,
+    tb.probe({ from, toIp: dst.ip, proto: p.proto, port: dst.port, count: flows }),
+  );
   const members = Object.entries(r.servedByCounts).sort(([a], [b]) => a.localeCompare(b));
   const problems: string[] = [];
   if (r.received < flows) problems.push(`${flows - r.received} of ${flows} flows got no answer`);
@@ -443,7 +533,11 @@ async function checkSpread(
     name: `${name}, spread over ≥${p.spread!.minMembers} members`,
     verdict: ok ? "pass" : "fail",
     output: `${flows} flows to ${dst.label}:\n${lines || "  (no answers)"}`,
-    detail: ok ? undefined : problems.length ? `${problems.join("\n")}\n${explain(r, "partial")}` : "members answered but deny was expected",
+    detail: ok
+      ? undefined
+      : problems.length
+        ? `${problems.join("\n")}\n${explain(r, "partial")}`
+        : "members answered but deny was expected",
   };
 }
 
@@ -453,9 +547,13 @@ function pingOutput(from: string, ip: string, r: ProbeResult): string {
     `kubectl exec -it ${pod}${ns !== "default" ? ` -n ${ns}` : ""} ping ${ip}`,
     `PING ${ip} (${ip}): 56 data bytes`,
   ];
-  for (let i = 0; i < r.received; i++) lines.push(`64 bytes from ${ip}: icmp_seq=${i} ttl=${r.replyTtl ?? 64}`);
+  for (let i = 0; i < r.received; i++)
+    lines.push(`64 bytes from ${ip}: icmp_seq=${i} ttl=${r.replyTtl ?? 64}`);
   const loss = r.sent === 0 ? 0 : Math.round(((r.sent - r.received) / r.sent) * 100);
-  lines.push(`--- ${ip} ping statistics ---`, `${r.sent} packets transmitted, ${r.received} packets received, ${loss}% packet loss`);
+  lines.push(
+    `--- ${ip} ping statistics ---`,
+    `${r.sent} packets transmitted, ${r.received} packets received, ${loss}% packet loss`,
+  );
   return lines.join("\n");
 }
 
@@ -505,13 +603,20 @@ async function checkContrail(
     problems.push(`not found; ${exp.type} objects present: ${similar.join(", ") || "none"}`);
   }
   if (!exp.exists && matches.length > 0) problems.push(`found ${found.join(", ")}`);
-  if (exp.count !== undefined && matches.length !== exp.count) problems.push(`expected ${exp.count}, found ${matches.length}: ${found.join(", ")}`);
+  if (exp.count !== undefined && matches.length !== exp.count)
+    problems.push(`expected ${exp.count}, found ${matches.length}: ${found.join(", ")}`);
   if (exp.exists && (exp.fields || exp.refs) && matches.length > 0) {
-    const fieldProblems = matches.map((o) => [...fieldMismatches(o, exp.fields ?? {}), ...refMismatches(o, exp.refs ?? {})]);
+    const fieldProblems = matches.map((o) => [
+      ...fieldMismatches(o, exp.fields ?? {}),
+      ...refMismatches(o, exp.refs ?? {}),
+    ]);
     // one object holding everything passes; else show the closest one's differences
     const closest = fieldProblems.reduce((a, b) => (b.length < a.length ? b : a));
     if (closest.length > 0) {
-      if (matches.length > 1) problems.push(`none of the ${matches.length} matching objects has all of it; the closest, ${found[fieldProblems.indexOf(closest)]}:`);
+      if (matches.length > 1)
+        problems.push(
+          `none of the ${matches.length} matching objects has all of it; the closest, ${found[fieldProblems.indexOf(closest)]}:`,
+        );
       problems.push(...closest);
     }
   }
@@ -524,7 +629,10 @@ async function checkContrail(
 }
 
 /** The uid of the pod or service an `of:` names (undefined for namespaces, nodes, or an object gone). */
-async function ownerUid(tb: Testbed, of: NonNullable<ContrailExpectation["of"]>): Promise<string | undefined> {
+async function ownerUid(
+  tb: Testbed,
+  of: NonNullable<ContrailExpectation["of"]>,
+): Promise<string | undefined> {
   if (of.kind !== "Pod" && of.kind !== "Service") return undefined;
   try {
     return (await tb.kube.get(of.kind === "Pod" ? "pods" : "services", of.name, of.namespace)).metadata.uid;
@@ -538,7 +646,8 @@ function fieldMismatches(obj: Record<string, any>, fields: Record<string, unknow
   const out: string[] = [];
   for (const [path, want] of Object.entries(fields)) {
     const got = path.split(".").reduce<any>((o, k) => (o == null ? undefined : o[k]), obj);
-    if (!contains(got, want)) out.push(`${path}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
+    if (!contains(got, want))
+      out.push(`${path}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
   }
   return out;
 }
@@ -547,7 +656,9 @@ function fieldMismatches(obj: Record<string, any>, fields: Record<string, unknow
 function contains(got: unknown, want: unknown): boolean {
   if (Array.isArray(want)) return Array.isArray(got) && want.every((w) => got.some((g) => contains(g, w)));
   if (want && typeof want === "object") {
-    return !!got && typeof got === "object" && Object.entries(want).every(([k, v]) => contains((got as any)[k], v));
+    return (
+      !!got && typeof got === "object" && Object.entries(want).every(([k, v]) => contains((got as any)[k], v))
+    );
   }
   return got === want;
 }
@@ -566,7 +677,9 @@ export async function podsTable(tb: Testbed, namespace?: string): Promise<string
   const { items } = await tb.kube.list("pods", namespace ? { namespace } : undefined);
   const rows = items
     .sort((a, b) =>
-      `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
+      `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
+        `${b.metadata.namespace}/${b.metadata.name}`,
+      ),
     )
     .map((p) => {
       const ready = p.status?.conditions?.find((c: any) => c.type === "Ready")?.status === "True";
@@ -582,7 +695,16 @@ export async function podsTable(tb: Testbed, namespace?: string): Promise<string
         p.spec?.nodeName ?? "<none>",
       ];
     });
-  const header = [...(namespace ? [] : ["NAMESPACE"]), "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"];
+  const header = [
+    ...(namespace ? [] : ["NAMESPACE"]),
+    "NAME",
+    "READY",
+    "STATUS",
+    "RESTARTS",
+    "AGE",
+    "IP",
+    "NODE",
+  ];
   return formatColumns([header, ...rows]);
 }
 
@@ -594,7 +716,9 @@ function age(ts: unknown): string {
 
 export function formatColumns(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join("")).join("\n");
+  return rows
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join(""))
+    .join("\n");
 }
 
 export async function describeNamespace(tb: Testbed, name: string): Promise<string> {

@@ -27,7 +27,20 @@ import {
 const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const validate = ajv.compile(schema);
 
-const ACTIONS = ["apply", "delete", "patch", "label", "annotate", "vnc", "wait", "reach", "matrix", "contrail", "pods", "show"];
+const ACTIONS = [
+  "apply",
+  "delete",
+  "patch",
+  "label",
+  "annotate",
+  "vnc",
+  "wait",
+  "reach",
+  "matrix",
+  "contrail",
+  "pods",
+  "show",
+];
 
 export function loadScenario(file: string): Scenario {
   let text: string;
@@ -116,13 +129,17 @@ function normaliseStep(
     case "wait":
       return { kind: "wait", pods: (v.pods ?? {}) as PodExpectation };
     case "reach":
-      return { kind: "reach", probes: (Array.isArray(v) ? v : [v]).map((p: any, i: number) => reachProbe(p, i, fail)) };
+      return {
+        kind: "reach",
+        probes: (Array.isArray(v) ? v : [v]).map((p: any, i: number) => reachProbe(p, i, fail)),
+      };
     case "matrix": {
       const proto = (v.proto ?? "tcp") as Proto;
       if (proto !== "icmp" && v.port === undefined) fail(`matrix: proto ${proto} needs a port`, ["matrix"]);
       const base = { kind: "matrix" as const, proto, port: v.port, via: v.via ?? "pod" };
       if (v.expect === "kubernetes") return { ...base, pods: v.pods, divergences: v.divergences };
-      if (v.pods || v.divergences) fail("matrix: pods and divergences go with expect: kubernetes", ["matrix"]);
+      if (v.pods || v.divergences)
+        fail("matrix: pods and divergences go with expect: kubernetes", ["matrix"]);
       try {
         return { ...base, table: parseTruthTable(v.expect) };
       } catch (e) {
@@ -173,10 +190,16 @@ const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 function reachProbe(p: any, i: number, fail: Fail): ReachProbe {
   const at = ["reach", i];
   const fromOk = POD_REF.test(p.from) || /^host:.+/.test(p.from);
-  if (!fromOk) fail(`reach.from "${p.from}" must be <namespace>/<pod> or host:<fabric host>`, [...at, "from"]);
+  if (!fromOk)
+    fail(`reach.from "${p.from}" must be <namespace>/<pod> or host:<fabric host>`, [...at, "from"]);
   const to: string = p.to;
-  const toOk = POD_REF.test(to) || IPV4.test(to) || /^(service|svc):[^/]+\/.+$/.test(to) || /^host:.+/.test(to);
-  if (!toOk) fail(`reach.to "${to}" must be <namespace>/<pod>, service:<namespace>/<name>, host:<name> or an IPv4 address`, [...at, "to"]);
+  const toOk =
+    POD_REF.test(to) || IPV4.test(to) || /^(service|svc):[^/]+\/.+$/.test(to) || /^host:.+/.test(to);
+  if (!toOk)
+    fail(
+      `reach.to "${to}" must be <namespace>/<pod>, service:<namespace>/<name>, host:<name> or an IPv4 address`,
+      [...at, "to"],
+    );
   const proto = (p.proto ?? "icmp") as Proto;
   if (proto !== "icmp" && p.port === undefined) fail(`reach: proto ${proto} needs a port`, at);
   if (proto === "icmp" && p.port !== undefined) fail("reach: icmp takes no port", [...at, "port"]);
@@ -213,7 +236,8 @@ function loadManifests(v: any, base: string, file: string, fail: Fail): KubeObje
         fail(`apply: invalid manifest YAML${where}: ${d.errors[0]!.message.split("\n")[0]}`, ["apply"]);
       }
       const o = d.toJS();
-      if (o !== null && o !== undefined) objs.push(...(o.kind === "List" && Array.isArray(o.items) ? o.items : [o]));
+      if (o !== null && o !== undefined)
+        objs.push(...(o.kind === "List" && Array.isArray(o.items) ? o.items : [o]));
     }
   } else {
     objs = Array.isArray(v) ? v : [v];

@@ -13,7 +13,8 @@ export function parseTruthTable(text: string): TruthTable {
     .map((l) => l.trim())
     .filter((l) => l.length > 0)
     .map((l) => l.split(/\s+/));
-  if (rows.length < 2) throw new Error("a truth table needs a header row of targets and at least one source row");
+  if (rows.length < 2)
+    throw new Error("a truth table needs a header row of targets and at least one source row");
   const targets = rows[0]!;
   const seen = new Set<string>();
   for (const t of targets) {
@@ -25,14 +26,16 @@ export function parseTruthTable(text: string): TruthTable {
     targets,
     rows: rows.slice(1).map((cells, i) => {
       const [from, ...marks] = cells;
-      if (!from || !/^[^/\s]+\/[^/\s]+$/.test(from)) throw new Error(`row ${i + 1}: first cell "${from}" is not <namespace>/<pod>`);
+      if (!from || !/^[^/\s]+\/[^/\s]+$/.test(from))
+        throw new Error(`row ${i + 1}: first cell "${from}" is not <namespace>/<pod>`);
       if (marks.length !== targets.length) {
         throw new Error(`row ${from}: ${marks.length} cells for ${targets.length} targets`);
       }
       return {
         from,
         cells: marks.map((m, j) => {
-          if (m !== "." && m !== "X") throw new Error(`row ${from}, column ${targets[j]}: "${m}" is neither "." nor "X"`);
+          if (m !== "." && m !== "X")
+            throw new Error(`row ${from}, column ${targets[j]}: "${m}" is neither "." nor "X"`);
           return m === ".";
         }),
       };
@@ -41,8 +44,12 @@ export function parseTruthTable(text: string): TruthTable {
 }
 
 /** Render observed results in the same notation, marking cells that differ from the expectation with `*`. */
-export function formatTruthTable(expected: TruthTable, observed: (from: string, to: string) => boolean | undefined): string {
-  const width = Math.max(...expected.targets.map((t) => t.length), ...expected.rows.map((r) => r.from.length)) + 1;
+export function formatTruthTable(
+  expected: TruthTable,
+  observed: (from: string, to: string) => boolean | undefined,
+): string {
+  const width =
+    Math.max(...expected.targets.map((t) => t.length), ...expected.rows.map((r) => r.from.length)) + 1;
   const pad = (s: string) => s.padEnd(width + 1);
   const out = [pad("") + expected.targets.map(pad).join("")];
   for (const row of expected.rows) {

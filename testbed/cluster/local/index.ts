@@ -353,7 +353,8 @@ async function waitHealthy(
   signal?: AbortSignal,
 ): Promise<void> {
   for (;;) {
-    if (signal?.aborted) throw new LocalControlPlaneError("not-ready", `start interrupted while waiting for ${name}`);
+    if (signal?.aborted)
+      throw new LocalControlPlaneError("not-ready", `start interrupted while waiting for ${name}`);
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new LocalControlPlaneError(
         "exited",

@@ -56,12 +56,17 @@ const PHASE_RANK: Record<string, number> = { Pending: 0, Unknown: 1, Running: 2 
  * (`doubledUp`), Ready more recently, more restarts, created more recently. Times count in powers of two of
  * their age (LogarithmicScaleDown), and within one bucket the smaller uid goes first.
  */
-export function deletionOrder(doubledUp: Map<KubeObject, number>, now: Date): (a: KubeObject, b: KubeObject) => number {
+export function deletionOrder(
+  doubledUp: Map<KubeObject, number>,
+  now: Date,
+): (a: KubeObject, b: KubeObject) => number {
   const byBool = (x: boolean, y: boolean) => (x === y ? 0 : x ? -1 : 1);
-  const cost = (p: KubeObject) => Number.parseInt(p.metadata.annotations?.[DELETION_COST_ANNOTATION] ?? "0", 10) || 0;
+  const cost = (p: KubeObject) =>
+    Number.parseInt(p.metadata.annotations?.[DELETION_COST_ANNOTATION] ?? "0", 10) || 0;
   const restarts = (p: KubeObject) =>
     Math.max(0, ...((p.status?.containerStatuses ?? []) as Any[]).map((c) => c.restartCount ?? 0));
-  const readySince = (p: KubeObject) => timeOf(p.status?.conditions?.find((c: Any) => c.type === "Ready")?.lastTransitionTime);
+  const readySince = (p: KubeObject) =>
+    timeOf(p.status?.conditions?.find((c: Any) => c.type === "Ready")?.lastTransitionTime);
   /** Negative when `a` goes first: the more recent time (a zero time first of all), bucketed by log2 of age. */
   const recentFirst = (a: KubeObject, b: KubeObject, ta: number | undefined, tb: number | undefined) => {
     if (ta === tb) return 0;
@@ -101,7 +106,8 @@ function scaledValue(v: unknown, total: number, roundUp: boolean): number {
 function replicasAnnotations(d: KubeObject): Record<string, string> {
   const want: number = d.spec.replicas ?? 1;
   const strategy = d.spec.strategy ?? {};
-  const surge = strategy.type === "RollingUpdate" ? scaledValue(strategy.rollingUpdate?.maxSurge, want, true) : 0;
+  const surge =
+    strategy.type === "RollingUpdate" ? scaledValue(strategy.rollingUpdate?.maxSurge, want, true) : 0;
   return {
     "deployment.kubernetes.io/desired-replicas": String(want),
     "deployment.kubernetes.io/max-replicas": String(want + surge),
@@ -208,7 +214,8 @@ export class WorkloadController implements Controller {
     const perNode = new Map<string, number>();
     for (const p of this.registry.store.scan("pods", owner.metadata.namespace)) {
       const node = p.spec?.nodeName;
-      if (node && isActive(p) && owners.has(controllerRef(p)?.uid)) perNode.set(node, (perNode.get(node) ?? 0) + 1);
+      if (node && isActive(p) && owners.has(controllerRef(p)?.uid))
+        perNode.set(node, (perNode.get(node) ?? 0) + 1);
     }
     return new Map(pods.map((p) => [p, p.spec?.nodeName ? (perNode.get(p.spec.nodeName) ?? 0) : 0]));
   }
@@ -334,7 +341,10 @@ export class WorkloadController implements Controller {
       const selector = structuredClone(d.spec.selector);
       selector.matchLabels = { ...(selector.matchLabels ?? {}), [HASH_LABEL]: hash };
       const want: number = d.spec.replicas ?? 1;
-      const annotations: Record<string, string> = { ...replicasAnnotations(d), [REVISION_ANNOTATION]: String(revision) };
+      const annotations: Record<string, string> = {
+        ...replicasAnnotations(d),
+        [REVISION_ANNOTATION]: String(revision),
+      };
       // a fresh deployment starts at full size; a rollout grows the new set step by step
       const initial = olds.some((rs) => (rs.spec?.replicas ?? 0) > 0) ? 0 : want;
       return this.registry.create(
