@@ -41,6 +41,8 @@ export class VrouterProcess {
   private lastTables?: VrouterTables;
   private stopping = false;
   private exited?: Error;
+  /** Set while a crashed vrouter is being started again: requests wait for it rather than fail. */
+  private restarting?: Promise<void>;
 
   private constructor(private readonly o: VrouterProcessOptions) {}
 
@@ -99,12 +101,15 @@ export class VrouterProcess {
     }
     this.restarts++;
     this.o.log?.(`${err.message}; restarting (${this.restarts}/${VrouterProcess.MAX_RESTARTS})`);
-    try {
-      await this.spawn();
-    } catch (e) {
-      this.exited = e as Error;
-      for (const w of this.portWaiters.splice(0)) w.reject(e as Error);
-    }
+    this.restarting = this.spawn().then(
+      () => undefined,
+      (e: unknown) => {
+        this.exited = e as Error;
+        for (const w of this.portWaiters.splice(0)) w.reject(e as Error);
+      },
+    );
+    await this.restarting;
+    this.restarting = undefined;
   }
 
   private onMessage(m: FromVrouter): void {
@@ -135,16 +140,24 @@ export class VrouterProcess {
     return this.requestFull(r).then((x) => x.status);
   }
 
-  private requestFull(r: Request): Promise<{ status?: VrouterStatus; count?: number }> {
-    if (this.exited) return Promise.reject(this.exited);
+  private async requestFull(
+    r: Request,
+    retried = false,
+  ): Promise<{ status?: VrouterStatus; count?: number }> {
+    // a crash between two requests is a restart in progress, not the end of this compute's datapath
+    if (this.restarting) await this.restarting;
+    if (this.exited) throw this.exited;
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const sent = new Promise<{ status?: VrouterStatus; count?: number }>((resolve, reject) => {
       this.pending.set(id, { resolve: (status, count) => resolve({ status, count }), reject });
-      if (!this.send({ ...r, id } as ToVrouter)) {
-        this.pending.delete(id);
-        reject(new NetnsError(`vrouter of ${this.o.compute} is not running`));
-      }
     });
+    if (this.send({ ...r, id } as ToVrouter)) return sent;
+    this.pending.delete(id);
+    // the child is gone but its exit is not handled yet: give the restart a moment, then try once more
+    for (let i = 0; !retried && i < 50 && !this.restarting && !this.exited; i++)
+      await new Promise((w) => setTimeout(w, 100));
+    if (!retried && (this.restarting || this.proc.child.connected)) return this.requestFull(r, true);
+    throw this.exited ?? new NetnsError(`vrouter of ${this.o.compute} is not running`);
   }
 
   /**
