@@ -10,13 +10,13 @@
  *
  * Run: `node --import tsx bench/controller.bench.ts [pods] [namespaces] [services] [model]` (default 5000 100 500 r5).
  */
-import { spawn } from "node:child_process";
 import { defaultConfig } from "../controller/config";
 import { startController } from "../controller/index";
 import type { KubeObject } from "../controller/kube/api";
 import { VncClient } from "../controller/vnc/client";
 import { startApiServer } from "../fake-contrail-api/server";
 import { FakeKube, node, ns, pod, service, slice } from "../test/controller/fake-kube";
+import { callsTotal, pct, startApiProcess } from "./support";
 
 const P = Number(process.argv[2] ?? 5000);
 const N = Number(process.argv[3] ?? 100);
@@ -26,42 +26,6 @@ const MODEL = (process.argv[5] ?? "r5") as "r4" | "r5";
 const SAME_PROCESS = !!process.env.CTB_BENCH_SAME_PROCESS;
 const NODES = 20;
 const EVENTS = 200;
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-}
-
-async function callsTotal(statusUrl: string): Promise<number> {
-  const text = await (await fetch(`${statusUrl}/metrics`)).text();
-  let sum = 0;
-  for (const m of text.matchAll(/^ctb_controller_vnc_calls_total\{[^}]*\} (\d+)/gm)) sum += Number(m[1]);
-  return sum;
-}
-
-/** The fake API as its own process (as `ctb api` runs it), so API and controller each get a core. */
-async function startApiProcess(): Promise<{ url: string; close: () => Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "fake-contrail-api/cli.ts", "--port", "0"], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => {
-      err += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(err);
-      if (m) resolve(m[1]);
-    });
-    child.once("exit", (code) => reject(new Error(`fake API exited with ${code}: ${err}`)));
-  });
-  return {
-    url,
-    close: () =>
-      new Promise<void>((r) => {
-        child.once("exit", () => r());
-        child.kill("SIGTERM");
-      }),
-  };
-}
 
 async function main() {
   const api = SAME_PROCESS ? await startApiServer({ port: 0, quiet: true }) : await startApiProcess();

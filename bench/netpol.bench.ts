@@ -33,8 +33,6 @@
  * - 2000 400 20 20, both layouts (load 1.9–3.7): cold start 6.2 s vs 124 s (0.05); label change p50 50 ms vs
  *   10.7 s, p99 (the max of 20) 102 ms vs 32 s; 121,000 firewall rules in the kubernetes layout.
  */
-import { spawn } from "node:child_process";
-import { loadavg } from "node:os";
 import { defaultConfig, type NetpolLayout } from "../controller/config";
 import { startController } from "../controller/index";
 import type { KubeObject, ResourceName } from "../controller/kube/api";
@@ -44,6 +42,7 @@ import { unitKey } from "../controller/translate/names";
 import { emptySnapshot, emptyView, type KubeSnapshot, putObject } from "../controller/translate/types";
 import { VncClient } from "../controller/vnc/client";
 import { FakeKube, node, pod } from "../test/controller/fake-kube";
+import { callsTotal, load, pct, startApiProcess } from "./support";
 
 const P = Number(process.argv[2] ?? 5000);
 const NP = Number(process.argv[3] ?? 1000);
@@ -55,59 +54,6 @@ const NODES = 20;
 const APPS = 20;
 const TIERS = 5;
 const TEAMS = 5;
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-}
-
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
-
-async function callsTotal(statusUrl: string): Promise<number> {
-  const text = await (await fetch(`${statusUrl}/metrics`)).text();
-  let sum = 0;
-  for (const m of text.matchAll(/^ctb_controller_vnc_calls_total\{[^}]*\} (\d+)/gm)) sum += Number(m[1]);
-  return sum;
-}
-
-/** The fake API as its own process, so API and controller each get a core. */
-async function startApiProcess(): Promise<{ url: string; close: () => Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "fake-contrail-api/cli.ts", "--port", "0"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    const seen = (d: Buffer) => {
-      out += d.toString();
-      const m = /listening (?:on )?(http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    };
-    child.stdout.on("data", seen);
-    child.stderr.on("data", seen);
-    child.once("exit", (code) => reject(new Error(`fake API exited with ${code}: ${out}`)));
-  });
-  child.stdout.resume();
-  child.stderr.resume();
-  // an interrupted bench must not leave the API process behind
-  const kill = () => child.kill("SIGTERM");
-  process.once("exit", kill);
-  for (const sig of ["SIGINT", "SIGTERM"] as const)
-    process.once(sig, () => {
-      kill();
-      process.exit(130);
-    });
-  return {
-    url,
-    close: () =>
-      new Promise<void>((r) => {
-        child.once("exit", () => r());
-        child.kill("SIGTERM");
-      }),
-  };
-}
 
 const nsName = (j: number) => `ns-${j}`;
 /** Pod i lives in namespace i mod N; within a namespace the m-th pod has app a(m mod 20), tier t(m/20 mod 5). */
