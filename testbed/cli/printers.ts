@@ -94,6 +94,18 @@ interface Columns {
 const none = (v: string | undefined) => (v === undefined || v === "" ? "<none>" : v);
 const age = (o: KubeObject) => humanAge(o.metadata.creationTimestamp);
 
+/** ReplicaSets and ReplicationControllers print the same counts. */
+const replicaCounts: Columns = {
+  header: ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+  row: (r) => [
+    r.metadata.name!,
+    String(r.spec?.replicas ?? 1),
+    String(r.status?.replicas ?? 0),
+    String(r.status?.readyReplicas ?? 0),
+    age(r),
+  ],
+};
+
 const COLUMNS: Partial<Record<ResourceName, Columns>> = {
   pods: {
     header: ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
@@ -160,27 +172,11 @@ const COLUMNS: Partial<Record<ResourceName, Columns>> = {
     wideRow: (d) => templateColumns(d),
   },
   replicasets: {
-    header: ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
-    row: (r) => [
-      r.metadata.name!,
-      String(r.spec?.replicas ?? 1),
-      String(r.status?.replicas ?? 0),
-      String(r.status?.readyReplicas ?? 0),
-      age(r),
-    ],
+    ...replicaCounts,
     wideHeader: ["CONTAINERS", "IMAGES", "SELECTOR"],
     wideRow: (r) => templateColumns(r),
   },
-  replicationcontrollers: {
-    header: ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
-    row: (r) => [
-      r.metadata.name!,
-      String(r.spec?.replicas ?? 1),
-      String(r.status?.replicas ?? 0),
-      String(r.status?.readyReplicas ?? 0),
-      age(r),
-    ],
-  },
+  replicationcontrollers: replicaCounts,
   endpoints: {
     header: ["NAME", "ENDPOINTS", "AGE"],
     row: (e) => [e.metadata.name!, endpointsText(e), age(e)],
