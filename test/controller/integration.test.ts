@@ -54,6 +54,26 @@ async function settle(c: ControllerHandle) {
   expect(c.status()).toMatchObject({ inSync: true, queueDepth: 0 });
 }
 
+/** What an operator prepares beside the cluster: project admin, a network with a /24, optionally its pool "pool". */
+async function operatorNetwork(name: string, prefix: string, pool = false) {
+  await vnc.create("project", { fq_name: ["default-domain", "admin"], parent_type: "domain" });
+  await vnc.create("virtual-network", {
+    fq_name: ["default-domain", "admin", name],
+    parent_type: "project",
+    network_ipam_refs: [
+      {
+        to: ["default-domain", "default-project", "default-network-ipam"],
+        attr: { ipam_subnets: [{ subnet: { ip_prefix: prefix, ip_prefix_len: 24 } }] },
+      },
+    ],
+  });
+  if (pool)
+    await vnc.create("floating-ip-pool", {
+      fq_name: ["default-domain", "admin", name, "pool"],
+      parent_type: "virtual-network",
+    });
+}
+
 const fq = (o: VncObject) => o.fq_name.join(":");
 async function names(type: string): Promise<string[]> {
   return (await vnc.list(type)).map(fq).sort();
@@ -164,22 +184,7 @@ describe("r4 (seed 000 section 9)", () => {
 
 describe("external addresses", () => {
   it("gives a LoadBalancer service a floating IP from public_fip_pool and writes it to the service status", async () => {
-    const proj = await vnc.create("project", { fq_name: ["default-domain", "admin"], parent_type: "domain" });
-    await vnc.create("virtual-network", {
-      fq_name: ["default-domain", "admin", "public"],
-      parent_type: "project",
-      network_ipam_refs: [
-        {
-          to: ["default-domain", "default-project", "default-network-ipam"],
-          attr: { ipam_subnets: [{ subnet: { ip_prefix: "203.0.113.0", ip_prefix_len: 24 } }] },
-        },
-      ],
-    });
-    await vnc.create("floating-ip-pool", {
-      fq_name: ["default-domain", "admin", "public", "pool"],
-      parent_type: "virtual-network",
-    });
-    expect(proj.uuid).toBeTruthy();
+    await operatorNetwork("public", "203.0.113.0", true);
     await kube.create("nodes", node("n1", "10.1.0.1"));
     await kube.create("namespaces", ns("default"));
     const lbSvc = service("default", "shop", "10.96.0.40");
@@ -227,21 +232,7 @@ describe("a configured floating-ip pool that does not exist", () => {
     );
 
     // the pool appears: the next resync gives the services their addresses and the warnings go
-    await vnc.create("project", { fq_name: ["default-domain", "admin"], parent_type: "domain" });
-    await vnc.create("virtual-network", {
-      fq_name: ["default-domain", "admin", "public"],
-      parent_type: "project",
-      network_ipam_refs: [
-        {
-          to: ["default-domain", "default-project", "default-network-ipam"],
-          attr: { ipam_subnets: [{ subnet: { ip_prefix: "203.0.113.0", ip_prefix_len: 24 } }] },
-        },
-      ],
-    });
-    await vnc.create("floating-ip-pool", {
-      fq_name: ["default-domain", "admin", "public", "pool"],
-      parent_type: "virtual-network",
-    });
+    await operatorNetwork("public", "203.0.113.0", true);
     await c.resync();
     expect(await vnc.list("floating-ip")).toHaveLength(2);
     expect(c.warnings()).toEqual([]);
@@ -250,21 +241,7 @@ describe("a configured floating-ip pool that does not exist", () => {
 
 describe("an external address the pool cannot give", () => {
   it("outside the pool's subnets or already taken: that floating IP is left out with a warning, the rest built", async () => {
-    await vnc.create("project", { fq_name: ["default-domain", "admin"], parent_type: "domain" });
-    await vnc.create("virtual-network", {
-      fq_name: ["default-domain", "admin", "public"],
-      parent_type: "project",
-      network_ipam_refs: [
-        {
-          to: ["default-domain", "default-project", "default-network-ipam"],
-          attr: { ipam_subnets: [{ subnet: { ip_prefix: "203.0.113.0", ip_prefix_len: 24 } }] },
-        },
-      ],
-    });
-    await vnc.create("floating-ip-pool", {
-      fq_name: ["default-domain", "admin", "public", "pool"],
-      parent_type: "virtual-network",
-    });
+    await operatorNetwork("public", "203.0.113.0", true);
     await kube.create("nodes", node("n1", "10.1.0.1"));
     await kube.create("namespaces", ns("default"));
     const outside = service("default", "outside", "10.96.0.50");
@@ -713,17 +690,7 @@ describe("bad input", () => {
     );
     expect([...c.blocked().keys()]).toEqual(["Pod/odd/p"]);
     // someone creates the network: retried at once on request, the pod gets its interface and the warning goes
-    await vnc.create("project", { fq_name: ["default-domain", "admin"], parent_type: "domain" });
-    await vnc.create("virtual-network", {
-      fq_name: ["default-domain", "admin", "nope"],
-      parent_type: "project",
-      network_ipam_refs: [
-        {
-          to: ["default-domain", "default-project", "default-network-ipam"],
-          attr: { ipam_subnets: [{ subnet: { ip_prefix: "192.168.50.0", ip_prefix_len: 24 } }] },
-        },
-      ],
-    });
+    await operatorNetwork("nope", "192.168.50.0");
     c.retryBlocked();
     await settle(c);
     expect(c.blocked().size).toBe(0);
