@@ -9,18 +9,17 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { defaultConfig } from "../../controller/config";
 import { type ControllerHandle, jsonLogger, startController } from "../../controller/index";
 import type { KubeObject } from "../../controller/kube/api";
-import { VncClient, type VncObject } from "../../controller/vnc/client";
-import { type ApiServer, startApiServer } from "../../fake-contrail-api/server";
+import type { VncClient, VncObject } from "../../controller/vnc/client";
+import { useApiServer } from "../support/api";
 import { FakeKube, node, ns, pod } from "./fake-kube";
 
-let api: ApiServer;
+const api = useApiServer("each");
 let vnc: VncClient;
 let kube: FakeKube;
 let c: ControllerHandle;
 
 beforeEach(async () => {
-  api = await startApiServer({ port: 0, quiet: true });
-  vnc = new VncClient(api.url);
+  vnc = api.vnc;
   kube = new FakeKube();
   await kube.create("nodes", node("n1", "10.0.0.1"));
   for (const n of ["default", "x"]) await kube.create("namespaces", ns(n));
@@ -35,7 +34,6 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await c.stop();
-  await api.close();
 });
 
 const policy = (name: string, spec: object): KubeObject => ({
