@@ -18,6 +18,7 @@
  *
  * Example: `computeTables(model, "compute-1", new Map([["compute-1", [port]], ["compute-2", []]]))`
  */
+import { isIPv4 } from "node:net";
 import {
   type FloatingIpBinding,
   type LinkLocalService,
@@ -79,6 +80,8 @@ export interface ComputeOptions {
   fabricPrefixLen?: number;
   /** A view built once for several computes at the same config version and ports. */
   view?: ClusterView;
+  /** Addresses an `ip_fabric_DNS_service_name` resolved to (the agent's FabricDnsResolver); none: unresolved. */
+  fabricDns?: (name: string) => string[];
 }
 
 export class UnknownComputeError extends Error {
@@ -196,11 +199,7 @@ export function buildClusterView(
     primaryVrf.set(vn.uuid, primaryRoutingInstance(model, vn));
     forwardingVrf.set(vn.uuid, isIpFabricForwarded(model, vn) ? IP_FABRIC_VRF : primaryVrf.get(vn.uuid)!);
   }
-  const gvc =
-    model.byFqName("global-vrouter-config", [
-      "default-global-system-config",
-      "default-global-vrouter-config",
-    ]) ?? model.list("global-vrouter-config")[0];
+  const gvc = globalVrouterConfig(model);
   const view: ClusterView = {
     model,
     computes,
@@ -484,7 +483,7 @@ export function computeTables(
   const self = view.computes.get(computeName);
   if (!self) throw new UnknownComputeError(computeName);
   const ids = opts.ids ?? new IdAllocator({ vif: 3, vrf: 1, nh: 1 });
-  const b = new TableBuilder(view, self, ids);
+  const b = new TableBuilder(view, self, ids, opts.fabricDns);
   const tables = b.build();
   ids.sweep();
   return tables;
@@ -501,12 +500,15 @@ class TableBuilder {
   private readonly firewallPolicies = new Map<string, FirewallPolicy>();
   private readonly tunnelEncap: "mplsoudp" | "mplsogre";
   private readonly encapPriority: VrouterTables["encapPriority"];
+  private readonly linkLocal: LinkLocalService[];
 
   constructor(
     private readonly view: ClusterView,
     private readonly self: ComputeNode,
     private readonly ids: IdAllocator,
+    fabricDns: ((name: string) => string[]) | undefined,
   ) {
+    this.linkLocal = linkLocalServices(view.gvc, self.fabricIp, fabricDns);
     this.encapPriority = encapPriority(view.gvc);
     this.tunnelEncap =
       (this.encapPriority.find((e) => e !== "vxlan") as "mplsoudp" | "mplsogre") ?? "mplsoudp";
@@ -541,7 +543,7 @@ class TableBuilder {
       labels: this.labels,
       acls: this.acls,
       firewallPolicies: this.firewallPolicies,
-      linkLocal: linkLocalServices(view.gvc),
+      linkLocal: this.linkLocal,
       encapPriority: this.encapPriority,
     };
   }
@@ -694,7 +696,7 @@ class TableBuilder {
         for (const spec of view.ownRoutes.get(imp.vn.uuid) ?? [])
           if (spec.kind !== "receive" || spec.leaks) push(this.route(spec, id, imp.by));
       }
-    for (const ll of linkLocalServices(view.gvc))
+    for (const ll of this.linkLocal)
       push({
         prefix: hostPrefix(ll.ip),
         nh: this.receiveNh(id),
@@ -848,13 +850,24 @@ interface RawLinkLocal {
   ip_fabric_service_port?: number;
 }
 
-function linkLocalServices(gvc: ConfigObject | undefined): LinkLocalService[] {
-  const entries =
-    (gvc?.data.linklocal_services as { linklocal_service_entry?: RawLinkLocal[] } | undefined)
-      ?.linklocal_service_entry ?? [];
+/**
+ * Link-local services as the agent uses them (global_vrouter.cc `UpdateLinkLocalServiceConfig` and
+ * `FindLinkLocalService`): the valid IPv4 entries of `ip_fabric_service_ip` if any (the agent picks one per
+ * flow; here the first), else the addresses `ip_fabric_DNS_service_name` resolved to; a loopback address means
+ * the compute itself (its router id, the fabric address). A service with neither has no fabric address and
+ * is left out.
+ */
+function linkLocalServices(
+  gvc: ConfigObject | undefined,
+  routerId: string,
+  fabricDns: ((name: string) => string[]) | undefined,
+): LinkLocalService[] {
   const out: LinkLocalService[] = [];
-  for (const e of entries) {
-    const fabricIp = e.ip_fabric_service_ip?.[0] ?? e.ip_fabric_DNS_service_name;
+  for (const e of rawLinkLocal(gvc)) {
+    const given = (e.ip_fabric_service_ip ?? []).filter((ip) => isIPv4(ip));
+    const dnsName = e.ip_fabric_DNS_service_name;
+    const addrs = given.length ? given : dnsName && fabricDns ? fabricDns(dnsName) : [];
+    const fabricIp = addrs[0] === LOOPBACK ? routerId : addrs[0];
     if (!e.linklocal_service_ip || !fabricIp) continue;
     out.push({
       name: e.linklocal_service_name ?? e.linklocal_service_ip,
@@ -865,4 +878,31 @@ function linkLocalServices(gvc: ConfigObject | undefined): LinkLocalService[] {
     });
   }
   return out;
+}
+
+const LOOPBACK = "127.0.0.1";
+
+function globalVrouterConfig(model: ConfigModel): ConfigObject | undefined {
+  return (
+    model.byFqName("global-vrouter-config", [
+      "default-global-system-config",
+      "default-global-vrouter-config",
+    ]) ?? model.list("global-vrouter-config")[0]
+  );
+}
+
+function rawLinkLocal(gvc: ConfigObject | undefined): RawLinkLocal[] {
+  return (
+    (gvc?.data.linklocal_services as { linklocal_service_entry?: RawLinkLocal[] } | undefined)
+      ?.linklocal_service_entry ?? []
+  );
+}
+
+/** The DNS names the link-local config asks the agent to resolve (entries without a usable address list). */
+export function linkLocalDnsNames(model: ConfigModel): string[] {
+  const gvc = globalVrouterConfig(model);
+  const names = new Set<string>();
+  for (const e of rawLinkLocal(gvc))
+    if (e.ip_fabric_DNS_service_name) names.add(e.ip_fabric_DNS_service_name);
+  return [...names].sort();
 }

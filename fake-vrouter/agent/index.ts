@@ -11,8 +11,15 @@
  */
 import { ChangeStream, type StreamEvent } from "../../fake-contrail-api/watch-client";
 import type { VrouterTables } from "../tables";
-import { type PluggedPort, UnknownComputeError, buildClusterView, computeTables } from "./compute-tables";
+import {
+  type PluggedPort,
+  UnknownComputeError,
+  buildClusterView,
+  computeTables,
+  linkLocalDnsNames,
+} from "./compute-tables";
 import { ConfigModel, type VncData } from "./config-model";
+import { FabricDnsResolver } from "./fabric-dns";
 import { IdAllocator } from "./ids";
 import type { DatapathStatsSource } from "./metrics";
 import { startPortApi } from "./port-api";
@@ -112,8 +119,15 @@ export class AgentRuntime {
   private lastFlushMs = 0;
   private readonly listeners = new Set<(compute: string, t: VrouterTables) => void>();
   private waiters: { seq: number; resolve: () => void }[] = [];
+  /** Link-local services given by DNS name; a lookup's answer recomputes the tables at once. */
+  private readonly fabricDns: FabricDnsResolver;
 
-  constructor(private readonly opts: Omit<AgentOptions, "apiUrl">) {}
+  constructor(private readonly opts: Omit<AgentOptions, "apiUrl">) {
+    this.fabricDns = new FabricDnsResolver({
+      onChange: () => this.flush(),
+      warn: (msg) => this.opts.log?.(`vrouter agent: ${msg}`),
+    });
+  }
 
   onStreamEvent(ev: StreamEvent): void {
     try {
@@ -145,13 +159,13 @@ export class AgentRuntime {
     return () => this.listeners.delete(cb);
   }
 
-  whenCaughtUp(seq: number): Promise<void> {
+  async whenCaughtUp(seq: number): Promise<void> {
     if (this.model.appliedSeq() >= seq) {
       // a reader is waiting: recompute now instead of at the throttled deadline
       if (this.dirty) this.flush();
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
+    } else await new Promise<void>((resolve) => this.waiters.push({ seq, resolve }));
+    // caught up includes the link-local names that config asked for (each answer has recomputed the tables)
+    await this.fabricDns.settled();
   }
 
   portsOf(compute: string): PluggedPort[] {
@@ -206,12 +220,14 @@ export class AgentRuntime {
     const computes = this.computes();
     const ports = new Map(computes.map((c) => [c, this.portsOf(c)]));
     const view = buildClusterView(this.model, ports, this.opts.fabricPrefixLen);
+    this.fabricDns.resolveList(linkLocalDnsNames(this.model));
+    const fabricDns = (name: string) => this.fabricDns.addresses(name);
     const next = new Map<string, VrouterTables>();
     for (const compute of computes) {
       const ids = this.ids.get(compute) ?? new IdAllocator({ vif: 3, vrf: 1, nh: 1 });
       this.ids.set(compute, ids);
       try {
-        next.set(compute, computeTables(this.model, compute, ports, { ids, view }));
+        next.set(compute, computeTables(this.model, compute, ports, { ids, view, fabricDns }));
       } catch (err) {
         if (!(err instanceof UnknownComputeError))
           this.opts.log?.(`vrouter agent ${compute}: ${(err as Error).message}`);
@@ -236,6 +252,7 @@ export class AgentRuntime {
   stop(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    this.fabricDns.stop();
   }
 
   /**

@@ -608,6 +608,44 @@ describe("computeTables: security groups, tags and firewall policies", () => {
     expect(route(t, `${RED}:red`, "169.254.0.1/32")).toBeDefined();
   });
 
+  it("gives a link-local service named by DNS the address it resolved to; loopback is the compute itself", () => {
+    const { c, ports } = withPolicy();
+    const gvc = c.model.byFqName("global-vrouter-config", [
+      "default-global-system-config",
+      "default-global-vrouter-config",
+    ])!;
+    const entry = (name: string, ip: string, dns: string) => ({
+      linklocal_service_name: name,
+      linklocal_service_ip: ip,
+      linklocal_service_port: 443,
+      // kube-manager writes [""] next to a DNS name: no usable address, so the name is resolved
+      ip_fabric_service_ip: [""],
+      ip_fabric_DNS_service_name: dns,
+      ip_fabric_service_port: 8443,
+    });
+    c.update(gvc.uuid, {
+      linklocal_services: {
+        linklocal_service_entry: [
+          entry("local", "10.96.0.1", "localhost"),
+          entry("api", "10.96.0.2", "api.example"),
+          entry("gone", "10.96.0.3", "nowhere.invalid"),
+        ],
+      },
+    });
+    const dns: Record<string, string[]> = {
+      localhost: ["127.0.0.1"],
+      "api.example": ["192.168.0.9", "192.168.0.8"],
+    };
+    const t = computeTables(c.model, "compute-1", ports, { fabricDns: (n) => dns[n] ?? [] });
+    expect(t.linkLocal).toEqual([
+      { name: "local", ip: "10.96.0.1", port: 443, fabricIp: "192.168.0.11", fabricPort: 8443 },
+      { name: "api", ip: "10.96.0.2", port: 443, fabricIp: "192.168.0.9", fabricPort: 8443 },
+    ]);
+    // an unresolved name has no fabric address: no link-local route for its service address
+    expect(route(t, `${RED}:red`, "10.96.0.3/32")).toBeUndefined();
+    expect(route(t, `${RED}:red`, "10.96.0.1/32")).toBeDefined();
+  });
+
   it("carries the destination's SG ids and tags on its route", () => {
     const { c, ports } = withPolicy();
     const t = computeTables(c.model, "compute-1", ports);

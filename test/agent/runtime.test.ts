@@ -85,6 +85,46 @@ describe("agent runtime over the change stream", () => {
     expect(r && agents.tables("compute-1")?.nextHops.get(r.nh)?.type).toBe("tunnel");
   });
 
+  it("resolves link-local services given by DNS name (localhost = the compute); a name that does not resolve is a warning", async () => {
+    const watch = await startStubWatch();
+    cleanup.push(() => watch.close());
+    const c = new Cluster((ev) => watch.push(ev));
+    c.vn("red", "10.1.0.0/24");
+    c.vrouter("compute-1", "192.168.0.11");
+    const entry = (name: string, ip: string, dns: string) => ({
+      linklocal_service_name: name,
+      linklocal_service_ip: ip,
+      linklocal_service_port: 443,
+      ip_fabric_service_ip: [""],
+      ip_fabric_DNS_service_name: dns,
+      ip_fabric_service_port: 8443,
+    });
+    c.put("global-vrouter-config", ["default-global-system-config", "default-global-vrouter-config"], {
+      linklocal_services: {
+        linklocal_service_entry: [
+          entry("default-domain-k8s-default-kubernetes-443", "10.96.0.1", "localhost"),
+          entry("nowhere", "10.96.0.3", "ctb-no-such-host.invalid"),
+        ],
+      },
+    });
+    const logs: string[] = [];
+    const agents = await startAgents({ apiUrl: watch.url, log: (m) => logs.push(m) });
+    cleanup.push(() => agents.stop());
+    await caughtUp(agents, watch);
+    expect(agents.tables("compute-1")?.linkLocal).toEqual([
+      {
+        name: "default-domain-k8s-default-kubernetes-443",
+        ip: "10.96.0.1",
+        port: 443,
+        fabricIp: "192.168.0.11",
+        fabricPort: 8443,
+      },
+    ]);
+    expect(logs.join("\n")).toMatch(
+      /ip_fabric_DNS_service_name "ctb-no-such-host.invalid" does not resolve \(.+\); its link-local services have no fabric address/,
+    );
+  });
+
   it("resumes after a dropped stream without losing or replaying changes", async () => {
     const { watch, c, red, c2, a, agents } = await setup();
     agents.plugPort("compute-1", { vmUuid: a.vm, vmiUuid: a.vmi, hostIfname: "tapa" });
