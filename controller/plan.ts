@@ -224,7 +224,8 @@ export function objectWrite(
   const changed: Record<string, unknown> = {};
   for (const [f, v] of Object.entries(props)) if (!subset(v, cur.props[f])) changed[f] = v;
   for (const [f, refs] of Object.entries(o.refs))
-    if (!sameRefs(refs, (cur.refs[f] ?? []) as VncRef[])) changed[f] = refs.map(wireRef);
+    if (!sameRefs(refs, (cur.refs[f] ?? []) as VncRef[], o.refsSharedWith?.[f] !== undefined))
+      changed[f] = refs.map(wireRef);
   return Object.keys(changed).length
     ? { op: "update", type: o.type, uuid: cur.uuid, body: changed, why }
     : undefined;
@@ -264,8 +265,9 @@ function subset(want: unknown, have: unknown): boolean {
   return false;
 }
 
-function sameRefs(want: DesiredRef[], have: (VncRef | DesiredRef)[]): boolean {
-  if (want.length !== have.length) return false;
+/** `atLeast`: `have` may hold more refs than `want` (another writer adds to the list). */
+function sameRefs(want: DesiredRef[], have: (VncRef | DesiredRef)[], atLeast = false): boolean {
+  if (atLeast ? want.length > have.length : want.length !== have.length) return false;
   const byTo = new Map(have.map((h) => [h.to.join(":"), h]));
   return want.every((w) => {
     const h = byTo.get(w.to.join(":"));

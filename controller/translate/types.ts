@@ -54,6 +54,11 @@ export interface DesiredObject {
   /** Properties sent only on create (server-owned afterwards, e.g. a fixed instance_ip_address). */
   createOnly?: Record<string, unknown>;
   /**
+   * Ref fields another writer adds to (svc-monitor extends a load balancer VMI's floating IP to the members):
+   * the refs given must be there, extra ones are left alone.
+   */
+  refsSharedWith?: Record<string, string>;
+  /**
    * Set on an object the unit can do without (a Service's floating IP from a configured pool): when a parent or
    * ref target it needs does not exist, the object is skipped with this warning (`<what is missing>` appended)
    * instead of the whole unit being blocked, as upstream warns and still builds the load balancer.

@@ -760,13 +760,19 @@ export function translateService(
         const fip = b.add(
           "floating-ip",
           [...poolFq, fipName(addr)],
-          { floating_ip_traffic_direction: "both" },
+          {},
           { virtual_machine_interface_refs: [ref(vmiFq)], project_refs: [ref(project)] },
           {
             uuid: uuid5(uid, `externalIP/${addr ?? "None"}`),
-            ...(addr ? { createOnly: { floating_ip_address: addr } } : {}),
+            // svc-monitor's native driver then owns the direction and adds the member VMIs (kube-manager
+            // writes the floating IP once, on allocation)
+            createOnly: {
+              floating_ip_traffic_direction: "both",
+              ...(addr ? { floating_ip_address: addr } : {}),
+            },
           },
         );
+        fip.refsSharedWith = { virtual_machine_interface_refs: "svc-monitor" };
         // vnc_service.py `_allocate_floating_ips`: a pool that cannot be read is warned about ("public_fip_pool
         // doesn't exists") and the service goes on without an external address
         fip.optional = `service ${key}: no floating IP${addr ? ` ${addr}` : ""} from pool ${poolFq.join(":")}`;

@@ -3,7 +3,13 @@
  * per instance-ip of its VIP VMI, child of that instance-ip, carrying the VIP address, direction `ingress`,
  * a ref to every member VMI (the members' `vmi` annotation) and port mappings listener port → member port —
  * the ECMP entry point the vrouters load-balance on. Kept in step as listeners, pools and members change;
- * deleted when the load balancer has no members left or is gone. `planNativeLoadbalancers` is pure.
+ * deleted when the load balancer has no members left or is gone.
+ * The load balancer VMI's own floating IPs (a LoadBalancer Service's or an externalIP's address from a pool,
+ * which kube-manager attaches to that VMI) are extended the same way, as the upstream driver's
+ * `_update_loadbalancer_props` / `_update_member_props` do: direction `ingress`, no fixed address, a ref to
+ * every member VMI besides the load balancer VMI, the same port mappings; when the load balancer is gone they
+ * are put back (`_clear_loadbalancer_props`: direction `both`, no mappings, only the load balancer VMI).
+ * `planNativeLoadbalancers` is pure.
  * Example: `planNativeLoadbalancers(ConfigMirror.of(objs), randomUUID).writes`.
  */
 import { randomUUID } from "node:crypto";
@@ -38,14 +44,20 @@ const annotation = (m: LoadbalancerMember, key: string) =>
 
 const refTo = (o: VncObject): Ref => ({ to: [...o.fq_name], uuid: o.uuid });
 
-/** The VIP floating IPs one native load balancer needs (empty when it has no usable member). */
-export function desiredVipFips(view: ConfigView, lb: Loadbalancer, notes: string[] = []): DesiredVipFip[] {
+/** A native load balancer's VIP VMI, member VMIs (by uuid) and port mappings listener port → member port. */
+interface LbMembers {
+  vipVmi: VirtualMachineInterface;
+  memberVmis: VirtualMachineInterface[];
+  portMappings: PortMap[];
+}
+
+function lbMembers(view: ConfigView, lb: Loadbalancer, notes: string[]): LbMembers | undefined {
   const lbName = fqString(lb.fq_name);
   const vipVmiRef = lb.virtual_machine_interface_refs?.[0];
   const vipVmi = vipVmiRef && view.get<VirtualMachineInterface>("virtual-machine-interface", vipVmiRef.uuid);
   if (!vipVmi) {
     notes.push(`loadbalancer ${lbName}: VIP VMI not found yet`);
-    return [];
+    return undefined;
   }
   const listeners = view
     .referrers<LoadbalancerListener>("loadbalancer-listener", "loadbalancer", lb)
@@ -85,12 +97,19 @@ export function desiredVipFips(view: ConfigView, lb: Loadbalancer, notes: string
         portMappings.push({ protocol, src_port: port, dst_port: dst });
     }
   }
-  if (memberVmis.size === 0) return [];
+  const vmis = [...memberVmis.values()].sort((a, b) => a.uuid.localeCompare(b.uuid));
+  return { vipVmi, memberVmis: vmis, portMappings };
+}
+
+/** The VIP floating IPs one native load balancer needs (empty when it has no usable member). */
+export function desiredVipFips(view: ConfigView, lb: Loadbalancer, notes: string[] = []): DesiredVipFip[] {
+  const m = lbMembers(view, lb, notes);
+  if (!m || m.memberVmis.length === 0) return [];
+  const { vipVmi, memberVmis: vmis, portMappings } = m;
   const project =
     vipVmi.parent_type === "project" && vipVmi.parent_uuid
       ? view.get("project", vipVmi.parent_uuid)
       : undefined;
-  const vmis = [...memberVmis.values()].sort((a, b) => a.uuid.localeCompare(b.uuid));
   return view
     .referrers<InstanceIp>("instance-ip", "virtual-machine-interface", vipVmi)
     .filter((iip): iip is InstanceIp & { instance_ip_address: string } => Boolean(iip.instance_ip_address))
@@ -160,6 +179,7 @@ export function planNativeLoadbalancers(view: ConfigView, newUuid: () => string 
       writes.push({ op: "update", type: "floating-ip", uuid: fip.uuid, body: fipBody(d), why });
     }
   }
+  writes.push(...planLbVmiFips(view, notes));
   // Floating IPs under an instance-ip are this driver's alone; any not wanted any more goes.
   for (const fip of view.list<FloatingIp>("floating-ip")) {
     if (fip.parent_type !== "instance-ip") continue;
@@ -174,6 +194,80 @@ export function planNativeLoadbalancers(view: ConfigView, newUuid: () => string 
     });
   }
   return { writes, notes };
+}
+
+/** What one floating IP from a pool on a load balancer VMI should carry. */
+interface LbVmiFipWant {
+  direction: "ingress" | "both";
+  vmis: VncObject[];
+  portMappings: PortMap[];
+}
+
+function lbVmiFipBody(w: LbVmiFipWant): Record<string, unknown> {
+  return {
+    floating_ip_traffic_direction: w.direction,
+    floating_ip_fixed_ip_address: null,
+    floating_ip_port_mappings_enable: w.portMappings.length > 0,
+    floating_ip_port_mappings: { port_mappings: w.portMappings },
+    virtual_machine_interface_refs: w.vmis.map(refTo),
+  };
+}
+
+function lbVmiFipDiffers(fip: FloatingIp & { floating_ip_fixed_ip_address?: unknown }, w: LbVmiFipWant) {
+  const pm = (fip.floating_ip_port_mappings?.port_mappings ?? []).map(
+    (m) => `${m.protocol}/${m.src_port}/${m.dst_port}`,
+  );
+  return (
+    fip.floating_ip_traffic_direction !== w.direction ||
+    Boolean(fip.floating_ip_fixed_ip_address) ||
+    (fip.floating_ip_port_mappings_enable === true) !== w.portMappings.length > 0 ||
+    pm.join(" ") !== w.portMappings.map((m) => `${m.protocol}/${m.src_port}/${m.dst_port}`).join(" ") ||
+    refUuids(fip.virtual_machine_interface_refs) !== refUuids(w.vmis.map(refTo))
+  );
+}
+
+/**
+ * The load balancer VMI's floating IPs from pools (a LoadBalancer Service's external address, an
+ * externalIP): extended to the members while a native load balancer holds the VMI; put back to the load
+ * balancer VMI alone (direction `both`, no mappings) on a load-balancer VMI no native load balancer holds.
+ */
+function planLbVmiFips(view: ConfigView, notes: string[]): VncWrite[] {
+  const writes: VncWrite[] = [];
+  const byVmi = new Map<string, Loadbalancer>();
+  for (const lb of view.list<Loadbalancer>("loadbalancer")) {
+    const vmiUuid = lb.virtual_machine_interface_refs?.[0]?.uuid;
+    if (vmiUuid && lb.loadbalancer_provider === "native") byVmi.set(vmiUuid, lb);
+  }
+  for (const fip of view.list<FloatingIp>("floating-ip")) {
+    if (fip.parent_type === "instance-ip") continue;
+    const refs = fip.virtual_machine_interface_refs ?? [];
+    const lbVmi = refs
+      .map((r) => view.get<VirtualMachineInterface>("virtual-machine-interface", r.uuid))
+      .find(
+        (v) =>
+          v &&
+          (byVmi.has(v.uuid) ||
+            (v as { virtual_machine_interface_device_owner?: string })
+              .virtual_machine_interface_device_owner === "K8S:LOADBALANCER"),
+      );
+    if (!lbVmi) continue;
+    const lb = byVmi.get(lbVmi.uuid);
+    const m = lb && lbMembers(view, lb, notes);
+    const want: LbVmiFipWant = m
+      ? { direction: "ingress", vmis: [lbVmi, ...m.memberVmis], portMappings: m.portMappings }
+      : { direction: "both", vmis: [lbVmi], portMappings: [] };
+    if (lbVmiFipDiffers(fip, want))
+      writes.push({
+        op: "update",
+        type: "floating-ip",
+        uuid: fip.uuid,
+        body: lbVmiFipBody(want),
+        why: lb
+          ? `extend ${fip.floating_ip_address ?? fqString(fip.fq_name)} of loadbalancer ${fqString(lb.fq_name)} to its members`
+          : `floating-ip ${fqString(fip.fq_name)}: no native loadbalancer on its VMI any more`,
+      });
+  }
+  return writes;
 }
 
 export const svcMonitor: Reconciler = {

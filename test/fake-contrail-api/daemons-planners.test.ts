@@ -310,6 +310,88 @@ describe("svc-monitor native LB planner", () => {
     ]);
   });
 
+  // kube-manager's external address: a floating IP from a pool on the load balancer VMI
+  const extObj = {
+    uuid: "ext",
+    fq_name: ["default-domain", "admin", "public", "pool", "web__lbNone-externalIP"],
+    parent_type: "floating-ip-pool",
+    floating_ip_address: "203.0.113.252",
+    floating_ip_traffic_direction: "both",
+    virtual_machine_interface_refs: [{ to: [...P, "vip-vmi"], uuid: "vip-vmi" }],
+  };
+  const extFip = o("floating-ip", extObj);
+
+  it("extends the load balancer VMI's pool floating IP to the members, as the native driver does", () => {
+    const m = ConfigMirror.of([...base(), extFip]);
+    const ext = planNativeLoadbalancers(m, () => "fip-1").writes.filter(
+      (w) => w.type === "floating-ip" && w.op === "update",
+    );
+    expect(ext).toEqual([
+      expect.objectContaining({
+        op: "update",
+        uuid: "ext",
+        body: {
+          floating_ip_traffic_direction: "ingress",
+          floating_ip_fixed_ip_address: null,
+          floating_ip_port_mappings_enable: true,
+          floating_ip_port_mappings: {
+            port_mappings: [
+              { protocol: "UDP", src_port: 53, dst_port: 5353 },
+              { protocol: "TCP", src_port: 80, dst_port: 8080 },
+            ],
+          },
+          virtual_machine_interface_refs: [
+            { to: [...P, "vip-vmi"], uuid: "vip-vmi" },
+            { to: [...P, "pod-a"], uuid: "pod-a" },
+            { to: [...P, "pod-b"], uuid: "pod-b" },
+          ],
+        },
+      }),
+    ]);
+    applyWrites(m, withParent(planNativeLoadbalancers(m, () => "fip-1").writes, "vip-iip"));
+    expect(planNativeLoadbalancers(m).writes).toEqual([]);
+    // a member goes: its VMI leaves the external floating IP too
+    m.remove("m2");
+    const after = planNativeLoadbalancers(m).writes.find((w) => w.op === "update" && w.uuid === "ext");
+    expect(bodyOf(after!).virtual_machine_interface_refs).toEqual([
+      { to: [...P, "vip-vmi"], uuid: "vip-vmi" },
+      { to: [...P, "pod-a"], uuid: "pod-a" },
+    ]);
+  });
+
+  it("puts the external floating IP back on the load balancer VMI alone when no native load balancer holds it", () => {
+    const m = ConfigMirror.of([
+      ...base().map((x) =>
+        x.type === "loadbalancer"
+          ? lb("opencontrail")
+          : x.obj.uuid === "vip-vmi"
+            ? o(x.type, { ...x.obj, virtual_machine_interface_device_owner: "K8S:LOADBALANCER" })
+            : x,
+      ),
+      o("floating-ip", {
+        ...extObj,
+        floating_ip_traffic_direction: "ingress",
+        floating_ip_port_mappings_enable: true,
+        floating_ip_port_mappings: { port_mappings: [{ protocol: "TCP", src_port: 80, dst_port: 8080 }] },
+        virtual_machine_interface_refs: [
+          { to: [...P, "vip-vmi"], uuid: "vip-vmi" },
+          { to: [...P, "pod-a"], uuid: "pod-a" },
+        ],
+      }),
+    ]);
+    expect(planNativeLoadbalancers(m).writes).toEqual([
+      expect.objectContaining({
+        op: "update",
+        uuid: "ext",
+        body: expect.objectContaining({
+          floating_ip_traffic_direction: "both",
+          floating_ip_port_mappings_enable: false,
+          virtual_machine_interface_refs: [{ to: [...P, "vip-vmi"], uuid: "vip-vmi" }],
+        }),
+      }),
+    ]);
+  });
+
   it("ignores load balancers of other providers and members whose VMI is unknown", () => {
     expect(
       planNativeLoadbalancers(
