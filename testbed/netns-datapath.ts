@@ -24,6 +24,7 @@ import {
   type ServedPort,
 } from "../fake-vrouter/netns/index";
 import type { VrouterTables } from "../fake-vrouter/tables";
+import { ipFabricPodRoutes } from "../fake-vrouter/datapath/underlay";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import { CniPlumber, type NetnsPod } from "./node/cni-plumber";
 import type { ProbeRequest, ProbeResult } from "./runner/testbed";
@@ -336,20 +337,6 @@ export class NetnsDatapath {
     }
     return first;
   }
-}
-
-/**
- * What the fabric's routers learn under ip-fabric forwarding: each pod port forwarding in its compute's fabric
- * VRF, as a /32 via that compute's fabric IP. Ports of overlay VNs (even when a network-policy leaks their
- * routes into the fabric VRF) are not part of the underlay.
- */
-export function ipFabricPodRoutes(tables: Iterable<VrouterTables>): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const t of tables)
-    for (const vif of t.vifs.values())
-      if (vif.type === "virtual" && vif.ip && vif.vrf === t.compute.fabricVrf)
-        out.set(`${vif.ip}/32`, t.compute.fabricIp);
-  return out;
 }
 
 /** The endpoint (other than the prober) whose interface received the most packets between two readings. */

@@ -32,6 +32,7 @@ import {
   wrapEthernet,
 } from "./packet";
 import type { TraceStep } from "./trace";
+import { ipFabricPodRoutes } from "./underlay";
 
 export type EndpointSpec =
   | { name: string; kind: "pod"; compute: string; vif: number; mac: string; ip: string; listen?: ListenPorts }
@@ -127,6 +128,8 @@ export class SimNetwork {
   /** Underlay stations by MAC and by IP (computes' fabric ports, fabric hosts); rebuilt after changes. */
   private stations: { byMac: Map<string, Station>; byIp: Map<string, Station> } | undefined;
   private nextPort = 0;
+  /** The underlay's view of ip-fabric-forwarded ports (`ipFabricPodRoutes`); rebuilt after changes. */
+  private fabricPods: Map<string, string> | undefined;
 
   constructor(private readonly opts: Omit<DatapathOptions, "resolveFabricMac"> = {}) {}
 
@@ -150,11 +153,13 @@ export class SimNetwork {
       this.computes.set(compute, { name: compute, datapath });
     }
     this.stations = undefined;
+    this.fabricPods = undefined;
   }
 
   removeCompute(compute: string): void {
     this.computes.delete(compute);
     this.stations = undefined;
+    this.fabricPods = undefined;
   }
 
   datapath(compute: string): VrouterDatapath | undefined {
@@ -178,6 +183,7 @@ export class SimNetwork {
     }
     this.endpoints.set(spec.name, { spec, stack: new HostStack(spec), inbox: [], arpDone: false });
     this.stations = undefined;
+    this.fabricPods = undefined;
   }
 
   removeEndpoint(name: string): void {
@@ -186,6 +192,7 @@ export class SimNetwork {
     if (ep.spec.kind === "pod") this.byVif.delete(`${ep.spec.compute}/${ep.spec.vif}`);
     this.endpoints.delete(name);
     this.stations = undefined;
+    this.fabricPods = undefined;
   }
 
   endpoint(name: string): EndpointSpec | undefined {
@@ -677,20 +684,13 @@ export class SimNetwork {
   }
 
   /**
-   * The fabric MAC of the compute that has `ip` as a local ip-fabric-forwarded pod (the underlay's BGP view).
-   * Only ports forwarding in the fabric VRF count: an overlay pod whose route a network-policy leaked into the
-   * fabric VRF stays unknown to the fabric's routers, so hosts without a vrouter cannot reach it.
+   * The fabric MAC of the compute where `ip` is a port forwarding in the fabric VRF (the underlay's BGP view,
+   * `ipFabricPodRoutes`). Judged by ports, not by fabric-VRF routes: a route leaked there (an overlay pod, a
+   * service VIP with one member, whose route is that member's interface) stays unknown to the fabric's routers.
    */
   private podRouterMac(ip: string): string | undefined {
-    for (const c of this.computes.values()) {
-      const t = c.datapath.tables;
-      const fabricVrf = t.compute.fabricVrf;
-      const route = t.vrfs.get(fabricVrf)?.routes.find((r) => r.prefix === `${ip}/32`);
-      const nh = route ? t.nextHops.get(route.nh) : undefined;
-      if (nh?.type === "encap" && t.vifs.get(nh.vif)?.vrf === fabricVrf)
-        return t.vifs.get(t.compute.fabricVif)?.mac;
-    }
-    return undefined;
+    const via = ipFabricPodRoutes([...this.computes.values()].map((c) => c.datapath.tables)).get(`${ip}/32`);
+    return via === undefined ? undefined : this.underlayMac(via);
   }
 
   private tap(point: CapturePoint, frame: Uint8Array): void {
