@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
-import { type ConfigOverrides, type Model, parseConfig } from "./config";
+import { type ConfigOverrides, type Model, parseConfig, withOptions } from "./config";
 import { jsonLogger, type LogLevel, startController } from "./index";
 import { HttpKubeApi } from "./kube/http";
 
@@ -18,6 +18,9 @@ export const USAGE = `usage: ctb controller [flags]
   --config <file>         contrail-kubernetes.conf ([KUBERNETES], [VNC], [DEFAULTS])
   --model r4|r5           object model generation (default r5)
   --cluster-name <name>   overrides [KUBERNETES] cluster_name (default k8s)
+  --set <key>=<value>     any contrail-kubernetes.conf option by its upstream name, in its section, over the
+                          file (repeatable): --set kubernetes_cluster_domain=admin_domain
+                          --set "cluster_project={'project': 'k8s'}" --set secure_project=True
   --status-port <port>    /status and /metrics on 127.0.0.1 (default 8108; 0 = any free port)
   --log-level <level>     debug | info | warn | error (default info)
 `;
@@ -28,7 +31,7 @@ export class ControllerUsageError extends Error {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     values = parseArgs({
       args: argv,
@@ -38,6 +41,7 @@ export async function main(argv: string[]): Promise<void> {
         config: { type: "string" },
         model: { type: "string" },
         "cluster-name": { type: "string" },
+        set: { type: "string", multiple: true },
         "status-port": { type: "string" },
         "log-level": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -74,7 +78,13 @@ export async function main(argv: string[]): Promise<void> {
       throw new ControllerUsageError(`--config: ${(e as Error).message}`);
     }
   }
-  const config = parseConfig(text, overrides);
+  const options: Record<string, string> = {};
+  for (const kv of (values.set as string[] | undefined) ?? []) {
+    const eq = kv.indexOf("=");
+    if (eq <= 0) throw new ControllerUsageError(`--set wants <key>=<value>, not "${kv}"`);
+    options[kv.slice(0, eq).trim()] = kv.slice(eq + 1).trim();
+  }
+  const config = parseConfig(withOptions(text, options), overrides);
   const vncUrl =
     (values.vnc as string | undefined) ?? `http://${config.vncEndpoint.ip}:${config.vncEndpoint.port}`;
 

@@ -51,7 +51,19 @@ export interface ControllerConfig {
   publicFipPool?: FipPoolRef;
   /** Periodic full resync, seconds (kube_timer_interval). */
   kubeTimerInterval: number;
+  /** host_network_service: only false is supported (see parseConfig). */
   hostNetworkService: boolean;
+  /**
+   * `[KUBERNETES] kubernetes_cluster_owner` (`k8s`): the `owner` annotation on every object the controller
+   * writes (config_db.py `add_annotations`), and the one it recognises its own objects by.
+   */
+  clusterOwner: string;
+  /**
+   * `[DEFAULTS] secure_project` (on only for the string `True`, as upstream compares it): the cluster's
+   * `application=<c>` tag goes on each namespace's project instead of on the namespace's networks
+   * (vnc_namespace.py `vnc_namespace_add`: policy enforced at project level, `enforce_policy=not secure_project`).
+   */
+  secureProject: boolean;
   vncEndpoint: { ip: string; port: number };
   apsName?: string;
   /**
@@ -103,6 +115,8 @@ export function defaultConfig(model: Model = "r5"): ControllerConfig {
     ipFabricSnat: false,
     kubeTimerInterval: 120,
     hostNetworkService: false,
+    clusterOwner: "k8s",
+    secureProject: false,
     vncEndpoint: { ip: "127.0.0.1", port: 8082 },
     netpolLayout: "upstream",
     kubernetesApiServer: "localhost",
@@ -131,6 +145,57 @@ export function parseIni(text: string): Record<string, Record<string, string>> {
     out[section][m[1]] = m[2];
   });
   return out;
+}
+
+/** The section each key parseConfig reads lives in, by upstream's name (kube_manager/common/args.py). */
+export const OPTION_SECTIONS: Record<string, "KUBERNETES" | "VNC" | "DEFAULTS"> = {
+  cluster_name: "KUBERNETES",
+  kubernetes_cluster_domain: "KUBERNETES",
+  kubernetes_cluster_owner: "KUBERNETES",
+  pod_subnets: "KUBERNETES",
+  service_subnets: "KUBERNETES",
+  ip_fabric_subnets: "KUBERNETES",
+  cluster_project: "KUBERNETES",
+  cluster_network: "KUBERNETES",
+  cluster_pod_network: "KUBERNETES",
+  cluster_service_network: "KUBERNETES",
+  ip_fabric_forwarding: "KUBERNETES",
+  ip_fabric_snat: "KUBERNETES",
+  host_network_service: "KUBERNETES",
+  kubernetes_api_server: "KUBERNETES",
+  kubernetes_api_secure_port: "KUBERNETES",
+  kubernetes_service_name: "KUBERNETES",
+  vnc_endpoint_ip: "VNC",
+  vnc_endpoint_port: "VNC",
+  public_fip_pool: "VNC",
+  model: "DEFAULTS",
+  kube_timer_interval: "DEFAULTS",
+  aps_name: "DEFAULTS",
+  api_service_link_local: "DEFAULTS",
+  secure_project: "DEFAULTS",
+  global_tags: "DEFAULTS",
+  nested_mode: "DEFAULTS",
+  netpol_layout: "DEFAULTS",
+};
+
+/**
+ * contrail-kubernetes.conf text with `key = value` options added after it, each in its section
+ * (`ctb controller --set cluster_project="{'project': 'k8s'}"`); they win over the file's. Unknown keys are an
+ * error naming the accepted ones.
+ */
+export function withOptions(text: string, options: Record<string, string>): string {
+  const lines = [text];
+  for (const [key, value] of Object.entries(options)) {
+    const section = OPTION_SECTIONS[key];
+    if (!section)
+      throw new ConfigError(
+        key,
+        `not a kube-manager option the testbed reads (${Object.keys(OPTION_SECTIONS).join(", ")})`,
+      );
+    if (/[\r\n]/.test(value)) throw new ConfigError(key, "the value must be one line");
+    lines.push(`[${section}]`, `${key} = ${value}`);
+  }
+  return lines.join("\n");
 }
 
 /** Overrides from flags (already typed) applied after the file. */
@@ -180,8 +245,18 @@ export function parseConfig(text: string, overrides: ConfigOverrides = {}): Cont
   if (k8s.ip_fabric_forwarding !== undefined)
     cfg.ipFabricForwarding = bool(K("ip_fabric_forwarding"), k8s.ip_fabric_forwarding);
   if (k8s.ip_fabric_snat !== undefined) cfg.ipFabricSnat = bool(K("ip_fabric_snat"), k8s.ip_fabric_snat);
-  if (k8s.host_network_service !== undefined)
+  if (k8s.host_network_service !== undefined) {
     cfg.hostNetworkService = bool(K("host_network_service"), k8s.host_network_service);
+    if (cfg.hostNetworkService)
+      throw new ConfigError(
+        K("host_network_service"),
+        "true is not supported yet: upstream makes a host-network pod's endpoint a load-balancer member through " +
+          "the virtual-router's own interface (vnc_endpoints.py), which the testbed does not build; such endpoints " +
+          "are left out of the Service, as with false",
+      );
+  }
+  if (k8s.kubernetes_cluster_owner !== undefined)
+    cfg.clusterOwner = name(K("kubernetes_cluster_owner"), k8s.kubernetes_cluster_owner);
   if (k8s.kubernetes_api_server !== undefined) cfg.kubernetesApiServer = k8s.kubernetes_api_server.trim();
   if (k8s.kubernetes_api_secure_port !== undefined)
     cfg.kubernetesApiSecurePort = int(K("kubernetes_api_secure_port"), k8s.kubernetes_api_secure_port);
@@ -203,6 +278,21 @@ export function parseConfig(text: string, overrides: ConfigOverrides = {}): Cont
   // vnc_service.py: `self._args.api_service_link_local == 'True'`
   if (defs.api_service_link_local !== undefined)
     cfg.apiServiceLinkLocal = defs.api_service_link_local.trim() === "True";
+  // vnc_kubernetes_config.py: `secure_project == 'True'`, `global_tags == '1'`; kube_manager.py: `nested_mode == '0'`
+  if (defs.secure_project !== undefined) cfg.secureProject = defs.secure_project.trim() === "True";
+  if (defs.global_tags !== undefined && defs.global_tags.trim() !== "1")
+    throw new ConfigError(
+      "[DEFAULTS] global_tags",
+      `"${defs.global_tags}" is not supported: only 1 (the default: label tags are global, fq_name [key=value]); ` +
+        "upstream's project-scoped label tags are not built by the testbed",
+    );
+  if (defs.nested_mode !== undefined && defs.nested_mode.trim() !== "0")
+    throw new ConfigError(
+      "[DEFAULTS] nested_mode",
+      `"${defs.nested_mode}" is not supported yet: nested mode (pods inside OpenStack VMs, each pod interface a ` +
+        "VLAN sub-interface of its VM's interface, vnc_pod.py) is neither built by the controller nor carried by " +
+        "the emulated datapath; only 0 (the default) is",
+    );
   if (defs.netpol_layout !== undefined)
     cfg.netpolLayout = netpolLayout("[DEFAULTS] netpol_layout", defs.netpol_layout);
 

@@ -12,7 +12,7 @@ interface TypeFacts {
 }
 
 export const MANAGED_TYPES = {
-  project: { parent: "domain", scan: [] },
+  project: { parent: "domain", scan: ["tag_refs"] },
   tag: { scan: ["tag_type_name", "tag_value"] },
   "network-ipam": { parent: "project", scan: ["ipam_subnet_method", "ipam_subnets"] },
   "network-policy": { parent: "project", scan: ["network_policy_entries"] },

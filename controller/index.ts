@@ -116,6 +116,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const vnc = new VncClient(opts.vncUrl, { onCall: metrics.onCall });
   const reconciler = new Reconciler(vnc, cfg.clusterName, {
     warn: (m) => log.log("warn", m),
+    owner: cfg.clusterOwner,
     // addresses follow creation order for bursts a person would type; big bursts allocate in parallel
     orderAllocations: () => queue.depth() + queue.inFlight() <= ORDERED_BURST,
     // the kubernetes Service's link-local services in default-global-vrouter-config

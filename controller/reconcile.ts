@@ -105,6 +105,8 @@ export interface ReconcilerOptions {
   orderAllocations?: () => boolean;
   /** Shared lists units keep entries in, read on every scan so entries are found again after a restart. */
   sharedLists?: SharedList[];
+  /** kubernetes_cluster_owner (default `k8s`): objects carrying another owner are not this controller's. */
+  owner?: string;
 }
 
 /** A list property of an object the controller does not own, where units keep entries (see DesiredListEntry). */
@@ -135,6 +137,8 @@ export class Reconciler {
     exists: (type, fq) => this.known.has(objKey(type, fq)),
   };
   private readonly warn: (m: string) => void;
+  /** kubernetes_cluster_owner: the `owner` annotation this controller's objects carry. */
+  private readonly owner: string;
   private readonly orderAllocations: () => boolean;
   private readonly warnedSubnet = new Set<string>();
   private readonly allocations = new Sequencer();
@@ -148,6 +152,7 @@ export class Reconciler {
     opts: ReconcilerOptions = {},
   ) {
     this.warn = opts.warn ?? (() => {});
+    this.owner = opts.owner ?? "k8s";
     this.orderAllocations = opts.orderAllocations ?? (() => true);
     this.sharedLists = opts.sharedLists ?? [];
   }
@@ -195,7 +200,7 @@ export class Reconciler {
       for (const o of items) {
         const k = objKey(type, o.fq_name);
         this.known.set(k, o.uuid);
-        const unit = unitKeyOf(o.annotations, this.cluster);
+        const unit = unitKeyOf(o.annotations, this.cluster, this.owner);
         if (type === "virtual-network") this.noteSubnets(o);
         if (!unit) {
           if (type === "virtual-router") {

@@ -9,7 +9,8 @@
 import { resolve } from "node:path";
 import { type KubeApi } from "../controller/kube/api";
 import { startController } from "../controller/index";
-import { type ControllerConfig, defaultConfig, dict, fipPoolRef } from "../controller/config";
+import type { ControllerConfig } from "../controller/config";
+import { controllerConfigOf } from "./scenario/controller";
 import type { Logger } from "../controller/index";
 import { startApiServer } from "../fake-contrail-api/server";
 import { startConfigDaemons } from "../fake-contrail-api/daemons/index";
@@ -49,24 +50,7 @@ export function defaultNodeIp(i: number): string {
 }
 
 export function controllerConfigFor(scenario: Scenario): ControllerConfig {
-  const c = scenario.controller;
-  const cfg = defaultConfig(c.model ?? "r5");
-  if (c.clusterName) cfg.clusterName = c.clusterName;
-  if (c.podSubnet) cfg.podSubnets = [c.podSubnet];
-  if (c.serviceSubnet) cfg.serviceSubnets = [c.serviceSubnet];
-  if (c.ipFabricSubnet) cfg.ipFabricSubnets = [c.ipFabricSubnet];
-  if (c.ipFabricForwarding !== undefined) cfg.ipFabricForwarding = c.ipFabricForwarding;
-  if (c.ipFabricSnat !== undefined) cfg.ipFabricSnat = c.ipFabricSnat;
-  if (c.netpolLayout) cfg.netpolLayout = c.netpolLayout;
-  if (c.kubernetesApiServer !== undefined) cfg.kubernetesApiServer = c.kubernetesApiServer;
-  if (c.kubernetesApiSecurePort !== undefined) cfg.kubernetesApiSecurePort = c.kubernetesApiSecurePort;
-  if (c.kubernetesServiceName) cfg.kubernetesServiceName = c.kubernetesServiceName;
-  if (c.apiServiceLinkLocal !== undefined) cfg.apiServiceLinkLocal = c.apiServiceLinkLocal;
-  if (c.publicFipPool) {
-    const pool = dict("public_fip_pool", c.publicFipPool);
-    if (pool) cfg.publicFipPool = fipPoolRef("public_fip_pool", pool);
-  }
-  return cfg;
+  return controllerConfigOf(scenario.controller);
 }
 
 /** A testbed built here: the runner's `Testbed` plus where pods live on the netns datapath (for `ctb exec`). */

@@ -63,6 +63,10 @@ export class Layout {
   get r4SecurityGroups(): boolean {
     return !this.r5 && this.cfg.netpolLayout === "upstream";
   }
+  /** r5 secure_project: the cluster's application tag on the namespaces' projects instead of their networks. */
+  get secureProject(): boolean {
+    return this.r5 && this.cfg.secureProject;
+  }
   /** Neither of the above: the testbed's per-pod firewall layout (netpol.ts), pods carry identity tags. */
   get perPodPolicies(): boolean {
     return this.cfg.netpolLayout === "kubernetes";

@@ -70,11 +70,14 @@ export function parseUnitKey(key: string): ParsedUnitKey {
 
 export type KeyValue = { key: string; value: string };
 
-/** Owner marker for objects of a unit; `extra` pairs (VMI index/network) follow the marker. */
-export function ownerAnnotations(cluster: string, unit: string, extra: KeyValue[] = []) {
+/**
+ * Owner marker for objects of a unit; `extra` pairs (VMI index/network) follow the marker. `owner` is
+ * kubernetes_cluster_owner (`k8s`).
+ */
+export function ownerAnnotations(cluster: string, unit: string, extra: KeyValue[] = [], owner = "k8s") {
   const u = parseUnitKey(unit);
   const kv: KeyValue[] = [
-    { key: "owner", value: "k8s" },
+    { key: "owner", value: owner },
     { key: "cluster", value: cluster },
     { key: "kind", value: u.kind },
   ];
@@ -87,9 +90,10 @@ export function ownerAnnotations(cluster: string, unit: string, extra: KeyValue[
 export function unitKeyOf(
   annotations: { key_value_pair?: KeyValue[] } | undefined,
   cluster: string,
+  owner = "k8s",
 ): string | undefined {
   const kv = new Map((annotations?.key_value_pair ?? []).map((p) => [p.key, p.value]));
-  if (kv.get("owner") !== "k8s" || kv.get("cluster") !== cluster) return undefined;
+  if (kv.get("owner") !== owner || kv.get("cluster") !== cluster) return undefined;
   const kind = kv.get("kind");
   const name = kv.get("name");
   const ns = kv.get("namespace");

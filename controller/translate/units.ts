@@ -50,7 +50,12 @@ export class UnitBuilder {
       props: {
         ...props,
         display_name: fq[fq.length - 1],
-        annotations: ownerAnnotations(this.layout.c, this.key, opts.annotations),
+        annotations: ownerAnnotations(
+          this.layout.c,
+          this.key,
+          opts.annotations,
+          this.layout.cfg.clusterOwner,
+        ),
       },
       refs,
     };
@@ -133,13 +138,21 @@ function clusterVn(
     network_policy_refs: policies.map((p) => ref(p, POLICY_SEQ)),
   };
   if (opts.ipFabric) refs.virtual_network_refs = [ref(IP_FABRIC_VN)];
-  // r5: namespace networks carry the cluster's application tag
-  if (b.layout.r5) refs.tag_refs = [ref([applicationTag(b.layout)])];
+  // r5: namespace networks carry the cluster's application tag (with secure_project, their project does)
+  if (b.layout.r5 && !b.layout.secureProject) refs.tag_refs = [ref([applicationTag(b.layout)])];
   b.add("virtual-network", fq, props, refs);
 }
 
 export function applicationTag(layout: Layout): string {
   return tagName("application", layout.c);
+}
+
+/**
+ * secure_project (r5): policy is enforced at the project, so the namespace's project carries the cluster's
+ * application tag (vnc_namespace.py `vnc_namespace_add` sets the cluster APS's labels on it).
+ */
+function projectTags(layout: Layout): Record<string, DesiredRef[]> {
+  return layout.secureProject ? { tag_refs: [ref([applicationTag(layout)])] } : {};
 }
 
 /** Pod identity tag for NetworkPolicy rules (see netpol.ts). */
@@ -232,7 +245,7 @@ export function defaultNetworkShares(layout: Layout, snap: KubeSnapshot, vn: str
 export function translateCluster(layout: Layout, snap: KubeSnapshot): UnitDesired {
   const b = new UnitBuilder(layout, unitKey.cluster());
   const cfg = layout.cfg;
-  for (const p of layout.clusterProjects()) b.add("project", p, {});
+  for (const p of layout.clusterProjects()) b.add("project", p, {}, projectTags(layout));
   flatIpam(b, layout.podIpam(), cfg.podSubnets);
   flatIpam(b, layout.serviceIpam(), cfg.serviceSubnets);
   if (!layout.r5) {
@@ -303,7 +316,7 @@ export function translateNamespace(layout: Layout, snap: KubeSnapshot, name: str
   if (!ns) return b.done();
   const project = layout.project(name);
   parseNetworkAnnotation(ns.metadata.annotations?.[NETWORK_ANNOTATION], `namespace ${name}`, b.warn);
-  if (!layout.isClusterProject(project)) b.add("project", project, {});
+  if (!layout.isClusterProject(project)) b.add("project", project, {}, projectTags(layout));
   if (layout.r5)
     b.add("security-group", layout.securityGroup(name), {
       security_group_entries: allowAllRules(layout.securityGroup(name)),

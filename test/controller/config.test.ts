@@ -3,7 +3,7 @@
  * [DEFAULTS], Python-literal dict values, flag overrides, and errors that name the offending key.
  */
 import { describe, expect, it } from "vitest";
-import { ConfigError, defaultConfig, parseConfig } from "../../controller/config";
+import { ConfigError, defaultConfig, parseConfig, withOptions } from "../../controller/config";
 
 describe("config", () => {
   it("defaults to the upstream unit-test subnets, cluster k8s, r5 with ip-fabric forwarding", () => {
@@ -117,4 +117,40 @@ public_fip_pool = {'domain': 'default-domain', 'project': 'admin', 'network': 'p
       expect(() => parseConfig(text)).toThrow(msg);
     });
   }
+
+  it("kubernetes_cluster_owner, secure_project (only the string True, as upstream compares it)", () => {
+    const c = parseConfig(
+      "[KUBERNETES]\nkubernetes_cluster_owner = k8s-test\n[DEFAULTS]\nsecure_project = True\n",
+    );
+    expect(c.clusterOwner).toBe("k8s-test");
+    expect(c.secureProject).toBe(true);
+    expect(parseConfig("[DEFAULTS]\nsecure_project = true\n").secureProject).toBe(false);
+    expect(parseConfig("").clusterOwner).toBe("k8s");
+  });
+
+  it("refuses the options whose objects the testbed does not build, saying why", () => {
+    expect(() => parseConfig("[DEFAULTS]\nnested_mode = 1\n")).toThrow(
+      /nested_mode: "1" is not supported yet: nested mode/,
+    );
+    expect(parseConfig("[DEFAULTS]\nnested_mode = 0\nglobal_tags = 1\n").model).toBe("r5");
+    expect(() => parseConfig("[DEFAULTS]\nglobal_tags = 0\n")).toThrow(/global_tags: "0" is not supported/);
+    expect(() => parseConfig("[KUBERNETES]\nhost_network_service = True\n")).toThrow(
+      /host_network_service: true is not supported yet/,
+    );
+  });
+
+  it("options by upstream name go to their section and win over the file (ctb controller --set)", () => {
+    const text = withOptions("[KUBERNETES]\ncluster_name = a\nkubernetes_cluster_domain = d1\n", {
+      cluster_name: "cluster",
+      cluster_project: "{'project': 'p'}",
+      secure_project: "True",
+    });
+    expect(parseConfig(text)).toMatchObject({
+      clusterName: "cluster",
+      domain: "d1",
+      clusterProject: "p",
+      secureProject: true,
+    });
+    expect(() => withOptions("", { no_such_option: "1" })).toThrow(ConfigError);
+  });
 });

@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { controllerConfigOf } from "../../testbed/scenario/controller";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -32,6 +33,47 @@ describe("scenario loading", () => {
     if (apply.kind === "apply") expect(apply.manifests.map((m) => m.kind)).toContain("Deployment");
     // every step knows the line it came from
     expect(s.steps.every((st) => st.line > 1)).toBe(true);
+  });
+
+  it("reads every kube-manager option of the controller block as ctb controller does, and points at a refused one", () => {
+    const s = parseScenario(
+      `name: x
+controller:
+  clusterName: cluster
+  clusterDomain: admin_domain
+  clusterProject: { project: test-project }
+  secureProject: true
+  clusterOwner: k8s-test
+steps:
+  - show: pods
+`,
+      "s.yaml",
+    );
+    expect(controllerConfigOf(s.controller)).toMatchObject({
+      clusterName: "cluster",
+      domain: "admin_domain",
+      clusterProject: "test-project",
+      secureProject: true,
+      clusterOwner: "k8s-test",
+    });
+    const e = errorOf(`name: x
+controller:
+  clusterName: cluster
+  nestedMode: true
+steps:
+  - show: pods
+`);
+    expect(e.line).toBe(4);
+    expect(e.message).toMatch(
+      /^s\.yaml:4: controller\.nestedMode \(nested_mode\): "1" is not supported yet: nested mode/,
+    );
+    const bad = errorOf(`name: x
+controller:
+  clusterProject: "{'domain': 'd'}"
+steps:
+  - show: pods
+`);
+    expect(bad.message).toBe('s.yaml:3: controller.clusterProject (cluster_project): needs a "project" key');
   });
 
   it("points at the line of an unknown action", () => {

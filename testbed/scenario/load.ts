@@ -5,6 +5,7 @@
  *
  * Example: `const s = loadScenario("scenarios/section-9.yaml")` → `s.steps[3].line === 41`.
  */
+import { ControllerOptionError, controllerConfigOf } from "./controller";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
@@ -69,6 +70,12 @@ export function parseScenario(text: string, file: string): Scenario {
     throw new ScenarioError(file, nodeLine(path), describeSchemaError(err, path));
   }
   const raw = data as Record<string, any>;
+  try {
+    controllerConfigOf(raw.controller ?? {});
+  } catch (e) {
+    if (!(e instanceof ControllerOptionError)) throw e;
+    throw new ScenarioError(file, nodeLine(["controller", e.key]), e.message);
+  }
   const base = dirname(resolve(file));
   const steps: Step[] = (raw.steps as Record<string, any>[]).map((s, index) => {
     const line = nodeLine(["steps", index]);

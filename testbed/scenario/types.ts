@@ -8,15 +8,33 @@ import type { KubeObject } from "../../controller/kube/api";
 
 export type Proto = "icmp" | "tcp" | "udp" | "sctp";
 
+/**
+ * The scenario's `controller:` block: upstream kube-manager options under camel-cased names (scenario/controller.ts
+ * maps each to its contrail-kubernetes.conf key); dict options take the dict or its Python-literal text.
+ */
 export interface ControllerOptions {
   model?: "r4" | "r5";
   clusterName?: string;
+  /** `[KUBERNETES] kubernetes_cluster_domain`: the Contrail domain (it must exist) the projects live in. */
+  clusterDomain?: string;
+  /** `[KUBERNETES] kubernetes_cluster_owner` (k8s): the `owner` annotation. */
+  clusterOwner?: string;
+  clusterProject?: string | Record<string, string>;
+  clusterNetwork?: string | Record<string, string>;
+  clusterPodNetwork?: string | Record<string, string>;
+  clusterServiceNetwork?: string | Record<string, string>;
+  /** `[DEFAULTS] secure_project`. */
+  secureProject?: boolean;
+  apsName?: string;
+  /** Refused with a message saying why (not built yet). */
+  hostNetworkService?: boolean;
+  nestedMode?: boolean;
   podSubnet?: string;
   serviceSubnet?: string;
   ipFabricSubnet?: string;
   ipFabricForwarding?: boolean;
   ipFabricSnat?: boolean;
-  publicFipPool?: string;
+  publicFipPool?: string | Record<string, string>;
   netpolLayout?: "upstream" | "kubernetes";
   /** contrail-kubernetes.conf `[KUBERNETES] kubernetes_api_server`: where link-local services of the kubernetes Service lead. */
   kubernetesApiServer?: string;
