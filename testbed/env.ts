@@ -165,7 +165,14 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       if (daemons.appliedSeq() < seq) items.push(`config daemons at seq ${daemons.appliedSeq()} < ${seq}`);
       if (agents.appliedSeq() < seq) items.push(`vrouter agents at seq ${agents.appliedSeq()} < ${seq}`);
       nodes.forEach((n, i) => {
-        if (n.busy(blockedPod)) items.push(`node emulator ${scenario.nodes[i]!.name}`);
+        if (!n.busy(blockedPod)) return;
+        // a pod whose network setup keeps failing is named with the failure, not just "busy"
+        const failing = [...n.failing()].filter(([pod]) => !blockedPod(pod));
+        const shown = failing.slice(0, 5).map(([pod, why]) => `${pod}: ${why}`);
+        if (failing.length > 5) shown.push(`${failing.length - 5} more`);
+        items.push(
+          `node emulator ${scenario.nodes[i]!.name}${shown.length ? ` (network setup failing, retried: ${shown.join("; ")})` : ""}`,
+        );
       });
       return items.length > 0 ? items.join(", ") : stage;
     };
@@ -287,6 +294,7 @@ async function startDatapath(
     portApiUrl: (node) => o.portApis.get(node)!,
     attach: (a) => sim.attach(a),
     detach: (node, endpoint) => sim.detach(node, endpoint),
+    waitForChange: (keys, ms, signal) => o.agents.whenTouched(keys, ms, signal),
   });
   return {
     plumber,

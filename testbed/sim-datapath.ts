@@ -44,8 +44,9 @@ export class SimDatapath {
   }
 
   /** Attach a plumbed pod to the vif its compute's agent created for the VMI. */
-  attach(a: PortAttachment): void {
-    const tables = this.agents.tables(a.node);
+  async attach(a: PortAttachment): Promise<void> {
+    // the port was added just before: its vif is in the agent's next recomputation (one per batch of pods)
+    const tables = await this.agents.nextTables(a.node);
     const vif = tables && [...tables.vifs.values()].find((v) => v.vmi?.uuid === a.vmiUuid);
     if (!vif)
       throw new Error(

@@ -68,6 +68,8 @@ export class ConfigModel {
   private readonly backRefIndex = new Map<string, Set<string>>();
   /** parent uuid → child uuids */
   private readonly childIndex = new Map<string, Set<string>>();
+  /** "<type>|<display_name or name>" → uuids (the port API finds a VM by the name the CNI gives) */
+  private readonly nameIndex = new Map<string, Set<string>>();
   private seq = 0;
   private revision = 0;
 
@@ -91,6 +93,7 @@ export class ConfigModel {
     this.fqIndex.clear();
     this.backRefIndex.clear();
     this.childIndex.clear();
+    this.nameIndex.clear();
     for (const o of objects) this.put(o.type, o.uuid, o.fq_name, o.obj);
     this.seq = seq;
     this.revision++;
@@ -126,6 +129,15 @@ export class ConfigModel {
     const key = `${type}|${typeof fq === "string" ? fq : fqString(fq)}`;
     const uuid = this.fqIndex.get(key);
     return uuid ? this.objects.get(uuid) : undefined;
+  }
+
+  /** The object of a type whose display_name or name is `name` (the lowest uuid when several are). */
+  byName(type: string, name: string): ConfigObject | undefined {
+    const s = this.nameIndex.get(`${type}|${name}`);
+    if (!s?.size) return undefined;
+    let best: string | undefined;
+    for (const u of s) if (best === undefined || cmp(u, best) < 0) best = u;
+    return this.objects.get(best!);
   }
 
   /** Every object of a type, sorted by uuid so callers iterate deterministically. */
@@ -198,6 +210,7 @@ export class ConfigModel {
     for (const target of this.refTargets(o)) addTo(this.backRefIndex, target, uuid);
     const parentUuid = this.parentUuid(o);
     if (parentUuid) addTo(this.childIndex, parentUuid, uuid);
+    for (const n of names(o)) addTo(this.nameIndex, `${type}|${n}`, uuid);
   }
 
   private remove(uuid: string): void {
@@ -214,6 +227,7 @@ export class ConfigModel {
     for (const target of this.refTargets(o)) this.backRefIndex.get(target)?.delete(o.uuid);
     const parentUuid = this.parentUuid(o);
     if (parentUuid) this.childIndex.get(parentUuid)?.delete(o.uuid);
+    for (const n of names(o)) this.nameIndex.get(`${o.type}|${n}`)?.delete(o.uuid);
   }
 
   /** Target uuids of every ref (a ref given by fq_name only is resolved through the index). */
@@ -236,6 +250,13 @@ export class ConfigModel {
     if (o.data.parent_uuid) return o.data.parent_uuid;
     return this.parent(o)?.uuid;
   }
+}
+
+function names(o: ConfigObject): string[] {
+  const out: string[] = [];
+  if (typeof o.data.display_name === "string") out.push(o.data.display_name);
+  if (typeof o.data.name === "string" && o.data.name !== o.data.display_name) out.push(o.data.name);
+  return out;
 }
 
 function addTo(index: Map<string, Set<string>>, key: string, value: string): void {

@@ -44,6 +44,18 @@ export interface Agents {
   onTables(cb: (compute: string, t: VrouterTables) => void): () => void;
   appliedSeq(): number;
   whenCaughtUp(seq: number): Promise<void>;
+  /**
+   * The compute's tables once they include every change applied so far: at once when nothing is pending,
+   * else at the next (throttled, coalesced) recomputation — a caller that just plugged a port waits for the
+   * batch instead of forcing a recomputation of every compute for itself.
+   */
+  nextTables(compute: string): Promise<VrouterTables | undefined>;
+  /**
+   * Resolves when a config change or a port change touches one of `keys` (an object's uuid, the last element of
+   * its fq_name, its display_name, or the uuid of something it refers to), after `maxMs` at the latest, or when
+   * `signal` aborts: what a poller of the port API waits on instead of a timer.
+   */
+  whenTouched(keys: string[], maxMs: number, signal?: AbortSignal): Promise<void>;
   plugPort(compute: string, port: PortAdd): void;
   /** Removes every port of the VM (as `DELETE /vm/<vm-uuid>`), or only one VMI's port. */
   unplugPort(compute: string, vmUuid: string, vmiUuid?: string): boolean;
@@ -82,6 +94,8 @@ export async function startAgents(opts: AgentOptions): Promise<Agents> {
     onTables: (cb) => runtime.subscribe(cb),
     appliedSeq: () => runtime.model.appliedSeq(),
     whenCaughtUp: (seq) => runtime.whenCaughtUp(seq),
+    nextTables: (c) => runtime.nextTables(c),
+    whenTouched: (keys, maxMs, signal) => runtime.whenTouched(keys, maxMs, signal),
     plugPort: (c, p) => runtime.plug(c, p),
     unplugPort: (c, vm, vmi) => runtime.unplug(c, vm, vmi),
     startPortApi: async (compute, o) => {
@@ -121,6 +135,10 @@ export class AgentRuntime {
   private waiters: { seq: number; resolve: () => void }[] = [];
   /** Link-local services given by DNS name; a lookup's answer recomputes the tables at once. */
   private readonly fabricDns: FabricDnsResolver;
+  /** Callers of `nextTables` waiting for the next recomputation. */
+  private flushWaiters: (() => void)[] = [];
+  /** key → wake-ups of `whenTouched` callers */
+  private touchWaiters = new Map<string, Set<() => void>>();
 
   constructor(private readonly opts: Omit<AgentOptions, "apiUrl">) {
     this.fabricDns = new FabricDnsResolver({
@@ -131,16 +149,61 @@ export class AgentRuntime {
 
   onStreamEvent(ev: StreamEvent): void {
     try {
-      if (ev.kind === "snapshot")
+      if (ev.kind === "snapshot") {
         this.model.loadSnapshot(
           ev.objects.map((o) => ({ ...o, obj: o.obj as VncData })),
           ev.seq,
         );
-      else this.model.apply({ ...ev.change, obj: ev.change.obj as VncData | undefined });
+        this.touchAll();
+      } else {
+        this.model.apply({ ...ev.change, obj: ev.change.obj as VncData | undefined });
+        this.touch(changeKeys(ev.change.uuid, ev.change.fq_name, ev.change.obj as VncData | undefined));
+      }
     } catch (err) {
       this.opts.log?.(`vrouter agent: ${(err as Error).message}`);
     }
     this.markDirty();
+  }
+
+  nextTables(compute: string): Promise<VrouterTables | undefined> {
+    if (!this.dirty) return Promise.resolve(this.cache.get(compute));
+    return new Promise((resolve) => this.flushWaiters.push(() => resolve(this.cache.get(compute))));
+  }
+
+  whenTouched(keys: string[], maxMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        for (const k of keys) {
+          const set = this.touchWaiters.get(k);
+          set?.delete(done);
+          if (set?.size === 0) this.touchWaiters.delete(k);
+        }
+        resolve();
+      };
+      const timer = setTimeout(done, maxMs);
+      timer.unref();
+      if (signal?.aborted) return done();
+      signal?.addEventListener("abort", done, { once: true });
+      for (const k of keys) {
+        const set = this.touchWaiters.get(k) ?? new Set();
+        this.touchWaiters.set(k, set);
+        set.add(done);
+      }
+    });
+  }
+
+  private touch(keys: Iterable<string>): void {
+    if (this.touchWaiters.size === 0) return;
+    for (const k of keys) {
+      const set = this.touchWaiters.get(k);
+      if (set) for (const wake of [...set]) wake();
+    }
+  }
+
+  private touchAll(): void {
+    for (const set of [...this.touchWaiters.values()]) for (const wake of [...set]) wake();
   }
 
   /** Compute names this runtime serves. */
@@ -180,6 +243,7 @@ export class AgentRuntime {
     const table = this.ports.get(compute) ?? new Map<string, PluggedPort>();
     this.ports.set(compute, table);
     table.set(p.vmiUuid, { ...p, enabled: table.get(p.vmiUuid)?.enabled ?? true });
+    this.touch([p.vmiUuid, p.vmUuid]);
     this.markDirty();
   }
 
@@ -247,12 +311,16 @@ export class AgentRuntime {
     const ready = this.waiters.filter((w) => w.seq <= applied);
     this.waiters = this.waiters.filter((w) => w.seq > applied);
     for (const w of ready) w.resolve();
+    for (const w of this.flushWaiters.splice(0)) w();
   }
 
   stop(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.fabricDns.stop();
+    // nobody waits on a stopped agent: pollers look once more, table readers get what there is
+    for (const w of this.flushWaiters.splice(0)) w();
+    this.touchAll();
   }
 
   /**
@@ -268,4 +336,17 @@ export class AgentRuntime {
     }
     this.flushTimer ??= setTimeout(() => this.flush(), Math.min(200, Math.max(1, 2 * this.lastFlushMs)));
   }
+}
+
+/** What a change touches, for `whenTouched`: its uuid, name, display name and the uuids it refers to. */
+function changeKeys(uuid: string, fq: string[] | undefined, obj: VncData | undefined): string[] {
+  const keys = [uuid];
+  const name = fq?.[fq.length - 1];
+  if (name) keys.push(name);
+  if (!obj) return keys;
+  if (typeof obj.display_name === "string") keys.push(obj.display_name);
+  for (const [field, value] of Object.entries(obj))
+    if (field.endsWith("_refs") && Array.isArray(value))
+      for (const r of value as { uuid?: string }[]) if (typeof r?.uuid === "string") keys.push(r.uuid);
+  return keys;
 }

@@ -84,9 +84,7 @@ export function vmConfig(
   compute: string,
   vmName: string,
 ): Record<string, unknown>[] | undefined {
-  const vm =
-    model.byFqName("virtual-machine", [vmName]) ??
-    model.list("virtual-machine").find((v) => v.data.display_name === vmName || v.data.name === vmName);
+  const vm = model.byFqName("virtual-machine", [vmName]) ?? model.byName("virtual-machine", vmName);
   if (!vm) return undefined;
   const onCompute = model
     .backRefs(vm.uuid, "virtual-router")

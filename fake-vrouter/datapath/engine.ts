@@ -168,6 +168,7 @@ export class VrouterDatapath {
 
   /** New config from the agent. Flows whose decision would change (policy, NAT, routes, vifs) are evicted. */
   install(tables: VrouterTables): void {
+    if (this.idx.tables === tables) return; // the same tables again (a subscriber and a reader both pass them)
     this.idx = new TablesIndex(tables);
     for (const rec of [...this.flowTable.values()]) {
       if (rec.direction !== "forward" || !rec.request || !this.flowTable.has(rec.keyText)) continue;

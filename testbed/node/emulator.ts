@@ -6,6 +6,7 @@
  *
  * Example: `const n = await startNodeEmulator({ kube, name: "b3s37", ip: "10.84.31.11", plumber }); await n.idle();`
  */
+import { setMaxListeners } from "node:events";
 import { type KubeApi, KubeApiError, type KubeObject } from "../../controller/kube/api";
 import { Informer } from "../../controller/kube/informer";
 
@@ -46,8 +47,14 @@ export interface NodeEmulator {
    */
   idle(ignore?: (pod: string) => boolean): Promise<void>;
   busy(ignore?: (pod: string) => boolean): boolean;
+  /** Pods of this node whose network setup failed and is being retried, with the last failure ("<ns>/<pod>": why). */
+  failing(): Map<string, string>;
   stop(): Promise<void>;
 }
+
+/** First retry of a pod whose network setup failed; doubled per failure up to RETRY_MAX_MS (kubelet backs off too). */
+const RETRY_FIRST_MS = 200;
+const RETRY_MAX_MS = 5_000;
 
 export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<NodeEmulator> {
   const { kube, name, ip, plumber } = opts;
@@ -64,14 +71,20 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
 
   // pods known to be plumbed here, by uid, and the work in flight per pod (serialised per pod)
   const running = new Map<string, KubeObject>();
+  /** uid → the pod as last seen (a retry starts from it) */
+  const latestPods = new Map<string, KubeObject>();
   const stopping = new AbortController();
+  setMaxListeners(0, stopping.signal); // every pod waiting for its network listens to it
   const inflight = new Map<string, Promise<void>>();
   /** uid → "<ns>/<pod>" of the pods with work in flight */
   const inflightPods = new Map<string, string>();
   let waiters: { ignore?: (pod: string) => boolean; resolve: () => void }[] = [];
+  /** uid → the pod whose network setup failed, why, and its retry (a pending retry is work in flight) */
+  const failed = new Map<string, { id: string; reason: string; delay: number; timer?: NodeJS.Timeout }>();
 
   const busy = (ignore?: (pod: string) => boolean) =>
-    [...inflight.keys()].some((uid) => !ignore?.(inflightPods.get(uid) ?? ""));
+    [...inflight.keys()].some((uid) => !ignore?.(inflightPods.get(uid) ?? "")) ||
+    [...failed.values()].some((f) => f.timer && !ignore?.(f.id));
   const settleWaiters = () => {
     const ready = waiters.filter((w) => !busy(w.ignore));
     waiters = waiters.filter((w) => busy(w.ignore));
@@ -104,11 +117,14 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
     try {
       const addr = await plumber.add(pod, name, stopping.signal);
       running.set(uid, pod);
+      clearFailure(uid);
       await setRunning(kube, pod, addr.ip, ip);
       log(`node ${name}: pod ${id} running with ${addr.ip}`);
     } catch (e) {
-      // like kubelet when CNI ADD fails: the pod stays ContainerCreating with the reason in its status
+      // like kubelet when CNI ADD fails: the pod stays ContainerCreating with the reason in its status, and its
+      // sandbox is tried again after a backoff (a pod is never left Pending while the testbed is still working)
       log(`node ${name}: pod ${id} network setup failed: ${(e as Error).message}`);
+      if (!stopping.signal.aborted) scheduleRetry(pod, (e as Error).message);
       await kube
         .patchStatus("pods", pod.metadata.name!, pod.metadata.namespace, {
           status: {
@@ -128,8 +144,35 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
     }
   };
 
+  const clearFailure = (uid: string) => {
+    const f = failed.get(uid);
+    if (f?.timer) clearTimeout(f.timer);
+    failed.delete(uid);
+  };
+
+  const scheduleRetry = (pod: KubeObject, reason: string) => {
+    const uid = pod.metadata.uid!;
+    const prev = failed.get(uid);
+    const delay = prev ? Math.min(prev.delay * 2, RETRY_MAX_MS) : RETRY_FIRST_MS;
+    const entry = { id: `${pod.metadata.namespace}/${pod.metadata.name}`, reason, delay } as {
+      id: string;
+      reason: string;
+      delay: number;
+      timer?: NodeJS.Timeout;
+    };
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      const latest = latestPods.get(uid);
+      if (latest && !running.has(uid) && !stopping.signal.aborted)
+        enqueue(uid, () => startPod(latest), latest);
+      else settleWaiters();
+    }, delay);
+    failed.set(uid, entry);
+  };
+
   const stopPod = async (pod: KubeObject) => {
     const uid = pod.metadata.uid!;
+    clearFailure(uid);
     const known = running.get(uid) ?? pod;
     running.delete(uid);
     if (!known.spec?.hostNetwork) await plumber.remove(known, name);
@@ -140,6 +183,8 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
     onChange: (type, pod) => {
       if (pod.spec?.nodeName !== name) return;
       const uid = pod.metadata.uid!;
+      if (type === "delete") latestPods.delete(uid);
+      else latestPods.set(uid, pod);
       if (type === "delete") enqueue(uid, () => stopPod(pod), pod);
       else if (pod.metadata.deletionTimestamp) enqueue(uid, () => finishDelete(pod), pod);
       else if (!running.has(uid)) enqueue(uid, () => startPod(pod), pod);
@@ -161,6 +206,7 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
     name,
     ip,
     busy,
+    failing: () => new Map([...failed.values()].map((f) => [f.id, f.reason])),
     idle: (ignore) =>
       busy(ignore) ? new Promise((resolve) => waiters.push({ ignore, resolve })) : Promise.resolve(),
     async stop() {
@@ -168,6 +214,7 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
       pods.stop();
       // a pod still waiting for its network (blocked in the controller) gives up now
       stopping.abort();
+      for (const uid of [...failed.keys()]) clearFailure(uid);
       await Promise.allSettled([...inflight.values()]);
     },
   };

@@ -31,6 +31,11 @@ export interface PortApiPlumberOptions {
   pollMs?: number;
   maxPollMs?: number;
   timeoutMs?: number;
+  /**
+   * Waits between two polls until the agent's config or ports change for one of `keys` (or `ms` passed): with
+   * it, a pod polls again when something it waits for arrived rather than on a timer (in-process agents only).
+   */
+  waitForChange?: (keys: string[], ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 interface VmCfg {
@@ -53,6 +58,7 @@ export class PortApiPlumber implements PodPlumber {
     const cfgs = await this.poll<VmCfg[]>(
       `${base}/vm-cfg/${encodeURIComponent(vmName)}`,
       (v) => Array.isArray(v) && v.length > 0,
+      [vmName, ...(pod.metadata.uid ? [pod.metadata.uid] : [])],
       signal,
     );
     const cfg = cfgs[0]!;
@@ -76,6 +82,7 @@ export class PortApiPlumber implements PodPlumber {
     const port = await this.poll<Record<string, unknown>>(
       `${base}/vm/${cfg["vm-uuid"]}/${cfg.id}`,
       (v) => typeof v?.["ip-address"] === "string" && v["ip-address"] !== "0.0.0.0",
+      [cfg.id, cfg["vm-uuid"]],
       signal,
     );
     const attachment: PortAttachment = {
@@ -107,13 +114,20 @@ export class PortApiPlumber implements PodPlumber {
     if (res && !res.ok && res.status !== 404) throw new Error(`port API DELETE /vm/${vmUuid}: ${res.status}`);
   }
 
-  private async poll<T>(url: string, ready: (v: any) => boolean, signal?: AbortSignal): Promise<T> {
+  private async poll<T>(
+    url: string,
+    ready: (v: any) => boolean,
+    keys: string[],
+    signal?: AbortSignal,
+  ): Promise<T> {
     const deadline = Date.now() + (this.opts.timeoutMs ?? 30_000);
     let delay = this.opts.pollMs ?? 10;
     let last = "";
     let polls = 0;
     for (; Date.now() < deadline; polls++) {
       if (signal?.aborted) throw new Error(`stopped while polling ${url}`);
+      // listening before asking: a change that lands while the answer travels still wakes this poller
+      const changed = this.opts.waitForChange?.(keys, Math.max(delay, 1000), signal);
       const res = await fetch(url);
       if (res.ok) {
         const body = (await res.json()) as T;
@@ -122,6 +136,11 @@ export class PortApiPlumber implements PodPlumber {
       } else {
         last = `${res.status} ${await res.text()}`;
         if (res.status !== 404) throw new Error(`port API GET ${url}: ${last}`);
+      }
+      // woken by the change it waits for when the agent can tell; a timer is the fallback
+      if (changed) {
+        await changed;
+        continue;
       }
       // backoff: a pod waits for the controller and the agent; a hundred pods polling fast is a load of its own
       await new Promise<void>((r) => {

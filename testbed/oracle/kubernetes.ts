@@ -89,11 +89,71 @@ export function policyTypes(np: KubeObject): string[] {
   return spec.egress?.length ? ["Ingress", "Egress"] : ["Ingress"];
 }
 
+/**
+ * What a world's connections share, computed once per world: namespace labels by name and, per pod, the
+ * policies that select it for each direction (a matrix asks n² connections of one world; without this each
+ * would scan every namespace and every policy). Rebuilt when the world's arrays are replaced or resized.
+ */
+interface WorldIndex {
+  namespaces: KubeObject[];
+  policies: KubeObject[];
+  nsCount: number;
+  policyCount: number;
+  nsLabels: Map<string, Record<string, string>>;
+  selecting: WeakMap<KubeObject, Record<"Ingress" | "Egress", KubeObject[]>>;
+}
+const indexes = new WeakMap<World, WorldIndex>();
+
+function worldIndex(world: World): WorldIndex {
+  const cached = indexes.get(world);
+  if (
+    cached &&
+    cached.namespaces === world.namespaces &&
+    cached.policies === world.policies &&
+    cached.nsCount === world.namespaces.length &&
+    cached.policyCount === world.policies.length
+  )
+    return cached;
+  const nsLabels = new Map<string, Record<string, string>>();
+  for (const o of world.namespaces) {
+    const ns = o.metadata.name!;
+    // the API server labels every namespace with its name (Kubernetes 1.21+)
+    if (!nsLabels.has(ns))
+      nsLabels.set(ns, { "kubernetes.io/metadata.name": ns, ...(o.metadata.labels ?? {}) });
+  }
+  const idx: WorldIndex = {
+    namespaces: world.namespaces,
+    policies: world.policies,
+    nsCount: world.namespaces.length,
+    policyCount: world.policies.length,
+    nsLabels,
+    selecting: new WeakMap(),
+  };
+  indexes.set(world, idx);
+  return idx;
+}
+
 function namespaceLabels(world: World, ns: string): Record<string, string> | undefined {
-  const o = world.namespaces.find((n) => n.metadata.name === ns);
-  if (!o) return undefined;
-  // the API server labels every namespace with its name (Kubernetes 1.21+)
-  return { "kubernetes.io/metadata.name": ns, ...(o.metadata.labels ?? {}) };
+  return worldIndex(world).nsLabels.get(ns);
+}
+
+/** The policies of the pod's namespace that select it with `type` among their policyTypes. */
+function selectingPolicies(world: World, pod: KubeObject, type: "Ingress" | "Egress"): KubeObject[] {
+  const idx = worldIndex(world);
+  let entry = idx.selecting.get(pod);
+  if (!entry) {
+    const mine = world.policies.filter(
+      (np) =>
+        np.metadata.namespace === pod.metadata.namespace &&
+        selects(np.spec?.podSelector ?? {}, pod.metadata.labels ?? {}),
+    );
+    entry = {
+      Ingress: mine.filter((np) => policyTypes(np).includes("Ingress")),
+      Egress: mine.filter((np) => policyTypes(np).includes("Egress")),
+    };
+    idx.selecting.set(pod, entry);
+  }
+  return entry[type];
 }
 
 function inCidr(ip: string, cidr: string): boolean {
@@ -149,12 +209,7 @@ function side(world: World, c: Connection, type: "Ingress" | "Egress"): SideVerd
   const none: SideVerdict = { isolated: false, allowed: true, allowedBy: [], isolatedBy: [] };
   if (!self.pod) return none;
   const pod = self.pod;
-  const selecting = world.policies.filter(
-    (np) =>
-      np.metadata.namespace === pod.metadata.namespace &&
-      policyTypes(np).includes(type) &&
-      selects(np.spec?.podSelector ?? {}, pod.metadata.labels ?? {}),
-  );
+  const selecting = selectingPolicies(world, pod, type);
   if (!selecting.length) return none;
   const allowedBy = selecting
     .filter((np) =>

@@ -100,17 +100,25 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
   const found: FoundDivergence[] = [];
   const total = sources.reduce((n, s) => n + targets.filter((t) => t !== s).length, 0);
   let done = 0;
+  const targetsResolved = new Map<string, ReturnType<typeof resolveTarget>>();
+  const backendPorts = new Map<string, number | undefined>();
   ctx.progress?.(0, total);
   for (const [i, from] of sources.entries()) {
     for (const [j, to] of targets.entries()) {
       if (to === from) continue;
       ctx.progress?.(done++, total);
       const [ns, name] = to.split("/") as [string, string];
-      const target = await resolveTarget(
-        tb,
-        step.via === "service" ? `service:${ns}/s-${ns}-${name}` : to,
-        step.port,
-      );
+      // each target is resolved once, not once per source (a list of its namespace's pods each time)
+      let resolving = targetsResolved.get(to);
+      if (!resolving) {
+        resolving = resolveTarget(
+          tb,
+          step.via === "service" ? `service:${ns}/s-${ns}-${name}` : to,
+          step.port,
+        );
+        targetsResolved.set(to, resolving);
+      }
+      const target = await resolving;
       const r = await tb.probe({ from, toIp: target.ip, proto: step.proto, port: target.port, count: 1 });
       const ok = r.received > 0;
       observed.set(`${from}>${to}`, ok);
@@ -118,8 +126,12 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
       if (world) {
         const src = pods.get(from);
         const dst = pods.get(to);
-        const port =
-          step.via === "service" ? await backendPort(tb, ns, `s-${ns}-${name}`, dst, step.port) : step.port;
+        let port = step.port;
+        if (step.via === "service") {
+          if (!backendPorts.has(to))
+            backendPorts.set(to, await backendPort(tb, ns, `s-${ns}-${name}`, dst, step.port));
+          port = backendPorts.get(to);
+        }
         const conn: Connection = {
           from: { pod: src, ip: src?.status?.podIP ?? "" },
           to: { pod: dst, ip: dst?.status?.podIP ?? target.ip },

@@ -395,8 +395,12 @@ async function podProblems(tb: Testbed, exp: PodExpectation): Promise<string[]> 
     const id = `${p.metadata.namespace}/${p.metadata.name}`;
     const phase = p.status?.phase;
     const ip: string | undefined = p.status?.podIP;
-    if ((exp.phase ?? "Running") !== phase)
-      problems.push(`${id} is ${phase ?? "without a phase"}, expected ${exp.phase ?? "Running"}`);
+    if ((exp.phase ?? "Running") !== phase) {
+      const why = notRunningReason(p);
+      problems.push(
+        `${id} is ${phase ?? "without a phase"}${why ? ` (${why})` : ""}, expected ${exp.phase ?? "Running"}`,
+      );
+    }
     if (exp.subnet && !(ip && inSubnet(ip, exp.subnet)))
       problems.push(`${id} has IP ${ip ?? "none"}, not in ${exp.subnet}`);
     if (exp.ip && ip !== exp.ip) problems.push(`${id} has IP ${ip ?? "none"}, expected ${exp.ip}`);
@@ -404,6 +408,22 @@ async function podProblems(tb: Testbed, exp: PodExpectation): Promise<string[]> 
       problems.push(`${id} is on ${p.spec?.nodeName ?? "no node"}, expected ${exp.node}`);
   }
   return problems;
+}
+
+/** Why a pod is not running, as its conditions say (unschedulable, network setup failed), if they say. */
+export function notRunningReason(p: KubeObject): string | undefined {
+  const conds = (p.status?.conditions ?? []) as {
+    type: string;
+    status: string;
+    reason?: string;
+    message?: string;
+  }[];
+  const c =
+    conds.find((c) => c.type === "PodScheduled" && c.status === "False") ??
+    conds.find((c) => c.type === "Ready" && c.status === "False" && c.message);
+  if (c) return [c.reason, c.message].filter(Boolean).join(": ");
+  if (!p.spec?.nodeName) return "not scheduled yet";
+  return undefined;
 }
 
 /** `*` matches any text (`web-*`, `*-fip-0`); without one, the name itself. */
