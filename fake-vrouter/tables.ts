@@ -196,7 +196,11 @@ export interface LinkLocalService {
 export interface VrouterTables {
   /** Config version (change-stream position) these tables were computed from. */
   configVersion: number;
-  compute: { name: string; fabricIp: IpAddress; fabricVif: number; fabricVrf: number };
+  /**
+   * `transit`: a router between the fabric and its tunnels (the SDN gateway), which forwards what it receives
+   * from the fabric back to it; a vrouter never does.
+   */
+  compute: { name: string; fabricIp: IpAddress; fabricVif: number; fabricVrf: number; transit?: boolean };
   vifs: Map<number, Vif>;
   nextHops: Map<number, NextHop>;
   vrfs: Map<number, Vrf>;

@@ -16,6 +16,7 @@ import { startApiServer } from "../fake-contrail-api/server";
 import { startConfigDaemons } from "../fake-contrail-api/daemons/index";
 import { type Agents, startAgents } from "../fake-vrouter/agent/index";
 import type { DatapathStats } from "../fake-vrouter/datapath/engine";
+import type { SdnGateway } from "../fake-vrouter/agent/sdn-gateway";
 import { createEmbeddedCluster } from "./cluster/embedded/index";
 import { realClusterQuiet } from "./cluster/quiet";
 import type { CaptureHandle, CaptureTarget } from "./capture";
@@ -47,6 +48,22 @@ export interface EnvOptions {
 /** Fabric (underlay) address of the i-th node when the scenario gives none. */
 export function defaultNodeIp(i: number): string {
   return `10.84.31.${11 + i}`;
+}
+
+/**
+ * The SDN gateway the agents peer with, when the scenario has one: its fabric address defaults to .250 of
+ * the first node's fabric /24; its hosts are the scenario's external hosts.
+ */
+export function gatewayFor(scenario: Scenario): SdnGateway | undefined {
+  const g = scenario.gateway;
+  if (!g) return undefined;
+  const first = scenario.nodes[0]?.ip ?? defaultNodeIp(0);
+  return {
+    name: g.name,
+    fabricIp: g.ip ?? `${first.split(".").slice(0, 3).join(".")}.250`,
+    importRouteTargets: g.importRouteTargets,
+    hosts: scenario.externalHosts.map((h) => ({ name: h.name, ip: h.ip })),
+  };
 }
 
 export function controllerConfigFor(scenario: Scenario): ControllerConfig {
@@ -101,7 +118,8 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       statusPort: 0,
     });
     closers.push(() => controller.stop());
-    const agents = await startAgents({ apiUrl: api.url });
+    const gateway = gatewayFor(scenario);
+    const agents = await startAgents({ apiUrl: api.url, ...(gateway ? { gateway } : {}) });
     closers.push(() => agents.stop());
 
     const metrics: Record<string, string> = { "config-api": api.metricsUrl };
@@ -230,6 +248,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       metrics,
       capture: (target, file, limit) => dp.capture(target, file, limit),
       fabricHostIp: (name) => scenario.fabricHosts.find((h) => h.name === name)?.ip,
+      externalHostIp: (name) => scenario.externalHosts.find((h) => h.name === name)?.ip,
       warnings: () => controller.warnings(),
       close,
     };
@@ -269,6 +288,8 @@ async function startDatapath(
       agents: o.agents,
       computes: scenario.nodes.map((n, i) => ({ name: n.name, fabricIp: n.ip ?? defaultNodeIp(i) })),
       fabricHosts: scenario.fabricHosts,
+      gateway: gatewayFor(scenario),
+      externalHosts: scenario.externalHosts,
       clusterName: o.clusterName,
       portApiPort: (node) => Number(new URL(o.portApis.get(node)!).port),
       workDir: o.workDir,
@@ -288,6 +309,8 @@ async function startDatapath(
     o.agents,
     scenario.fabricHosts,
     scenario.nodes.map((n) => n.name),
+    gatewayFor(scenario),
+    scenario.externalHosts,
   );
   const plumber = new PortApiPlumber({
     clusterName: o.clusterName,

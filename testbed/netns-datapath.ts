@@ -28,7 +28,8 @@ import { ipFabricPodRoutes } from "../fake-vrouter/datapath/underlay";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import { CniPlumber, type NetnsPod } from "./node/cni-plumber";
 import type { ProbeRequest, ProbeResult } from "./runner/testbed";
-import type { FabricHostSpec } from "./scenario/types";
+import type { ExternalHostSpec, FabricHostSpec } from "./scenario/types";
+import type { SdnGateway } from "../fake-vrouter/agent/sdn-gateway";
 
 export class NetnsDatapathError extends Error {}
 
@@ -39,6 +40,9 @@ export interface NetnsDatapathOptions {
   };
   computes: { name: string; fabricIp: string }[];
   fabricHosts: FabricHostSpec[];
+  /** The SDN gateway (a namespace with its own vrouter process) and the external hosts behind it. */
+  gateway?: SdnGateway;
+  externalHosts?: ExternalHostSpec[];
   clusterName: string;
   /** Port of each compute's agent port API on 127.0.0.1. */
   portApiPort: (compute: string) => number;
@@ -93,6 +97,10 @@ export class NetnsDatapath {
   }
 
   static async start(o: NetnsDatapathOptions): Promise<NetnsDatapath> {
+    if (o.gateway || o.externalHosts?.length)
+      throw new NetnsDatapathError(
+        "the SDN gateway and external hosts are not on the netns datapath yet: run this scenario with --datapath sim",
+      );
     if (process.getuid?.() !== 0)
       throw new NetnsDatapathError("the netns datapath needs root (network namespaces, veths, raw sockets)");
     // CNI DEL deletes a tap its vrouter captures on: only the assertion-free capture addon survives that

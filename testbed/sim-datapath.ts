@@ -14,7 +14,8 @@ import type { ListenPorts } from "../fake-vrouter/datapath/host";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import type { PortAttachment } from "./node/port-api-plumber";
 import type { FirewallDecision, ProbeRequest, ProbeResult } from "./runner/testbed";
-import type { FabricHostSpec } from "./scenario/types";
+import type { ExternalHostSpec, FabricHostSpec } from "./scenario/types";
+import { externalHostIfname, externalHostMac, type SdnGateway } from "../fake-vrouter/agent/sdn-gateway";
 
 export class SimDatapath {
   readonly net = new SimNetwork();
@@ -26,8 +27,11 @@ export class SimDatapath {
     fabricHosts: FabricHostSpec[],
     /** The scenario's nodes: a capture on one whose tables are not computed yet starts when they are. */
     private readonly nodes: string[] = [],
+    /** The SDN gateway (its engine is one more station on the underlay) and the external hosts behind it. */
+    gateway?: SdnGateway,
+    externalHosts: ExternalHostSpec[] = [],
   ) {
-    for (const compute of agents.computes()) {
+    for (const compute of [...agents.computes(), ...(gateway ? [gateway.name] : [])]) {
       const t = agents.tables(compute);
       if (t) this.net.setTables(compute, t);
     }
@@ -37,6 +41,21 @@ export class SimDatapath {
         name: `host:${h.name}`,
         kind: "fabric-host",
         mac: `02:fa:b0:00:${((i >> 8) & 0xff).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}`,
+        ip: h.ip,
+        listen: listenPorts(h.listen),
+      });
+    }
+    // an external host is plugged into the gateway's port for it (vif 3 + i, as gatewayTables numbers them)
+    for (const [i, h] of externalHosts.entries()) {
+      const vif = gateway ? this.agents.tables(gateway.name)?.vifs.get(3 + i) : undefined;
+      if (!gateway || vif?.name !== externalHostIfname(i))
+        throw new Error(`external host ${h.name}: the SDN gateway has no port for it`);
+      this.net.addEndpoint({
+        name: `external:${h.name}`,
+        kind: "pod",
+        compute: gateway.name,
+        vif: vif.index,
+        mac: externalHostMac(h.ip),
         ip: h.ip,
         listen: listenPorts(h.listen),
       });

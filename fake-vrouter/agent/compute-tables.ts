@@ -47,6 +47,7 @@ import {
   vnSubnets,
 } from "./config-views";
 import { IdAllocator, type VmiLabels, allocateLabels } from "./ids";
+import { gatewayExports, gatewayImports, gatewayOrigin, type SdnGateway } from "./sdn-gateway";
 import {
   effectiveTags,
   firewallPolicyOrder,
@@ -82,6 +83,8 @@ export interface ComputeOptions {
   view?: ClusterView;
   /** Addresses an `ip_fabric_DNS_service_name` resolved to (the agent's FabricDnsResolver); none: unresolved. */
   fabricDns?: (name: string) => string[];
+  /** The SDN gateway the control node peers with (its routes go into the VNs it imports). */
+  gateway?: SdnGateway;
 }
 
 export class UnknownComputeError extends Error {
@@ -120,7 +123,7 @@ export interface Endpoint {
   present: boolean;
 }
 
-type RouteSpec =
+export type RouteSpec =
   /**
    * `underlay`: the route's VN is ip-fabric-forwarded, so in the fabric VRF its remote hops go without
    * encapsulation; leaked into an overlay VRF the same route is a labelled tunnel (as the VN's own VRF
@@ -139,7 +142,9 @@ type RouteSpec =
   | { kind: "receive"; prefix: string; origin: ObjectRef; destVn: string; leaks: boolean }
   | { kind: "underlay"; prefix: string; via: string; origin: ObjectRef; destVn: string }
   /** A compute's fabric IP: receive on that compute, underlay next-hop elsewhere. */
-  | { kind: "compute"; prefix: string; node: ComputeNode; origin: ObjectRef; destVn: string };
+  | { kind: "compute"; prefix: string; node: ComputeNode; origin: ObjectRef; destVn: string }
+  /** The SDN gateway's route in a VN it imports: a tunnel to the gateway with its table label. */
+  | { kind: "gateway"; prefix: string; gatewayIp: string; label: number; origin: ObjectRef; destVn: string };
 
 /** Cluster-wide state every compute derives its tables from (the "control node" view). */
 export interface ClusterView {
@@ -156,6 +161,7 @@ export interface ClusterView {
   ownRoutes: Map<string, RouteSpec[]>;
   gvc?: ConfigObject;
   fabricPrefixLen: number;
+  gateway?: SdnGateway;
 }
 
 const DEFAULT_ENCAP: VrouterTables["encapPriority"] = ["mplsoudp", "mplsogre", "vxlan"];
@@ -166,6 +172,7 @@ export function buildClusterView(
   model: ConfigModel,
   ports: PortsByCompute,
   fabricPrefixLen = 24,
+  gateway?: SdnGateway,
 ): ClusterView {
   const computes = new Map<string, ComputeNode>();
   const endpoints = new Map<string, Endpoint>();
@@ -211,6 +218,7 @@ export function buildClusterView(
     ownRoutes: new Map(),
     gvc,
     fabricPrefixLen,
+    ...(gateway ? { gateway } : {}),
   };
   const endpointsByVn = groupBy(
     [...endpoints.values()].filter((e) => e.present),
@@ -408,6 +416,24 @@ function ownRoutes(view: ClusterView, vn: ConfigObject, eps: Endpoint[], fips: C
         underlay: ep.fabricForwarded,
       });
   }
+  const gw = view.gateway;
+  if (gw && gatewayImports(vn, gw))
+    // the gateway's routes, exported with the VN's route target: its hosts (a label each) and a default route
+    // (its table label), as an MX exports into a public VRF
+    for (const r of gatewayExports(gw))
+      out.push({ kind: "gateway", ...r, gatewayIp: gw.fabricIp, origin: gatewayOrigin(gw), destVn: vnName });
+  if (gw && vnName === IP_FABRIC_VN)
+    // the underlay learns the imported VNs' prefixes from the gateway (its routers' route to the gateway)
+    for (const other of view.vns)
+      if (gatewayImports(other, gw))
+        for (const sub of vnSubnets(model, other))
+          out.push({
+            kind: "underlay",
+            prefix: sub.cidr,
+            via: gw.fabricIp,
+            origin: gatewayOrigin(gw),
+            destVn: vnName,
+          });
   // a floating IP is reached the way its own VN forwards (overlay unless that VN is ip-fabric-forwarded), so
   // an ECMP member on another compute gets the packet labelled for the member VMI, not re-balanced there
   const underlay = isIpFabricForwarded(model, vn);
@@ -479,7 +505,7 @@ export function computeTables(
   ports: PortsByCompute,
   opts: ComputeOptions = {},
 ): VrouterTables {
-  const view = opts.view ?? buildClusterView(model, ports, opts.fabricPrefixLen);
+  const view = opts.view ?? buildClusterView(model, ports, opts.fabricPrefixLen, opts.gateway);
   const self = view.computes.get(computeName);
   if (!self) throw new UnknownComputeError(computeName);
   const ids = opts.ids ?? new IdAllocator({ vif: 3, vrf: 1, nh: 1 });
@@ -526,10 +552,12 @@ class TableBuilder {
     for (const ep of local) {
       this.vrfId(view.primaryVrf.get(ep.vn.uuid)!);
       this.vrfId(view.forwardingVrf.get(ep.vn.uuid)!);
-      for (const fip of this.floatingIpsOf(ep)) {
+      // by name: the order the config daemons happened to write floating IPs in must not number VRFs
+      const fipVrfs = this.floatingIpsOf(ep).flatMap((fip) => {
         const vn = floatingIpVn(view.model, fip);
-        if (vn) this.vrfId(view.forwardingVrf.get(vn.uuid)!);
-      }
+        return vn ? [view.forwardingVrf.get(vn.uuid)!] : [];
+      });
+      for (const name of fipVrfs.sort(cmp)) this.vrfId(name);
     }
     for (const ep of local) this.addVif(ep);
     for (const [name, id] of [...this.vrfIds].sort((a, b) => a[1] - b[1]))
@@ -736,6 +764,14 @@ class TableBuilder {
         const nh = spec.node === this.self ? this.receiveNh(vrf) : this.fabricNh(spec.node.fabricIp);
         return { ...base, nh, sgIds: [], tags: [] };
       }
+      case "gateway":
+        return {
+          ...base,
+          nh: this.tunnelNh(spec.gatewayIp),
+          label: spec.label,
+          sgIds: [],
+          tags: [],
+        };
       case "endpoint": {
         const hop = this.endpointHop(spec.ep, spec.underlay && vrf === FABRIC_VRF_ID);
         if (!hop) return undefined;
@@ -777,15 +813,13 @@ class TableBuilder {
       return { nh: this.encapNh(ep, ep.policyEnabled), label: this.labelOf(ep) };
     }
     if (underlay) return { nh: this.fabricNh(ep.compute.fabricIp) };
-    const id = this.ids.get("nh", `tunnel:${this.tunnelEncap}:${ep.compute.fabricIp}`);
-    this.nextHops.set(id, {
-      id,
-      type: "tunnel",
-      encap: this.tunnelEncap,
-      srcIp: this.self.fabricIp,
-      dstIp: ep.compute.fabricIp,
-    });
-    return { nh: id, label: this.labelOf(ep) };
+    return { nh: this.tunnelNh(ep.compute.fabricIp), label: this.labelOf(ep) };
+  }
+
+  private tunnelNh(dstIp: string): number {
+    const id = this.ids.get("nh", `tunnel:${this.tunnelEncap}:${dstIp}`);
+    this.nextHops.set(id, { id, type: "tunnel", encap: this.tunnelEncap, srcIp: this.self.fabricIp, dstIp });
+    return id;
   }
 
   private encapNh(ep: Endpoint, policy: boolean): number {
@@ -823,13 +857,13 @@ function vxlanId(vn: ConfigObject): number | undefined {
 }
 
 /** A stable, locally administered MAC for the fabric port derived from the fabric IP. */
-function fabricMac(ip: string): string {
+export function fabricMac(ip: string): string {
   const octets = ip.split(".").map((o) => Number(o) || 0);
   while (octets.length < 4) octets.push(0);
   return ["02", "fa", ...octets.slice(0, 4).map((o) => o.toString(16).padStart(2, "0"))].join(":");
 }
 
-function encapPriority(gvc: ConfigObject | undefined): VrouterTables["encapPriority"] {
+export function encapPriority(gvc: ConfigObject | undefined): VrouterTables["encapPriority"] {
   const list = (gvc?.data.encapsulation_priorities as { encapsulation?: unknown[] } | undefined)
     ?.encapsulation;
   if (!Array.isArray(list)) return [...DEFAULT_ENCAP];

@@ -23,6 +23,7 @@ import { FabricDnsResolver } from "./fabric-dns";
 import { IdAllocator } from "./ids";
 import type { DatapathStatsSource } from "./metrics";
 import { startPortApi } from "./port-api";
+import { gatewayTables, type SdnGateway } from "./sdn-gateway";
 
 /** A port add (the `POST /vm` body, camel-cased). */
 export interface PortAdd {
@@ -73,6 +74,8 @@ export interface AgentOptions {
   computes?: string[];
   /** Prefix length of the underlay subnet around each compute's fabric IP (default 24). */
   fabricPrefixLen?: number;
+  /** The SDN gateway the control node peers with: its routes go to the computes, its own tables by its name. */
+  gateway?: SdnGateway;
   log?: (msg: string) => void;
 }
 
@@ -283,7 +286,7 @@ export class AgentRuntime {
     const started = performance.now();
     const computes = this.computes();
     const ports = new Map(computes.map((c) => [c, this.portsOf(c)]));
-    const view = buildClusterView(this.model, ports, this.opts.fabricPrefixLen);
+    const view = buildClusterView(this.model, ports, this.opts.fabricPrefixLen, this.opts.gateway);
     this.fabricDns.resolveList(linkLocalDnsNames(this.model));
     const fabricDns = (name: string) => this.fabricDns.addresses(name);
     const next = new Map<string, VrouterTables>();
@@ -297,6 +300,7 @@ export class AgentRuntime {
           this.opts.log?.(`vrouter agent ${compute}: ${(err as Error).message}`);
       }
     }
+    if (this.opts.gateway) next.set(this.opts.gateway.name, gatewayTables(view, this.opts.gateway));
     this.cache = next;
     for (const [compute, t] of next)
       for (const cb of this.listeners) {

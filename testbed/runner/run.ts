@@ -467,7 +467,27 @@ export async function resolveTarget(tb: Testbed, to: string, port?: number): Pro
     if (!ip || ip === "None") throw new Error(`service ${namespace}/${name} has no cluster IP`);
     return { ip, port, label: `service ${namespace}/${name} (${ip})` };
   }
+  if (to.startsWith("lb:")) {
+    const [namespace, name] = to.slice("lb:".length).split("/") as [string, string];
+    const svc = await tb.kube.get("services", name, namespace).catch(() => undefined);
+    if (!svc) throw new Error(`${to}: no service ${namespace}/${name}`);
+    const ip: string | undefined = svc.status?.loadBalancer?.ingress?.find((i: { ip?: string }) => i.ip)?.ip;
+    if (!ip) {
+      // say why, from the controller's warnings about this service (no pool, a missing pool)
+      const why = (tb.warnings?.() ?? []).filter((w) => w.includes(`service ${namespace}/${name}:`));
+      throw new Error(
+        `service ${namespace}/${name} has no load-balancer ingress address (status.loadBalancer is empty)${why.length ? `: ${why.join("; ")}` : ""}`,
+      );
+    }
+    return { ip, port, label: `${to} (${ip})` };
+  }
   if (to.startsWith("host:")) return { ip: await hostIp(tb, to), port, label: to };
+  if (to.startsWith("external:")) {
+    const ip = tb.externalHostIp?.(to.slice("external:".length));
+    if (!ip)
+      throw new Error(`no external host ${to.slice("external:".length)} in this scenario's externalHosts`);
+    return { ip, port, label: `${to} (${ip})` };
+  }
   if (/^\d/.test(to)) return { ip: to, port, label: to };
   const pod = await findPod(tb, to);
   const ip = pod.status?.podIP;
@@ -486,7 +506,7 @@ async function hostIp(tb: Testbed, ref: string): Promise<string> {
 
 /** A reach source (pod ref or glob, host:<name>) to the endpoint name probes start from. */
 export async function resolveSource(tb: Testbed, from: string): Promise<{ endpoint: string; label: string }> {
-  if (from.startsWith("host:")) return { endpoint: from, label: from };
+  if (from.startsWith("host:") || from.startsWith("external:")) return { endpoint: from, label: from };
   const pod = await findPod(tb, from);
   const endpoint = `${pod.metadata.namespace}/${pod.metadata.name}`;
   return { endpoint, label: endpoint };
@@ -564,7 +584,10 @@ async function checkSpread(
 function pingOutput(from: string, ip: string, r: ProbeResult): string {
   const [ns, pod] = from.split("/");
   const lines = [
-    `kubectl exec -it ${pod}${ns !== "default" ? ` -n ${ns}` : ""} ping ${ip}`,
+    // a fabric or external host is not a pod: its own shell
+    pod === undefined
+      ? `${from}$ ping ${ip}`
+      : `kubectl exec -it ${pod}${ns !== "default" ? ` -n ${ns}` : ""} ping ${ip}`,
     `PING ${ip} (${ip}): 56 data bytes`,
   ];
   for (let i = 0; i < r.received; i++)

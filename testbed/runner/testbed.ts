@@ -7,7 +7,7 @@ import type { KubeApi } from "../../controller/kube/api";
 export type ProbeProto = "icmp" | "tcp" | "udp" | "sctp";
 
 export interface ProbeRequest {
-  /** Endpoint name: "<namespace>/<pod>" or "host:<fabric host>". */
+  /** Endpoint name: "<namespace>/<pod>", "host:<fabric host>" or "external:<external host>". */
   from: string;
   toIp: string;
   proto: ProbeProto;
@@ -58,5 +58,7 @@ export interface Testbed {
   warnings?(): string[];
   /** Address of a fabric host (a host on the underlay without a vrouter) declared by the scenario. */
   fabricHostIp(name: string): string | undefined;
+  /** Address of an external host (outside the cluster, behind the SDN gateway) declared by the scenario. */
+  externalHostIp?(name: string): string | undefined;
   close(): Promise<void>;
 }

@@ -9,12 +9,15 @@ import { ControllerOptionError, controllerConfigOf } from "./controller";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
+import ipaddr from "ipaddr.js";
 import { isMap, isSeq, LineCounter, type Node, parseAllDocuments, parseDocument } from "yaml";
 import type { KubeObject } from "../../controller/kube/api";
 import schema from "../../scenarios/scenario.schema.json" with { type: "json" };
 import { parseTruthTable } from "./matrix";
 import { parseOwnerRef, parseVncOps, refType } from "./vnc";
 import {
+  type ExternalHostSpec,
+  type GatewaySpec,
   type ObjectKey,
   type PodExpectation,
   type Proto,
@@ -77,6 +80,8 @@ export function parseScenario(text: string, file: string): Scenario {
     throw new ScenarioError(file, nodeLine(["controller", e.key]), e.message);
   }
   const base = dirname(resolve(file));
+  const { gateway, externalHosts } = outsideTheCluster(raw, file, nodeLine);
+  const externalNames = new Set(externalHosts.map((h) => h.name));
   const steps: Step[] = (raw.steps as Record<string, any>[]).map((s, index) => {
     const line = nodeLine(["steps", index]);
     const fail = (problem: string, sub: (string | number)[] = []): never => {
@@ -91,7 +96,7 @@ export function parseScenario(text: string, file: string): Scenario {
       );
     }
     const lineAt = (sub: (string | number)[]) => nodeLine(["steps", index, ...sub]);
-    const body = normaliseStep(actions[0]!, s[actions[0]!], base, file, fail, lineAt);
+    const body = normaliseStep(actions[0]!, s[actions[0]!], base, file, fail, lineAt, externalNames);
     return { ...body, title: s.title, line, index } as Step;
   });
 
@@ -108,9 +113,81 @@ export function parseScenario(text: string, file: string): Scenario {
       ip: h.ip,
       listen: (h.listen ?? []).map((l) => ({ port: l.port, proto: (l.proto ?? "tcp") as Proto })),
     })),
+    ...(gateway ? { gateway } : {}),
+    externalHosts,
     captureDir: raw.capture ? resolve(base, raw.capture.dir) : undefined,
     steps,
   };
+}
+
+/**
+ * The gateway and the external hosts behind it. An external host's address must be outside the cluster: not in
+ * a pod, service or ip-fabric subnet (the controller's, defaults included) nor on a node's fabric /24, and
+ * unique; its name unique. External hosts imply a gateway with defaults.
+ */
+function outsideTheCluster(
+  raw: Record<string, any>,
+  file: string,
+  nodeLine: (path: (string | number)[]) => number,
+): { gateway?: GatewaySpec; externalHosts: ExternalHostSpec[] } {
+  const hosts: any[] = raw.externalHosts ?? [];
+  if (!raw.gateway && hosts.length === 0) return { externalHosts: [] };
+  // the subnets the controller will use (its defaults included), read as the testbed configures it
+  const cfg = controllerConfigOf(raw.controller ?? {});
+  const inside: [string, string][] = [
+    ...cfg.podSubnets.map((c): [string, string] => ["pod subnet", c]),
+    ...cfg.serviceSubnets.map((c): [string, string] => ["service subnet", c]),
+    ...cfg.ipFabricSubnets.map((c): [string, string] => ["ip-fabric subnet", c]),
+  ];
+  const nodes: { name: string; ip?: string }[] = (raw.nodes ?? []).map((n: any) =>
+    typeof n === "string" ? { name: n } : n,
+  );
+  nodes.forEach((n, i) => {
+    const ip = n.ip ?? `10.84.31.${11 + i}`;
+    inside.push([`fabric of node ${n.name}`, `${ip.split(".").slice(0, 3).join(".")}.0/24`]);
+  });
+  const gw = raw.gateway ?? {};
+  const gateway: GatewaySpec = {
+    name: gw.name ?? "sdn-gw",
+    ...(gw.ip ? { ip: gw.ip } : {}),
+    importRouteTargets: gw.importRouteTargets ?? [],
+  };
+  if (nodes.some((n) => n.name === gateway.name))
+    throw new ScenarioError(
+      file,
+      nodeLine(["gateway", "name"]),
+      `gateway.name "${gateway.name}" is also a node's name`,
+    );
+  const seen = new Map<string, string>();
+  const externalHosts = hosts.map((h, i): ExternalHostSpec => {
+    const line = nodeLine(["externalHosts", i]);
+    const fail = (field: string, problem: string): never => {
+      throw new ScenarioError(file, nodeLine(["externalHosts", i, field]), problem);
+    };
+    if (seen.has(h.name)) fail("name", `externalHosts: two hosts named ${h.name}`);
+    if ([...seen.values()].includes(h.ip)) fail("ip", `externalHosts: ${h.ip} is given to two hosts`);
+    seen.set(h.name, h.ip);
+    let addr: ipaddr.IPv4;
+    try {
+      addr = ipaddr.IPv4.parse(h.ip);
+    } catch {
+      return fail("ip", `externalHosts.${h.name}: ${h.ip} is not an IPv4 address`);
+    }
+    for (const [what, cidr] of inside) {
+      if (addr.match(ipaddr.IPv4.parseCIDR(cidr)))
+        fail(
+          "ip",
+          `external host ${h.name}: ${h.ip} is inside the ${what} ${cidr}; an external host is outside the cluster (give it an address the cluster does not use, e.g. 198.51.100.0/24)`,
+        );
+    }
+    return {
+      name: h.name,
+      ip: h.ip,
+      listen: (h.listen ?? []).map((l: any) => ({ port: l.port, proto: (l.proto ?? "tcp") as Proto })),
+      line,
+    };
+  });
+  return { gateway, externalHosts };
 }
 
 export type Fail = (problem: string, sub?: (string | number)[]) => never;
@@ -122,6 +199,7 @@ function normaliseStep(
   file: string,
   fail: Fail,
   lineAt: (sub: (string | number)[]) => number,
+  externalNames: ReadonlySet<string>,
 ): StepBody {
   switch (action) {
     case "apply":
@@ -138,7 +216,9 @@ function normaliseStep(
     case "reach":
       return {
         kind: "reach",
-        probes: (Array.isArray(v) ? v : [v]).map((p: any, i: number) => reachProbe(p, i, fail)),
+        probes: (Array.isArray(v) ? v : [v]).map((p: any, i: number) =>
+          reachProbe(p, i, fail, externalNames),
+        ),
       };
     case "matrix": {
       const proto = (v.proto ?? "tcp") as Proto;
@@ -194,19 +274,36 @@ function objectKey(v: any): ObjectKey {
 const POD_REF = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9][-.a-z0-9]*\*?$/;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
-function reachProbe(p: any, i: number, fail: Fail): ReachProbe {
+function reachProbe(p: any, i: number, fail: Fail, externalNames: ReadonlySet<string>): ReachProbe {
   const at = ["reach", i];
-  const fromOk = POD_REF.test(p.from) || /^host:.+/.test(p.from);
+  const fromOk = POD_REF.test(p.from) || /^(host|external):.+/.test(p.from);
   if (!fromOk)
-    fail(`reach.from "${p.from}" must be <namespace>/<pod> or host:<fabric host>`, [...at, "from"]);
+    fail(`reach.from "${p.from}" must be <namespace>/<pod>, host:<fabric host> or external:<external host>`, [
+      ...at,
+      "from",
+    ]);
   const to: string = p.to;
   const toOk =
-    POD_REF.test(to) || IPV4.test(to) || /^(service|svc):[^/]+\/.+$/.test(to) || /^host:.+/.test(to);
+    POD_REF.test(to) ||
+    IPV4.test(to) ||
+    /^(service|svc|lb):[^/]+\/.+$/.test(to) ||
+    /^(host|external):.+/.test(to);
   if (!toOk)
     fail(
-      `reach.to "${to}" must be <namespace>/<pod>, service:<namespace>/<name>, host:<name> or an IPv4 address`,
+      `reach.to "${to}" must be <namespace>/<pod>, service:<namespace>/<name>, lb:<namespace>/<name>, host:<name>, external:<name> or an IPv4 address`,
       [...at, "to"],
     );
+  for (const [field, ref] of [
+    ["from", p.from],
+    ["to", to],
+  ] as const) {
+    const name = /^external:(.+)$/.exec(ref)?.[1];
+    if (name !== undefined && !externalNames.has(name))
+      fail(
+        `reach.${field}: no external host ${name} (externalHosts: ${[...externalNames].join(", ") || "none declared"})`,
+        [...at, field],
+      );
+  }
   const proto = (p.proto ?? "icmp") as Proto;
   if (proto !== "icmp" && p.port === undefined) fail(`reach: proto ${proto} needs a port`, at);
   if (proto === "icmp" && p.port !== undefined) fail("reach: icmp takes no port", [...at, "port"]);

@@ -55,6 +55,22 @@ export interface FabricHostSpec {
   listen: { port: number; proto: Proto }[];
 }
 
+/** A host outside the cluster, behind the SDN gateway. */
+export interface ExternalHostSpec {
+  name: string;
+  ip: string;
+  listen: { port: number; proto: Proto }[];
+  line: number;
+}
+
+/** The SDN gateway the external hosts sit behind (defaults filled in by the loader). */
+export interface GatewaySpec {
+  name: string;
+  /** Fabric address; undefined: .250 of the first node's fabric /24 (decided where node addresses are). */
+  ip?: string;
+  importRouteTargets: string[];
+}
+
 export interface ObjectKey {
   kind: string;
   apiVersion?: string;
@@ -175,6 +191,9 @@ export interface Scenario {
   controller: ControllerOptions;
   nodes: NodeSpec[];
   fabricHosts: FabricHostSpec[];
+  /** Present when the scenario declares a gateway or external hosts. */
+  gateway?: GatewaySpec;
+  externalHosts: ExternalHostSpec[];
   /** `capture: {dir}`: where runs write pcap files (absolute; resolved against the scenario file). */
   captureDir?: string;
   steps: Step[];

@@ -32,8 +32,10 @@ export function destinationNat(
     nat: src.nat,
     vrf: src.vrf,
     reverseVrf,
-    // The reply comes back labelled for the source vif (tunnel) or unencapsulated (fabric NH, fabric SNAT).
-    reverseNh: dst.remoteVia === "fabric" || src.natPool ? FABRIC_KEY_NH : idx.vifNh(src.vif!.index),
+    // The reply comes back labelled for the source vif (tunnel) or unencapsulated (fabric NH, fabric SNAT);
+    // a transit router's flow from the fabric (the SDN gateway) sees it come back from the fabric too.
+    reverseNh:
+      dst.remoteVia === "fabric" || src.natPool || !src.vif ? FABRIC_KEY_NH : idx.vifNh(src.vif.index),
     src: src.end,
     dst: { ip: dip, vns: route.destVns, sgIds: route.sgIds, tags: route.tags },
   };

@@ -128,7 +128,7 @@ export function destination(
     if (mnh?.type === "encap") vif = idx.vif(mnh.vif);
     else remoteVia = mnh?.type === "fabric" ? "fabric" : "tunnel";
   } else remoteVia = nh.type;
-  if (ingress.kind === "fabric" && !vif)
+  if (ingress.kind === "fabric" && !vif && idx.tables.compute.transit !== true)
     return drop(
       "NOWHERE_TO_GO",
       "route",

@@ -44,6 +44,9 @@ export function nextHop(
   if (ingress.kind === "label" && flow.direction === "forward")
     return { kind: "deliver", vif: ingress.nh.vif, routed: false };
   const fromFabric = ingress.kind !== "vif";
+  // a vrouter never sends fabric traffic back to the fabric; a router between the fabric and its tunnels
+  // (the SDN gateway, `compute.transit`) does
+  const noTransit = fromFabric && idx.tables.compute.transit !== true;
   const routed = ingress.kind !== "label";
   // Flow setup traced the forward lookup from a pod already.
   const hit = walkRoute(ctx, idx, flow.vrf, dst, flow.direction === "reverse" || fromFabric);
@@ -74,7 +77,7 @@ export function nextHop(
       const ecmp = chosen ? { composite: nh.id, nh: member.nh, label: member.label } : undefined;
       const mnh = idx.nextHop(member.nh);
       if (mnh?.type === "encap") return { kind: "deliver", vif: mnh.vif, routed, ecmp };
-      if (fromFabric)
+      if (noTransit)
         return Object.assign(
           drop("NOWHERE_TO_GO", "ecmp", "fabric traffic is not forwarded back to the fabric"),
           {
@@ -89,13 +92,13 @@ export function nextHop(
       );
     }
     case "tunnel":
-      if (fromFabric)
+      if (noTransit)
         return drop("NOWHERE_TO_GO", "route", "fabric traffic is not forwarded back to the fabric");
       if (route.label === undefined)
         return drop("INVALID_LABEL", "tunnel", `route ${route.prefix} has no label`);
       return { kind: "tunnel", nh, label: route.label };
     case "fabric":
-      if (fromFabric)
+      if (noTransit)
         return drop("NOWHERE_TO_GO", "route", "fabric traffic is not forwarded back to the fabric");
       return { kind: "fabric", via: nh.via };
   }
