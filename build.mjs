@@ -1,18 +1,79 @@
-// Bundles the executables that must start fast (one node process per CNI call) into dist/.
-// Add an entry to ENTRIES to bundle another executable. Usage: `node build.mjs` (npm run build).
+// Bundles the executables into dist/: the CNI plugin (one node process per CNI call must start fast) and `ctb`
+// (bin/ctb runs dist/ctb/ctb.js when it is up to date, so benches and users run shipped code, not tsx's loader
+// with its keepNames helpers). Usage: `node build.mjs` (npm run build).
+import { readFile, writeFile } from "node:fs/promises";
+import { dirname, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
-const ENTRIES = [{ in: "cni/main.ts", out: "contrail-k8s-cni" }];
+const ROOT = dirname(fileURLToPath(import.meta.url));
 
-await build({
-  entryPoints: ENTRIES,
-  outdir: "dist",
+const common = {
   bundle: true,
   platform: "node",
   target: "node20",
   format: "esm",
   outExtension: { ".js": ".js" },
-  // Native addons (cap, raw-socket) cannot be bundled; nothing in the CNI uses them.
-  external: ["cap", "raw-socket"],
   logLevel: "warning",
+};
+
+// The CNI plugin: everything in one file, as it starts once per CNI call. Native addons (cap, raw-socket)
+// cannot be bundled; nothing in the CNI uses them.
+await build({
+  ...common,
+  entryPoints: [{ in: "cni/main.ts", out: "contrail-k8s-cni" }],
+  outdir: "dist",
+  external: ["cap", "raw-socket"],
 });
+
+/**
+ * A bundle lives in dist/, but some sources find files beside themselves (helper scripts, other entry points,
+ * bin/ctb): their `import.meta.dirname` and `import.meta.url` are rewritten to the source file's own place,
+ * computed from the bundle's location at run time (so a moved checkout still works).
+ */
+const sourcePaths = {
+  name: "source-paths",
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, async (args) => {
+      if (args.path.includes("node_modules")) return undefined;
+      const text = await readFile(args.path, "utf8");
+      if (!text.includes("import.meta")) return undefined;
+      const rel = relative(ROOT, args.path);
+      return {
+        loader: "ts",
+        contents: text
+          .replaceAll("import.meta.dirname", `__ctbSourceDir(${JSON.stringify(dirname(rel))})`)
+          .replaceAll("import.meta.url", `__ctbSourceUrl(${JSON.stringify(rel)})`),
+      };
+    });
+  },
+};
+
+const banner = [
+  'import { fileURLToPath as __ctbPath, pathToFileURL as __ctbUrl } from "node:url";',
+  'import { join as __ctbJoin } from "node:path";',
+  'const __ctbRoot = __ctbPath(new URL("../..", import.meta.url));',
+  "const __ctbSourceDir = (d) => __ctbJoin(__ctbRoot, d);",
+  "const __ctbSourceUrl = (f) => __ctbUrl(__ctbJoin(__ctbRoot, f)).href;",
+].join("\n");
+
+// ctb: the project's own code bundled, split at its lazy imports (the stack behind `run`, the netns datapath)
+// so the inspection verbs start as fast as before; packages stay in node_modules (already JavaScript, and the
+// native addons could not be bundled anyway).
+const result = await build({
+  ...common,
+  entryPoints: [{ in: "testbed/cli/main.ts", out: "ctb" }],
+  outdir: "dist/ctb",
+  splitting: true,
+  chunkNames: "chunk-[hash]",
+  packages: "external",
+  plugins: [sourcePaths],
+  banner: { js: banner },
+  metafile: true,
+});
+
+// bin/ctb compares the bundle's age with these sources' to decide whether it is current
+const inputs = new Set();
+for (const out of Object.values(result.metafile.outputs))
+  for (const f of Object.keys(out.inputs)) if (!f.startsWith("node_modules")) inputs.add(f);
+await writeFile("dist/ctb/inputs.json", `${JSON.stringify([...inputs].sort())}\n`);
