@@ -29,7 +29,7 @@ import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import { CniPlumber, type NetnsPod } from "./node/cni-plumber";
 import type { ProbeRequest, ProbeResult } from "./runner/testbed";
 import type { ExternalHostSpec, FabricHostSpec } from "./scenario/types";
-import type { SdnGateway } from "../fake-vrouter/agent/sdn-gateway";
+import { externalHostIfname, externalHostMac, type SdnGateway } from "../fake-vrouter/agent/sdn-gateway";
 
 export class NetnsDatapathError extends Error {}
 
@@ -69,6 +69,11 @@ const ATTEMPT_TIMEOUT_MS = 1000;
 export class NetnsDatapath {
   private readonly pods = new Map<string, NetnsPod>();
   private readonly hosts = new Map<string, { ip: string; proc: PodProcess; netns: string }>();
+  /** External hosts behind the SDN gateway (their process starts after the namespaces are wired). */
+  private readonly externals = new Map<
+    string,
+    { ip: string; netns: string; listen: ExternalHostSpec["listen"]; ifname: string; proc?: PodProcess }
+  >();
   private detachAgents: () => void = () => {};
   /** Latest tables per compute (where ip-fabric-forwarded pods live). */
   private readonly tables = new Map<string, VrouterTables>();
@@ -97,10 +102,6 @@ export class NetnsDatapath {
   }
 
   static async start(o: NetnsDatapathOptions): Promise<NetnsDatapath> {
-    if (o.gateway || o.externalHosts?.length)
-      throw new NetnsDatapathError(
-        "the SDN gateway and external hosts are not on the netns datapath yet: run this scenario with --datapath sim",
-      );
     if (process.getuid?.() !== 0)
       throw new NetnsDatapathError("the netns datapath needs root (network namespaces, veths, raw sockets)");
     // CNI DEL deletes a tap its vrouter captures on: only the assertion-free capture addon survives that
@@ -109,15 +110,28 @@ export class NetnsDatapath {
       throw new NetnsDatapathError(
         `cannot build the capture addon (fake-vrouter/netns/tools/build-cap.sh): ${addon.detail}`,
       );
+    // the SDN gateway is one more router on the underlay, forwarding with its own vrouter process
+    const gw = o.gateway;
     const topo = await NetnsTopology.create({
       prefix: o.prefix ?? `ctb-${process.pid.toString(36)}-`,
-      computes: o.computes,
+      computes: gw ? [...o.computes, { name: gw.name, fabricIp: gw.fabricIp }] : o.computes,
       fabricHosts: o.fabricHosts.map((h) => ({ name: h.name, ip: h.ip })),
       stateDir: o.stateDir,
       log: o.log,
     });
     const dp = new NetnsDatapath(topo, o);
     try {
+      // external hosts are wired to the gateway's ports before its vrouter opens them
+      for (const [i, h] of (gw ? (o.externalHosts ?? []) : []).entries()) {
+        const netns = await topo.addExternalHost({
+          name: h.name,
+          router: gw!.name,
+          ifname: externalHostIfname(i),
+          mac: externalHostMac(h.ip),
+          ip: h.ip,
+        });
+        dp.externals.set(h.name, { ip: h.ip, netns, listen: h.listen, ifname: externalHostIfname(i) });
+      }
       await topo.startVrouters();
       const detach = attachAgents(topo, o.agents);
       for (const c of o.computes) {
@@ -138,6 +152,11 @@ export class NetnsDatapath {
         const proc = await PodProcess.start({ ns: netns, ports, stateDir: topo.stateDir });
         dp.hosts.set(h.name, { ip: h.ip, proc, netns });
       }
+      for (const e of dp.externals.values()) {
+        const ports = e.listen.filter((l): l is ServedPort => l.proto === "tcp" || l.proto === "udp");
+        e.proc = await PodProcess.start({ ns: e.netns, ports, stateDir: topo.stateDir });
+        if (gw) await topo.vrouter(gw.name).waitForPorts([e.ifname]);
+      }
       dp.syncFabricRoutes();
       await dp.routeSync;
     } catch (e) {
@@ -149,6 +168,10 @@ export class NetnsDatapath {
 
   /** The namespace, node and address of a pod ("<ns>/<pod>") or fabric host ("host:<name>"). */
   endpoint(name: string): NetnsEndpoint | undefined {
+    if (name.startsWith("external:")) {
+      const h = this.externals.get(name.slice("external:".length));
+      return h && { endpoint: name, netns: h.netns, ip: h.ip };
+    }
     if (name.startsWith("host:")) {
       const h = this.hosts.get(name.slice("host:".length));
       return h && { endpoint: name, netns: h.netns, ip: h.ip };
@@ -159,6 +182,10 @@ export class NetnsDatapath {
 
   async probe(req: ProbeRequest): Promise<ProbeResult> {
     const src = this.source(req.from);
+    if (req.sport !== undefined)
+      throw new NetnsDatapathError(
+        "the netns prober picks its own source ports (sport is a sim-only option)",
+      );
     if (req.proto === "sctp")
       throw new NetnsDatapathError(
         "the netns datapath has no SCTP prober: pods run TCP/UDP echo servers only",
@@ -275,6 +302,8 @@ export class NetnsDatapath {
     this.detachAgents();
     for (const h of this.hosts.values()) await h.proc.stop().catch(() => {});
     this.hosts.clear();
+    for (const h of this.externals.values()) await h.proc?.stop().catch(() => {});
+    this.externals.clear();
     this.pods.clear();
     await this.topo.destroy();
     rmSync(this.cniDir, { recursive: true, force: true });
@@ -300,6 +329,14 @@ export class NetnsDatapath {
   }
 
   private source(from: string): Pick<PodProcess, "probe"> {
+    if (from.startsWith("external:")) {
+      const h = this.externals.get(from.slice("external:".length));
+      if (!h?.proc)
+        throw new NetnsDatapathError(
+          `no external host ${from.slice("external:".length)} on the netns datapath`,
+        );
+      return h.proc;
+    }
     if (from.startsWith("host:")) {
       const h = this.hosts.get(from.slice("host:".length));
       if (!h)
@@ -315,6 +352,7 @@ export class NetnsDatapath {
   private ownerOf(ip: string): string | undefined {
     for (const p of this.pods.values()) if (p.ip === ip) return p.endpoint;
     for (const [name, h] of this.hosts) if (h.ip === ip) return `host:${name}`;
+    for (const [name, h] of this.externals) if (h.ip === ip) return `external:${name}`;
     return undefined;
   }
 
@@ -322,6 +360,7 @@ export class NetnsDatapath {
   private async rxCounters(): Promise<Map<string, number>> {
     const all = [...this.pods.values()].map((p) => [p.endpoint, p.netns] as const);
     for (const [name, h] of this.hosts) all.push([`host:${name}`, h.netns]);
+    for (const [name, h] of this.externals) all.push([`external:${name}`, h.netns]);
     const out = new Map<string, number>();
     await Promise.all(
       all.map(async ([endpoint, netns]) => {

@@ -98,6 +98,7 @@ export class SimDatapath {
       proto: req.proto,
       port: req.port,
       count: req.count,
+      ...(req.sport !== undefined ? { sport: req.sport } : {}),
     });
     return {
       sent: r.sent,

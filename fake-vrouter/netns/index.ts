@@ -139,6 +139,26 @@ export class NetnsTopology {
   podNs(pod: string): string {
     return `${this.prefix}pod-${pod}`;
   }
+  externalNs(host: string): string {
+    return `${this.prefix}ext-${host}`;
+  }
+
+  /**
+   * A host outside the cluster: its own namespace, eth0 (`mac`, `ip`/32, default route on-link) wired to a
+   * port `ifname` in the namespace of the router it sits behind (the SDN gateway, a "compute" of this
+   * topology whose vrouter process forwards for it). Nothing else: no address, route or link reaches the
+   * machine's own interfaces.
+   */
+  async addExternalHost(h: { name: string; router: string; ifname: string; mac: string; ip: string }) {
+    const ns = this.externalNs(h.name);
+    await this.addNs(ns);
+    await addVethBetween({ ns: this.computeNs(h.router), name: h.ifname }, { ns, name: "eth0", mac: h.mac });
+    // any next hop will do: the router answers every ARP but the host's own (proxy ARP)
+    const last = Number(h.ip.split(".")[3]);
+    const via = `${h.ip.split(".").slice(0, 3).join(".")}.${last === 1 ? 254 : 1}`;
+    await ipBatch(ns, [`addr add ${h.ip}/32 dev eth0`, `route add default via ${via} dev eth0 onlink`]);
+    return ns;
+  }
 
   private async addNs(ns: string): Promise<void> {
     recordNamespace(this.stateDir, ns);

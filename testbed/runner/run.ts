@@ -531,13 +531,21 @@ async function checkReach(
     tb.probe({ from: src.endpoint, toIp: dst.ip, proto: p.proto, port: dst.port, count: p.count }),
   );
   const got = r.received === 0 ? "deny" : r.received === r.sent ? "allow" : "partial";
+  // a deny that must be this drop (the rule that decides, where the design documents say otherwise)
+  const dropText = [r.drop ? `dropped at ${r.drop.where}: ${r.drop.reason}` : "", ...r.trace].join("\n");
+  const wrongDrop = got === "deny" && p.droppedBy !== undefined && !dropText.includes(p.droppedBy);
   const output =
     p.proto === "icmp" ? pingOutput(src.endpoint, dst.ip, r) : connectOutput(src.endpoint, dst, p.proto, r);
   return {
     name,
-    verdict: got === p.expect ? "pass" : "fail",
+    verdict: got === p.expect && !wrongDrop ? "pass" : "fail",
     output,
-    detail: got === p.expect ? undefined : explain(r, got),
+    detail:
+      got !== p.expect
+        ? explain(r, got)
+        : wrongDrop
+          ? `denied, but not by "${p.droppedBy}"\n${explain(r, got)}`
+          : undefined,
   };
 }
 

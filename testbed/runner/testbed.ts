@@ -14,6 +14,8 @@ export interface ProbeRequest {
   port?: number;
   /** Packets (icmp) or connection attempts (tcp/udp/sctp); each attempt is a new flow (new source port). */
   count: number;
+  /** sim only: the source port (ICMP identifier) of every attempt, re-opening one 5-tuple (ECMP stickiness). */
+  sport?: number;
 }
 
 export interface ProbeResult {

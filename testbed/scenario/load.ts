@@ -307,6 +307,8 @@ function reachProbe(p: any, i: number, fail: Fail, externalNames: ReadonlySet<st
   const proto = (p.proto ?? "icmp") as Proto;
   if (proto !== "icmp" && p.port === undefined) fail(`reach: proto ${proto} needs a port`, at);
   if (proto === "icmp" && p.port !== undefined) fail("reach: icmp takes no port", [...at, "port"]);
+  if (p.droppedBy !== undefined && p.expect !== "deny")
+    fail("reach: droppedBy goes with expect: deny", [...at, "droppedBy"]);
   return {
     from: p.from,
     to: to.replace(/^svc:/, "service:"),
@@ -315,6 +317,7 @@ function reachProbe(p: any, i: number, fail: Fail, externalNames: ReadonlySet<st
     count: p.count ?? (proto === "icmp" ? 2 : 1),
     expect: p.expect,
     spread: p.spread,
+    ...(p.droppedBy !== undefined ? { droppedBy: p.droppedBy } : {}),
   };
 }
 

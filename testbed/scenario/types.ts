@@ -86,6 +86,8 @@ export interface ReachProbe {
   count: number;
   expect: "allow" | "deny";
   spread?: { flows: number; minMembers: number };
+  /** deny only: text the drop (place, reason or a trace line) must show, e.g. the rule that denied. */
+  droppedBy?: string;
 }
 
 /** A cell where Contrail's verdict is known to differ from Kubernetes', and (optionally) the rule that decides it. */

@@ -1,0 +1,93 @@
+/**
+ * A LoadBalancer Service's external address from outside the cluster (simulated datapath, embedded cluster):
+ * the SDN gateway picks a member per flow by the flow hash, so one 5-tuple always lands on the same member
+ * (as the vrouter's ECMP), different flows spread; after a member goes, new flows land on those left.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestbed } from "../../testbed/env";
+import { runScenario } from "../../testbed/runner/run";
+import type { Testbed } from "../../testbed/runner/testbed";
+import { parseScenario } from "../../testbed/scenario/load";
+
+const SCENARIO = `name: lb-flows
+controller:
+  model: r5
+  publicFipPool: "{'domain': 'default-domain', 'project': 'admin', 'network': 'public', 'name': 'pool'}"
+nodes: [n1, n2]
+externalHosts: [{ name: client, ip: 198.51.100.10 }]
+steps:
+  - vnc:
+      - create: { type: project, fqName: default-domain:admin }
+      - create:
+          type: virtual-network
+          fqName: default-domain:admin:public
+          fields: { router_external: true }
+          refs:
+            network-ipam:
+              - to: default-domain:default-project:default-network-ipam
+                attr: { ipam_subnets: [{ subnet: { ip_prefix: 203.0.113.0, ip_prefix_len: 24 } }] }
+      - create: { type: floating-ip-pool, parent: default-domain:admin:public, name: pool }
+  - apply: |
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata: { name: web, namespace: default }
+      spec:
+        replicas: 3
+        selector: { matchLabels: { app: web } }
+        template:
+          metadata: { labels: { app: web } }
+          spec: { containers: [{ name: web, image: agnhost, ports: [{ containerPort: 8080 }] }] }
+      ---
+      apiVersion: v1
+      kind: Service
+      metadata: { name: web, namespace: default }
+      spec: { type: LoadBalancer, selector: { app: web }, ports: [{ port: 80, targetPort: 8080 }] }
+  - pods: [{ namespace: default, name: web-*, count: 3 }]
+`;
+
+let tb: Testbed;
+let lbIp: string;
+beforeAll(async () => {
+  const scenario = parseScenario(SCENARIO, "lb-flows.yaml");
+  tb = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
+  const report = await runScenario(scenario, tb);
+  expect(report.checks.filter((c) => c.verdict !== "pass")).toEqual([]);
+  const svc = await tb.kube.get("services", "web", "default");
+  lbIp = svc.status.loadBalancer.ingress[0].ip;
+}, 60_000);
+afterAll(async () => tb?.close());
+
+const probe = (sport?: number, count = 12) =>
+  tb.probe({
+    from: "external:client",
+    toIp: lbIp,
+    proto: "tcp",
+    port: 80,
+    count,
+    ...(sport ? { sport } : {}),
+  });
+
+describe("the external address of a LoadBalancer Service, from outside", () => {
+  it("keeps one 5-tuple on one member and spreads different flows", async () => {
+    for (const sport of [40001, 40002, 40003]) {
+      const r = await probe(sport);
+      expect(r.received).toBe(12);
+      expect(Object.keys(r.servedByCounts)).toHaveLength(1);
+    }
+    const spread = await probe(undefined, 30);
+    expect(spread.received).toBe(30);
+    expect(Object.keys(spread.servedByCounts).length).toBe(3);
+  });
+
+  it("follows a member change: new flows land on the members left", async () => {
+    await tb.kube.patch("deployments", "web", "default", { spec: { replicas: 1 } });
+    await tb.settle();
+    const pods = (await tb.kube.list("pods", { namespace: "default" })).items.map(
+      (p) => `default/${p.metadata.name}`,
+    );
+    expect(pods).toHaveLength(1);
+    const r = await probe(undefined, 10);
+    expect(r.received).toBe(10);
+    expect(Object.keys(r.servedByCounts)).toEqual(pods);
+  });
+});
