@@ -127,8 +127,10 @@ Example: ctb exec -n default example1-* -- ping -c 2 10.47.255.251
 
 Send one packet (or connection attempt) and explain its fate hop by hop; exit 0 if it was delivered,
 1 if it was dropped. Endpoints take the forms a scenario's reach step does:
-  <from>  <ns>/<pod>, <ns>/<prefix>* (the first matching pod), host:<fabric host>
-  <to>    the same, service:<ns>/<name> (svc:…), or an IPv4 address
+  <from>  <ns>/<pod>, <ns>/<prefix>* (the first matching pod), host:<fabric host>,
+          external:<external host> (behind the SDN gateway)
+  <to>    the same, service:<ns>/<name> (svc:…), lb:<ns>/<name> (the Service's load-balancer
+          address), or an IPv4 address (e.g. an externalIP)
 
   --proto <p>          icmp (default), tcp, udp or sctp
   --port <N>           destination port, 1-65535 (needed for tcp, udp and sctp)

@@ -1,0 +1,146 @@
+/**
+ * North-south through the netns datapath: TCP requests (connect, 64 bytes out, their echo back, close — each a
+ * new flow) per second and p50/p99 latency
+ * - from an external host through the SDN gateway to a LoadBalancer Service's address (gateway ECMP over two
+ *   members, MPLSoUDP to the member's compute, floating-IP DNAT 80 → 8080 there);
+ * - from a pod to the same address (out through the fabric to the gateway and back in);
+ * - baseline, in the same run: the same requests from the pod straight to one member pod (pod to pod across
+ *   two computes, no NAT).
+ * Prints each figure, the ratios to the baseline and the load average. Needs root (network namespaces).
+ * Run: `node --import tsx bench/north-south.bench.ts [seconds] [concurrency]` (default 3 s, 4 in flight).
+ * The Ingress path (haproxy) is to be added next to these.
+ */
+import { join } from "node:path";
+import { netnsUsable } from "../fake-vrouter/netns/index";
+import { execIn } from "../fake-vrouter/netns/ns";
+import { startTestbed } from "../testbed/env";
+import { runScenario } from "../testbed/runner/run";
+import { parseScenario } from "../testbed/scenario/load";
+import { load } from "./support";
+
+const SECONDS = Number(process.argv[2] ?? 3);
+const CONCURRENCY = Number(process.argv[3] ?? 4);
+
+const SCENARIO = `name: bench-north-south
+controller:
+  model: r5
+  publicFipPool: "{'domain': 'default-domain', 'project': 'admin', 'network': 'public', 'name': 'pool'}"
+nodes: [node-1, node-2]
+externalHosts: [{ name: client, ip: 198.51.100.10 }]
+steps:
+  - vnc:
+      - create: { type: project, fqName: default-domain:admin }
+      - create:
+          type: virtual-network
+          fqName: default-domain:admin:public
+          fields: { router_external: true }
+          refs:
+            network-ipam:
+              - to: default-domain:default-project:default-network-ipam
+                attr: { ipam_subnets: [{ subnet: { ip_prefix: 203.0.113.0, ip_prefix_len: 24 } }] }
+      - create: { type: floating-ip-pool, parent: default-domain:admin:public, name: pool }
+  - apply: |
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: web-1, namespace: default, labels: { app: web } }
+      spec: { nodeName: node-2, containers: [{ name: web, image: agnhost, ports: [{ containerPort: 8080 }] }] }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: web-2, namespace: default, labels: { app: web } }
+      spec: { nodeName: node-2, containers: [{ name: web, image: agnhost, ports: [{ containerPort: 8080 }] }] }
+      ---
+      apiVersion: v1
+      kind: Service
+      metadata: { name: web, namespace: default }
+      spec: { type: LoadBalancer, selector: { app: web }, ports: [{ port: 80, targetPort: 8080 }] }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: client, namespace: default }
+      spec: { nodeName: node-1, containers: [{ name: c, image: agnhost }] }
+  - pods: [{ namespace: default, count: 3 }]
+  - reach:
+      - { from: "external:client", to: "lb:default/web", proto: tcp, port: 80, expect: allow }
+`;
+
+/** Runs inside a namespace: `concurrency` loops of connect/send/echo/close for `seconds`; prints JSON. */
+const LOADGEN = (ip: string, port: number) => `
+const net = require("node:net");
+const lat = []; let errors = 0; const end = Date.now() + ${SECONDS * 1000};
+const payload = Buffer.alloc(64, 120);
+function one() {
+  if (Date.now() > end) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint(); let got = 0;
+    const s = net.connect(${port}, "${ip}");
+    s.setTimeout(2000, () => { errors++; s.destroy(); resolve(); });
+    s.on("connect", () => s.write(payload));
+    s.on("data", (d) => { got += d.length; if (got >= 64) { lat.push(Number(process.hrtime.bigint() - t0) / 1e6); s.destroy(); resolve(); } });
+    s.on("error", () => { errors++; resolve(); });
+  }).then(one);
+}
+const t = Date.now();
+Promise.all(Array.from({ length: ${CONCURRENCY} }, one)).then(() => {
+  lat.sort((a, b) => a - b);
+  const p = (q) => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))];
+  console.log(JSON.stringify({ n: lat.length, errors, seconds: (Date.now() - t) / 1000, p50: p(0.5), p99: p(0.99) }));
+});`;
+
+interface Figures {
+  n: number;
+  errors: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+}
+
+async function measure(netns: string, ip: string, port: number): Promise<Figures> {
+  const r = await execIn(netns, process.execPath, ["-e", LOADGEN(ip, port)], {
+    timeoutMs: (SECONDS + 30) * 1000,
+  });
+  if (r.code !== 0) throw new Error(`load generator in ${netns} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim()) as Figures;
+}
+
+const rps = (f: Figures) => f.n / f.seconds;
+const line = (label: string, f: Figures) =>
+  `${label.padEnd(44)} ${rps(f).toFixed(0).padStart(6)} req/s  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms  (${f.n} requests, ${f.errors} errors)`;
+
+async function main(): Promise<void> {
+  if (!(await netnsUsable())) {
+    console.log("north-south bench: needs root and iproute2 — skipped");
+    return;
+  }
+  const scenario = parseScenario(SCENARIO, "bench-north-south.yaml");
+  const tb = await startTestbed(scenario, {
+    datapath: "netns",
+    cluster: { kind: "embedded" },
+    workDir: join(process.cwd(), ".ctb", "bench-north-south"),
+  });
+  try {
+    const report = await runScenario(scenario, tb);
+    if (report.failed > 0) throw new Error("the bench world did not come up (a check failed)");
+    const svc = await tb.kube.get("services", "web", "default");
+    const lbIp: string = svc.status.loadBalancer.ingress[0].ip;
+    const web1 = await tb.kube.get("pods", "web-1", "default");
+    const external = tb.netnsEndpoint("external:client")!.netns;
+    const client = tb.netnsEndpoint("default/client")!.netns;
+    console.log(`${SECONDS} s per path, ${CONCURRENCY} requests in flight; load average before: ${load()}`);
+    const base = await measure(client, web1.status.podIP, 8080);
+    const ext = await measure(external, lbIp, 80);
+    const fromPod = await measure(client, lbIp, 80);
+    console.log(line("pod → member pod (baseline, no NAT)", base));
+    console.log(line("external host → gateway → LoadBalancer IP", ext));
+    console.log(line("pod → fabric → gateway → LoadBalancer IP", fromPod));
+    console.log(
+      `ratio to baseline: external ${(rps(ext) / rps(base)).toFixed(2)}x req/s, p50 ${(ext.p50 / base.p50).toFixed(2)}x; ` +
+        `pod via gateway ${(rps(fromPod) / rps(base)).toFixed(2)}x req/s, p50 ${(fromPod.p50 / base.p50).toFixed(2)}x`,
+    );
+    console.log(`load average after: ${load()}`);
+  } finally {
+    await tb.close();
+  }
+}
+
+await main();
