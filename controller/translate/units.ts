@@ -246,6 +246,9 @@ export function translateCluster(layout: Layout, snap: KubeSnapshot): UnitDesire
   const b = new UnitBuilder(layout, unitKey.cluster());
   const cfg = layout.cfg;
   for (const p of layout.clusterProjects()) b.add("project", p, {}, projectTags(layout));
+  // kubernetes_cluster_domain is the operator's: upstream waits for it (vnc_kubernetes.py), nobody here makes it
+  for (const d of new Set(layout.clusterProjects().map((p) => p[0])))
+    b.external.push({ type: "domain", fq_name: [d] });
   flatIpam(b, layout.podIpam(), cfg.podSubnets);
   flatIpam(b, layout.serviceIpam(), cfg.serviceSubnets);
   if (!layout.r5) {
@@ -316,7 +319,10 @@ export function translateNamespace(layout: Layout, snap: KubeSnapshot, name: str
   if (!ns) return b.done();
   const project = layout.project(name);
   parseNetworkAnnotation(ns.metadata.annotations?.[NETWORK_ANNOTATION], `namespace ${name}`, b.warn);
-  if (!layout.isClusterProject(project)) b.add("project", project, {}, projectTags(layout));
+  if (!layout.isClusterProject(project)) {
+    b.add("project", project, {}, projectTags(layout));
+    b.external.push({ type: "domain", fq_name: [project[0]] });
+  }
   if (layout.r5)
     b.add("security-group", layout.securityGroup(name), {
       security_group_entries: allowAllRules(layout.securityGroup(name)),

@@ -213,4 +213,44 @@ describe("names upstream's lookups and tests depend on", () => {
       "default-domain:k8s-cluster_project:k8s-dev-pod-network",
     );
   });
+
+  it("secure_project: the application tag on the namespaces' projects, not on their networks (vnc_namespace.py)", () => {
+    const objs = (text: string) =>
+      translateAll(
+        snapshot([node, ns("default"), ns("iso", { "opencontrail.org/isolation": "true" })]),
+        parseConfig(`[KUBERNETES]\ncluster_name = cluster\n${text}`),
+        emptyView(),
+      ).flatMap((u) => u.objects);
+    const tagsOf = (list: ReturnType<typeof objs>, type: string, name: string) =>
+      list
+        .find((o) => o.type === type && o.fq_name.at(-1) === name)!
+        .refs.tag_refs?.map((r) => r.to.join(":"));
+    const plain = objs("");
+    expect(tagsOf(plain, "virtual-network", "cluster-iso-pod-network")).toEqual(["application=cluster"]);
+    expect(tagsOf(plain, "project", "cluster-iso")).toBeUndefined();
+    const secure = objs("[DEFAULTS]\nsecure_project = True\n");
+    expect(tagsOf(secure, "virtual-network", "cluster-iso-pod-network")).toBeUndefined();
+    expect(tagsOf(secure, "virtual-network", "cluster-default-pod-network")).toBeUndefined();
+    expect(tagsOf(secure, "project", "cluster-iso")).toEqual(["application=cluster"]);
+    expect(tagsOf(secure, "project", "cluster-default")).toEqual(["application=cluster"]);
+  });
+
+  it("kubernetes_cluster_owner is every object's owner annotation; the domain is waited for, never made", () => {
+    const units = translateAll(
+      snapshot([node, ns("default")]),
+      parseConfig(
+        "[KUBERNETES]\nkubernetes_cluster_owner = k8s-blue\nkubernetes_cluster_domain = admin_domain\n",
+      ),
+      emptyView(),
+    );
+    for (const o of units.flatMap((u) => u.objects))
+      expect(
+        (o.props.annotations as { key_value_pair: unknown[] }).key_value_pair[0],
+        o.fq_name.join(":"),
+      ).toEqual({ key: "owner", value: "k8s-blue" });
+    expect(units.find((u) => u.key === "Cluster")!.external).toEqual([
+      { type: "domain", fq_name: ["admin_domain"] },
+    ]);
+    expect(units.flatMap((u) => u.objects).some((o) => o.type === ("domain" as string))).toBe(false);
+  });
 });
