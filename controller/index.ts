@@ -22,6 +22,8 @@ import {
   type KubeSnapshot,
   Layout,
   LINK_LOCAL_LIST,
+  PORT_POOL_LIST,
+  portPoolOwner,
   linkLocalOwner,
   parseUnitKey,
   putObject,
@@ -126,6 +128,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
         holder: [...LINK_LOCAL_LIST.holder],
         ownerOf: (e) => linkLocalOwner(layout, e, snap),
       },
+      // r5: the fabric-SNAT port translation pools
+      { ...PORT_POOL_LIST, holder: [...PORT_POOL_LIST.holder], ownerOf: (e) => portPoolOwner(layout, e) },
     ],
   });
 

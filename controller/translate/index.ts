@@ -28,7 +28,7 @@ import {
 export { Layout } from "./layout";
 export { policyInvolvedPods } from "./netpol";
 export { r4Membership } from "./netpol-r4";
-export { hasPort, LINK_LOCAL_LIST, linkLocalOwner, podTags } from "./units";
+export { hasPort, LINK_LOCAL_LIST, linkLocalOwner, PORT_POOL_LIST, podTags, portPoolOwner } from "./units";
 export * from "./names";
 export * from "./types";
 

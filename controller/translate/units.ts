@@ -130,7 +130,9 @@ function clusterVn(
     virtual_network_properties: { forwarding_mode: "l3" },
     address_allocation_mode: "flat-subnet-only",
   };
-  if (opts.snat) props.fabric_snat = true;
+  // ip-fabric forwarding wins: upstream sets fabric_snat only on a pod network that is not forwarded
+  // (vnc_kubernetes.py `_create_network`, vnc_namespace.py `_create_isolated_ns_virtual_network`)
+  if (opts.snat && !opts.ipFabric) props.fabric_snat = true;
   // the whole list: entries of namespaces gone or isolated since are dropped by the same write
   if (opts.share) props.perms2 = { share: opts.share };
   const refs: Record<string, DesiredRef[]> = {
@@ -262,6 +264,8 @@ export function translateCluster(layout: Layout, snap: KubeSnapshot): UnitDesire
     return b.done();
   }
   flatIpam(b, layout.ipFabricIpam(), cfg.ipFabricSubnets);
+  for (const entry of PORT_POOLS)
+    b.entries.push({ ...PORT_POOL_LIST, holder: [...PORT_POOL_LIST.holder], entry });
   const podVn = layout.defaultPodNetwork();
   const svcVn = layout.defaultServiceNetwork();
   const ipFabricNp = layout.ipFabricPolicy();
@@ -809,6 +813,33 @@ export const LINK_LOCAL_LIST = {
   list: "linklocal_service_entry",
   keyField: "linklocal_service_name",
 } as const;
+
+/**
+ * r5: the fabric-SNAT port translation pools kube-manager writes into default-global-vrouter-config at start
+ * (vnc_kubernetes.py `_allocate_fabric_snat_port_translation_pools`): TCP 56000–57023, UDP 57024–58047, one
+ * entry per protocol, owned by the cluster unit.
+ */
+export const PORT_POOL_LIST = {
+  holderType: "global-vrouter-config",
+  holder: [GSC, "default-global-vrouter-config"],
+  prop: "port_translation_pools",
+  list: "port_translation_pool",
+  keyField: "protocol",
+} as const;
+
+const PORT_POOLS = [
+  { protocol: "tcp", port_range: { start_port: 56000, end_port: 57023 } },
+  { protocol: "udp", port_range: { start_port: 57024, end_port: 58047 } },
+];
+
+/** The cluster unit's port pool entries; a scan gives an entry back to it when it is one of them. */
+export function portPoolOwner(layout: Layout, entry: Record<string, unknown>): string | undefined {
+  if (!layout.r5) return undefined;
+  const mine = PORT_POOLS.find((p) => p.protocol === entry.protocol);
+  return mine && JSON.stringify(mine.port_range) === JSON.stringify(entry.port_range)
+    ? unitKey.cluster()
+    : undefined;
+}
 
 /**
  * The kubernetes Service's link-local services (vnc_service.py `_create_link_local_service`,

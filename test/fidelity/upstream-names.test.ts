@@ -253,4 +253,19 @@ describe("names upstream's lookups and tests depend on", () => {
     ]);
     expect(units.flatMap((u) => u.objects).some((o) => o.type === ("domain" as string))).toBe(false);
   });
+
+  it("ip_fabric_snat only on a pod network that is not ip-fabric forwarded (vnc_kubernetes.py _create_network)", () => {
+    const podVn = (text: string) =>
+      translateAll(snapshot([node, ns("default")]), parseConfig(`[KUBERNETES]\n${text}`), emptyView())
+        .flatMap((u) => u.objects)
+        .find((o) => o.type === "virtual-network" && o.fq_name.at(-1) === "k8s-default-pod-network")!;
+    const forwarded = podVn("ip_fabric_snat = True\n");
+    expect(forwarded.props.fabric_snat).toBeUndefined();
+    expect(forwarded.refs.virtual_network_refs?.map((r) => r.to.join(":"))).toEqual([
+      "default-domain:default-project:ip-fabric",
+    ]);
+    const overlay = podVn("ip_fabric_snat = True\nip_fabric_forwarding = False\n");
+    expect(overlay.props.fabric_snat).toBe(true);
+    expect(overlay.refs.virtual_network_refs).toBeUndefined();
+  });
 });
