@@ -244,6 +244,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       datapath: opts.datapath,
       settle,
       probe: (req) => dp.probe(req),
+      reach: dp.reach ? (req) => dp.reach!(req) : undefined,
       netnsEndpoint: (name) => dp.netnsEndpoint?.(name),
       metrics,
       capture: (target, file, limit) => dp.capture(target, file, limit),
@@ -262,6 +263,8 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
 interface DatapathHandle {
   plumber: PodPlumber;
   probe(req: ProbeRequest): Promise<ProbeResult>;
+  /** The dry-run verdict of a new connection (sim only: `Testbed.reach`). */
+  reach?(req: Omit<ProbeRequest, "count">): boolean;
   /** netns only: where a pod or fabric host lives, for `ctb exec`. */
   netnsEndpoint?(name: string): NetnsEndpoint | undefined;
   /** A compute's forwarding counters, for its vrouter's /metrics. */
@@ -322,6 +325,7 @@ async function startDatapath(
   return {
     plumber,
     probe: async (req) => sim.probe(req),
+    reach: (req) => sim.reach(req),
     stats: async (c) => sim.stats(c),
     capture: async (t, file, limit) => sim.capture(t, file, limit),
     close: async () => sim.close(),

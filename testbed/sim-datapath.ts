@@ -115,6 +115,14 @@ export class SimDatapath {
     };
   }
 
+  /** The dry-run verdict of one new connection (no frames, no flows): what a matrix asks for each cell. */
+  reach(req: Omit<ProbeRequest, "count">): boolean {
+    if (!this.net.endpoint(req.from)) {
+      throw new Error(`${req.from} is not attached to the datapath (is the pod Running?)`);
+    }
+    return this.net.reachFast(req.from, req.toIp, req.proto, req.port ?? 0);
+  }
+
   /** The engine counters of a compute (undefined before its first tables). */
   stats(compute: string): DatapathStats | undefined {
     return this.net.datapath(compute)?.stats();

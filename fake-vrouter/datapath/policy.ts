@@ -17,6 +17,7 @@ import type {
   Vif,
 } from "../tables";
 import { ipInCidr } from "./addr";
+import { firewallIndex } from "./firewall-index";
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./packet";
 
 /** One end of a flow as policy sees it: local ends come from the vif, remote ends from the route. */
@@ -161,8 +162,26 @@ export function firewallRuleMatches(rule: FirewallRule, t: PolicyTuple): boolean
   );
 }
 
-/** A vif's firewall policies in order; rules inside a policy are pre-sorted by sequence; first match wins. */
+/**
+ * A vif's firewall policies in order; rules inside a policy are pre-sorted by sequence; first match wins. The
+ * rules looked at are those an index over the list (firewall-index.ts) finds for the ends' tags: the same
+ * first match as a scan of every rule, without the scan.
+ */
 export function evaluateFirewall(
+  ids: readonly string[],
+  policies: ReadonlyMap<string, FirewallPolicy>,
+  t: PolicyTuple,
+): FirewallVerdict {
+  const index = firewallIndex(ids, policies);
+  const hit = index.first(t.src.tags, t.dst.tags, (rule) => firewallRuleMatches(rule, t));
+  if (hit) return { action: hit.rule.action, implicit: false, policy: hit.policy, rule: hit.rule };
+  return index.present
+    ? { action: "deny", implicit: true, policy: index.present }
+    : { action: "pass", implicit: true };
+}
+
+/** `evaluateFirewall` as a scan of every rule in order: the definition the index is held to (tests). */
+export function evaluateFirewallByScan(
   ids: readonly string[],
   policies: ReadonlyMap<string, FirewallPolicy>,
   t: PolicyTuple,

@@ -350,7 +350,7 @@ export class SimNetwork {
   }
 
   /** Would a new connection from `from` to `to` be answered? Hop-by-hop dry run through the engines. */
-  private reachFast(from: string, to: string, proto: ProbeProto, port: number): boolean {
+  reachFast(from: string, to: string, proto: ProbeProto, port: number): boolean {
     const src = this.endpoints.get(from);
     if (!src) throw new SimNetworkError(`matrix: no endpoint ${from}`);
     // The packet as it finally arrives (after any NAT) must be for this endpoint and a listening port, and

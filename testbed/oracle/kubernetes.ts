@@ -224,6 +224,28 @@ function side(world: World, c: Connection, type: "Ingress" | "Egress"): SideVerd
   return { isolated: true, allowed: allowedBy.length > 0, allowedBy, isolatedBy: selecting.map(key) };
 }
 
+/** Whether one side admits the connection: `side(…).allowed` without naming the policies (a matrix's hot path). */
+function sideAllows(world: World, c: Connection, type: "Ingress" | "Egress"): boolean {
+  const self = type === "Ingress" ? c.to : c.from;
+  const other = type === "Ingress" ? c.from : c.to;
+  if (!self.pod) return true;
+  const selecting = selectingPolicies(world, self.pod, type);
+  if (!selecting.length) return true;
+  return selecting.some((np) =>
+    ((type === "Ingress" ? np.spec?.ingress : np.spec?.egress) ?? []).some((r: Rule) => {
+      const peers = (type === "Ingress" ? r.from : r.to) ?? [];
+      return (
+        (!peers.length || peers.some((p) => peerMatches(world, np, p, other))) && portMatches(r.ports, c)
+      );
+    }),
+  );
+}
+
+/** `kubernetesVerdict(world, c).allowed`, without the explanation. */
+export function kubernetesAllows(world: World, c: Connection): boolean {
+  return sideAllows(world, c, "Egress") && sideAllows(world, c, "Ingress");
+}
+
 export function kubernetesVerdict(world: World, c: Connection): Verdict {
   const egress = side(world, c, "Egress");
   const ingress = side(world, c, "Ingress");

@@ -12,7 +12,7 @@
  * Example: `await checkMatrix(tb, step, { layout: "upstream", clusterName: "k8s", compare: false })`.
  */
 import type { KubeObject } from "../../controller/kube/api";
-import { type Connection, kubernetesVerdict, type World } from "../oracle/kubernetes";
+import { type Connection, kubernetesAllows, kubernetesVerdict, type World } from "../oracle/kubernetes";
 import { formatTruthTable } from "../scenario/matrix";
 import type { Divergence, Step, TruthTable } from "../scenario/types";
 // resolveTarget is called per cell, never while modules load, so the import cycle with run.ts is harmless
@@ -45,6 +45,8 @@ export interface FoundDivergence extends Divergence {
   decidedBy: string;
   /** Whether the datapath reported its firewall decisions (the netns datapath does not). */
   ruleKnown: boolean;
+  /** Whether a traced packet explained it (`why`, `decidedBy`); past EXPLAINED_CELLS a divergence is only counted. */
+  explained: boolean;
 }
 
 const podKey = (p: KubeObject) => `${p.metadata.namespace}/${p.metadata.name}`;
@@ -86,6 +88,15 @@ async function backendPort(
   return port;
 }
 
+/**
+ * How many cells a matrix explains with a traced packet (the deciding firewall rule, the drop): the first
+ * divergences and wrong cells, plus every cell a step lists a divergence for. A 1,000-pod matrix can disagree
+ * with Kubernetes in a quarter of a million cells; the rest are counted, and `ctb trace` explains any of them.
+ */
+export const EXPLAINED_CELLS = 100;
+/** A long matrix lets the event loop run this often (progress display, Ctrl-C). */
+const YIELD_EVERY = 20_000;
+
 export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixContext): Promise<MatrixResult> {
   const againstKubernetes = !step.table;
   const world = againstKubernetes || ctx.compare ? await clusterWorld(tb) : undefined;
@@ -94,87 +105,116 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
   const sources = step.table ? step.table.rows.map((r) => r.from) : names!;
   const targets = step.table ? step.table.targets : names!;
 
-  const observed = new Map<string, boolean>();
-  const expected = new Map<string, boolean>();
+  // each target resolved once, not once per source (a list of its namespace's pods each time)
+  const resolved = new Map<string, Awaited<ReturnType<typeof resolveTarget>>>();
+  const backendPorts = new Map<string, number | undefined>();
+  for (const to of new Set(targets)) {
+    if (sources.length === 1 && sources[0] === to) continue;
+    const [ns, name] = to.split("/") as [string, string];
+    resolved.set(
+      to,
+      await resolveTarget(tb, step.via === "service" ? `service:${ns}/s-${ns}-${name}` : to, step.port),
+    );
+    if (world && step.via === "service")
+      backendPorts.set(to, await backendPort(tb, ns, `s-${ns}-${name}`, pods.get(to), step.port));
+  }
+  const listedWithRule = new Set(
+    (step.divergences?.[ctx.layout] ?? []).filter((d) => d.rule).map((d) => `${d.from}>${d.to}`),
+  );
+
+  // verdicts by row and column (a million string-keyed entries at 1,000 pods cost more than the probes)
+  const observed = sources.map(() => new Array<boolean | undefined>(targets.length));
+  const expected = sources.map(() => new Array<boolean | undefined>(targets.length));
   const wrong: string[] = [];
+  let wrongCount = 0;
   const found: FoundDivergence[] = [];
   const total = sources.reduce((n, s) => n + targets.filter((t) => t !== s).length, 0);
   let done = 0;
-  const targetsResolved = new Map<string, ReturnType<typeof resolveTarget>>();
-  const backendPorts = new Map<string, number | undefined>();
   ctx.progress?.(0, total);
   for (const [i, from] of sources.entries()) {
     for (const [j, to] of targets.entries()) {
       if (to === from) continue;
-      ctx.progress?.(done++, total);
-      const [ns, name] = to.split("/") as [string, string];
-      // each target is resolved once, not once per source (a list of its namespace's pods each time)
-      let resolving = targetsResolved.get(to);
-      if (!resolving) {
-        resolving = resolveTarget(
-          tb,
-          step.via === "service" ? `service:${ns}/s-${ns}-${name}` : to,
-          step.port,
-        );
-        targetsResolved.set(to, resolving);
+      if (++done % YIELD_EVERY === 0) {
+        ctx.progress?.(done, total);
+        await new Promise((r) => setImmediate(r));
       }
-      const target = await resolving;
-      const r = await tb.probe({ from, toIp: target.ip, proto: step.proto, port: target.port, count: 1 });
-      const ok = r.received > 0;
-      observed.set(`${from}>${to}`, ok);
+      const target = resolved.get(to)!;
+      const request = { from, toIp: target.ip, proto: step.proto, port: target.port };
+      // the dry run decides the cell where the datapath has one; a packet (with its trace) is sent only for a
+      // cell to explain, and where both are asked the packet's verdict stands
+      let r: ProbeResult | undefined;
+      const probe = async () => (r ??= await tb.probe({ ...request, count: 1 }));
+      let ok = tb.reach ? tb.reach(request) : (await probe()).received > 0;
       let want: boolean | undefined = step.table ? step.table.rows[i]!.cells[j] : undefined;
       if (world) {
         const src = pods.get(from);
         const dst = pods.get(to);
-        let port = step.port;
-        if (step.via === "service") {
-          if (!backendPorts.has(to))
-            backendPorts.set(to, await backendPort(tb, ns, `s-${ns}-${name}`, dst, step.port));
-          port = backendPorts.get(to);
-        }
         const conn: Connection = {
           from: { pod: src, ip: src?.status?.podIP ?? "" },
           to: { pod: dst, ip: dst?.status?.podIP ?? target.ip },
           proto: step.proto,
-          port,
+          port: step.via === "service" ? backendPorts.get(to) : step.port,
         };
-        const k = kubernetesVerdict(world, conn);
-        if (want === undefined) want = k.allowed;
-        if (k.allowed !== ok)
+        const allowed = kubernetesAllows(world, conn);
+        if (want === undefined) want = allowed;
+        if (allowed !== ok && (found.length < EXPLAINED_CELLS || listedWithRule.has(`${from}>${to}`))) {
+          ok = (await probe()).received > 0;
+        }
+        if (allowed !== ok) {
+          const explained = r !== undefined;
           found.push({
             from,
             to,
             contrail: ok ? "allow" : "deny",
-            kubernetes: k.allowed ? "allow" : "deny",
-            why: k.reason,
-            decidedBy: describeDecision(r, world, ctx),
-            ruleKnown: r.firewall !== undefined,
+            kubernetes: allowed ? "allow" : "deny",
+            why: explained ? kubernetesVerdict(world, conn).reason : "",
+            decidedBy: explained ? describeDecision(r!, world, ctx) : "",
+            ruleKnown: explained && r!.firewall !== undefined,
+            explained,
           });
+        }
       }
-      expected.set(`${from}>${to}`, want!);
-      if (step.table && ok !== want)
-        wrong.push(
-          `${from} → ${to}: expected ${want ? "." : "X"}, got ${ok ? "." : "X"}${r.drop ? ` (${r.drop.reason} at ${r.drop.where})` : ""}`,
-        );
+      observed[i]![j] = ok;
+      expected[i]![j] = want;
+      if (step.table && ok !== want) {
+        if (wrongCount < EXPLAINED_CELLS) {
+          ok = (await probe()).received > 0;
+          observed[i]![j] = ok;
+        }
+        if (ok !== want && wrongCount++ < EXPLAINED_CELLS)
+          wrong.push(
+            `${from} → ${to}: expected ${want ? "." : "X"}, got ${ok ? "." : "X"}${r?.drop ? ` (${r.drop.reason} at ${r.drop.where})` : ""}`,
+          );
+      }
     }
   }
+  if (wrongCount > EXPLAINED_CELLS) wrong.push(`… and ${wrongCount - EXPLAINED_CELLS} more wrong cells`);
 
   const table: TruthTable = step.table ?? {
     targets,
-    rows: sources.map((from) => ({
+    rows: sources.map((from, i) => ({
       from,
-      cells: targets.map((to) => expected.get(`${from}>${to}`) ?? true),
+      cells: targets.map((_, j) => expected[i]![j] ?? true),
     })),
   };
-  const lines = [formatTruthTable(table, (f, t) => observed.get(`${f}>${t}`))];
-  if (found.length)
-    lines.push(
-      `${found.length} cell(s) where Contrail (${ctx.layout} layout) and Kubernetes disagree:`,
-      ...found.map(formatDivergence),
-    );
-  else if (world) lines.push(`Contrail (${ctx.layout} layout) agrees with Kubernetes on every cell.`);
+  const rowOf = new Map(sources.map((f, i) => [f, i]));
+  const colOf = new Map(targets.map((t, j) => [t, j]));
+  const lines = [formatTruthTable(table, (f, t) => observed[rowOf.get(f)!]?.[colOf.get(t)!])];
+  if (found.length) {
+    lines.push(`${found.length} cell(s) where Contrail (${ctx.layout} layout) and Kubernetes disagree:`);
+    const shown = found.filter((d) => d.explained);
+    for (const d of shown) lines.push(formatDivergence(d));
+    if (shown.length < found.length)
+      lines.push(
+        `  … and ${found.length - shown.length} more (the table marks them with *; \`ctb trace <from> <to>\` explains one)`,
+      );
+  } else if (world) lines.push(`Contrail (${ctx.layout} layout) agrees with Kubernetes on every cell.`);
 
-  if (againstKubernetes) wrong.push(...unexpected(found, step.divergences?.[ctx.layout] ?? [], ctx.layout));
+  if (againstKubernetes) {
+    const problems = unexpected(found, step.divergences?.[ctx.layout] ?? [], ctx.layout);
+    for (const p of problems.slice(0, EXPLAINED_CELLS)) wrong.push(p);
+    if (problems.length > EXPLAINED_CELLS) wrong.push(`… and ${problems.length - EXPLAINED_CELLS} more`);
+  }
   const what = step.table
     ? `${step.table.rows.length}×${step.table.targets.length}`
     : `${sources.length}×${targets.length} against Kubernetes`;
@@ -209,7 +249,8 @@ function unexpected(found: FoundDivergence[], listed: Divergence[], layout: stri
 }
 
 export function formatDivergence(d: FoundDivergence): string {
-  return `  ${d.from} → ${d.to}: Contrail ${d.contrail === "allow" ? "allows" : "denies"}, Kubernetes ${d.kubernetes === "allow" ? "allows" : "denies"} (${d.why}); Contrail: ${d.decidedBy}`;
+  const verdicts = `  ${d.from} → ${d.to}: Contrail ${d.contrail === "allow" ? "allows" : "denies"}, Kubernetes ${d.kubernetes === "allow" ? "allows" : "denies"}`;
+  return d.explained ? `${verdicts} (${d.why}); Contrail: ${d.decidedBy}` : verdicts;
 }
 
 /** The firewall decision that settled the packet, with the NetworkPolicy behind its rule. */

@@ -56,6 +56,13 @@ export interface Testbed {
   /** Wait until every component has processed every change (the settle barrier of docs/architecture.md). */
   settle(): Promise<void>;
   probe(req: ProbeRequest): Promise<ProbeResult>;
+  /**
+   * Whether one new connection would be answered, decided by the datapath's dry run: the engines' own
+   * flow-setup stages hop by hop, no frames, no flows, no trace (held equal to the packet verdicts by
+   * test/datapath/conformance.test.ts). Only the simulated datapath has one; a matrix uses it for every cell and
+   * sends packets only for the cells it has to explain.
+   */
+  reach?(req: Omit<ProbeRequest, "count">): boolean;
   /** Warnings of the controller's translation now in force (input it could not translate as asked). */
   warnings?(): string[];
   /** Address of a fabric host (a host on the underlay without a vrouter) declared by the scenario. */

@@ -119,7 +119,7 @@ function firewallStep(
   if (vif.firewallPolicies.length === 0) return undefined;
   const v = evaluateFirewall(vif.firewallPolicies, idx.tables.firewallPolicies, t);
   const what = v.rule
-    ? `${v.policy!.origin.fqName.join(":")} rule ${v.rule.sequence} ${v.rule.action}`
+    ? `${fqText(v.policy!)} rule ${v.rule.sequence} ${v.rule.action}`
     : "no firewall rule matched: implicit deny";
   return step(ctx, "firewall-policy", `${whose} vif ${vif.index}: ${what}`, {
     action: v.action,
@@ -127,4 +127,15 @@ function firewallStep(
     policy: v.policy?.origin,
     sequence: v.rule?.sequence,
   });
+}
+
+/** A policy's fq_name as text, joined once per policy (every new flow's step names it). */
+const fqTexts = new WeakMap<object, string>();
+function fqText(p: { origin: { fqName: string[] } }): string {
+  let t = fqTexts.get(p);
+  if (t === undefined) {
+    t = p.origin.fqName.join(":");
+    fqTexts.set(p, t);
+  }
+  return t;
 }

@@ -1,0 +1,200 @@
+/**
+ * The question users bring — "what does this set of manifests do" — timed against an independent analyzer on
+ * the same world (issue 16): the bench world of bench/world.ts (namespaces × 10 pods, 2 NetworkPolicies per
+ * namespace) is written as YAML once, then
+ * - the testbed: `ctb run` (the shipped bundle, dist/ctb) applies it to the embedded cluster, the controller
+ *   translates it, agents compute tables, every pod starts, and the TCP/80 matrix is probed through the
+ *   simulated datapath and judged against Kubernetes — wall time, the matrix step's own time, peak RSS;
+ * - network-config-analyzer (NCA, PyPI `network-config-analyzer`, the venv of test/oracle/nca/setup.sh, built
+ *   once and cached): `nca --connectivity` over the same resource list — wall time.
+ * Printed: both times, the ratios (same run), the memory per pod, and the cells where they disagree: NCA
+ * against the testbed's Kubernetes verdicts (its oracle), and NCA against the Contrail datapath (which differs
+ * from Kubernetes where the upstream layout does, as the matrix step lists).
+ *
+ * policy-assistant (sigs.k8s.io/network-policy-api/policy-assistant), the peer the issue names, is not served
+ * by the Go module proxy (its module path answers 404 there; only sigs.k8s.io/network-policy-api itself is),
+ * so NCA is the baseline.
+ *
+ * Run: `node --import tsx bench/netpol-compare.bench.ts [pods…]` (default 1000; e.g. `100 500 1000`).
+ * `CTB_BENCH_SKIP_NCA=1` times the testbed alone.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { load } from "./support";
+import { writeWorld } from "./world";
+
+const SIZES = process.argv.slice(2).map(Number);
+if (SIZES.length === 0) SIZES.push(1000);
+const NCA = join(process.env.NCA_VENV ?? ".cache/nca-venv", "bin/nca");
+const SKIP_NCA = !!process.env.CTB_BENCH_SKIP_NCA;
+
+interface Timed {
+  ms: number;
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  maxRssKb?: number;
+}
+
+/** Runs a command, timing it; peak RSS from GNU time when the machine has it. */
+function timed(cmd: string, args: string[]): Promise<Timed> {
+  const gnuTime = existsSync("/usr/bin/time");
+  const [c, a] = gnuTime ? ["/usr/bin/time", ["-f", "CTB_MAXRSS_KB=%M", cmd, ...args]] : [cmd, args];
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(c, a, { stdio: ["ignore", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => err.push(d));
+    child.once("error", reject);
+    child.once("close", (status) => {
+      const stderr = Buffer.concat(err).toString();
+      const m = /CTB_MAXRSS_KB=(\d+)/.exec(stderr);
+      resolve({
+        ms: performance.now() - started,
+        status,
+        stdout: Buffer.concat(out).toString(),
+        stderr,
+        maxRssKb: m ? Number(m[1]) : undefined,
+      });
+    });
+  });
+}
+
+/** The matrix step's table: per "from>to", the datapath's verdict and Kubernetes' (a `*` marks a difference). */
+function parseTable(text: string): Map<string, { contrail: boolean; kubernetes: boolean }> {
+  const lines = text.split("\n");
+  const targets = lines[0]!.trim().split(/\s+/);
+  const cells = new Map<string, { contrail: boolean; kubernetes: boolean }>();
+  for (const line of lines.slice(1)) {
+    const parts = line.trim().split(/\s+/);
+    if (parts.length !== targets.length + 1) break; // the divergence list follows the table
+    const from = parts[0]!;
+    parts.slice(1).forEach((c, j) => {
+      if (c === "-") return;
+      const contrail = c.startsWith(".");
+      cells.set(`${from}>${targets[j]}`, { contrail, kubernetes: c.endsWith("*") ? !contrail : contrail });
+    });
+  }
+  return cells;
+}
+
+/** Whether an NCA connection set (`All connections`, `{protocols:TCP,dst_ports:80-90},…`) holds TCP to `port`. */
+export function ncaAllows(conns: string, port: number): boolean | undefined {
+  if (conns === "All connections") return true;
+  if (conns === "No connections") return false;
+  const groups = [...conns.matchAll(/\{([^}]*)\}/g)].map((m) => m[1]!);
+  if (groups.length === 0) return undefined;
+  return groups.some((g) => {
+    const [protoPart, portPart] = g.split(/,?dst_ports:/);
+    const protos = /protocols:(.*)/.exec(protoPart ?? "")?.[1]?.split(",") ?? ["TCP"];
+    if (!protos.includes("TCP")) return false;
+    if (portPart === undefined) return true;
+    return portPart
+      .split(",")
+      .map((r) => r.split("-").map(Number))
+      .some(([a, b]) => port >= a! && port <= (b ?? a)!);
+  });
+}
+
+/** NCA's connectivity listing as allowed "from>to" pod pairs for TCP/80 (pairs it does not list have nothing). */
+function parseNca(text: string): { allowed: Set<string>; unparsed: number } {
+  const allowed = new Set<string>();
+  let unparsed = 0;
+  for (const line of text.split("\n")) {
+    const m = /^(\S+)\[Pod\] => (\S+)\[Pod\] : (.*)$/.exec(line);
+    if (!m) continue;
+    const ok = ncaAllows(m[3]!.trim(), 80);
+    if (ok === undefined) unparsed++;
+    else if (ok) allowed.add(`${m[1]}>${m[2]}`);
+  }
+  return { allowed, unparsed };
+}
+
+function ensureBuilt(): void {
+  const r = spawnSync(process.execPath, ["build.mjs"], { stdio: "inherit" });
+  if (r.status !== 0) throw new Error("npm run build failed");
+}
+
+function ensureNca(): void {
+  const r = spawnSync("bash", ["test/oracle/nca/setup.sh"], { stdio: ["ignore", "ignore", "inherit"] });
+  if (r.status !== 0) throw new Error("test/oracle/nca/setup.sh failed");
+}
+
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+async function main() {
+  ensureBuilt();
+  if (!SKIP_NCA) ensureNca();
+  console.log(`netpol-compare: sizes ${SIZES.join(", ")}; load average ${load()}`);
+  for (const pods of SIZES) {
+    const dir = mkdtempSync(join(tmpdir(), "ctb-bench-world-"));
+    try {
+      const w = writeWorld(dir, { pods });
+      const loadBefore = load();
+      const ctb = await timed(process.execPath, ["bin/ctb", "run", join(dir, "scenario.yaml"), "--json"]);
+      let report: any;
+      try {
+        report = JSON.parse(ctb.stdout);
+      } catch {
+        console.log(`${pods} pods: ctb run failed (exit ${ctb.status}): ${ctb.stderr.slice(-2000)}`);
+        continue;
+      }
+      const checks = report.scenarios[0].checks as {
+        kind: string;
+        verdict: string;
+        name: string;
+        output?: string;
+        detail?: string;
+        durationMs: number;
+      }[];
+      const podsCheck = checks.find((c) => c.kind === "pods");
+      const matrix = checks.find((c) => c.kind === "matrix");
+      const table = matrix?.output ? parseTable(matrix.output) : new Map();
+      const line = [
+        `${pods} pods / ${w.namespaces.length} ns / ${w.policies.length} policies:`,
+        `testbed ${s(ctb.ms)} (matrix ${matrix ? s(matrix.durationMs) : "none"}, ${table.size} cells)`,
+        podsCheck?.verdict === "pass"
+          ? "every pod Running"
+          : `PODS NOT RUNNING: ${podsCheck?.detail?.slice(0, 300)}`,
+      ];
+      if (ctb.maxRssKb)
+        line.push(
+          `peak RSS ${(ctb.maxRssKb / 1024).toFixed(0)} MB = ${(ctb.maxRssKb / 1024 / pods).toFixed(2)} MB/pod`,
+        );
+      console.log(line.join("; "));
+      if (SKIP_NCA) continue;
+      const nca = await timed(NCA, [
+        "--connectivity",
+        "--resource_list",
+        join(dir, "world.yaml"),
+        "-o",
+        "txt_no_fw_rules",
+      ]);
+      if (nca.status !== 0 && nca.status !== 1) {
+        console.log(`  nca failed (exit ${nca.status}): ${nca.stderr.slice(-500)}`);
+        continue;
+      }
+      const { allowed, unparsed } = parseNca(nca.stdout);
+      let vsOracle = 0;
+      let vsDatapath = 0;
+      for (const [k, v] of table) {
+        const n = allowed.has(k);
+        if (n !== v.kubernetes) vsOracle++;
+        if (n !== v.contrail) vsDatapath++;
+      }
+      console.log(
+        `  nca ${s(nca.ms)}; ratio testbed/nca ${(ctb.ms / nca.ms).toFixed(2)} (end to end), matrix/nca ${matrix ? (matrix.durationMs / nca.ms).toFixed(2) : "-"};` +
+          ` cells where NCA disagrees: with the testbed's Kubernetes verdicts ${vsOracle}, with the Contrail datapath ${vsDatapath}` +
+          `${unparsed ? ` (${unparsed} NCA lines not understood)` : ""}; load ${loadBefore} → ${load()}`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+await main();
