@@ -16,7 +16,7 @@ import type { ControllerConfig } from "./config";
 import type { KubeApi, KubeObject, ResourceName } from "./kube/api";
 import { type ChangeType, Informer } from "./kube/informer";
 import { type Outcome, WorkQueue } from "./queue";
-import { Reconciler, UnitBlocked } from "./reconcile";
+import { describeUnit, Reconciler, UnitBlocked, UnitFailed } from "./reconcile";
 import { type ControllerStatus, controllerMetrics, serveStatus } from "./status";
 import {
   type KubeSnapshot,
@@ -33,7 +33,7 @@ import {
   unitKey,
   unitKeys,
 } from "./translate";
-import { VncClient } from "./vnc/client";
+import { BadRequest, VncClient } from "./vnc/client";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export interface Logger {
@@ -220,12 +220,24 @@ export async function startController(opts: ControllerOptions): Promise<Controll
         if (k.startsWith("Service/")) await publishLoadBalancerStatus(k);
       } catch (err) {
         const e = err as Error;
-        const external = e instanceof UnitBlocked && e.external;
+        // the config API refusing a write as asked (an address no subnet of the network can give, ...) is not
+        // healed by retrying alone: like a block on what someone else creates, it is reported at once and
+        // nothing waits for the unit
+        const refused =
+          e instanceof UnitFailed && e.errors.length > 0 && e.errors.every((x) => x instanceof BadRequest);
+        const external = (e instanceof UnitBlocked && e.external) || refused;
+        const why = refused ? `${describeUnit(k)}: the config API refuses it: ${e.message}` : e.message;
         // blocked on what only someone else can create: say so at once (in the warnings), and say what it waits for
-        report(external ? [`${e.message}; waiting for it (retried in the background)`] : []);
-        if (external) blockedExternally.set(k, e.message);
+        report(
+          external
+            ? [
+                `${why}; ${refused ? "retried" : "waiting for it (retried"} in the background${refused ? "" : ")"}`,
+              ]
+            : [],
+        );
+        if (external) blockedExternally.set(k, why);
         else blockedExternally.delete(k);
-        outcome = { ok: false, message: e.message, blocked: e instanceof UnitBlocked };
+        outcome = { ok: false, message: e.message, blocked: e instanceof UnitBlocked || refused };
       }
     } finally {
       metrics.latency.observe({ kind: parseUnitKey(k).kind }, (performance.now() - t0) / 1000);

@@ -626,7 +626,7 @@ class Sequencer {
   }
 }
 
-function describeUnit(key: string): string {
+export function describeUnit(key: string): string {
   const [kind, ...rest] = key.split("/");
   return `${kind.toLowerCase()} ${rest.join("/") || "(cluster)"}`;
 }

@@ -42,4 +42,14 @@ describe("controller warnings in the run report", () => {
       "service default/web: no floating IP from pool default-domain:admin:public:public-pool: floating-ip-pool default-domain:admin:public:public-pool does not exist",
     ]);
   }, 60_000);
+
+  it("a write the config API refuses (no subnet to allocate from): reported at once, nothing waits for it", async () => {
+    const t0 = Date.now();
+    const report = await run("test/controller/scenarios/network-without-subnets.yaml");
+    expect(report.checks.filter((c) => c.verdict !== "pass")).toEqual([]);
+    expect(report.warnings.map((w) => w.text)).toEqual([
+      "pod setup/test-pod: the config API refuses it: virtual-network default-domain:cluster-default:test-network has no subnets to allocate from; retried in the background",
+    ]);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  }, 60_000);
 });
