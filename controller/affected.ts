@@ -91,7 +91,10 @@ export function affectedUnits(
       if (!relevant) return { units, selectors: false };
       const before = countedTags(layout, old ?? (t === "delete" ? o : undefined));
       const after = t === "delete" ? [] : countedTags(layout, o);
-      return { units, selectors: true, tags: { before, after } };
+      // the upstream layout's rules name label tags, never pods: a pod changes no policy and no selector
+      // membership, only (through TagUsers) which tags are in use — so a pod event does not recompute the
+      // whole Policies and Tags units, and the pod's own unit does not wait behind them
+      return { units, selectors: !layout.upstreamPolicies, tags: { before, after } };
     }
     case "services":
     case "endpoints":

@@ -57,6 +57,7 @@ describe("affectedUnits", () => {
     o: KubeObject;
     old?: KubeObject;
     model?: "r4" | "r5";
+    netpol?: NetpolLayout;
     units: string[];
     selectors: boolean;
   }[] = [
@@ -131,7 +132,16 @@ describe("affectedUnits", () => {
       selectors: false,
     },
     {
-      name: "new pod: its services' member sets",
+      name: "new pod: its services' member sets; upstream layout: no selector work (rules name label tags, not pods)",
+      resource: "pods",
+      t: "add",
+      o: web,
+      units: ["Pod/a/web", "Service/a/web"],
+      selectors: false,
+    },
+    {
+      name: "new pod: its services' member sets (per-pod layout)",
+      netpol: "kubernetes",
       resource: "pods",
       t: "add",
       o: web,
@@ -148,7 +158,17 @@ describe("affectedUnits", () => {
       selectors: false,
     },
     {
-      name: "pod relabelled: selectors",
+      name: "pod relabelled: selectors; upstream layout: no selector work (rules name label tags, not pods)",
+      resource: "pods",
+      t: "update",
+      o: labelled(web, { app: "api" }),
+      old: web,
+      units: ["Pod/a/web"],
+      selectors: false,
+    },
+    {
+      name: "pod relabelled: selectors (per-pod layout)",
+      netpol: "kubernetes",
       resource: "pods",
       t: "update",
       o: labelled(web, { app: "api" }),
@@ -157,7 +177,16 @@ describe("affectedUnits", () => {
       selectors: true,
     },
     {
-      name: "pod deleted: its services",
+      name: "pod deleted: its services; upstream layout: no selector work (rules name label tags, not pods)",
+      resource: "pods",
+      t: "delete",
+      o: web,
+      units: ["Pod/a/web", "Service/a/web"],
+      selectors: false,
+    },
+    {
+      name: "pod deleted: its services (per-pod layout)",
+      netpol: "kubernetes",
       resource: "pods",
       t: "delete",
       o: web,
@@ -200,7 +229,7 @@ describe("affectedUnits", () => {
   ];
   for (const r of rows)
     it(r.name, () => {
-      const got = affectedUnits(r.resource, r.t, r.o, r.old, cluster(), layout(r.model));
+      const got = affectedUnits(r.resource, r.t, r.o, r.old, cluster(), layout(r.model, r.netpol));
       expect(got.units).toEqual(r.units);
       expect(got.selectors).toBe(r.selectors);
     });
