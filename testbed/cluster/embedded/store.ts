@@ -37,6 +37,8 @@ function deepFreeze<T>(v: T): T {
 export class ObjectStore {
   private rv = 0;
   private readonly objects = new Map<ResourceName, Map<string, KubeObject>>();
+  /** The same objects per namespace: a namespace's pods without a walk over every pod of the cluster. */
+  private readonly byNamespace = new Map<ResourceName, Map<string, Map<string, KubeObject>>>();
   private readonly byUid = new Map<string, { resource: ResourceName; key: string }>();
   /** owner uid -> dependents ("resource|key") */
   private readonly dependents = new Map<string, Set<string>>();
@@ -93,12 +95,23 @@ export class ObjectStore {
 
   /** Objects of a resource, optionally in one namespace, in no particular order (for controllers). */
   scan(resource: ResourceName, namespace?: string): KubeObject[] {
-    const t = this.objects.get(resource);
-    if (!t) return [];
-    const out: KubeObject[] = [];
-    for (const o of t.values())
-      if (namespace === undefined || o.metadata.namespace === namespace) out.push(o);
-    return out;
+    const t =
+      namespace === undefined ? this.objects.get(resource) : this.byNamespace.get(resource)?.get(namespace);
+    return t ? [...t.values()] : [];
+  }
+
+  private namespaced(resource: ResourceName, namespace: string): Map<string, KubeObject> {
+    let r = this.byNamespace.get(resource);
+    if (!r) {
+      r = new Map();
+      this.byNamespace.set(resource, r);
+    }
+    let t = r.get(namespace);
+    if (!t) {
+      t = new Map();
+      r.set(namespace, t);
+    }
+    return t;
   }
 
   /** Objects of a resource, optionally in one namespace, in key order (like etcd). */
@@ -143,6 +156,7 @@ export class ObjectStore {
     });
     if (prev) this.index(resource, prev, false);
     t.set(key, stored);
+    if (obj.metadata.namespace) this.namespaced(resource, obj.metadata.namespace).set(key, stored);
     this.index(resource, stored, true);
     this.record({ rv: this.rv, resource, type, object: stored, prev });
     return stored;
@@ -155,6 +169,11 @@ export class ObjectStore {
     const prev = t.get(key);
     if (!prev) return undefined;
     t.delete(key);
+    if (namespace) {
+      const inNs = this.byNamespace.get(resource)?.get(namespace);
+      inNs?.delete(key);
+      if (inNs?.size === 0) this.byNamespace.get(resource)!.delete(namespace);
+    }
     this.index(resource, prev, false);
     const gone = deepFreeze({ ...prev, metadata: { ...prev.metadata, resourceVersion: String(++this.rv) } });
     this.record({ rv: this.rv, resource, type: "DELETED", object: gone, prev });
@@ -163,7 +182,8 @@ export class ObjectStore {
 
   private record(c: Change): void {
     this.history.push(c);
-    if (this.history.length > this.historyLimit) {
+    // compacted in batches of a quarter of the limit: dropping one change per write shifts the whole history
+    if (this.history.length > this.historyLimit + Math.max(1, this.historyLimit >> 2)) {
       const dropped = this.history.splice(0, this.history.length - this.historyLimit);
       this.compactedRv = dropped[dropped.length - 1].rv;
     }

@@ -90,9 +90,44 @@ function sameFitness(a: KubeObject, b: KubeObject | undefined): boolean {
 export class Scheduler implements Controller {
   readonly name = "scheduler";
 
+  /** pod key → the node it counts against (bound, not terminal); kept from changes, built on first use */
+  private placed: Map<string, string> | undefined;
+  /** node → pods counted against it */
+  private readonly load = new Map<string, number>();
+
   constructor(private readonly registry: Registry) {}
 
+  /** Count (or stop counting) a pod against a node; idempotent, so a bind and its change event agree. */
+  private place(key: string, pod: KubeObject | undefined): void {
+    if (!this.placed) return;
+    const node = pod && !isTerminal(pod) ? pod.spec?.nodeName : undefined;
+    const was = this.placed.get(key);
+    if (was === node) return;
+    if (was !== undefined) this.load.set(was, (this.load.get(was) ?? 1) - 1);
+    if (node) {
+      this.placed.set(key, node);
+      this.load.set(node, (this.load.get(node) ?? 0) + 1);
+    } else this.placed.delete(key);
+  }
+
+  /** Pods per node, kept up to date from the changes instead of a walk over every pod per placement. */
+  private loads(): Map<string, number> {
+    if (!this.placed) {
+      this.placed = new Map();
+      for (const p of this.registry.store.scan("pods"))
+        this.place(objectKey(p.metadata.namespace, p.metadata.name!), p);
+    }
+    return this.load;
+  }
+
   onChange(change: Change, enqueue: (key: string) => void): void {
+    if (change.resource === "pods") {
+      const o = change.object;
+      this.place(
+        objectKey(o.metadata.namespace, o.metadata.name!),
+        change.type === "DELETED" ? undefined : o,
+      );
+    }
     if (change.resource === "pods" && change.type !== "DELETED" && needsScheduling(change.object)) {
       enqueue(objectKey(change.object.metadata.namespace, change.object.metadata.name!));
     }
@@ -129,14 +164,11 @@ export class Scheduler implements Controller {
       });
       return;
     }
-    const load = new Map<string, number>();
-    for (const p of this.registry.store.scan("pods")) {
-      const n = p.spec?.nodeName;
-      if (n && !isTerminal(p)) load.set(n, (load.get(n) ?? 0) + 1);
-    }
+    const load = this.loads();
     let best = fit[0];
     for (const n of fit)
       if ((load.get(n.metadata.name!) ?? 0) < (load.get(best.metadata.name!) ?? 0)) best = n;
     this.registry.bind(ns, name, best.metadata.name!);
+    this.place(key, this.registry.store.get("pods", ns, name));
   }
 }
