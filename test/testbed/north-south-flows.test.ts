@@ -79,6 +79,22 @@ describe("the external address of a LoadBalancer Service, from outside", () => {
     expect(Object.keys(spread.servedByCounts).length).toBe(3);
   });
 
+  it("survives a change to the Service: kube-manager leaves svc-monitor's member refs alone", async () => {
+    await tb.kube.patch("services", "web", "default", { metadata: { labels: { tier: "front" } } });
+    await tb.settle();
+    const fips = (await (await fetch(`${tb.vncUrl}/floating-ips?detail=true`)).json()) as {
+      "floating-ips": {
+        "floating-ip": { floating_ip_address: string; virtual_machine_interface_refs?: unknown[] };
+      }[];
+    };
+    const ext = fips["floating-ips"]
+      .map((w) => w["floating-ip"])
+      .find((f) => f.floating_ip_address === lbIp)!;
+    expect(ext.virtual_machine_interface_refs).toHaveLength(4); // the load balancer VMI and three members
+    const r = await probe(undefined, 10);
+    expect(r.received).toBe(10);
+  });
+
   it("follows a member change: new flows land on the members left", async () => {
     await tb.kube.patch("deployments", "web", "default", { spec: { replicas: 1 } });
     await tb.settle();

@@ -265,6 +265,14 @@ export async function serve(args: string[]): Promise<number> {
     try {
       const text = stringify({
         name: "ctb-trace",
+        // the environment's external hosts, so `external:<name>` is judged as in its scenario
+        ...(scenario.externalHosts.length
+          ? {
+              controller: scenario.controller,
+              nodes: scenario.nodes,
+              externalHosts: scenario.externalHosts.map(({ name, ip }) => ({ name, ip })),
+            }
+          : {}),
         steps: [{ reach: [{ from, to, proto, port, expect: "allow" }] }],
       });
       probe = (parseScenario(text, "ctb trace").steps[0] as Extract<Step, { kind: "reach" }>).probes[0]!;

@@ -146,7 +146,8 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
       const probe = async () => (r ??= await tb.probe({ ...request, count: 1 }));
       let ok = tb.reach ? tb.reach(request) : (await probe()).received > 0;
       let want: boolean | undefined = step.table ? step.table.rows[i]!.cells[j] : undefined;
-      if (world) {
+      // Kubernetes judges pod to pod; a host outside the overlay or a Service's address has no NetworkPolicy verdict
+      if (world && pods.has(from) && pods.has(to)) {
         const src = pods.get(from);
         const dst = pods.get(to);
         const conn: Connection = {

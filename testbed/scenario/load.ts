@@ -227,11 +227,21 @@ function normaliseStep(
       if (v.expect === "kubernetes") return { ...base, pods: v.pods, divergences: v.divergences };
       if (v.pods || v.divergences)
         fail("matrix: pods and divergences go with expect: kubernetes", ["matrix"]);
+      let table: ReturnType<typeof parseTruthTable>;
       try {
-        return { ...base, table: parseTruthTable(v.expect) };
+        table = parseTruthTable(v.expect);
       } catch (e) {
         return fail(`matrix: ${(e as Error).message}`, ["matrix", "expect"]);
       }
+      for (const cell of [...table.targets, ...table.rows.map((r) => r.from)]) {
+        const name = /^external:(.+)$/.exec(cell)?.[1];
+        if (name !== undefined && !externalNames.has(name))
+          fail(
+            `matrix: no external host ${name} (externalHosts: ${[...externalNames].join(", ") || "none declared"})`,
+            ["matrix", "expect"],
+          );
+      }
+      return { ...base, table };
     }
     case "vnc":
       return { kind: "vnc", ops: parseVncOps(v, fail, lineAt) };

@@ -7,6 +7,11 @@
  */
 import type { TruthTable } from "./types";
 
+/** A source: a pod, or a host outside the overlay (`host:<fabric host>`, `external:<external host>`). */
+const SOURCE = /^([^/\s:]+\/[^/\s]+|(host|external):[^/\s]+)$/;
+/** A target: a source form, or a Service's address (`service:` ClusterIP, `lb:` load-balancer address). */
+const TARGET = /^([^/\s:]+\/[^/\s]+|(host|external):[^/\s]+|(service|lb):[^/\s]+\/[^/\s]+)$/;
+
 export function parseTruthTable(text: string): TruthTable {
   const rows = text
     .split("\n")
@@ -18,7 +23,10 @@ export function parseTruthTable(text: string): TruthTable {
   const targets = rows[0]!;
   const seen = new Set<string>();
   for (const t of targets) {
-    if (!/^[^/\s]+\/[^/\s]+$/.test(t)) throw new Error(`header cell "${t}" is not <namespace>/<pod>`);
+    if (!TARGET.test(t))
+      throw new Error(
+        `header cell "${t}" is not <namespace>/<pod>, host:<name>, external:<name>, service:<ns>/<name> or lb:<ns>/<name>`,
+      );
     if (seen.has(t)) throw new Error(`target ${t} appears twice in the header`);
     seen.add(t);
   }
@@ -26,8 +34,10 @@ export function parseTruthTable(text: string): TruthTable {
     targets,
     rows: rows.slice(1).map((cells, i) => {
       const [from, ...marks] = cells;
-      if (!from || !/^[^/\s]+\/[^/\s]+$/.test(from))
-        throw new Error(`row ${i + 1}: first cell "${from}" is not <namespace>/<pod>`);
+      if (!from || !SOURCE.test(from))
+        throw new Error(
+          `row ${i + 1}: first cell "${from}" is not <namespace>/<pod>, host:<name> or external:<name>`,
+        );
       if (marks.length !== targets.length) {
         throw new Error(`row ${from}: ${marks.length} cells for ${targets.length} targets`);
       }
