@@ -162,6 +162,11 @@ export interface ClusterView {
   gvc?: ConfigObject;
   fabricPrefixLen: number;
   gateway?: SdnGateway;
+  /**
+   * What every compute derives alike, computed once per view instead of once per vif per compute: a tag
+   * set's ordered firewall-policy list (policies that exist only), and each firewall-policy resolved.
+   */
+  shared: { firewallOrder: Map<string, string[]>; firewallPolicies: Map<string, FirewallPolicy> };
 }
 
 const DEFAULT_ENCAP: VrouterTables["encapPriority"] = ["mplsoudp", "mplsogre", "vxlan"];
@@ -219,6 +224,7 @@ export function buildClusterView(
     gvc,
     fabricPrefixLen,
     ...(gateway ? { gateway } : {}),
+    shared: { firewallOrder: new Map(), firewallPolicies: new Map() },
   };
   const endpointsByVn = groupBy(
     [...endpoints.values()].filter((e) => e.present),
@@ -627,11 +633,10 @@ class TableBuilder {
         sgEgressAcls.push(egress.uuid);
       }
     }
-    const firewallPolicies = firewallPolicyOrder(model, this.view.gvc, ep.tags);
-    for (const id of firewallPolicies) {
-      const p = model.getTyped("firewall-policy", id);
-      if (p && !this.firewallPolicies.has(id)) this.firewallPolicies.set(id, toFirewallPolicy(model, p));
-    }
+    const firewallPolicies = this.firewallPoliciesFor(ep.tags);
+    for (const id of firewallPolicies)
+      if (!this.firewallPolicies.has(id))
+        this.firewallPolicies.set(id, this.view.shared.firewallPolicies.get(id)!);
     const floatingIps: FloatingIpBinding[] = [];
     for (const fip of this.floatingIpsOf(ep)) {
       const b = this.floatingIpBinding(ep, fip);
@@ -652,7 +657,7 @@ class TableBuilder {
       securityGroupIds: ep.sgIds,
       sgIngressAcls,
       sgEgressAcls,
-      firewallPolicies: firewallPolicies.filter((id) => this.firewallPolicies.has(id)),
+      firewallPolicies,
       tags: ep.tags,
       floatingIps,
       fabricSnat: ep.vn.data.fabric_snat === true,
@@ -696,6 +701,28 @@ class TableBuilder {
       }
     }
     return binding;
+  }
+
+  /** The ordered firewall policies (those that exist) for a vif's tags: one list per tag set and view. */
+  private firewallPoliciesFor(tags: number[]): string[] {
+    const { model, shared } = this.view;
+    const key = tags.join(",");
+    let list = shared.firewallOrder.get(key);
+    if (!list) {
+      list = [];
+      for (const id of firewallPolicyOrder(model, this.view.gvc, tags)) {
+        let policy = shared.firewallPolicies.get(id);
+        if (!policy) {
+          const p = model.getTyped("firewall-policy", id);
+          if (!p) continue;
+          policy = toFirewallPolicy(model, p);
+          shared.firewallPolicies.set(id, policy);
+        }
+        list.push(id);
+      }
+      shared.firewallOrder.set(key, list);
+    }
+    return list;
   }
 
   private buildVrf(name: string, id: number): Vrf {

@@ -169,10 +169,15 @@ export function firewallPolicyOrder(
       return ga - gb || cmp(fqString(a.fqName), fqString(b.fqName));
     });
   const out: string[] = [];
+  const seen = new Set<string>();
   for (const aps of [...global, ...tagged]) {
     const refs = model.refs(aps, "firewall-policy");
     refs.sort((a, b) => bySequence(sequenceOf(a.attr), sequenceOf(b.attr)));
-    for (const r of refs) if (!out.includes(r.target.uuid)) out.push(r.target.uuid);
+    for (const r of refs)
+      if (!seen.has(r.target.uuid)) {
+        seen.add(r.target.uuid);
+        out.push(r.target.uuid);
+      }
   }
   return out;
 }
