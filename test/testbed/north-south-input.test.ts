@@ -56,7 +56,9 @@ describe("external hosts: bad input", () => {
       ),
     );
     expect(e.line).toBe(8);
-    expect(e.message).toBe("ns.yaml:8: reach.from: no external host nobody (externalHosts: client)");
+    expect(e.message).toBe(
+      'ns.yaml:8: reach.from "external:nobody": no external host nobody (externalHosts: client)',
+    );
     expect(
       errorOf(
         withHosts(
@@ -64,7 +66,7 @@ describe("external hosts: bad input", () => {
           '{ from: default/a, to: "external:x", expect: allow }',
         ),
       ).message,
-    ).toContain("reach.to: no external host x");
+    ).toContain('reach.to "external:x": no external host x');
   });
 
   it("two hosts with one name or one address, and a gateway named like a node, are refused", () => {

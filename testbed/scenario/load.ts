@@ -310,7 +310,7 @@ function reachProbe(p: any, i: number, fail: Fail, externalNames: ReadonlySet<st
     const name = /^external:(.+)$/.exec(ref)?.[1];
     if (name !== undefined && !externalNames.has(name))
       fail(
-        `reach.${field}: no external host ${name} (externalHosts: ${[...externalNames].join(", ") || "none declared"})`,
+        `reach.${field} "${ref}": no external host ${name} (externalHosts: ${[...externalNames].join(", ") || "none declared"})`,
         [...at, field],
       );
   }
