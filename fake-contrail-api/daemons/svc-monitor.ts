@@ -229,14 +229,15 @@ function lbVmiFipDiffers(fip: FloatingIp & { floating_ip_fixed_ip_address?: unkn
 /**
  * The load balancer VMI's floating IPs from pools (a LoadBalancer Service's external address, an
  * externalIP): extended to the members while a native load balancer holds the VMI; put back to the load
- * balancer VMI alone (direction `both`, no mappings) on a load-balancer VMI no native load balancer holds.
+ * balancer VMI alone (direction `both`, no mappings) on a load-balancer VMI no load balancer holds any more.
+ * A load balancer of another provider (an Ingress's `opencontrail` haproxy) is that driver's business.
  */
 function planLbVmiFips(view: ConfigView, notes: string[]): VncWrite[] {
   const writes: VncWrite[] = [];
   const byVmi = new Map<string, Loadbalancer>();
   for (const lb of view.list<Loadbalancer>("loadbalancer")) {
     const vmiUuid = lb.virtual_machine_interface_refs?.[0]?.uuid;
-    if (vmiUuid && lb.loadbalancer_provider === "native") byVmi.set(vmiUuid, lb);
+    if (vmiUuid) byVmi.set(vmiUuid, lb);
   }
   for (const fip of view.list<FloatingIp>("floating-ip")) {
     if (fip.parent_type === "instance-ip") continue;
@@ -252,6 +253,7 @@ function planLbVmiFips(view: ConfigView, notes: string[]): VncWrite[] {
       );
     if (!lbVmi) continue;
     const lb = byVmi.get(lbVmi.uuid);
+    if (lb && lb.loadbalancer_provider !== "native") continue;
     const m = lb && lbMembers(view, lb, notes);
     const want: LbVmiFipWant = m
       ? { direction: "ingress", vmis: [lbVmi, ...m.memberVmis], portMappings: m.portMappings }
@@ -264,7 +266,7 @@ function planLbVmiFips(view: ConfigView, notes: string[]): VncWrite[] {
         body: lbVmiFipBody(want),
         why: lb
           ? `extend ${fip.floating_ip_address ?? fqString(fip.fq_name)} of loadbalancer ${fqString(lb.fq_name)} to its members`
-          : `floating-ip ${fqString(fip.fq_name)}: no native loadbalancer on its VMI any more`,
+          : `floating-ip ${fqString(fip.fq_name)}: no loadbalancer on its VMI any more`,
       });
   }
   return writes;

@@ -359,27 +359,31 @@ describe("svc-monitor native LB planner", () => {
     ]);
   });
 
-  it("puts the external floating IP back on the load balancer VMI alone when no native load balancer holds it", () => {
-    const m = ConfigMirror.of([
-      ...base().map((x) =>
-        x.type === "loadbalancer"
-          ? lb("opencontrail")
-          : x.obj.uuid === "vip-vmi"
-            ? o(x.type, { ...x.obj, virtual_machine_interface_device_owner: "K8S:LOADBALANCER" })
-            : x,
-      ),
-      o("floating-ip", {
-        ...extObj,
-        floating_ip_traffic_direction: "ingress",
-        floating_ip_port_mappings_enable: true,
-        floating_ip_port_mappings: { port_mappings: [{ protocol: "TCP", src_port: 80, dst_port: 8080 }] },
-        virtual_machine_interface_refs: [
-          { to: [...P, "vip-vmi"], uuid: "vip-vmi" },
-          { to: [...P, "pod-a"], uuid: "pod-a" },
-        ],
-      }),
-    ]);
-    expect(planNativeLoadbalancers(m).writes).toEqual([
+  it("puts the external floating IP back on the load balancer VMI alone once no load balancer holds it; leaves other providers' alone", () => {
+    const extended = o("floating-ip", {
+      ...extObj,
+      floating_ip_traffic_direction: "ingress",
+      floating_ip_port_mappings_enable: true,
+      floating_ip_port_mappings: { port_mappings: [{ protocol: "TCP", src_port: 80, dst_port: 8080 }] },
+      virtual_machine_interface_refs: [
+        { to: [...P, "vip-vmi"], uuid: "vip-vmi" },
+        { to: [...P, "pod-a"], uuid: "pod-a" },
+      ],
+    });
+    const world = (withLb: "none" | "opencontrail") =>
+      ConfigMirror.of([
+        ...base()
+          .filter((x) => withLb !== "none" || x.type !== "loadbalancer")
+          .map((x) =>
+            x.type === "loadbalancer"
+              ? lb(withLb)
+              : x.obj.uuid === "vip-vmi"
+                ? o(x.type, { ...x.obj, virtual_machine_interface_device_owner: "K8S:LOADBALANCER" })
+                : x,
+          ),
+        extended,
+      ]);
+    expect(planNativeLoadbalancers(world("none")).writes).toEqual([
       expect.objectContaining({
         op: "update",
         uuid: "ext",
@@ -390,6 +394,7 @@ describe("svc-monitor native LB planner", () => {
         }),
       }),
     ]);
+    expect(planNativeLoadbalancers(world("opencontrail")).writes).toEqual([]);
   });
 
   it("ignores load balancers of other providers and members whose VMI is unknown", () => {
