@@ -64,6 +64,12 @@ export interface ControllerConfig {
    * (vnc_namespace.py `vnc_namespace_add`: policy enforced at project level, `enforce_policy=not secure_project`).
    */
   secureProject: boolean;
+  /**
+   * `[DEFAULTS] nested_mode` (`1`): Kubernetes runs inside OpenStack VMs; each pod's interface is a VLAN
+   * sub-interface of its VM's interface (vnc_pod.py). The controller builds that graph; the emulated datapath
+   * does not carry VLAN sub-interfaces, so the testbed refuses traffic checks in this mode.
+   */
+  nestedMode: boolean;
   vncEndpoint: { ip: string; port: number };
   apsName?: string;
   /**
@@ -117,6 +123,7 @@ export function defaultConfig(model: Model = "r5"): ControllerConfig {
     hostNetworkService: false,
     clusterOwner: "k8s",
     secureProject: false,
+    nestedMode: false,
     vncEndpoint: { ip: "127.0.0.1", port: 8082 },
     netpolLayout: "upstream",
     kubernetesApiServer: "localhost",
@@ -286,13 +293,11 @@ export function parseConfig(text: string, overrides: ConfigOverrides = {}): Cont
       `"${defs.global_tags}" is not supported: only 1 (the default: label tags are global, fq_name [key=value]); ` +
         "upstream's project-scoped label tags are not built by the testbed",
     );
-  if (defs.nested_mode !== undefined && defs.nested_mode.trim() !== "0")
-    throw new ConfigError(
-      "[DEFAULTS] nested_mode",
-      `"${defs.nested_mode}" is not supported yet: nested mode (pods inside OpenStack VMs, each pod interface a ` +
-        "VLAN sub-interface of its VM's interface, vnc_pod.py) is neither built by the controller nor carried by " +
-        "the emulated datapath; only 0 (the default) is",
-    );
+  if (defs.nested_mode !== undefined) {
+    const v = defs.nested_mode.trim();
+    if (v !== "0" && v !== "1") throw new ConfigError("[DEFAULTS] nested_mode", `"${v}" is not 0 or 1`);
+    cfg.nestedMode = v === "1";
+  }
   if (defs.netpol_layout !== undefined)
     cfg.netpolLayout = netpolLayout("[DEFAULTS] netpol_layout", defs.netpol_layout);
 

@@ -43,6 +43,8 @@ export const MANAGED_TYPES = {
       "virtual_machine_refs",
       "security_group_refs",
       "tag_refs",
+      "virtual_machine_interface_properties",
+      "virtual_machine_interface_refs",
     ],
   },
   "instance-ip": {

@@ -198,6 +198,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     let outcome: Outcome = { ok: false, message: "translation failed", blocked: false };
     try {
       const ctx = { podsByUid, involved: selectors.involved };
+      // nested mode: a pod needs its VM's interface, which someone else makes: read the underlay afresh
+      if (layout.nested && k.startsWith("Pod/")) await reconciler.refreshNested(layout.nestedUnderlay());
       const desired = translateUnit(k, snap, layout, reconciler.view, ctx);
       // the translation's warnings, then what applying it left out: each reported once, kept while they hold
       const report = (extra: string[]) => {

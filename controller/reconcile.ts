@@ -29,11 +29,12 @@ import {
   type UnitPlan,
   type Upsert,
 } from "./plan";
-import { unitKeyOf } from "./translate/names";
+import { type KeyValue, unitKeyOf } from "./translate/names";
 import type {
   DesiredEdge,
   DesiredListEntry,
   DesiredObject,
+  NestedHost,
   UnitDesired,
   UuidOf,
   VncView,
@@ -136,6 +137,11 @@ export class Reconciler {
     routersByName: new Map(),
     exists: (type, fq) => this.known.has(objKey(type, fq)),
   };
+  /** nested_mode: VM interfaces on the underlay by address, and sub-interface VLAN tags, as last read. */
+  private readonly nestedHosts = new Map<string, NestedHost>();
+  private readonly nestedVlans = new Map<string, number>();
+  private nestedAt = -Infinity;
+  private nestedRead: Promise<void> | undefined;
   private readonly warn: (m: string) => void;
   /** kubernetes_cluster_owner: the `owner` annotation this controller's objects carry. */
   private readonly owner: string;
@@ -238,7 +244,7 @@ export class Reconciler {
 
   /** Apply one unit. Throws UnitBlocked (nothing changed) or UnitFailed (partly applied; retry later). */
   async apply(unit: UnitDesired): Promise<ApplyResult> {
-    if (unit.blocked) throw new UnitBlocked(unit.blocked);
+    if (unit.blocked) throw new UnitBlocked(unit.blocked, unit.blockedExternally);
     const plan = planUnit(unit, {
       objects: this.owned.get(unit.key),
       edges: this.edges.get(unit.key),
@@ -382,6 +388,94 @@ export class Reconciler {
       ...(deferred.length ? { deferred: deferred.join("; ") } : {}),
       ...(warnings.length ? { warnings } : {}),
     };
+  }
+
+  /**
+   * nested_mode: read the VMs' interfaces on `underlay` (an instance-ip there and a host_id binding, as
+   * vnc_pod.py `_get_host_vmi` finds them) and every sub-interface's VLAN tag, at most every 250 ms (a pod
+   * unit asks before it translates: the controller does not watch the config API); the view answers from it.
+   */
+  async refreshNested(underlay: string[]): Promise<void> {
+    if (performance.now() - this.nestedAt < 250) return;
+    this.nestedRead ??= (async () => {
+      try {
+        const [iips, vmis] = await Promise.all([
+          this.vnc.list("instance-ip", {
+            detail: true,
+            fields: ["instance_ip_address", "virtual_network_refs", "virtual_machine_interface_refs"],
+          }),
+          this.vnc.list("virtual-machine-interface", {
+            detail: true,
+            fields: [
+              "virtual_machine_interface_bindings",
+              "virtual_machine_interface_refs",
+              "virtual_machine_interface_properties",
+            ],
+          }),
+        ]);
+        type Ref = { uuid: string; to: string[] };
+        const byUuid = new Map(vmis.map((v) => [v.uuid, v]));
+        const vlansOf = new Map<string, Set<number>>();
+        this.nestedVlans.clear();
+        for (const v of vmis) {
+          const tag = (
+            v.virtual_machine_interface_properties as { sub_interface_vlan_tag?: number } | undefined
+          )?.sub_interface_vlan_tag;
+          if (typeof tag !== "number") continue;
+          this.nestedVlans.set(v.fq_name.join(":"), tag);
+          for (const r of (v.virtual_machine_interface_refs as Ref[] | undefined) ?? []) {
+            const set = vlansOf.get(r.uuid) ?? new Set<number>();
+            set.add(tag);
+            vlansOf.set(r.uuid, set);
+          }
+        }
+        this.nestedHosts.clear();
+        const net = underlay.join(":");
+        for (const iip of iips) {
+          const addr = iip.instance_ip_address as string | undefined;
+          if (
+            !addr ||
+            !((iip.virtual_network_refs as Ref[] | undefined) ?? []).some((r) => r.to.join(":") === net)
+          )
+            continue;
+          for (const r of (iip.virtual_machine_interface_refs as Ref[] | undefined) ?? []) {
+            const v = byUuid.get(r.uuid);
+            const pairs = (
+              v?.virtual_machine_interface_bindings as { key_value_pair?: KeyValue[] } | undefined
+            )?.key_value_pair;
+            const hostId = pairs?.find((p) => p.key === "host_id")?.value;
+            if (v && hostId)
+              this.nestedHosts.set(addr, {
+                uuid: v.uuid,
+                fq_name: v.fq_name,
+                hostId,
+                vlans: vlansOf.get(v.uuid) ?? new Set(),
+              });
+          }
+        }
+        this.view.nested = {
+          host: (ip) => this.nestedHosts.get(ip),
+          vlanOf: (fq) => this.ownedVlan(fq) ?? this.nestedVlans.get(fq.join(":")),
+        };
+      } finally {
+        this.nestedAt = performance.now();
+        this.nestedRead = undefined;
+      }
+    })();
+    await this.nestedRead;
+  }
+
+  /** The VLAN tag this controller last wrote on one of its VMIs (fresher than the last nested read). */
+  private ownedVlan(fq: string[]): number | undefined {
+    const k = objKey("virtual-machine-interface", fq);
+    for (const objs of this.owned.values()) {
+      const o = objs.get(k);
+      if (o)
+        return (
+          o.props.virtual_machine_interface_properties as { sub_interface_vlan_tag?: number } | undefined
+        )?.sub_interface_vlan_tag;
+    }
+    return undefined;
   }
 
   /** Units currently owning objects, edges or shared-list entries. */

@@ -65,7 +65,22 @@ export class Layout {
   }
   /** r5 secure_project: the cluster's application tag on the namespaces' projects instead of their networks. */
   get secureProject(): boolean {
-    return this.r5 && this.cfg.secureProject;
+    // vnc_namespace.py: in nested mode policy is always enforced at the network
+    return this.r5 && this.cfg.secureProject && !this.cfg.nestedMode;
+  }
+  /** nested_mode: pods inside VMs, their interfaces VLAN sub-interfaces of the VM's (vnc_pod.py). */
+  get nested(): boolean {
+    return this.cfg.nestedMode;
+  }
+  /**
+   * Nested mode's underlay: the network the VMs' interfaces are on (vnc_kubernetes_config.py
+   * `cluster_default_network_fq_name`: cluster_network's name, else `cluster-network`, in the cluster project).
+   */
+  nestedUnderlay(): string[] {
+    return [this.domain, this.clusterProjectName(), this.cfg.clusterNetwork?.name ?? "cluster-network"];
+  }
+  nestedUnderlayPolicy(): string[] {
+    return [...this.clusterProject(), `${this.c}-nested-underlay-np`];
   }
   /** Neither of the above: the testbed's per-pod firewall layout (netpol.ts), pods carry identity tags. */
   get perPodPolicies(): boolean {

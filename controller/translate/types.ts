@@ -106,6 +106,8 @@ export interface UnitDesired {
   warnings: string[];
   /** Set when the unit cannot be translated now (e.g. no virtual-router for the pod's node yet). */
   blocked?: string;
+  /** The block is on something only someone else creates (reported at once; nothing waits for the unit). */
+  blockedExternally?: boolean;
   /**
    * Objects the unit needs that no unit of this cluster creates (a network an annotation names). While one is
    * missing the unit is blocked on something only someone else can do: reported as a warning at once, retried
@@ -133,6 +135,25 @@ export interface VncView {
   routersByName: Map<string, string[]>;
   /** Whether an object is known to exist (last scan and this controller's writes); absent: nothing is known. */
   exists?: (type: string, fq: string[]) => boolean;
+  /** nested_mode: the VMs' interfaces on the underlay, as last read from the config API. */
+  nested?: NestedView;
+}
+
+/** A VM's interface on the nested underlay: pods on that VM are VLAN sub-interfaces of it. */
+export interface NestedHost {
+  uuid: string;
+  fq_name: string[];
+  /** `virtual_machine_interface_bindings` host_id: the vrouter (compute) the VM runs on. */
+  hostId: string;
+  /** VLAN tags in use by its sub-interfaces (any owner). */
+  vlans: Set<number>;
+}
+
+export interface NestedView {
+  /** The interface holding `hostIp` on the underlay with a host_id binding (vnc_pod.py `_get_host_vmi`). */
+  host(hostIp: string): NestedHost | undefined;
+  /** The VLAN tag a sub-interface has now (this controller's VMIs), if it exists. */
+  vlanOf(vmiFq: string[]): number | undefined;
 }
 
 export function emptySnapshot(): KubeSnapshot {

@@ -18,6 +18,7 @@ import type {
   DesiredObject,
   DesiredRef,
   KubeSnapshot,
+  NestedHost,
   SubnetOf,
   UnitDesired,
   UuidOf,
@@ -31,6 +32,7 @@ export class UnitBuilder {
   readonly warnings: string[] = [];
   readonly external: { type: string; fq_name: string[] }[] = [];
   blocked?: string;
+  blockedExternally?: boolean;
   constructor(
     readonly layout: Layout,
     readonly key: string,
@@ -76,6 +78,7 @@ export class UnitBuilder {
       ...(this.entries.length ? { entries: this.entries } : {}),
       warnings: this.warnings,
       ...(this.blocked ? { blocked: this.blocked } : {}),
+      ...(this.blockedExternally ? { blockedExternally: true } : {}),
       ...(this.external.length ? { external: this.external } : {}),
     };
   }
@@ -313,6 +316,23 @@ export function translateCluster(layout: Layout, snap: KubeSnapshot): UnitDesire
     to: ipFabricNp,
     attr: POLICY_SEQ,
   });
+  if (layout.nested) {
+    // vnc_kubernetes.py: nested mode attaches `<c>-nested-underlay-np` (policy ↔ the underlay) to the VMs' network
+    const np = layout.nestedUnderlayPolicy();
+    const underlay = layout.nestedUnderlay();
+    b.add("network-policy", np, {
+      network_policy_entries: {
+        policy_rule: [policyRule({ network_policy: np.join(":") }, { virtual_network: underlay.join(":") })],
+      },
+    });
+    b.edges.push({
+      fromType: "virtual-network",
+      from: underlay,
+      refType: "network-policy",
+      to: np,
+      attr: POLICY_SEQ,
+    });
+  }
   return b.done();
 }
 
@@ -512,7 +532,14 @@ export function translatePod(
     b.blocked = `pod ${key}: namespace ${nsName} is not known yet`;
     return b.done();
   }
-  const router = routerFor(snap, view, pod);
+  // nested mode: the pod lives in a VM; its interface hangs off the VM's (vnc_pod.py `_get_host_vmi`)
+  const nested = layout.nested ? nestedPlacement(layout, snap, view, pod) : undefined;
+  if (typeof nested === "string") {
+    b.blocked = `pod ${key}: ${nested}`;
+    b.blockedExternally = true;
+    return b.done();
+  }
+  const router = nested ? nestedRouter(view, nested.host.hostId) : routerFor(snap, view, pod);
   if (!router) {
     b.blocked = `pod ${key}: no virtual-router for node ${pod.spec?.nodeName} (hostIP ${pod.status?.hostIP ?? "unset"})`;
     return b.done();
@@ -528,14 +555,15 @@ export function translatePod(
   const uid = pod.metadata.uid!;
   const vmFq = [vmName(layout, nsName, podName)];
   b.add("virtual-machine", vmFq, { server_type: "container" }, {}, { uuid: uid });
+  const vmiFq = podVmiFq(layout, pod);
+  const vmiName = vmiFq.at(-1)!;
   const vmiUuid = podVmiUuid(uid);
-  const vmiName = `${podName}__${vmiUuid}`;
-  const vmiFq = [...layout.project(nsName), vmiName];
   b.add(
     "virtual-machine-interface",
     vmiFq,
-    {},
+    nested ? { virtual_machine_interface_properties: { sub_interface_vlan_tag: nested.vlan } } : {},
     {
+      ...(nested ? { virtual_machine_interface_refs: [ref(nested.host.fq_name)] } : {}),
       virtual_network_refs: [ref(net.vn)],
       virtual_machine_refs: [ref(vmFq)],
       security_group_refs: namespaceGroups(layout, nsName)
@@ -571,7 +599,86 @@ export function translatePod(
     );
   }
   b.edges.push({ fromType: "virtual-router", from: router, refType: "virtual-machine", to: vmFq });
+  // the VM's interface refs its sub-interface too (upstream adds the ref both ways)
+  if (nested)
+    b.edges.push({
+      fromType: "virtual-machine-interface",
+      from: nested.host.fq_name,
+      refType: "virtual-machine-interface",
+      to: vmiFq,
+    });
   return b.done();
+}
+
+function podVmiFq(layout: Layout, pod: PodObject): string[] {
+  return [
+    ...layout.project(pod.metadata.namespace!),
+    `${pod.metadata.name}__${podVmiUuid(pod.metadata.uid!)}`,
+  ];
+}
+
+const MAX_VLAN = 4095;
+
+/**
+ * Nested mode: the pod's VM interface (the interface holding the pod's hostIP on the underlay, with a host_id
+ * binding) and the VLAN tag of the pod's sub-interface: the one it has, else a free one of the VM interface's
+ * VLAN space (config_db.py `alloc_vlan`: the lowest free, 1–4095). Pods of one VM still without a tag take the
+ * free tags in creation order, so units translated side by side do not pick the same one. A string: why not.
+ */
+function nestedPlacement(
+  layout: Layout,
+  snap: KubeSnapshot,
+  view: VncView,
+  pod: PodObject,
+): { host: NestedHost; vlan: number } | string {
+  const hostIp = vmAddress(snap, pod);
+  const under = layout.nestedUnderlay().join(":");
+  if (!hostIp) return "nested mode: no hostIP yet (the address of the pod's VM)";
+  const host = view.nested?.host(hostIp);
+  if (!host)
+    return `nested mode: no interface with address ${hostIp} on ${under} bound to a host (the pod's VM); waiting for it`;
+  const have = view.nested!.vlanOf(podVmiFq(layout, pod));
+  if (have !== undefined) return { host, vlan: have };
+  // taken: what the last read of the config API saw, and what this controller's pods on that VM have since
+  const onVm = [...snap.pods.values()].filter((p) => hasPort(p) && vmAddress(snap, p) === hostIp);
+  const taken = new Set(host.vlans);
+  for (const p of onVm) {
+    const v = view.nested!.vlanOf(podVmiFq(layout, p));
+    if (v !== undefined) taken.add(v);
+  }
+  const waiting = onVm
+    .filter((p) => view.nested!.vlanOf(podVmiFq(layout, p)) === undefined)
+    .sort(
+      (a, b) =>
+        created(a) - created(b) ||
+        `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
+          `${b.metadata.namespace}/${b.metadata.name}`,
+        ),
+    );
+  let turn = waiting.findIndex((p) => p.metadata.uid === pod.metadata.uid);
+  for (let vlan = 1; vlan <= MAX_VLAN; vlan++) if (!taken.has(vlan) && turn-- <= 0) return { host, vlan };
+  return `nested mode: no free VLAN on ${host.fq_name.join(":")} (all ${MAX_VLAN} in use)`;
+}
+
+/** When the pod was created (ms; the API gives text, the typed models a Date). */
+function created(p: PodObject): number {
+  const t = p.metadata.creationTimestamp as Date | string | undefined;
+  return t ? new Date(t).getTime() : 0;
+}
+
+/** The pod's hostIP: its status's, else its node's InternalIP (what the kubelet reports as hostIP first). */
+function vmAddress(snap: KubeSnapshot, pod: PodObject): string | undefined {
+  const node = snap.nodes.get(pod.spec?.nodeName ?? "");
+  return pod.status?.hostIP ?? (node ? internalIp(node) : undefined);
+}
+
+/** The vrouter of the VM's host (host_id), by name, else ignoring a domain on either side (vnc_pod.py). */
+function nestedRouter(view: VncView, hostId: string): string[] {
+  const short = (n: string) => n.split(".")[0]!;
+  const found =
+    view.routersByName.get(hostId) ??
+    [...view.routersByName.entries()].find(([n]) => short(n) === short(hostId))?.[1];
+  return found ?? [GSC, hostId];
 }
 
 interface EndpointTarget {

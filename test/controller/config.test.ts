@@ -128,10 +128,9 @@ public_fip_pool = {'domain': 'default-domain', 'project': 'admin', 'network': 'p
     expect(parseConfig("").clusterOwner).toBe("k8s");
   });
 
-  it("refuses the options whose objects the testbed does not build, saying why", () => {
-    expect(() => parseConfig("[DEFAULTS]\nnested_mode = 1\n")).toThrow(
-      /nested_mode: "1" is not supported yet: nested mode/,
-    );
+  it("refuses the options whose objects the testbed does not build, saying why; nested_mode is 0 or 1", () => {
+    expect(parseConfig("[DEFAULTS]\nnested_mode = 1\n").nestedMode).toBe(true);
+    expect(() => parseConfig("[DEFAULTS]\nnested_mode = yes\n")).toThrow(/nested_mode: "yes" is not 0 or 1/);
     expect(parseConfig("[DEFAULTS]\nnested_mode = 0\nglobal_tags = 1\n").model).toBe("r5");
     expect(() => parseConfig("[DEFAULTS]\nglobal_tags = 0\n")).toThrow(/global_tags: "0" is not supported/);
     expect(() => parseConfig("[KUBERNETES]\nhost_network_service = True\n")).toThrow(

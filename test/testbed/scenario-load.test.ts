@@ -62,10 +62,20 @@ controller:
   nestedMode: true
 steps:
   - show: pods
+  - reach: { from: default/a, to: 10.0.0.1, proto: icmp, expect: allow }
 `);
-    expect(e.line).toBe(4);
+    expect(e.line).toBe(7);
     expect(e.message).toMatch(
-      /^s\.yaml:4: controller\.nestedMode \(nested_mode\): "1" is not supported yet: nested mode/,
+      /^s\.yaml:7: reach: nested mode \(controller\.nestedMode\) is not carried by the emulated datapath/,
+    );
+    const h = errorOf(`name: x
+controller:
+  hostNetworkService: true
+steps:
+  - show: pods
+`);
+    expect(h.message).toMatch(
+      /^s\.yaml:3: controller\.hostNetworkService \(host_network_service\): true is not supported yet/,
     );
     const bad = errorOf(`name: x
 controller:

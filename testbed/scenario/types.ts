@@ -28,6 +28,7 @@ export interface ControllerOptions {
   apsName?: string;
   /** Refused with a message saying why (not built yet). */
   hostNetworkService?: boolean;
+  /** `[DEFAULTS] nested_mode`: objects built; reach and matrix steps refused (no datapath carries it). */
   nestedMode?: boolean;
   podSubnet?: string;
   serviceSubnet?: string;
