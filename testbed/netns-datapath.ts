@@ -4,7 +4,8 @@
  * plugin through `CniPlumber`) and per fabric host, joined by an underlay namespace. A probe runs inside the
  * source pod's namespace (ping, TCP connect, UDP exchange by the pod's own process); when nothing answers,
  * the vrouters' recent drops say why. Fabric hosts get a /32 route to every ip-fabric-forwarded pod via its
- * compute's fabric IP, as the fabric's routers would learn them; overlay pods stay unknown to the underlay.
+ * compute's fabric IP, and to every public address the SDN gateway imports via the gateway, as the fabric's
+ * routers would learn them (`underlayRoutes`); overlay pods stay unknown to the underlay.
  *
  * Example: `const dp = await NetnsDatapath.start({ agents, computes, fabricHosts, stateDir }); tb.probe = (r) => dp.probe(r)`.
  */
@@ -24,7 +25,7 @@ import {
   type ServedPort,
 } from "../fake-vrouter/netns/index";
 import type { VrouterTables } from "../fake-vrouter/tables";
-import { ipFabricPodRoutes } from "../fake-vrouter/datapath/underlay";
+import { underlayRoutes } from "../fake-vrouter/datapath/underlay";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import { CniPlumber, type NetnsPod } from "./node/cni-plumber";
 import type { ProbeRequest, ProbeResult } from "./runner/testbed";
@@ -75,7 +76,7 @@ export class NetnsDatapath {
     { ip: string; netns: string; listen: ExternalHostSpec["listen"]; ifname: string; proc?: PodProcess }
   >();
   private detachAgents: () => void = () => {};
-  /** Latest tables per compute (where ip-fabric-forwarded pods live). */
+  /** Latest tables per compute and of the SDN gateway (what the fabric's routers learn, `underlayRoutes`). */
   private readonly tables = new Map<string, VrouterTables>();
   /** Pod /32 → compute fabric IP, as installed in every fabric host. */
   private hostRoutes = new Map<string, string>();
@@ -134,7 +135,7 @@ export class NetnsDatapath {
       }
       await topo.startVrouters();
       const detach = attachAgents(topo, o.agents);
-      for (const c of o.computes) {
+      for (const c of topo.spec.computes) {
         const t = o.agents.tables(c.name);
         if (t) dp.tables.set(c.name, t);
       }
@@ -312,7 +313,7 @@ export class NetnsDatapath {
   /** Queue an update of the fabric hosts' pod routes to the agents' latest tables (applied in order). */
   private syncFabricRoutes(): void {
     if (this.hosts.size === 0) return;
-    const want = ipFabricPodRoutes(this.tables.values());
+    const want = underlayRoutes(this.tables.values());
     this.routeSync = this.routeSync.then(async () => {
       const lines: string[] = [];
       for (const dst of this.hostRoutes.keys()) if (!want.has(dst)) lines.push(`route del ${dst} dev eth0`);

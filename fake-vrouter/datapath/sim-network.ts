@@ -32,7 +32,7 @@ import {
   wrapEthernet,
 } from "./packet";
 import type { TraceStep } from "./trace";
-import { ipFabricPodRoutes } from "./underlay";
+import { underlayRoutes } from "./underlay";
 
 export type EndpointSpec =
   | { name: string; kind: "pod"; compute: string; vif: number; mac: string; ip: string; listen?: ListenPorts }
@@ -128,7 +128,7 @@ export class SimNetwork {
   /** Underlay stations by MAC and by IP (computes' fabric ports, fabric hosts); rebuilt after changes. */
   private stations: { byMac: Map<string, Station>; byIp: Map<string, Station> } | undefined;
   private nextPort = 0;
-  /** The underlay's view of ip-fabric-forwarded ports (`ipFabricPodRoutes`); rebuilt after changes. */
+  /** The underlay's routes to stations behind it (`underlayRoutes`); rebuilt after changes. */
   private fabricPods: Map<string, string> | undefined;
 
   constructor(private readonly opts: Omit<DatapathOptions, "resolveFabricMac"> = {}) {}
@@ -684,12 +684,14 @@ export class SimNetwork {
   }
 
   /**
-   * The fabric MAC of the compute where `ip` is a port forwarding in the fabric VRF (the underlay's BGP view,
-   * `ipFabricPodRoutes`). Judged by ports, not by fabric-VRF routes: a route leaked there (an overlay pod, a
-   * service VIP with one member, whose route is that member's interface) stays unknown to the fabric's routers.
+   * The fabric MAC of the station the fabric's routers send `ip` to (their BGP view, `underlayRoutes`): the
+   * compute where `ip` is a port forwarding in the fabric VRF, or the SDN gateway for a public address it
+   * imports. Judged by ports, not by fabric-VRF routes: a route leaked there (an overlay pod, a service VIP with
+   * one member, whose route is that member's interface) stays unknown to the fabric's routers.
    */
   private podRouterMac(ip: string): string | undefined {
-    const via = ipFabricPodRoutes([...this.computes.values()].map((c) => c.datapath.tables)).get(`${ip}/32`);
+    this.fabricPods ??= underlayRoutes([...this.computes.values()].map((c) => c.datapath.tables));
+    const via = this.fabricPods.get(`${ip}/32`);
     return via === undefined ? undefined : this.underlayMac(via);
   }
 
