@@ -132,7 +132,13 @@ interface FlowRecord extends FlowEntry {
 }
 
 export class VrouterDatapath {
-  private idx: TablesIndex;
+  /** The lookup structures of the installed tables, built when first used (see `install`). */
+  private index: TablesIndex | undefined;
+  private installed: VrouterTables;
+  private get idx(): TablesIndex {
+    this.index ??= new TablesIndex(this.installed);
+    return this.index;
+  }
   private readonly flowTable = new Map<string, FlowRecord>();
   private readonly pools = new PortPools();
   private readonly neighbors = new Map<string, string>();
@@ -152,24 +158,27 @@ export class VrouterDatapath {
     this.neighbors.get(ip) ?? this.resolveFabricMac?.(ip) ?? fabricMacFor(ip);
 
   constructor(tables: VrouterTables, opts: DatapathOptions = {}) {
-    this.idx = new TablesIndex(tables);
+    this.installed = tables;
     this.flowLimit = opts.flowLimit ?? 524_288;
     this.agingMs = opts.flowAgingMs ?? 180_000;
     this.resolveFabricMac = opts.resolveFabricMac;
   }
 
   get tables(): VrouterTables {
-    return this.idx.tables;
+    return this.installed;
   }
 
   private get compute(): string {
-    return this.idx.tables.compute.name;
+    return this.installed.compute.name;
   }
 
   /** New config from the agent. Flows whose decision would change (policy, NAT, routes, vifs) are evicted. */
   install(tables: VrouterTables): void {
-    if (this.idx.tables === tables) return; // the same tables again (a subscriber and a reader both pass them)
-    this.idx = new TablesIndex(tables);
+    if (this.installed === tables) return; // the same tables again (a subscriber and a reader both pass them)
+    this.installed = tables;
+    this.index = undefined;
+    // an engine nobody sends packets through between two recomputations never builds their index
+    if (this.flowTable.size === 0) return;
     for (const rec of [...this.flowTable.values()]) {
       if (rec.direction !== "forward" || !rec.request || !this.flowTable.has(rec.keyText)) continue;
       const ingress = this.resolveIngress(rec.request.ingress);
