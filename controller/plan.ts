@@ -223,9 +223,15 @@ export function objectWrite(
   }
   const changed: Record<string, unknown> = {};
   for (const [f, v] of Object.entries(props)) if (!subset(v, cur.props[f])) changed[f] = v;
-  for (const [f, refs] of Object.entries(o.refs))
-    if (!sameRefs(refs, (cur.refs[f] ?? []) as VncRef[], o.refsSharedWith?.[f] !== undefined))
-      changed[f] = refs.map(wireRef);
+  for (const [f, refs] of Object.entries(o.refs)) {
+    const shared = o.refsSharedWith?.[f] !== undefined;
+    const have = (cur.refs[f] ?? []) as VncRef[];
+    if (sameRefs(refs, have, shared)) continue;
+    // a list another writer adds to keeps that writer's refs: the write is ours plus theirs
+    const mine = new Set(refs.map((r) => r.to.join(":")));
+    const theirs = shared ? have.filter((h) => !mine.has(h.to.join(":"))).map(keepRef) : [];
+    changed[f] = [...refs.map(wireRef), ...theirs];
+  }
   return Object.keys(changed).length
     ? { op: "update", type: o.type, uuid: cur.uuid, body: changed, why }
     : undefined;
@@ -245,6 +251,10 @@ export function hasPlaceholder(x: unknown): boolean {
   if (x && typeof x === "object")
     return "$subnetOf" in x || "$uuidOf" in x || Object.values(x).some(hasPlaceholder);
   return false;
+}
+
+function keepRef(r: VncRef): { to: string[]; attr?: unknown } {
+  return r.attr === undefined || r.attr === null ? { to: r.to } : { to: r.to, attr: r.attr };
 }
 
 function wireRef(r: DesiredRef): { to: string[]; attr?: unknown } {

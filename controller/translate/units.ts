@@ -127,15 +127,17 @@ function clusterVn(
   fq: string[],
   ipams: string[][],
   policies: string[][],
-  opts: { ipFabric?: boolean; snat?: boolean; share?: ShareEntry[] } = {},
+  opts: { ipFabric?: boolean; snat?: boolean; share?: ShareEntry[]; adopted?: boolean } = {},
 ) {
-  const props: Record<string, unknown> = {
-    virtual_network_properties: { forwarding_mode: "l3" },
-    address_allocation_mode: "flat-subnet-only",
-  };
+  const props: Record<string, unknown> = { virtual_network_properties: { forwarding_mode: "l3" } };
+  const createOnly: Record<string, unknown> = {};
+  // a network named by cluster_pod_network / cluster_service_network may be the operator's: upstream's
+  // `_create_network` leaves an existing one's allocation mode and fabric_snat as they are and only adds its
+  // IPAM (and later its policies) to the refs it has
+  (opts.adopted ? createOnly : props).address_allocation_mode = "flat-subnet-only";
   // ip-fabric forwarding wins: upstream sets fabric_snat only on a pod network that is not forwarded
   // (vnc_kubernetes.py `_create_network`, vnc_namespace.py `_create_isolated_ns_virtual_network`)
-  if (opts.snat && !opts.ipFabric) props.fabric_snat = true;
+  if (opts.snat && !opts.ipFabric) (opts.adopted ? createOnly : props).fabric_snat = true;
   // the whole list: entries of namespaces gone or isolated since are dropped by the same write
   if (opts.share) props.perms2 = { share: opts.share };
   const refs: Record<string, DesiredRef[]> = {
@@ -145,7 +147,8 @@ function clusterVn(
   if (opts.ipFabric) refs.virtual_network_refs = [ref(IP_FABRIC_VN)];
   // r5: namespace networks carry the cluster's application tag (with secure_project, their project does)
   if (b.layout.r5 && !b.layout.secureProject) refs.tag_refs = [ref([applicationTag(b.layout)])];
-  b.add("virtual-network", fq, props, refs);
+  const vn = b.add("virtual-network", fq, props, refs, Object.keys(createOnly).length ? { createOnly } : {});
+  if (opts.adopted) vn.refsSharedWith = { network_ipam_refs: "operator", network_policy_refs: "operator" };
 }
 
 export function applicationTag(layout: Layout): string {
@@ -305,9 +308,11 @@ export function translateCluster(layout: Layout, snap: KubeSnapshot): UnitDesire
   clusterVn(b, podVn, [layout.podIpamFor(fwd.ipFabric)], [ipFabricNp, podServiceNp], {
     ...fwd,
     share: defaultNetworkShares(layout, snap, podVn),
+    adopted: cfg.clusterPodNetwork !== undefined,
   });
   clusterVn(b, svcVn, [layout.serviceIpam()], [ipFabricNp, serviceNp, podServiceNp], {
     share: defaultNetworkShares(layout, snap, svcVn),
+    adopted: cfg.clusterServiceNetwork !== undefined,
   });
   b.edges.push({
     fromType: "virtual-network",
