@@ -321,6 +321,9 @@ async function startDatapath(
     attach: (a) => sim.attach(a),
     detach: (node, endpoint) => sim.detach(node, endpoint),
     waitForChange: (keys, ms, signal) => o.agents.whenTouched(keys, ms, signal),
+    // woken by the agent, a pod can wait as long as the controller needs to reach it (5,000 pods) without
+    // failing and being retried, which would rewrite its status each time
+    timeoutMs: 300_000,
   });
   return {
     plumber,

@@ -122,12 +122,15 @@ export class PortApiPlumber implements PodPlumber {
   ): Promise<T> {
     const deadline = Date.now() + (this.opts.timeoutMs ?? 30_000);
     let delay = this.opts.pollMs ?? 10;
+    // woken by changes, a poller looks on its own only as a fallback, less and less often: 5,000 pods waiting
+    // for the controller, each looking every second, were 5,000 requests a second
+    let fallback = 1000;
     let last = "";
     let polls = 0;
     for (; Date.now() < deadline; polls++) {
       if (signal?.aborted) throw new Error(`stopped while polling ${url}`);
       // listening before asking: a change that lands while the answer travels still wakes this poller
-      const changed = this.opts.waitForChange?.(keys, Math.max(delay, 1000), signal);
+      const changed = this.opts.waitForChange?.(keys, fallback, signal);
       const res = await fetch(url);
       if (res.ok) {
         const body = (await res.json()) as T;
@@ -140,6 +143,7 @@ export class PortApiPlumber implements PodPlumber {
       // woken by the change it waits for when the agent can tell; a timer is the fallback
       if (changed) {
         await changed;
+        fallback = Math.min(fallback * 2, 30_000);
         continue;
       }
       // backoff: a pod waits for the controller and the agent; a hundred pods polling fast is a load of its own
