@@ -18,6 +18,7 @@ import type { KubeObject, ResourceName } from "./kube/api";
 import type { ChangeType } from "./kube/informer";
 import {
   hasPort,
+  ingressBackends,
   type KubeSnapshot,
   type Layout,
   podTags,
@@ -96,7 +97,17 @@ export function affectedUnits(
       // whole Policies and Tags units, and the pod's own unit does not wait behind them
       return { units, selectors: !layout.upstreamPolicies, tags: { before, after } };
     }
-    case "services":
+    case "services": {
+      // an Ingress's members are its backend Services' cluster IPs (vnc_ingress.py update_ingress_backend)
+      const ns = o.metadata.namespace!;
+      const units = [unitKey.service(ns, o.metadata.name!)];
+      for (const i of inNamespace(snap.ingresses, ns))
+        if (ingressBackends(i.spec, quiet, "").some((b) => b.serviceName === o.metadata.name))
+          units.push(unitKey.ingress(ns, i.metadata.name!));
+      return { units, selectors: false };
+    }
+    case "ingresses":
+      return { units: [unitKey.ingress(o.metadata.namespace!, o.metadata.name!)], selectors: false };
     case "endpoints":
       return { units: [unitKey.service(o.metadata.namespace!, o.metadata.name!)], selectors: false };
     case "endpointslices": {

@@ -104,6 +104,7 @@ const WATCHED: ResourceName[] = [
   "endpointslices",
   "endpoints",
   "networkpolicies",
+  "ingresses",
 ];
 /** Largest burst of pending units for which pod addresses are allocated strictly in creation order. */
 const ORDERED_BURST = 64;
@@ -142,6 +143,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     endpoints: new Map(),
     nodes: new Map(),
     networkpolicies: new Map(),
+    ingresses: new Map(),
   };
   const podsByUid = new Map<string, KubeObject>();
   /** which pods NetworkPolicies select (r5 per-pod layout) or put in security groups (r4): see affected.ts */
@@ -171,7 +173,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   function deletionDeps(k: string): string[] {
     const u = parseUnitKey(k);
     if (u.kind !== "Namespace" || snap.namespaces.has(u.name!)) return [];
-    const prefix = [`Pod/${u.name}/`, `Service/${u.name}/`];
+    const prefix = [`Pod/${u.name}/`, `Service/${u.name}/`, `Ingress/${u.name}/`];
     return reconciler.ownedUnits().filter((o) => prefix.some((p) => o.startsWith(p)));
   }
 
@@ -220,6 +222,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
         if (writes) log.log("debug", "unit applied", { unit: k, writes });
         outcome = deferred ? { ok: true, writes, deferred } : { ok: true, writes };
         if (k.startsWith("Service/")) await publishLoadBalancerStatus(k);
+        if (k.startsWith("Ingress/")) await publishIngressStatus(k);
       } catch (err) {
         const e = err as Error;
         // the config API refusing a write as asked (an address no subnet of the network can give, ...) is not
@@ -277,6 +280,39 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       log.log(
         "warn",
         `service ${u.namespace}/${u.name}: could not write the load balancer address to its status: ${(err as Error).message}`,
+        { unit: k },
+      );
+    }
+  }
+
+  /**
+   * vnc_ingress.py `_update_kube_api_server`: an Ingress's status lists its floating IP, then its VIP.
+   */
+  async function publishIngressStatus(k: string) {
+    const u = parseUnitKey(k);
+    const ing = snap.ingresses.get(`${u.namespace}/${u.name}`);
+    if (!ing) return;
+    const owned = [...(reconciler.owned.get(k)?.values() ?? [])];
+    const ips: string[] = [];
+    for (const [type, field] of [
+      ["floating-ip", "floating_ip_address"],
+      ["instance-ip", "instance_ip_address"],
+    ] as const)
+      for (const o of owned.filter((x) => x.type === type)) {
+        const addr = (await vnc.read(type, o.uuid, { fields: [field] }))[field];
+        if (addr) ips.push(addr as string);
+      }
+    const ingress = ips.map((ip) => ({ ip }));
+    const cur = (ing.status?.loadBalancer?.ingress ?? []) as { ip?: string }[];
+    if (JSON.stringify(cur.map((i) => ({ ip: i.ip }))) === JSON.stringify(ingress)) return;
+    try {
+      await opts.kube.patchStatus("ingresses", u.name!, u.namespace, {
+        status: { loadBalancer: { ingress } },
+      });
+    } catch (err) {
+      log.log(
+        "warn",
+        `ingress ${u.namespace}/${u.name}: could not write its addresses to its status: ${(err as Error).message}`,
         { unit: k },
       );
     }

@@ -8,6 +8,7 @@
  */
 import type { ControllerConfig } from "../config";
 import type { KubeObject } from "../kube/api";
+import { ingressBackends, translateIngress } from "./ingress";
 import { Layout } from "./layout";
 import { policyInvolvedPods, translatePolicies } from "./netpol";
 import { r4Policies, translateR4Policies } from "./netpol-r4";
@@ -25,6 +26,7 @@ import {
   UnitBuilder,
 } from "./units";
 
+export { ingressBackends, ingressLbVmiName } from "./ingress";
 export { Layout } from "./layout";
 export { policyInvolvedPods } from "./netpol";
 export { r4Membership } from "./netpol-r4";
@@ -45,6 +47,10 @@ export function unitKeys(snap: KubeSnapshot): string[] {
     const [ns, name] = k.split("/");
     keys.push(unitKey.service(ns, name));
   }
+  for (const k of [...snap.ingresses.keys()].sort()) {
+    const [ns, name] = k.split("/");
+    keys.push(unitKey.ingress(ns, name));
+  }
   keys.push(unitKey.policies());
   return keys;
 }
@@ -57,6 +63,7 @@ export const UNIT_RANK: Record<string, number> = {
   Namespace: 2,
   Pod: 3,
   Service: 4,
+  Ingress: 4,
   Policies: 5,
 };
 
@@ -87,6 +94,19 @@ export function unitDeps(key: string, snap: KubeSnapshot, layout?: Layout): stri
       // a deleted object's unit only deletes: it waits for nothing
       if (!snap.services.has(`${u.namespace}/${u.name}`)) return [];
       return [unitKey.cluster(), unitKey.namespace(u.namespace!)];
+    case "Ingress": {
+      const ing = snap.ingresses.get(`${u.namespace}/${u.name}`);
+      if (!ing) return [];
+      // members are its backend Services' cluster IPs: their units first
+      const svcs = ingressBackends(ing.spec, () => {}, "").map((b) => `${u.namespace}/${b.serviceName}`);
+      return [
+        unitKey.cluster(),
+        unitKey.namespace(u.namespace!),
+        ...[...new Set(svcs)]
+          .filter((s) => snap.services.has(s))
+          .map((s) => unitKey.service(...(s.split("/") as [string, string]))),
+      ];
+    }
     case "Pod": {
       const p = snap.pods.get(`${u.namespace}/${u.name}`);
       if (!p) return [];
@@ -152,6 +172,8 @@ export function translateUnit(
       return translatePolicies(layout, snap, new UnitBuilder(layout, key));
     case "Service":
       return translateService(layout, snap, `${u.namespace}/${u.name}`, ctx.podsByUid, view);
+    case "Ingress":
+      return translateIngress(layout, snap, `${u.namespace}/${u.name}`, view);
   }
 }
 

@@ -40,6 +40,7 @@ export const unitKey = {
   namespace: (ns: string) => `Namespace/${ns}`,
   pod: (ns: string, name: string) => `Pod/${ns}/${name}`,
   service: (ns: string, name: string) => `Service/${ns}/${name}`,
+  ingress: (ns: string, name: string) => `Ingress/${ns}/${name}`,
   policies: () => "Policies",
   tags: () => "Tags",
 };
@@ -62,6 +63,7 @@ export function parseUnitKey(key: string): ParsedUnitKey {
       return { kind, name: a };
     case "Pod":
     case "Service":
+    case "Ingress":
       return { kind, namespace: a, name: b };
     default:
       throw new Error(`bad unit key "${key}"`);
@@ -112,6 +114,8 @@ export function unitKeyOf(
       return name && ns ? unitKey.pod(ns, name) : undefined;
     case "Service":
       return name && ns ? unitKey.service(ns, name) : undefined;
+    case "Ingress":
+      return name && ns ? unitKey.ingress(ns, name) : undefined;
     default:
       return undefined;
   }

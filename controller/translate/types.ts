@@ -94,7 +94,7 @@ export interface DesiredListEntry {
   entry: Record<string, unknown>;
 }
 
-export type UnitKind = "Tags" | "Cluster" | "Node" | "Namespace" | "Pod" | "Service" | "Policies";
+export type UnitKind = "Tags" | "Cluster" | "Node" | "Namespace" | "Pod" | "Service" | "Ingress" | "Policies";
 
 export interface UnitDesired {
   key: string;
@@ -125,6 +125,7 @@ export interface KubeSnapshot {
   endpoints: Map<string, EndpointsObject>;
   nodes: Map<string, NodeObject>;
   networkpolicies: Map<string, NetworkPolicyObject>;
+  ingresses: Map<string, KubeObject>;
 }
 
 /** What the translation needs to know of the VNC side: virtual-routers not created by this controller. */
@@ -165,6 +166,7 @@ export function emptySnapshot(): KubeSnapshot {
     endpoints: new Map(),
     nodes: new Map(),
     networkpolicies: new Map(),
+    ingresses: new Map(),
   };
 }
 
