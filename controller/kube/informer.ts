@@ -20,6 +20,8 @@ export interface InformerOptions {
   /** First reconnect delay, doubled up to maxBackoffMs (defaults 100 ms, 10 s). */
   backoffMs?: number;
   maxBackoffMs?: number;
+  /** Only objects matching this field selector (a kubelet watches `spec.nodeName=<itself>`). */
+  fieldSelector?: string;
 }
 
 export function objectKey(obj: KubeObject): string {
@@ -75,7 +77,10 @@ export class Informer {
   private async relist(): Promise<void> {
     const gen = ++this.generation;
     this.handle?.stop();
-    const { items, resourceVersion } = await this.api.list(this.resource);
+    const { items, resourceVersion } = await this.api.list(
+      this.resource,
+      this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : undefined,
+    );
     if (this.stopped || gen !== this.generation) return;
     const seen = new Set<string>();
     for (const obj of items) {
@@ -103,7 +108,11 @@ export class Informer {
   private async watch(gen: number): Promise<void> {
     const handle = await this.api.watch(
       this.resource,
-      { resourceVersion: this.rv, allowWatchBookmarks: true },
+      {
+        resourceVersion: this.rv,
+        allowWatchBookmarks: true,
+        ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}),
+      },
       (ev) => {
         if (gen !== this.generation) return;
         this.failures = 0;

@@ -48,14 +48,7 @@ import {
 } from "./config-views";
 import { IdAllocator, type VmiLabels, allocateLabels } from "./ids";
 import { gatewayExports, gatewayImports, gatewayOrigin, type SdnGateway } from "./sdn-gateway";
-import {
-  effectiveTags,
-  firewallPolicyOrder,
-  sgAclObjects,
-  toAcl,
-  toFirewallPolicy,
-  vnAclObject,
-} from "./policy-tables";
+import { effectiveTags, apsOrder, sgAclObjects, toAcl, toFirewallPolicy, vnAclObject } from "./policy-tables";
 
 /** A port the CNI (or the node emulator) added on a compute: the `POST /vm` body, camel-cased. */
 export interface PluggedPort {
@@ -166,7 +159,11 @@ export interface ClusterView {
    * What every compute derives alike, computed once per view instead of once per vif per compute: a tag
    * set's ordered firewall-policy list (policies that exist only), and each firewall-policy resolved.
    */
-  shared: { firewallOrder: Map<string, string[]>; firewallPolicies: Map<string, FirewallPolicy> };
+  shared: {
+    firewallOrder: Map<string, string[]>;
+    firewallPolicies: Map<string, FirewallPolicy>;
+    aps?: ReturnType<typeof apsOrder>;
+  };
 }
 
 const DEFAULT_ENCAP: VrouterTables["encapPriority"] = ["mplsoudp", "mplsogre", "vxlan"];
@@ -710,7 +707,8 @@ class TableBuilder {
     let list = shared.firewallOrder.get(key);
     if (!list) {
       list = [];
-      for (const id of firewallPolicyOrder(model, this.view.gvc, tags)) {
+      shared.aps ??= apsOrder(model, this.view.gvc);
+      for (const id of shared.aps.forTags(tags)) {
         let policy = shared.firewallPolicies.get(id);
         if (!policy) {
           const p = model.getTyped("firewall-policy", id);

@@ -156,30 +156,54 @@ export function firewallPolicyOrder(
   gvc: ConfigObject | undefined,
   tags: number[],
 ): string[] {
-  const tagSet = new Set(tags);
+  return apsOrder(model, gvc).forTags(tags);
+}
+
+/**
+ * The application-policy-sets in evaluation order with their policies sorted, prepared once for many
+ * endpoints (an agent recomputation asks for every vif; each pod's tags differ by namespace and labels).
+ */
+export function apsOrder(
+  model: ConfigModel,
+  gvc: ConfigObject | undefined,
+): { forTags(tags: number[]): string[] } {
   const global = globalAps(model, gvc);
   const globalIds = new Set(global.map((a) => a.uuid));
+  const policiesOf = (aps: ConfigObject) => {
+    const refs = model.refs(aps, "firewall-policy");
+    refs.sort((a, b) => bySequence(sequenceOf(a.attr), sequenceOf(b.attr)));
+    return refs.map((r) => r.target.uuid);
+  };
+  const globalPolicies = global.map(policiesOf);
   const tagged = model
     .list("application-policy-set")
     .filter((aps) => !globalIds.has(aps.uuid))
-    .filter((aps) => model.refs(aps, "tag").some((t) => tagSet.has(tagId(model, t.target))))
     .sort((a, b) => {
       const ga = a.data.parent_type === "policy-management" ? 0 : 1;
       const gb = b.data.parent_type === "policy-management" ? 0 : 1;
       return ga - gb || cmp(fqString(a.fqName), fqString(b.fqName));
-    });
-  const out: string[] = [];
-  const seen = new Set<string>();
-  for (const aps of [...global, ...tagged]) {
-    const refs = model.refs(aps, "firewall-policy");
-    refs.sort((a, b) => bySequence(sequenceOf(a.attr), sequenceOf(b.attr)));
-    for (const r of refs)
-      if (!seen.has(r.target.uuid)) {
-        seen.add(r.target.uuid);
-        out.push(r.target.uuid);
-      }
-  }
-  return out;
+    })
+    .map((aps) => ({
+      tags: model.refs(aps, "tag").map((t) => tagId(model, t.target)),
+      policies: policiesOf(aps),
+    }));
+  return {
+    forTags(tags) {
+      const tagSet = new Set(tags);
+      const out: string[] = [];
+      const seen = new Set<string>();
+      const add = (ids: string[]) => {
+        for (const id of ids)
+          if (!seen.has(id)) {
+            seen.add(id);
+            out.push(id);
+          }
+      };
+      for (const ids of globalPolicies) add(ids);
+      for (const aps of tagged) if (aps.tags.some((t) => tagSet.has(t))) add(aps.policies);
+      return out;
+    },
+  };
 }
 
 /** One firewall-policy with its rules resolved, sorted by sequence, `<` normalised. */

@@ -178,8 +178,10 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
     if (!known.spec?.hostNetwork) await plumber.remove(known, name);
   };
 
-  // every pod event; the ones bound elsewhere are not ours (a kubelet watches spec.nodeName=<itself>)
+  // the pods bound here, as a kubelet watches them (spec.nodeName=<itself>): the API server filters, so 50
+  // nodes do not each receive (a copy of) every pod event of the cluster
   const pods = new Informer(kube, "pods", {
+    fieldSelector: `spec.nodeName=${name}`,
     onChange: (type, pod) => {
       if (pod.spec?.nodeName !== name) return;
       const uid = pod.metadata.uid!;
