@@ -199,6 +199,12 @@ const DEFS = {
   "virtual-machine": def({
     parents: ["config-root"],
     props: { server_type: str("baremetal-server", "virtual-server", "container") },
+    refs: { "service-instance": null },
+  }),
+  // svc-monitor's haproxy driver: the load balancer's service instance (its bindings carry the haproxy config)
+  "service-instance": def({
+    parents: ["project"],
+    props: { service_instance_properties: any(), service_instance_bindings: P.KeyValuePairs },
     refs: {},
   }),
   "virtual-machine-interface": def({
@@ -296,7 +302,7 @@ const DEFS = {
       loadbalancer_properties: P.LoadbalancerType,
       loadbalancer_provider: str(),
     },
-    refs: { "virtual-machine-interface": null },
+    refs: { "virtual-machine-interface": null, "service-instance": null },
   }),
   "loadbalancer-listener": def({
     parents: ["project"],

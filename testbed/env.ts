@@ -23,7 +23,7 @@ import type { CaptureHandle, CaptureTarget } from "./capture";
 import type { NetnsEndpoint } from "./netns-datapath";
 import { type NodeEmulator, type PodPlumber, startNodeEmulator } from "./node/emulator";
 import { PortApiPlumber } from "./node/port-api-plumber";
-import type { ProbeRequest, ProbeResult, Testbed } from "./runner/testbed";
+import type { HttpRequest, HttpResult, ProbeRequest, ProbeResult, Testbed } from "./runner/testbed";
 import type { Scenario } from "./scenario/types";
 import { SimDatapath } from "./sim-datapath";
 import { assertPrerequisites } from "./prereqs";
@@ -244,6 +244,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       datapath: opts.datapath,
       settle,
       probe: (req) => dp.probe(req),
+      http: dp.http ? (req) => dp.http!(req) : undefined,
       reach: dp.reach ? (req) => dp.reach!(req) : undefined,
       netnsEndpoint: (name) => dp.netnsEndpoint?.(name),
       metrics,
@@ -263,6 +264,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
 interface DatapathHandle {
   plumber: PodPlumber;
   probe(req: ProbeRequest): Promise<ProbeResult>;
+  http?(req: HttpRequest): Promise<HttpResult>;
   /** The dry-run verdict of a new connection (sim only: `Testbed.reach`). */
   reach?(req: Omit<ProbeRequest, "count">): boolean;
   /** netns only: where a pod or fabric host lives, for `ctb exec`. */
@@ -328,6 +330,7 @@ async function startDatapath(
   return {
     plumber,
     probe: async (req) => sim.probe(req),
+    http: async (req) => sim.http(req),
     reach: (req) => sim.reach(req),
     stats: async (c) => sim.stats(c),
     capture: async (t, file, limit) => sim.capture(t, file, limit),

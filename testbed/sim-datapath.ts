@@ -13,7 +13,9 @@ import { formatTrace, type TraceStep } from "../fake-vrouter/datapath/trace";
 import type { ListenPorts } from "../fake-vrouter/datapath/host";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import type { PortAttachment } from "./node/port-api-plumber";
-import type { FirewallDecision, ProbeRequest, ProbeResult } from "./runner/testbed";
+import type { FirewallDecision, HttpRequest, HttpResult, ProbeRequest, ProbeResult } from "./runner/testbed";
+import { parseHaproxyConfig, routeHttp } from "../fake-vrouter/haproxy/route";
+import type { ServiceInstanceRun } from "../fake-vrouter/haproxy/instances";
 import type { ExternalHostSpec, FabricHostSpec } from "./scenario/types";
 import { externalHostIfname, externalHostMac, type SdnGateway } from "../fake-vrouter/agent/sdn-gateway";
 
@@ -113,6 +115,89 @@ export class SimDatapath {
       trace: formatTrace(r.trace).split("\n").filter(Boolean),
       firewall: firewallDecisions(r.trace),
     };
+  }
+
+  /**
+   * One HTTP request: the TCP connection through the engines; if an Ingress's haproxy (a service instance the
+   * agent runs) takes it, the routing decision from its config (`routeHttp`, as haproxy decides) and the
+   * connection haproxy opens from its own port to the chosen server (the backend Service's ClusterIP), through
+   * the engines again; the pod that answers is the body. haproxy: `roundrobin` over the pool's servers, 3
+   * retries with redispatch, 503 when no backend or no server answers.
+   */
+  http(req: HttpRequest): HttpResult {
+    const services = this.refreshServices();
+    const leg1 = this.probe({ from: req.from, toIp: req.toIp, proto: "tcp", port: req.port, count: 1 });
+    if (!leg1.received) return { connected: false, drop: leg1.drop, trace: leg1.trace };
+    const svc = leg1.servedBy ? services.get(leg1.servedBy) : undefined;
+    if (!svc) return { connected: true, status: 200, servedBy: leg1.servedBy, trace: leg1.trace };
+    const decision = routeHttp(parseHaproxyConfig(svc.config), {
+      port: req.port,
+      host: req.host ?? req.toIp,
+      path: req.path,
+    });
+    const proxy: NonNullable<HttpResult["proxy"]> = { lbUuid: svc.lbUuid, decision };
+    if (!decision.servers.length) return { connected: true, status: 503, proxy, trace: leg1.trace };
+    const n = decision.servers.length;
+    const start = this.rr.get(decision.backend!) ?? 0;
+    this.rr.set(decision.backend!, start + 1);
+    let trace = leg1.trace;
+    for (let attempt = 0; attempt <= 3; attempt++) {
+      const server = decision.servers[(start + attempt) % n];
+      const leg2 = this.probe({
+        from: leg1.servedBy!,
+        toIp: server.ip,
+        proto: "tcp",
+        port: server.port,
+        count: 1,
+      });
+      proxy.server = server;
+      trace = [
+        ...leg1.trace,
+        `haproxy ${leg1.servedBy} → server ${server.ip}:${server.port}:`,
+        ...leg2.trace,
+      ];
+      if (leg2.received) return { connected: true, status: 200, servedBy: leg2.servedBy, proxy, trace };
+      proxy.serverDrop = leg2.drop ? `${leg2.drop.where}: ${leg2.drop.reason}` : "no answer";
+    }
+    return { connected: true, status: 503, proxy, trace };
+  }
+
+  private readonly rr = new Map<string, number>();
+
+  /** Attach every haproxy the agents run (endpoint `haproxy:<lb uuid>` on its instance's vif); by endpoint name. */
+  private refreshServices(): Map<string, ServiceInstanceRun> {
+    const out = new Map<string, ServiceInstanceRun>();
+    for (const compute of this.agents.computes()) {
+      const t = this.agents.tables(compute);
+      if (!t) continue;
+      for (const si of this.agents.serviceInstances(compute)) {
+        const vif = [...t.vifs.values()].find((v) => v.vmi?.uuid === si.vmiUuid);
+        if (!vif?.ip) continue;
+        const name = `haproxy:${si.lbUuid}`;
+        const ports = parseHaproxyConfig(si.config).frontends.map((f) => f.bind.port);
+        const cur = this.net.endpoint(name);
+        if (
+          cur?.kind !== "pod" ||
+          cur.compute !== compute ||
+          cur.vif !== vif.index ||
+          cur.ip !== vif.ip ||
+          JSON.stringify(cur.listen?.tcp) !== JSON.stringify(ports)
+        ) {
+          this.net.removeEndpoint(name);
+          this.net.addEndpoint({
+            name,
+            kind: "pod",
+            compute,
+            vif: vif.index,
+            mac: vif.mac,
+            ip: vif.ip,
+            listen: { tcp: ports },
+          });
+        }
+        out.set(name, si);
+      }
+    }
+    return out;
   }
 
   /** The dry-run verdict of one new connection (no frames, no flows): what a matrix asks for each cell. */

@@ -13,7 +13,7 @@
 import type { NamespaceObject, ServiceObject } from "../kube/objects";
 import type { KubeObject } from "../kube/api";
 import type { Layout } from "./layout";
-import { unitKey, uuid5 } from "./names";
+import { tagName, unitKey, uuid5 } from "./names";
 import type { DesiredRef, KubeSnapshot, SubnetOf, UnitDesired, VncView } from "./types";
 import { UnitBuilder } from "./units";
 
@@ -55,6 +55,11 @@ export function ingressBackends(spec: KubeObject["spec"], warn: (m: string) => v
         );
         continue;
       }
+      // haproxy_config.py writes `acl … path <p>`: an exact match, whatever the pathType
+      if (p.path && p.pathType && p.pathType !== "Exact")
+        warn(
+          `${what}: path ${p.path} (pathType ${p.pathType}): kube-manager's haproxy matches it exactly (acl path), so ${p.path.replace(/\/$/, "")}/… is not routed there as Kubernetes says`,
+        );
       out.push({
         type: "acl",
         ...(rule.host ? { host: rule.host } : {}),
@@ -118,6 +123,9 @@ export function translateIngress(
     {
       virtual_network_refs: [ref(net.vn)],
       security_group_refs: [ref(layout.securityGroup(nsName))],
+      // vnc_ingress.py `process` labels the Ingress with its namespace (r5 tags, as a pod's); the firewall's
+      // allowall rules match it
+      ...(layout.r5 ? { tag_refs: [ref([tagName("namespace", nsName)])] } : {}),
     },
     { uuid: uuid5(uid, "lb-vmi") },
   );

@@ -75,7 +75,17 @@ export type RefOperation = "ADD" | "DELETE";
 export type VncWrite =
   | { op: "create"; type: string; body: Record<string, unknown>; why: string }
   | { op: "update"; type: string; uuid: string; body: Record<string, unknown>; why: string }
-  | { op: "delete"; type: string; uuid: string; why: string };
+  | { op: "delete"; type: string; uuid: string; why: string }
+  /** POST /ref-update of one ref (a daemon adding its ref to an object another writer owns). */
+  | {
+      op: "ref";
+      type: string;
+      uuid: string;
+      refType: string;
+      refUuid: string;
+      operation: RefOperation;
+      why: string;
+    };
 
 /** A tag assignment for `setTag`: `null` removes the tag of that type. */
 export type TagUpdate = {
@@ -282,6 +292,7 @@ export class VncClient {
   async apply(w: VncWrite): Promise<void> {
     if (w.op === "create") await this.create(w.type, w.body as VncObject);
     else if (w.op === "update") await this.update(w.type, w.uuid, w.body);
+    else if (w.op === "ref") await this.refUpdate(w.type, w.uuid, w.refType, w.refUuid, w.operation);
     else await this.delete(w.type, w.uuid);
   }
 

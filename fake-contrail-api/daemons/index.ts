@@ -7,6 +7,7 @@
  */
 import { type DaemonLog, DaemonLoop } from "./daemon-loop";
 import { schemaTransformer } from "./schema-transformer";
+import { haproxyDriver } from "./haproxy-driver";
 import { svcMonitor } from "./svc-monitor";
 
 export interface ConfigDaemons {
@@ -17,7 +18,7 @@ export interface ConfigDaemons {
 }
 
 export async function startConfigDaemons(opts: { apiUrl: string; log?: DaemonLog }): Promise<ConfigDaemons> {
-  const loops = [schemaTransformer, svcMonitor].map(
+  const loops = [schemaTransformer, svcMonitor, haproxyDriver].map(
     (reconciler) => new DaemonLoop({ apiUrl: opts.apiUrl, reconciler, log: opts.log }),
   );
   try {

@@ -64,6 +64,11 @@ export interface PluggedPort {
   enabled: boolean;
 }
 
+/** The port the agent plugs for a service instance's interface: its tap is `tap` + the VMI uuid's first 11 hex. */
+export function serviceInstancePort(vmiUuid: string, vmUuid: string): PluggedPort {
+  return { vmiUuid, vmUuid, hostIfname: `tap${vmiUuid.replace(/-/g, "").slice(0, 11)}`, enabled: true };
+}
+
 /** Plugged ports per compute name. */
 export type PortsByCompute = ReadonlyMap<string, readonly PluggedPort[]>;
 
@@ -195,7 +200,11 @@ export function buildClusterView(
     for (const { vmi, vm } of vmis.values()) {
       const vn = model.refs(vmi, "virtual-network")[0]?.target;
       if (!vn) continue;
-      const port = portOf.get(vmi.uuid);
+      // a service instance's VM (svc-monitor's haproxy for an Ingress): the agent plugs its port itself, into
+      // the namespace it runs the service in (netns_instance_adapter.cc), no CNI involved
+      const port =
+        portOf.get(vmi.uuid) ??
+        (model.refs(vm, "service-instance").length ? serviceInstancePort(vmi.uuid, vm.uuid) : undefined);
       const ep = makeEndpoint(model, vmi, vn, vm, node, labels.get(vmi.uuid)!, port);
       ep.present = (known ? port?.enabled === true : true) && ep.addresses.length > 0 && node.fabricIp !== "";
       endpoints.set(vmi.uuid, ep);

@@ -19,6 +19,7 @@ import {
   linkLocalDnsNames,
 } from "./compute-tables";
 import { ConfigModel, type VncData } from "./config-model";
+import { type ServiceInstanceRun, serviceInstancesOn } from "../haproxy/instances";
 import { FabricDnsResolver } from "./fabric-dns";
 import { IdAllocator } from "./ids";
 import type { DatapathStatsSource } from "./metrics";
@@ -51,6 +52,8 @@ export interface Agents {
    * batch instead of forcing a recomputation of every compute for itself.
    */
   nextTables(compute: string): Promise<VrouterTables | undefined>;
+  /** The load-balancer service instances (haproxy) placed on the compute, with their config. */
+  serviceInstances(compute: string): ServiceInstanceRun[];
   /**
    * Resolves when a config change or a port change touches one of `keys` (an object's uuid, the last element of
    * its fq_name, its display_name, or the uuid of something it refers to), after `maxMs` at the latest, or when
@@ -98,6 +101,7 @@ export async function startAgents(opts: AgentOptions): Promise<Agents> {
     appliedSeq: () => runtime.model.appliedSeq(),
     whenCaughtUp: (seq) => runtime.whenCaughtUp(seq),
     nextTables: (c) => runtime.nextTables(c),
+    serviceInstances: (c) => serviceInstancesOn(runtime.model, c),
     whenTouched: (keys, maxMs, signal) => runtime.whenTouched(keys, maxMs, signal),
     plugPort: (c, p) => runtime.plug(c, p),
     unplugPort: (c, vm, vmi) => runtime.unplug(c, vm, vmi),

@@ -17,14 +17,14 @@ function applyWrites(m: ConfigMirror, writes: VncWrite[]): void {
     else if (w.op === "update") {
       const type = m.typeOf(w.uuid)!;
       m.put(type, { ...m.get(type, w.uuid)!, ...w.body });
-    } else {
+    } else if (w.op === "create") {
       const body = w.body as VncObject;
       m.put(w.type, { ...body, uuid: body.uuid ?? `new-${n++}` });
     }
   }
 }
 
-const bodyOf = (w: VncWrite): Record<string, unknown> => (w.op === "delete" ? {} : w.body);
+const bodyOf = (w: VncWrite): Record<string, unknown> => (w.op === "delete" || w.op === "ref" ? {} : w.body);
 
 /** The API fills in parent_uuid on create; the planners' follow-up plans rely on it. */
 const withParent = (writes: VncWrite[], parent_uuid: string): VncWrite[] =>

@@ -289,7 +289,8 @@ export async function serve(args: string[]): Promise<number> {
       const result = await tb.probe({
         from: src.endpoint,
         toIp: dst.ip,
-        proto: probe.proto,
+        // an HTTP request's packets are a TCP connection's
+        proto: probe.proto === "http" ? "tcp" : probe.proto,
         port: dst.port,
         count: 1,
       });

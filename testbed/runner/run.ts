@@ -23,7 +23,7 @@ import type {
 } from "../scenario/types";
 import { checkMatrix, type MatrixContext } from "./matrix-check";
 import { fillTemplates } from "./templates";
-import type { ProbeResult, Testbed } from "./testbed";
+import type { HttpResult, ProbeResult, Testbed } from "./testbed";
 import { applyVncOps, describeOwner, fillRunTemplates, fqGlobMatch, ownedBy, refMismatches } from "./vnc";
 
 export type Verdict = "pass" | "fail" | "error";
@@ -481,6 +481,20 @@ export async function resolveTarget(tb: Testbed, to: string, port?: number): Pro
     }
     return { ip, port, label: `${to} (${ip})` };
   }
+  if (to.startsWith("ingress:")) {
+    const [namespace, name] = to.slice("ingress:".length).split("/") as [string, string];
+    const ing = await tb.kube.get("ingresses", name, namespace).catch(() => undefined);
+    if (!ing) throw new Error(`${to}: no ingress ${namespace}/${name}`);
+    // vnc_ingress.py writes the floating IP first, then the VIP
+    const ip: string | undefined = ing.status?.loadBalancer?.ingress?.find((i: { ip?: string }) => i.ip)?.ip;
+    if (!ip) {
+      const why = (tb.warnings?.() ?? []).filter((w) => w.includes(`ingress ${namespace}/${name}:`));
+      throw new Error(
+        `ingress ${namespace}/${name} has no address (status.loadBalancer is empty)${why.length ? `: ${why.join("; ")}` : ""}`,
+      );
+    }
+    return { ip, port, label: `${to} (${ip})` };
+  }
   if (to.startsWith("host:")) return { ip: await hostIp(tb, to), port, label: to };
   if (to.startsWith("external:")) {
     const ip = tb.externalHostIp?.(to.slice("external:".length));
@@ -516,7 +530,10 @@ async function checkReach(
   tb: Testbed,
   p: ReachProbe,
 ): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
-  const name = `${p.from} → ${p.to} ${p.proto}${p.port ? `/${p.port}` : ""} expect ${p.expect}`;
+  const name =
+    p.proto === "http"
+      ? `${p.from} → ${p.to} http://${p.host ?? "(address)"}${p.path}${p.port !== 80 ? ` port ${p.port}` : ""} expect ${p.expect}`
+      : `${p.from} → ${p.to} ${p.proto}${p.port ? `/${p.port}` : ""} expect ${p.expect}`;
   let src: { endpoint: string; label: string };
   let dst: Target;
   try {
@@ -525,6 +542,7 @@ async function checkReach(
   } catch (e) {
     return { name, verdict: "error", detail: errorText(e) };
   }
+  if (p.proto === "http") return checkHttp(tb, p, src.endpoint, dst, name);
   if (p.spread) return checkSpread(tb, p, src.endpoint, dst, name);
   const r = await within(
     `the probe ${src.endpoint} → ${dst.ip}`,
@@ -549,6 +567,96 @@ async function checkReach(
   };
 }
 
+/**
+ * One HTTP GET: allow = a backend pod answered (200). The report names the rule that chose the backend (the
+ * Ingress, its host and path, the backend Service and port, from the pool's and member's annotations) or why
+ * none did (no rule matched and no default backend, the Service's address not answering, the connection dropped).
+ */
+async function checkHttp(
+  tb: Testbed,
+  p: ReachProbe,
+  from: string,
+  dst: Target,
+  name: string,
+): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
+  if (!tb.http)
+    return {
+      name,
+      verdict: "error",
+      detail: `proto http is not supported on the ${tb.datapath} datapath yet (no HTTP proxy runs there)`,
+    };
+  const r = await within(
+    `the HTTP request ${from} → ${dst.ip}`,
+    tb.http({ from, toIp: dst.ip, port: p.port ?? 80, host: p.host, path: p.path ?? "/" }),
+  );
+  const lines: string[] = [];
+  const curl = `curl -s${p.host ? ` -H 'Host: ${p.host}'` : ""} http://${dst.ip}${p.port !== 80 ? `:${p.port}` : ""}${p.path}`;
+  lines.push(`${from}$ ${curl}`);
+  if (!r.connected) lines.push("→ connection not answered");
+  else lines.push(`→ HTTP ${r.status}${r.servedBy ? ` from ${r.servedBy}` : ""}`);
+  const why = r.proxy ? await describeDecision(tb, r) : [];
+  lines.push(...why.map((l) => `  ${l}`));
+  const got = r.connected && r.status === 200 ? "allow" : "deny";
+  const text = [...lines, r.drop ? `dropped at ${r.drop.where}: ${r.drop.reason}` : "", ...r.trace].join(
+    "\n",
+  );
+  const wrongBackend = got === "allow" && p.backend !== undefined && !why.join("\n").includes(p.backend);
+  const wrongDrop = got === "deny" && p.droppedBy !== undefined && !text.includes(p.droppedBy);
+  const detail: string[] = [];
+  if (got !== p.expect) detail.push(`observed ${got}`);
+  if (wrongBackend) detail.push(`answered, but the rule that chose does not name "${p.backend}"`);
+  if (wrongDrop) detail.push(`not answered, but not because of "${p.droppedBy}"`);
+  if (detail.length && r.drop) detail.push(`dropped at ${r.drop.where}: ${r.drop.reason}`);
+  if (detail.length && r.trace.length) detail.push("packet trace:", ...r.trace.map((t) => `  ${t}`));
+  return {
+    name,
+    verdict: detail.length ? "fail" : "pass",
+    output: lines.join("\n"),
+    detail: detail.length ? detail.join("\n") : undefined,
+  };
+}
+
+/** The haproxy decision in the Ingress's words: which rule (pool annotations) and backend (member) took it. */
+async function describeDecision(tb: Testbed, r: HttpResult): Promise<string[]> {
+  const { decision, lbUuid } = r.proxy!;
+  const lbs = await listContrail(tb, "loadbalancer");
+  const lb = lbs.find((o) => o.uuid === lbUuid);
+  // biome-ignore lint/suspicious/noExplicitAny: config API objects as listed
+  const kv = (o: Record<string, any> | undefined) =>
+    new Map<string, string>(
+      (o?.annotations?.key_value_pair ?? []).map((x: { key: string; value: string }) => [x.key, x.value]),
+    );
+  const lbKv = kv(lb);
+  const ingress =
+    lbKv.get("kind") === "Ingress"
+      ? `ingress ${lbKv.get("namespace")}/${lbKv.get("name")}`
+      : `loadbalancer ${lbUuid}`;
+  const out: string[] = [];
+  for (const po of decision.passedOver) out.push(`passed over pool ${po}`);
+  if (!decision.frontend) return [...out, `${ingress}: haproxy has no frontend on this port`];
+  if (!decision.backend)
+    return [...out, `${ingress}: no rule matched and there is no default backend: haproxy answers 503`];
+  const pools = await listContrail(tb, "loadbalancer-pool");
+  const pool = pools.find((o) => o.uuid === decision.backend);
+  const members = await listContrail(tb, "loadbalancer-member");
+  const member = members.find(
+    (m) => m.parent_uuid === decision.backend || m.fq_name?.[m.fq_name.length - 2] === pool?.fq_name?.at(-1),
+  );
+  const pkv = kv(pool);
+  const svc = kv(member).get("serviceName");
+  const port = member?.loadbalancer_member_properties?.protocol_port;
+  const rule =
+    decision.how === "default"
+      ? "default backend"
+      : `rule host ${pkv.get("host") ?? "(any)"} path ${pkv.get("path") ?? "(any)"} (haproxy: ${decision.matched.map((a) => (a.kind === "host" ? `Host ${a.value}` : `path == ${a.value}`)).join(" and ")})`;
+  out.push(`${ingress}: ${rule} → backend ${svc ?? "?"}:${port ?? "?"}`);
+  if (r.proxy!.server)
+    out.push(`haproxy → server ${r.proxy!.server.ip}:${r.proxy!.server.port} (the Service's cluster IP)`);
+  if (r.status === 503)
+    out.push(`the backend did not answer (${r.proxy!.serverDrop ?? "no server"}): haproxy answers 503`);
+  return out;
+}
+
 function explain(r: ProbeResult, got: string): string {
   const lines = [`observed ${got} (${r.received}/${r.sent} answered)`];
   if (r.drop) lines.push(`dropped at ${r.drop.where}: ${r.drop.reason}`);
@@ -567,7 +675,13 @@ async function checkSpread(
   // every attempt is a new flow (new source port): the source vrouter picks an ECMP member per flow
   const r = await within(
     `the probe ${from} → ${dst.ip}`,
-    tb.probe({ from, toIp: dst.ip, proto: p.proto, port: dst.port, count: flows }),
+    tb.probe({
+      from,
+      toIp: dst.ip,
+      proto: p.proto === "http" ? "tcp" : p.proto,
+      port: dst.port,
+      count: flows,
+    }),
   );
   const members = Object.entries(r.servedByCounts).sort(([a], [b]) => a.localeCompare(b));
   const problems: string[] = [];

@@ -3,6 +3,7 @@
  * real cluster, simulated or netns datapath). `testbed/env.ts` builds one; tests can build smaller ones.
  */
 import type { KubeApi } from "../../controller/kube/api";
+import type { HaproxyServer, RouteDecision } from "../../fake-vrouter/haproxy/route";
 
 export type ProbeProto = "icmp" | "tcp" | "udp" | "sctp";
 
@@ -39,6 +40,29 @@ export interface ProbeResult {
   firewall?: FirewallDecision[];
 }
 
+/** One HTTP request (GET) from an endpoint to an address: an Ingress's, or a pod's HTTP responder. */
+export interface HttpRequest {
+  from: string;
+  toIp: string;
+  port: number;
+  /** The Host header (default: the address). */
+  host?: string;
+  path: string;
+}
+
+export interface HttpResult {
+  /** The TCP connection to toIp:port was answered (false: `drop`/`trace` say why). */
+  connected: boolean;
+  /** HTTP status (200 from a backend pod, 503 from haproxy when no rule or no server takes it). */
+  status?: number;
+  /** The pod whose responder answered (its name is the body). */
+  servedBy?: string;
+  /** When an Ingress's haproxy took the request: its load balancer, the decision, the server it used. */
+  proxy?: { lbUuid: string; decision: RouteDecision; server?: HaproxyServer; serverDrop?: string };
+  drop?: { where: string; reason: string };
+  trace: string[];
+}
+
 export interface FirewallDecision {
   where: "source" | "destination";
   compute: string;
@@ -56,6 +80,8 @@ export interface Testbed {
   /** Wait until every component has processed every change (the settle barrier of docs/architecture.md). */
   settle(): Promise<void>;
   probe(req: ProbeRequest): Promise<ProbeResult>;
+  /** One HTTP request; undefined where the datapath cannot carry HTTP yet (the runner says so). */
+  http?(req: HttpRequest): Promise<HttpResult>;
   /**
    * Whether one new connection would be answered, decided by the datapath's dry run: the engines' own
    * flow-setup stages hop by hop, no frames, no flows, no trace (held equal to the packet verdicts by

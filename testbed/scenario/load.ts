@@ -308,11 +308,11 @@ function reachProbe(p: any, i: number, fail: Fail, externalNames: ReadonlySet<st
   const toOk =
     POD_REF.test(to) ||
     IPV4.test(to) ||
-    /^(service|svc|lb):[^/]+\/.+$/.test(to) ||
+    /^(service|svc|lb|ingress):[^/]+\/.+$/.test(to) ||
     /^(host|external):.+/.test(to);
   if (!toOk)
     fail(
-      `reach.to "${to}" must be <namespace>/<pod>, service:<namespace>/<name>, lb:<namespace>/<name>, host:<name>, external:<name> or an IPv4 address`,
+      `reach.to "${to}" must be <namespace>/<pod>, service:<namespace>/<name>, lb:<namespace>/<name>, ingress:<namespace>/<name>, host:<name>, external:<name> or an IPv4 address`,
       [...at, "to"],
     );
   for (const [field, ref] of [
@@ -326,7 +326,34 @@ function reachProbe(p: any, i: number, fail: Fail, externalNames: ReadonlySet<st
         [...at, field],
       );
   }
-  const proto = (p.proto ?? "icmp") as Proto;
+  const proto = (p.proto ?? "icmp") as Proto | "http";
+  if (proto === "http") {
+    if (p.spread !== undefined) fail("reach: proto http takes no spread", [...at, "spread"]);
+    if (p.path !== undefined && !String(p.path).startsWith("/"))
+      fail(`reach: path "${p.path}" must start with /`, [...at, "path"]);
+  } else
+    for (const f of ["host", "path", "backend"])
+      if (p[f] !== undefined) fail(`reach: ${f} goes with proto: http`, [...at, f]);
+  if (to.startsWith("ingress:") && proto !== "http")
+    fail(`reach: to "${to}" is an Ingress: proto http`, [...at, "proto"]);
+  if (p.backend !== undefined && p.expect !== "allow")
+    fail("reach: backend goes with expect: allow", [...at, "backend"]);
+  if (proto === "http") {
+    if (p.droppedBy !== undefined && p.expect !== "deny")
+      fail("reach: droppedBy goes with expect: deny", [...at, "droppedBy"]);
+    return {
+      from: p.from,
+      to,
+      proto,
+      port: p.port ?? 80,
+      count: 1,
+      expect: p.expect,
+      path: p.path ?? "/",
+      ...(p.host !== undefined ? { host: p.host } : {}),
+      ...(p.backend !== undefined ? { backend: p.backend } : {}),
+      ...(p.droppedBy !== undefined ? { droppedBy: p.droppedBy } : {}),
+    };
+  }
   if (proto !== "icmp" && p.port === undefined) fail(`reach: proto ${proto} needs a port`, at);
   if (proto === "icmp" && p.port !== undefined) fail("reach: icmp takes no port", [...at, "port"]);
   if (p.droppedBy !== undefined && p.expect !== "deny")

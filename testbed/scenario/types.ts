@@ -82,7 +82,12 @@ export interface ObjectKey {
 export interface ReachProbe {
   from: string;
   to: string;
-  proto: Proto;
+  /** `http`: one GET with `host` and `path` (an Ingress's haproxy routes it; a pod's responder answers). */
+  proto: Proto | "http";
+  host?: string;
+  path?: string;
+  /** http, allow: text the chosen backend must show (`<service>:<port>`, the rule's host or path). */
+  backend?: string;
   port?: number;
   count: number;
   expect: "allow" | "deny";
