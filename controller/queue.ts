@@ -67,6 +67,12 @@ export class WorkQueue {
   private readonly buckets: Set<string>[] = [];
   private readonly inflight = new Set<string>();
   private readonly again = new Set<string>();
+  /**
+   * A queued unit found waiting → the busy unit it waited for. While that one stays busy the unit is skipped
+   * without asking `waitsFor` again (a thousand pods queued behind their namespace were each re-examined on
+   * every take). Forgotten when the unit is queued again, since an event may have changed what it waits for.
+   */
+  private readonly blockedOn = new Map<string, string>();
   private readonly retries = new Map<string, RetryState>();
   /** Write count when each running unit started. */
   private readonly startedAt = new Map<string, number>();
@@ -90,6 +96,7 @@ export class WorkQueue {
 
   enqueue(k: string): void {
     if (this.stopped) return;
+    this.blockedOn.delete(k);
     if (this.inflight.has(k)) {
       this.again.add(k);
       return;
@@ -112,7 +119,12 @@ export class WorkQueue {
     if (this.drained()) for (const k of this.retryable()) this.enqueue(k);
     for (const b of this.buckets) {
       for (const k of b ?? []) {
-        if (this.opts.waitsFor(k).every((d) => !this.busy(d))) {
+        const known = this.blockedOn.get(k);
+        if (known !== undefined && this.busy(known)) continue;
+        const blocker = this.opts.waitsFor(k).find((d) => this.busy(d));
+        if (blocker !== undefined) this.blockedOn.set(k, blocker);
+        else {
+          this.blockedOn.delete(k);
           b.delete(k);
           this.inflight.add(k);
           this.startedAt.set(k, this.writeCount);
