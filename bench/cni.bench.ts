@@ -10,12 +10,12 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { addNetns, delNetns, exec, netnsUsable } from "../fake-vrouter/netns/ns";
+import { addNetns, delNetns, exec, netnsUsable, ownedPrefix } from "../fake-vrouter/netns/ns";
 import { StubAgent } from "../test/cni/fakes";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const N = Number(process.argv[2] ?? 30);
-const TAG = `ctb-bcni-${process.pid}`;
+const TAG = `${ownedPrefix()}bcni`;
 const HOST = `${TAG}-h`;
 const POD = `${TAG}-p`;
 const PTP = "/usr/lib/cni/ptp";

@@ -7,12 +7,20 @@
  * Needs root, iproute2, iputils-ping, libpcap. Run: `npx tsx bench/netns.bench.ts [pings]` (default 200).
  */
 import { join } from "node:path";
-import { addNetns, addVethBetween, delNetns, execIn, ipBatch, netnsUsable } from "../fake-vrouter/netns/ns";
+import {
+  addNetns,
+  addVethBetween,
+  delNetns,
+  execIn,
+  ipBatch,
+  netnsUsable,
+  ownedPrefix,
+} from "../fake-vrouter/netns/ns";
 import { ensureCaptureAddon, NetnsTopology } from "../fake-vrouter/netns";
 import { podMac, tablesFor, type World } from "../test/datapath/world";
 
 const PINGS = Number(process.argv[2] ?? 200);
-const PREFIX = `ctb-bn${process.pid}-`;
+const PREFIX = ownedPrefix("bn");
 const UDP_SECONDS = 2;
 
 const world: World = {

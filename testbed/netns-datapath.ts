@@ -12,7 +12,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { formatTrace } from "../fake-vrouter/datapath/trace";
-import { execIn, ipBatch } from "../fake-vrouter/netns/ns";
+import { execIn, ipBatch, ownedPrefix } from "../fake-vrouter/netns/ns";
 import type { DatapathStats } from "../fake-vrouter/datapath/engine";
 import {
   attachAgents,
@@ -114,7 +114,7 @@ export class NetnsDatapath {
     // the SDN gateway is one more router on the underlay, forwarding with its own vrouter process
     const gw = o.gateway;
     const topo = await NetnsTopology.create({
-      prefix: o.prefix ?? `ctb-${process.pid.toString(36)}-`,
+      prefix: o.prefix ?? ownedPrefix(),
       computes: gw ? [...o.computes, { name: gw.name, fabricIp: gw.fabricIp }] : o.computes,
       fabricHosts: o.fabricHosts.map((h) => ({ name: h.name, ip: h.ip })),
       stateDir: o.stateDir,

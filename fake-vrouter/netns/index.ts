@@ -49,7 +49,7 @@ export { PodProcess, type ServedPort } from "./pod-process";
 export { CaptureProcess } from "./capture-process";
 export type { PodProbe, ProbeOutcome } from "./protocol";
 export type { VrouterStatus, RecentDrop } from "./protocol";
-export { listNetns, execIn, netnsUsable } from "./ns";
+export { listNetns, execIn, netnsUsable, ownedPrefix, ownerPid } from "./ns";
 
 /** Name of the compute's underlay-facing interface: the vif the agent calls "fabric0". */
 export const FABRIC_IFNAME = "fabric0";

@@ -10,6 +10,24 @@ import { constants as osConstants } from "node:os";
 
 export const PREFIX = "ctb-";
 
+/**
+ * The prefix of the namespaces a process owns: `ctb-<its pid in base 36>-[<tag>-]`. `ctb down` reads the pid
+ * back (`ownerPid`) and removes unrecorded namespaces only when that process is gone, so every creator of
+ * namespaces — testbeds, tests, benches — must name them this way or a concurrent `ctb down` takes them.
+ */
+export function ownedPrefix(tag = "", pid = process.pid): string {
+  return `${PREFIX}${pid.toString(36)}-${tag ? `${tag}-` : ""}`;
+}
+
+/** The pid a namespace name says owns it (`ownedPrefix`), or undefined for a name without one. */
+export function ownerPid(name: string): { pid: number; prefix: string } | undefined {
+  const m = name.match(/^ctb-([0-9a-z]+)-/);
+  if (!m) return undefined;
+  const pid = Number.parseInt(m[1]!, 36);
+  // Linux pids stop at 2^22: a longer word ("ctb-compute-1") names no process
+  return pid > 0 && pid <= 4_194_304 ? { pid, prefix: `${PREFIX}${m[1]}-` } : undefined;
+}
+
 export class NetnsError extends Error {
   constructor(
     msg: string,

@@ -16,6 +16,7 @@ import {
   ipIn,
   linkState,
   listNetns,
+  ownedPrefix,
   netnsUsable,
 } from "../../fake-vrouter/netns/ns";
 import { requireTier } from "../support/tiers";
@@ -23,7 +24,7 @@ import { StubAgent } from "./fakes";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const CNITOOL = join(ROOT, ".cache/bin/cnitool");
-const TAG = `ctb-cnt-${process.pid}`;
+const TAG = `${ownedPrefix()}cnt`;
 const HOST = `${TAG}-c1`;
 const POD = `${TAG}-p`;
 

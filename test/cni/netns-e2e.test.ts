@@ -16,6 +16,7 @@ import {
   ipIn,
   linkState,
   listNetns,
+  ownedPrefix,
   netnsUsable,
   rootHasLink,
 } from "../../fake-vrouter/netns/ns";
@@ -24,7 +25,7 @@ import { requireTier } from "../support/tiers";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = join(ROOT, "bin/contrail-k8s-cni");
-const TAG = `ctb-cni-${process.pid}`;
+const TAG = `${ownedPrefix()}cni`;
 const HOST = `${TAG}-c1`;
 const POD_A = `${TAG}-a`;
 const POD_B = `${TAG}-b`;

@@ -6,12 +6,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cleanupAll, listNetns, NetnsTopology, netnsUsable } from "../../fake-vrouter/netns";
+import { cleanupAll, listNetns, NetnsTopology, netnsUsable, ownedPrefix } from "../../fake-vrouter/netns";
 import { listProcesses } from "../../fake-vrouter/netns/pidfiles";
 import { requireTier } from "../support/tiers";
 
 const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
-const PREFIX = `ctb-cu${process.pid}-`;
+const PREFIX = ownedPrefix("cu");
 
 const alive = (pid: number) => {
   try {

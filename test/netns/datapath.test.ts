@@ -11,13 +11,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MPLS_UDP_PORT } from "../../fake-vrouter/tables";
 import { ensureCaptureAddon, listNetns, NetnsTopology, netnsUsable } from "../../fake-vrouter/netns";
-import { rootHasLink } from "../../fake-vrouter/netns/ns";
+import { ownedPrefix, rootHasLink } from "../../fake-vrouter/netns/ns";
 import { podMac, tablesFor } from "../datapath/world";
 import { echo, ping, readPcap, threePods } from "./helpers";
 import { requireTier } from "../support/tiers";
 
 const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
-const PREFIX = `ctb-nd${process.pid}-`;
+const PREFIX = ownedPrefix("nd");
 
 describe.skipIf(!usable)("netns datapath", () => {
   const world = threePods();

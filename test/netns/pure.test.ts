@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { internetChecksum } from "../../fake-vrouter/datapath/packet";
 import { completeL4Checksum } from "../../fake-vrouter/netns/checksum";
-import { assertTestbedName } from "../../fake-vrouter/netns/ns";
+import { assertTestbedName, ownedPrefix, ownerPid } from "../../fake-vrouter/netns/ns";
 import { PcapWriter } from "../../fake-vrouter/netns/pcap-writer";
 import {
   listProcesses,
@@ -136,5 +136,15 @@ describe("namespace names", () => {
     for (const bad of ["eth0", "default", "ctb", "ctb-../x", "CTB-x"])
       expect(() => assertTestbedName(bad)).toThrow(/refusing/);
     expect(() => assertTestbedName("ctb-compute-1")).not.toThrow();
+  });
+
+  it("carry their owner's pid, so ctb down removes only a dead owner's namespaces", () => {
+    const mine = `${ownedPrefix("cni")}c1`;
+    expect(mine.startsWith(`ctb-${process.pid.toString(36)}-cni-`)).toBe(true);
+    expect(ownerPid(mine)).toEqual({ pid: process.pid, prefix: ownedPrefix() });
+    expect(ownerPid(`${ownedPrefix("", 4242)}pod-a`)?.pid).toBe(4242);
+    // a name without an owner is never taken for one a dead pid left
+    expect(ownerPid("ctb-compute")).toBeUndefined();
+    expect(ownerPid("ctb-compute-1")).toBeUndefined();
   });
 });

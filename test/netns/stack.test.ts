@@ -20,13 +20,13 @@ import {
   NetnsTopology,
   netnsUsable,
 } from "../../fake-vrouter/netns";
-import { exec } from "../../fake-vrouter/netns/ns";
+import { exec, ownedPrefix } from "../../fake-vrouter/netns/ns";
 import { ping } from "./helpers";
 import { requireTier } from "../support/tiers";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns` (network namespaces)");
-const PREFIX = `ctb-ns${process.pid}-`;
+const PREFIX = ownedPrefix("ns");
 const PROJ = ["default-domain", "demo"];
 const COMPUTES = [
   { name: "compute-1", fabricIp: "10.99.1.11" },

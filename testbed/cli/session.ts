@@ -471,13 +471,13 @@ async function cleanupLeftovers(all: boolean): Promise<string[]> {
     .filter((n) => n.startsWith("ctb-"));
   const prefixes = new Set<string>();
   const unowned: string[] = [];
+  const { cleanupAll, ownerPid } = await import("../../fake-vrouter/netns/index");
   for (const name of names) {
-    const m = name.match(/^ctb-([0-9a-z]+)-/);
-    const pid = m ? Number.parseInt(m[1]!, 36) : Number.NaN;
-    if (all || (m && !alive(pid))) prefixes.add(m && !all ? `ctb-${m[1]}-` : "ctb-");
-    else if (!m) unowned.push(name);
+    const owner = ownerPid(name);
+    if (all) prefixes.add("ctb-");
+    else if (owner && !alive(owner.pid)) prefixes.add(owner.prefix);
+    else if (!owner) unowned.push(name);
   }
-  const { cleanupAll } = await import("../../fake-vrouter/netns/index");
   for (const prefix of prefixes) {
     try {
       const left = await cleanupAll(prefix, undefined, { killUnrecorded: false });
