@@ -304,6 +304,7 @@ async function startDatapath(
     return {
       plumber: dp.plumber,
       probe: (req) => dp.probe(req),
+      http: (req) => dp.http(req),
       netnsEndpoint: (name) => dp.endpoint(name),
       stats: (c) => dp.stats(c),
       capture: (t, file, limit) => dp.capture(t, file, limit),

@@ -28,7 +28,10 @@ import type { VrouterTables } from "../fake-vrouter/tables";
 import { underlayRoutes } from "../fake-vrouter/datapath/underlay";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import { CniPlumber, type NetnsPod } from "./node/cni-plumber";
-import type { ProbeRequest, ProbeResult } from "./runner/testbed";
+import type { HttpRequest, HttpResult, ProbeRequest, ProbeResult } from "./runner/testbed";
+import type { ServiceInstanceRun } from "../fake-vrouter/haproxy/instances";
+import { HaproxyProcess } from "../fake-vrouter/haproxy/netns";
+import { parseHaproxyConfig, routeHttp } from "../fake-vrouter/haproxy/route";
 import type { ExternalHostSpec, FabricHostSpec } from "./scenario/types";
 import { externalHostIfname, externalHostMac, type SdnGateway } from "../fake-vrouter/agent/sdn-gateway";
 
@@ -38,6 +41,8 @@ export interface NetnsDatapathOptions {
   agents: {
     tables(compute: string): VrouterTables | undefined;
     onTables(cb: (compute: string, t: VrouterTables) => void): () => void;
+    /** The load-balancer service instances (haproxy) placed on a compute. */
+    serviceInstances?(compute: string): ServiceInstanceRun[];
   };
   computes: { name: string; fabricIp: string }[];
   fabricHosts: FabricHostSpec[];
@@ -88,8 +93,9 @@ export class NetnsDatapath {
 
   private constructor(
     readonly topo: NetnsTopology,
-    o: NetnsDatapathOptions,
+    private readonly opts: NetnsDatapathOptions,
   ) {
+    const o = opts;
     this.cniDir = join(o.stateDir ?? o.workDir, `cni-${topo.prefix.replace(/-$/, "")}`);
     mkdirSync(this.cniDir, { recursive: true });
     this.plumber = new CniPlumber({
@@ -246,6 +252,140 @@ export class NetnsDatapath {
     return result;
   }
 
+  /**
+   * One HTTP GET by the source's own process. A haproxy the agents place (an Ingress's service instance) runs
+   * for real in its namespace on its compute's port, restarted when svc-monitor rewrites its config; the pod
+   * that answers is the one whose address the body names; the rule that chose is `routeHttp` on the same
+   * config (haproxy decides, the same function explains).
+   */
+  async http(req: HttpRequest): Promise<HttpResult> {
+    const src = this.source(req.from);
+    await this.syncServices();
+    await Promise.all(this.topo.spec.computes.map((c) => this.topo.vrouter(c.name).status()));
+    const started = Date.now();
+    const out = await src.probe({
+      proto: "http",
+      dst: req.toIp,
+      port: req.port,
+      host: req.host,
+      path: req.path,
+      timeoutMs: 3000,
+    });
+    const trace = [
+      `netns: GET http://${req.host ?? req.toIp}${req.path} from ${req.from} to ${req.toIp}:${req.port}: ${out.detail}`,
+    ];
+    // the haproxy whose VIP or floating IP the request went to
+    const svc = [...this.services.values()].find(
+      (s) => s.ip === req.toIp || s.floatingIps.includes(req.toIp),
+    );
+    const decision = svc
+      ? routeHttp(parseHaproxyConfig(svc.proc.config), {
+          port: req.port,
+          host: req.host ?? req.toIp,
+          path: req.path,
+        })
+      : undefined;
+    const proxy = svc && decision ? { lbUuid: svc.lbUuid, decision, server: decision.servers[0] } : undefined;
+    if (out.answer !== "reply") {
+      const drop = await this.firstDropSince(started);
+      return {
+        connected: false,
+        ...(drop
+          ? {
+              drop: {
+                where: `${drop.compute} ${drop.drop.trace.at(-1)?.stage ?? ""}`.trim(),
+                reason: drop.drop.reason,
+              },
+            }
+          : {}),
+        trace: drop ? [...trace, ...formatTrace(drop.drop.trace).split("\n").filter(Boolean)] : trace,
+      };
+    }
+    const servedBy = out.status === 200 ? this.ownerOf((out.body ?? "").trim()) : undefined;
+    return {
+      connected: true,
+      status: out.status,
+      ...(servedBy ? { servedBy } : {}),
+      ...(proxy ? { proxy } : {}),
+      trace,
+    };
+  }
+
+  /** Running haproxys by load balancer: namespace, address, the config they run. */
+  private readonly services = new Map<
+    string,
+    {
+      lbUuid: string;
+      compute: string;
+      ifname: string;
+      ip: string;
+      floatingIps: string[];
+      proc: HaproxyProcess;
+    }
+  >();
+
+  /** Start, restart (new config or place) or stop haproxys to match the service instances the agents place. */
+  private async syncServices(): Promise<void> {
+    const want = new Map<
+      string,
+      { si: ServiceInstanceRun; compute: string; ifname: string; ip: string; mac: string; fips: string[] }
+    >();
+    for (const c of this.topo.spec.computes) {
+      const t = this.tables.get(c.name) ?? this.opts.agents.tables(c.name);
+      for (const si of this.opts.agents.serviceInstances?.(c.name) ?? []) {
+        const vif = t && [...t.vifs.values()].find((v) => v.vmi?.uuid === si.vmiUuid);
+        if (!vif?.ip) continue;
+        want.set(si.lbUuid, {
+          si,
+          compute: c.name,
+          ifname: vif.name,
+          ip: vif.ip,
+          mac: vif.mac,
+          fips: vif.floatingIps.map((f) => f.address),
+        });
+      }
+    }
+    const short = (lb: string) => lb.replace(/-/g, "").slice(0, 12);
+    for (const [lb, cur] of [...this.services]) {
+      const w = want.get(lb);
+      if (w && w.compute === cur.compute && w.ip === cur.ip && w.si.config === cur.proc.config) {
+        cur.floatingIps = w.fips;
+        continue;
+      }
+      await cur.proc.stop();
+      if (!w || w.compute !== cur.compute || w.ip !== cur.ip)
+        await this.topo.removeServiceNamespace(short(lb));
+      this.services.delete(lb);
+    }
+    for (const [lb, w] of want) {
+      if (this.services.has(lb)) continue;
+      const ns = this.topo.serviceNs(short(lb));
+      if (!(await this.topo.hasNamespace(ns)))
+        await this.topo.addServiceNamespace({
+          name: short(lb),
+          compute: w.compute,
+          ifname: w.ifname,
+          mac: w.mac,
+          ip: w.ip,
+        });
+      await this.topo.vrouter(w.compute).waitForPorts([w.ifname]);
+      const proc = await HaproxyProcess.start({
+        ns,
+        config: w.si.config,
+        name: short(lb),
+        stateDir: this.topo.stateDir,
+      });
+      this.services.set(lb, {
+        lbUuid: lb,
+        compute: w.compute,
+        ifname: w.ifname,
+        ip: w.ip,
+        floatingIps: w.fips,
+        proc,
+      });
+    }
+  }
+
   /** The engine counters of a compute's vrouter process (undefined before its first tables). */
   async stats(compute: string): Promise<DatapathStats | undefined> {
     return (await this.topo.vrouter(compute).status()).engine;
@@ -300,6 +440,8 @@ export class NetnsDatapath {
 
   async close(): Promise<void> {
     for (const c of [...this.captures]) await c.stop().catch(() => 0);
+    for (const s of this.services.values()) await s.proc.stop().catch(() => {});
+    this.services.clear();
     this.detachAgents();
     for (const h of this.hosts.values()) await h.proc.stop().catch(() => {});
     this.hosts.clear();

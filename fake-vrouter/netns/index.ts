@@ -160,6 +160,36 @@ export class NetnsTopology {
     return ns;
   }
 
+  serviceNs(name: string): string {
+    return `${this.prefix}svc-${name}`;
+  }
+
+  /**
+   * A service instance's namespace (an Ingress's haproxy, as the agent's netns instance adapter makes it):
+   * eth0 (`mac`, `ip`/32, default route on-link) wired to the port `ifname` the compute's vrouter serves.
+   */
+  async addServiceNamespace(s: { name: string; compute: string; ifname: string; mac: string; ip: string }) {
+    const ns = this.serviceNs(s.name);
+    await this.addNs(ns);
+    await addVethBetween({ ns: this.computeNs(s.compute), name: s.ifname }, { ns, name: "eth0", mac: s.mac });
+    const last = Number(s.ip.split(".")[3]);
+    const via = `${s.ip.split(".").slice(0, 3).join(".")}.${last === 1 ? 254 : 1}`;
+    await ipBatch(ns, [`addr add ${s.ip}/32 dev eth0`, `route add default via ${via} dev eth0 onlink`]);
+    return ns;
+  }
+
+  async hasNamespace(ns: string): Promise<boolean> {
+    return this.created.includes(ns);
+  }
+
+  async removeServiceNamespace(name: string): Promise<void> {
+    const ns = this.serviceNs(name);
+    const i = this.created.indexOf(ns);
+    if (i < 0) return;
+    this.created.splice(i, 1);
+    await this.removeNs(ns);
+  }
+
   private async addNs(ns: string): Promise<void> {
     recordNamespace(this.stateDir, ns);
     try {

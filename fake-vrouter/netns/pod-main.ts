@@ -1,6 +1,7 @@
 /**
  * A pod's workload in the netns datapath, running inside the pod's network namespace: TCP and UDP echo
- * servers on the pod's declared container ports, and a prober that answers the testbed's probe requests
+ * servers on the pod's declared container ports (a TCP connection that starts with an HTTP request gets an
+ * HTTP 200 whose body is the address it reached: the pod's own, as a responder printing its name would), and a prober that answers the testbed's probe requests
  * (ICMP via `ping`, TCP connect, UDP exchange) with the same answers the simulated host stack gives:
  * "reply", "refused" (RST / ICMP port unreachable: the packet got there) or nothing.
  *
@@ -9,6 +10,7 @@
  */
 import { execFile } from "node:child_process";
 import { createSocket } from "node:dgram";
+import { request } from "node:http";
 import { connect, createServer } from "node:net";
 import type { FromPod, PodProbe, ProbeOutcome, ToPod } from "./protocol";
 
@@ -31,7 +33,17 @@ function serve(p: ServedPort): Promise<void> {
     if (p.proto === "tcp") {
       const server = createServer((sock) => {
         sock.on("error", () => sock.destroy());
-        sock.pipe(sock);
+        sock.once("data", (first: Buffer) => {
+          if (HTTP_REQUEST.test(first.toString("latin1", 0, 8))) {
+            const body = `${sock.localAddress?.replace(/^::ffff:/, "") ?? ""}\n`;
+            sock.end(
+              `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+            );
+            return;
+          }
+          sock.write(first);
+          sock.pipe(sock);
+        });
       });
       server.once("error", reject);
       server.listen(p.port, "0.0.0.0", () => resolve());
@@ -45,8 +57,45 @@ function serve(p: ServedPort): Promise<void> {
 }
 
 const REFUSED = new Set(["ECONNREFUSED", "ECONNRESET"]);
+const HTTP_REQUEST = /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) /;
+
+/** One HTTP GET (no keep-alive): the status and body, or why nothing came. */
+function httpGet(p: PodProbe): Promise<ProbeOutcome> {
+  return new Promise((resolve) => {
+    const req = request(
+      {
+        host: p.dst,
+        port: p.port ?? 80,
+        path: p.path ?? "/",
+        headers: { Host: p.host ?? p.dst, Connection: "close" },
+        agent: false,
+        timeout: p.timeoutMs,
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          body += c;
+        });
+        res.on("end", () =>
+          resolve({ answer: "reply", detail: `HTTP ${res.statusCode}`, status: res.statusCode, body }),
+        );
+        res.on("error", (err) => resolve({ answer: undefined, detail: err.message }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${p.timeoutMs} ms`)));
+    req.on("error", (err: NodeJS.ErrnoException) =>
+      resolve({
+        answer: REFUSED.has(err.code ?? "") ? "refused" : undefined,
+        detail: err.code ?? err.message,
+      }),
+    );
+    req.end();
+  });
+}
 
 function probe(p: PodProbe): Promise<ProbeOutcome> {
+  if (p.proto === "http") return httpGet(p);
   return new Promise((resolve) => {
     let done = false;
     const finish = (answer: ProbeOutcome["answer"], detail: string) => {

@@ -59,7 +59,7 @@ export class PodProcess {
   /** Probe from inside the pod; `timeoutMs` (default 2000) bounds how long "nothing came back" takes. */
   probe(p: Omit<PodProbe, "timeoutMs"> & { timeoutMs?: number }): Promise<ProbeOutcome> {
     if (this.gone) return Promise.reject(this.gone);
-    if ((p.proto === "tcp" || p.proto === "udp") && !(p.port && p.port >= 1 && p.port <= 65535)) {
+    if (p.proto !== "icmp" && !(p.port && p.port >= 1 && p.port <= 65535)) {
       return Promise.reject(new NetnsError(`${p.proto} probe needs a port 1-65535`));
     }
     const id = this.nextId++;

@@ -50,9 +50,12 @@ export type FromVrouter =
 
 /** One probe a pod sends (the netns twin of the simulated network's probe). */
 export interface PodProbe {
-  proto: "icmp" | "tcp" | "udp";
+  /** `http`: one GET to dst:port with `host` (Host header) and `path`. */
+  proto: "icmp" | "tcp" | "udp" | "http";
   dst: string;
   port?: number;
+  host?: string;
+  path?: string;
   timeoutMs: number;
 }
 
@@ -60,6 +63,9 @@ export interface PodProbe {
 export interface ProbeOutcome {
   answer: "reply" | "refused" | undefined;
   detail: string;
+  /** http: the response's status and body (a pod's responder answers with its address). */
+  status?: number;
+  body?: string;
 }
 
 export type ToPod = { type: "probe"; id: number; probe: PodProbe };
