@@ -104,8 +104,9 @@ function aclMatches(acl: HaproxyAcl, req: HttpRequestLine): boolean {
   return req.path.split("?")[0] === acl.value;
 }
 
-function describeAcl(acl: HaproxyAcl): string {
-  return acl.kind === "host" ? `Host is ${acl.value}` : `path is exactly ${acl.value}`;
+/** Why an ACL did not match, in haproxy's terms. */
+function describeMiss(acl: HaproxyAcl): string {
+  return acl.kind === "host" ? `Host is not ${acl.value}` : `path is not exactly ${acl.value}`;
 }
 
 export function routeHttp(cfg: HaproxyConfig, req: HttpRequestLine): RouteDecision {
@@ -124,7 +125,7 @@ export function routeHttp(cfg: HaproxyConfig, req: HttpRequestLine): RouteDecisi
         matched: acls,
         passedOver,
       };
-    passedOver.push(`${rule.backend}: not (${failed.map(describeAcl).join(" and ")})`);
+    passedOver.push(`${rule.backend}: ${failed.map(describeMiss).join(", ")}`);
   }
   if (fe.defaultBackend)
     return {

@@ -631,12 +631,22 @@ async function describeDecision(tb: Testbed, r: HttpResult): Promise<string[]> {
     lbKv.get("kind") === "Ingress"
       ? `ingress ${lbKv.get("namespace")}/${lbKv.get("name")}`
       : `loadbalancer ${lbUuid}`;
+  const pools = await listContrail(tb, "loadbalancer-pool");
+  const ruleOf = (poolUuid: string) => {
+    const a = kv(pools.find((o) => o.uuid === poolUuid));
+    return a.get("type") === "default"
+      ? "default backend"
+      : `rule host ${a.get("host") ?? "(any)"} path ${a.get("path") ?? "(any)"}`;
+  };
   const out: string[] = [];
-  for (const po of decision.passedOver) out.push(`passed over pool ${po}`);
+  // haproxy tries the use_backend rules in order: the ones before the deciding one did not match
+  for (const po of decision.passedOver) {
+    const m = /^(\S+): (.*)$/.exec(po);
+    out.push(m ? `${ruleOf(m[1]!)}: ${m[2]}` : po);
+  }
   if (!decision.frontend) return [...out, `${ingress}: haproxy has no frontend on this port`];
   if (!decision.backend)
     return [...out, `${ingress}: no rule matched and there is no default backend: haproxy answers 503`];
-  const pools = await listContrail(tb, "loadbalancer-pool");
   const pool = pools.find((o) => o.uuid === decision.backend);
   const members = await listContrail(tb, "loadbalancer-member");
   const member = members.find(
@@ -798,9 +808,10 @@ async function ownerUid(
   tb: Testbed,
   of: NonNullable<ContrailExpectation["of"]>,
 ): Promise<string | undefined> {
-  if (of.kind !== "Pod" && of.kind !== "Service") return undefined;
+  if (of.kind !== "Pod" && of.kind !== "Service" && of.kind !== "Ingress") return undefined;
+  const resource = of.kind === "Pod" ? "pods" : of.kind === "Service" ? "services" : "ingresses";
   try {
-    return (await tb.kube.get(of.kind === "Pod" ? "pods" : "services", of.name, of.namespace)).metadata.uid;
+    return (await tb.kube.get(resource, of.name, of.namespace)).metadata.uid;
   } catch (e) {
     if (e instanceof KubeApiError && e.status === 404) return undefined;
     throw e;

@@ -68,8 +68,21 @@ export async function fillRunTemplates<T>(tb: Testbed, value: T): Promise<T> {
     }
     text = text.split(whole).join(ip);
   }
+  for (const [whole, ns, name] of [...text.matchAll(CLUSTER_IP_TEMPLATE)]) {
+    if (!text.includes(whole)) continue;
+    const svc = await tb.kube.get("services", name!, ns!).catch(() => undefined);
+    const ip: string | undefined = svc?.spec?.clusterIP;
+    if (!ip || ip === "None")
+      throw new Error(
+        `${whole}: ${svc ? `service ${ns}/${name} has no cluster IP` : `no service ${ns}/${name}`}`,
+      );
+    text = text.split(whole).join(ip);
+  }
   return (await fillTemplates(tb, JSON.parse(text) as KubeObject)) as T;
 }
+
+/** `${clusterip:<ns>/<svc>}`: the Service's cluster IP (an Ingress's members are at it). */
+const CLUSTER_IP_TEMPLATE = /\$\{clusterip:([^/}]+)\/([^}]+)\}/g;
 
 /** Applies the entries in order; the first one refused stops the step and is returned. */
 export async function applyVncOps(tb: Testbed, ops: VncOp[]): Promise<VncFailure | undefined> {

@@ -107,7 +107,7 @@ export interface Divergence {
 
 /** The Kubernetes object a Contrail object stands for: `of: pod x/a` → `{ kind: "Pod", namespace: "x", name: "a" }`. */
 export interface OwnerRef {
-  kind: "Pod" | "Service" | "Namespace" | "Node";
+  kind: "Pod" | "Service" | "Ingress" | "Namespace" | "Node";
   namespace?: string;
   name: string;
 }

@@ -169,14 +169,20 @@ export function refType(type: string, key: string, fail: (m: string) => never): 
   return fail(`${type} has no refs to ${target} (its refs: ${has.join(", ") || "none"})`);
 }
 
-const KINDS = { pod: "Pod", service: "Service", namespace: "Namespace", node: "Node" } as const;
+const KINDS = {
+  pod: "Pod",
+  service: "Service",
+  ingress: "Ingress",
+  namespace: "Namespace",
+  node: "Node",
+} as const;
 
-/** `pod x/a`, `service x/s`, `namespace x`, `node n` → the Kubernetes object a Contrail object stands for. */
+/** `pod x/a`, `service x/s`, `ingress x/i`, `namespace x`, `node n` → the Kubernetes object a Contrail object stands for. */
 export function parseOwnerRef(of: string, fail: (m: string) => never): OwnerRef {
   const [word, ref] = of.split(" ") as [keyof typeof KINDS, string];
   const kind = KINDS[word];
   const parts = ref.split("/");
-  if (kind === "Pod" || kind === "Service") {
+  if (kind === "Pod" || kind === "Service" || kind === "Ingress") {
     if (parts.length !== 2 || !parts[0] || !parts[1])
       fail(`of: "${of}": a ${word} is named <namespace>/<name>`);
     return { kind, namespace: parts[0], name: parts[1]! };
