@@ -155,7 +155,11 @@ export class DaemonLoop {
             this.writes.ok++;
           } catch (err) {
             // Deleting what is already gone is success; anything else is logged and retried on the next change.
-            if (err instanceof NoIdError && w.op === "delete") continue;
+            if (
+              err instanceof NoIdError &&
+              (w.op === "delete" || (w.op === "ref" && w.operation === "DELETE"))
+            )
+              continue;
             // Creating under a parent deleted since we planned (a namespace going away): the deletion is on its
             // way down the change stream and the next plan no longer wants this object.
             if (err instanceof BadRequest && w.op === "create" && /^Parent .* not found/.test(err.message)) {

@@ -242,6 +242,18 @@ function planLbVmiFips(view: ConfigView, notes: string[]): VncWrite[] {
   for (const fip of view.list<FloatingIp>("floating-ip")) {
     if (fip.parent_type === "instance-ip") continue;
     const refs = fip.virtual_machine_interface_refs ?? [];
+    // extended to a haproxy service instance's interface: the haproxy driver's (haproxy-driver.ts)
+    if (
+      refs.some(
+        (r) =>
+          (
+            view.get("virtual-machine-interface", r.uuid) as
+              | { virtual_machine_interface_properties?: { service_interface_type?: string } }
+              | undefined
+          )?.virtual_machine_interface_properties?.service_interface_type,
+      )
+    )
+      continue;
     const lbVmi = refs
       .map((r) => view.get<VirtualMachineInterface>("virtual-machine-interface", r.uuid))
       .find(
