@@ -6,9 +6,13 @@
  * - from a pod to the same address (out through the fabric to the gateway and back in);
  * - baseline, in the same run: the same requests from the pod straight to one member pod (pod to pod across
  *   two computes, no NAT).
+ * And HTTP requests (GET with a Host header, a new connection each, `Connection: close`):
+ * - from the external host to an Ingress's floating IP: gateway → haproxy (Debian's, in its service instance's
+ *   namespace on node-1) → the Service's ClusterIP → a member pod, and the answer back the same way;
+ * - from the pod to the same Ingress address;
+ * - baseline, in the same run: the same GET from the pod straight to one member pod's HTTP responder.
  * Prints each figure, the ratios to the baseline and the load average. Needs root (network namespaces).
  * Run: `node --import tsx bench/north-south.bench.ts [seconds] [concurrency]` (default 3 s, 4 in flight).
- * The Ingress path (haproxy) is to be added next to these.
  */
 import { join } from "node:path";
 import { netnsUsable } from "../fake-vrouter/netns/index";
@@ -59,10 +63,44 @@ steps:
       kind: Pod
       metadata: { name: client, namespace: default }
       spec: { nodeName: node-1, containers: [{ name: c, image: agnhost }] }
+      ---
+      apiVersion: networking.k8s.io/v1
+      kind: Ingress
+      metadata: { name: front, namespace: default }
+      spec:
+        rules:
+          - host: web.example
+            http: { paths: [{ path: /, pathType: Exact, backend: { service: { name: web, port: { number: 80 } } } }] }
   - pods: [{ namespace: default, count: 3 }]
   - reach:
       - { from: "external:client", to: "lb:default/web", proto: tcp, port: 80, expect: allow }
+      - { from: "external:client", to: "ingress:default/front", proto: http, host: web.example, path: /, expect: allow }
 `;
+
+/** Runs inside a namespace: `concurrency` loops of GET (new connection each) for `seconds`; prints JSON. */
+const HTTP_LOADGEN = (ip: string, port: number, host: string) => `
+const http = require("node:http");
+const lat = []; let errors = 0; const end = Date.now() + ${SECONDS * 1000};
+function one() {
+  if (Date.now() > end) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    const req = http.request({ host: "${ip}", port: ${port}, path: "/", agent: false, timeout: 2000,
+      headers: { Host: "${host}", Connection: "close" } }, (res) => {
+      res.resume();
+      res.on("end", () => { if (res.statusCode === 200) lat.push(Number(process.hrtime.bigint() - t0) / 1e6); else errors++; resolve(); });
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", () => { errors++; resolve(); });
+    req.end();
+  }).then(one);
+}
+const t = Date.now();
+Promise.all(Array.from({ length: ${CONCURRENCY} }, one)).then(() => {
+  lat.sort((a, b) => a - b);
+  const p = (q) => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))];
+  console.log(JSON.stringify({ n: lat.length, errors, seconds: (Date.now() - t) / 1000, p50: p(0.5), p99: p(0.99) }));
+});`;
 
 /** Runs inside a namespace: `concurrency` loops of connect/send/echo/close for `seconds`; prints JSON. */
 const LOADGEN = (ip: string, port: number) => `
@@ -95,8 +133,9 @@ interface Figures {
   p99: number;
 }
 
-async function measure(netns: string, ip: string, port: number): Promise<Figures> {
-  const r = await execIn(netns, process.execPath, ["-e", LOADGEN(ip, port)], {
+async function measure(netns: string, ip: string, port: number, httpHost?: string): Promise<Figures> {
+  const script = httpHost ? HTTP_LOADGEN(ip, port, httpHost) : LOADGEN(ip, port);
+  const r = await execIn(netns, process.execPath, ["-e", script], {
     timeoutMs: (SECONDS + 30) * 1000,
   });
   if (r.code !== 0) throw new Error(`load generator in ${netns} failed: ${r.stderr}`);
@@ -136,6 +175,19 @@ async function main(): Promise<void> {
     console.log(
       `ratio to baseline: external ${(rps(ext) / rps(base)).toFixed(2)}x req/s, p50 ${(ext.p50 / base.p50).toFixed(2)}x; ` +
         `pod via gateway ${(rps(fromPod) / rps(base)).toFixed(2)}x req/s, p50 ${(fromPod.p50 / base.p50).toFixed(2)}x`,
+    );
+    const ing = await tb.kube.get("ingresses", "front", "default");
+    const ingIp: string = ing.status.loadBalancer.ingress[0].ip;
+    console.log(`HTTP GET, ${SECONDS} s per path; load average before: ${load()}`);
+    const hBase = await measure(client, web1.status.podIP, 8080, "web.example");
+    const hExt = await measure(external, ingIp, 80, "web.example");
+    const hPod = await measure(client, ingIp, 80, "web.example");
+    console.log(line("HTTP pod → member pod (baseline)", hBase));
+    console.log(line("HTTP external host → Ingress (haproxy)", hExt));
+    console.log(line("HTTP pod → Ingress (haproxy)", hPod));
+    console.log(
+      `ratio to baseline: external via Ingress ${(rps(hExt) / rps(hBase)).toFixed(2)}x req/s, p50 ${(hExt.p50 / hBase.p50).toFixed(2)}x, p99 ${(hExt.p99 / hBase.p99).toFixed(2)}x; ` +
+        `pod via Ingress ${(rps(hPod) / rps(hBase)).toFixed(2)}x req/s, p50 ${(hPod.p50 / hBase.p50).toFixed(2)}x, p99 ${(hPod.p99 / hBase.p99).toFixed(2)}x`,
     );
     console.log(`load average after: ${load()}`);
   } finally {
