@@ -23,7 +23,17 @@ import type { CaptureHandle, CaptureTarget } from "./capture";
 import type { NetnsEndpoint } from "./netns-datapath";
 import { type NodeEmulator, type PodPlumber, startNodeEmulator } from "./node/emulator";
 import { PortApiPlumber } from "./node/port-api-plumber";
-import type { HttpRequest, HttpResult, ProbeRequest, ProbeResult, Testbed } from "./runner/testbed";
+import type {
+  DnsRequest,
+  DnsResult,
+  HttpRequest,
+  HttpResult,
+  ProbeRequest,
+  ProbeResult,
+  Testbed,
+} from "./runner/testbed";
+import { zoneInputFrom } from "../cluster-dns/cluster";
+import { buildZone, type ZoneInput } from "../cluster-dns/zone";
 import type { Scenario } from "./scenario/types";
 import { SimDatapath } from "./sim-datapath";
 import { assertPrerequisites } from "./prereqs";
@@ -242,8 +252,15 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       kube,
       vncUrl: api.url,
       datapath: opts.datapath,
-      settle,
+      // netns: the CoreDNS pods' servers answer from the cluster as it settled (CoreDNS watches the API)
+      settle: dp.setDnsZone
+        ? async () => {
+            await settle();
+            await dp.setDnsZone!(await zoneInputFrom(kube));
+          }
+        : settle,
       probe: (req) => dp.probe(req),
+      resolve: async (req) => dp.resolve(req, await zoneInputFrom(kube)),
       http: dp.http ? (req) => dp.http!(req) : undefined,
       reach: dp.reach ? (req) => dp.reach!(req) : undefined,
       netnsEndpoint: (name) => dp.netnsEndpoint?.(name),
@@ -265,6 +282,10 @@ interface DatapathHandle {
   plumber: PodPlumber;
   probe(req: ProbeRequest): Promise<ProbeResult>;
   http?(req: HttpRequest): Promise<HttpResult>;
+  /** One DNS query through the datapath, answered from the cluster state given (`cluster-dns`). */
+  resolve(req: DnsRequest, zone: ZoneInput): Promise<DnsResult>;
+  /** netns: hand the CoreDNS pods' servers the cluster state they answer from. */
+  setDnsZone?(zone: ZoneInput): Promise<void>;
   /** The dry-run verdict of a new connection (sim only: `Testbed.reach`). */
   reach?(req: Omit<ProbeRequest, "count">): boolean;
   /** netns only: where a pod or fabric host lives, for `ctb exec`. */
@@ -304,6 +325,11 @@ async function startDatapath(
     return {
       plumber: dp.plumber,
       probe: (req) => dp.probe(req),
+      resolve: async (req, zone) => {
+        await dp.setDnsZone(zone);
+        return dp.resolve(req);
+      },
+      setDnsZone: (zone) => dp.setDnsZone(zone),
       http: (req) => dp.http(req),
       netnsEndpoint: (name) => dp.endpoint(name),
       stats: (c) => dp.stats(c),
@@ -331,6 +357,7 @@ async function startDatapath(
   return {
     plumber,
     probe: async (req) => sim.probe(req),
+    resolve: async (req, zone) => sim.resolve(req, buildZone(zone)),
     http: async (req) => sim.http(req),
     reach: (req) => sim.reach(req),
     stats: async (c) => sim.stats(c),

@@ -28,7 +28,14 @@ import type { VrouterTables } from "../fake-vrouter/tables";
 import { underlayRoutes } from "../fake-vrouter/datapath/underlay";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import { CniPlumber, type NetnsPod } from "./node/cni-plumber";
-import type { HttpRequest, HttpResult, ProbeRequest, ProbeResult } from "./runner/testbed";
+import type {
+  DnsRequest,
+  DnsResult,
+  HttpRequest,
+  HttpResult,
+  ProbeRequest,
+  ProbeResult,
+} from "./runner/testbed";
 import type { ServiceInstanceRun } from "../fake-vrouter/haproxy/instances";
 import { HaproxyProcess } from "../fake-vrouter/haproxy/netns";
 import { parseHaproxyConfig, routeHttp } from "../fake-vrouter/haproxy/route";
@@ -154,13 +161,17 @@ export class NetnsDatapath {
         detach();
       };
       for (const h of o.fabricHosts) {
-        const ports = h.listen.filter((l): l is ServedPort => l.proto === "tcp" || l.proto === "udp");
+        const ports = h.listen.flatMap((l): ServedPort[] =>
+          l.proto === "tcp" || l.proto === "udp" ? [{ proto: l.proto, port: l.port }] : [],
+        );
         const netns = topo.hostNs(h.name);
         const proc = await PodProcess.start({ ns: netns, ports, stateDir: topo.stateDir });
         dp.hosts.set(h.name, { ip: h.ip, proc, netns });
       }
       for (const e of dp.externals.values()) {
-        const ports = e.listen.filter((l): l is ServedPort => l.proto === "tcp" || l.proto === "udp");
+        const ports = e.listen.flatMap((l): ServedPort[] =>
+          l.proto === "tcp" || l.proto === "udp" ? [{ proto: l.proto, port: l.port }] : [],
+        );
         e.proc = await PodProcess.start({ ns: e.netns, ports, stateDir: topo.stateDir });
         if (gw) await topo.vrouter(gw.name).waitForPorts([e.ifname]);
       }
@@ -250,6 +261,58 @@ export class NetnsDatapath {
       }
     }
     return result;
+  }
+
+  /** Give every CoreDNS pod's DNS server the cluster state it answers from (after each settle). */
+  async setDnsZone(input: unknown): Promise<void> {
+    await Promise.all(
+      [...this.pods.values()].filter((p) => p.dns).map((p) => this.topo.pod(p.key).setDnsZone(input)),
+    );
+  }
+
+  /**
+   * One real DNS query (UDP) from the source's process to the server's address, through the vrouters; which
+   * DNS pod answered shows in the members' interface counters, as for a service probe.
+   */
+  async resolve(req: DnsRequest): Promise<DnsResult> {
+    const src = this.source(req.from);
+    await Promise.all(this.topo.spec.computes.map((c) => this.topo.vrouter(c.name).status()));
+    const started = Date.now();
+    const before = await this.rxCounters();
+    const out = await src.probe({
+      proto: "dns",
+      dst: req.server,
+      port: 53,
+      name: req.name,
+      qtype: req.qtype ?? "A",
+      timeoutMs: ATTEMPT_TIMEOUT_MS,
+    });
+    const trace = [
+      `netns: DNS ${req.qtype ?? "A"} ${req.name} from ${req.from} to ${req.server}:53/udp: ${out.detail}`,
+    ];
+    if (out.answer === "reply" && out.dns) {
+      const servedBy = busiest(before, await this.rxCounters(), req.from);
+      return { ...out.dns, ...(servedBy ? { servedBy } : {}), trace };
+    }
+    const drop = await this.firstDropSince(started);
+    if (drop)
+      trace.push(
+        `dropped on ${drop.compute} (${drop.drop.ifname}):`,
+        ...formatTrace(drop.drop.trace).split("\n").filter(Boolean),
+      );
+    return {
+      addresses: [],
+      answers: [],
+      trace,
+      ...(drop
+        ? {
+            drop: {
+              where: `${drop.compute} ${drop.drop.trace.at(-1)?.stage ?? ""}`.trim(),
+              reason: drop.drop.reason,
+            },
+          }
+        : {}),
+    };
   }
 
   /**

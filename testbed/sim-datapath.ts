@@ -13,7 +13,16 @@ import { formatTrace, type TraceStep } from "../fake-vrouter/datapath/trace";
 import type { ListenPorts } from "../fake-vrouter/datapath/host";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import type { PortAttachment } from "./node/port-api-plumber";
-import type { FirewallDecision, HttpRequest, HttpResult, ProbeRequest, ProbeResult } from "./runner/testbed";
+import { answerWire, query, readResponse, type Zone } from "../cluster-dns/zone";
+import type {
+  DnsRequest,
+  DnsResult,
+  FirewallDecision,
+  HttpRequest,
+  HttpResult,
+  ProbeRequest,
+  ProbeResult,
+} from "./runner/testbed";
 import { parseHaproxyConfig, routeHttp } from "../fake-vrouter/haproxy/route";
 import type { ServiceInstanceRun } from "../fake-vrouter/haproxy/instances";
 import type { ExternalHostSpec, FabricHostSpec } from "./scenario/types";
@@ -23,6 +32,8 @@ export class SimDatapath {
   readonly net = new SimNetwork();
   private readonly unsubscribe: () => void;
   private readonly captures = new Set<() => Promise<number>>();
+  /** Endpoints of CoreDNS pods: a datagram reaching their port 53 is answered by the cluster DNS core. */
+  private readonly dnsEndpoints = new Set<string>();
 
   constructor(
     private readonly agents: Agents,
@@ -75,6 +86,8 @@ export class SimDatapath {
       );
     this.net.setTables(a.node, tables);
     this.net.removeEndpoint(a.endpoint);
+    if (a.dns) this.dnsEndpoints.add(a.endpoint);
+    else this.dnsEndpoints.delete(a.endpoint);
     this.net.addEndpoint({
       name: a.endpoint,
       kind: "pod",
@@ -87,7 +100,40 @@ export class SimDatapath {
   }
 
   detach(_node: string, endpoint: string): void {
+    this.dnsEndpoints.delete(endpoint);
     this.net.removeEndpoint(endpoint);
+  }
+
+  /**
+   * One DNS query: the UDP datagram from the source to server:53 through the engines (DNAT to a DNS pod
+   * through the kube-dns Service's load balancer, policy, …); if it reaches a CoreDNS pod, that pod's answer is
+   * the cluster DNS core's answer to the query's bytes (the same `answerWire` the netns server runs).
+   */
+  resolve(req: DnsRequest, zone: Zone): DnsResult {
+    const r = this.probe({ from: req.from, toIp: req.server, proto: "udp", port: 53, count: 1 });
+    const head = `DNS ${req.qtype ?? "A"} ${req.name} from ${req.from} to ${req.server}:53/udp`;
+    if (!r.received)
+      return {
+        addresses: [],
+        answers: [],
+        trace: [`${head}: no response${r.refused ? " (port unreachable)" : ""}`, ...r.trace],
+        ...(r.drop ? { drop: r.drop } : {}),
+      };
+    if (!r.servedBy || !this.dnsEndpoints.has(r.servedBy))
+      return {
+        addresses: [],
+        answers: [],
+        trace: [
+          `${head}: reached ${r.servedBy ?? "an endpoint"}, which runs no DNS server (not a CoreDNS pod)`,
+          ...r.trace,
+        ],
+      };
+    const answer = readResponse(answerWire(zone, query(req.name, req.qtype ?? "A")));
+    return {
+      ...answer,
+      servedBy: r.servedBy,
+      trace: [`${head}: ${answer.rcode} from ${r.servedBy}`, ...r.trace],
+    };
   }
 
   probe(req: ProbeRequest): ProbeResult {

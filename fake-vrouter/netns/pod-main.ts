@@ -12,23 +12,32 @@ import { execFile } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { request } from "node:http";
 import { connect, createServer } from "node:net";
+import { ClusterDnsServer } from "../../cluster-dns/server";
+import { buildZone, query, readResponse, type ZoneInput } from "../../cluster-dns/zone";
 import type { FromPod, PodProbe, ProbeOutcome, ToPod } from "./protocol";
 
 interface ServedPort {
-  proto: "tcp" | "udp";
+  /** dns: the cluster DNS server (UDP and TCP) of a CoreDNS pod. */
+  proto: "tcp" | "udp" | "dns";
   port: number;
 }
 
 function parsePorts(args: string[]): ServedPort[] {
   return args.map((a) => {
-    const m = /^(tcp|udp):(\d+)$/.exec(a);
+    const m = /^(tcp|udp|dns):(\d+)$/.exec(a);
     if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
-      throw new Error(`bad port "${a}": expected tcp:<n> or udp:<n>`);
-    return { proto: m[1] as "tcp" | "udp", port: Number(m[2]) };
+      throw new Error(`bad port "${a}": expected tcp:<n>, udp:<n> or dns:<n>`);
+    return { proto: m[1] as ServedPort["proto"], port: Number(m[2]) };
   });
 }
 
-function serve(p: ServedPort): Promise<void> {
+let dnsServer: ClusterDnsServer | undefined;
+
+async function serve(p: ServedPort): Promise<void> {
+  if (p.proto === "dns") {
+    dnsServer = await ClusterDnsServer.start({ port: p.port });
+    return;
+  }
   return new Promise((resolve, reject) => {
     if (p.proto === "tcp") {
       const server = createServer((sock) => {
@@ -94,8 +103,41 @@ function httpGet(p: PodProbe): Promise<ProbeOutcome> {
   });
 }
 
+/** One DNS query over UDP (as a stub resolver: one try, no retry): the response as read, or why none came. */
+function dnsQuery(p: PodProbe): Promise<ProbeOutcome> {
+  return new Promise((resolve) => {
+    const s = createSocket("udp4");
+    const id = Math.floor(Math.random() * 0xffff);
+    const finish = (o: ProbeOutcome) => {
+      clearTimeout(timer);
+      s.close();
+      resolve(o);
+    };
+    const timer = setTimeout(
+      () => finish({ answer: undefined, detail: `no DNS response within ${p.timeoutMs} ms` }),
+      p.timeoutMs,
+    );
+    s.on("message", (msg) => {
+      try {
+        const dns = readResponse(msg);
+        finish({ answer: "reply", detail: dns.rcode, dns });
+      } catch (e) {
+        finish({ answer: "reply", detail: `undecodable DNS response: ${(e as Error).message}` });
+      }
+    });
+    s.on("error", (err: NodeJS.ErrnoException) =>
+      finish({
+        answer: REFUSED.has(err.code ?? "") ? "refused" : undefined,
+        detail: err.code ?? err.message,
+      }),
+    );
+    s.connect(p.port ?? 53, p.dst, () => s.send(query(p.name!, p.qtype ?? "A", id)));
+  });
+}
+
 function probe(p: PodProbe): Promise<ProbeOutcome> {
   if (p.proto === "http") return httpGet(p);
+  if (p.proto === "dns") return dnsQuery(p);
   return new Promise((resolve) => {
     let done = false;
     const finish = (answer: ProbeOutcome["answer"], detail: string) => {
@@ -160,6 +202,10 @@ async function main(): Promise<void> {
     const m = raw as ToPod;
     if (m.type === "probe")
       void probe(m.probe).then((outcome) => send({ type: "probe-result", id: m.id, outcome }));
+    else if (m.type === "dns-zone") {
+      dnsServer?.setZone(buildZone(m.input as ZoneInput));
+      send({ type: "dns-zone-set", id: m.id });
+    }
   });
   send({ type: "ready", pid: process.pid });
   process.on("SIGTERM", () => process.exit(0));

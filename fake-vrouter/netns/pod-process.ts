@@ -10,7 +10,8 @@ import type { FromPod, PodProbe, ProbeOutcome, ToPod } from "./protocol";
 import { type NetnsChild, POD_MAIN, spawnInNetns } from "./spawn";
 
 export interface ServedPort {
-  proto: "tcp" | "udp";
+  /** dns: the cluster DNS server on UDP and TCP (a CoreDNS pod). */
+  proto: "tcp" | "udp" | "dns";
   port: number;
 }
 
@@ -44,16 +45,34 @@ export class PodProcess {
     return self;
   }
 
+  private readonly zoneAcks = new Map<number, () => void>();
+
   private onMessage(m: FromPod): void {
+    if (m.type === "dns-zone-set") {
+      this.zoneAcks.get(m.id)?.();
+      this.zoneAcks.delete(m.id);
+    }
     if (m.type !== "probe-result") return;
     this.pending.get(m.id)?.(m.outcome);
     this.pending.delete(m.id);
+  }
+
+  /** A CoreDNS pod: the cluster state its DNS server answers from from now on (resolves once it does). */
+  setDnsZone(input: unknown): Promise<void> {
+    if (this.gone) return Promise.reject(this.gone);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.zoneAcks.set(id, resolve);
+      this.proc.child.send({ type: "dns-zone", id, input } satisfies ToPod);
+    });
   }
 
   private fail(err: Error): void {
     this.gone = err;
     for (const resolve of this.pending.values()) resolve({ answer: undefined, detail: err.message });
     this.pending.clear();
+    for (const resolve of this.zoneAcks.values()) resolve();
+    this.zoneAcks.clear();
   }
 
   /** Probe from inside the pod; `timeoutMs` (default 2000) bounds how long "nothing came back" takes. */

@@ -50,12 +50,15 @@ export type FromVrouter =
 
 /** One probe a pod sends (the netns twin of the simulated network's probe). */
 export interface PodProbe {
-  /** `http`: one GET to dst:port with `host` (Host header) and `path`. */
-  proto: "icmp" | "tcp" | "udp" | "http";
+  /** `http`: one GET to dst:port with `host` (Host header) and `path`; `dns`: one query for `name` to dst:port. */
+  proto: "icmp" | "tcp" | "udp" | "http" | "dns";
   dst: string;
   port?: number;
   host?: string;
   path?: string;
+  /** dns: the name asked for, and the record type (default A). */
+  name?: string;
+  qtype?: "A" | "SRV";
   timeoutMs: number;
 }
 
@@ -66,14 +69,20 @@ export interface ProbeOutcome {
   /** http: the response's status and body (a pod's responder answers with its address). */
   status?: number;
   body?: string;
+  /** dns: the response as read (rcode, addresses, answer lines). */
+  dns?: { rcode: string; addresses: string[]; answers: string[] };
 }
 
-export type ToPod = { type: "probe"; id: number; probe: PodProbe };
+export type ToPod =
+  | { type: "probe"; id: number; probe: PodProbe }
+  /** To a CoreDNS pod: the cluster's state its DNS server answers from (cluster-dns/zone.ts ZoneInput). */
+  | { type: "dns-zone"; id: number; input: unknown };
 
 export type FromPod =
   | { type: "ready"; pid: number }
   | { type: "error"; msg: string }
-  | { type: "probe-result"; id: number; outcome: ProbeOutcome };
+  | { type: "probe-result"; id: number; outcome: ProbeOutcome }
+  | { type: "dns-zone-set"; id: number };
 
 /** To a capture process (capture-main.ts): how many frames so far, or stop (close the file) and say. */
 export type ToCapture = { type: "count" | "stop"; id: number };

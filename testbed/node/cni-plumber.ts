@@ -17,6 +17,7 @@ import { hostIfname } from "../../cni/result";
 import type { NetnsTopology, ServedPort } from "../../fake-vrouter/netns/index";
 import type { PodAddress, PodPlumber } from "./emulator";
 import { declaredPorts } from "./port-api-plumber";
+import { isDnsPod } from "../../cluster-dns/cluster";
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
 export const CNI_BINARY = join(REPO_ROOT, "bin/contrail-k8s-cni");
@@ -33,6 +34,8 @@ export interface NetnsPod {
   ip: string;
   mac?: string;
   tap: string;
+  /** A CoreDNS pod: its process serves cluster DNS on port 53. */
+  dns?: boolean;
 }
 
 export class CniError extends Error {
@@ -95,6 +98,7 @@ export class CniPlumber implements PodPlumber {
         ip: result.ip,
         mac: result.mac,
         tap,
+        ...(isDnsPod(pod) ? { dns: true } : {}),
       };
       this.o.onUp(plugged);
       return { ip: result.ip, mac: result.mac, gateway: result.gateway };
@@ -213,14 +217,19 @@ export function parseResult(stdout: string): AddResult {
   return { ip: ip.address.split("/")[0]!, gateway: ip.gateway, mac: sandboxIf?.mac };
 }
 
-/** The pod's TCP/UDP container ports (SCTP has no echo server on the netns datapath). */
+/**
+ * The pod's TCP/UDP container ports (SCTP has no echo server on the netns datapath); a CoreDNS pod serves DNS
+ * (UDP and TCP) on its port 53 instead of echoing.
+ */
 function servedPorts(pod: KubeObject): ServedPort[] {
   const seen = new Set<string>();
-  return declaredPorts(pod).filter((p): p is ServedPort => {
-    const k = `${p.proto}:${p.port}`;
-    const keep = (p.proto === "tcp" || p.proto === "udp") && !seen.has(k);
+  const dns = isDnsPod(pod);
+  return declaredPorts(pod).flatMap((p): ServedPort[] => {
+    const proto = dns && p.port === 53 ? "dns" : p.proto;
+    const k = `${proto}:${p.port}`;
+    const keep = (proto === "tcp" || proto === "udp" || proto === "dns") && !seen.has(k);
     seen.add(k);
-    return keep;
+    return keep ? [{ proto, port: p.port }] : [];
   });
 }
 

@@ -6,6 +6,7 @@
  *
  * Example: `new PortApiPlumber({ portApiUrl: (node) => urls[node], clusterName: "k8s", attach, detach })`.
  */
+import { isDnsPod } from "../../cluster-dns/cluster";
 import type { KubeObject } from "../../controller/kube/api";
 import type { PodAddress, PodPlumber } from "./emulator";
 
@@ -20,6 +21,8 @@ export interface PortAttachment {
   hostIfName: string;
   /** Ports the pod's containers declare: the simulated stack answers on them. */
   listen: { port: number; proto: "tcp" | "udp" | "sctp" }[];
+  /** A CoreDNS pod: it answers DNS on port 53 (cluster-dns). */
+  dns?: boolean;
 }
 
 export interface PortApiPlumberOptions {
@@ -95,6 +98,7 @@ export class PortApiPlumber implements PodPlumber {
       gateway: port.gateway as string,
       hostIfName,
       listen: declaredPorts(pod),
+      ...(isDnsPod(pod) ? { dns: true } : {}),
     };
     await this.opts.attach(attachment);
     this.attached.set(attachment.endpoint, { vmUuid: cfg["vm-uuid"], node });

@@ -24,6 +24,7 @@ import type {
 import { checkMatrix, type MatrixContext } from "./matrix-check";
 import { fillTemplates } from "./templates";
 import type { HttpResult, ProbeResult, Testbed } from "./testbed";
+import { clusterDnsAddress } from "../../cluster-dns/cluster";
 import { applyVncOps, describeOwner, fillRunTemplates, fqGlobMatch, ownedBy, refMismatches } from "./vnc";
 
 export type Verdict = "pass" | "fail" | "error";
@@ -536,11 +537,35 @@ async function checkReach(
       : `${p.from} → ${p.to} ${p.proto}${p.port ? `/${p.port}` : ""} expect ${p.expect}`;
   let src: { endpoint: string; label: string };
   let dst: Target;
+  let lookup: NameLookup | undefined;
   try {
     src = await resolveSource(tb, p.from);
-    dst = await resolveTarget(tb, p.to, p.port);
+    if (p.to.startsWith("dns:")) {
+      lookup = await lookUpName(tb, src.endpoint, p.to.slice("dns:".length));
+      if (!lookup.address) {
+        // no address, no packet: the resolution is the verdict (NXDOMAIN, no response, a drop of the query)
+        const text = lookup.lines.join("\n");
+        const wrongDrop = p.expect === "deny" && p.droppedBy !== undefined && !text.includes(p.droppedBy);
+        return {
+          name,
+          verdict: p.expect === "deny" && !wrongDrop ? "pass" : "fail",
+          output: lookup.lines.slice(0, 2).join("\n"),
+          detail:
+            p.expect === "deny" && !wrongDrop
+              ? undefined
+              : `${wrongDrop ? `not resolved, but not because of "${p.droppedBy}"` : "observed deny: the name did not resolve"}\n${text}`,
+        };
+      }
+      dst = { ip: lookup.address, port: p.port, label: `${p.to} (${lookup.address})` };
+    } else dst = await resolveTarget(tb, p.to, p.port);
   } catch (e) {
     return { name, verdict: "error", detail: errorText(e) };
+  }
+  if (lookup) {
+    const r = await (p.proto === "http"
+      ? checkHttp(tb, p, src.endpoint, dst, name)
+      : checkReach(tb, { ...p, to: dst.ip }));
+    return { ...r, name, output: [...lookup.lines.slice(0, 2), r.output ?? ""].filter(Boolean).join("\n") };
   }
   if (p.proto === "http") return checkHttp(tb, p, src.endpoint, dst, name);
   if (p.spread) return checkSpread(tb, p, src.endpoint, dst, name);
@@ -565,6 +590,35 @@ async function checkReach(
           ? `denied, but not by "${p.droppedBy}"\n${explain(r, got)}`
           : undefined,
   };
+}
+
+interface NameLookup {
+  address?: string;
+  /** What the report shows: the query and its answer (or why none), then the query packet's trace. */
+  lines: string[];
+}
+
+/**
+ * Resolve a name as the source pod's resolver would: one query to the cluster DNS address (the kube-dns
+ * Service's ClusterIP, kubelet's --cluster-dns) through the datapath; the first A record is the address.
+ */
+async function lookUpName(tb: Testbed, from: string, qname: string): Promise<NameLookup> {
+  if (!tb.resolve) throw new Error(`DNS names are not supported on the ${tb.datapath} datapath`);
+  const server = await clusterDnsAddress(tb.kube);
+  if ("error" in server) throw new Error(`${qname}: ${server.error}`);
+  const r = await within(
+    `the DNS query ${from} → ${server.ip}`,
+    tb.resolve({ from, server: server.ip, name: qname }),
+  );
+  const head = `${from}$ nslookup ${qname} ${server.ip}   (kube-system/kube-dns)`;
+  if (r.rcode === undefined) {
+    const why = r.drop ? `the query was dropped at ${r.drop.where}: ${r.drop.reason}` : "no DNS response";
+    return { lines: [head, `→ ${why}`, ...r.trace] };
+  }
+  const by = r.servedBy ? ` from ${r.servedBy}` : "";
+  if (r.rcode !== "NOERROR") return { lines: [head, `→ ${r.rcode}${by}`, ...r.trace] };
+  if (!r.addresses.length) return { lines: [head, `→ NOERROR${by}, no A record`, ...r.trace] };
+  return { address: r.addresses[0], lines: [head, `→ ${r.addresses.join(", ")}${by}`, ...r.trace] };
 }
 
 /**

@@ -63,6 +63,27 @@ export interface HttpResult {
   trace: string[];
 }
 
+/** One DNS query from an endpoint to a DNS server's address (UDP/53), through the datapath like any packet. */
+export interface DnsRequest {
+  from: string;
+  server: string;
+  name: string;
+  qtype?: "A" | "SRV";
+}
+
+export interface DnsResult {
+  /** The response's rcode (NOERROR, NXDOMAIN, REFUSED, FORMERR); undefined when no response came. */
+  rcode?: string;
+  addresses: string[];
+  /** The answer records as lines (`web.default.svc.cluster.local A 10.96.0.20`). */
+  answers: string[];
+  /** The DNS pod that answered (its endpoint name), when known. */
+  servedBy?: string;
+  /** Why the query (or its response) was lost, and the trace that explains it. */
+  drop?: { where: string; reason: string };
+  trace: string[];
+}
+
 export interface FirewallDecision {
   where: "source" | "destination";
   compute: string;
@@ -80,6 +101,8 @@ export interface Testbed {
   /** Wait until every component has processed every change (the settle barrier of docs/architecture.md). */
   settle(): Promise<void>;
   probe(req: ProbeRequest): Promise<ProbeResult>;
+  /** One DNS query through the datapath to a DNS server (the kube-dns Service's address). */
+  resolve?(req: DnsRequest): Promise<DnsResult>;
   /** One HTTP request; undefined where the datapath cannot carry HTTP yet (the runner says so). */
   http?(req: HttpRequest): Promise<HttpResult>;
   /**

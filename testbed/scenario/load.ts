@@ -309,10 +309,11 @@ function reachProbe(p: any, i: number, fail: Fail, externalNames: ReadonlySet<st
     POD_REF.test(to) ||
     IPV4.test(to) ||
     /^(service|svc|lb|ingress):[^/]+\/.+$/.test(to) ||
-    /^(host|external):.+/.test(to);
+    /^(host|external):.+/.test(to) ||
+    /^dns:[a-z0-9_]([-a-z0-9_.]*[a-z0-9])?\.?$/i.test(to);
   if (!toOk)
     fail(
-      `reach.to "${to}" must be <namespace>/<pod>, service:<namespace>/<name>, lb:<namespace>/<name>, ingress:<namespace>/<name>, host:<name>, external:<name> or an IPv4 address`,
+      `reach.to "${to}" must be <namespace>/<pod>, service:<namespace>/<name>, lb:<namespace>/<name>, ingress:<namespace>/<name>, host:<name>, external:<name>, dns:<name> or an IPv4 address`,
       [...at, "to"],
     );
   for (const [field, ref] of [

@@ -1,0 +1,56 @@
+/**
+ * Where cluster DNS lives in a cluster, as kubeadm deploys it: the `kube-dns` Service in kube-system (the
+ * address kubelet writes into every pod's resolv.conf, `--cluster-dns`) in front of CoreDNS pods. Pods reach it
+ * through the Service's ClusterIP, i.e. through Contrail's load balancer for that Service like any other
+ * (kube-manager has no DNS-specific objects). A pod runs the testbed's DNS server when its image is CoreDNS.
+ *
+ * Example: `const input = await zoneInputFrom(kube); const server = await clusterDnsAddress(kube)`.
+ */
+import type { KubeApi, KubeObject } from "../controller/kube/api";
+import type { ZoneInput } from "./zone";
+
+export const DNS_SERVICE = { namespace: "kube-system", name: "kube-dns" } as const;
+
+/** A pod whose container image is CoreDNS (`registry.k8s.io/coredns/coredns:v1.11.1`, `coredns/coredns`). */
+export function isDnsPod(pod: KubeObject): boolean {
+  return ((pod.spec?.containers ?? []) as { image?: string }[]).some((c) =>
+    /(^|\/)coredns(:|@|$)/.test(c.image ?? ""),
+  );
+}
+
+/** The cluster's state as the kubernetes plugin reads it. */
+export async function zoneInputFrom(kube: KubeApi): Promise<ZoneInput> {
+  const [services, slices, pods] = await Promise.all([
+    kube.list("services"),
+    kube.list("endpointslices"),
+    kube.list("pods"),
+  ]);
+  // only what the zone reads: the objects cross process boundaries (the netns DNS pod)
+  return {
+    services: services.items.map((s) => ({ metadata: s.metadata, spec: s.spec })),
+    slices: slices.items.map((s) => ({
+      metadata: s.metadata,
+      addressType: s.addressType,
+      endpoints: s.endpoints,
+      ports: s.ports,
+    })),
+    pods: pods.items.map((p) => ({
+      metadata: { namespace: p.metadata.namespace, name: p.metadata.name },
+      spec: { hostNetwork: p.spec?.hostNetwork },
+      status: { podIP: p.status?.podIP },
+    })),
+  };
+}
+
+/** The kube-dns Service's ClusterIP, or why there is none. */
+export async function clusterDnsAddress(kube: KubeApi): Promise<{ ip: string } | { error: string }> {
+  const svc = await kube.get("services", DNS_SERVICE.name, DNS_SERVICE.namespace).catch(() => undefined);
+  const ip = svc?.spec?.clusterIP;
+  if (!svc)
+    return {
+      error:
+        "no cluster DNS: there is no Service kube-system/kube-dns (apply scenarios/manifests/cluster-dns.yaml: CoreDNS and its Service, as kubeadm deploys them)",
+    };
+  if (!ip || ip === "None") return { error: "the Service kube-system/kube-dns has no cluster IP" };
+  return { ip };
+}
