@@ -130,7 +130,8 @@ Send one packet (or connection attempt) and explain its fate hop by hop; exit 0 
   <from>  <ns>/<pod>, <ns>/<prefix>* (the first matching pod), host:<fabric host>,
           external:<external host> (behind the SDN gateway)
   <to>    the same, service:<ns>/<name> (svc:…), lb:<ns>/<name> (the Service's load-balancer
-          address), or an IPv4 address (e.g. an externalIP)
+          address), ingress:<ns>/<name> (the Ingress's address: its haproxy's port), or an IPv4
+          address (e.g. an externalIP)
 
   --proto <p>          icmp (default), tcp, udp or sctp
   --port <N>           destination port, 1-65535 (needed for tcp, udp and sctp)

@@ -335,8 +335,6 @@ function reachProbe(p: any, i: number, fail: Fail, externalNames: ReadonlySet<st
   } else
     for (const f of ["host", "path", "backend"])
       if (p[f] !== undefined) fail(`reach: ${f} goes with proto: http`, [...at, f]);
-  if (to.startsWith("ingress:") && proto !== "http")
-    fail(`reach: to "${to}" is an Ingress: proto http`, [...at, "proto"]);
   if (p.backend !== undefined && p.expect !== "allow")
     fail("reach: backend goes with expect: allow", [...at, "backend"]);
   if (proto === "http") {
