@@ -1,0 +1,152 @@
+/**
+ * An Ingress followed through its life on the simulated datapath: a path changed (the old one answers 503, the
+ * new one the backend, nothing of the old listener left), its backend Service deleted (no listener for it, a
+ * warning naming the Ingress) and created again (served again), another ingress.class (left alone), no public
+ * pool (a warning; reachable on its VIP from a pod), and the delete (load balancer, service instance, its VM and
+ * interface all gone).
+ */
+import { describe, expect, it } from "vitest";
+import { startTestbed } from "../../testbed/env";
+import { type RunReport, runScenario } from "../../testbed/runner/run";
+import { parseScenario } from "../../testbed/scenario/load";
+
+async function run(text: string): Promise<RunReport> {
+  const scenario = parseScenario(text, "ingress.yaml");
+  const tb = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
+  try {
+    return await runScenario(scenario, tb);
+  } finally {
+    await tb.close();
+  }
+}
+
+const WEB = `apiVersion: v1
+      kind: Service
+      metadata: { name: web, namespace: default }
+      spec: { selector: { app: web }, ports: [{ port: 80, targetPort: 8080 }] }`;
+
+const withPool = (steps: string) => `name: ingress-life
+controller:
+  model: r5
+  publicFipPool: "{'domain': 'default-domain', 'project': 'admin', 'network': 'public', 'name': 'pool'}"
+nodes: [node-1, node-2]
+gateway: { name: sdn-gw }
+externalHosts: [{ name: client, ip: 198.51.100.10 }]
+steps:
+  - vnc:
+      - create: { type: project, fqName: default-domain:admin }
+      - create:
+          type: virtual-network
+          fqName: default-domain:admin:public
+          fields: { router_external: true }
+          refs:
+            network-ipam:
+              - to: default-domain:default-project:default-network-ipam
+                attr: { ipam_subnets: [{ subnet: { ip_prefix: 203.0.113.0, ip_prefix_len: 24 } }] }
+      - create: { type: floating-ip-pool, parent: default-domain:admin:public, name: pool }
+  - apply: |
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: web, namespace: default, labels: { app: web } }
+      spec: { nodeName: node-2, containers: [{ name: web, image: agnhost, ports: [{ containerPort: 8080 }] }] }
+      ---
+      ${WEB}
+      ---
+      apiVersion: networking.k8s.io/v1
+      kind: Ingress
+      metadata: { name: front, namespace: default }
+      spec:
+        rules:
+          - host: a.example
+            http: { paths: [{ path: /cart, pathType: Exact, backend: { service: { name: web, port: { number: 80 } } } }] }
+  - pods: [{ namespace: default, count: 1 }]
+${steps}`;
+
+const failures = (r: RunReport) =>
+  r.checks.filter((c) => c.verdict !== "pass").map((c) => `${c.line} ${c.name}\n${c.detail ?? ""}`);
+
+describe("Ingress through its life (sim)", () => {
+  it("follows a path change, its backend Service going and coming back, and its delete", async () => {
+    const r = await run(
+      withPool(`  - reach:
+      - { from: "external:client", to: "ingress:default/front", proto: http, host: a.example, path: /cart, expect: allow, backend: "web:80" }
+  - patch:
+      kind: Ingress
+      apiVersion: networking.k8s.io/v1
+      name: front
+      namespace: default
+      patch: { spec: { rules: [{ host: a.example, http: { paths: [{ path: /basket, pathType: Exact, backend: { service: { name: web, port: { number: 80 } } } }] } }] } }
+  - contrail:
+      - { type: loadbalancer-listener, name: "front__*", count: 1 }
+      - { type: loadbalancer-pool, name: "front__*", count: 1, fields: { annotations: { key_value_pair: [{ key: path, value: /basket }] } } }
+  - reach:
+      - { from: "external:client", to: "ingress:default/front", proto: http, host: a.example, path: /basket, expect: allow, backend: "web:80" }
+      - { from: "external:client", to: "ingress:default/front", proto: http, host: a.example, path: /cart, expect: deny, droppedBy: "no rule matched" }
+  - delete: [{ kind: Service, name: web, namespace: default }]
+  - contrail:
+      - { type: loadbalancer-listener, name: "front__*", exists: false }
+  - reach:
+      - { from: "external:client", to: "ingress:default/front", proto: http, host: a.example, path: /basket, expect: deny }
+  - apply: |
+      ${WEB}
+  - reach:
+      - { from: "external:client", to: "ingress:default/front", proto: http, host: a.example, path: /basket, expect: allow, backend: "web:80" }
+  - delete: [{ kind: Ingress, apiVersion: networking.k8s.io/v1, name: front, namespace: default }]
+  - contrail:
+      - { type: loadbalancer, name: "front__*", exists: false }
+      - { type: service-instance, exists: false }
+      - { type: virtual-machine-interface, name: "*__1__right", exists: false }
+      - { type: floating-ip, fqName: "default-domain:admin:public:pool:*", exists: false }
+`),
+    );
+    expect(failures(r)).toEqual([]);
+    expect(r.checks.filter((c) => c.kind === "reach")).toHaveLength(5);
+    expect(r.warnings.map((w) => w.text)).toContainEqual(
+      expect.stringMatching(
+        /^ingress default\/front: backend a\.example\/basket → web:80: no service default\/web/,
+      ),
+    );
+  }, 60_000);
+
+  it("another ingress.class is left alone; without a public pool the Ingress answers on its VIP, with a warning", async () => {
+    const r = await run(`name: ingress-no-pool
+controller: { model: r5 }
+nodes: [node-1, node-2]
+steps:
+  - apply: |
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: web, namespace: default, labels: { app: web } }
+      spec: { nodeName: node-2, containers: [{ name: web, image: agnhost, ports: [{ containerPort: 8080 }] }] }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: client, namespace: default }
+      spec: { nodeName: node-1, containers: [{ name: c, image: agnhost }] }
+      ---
+      ${WEB}
+      ---
+      apiVersion: networking.k8s.io/v1
+      kind: Ingress
+      metadata: { name: front, namespace: default }
+      spec: { defaultBackend: { service: { name: web, port: { number: 80 } } } }
+      ---
+      apiVersion: networking.k8s.io/v1
+      kind: Ingress
+      metadata: { name: other, namespace: default, annotations: { kubernetes.io/ingress.class: nginx } }
+      spec: { defaultBackend: { service: { name: web, port: { number: 80 } } } }
+  - pods: [{ namespace: default, count: 2 }]
+  - contrail:
+      - { type: loadbalancer, of: ingress default/other, exists: false }
+      - { type: floating-ip, of: ingress default/front, exists: false }
+  - reach:
+      - { from: default/client, to: "ingress:default/front", proto: http, path: /anything, expect: allow, backend: "default backend → backend web:80" }
+`);
+    expect(failures(r)).toEqual([]);
+    const texts = r.warnings.map((w) => w.text);
+    expect(texts).toContainEqual(expect.stringContaining("ingress default/front: no floating-ip pool"));
+    expect(texts).toContainEqual(
+      expect.stringContaining('ingress default/other: kubernetes.io/ingress.class is "nginx"'),
+    );
+  }, 60_000);
+});
