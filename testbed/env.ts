@@ -261,6 +261,15 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
         : settle,
       probe: (req) => dp.probe(req),
       resolve: async (req) => dp.resolve(req, await zoneInputFrom(kube)),
+      setReadiness: async (pod, passing) => {
+        const [namespace, podName] = pod.split("/") as [string, string];
+        const obj = await kube.get("pods", podName, namespace);
+        const node = nodes.find((n) => n.name === obj.spec?.nodeName);
+        if (!node || !(await node.setReadiness(pod, passing)))
+          throw new Error(
+            `pod ${pod} does not run on any node of this testbed (node ${obj.spec?.nodeName ?? "none"})`,
+          );
+      },
       http: dp.http ? (req) => dp.http!(req) : undefined,
       reach: dp.reach ? (req) => dp.reach!(req) : undefined,
       netnsEndpoint: (name) => dp.netnsEndpoint?.(name),

@@ -49,6 +49,11 @@ export interface NodeEmulator {
   busy(ignore?: (pod: string) => boolean): boolean;
   /** Pods of this node whose network setup failed and is being retried, with the last failure ("<ns>/<pod>": why). */
   failing(): Map<string, string>;
+  /**
+   * What the readiness probes of pod "<ns>/<pod>" answer from now on (a scenario's `readiness` step): the pod's
+   * Ready condition follows, as kubelet's prober sets it. False when the pod does not run here.
+   */
+  setReadiness(pod: string, passing: boolean): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -59,6 +64,8 @@ const RETRY_MAX_MS = 5_000;
 export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<NodeEmulator> {
   const { kube, name, ip, plumber } = opts;
   const log = opts.log ?? (() => {});
+  /** "<ns>/<pod>" whose readiness probe fails (kept across restarts of the pod's sandbox, like the app's state). */
+  const probeFailing = new Set<string>();
   await registerNode(kube, name, ip);
   let leaseTimer: NodeJS.Timeout | undefined;
   if (opts.leaseRenewMs) {
@@ -111,14 +118,14 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
     const id = `${pod.metadata.namespace}/${pod.metadata.name}`;
     if (pod.spec?.hostNetwork) {
       running.set(uid, pod);
-      await setRunning(kube, pod, ip, ip);
+      await setRunning(kube, pod, ip, ip, !probeFailing.has(id));
       return;
     }
     try {
       const addr = await plumber.add(pod, name, stopping.signal);
       running.set(uid, pod);
       clearFailure(uid);
-      await setRunning(kube, pod, addr.ip, ip);
+      await setRunning(kube, pod, addr.ip, ip, !probeFailing.has(id));
       log(`node ${name}: pod ${id} running with ${addr.ip}`);
     } catch (e) {
       // like kubelet when CNI ADD fails: the pod stays ContainerCreating with the reason in its status, and its
@@ -209,6 +216,14 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
     ip,
     busy,
     failing: () => new Map([...failed.values()].map((f) => [f.id, f.reason])),
+    async setReadiness(id, passing) {
+      if (passing) probeFailing.delete(id);
+      else probeFailing.add(id);
+      const pod = [...running.values()].find((p) => `${p.metadata.namespace}/${p.metadata.name}` === id);
+      if (!pod) return false;
+      await setReady(kube, pod, passing);
+      return true;
+    },
     idle: (ignore) =>
       busy(ignore) ? new Promise((resolve) => waiters.push({ ignore, resolve })) : Promise.resolve(),
     async stop() {
@@ -291,10 +306,63 @@ async function renewLease(kube: KubeApi, name: string): Promise<void> {
   }
 }
 
-async function setRunning(kube: KubeApi, pod: KubeObject, podIP: string, hostIP: string): Promise<void> {
+/** A container with a readiness probe is Ready only while it passes; one without is Ready once it runs (kubelet). */
+function containerReady(c: { readinessProbe?: unknown }, passing: boolean): boolean {
+  return c.readinessProbe === undefined || passing;
+}
+
+/** The prober's verdict changed: the containers' ready flags, ContainersReady and Ready follow. */
+async function setReady(kube: KubeApi, pod: KubeObject, passing: boolean): Promise<void> {
   const now = new Date().toISOString();
-  const containers = (pod.spec?.containers ?? []) as { name: string; image?: string }[];
-  const cond = (type: string) => ({ type, status: "True", lastTransitionTime: now });
+  const containers = (pod.spec?.containers ?? []) as { name: string; readinessProbe?: unknown }[];
+  const ready = containers.every((c) => containerReady(c, passing));
+  const current = await kube.get("pods", pod.metadata.name!, pod.metadata.namespace);
+  const status = current.status ?? {};
+  const cond = (type: string) =>
+    ready
+      ? { type, status: "True", lastTransitionTime: now }
+      : {
+          type,
+          status: "False",
+          reason: "ContainersNotReady",
+          lastTransitionTime: now,
+          message: `containers with unready status: [${containers
+            .filter((c) => !containerReady(c, passing))
+            .map((c) => c.name)
+            .join(" ")}]`,
+        };
+  const conditions = ((status.conditions ?? []) as { type: string }[]).filter(
+    (c) => c.type !== "Ready" && c.type !== "ContainersReady",
+  );
+  await kube.patchStatus("pods", pod.metadata.name!, pod.metadata.namespace, {
+    status: {
+      conditions: [...conditions, cond("ContainersReady"), cond("Ready")],
+      containerStatuses: ((status.containerStatuses ?? []) as { name: string }[]).map((cs) => ({
+        ...cs,
+        ready: containerReady(containers.find((c) => c.name === cs.name) ?? {}, passing),
+      })),
+    },
+  });
+}
+
+async function setRunning(
+  kube: KubeApi,
+  pod: KubeObject,
+  podIP: string,
+  hostIP: string,
+  probesPass = true,
+): Promise<void> {
+  const now = new Date().toISOString();
+  const containers = (pod.spec?.containers ?? []) as {
+    name: string;
+    image?: string;
+    readinessProbe?: unknown;
+  }[];
+  const allReady = containers.every((c) => containerReady(c, probesPass));
+  const cond = (type: string) =>
+    (type === "Ready" || type === "ContainersReady") && !allReady
+      ? { type, status: "False", reason: "ContainersNotReady", lastTransitionTime: now }
+      : { type, status: "True", lastTransitionTime: now };
   await kube.patchStatus("pods", pod.metadata.name!, pod.metadata.namespace, {
     status: {
       phase: "Running",
@@ -308,7 +376,7 @@ async function setRunning(kube: KubeApi, pod: KubeObject, podIP: string, hostIP:
         name: c.name,
         image: c.image ?? "",
         imageID: "",
-        ready: true,
+        ready: containerReady(c, probesPass),
         started: true,
         restartCount: 0,
         state: { running: { startedAt: now } },

@@ -235,6 +235,15 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
       );
       return settled(tb);
     }
+    case "readiness": {
+      await settled(tb);
+      if (!tb.setReadiness) throw new Error("this testbed cannot drive pods' readiness probes");
+      const pod = await findPod(tb, step.pod);
+      const id = `${pod.metadata.namespace}/${pod.metadata.name}`;
+      await within(`the node of ${id} to set its Ready condition`, tb.setReadiness(id, step.passing));
+      io.output(`${id}: readiness probe ${step.passing ? "passes" : "fails"}`);
+      return settled(tb);
+    }
     case "vnc": {
       // the config API's refusal (400/404/409 and its message) is the step's error, at the entry's line
       const refused = await within("the config API", applyVncOps(tb, step.ops));

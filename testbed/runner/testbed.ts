@@ -101,6 +101,11 @@ export interface Testbed {
   /** Wait until every component has processed every change (the settle barrier of docs/architecture.md). */
   settle(): Promise<void>;
   probe(req: ProbeRequest): Promise<ProbeResult>;
+  /**
+   * Make pod "<ns>/<pod>"'s readiness probes fail or pass from now on (its node's kubelet stand-in sets the
+   * Ready condition; EndpointSlices and the load balancer's members follow). Rejects when no node runs it.
+   */
+  setReadiness?(pod: string, passing: boolean): Promise<void>;
   /** One DNS query through the datapath to a DNS server (the kube-dns Service's address). */
   resolve?(req: DnsRequest): Promise<DnsResult>;
   /** One HTTP request; undefined where the datapath cannot carry HTTP yet (the runner says so). */

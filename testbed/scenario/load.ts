@@ -39,6 +39,7 @@ const ACTIONS = [
   "annotate",
   "vnc",
   "wait",
+  "readiness",
   "reach",
   "matrix",
   "contrail",
@@ -94,6 +95,8 @@ export function parseScenario(text: string, file: string): Scenario {
   const base = dirname(resolve(file));
   const { gateway, externalHosts } = outsideTheCluster(raw, file, nodeLine);
   const externalNames = new Set(externalHosts.map((h) => h.name));
+  /** Pods and workloads applied so far: "<ns>/<name>" → whether a container declares a readiness probe. */
+  const declared: Declared = new Map();
   const steps: Step[] = (raw.steps as Record<string, any>[]).map((s, index) => {
     const line = nodeLine(["steps", index]);
     const fail = (problem: string, sub: (string | number)[] = []): never => {
@@ -109,6 +112,8 @@ export function parseScenario(text: string, file: string): Scenario {
     }
     const lineAt = (sub: (string | number)[]) => nodeLine(["steps", index, ...sub]);
     const body = normaliseStep(actions[0]!, s[actions[0]!], base, file, fail, lineAt, externalNames);
+    if (body.kind === "apply") declareProbes(body.manifests, declared, lineAt(["apply"]), s.apply, file);
+    if (body.kind === "readiness") checkReadinessTarget(body.pod, declared, fail);
     return { ...body, title: s.title, line, index } as Step;
   });
 
@@ -225,6 +230,13 @@ function normaliseStep(
       return { kind: action, target: objectKey(v), set: v.set ?? {} };
     case "wait":
       return { kind: "wait", pods: (v.pods ?? {}) as PodExpectation };
+    case "readiness":
+      if (!POD_REF.test(v.pod))
+        fail(`readiness.pod "${v.pod}" must be <namespace>/<pod> or <namespace>/<prefix>*`, [
+          "readiness",
+          "pod",
+        ]);
+      return { kind: "readiness", pod: v.pod, passing: v.probe === "pass" };
     case "reach":
       return {
         kind: "reach",
@@ -403,6 +415,116 @@ function loadManifests(v: any, base: string, file: string, fail: Fail): KubeObje
     }
   });
   return objs as KubeObject[];
+}
+
+type Declared = Map<string, { kind: string; probe: boolean }>;
+
+const WORKLOADS = new Set([
+  "Deployment",
+  "ReplicaSet",
+  "ReplicationController",
+  "StatefulSet",
+  "DaemonSet",
+  "Job",
+]);
+const PROBE_HANDLERS = ["exec", "httpGet", "tcpSocket", "grpc"] as const;
+
+/**
+ * Every readiness probe applied must be able to both fail and pass on the testbed: exactly one handler, and a
+ * tcpSocket/httpGet/grpc port the container declares (the testbed's pods listen on their declared ports only,
+ * so another port could never pass). A bad one is refused at its line (`manifest.yaml:12` for a file).
+ */
+function declareProbes(
+  manifests: KubeObject[],
+  declared: Declared,
+  applyLine: number,
+  // biome-ignore lint/suspicious/noExplicitAny: the step's apply value as written
+  written: any,
+  file: string,
+): void {
+  const text: string | undefined =
+    typeof written === "string"
+      ? written
+      : typeof written?.file === "string"
+        ? (() => {
+            try {
+              return readFileSync(resolve(dirname(resolve(file)), written.file), "utf8");
+            } catch {
+              return undefined;
+            }
+          })()
+        : undefined;
+  // where the n-th "readinessProbe:" of the text is: inline text starts on the line after `apply: |`
+  let seen = 0;
+  const probeAt = (): { file: string; line: number } => {
+    const lines = (text ?? "").split("\n");
+    let n = 0;
+    for (let i = 0; i < lines.length; i++)
+      if (/^\s*readinessProbe:/.test(lines[i]!) && n++ === seen)
+        return typeof written === "string"
+          ? { file, line: applyLine + 1 + i }
+          : { file: resolve(dirname(resolve(file)), written.file), line: i + 1 };
+    return { file, line: applyLine };
+  };
+  for (const m of manifests) {
+    // biome-ignore lint/suspicious/noExplicitAny: manifests as written
+    const spec: any =
+      m.kind === "Pod" ? m.spec : WORKLOADS.has(m.kind) ? (m.spec as any)?.template?.spec : undefined;
+    if (!spec) continue;
+    let probe = false;
+    for (const c of spec.containers ?? []) {
+      const p = c.readinessProbe;
+      if (p === undefined) continue;
+      probe = true;
+      const at = probeAt();
+      seen++;
+      const refuse = (problem: string): never => {
+        throw new ScenarioError(at.file, at.line, problem);
+      };
+      const what = `${m.kind} ${m.metadata?.namespace ?? "default"}/${m.metadata?.name} container ${c.name}: readinessProbe`;
+      const handlers = PROBE_HANDLERS.filter((h) => p?.[h] !== undefined);
+      if (handlers.length !== 1)
+        refuse(
+          `${what} ${handlers.length ? `has ${handlers.length} handlers (${handlers.join(", ")})` : "has no handler"}: it needs exactly one of exec, httpGet, tcpSocket, grpc, or it can neither fail nor pass`,
+        );
+      const port = p[handlers[0]!]?.port;
+      if (handlers[0] !== "exec") {
+        // biome-ignore lint/suspicious/noExplicitAny: container ports as written
+        const ports: any[] = c.ports ?? [];
+        const known = ports.some(
+          (cp) => cp.containerPort === port || (cp.name !== undefined && cp.name === port),
+        );
+        if (port === undefined || !known)
+          refuse(
+            `${what}: ${handlers[0]} port ${port ?? "(none)"} is not one of the container's ports (${ports.map((cp) => cp.name ?? cp.containerPort).join(", ") || "none declared"}); nothing listens there, so it could never pass`,
+          );
+      }
+    }
+    declared.set(`${m.metadata?.namespace ?? "default"}/${m.metadata?.name}`, { kind: m.kind, probe });
+  }
+}
+
+/** A readiness step names a pod (or a workload's pods) of this file that has a readiness probe to fail. */
+function checkReadinessTarget(ref: string, declared: Declared, fail: Fail): void {
+  const glob = ref.endsWith("*");
+  const stem = glob ? ref.slice(0, -1) : ref;
+  const match = [...declared].find(([k, d]) =>
+    d.kind === "Pod"
+      ? glob
+        ? k.startsWith(stem)
+        : k === ref
+      : stem.startsWith(`${k}-`) || (glob && `${k}-`.startsWith(stem)),
+  );
+  if (!match)
+    fail(
+      `readiness: no pod or workload ${ref} is applied before this step in this file, so nothing says it has a readiness probe`,
+      ["readiness", "pod"],
+    );
+  if (!match![1].probe)
+    fail(
+      `readiness: ${match![1].kind} ${match![0]} declares no readinessProbe: kubelet counts it Ready whenever it runs, so its probe cannot fail`,
+      ["readiness", "pod"],
+    );
 }
 
 /** Walk the YAML AST along a JSON path to find the node (for its line). */

@@ -172,6 +172,8 @@ export type StepBody =
   | { kind: "patch"; target: ObjectKey; patch: unknown; patchType: "merge" | "strategic" | "json" }
   | { kind: "label" | "annotate"; target: ObjectKey; set: Record<string, string | null> }
   | { kind: "wait"; pods: PodExpectation }
+  /** Make a pod's readiness probe fail or pass (what its application answers the kubelet's prober). */
+  | { kind: "readiness"; pod: string; passing: boolean }
   | { kind: "reach"; probes: ReachProbe[] }
   | {
       kind: "matrix";

@@ -1,0 +1,54 @@
+/** Readiness probes and `readiness` steps are refused at load time, at their line, when they could not both fail and pass. */
+import { describe, expect, it } from "vitest";
+import { parseScenario } from "../../testbed/scenario/load";
+
+const scenario = (probe: string, step = "readiness: { pod: default/web, probe: fail }") => `name: x
+steps:
+  - apply: |
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: web, namespace: default }
+      spec:
+        containers:
+          - name: c
+            image: i
+            ports: [{ name: http, containerPort: 80 }]
+${probe ? `            readinessProbe: ${probe}\n` : ""}  - ${step}
+  - pods: [{ namespace: default }]
+`;
+
+describe("readiness probes in scenarios", () => {
+  it("takes a probe on a declared port and a step that fails it", () => {
+    const s = parseScenario(scenario("{ tcpSocket: { port: http } }"), "s.yaml");
+    expect(s.steps[1]).toMatchObject({ kind: "readiness", pod: "default/web", passing: false });
+    expect(() => parseScenario(scenario("{ exec: { command: [true] } }"), "s.yaml")).not.toThrow();
+  });
+
+  it("refuses a probe that could never pass, naming its line", () => {
+    expect(() => parseScenario(scenario("{ tcpSocket: { port: 8080 } }"), "s.yaml")).toThrow(
+      /^s\.yaml:12: Pod default\/web container c: readinessProbe: tcpSocket port 8080 is not one of the container's ports \(http\)/,
+    );
+    expect(() => parseScenario(scenario("{ httpGet: { path: /, port: metrics } }"), "s.yaml")).toThrow(
+      /httpGet port metrics is not one of the container's ports/,
+    );
+  });
+
+  it("refuses a probe with no handler or two", () => {
+    expect(() => parseScenario(scenario("{ periodSeconds: 5 }"), "s.yaml")).toThrow(/has no handler/);
+    expect(() =>
+      parseScenario(scenario("{ exec: { command: [true] }, tcpSocket: { port: 80 } }"), "s.yaml"),
+    ).toThrow(/has 2 handlers \(exec, tcpSocket\)/);
+  });
+
+  it("refuses a readiness step for a pod without a probe, or one the file does not apply", () => {
+    expect(() => parseScenario(scenario(""), "s.yaml")).toThrow(
+      /^s\.yaml:12: readiness: Pod default\/web declares no readinessProbe/,
+    );
+    expect(() =>
+      parseScenario(
+        scenario("{ tcpSocket: { port: 80 } }", "readiness: { pod: default/other, probe: fail }"),
+        "s.yaml",
+      ),
+    ).toThrow(/no pod or workload default\/other is applied before this step/);
+  });
+});
