@@ -24,6 +24,7 @@ import type {
 import { checkMatrix, type MatrixContext } from "./matrix-check";
 import { fillTemplates } from "./templates";
 import type { HttpResult, ProbeResult, Testbed } from "./testbed";
+import { kubernetesIngressBackend } from "../oracle/ingress";
 import { clusterDnsAddress } from "../../cluster-dns/cluster";
 import { applyVncOps, describeOwner, fillRunTemplates, fqGlobMatch, ownedBy, refMismatches } from "./vnc";
 
@@ -659,6 +660,11 @@ async function checkHttp(
   else lines.push(`→ HTTP ${r.status}${r.servedBy ? ` from ${r.servedBy}` : ""}`);
   const why = r.proxy ? await describeDecision(tb, r) : [];
   lines.push(...why.map((l) => `  ${l}`));
+  // where Contrail's haproxy and Kubernetes' Ingress rules part ways, say so for this request
+  if (p.to.startsWith("ingress:") && r.connected) {
+    const disagree = await kubernetesDisagrees(tb, p, why.join("\n"));
+    if (disagree) lines.push(`  ${disagree}`);
+  }
   const got = r.connected && r.status === 200 ? "allow" : "deny";
   const text = [...lines, r.drop ? `dropped at ${r.drop.where}: ${r.drop.reason}` : "", ...r.trace].join(
     "\n",
@@ -677,6 +683,27 @@ async function checkHttp(
     output: lines.join("\n"),
     detail: detail.length ? detail.join("\n") : undefined,
   };
+}
+
+/** A line saying where Kubernetes' own Ingress routing would send this request, when not where haproxy did. */
+async function kubernetesDisagrees(
+  tb: Testbed,
+  p: ReachProbe,
+  contrail: string,
+): Promise<string | undefined> {
+  const [namespace, name] = p.to.slice("ingress:".length).split("/") as [string, string];
+  const ing = await tb.kube.get("ingresses", name, namespace).catch(() => undefined);
+  if (!ing) return undefined;
+  const k = kubernetesIngressBackend(ing.spec, p.host, p.path ?? "/");
+  const chosen = /→ backend (\S+)/.exec(contrail)?.[1];
+  const want = k ? `${k.service}:${k.port}` : undefined;
+  if (want === chosen) return undefined;
+  const rule = k?.default
+    ? "its default backend"
+    : k
+      ? `its rule host ${k.host ?? "(any)"} path ${k.path} (pathType ${k.pathType ?? "unset"})`
+      : "no rule and no default backend";
+  return `Kubernetes disagrees: by ${rule} the request goes to ${want ?? "no backend (404)"}; kube-manager's haproxy matches paths exactly (acl path)`;
 }
 
 /** The haproxy decision in the Ingress's words: which rule (pool annotations) and backend (member) took it. */
