@@ -68,8 +68,6 @@ export class HaproxyProcess {
     });
     failed.catch(() => {});
     const pid = child.pid ?? -1;
-    const rec = { pid, ns: o.ns, role: "haproxy" };
-    await recordProcess(stateDir, rec);
     const h = new HaproxyProcess(o.ns, pid, o.config, exited, stateDir, runDir);
     const ports = parseHaproxyConfig(o.config).frontends.map((f) => f.bind.port);
     try {
@@ -78,6 +76,9 @@ export class HaproxyProcess {
       await h.stop();
       throw e;
     }
+    // recorded once `ip netns exec` has become haproxy (the record holds the command line `ctb down` checks
+    // before ending the pid); until then the process is in a recorded ctb- namespace, which teardown empties
+    await recordProcess(stateDir, { pid, ns: o.ns, role: "haproxy" });
     return h;
   }
 
