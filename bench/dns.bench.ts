@@ -1,0 +1,132 @@
+/**
+ * Cluster DNS on the netns datapath: queries per second and p50/p99 latency of A queries for a Service name
+ * (`web.default.svc.cluster.local`, answered from the cluster's state by the CoreDNS pod's server), each a UDP
+ * datagram with its own source port (a new flow), `concurrency` in flight:
+ * - from a client pod on the other node to the kube-dns ClusterIP (ECMP floating IP, DNAT to the CoreDNS pod,
+ *   MPLSoUDP between the computes);
+ * - from a client pod on the CoreDNS pod's own node to the same ClusterIP;
+ * - baseline, in the same run: the same server queried inside its own pod namespace (127.0.0.1: no vrouter).
+ * Prints each figure, the ratios to the baseline and the load average. Needs root (network namespaces).
+ * Run: `node --import tsx bench/dns.bench.ts [seconds] [concurrency]` (default 3 s, 4 in flight).
+ */
+import { join } from "node:path";
+import { query } from "../cluster-dns/zone";
+import { netnsUsable } from "../fake-vrouter/netns/index";
+import { execIn } from "../fake-vrouter/netns/ns";
+import { startTestbed } from "../testbed/env";
+import { runScenario } from "../testbed/runner/run";
+import { parseScenario } from "../testbed/scenario/load";
+import { load } from "./support";
+
+const SECONDS = Number(process.argv[2] ?? 3);
+const CONCURRENCY = Number(process.argv[3] ?? 4);
+const NAME = "web.default.svc.cluster.local";
+
+const WORLD = `name: bench-dns
+controller: { model: r5 }
+nodes: [node-1, node-2]
+steps:
+  - apply: { file: ${join(import.meta.dirname, "../scenarios/manifests/cluster-dns.yaml")} }
+  - apply: |
+      apiVersion: v1
+      kind: Service
+      metadata: { name: web, namespace: default }
+      spec: { selector: { app: web }, ports: [{ port: 80 }] }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: a, namespace: default }
+      spec: { nodeName: node-2, containers: [{ name: c, image: agnhost }] }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: b, namespace: default }
+      spec: { nodeName: node-1, containers: [{ name: c, image: agnhost }] }
+  - pods: [{ namespace: kube-system, name: coredns }, { namespace: default, count: 2 }]
+  - reach: { from: default/a, to: "dns:kube-dns.kube-system.svc.cluster.local", proto: udp, port: 53, expect: allow }
+`;
+
+/** Runs inside a namespace: `concurrency` loops of one query / one response for `seconds`; prints JSON. */
+const LOADGEN = (ip: string, hex: string) => `
+const dgram = require("node:dgram");
+const q = Buffer.from("${hex}", "hex");
+const lat = []; let errors = 0; const end = Date.now() + ${SECONDS * 1000};
+function one(i) {
+  if (Date.now() > end) return Promise.resolve();
+  return new Promise((resolve) => {
+    const s = dgram.createSocket("udp4");
+    const t0 = process.hrtime.bigint();
+    const done = (ok) => { clearTimeout(t); s.close(); if (ok) lat.push(Number(process.hrtime.bigint() - t0) / 1e6); else errors++; resolve(); };
+    const t = setTimeout(() => done(false), 2000);
+    s.on("message", (m) => done((m[3] & 15) === 0 && m.readUInt16BE(6) > 0));
+    s.on("error", () => done(false));
+    s.send(q, 53, "${ip}");
+  }).then(() => one(i));
+}
+const t = Date.now();
+Promise.all(Array.from({ length: ${CONCURRENCY} }, (_, i) => one(i))).then(() => {
+  lat.sort((a, b) => a - b);
+  const p = (x) => lat[Math.min(lat.length - 1, Math.floor(x * lat.length))];
+  console.log(JSON.stringify({ n: lat.length, errors, seconds: (Date.now() - t) / 1000, p50: p(0.5), p99: p(0.99) }));
+});`;
+
+interface Figures {
+  n: number;
+  errors: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+}
+
+async function measure(netns: string, ip: string): Promise<Figures> {
+  const r = await execIn(netns, process.execPath, ["-e", LOADGEN(ip, query(NAME).toString("hex"))], {
+    timeoutMs: (SECONDS + 30) * 1000,
+  });
+  if (r.code !== 0) throw new Error(`DNS load generator in ${netns} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim()) as Figures;
+}
+
+const qps = (f: Figures) => f.n / f.seconds;
+const line = (label: string, f: Figures) =>
+  `${label.padEnd(48)} ${qps(f).toFixed(0).padStart(6)} queries/s  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms  (${f.n} answered, ${f.errors} errors)`;
+
+async function main(): Promise<void> {
+  if (!(await netnsUsable())) {
+    console.log("dns bench: needs root and iproute2 — skipped");
+    return;
+  }
+  // the world is a scenario's text; the manifest path in it is absolute
+  const scenario = parseScenario(WORLD, "bench-dns.yaml");
+  const tb = await startTestbed(scenario, {
+    datapath: "netns",
+    cluster: { kind: "embedded" },
+    workDir: join(process.cwd(), ".ctb", "bench-dns"),
+  });
+  try {
+    const report = await runScenario(scenario, tb);
+    if (report.failed > 0) throw new Error("the bench world did not come up (a check failed)");
+    const dnsIp: string = (await tb.kube.get("services", "kube-dns", "kube-system")).spec.clusterIP;
+    const coredns = tb.netnsEndpoint("kube-system/coredns")!;
+    const [a, b] = [tb.netnsEndpoint("default/a")!, tb.netnsEndpoint("default/b")!];
+    const near = a.node === coredns.node ? a : b;
+    const far = near === a ? b : a;
+    console.log(
+      `${SECONDS} s per path, ${CONCURRENCY} queries in flight, CoreDNS on ${coredns.node}; load average before: ${load()}`,
+    );
+    const base = await measure(coredns.netns, "127.0.0.1");
+    const sameNode = await measure(near.netns, dnsIp);
+    const otherNode = await measure(far.netns, dnsIp);
+    console.log(line("CoreDNS pod's own namespace, 127.0.0.1 (baseline)", base));
+    console.log(line(`pod on ${near.node} → kube-dns ClusterIP`, sameNode));
+    console.log(line(`pod on ${far.node} → kube-dns ClusterIP`, otherNode));
+    console.log(
+      `ratio to baseline: same node ${(qps(sameNode) / qps(base)).toFixed(2)}x queries/s, p99 ${(sameNode.p99 / base.p99).toFixed(2)}x; ` +
+        `other node ${(qps(otherNode) / qps(base)).toFixed(2)}x queries/s, p99 ${(otherNode.p99 / base.p99).toFixed(2)}x`,
+    );
+    console.log(`load average after: ${load()}`);
+  } finally {
+    await tb.close();
+  }
+}
+
+await main();
