@@ -550,6 +550,7 @@ export function translatePod(
     return b.done();
   }
   const net = layout.podNetwork(pod, ns, b.warn);
+  warnAppLabel(pod.metadata.labels, `pod ${key}`, b.warn);
   // an annotated network none of this cluster's namespaces has: only someone else can create it
   if (
     net.source !== "default" &&
@@ -613,6 +614,25 @@ export function translatePod(
       to: vmiFq,
     });
   return b.done();
+}
+
+/** Seed 000 §3.3's app-isolation label (docs/architecture.md: only the pre-R4 kube-network-manager read it). */
+export const APP_LABEL = "opencontrail.org/name";
+
+/**
+ * The label of seed 000 §3.3 ("a virtual network per app") is ignored by kube-manager (R4.0 on: no
+ * vnc_*.py reads it); said once per object, since the seed promises isolation a user will not get.
+ */
+function warnAppLabel(
+  labels: Record<string, string> | undefined,
+  what: string,
+  warn: (m: string) => void,
+): void {
+  const app = labels?.[APP_LABEL];
+  if (app !== undefined)
+    warn(
+      `${what}: label ${APP_LABEL}=${app} is ignored, as kube-manager R4.0 and later ignore it (seed 000 §3.3 app isolation: no network per app); isolate apps with NetworkPolicies on a label without '/' (R5's NetworkPolicy target selector keeps the '/' that pods' tags escape)`,
+    );
 }
 
 function podVmiFq(layout: Layout, pod: PodObject): string[] {
