@@ -10,7 +10,7 @@
  * Example: `const h = await HaproxyProcess.start({ ns, config, name: lbUuid, stateDir }); … await h.stop()`.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertTestbedName, execIn, NetnsError } from "../netns/ns";
 import { DEFAULT_STATE_DIR, forgetProcess, recordProcess } from "../netns/pidfiles";
@@ -46,6 +46,10 @@ export class HaproxyProcess {
     stateDir?: string;
   }): Promise<HaproxyProcess> {
     assertTestbedName(o.ns);
+    if (!onPath("haproxy"))
+      throw new NetnsError(
+        "an Ingress on the netns datapath runs haproxy, which is not installed: `bash .ci/setup.sh --runtime` (as root) installs Debian's package",
+      );
     const stateDir = o.stateDir ?? DEFAULT_STATE_DIR;
     const runDir = join(stateDir, `haproxy-${o.name}`);
     mkdirSync(runDir, { recursive: true });
@@ -92,6 +96,12 @@ export class HaproxyProcess {
     await forgetProcess(this.stateDir, { pid: this.pid, ns: this.ns, role: "haproxy" });
     rmSync(this.runDir, { recursive: true, force: true });
   }
+}
+
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin")
+    .split(":")
+    .some((d) => d && existsSync(join(d, cmd)));
 }
 
 /** Until every port has a listening TCP socket in the namespace (5 s at most). */
