@@ -114,7 +114,8 @@ Example: ctb describe pod -n test-isolated-ns example3-67d6cf5cc8-4mmz6
 
 Run a command in the pod; exit with its exit code. The pod may be named by a prefix glob (example1-*).
 On the netns datapath any program runs in the pod's network namespace; on the simulated datapath pods run
-no programs and only ping is answered, by sending probes through the engine.
+no programs: ping and nslookup are answered by sending packets through the engine (nslookup to the
+cluster DNS, the kube-dns Service).
 
   -n, --namespace <ns>     namespace (default "default")
   -i, --stdin              pass stdin to the command (netns)

@@ -13,7 +13,7 @@ import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type KubeObject, KubeApiError, RESOURCES, type ResourceName } from "../../controller/kube/api";
-import type { ProbeProto, ProbeResult } from "../runner/testbed";
+import type { DnsResult, ProbeProto, ProbeResult } from "../runner/testbed";
 import { type ReachProbe, ScenarioError, type Step } from "../scenario/types";
 import { stringify } from "yaml";
 import { CommandError, envFlags, parseVerbArgs, UsageError, withOverrides } from "./flags";
@@ -248,6 +248,15 @@ export async function serve(args: string[]): Promise<number> {
   app.post("/probe", async (req, res) => {
     try {
       res.json(await tb.probe(req.body));
+    } catch (e) {
+      fail(res, e, 400);
+    }
+  });
+  // `ctb exec <pod> -- nslookup` on the simulated datapath: one query through the engines to the cluster DNS
+  app.post("/dns", async (req, res) => {
+    try {
+      if (!tb.resolve) throw new Error(`DNS queries are not supported on the ${tb.datapath} datapath`);
+      res.json(await tb.resolve(req.body));
     } catch (e) {
       fail(res, e, 400);
     }
@@ -677,7 +686,49 @@ export async function exec(args: string[]): Promise<number> {
     if (r.error) throw new CommandError(`cannot run ${cmd[0]} in ${pod.netns}: ${r.error.message}`);
     return r.status ?? 1;
   }
+  if (cmd[0] === "nslookup") return simNslookup(s, pod.endpoint, cmd);
   return simPing(s, pod.endpoint, cmd);
+}
+
+/**
+ * Simulated datapath: `nslookup [-type=A|SRV] <name> [server]` is one DNS query through the engines to the
+ * server (default the kube-dns Service's ClusterIP), answered by the cluster DNS core; exit 1 without an answer.
+ */
+async function simNslookup(s: SessionState, endpoint: string, cmd: string[]): Promise<number> {
+  const typeArg = cmd.find((a) => /^-(type|query|q)=/i.test(a));
+  const qtype = (typeArg?.split("=")[1] ?? "A").toUpperCase();
+  const rest = cmd.slice(1).filter((a) => a !== typeArg);
+  if (rest.length < 1 || rest.length > 2 || (qtype !== "A" && qtype !== "SRV"))
+    throw new UsageError(
+      `on the simulated datapath exec supports nslookup [-type=A|SRV] <name> [server] (got "${cmd.join(" ")}")`,
+    );
+  const [name, given] = rest as [string, string | undefined];
+  let server = given;
+  if (!server) {
+    const svc = await control<KubeObject>(s, "/kube/services/kube-dns?namespace=kube-system").catch(
+      () => undefined,
+    );
+    server = svc?.spec?.clusterIP;
+    if (!server)
+      throw new CommandError(
+        "no cluster DNS: there is no Service kube-system/kube-dns (apply scenarios/manifests/cluster-dns.yaml); name the server: nslookup <name> <server>",
+      );
+  }
+  const r = await control<DnsResult>(s, "/dns", { from: endpoint, server, name, qtype });
+  process.stdout.write(`Server:\t\t${server}\nAddress:\t${server}#53\n\n`);
+  if (r.rcode === undefined) {
+    process.stdout.write(
+      `;; connection timed out; no servers could be reached${r.drop ? ` (dropped at ${r.drop.where}: ${r.drop.reason})` : ""}\n`,
+    );
+    return 1;
+  }
+  if (r.rcode !== "NOERROR") {
+    process.stdout.write(`** server can't find ${name}: ${r.rcode}\n`);
+    return 1;
+  }
+  for (const a of r.answers) process.stdout.write(`${a}\n`);
+  if (r.answers.length === 0) process.stdout.write(`*** Can't find ${name}: No answer\n`);
+  return 0;
 }
 
 /** Simulated datapath: the pod has no processes; ping is answered by sending probes through the engine. */
@@ -700,7 +751,7 @@ async function simPing(s: SessionState, endpoint: string, cmd: string[]): Promis
   }
   if (cmd[0] !== "ping" || parsed.positionals.length !== 1) {
     throw new UsageError(
-      `on the simulated datapath pods run no programs; exec supports: ping [-c N] <ip> (got "${cmd.join(" ")}")`,
+      `on the simulated datapath pods run no programs; exec supports: ping [-c N] <ip>, nslookup [-type=A|SRV] <name> [server] (got "${cmd.join(" ")}")`,
     );
   }
   const ip = parsed.positionals[0]!;
