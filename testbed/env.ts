@@ -160,6 +160,9 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     checkAbort();
 
     const nodes: NodeEmulator[] = [];
+    // all at once: a node stopping waits for its pods' work in flight (a port waiting for the agent's next
+    // recomputation), and fifty nodes one after another waited fifty times
+    closers.push(() => Promise.all(nodes.map((n) => n.stop())));
     for (const [i, n] of scenario.nodes.entries()) {
       const node = await startNodeEmulator({
         kube,
@@ -169,7 +172,6 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
         leaseRenewMs: opts.cluster.kind === "embedded" ? 0 : 10_000,
         log,
       });
-      closers.push(() => node.stop());
       nodes.push(node);
     }
 
