@@ -50,6 +50,35 @@ describe("ctb exec nslookup (simulated datapath)", () => {
     );
   });
 
+  it("ctb trace takes a DNS name: resolved from the source, then the packet's fate; a name that does not resolve says why", () => {
+    const ok = ctb(
+      "trace",
+      "default/client",
+      "dns:web.default.svc.cluster.local",
+      "--proto",
+      "tcp",
+      "--port",
+      "80",
+    );
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.out).toMatch(
+      /^default\/client → dns:web\.default\.svc\.cluster\.local \(10\.96\.\d+\.\d+\) tcp\/80: delivered/,
+    );
+    const nx = ctb(
+      "trace",
+      "default/client",
+      "dns:nothing.default.svc.cluster.local",
+      "--proto",
+      "tcp",
+      "--port",
+      "80",
+    );
+    expect(nx.code).toBe(1);
+    expect(nx.err).toContain(
+      "dns:nothing.default.svc.cluster.local does not resolve from default/client: → NXDOMAIN",
+    );
+  });
+
   it("other programs are a usage error naming what works", () => {
     const r = ctb("exec", "client", "--", "dig", "x");
     expect(r.code).toBe(2);

@@ -294,7 +294,7 @@ export async function serve(args: string[]): Promise<number> {
     }
     try {
       const src = await resolveSource(tb, probe.from);
-      const dst = await resolveTarget(tb, probe.to, probe.port);
+      const dst = await resolveTarget(tb, probe.to, probe.port, src.endpoint);
       const result = await tb.probe({
         from: src.endpoint,
         toIp: dst.ip,

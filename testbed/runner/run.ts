@@ -470,7 +470,20 @@ export interface Target {
 }
 
 /** A reach/matrix destination (pod ref or glob, service:<ns>/<name>, host:<name>, IP) to an address; `ctb trace` uses it too. */
-export async function resolveTarget(tb: Testbed, to: string, port?: number): Promise<Target> {
+export async function resolveTarget(tb: Testbed, to: string, port?: number, from?: string): Promise<Target> {
+  if (to.startsWith("dns:")) {
+    // a name is resolved by the source's own query to the cluster DNS (through the datapath)
+    if (!from) throw new Error(`${to}: a DNS name is resolved from a source pod (reach and trace take it)`);
+    const l = await lookUpName(tb, from, to.slice("dns:".length));
+    if (!l.address) {
+      // an answer (NXDOMAIN) says it all; a lost query comes with the trace that explains the loss
+      const answered = !/dropped|no DNS response/.test(l.lines[1] ?? "");
+      throw new Error(
+        `${to} does not resolve from ${from}: ${(answered ? l.lines.slice(1, 2) : l.lines.slice(1)).join("\n")}`,
+      );
+    }
+    return { ip: l.address, port, label: `${to} (${l.address})` };
+  }
   if (to.startsWith("service:")) {
     const [namespace, name] = to.slice("service:".length).split("/") as [string, string];
     const svc = await tb.kube.get("services", name, namespace);
