@@ -1,6 +1,9 @@
 /** Readiness probes and `readiness` steps are refused at load time, at their line, when they could not both fail and pass. */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseScenario } from "../../testbed/scenario/load";
+import { loadScenario, parseScenario } from "../../testbed/scenario/load";
 
 const scenario = (probe: string, step = "readiness: { pod: default/web, probe: fail }") => `name: x
 steps:
@@ -50,5 +53,17 @@ describe("readiness probes in scenarios", () => {
         "s.yaml",
       ),
     ).toThrow(/no pod or workload default\/other is applied before this step/);
+  });
+
+  it("points into a manifest file at the probe's own line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ctb-probe-"));
+    writeFileSync(
+      join(dir, "web.yaml"),
+      "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web }\nspec:\n  template:\n    spec:\n      containers:\n        - name: c\n          image: i\n          readinessProbe: { tcpSocket: { port: 8080 } }\n",
+    );
+    writeFileSync(join(dir, "s.yaml"), "name: x\nsteps:\n  - apply: { file: web.yaml }\n  - pods: [{}]\n");
+    expect(() => loadScenario(join(dir, "s.yaml"))).toThrow(
+      /web\.yaml:10: Deployment default\/web container c: readinessProbe: tcpSocket port 8080 is not one of the container's ports \(none declared\)/,
+    );
   });
 });
