@@ -20,6 +20,7 @@ import {
   hasPort,
   ingressBackends,
   type KubeSnapshot,
+  loadBalanced,
   type Layout,
   podTags,
   policyInvolvedPods,
@@ -101,13 +102,27 @@ export function affectedUnits(
       // an Ingress's members are its backend Services' cluster IPs (vnc_ingress.py update_ingress_backend)
       const ns = o.metadata.namespace!;
       const units = [unitKey.service(ns, o.metadata.name!)];
+      // r5: a Service with a load balancer has its `<c>-svc` tag, and rules of Ingresses naming it
+      const came =
+        loadBalanced(t === "delete" ? undefined : o) !==
+        loadBalanced(old ?? (t === "delete" ? o : undefined));
+      if (came && layout.r5) units.unshift(unitKey.tags());
+      let named = false;
       for (const i of inNamespace(snap.ingresses, ns))
-        if (ingressBackends(i.spec, quiet, "").some((b) => b.serviceName === o.metadata.name))
+        if (ingressBackends(i.spec, quiet, "").some((b) => b.serviceName === o.metadata.name)) {
           units.push(unitKey.ingress(ns, i.metadata.name!));
+          named = true;
+        }
+      if (came && named && layout.upstreamPolicies) units.push(unitKey.policies());
       return { units, selectors: false };
     }
-    case "ingresses":
-      return { units: [unitKey.ingress(o.metadata.namespace!, o.metadata.name!)], selectors: false };
+    case "ingresses": {
+      const units = [unitKey.ingress(o.metadata.namespace!, o.metadata.name!)];
+      // r5: its `ingress=` tag; the upstream layout: its rules in `<c>-Ingress`
+      if (t !== "update" && layout.r5) units.unshift(unitKey.tags());
+      if (layout.upstreamPolicies) units.push(unitKey.policies());
+      return { units, selectors: false };
+    }
     case "endpoints":
       return { units: [unitKey.service(o.metadata.namespace!, o.metadata.name!)], selectors: false };
     case "endpointslices": {

@@ -25,8 +25,10 @@ import {
   PORT_POOL_LIST,
   portPoolOwner,
   linkLocalOwner,
+  memberUids,
   parseUnitKey,
   putObject,
+  ServiceMembers,
   translateUnit,
   UNIT_RANK,
   unitDeps,
@@ -146,6 +148,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     ingresses: new Map(),
   };
   const podsByUid = new Map<string, KubeObject>();
+  /** pod uid → the Services it is a member of (its VMI's `<c>-svc` tag), kept per Service: see service-tags.ts */
+  const members = new ServiceMembers(memberUids);
   /** which pods NetworkPolicies select (r5 per-pod layout) or put in security groups (r4): see affected.ts */
   let selectors: SelectorState = NO_SELECTORS;
   const tagUsers = new TagUsers();
@@ -199,7 +203,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     // a translation that throws is a bug: it propagates, but the unit still leaves the queue
     let outcome: Outcome = { ok: false, message: "translation failed", blocked: false };
     try {
-      const ctx = { podsByUid, involved: selectors.involved };
+      const ctx = { podsByUid, involved: selectors.involved, members };
       // nested mode: a pod needs its VM's interface, which someone else makes: read the underlay afresh
       if (layout.nested && k.startsWith("Pod/")) await reconciler.refreshNested(layout.nestedUnderlay());
       const desired = translateUnit(k, snap, layout, reconciler.view, ctx);
@@ -353,6 +357,16 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     }
     const a = affectedUnits(r, t, o, old, snap, layout);
     for (const k of a.units) queue.enqueue(k);
+    // r5: the pods that joined or left a Service whose members may have changed carry its `<c>-svc` tag
+    if (layout.r5 && (r === "endpointslices" || r === "endpoints" || r === "services"))
+      for (const k of a.units) {
+        const u = parseUnitKey(k);
+        if (u.kind !== "Service") continue;
+        for (const uid of members.refresh(snap, `${u.namespace}/${u.name}`)) {
+          const p = podsByUid.get(uid);
+          if (p) queue.enqueue(unitKey.pod(p.metadata.namespace!, p.metadata.name!));
+        }
+      }
     if (a.tags && tagUsers.change(a.tags.before, a.tags.after)) queue.enqueue(unitKey.tags());
     if (a.selectors) {
       const s = selectorUnits(layout, snap, selectors, reconciler.owned.has(unitKey.policies()));

@@ -14,8 +14,10 @@ import { policyInvolvedPods, translatePolicies } from "./netpol";
 import { r4Policies, translateR4Policies } from "./netpol-r4";
 import { translateUpstreamPolicies } from "./netpol-upstream";
 import { parseUnitKey, unitKey } from "./names";
+import { ServiceMembers } from "./service-tags";
 import type { KubeSnapshot, UnitDesired, VncView } from "./types";
 import {
+  endpointTargets,
   podIndex,
   translateCluster,
   translateNamespace,
@@ -30,6 +32,7 @@ export { ingressBackends, ingressLbVmiName } from "./ingress";
 export { Layout } from "./layout";
 export { policyInvolvedPods } from "./netpol";
 export { r4Membership } from "./netpol-r4";
+export { ingressRules, ingressTag, loadBalanced, ServiceMembers, serviceTag } from "./service-tags";
 export { hasPort, LINK_LOCAL_LIST, linkLocalOwner, PORT_POOL_LIST, podTags, portPoolOwner } from "./units";
 export * from "./names";
 export * from "./types";
@@ -100,6 +103,8 @@ export function unitDeps(key: string, snap: KubeSnapshot, layout?: Layout): stri
       // members are its backend Services' cluster IPs: their units first
       const svcs = ingressBackends(ing.spec, () => {}, "").map((b) => `${u.namespace}/${b.serviceName}`);
       return [
+        // r5: its VMI carries the `ingress=` and `namespace=` tags
+        ...(layout?.r5 ? [unitKey.tags()] : []),
         unitKey.cluster(),
         unitKey.namespace(u.namespace!),
         ...[...new Set(svcs)]
@@ -130,12 +135,19 @@ export interface TranslateContext {
   podsByUid: ReadonlyMap<string, KubeObject>;
   /** `ns/pod` of the pods NetworkPolicies select or name (they carry identity tags) */
   involved: ReadonlySet<string>;
+  /** pod uid → the Services it is a member of (their `<c>-svc` tag on its VMI) */
+  members: Pick<ServiceMembers, "of">;
 }
+
+/** The Services' ready endpoint pods, as their load balancers' members are made (translateService). */
+export const memberUids = (snap: KubeSnapshot, svc: Parameters<typeof endpointTargets>[1]) =>
+  endpointTargets(snap, svc).map((t) => t.podUid);
 
 export function translationContext(snap: KubeSnapshot, layout: Layout): TranslateContext {
   return {
     podsByUid: podIndex(snap),
     involved: layout.perPodPolicies ? policyInvolvedPods(layout, snap) : new Set(),
+    members: ServiceMembers.of(snap, memberUids),
   };
 }
 
@@ -164,6 +176,7 @@ export function translateUnit(
         `${u.namespace}/${u.name}`,
         ctx.involved,
         layout.r4SecurityGroups ? r4Policies(layout, snap, u.namespace) : [],
+        ctx.members.of(snap.pods.get(`${u.namespace}/${u.name}`)?.metadata.uid),
       );
     case "Policies":
       if (layout.upstreamPolicies)

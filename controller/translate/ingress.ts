@@ -15,6 +15,7 @@ import type { KubeObject } from "../kube/api";
 import type { Layout } from "./layout";
 import { tagName, unitKey, uuid5 } from "./names";
 import type { DesiredRef, KubeSnapshot, SubnetOf, UnitDesired, VncView } from "./types";
+import { ingressTag } from "./service-tags";
 import { UnitBuilder } from "./units";
 
 const ref = (to: string[]): DesiredRef => ({ to });
@@ -123,9 +124,11 @@ export function translateIngress(
     {
       virtual_network_refs: [ref(net.vn)],
       security_group_refs: [ref(layout.securityGroup(nsName))],
-      // vnc_ingress.py `process` labels the Ingress with its namespace (r5 tags, as a pod's); the firewall's
-      // allowall rules match it
-      ...(layout.r5 ? { tag_refs: [ref([tagName("namespace", nsName)])] } : {}),
+      // vnc_ingress.py `process` labels the Ingress `ingress=<c>-<ns>-<name>` and with its namespace (r5 tags,
+      // as a pod's): the `<c>-Ingress` rules match the first, the allowall rules the second
+      ...(layout.r5
+        ? { tag_refs: [ref([ingressTag(layout, nsName, name)]), ref([tagName("namespace", nsName)])] }
+        : {}),
     },
     { uuid: uuid5(uid, "lb-vmi") },
   );

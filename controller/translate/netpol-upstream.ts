@@ -3,7 +3,7 @@
  * `vnc_network_policy.py`, `vnc_namespace.py`, `vnc_ingress.py`): one cluster application-policy-set `<aps>`
  * (aps_name, else the cluster name) tagged `application=<c>`, holding, in sequence order,
  *
- *   `<c>-Ingress`        ingress-to-service rules (none until Ingress is modelled)
+ *   `<c>-Ingress`        `<c>-Ingress-<ns>-<ingress>-<svc>`: ingress=… → <c>-svc=… pass (service-tags.ts)
  *   `<c>-<ns>-<np>`      one firewall-policy per NetworkPolicy, in the order they appeared
  *   `<c>-denyall`        (annotation tail) `<ns>-ingress-<np>-denyall` / `<ns>-egress-<np>-default-deny-all`
  *   `<c>-allowall`       (annotation after_tail) `<c>-Namespace-<ns>-ingress` / `-egress` for every namespace
@@ -37,6 +37,7 @@ import type { NamespaceObject, NetworkPolicyObject, PodObject } from "../kube/ob
 import type { KubeObject } from "../kube/api";
 import type { Layout } from "./layout";
 import { tagName } from "./names";
+import { ingressRules } from "./service-tags";
 import type { KubeSnapshot, UnitDesired } from "./types";
 import type { UnitBuilder } from "./units";
 
@@ -366,7 +367,15 @@ export function translateUpstreamPolicies(layout: Layout, snap: KubeSnapshot, b:
   const ingressFp = [PM, `${c}-Ingress`];
   const denyFp = [PM, `${c}-denyall`];
   const allowFp = [PM, `${c}-allowall`];
-  b.add("firewall-policy", ingressFp, {}, { firewall_rule_refs: [] });
+  // vnc_ingress.py add_ingress_to_service_rule: haproxy (ingress=…) → the backend's members (<c>-svc=…)
+  const ingressAllow: Rule[] = ingressRules(layout, snap).map((r) => ({
+    name: r.name,
+    action: "pass",
+    endpoint_1: { tags: [r.from] },
+    endpoint_2: { tags: [r.to] },
+    service: ANY_SERVICE,
+  }));
+  b.add("firewall-policy", ingressFp, {}, { firewall_rule_refs: refsOf(ingressAllow, 1) });
   b.add(
     "firewall-policy",
     denyFp,

@@ -9,6 +9,7 @@ import type { NamespaceObject, NodeObject, PodObject, ServiceObject } from "../k
 import { type ManagedType, parentTypeOf } from "../contrail-types";
 import { defaultDeny, type R4Policy, r4PodSecurityGroups } from "./netpol-r4";
 import { escapeLabel, upstreamPodLabels, upstreamPolicyTags } from "./netpol-upstream";
+import { memberTag, serviceAndIngressTags } from "./service-tags";
 import type { KubeObject } from "../kube/api";
 import { GSC, IP_FABRIC_VN, type Layout, NETWORK_ANNOTATION, parseNetworkAnnotation } from "./layout";
 import { fqUuid, type KeyValue, ownerAnnotations, tagName, unitKey, uuid5 } from "./names";
@@ -191,7 +192,8 @@ export function podTags(
 }
 
 /**
- * Every tag in use: (r5) `application=<c>`, `namespace=<ns>` per namespace and one per pod label; identity
+ * Every tag in use: (r5) `application=<c>`, `namespace=<ns>` per namespace, one per pod label, `<c>-svc=<svc>`
+ * per Service and `ingress=<c>-<ns>-<name>` per Ingress (service-tags.ts); identity
  * tags of pods NetworkPolicies name (both models). Shared by many units, so owned by this one.
  */
 export function translateTags(
@@ -212,6 +214,8 @@ export function translateTags(
   }
   // the upstream layout's rules name label tags whether or not a pod carries them (kube-manager creates them)
   if (layout.upstreamPolicies) for (const t of upstreamPolicyTags(layout, snap)) names.add(t);
+  // `<c>-svc=<svc>` per Service, `ingress=<c>-<ns>-<name>` per Ingress (made with them, members or not)
+  for (const t of serviceAndIngressTags(layout, snap)) names.add(t);
   for (const p of snap.pods.values())
     if (hasPort(p))
       for (const t of podTags(layout, p, involved, snap.namespaces.get(p.metadata.namespace!))) names.add(t);
@@ -527,6 +531,7 @@ export function translatePod(
   key: string,
   involved: ReadonlySet<string>,
   r4Policies: R4Policy[] = [],
+  services: readonly string[] = [],
 ): UnitDesired {
   const [nsName, podName] = key.split("/");
   const b = new UnitBuilder(layout, unitKey.pod(nsName, podName));
@@ -564,6 +569,8 @@ export function translatePod(
   const vmiFq = podVmiFq(layout, pod);
   const vmiName = vmiFq.at(-1)!;
   const vmiUuid = podVmiUuid(uid);
+  // vnc_endpoints.py `_add_pod_to_service`: a Service member's VMI carries `<c>-svc=<svc>` too
+  const svcTag = memberTag(layout, key, services, b.warn);
   b.add(
     "virtual-machine-interface",
     vmiFq,
@@ -575,7 +582,9 @@ export function translatePod(
       security_group_refs: namespaceGroups(layout, nsName)
         .concat(layout.r4SecurityGroups ? r4PodSecurityGroups(pod, r4Policies) : [])
         .map((g) => ref(g)),
-      tag_refs: podTags(layout, pod, involved, snap.namespaces.get(nsName)).map((t) => ref([t])),
+      tag_refs: podTags(layout, pod, involved, snap.namespaces.get(nsName))
+        .concat(svcTag ? [svcTag] : [])
+        .map((t) => ref([t])),
     },
     {
       uuid: vmiUuid,
