@@ -31,7 +31,7 @@
  *   CPU (2 GB) and was stopped.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { load } from "./support";
@@ -154,21 +154,25 @@ async function main() {
       const w = writeWorld(dir, { pods, policies });
       const loadBefore = load();
       const ctb = await timed(process.execPath, ["bin/ctb", "run", join(dir, "scenario.yaml"), "--json"]);
-      let report: any;
+      let report: {
+        scenarios: {
+          checks: {
+            kind: string;
+            verdict: string;
+            name: string;
+            output?: string;
+            detail?: string;
+            durationMs: number;
+          }[];
+        }[];
+      };
       try {
         report = JSON.parse(ctb.stdout);
       } catch {
         console.log(`${pods} pods: ctb run failed (exit ${ctb.status}): ${ctb.stderr.slice(-2000)}`);
         continue;
       }
-      const checks = report.scenarios[0].checks as {
-        kind: string;
-        verdict: string;
-        name: string;
-        output?: string;
-        detail?: string;
-        durationMs: number;
-      }[];
+      const checks = report.scenarios[0].checks;
       const podsCheck = checks.find((c) => c.kind === "pods");
       const matrix = checks.find((c) => c.kind === "matrix");
       const table = matrix?.output ? parseTable(matrix.output) : new Map();
