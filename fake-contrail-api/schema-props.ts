@@ -248,6 +248,21 @@ export const LoadbalancerHealthmonitorType = obj({
   expected_codes: str(),
 });
 
+export const ServiceHealthCheckType = obj({
+  enabled: bool(),
+  health_check_type: str("link-local", "end-to-end", "segment", "bfd", "vn-ip-list"),
+  monitor_type: str("PING", "HTTP", "BFD"),
+  delay: int(),
+  delayUsecs: int(),
+  timeout: int(),
+  timeoutUsecs: int(),
+  max_retries: int(),
+  http_method: str(),
+  url_path: str(),
+  expected_codes: str(),
+  target_ip_all: bool(),
+});
+
 export const VirtualDnsType = obj({
   domain_name: str(),
   dynamic_records_from_client: bool(),

@@ -231,6 +231,7 @@ const DEFS = {
       "security-group": null,
       "virtual-machine-interface": null,
       "routing-instance": any(),
+      "service-health-check": null,
     },
     required: ["virtual_network_refs"],
     defaults: { port_security_enabled: true, virtual_machine_interface_disable_policy: false },
@@ -331,6 +332,12 @@ const DEFS = {
     parents: ["project"],
     props: { loadbalancer_healthmonitor_properties: P.LoadbalancerHealthmonitorType },
     refs: {},
+  }),
+  /** What the vrouter agent probes per VMI that refers to it (svc-monitor's native driver makes one per pool's monitor). */
+  "service-health-check": def({
+    parents: ["project"],
+    props: { service_health_check_properties: P.ServiceHealthCheckType },
+    refs: { "service-instance": any() },
   }),
   tag: def({
     parents: ["config-root", "project"],

@@ -272,6 +272,11 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
             `pod ${pod} does not run on any node of this testbed (node ${obj.spec?.nodeName ?? "none"})`,
           );
       },
+      setHealth: async (pod, passing) => {
+        const [namespace, podName] = pod.split("/") as [string, string];
+        const obj = await kube.get("pods", podName, namespace);
+        return agents.setHealthAnswer(obj.metadata.uid!, passing);
+      },
       http: dp.http ? (req) => dp.http!(req) : undefined,
       reach: dp.reach ? (req) => dp.reach!(req) : undefined,
       netnsEndpoint: (name) => dp.netnsEndpoint?.(name),

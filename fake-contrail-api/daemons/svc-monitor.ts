@@ -16,6 +16,7 @@ import { randomUUID } from "node:crypto";
 import type { ConfigView } from "./config-mirror";
 import type { Plan, Reconciler } from "./daemon-loop";
 import type { VncWrite } from "../../controller/vnc/client";
+import { planHealthChecks } from "./health-check";
 import {
   type FloatingIp,
   fqString,
@@ -180,6 +181,7 @@ export function planNativeLoadbalancers(view: ConfigView, newUuid: () => string 
     }
   }
   writes.push(...planLbVmiFips(view, notes));
+  writes.push(...planHealthChecks(view, newUuid));
   // Floating IPs under an instance-ip are this driver's alone; any not wanted any more goes.
   for (const fip of view.list<FloatingIp>("floating-ip")) {
     if (fip.parent_type !== "instance-ip") continue;
@@ -294,6 +296,8 @@ export const svcMonitor: Reconciler = {
     "virtual-machine-interface",
     "instance-ip",
     "floating-ip",
+    "loadbalancer-healthmonitor",
+    "service-health-check",
   ]),
   plan: (view) => planNativeLoadbalancers(view),
 };

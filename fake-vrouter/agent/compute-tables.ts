@@ -83,6 +83,8 @@ export interface ComputeOptions {
   fabricDns?: (name: string) => string[];
   /** The SDN gateway the control node peers with (its routes go into the VNs it imports). */
   gateway?: SdnGateway;
+  /** What the applications answer the service-health-checks (none given: every check passes). */
+  healthProbe?: HealthProbe;
 }
 
 export class UnknownComputeError extends Error {
@@ -117,9 +119,21 @@ export interface Endpoint {
   fabricForwarded: boolean;
   /** The local port when plugged on its compute. */
   port?: PluggedPort;
-  /** Routes exist for it (its port is up, or assumed up on a compute whose ports are unknown). */
+  /**
+   * Routes exist for it: its port is up (or assumed up on a compute whose ports are unknown) and no
+   * service-health-check it refers to fails (vm_interface.cc: `is_hc_active_` false makes its IPv4/L2 inactive,
+   * so its own routes and its floating IPs' — its share of an ECMP next-hop — are withdrawn; the vif stays).
+   */
   present: boolean;
+  /** The enabled service-health-checks of its VMI that fail now (fq_name strings); empty when none. */
+  failingHealthChecks: string[];
 }
+
+/**
+ * Whether the application behind a VM answers a service-health-check (the agent's PING or HTTP probe to the
+ * VMI's address). The testbed's `health` step decides it: both datapaths read the same answer.
+ */
+export type HealthProbe = (vmUuid: string, check: ConfigObject) => boolean;
 
 export type RouteSpec =
   /**
@@ -180,6 +194,7 @@ export function buildClusterView(
   ports: PortsByCompute,
   fabricPrefixLen = 24,
   gateway?: SdnGateway,
+  healthProbe?: HealthProbe,
 ): ClusterView {
   const computes = new Map<string, ComputeNode>();
   const endpoints = new Map<string, Endpoint>();
@@ -206,7 +221,18 @@ export function buildClusterView(
         portOf.get(vmi.uuid) ??
         (model.refs(vm, "service-instance").length ? serviceInstancePort(vmi.uuid, vm.uuid) : undefined);
       const ep = makeEndpoint(model, vmi, vn, vm, node, labels.get(vmi.uuid)!, port);
-      ep.present = (known ? port?.enabled === true : true) && ep.addresses.length > 0 && node.fabricIp !== "";
+      ep.failingHealthChecks = healthProbe
+        ? model
+            .refs(vmi, "service-health-check")
+            .map((r) => r.target)
+            .filter((c) => healthCheckEnabled(c) && !healthProbe(vm.uuid, c))
+            .map((c) => fqString(c.fqName))
+        : [];
+      ep.present =
+        (known ? port?.enabled === true : true) &&
+        ep.failingHealthChecks.length === 0 &&
+        ep.addresses.length > 0 &&
+        node.fabricIp !== "";
       endpoints.set(vmi.uuid, ep);
     }
   }
@@ -285,7 +311,18 @@ function makeEndpoint(
     fabricForwarded: isIpFabricForwarded(model, vn),
     port,
     present: false,
+    failingHealthChecks: [],
   };
+}
+
+/** A service-health-check the agent runs: enabled, and of a type it runs per VMI (link-local, end-to-end). */
+function healthCheckEnabled(c: ConfigObject): boolean {
+  const p = c.data.service_health_check_properties as
+    | { enabled?: boolean; health_check_type?: string }
+    | undefined;
+  return (
+    p?.enabled === true && (p.health_check_type === "link-local" || p.health_check_type === "end-to-end")
+  );
 }
 
 /**
@@ -517,7 +554,8 @@ export function computeTables(
   ports: PortsByCompute,
   opts: ComputeOptions = {},
 ): VrouterTables {
-  const view = opts.view ?? buildClusterView(model, ports, opts.fabricPrefixLen, opts.gateway);
+  const view =
+    opts.view ?? buildClusterView(model, ports, opts.fabricPrefixLen, opts.gateway, opts.healthProbe);
   const self = view.computes.get(computeName);
   if (!self) throw new UnknownComputeError(computeName);
   const ids = opts.ids ?? new IdAllocator({ vif: 3, vrf: 1, nh: 1 });

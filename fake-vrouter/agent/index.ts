@@ -18,7 +18,7 @@ import {
   computeTables,
   linkLocalDnsNames,
 } from "./compute-tables";
-import { ConfigModel, type VncData } from "./config-model";
+import { ConfigModel, type VncData, fqString } from "./config-model";
 import { type ServiceInstanceRun, serviceInstancesOn } from "../haproxy/instances";
 import { FabricDnsResolver } from "./fabric-dns";
 import { IdAllocator } from "./ids";
@@ -61,6 +61,8 @@ export interface Agents {
    */
   whenTouched(keys: string[], maxMs: number, signal?: AbortSignal): Promise<void>;
   plugPort(compute: string, port: PortAdd): void;
+  /** What VM `vmUuid`'s application answers its interfaces' service-health-checks from now on (`health` step). */
+  setHealthAnswer(vmUuid: string, answers: boolean): string[];
   /** Removes every port of the VM (as `DELETE /vm/<vm-uuid>`), or only one VMI's port. */
   unplugPort(compute: string, vmUuid: string, vmiUuid?: string): boolean;
   /** The CNI port API of one compute, with its Prometheus metrics at /metrics. */
@@ -104,6 +106,7 @@ export async function startAgents(opts: AgentOptions): Promise<Agents> {
     serviceInstances: (c) => serviceInstancesOn(runtime.model, c),
     whenTouched: (keys, maxMs, signal) => runtime.whenTouched(keys, maxMs, signal),
     plugPort: (c, p) => runtime.plug(c, p),
+    setHealthAnswer: (vm, answers) => runtime.setHealthAnswer(vm, answers),
     unplugPort: (c, vm, vmi) => runtime.unplug(c, vm, vmi),
     startPortApi: async (compute, o) => {
       const server = await startPortApi(runtime, compute, o);
@@ -134,6 +137,8 @@ export class AgentRuntime {
   readonly model = new ConfigModel();
   private readonly ports = new Map<string, Map<string, PluggedPort>>();
   private readonly ids = new Map<string, IdAllocator>();
+  /** VMs (pod uids) whose application fails the health checks the agent runs on their interfaces */
+  private readonly healthFailing = new Set<string>();
   private cache = new Map<string, VrouterTables>();
   private dirty = true;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -278,6 +283,26 @@ export class AgentRuntime {
     return removed;
   }
 
+  /**
+   * Whether the application of VM `vmUuid` (a pod's uid) answers the service-health-checks its VMIs refer to,
+   * from now on: the testbed's stand-in for the probe's outcome (kept across re-plugs, like the app's state).
+   */
+  setHealthAnswer(vmUuid: string, answers: boolean): string[] {
+    if (answers) this.healthFailing.delete(vmUuid);
+    else this.healthFailing.add(vmUuid);
+    this.touch([vmUuid]);
+    this.markDirty();
+    return this.healthChecksOf(vmUuid);
+  }
+
+  /** The service-health-checks (fq_name strings) the interfaces of VM `vmUuid` refer to. */
+  healthChecksOf(vmUuid: string): string[] {
+    return this.model
+      .backRefs(vmUuid, "virtual-machine-interface")
+      .flatMap((vmi) => this.model.refs(vmi, "service-health-check").map((r) => fqString(r.target.fqName)))
+      .sort();
+  }
+
   setEnabled(compute: string, vmiUuid: string, enabled: boolean): boolean {
     const p = this.ports.get(compute)?.get(vmiUuid);
     if (!p) return false;
@@ -294,7 +319,13 @@ export class AgentRuntime {
     const started = performance.now();
     const computes = this.computes();
     const ports = new Map(computes.map((c) => [c, this.portsOf(c)]));
-    const view = buildClusterView(this.model, ports, this.opts.fabricPrefixLen, this.opts.gateway);
+    const view = buildClusterView(
+      this.model,
+      ports,
+      this.opts.fabricPrefixLen,
+      this.opts.gateway,
+      (vm) => !this.healthFailing.has(vm),
+    );
     this.fabricDns.resolveList(linkLocalDnsNames(this.model));
     const fabricDns = (name: string) => this.fabricDns.addresses(name);
     const next = new Map<string, VrouterTables>();

@@ -372,6 +372,81 @@ describe("computeTables: floating IPs and ECMP", () => {
   });
 });
 
+/** The fixture's uuid type (randomUUID's). */
+type Uuid = `${string}-${string}-${string}-${string}-${string}`;
+
+describe("computeTables: service-health-check (vm_interface.cc is_hc_active_)", () => {
+  function monitoredVip() {
+    const t = twoComputes();
+    const { c, red, a, b } = t;
+    const shc = c.put("service-health-check", [...PROJECT, "web-pool-shc"], {
+      parent_type: "project",
+      service_health_check_properties: {
+        enabled: true,
+        health_check_type: "link-local",
+        monitor_type: "HTTP",
+        url_path: "/status",
+      },
+    });
+    for (const vmi of [a.vmi, b.vmi]) {
+      const o = c.model.get(vmi)!;
+      c.put(
+        "virtual-machine-interface",
+        o.fqName,
+        { ...o.data, service_health_check_refs: [c.ref(shc)] },
+        vmi as Uuid,
+      );
+    }
+    const lbVmi = c.put("virtual-machine-interface", [...PROJECT, "lb-vmi"], {
+      parent_type: "project",
+      virtual_network_refs: [c.ref(red)],
+    });
+    const vip = c.put("instance-ip", ["vip-iip"], {
+      instance_ip_address: "10.1.0.200",
+      virtual_network_refs: [c.ref(red)],
+      virtual_machine_interface_refs: [c.ref(lbVmi)],
+    });
+    c.put("floating-ip", ["vip-iip", "vip-fip"], {
+      parent_type: "instance-ip",
+      parent_uuid: vip,
+      floating_ip_address: "10.1.0.200",
+      floating_ip_traffic_direction: "ingress",
+      virtual_machine_interface_refs: [c.ref(a.vmi), c.ref(b.vmi)],
+    });
+    return t;
+  }
+
+  it("withdraws a failing VMI's own route and its share of the floating IP's ECMP next-hop; the vif stays", () => {
+    const { c, a, b, ports } = monitoredVip();
+    const bFails = (vm: string) => vm !== b.vm;
+    const healthy = computeTables(c.model, "compute-1", ports, { healthProbe: () => true });
+    expect(route(healthy, `${RED}:red`, "10.1.0.20/32")).toBeDefined();
+    expect(nh(healthy, route(healthy, `${RED}:red`, "10.1.0.200/32"))?.type).toBe("composite");
+    const t1 = computeTables(c.model, "compute-1", ports, { healthProbe: bFails });
+    expect(route(t1, `${RED}:red`, "10.1.0.20/32")).toBeUndefined();
+    expect(route(t1, `${RED}:red`, "10.1.0.10/32")).toBeDefined();
+    // one member left: the VIP is a plain route to a's interface
+    const vipNh = nh(t1, route(t1, `${RED}:red`, "10.1.0.200/32"));
+    expect(vipNh).toMatchObject({ type: "encap" });
+    expect(vipNh?.type === "encap" && t1.vifs.get(vipNh.vif)?.vmi?.uuid).toBe(a.vmi);
+    const t2 = computeTables(c.model, "compute-2", ports, { healthProbe: bFails });
+    expect([...t2.vifs.values()].some((v) => v.vmi?.uuid === b.vmi)).toBe(true);
+  });
+
+  it("a disabled check, or none, is never run", () => {
+    const { c, b, ports } = monitoredVip();
+    const shc = c.model.list("service-health-check")[0]!;
+    c.put(
+      "service-health-check",
+      shc.fqName,
+      { ...shc.data, service_health_check_properties: { enabled: false, health_check_type: "link-local" } },
+      shc.uuid as Uuid,
+    );
+    const t1 = computeTables(c.model, "compute-1", ports, { healthProbe: (vm) => vm !== b.vm });
+    expect(route(t1, `${RED}:red`, "10.1.0.20/32")).toBeDefined();
+  });
+});
+
 describe("computeTables: ip-fabric forwarding", () => {
   it("puts an ip-fabric-forwarded VN's pods in the fabric VRF, remote ones via the underlay", () => {
     const c = new Cluster();

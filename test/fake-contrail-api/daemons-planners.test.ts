@@ -411,4 +411,105 @@ describe("svc-monitor native LB planner", () => {
     expect(plan.writes).toEqual([]);
     expect(plan.notes.join()).toMatch(/m9 has no known "vmi"/);
   });
+
+  describe("health monitors (native driver: service-health-check per monitored pool)", () => {
+    const monitor = (type: string) =>
+      o("loadbalancer-healthmonitor", {
+        uuid: "hm",
+        fq_name: [...P, "hm"],
+        parent_type: "project",
+        parent_uuid: "proj",
+        loadbalancer_healthmonitor_properties: {
+          monitor_type: type,
+          delay: 3,
+          timeout: 2,
+          max_retries: 2,
+          url_path: "/status",
+        },
+      });
+    const monitored = (type = "HTTP") => {
+      const objs = base().map((x) =>
+        x.obj.uuid === "p80"
+          ? { ...x, obj: { ...x.obj, loadbalancer_healthmonitor_refs: [{ to: [...P, "hm"], uuid: "hm" }] } }
+          : x,
+      );
+      return [...objs, monitor(type)];
+    };
+    const shcWrites = (writes: VncWrite[]) =>
+      writes.filter(
+        (w) => w.type === "service-health-check" || (w.op === "ref" && w.refType === "service-health-check"),
+      );
+
+    it("makes a link-local check named after the pool in the monitor's project, and refers every member VMI to it", () => {
+      const writes = shcWrites(planNativeLoadbalancers(ConfigMirror.of(monitored()), () => "shc-1").writes);
+      expect(writes).toEqual([
+        {
+          op: "create",
+          type: "service-health-check",
+          why: expect.any(String),
+          body: {
+            uuid: "shc-1",
+            fq_name: [...P, "p80-shc-1"],
+            parent_type: "project",
+            service_health_check_properties: {
+              health_check_type: "link-local",
+              enabled: true,
+              monitor_type: "HTTP",
+              delay: 3,
+              timeout: 2,
+              max_retries: 2,
+              url_path: "/status",
+            },
+          },
+        },
+        expect.objectContaining({ op: "ref", uuid: "pod-a", refUuid: "shc-1", operation: "ADD" }),
+        expect.objectContaining({ op: "ref", uuid: "pod-b", refUuid: "shc-1", operation: "ADD" }),
+      ]);
+    });
+
+    it("maps PING and TCP monitors to PING on the interface's own address (url_path local-ip)", () => {
+      const uuid = "0b6f3c1e-1111-4222-8333-944455556666";
+      const [create] = shcWrites(
+        planNativeLoadbalancers(ConfigMirror.of(monitored("TCP")), () => uuid).writes,
+      );
+      expect(bodyOf(create!).service_health_check_properties).toMatchObject({
+        monitor_type: "PING",
+        url_path: "local-ip",
+      });
+    });
+
+    it("drops a member's ref when it leaves the pool, and the check when the pool's monitor goes", () => {
+      const uuid = "0b6f3c1e-1111-4222-8333-944455556666";
+      const m = ConfigMirror.of(monitored());
+      const first = planNativeLoadbalancers(m, () => uuid).writes;
+      applyWrites(m, withParent(first, "proj"));
+      for (const w of first)
+        if (w.op === "ref") {
+          const v = m.get("virtual-machine-interface", w.uuid)!;
+          m.put("virtual-machine-interface", {
+            ...v,
+            service_health_check_refs: [{ to: [...P, `p80-${uuid}`], uuid }],
+          });
+        }
+      expect(shcWrites(planNativeLoadbalancers(m).writes)).toEqual([]);
+      m.remove("m2");
+      expect(shcWrites(planNativeLoadbalancers(m).writes)).toEqual([
+        expect.objectContaining({ op: "ref", uuid: "pod-b", refUuid: uuid, operation: "DELETE" }),
+      ]);
+      m.put("loadbalancer-pool", {
+        ...m.get("loadbalancer-pool", "p80")!,
+        loadbalancer_healthmonitor_refs: [],
+      });
+      expect(shcWrites(planNativeLoadbalancers(m).writes)).toEqual([
+        expect.objectContaining({ op: "ref", uuid: "pod-a", refUuid: uuid, operation: "DELETE" }),
+        expect.objectContaining({ op: "ref", uuid: "pod-b", refUuid: uuid, operation: "DELETE" }),
+        { op: "delete", type: "service-health-check", uuid, why: expect.any(String) },
+      ]);
+    });
+
+    it("leaves a load balancer of another provider alone", () => {
+      const objs = monitored().map((x) => (x.obj.uuid === "lb" ? lb("opencontrail") : x));
+      expect(shcWrites(planNativeLoadbalancers(ConfigMirror.of(objs), () => "shc-1").writes)).toEqual([]);
+    });
+  });
 });

@@ -67,3 +67,19 @@ describe("readiness probes in scenarios", () => {
     );
   });
 });
+
+describe("health steps in scenarios", () => {
+  it("takes a health step for a pod the file applies, probe or not (the agent's check is not kubelet's)", () => {
+    const s = parseScenario(scenario("", "health: { pod: default/web, check: fail }"), "s.yaml");
+    expect(s.steps[1]).toMatchObject({ kind: "health", pod: "default/web", passing: false });
+  });
+
+  it("refuses a health step for a pod the file does not apply, and a check other than fail or pass, at its line", () => {
+    expect(() =>
+      parseScenario(scenario("", "health: { pod: default/other, check: fail }"), "s.yaml"),
+    ).toThrow(/^s\.yaml:12: health: no pod or workload default\/other is applied before this step/);
+    expect(() => parseScenario(scenario("", "health: { pod: default/web, check: down }"), "s.yaml")).toThrow(
+      /^s\.yaml:12:.*check/,
+    );
+  });
+});

@@ -245,6 +245,19 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
       io.output(`${id}: readiness probe ${step.passing ? "passes" : "fails"}`);
       return settled(tb);
     }
+    case "health": {
+      await settled(tb);
+      if (!tb.setHealth) throw new Error("this testbed cannot drive the vrouter agents' health checks");
+      const pod = await findPod(tb, step.pod);
+      const id = `${pod.metadata.namespace}/${pod.metadata.name}`;
+      const checks = await tb.setHealth(id, step.passing);
+      if (checks.length === 0)
+        throw new Error(
+          `no service-health-check refers to ${id}'s interface, so nothing probes it: svc-monitor makes one for a native load balancer's pool that refers to a loadbalancer-healthmonitor (create the monitor and the pool's ref in a vnc step)`,
+        );
+      io.output(`${id}: health check ${checks.join(", ")} ${step.passing ? "passes" : "fails"}`);
+      return settled(tb);
+    }
     case "vnc": {
       // the config API's refusal (400/404/409 and its message) is the step's error, at the entry's line
       const refused = await within("the config API", applyVncOps(tb, step.ops));

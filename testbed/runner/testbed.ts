@@ -106,6 +106,11 @@ export interface Testbed {
    * Ready condition; EndpointSlices and the load balancer's members follow). Rejects when no node runs it.
    */
   setReadiness?(pod: string, passing: boolean): Promise<void>;
+  /**
+   * Make what pod "<ns>/<pod>"'s application answers the vrouter agent's service-health-checks fail or pass
+   * from now on; resolves to the checks its interface refers to (none: the step cannot change anything).
+   */
+  setHealth?(pod: string, passing: boolean): Promise<string[]>;
   /** One DNS query through the datapath to a DNS server (the kube-dns Service's address). */
   resolve?(req: DnsRequest): Promise<DnsResult>;
   /** One HTTP request; undefined where the datapath cannot carry HTTP yet (the runner says so). */

@@ -84,12 +84,70 @@ export async function fillRunTemplates<T>(tb: Testbed, value: T): Promise<T> {
 /** `${clusterip:<ns>/<svc>}`: the Service's cluster IP (an Ingress's members are at it). */
 const CLUSTER_IP_TEMPLATE = /\$\{clusterip:([^/}]+)\/([^}]+)\}/g;
 
+/**
+ * `${pool:<ns>/<service>:<port>}`: the fq_name of the native load balancer pool kube-manager made for that
+ * Service port (its name carries a uuid): the load balancer's uuid is the Service's uid, its listener has the port.
+ */
+const POOL_TEMPLATE = /\$\{pool:([^/}\s]+)\/([^:}\s]+):(\d+)\}/g;
+
+async function fillPoolTemplates<T>(tb: Testbed, value: T): Promise<T> {
+  const base = tb.vncUrl;
+  let text = JSON.stringify(value);
+  if (!text.includes("${pool:")) return value;
+  type Obj = { uuid: string; fq_name: string[]; [k: string]: unknown };
+  const list = async (type: string) =>
+    ((await call(base, "GET", `/${type}s?detail=true`))[`${type}s`] as { [k: string]: Obj }[]).map(
+      (e) => e[type]!,
+    );
+  const [lbs, listeners, pools] = await Promise.all([
+    list("loadbalancer"),
+    list("loadbalancer-listener"),
+    list("loadbalancer-pool"),
+  ]);
+  for (const [whole, ns, name, port] of [...text.matchAll(POOL_TEMPLATE)]) {
+    if (!text.includes(whole)) continue;
+    const uid = (await tb.kube.get("services", name!, ns!).catch(() => undefined))?.metadata.uid;
+    const lb = uid === undefined ? undefined : lbs.find((l) => l.uuid === uid);
+    const listener =
+      lb &&
+      listeners.find(
+        (l) =>
+          (l.loadbalancer_refs as { uuid: string }[] | undefined)?.some((r) => r.uuid === lb.uuid) &&
+          (l.loadbalancer_listener_properties as { protocol_port?: number } | undefined)?.protocol_port ===
+            Number(port),
+      );
+    const pool =
+      listener &&
+      pools.find((p) =>
+        (p.loadbalancer_listener_refs as { uuid: string }[] | undefined)?.some(
+          (r) => r.uuid === listener.uuid,
+        ),
+      );
+    if (!pool)
+      throw new Error(
+        `${whole}: ${!lb ? `no load balancer for service ${ns}/${name}` : !listener ? `service ${ns}/${name}'s load balancer has no listener on port ${port}` : `no pool on the listener of ${ns}/${name} port ${port}`}`,
+      );
+    text = text.split(whole).join(pool.fq_name.join(":"));
+  }
+  return JSON.parse(text) as T;
+}
+
 /** Applies the entries in order; the first one refused stops the step and is returned. */
 export async function applyVncOps(tb: Testbed, ops: VncOp[]): Promise<VncFailure | undefined> {
   for (const op of ops) {
     const name = describeVncOp(op);
     try {
-      await applyVncOp(tb.vncUrl, await fillRunTemplates(tb, op));
+      const filled = await fillRunTemplates(tb, await fillPoolTemplates(tb, op));
+      await applyVncOp(tb.vncUrl, {
+        ...filled,
+        fqName: filled.fqName.flatMap((e) => e.split(":")),
+        refs: Object.fromEntries(
+          Object.entries(filled.refs).map(([t, rs]) => [
+            t,
+            rs.map((r) => ({ ...r, to: r.to.flatMap((e) => e.split(":")) })),
+          ]),
+        ),
+      });
     } catch (e) {
       return { line: op.line, name, detail: e instanceof Error ? e.message : String(e) };
     }

@@ -40,6 +40,7 @@ const ACTIONS = [
   "vnc",
   "wait",
   "readiness",
+  "health",
   "reach",
   "matrix",
   "contrail",
@@ -114,6 +115,7 @@ export function parseScenario(text: string, file: string): Scenario {
     const body = normaliseStep(actions[0]!, s[actions[0]!], base, file, fail, lineAt, externalNames);
     if (body.kind === "apply") declareProbes(body.manifests, declared, lineAt(["apply"]), s.apply, file);
     if (body.kind === "readiness") checkReadinessTarget(body.pod, declared, fail);
+    if (body.kind === "health") checkHealthTarget(body.pod, declared, fail);
     return { ...body, title: s.title, line, index } as Step;
   });
 
@@ -237,6 +239,10 @@ function normaliseStep(
           "pod",
         ]);
       return { kind: "readiness", pod: v.pod, passing: v.probe === "pass" };
+    case "health":
+      if (!POD_REF.test(v.pod))
+        fail(`health.pod "${v.pod}" must be <namespace>/<pod> or <namespace>/<prefix>*`, ["health", "pod"]);
+      return { kind: "health", pod: v.pod, passing: v.check === "pass" };
     case "reach":
       return {
         kind: "reach",
@@ -504,17 +510,31 @@ function declareProbes(
   }
 }
 
-/** A readiness step names a pod (or a workload's pods) of this file that has a readiness probe to fail. */
-function checkReadinessTarget(ref: string, declared: Declared, fail: Fail): void {
+/** The pod or workload of this file a step's pod reference names. */
+function declaredMatch(ref: string, declared: Declared) {
   const glob = ref.endsWith("*");
   const stem = glob ? ref.slice(0, -1) : ref;
-  const match = [...declared].find(([k, d]) =>
+  return [...declared].find(([k, d]) =>
     d.kind === "Pod"
       ? glob
         ? k.startsWith(stem)
         : k === ref
       : stem.startsWith(`${k}-`) || (glob && `${k}-`.startsWith(stem)),
   );
+}
+
+/**
+ * A health step names a pod (or a workload's pods) of this file; whether a service-health-check refers to its
+ * interface is known only once it runs (an operator's monitor comes from a vnc step), so the step checks it then.
+ */
+function checkHealthTarget(ref: string, declared: Declared, fail: Fail): void {
+  if (!declaredMatch(ref, declared))
+    fail(`health: no pod or workload ${ref} is applied before this step in this file`, ["health", "pod"]);
+}
+
+/** A readiness step names a pod (or a workload's pods) of this file that has a readiness probe to fail. */
+function checkReadinessTarget(ref: string, declared: Declared, fail: Fail): void {
+  const match = declaredMatch(ref, declared);
   if (!match)
     fail(
       `readiness: no pod or workload ${ref} is applied before this step in this file, so nothing says it has a readiness probe`,

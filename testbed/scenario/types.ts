@@ -174,6 +174,11 @@ export type StepBody =
   | { kind: "wait"; pods: PodExpectation }
   /** Make a pod's readiness probe fail or pass (what its application answers the kubelet's prober). */
   | { kind: "readiness"; pod: string; passing: boolean }
+  /**
+   * Make what a pod's application answers the vrouter agent's service-health-check (PING or HTTP to its
+   * interface) fail or pass: a failing interface's routes are withdrawn, so it leaves the VIP's ECMP next-hop.
+   */
+  | { kind: "health"; pod: string; passing: boolean }
   | { kind: "reach"; probes: ReachProbe[] }
   | {
       kind: "matrix";

@@ -127,7 +127,8 @@ function fqNameOf(o: RawVncObject, fail: (m: string) => never): string[] {
 }
 
 export function splitFq(fq: string | string[]): string[] {
-  return Array.isArray(fq) ? fq : fq.split(":");
+  // a run template (`${pool:default/web:80}`) stays whole: it is filled, and split, when the step runs
+  return Array.isArray(fq) ? fq : fq.split(/:(?![^{}]*\})/);
 }
 
 /** The parent type a create sends: the one given, else the only one the type and the fq_name's length allow. */
