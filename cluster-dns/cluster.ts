@@ -54,3 +54,41 @@ export async function clusterDnsAddress(kube: KubeApi): Promise<{ ip: string } |
   if (!ip || ip === "None") return { error: "the Service kube-system/kube-dns has no cluster IP" };
   return { ip };
 }
+
+/**
+ * A pod's /etc/resolv.conf as kubelet writes it (pkg/kubelet/network/dns): dnsPolicy ClusterFirst (the
+ * default) gives the cluster DNS address, the search path `<ns>.svc.<domain> svc.<domain> <domain>` and
+ * `options ndots:5`; `Default` and a host-network pod under ClusterFirst read the node's own (undefined here);
+ * `None` takes `dnsConfig` alone. The node's own search domains, which kubelet appends, are left out.
+ * Example: `kubeletResolvConf(pod, "10.96.0.10")` → "search default.svc.cluster.local …\nnameserver 10.96.0.10\n…".
+ */
+export function kubeletResolvConf(
+  pod: KubeObject,
+  dnsIp: string,
+  domain = "cluster.local",
+): string | undefined {
+  const policy = (pod.spec?.dnsPolicy as string | undefined) ?? "ClusterFirst";
+  const config = (pod.spec?.dnsConfig ?? {}) as {
+    nameservers?: string[];
+    searches?: string[];
+    options?: { name: string; value?: string }[];
+  };
+  if (policy === "Default" || (policy === "ClusterFirst" && pod.spec?.hostNetwork === true)) return undefined;
+  const ns = pod.metadata.namespace ?? "default";
+  const cluster = policy !== "None";
+  const nameservers = [...(cluster ? [dnsIp] : []), ...(config.nameservers ?? [])];
+  const searches = [
+    ...(cluster ? [`${ns}.svc.${domain}`, `svc.${domain}`, domain] : []),
+    ...(config.searches ?? []),
+  ];
+  const options = new Map<string, string | undefined>(cluster ? [["ndots", "5"]] : []);
+  for (const o of config.options ?? []) options.set(o.name, o.value);
+  const lines = [
+    ...(searches.length ? [`search ${searches.join(" ")}`] : []),
+    ...nameservers.map((n) => `nameserver ${n}`),
+    ...(options.size
+      ? [`options ${[...options].map(([k, v]) => (v === undefined ? k : `${k}:${v}`)).join(" ")}`]
+      : []),
+  ];
+  return `${lines.join("\n")}\n`;
+}

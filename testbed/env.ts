@@ -32,7 +32,7 @@ import type {
   ProbeResult,
   Testbed,
 } from "./runner/testbed";
-import { zoneInputFrom } from "../cluster-dns/cluster";
+import { clusterDnsAddress, kubeletResolvConf, zoneInputFrom } from "../cluster-dns/cluster";
 import { buildZone, type ZoneInput } from "../cluster-dns/zone";
 import type { Scenario } from "./scenario/types";
 import { SimDatapath } from "./sim-datapath";
@@ -149,6 +149,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     checkAbort();
     const dp = await startDatapath(opts.datapath, scenario, {
       agents,
+      kube,
       clusterName: config.clusterName,
       portApis,
       workDir,
@@ -317,6 +318,7 @@ async function startDatapath(
   scenario: Scenario,
   o: {
     agents: Agents;
+    kube: KubeApi;
     clusterName: string;
     portApis: Map<string, string>;
     workDir: string;
@@ -337,6 +339,11 @@ async function startDatapath(
       workDir: o.workDir,
       stateDir: o.stateDir,
       log: o.log,
+      // kubelet's resolv.conf for each pod, naming the kube-dns Service when the cluster has one
+      resolvConf: async (pod) => {
+        const dns = await clusterDnsAddress(o.kube);
+        return "ip" in dns ? kubeletResolvConf(pod, dns.ip) : undefined;
+      },
     });
     return {
       plumber: dp.plumber,

@@ -13,6 +13,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { formatTrace } from "../fake-vrouter/datapath/trace";
 import { execIn, ipBatch, ownedPrefix } from "../fake-vrouter/netns/ns";
+import type { KubeObject } from "../controller/kube/api";
 import type { DatapathStats } from "../fake-vrouter/datapath/engine";
 import {
   attachAgents,
@@ -65,6 +66,8 @@ export interface NetnsDatapathOptions {
   stateDir?: string;
   /** Namespace prefix; default `ctb-<pid in base 36>-` so concurrent testbeds do not collide. */
   prefix?: string;
+  /** A pod's resolv.conf as kubelet writes it (`kubeletResolvConf`); none: pods read the host's. */
+  resolvConf?: (pod: KubeObject) => Promise<string | undefined>;
   log?: (msg: string) => void;
 }
 
@@ -112,6 +115,7 @@ export class NetnsDatapath {
       stateDir: this.cniDir,
       onUp: (p) => this.pods.set(p.endpoint, p),
       onDown: (endpoint) => this.pods.delete(endpoint),
+      ...(o.resolvConf ? { resolvConf: o.resolvConf } : {}),
     });
   }
 

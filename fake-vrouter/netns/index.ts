@@ -13,6 +13,7 @@
  *   const topo = await NetnsTopology.create({ computes: [{ name: "compute-1", fabricIp: "10.0.0.11" }] });
  *   await topo.startVrouters(); attachAgents(topo, agents); … ; await topo.destroy();
  */
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fabricMacFor } from "../datapath/engine";
 import type { VrouterTables } from "../tables";
@@ -26,8 +27,11 @@ import {
   ipBatch,
   ipIn,
   listNetns,
+  NETNS_ETC,
   NetnsError,
   PREFIX,
+  removeNetnsEtc,
+  writeNetnsResolvConf,
 } from "./ns";
 import {
   DEFAULT_STATE_DIR,
@@ -259,10 +263,14 @@ export class NetnsTopology {
     this.vrouters.clear();
   }
 
-  /** Creates a pod's namespace (no interfaces but lo); the CNI plugin or `plugPod` adds eth0. */
-  async createPodNamespace(pod: string): Promise<{ ns: string; path: string }> {
+  /**
+   * Creates a pod's namespace (no interfaces but lo); the CNI plugin or `plugPod` adds eth0. `resolvConf`:
+   * the pod's /etc/resolv.conf as kubelet writes it (programs run by `ip netns exec` read it).
+   */
+  async createPodNamespace(pod: string, resolvConf?: string): Promise<{ ns: string; path: string }> {
     const ns = this.podNs(pod);
     await this.addNs(ns);
+    if (resolvConf !== undefined) writeNetnsResolvConf(ns, resolvConf);
     return { ns, path: `/var/run/netns/${ns}` };
   }
 
@@ -396,7 +404,18 @@ export async function cleanupAll(
     }
     await delNetns(ns);
   }
+  // /etc/netns/<ns> of a namespace already gone (a crash between the two)
+  for (const ns of etcNetnsEntries(prefix)) if (!namespaces.includes(ns)) removeNetnsEtc(ns);
   return { processes, namespaces, leftAlone };
+}
+
+/** Names under /etc/netns starting with `prefix` (none when the directory is absent). */
+function etcNetnsEntries(prefix: string): string[] {
+  try {
+    return readdirSync(NETNS_ETC).filter((n) => n.startsWith(prefix));
+  } catch {
+    return [];
+  }
 }
 
 async function pidsIn(ns: string): Promise<number[]> {
@@ -446,7 +465,7 @@ export async function cleanupRecorded(stateDir: string): Promise<RecordCleanup> 
       for (const pid of await pidsIn(ns)) out.leftAlone.push({ ns, pid });
       await delNetns(ns);
       out.namespaces.push(ns);
-    }
+    } else removeNetnsEtc(ns);
     forgetNamespace(stateDir, ns);
   }
   return out;

@@ -6,6 +6,7 @@
  * Example: `await addNetns("ctb-c1"); await ipIn("ctb-c1", ["link", "set", "lo", "up"]); await delNetns("ctb-c1")`.
  */
 import { execFile } from "node:child_process";
+import { mkdirSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 
 export const PREFIX = "ctb-";
@@ -98,12 +99,46 @@ export async function addNetns(name: string): Promise<void> {
   await ipIn(name, ["link", "set", "lo", "up"]);
 }
 
-/** Delete a namespace (its veth ends go with it); absent is fine. */
+/** Delete a namespace (its veth ends go with it) and its /etc/netns files; absent is fine. */
 export async function delNetns(name: string): Promise<void> {
   assertTestbedName(name);
   const r = await exec("ip", ["netns", "del", name]);
   if (r.code !== 0 && !/No such file/.test(r.stderr))
     throw new NetnsError(`ip netns del ${name} failed`, r.stderr);
+  removeNetnsEtc(name);
+}
+
+/** Where `ip netns exec` finds a namespace's own /etc files (bind-mounted over /etc/<file>). */
+export const NETNS_ETC = "/etc/netns";
+
+/**
+ * Give a namespace its own resolv.conf: `ip netns exec <ns>` bind-mounts /etc/netns/<ns>/resolv.conf over
+ * /etc/resolv.conf for the program it runs. Removed with the namespace (`delNetns`).
+ */
+export function writeNetnsResolvConf(name: string, text: string): void {
+  assertTestbedName(name);
+  const dir = `${NETNS_ETC}/${name}`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(`${dir}/resolv.conf`, text);
+      return;
+    } catch (e) {
+      // another testbed removed the (then empty) /etc/netns between our mkdir and write: once more
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT" || attempt > 0) throw e;
+    }
+  }
+}
+
+/** Remove /etc/netns/<ns>, and /etc/netns itself once empty (the host keeps no trace of the testbed). */
+export function removeNetnsEtc(name: string): void {
+  assertTestbedName(name);
+  rmSync(`${NETNS_ETC}/${name}`, { recursive: true, force: true });
+  try {
+    rmdirSync(NETNS_ETC);
+  } catch {
+    // not empty (another namespace's files, or the machine's own), or absent: leave it
+  }
 }
 
 /** `ip -n <ns> …`, throwing on failure. */

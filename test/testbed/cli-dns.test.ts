@@ -37,6 +37,16 @@ describe("ctb exec nslookup (simulated datapath)", () => {
       "_http._tcp.web.default.svc.cluster.local",
     );
     expect(srv.out).toContain("SRV 0 100 80 web.default.svc.cluster.local");
+    // the pod's search path (kubelet's resolv.conf, ndots:5): a short name is its namespace's Service
+    const short = ctb("exec", "default/client", "--", "nslookup", "web");
+    expect(short.code, short.err).toBe(0);
+    expect(short.out).toMatch(/web\.default\.svc\.cluster\.local A 10\.96\.\d+\.\d+/);
+    expect(ctb("exec", "default/client", "--", "nslookup", "web.default").out).toMatch(
+      /web\.default\.svc\.cluster\.local A /,
+    );
+    expect(ctb("exec", "default/client", "--", "nslookup", "nope").out).toContain(
+      "server can't find nope: NXDOMAIN",
+    );
     const nx = ctb("exec", "client", "--", "nslookup", "nothing.default.svc.cluster.local");
     expect(nx).toMatchObject({ code: 1 });
     expect(nx.out).toContain("server can't find nothing.default.svc.cluster.local: NXDOMAIN");

@@ -703,18 +703,33 @@ async function simNslookup(s: SessionState, endpoint: string, cmd: string[]): Pr
       `on the simulated datapath exec supports nslookup [-type=A|SRV] <name> [server] (got "${cmd.join(" ")}")`,
     );
   const [name, given] = rest as [string, string | undefined];
-  let server = given;
-  if (!server) {
-    const svc = await control<KubeObject>(s, "/kube/services/kube-dns?namespace=kube-system").catch(
-      () => undefined,
+  const svc = await control<KubeObject>(s, "/kube/services/kube-dns?namespace=kube-system").catch(
+    () => undefined,
+  );
+  const server = given ?? svc?.spec?.clusterIP;
+  if (!server)
+    throw new CommandError(
+      "no cluster DNS: there is no Service kube-system/kube-dns (apply scenarios/manifests/cluster-dns.yaml); name the server: nslookup <name> <server>",
     );
-    server = svc?.spec?.clusterIP;
-    if (!server)
-      throw new CommandError(
-        "no cluster DNS: there is no Service kube-system/kube-dns (apply scenarios/manifests/cluster-dns.yaml); name the server: nslookup <name> <server>",
-      );
+  // the pod's resolv.conf as kubelet writes it when the cluster has kube-dns (the netns pods' file):
+  // a name with fewer than 5 dots (ndots:5) tries the search path first, then as given
+  const search = svc
+    ? [`${endpoint.split("/")[0]}.svc.cluster.local`, "svc.cluster.local", "cluster.local"]
+    : [];
+  const dots = name.split(".").length - 1;
+  const tries = name.endsWith(".")
+    ? [name.slice(0, -1)]
+    : dots < 5
+      ? [...search.map((d) => `${name}.${d}`), name]
+      : [name, ...search.map((d) => `${name}.${d}`)];
+  // the first answer that is not "no such name" ends the search; none: the first try's answer is reported
+  const first = await control<DnsResult>(s, "/dns", { from: endpoint, server, name: tries[0], qtype });
+  let r = first;
+  for (const t of tries.slice(1)) {
+    if (r.rcode !== "NXDOMAIN" && r.rcode !== "REFUSED") break;
+    r = await control<DnsResult>(s, "/dns", { from: endpoint, server, name: t, qtype });
   }
-  const r = await control<DnsResult>(s, "/dns", { from: endpoint, server, name, qtype });
+  if (r.rcode === "NXDOMAIN" || r.rcode === "REFUSED") r = first;
   process.stdout.write(`Server:\t\t${server}\nAddress:\t${server}#53\n\n`);
   if (r.rcode === undefined) {
     process.stdout.write(

@@ -57,6 +57,8 @@ export interface CniPlumberOptions {
   onUp: (p: NetnsPod) => void;
   onDown: (endpoint: string) => void;
   cniBinary?: string;
+  /** The pod's resolv.conf as kubelet writes it (undefined: none, programs read the host's). */
+  resolvConf?: (pod: KubeObject) => Promise<string | undefined>;
 }
 
 /** Topology name for a pod: readable, unique per namespace/name, short enough for a netns name (≤ 64). */
@@ -76,7 +78,7 @@ export class CniPlumber implements PodPlumber {
     const name = pod.metadata.name!;
     const key = podKey(ns, name);
     const { topo } = this.o;
-    const { ns: netns } = await topo.createPodNamespace(key);
+    const { ns: netns } = await topo.createPodNamespace(key, await this.o.resolvConf?.(pod));
     try {
       const r = await this.cni("ADD", pod, node, netns);
       if (r.code !== 0)
