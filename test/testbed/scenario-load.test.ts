@@ -179,6 +179,15 @@ describe("netpol truth tables", () => {
     expect(t.rows[1]!.cells).toEqual([true, true, false]);
   });
 
+  it("takes DNS names as columns, never as rows", () => {
+    expect(parseTruthTable("dns:web.default.svc.cluster.local x/b\nx/a . X").targets).toEqual([
+      "dns:web.default.svc.cluster.local",
+      "x/b",
+    ]);
+    expect(() => parseTruthTable("x/a\ndns:web .")).toThrow(/first cell "dns:web"/);
+    expect(() => parseTruthTable("dns:a/b x/a\nx/b . .")).toThrow(/dns:<name>/);
+  });
+
   it("rejects rows of the wrong width and unknown marks", () => {
     expect(() => parseTruthTable("x/a x/b\nx/a .")).toThrow(/1 cells for 2 targets/);
     expect(() => parseTruthTable("x/a x/b\nx/a . ?")).toThrow(/neither/);

@@ -110,6 +110,8 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
   const backendPorts = new Map<string, number | undefined>();
   for (const to of new Set(targets)) {
     if (sources.length === 1 && sources[0] === to) continue;
+    // a name is resolved by each source's own query (its namespace's policies decide whether it can ask)
+    if (to.startsWith("dns:")) continue;
     const [ns, name] = to.split("/") as [string, string];
     resolved.set(
       to,
@@ -138,7 +140,23 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
         ctx.progress?.(done, total);
         await new Promise((r) => setImmediate(r));
       }
-      const target = resolved.get(to)!;
+      let target = resolved.get(to);
+      let unresolved: string | undefined;
+      if (!target)
+        try {
+          target = await resolveTarget(tb, to, step.port, from);
+        } catch (e) {
+          unresolved = (e as Error).message.split("\n")[0];
+        }
+      if (!target) {
+        // the name did not resolve from this source: nothing to connect to
+        const want = step.table ? step.table.rows[i]!.cells[j] : undefined;
+        observed[i]![j] = false;
+        expected[i]![j] = want;
+        if (step.table && want !== false && wrongCount++ < EXPLAINED_CELLS)
+          wrong.push(`${from} → ${to}: expected ., got X (${unresolved})`);
+        continue;
+      }
       const request = { from, toIp: target.ip, proto: step.proto, port: target.port };
       // the dry run decides the cell where the datapath has one; a packet (with its trace) is sent only for a
       // cell to explain, and where both are asked the packet's verdict stands

@@ -9,8 +9,11 @@ import type { TruthTable } from "./types";
 
 /** A source: a pod, or a host outside the overlay (`host:<fabric host>`, `external:<external host>`). */
 const SOURCE = /^([^/\s:]+\/[^/\s]+|(host|external):[^/\s]+)$/;
-/** A target: a source form, or a Service's address (`service:` ClusterIP, `lb:` load-balancer address). */
-const TARGET = /^([^/\s:]+\/[^/\s]+|(host|external):[^/\s]+|(service|lb):[^/\s]+\/[^/\s]+)$/;
+/**
+ * A target: a source form, a Service's address (`service:` ClusterIP, `lb:` load-balancer address), or a DNS
+ * name (`dns:web.default.svc.cluster.local`, resolved by each source's own query).
+ */
+const TARGET = /^([^/\s:]+\/[^/\s]+|(host|external|dns):[^/\s]+|(service|lb):[^/\s]+\/[^/\s]+)$/;
 
 export function parseTruthTable(text: string): TruthTable {
   const rows = text
@@ -25,7 +28,7 @@ export function parseTruthTable(text: string): TruthTable {
   for (const t of targets) {
     if (!TARGET.test(t))
       throw new Error(
-        `header cell "${t}" is not <namespace>/<pod>, host:<name>, external:<name>, service:<ns>/<name> or lb:<ns>/<name>`,
+        `header cell "${t}" is not <namespace>/<pod>, host:<name>, external:<name>, service:<ns>/<name>, lb:<ns>/<name> or dns:<name>`,
       );
     if (seen.has(t)) throw new Error(`target ${t} appears twice in the header`);
     seen.add(t);
