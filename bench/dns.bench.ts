@@ -6,6 +6,11 @@
  *   MPLSoUDP between the computes);
  * - from a client pod on the CoreDNS pod's own node to the same ClusterIP;
  * - baseline, in the same run: the same server queried inside its own pod namespace (127.0.0.1: no vrouter).
+ *   The issue's baseline, the server queried from the root namespace of its own compute, has no client to run
+ *   on this datapath: a compute's namespace holds only its fabric port and the vrouter process (which is the
+ *   compute's whole stack, answering for its fabric IP itself); there is no vhost0 with a kernel stack behind it,
+ *   so nothing in that namespace can open a socket towards the pod. The pod's own namespace is the nearest
+ *   vrouter-free path to the same server.
  * Prints each figure, the ratios to the baseline and the load average. Needs root (network namespaces).
  * Run: `node --import tsx bench/dns.bench.ts [seconds] [concurrency]` (default 3 s, 4 in flight).
  */
