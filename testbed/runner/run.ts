@@ -256,7 +256,18 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
           `no service-health-check refers to ${id}'s interface, so nothing probes it: svc-monitor makes one for a native load balancer's pool that refers to a loadbalancer-healthmonitor (create the monitor and the pool's ref in a vnc step)`,
         );
       io.output(`${id}: health check ${checks.join(", ")} ${step.passing ? "passes" : "fails"}`);
-      return settled(tb);
+      await settled(tb);
+      if (!step.passing) {
+        // Contrail and Kubernetes part ways here: say so, naming the EndpointSlices that still list the pod
+        const slices = await endpointSlicesListing(tb, pod);
+        io.output(
+          `  Contrail: the agent withdraws ${id}'s routes (vm_interface.cc: a failing service-health-check makes the interface inactive), so it leaves its Services' ECMP next-hops and is unreachable at its own address` +
+            (slices.length
+              ? `\n  Kubernetes disagrees: EndpointSlice ${slices.join(", ")} still list${slices.length === 1 ? "s" : ""} it ready (its readiness probe passes), so kube-proxy would still send it traffic`
+              : ""),
+        );
+      }
+      return;
     }
     case "vnc": {
       // the config API's refusal (400/404/409 and its message) is the step's error, at the entry's line
@@ -480,6 +491,21 @@ export interface Target {
   ip: string;
   port?: number;
   label: string;
+}
+
+/** EndpointSlices ("<ns>/<name>") listing the pod as a ready endpoint. */
+async function endpointSlicesListing(tb: Testbed, pod: KubeObject): Promise<string[]> {
+  const list = await tb.kube
+    .list("endpointslices", { namespace: pod.metadata.namespace })
+    .catch(() => ({ items: [] }));
+  return list.items
+    .filter((s: KubeObject) =>
+      ((s.endpoints ?? []) as { targetRef?: { uid?: string }; conditions?: { ready?: boolean } }[]).some(
+        (e) => e.targetRef?.uid === pod.metadata.uid && e.conditions?.ready !== false,
+      ),
+    )
+    .map((s: KubeObject) => `${s.metadata.namespace}/${s.metadata.name}`)
+    .sort();
 }
 
 /** A reach/matrix destination (pod ref or glob, service:<ns>/<name>, host:<name>, IP) to an address; `ctb trace` uses it too. */
