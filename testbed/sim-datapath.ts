@@ -181,7 +181,11 @@ export class SimDatapath {
       host: req.host ?? req.toIp,
       path: req.path,
     });
-    const proxy: NonNullable<HttpResult["proxy"]> = { lbUuid: svc.lbUuid, decision };
+    const proxy: NonNullable<HttpResult["proxy"]> = {
+      lbUuid: svc.lbUuid,
+      decision,
+      sourceIp: this.net.endpoint(leg1.servedBy!)?.ip,
+    };
     if (!decision.servers.length) return { connected: true, status: 503, proxy, trace: leg1.trace };
     const n = decision.servers.length;
     const start = this.rr.get(decision.backend!) ?? 0;
@@ -197,6 +201,7 @@ export class SimDatapath {
         count: 1,
       });
       proxy.server = server;
+      proxy.firewall = leg2.firewall;
       trace = [
         ...leg1.trace,
         `haproxy ${leg1.servedBy} → server ${server.ip}:${server.port}:`,

@@ -149,4 +149,49 @@ steps:
       expect.stringContaining('ingress default/other: kubernetes.io/ingress.class is "nginx"'),
     );
   }, 60_000);
+
+  it("haproxy reaches a backend pod a NetworkPolicy isolates by k8s-Ingress's rule; tags and rule follow membership, the Ingress and the Service", async () => {
+    const r = await run(
+      withPool(`  - apply: |
+      apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: { name: deny-web, namespace: default }
+      spec: { podSelector: { matchLabels: { app: web } }, policyTypes: [Ingress] }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: client, namespace: default }
+      spec: { nodeName: node-1, containers: [{ name: c, image: agnhost }] }
+  - pods: [{ namespace: default, count: 2 }]
+  - contrail:
+      - { type: virtual-machine-interface, of: pod default/web, refs: { tag: [app=web, namespace=default, k8s-svc=web] } }
+      - { type: virtual-machine-interface, name: "*__1__right", refs: { tag: [ingress=k8s-default-front, namespace=default] } }
+      - { type: firewall-policy, fqName: default-policy-management:k8s-Ingress, refs: { firewall-rule: k8s-Ingress-default-front-web } }
+  - reach:
+      - { from: default/client, to: "service:default/web", proto: tcp, port: 80, expect: deny, droppedBy: "default-ingress-deny-web-denyall" }
+      - { from: "external:client", to: "ingress:default/front", proto: http, host: a.example, path: /cart, expect: allow, backend: "web:80" }
+  - title: the pod leaves the Service
+    patch: { kind: Pod, name: web, namespace: default, patch: { metadata: { labels: { app: old } } } }
+  - contrail:
+      - { type: virtual-machine-interface, of: pod default/web, refs: { tag: [app=old, namespace=default] } }
+      - { type: virtual-machine-interface, of: pod default/web, refs: { tag: k8s-svc=web }, exists: false }
+      - { type: tag, fqName: k8s-svc=web }
+  - delete: [{ kind: Ingress, apiVersion: networking.k8s.io/v1, name: front, namespace: default }]
+  - contrail:
+      - { type: firewall-rule, fqName: default-policy-management:k8s-Ingress-default-front-web, exists: false }
+      - { type: tag, fqName: ingress=k8s-default-front, exists: false }
+  - delete: [{ kind: Service, name: web, namespace: default }]
+  - contrail:
+      - { type: tag, fqName: k8s-svc=web, exists: false }
+`),
+    );
+    expect(failures(r)).toEqual([]);
+    const http = r.checks.find((c) => c.kind === "reach" && c.name.includes("http://"))!;
+    expect(http.output).toContain(
+      "haproxy → server: destination end pass, firewall-rule k8s-Ingress-default-front-web (firewall-policy k8s-Ingress)",
+    );
+    expect(http.output).toMatch(
+      /Kubernetes disagrees: NetworkPolicy default\/deny-web isolates default\/web and admits no connection from the Ingress proxy/,
+    );
+  }, 60_000);
 });

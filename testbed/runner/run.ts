@@ -21,7 +21,8 @@ import type {
   Scenario,
   Step,
 } from "../scenario/types";
-import { checkMatrix, type MatrixContext } from "./matrix-check";
+import { checkMatrix, clusterWorld, type MatrixContext } from "./matrix-check";
+import { kubernetesVerdict } from "../oracle/kubernetes";
 import { fillTemplates } from "./templates";
 import type { HttpResult, ProbeResult, Testbed } from "./testbed";
 import { kubernetesIngressBackend } from "../oracle/ingress";
@@ -717,6 +718,8 @@ async function checkHttp(
     const disagree = await kubernetesDisagrees(tb, p, why.join("\n"));
     if (disagree) lines.push(`  ${disagree}`);
   }
+  // which firewall rule let haproxy's connection to the backend through, and whether NetworkPolicy would
+  if (r.proxy?.firewall?.length) lines.push(...(await proxyFirewallLines(tb, r)).map((l) => `  ${l}`));
   const got = r.connected && r.status === 200 ? "allow" : "deny";
   const text = [...lines, r.drop ? `dropped at ${r.drop.where}: ${r.drop.reason}` : "", ...r.trace].join(
     "\n",
@@ -756,6 +759,55 @@ async function kubernetesDisagrees(
       ? `its rule host ${k.host ?? "(any)"} path ${k.path} (pathType ${k.pathType ?? "unset"})`
       : "no rule and no default backend";
   return `Kubernetes disagrees: by ${rule} the request goes to ${want ?? "no backend (404)"}; kube-manager's haproxy matches paths exactly (acl path)`;
+}
+
+/**
+ * The firewall decision on haproxy's connection to the backend (the sim datapath reports it) and, when the pod
+ * that answered is isolated by a NetworkPolicy that admits no such source, that Kubernetes disagrees: it applies
+ * NetworkPolicy to an Ingress proxy like to any client, while kube-manager's `<c>-Ingress` rules (the APS's first
+ * firewall policy) pass the proxy to the backend Service's members before any NetworkPolicy's deny.
+ */
+async function proxyFirewallLines(tb: Testbed, r: HttpResult): Promise<string[]> {
+  const decisions = r.proxy!.firewall!;
+  const decisive = decisions.find((d) => d.action === "deny") ?? decisions.at(-1)!;
+  const rule = decisive.rule?.split(":").at(-1);
+  const policy = decisive.policy?.split(":").at(-1) ?? "(none)";
+  const out = [
+    `haproxy → server: ${decisive.where} end ${decisive.action}, ${rule ? `firewall-rule ${rule} (firewall-policy ${policy})` : `no rule of firewall-policy ${policy} matched`}`,
+  ];
+  if (decisive.action !== "pass" || !r.servedBy || !r.proxy?.sourceIp || !r.proxy.server) return out;
+  const world = await clusterWorld(tb);
+  const [ns, name] = r.servedBy.split("/");
+  const pod = world.pods.find((x) => x.metadata.namespace === ns && x.metadata.name === name);
+  if (!pod?.status?.podIP) return out;
+  const port = await targetPort(tb, r.proxy.server, pod);
+  const v = kubernetesVerdict(world, {
+    from: { ip: r.proxy.sourceIp },
+    to: { pod, ip: pod.status.podIP },
+    proto: "tcp",
+    ...(port !== undefined ? { port } : {}),
+  });
+  if (!v.allowed)
+    out.push(
+      `Kubernetes disagrees: NetworkPolicy ${v.ingress.isolatedBy.join(", ")} isolates ${r.servedBy} and admits no connection from the Ingress proxy (${r.proxy.sourceIp}); Contrail passes it by ${rule ?? "no rule"}, ${policy} being the first firewall policy of the cluster's application-policy-set`,
+    );
+  return out;
+}
+
+/** The port a Service's server address leads to on a pod (its targetPort, a named one from the pod's containers). */
+async function targetPort(
+  tb: Testbed,
+  server: { ip: string; port: number },
+  pod: KubeObject,
+): Promise<number | undefined> {
+  const svcs = await tb.kube.list("services", { namespace: pod.metadata.namespace });
+  const svc = svcs.items.find((s) => s.spec?.clusterIP === server.ip);
+  const sp = (svc?.spec?.ports ?? []).find((x: { port: number }) => x.port === server.port);
+  const t = sp?.targetPort ?? sp?.port;
+  if (typeof t === "number") return t;
+  for (const c of pod.spec?.containers ?? [])
+    for (const cp of c.ports ?? []) if (cp.name === t) return cp.containerPort;
+  return undefined;
 }
 
 /** The haproxy decision in the Ingress's words: which rule (pool annotations) and backend (member) took it. */
@@ -919,7 +971,12 @@ async function checkContrail(
     const similar = objs.map((o) => (o.fq_name as string[]).join(":")).slice(0, 20);
     problems.push(`not found; ${exp.type} objects present: ${similar.join(", ") || "none"}`);
   }
-  if (!exp.exists && matches.length > 0) problems.push(`found ${found.join(", ")}`);
+  // with fields or refs, `exists: false` says no object has all of them (a VMI without a given tag ref)
+  const holdsAll = (o: (typeof matches)[number]) =>
+    fieldMismatches(o, exp.fields ?? {}).length === 0 && refMismatches(o, exp.refs ?? {}).length === 0;
+  const present = !exp.exists && (exp.fields || exp.refs) ? matches.filter(holdsAll) : matches;
+  if (!exp.exists && present.length > 0)
+    problems.push(`found ${present.map((o) => (o.fq_name as string[]).join(":")).join(", ")}`);
   if (exp.count !== undefined && matches.length !== exp.count)
     problems.push(`expected ${exp.count}, found ${matches.length}: ${found.join(", ")}`);
   if (exp.exists && (exp.fields || exp.refs) && matches.length > 0) {

@@ -58,7 +58,16 @@ export interface HttpResult {
   /** The pod whose responder answered (its name is the body). */
   servedBy?: string;
   /** When an Ingress's haproxy took the request: its load balancer, the decision, the server it used. */
-  proxy?: { lbUuid: string; decision: RouteDecision; server?: HaproxyServer; serverDrop?: string };
+  proxy?: {
+    lbUuid: string;
+    decision: RouteDecision;
+    server?: HaproxyServer;
+    serverDrop?: string;
+    /** haproxy's own address (its service instance's port), the source of its connection to the server. */
+    sourceIp?: string;
+    /** The firewall decisions haproxy's connection to the server met (sim datapath, as `ProbeResult.firewall`). */
+    firewall?: FirewallDecision[];
+  };
   drop?: { where: string; reason: string };
   trace: string[];
 }
