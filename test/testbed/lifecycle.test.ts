@@ -18,7 +18,7 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { netnsUsable } from "../../fake-vrouter/netns/ns";
+import { netnsUsable, ownedPrefix } from "../../fake-vrouter/netns/ns";
 import { defaultBinDir, missingBinaries } from "../../testbed/cluster/local";
 import { requireTier } from "../support/tiers";
 
@@ -255,6 +255,19 @@ steps:
     expect(namespacesOf(p.child.pid!)).toEqual([]);
     expect(runDirs(wd)).toEqual([]);
   }, 120_000);
+
+  it("`ctb down` removes a pod's /etc/netns entry (its resolv.conf) left by a dead owner whose namespace is gone", () => {
+    const wd = join(work, "etc-netns");
+    const dir = `/etc/netns/${ownedPrefix("lc", 4_000_000)}pod-x`;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/resolv.conf`, "nameserver 10.96.0.10\n");
+    try {
+      expect(ctb(wd, "down").code).toBe(0);
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe.skipIf(!k8s)("local control plane: pipes and SIGKILL", () => {

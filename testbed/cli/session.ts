@@ -8,7 +8,16 @@
  * Example: `ctb up scenarios/section-9.yaml && ctb get pods -A -o wide && ctb down`.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -481,7 +490,11 @@ async function cleanupLeftovers(all: boolean): Promise<string[]> {
   const prefixes = new Set<string>();
   const unowned: string[] = [];
   const { cleanupAll, ownerPid } = await import("../../fake-vrouter/netns/index");
-  for (const name of names) {
+  // a pod's /etc/netns/<ns> (its resolv.conf) whose namespace is already gone names its owner too
+  const etcOnly = (existsSync("/etc/netns") ? readdirSync("/etc/netns") : []).filter(
+    (n) => n.startsWith("ctb-") && !names.includes(n),
+  );
+  for (const name of [...names, ...etcOnly]) {
     const owner = ownerPid(name);
     if (all) prefixes.add("ctb-");
     else if (owner && !alive(owner.pid)) prefixes.add(owner.prefix);
