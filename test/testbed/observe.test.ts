@@ -32,7 +32,7 @@ function ctb(workDir: string, ...args: string[]) {
 function ctbAsync(
   workDir: string,
   ...args: string[]
-): { child: ChildProcess; done: Promise<{ code: number | null; err: string }> } {
+): { child: ChildProcess; err: () => string; done: Promise<{ code: number | null; err: string }> } {
   const child = spawn(process.execPath, [CTB, ...args], {
     env: { ...process.env, CTB_WORKDIR: workDir, NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -40,7 +40,11 @@ function ctbAsync(
   let err = "";
   child.stderr!.on("data", (c) => (err += c));
   child.stdout!.resume();
-  return { child, done: new Promise((r) => child.once("exit", (code) => r({ code, err }))) };
+  return {
+    child,
+    err: () => err,
+    done: new Promise((r) => child.once("exit", (code) => r({ code, err }))),
+  };
 }
 
 /** tcpdump's reading of a pcap file: one line per packet (throws when tcpdump cannot read it). */
@@ -53,7 +57,22 @@ function tcpdump(file: string): string[] {
 /** Capture while pinging from example1 to example2 through `ctb exec`. */
 async function captureWhilePinging(wd: string, target: string, file: string, limit: string[]) {
   const cap = ctbAsync(wd, "capture", target, "-w", file, ...limit);
-  await new Promise((r) => setTimeout(r, 1500)); // the capture is open before the first packet
+  // the capture is open before the first packet: ctb says "capturing …" once it is
+  await new Promise<void>((res, rej) => {
+    const t = setTimeout(() => rej(new Error("ctb capture did not start within 30 s")), 30_000);
+    const check = () => {
+      if (!/capturing /.test(cap.err())) return;
+      clearTimeout(t);
+      cap.child.stderr!.off("data", check);
+      res();
+    };
+    cap.child.stderr!.on("data", check);
+    cap.child.once("exit", () => {
+      clearTimeout(t);
+      rej(new Error(`ctb capture exited before capturing: ${cap.err()}`));
+    });
+    check();
+  });
   const pods = ctb(wd, "get", "pods", "-o", "wide").out;
   const ip2 = /example2-\S+\s.*?(10\.\d+\.\d+\.\d+)/.exec(pods)?.[1];
   expect(ip2).toBeDefined();
@@ -104,7 +123,7 @@ describe("ctb up (simulated datapath): status, metrics, capture", () => {
 
   it("`ctb capture fabric --duration` and `ctb capture <node>` see the encapsulated packets", async () => {
     const fabric = join(work, "sim-fabric.pcap");
-    await captureWhilePinging(wd, "fabric", fabric, ["--duration", "3"]);
+    await captureWhilePinging(wd, "fabric", fabric, ["--duration", "8"]);
     expect(tcpdump(fabric).some((l) => /MPLS.*ICMP echo/.test(l))).toBe(true);
     const node = join(work, "sim-node.pcap");
     await captureWhilePinging(wd, "b3s37", node, ["--count", "4"]);
@@ -198,10 +217,11 @@ describe.skipIf(!netns)("ctb up --datapath netns: capture through the vrouter pr
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/ICMP echo request/);
     const node = join(work, "netns-node.pcap");
-    await captureWhilePinging(wd, "b3s37", node, ["--duration", "3"]);
+    // a count, not a duration: on a loaded machine the pings may start after a short window has closed
+    await captureWhilePinging(wd, "b3s37", node, ["--count", "4"]);
     expect(tcpdump(node).some((l) => /MPLS/.test(l))).toBe(true);
     const fabric = join(work, "netns-fabric.pcap");
-    await captureWhilePinging(wd, "fabric", fabric, ["--duration", "3"]);
+    await captureWhilePinging(wd, "fabric", fabric, ["--duration", "8"]);
     expect(tcpdump(fabric).some((l) => /MPLS.*ICMP echo/.test(l))).toBe(true);
     const vr = ctb(wd, "status").out.match(/vrouter b3s37\s+(\S+)/)?.[1];
     expect(await (await fetch(vr!)).text()).toMatch(/vrouter_packets_in_total\{compute="b3s37"\} [1-9]/);
