@@ -17,10 +17,7 @@
 import { join } from "node:path";
 import { query } from "../cluster-dns/zone";
 import { netnsUsable } from "../fake-vrouter/netns/index";
-import { execIn } from "../fake-vrouter/netns/ns";
-import { startTestbed } from "../testbed/env";
-import { runScenario } from "../testbed/runner/run";
-import { parseScenario } from "../testbed/scenario/load";
+import { figuresLine, type LoadFigures, loadIn, netnsWorld, perSecond } from "./netns-load";
 import { load } from "./support";
 
 const SECONDS = Number(process.argv[2] ?? 3);
@@ -51,65 +48,29 @@ steps:
   - reach: { from: default/a, to: "dns:kube-dns.kube-system.svc.cluster.local", proto: udp, port: 53, expect: allow }
 `;
 
-/** Runs inside a namespace: `concurrency` loops of one query / one response for `seconds`; prints JSON. */
-const LOADGEN = (ip: string, hex: string) => `
-const dgram = require("node:dgram");
-const q = Buffer.from("${hex}", "hex");
-const lat = []; let errors = 0; const end = Date.now() + ${SECONDS * 1000};
-function one(i) {
-  if (Date.now() > end) return Promise.resolve();
-  return new Promise((resolve) => {
-    const s = dgram.createSocket("udp4");
-    const t0 = process.hrtime.bigint();
-    const done = (ok) => { clearTimeout(t); s.close(); if (ok) lat.push(Number(process.hrtime.bigint() - t0) / 1e6); else errors++; resolve(); };
+/** One A query per request, each from a socket of its own (a new flow); an answer with records is a success. */
+const measure = (netns: string, ip: string) =>
+  loadIn(
+    netns,
+    `const dgram = require("node:dgram"); const q = Buffer.from("${query(NAME).toString("hex")}", "hex");`,
+    `const s = dgram.createSocket("udp4");
+    const done = (good) => { clearTimeout(t); s.close(); good ? ok() : fail(); };
     const t = setTimeout(() => done(false), 2000);
     s.on("message", (m) => done((m[3] & 15) === 0 && m.readUInt16BE(6) > 0));
     s.on("error", () => done(false));
-    s.send(q, 53, "${ip}");
-  }).then(() => one(i));
-}
-const t = Date.now();
-Promise.all(Array.from({ length: ${CONCURRENCY} }, (_, i) => one(i))).then(() => {
-  lat.sort((a, b) => a - b);
-  const p = (x) => lat[Math.min(lat.length - 1, Math.floor(x * lat.length))];
-  console.log(JSON.stringify({ n: lat.length, errors, seconds: (Date.now() - t) / 1000, p50: p(0.5), p99: p(0.99) }));
-});`;
+    s.send(q, 53, "${ip}");`,
+    { seconds: SECONDS, concurrency: CONCURRENCY },
+  );
 
-interface Figures {
-  n: number;
-  errors: number;
-  seconds: number;
-  p50: number;
-  p99: number;
-}
-
-async function measure(netns: string, ip: string): Promise<Figures> {
-  const r = await execIn(netns, process.execPath, ["-e", LOADGEN(ip, query(NAME).toString("hex"))], {
-    timeoutMs: (SECONDS + 30) * 1000,
-  });
-  if (r.code !== 0) throw new Error(`DNS load generator in ${netns} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim()) as Figures;
-}
-
-const qps = (f: Figures) => f.n / f.seconds;
-const line = (label: string, f: Figures) =>
-  `${label.padEnd(48)} ${qps(f).toFixed(0).padStart(6)} queries/s  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms  (${f.n} answered, ${f.errors} errors)`;
+const line = (label: string, f: LoadFigures) => figuresLine(label, f, "queries");
 
 async function main(): Promise<void> {
   if (!(await netnsUsable())) {
     console.log("dns bench: needs root and iproute2 — skipped");
     return;
   }
-  // the world is a scenario's text; the manifest path in it is absolute
-  const scenario = parseScenario(WORLD, "bench-dns.yaml");
-  const tb = await startTestbed(scenario, {
-    datapath: "netns",
-    cluster: { kind: "embedded" },
-    workDir: join(process.cwd(), ".ctb", "bench-dns"),
-  });
+  const tb = await netnsWorld(WORLD, "bench-dns");
   try {
-    const report = await runScenario(scenario, tb);
-    if (report.failed > 0) throw new Error("the bench world did not come up (a check failed)");
     const dnsIp: string = (await tb.kube.get("services", "kube-dns", "kube-system")).spec.clusterIP;
     const coredns = tb.netnsEndpoint("kube-system/coredns")!;
     const [a, b] = [tb.netnsEndpoint("default/a")!, tb.netnsEndpoint("default/b")!];
@@ -125,8 +86,8 @@ async function main(): Promise<void> {
     console.log(line(`pod on ${near.node} → kube-dns ClusterIP`, sameNode));
     console.log(line(`pod on ${far.node} → kube-dns ClusterIP`, otherNode));
     console.log(
-      `ratio to baseline: same node ${(qps(sameNode) / qps(base)).toFixed(2)}x queries/s, p99 ${(sameNode.p99 / base.p99).toFixed(2)}x; ` +
-        `other node ${(qps(otherNode) / qps(base)).toFixed(2)}x queries/s, p99 ${(otherNode.p99 / base.p99).toFixed(2)}x`,
+      `ratio to baseline: same node ${(perSecond(sameNode) / perSecond(base)).toFixed(2)}x queries/s, p99 ${(sameNode.p99 / base.p99).toFixed(2)}x; ` +
+        `other node ${(perSecond(otherNode) / perSecond(base)).toFixed(2)}x queries/s, p99 ${(otherNode.p99 / base.p99).toFixed(2)}x`,
     );
     console.log(`load average after: ${load()}`);
   } finally {

@@ -14,12 +14,8 @@
  * Prints each figure, the ratios to the baseline and the load average. Needs root (network namespaces).
  * Run: `node --import tsx bench/north-south.bench.ts [seconds] [concurrency]` (default 3 s, 4 in flight).
  */
-import { join } from "node:path";
 import { netnsUsable } from "../fake-vrouter/netns/index";
-import { execIn } from "../fake-vrouter/netns/ns";
-import { startTestbed } from "../testbed/env";
-import { runScenario } from "../testbed/runner/run";
-import { parseScenario } from "../testbed/scenario/load";
+import { figuresLine, type LoadFigures, loadIn, netnsWorld, perSecond } from "./netns-load";
 import { load } from "./support";
 
 const SECONDS = Number(process.argv[2] ?? 3);
@@ -77,89 +73,47 @@ steps:
       - { from: "external:client", to: "ingress:default/front", proto: http, host: web.example, path: /, expect: allow }
 `;
 
-/** Runs inside a namespace: `concurrency` loops of GET (new connection each) for `seconds`; prints JSON. */
-const HTTP_LOADGEN = (ip: string, port: number, host: string) => `
-const http = require("node:http");
-const lat = []; let errors = 0; const end = Date.now() + ${SECONDS * 1000};
-function one() {
-  if (Date.now() > end) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t0 = process.hrtime.bigint();
+/** A GET with a Host header on a new connection; a 200 is a success. */
+const HTTP_ONE = (ip: string, port: number, host: string) => `
     const req = http.request({ host: "${ip}", port: ${port}, path: "/", agent: false, timeout: 2000,
       headers: { Host: "${host}", Connection: "close" } }, (res) => {
       res.resume();
-      res.on("end", () => { if (res.statusCode === 200) lat.push(Number(process.hrtime.bigint() - t0) / 1e6); else errors++; resolve(); });
+      res.on("end", () => (res.statusCode === 200 ? ok() : fail()));
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", () => { errors++; resolve(); });
-    req.end();
-  }).then(one);
-}
-const t = Date.now();
-Promise.all(Array.from({ length: ${CONCURRENCY} }, one)).then(() => {
-  lat.sort((a, b) => a - b);
-  const p = (q) => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))];
-  console.log(JSON.stringify({ n: lat.length, errors, seconds: (Date.now() - t) / 1000, p50: p(0.5), p99: p(0.99) }));
-});`;
+    req.on("error", fail);
+    req.end();`;
 
-/** Runs inside a namespace: `concurrency` loops of connect/send/echo/close for `seconds`; prints JSON. */
-const LOADGEN = (ip: string, port: number) => `
-const net = require("node:net");
-const lat = []; let errors = 0; const end = Date.now() + ${SECONDS * 1000};
-const payload = Buffer.alloc(64, 120);
-function one() {
-  if (Date.now() > end) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t0 = process.hrtime.bigint(); let got = 0;
+/** connect, 64 bytes out, their echo back, close. */
+const TCP_ONE = (ip: string, port: number) => `
+    let got = 0;
     const s = net.connect(${port}, "${ip}");
-    s.setTimeout(2000, () => { errors++; s.destroy(); resolve(); });
+    s.setTimeout(2000, () => { s.destroy(); fail(); });
     s.on("connect", () => s.write(payload));
-    s.on("data", (d) => { got += d.length; if (got >= 64) { lat.push(Number(process.hrtime.bigint() - t0) / 1e6); s.destroy(); resolve(); } });
-    s.on("error", () => { errors++; resolve(); });
-  }).then(one);
-}
-const t = Date.now();
-Promise.all(Array.from({ length: ${CONCURRENCY} }, one)).then(() => {
-  lat.sort((a, b) => a - b);
-  const p = (q) => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))];
-  console.log(JSON.stringify({ n: lat.length, errors, seconds: (Date.now() - t) / 1000, p50: p(0.5), p99: p(0.99) }));
-});`;
+    s.on("data", (d) => { got += d.length; if (got >= 64) { s.destroy(); ok(); } });
+    s.on("error", fail);`;
 
-interface Figures {
-  n: number;
-  errors: number;
-  seconds: number;
-  p50: number;
-  p99: number;
-}
+const opts = { seconds: SECONDS, concurrency: CONCURRENCY };
+const measure = (netns: string, ip: string, port: number, httpHost?: string) =>
+  httpHost
+    ? loadIn(netns, `const http = require("node:http");`, HTTP_ONE(ip, port, httpHost), opts)
+    : loadIn(
+        netns,
+        `const net = require("node:net"); const payload = Buffer.alloc(64, 120);`,
+        TCP_ONE(ip, port),
+        opts,
+      );
 
-async function measure(netns: string, ip: string, port: number, httpHost?: string): Promise<Figures> {
-  const script = httpHost ? HTTP_LOADGEN(ip, port, httpHost) : LOADGEN(ip, port);
-  const r = await execIn(netns, process.execPath, ["-e", script], {
-    timeoutMs: (SECONDS + 30) * 1000,
-  });
-  if (r.code !== 0) throw new Error(`load generator in ${netns} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim()) as Figures;
-}
-
-const rps = (f: Figures) => f.n / f.seconds;
-const line = (label: string, f: Figures) =>
-  `${label.padEnd(44)} ${rps(f).toFixed(0).padStart(6)} req/s  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms  (${f.n} requests, ${f.errors} errors)`;
+const rps = perSecond;
+const line = (label: string, f: LoadFigures) => figuresLine(label, f, "req", 44);
 
 async function main(): Promise<void> {
   if (!(await netnsUsable())) {
     console.log("north-south bench: needs root and iproute2 — skipped");
     return;
   }
-  const scenario = parseScenario(SCENARIO, "bench-north-south.yaml");
-  const tb = await startTestbed(scenario, {
-    datapath: "netns",
-    cluster: { kind: "embedded" },
-    workDir: join(process.cwd(), ".ctb", "bench-north-south"),
-  });
+  const tb = await netnsWorld(SCENARIO, "bench-north-south");
   try {
-    const report = await runScenario(scenario, tb);
-    if (report.failed > 0) throw new Error("the bench world did not come up (a check failed)");
     const svc = await tb.kube.get("services", "web", "default");
     const lbIp: string = svc.status.loadBalancer.ingress[0].ip;
     const web1 = await tb.kube.get("pods", "web-1", "default");

@@ -509,6 +509,31 @@ async function endpointSlicesListing(tb: Testbed, pod: KubeObject): Promise<stri
     .sort();
 }
 
+/**
+ * `lb:<ns>/<name>` or `ingress:<ns>/<name>`: the first address in the object's status.loadBalancer, or why
+ * there is none, from the controller's warnings about that object (no pool, a missing pool).
+ */
+async function statusAddress(
+  tb: Testbed,
+  to: string,
+  resource: "services" | "ingresses",
+  kind: "service" | "ingress",
+  port?: number,
+): Promise<Target> {
+  const [namespace, name] = to.slice(to.indexOf(":") + 1).split("/") as [string, string];
+  const obj = await tb.kube.get(resource, name, namespace).catch(() => undefined);
+  if (!obj) throw new Error(`${to}: no ${kind} ${namespace}/${name}`);
+  const ip: string | undefined = obj.status?.loadBalancer?.ingress?.find((i: { ip?: string }) => i.ip)?.ip;
+  if (!ip) {
+    const why = (tb.warnings?.() ?? []).filter((w) => w.includes(`${kind} ${namespace}/${name}:`));
+    const what = kind === "service" ? "no load-balancer ingress address" : "no address";
+    throw new Error(
+      `${kind} ${namespace}/${name} has ${what} (status.loadBalancer is empty)${why.length ? `: ${why.join("; ")}` : ""}`,
+    );
+  }
+  return { ip, port, label: `${to} (${ip})` };
+}
+
 /** A reach/matrix destination (pod ref or glob, service:<ns>/<name>, host:<name>, IP) to an address; `ctb trace` uses it too. */
 export async function resolveTarget(tb: Testbed, to: string, port?: number, from?: string): Promise<Target> {
   if (to.startsWith("dns:")) {
@@ -531,34 +556,9 @@ export async function resolveTarget(tb: Testbed, to: string, port?: number, from
     if (!ip || ip === "None") throw new Error(`service ${namespace}/${name} has no cluster IP`);
     return { ip, port, label: `service ${namespace}/${name} (${ip})` };
   }
-  if (to.startsWith("lb:")) {
-    const [namespace, name] = to.slice("lb:".length).split("/") as [string, string];
-    const svc = await tb.kube.get("services", name, namespace).catch(() => undefined);
-    if (!svc) throw new Error(`${to}: no service ${namespace}/${name}`);
-    const ip: string | undefined = svc.status?.loadBalancer?.ingress?.find((i: { ip?: string }) => i.ip)?.ip;
-    if (!ip) {
-      // say why, from the controller's warnings about this service (no pool, a missing pool)
-      const why = (tb.warnings?.() ?? []).filter((w) => w.includes(`service ${namespace}/${name}:`));
-      throw new Error(
-        `service ${namespace}/${name} has no load-balancer ingress address (status.loadBalancer is empty)${why.length ? `: ${why.join("; ")}` : ""}`,
-      );
-    }
-    return { ip, port, label: `${to} (${ip})` };
-  }
-  if (to.startsWith("ingress:")) {
-    const [namespace, name] = to.slice("ingress:".length).split("/") as [string, string];
-    const ing = await tb.kube.get("ingresses", name, namespace).catch(() => undefined);
-    if (!ing) throw new Error(`${to}: no ingress ${namespace}/${name}`);
-    // vnc_ingress.py writes the floating IP first, then the VIP
-    const ip: string | undefined = ing.status?.loadBalancer?.ingress?.find((i: { ip?: string }) => i.ip)?.ip;
-    if (!ip) {
-      const why = (tb.warnings?.() ?? []).filter((w) => w.includes(`ingress ${namespace}/${name}:`));
-      throw new Error(
-        `ingress ${namespace}/${name} has no address (status.loadBalancer is empty)${why.length ? `: ${why.join("; ")}` : ""}`,
-      );
-    }
-    return { ip, port, label: `${to} (${ip})` };
-  }
+  if (to.startsWith("lb:")) return statusAddress(tb, to, "services", "service", port);
+  // vnc_ingress.py writes the floating IP first, then the VIP
+  if (to.startsWith("ingress:")) return statusAddress(tb, to, "ingresses", "ingress", port);
   if (to.startsWith("host:")) return { ip: await hostIp(tb, to), port, label: to };
   if (to.startsWith("external:")) {
     const ip = tb.externalHostIp?.(to.slice("external:".length));
