@@ -357,6 +357,7 @@ export class NetnsDatapath {
       const drop = await this.firstDropSince(started);
       return {
         connected: false,
+        refused: out.answer === "refused",
         ...(drop
           ? {
               drop: {

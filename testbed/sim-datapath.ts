@@ -173,7 +173,8 @@ export class SimDatapath {
   http(req: HttpRequest): HttpResult {
     const services = this.refreshServices();
     const leg1 = this.probe({ from: req.from, toIp: req.toIp, proto: "tcp", port: req.port, count: 1 });
-    if (!leg1.received) return { connected: false, drop: leg1.drop, trace: leg1.trace };
+    if (!leg1.received)
+      return { connected: false, refused: leg1.refused > 0, drop: leg1.drop, trace: leg1.trace };
     const svc = leg1.servedBy ? services.get(leg1.servedBy) : undefined;
     if (!svc) return { connected: true, status: 200, servedBy: leg1.servedBy, trace: leg1.trace };
     const decision = routeHttp(parseHaproxyConfig(svc.config), {

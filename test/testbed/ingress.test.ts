@@ -100,7 +100,10 @@ describe("Ingress through its life (sim)", () => {
 `),
     );
     expect(failures(r)).toEqual([]);
-    expect(r.checks.filter((c) => c.kind === "reach")).toHaveLength(5);
+    const reach = r.checks.filter((c) => c.kind === "reach");
+    expect(reach).toHaveLength(5);
+    // the backend Service gone, haproxy has no listener: the request is refused, and the report says by whom
+    expect(reach[3]!.output).toContain("→ connection refused by haproxy: no listener on port 80");
     expect(r.warnings.map((w) => w.text)).toContainEqual(
       expect.stringMatching(
         /^ingress default\/front: backend a\.example\/basket → web:80: no service default\/web/,

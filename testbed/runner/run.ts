@@ -709,7 +709,16 @@ async function checkHttp(
   const lines: string[] = [];
   const curl = `curl -s${p.host ? ` -H 'Host: ${p.host}'` : ""} http://${dst.ip}${p.port !== 80 ? `:${p.port}` : ""}${p.path}`;
   lines.push(`${from}$ ${curl}`);
-  if (!r.connected) lines.push("→ connection not answered");
+  if (r.refused) {
+    // reached, but nothing listens: for an Ingress, haproxy has no frontend on the port (kube-manager built
+    // no listener, e.g. every backend names a missing Service or a named port)
+    const port = p.port ?? 80;
+    lines.push(
+      p.to.startsWith("ingress:")
+        ? `→ connection refused by haproxy: no listener on port ${port} (kube-manager builds an HTTP/80 listener per backend it can resolve; see the warnings)`
+        : `→ connection refused: ${dst.ip} was reached, nothing listens on port ${port}`,
+    );
+  } else if (!r.connected) lines.push("→ connection not answered");
   else lines.push(`→ HTTP ${r.status}${r.servedBy ? ` from ${r.servedBy}` : ""}`);
   const why = r.proxy ? await describeDecision(tb, r) : [];
   lines.push(...why.map((l) => `  ${l}`));
@@ -928,7 +937,8 @@ function pingOutput(from: string, ip: string, r: ProbeResult): string {
 
 function connectOutput(from: string, dst: Target, proto: string, r: ProbeResult): string {
   const ok = r.received > 0;
-  return `${from}: connect ${proto} ${dst.ip}:${dst.port} → ${ok ? `connected${r.servedBy ? ` (answered by ${r.servedBy})` : ""}` : "no answer"}`;
+  const failed = r.refused > 0 ? "refused (reached, nothing listens on the port)" : "no answer";
+  return `${from}: connect ${proto} ${dst.ip}:${dst.port} → ${ok ? `connected${r.servedBy ? ` (answered by ${r.servedBy})` : ""}` : failed}`;
 }
 
 // ---- matrix ----------------------------------------------------------------------------------------------

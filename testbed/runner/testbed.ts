@@ -53,6 +53,8 @@ export interface HttpRequest {
 export interface HttpResult {
   /** The TCP connection to toIp:port was answered (false: `drop`/`trace` say why). */
   connected: boolean;
+  /** Not connected, but refused (TCP RST): the address was reached and nothing listens on the port. */
+  refused?: boolean;
   /** HTTP status (200 from a backend pod, 503 from haproxy when no rule or no server takes it). */
   status?: number;
   /** The pod whose responder answered (its name is the body). */
