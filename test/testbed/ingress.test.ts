@@ -189,6 +189,11 @@ steps:
 `),
     );
     expect(failures(r)).toEqual([]);
+    // a passing deny names where and by which rule the packet was dropped, not only "no answer"
+    const denied = r.checks.find((c) => c.kind === "reach" && c.name.includes("service:default/web"))!;
+    expect(denied.output).toMatch(
+      /→ no answer\n {2}dropped at node-\d firewall-policy: FLOW_ACTION_DROP\n {4}node-\d firewall-policy\(drop\): .*firewall-rule default-policy-management:default-ingress-deny-web-denyall/,
+    );
     const http = r.checks.find((c) => c.kind === "reach" && c.name.includes("http://"))!;
     expect(http.output).toContain(
       "haproxy → server: destination end pass, firewall-rule k8s-Ingress-default-front-web (firewall-policy k8s-Ingress)",

@@ -640,8 +640,12 @@ async function checkReach(
   // a deny that must be this drop (the rule that decides, where the design documents say otherwise)
   const dropText = [r.drop ? `dropped at ${r.drop.where}: ${r.drop.reason}` : "", ...r.trace].join("\n");
   const wrongDrop = got === "deny" && p.droppedBy !== undefined && !dropText.includes(p.droppedBy);
+  // a packet that was lost names where and by what (the deciding rule), in the report of a passing deny too
+  const dropLine = r.drop && r.received < r.sent ? `\n${dropLines(r).join("\n")}` : "";
   const output =
-    p.proto === "icmp" ? pingOutput(src.endpoint, dst.ip, r) : connectOutput(src.endpoint, dst, p.proto, r);
+    (p.proto === "icmp"
+      ? pingOutput(src.endpoint, dst.ip, r)
+      : connectOutput(src.endpoint, dst, p.proto, r)) + dropLine;
   return {
     name,
     verdict: got === p.expect && !wrongDrop ? "pass" : "fail",
@@ -675,7 +679,11 @@ async function lookUpName(tb: Testbed, from: string, qname: string): Promise<Nam
   );
   const head = `${from}$ nslookup ${qname} ${server.ip}   (kube-system/kube-dns)`;
   if (r.rcode === undefined) {
-    const why = r.drop ? `the query was dropped at ${r.drop.where}: ${r.drop.reason}` : "no DNS response";
+    // the decision's trace line (the rule that dropped the query) in the same entry: the report shows lines 0-1
+    const decision = dropLines(r).slice(1);
+    const why = r.drop
+      ? [`the query was dropped at ${r.drop.where}: ${r.drop.reason}`, ...decision].join("\n")
+      : "no DNS response";
     return { lines: [head, `→ ${why}`, ...r.trace] };
   }
   const by = r.servedBy ? ` from ${r.servedBy}` : "";
@@ -718,7 +726,8 @@ async function checkHttp(
         ? `→ connection refused by haproxy: no listener on port ${port} (kube-manager builds an HTTP/80 listener per backend it can resolve; see the warnings)`
         : `→ connection refused: ${dst.ip} was reached, nothing listens on port ${port}`,
     );
-  } else if (!r.connected) lines.push("→ connection not answered");
+  } else if (!r.connected)
+    lines.push(`→ connection not answered${r.drop ? `\n${dropLines(r).join("\n")}` : ""}`);
   else lines.push(`→ HTTP ${r.status}${r.servedBy ? ` from ${r.servedBy}` : ""}`);
   const why = r.proxy ? await describeDecision(tb, r) : [];
   lines.push(...why.map((l) => `  ${l}`));
@@ -933,6 +942,17 @@ function pingOutput(from: string, ip: string, r: ProbeResult): string {
     `${r.sent} packets transmitted, ${r.received} packets received, ${loss}% packet loss`,
   );
   return lines.join("\n");
+}
+
+/** Where a lost packet was dropped, and the trace line of the decision (the rule that denied it, when one did). */
+function dropLines(r: Pick<ProbeResult, "drop" | "trace">): string[] {
+  if (!r.drop) return [];
+  const { where } = r.drop;
+  const decision = (
+    r.trace.findLast((t) => t.trim().startsWith(`${where}(`)) ??
+    r.trace.findLast((t) => /\((deny|drop)\):/.test(t))
+  )?.trim();
+  return [`  dropped at ${r.drop.where}: ${r.drop.reason}`, ...(decision ? [`    ${decision}`] : [])];
 }
 
 function connectOutput(from: string, dst: Target, proto: string, r: ProbeResult): string {
