@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
-import { type ConfigOverrides, type Model, parseConfig, withOptions } from "./config";
+import { ConfigError, type ConfigOverrides, type Model, parseConfig, parseIni, withOptions } from "./config";
 import { jsonLogger, type LogLevel, startController } from "./index";
 import { HttpKubeApi } from "./kube/http";
 
@@ -72,10 +72,22 @@ export async function main(argv: string[]): Promise<void> {
   if (values["cluster-name"]) overrides.clusterName = values["cluster-name"] as string;
   let text = "";
   if (values.config) {
+    const path = values.config as string;
     try {
-      text = readFileSync(values.config as string, "utf8");
+      text = readFileSync(path, "utf8");
     } catch (e) {
-      throw new ControllerUsageError(`--config: ${(e as Error).message}`);
+      const err = e as NodeJS.ErrnoException;
+      const why =
+        err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "is a directory" : err.message;
+      throw new ControllerUsageError(`--config ${path}: ${why}`);
+    }
+    // the file's own syntax errors at file:line (the --set options are added after its lines)
+    try {
+      parseIni(text);
+    } catch (e) {
+      const line = e instanceof ConfigError ? /^line (\d+)$/.exec(e.key) : null;
+      if (!(line && e instanceof ConfigError)) throw e;
+      throw new ControllerUsageError(`${path}:${line[1]}: ${e.message.slice(e.key.length + 2)}`);
     }
   }
   const options: Record<string, string> = {};
@@ -84,7 +96,9 @@ export async function main(argv: string[]): Promise<void> {
     if (eq <= 0) throw new ControllerUsageError(`--set wants <key>=<value>, not "${kv}"`);
     options[kv.slice(0, eq).trim()] = kv.slice(eq + 1).trim();
   }
-  const config = parseConfig(withOptions(text, options), overrides);
+  const config = withFileLine(values.config as string | undefined, text, options, () =>
+    parseConfig(withOptions(text, options), overrides),
+  );
   const vncUrl =
     (values.vnc as string | undefined) ?? `http://${config.vncEndpoint.ip}:${config.vncEndpoint.port}`;
 
@@ -106,4 +120,24 @@ export async function main(argv: string[]): Promise<void> {
     process.on("SIGTERM", done);
   });
   await controller.stop();
+}
+
+/** A refused value read from the --config file is reported at its file:line (a --set value wins over it). */
+function withFileLine<T>(
+  path: string | undefined,
+  text: string,
+  options: Record<string, string>,
+  f: () => T,
+): T {
+  try {
+    return f();
+  } catch (e) {
+    if (!(path && e instanceof ConfigError)) throw e;
+    const option = e.key.replace(/^\[[A-Z]+\]\s*/, "");
+    if (option in options) throw e;
+    const lines = text.split(/\r?\n/);
+    const at = lines.findLastIndex((l) => new RegExp(`^\\s*${option}\\s*[=:]`).test(l));
+    if (at < 0) throw e;
+    throw new ControllerUsageError(`${path}:${at + 1}: ${e.message}`);
+  }
 }

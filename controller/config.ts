@@ -266,13 +266,13 @@ export function parseConfig(text: string, overrides: ConfigOverrides = {}): Cont
     cfg.clusterOwner = name(K("kubernetes_cluster_owner"), k8s.kubernetes_cluster_owner);
   if (k8s.kubernetes_api_server !== undefined) cfg.kubernetesApiServer = k8s.kubernetes_api_server.trim();
   if (k8s.kubernetes_api_secure_port !== undefined)
-    cfg.kubernetesApiSecurePort = int(K("kubernetes_api_secure_port"), k8s.kubernetes_api_secure_port);
+    cfg.kubernetesApiSecurePort = port(K("kubernetes_api_secure_port"), k8s.kubernetes_api_secure_port);
   if (k8s.kubernetes_service_name !== undefined)
     cfg.kubernetesServiceName = name(K("kubernetes_service_name"), k8s.kubernetes_service_name);
 
   if (vnc.vnc_endpoint_ip !== undefined) cfg.vncEndpoint.ip = vnc.vnc_endpoint_ip.split(/[\s,]+/)[0];
   if (vnc.vnc_endpoint_port !== undefined)
-    cfg.vncEndpoint.port = int("[VNC] vnc_endpoint_port", vnc.vnc_endpoint_port);
+    cfg.vncEndpoint.port = port("[VNC] vnc_endpoint_port", vnc.vnc_endpoint_port);
   if (vnc.public_fip_pool !== undefined) {
     const p = dict("[VNC] public_fip_pool", vnc.public_fip_pool);
     if (p) cfg.publicFipPool = fipPoolRef("[VNC] public_fip_pool", p);
@@ -328,8 +328,14 @@ export function bool(key: string, v: string): boolean {
 }
 
 function int(key: string, v: string): number {
-  if (!/^\s*\d+\s*$/.test(v)) throw new ConfigError(key, `"${v}" is not an integer`);
+  if (!/^\s*\d+\s*$/.test(v)) throw new ConfigError(key, `"${v}" is not a whole number (0 or more)`);
   return Number(v);
+}
+
+function port(key: string, v: string): number {
+  const n = int(key, v);
+  if (n < 1 || n > 65535) throw new ConfigError(key, `"${v.trim()}" is not a port number (1-65535)`);
+  return n;
 }
 
 function cidrs(key: string, v: string): string[] {

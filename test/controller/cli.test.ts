@@ -25,12 +25,33 @@ describe("ctb controller flags", () => {
       /Unknown option '--frobnicate'[\s\S]*usage: ctb controller/,
     );
   });
-  it("reports a missing config file and a bad key in it", async () => {
-    await expect(main(["--config", "/nonexistent/k.conf"])).rejects.toThrow("--config: ENOENT");
+  it("reports a missing config file, and a bad line or value in it at file:line", async () => {
+    await expect(main(["--config", "/nonexistent/k.conf"])).rejects.toThrow(
+      "--config /nonexistent/k.conf: no such file",
+    );
     const dir = mkdtempSync(join(tmpdir(), "ctb-cli-"));
-    writeFileSync(join(dir, "k.conf"), "[KUBERNETES]\nservice_subnets = 10.96.0.0/40\n");
-    const err = await main(["--config", join(dir, "k.conf")]).catch((e: unknown) => e);
+    const conf = join(dir, "k.conf");
+    writeFileSync(conf, "[KUBERNETES]\ncluster_name = c\nservice_subnets = 10.96.0.0/40\n");
+    const err = await main(["--config", conf]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ControllerUsageError);
+    expect((err as Error).message).toBe(
+      `${conf}:3: [KUBERNETES] service_subnets: "10.96.0.0/40" is not a CIDR`,
+    );
+    writeFileSync(conf, "[KUBERNETES]\n[VNC\n");
+    await expect(main(["--config", conf])).rejects.toThrow(`${conf}:2: expected "key = value", got "[VNC"`);
+  });
+  it("a bad --set value is named by its key (not the file's line), an unknown key lists the known ones", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ctb-cli-"));
+    const conf = join(dir, "k.conf");
+    writeFileSync(conf, "[VNC]\nvnc_endpoint_port = 8082\n");
+    const err = await main(["--config", conf, "--set", "vnc_endpoint_port=0"]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as Error).message).toBe('[KUBERNETES] service_subnets: "10.96.0.0/40" is not a CIDR');
+    expect((err as Error).message).toBe('[VNC] vnc_endpoint_port: "0" is not a port number (1-65535)');
+    await expect(main(["--set", "kubernetes_api_secure_port=99999"])).rejects.toThrow(
+      '[KUBERNETES] kubernetes_api_secure_port: "99999" is not a port number (1-65535)',
+    );
+    await expect(main(["--set", "nosuch=1"])).rejects.toThrow(
+      /nosuch: not a kube-manager option the testbed reads \(cluster_name, /,
+    );
   });
 });

@@ -104,7 +104,11 @@ public_fip_pool = {'domain': 'default-domain', 'project': 'admin', 'network': 'p
   const bad: [string, string][] = [
     ["[KUBERNETES]\npod_subnets = 10.32.0.0/33\n", '[KUBERNETES] pod_subnets: "10.32.0.0/33" is not a CIDR'],
     ["[KUBERNETES]\nip_fabric_snat = perhaps\n", '[KUBERNETES] ip_fabric_snat: "perhaps" is not a boolean'],
-    ["[DEFAULTS]\nkube_timer_interval = soon\n", '[DEFAULTS] kube_timer_interval: "soon" is not an integer'],
+    [
+      "[DEFAULTS]\nkube_timer_interval = soon\n",
+      '[DEFAULTS] kube_timer_interval: "soon" is not a whole number',
+    ],
+    ["[DEFAULTS]\nkube_timer_interval = -5\n", '[DEFAULTS] kube_timer_interval: "-5" is not a whole number'],
     ["[VNC]\npublic_fip_pool = {'domain': 'd'}\n", '[VNC] public_fip_pool: missing "project"'],
     ["[KUBERNETES]\ncluster_network = {oops\n", "[KUBERNETES] cluster_network: "],
     ["pod_subnets = 1.2.3.0/24\n", 'line 1: key "pod_subnets" outside a [SECTION]'],

@@ -86,6 +86,16 @@ steps:
     expect(bad.message).toBe('s.yaml:3: controller.clusterProject (cluster_project): needs a "project" key');
   });
 
+  it("points at the line of an unknown key, not its parent's", () => {
+    const e = errorOf(`name: x
+controller:
+  clusterName: cluster
+  clusterDomian: admin_domain
+steps: []
+`);
+    expect(e.message).toBe('s.yaml:4: controller: unknown field "clusterDomian"');
+  });
+
   it("points at the line of an unknown action", () => {
     const e = errorOf(`name: x
 steps:

@@ -72,7 +72,10 @@ export function parseScenario(text: string, file: string): Scenario {
   if (!validate(data)) {
     const err = mostSpecific(validate.errors ?? []);
     const path = pointerToPath(err.instancePath);
-    throw new ScenarioError(file, nodeLine(path), describeSchemaError(err, path));
+    // an unknown key is pointed at on its own line, not its parent's
+    const at =
+      err.keyword === "additionalProperties" ? [...path, String(err.params.additionalProperty)] : path;
+    throw new ScenarioError(file, nodeLine(at), describeSchemaError(err, path));
   }
   const raw = data as Record<string, any>;
   let nested = false;
