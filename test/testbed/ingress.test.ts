@@ -102,6 +102,8 @@ describe("Ingress through its life (sim)", () => {
     expect(failures(r)).toEqual([]);
     const reach = r.checks.filter((c) => c.kind === "reach");
     expect(reach).toHaveLength(5);
+    // two entries of one reach step: each check points at its own line, not the step's
+    expect(reach[2]!.line).toBe(reach[1]!.line + 1);
     // the backend Service gone, haproxy has no listener: the request is refused, and the report says by whom
     expect(reach[3]!.output).toContain("→ connection refused by haproxy: no listener on port 80");
     expect(r.warnings.map((w) => w.text)).toContainEqual(

@@ -308,7 +308,7 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
       return;
     case "reach":
       await settled(tb);
-      for (const probe of step.probes) io.record(await checkReach(tb, probe));
+      for (const probe of step.probes) io.record({ ...(await checkReach(tb, probe)), line: probe.line });
       return;
     case "matrix":
       await settled(tb);

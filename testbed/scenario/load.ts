@@ -249,9 +249,10 @@ function normaliseStep(
     case "reach":
       return {
         kind: "reach",
-        probes: (Array.isArray(v) ? v : [v]).map((p: any, i: number) =>
-          reachProbe(p, i, fail, externalNames),
-        ),
+        probes: (Array.isArray(v) ? v : [v]).map((p: any, i: number) => ({
+          ...reachProbe(p, i, fail, externalNames),
+          line: lineAt(Array.isArray(v) ? ["reach", i] : ["reach"]),
+        })),
       };
     case "matrix": {
       const proto = (v.proto ?? "tcp") as Proto;

@@ -80,6 +80,8 @@ export interface ObjectKey {
 }
 
 export interface ReachProbe {
+  /** The entry's own line in the file (a failure points at it, not at the step). */
+  line?: number;
   from: string;
   to: string;
   /** `http`: one GET with `host` and `path` (an Ingress's haproxy routes it; a pod's responder answers). */
