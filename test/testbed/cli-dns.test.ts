@@ -44,8 +44,13 @@ describe("ctb exec nslookup (simulated datapath)", () => {
     expect(ctb("exec", "default/client", "--", "nslookup", "web.default").out).toMatch(
       /web\.default\.svc\.cluster\.local A /,
     );
+    // the search path ends on "nope." itself, outside cluster.local: REFUSED, as the real nslookup on netns says
     expect(ctb("exec", "default/client", "--", "nslookup", "nope").out).toContain(
-      "server can't find nope: NXDOMAIN",
+      "server can't find nope: REFUSED",
+    );
+    // a name with 5 dots is tried as given first; REFUSED ends the search there
+    expect(ctb("exec", "default/client", "--", "nslookup", "a.b.c.d.e.example").out).toContain(
+      "server can't find a.b.c.d.e.example: REFUSED",
     );
     const nx = ctb("exec", "client", "--", "nslookup", "nothing.default.svc.cluster.local");
     expect(nx).toMatchObject({ code: 1 });

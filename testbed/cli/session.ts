@@ -735,14 +735,14 @@ async function simNslookup(s: SessionState, endpoint: string, cmd: string[]): Pr
     : dots < 5
       ? [...search.map((d) => `${name}.${d}`), name]
       : [name, ...search.map((d) => `${name}.${d}`)];
-  // the first answer that is not "no such name" ends the search; none: the first try's answer is reported
-  const first = await control<DnsResult>(s, "/dns", { from: endpoint, server, name: tries[0], qtype });
-  let r = first;
+  // as bind's nslookup (the program the netns datapath runs): only NXDOMAIN moves on to the next name of the
+  // search path; any other answer ends it, and the last answer is the one reported (`nslookup nope` ends on
+  // "nope." itself, outside cluster.local: REFUSED, as on netns)
+  let r = await control<DnsResult>(s, "/dns", { from: endpoint, server, name: tries[0], qtype });
   for (const t of tries.slice(1)) {
-    if (r.rcode !== "NXDOMAIN" && r.rcode !== "REFUSED") break;
+    if (r.rcode !== "NXDOMAIN") break;
     r = await control<DnsResult>(s, "/dns", { from: endpoint, server, name: t, qtype });
   }
-  if (r.rcode === "NXDOMAIN" || r.rcode === "REFUSED") r = first;
   process.stdout.write(`Server:\t\t${server}\nAddress:\t${server}#53\n\n`);
   if (r.rcode === undefined) {
     process.stdout.write(
