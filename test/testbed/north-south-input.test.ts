@@ -100,9 +100,15 @@ steps:
       kind: Service
       metadata: { name: web, namespace: default }
       spec: { type: LoadBalancer, selector: { app: web }, ports: [{ port: 80 }] }
+      ---
+      apiVersion: v1
+      kind: Service
+      metadata: { name: ext, namespace: default }
+      spec: { selector: { app: web }, externalIPs: [203.0.113.7], ports: [{ port: 80 }] }
   - pods: [{ namespace: default, name: web }]
   - reach:
       - { from: "external:client", to: "lb:default/web", proto: tcp, port: 80, expect: allow }
+      - { from: "external:client", to: "lb:default/ext", proto: tcp, port: 80, expect: allow }
   - contrail:
       - { type: loadbalancer, of: service default/web, count: 1 }
       - { type: floating-ip, of: service default/web, fqName: "*:*:*:*:*externalIP", exists: false }
@@ -116,6 +122,12 @@ steps:
       expect(probe.verdict).toBe("error");
       expect(probe.detail).toContain("service default/web has no load-balancer ingress address");
       expect(probe.detail).toContain("type LoadBalancer but no floating-ip pool");
+      // lb: on a ClusterIP Service with externalIPs says why it has none and which address to probe
+      const ext = report.checks.filter((c) => c.kind === "reach")[1]!;
+      expect(ext.verdict).toBe("error");
+      expect(ext.detail).toContain(
+        "it is type ClusterIP, and only a LoadBalancer Service gets one; its externalIPs (203.0.113.7) are reached as addresses: to: 203.0.113.7",
+      );
       expect(report.checks.filter((c) => c.kind === "contrail").every((c) => c.verdict === "pass")).toBe(
         true,
       );

@@ -527,6 +527,13 @@ async function statusAddress(
   if (!ip) {
     const why = (tb.warnings?.() ?? []).filter((w) => w.includes(`${kind} ${namespace}/${name}:`));
     const what = kind === "service" ? "no load-balancer ingress address" : "no address";
+    // a Service that is not type LoadBalancer never gets one; its externalIPs are addresses to probe directly
+    const type: string = obj.spec?.type ?? "ClusterIP";
+    const ext: string[] = obj.spec?.externalIPs ?? [];
+    if (kind === "service" && type !== "LoadBalancer")
+      why.unshift(
+        `it is type ${type}, and only a LoadBalancer Service gets one${ext.length ? `; its externalIPs (${ext.join(", ")}) are reached as addresses: to: ${ext[0]}` : ""}`,
+      );
     throw new Error(
       `${kind} ${namespace}/${name} has ${what} (status.loadBalancer is empty)${why.length ? `: ${why.join("; ")}` : ""}`,
     );
