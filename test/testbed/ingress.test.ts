@@ -113,6 +113,27 @@ describe("Ingress through its life (sim)", () => {
     );
   }, 60_000);
 
+  it("a path whose Service is missing: 503, and no 'Kubernetes disagrees' (it would fail there too); a Prefix path still gets one", async () => {
+    const r = await run(
+      withPool(`  - patch:
+      kind: Ingress
+      apiVersion: networking.k8s.io/v1
+      name: front
+      namespace: default
+      patch: { spec: { rules: [{ host: a.example, http: { paths: [{ path: /cart, pathType: Prefix, backend: { service: { name: web, port: { number: 80 } } } }, { path: /gone, pathType: Exact, backend: { service: { name: nope, port: { number: 80 } } } }] } }] } }
+  - reach:
+      - { from: "external:client", to: "ingress:default/front", proto: http, host: a.example, path: /gone, expect: deny, droppedBy: "no rule matched" }
+      - { from: "external:client", to: "ingress:default/front", proto: http, host: a.example, path: /cart/x, expect: deny, droppedBy: "no rule matched" }
+`),
+    );
+    expect(failures(r)).toEqual([]);
+    const [gone, prefix] = r.checks.filter((c) => c.kind === "reach");
+    expect(gone!.output).not.toContain("Kubernetes disagrees");
+    expect(prefix!.output).toContain(
+      "Kubernetes disagrees: by its rule host a.example path /cart (pathType Prefix) the request goes to web:80; kube-manager's haproxy matches paths exactly (acl path)",
+    );
+  }, 60_000);
+
   it("another ingress.class is left alone; without a public pool the Ingress answers on its VIP, with a warning", async () => {
     const r = await run(`name: ingress-no-pool
 controller: { model: r5 }

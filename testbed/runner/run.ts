@@ -778,12 +778,28 @@ async function kubernetesDisagrees(
   const chosen = /→ backend (\S+)/.exec(contrail)?.[1];
   const want = k ? `${k.service}:${k.port}` : undefined;
   if (want === chosen) return undefined;
+  // a backend Kubernetes would pick but that does not exist (no such Service or port) fails there too: no
+  // disagreement on the outcome, only kube-manager's way of getting there (it built no listener; a warning says so)
+  if (k && !(await backendExists(tb, namespace, k))) return undefined;
+  // why haproxy chose otherwise: its path acl is exact, its Host compare whole (no wildcard)
+  const why: string[] = [];
+  if (k?.path !== undefined && k.pathType !== "Exact" && k.path !== (p.path ?? "/").split("?")[0])
+    why.push("kube-manager's haproxy matches paths exactly (acl path)");
+  if (k?.host?.startsWith("*."))
+    why.push("kube-manager's haproxy compares the Host header whole (no wildcard)");
   const rule = k?.default
     ? "its default backend"
     : k
       ? `its rule host ${k.host ?? "(any)"} path ${k.path} (pathType ${k.pathType ?? "unset"})`
       : "no rule and no default backend";
-  return `Kubernetes disagrees: by ${rule} the request goes to ${want ?? "no backend (404)"}; kube-manager's haproxy matches paths exactly (acl path)`;
+  return `Kubernetes disagrees: by ${rule} the request goes to ${want ?? "no backend (404)"}${why.length ? `; ${why.join("; ")}` : ""}`;
+}
+
+/** The Service an Ingress backend names exists and has that port (by number or name). */
+async function backendExists(tb: Testbed, namespace: string, k: { service: string; port: number | string }) {
+  const svc = await tb.kube.get("services", k.service, namespace).catch(() => undefined);
+  const ports = (svc?.spec?.ports ?? []) as { port?: number; name?: string }[];
+  return ports.some((x) => x.port === k.port || x.name === k.port);
 }
 
 /**
