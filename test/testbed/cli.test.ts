@@ -53,7 +53,8 @@ describe("ctb run", () => {
     expect(r.out).toContain("FAIL  default/a → iso/b icmp expect allow");
     expect(r.out).toContain("100% packet loss");
     expect(r.out).toMatch(/dropped at \S+/);
-    expect(r.out).toContain(`${failing}:19`);
+    // the failed entry's own line (its reach:), not its step's title line
+    expect(r.out).toContain(`${failing}:20`);
     expect(readFileSync(junit, "utf8")).toContain('failures="1"');
   });
 
