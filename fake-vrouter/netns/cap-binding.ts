@@ -19,3 +19,18 @@ export const captureAddon: "ndebug" | "stock" = existsSync(join(NDEBUG_DIR, "bui
 export const capBinding = createRequire(import.meta.url)(
   captureAddon === "ndebug" ? NDEBUG_CAP : "cap",
 ) as typeof capModule;
+
+type CapHandle = InstanceType<typeof capModule.Cap>;
+const retired: CapHandle[] = [];
+
+/**
+ * Closes a capture handle and keeps it reachable for the rest of the process. The addon stops its uv_poll_t on
+ * close but never uv_close()s it, so once the garbage collector frees a closed handle, freed memory stays linked
+ * in libuv's handle queue and the next handle libuv links beside it writes into it: a vrouter died of SIGSEGV
+ * that way, at random, after pod deletions. A retired handle costs a few hundred bytes.
+ */
+export function closeCapture(cap: CapHandle): void {
+  cap.close();
+  cap.removeAllListeners();
+  retired.push(cap);
+}

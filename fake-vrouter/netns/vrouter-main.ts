@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import type { Cap } from "cap";
 import { VrouterDatapath } from "../datapath/engine";
 import { VROUTER_MAC, type Vif, type VrouterTables } from "../tables";
-import { capBinding, captureAddon } from "./cap-binding";
+import { capBinding, captureAddon, closeCapture } from "./cap-binding";
 import { completeL4Checksum } from "./checksum";
 import { PcapWriter } from "./pcap-writer";
 import type { FromVrouter, RecentDrop, ToVrouter } from "./protocol";
@@ -108,7 +108,7 @@ function ifindexOf(ifname: string): string | undefined {
 }
 
 function closePort(port: Port): void {
-  port.cap.close();
+  closeCapture(port.cap);
   ports.delete(port.ifname);
 }
 
