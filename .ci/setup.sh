@@ -30,8 +30,16 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   else
     echo "setup: installing ${need_pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # Packages with a daemon (haproxy) must not start one on the host: the testbed runs its own, in its
+    # namespaces. Without a policy-rc.d of the machine's own, one that refuses starts is in place for the install.
+    own_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+      trap '[ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; own_policy=; fi
   fi
 fi
 
