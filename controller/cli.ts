@@ -8,7 +8,14 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
-import { ConfigError, type ConfigOverrides, type Model, parseConfig, parseIni, withOptions } from "./config";
+import {
+  ConfigError,
+  type ConfigOverrides,
+  configWarnings,
+  type Model,
+  parseConfig,
+  parseIni,
+} from "./config";
 import { jsonLogger, type LogLevel, startController } from "./index";
 import { HttpKubeApi } from "./kube/http";
 
@@ -97,7 +104,7 @@ export async function main(argv: string[]): Promise<void> {
     options[kv.slice(0, eq).trim()] = kv.slice(eq + 1).trim();
   }
   const config = withFileLine(values.config as string | undefined, text, options, () =>
-    parseConfig(withOptions(text, options), overrides),
+    parseConfig(text, overrides, options),
   );
   const vncUrl =
     (values.vnc as string | undefined) ?? `http://${config.vncEndpoint.ip}:${config.vncEndpoint.port}`;
@@ -108,6 +115,9 @@ export async function main(argv: string[]): Promise<void> {
   const kube = new HttpKubeApi(kc);
 
   const log = jsonLogger((l) => process.stderr.write(l), level);
+  // what kube-manager itself would not read in the file: said once at start, as file:line
+  if (values.config)
+    for (const w of configWarnings(text)) log.log("warn", `${values.config}:${w.line}: ${w.message}`);
   const controller = await startController({ kube, vncUrl, config, log, statusPort });
   log.log("info", "status endpoint", { url: controller.statusUrl });
   await new Promise<void>((resolve) => {

@@ -8,6 +8,7 @@
  *   cfg.podSubnets // ["10.32.0.0/12"]
  */
 import ipaddr from "ipaddr.js";
+import { type ConfigWarning, type IniEntry, type IniFile, type ReadSection, resolveSections } from "./config-sections";
 
 export type Model = "r4" | "r5";
 
@@ -133,9 +134,13 @@ export function defaultConfig(model: Model = "r5"): ControllerConfig {
   };
 }
 
-/** Parse INI text into `{SECTION: {key: value}}`; `#`/`;` comments, `key = value` or `key: value`. */
-export function parseIni(text: string): Record<string, Record<string, string>> {
-  const out: Record<string, Record<string, string>> = {};
+/**
+ * Parse INI text into its `key = value` entries with their lines; `#`/`;` comments, `key = value` or
+ * `key: value`; keys lower-cased as configparser does.
+ */
+export function parseIniEntries(text: string): IniFile {
+  const out: IniEntry[] = [];
+  const sections: string[] = [];
   let section = "";
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
@@ -143,15 +148,34 @@ export function parseIni(text: string): Record<string, Record<string, string>> {
     const sec = /^\[([^\]]+)\]$/.exec(line);
     if (sec) {
       section = sec[1].trim();
-      out[section] ??= {};
+      sections.push(section);
       return;
     }
     const m = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(line);
     if (!m) throw new ConfigError(`line ${i + 1}`, `expected "key = value", got "${line}"`);
     if (!section) throw new ConfigError(`line ${i + 1}`, `key "${m[1]}" outside a [SECTION]`);
-    out[section][m[1]] = m[2];
+    out.push({ section, key: m[1].toLowerCase(), value: m[2], line: i + 1 });
   });
+  return { entries: out, sections };
+}
+
+/** Parse INI text into `{SECTION: {key: value}}` (a later line wins). */
+export function parseIni(text: string): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const e of parseIniEntries(text).entries) {
+    out[e.section] ??= {};
+    out[e.section][e.key] = e.value;
+  }
   return out;
+}
+
+/**
+ * What kube-manager would not read in this contrail-kubernetes.conf text, at its lines: keys hidden by the
+ * merge order of args.py, keys in sections it does not read, unknown keys (with the nearest name), and the
+ * options it reads that the testbed does not model.
+ */
+export function configWarnings(text: string): ConfigWarning[] {
+  return resolveSections(parseIniEntries(text), TESTBED_KEYS).warnings;
 }
 
 /** The section each key parseConfig reads lives in, by upstream's name (kube_manager/common/args.py). */
@@ -185,6 +209,9 @@ export const OPTION_SECTIONS: Record<string, "KUBERNETES" | "VNC" | "DEFAULTS"> 
   netpol_layout: "DEFAULTS",
 };
 
+/** The keys the testbed models (the rest of a conf file is reported by configWarnings). */
+const TESTBED_KEYS: ReadonlySet<string> = new Set(Object.keys(OPTION_SECTIONS));
+
 /**
  * contrail-kubernetes.conf text with `key = value` options added after it, each in its section
  * (`ctb controller --set cluster_project="{'project': 'k8s'}"`); they win over the file's. Unknown keys are an
@@ -208,17 +235,37 @@ export function withOptions(text: string, options: Record<string, string>): stri
 /** Overrides from flags (already typed) applied after the file. */
 export type ConfigOverrides = Partial<ControllerConfig>;
 
-/** Build a ControllerConfig from contrail-kubernetes.conf text (may be empty) and flag overrides. */
-export function parseConfig(text: string, overrides: ConfigOverrides = {}): ControllerConfig {
-  const ini = parseIni(text);
-  const k8s = ini.KUBERNETES ?? {};
-  const vnc = ini.VNC ?? {};
-  const defs = ini.DEFAULTS ?? ini.DEFAULT ?? {};
-  const modelRaw = overrides.model ?? defs.model ?? k8s.model ?? "r5";
+/**
+ * Build a ControllerConfig from contrail-kubernetes.conf text (may be empty), `--set` options by upstream name
+ * (they win over the file) and flag overrides (they win over both). A key is read wherever kube-manager would
+ * read it (config-sections.ts); errors name the section it was read from.
+ */
+export function parseConfig(
+  text: string,
+  overrides: ConfigOverrides = {},
+  options: Record<string, string> = {},
+): ControllerConfig {
+  const { values } = resolveSections(parseIniEntries(withOptions(text, options)), TESTBED_KEYS);
+  for (const [key, value] of Object.entries(options))
+    values.set(key, { value, section: OPTION_SECTIONS[key], line: 0 });
+  // each key in the record of its home section, whichever section the file wrote it in
+  const k8s: Record<string, string> = {};
+  const vnc: Record<string, string> = {};
+  const defs: Record<string, string> = {};
+  for (const [key, v] of values) {
+    const home = OPTION_SECTIONS[key];
+    if (home === "KUBERNETES") k8s[key] = v.value;
+    else if (home === "VNC") vnc[key] = v.value;
+    else if (home === "DEFAULTS") defs[key] = v.value;
+  }
+  /** `[SECTION] key` for errors: the section the value came from. */
+  const at = (key: string) =>
+    `[${(values.get(key)?.section ?? OPTION_SECTIONS[key]) as ReadSection | string}] ${key}`;
+  const modelRaw = overrides.model ?? defs.model ?? "r5";
   if (modelRaw !== "r4" && modelRaw !== "r5") throw new ConfigError("model", `"${modelRaw}" is not r4 or r5`);
   const cfg = defaultConfig(modelRaw);
 
-  const K = (key: string) => `[KUBERNETES] ${key}`;
+  const K = at;
   if (k8s.cluster_name !== undefined) cfg.clusterName = name(K("cluster_name"), k8s.cluster_name);
   if (k8s.kubernetes_cluster_domain !== undefined)
     cfg.domain = name(K("kubernetes_cluster_domain"), k8s.kubernetes_cluster_domain);
@@ -272,14 +319,14 @@ export function parseConfig(text: string, overrides: ConfigOverrides = {}): Cont
 
   if (vnc.vnc_endpoint_ip !== undefined) cfg.vncEndpoint.ip = vnc.vnc_endpoint_ip.split(/[\s,]+/)[0];
   if (vnc.vnc_endpoint_port !== undefined)
-    cfg.vncEndpoint.port = port("[VNC] vnc_endpoint_port", vnc.vnc_endpoint_port);
+    cfg.vncEndpoint.port = port(at("vnc_endpoint_port"), vnc.vnc_endpoint_port);
   if (vnc.public_fip_pool !== undefined) {
-    const p = dict("[VNC] public_fip_pool", vnc.public_fip_pool);
-    if (p) cfg.publicFipPool = fipPoolRef("[VNC] public_fip_pool", p);
+    const p = dict(at("public_fip_pool"), vnc.public_fip_pool);
+    if (p) cfg.publicFipPool = fipPoolRef(at("public_fip_pool"), p);
   }
   if (defs.kube_timer_interval !== undefined) {
-    cfg.kubeTimerInterval = int("[DEFAULTS] kube_timer_interval", defs.kube_timer_interval);
-    if (cfg.kubeTimerInterval <= 0) throw new ConfigError("[DEFAULTS] kube_timer_interval", "must be > 0");
+    cfg.kubeTimerInterval = int(at("kube_timer_interval"), defs.kube_timer_interval);
+    if (cfg.kubeTimerInterval <= 0) throw new ConfigError(at("kube_timer_interval"), "must be > 0");
   }
   if (defs.aps_name !== undefined && defs.aps_name !== "") cfg.apsName = defs.aps_name;
   // vnc_service.py: `self._args.api_service_link_local == 'True'`
@@ -289,24 +336,24 @@ export function parseConfig(text: string, overrides: ConfigOverrides = {}): Cont
   if (defs.secure_project !== undefined) cfg.secureProject = defs.secure_project.trim() === "True";
   if (defs.global_tags !== undefined && defs.global_tags.trim() !== "1")
     throw new ConfigError(
-      "[DEFAULTS] global_tags",
+      at("global_tags"),
       `"${defs.global_tags}" is not supported: only 1 (the default: label tags are global, fq_name [key=value]); ` +
         "upstream's project-scoped label tags are not built by the testbed",
     );
   if (defs.nested_mode !== undefined) {
     const v = defs.nested_mode.trim();
-    if (v !== "0" && v !== "1") throw new ConfigError("[DEFAULTS] nested_mode", `"${v}" is not 0 or 1`);
+    if (v !== "0" && v !== "1") throw new ConfigError(at("nested_mode"), `"${v}" is not 0 or 1`);
     cfg.nestedMode = v === "1";
   }
   if (defs.netpol_layout !== undefined)
-    cfg.netpolLayout = netpolLayout("[DEFAULTS] netpol_layout", defs.netpol_layout);
+    cfg.netpolLayout = netpolLayout(at("netpol_layout"), defs.netpol_layout);
 
   const merged = { ...cfg, ...stripUndefined(overrides) };
   // ip_fabric_forwarding's default follows the model when only the model was overridden
   if (overrides.model && overrides.ipFabricForwarding === undefined && k8s.ip_fabric_forwarding === undefined)
     merged.ipFabricForwarding = overrides.model === "r5";
   if (merged.model === "r4" && merged.ipFabricForwarding)
-    throw new ConfigError("[KUBERNETES] ip_fabric_forwarding", "the r4 model is overlay only");
+    throw new ConfigError(at("ip_fabric_forwarding"), "the r4 model is overlay only");
   return merged;
 }
 

@@ -3,7 +3,13 @@
  * [DEFAULTS], Python-literal dict values, flag overrides, and errors that name the offending key.
  */
 import { describe, expect, it } from "vitest";
-import { ConfigError, defaultConfig, parseConfig, withOptions } from "../../controller/config";
+import {
+  ConfigError,
+  configWarnings,
+  defaultConfig,
+  parseConfig,
+  withOptions,
+} from "../../controller/config";
 
 describe("config", () => {
   it("defaults to the upstream unit-test subnets, cluster k8s, r5 with ip-fabric forwarding", () => {
@@ -155,5 +161,62 @@ public_fip_pool = {'domain': 'default-domain', 'project': 'admin', 'network': 'p
       secureProject: true,
     });
     expect(() => withOptions("", { no_such_option: "1" })).toThrow(ConfigError);
+  });
+});
+
+describe("which value kube-manager reads (args.py's merge of its section dicts)", () => {
+  it("reads a key in any section unless a dict merged later has it", () => {
+    // [KUBERNETES] is merged after DEFAULTS, which alone has secure_project: read
+    expect(parseConfig("[KUBERNETES]\nsecure_project = True\n").secureProject).toBe(true);
+    // [DEFAULTS] is merged first; KUBERNETES's built-in default pod_subnets (None) wins: not read
+    expect(parseConfig("[DEFAULTS]\npod_subnets = 10.99.0.0/16\n").podSubnets).toEqual(["10.32.0.0/12"]);
+    // [AUTH] is merged last: it wins over [KUBERNETES]
+    expect(parseConfig("[KUBERNETES]\ncluster_name = a\n[AUTH]\ncluster_name = b\n").clusterName).toBe("b");
+    // keys are case-insensitive (configparser lower-cases them)
+    expect(parseConfig("[KUBERNETES]\nCluster_Name = big\n").clusterName).toBe("big");
+  });
+
+  it("copies configparser's [DEFAULT] into the sections present", () => {
+    expect(parseConfig("[DEFAULT]\ncluster_name = x\n[KUBERNETES]\n").clusterName).toBe("x");
+    expect(parseConfig("[DEFAULT]\ncluster_name = x\n[KUBERNETES]\ncluster_name = y\n").clusterName).toBe(
+      "y",
+    );
+    expect(parseConfig("[DEFAULT]\nkube_timer_interval = 30\n").kubeTimerInterval).toBe(120);
+  });
+
+  it("names the section a refused value was read from", () => {
+    expect(() => parseConfig("[KUBERNETES]\nkube_timer_interval = soon\n")).toThrow(
+      '[KUBERNETES] kube_timer_interval: "soon" is not a whole number',
+    );
+  });
+
+  it("--set options win over the file wherever the file wrote the key", () => {
+    const c = parseConfig("[KUBERNETES]\nsecure_project = True\n", {}, { secure_project: "False" });
+    expect(c.secureProject).toBe(false);
+    expect(() => parseConfig("", {}, { no_such_option: "1" })).toThrow(ConfigError);
+  });
+
+  it("warns, at the line, about what kube-manager would not read", () => {
+    const text = [
+      "[DEFAULTS]",
+      "pod_subnets = 10.99.0.0/16",
+      "log_level = SYS_INFO",
+      "[KUBERNETES]",
+      "secure_projcet = True",
+      "[OTHER]",
+      "x = 1",
+    ].join("\n");
+    const w = configWarnings(text);
+    expect(w.map((x) => x.line)).toEqual([2, 3, 5, 7]);
+    expect(w[0].message).toMatch(
+      /\[DEFAULTS\] pod_subnets is not read: kube-manager takes pod_subnets from \[KUBERNETES\]/,
+    );
+    expect(w[1].message).toMatch(/not modelled by the testbed.*log_level/);
+    expect(w[2].message).toMatch(
+      /secure_projcet is not a kube-manager option.*did you mean secure_project\?/,
+    );
+    expect(w[3].message).toMatch(/\[OTHER\] x is not read/);
+    expect(configWarnings("[KUBERNETES]\ncluster_name = a\n[DEFAULTS]\nsecure_project = True\n")).toEqual([]);
+    expect(configWarnings("[DEFAULT]\ncluster_name = x\n")[0].message).toMatch(/own section is \[DEFAULTS\]/);
   });
 });

@@ -5,7 +5,7 @@
  *
  * Example: `controllerConfigOf({ clusterName: "cluster", clusterDomain: "admin_domain" }).domain` → "admin_domain"
  */
-import { type ControllerConfig, ConfigError, parseConfig, withOptions } from "../../controller/config";
+import { type ControllerConfig, ConfigError, parseConfig } from "../../controller/config";
 import type { ControllerOptions } from "./types";
 
 /** Scenario key → upstream option (kube_manager/common/args.py) and how its value is written there. */
@@ -60,7 +60,7 @@ export function controllerConfigOf(c: ControllerOptions): ControllerConfig {
     keyOf.set(option, key);
   }
   try {
-    return parseConfig(withOptions("", options));
+    return parseConfig("", {}, options);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     // "[KUBERNETES] cluster_project" → cluster_project → clusterProject
