@@ -65,7 +65,7 @@ export class Actions {
     const op = String(b.operation).toUpperCase();
     if (op !== "ADD" && op !== "DELETE")
       throw badRequest(`Bad Request: operation should be add or delete: ${op}`);
-    if (!(refType in info.refs)) throw badRequest(`${type} has no refs to ${refType}`);
+    if (!Object.hasOwn(info.refs, refType)) throw badRequest(`${type} has no refs to ${refType}`);
     const obj = this.svc.getTyped(type, String(b.uuid));
     let refUuid = b["ref-uuid"];
     if (!refUuid) {
@@ -108,7 +108,7 @@ export class Actions {
     const position = typeof q.position === "string" ? q.position : undefined;
     const out: Json = {};
     for (const f of q.fields.split(",")) {
-      if (!(f in info.props) || (!MAP_PROPS[f] && !LIST_PROPS[f]))
+      if (!Object.hasOwn(info.props, f) || (!Object.hasOwn(MAP_PROPS, f) && !Object.hasOwn(LIST_PROPS, f)))
         throw badRequest(
           `Invalid query parameter: ${f} is neither a ListProperty nor a MapProperty of ${o.type}`,
         );
@@ -141,7 +141,7 @@ export class Actions {
       if (!isJsonObject(u)) throw badRequest("each update must be an object");
       const f = String(u.field);
       const op = String(u.operation ?? "").toLowerCase();
-      if (!(f in info.props)) throw badRequest(`${f} neither "ListProperty" nor "MapProperty"`);
+      if (!Object.hasOwn(info.props, f)) throw badRequest(`${f} neither "ListProperty" nor "MapProperty"`);
       const map = MAP_PROPS[f];
       if (map) {
         const elems = current(f, map.list);

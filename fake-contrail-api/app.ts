@@ -11,6 +11,7 @@ import { ApiError, badRequest, notFound } from "./errors";
 import { listObjects, parseListParams } from "./list";
 import { hrefOf, renderObject } from "./render";
 import { BY_PLURAL, SCHEMA, typeInfo } from "./schema";
+import { bodyShapeProblem } from "./schema-types";
 import { ConfigService, isJsonObject } from "./service";
 import type { Store } from "./store";
 import { watchHandler } from "./watch";
@@ -113,6 +114,11 @@ export function createApp(store: Store, svc = new ConfigService(store)): express
   app.set("etag", false);
   app.set("query parser", "simple");
   app.use(express.json({ limit: BODY_LIMIT, type: () => true }));
+  // Hostile shapes (very deep nesting, `__proto__` keys) are refused before any handler walks the body.
+  app.use((req, _res, next) => {
+    const why = bodyShapeProblem(req.body);
+    next(why ? badRequest(`Bad request: ${why}`) : undefined);
+  });
 
   /** Runs a synchronous mutation, commits (durably) whatever it wrote, then answers. */
   const write =

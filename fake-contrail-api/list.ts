@@ -158,7 +158,7 @@ export function listObjects(
   } else items = [...store.ofType(type)];
   if (p.filters) {
     for (const k of p.filters.keys())
-      if (!(k in info.props)) throw badRequest(`filters: ${type} has no property ${k}`);
+      if (!Object.hasOwn(info.props, k)) throw badRequest(`filters: ${type} has no property ${k}`);
     items = items.filter((o) =>
       [...p.filters!].every(([k, vals]) => vals.some((v) => deepEqual(o.props[k], v))),
     );

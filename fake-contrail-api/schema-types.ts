@@ -81,7 +81,8 @@ export function checkSpec(spec: Spec, value: unknown, path: string): string | un
       if (typeof value !== "object" || Array.isArray(value))
         return `${path}: expected object, got ${describe(value)}`;
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        const f = spec.fields[k];
+        // Own keys only: "constructor" or "toString" must not find Object.prototype's members.
+        const f = Object.hasOwn(spec.fields, k) ? spec.fields[k] : undefined;
         if (!f) {
           if (spec.open) continue;
           return `${path}: unknown field "${k}"`;
@@ -92,6 +93,32 @@ export function checkSpec(spec: Spec, value: unknown, path: string): string | un
       return undefined;
     }
   }
+}
+
+/** Deepest nesting a request body may have; the real schema's deepest property is far shallower. */
+export const MAX_BODY_DEPTH = 64;
+
+/**
+ * Checks a parsed request body's shape before anything interprets it, without recursion (so a hostile body
+ * cannot overflow the stack): nesting deeper than MAX_BODY_DEPTH, and a `__proto__` key, which JavaScript code
+ * would take for the object's prototype. Returns the reason, or undefined when the body is fine.
+ */
+export function bodyShapeProblem(body: unknown): string | undefined {
+  const stack: Array<[value: unknown, depth: number, path: string]> = [[body, 0, "body"]];
+  while (stack.length > 0) {
+    const [v, depth, path] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= MAX_BODY_DEPTH) return `${path.slice(0, 60)}…: nested deeper than ${MAX_BODY_DEPTH} levels`;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) stack.push([v[i], depth + 1, `${path}[${i}]`]);
+      continue;
+    }
+    for (const [k, x] of Object.entries(v)) {
+      if (k === "__proto__") return `${path}: field name "__proto__" is not allowed`;
+      stack.push([x, depth + 1, `${path}.${k}`]);
+    }
+  }
+  return undefined;
 }
 
 function describe(v: unknown): string {

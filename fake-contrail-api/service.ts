@@ -291,7 +291,8 @@ export class ConfigService {
 
   private checkKnownFields(info: TypeInfo, body: Json): void {
     for (const k of Object.keys(body)) {
-      if (k in info.props || info.refFields.has(k) || IDENTITY.has(k)) continue;
+      // Own keys only: a body key "constructor" must not find Object.prototype.constructor.
+      if (Object.hasOwn(info.props, k) || info.refFields.has(k) || IDENTITY.has(k)) continue;
       // Read-only relations a client may echo back from a GET: accepted and ignored.
       if (info.childFields.has(k) || info.backRefFields.has(k)) continue;
       throw badRequest(`Unknown field "${k}" for ${info.type}`);
@@ -357,7 +358,7 @@ export class ConfigService {
   private applyProps(info: TypeInfo, body: Json, base: Json): Json {
     const props: Json = { ...base };
     for (const [k, v] of Object.entries(body)) {
-      const p = info.props[k];
+      const p = Object.hasOwn(info.props, k) ? info.props[k] : undefined;
       if (!p) continue;
       const why = checkSpec(p.spec, v, k);
       if (why) throw badRequest(`Bad ${info.type} property ${why}`);

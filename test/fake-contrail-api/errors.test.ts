@@ -53,6 +53,44 @@ describe("malformed requests", () => {
     }
   });
 
+  it("refuses field names that are built-in object properties with 400 naming the field", async () => {
+    for (const k of ["constructor", "toString", "hasOwnProperty", "valueOf"]) {
+      const top = await c.post(
+        "/virtual-networks",
+        `{"virtual-network": {"fq_name": ${JSON.stringify(FQ(`b-${k}`))}, "${k}": 1}}`,
+      );
+      expect([k, top.status, top.text]).toEqual([k, 400, `Unknown field "${k}" for virtual-network`]);
+      const inner = await c.post("/virtual-networks", {
+        "virtual-network": { fq_name: FQ(`n-${k}`), virtual_network_properties: { [k]: 1 } },
+      });
+      expect([k, inner.status]).toEqual([k, 400]);
+      expect(inner.text).toContain(`unknown field "${k}"`);
+      expect((await c.get(`/virtual-networks?filters=${k}==1`)).status).toBe(400);
+    }
+    const proto = await c.post(
+      "/virtual-networks",
+      `{"virtual-network": {"fq_name": ${JSON.stringify(FQ("p"))}, "__proto__": {"x": 1}}}`,
+    );
+    expect(proto.status).toBe(400);
+    expect(proto.text).toContain('field name "__proto__" is not allowed');
+    expect((await c.get(`/virtual-networks?fq_names=${FQ("p").join(":")}&count=true`)).json).toEqual({
+      "virtual-networks": { count: 0 },
+    });
+  });
+
+  it("refuses deeply nested values with 400, also inside free-form properties", async () => {
+    const deep = `${"[".repeat(20_000)}${"]".repeat(20_000)}`;
+    for (const body of [
+      `{"global-system-config": {"fq_name": ["deep-gsc"], "plugin_tuning": ${deep}}}`,
+      `{"virtual-network": {"fq_name": ${JSON.stringify(FQ("deep"))}, "annotations": ${deep}}}`,
+    ]) {
+      const type = Object.keys(JSON.parse(body.replace(deep, "1")))[0];
+      const r = await c.post(`/${type}s`, body);
+      expect(r.status).toBe(400);
+      expect(r.text).toMatch(/nested deeper than 64 levels/);
+    }
+  });
+
   it("answers unknown routes and methods with 404, and bad watch positions with 400", async () => {
     expect((await c.get("/no/such/path/here")).status).toBe(404);
     expect((await c.put("/virtual-networks", {})).status).toBe(404);
