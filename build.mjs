@@ -1,6 +1,7 @@
 // Bundles the executables into dist/: the CNI plugin (one node process per CNI call must start fast) and `ctb`
 // (bin/ctb runs dist/ctb/ctb.js when it is up to date, so benches and users run shipped code, not tsx's loader
-// with its keepNames helpers). Usage: `node build.mjs` (npm run build).
+// with its keepNames helpers). Usage: `node build.mjs` (npm run build); `node build.mjs --bench` also bundles the
+// benchmarks into dist/bench/ (npm run bench runs those, so figures are of shipped code).
 import { readFile, writeFile } from "node:fs/promises";
 import { dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -77,3 +78,20 @@ const inputs = new Set();
 for (const out of Object.values(result.metafile.outputs))
   for (const f of Object.keys(out.inputs)) if (!f.startsWith("node_modules")) inputs.add(f);
 await writeFile("dist/ctb/inputs.json", `${JSON.stringify([...inputs].sort())}\n`);
+
+// The benchmarks, bundled the same way (one file each, chunks shared), when asked: `npm run bench` times the code
+// as it ships. dist/bench sits two levels below the root like dist/ctb, so the banner's root holds for both.
+if (process.argv.includes("--bench")) {
+  const { readdirSync } = await import("node:fs");
+  const benches = readdirSync("bench").filter((f) => f.endsWith(".bench.ts"));
+  await build({
+    ...common,
+    entryPoints: benches.map((f) => ({ in: `bench/${f}`, out: f.replace(/\.ts$/, "") })),
+    outdir: "dist/bench",
+    splitting: true,
+    chunkNames: "chunk-[hash]",
+    packages: "external",
+    plugins: [sourcePaths],
+    banner: { js: banner },
+  });
+}

@@ -16,6 +16,7 @@ import express from "express";
 import { renderObject } from "../fake-contrail-api/render";
 import { ConfigService } from "../fake-contrail-api/service";
 import { Store } from "../fake-contrail-api/store";
+import { apiArgv, BUNDLED } from "./support";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const STORED = 50_000;
@@ -39,7 +40,14 @@ process.on("exit", () => {
 
 function spawnServer(args: string[]): Promise<Child> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
+  // servers run as the bench does (support.ts BUNDLED): the baseline from this very file, the API via apiArgv
+  const argv =
+    args[0] === "bench/api.bench.ts"
+      ? BUNDLED
+        ? [process.argv[1]!, ...args.slice(1)]
+        : ["--import", "tsx", ...args]
+      : apiArgv(args.slice(1));
+  const child = spawn(process.execPath, argv, {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
   });

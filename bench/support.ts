@@ -25,8 +25,19 @@ export async function callsTotal(statusUrl: string): Promise<number> {
   return sum;
 }
 
+/**
+ * Whether this bench runs bundled (`npm run bench` runs dist/bench/*.js) rather than from its sources through
+ * tsx; the processes it starts then run shipped code too (`bin/ctb api`, which runs dist/ctb).
+ */
+export const BUNDLED = process.argv[1]?.endsWith(".js") ?? false;
+
+/** argv for a node process running the fake config API with these flags, the same way the bench runs. */
+export function apiArgv(flags: string[]): string[] {
+  return BUNDLED ? ["bin/ctb", "api", ...flags] : ["--import", "tsx", "fake-contrail-api/cli.ts", ...flags];
+}
+
 export async function startApiProcess(): Promise<{ url: string; close: () => Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "fake-contrail-api/cli.ts", "--port", "0"], {
+  const child = spawn(process.execPath, apiArgv(["--port", "0"]), {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const url = await new Promise<string>((resolve, reject) => {
