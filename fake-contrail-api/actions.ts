@@ -272,8 +272,13 @@ export class Actions {
   objPerms(q: Json): Json {
     if (!q.uuid) throw badRequest("Bad Request, object uuid is required");
     this.objectOrThrow(q.uuid);
-    // No authentication: every caller is cloud-admin.
-    return { permissions: "RWX", is_cloud_admin_role: true, is_global_read_only_role: false };
+    // aaa_mode no-auth (obj_perms_http_get): no token, no roles, every permission.
+    return {
+      token_info: null,
+      is_cloud_admin_role: false,
+      is_global_read_only_role: false,
+      permissions: "RWX",
+    };
   }
 
   chown(raw: unknown): Json {

@@ -7,7 +7,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { Actions } from "./actions";
-import { ApiError, badRequest, notFound } from "./errors";
+import type { AuthGuard } from "./auth/guard";
+import { ApiError, badRequest, isUuid, notFound } from "./errors";
 import { listObjects, parseListParams } from "./list";
 import { hrefOf, renderObject } from "./render";
 import { BY_PLURAL, SCHEMA, typeInfo } from "./schema";
@@ -35,6 +36,7 @@ const ACTION_LINKS: Array<[name: string, uri: string]> = [
   ["chmod", "/chmod"],
   ["watch", "/watch"],
   ["watch-position", "/watch-position"],
+  ["aaa-mode", "/aaa-mode"],
 ];
 
 const baseOf = (req: Request): string => `${req.protocol}://${req.get("host") ?? "127.0.0.1"}`;
@@ -107,8 +109,16 @@ export function createFastGet(store: Store, svc: ConfigService) {
   };
 }
 
-export function createApp(store: Store, svc = new ConfigService(store)): express.Express {
+/** `guard`: authentication and authorisation (auth/guard.ts); absent = aaa_mode no-auth. */
+export function createApp(store: Store, svc = new ConfigService(store), guard?: AuthGuard): express.Express {
   const actions = new Actions(svc);
+  // Each check is a no-op without a guard (no-auth) and for callers it lets through unchecked.
+  const may = {
+    read: (res: Response, uuid: unknown) =>
+      guard?.read(res, typeof uuid === "string" ? store.get(uuid) : undefined),
+    write: (res: Response, uuid: unknown) =>
+      guard?.write(res, typeof uuid === "string" ? store.get(uuid) : undefined),
+  };
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
@@ -119,15 +129,19 @@ export function createApp(store: Store, svc = new ConfigService(store)): express
     const why = bodyShapeProblem(req.body);
     next(why ? badRequest(`Bad request: ${why}`) : undefined);
   });
+  if (guard) app.use(guard.authenticate);
 
   /** Runs a synchronous mutation, commits (durably) whatever it wrote, then answers. */
   const write =
-    (fn: (req: Request) => unknown, respond = (res: Response, result: unknown) => void res.json(result)) =>
+    (
+      fn: (req: Request, res: Response) => unknown,
+      respond = (res: Response, result: unknown) => void res.json(result),
+    ) =>
     async (req: Request, res: Response, next: NextFunction): Promise<void> => {
       let result: unknown;
       let failure: unknown;
       try {
-        result = fn(req);
+        result = fn(req, res);
       } catch (e) {
         failure = e;
       }
@@ -153,54 +167,117 @@ export function createApp(store: Store, svc = new ConfigService(store)): express
     res.json({ href: base, links });
   });
 
-  app.post("/fqname-to-id", (req, res) => void res.json(actions.fqNameToId(req.body)));
-  app.post("/id-to-fqname", (req, res) => void res.json(actions.idToFqName(req.body)));
+  app.post("/fqname-to-id", (req, res) => {
+    const out = actions.fqNameToId(req.body);
+    may.read(res, out.uuid);
+    res.json(out);
+  });
+  app.post("/id-to-fqname", (req, res) => {
+    may.read(res, isJsonObject(req.body) ? req.body.uuid : undefined);
+    res.json(actions.idToFqName(req.body));
+  });
   app.post(
     "/ref-update",
-    write((req) => actions.refUpdate(req.body)),
+    write((req, res) => {
+      if (guard && isJsonObject(req.body)) {
+        may.write(res, req.body.uuid);
+        if (typeof req.body["ref-uuid"] === "string") guard.link(res, store.get(req.body["ref-uuid"]));
+        else if (Array.isArray(req.body["ref-fq-name"]) && typeof req.body["ref-type"] === "string")
+          guard.link(
+            res,
+            store.byFqName(req.body["ref-type"].replace(/_/g, "-"), req.body["ref-fq-name"] as string[]),
+          );
+      }
+      return actions.refUpdate(req.body);
+    }),
   );
   app.post(
     "/ref-relax-for-delete",
-    write((req) => actions.refRelaxForDelete(req.body)),
+    write((req, res) => {
+      may.write(res, isJsonObject(req.body) ? req.body.uuid : undefined);
+      return actions.refRelaxForDelete(req.body);
+    }),
   );
-  app.get("/prop-collection-get", (req, res) => void res.json(actions.propCollectionGet(req.query)));
+  app.get("/prop-collection-get", (req, res) => {
+    may.read(res, req.query.uuid);
+    res.json(actions.propCollectionGet(req.query));
+  });
   app.post(
     "/prop-collection-update",
-    write((req) => actions.propCollectionUpdate(req.body)),
+    write((req, res) => {
+      may.write(res, isJsonObject(req.body) ? req.body.uuid : undefined);
+      return actions.propCollectionUpdate(req.body);
+    }),
   );
   app.post(
     "/set-tag",
-    write((req) => actions.setTag(req.body)),
+    write((req, res) => {
+      may.write(res, isJsonObject(req.body) ? req.body.obj_uuid : undefined);
+      return actions.setTag(req.body);
+    }),
   );
   app.post(
     "/useragent-kv",
     write((req) => actions.useragentKv(req.body)),
   );
-  app.get("/obj-perms", (req, res) => void res.json(actions.objPerms(req.query)));
+  app.get("/obj-perms", (req, res) => {
+    if (!guard?.enabled) return void res.json(actions.objPerms(req.query));
+    const uuid = queryString(req.query.uuid, "uuid");
+    res.json(guard.objPerms(res, uuid));
+  });
+  app.get("/aaa-mode", (_req, res) => void res.json({ "aaa-mode": guard?.cfg.aaaMode ?? "no-auth" }));
+  app.put(
+    "/aaa-mode",
+    write((req, res) => {
+      if (!guard) throw new ApiError(403, " Permission denied"); // no keystone to validate a token with
+      return guard.setAaaMode(res, req.body, svc);
+    }),
+  );
   app.post(
     "/chown",
-    write((req) => actions.chown(req.body)),
+    write((req, res) => {
+      if (guard && isJsonObject(req.body) && typeof req.body.uuid === "string" && store.get(req.body.uuid))
+        guard.requireRW(res, req.body.uuid);
+      return actions.chown(req.body);
+    }),
   );
   app.post(
     "/chmod",
-    write((req) => actions.chmod(req.body)),
+    write((req, res) => {
+      if (guard && isJsonObject(req.body) && typeof req.body.uuid === "string" && store.get(req.body.uuid))
+        guard.requireRW(res, req.body.uuid);
+      return actions.chmod(req.body);
+    }),
   );
   app.post("/list-bulk-collection", (req, res) => {
     if (!isJsonObject(req.body)) throw badRequest("list-bulk-collection: body must be a JSON object");
     const type = typeof req.body.type === "string" ? req.body.type.replace(/_/g, "-") : undefined;
     if (!type || !typeInfo(type))
       throw badRequest(`list-bulk-collection: invalid type ${JSON.stringify(req.body.type)}`);
-    res.json(listObjects(store, type, parseListParams(req.body), baseOf(req)));
+    res.json(listObjects(store, type, parseListParams(req.body), baseOf(req), guard?.visible(res)));
   });
   app.get("/watch", watchHandler(store, baseOf));
   app.get("/watch-position", (_req, res) => void res.json({ seq: store.seq() }));
 
   app.post(
     "/:plural",
-    write((req) => {
+    write((req, res) => {
       const info = BY_PLURAL.get(String(req.params.plural));
       if (!info) throw notFound(`Unknown collection /${req.params.plural}`);
-      const o = svc.create(info.type, unwrap(req.body, info.type));
+      const inner = unwrap(req.body, info.type);
+      if (guard) {
+        // the parent must be writable (check_perms_write on it); which one it is, the service decides below
+        const fq = Array.isArray(inner.fq_name) ? (inner.fq_name as string[]).slice(0, -1) : [];
+        const types = typeof inner.parent_type === "string" ? [inner.parent_type] : info.parents;
+        const parent = isUuid(inner.parent_uuid)
+          ? store.get(inner.parent_uuid)
+          : fq.length
+            ? types.map((t) => store.byFqName(t, fq)).find((p) => p !== undefined)
+            : undefined;
+        guard.write(res, parent);
+        guard.refs(res, info.type, inner);
+      }
+      const o = svc.create(info.type, inner, guard?.ownerProject(res));
       const base = baseOf(req);
       const out: Record<string, unknown> = {
         name: o.fq_name[o.fq_name.length - 1],
@@ -220,7 +297,13 @@ export function createApp(store: Store, svc = new ConfigService(store)): express
     const info = BY_PLURAL.get(String(req.params.plural));
     if (!info) throw notFound(`Unknown collection /${req.params.plural}`);
     res.json(
-      listObjects(store, info.type, parseListParams(req.query as Record<string, unknown>), baseOf(req)),
+      listObjects(
+        store,
+        info.type,
+        parseListParams(req.query as Record<string, unknown>),
+        baseOf(req),
+        guard?.visible(res),
+      ),
     );
   });
 
@@ -229,6 +312,7 @@ export function createApp(store: Store, svc = new ConfigService(store)): express
     const info = typeInfo(type);
     if (!info) throw notFound(`Unknown resource type ${type}`);
     const o = svc.getTyped(type, String(req.params.uuid));
+    guard?.read(res, o);
     const etag = `"${String((o.props.id_perms as Record<string, unknown>).last_modified)}"`;
     res.set("ETag", etag);
     if (req.get("if-none-match") === etag) {
@@ -247,19 +331,25 @@ export function createApp(store: Store, svc = new ConfigService(store)): express
   });
   app.put(
     "/:type/:uuid",
-    write((req) => {
+    write((req, res) => {
       const type = String(req.params.type);
       if (!typeInfo(type)) throw notFound(`Unknown resource type ${type}`);
-      const o = svc.update(type, String(req.params.uuid), unwrap(req.body, type));
+      const inner = unwrap(req.body, type);
+      if (guard) {
+        guard.write(res, svc.getTyped(type, String(req.params.uuid)));
+        guard.refs(res, type, inner);
+      }
+      const o = svc.update(type, String(req.params.uuid), inner);
       return { [type]: { uuid: o.uuid, href: hrefOf(baseOf(req), type, o.uuid) } };
     }),
   );
   app.delete(
     "/:type/:uuid",
     write(
-      (req) => {
+      (req, res) => {
         const type = String(req.params.type);
         if (!typeInfo(type)) throw notFound(`Unknown resource type ${type}`);
+        if (guard) guard.delete(res, svc.getTyped(type, String(req.params.uuid)));
         svc.delete(type, String(req.params.uuid));
       },
       (res) => void res.status(200).end(),

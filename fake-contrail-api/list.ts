@@ -126,6 +126,8 @@ export function listObjects(
   type: string,
   p: ListParams,
   base: string,
+  /** Authorisation: only objects the caller may read are listed (and counted); absent = all. */
+  visible?: (o: StoredObject) => boolean,
 ): Record<string, unknown> {
   const info = typeInfo(type);
   if (!info) throw notFound(`Unknown resource type: ${type}`);
@@ -163,6 +165,7 @@ export function listObjects(
       [...p.filters!].every(([k, vals]) => vals.some((v) => deepEqual(o.props[k], v))),
     );
   }
+  if (visible) items = items.filter(visible);
   const plural = info.plural;
   if (p.count) return { [plural]: { count: items.length } };
   let marker: string | null | undefined;

@@ -60,7 +60,8 @@ export class ConfigService {
 
   // ---------------------------------------------------------------- create
 
-  create(type: string, body: unknown): StoredObject {
+  /** `requester`: the caller's project (uuid, no dashes), owner of what it creates under a domain or at the top. */
+  create(type: string, body: unknown, requester?: string): StoredObject {
     const info = this.typeOrThrow(type);
     if (!isJsonObject(body)) throw badRequest(`${type}: body must be a JSON object`);
     this.checkKnownFields(info, body);
@@ -100,11 +101,13 @@ export class ConfigService {
       ...stripNull(idPerms, ["uuid", "created", "last_modified", "permissions"]),
     };
     const rules = rulesFor(info.type);
+    // _ensure_perms2_present: a project owns itself; under a domain or at the top, the creating project owns
+    // it; anything else inherits its parent's owner.
     const owner = rules.ownsItself
       ? uuid.replace(/-/g, "")
-      : parent
+      : parent && parent.type !== "domain"
         ? (((parent.props.perms2 as Json | undefined)?.owner as string | undefined) ?? "cloud-admin")
-        : "cloud-admin";
+        : (requester ?? "cloud-admin");
     props.perms2 = {
       owner,
       owner_access: 7,

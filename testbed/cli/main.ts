@@ -169,14 +169,21 @@ Without --count or --duration it runs until Ctrl-C (the file is complete then to
 
 Example: ctb capture default/example1-* -w /tmp/e1.pcap --count 10 && tcpdump -nr /tmp/e1.pcap
 `,
-  api: `usage: ctb api [--port P] [--host H] [--db F] [--quiet]
+  api: `usage: ctb api [--port P] [--host H] [--db F] [--quiet] [--aaa-mode M --identity F]
 
 Run the fake Contrail config API alone until interrupted.
 
-  --port <P>    port (default 8082; 0 = any free port)
-  --host <H>    address to listen on (default 127.0.0.1)
-  --db <F>      persist the store in this file (default: memory only)
-  --quiet       no request log
+  --port <P>                 port (default 8082; 0 = any free port)
+  --host <H>                 address to listen on (default 127.0.0.1)
+  --db <F>                   persist the store in this file (default: memory only)
+  --quiet                    no request log
+  --aaa-mode <M>             no-auth (default), cloud-admin or rbac (the API's aaa_mode)
+  --identity <F>             users, passwords and role assignments keystone serves (YAML; needed unless no-auth)
+  --keystone-port <P>        the keystone v3 endpoint's port (default 5000; 0 = any free port)
+  --admin-port <P>           upstream's admin port: Basic auth as the admin user, no checks (default 8095)
+  --cloud-admin-role <R>     role that bypasses every check (default admin)
+  --global-read-only-role <R>  role that may read everything (default none)
+  --token-ttl <S>            token lifetime in seconds (default 3600)
 `,
 };
 
@@ -271,7 +278,10 @@ function failed(verb: string | undefined, e: unknown): number {
     return 2;
   }
   // files and configuration to fix: said in full (file:line, every missing prerequisite)
-  if (err instanceof ScenarioError || ["ConfigError", "PrerequisiteError"].includes(err.name)) {
+  if (
+    err instanceof ScenarioError ||
+    ["ConfigError", "PrerequisiteError", "IdentityError"].includes(err.name)
+  ) {
     say(`${who}: ${err.message}`);
     return 2;
   }
