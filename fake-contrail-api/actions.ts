@@ -27,6 +27,11 @@ export class Actions {
     return this.svc.store;
   }
 
+  /** Lookups answer from the committed state only (what a crash cannot take back). */
+  private get view() {
+    return this.svc.store.committed;
+  }
+
   private objectOrThrow(uuid: unknown): StoredObject {
     if (!isUuid(uuid)) throw badRequest(`invalid uuid ${JSON.stringify(uuid)}`);
     const o = this.store.get(uuid);
@@ -40,7 +45,7 @@ export class Actions {
     if (!type || !typeInfo(type)) throw badRequest(`fqname-to-id: invalid type ${JSON.stringify(b.type)}`);
     if (!Array.isArray(b.fq_name) || !b.fq_name.every((x) => typeof x === "string"))
       throw badRequest("fqname-to-id: fq_name must be a list of strings");
-    const o = this.store.byFqName(type, b.fq_name as string[]);
+    const o = this.view.byFqName(type, b.fq_name as string[]);
     if (!o) throw notFound(`Name ${JSON.stringify(b.fq_name)} not found`);
     return { uuid: o.uuid };
   }
@@ -48,7 +53,7 @@ export class Actions {
   idToFqName(raw: unknown): Json {
     const b = body(raw, "id-to-fqname");
     if (!isUuid(b.uuid)) throw notFound(`UUID ${String(b.uuid)} not found`);
-    const o = this.store.get(b.uuid);
+    const o = this.view.get(b.uuid);
     if (!o) throw notFound(`UUID ${b.uuid} not found`);
     return { fq_name: o.fq_name, type: o.type };
   }
@@ -102,7 +107,7 @@ export class Actions {
     if (!q.fields || typeof q.fields !== "string")
       throw badRequest("Object fields needed for property collection get");
     if (!isUuid(q.uuid)) throw notFound(`Object Not Found: ${String(q.uuid)}`);
-    const o = this.store.get(q.uuid);
+    const o = this.view.get(q.uuid);
     if (!o) throw notFound(`Object Not Found: ${q.uuid}`);
     const info = typeInfo(o.type)!;
     const position = typeof q.position === "string" ? q.position : undefined;
@@ -250,14 +255,14 @@ export class Actions {
     }
     if (op === "RETRIEVE") {
       if (b.key === undefined || b.key === null)
-        return { value: this.store.kvAll().map(([key, value]) => ({ key, value })) };
+        return { value: this.view.kvAll().map(([key, value]) => ({ key, value })) };
       if (Array.isArray(b.key))
         return {
           value: b.key
-            .map((k) => ({ key: String(k), value: this.store.kvGet(String(k)) }))
+            .map((k) => ({ key: String(k), value: this.view.kvGet(String(k)) }))
             .filter((e) => e.value !== undefined),
         };
-      const v = this.store.kvGet(String(b.key));
+      const v = this.view.kvGet(String(b.key));
       if (v === undefined) throw notFound(`Key ${String(b.key)} not found`);
       return { value: v };
     }

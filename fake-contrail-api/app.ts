@@ -1,7 +1,8 @@
 /**
  * The HTTP edge of the fake config API (express): URL forms, wrapped JSON bodies, plain-text errors, ETags,
  * the root links, LIST/CRUD/action routes and the change stream. Write routes answer only after the store has
- * made the request's changes durable.
+ * made the request's changes durable; reads (GET, LIST, lookups) see only such committed changes, so nothing a
+ * client read can be taken back by a crash.
  * Example: `const app = createApp(store); app.listen(8082, "127.0.0.1")`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -81,7 +82,7 @@ export function createFastGet(store: Store, svc: ConfigService) {
     for (const k of new Set(q.keys())) if (q.getAll(k).length > 1) return false;
     let o: ReturnType<ConfigService["getTyped"]>;
     try {
-      o = svc.getTyped(type, uuid);
+      o = svc.getTyped(type, uuid, store.committed);
     } catch {
       return false;
     }
@@ -91,7 +92,7 @@ export function createFastGet(store: Store, svc: ConfigService) {
       return true;
     }
     const fields = q.get("fields");
-    const out = renderObject(store, o, {
+    const out = renderObject(store.committed, o, {
       base: `http://${req.headers.host ?? "127.0.0.1"}`,
       fields: fields ? new Set(fields.split(",")) : undefined,
       excludeBackRefs: flag(q.get("exclude_back_refs") ?? undefined),
@@ -254,7 +255,7 @@ export function createApp(store: Store, svc = new ConfigService(store), guard?: 
     const type = typeof req.body.type === "string" ? req.body.type.replace(/_/g, "-") : undefined;
     if (!type || !typeInfo(type))
       throw badRequest(`list-bulk-collection: invalid type ${JSON.stringify(req.body.type)}`);
-    res.json(listObjects(store, type, parseListParams(req.body), baseOf(req), guard?.visible(res)));
+    res.json(listObjects(store.committed, type, parseListParams(req.body), baseOf(req), guard?.visible(res)));
   });
   app.get("/watch", watchHandler(store, baseOf));
   app.get("/watch-position", (_req, res) => void res.json({ seq: store.seq() }));
@@ -298,7 +299,7 @@ export function createApp(store: Store, svc = new ConfigService(store), guard?: 
     if (!info) throw notFound(`Unknown collection /${req.params.plural}`);
     res.json(
       listObjects(
-        store,
+        store.committed,
         info.type,
         parseListParams(req.query as Record<string, unknown>),
         baseOf(req),
@@ -311,7 +312,7 @@ export function createApp(store: Store, svc = new ConfigService(store), guard?: 
     const type = String(req.params.type);
     const info = typeInfo(type);
     if (!info) throw notFound(`Unknown resource type ${type}`);
-    const o = svc.getTyped(type, String(req.params.uuid));
+    const o = svc.getTyped(type, String(req.params.uuid), store.committed);
     guard?.read(res, o);
     const etag = `"${String((o.props.id_perms as Record<string, unknown>).last_modified)}"`;
     res.set("ETag", etag);
@@ -320,7 +321,7 @@ export function createApp(store: Store, svc = new ConfigService(store), guard?: 
       return;
     }
     const fieldsRaw = queryString(req.query.fields, "fields");
-    const out = renderObject(store, o, {
+    const out = renderObject(store.committed, o, {
       base: baseOf(req),
       fields: fieldsRaw ? new Set(fieldsRaw.split(",")) : undefined,
       excludeBackRefs: flag(req.query.exclude_back_refs),

@@ -7,7 +7,7 @@
 import { badRequest, isUuid, notFound } from "./errors";
 import { renderObject } from "./render";
 import { typeInfo } from "./schema";
-import type { Store, StoredObject } from "./store";
+import type { StoreReader, StoredObject } from "./store";
 
 export interface ListParams {
   parentIds?: string[];
@@ -122,7 +122,7 @@ function deepEqual(a: unknown, b: unknown): boolean {
 }
 
 export function listObjects(
-  store: Store,
+  store: StoreReader,
   type: string,
   p: ListParams,
   base: string,

@@ -47,7 +47,7 @@ export function apiMetrics(store: Store): ApiMetrics {
     registers: [registry],
     collect() {
       const counts = new Map<string, number>();
-      for (const o of store.all()) counts.set(o.type, (counts.get(o.type) ?? 0) + 1);
+      for (const o of store.committed.all()) counts.set(o.type, (counts.get(o.type) ?? 0) + 1);
       this.reset();
       for (const [type, n] of counts) this.set({ type }, n);
     },

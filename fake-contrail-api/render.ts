@@ -5,7 +5,7 @@
  * Example: `renderObject(store, obj, { base: "http://127.0.0.1:8082" })`.
  */
 import { typeInfo, underscore } from "./schema";
-import type { Store, StoredObject } from "./store";
+import type { StoreReader, StoredObject } from "./store";
 
 export interface RenderOptions {
   /** Scheme://host[:port] hrefs start with. */
@@ -21,7 +21,11 @@ export interface RenderOptions {
 
 export const hrefOf = (base: string, type: string, uuid: string): string => `${base}/${type}/${uuid}`;
 
-export function renderObject(store: Store, o: StoredObject, opts: RenderOptions): Record<string, unknown> {
+export function renderObject(
+  store: StoreReader,
+  o: StoredObject,
+  opts: RenderOptions,
+): Record<string, unknown> {
   const info = typeInfo(o.type)!;
   const { base, fields } = opts;
   const hrefs = !opts.excludeHrefs;

@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { badRequest, conflict, isUuid, notFound } from "./errors";
 import { IDENTITY_FIELDS, type ResourceType, type TypeInfo, typeInfo } from "./schema";
 import { checkSpec } from "./schema-types";
-import type { Store, StoredObject, StoredRef } from "./store";
+import type { Store, StoredObject, StoredRef, StoreReader } from "./store";
 import { Allocations, isJsonObject, type Json, rulesFor, type ServerContext, sameList } from "./types";
 
 /** Request bodies are checked with it at every edge (app, actions). */
@@ -258,9 +258,10 @@ export class ConfigService {
     return info;
   }
 
-  getTyped(type: string, uuid: string): StoredObject {
+  /** `from` = store.committed for a client's read (only durable state), the working state for a writer. */
+  getTyped(type: string, uuid: string, from: StoreReader = this.store): StoredObject {
     if (!isUuid(uuid)) throw notFound(`${type} ${uuid} not found (not a canonical uuid)`);
-    const o = this.store.get(uuid);
+    const o = from.get(uuid);
     if (!o || o.type !== type) throw notFound(`${type} ${uuid} not found`);
     return o;
   }

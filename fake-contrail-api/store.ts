@@ -1,12 +1,14 @@
 /**
  * The in-memory config database: objects by uuid (in creation order, so parents precede children), an
  * fq_name → uuid index per type, children and back-ref indexes, the user-agent key/value table, and the change
- * sequence. Mutations are synchronous and collected into the current transaction; `commit()` makes them durable
- * (journal) and only then publishes them as numbered changes to watchers.
- * Example: `store.put(obj); await store.commit(); store.byFqName("project", ["default-domain","p"])`.
+ * sequence. Mutations are synchronous and collected into the current transaction (the working state); `commit()`
+ * makes them durable (journal) and only then applies them to the committed state that every read sees and
+ * publishes them as numbered changes to watchers.
+ * Example: `store.put(obj); await store.commit(); store.committed.byFqName("project", ["default-domain","p"])`.
  */
 import { EventEmitter } from "node:events";
-import { Journal, type SnapshotData } from "./journal";
+import { ApiError } from "./errors";
+import { Journal, type SnapshotCapture, type SnapshotData } from "./journal";
 import type { ResourceType } from "./schema";
 
 export interface StoredRef {
@@ -54,22 +56,134 @@ const HISTORY = 50_000;
 
 const fqKey = (type: string, fq: readonly string[]): string => `${type}\u0000${fq.join("\u0000")}`;
 
-export class Store {
-  private readonly objects = new Map<string, StoredObject>();
+/** The read side of a store state: what GET, LIST, actions, /watch and the renderer use. */
+export interface StoreReader {
+  get(uuid: string): StoredObject | undefined;
+  byFqName(type: string, fq: readonly string[]): StoredObject | undefined;
+  /** Objects of one type in creation order. */
+  ofType(type: string): Iterable<StoredObject>;
+  countOfType(type: string): number;
+  /** Every object, parents before children. */
+  all(): Iterable<StoredObject>;
+  children(uuid: string): StoredObject[];
+  /** Objects holding a ref to `uuid`. */
+  referrers(uuid: string): StoredObject[];
+  kvGet(key: string): string | undefined;
+  kvAll(): [string, string][];
+}
+
+/**
+ * One consistent set of objects and their indexes. The store keeps two: the working state writers validate
+ * against (it includes changes still on their way to disk) and the committed state readers see (only changes
+ * whose journal line is durable). Objects are immutable records shared by both, so the second costs only indexes.
+ */
+class StoreState implements StoreReader {
+  readonly objects = new Map<string, StoredObject>();
   private readonly byType = new Map<string, Map<string, StoredObject>>();
   private readonly fqIndex = new Map<string, string>();
   private readonly childIndex = new Map<string, Set<string>>();
   private readonly backRefIndex = new Map<string, Set<string>>();
-  private readonly kv = new Map<string, string>();
+  readonly kv = new Map<string, string>();
+
+  get(uuid: string): StoredObject | undefined {
+    return this.objects.get(uuid);
+  }
+
+  byFqName(type: string, fq: readonly string[]): StoredObject | undefined {
+    const u = this.fqIndex.get(fqKey(type, fq));
+    return u === undefined ? undefined : this.objects.get(u);
+  }
+
+  ofType(type: string): Iterable<StoredObject> {
+    return this.byType.get(type)?.values() ?? [];
+  }
+
+  countOfType(type: string): number {
+    return this.byType.get(type)?.size ?? 0;
+  }
+
+  all(): Iterable<StoredObject> {
+    return this.objects.values();
+  }
+
+  children(uuid: string): StoredObject[] {
+    return [...(this.childIndex.get(uuid) ?? [])].map((u) => this.objects.get(u)!);
+  }
+
+  referrers(uuid: string): StoredObject[] {
+    return [...(this.backRefIndex.get(uuid) ?? [])].map((u) => this.objects.get(u)!);
+  }
+
+  kvGet(key: string): string | undefined {
+    return this.kv.get(key);
+  }
+
+  kvAll(): [string, string][] {
+    return [...this.kv.entries()];
+  }
+
+  apply(c: Change): void {
+    if (c.op === "DELETE") this.unindex(c.uuid);
+    else if (c.obj) this.index(c.obj);
+  }
+
+  applyKv(k: KvChange): void {
+    if (k.value === null) this.kv.delete(k.key);
+    else this.kv.set(k.key, k.value);
+  }
+
+  index(obj: StoredObject): void {
+    const prev = this.objects.get(obj.uuid);
+    if (prev) this.dropRefs(prev);
+    this.objects.set(obj.uuid, obj);
+    let t = this.byType.get(obj.type);
+    if (!t) {
+      t = new Map();
+      this.byType.set(obj.type, t);
+    }
+    t.set(obj.uuid, obj);
+    this.fqIndex.set(fqKey(obj.type, obj.fq_name), obj.uuid);
+    if (obj.parent_uuid) addTo(this.childIndex, obj.parent_uuid, obj.uuid);
+    for (const refs of Object.values(obj.refs))
+      for (const r of refs) addTo(this.backRefIndex, r.uuid, obj.uuid);
+  }
+
+  unindex(uuid: string): void {
+    const o = this.objects.get(uuid);
+    if (!o) return;
+    this.dropRefs(o);
+    this.objects.delete(uuid);
+    this.byType.get(o.type)?.delete(uuid);
+    this.fqIndex.delete(fqKey(o.type, o.fq_name));
+    if (o.parent_uuid) removeFrom(this.childIndex, o.parent_uuid, uuid);
+    this.childIndex.delete(uuid);
+    this.backRefIndex.delete(uuid);
+  }
+
+  private dropRefs(o: StoredObject): void {
+    for (const refs of Object.values(o.refs))
+      for (const r of refs) removeFrom(this.backRefIndex, r.uuid, o.uuid);
+  }
+}
+
+export class Store implements StoreReader {
+  /** What writers see: committed state plus the changes of transactions not yet durable. */
+  private readonly working = new StoreState();
+  /** What readers see: only durable changes (a crash can never take back what a client read). */
+  private readonly durable = new StoreState();
   /** Last seq handed out (may not be durable yet). */
   private lastSeq = 0;
   /** Last seq that is durable and published. */
   private durableSeq = 0;
+  /** Journal lines made durable and applied to the committed state (compaction checks it covers them all). */
+  private durableLines = 0;
   private txChanges: Change[] = [];
   private txKv: KvChange[] = [];
   private history: Change[] = [];
   private readonly events = new EventEmitter();
   private compacting = false;
+  /** Set once a journal write failed: memory is then ahead of disk, so further writes are refused. */
+  private failure: Error | undefined;
 
   private constructor(private readonly journal: Journal | undefined) {
     this.events.setMaxListeners(0);
@@ -85,20 +199,17 @@ export class Store {
   }
 
   private load(snapshot: SnapshotData | null, lines: TxLine[]): void {
+    const both = [this.working, this.durable];
     if (snapshot) {
-      for (const o of snapshot.objects as StoredObject[]) this.index(o);
-      for (const [k, v] of Object.entries(snapshot.kv)) this.kv.set(k, v);
+      for (const o of snapshot.objects as StoredObject[]) for (const s of both) s.index(o);
+      for (const [key, value] of Object.entries(snapshot.kv)) for (const s of both) s.applyKv({ key, value });
       this.lastSeq = snapshot.seq;
     }
     for (const line of lines) {
-      for (const k of line.kv ?? []) {
-        if (k.value === null) this.kv.delete(k.key);
-        else this.kv.set(k.key, k.value);
-      }
+      for (const k of line.kv ?? []) for (const s of both) s.applyKv(k);
       for (const c of line.c ?? []) {
         if (c.seq <= this.lastSeq) continue;
-        if (c.op === "DELETE") this.unindex(c.uuid);
-        else if (c.obj) this.index(c.obj);
+        for (const s of both) s.apply(c);
         this.lastSeq = c.seq;
         this.history.push(c);
       }
@@ -106,56 +217,52 @@ export class Store {
     this.durableSeq = this.lastSeq;
   }
 
-  // ---- reads ----
+  // ---- reads of the working state (writers validating a transaction) ----
 
   get(uuid: string): StoredObject | undefined {
-    return this.objects.get(uuid);
+    return this.working.get(uuid);
   }
 
   byFqName(type: string, fq: readonly string[]): StoredObject | undefined {
-    const u = this.fqIndex.get(fqKey(type, fq));
-    return u === undefined ? undefined : this.objects.get(u);
+    return this.working.byFqName(type, fq);
   }
 
-  /** Objects of one type in creation order. */
   ofType(type: string): Iterable<StoredObject> {
-    return this.byType.get(type)?.values() ?? [];
+    return this.working.ofType(type);
   }
 
   countOfType(type: string): number {
-    return this.byType.get(type)?.size ?? 0;
+    return this.working.countOfType(type);
   }
 
-  /** Every object, parents before children. */
   all(): Iterable<StoredObject> {
-    return this.objects.values();
+    return this.working.all();
   }
 
   children(uuid: string): StoredObject[] {
-    return [...(this.childIndex.get(uuid) ?? [])].map((u) => this.objects.get(u)!);
+    return this.working.children(uuid);
   }
 
-  /** Objects holding a ref to `uuid`. */
   referrers(uuid: string): StoredObject[] {
-    return [...(this.backRefIndex.get(uuid) ?? [])].map((u) => this.objects.get(u)!);
+    return this.working.referrers(uuid);
   }
 
   kvGet(key: string): string | undefined {
-    return this.kv.get(key);
+    return this.working.kvGet(key);
   }
 
   kvAll(): [string, string][] {
-    return [...this.kv.entries()];
+    return this.working.kvAll();
+  }
+
+  /** The committed state, for every read a client sees: it reflects exactly `seq()`. */
+  get committed(): StoreReader {
+    return this.durable;
   }
 
   /** Last committed (durable, published) change. */
   seq(): number {
     return this.durableSeq;
-  }
-
-  /** Last change applied in memory, durable or not (what a snapshot read from memory reflects). */
-  memorySeq(): number {
-    return this.lastSeq;
   }
 
   /** Committed changes after `since`, or undefined when history no longer reaches back that far. */
@@ -184,8 +291,8 @@ export class Store {
   // ---- writes (collected into the current transaction) ----
 
   put(obj: StoredObject): void {
-    const op: ChangeOp = this.objects.has(obj.uuid) ? "UPDATE" : "CREATE";
-    this.index(obj);
+    const op: ChangeOp = this.working.objects.has(obj.uuid) ? "UPDATE" : "CREATE";
+    this.working.index(obj);
     this.txChanges.push({
       seq: ++this.lastSeq,
       op,
@@ -197,38 +304,50 @@ export class Store {
   }
 
   remove(uuid: string): void {
-    const o = this.objects.get(uuid);
+    const o = this.working.get(uuid);
     if (!o) return;
-    this.unindex(uuid);
+    this.working.unindex(uuid);
     this.txChanges.push({ seq: ++this.lastSeq, op: "DELETE", type: o.type, uuid, fq_name: o.fq_name });
   }
 
   kvSet(key: string, value: string | null): void {
-    if (value === null) this.kv.delete(key);
-    else this.kv.set(key, value);
-    this.txKv.push({ key, value });
+    const k = { key, value };
+    this.working.applyKv(k);
+    this.txKv.push(k);
   }
 
-  /** Makes the current transaction durable, then publishes its changes. Resolves when acknowledged. */
+  /**
+   * Makes the current transaction durable, then applies it to the committed state and publishes its changes.
+   * Resolves when acknowledged; rejects (and refuses every later write) when the journal could not take it.
+   */
   async commit(): Promise<void> {
     const changes = this.txChanges;
     const kv = this.txKv;
     this.txChanges = [];
     this.txKv = [];
     if (changes.length === 0 && kv.length === 0) return;
+    if (this.failure) throw storeFailed(this.failure);
     if (this.journal) {
       const line: TxLine = {};
       if (changes.length) line.c = changes;
       if (kv.length) line.kv = kv;
-      await this.journal.append(JSON.stringify(line));
+      try {
+        await this.journal.append(JSON.stringify(line));
+      } catch (e) {
+        // This transaction is in memory but not on disk; later ones may build on it: stop taking writes.
+        this.failure ??= e instanceof Error ? e : new Error(String(e));
+        throw storeFailed(this.failure);
+      }
+      this.durableLines++;
     }
-    this.publish(changes);
+    this.publish(changes, kv);
     if (this.journal?.shouldCompact() && !this.compacting) {
       this.compacting = true;
       this.journal
         .requestCompaction(() => this.capture())
-        .catch(() => {
-          // A failed compaction leaves the journal in place: nothing is lost, the next commit retries.
+        .catch((e) => {
+          // The journal stays in place, so nothing is lost; say why, the next commit retries.
+          process.stderr.write(`fake-contrail-api: compaction failed: ${(e as Error).message}\n`);
         })
         .finally(() => {
           this.compacting = false;
@@ -236,8 +355,10 @@ export class Store {
     }
   }
 
-  private publish(changes: Change[]): void {
+  private publish(changes: Change[], kv: KvChange[]): void {
+    for (const k of kv) this.durable.applyKv(k);
     if (changes.length === 0) return;
+    for (const c of changes) this.durable.apply(c);
     this.durableSeq = Math.max(this.durableSeq, changes[changes.length - 1].seq);
     for (const c of changes) this.history.push(c);
     if (this.history.length > HISTORY * 2) this.history = this.history.slice(this.history.length - HISTORY);
@@ -250,49 +371,32 @@ export class Store {
     await this.journal.requestCompaction(() => this.capture());
   }
 
-  private capture(): SnapshotData {
-    return { seq: this.lastSeq, objects: [...this.objects.values()], kv: Object.fromEntries(this.kv) };
+  /**
+   * The committed state as a snapshot: a list of the (immutable) object records, cheap to take; the journal
+   * serialises it in slices while requests go on.
+   */
+  private capture(): SnapshotCapture {
+    return {
+      data: {
+        seq: this.durableSeq,
+        objects: [...this.durable.objects.values()],
+        kv: Object.fromEntries(this.durable.kv),
+      },
+      lines: this.durableLines,
+    };
   }
 
   async close(): Promise<void> {
     await this.journal?.close();
     this.events.removeAllListeners();
   }
+}
 
-  // ---- indexes ----
-
-  private index(obj: StoredObject): void {
-    const prev = this.objects.get(obj.uuid);
-    if (prev) this.dropRefs(prev);
-    this.objects.set(obj.uuid, obj);
-    let t = this.byType.get(obj.type);
-    if (!t) {
-      t = new Map();
-      this.byType.set(obj.type, t);
-    }
-    t.set(obj.uuid, obj);
-    this.fqIndex.set(fqKey(obj.type, obj.fq_name), obj.uuid);
-    if (obj.parent_uuid) addTo(this.childIndex, obj.parent_uuid, obj.uuid);
-    for (const refs of Object.values(obj.refs))
-      for (const r of refs) addTo(this.backRefIndex, r.uuid, obj.uuid);
-  }
-
-  private unindex(uuid: string): void {
-    const o = this.objects.get(uuid);
-    if (!o) return;
-    this.dropRefs(o);
-    this.objects.delete(uuid);
-    this.byType.get(o.type)?.delete(uuid);
-    this.fqIndex.delete(fqKey(o.type, o.fq_name));
-    if (o.parent_uuid) removeFrom(this.childIndex, o.parent_uuid, uuid);
-    this.childIndex.delete(uuid);
-    this.backRefIndex.delete(uuid);
-  }
-
-  private dropRefs(o: StoredObject): void {
-    for (const refs of Object.values(o.refs))
-      for (const r of refs) removeFrom(this.backRefIndex, r.uuid, o.uuid);
-  }
+function storeFailed(cause: Error): ApiError {
+  return new ApiError(
+    503,
+    `Service Unavailable: the config database could not be written (${cause.message}); writes are refused until the API is restarted`,
+  );
 }
 
 function addTo(m: Map<string, Set<string>>, k: string, v: string): void {

@@ -272,6 +272,12 @@ export class ChangeStream {
         this.deliver({ kind: "change", change }, false);
         return;
       }
+      case "dropped": {
+        // The server stopped sending (we fell too far behind); the stream ends next and we resume from lastSeq.
+        const why = (parseJson(m.data, "dropped").reason as string | undefined) ?? "no reason given";
+        if (this.req) this.fail(this.req, new Error(`change stream dropped by the server: ${why}`));
+        return;
+      }
       default:
         return; // unknown events are ignored, as EventSource does
     }

@@ -156,4 +156,47 @@ describe("ChangeStream", () => {
     expect(mirror.list("virtual-network").map((o) => o.uuid)).toEqual(["u9"]);
     expect(mirror.seq).toBe(40);
   });
+
+  it("after a 'dropped' event (it fell behind) reports the reason and resumes from its last seq", async () => {
+    const srv = scriptedServer([
+      {
+        frames: [
+          snap("u1", "a"),
+          frame("synced", { seq: 10 }),
+          change(11, "CREATE", "u2", "b"),
+          frame("dropped", { reason: "more than 8388608 bytes of changes unread", seq: 11 }),
+        ],
+        keepOpen: true,
+      },
+      { frames: [change(12, "DELETE", "u1", "a")], keepOpen: true },
+    ]);
+    const url = await srv.listen();
+    cleanup.push(srv.close);
+    const errors: string[] = [];
+    const events: StreamEvent[] = [];
+    const mirror = new ConfigMirror();
+    let done!: () => void;
+    const finished = new Promise<void>((r) => {
+      done = r;
+    });
+    const stream = new ChangeStream({
+      apiUrl: url,
+      initialDelayMs: 1,
+      maxDelayMs: 4,
+      onError: (e) => errors.push(e.message),
+      onEvent: (e) => {
+        events.push(e);
+        mirror.apply(e);
+        if (events.length === 3) done();
+      },
+    });
+    cleanup.push(() => stream.stop());
+    stream.start();
+    await finished;
+    // The first connection is kept open by the server: the client left it on the dropped event by itself.
+    expect(errors[0]).toBe("change stream dropped by the server: more than 8388608 bytes of changes unread");
+    expect(srv.seen[1]).toEqual({ url: "/watch?since=11", lastEventId: "11" });
+    expect(mirror.list("virtual-network").map((o) => o.uuid)).toEqual(["u2"]);
+    expect(mirror.seq).toBe(12);
+  });
 });

@@ -1,4 +1,5 @@
 /** The /watch change stream and /watch-position, as the agents and config daemons consume them. */
+import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { useApiServer } from "../support/api";
 import { client, FQ, readEvents, type SseEvent } from "./helpers";
@@ -81,5 +82,43 @@ describe("watch", () => {
     );
     expect(events.some((e) => e.event === "snapshot")).toBe(true);
     expect(data(events.at(-1)!)).toEqual({ seq: pos });
+  });
+
+  it("drops a client that never reads once it holds too much unread, with a reason, and keeps serving", async () => {
+    // A raw client that sends the request and then reads nothing.
+    const { port, hostname } = new URL(api.url);
+    const sock = net.connect(Number(port), hostname);
+    await new Promise((r) => sock.once("connect", r));
+    sock.pause();
+    sock.write(`GET /watch HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 50));
+    // ~40 MB of change events (1 MB display names), several times the per-client bound plus socket buffers.
+    const big = "y".repeat(1_000_000);
+    for (let i = 0; i < 40; i++)
+      await c.create("network-policy", { fq_name: FQ(`w-big-${i}`), display_name: big });
+    // Reading now: the queued events, then the reason, then the end of the stream.
+    const text = await new Promise<string>((resolve) => {
+      let got = "";
+      sock.setEncoding("utf8");
+      sock.on("data", (d) => {
+        got += d;
+      });
+      sock.on("end", () => resolve(got));
+      sock.on("close", () => resolve(got));
+      sock.resume();
+    });
+    const dropped = /event: dropped\ndata: (.*)\n/.exec(text);
+    expect(dropped).not.toBeNull();
+    const info = JSON.parse(dropped![1]);
+    expect(info.reason).toMatch(/bytes of changes unread; resume with Last-Event-ID/);
+    // Everything before the drop arrived, up to the seq the reason names; nothing after it.
+    const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(ids.at(-1)).toBe(info.seq);
+    expect(info.seq).toBeLessThan(await position());
+    // Resuming from there gets the rest.
+    const rest = await readEvents(`${api.url}/watch?since=${info.seq}`, (ev) =>
+      ev.some((e) => e.data.includes("w-big-39")),
+    );
+    expect(rest.some((e) => e.data.includes("w-big-39"))).toBe(true);
   });
 });
