@@ -157,6 +157,9 @@ export function applyContrailSection(
     switch (key) {
       case "cluster-name":
         o.clusterName = str(key, v);
+        // It starts every pod's state-directory name.
+        if (!NETWORK_NAME.test(o.clusterName))
+          throw bad(`contrail.cluster-name ${JSON.stringify(v)} must be a plain name ([A-Za-z0-9_.-])`);
         break;
       case "mode":
         if (v === "mesos")

@@ -20,6 +20,20 @@ export interface PollPolicy {
   retries: number;
   intervalMs: number;
   sleep: (ms: number) => Promise<void>;
+  /** How long refused connections are retried (default REFUSED_GRACE_MS). */
+  refusedGraceMs?: number;
+}
+
+/**
+ * A refused connection means nothing listens on the port API: an agent (re)starting opens it within moments,
+ * so refusals are retried in short steps for this long only, where waiting out every poll interval took ~70 s.
+ */
+export const REFUSED_GRACE_MS = 3000;
+const REFUSED_STEP_MS = 250;
+
+function isRefused(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException;
+  return e?.code === "ECONNREFUSED" || /ECONNREFUSED/.test(String(e?.message));
 }
 
 /** One interface of the pod as kube-manager configured it (`GET /vm-cfg/<name>`). */
@@ -171,14 +185,30 @@ export async function pollAgent<T>(
 ): Promise<T> {
   let last = "";
   let lastKind: "not-ready" | "unreachable" | "status" = "not-ready";
+  const grace = policy.refusedGraceMs ?? REFUSED_GRACE_MS;
+  let refusedMs = 0;
+  let wait = policy.intervalMs;
   for (let attempt = 0; attempt < policy.retries; attempt++) {
-    if (attempt > 0) await policy.sleep(policy.intervalMs);
+    if (attempt > 0) await policy.sleep(wait);
+    wait = policy.intervalMs;
     let reply: HttpReply;
     try {
       reply = await transport("GET", path);
     } catch (err) {
       lastKind = "unreachable";
       last = (err as Error).message;
+      if (isRefused(err)) {
+        if (refusedMs >= grace)
+          throw new CniError(
+            CniCode.AgentUnreachable,
+            `vrouter agent refuses connections for GET ${path}: nothing listens on its port API (is the vrouter agent running?); gave up after ${grace} ms`,
+            last,
+          );
+        // Short steps that do not use up a poll attempt: the whole wait is bounded by the grace.
+        wait = Math.min(REFUSED_STEP_MS, grace - refusedMs);
+        refusedMs += wait;
+        attempt--;
+      }
       continue;
     }
     if (reply.status === 200) {

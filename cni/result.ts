@@ -10,12 +10,26 @@ import type { VmiAddress } from "./port-api";
 import { resultHasIpVersion } from "./versions";
 
 /** `<cluster>__<namespace>__<pod>`: the virtual-machine name kube-manager creates for a pod. */
+/** A DNS-1123 label, as Kubernetes validates namespace names and each dot-separated part of a pod name. */
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 export function vmName(cluster: string, args: Record<string, string>): string {
   const ns = args.K8S_POD_NAMESPACE;
   const pod = args.K8S_POD_NAME;
   if (!ns || !pod) {
     throw new CniError(CniCode.InvalidEnvironment, "CNI_ARGS must carry K8S_POD_NAMESPACE and K8S_POD_NAME");
   }
+  // They name the pod's state directory: only what Kubernetes accepts as names can reach the file system.
+  if (ns.length > 63 || !DNS1123_LABEL.test(ns))
+    throw new CniError(
+      CniCode.InvalidEnvironment,
+      `CNI_ARGS K8S_POD_NAMESPACE ${JSON.stringify(ns)} is not a Kubernetes namespace name (DNS-1123 label: lower-case letters, digits and '-', at most 63)`,
+    );
+  if (pod.length > 253 || !pod.split(".").every((l) => DNS1123_LABEL.test(l)))
+    throw new CniError(
+      CniCode.InvalidEnvironment,
+      `CNI_ARGS K8S_POD_NAME ${JSON.stringify(pod)} is not a Kubernetes pod name (DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253)`,
+    );
   return `${cluster}__${ns}__${pod}`;
 }
 

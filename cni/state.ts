@@ -42,15 +42,33 @@ async function dirEntries(path: string): Promise<string[]> {
   }
 }
 
+/** One path component made of a vm-name or VMI uuid: never a separator, "." or "..", so no path leaves `dir`. */
+const SAFE_PART = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+function part(what: string, v: string): string {
+  if (!SAFE_PART.test(v) || v.length > 255)
+    throw new CniError(
+      CniCode.InvalidEnvironment,
+      `refusing state-file ${what} ${JSON.stringify(v)}: not a plain name`,
+    );
+  return v;
+}
+
 export class FileStateStore implements StateStore {
   constructor(private readonly dir: string) {}
 
+  /** `<dir>/<vm-name>[/<vmi-uuid>]`, each part checked. */
+  private path(vmName: string, vmiUuid?: string): string {
+    const vm = join(this.dir, part("vm-name", vmName));
+    return vmiUuid === undefined ? vm : join(vm, part("vmi uuid", vmiUuid));
+  }
+
   async list(vmName: string): Promise<StateEntry[]> {
     const out: StateEntry[] = [];
-    for (const vmiUuid of await dirEntries(join(this.dir, vmName))) {
+    for (const vmiUuid of await dirEntries(this.path(vmName))) {
       let msg: AddMsg | undefined;
       try {
-        const parsed: unknown = JSON.parse(await readFile(join(this.dir, vmName, vmiUuid), "utf8"));
+        const parsed: unknown = JSON.parse(await readFile(this.path(vmName, vmiUuid), "utf8"));
         if (isAddMsg(parsed)) msg = parsed;
       } catch {
         msg = undefined;
@@ -67,32 +85,29 @@ export class FileStateStore implements StateStore {
   }
 
   async write(vmName: string, vmiUuid: string, msg: AddMsg): Promise<void> {
-    const dir = join(this.dir, vmName);
+    const dir = this.path(vmName);
+    const file = this.path(vmName, vmiUuid);
     try {
       await mkdir(dir, { recursive: true, mode: 0o755 });
-      await writeFile(join(dir, vmiUuid), JSON.stringify(msg, null, "\t"), { mode: 0o644 });
+      await writeFile(file, JSON.stringify(msg, null, "\t"), { mode: 0o644 });
     } catch (err) {
-      throw new CniError(
-        CniCode.IoFailure,
-        `cannot write state file ${join(dir, vmiUuid)}`,
-        (err as Error).message,
-      );
+      throw new CniError(CniCode.IoFailure, `cannot write state file ${file}`, (err as Error).message);
     }
   }
 
   async remove(vmName: string, vmiUuid: string): Promise<void> {
-    await rm(join(this.dir, vmName, vmiUuid), { force: true });
+    await rm(this.path(vmName, vmiUuid), { force: true });
   }
 
   async removeVm(vmName: string): Promise<void> {
     try {
-      await rmdir(join(this.dir, vmName));
+      await rmdir(this.path(vmName));
     } catch {
       // not empty (other interfaces remain) or already gone: both fine
     }
   }
 
   async exists(vmName: string, vmiUuid: string): Promise<boolean> {
-    return (await dirEntries(join(this.dir, vmName))).includes(vmiUuid);
+    return (await dirEntries(this.path(vmName))).includes(vmiUuid);
   }
 }

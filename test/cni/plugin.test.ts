@@ -30,7 +30,8 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function harness(opts: { confFile?: string; unreachable?: boolean } = {}) {
+/** `unreachable`: every connection refused (true) or timing out; `refusals`: refused that many times, then up. */
+function harness(opts: { confFile?: string; unreachable?: boolean | "timeout"; refusals?: number } = {}) {
   const agent = new StubAgent();
   const host = new FakeHost();
   host.namespaces.add(NETNS);
@@ -38,18 +39,38 @@ function harness(opts: { confFile?: string; unreachable?: boolean } = {}) {
   const stateDir = mkdtempSync(join(tmpdir(), "ctb-cni-state-"));
   dirs.push(stateDir);
   const log = new Logger("debug");
+  const sleeps: number[] = [];
+  let refusals = opts.refusals ?? 0;
   const edges: Edges = {
     log,
     readConfFile: async (dir) =>
       opts.confFile ? { path: join(dir, "10-contrail.conf"), text: opts.confFile } : undefined,
     makeDeps: (conf) => ({
       agent: new PortApiClient(
-        opts.unreachable
+        opts.unreachable === "timeout"
           ? async () => {
-              throw new Error("connect ECONNREFUSED 127.0.0.1:9091");
+              throw new Error("no answer within 10 ms");
             }
-          : agent.transport,
-        { retries: conf.contrail.pollRetries, intervalMs: 0, sleep: async () => {} },
+          : opts.unreachable
+            ? async () => {
+                throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9091"), {
+                  code: "ECONNREFUSED",
+                });
+              }
+            : async (method, path, body) => {
+                if (refusals-- > 0)
+                  throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9091"), {
+                    code: "ECONNREFUSED",
+                  });
+                return agent.transport(method, path, body);
+              },
+        {
+          retries: conf.contrail.pollRetries,
+          intervalMs: 0,
+          sleep: async (ms) => {
+            sleeps.push(ms);
+          },
+        },
       ),
       host,
       state: new FileStateStore(conf.contrail.configDir),
@@ -92,7 +113,7 @@ function harness(opts: { confFile?: string; unreachable?: boolean } = {}) {
     const out = await invoke({ env, stdin }, edges);
     return { ...out, json: out.stdout ? JSON.parse(out.stdout) : undefined };
   };
-  return { agent, host, stateDir, call, log };
+  return { agent, host, stateDir, call, log, sleeps };
 }
 
 describe("VERSION", () => {
@@ -530,10 +551,51 @@ describe("error codes", () => {
     expect(typeof r.json.msg).toBe("string");
   });
 
-  it("101 when the agent cannot be reached, after poll-retries attempts", async () => {
-    const h = harness({ unreachable: true });
+  it("101 when the agent does not answer, after poll-retries attempts", async () => {
+    const h = harness({ unreachable: "timeout" });
     const r = await h.call("ADD");
     expect(r.json).toMatchObject({ code: 101, msg: expect.stringContaining("after 3 tries") });
+  });
+
+  it("101 within seconds when nothing listens on the agent's port (connection refused), saying so", async () => {
+    const h = harness({ unreachable: true });
+    const r = await h.call("ADD", { contrail: { "poll-retries": 15, "poll-timeout": 5 } });
+    expect(r.json).toMatchObject({
+      code: 101,
+      msg: expect.stringContaining("vrouter agent refuses connections"),
+    });
+    expect(r.json.msg).toContain("is the vrouter agent running?");
+    // Waited at most the 3 s grace in total, where 15 polls 5 s apart waited ~70 s.
+    expect(h.sleeps.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(3000);
+  });
+
+  it("an agent that opens its port within the grace (restarting) still gets the pod plumbed", async () => {
+    const h = harness({ refusals: 4 });
+    h.agent.addPod(WEB_VM, WEB);
+    const r = await h.call("ADD");
+    expect(r.exitCode).toBe(0);
+    expect(r.json.ips[0].address).toBe("10.32.0.5/12");
+  });
+
+  it.each([
+    ["K8S_POD_NAME", "../../../../tmp/x"],
+    ["K8S_POD_NAME", "Web"],
+    ["K8S_POD_NAME", "a/b"],
+    ["K8S_POD_NAMESPACE", ".."],
+    ["K8S_POD_NAMESPACE", "a.b"],
+  ])("4 for a %s that is not a Kubernetes name (%s), touching no file", async (key, value) => {
+    const h = harness();
+    h.agent.addPod(WEB_VM, WEB);
+    const args = ARGS.replace(
+      key === "K8S_POD_NAME" ? "K8S_POD_NAME=web" : "K8S_POD_NAMESPACE=default",
+      `${key}=${value}`,
+    );
+    for (const command of ["ADD", "DEL"]) {
+      const r = await h.call(command, { env: { CNI_ARGS: args } });
+      expect([command, r.exitCode, r.json.code]).toEqual([command, 1, 4]);
+      expect(r.json.msg).toContain(`${key} ${JSON.stringify(value)} is not a Kubernetes`);
+    }
+    expect(readdirSync(h.stateDir)).toEqual([]);
   });
 
   it("polls vm-cfg poll-retries times before giving up with 11", async () => {
