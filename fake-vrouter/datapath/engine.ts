@@ -49,7 +49,7 @@ import {
 } from "./packet";
 import { fromFabric } from "./stages/fabric-ingress";
 import { decide, type FlowDecision } from "./stages/flow-setup";
-import { emit, nextHop } from "./stages/output";
+import { emit, nextHop, type Resolved } from "./stages/output";
 import { fromPod, proxyArp, receiveRouteOf, toReceiveRoute } from "./stages/pod-ingress";
 import { TablesIndex } from "./tables-index";
 import type { TraceStep } from "./trace";
@@ -86,6 +86,37 @@ export interface DatapathStats {
   framesOut: number;
   arpProxied: number;
   natPortsInUse: number;
+}
+
+/** Per-vif packet counters, as `vif --list` shows them (vifr_ipackets, vifr_opackets, vifr_dpackets, …). */
+export interface VifCounters {
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  /** Packets that entered on this vif and were dropped. */
+  drops: number;
+}
+
+/** Per-VRF forwarding counters, named after `vrfstats`' (vr_vrf_stats): which next-hop kind carried a packet. */
+export interface VrfCounters {
+  discards: number;
+  receives: number;
+  ecmpComposites: number;
+  udpMplsTunnels: number;
+  greMplsTunnels: number;
+  vxlanTunnels: number;
+  encaps: number;
+  arpVirtualProxies: number;
+}
+
+/** What the vrouter's own tools read (`fake-vrouter/tools`): the flow table and every counter, at one instant. */
+export interface DatapathSnapshot {
+  flows: FlowEntry[];
+  flowLimit: number;
+  stats: DatapathStats;
+  vifs: Record<number, VifCounters>;
+  vrfs: Record<number, VrfCounters>;
 }
 
 export const DROP_REASONS: readonly DropReason[] = [
@@ -153,6 +184,8 @@ export class VrouterDatapath {
     arpProxied: 0,
   };
   private readonly drops = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
+  private readonly vifCounters = new Map<number, VifCounters>();
+  private readonly vrfCounters = new Map<number, VrfCounters>();
   /** Underlay MAC of a fabric address: learned, else the resolver's, else derived (output stage). */
   private readonly macFor = (ip: string): string =>
     this.neighbors.get(ip) ?? this.resolveFabricMac?.(ip) ?? fabricMacFor(ip);
@@ -208,6 +241,44 @@ export class VrouterDatapath {
     });
   }
 
+  /** The flow table and the counters at once, for the vrouter's tools (`vif`, `flow`, `dropstats`, …). */
+  snapshot(): DatapathSnapshot {
+    return {
+      flows: this.flows(),
+      flowLimit: this.flowLimit,
+      stats: this.stats(),
+      vifs: Object.fromEntries([...this.vifCounters].map(([i, c]) => [i, { ...c }])),
+      vrfs: Object.fromEntries([...this.vrfCounters].map(([i, c]) => [i, { ...c }])),
+    };
+  }
+
+  private vifCount(index: number): VifCounters {
+    let c = this.vifCounters.get(index);
+    if (!c) {
+      c = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: 0 };
+      this.vifCounters.set(index, c);
+    }
+    return c;
+  }
+
+  private vrfCount(vrf: number): VrfCounters {
+    let c = this.vrfCounters.get(vrf);
+    if (!c) {
+      c = {
+        discards: 0,
+        receives: 0,
+        ecmpComposites: 0,
+        udpMplsTunnels: 0,
+        greMplsTunnels: 0,
+        vxlanTunnels: 0,
+        encaps: 0,
+        arpVirtualProxies: 0,
+      };
+      this.vrfCounters.set(vrf, c);
+    }
+    return c;
+  }
+
   /** Removes flow pairs idle for longer than the aging time. */
   expireFlows(now: number): number {
     let removed = 0;
@@ -224,6 +295,9 @@ export class VrouterDatapath {
   receive(vifIndex: number, frame: Uint8Array, now: number, opts?: { trace?: boolean }): DatapathResult {
     const ctx = callContext(this.compute, { tracing: opts?.trace ?? true, now, frameBytes: frame.length });
     this.counters.packetsIn++;
+    const rx = this.vifCount(vifIndex);
+    rx.rxPackets++;
+    rx.rxBytes += frame.length;
     const vif = this.idx.vif(vifIndex);
     if (!vif)
       return this.dropped(
@@ -251,7 +325,10 @@ export class VrouterDatapath {
       result = this.afterIngress(ctx, fromFabric(ctx, this.idx, vif, eth.payload));
     } else if (vif.type === "virtual" && eth.payload.kind === "arp") {
       const out = proxyArp(ctx, vif, eth.payload);
-      if (out.length > 0) this.counters.arpProxied++;
+      if (out.length > 0) {
+        this.counters.arpProxied++;
+        this.vrfCount(vif.vrf).arpVirtualProxies++;
+      }
       result = { out, trace: ctx.trace };
     } else if (vif.type === "virtual") {
       const ip = fromPod(vif, eth.dst, eth.payload);
@@ -262,6 +339,12 @@ export class VrouterDatapath {
         drop("INVALID_IF", "ingress", `packets from a ${vif.type} vif are not modelled`),
       );
     this.counters.framesOut += result.out.length;
+    if (result.drop) rx.drops++;
+    for (const o of result.out) {
+      const tx = this.vifCount(o.vif);
+      tx.txPackets++;
+      tx.txBytes += o.frame.length;
+    }
     return result;
   }
 
@@ -319,6 +402,7 @@ export class VrouterDatapath {
       // (a NAT reply towards the compute's address, say) claimed the packet above.
       if (ingress.kind === "vif") {
         const route = receiveRouteOf(this.idx, ingress.vif, tuple);
+        if (route) this.vrfCount(ingress.vif.vrf).receives++;
         if (route) return { out: toReceiveRoute(ctx, this.idx, ingress.vif, ip, route), trace: t };
       }
       const mark = t.length;
@@ -407,9 +491,25 @@ export class VrouterDatapath {
   ): DatapathResult {
     const hop = nextHop(ctx, this.idx, ingress, rec, pkt.dst, () => hash);
     if (hop.ecmp) rec.ecmp = hop.ecmp;
-    if (hop instanceof Drop) return this.dropped(ctx, hop);
+    if (hop instanceof Drop) {
+      if (hop.reason === "DISCARD") this.vrfCount(rec.vrf).discards++;
+      return this.dropped(ctx, hop);
+    }
+    this.countHop(rec.vrf, hop);
     const out = emit(ctx, this.idx, hop, pkt, hash, this.macFor);
     return out instanceof Drop ? this.dropped(ctx, out) : { out, trace: ctx.trace };
+  }
+
+  /** vrfstats: the next-hop kind that carried a packet routed in `vrf`. */
+  private countHop(vrf: number, hop: Resolved): void {
+    const c = this.vrfCount(vrf);
+    if (hop.ecmp) c.ecmpComposites++;
+    if (hop.kind === "host") c.receives++;
+    else if (hop.kind === "tunnel") {
+      if (hop.nh.encap === "mplsoudp") c.udpMplsTunnels++;
+      else if (hop.nh.encap === "mplsogre") c.greMplsTunnels++;
+      else c.vxlanTunnels++;
+    } else c.encaps++;
   }
 
   private dropped(ctx: CallContext, d: Drop): DatapathResult {
