@@ -15,7 +15,8 @@ import type { Logger } from "../controller/index";
 import { startApiServer } from "../fake-contrail-api/server";
 import { startConfigDaemons } from "../fake-contrail-api/daemons/index";
 import { type Agents, startAgents } from "../fake-vrouter/agent/index";
-import type { DatapathStats } from "../fake-vrouter/datapath/engine";
+import type { DatapathSnapshot, DatapathStats } from "../fake-vrouter/datapath/engine";
+import { runTool, type VrouterView } from "../fake-vrouter/tools/index";
 import type { SdnGateway } from "../fake-vrouter/agent/sdn-gateway";
 import { createEmbeddedCluster } from "./cluster/embedded/index";
 import { realClusterQuiet } from "./cluster/quiet";
@@ -88,6 +89,12 @@ export interface EnvTestbed extends Testbed {
   metrics: Record<string, string>;
   /** Capture a pod's vif, a compute's fabric port or the whole fabric into a pcap file (`limit` frames if > 0). */
   capture(target: CaptureTarget, file: string, limit?: number): Promise<CaptureHandle>;
+  /** The vrouters' names (the nodes, and the SDN gateway when the scenario has one). */
+  vrouters(): string[];
+  /** One vrouter's live tables, flow table and counters; rejects naming the vrouters for an unknown name. */
+  vrouterView(node: string): Promise<VrouterView>;
+  /** The agent introspect of each vrouter (Sandesh-style HTTP on 127.0.0.1): "<node>" → base URL. */
+  introspect: Record<string, string>;
 }
 
 export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promise<EnvTestbed> {
@@ -159,6 +166,22 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     closers.push(() => dp.close());
     datapathStats = (c) => dp.stats(c);
     checkAbort();
+
+    // the vrouters' own tools and introspect read the agent's tables and the datapath's flows and counters
+    const vrouters = [...scenario.nodes.map((n) => n.name), ...(gateway ? [gateway.name] : [])];
+    const vrouterView = async (node: string): Promise<VrouterView> => {
+      const tables = vrouters.includes(node) ? agents.tables(node) : undefined;
+      if (!tables)
+        throw new Error(`no vrouter "${node}" in this testbed (there are: ${vrouters.join(", ")})`);
+      return { tables, datapath: await dp.snapshot(node) };
+    };
+    const introspect: Record<string, string> = {};
+    const { startIntrospect } = await import("../fake-vrouter/introspect/server");
+    for (const node of vrouters) {
+      const server = await startIntrospect({ compute: node, view: () => vrouterView(node) });
+      closers.push(() => server.close());
+      introspect[node] = server.url;
+    }
 
     const nodes: NodeEmulator[] = [];
     // all at once: a node stopping waits for its pods' work in flight (a port waiting for the agent's next
@@ -286,6 +309,10 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       fabricHostIp: (name) => scenario.fabricHosts.find((h) => h.name === name)?.ip,
       externalHostIp: (name) => scenario.externalHosts.find((h) => h.name === name)?.ip,
       warnings: () => controller.warnings(),
+      vrouters: () => [...vrouters],
+      vrouterView,
+      vrouterTool: async (node, argv) => runTool(argv[0] ?? "", argv.slice(1), await vrouterView(node)),
+      introspect,
       close,
     };
   } catch (e) {
@@ -309,6 +336,8 @@ interface DatapathHandle {
   netnsEndpoint?(name: string): NetnsEndpoint | undefined;
   /** A compute's forwarding counters, for its vrouter's /metrics. */
   stats(compute: string): Promise<DatapathStats | undefined>;
+  /** A compute's flow table and counters, for the vrouter tools and introspect. */
+  snapshot(compute: string): Promise<DatapathSnapshot | undefined>;
   capture(target: CaptureTarget, file: string, limit?: number): Promise<CaptureHandle>;
   close(): Promise<void>;
 }
@@ -356,6 +385,7 @@ async function startDatapath(
       http: (req) => dp.http(req),
       netnsEndpoint: (name) => dp.endpoint(name),
       stats: (c) => dp.stats(c),
+      snapshot: (c) => dp.snapshot(c),
       capture: (t, file, limit) => dp.capture(t, file, limit),
       close: () => dp.close(),
     };
@@ -384,6 +414,7 @@ async function startDatapath(
     http: async (req) => sim.http(req),
     reach: (req) => sim.reach(req),
     stats: async (c) => sim.stats(c),
+    snapshot: async (c) => sim.snapshot(c),
     capture: async (t, file, limit) => sim.capture(t, file, limit),
     close: async () => sim.close(),
   };

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { formatTrace } from "../fake-vrouter/datapath/trace";
 import { execIn, ipBatch, ownedPrefix } from "../fake-vrouter/netns/ns";
 import type { KubeObject } from "../controller/kube/api";
-import type { DatapathStats } from "../fake-vrouter/datapath/engine";
+import type { DatapathSnapshot, DatapathStats } from "../fake-vrouter/datapath/engine";
 import {
   attachAgents,
   CaptureProcess,
@@ -188,8 +188,15 @@ export class NetnsDatapath {
     return dp;
   }
 
-  /** The namespace, node and address of a pod ("<ns>/<pod>") or fabric host ("host:<name>"). */
+  /**
+   * The namespace, node and address of a pod ("<ns>/<pod>"), a fabric host ("host:<name>") or a compute's own
+   * namespace, where its vrouter process runs ("vrouter:<compute>").
+   */
   endpoint(name: string): NetnsEndpoint | undefined {
+    if (name.startsWith("vrouter:")) {
+      const c = this.topo.spec.computes.find((x) => x.name === name.slice("vrouter:".length));
+      return c && { endpoint: name, netns: this.topo.computeNs(c.name), node: c.name, ip: c.fabricIp };
+    }
     if (name.startsWith("external:")) {
       const h = this.externals.get(name.slice("external:".length));
       return h && { endpoint: name, netns: h.netns, ip: h.ip };
@@ -457,6 +464,11 @@ export class NetnsDatapath {
   /** The engine counters of a compute's vrouter process (undefined before its first tables). */
   async stats(compute: string): Promise<DatapathStats | undefined> {
     return (await this.topo.vrouter(compute).status()).engine;
+  }
+
+  /** The flow table and counters of a compute's vrouter process, for the vrouter tools. */
+  async snapshot(compute: string): Promise<DatapathSnapshot | undefined> {
+    return this.topo.vrouter(compute).snapshot();
   }
 
   /**

@@ -31,6 +31,8 @@ export interface RunInfo {
   cluster?: string;
   /** Component → metrics URL, once the testbed is up. */
   metrics?: Record<string, string>;
+  /** Vrouter → its agent introspect URL, once the testbed is up. */
+  introspect?: Record<string, string>;
 }
 
 export class RunRecord {

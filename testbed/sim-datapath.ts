@@ -6,7 +6,7 @@
  * Example: `const sim = new SimDatapath(agents, scenario.fabricHosts); await sim.attach(portAttachment)`.
  */
 import type { Agents } from "../fake-vrouter/agent/index";
-import type { DatapathStats } from "../fake-vrouter/datapath/engine";
+import type { DatapathSnapshot, DatapathStats } from "../fake-vrouter/datapath/engine";
 import { PcapWriter } from "../fake-vrouter/netns/pcap-writer";
 import { SimNetwork } from "../fake-vrouter/datapath/sim-network";
 import { formatTrace, type TraceStep } from "../fake-vrouter/datapath/trace";
@@ -263,6 +263,11 @@ export class SimDatapath {
   /** The engine counters of a compute (undefined before its first tables). */
   stats(compute: string): DatapathStats | undefined {
     return this.net.datapath(compute)?.stats();
+  }
+
+  /** The flow table and counters of a compute's engine, for the vrouter tools (undefined before its first tables). */
+  snapshot(compute: string): DatapathSnapshot | undefined {
+    return this.net.datapath(compute)?.snapshot();
   }
 
   /**

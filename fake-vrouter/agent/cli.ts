@@ -11,6 +11,8 @@ import { startAgents } from "./index";
 
 const USAGE = `usage: ctb vrouter [--api URL] [--compute NAME]... [--port-api-port N] [--host H]
                    [--fabric-prefix-len N] [--dump]
+       ctb vrouter <node> <tool> [args…]   a vrouter's own tools (vif, nh, rt, flow, dropstats, mpls,
+                   vrfstats) on the running environment; ctb vrouter <node> --help
 
   --api URL            config API (default http://127.0.0.1:8082)
   --compute NAME       virtual-router to run the agent of (repeatable; default: every virtual-router)

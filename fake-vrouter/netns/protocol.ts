@@ -5,7 +5,7 @@
  *
  * Example: `child.send({ type: "tables", tables } satisfies ToVrouter)`.
  */
-import type { DatapathStats, TraceStep } from "../datapath/engine";
+import type { DatapathSnapshot, DatapathStats, TraceStep } from "../datapath/engine";
 import type { DropReason, VrouterTables } from "../tables";
 
 export type ToVrouter =
@@ -13,7 +13,9 @@ export type ToVrouter =
   /** Start writing every frame in and out of interface `ifname` to a pcap file (at most `limit` frames if > 0). */
   | { type: "capture"; id: number; ifname: string; file: string; limit?: number }
   | { type: "capture-stop"; id: number; ifname: string }
-  | { type: "stats"; id: number };
+  | { type: "stats"; id: number }
+  /** The engine's flow table and counters (`flow -l`, `vif --list`, `dropstats`, …). */
+  | { type: "dump"; id: number };
 
 export interface RecentDrop {
   at: number;
@@ -45,7 +47,15 @@ export interface VrouterStatus {
 export type FromVrouter =
   | { type: "ready"; pid: number }
   | { type: "ports"; ports: string[]; configVersion: number }
-  | { type: "reply"; id: number; status?: VrouterStatus; error?: string; count?: number }
+  | {
+      type: "reply";
+      id: number;
+      status?: VrouterStatus;
+      error?: string;
+      count?: number;
+      /** `dump`: undefined until the first tables (no engine yet). */
+      dump?: DatapathSnapshot;
+    }
   | { type: "log"; msg: string };
 
 /** One probe a pod sends (the netns twin of the simulated network's probe). */

@@ -181,6 +181,9 @@ process.on("message", (raw) => {
         send({ type: "reply", id: m.id, count: w?.count ?? 0 });
         break;
       }
+      case "dump":
+        send({ type: "reply", id: m.id, dump: engine?.snapshot() });
+        break;
       case "stats":
         send({
           type: "reply",

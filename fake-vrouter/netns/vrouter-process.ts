@@ -8,6 +8,7 @@
  *   const v = await VrouterProcess.start({ ns: "ctb-compute-1", compute: "compute-1" });
  *   v.install(tables); await v.waitForPorts(["tapeth0-1a2b3c"]); await v.stop();
  */
+import type { DatapathSnapshot } from "../datapath/engine";
 import type { VrouterTables } from "../tables";
 import { NetnsError } from "./ns";
 import type { FromVrouter, ToVrouter, VrouterStatus } from "./protocol";
@@ -16,7 +17,8 @@ import { type NetnsChild, spawnInNetns, VROUTER_MAIN } from "./spawn";
 type Request =
   | { type: "capture"; ifname: string; file: string; limit?: number }
   | { type: "capture-stop"; ifname: string }
-  | { type: "stats" };
+  | { type: "stats" }
+  | { type: "dump" };
 
 export interface VrouterProcessOptions {
   ns: string;
@@ -34,7 +36,10 @@ export class VrouterProcess {
   private nextId = 1;
   private readonly pending = new Map<
     number,
-    { resolve: (s?: VrouterStatus, count?: number) => void; reject: (e: Error) => void }
+    {
+      resolve: (s?: VrouterStatus, count?: number, dump?: DatapathSnapshot) => void;
+      reject: (e: Error) => void;
+    }
   >();
   private openPorts: string[] = [];
   private portWaiters: { names: string[]; resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -126,7 +131,7 @@ export class VrouterProcess {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (m.error) p?.reject(new NetnsError(`vrouter of ${this.o.compute}: ${m.error}`));
-      else p?.resolve(m.status, m.count);
+      else p?.resolve(m.status, m.count, m.dump);
     }
   }
 
@@ -143,14 +148,19 @@ export class VrouterProcess {
   private async requestFull(
     r: Request,
     retried = false,
-  ): Promise<{ status?: VrouterStatus; count?: number }> {
+  ): Promise<{ status?: VrouterStatus; count?: number; dump?: DatapathSnapshot }> {
     // a crash between two requests is a restart in progress, not the end of this compute's datapath
     if (this.restarting) await this.restarting;
     if (this.exited) throw this.exited;
     const id = this.nextId++;
-    const sent = new Promise<{ status?: VrouterStatus; count?: number }>((resolve, reject) => {
-      this.pending.set(id, { resolve: (status, count) => resolve({ status, count }), reject });
-    });
+    const sent = new Promise<{ status?: VrouterStatus; count?: number; dump?: DatapathSnapshot }>(
+      (resolve, reject) => {
+        this.pending.set(id, {
+          resolve: (status, count, dump) => resolve({ status, count, dump }),
+          reject,
+        });
+      },
+    );
     if (this.send({ ...r, id } as ToVrouter)) return sent;
     this.pending.delete(id);
     // the child is gone but its exit is not handled yet: give the restart a moment, then try once more
@@ -180,6 +190,11 @@ export class VrouterProcess {
     const s = await this.request({ type: "stats" });
     if (!s) throw new NetnsError(`vrouter of ${this.o.compute} sent no status`);
     return s;
+  }
+
+  /** The engine's flow table and counters (undefined before the first tables), for the vrouter tools. */
+  async snapshot(): Promise<DatapathSnapshot | undefined> {
+    return (await this.requestFull({ type: "dump" })).dump;
   }
 
   /** Write every frame in and out of `ifname` to `file` (pcap) until `stopCapture` (or `limit` frames, if > 0). */

@@ -38,6 +38,8 @@ const USAGE = `usage: ctb <command> [options]
   contrail list <type> | contrail get <type> <fq_name|uuid>   read the Contrail config API
   api [--port P] [--db F]        run the fake Contrail config API alone
   controller [flags]             run the controller alone
+  vrouter <node> <tool> [args…]  a vrouter's own tools on the environment: vif, nh, rt, flow, dropstats,
+                                 mpls, vrfstats (ctb vrouter <node> --help)
   vrouter [flags]                run a vrouter agent alone
 
 Run 'ctb <command> --help' for a command's options.
@@ -229,6 +231,9 @@ export async function main(argv: string[]): Promise<number> {
       case "controller":
         return await (await import("../../controller/cli")).main(rest).then(() => 0);
       case "vrouter":
+        // `ctb vrouter <node> <tool> …` asks the environment; flags alone run agents (one component alone)
+        if (rest[0] !== undefined && !rest[0].startsWith("-"))
+          return await (await import("./vrouter-tools")).vrouterTool(rest);
         return await (await import("../../fake-vrouter/agent/cli")).main(rest).then(() => 0);
       case "__serve":
         return await session.serve(rest);

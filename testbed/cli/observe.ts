@@ -38,6 +38,7 @@ export async function status(args: string[]): Promise<number> {
         control: session!.controlUrl,
         configApi: session!.vncUrl,
         metrics: session!.metrics ?? upRecord?.info?.metrics ?? {},
+        introspect: session!.introspect ?? upRecord?.info?.introspect ?? {},
       }
     : undefined;
   if (values.output === "json") {
@@ -53,6 +54,7 @@ export async function status(args: string[]): Promise<number> {
       `  datapath ${env.datapath}, cluster ${env.cluster}, pid ${env.pid}, up ${env.uptime}`,
       `  config API ${env.configApi}`,
       ...metricLines(env.metrics),
+      ...introspectLines(env.introspect),
     );
   } else if (upRecord?.info) {
     lines.push(
@@ -64,6 +66,7 @@ export async function status(args: string[]): Promise<number> {
       `ctb run: ${r.scenario ?? "?"}`,
       `  datapath ${r.datapath}, cluster ${r.cluster}, pid ${r.pid}, running ${uptime(r)}`,
       ...metricLines(r.metrics ?? {}),
+      ...introspectLines(r.introspect ?? {}),
     );
   }
   if (lines.length === 0) {
@@ -82,6 +85,17 @@ function metricLines(metrics: Record<string, string>): string[] {
   if (names.length === 0) return [];
   const width = Math.max(...names.map((n) => n.length));
   return ["  metrics:", ...names.map((n) => `    ${n.padEnd(width)}  ${metrics[n]}`)];
+}
+
+/** Each vrouter's agent introspect (the real agent's port 8085): its requests are /Snh_<Request>. */
+function introspectLines(urls: Record<string, string>): string[] {
+  const names = Object.keys(urls).sort();
+  if (names.length === 0) return [];
+  const width = Math.max(...names.map((n) => n.length));
+  return [
+    "  agent introspect (Snh_ItfReq, Snh_VrfListReq, Snh_Inet4UcRouteReq, Snh_NhListReq, Snh_AclReq, Snh_FetchAllFlowRecords):",
+    ...names.map((n) => `    ${n.padEnd(width)}  ${urls[n]}`),
+  ];
 }
 
 const rank = (n: string) => (n === "controller" ? 0 : n === "config-api" ? 1 : 2);

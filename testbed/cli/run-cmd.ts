@@ -116,7 +116,7 @@ export async function run(args: string[]): Promise<number> {
       await finish();
       throw e;
     }
-    record.update({ metrics: tb.metrics });
+    record.update({ metrics: tb.metrics, introspect: tb.introspect });
     try {
       // --pcap on the command line, else the scenario's own `capture: {dir}`
       const dir = pcapDir ?? scenario.captureDir;

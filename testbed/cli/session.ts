@@ -57,6 +57,8 @@ export interface SessionState {
   /** When the environment started (ISO), and its components' Prometheus endpoints. */
   started?: string;
   metrics?: Record<string, string>;
+  /** Each vrouter's agent introspect (node → URL). */
+  introspect?: Record<string, string>;
 }
 
 export function readSession(): SessionState | undefined {
@@ -202,7 +204,7 @@ export async function serve(args: string[]): Promise<number> {
     if (interrupted.aborted) return new Promise<never>(() => {}); // the teardown ends the process
     throw e;
   });
-  record.update({ metrics: tb.metrics });
+  record.update({ metrics: tb.metrics, introspect: tb.introspect });
 
   const report = await runScenario(scenario, tb, {
     onEvent: textReporter(process.stdout),
@@ -371,6 +373,8 @@ export async function serve(args: string[]): Promise<number> {
     captures.delete(req.params.id);
     res.json({ count: await c.stop() });
   });
+  // `ctb vrouter <node> <tool>` and the tools' shims in the compute namespaces (also on a unix socket)
+  await (await import("./vrouter-tools")).mountVrouterTools(app, tb);
   const server = app.listen(0, "127.0.0.1");
   await new Promise((r) => server.once("listening", r));
   const state: SessionState = {
@@ -384,6 +388,7 @@ export async function serve(args: string[]): Promise<number> {
     failedChecks: report.failed,
     started: new Date(Date.now() - Math.round(process.uptime() * 1000)).toISOString(),
     metrics: tb.metrics,
+    introspect: tb.introspect,
   };
   writeFileSync(SESSION_FILE, JSON.stringify(state, null, 2));
   await new Promise(() => {}); // serve until `ctb down`
@@ -687,6 +692,11 @@ export async function exec(args: string[]): Promise<number> {
     ? (ref.split("/", 2) as [string, string])
     : [values.namespace ?? "default", ref];
   const s = requireSession();
+  // a node's name (no namespace given): the command runs in its vrouter (its tools; on netns its namespace)
+  if (!ref.includes("/") && values.namespace === undefined) {
+    const code = await (await import("./vrouter-tools")).execOnVrouter(s, ref, cmd, values.stdin === true);
+    if (code !== undefined) return code;
+  }
   const pod = await control<{ endpoint: string; netns?: string }>(s, "/resolve", { namespace, name });
   if (s.datapath === "netns") {
     if (!pod.netns?.startsWith("ctb-"))

@@ -4,6 +4,7 @@
  */
 import type { KubeApi } from "../../controller/kube/api";
 import type { HaproxyServer, RouteDecision } from "../../fake-vrouter/haproxy/route";
+import type { ToolResult } from "../../fake-vrouter/tools/index";
 
 export type ProbeProto = "icmp" | "tcp" | "udp" | "sctp";
 
@@ -133,6 +134,11 @@ export interface Testbed {
    * sends packets only for the cells it has to explain.
    */
   reach?(req: Omit<ProbeRequest, "count">): boolean;
+  /**
+   * Runs one of a vrouter's own tools (`["flow", "-l"]`, `["vif", "--list"]`) on its live tables and counters;
+   * rejects for a vrouter the testbed does not have.
+   */
+  vrouterTool?(node: string, argv: string[]): Promise<ToolResult>;
   /** Warnings of the controller's translation now in force (input it could not translate as asked). */
   warnings?(): string[];
   /** Address of a fabric host (a host on the underlay without a vrouter) declared by the scenario. */
