@@ -8,7 +8,13 @@
  *   cfg.podSubnets // ["10.32.0.0/12"]
  */
 import ipaddr from "ipaddr.js";
-import { type ConfigWarning, type IniEntry, type IniFile, type ReadSection, resolveSections } from "./config-sections";
+import {
+  type ConfigWarning,
+  type IniEntry,
+  type IniFile,
+  type ReadSection,
+  resolveSections,
+} from "./config-sections";
 
 export type Model = "r4" | "r5";
 
