@@ -23,7 +23,7 @@ import { realClusterQuiet } from "./cluster/quiet";
 import type { CaptureHandle, CaptureTarget } from "./capture";
 import type { NetnsEndpoint } from "./netns-datapath";
 import { type NodeEmulator, type PodPlumber, startNodeEmulator } from "./node/emulator";
-import { PortApiPlumber } from "./node/port-api-plumber";
+import { declaredPorts, PortApiPlumber } from "./node/port-api-plumber";
 import type {
   DnsRequest,
   DnsResult,
@@ -31,6 +31,7 @@ import type {
   HttpResult,
   ProbeRequest,
   ProbeResult,
+  ReachOutcome,
   Testbed,
 } from "./runner/testbed";
 import { clusterDnsAddress, kubeletResolvConf, zoneInputFrom } from "../cluster-dns/cluster";
@@ -303,6 +304,8 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       },
       http: dp.http ? (req) => dp.http!(req) : undefined,
       reach: dp.reach ? (req) => dp.reach!(req) : undefined,
+      reachOutcome: dp.reachOutcome ? (req) => dp.reachOutcome!(req) : undefined,
+      portCuts: (proto) => dp.portCuts(proto),
       netnsEndpoint: (name) => dp.netnsEndpoint?.(name),
       metrics,
       capture: (target, file, limit) => dp.capture(target, file, limit),
@@ -332,6 +335,10 @@ interface DatapathHandle {
   setDnsZone?(zone: ZoneInput): Promise<void>;
   /** The dry-run verdict of a new connection (sim only: `Testbed.reach`). */
   reach?(req: Omit<ProbeRequest, "count">): boolean;
+  /** The dry run's full outcome (sim only: `Testbed.reachOutcome`). */
+  reachOutcome?(req: Omit<ProbeRequest, "count">): ReachOutcome;
+  /** `Testbed.portCuts`: the tables' port numbers and the listening ports of every endpoint. */
+  portCuts(proto: "tcp" | "udp" | "sctp"): Promise<Set<number>>;
   /** netns only: where a pod or fabric host lives, for `ctb exec`. */
   netnsEndpoint?(name: string): NetnsEndpoint | undefined;
   /** A compute's forwarding counters, for its vrouter's /metrics. */
@@ -383,6 +390,18 @@ async function startDatapath(
       },
       setDnsZone: (zone) => dp.setDnsZone(zone),
       http: (req) => dp.http(req),
+      // the vrouters' tables and the hosts' listening ports, and what each pod's process serves
+      portCuts: async (proto) => {
+        const cuts = dp.portCuts(proto);
+        for (const pod of (await o.kube.list("pods")).items)
+          for (const p of declaredPorts(pod))
+            if (p.proto === proto) {
+              // a listening port is a piece of its own
+              cuts.add(p.port);
+              cuts.add(p.port + 1);
+            }
+        return cuts;
+      },
       netnsEndpoint: (name) => dp.endpoint(name),
       stats: (c) => dp.stats(c),
       snapshot: (c) => dp.snapshot(c),
@@ -413,6 +432,8 @@ async function startDatapath(
     resolve: async (req, zone) => sim.resolve(req, buildZone(zone)),
     http: async (req) => sim.http(req),
     reach: (req) => sim.reach(req),
+    reachOutcome: (req) => sim.reachOutcome(req),
+    portCuts: async (proto) => sim.portCuts(proto),
     stats: async (c) => sim.stats(c),
     snapshot: async (c) => sim.snapshot(c),
     capture: async (t, file, limit) => sim.capture(t, file, limit),

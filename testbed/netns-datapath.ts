@@ -27,6 +27,7 @@ import {
 } from "../fake-vrouter/netns/index";
 import type { VrouterTables } from "../fake-vrouter/tables";
 import { underlayRoutes } from "../fake-vrouter/datapath/underlay";
+import { PORT_PROTOCOLS, portCuts } from "../fake-vrouter/datapath/port-space";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import { CniPlumber, type NetnsPod } from "./node/cni-plumber";
 import type {
@@ -207,6 +208,17 @@ export class NetnsDatapath {
     }
     const p = this.pods.get(name);
     return p && { endpoint: p.endpoint, netns: p.netns, node: p.node, ip: p.ip };
+  }
+
+  /**
+   * Where the port space of `proto` must be cut for the all-packets analysis (port-space.ts): the numbers the
+   * vrouters' tables decide on and the fabric and external hosts' listening ports (the caller adds the pods').
+   */
+  portCuts(proto: "tcp" | "udp" | "sctp"): Set<number> {
+    const listening = [...this.opts.fabricHosts, ...(this.opts.externalHosts ?? [])].flatMap((h) =>
+      h.listen.filter((l) => l.proto === proto).map((l) => l.port),
+    );
+    return portCuts(this.tables.values(), PORT_PROTOCOLS[proto], listening);
   }
 
   async probe(req: ProbeRequest): Promise<ProbeResult> {

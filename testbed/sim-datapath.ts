@@ -22,6 +22,7 @@ import type {
   HttpResult,
   ProbeRequest,
   ProbeResult,
+  ReachOutcome,
 } from "./runner/testbed";
 import { parseHaproxyConfig, routeHttp } from "../fake-vrouter/haproxy/route";
 import type { ServiceInstanceRun } from "../fake-vrouter/haproxy/instances";
@@ -258,6 +259,18 @@ export class SimDatapath {
       throw new Error(`${req.from} is not attached to the datapath (is the pod Running?)`);
     }
     return this.net.reachFast(req.from, req.toIp, req.proto, req.port ?? 0);
+  }
+
+  /** The dry-run outcome of one new connection with a given source port (the all-packets analysis). */
+  reachOutcome(req: Omit<ProbeRequest, "count">): ReachOutcome {
+    if (!this.net.endpoint(req.from)) {
+      throw new Error(`${req.from} is not attached to the datapath (is the pod Running?)`);
+    }
+    return this.net.reachOutcome(req.from, req.toIp, req.proto, req.port ?? 0, req.sport);
+  }
+
+  portCuts(proto: "tcp" | "udp" | "sctp"): Set<number> {
+    return this.net.portCuts(proto);
   }
 
   /** The engine counters of a compute (undefined before its first tables). */

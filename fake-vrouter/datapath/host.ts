@@ -80,6 +80,10 @@ export class HostStack {
     return this.spec.listen?.[proto]?.includes(port) ?? false;
   }
 
+  listening(proto: "tcp" | "udp" | "sctp"): readonly number[] {
+    return this.spec.listen?.[proto] ?? [];
+  }
+
   handle(frame: Uint8Array, via: HostIngress = "wire"): HostOutput {
     const decoded = decodeEthernet(frame);
     if (!decoded.ok) return { replies: [], note: `malformed frame ignored: ${decoded.error.message}` };

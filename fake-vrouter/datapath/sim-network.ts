@@ -14,6 +14,7 @@
  *   net.addEndpoint({ name: "a", kind: "pod", compute: "compute-1", vif: 3, mac, ip: "10.47.255.252" });
  *   net.probe({ from: "a", to: "10.47.255.251", proto: "icmp" }).verdict   // "allow" | "deny"
  */
+import { portCuts } from "./port-space";
 import type { DropReason, VrouterTables } from "../tables";
 import { VROUTER_MAC } from "../tables";
 import { formatIpv4, isMac, parseIpv4, readMac, writeMac } from "./addr";
@@ -351,16 +352,33 @@ export class SimNetwork {
 
   /** Would a new connection from `from` to `to` be answered? Hop-by-hop dry run through the engines. */
   reachFast(from: string, to: string, proto: ProbeProto, port: number): boolean {
+    return this.reachOutcome(from, to, proto, port) === "answered";
+  }
+
+  /**
+   * What a new connection from `from` to `to` would meet, by the engines' dry run hop by hop: `answered` (it
+   * reached the endpoint holding the address and something listens there, or the vrouter answers an ICMP echo
+   * itself), `refused` (it reached that endpoint, nothing listens on the port) or `dropped` (it never got
+   * there). `sport` fixes the source port (the ECMP member a Service's address picks depends on it).
+   */
+  reachOutcome(
+    from: string,
+    to: string,
+    proto: ProbeProto,
+    port: number,
+    sport?: number,
+  ): "answered" | "refused" | "dropped" {
     const src = this.endpoints.get(from);
     if (!src) throw new SimNetworkError(`matrix: no endpoint ${from}`);
-    // The packet as it finally arrives (after any NAT) must be for this endpoint and a listening port, and
-    // not carry the endpoint's own address as its source (a hairpin; its kernel drops a martian source).
-    const answers = (ep: Endpoint | undefined, p: FlowTuple) =>
-      ep !== undefined &&
-      ep.spec.ip === p.dip &&
-      p.sip !== p.dip &&
-      (proto === "icmp" || ep.stack.listens(proto, p.dport));
-    const id = this.ephemeral();
+    // The packet as it finally arrives (after any NAT) must be for this endpoint, and not carry the endpoint's
+    // own address as its source (a hairpin; its kernel drops a martian source); then a listener answers.
+    const arrival = (ep: Endpoint | undefined, p: FlowTuple) =>
+      ep === undefined || ep.spec.ip !== p.dip || p.sip === p.dip
+        ? "dropped"
+        : proto === "icmp" || ep.stack.listens(proto, p.dport)
+          ? "answered"
+          : "refused";
+    const id = sport ?? this.ephemeral();
     let packet: FlowTuple = {
       proto: PROTO_NUMBER[proto],
       sip: src.spec.ip,
@@ -368,33 +386,48 @@ export class SimNetwork {
       dip: to,
       dport: proto === "icmp" ? 0 : port,
     };
-    if (to === src.spec.ip) return proto === "icmp" || src.stack.listens(proto, packet.dport); // loopback
+    if (to === src.spec.ip)
+      return proto === "icmp" || src.stack.listens(proto, packet.dport) ? "answered" : "refused"; // loopback
     let at: { compute: string; from: Parameters<VrouterDatapath["explain"]>[0] };
     if (src.spec.kind === "pod") at = { compute: src.spec.compute, from: { vif: src.spec.vif } };
     else {
       const station = this.stationIndex().byIp.get(to) ?? this.podRouter(to);
-      if (!station) return false;
-      if (station.at.kind === "endpoint") return answers(this.endpoints.get(station.at.name), packet);
+      if (!station) return "dropped";
+      if (station.at.kind === "endpoint") return arrival(this.endpoints.get(station.at.name), packet);
       at = { compute: station.name, from: { fabric: true } };
     }
     for (let hops = 0; hops < 8; hops++) {
       const dp = this.computes.get(at.compute)?.datapath;
-      if (!dp) return false;
+      if (!dp) return "dropped";
       const e = dp.explain(at.from, packet);
-      if (e.verdict === "drop") return false;
+      if (e.verdict === "drop") return "dropped";
       packet = e.packet;
       const hop = e.hop;
-      if (hop.kind === "vrouter") return true;
-      if (hop.kind === "host") return false;
+      if (hop.kind === "vrouter") return "answered";
+      if (hop.kind === "host") return "dropped";
       if (hop.kind === "deliver")
-        return answers(this.endpoints.get(this.byVif.get(`${at.compute}/${hop.vif}`) ?? ""), packet);
+        return arrival(this.endpoints.get(this.byVif.get(`${at.compute}/${hop.vif}`) ?? ""), packet);
       const station = this.stationIndex().byIp.get(hop.kind === "tunnel" ? hop.dstIp : hop.via);
-      if (!station) return false;
+      if (!station) return "dropped";
       if (station.at.kind === "endpoint")
-        return hop.kind === "fabric" && answers(this.endpoints.get(station.at.name), packet);
+        return hop.kind === "fabric" ? arrival(this.endpoints.get(station.at.name), packet) : "dropped";
       at = { compute: station.name, from: hop.kind === "tunnel" ? { label: hop.label } : { fabric: true } };
     }
-    return false;
+    return "dropped";
+  }
+
+  /**
+   * Where the port space of `proto` must be cut for the all-packets analysis (port-space.ts): every port number
+   * a table of any compute decides on, and every port some endpoint listens on.
+   */
+  portCuts(proto: "tcp" | "udp" | "sctp"): Set<number> {
+    const listening: number[] = [];
+    for (const ep of this.endpoints.values()) listening.push(...ep.stack.listening(proto));
+    return portCuts(
+      [...this.computes.values()].map((c) => c.datapath.tables),
+      PROTO_NUMBER[proto],
+      listening,
+    );
   }
 
   /** The compute holding `ip` as a local pod in its fabric VRF (how the underlay reaches ip-fabric pods). */

@@ -35,6 +35,7 @@ const USAGE = `usage: ctb <command> [options]
   describe <kind> <name> [-n <ns>]   show one object in detail (pod, service, node, namespace, …)
   exec [-it] [-n <ns>] <pod> -- <command…>   run a command in the pod (ping works on both datapaths)
   trace <from> <to> [--proto icmp|tcp|udp|sctp] [--port N]   explain a packet's fate hop by hop
+  reach <from> <to> [--json]   every protocol and port that gets through (all packets, not one probe)
   contrail list <type> | contrail get <type> <fq_name|uuid>   read the Contrail config API
   api [--port P] [--db F]        run the fake Contrail config API alone
   controller [flags]             run the controller alone
@@ -142,6 +143,20 @@ Send one packet (or connection attempt) and explain its fate hop by hop; exit 0 
 
 Example: ctb trace default/example1-* service:default/web --proto tcp --port 8080
 `,
+  reach: `usage: ctb reach <from> <to> [--json]
+
+Every protocol and destination port that gets through from <from> to <to>, and which of them something answers:
+  gets through: tcp 80,443; udp 53; icmp
+The port space is cut wherever a compute's tables (ACL and firewall rules, floating-IP port mappings,
+link-local services) or a listening socket decide on a port; one packet per piece decides it (the simulated
+datapath's dry run, from several source ports; on netns one real packet per piece). Ports delivered only from
+some source ports (a rule's source ports, or the ECMP member a hash picks) are listed apart. Exit 0 when
+something gets through, 1 when nothing does. Endpoints as for ctb trace.
+
+  --json, -o json      the sets as text ("allows") and as port intervals
+
+Example: ctb reach default/example1-* default/example3-*
+`,
   contrail: `usage: ctb contrail list <type> [-o json|yaml|name]
        ctb contrail get <type> <fq_name|uuid> [-o json|yaml]
 
@@ -218,6 +233,8 @@ export async function main(argv: string[]): Promise<number> {
         return await session.exec(rest);
       case "trace":
         return await session.trace(rest);
+      case "reach":
+        return await session.reach(rest);
       case "contrail":
         return await session.contrail(rest);
       case "api":

@@ -23,7 +23,9 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type KubeObject, KubeApiError, RESOURCES, type ResourceName } from "../../controller/kube/api";
 import type { DnsResult, ProbeProto, ProbeResult } from "../runner/testbed";
-import { type ReachProbe, ScenarioError, type Step } from "../scenario/types";
+import { formatReachSet, type ReachSet } from "../runner/reach-set";
+import { formatProtoPorts } from "../../fake-vrouter/datapath/port-space";
+import { type ReachProbe, type Scenario, ScenarioError, type Step } from "../scenario/types";
 import { stringify } from "yaml";
 import { CommandError, envFlags, parseVerbArgs, UsageError, withOverrides } from "./flags";
 import { interrupted, onTeardown, stop } from "./lifecycle";
@@ -175,6 +177,7 @@ export async function serve(args: string[]): Promise<number> {
   const { startTestbed } = await import("../env");
   const { describeNamespace, resolveSource, resolveTarget, runScenario } = await import("../runner/run");
   const { summaryText, textReporter } = await import("../runner/report");
+  const { reachSet } = await import("../runner/reach-set");
   const scenario = withOverrides(loadScenario(positionals[0]!), values);
   // what this environment starts is recorded under .ctb/runs/<id>/ as it starts it, for `ctb down` after a crash
   const { RunRecord } = await import("../run-record");
@@ -283,25 +286,12 @@ export async function serve(args: string[]): Promise<number> {
     };
     let probe: ReachProbe;
     try {
-      const text = stringify({
-        name: "ctb-trace",
-        // the environment's external hosts, so `external:<name>` is judged as in its scenario
-        ...(scenario.externalHosts.length
-          ? {
-              controller: scenario.controller,
-              nodes: scenario.nodes,
-              externalHosts: scenario.externalHosts.map(({ name, ip }) => ({ name, ip })),
-            }
-          : {}),
-        steps: [{ reach: [{ from, to, proto, port, expect: "allow" }] }],
-      });
-      probe = (parseScenario(text, "ctb trace").steps[0] as Extract<Step, { kind: "reach" }>).probes[0]!;
+      probe = parseReachEndpoints(parseScenario, scenario, from, to, "ctb trace", proto, port);
     } catch (e) {
-      const problem = e instanceof ScenarioError ? e.problem : (e as Error).message;
       return void res
         .status(400)
         .type("text")
-        .send(problem.replace(/^reach\.(from|to) /, "$1 ").replace(/^reach: /, ""));
+        .send((e as Error).message);
     }
     try {
       const src = await resolveSource(tb, probe.from);
@@ -315,6 +305,36 @@ export async function serve(args: string[]): Promise<number> {
         count: 1,
       });
       res.json({ from: src.label, to: dst.label, result });
+    } catch (e) {
+      fail(res, e);
+    }
+  });
+  // `ctb reach`: every (protocol, port) that gets through from one endpoint to another (runner/reach-set.ts),
+  // the endpoints judged and resolved as a scenario's reach step's
+  app.post("/reach-set", async (req, res) => {
+    const { from, to } = req.body as { from: string; to: string };
+    let probe: ReachProbe;
+    try {
+      probe = parseReachEndpoints(parseScenario, scenario, from, to, "ctb reach");
+    } catch (e) {
+      return void res
+        .status(400)
+        .type("text")
+        .send((e as Error).message);
+    }
+    try {
+      const src = await resolveSource(tb, probe.from);
+      const dst = await resolveTarget(tb, probe.to, undefined, src.endpoint);
+      res.json({
+        from: src.label,
+        to: dst.label,
+        toIp: dst.ip,
+        set: await reachSet(tb, src.endpoint, dst.ip, {
+          layout: scenario.controller.netpolLayout ?? "upstream",
+          clusterName: scenario.controller.clusterName ?? "k8s",
+          ...(scenario.controller.apsName ? { apsName: scenario.controller.apsName } : {}),
+        }),
+      });
     } catch (e) {
       fail(res, e);
     }
@@ -828,6 +848,39 @@ function jsonFlag(
   return values.json ? "json" : values.output;
 }
 
+/**
+ * `<from> <to>` (and a protocol and port) judged as a scenario's reach entry would be — the same endpoint forms,
+ * the environment's external hosts known — or an Error saying what is wrong, in the command's words.
+ */
+function parseReachEndpoints(
+  parse: (text: string, file: string) => Scenario,
+  scenario: Scenario,
+  from: string,
+  to: string,
+  what: string,
+  proto: ProbeProto = "icmp",
+  port?: number,
+): ReachProbe {
+  try {
+    const text = stringify({
+      name: what.replace(" ", "-"),
+      // the environment's external hosts, so `external:<name>` is judged as in its scenario
+      ...(scenario.externalHosts.length
+        ? {
+            controller: scenario.controller,
+            nodes: scenario.nodes,
+            externalHosts: scenario.externalHosts.map(({ name, ip }) => ({ name, ip })),
+          }
+        : {}),
+      steps: [{ reach: [{ from, to, proto, port, expect: "allow" }] }],
+    });
+    return (parse(text, what).steps[0] as Extract<Step, { kind: "reach" }>).probes[0]!;
+  } catch (e) {
+    const problem = e instanceof ScenarioError ? e.problem : (e as Error).message;
+    throw new Error(problem.replace(/^reach\.(from|to) /, "$1 ").replace(/^reach: /, ""));
+  }
+}
+
 /** Exit 0 when the packet was delivered, 1 when it was dropped. */
 export async function trace(args: string[]): Promise<number> {
   const { values, positionals } = parseVerbArgs(args, {
@@ -862,6 +915,44 @@ export async function trace(args: string[]): Promise<number> {
     if (r.result.drop) process.stdout.write(`  drop: ${r.result.drop.reason} at ${r.result.drop.where}\n`);
   }
   return delivered ? 0 : 1;
+}
+
+/**
+ * `ctb reach <from> <to>`: every protocol and port that gets through (runner/reach-set.ts). Exit 0 when something
+ * does, 1 when nothing does.
+ */
+export async function reach(args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs(args, {
+    json: { type: "boolean" },
+    output: { type: "string", short: "o" },
+  });
+  const json = jsonFlag(values) === "json";
+  if (positionals.length !== 2)
+    throw new UsageError(`two endpoints, <from> and <to>, are needed (got ${positionals.length})`);
+  const [from, to] = positionals as [string, string];
+  const r = await control<{ from: string; to: string; toIp: string; set: ReachSet }>(
+    requireSession(),
+    "/reach-set",
+    { from, to },
+  );
+  const through = formatProtoPorts(r.set.delivered);
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify(
+        {
+          from: r.from,
+          to: r.to,
+          address: r.toIp,
+          allows: through,
+          answers: formatProtoPorts(r.set.answered),
+          ...r.set,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  else process.stdout.write(formatReachSet(r.from, r.to, r.set));
+  return through === "nothing" && r.set.bySourcePort.length === 0 ? 1 : 0;
 }
 
 export async function contrail(args: string[]): Promise<number> {

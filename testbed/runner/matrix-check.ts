@@ -273,7 +273,11 @@ export function formatDivergence(d: FoundDivergence): string {
 }
 
 /** The firewall decision that settled the packet, with the NetworkPolicy behind its rule. */
-function describeDecision(r: ProbeResult, world: World, ctx: MatrixContext): string {
+export function describeDecision(
+  r: ProbeResult,
+  world: World,
+  ctx: Pick<MatrixContext, "layout" | "clusterName" | "apsName">,
+): string {
   if (r.firewall === undefined)
     return "this datapath does not report which rule decided (the sim datapath does)";
   const decisions = r.firewall;
@@ -293,7 +297,11 @@ function describeDecision(r: ProbeResult, world: World, ctx: MatrixContext): str
 }
 
 /** Which NetworkPolicy (or default rule) a firewall rule stands for, from the names the controller gives. */
-export function policyBehind(d: FirewallDecision, world: World, ctx: MatrixContext): string | undefined {
+export function policyBehind(
+  d: FirewallDecision,
+  world: World,
+  ctx: Pick<MatrixContext, "layout" | "clusterName" | "apsName">,
+): string | undefined {
   const rule = d.rule?.split(":").at(-1) ?? "";
   const policy = d.policy?.split(":").at(-1) ?? "";
   const c = ctx.clusterName;

@@ -5,6 +5,8 @@
  *
  * Example: `const report = await runScenario(loadScenario(f), testbed, { onEvent: printer })`.
  */
+import { formatProtoPorts, type ProtoPorts } from "../../fake-vrouter/datapath/port-space";
+import { formatReachSet, reachSet } from "./reach-set";
 import ipaddr from "ipaddr.js";
 import {
   type KubeObject,
@@ -308,7 +310,8 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
       return;
     case "reach":
       await settled(tb);
-      for (const probe of step.probes) io.record({ ...(await checkReach(tb, probe)), line: probe.line });
+      for (const probe of step.probes)
+        io.record({ ...(await checkReach(tb, probe, io.netpol)), line: probe.line });
       return;
     case "matrix":
       await settled(tb);
@@ -597,12 +600,40 @@ export async function resolveSource(tb: Testbed, from: string): Promise<{ endpoi
   return { endpoint, label: endpoint };
 }
 
+/** `allows:` — the whole set of protocols and ports that gets through must be exactly the one written. */
+async function checkAllows(
+  tb: Testbed,
+  want: ProtoPorts,
+  src: { endpoint: string; label: string },
+  dst: Target,
+  name: string,
+  netpol?: Pick<MatrixContext, "layout" | "clusterName" | "apsName">,
+): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
+  const set = await reachSet(tb, src.endpoint, dst.ip, netpol);
+  const got = formatProtoPorts(set.delivered);
+  const output = formatReachSet(src.label, dst.label, set).trimEnd();
+  const problems: string[] = [];
+  if (got !== formatProtoPorts(want)) problems.push(`expected ${formatProtoPorts(want)}, got ${got}`);
+  if (set.bySourcePort.length)
+    problems.push(
+      "some ports get through only from some source ports (listed above); allows cannot say which",
+    );
+  return {
+    name,
+    verdict: problems.length ? "fail" : "pass",
+    output,
+    ...(problems.length ? { detail: problems.join("\n") } : {}),
+  };
+}
+
 async function checkReach(
   tb: Testbed,
   p: ReachProbe,
+  netpol?: Pick<MatrixContext, "layout" | "clusterName" | "apsName">,
 ): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
-  const name =
-    p.proto === "http"
+  const name = p.allows
+    ? `${p.from} → ${p.to} allows ${formatProtoPorts(p.allows)}`
+    : p.proto === "http"
       ? `${p.from} → ${p.to} http://${p.host ?? "(address)"}${p.path}${p.port !== 80 ? ` port ${p.port}` : ""} expect ${p.expect}`
       : `${p.from} → ${p.to} ${p.proto}${p.port ? `/${p.port}` : ""} expect ${p.expect}`;
   let src: { endpoint: string; label: string };
@@ -630,6 +661,18 @@ async function checkReach(
     } else dst = await resolveTarget(tb, p.to, p.port);
   } catch (e) {
     return { name, verdict: "error", detail: errorText(e) };
+  }
+  if (p.allows) {
+    const r = await checkAllows(tb, p.allows, src, dst, name, netpol).catch(
+      (e): Omit<CheckResult, "step" | "line" | "title" | "kind"> => ({
+        name,
+        verdict: "error",
+        detail: errorText(e),
+      }),
+    );
+    return lookup
+      ? { ...r, output: [...lookup.lines.slice(0, 2), r.output ?? ""].filter(Boolean).join("\n") }
+      : r;
   }
   if (lookup) {
     const r = await (p.proto === "http"

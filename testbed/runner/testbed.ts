@@ -20,6 +20,9 @@ export interface ProbeRequest {
   sport?: number;
 }
 
+/** What one new connection meets: an answer, a refusal (delivered, nothing listens), or a drop on the way. */
+export type ReachOutcome = "answered" | "refused" | "dropped";
+
 export interface ProbeResult {
   sent: number;
   received: number;
@@ -139,6 +142,17 @@ export interface Testbed {
    * rejects for a vrouter the testbed does not have.
    */
   vrouterTool?(node: string, argv: string[]): Promise<ToolResult>;
+  /**
+   * The dry run's full outcome of one new connection (`sport` chosen by the caller): answered, refused (it
+   * reached the address, nothing listens) or dropped. The simulated datapath's; the all-packets analysis
+   * (reach-set.ts) uses it, else one packet per piece of the port space.
+   */
+  reachOutcome?(req: Omit<ProbeRequest, "count">): ReachOutcome;
+  /**
+   * Where the port space of a protocol must be cut so that each piece meets the same rules, NAT and sockets in
+   * the computes' tables (fake-vrouter/datapath/port-space.ts); what the all-packets analysis needs.
+   */
+  portCuts?(proto: "tcp" | "udp" | "sctp"): Promise<Set<number>>;
   /** Warnings of the controller's translation now in force (input it could not translate as asked). */
   warnings?(): string[];
   /** Address of a fabric host (a host on the underlay without a vrouter) declared by the scenario. */

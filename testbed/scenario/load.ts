@@ -5,6 +5,7 @@
  *
  * Example: `const s = loadScenario("scenarios/section-9.yaml")` → `s.steps[3].line === 41`.
  */
+import { formatProtoPorts, parseProtoPorts, type ProtoPorts } from "../../fake-vrouter/datapath/port-space";
 import { ControllerOptionError, controllerConfigOf } from "./controller";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -349,6 +350,31 @@ function reachProbe(p: any, i: number, fail: Fail, externalNames: ReadonlySet<st
         [...at, field],
       );
   }
+  if (p.allows !== undefined) {
+    // the all-packets form: the set is the expectation, no single probe
+    for (const f of ["proto", "port", "count", "expect", "spread", "droppedBy", "host", "path", "backend"])
+      if (p[f] !== undefined)
+        fail(`reach: allows is the whole expectation; ${f} does not go with it`, [...at, f]);
+    if (typeof p.allows !== "string")
+      fail('reach: allows must be text like "tcp 80,443; udp 53; icmp" (or "nothing")', [...at, "allows"]);
+    let allows: ProtoPorts;
+    try {
+      allows = parseProtoPorts(p.allows);
+    } catch (e) {
+      return fail(`reach: allows "${p.allows}": ${(e as Error).message}`, [...at, "allows"]);
+    }
+    return {
+      from: p.from,
+      to: to.replace(/^svc:/, "service:"),
+      proto: "icmp",
+      count: 1,
+      // nothing through is a deny (a name that does not resolve passes it)
+      expect: formatProtoPorts(allows) === "nothing" ? "deny" : "allow",
+      allows,
+    };
+  }
+  if (p.expect !== "allow" && p.expect !== "deny")
+    fail('reach: needs expect: allow or deny (or allows: "<protocols and ports>")', at);
   const proto = (p.proto ?? "icmp") as Proto | "http";
   if (proto === "http") {
     if (p.spread !== undefined) fail("reach: proto http takes no spread", [...at, "spread"]);

@@ -4,6 +4,7 @@
  *
  * Example: `{ kind: "reach", line: 12, probes: [{ from: "default/client-1", to: "10.47.255.250", ... }] }`
  */
+import type { ProtoPorts } from "../../fake-vrouter/datapath/port-space";
 import type { KubeObject } from "../../controller/kube/api";
 
 export type Proto = "icmp" | "tcp" | "udp" | "sctp";
@@ -96,6 +97,11 @@ export interface ReachProbe {
   spread?: { flows: number; minMembers: number };
   /** deny only: text the drop (place, reason or a trace line) must show, e.g. the rule that denied. */
   droppedBy?: string;
+  /**
+   * `allows: "tcp 80,443; icmp"`: instead of one probe, the exact set of protocols and destination ports that
+   * gets through (runner/reach-set.ts); `proto`, `port` and `expect` are then unused.
+   */
+  allows?: ProtoPorts;
 }
 
 /** A cell where Contrail's verdict is known to differ from Kubernetes', and (optionally) the rule that decides it. */

@@ -1,0 +1,59 @@
+/**
+ * `ctb reach <from> <to>` against a running environment (ctb up): the set that gets through, Kubernetes' answer
+ * and the exit code, as a user sees them; bad endpoints are usage errors.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const CTB = resolve("bin/ctb");
+const work = mkdtempSync(join(tmpdir(), "ctb-reach-"));
+
+function ctb(...args: string[]) {
+  const r = spawnSync(process.execPath, [CTB, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, CTB_WORKDIR: join(work, ".ctb"), NO_COLOR: "1" },
+    timeout: 120_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe("ctb reach", () => {
+  afterAll(() => {
+    ctb("down");
+  });
+
+  it("prints every protocol and port that gets through, and what Kubernetes says", () => {
+    const up = ctb("up", "scenarios/section-9.yaml");
+    expect(up.code, up.err + up.out).toBe(0);
+
+    // example3's namespace is isolated (seed 000 §9): nothing from example1 gets in
+    const blocked = ctb("reach", "default/example1-*", "test-isolated-ns/example3-*");
+    expect(blocked.out).toMatch(/gets through: nothing/);
+    expect(blocked.code).toBe(1);
+    // out of it, everything; the pod answers on its one container port
+    const open = ctb("reach", "test-isolated-ns/example3-*", "default/example1-*");
+    expect(open.out).toContain("gets through: tcp 1-65535; udp 1-65535; sctp 1-65535; icmp");
+    expect(open.out).toMatch(/answered: +tcp 80; icmp/);
+    expect(open.out).toMatch(
+      /Kubernetes: +tcp 1-65535; udp 1-65535; sctp 1-65535; icmp \(NetworkPolicy semantics agree\)/,
+    );
+    expect(open.code).toBe(0);
+
+    const json = ctb("reach", "test-isolated-ns/example3-*", "default/example1-*", "--json");
+    const r = JSON.parse(json.out);
+    expect(r.allows).toBe("tcp 1-65535; udp 1-65535; sctp 1-65535; icmp");
+    expect(r.answers).toBe("tcp 80; icmp");
+    expect(r.delivered.tcp).toEqual([{ lo: 1, hi: 65535 }]);
+
+    const bad = ctb("reach", "default/example1-*");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("two endpoints, <from> and <to>, are needed");
+    const unknown = ctb("reach", "default/example1-*", "nowhere");
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.err).toMatch(/to "nowhere" must be/);
+    expect(unknown.err).not.toMatch(/\n\s+at /);
+  }, 180_000);
+});

@@ -1,0 +1,276 @@
+/**
+ * All-packets reachability between two endpoints: the complete set of (protocol, destination port) that gets
+ * through, not one probe's verdict.
+ *
+ * The port space of each protocol is cut where any compute's tables or any listening socket decide on a port
+ * (fake-vrouter/datapath/port-space.ts); every piece meets the same rules, NAT and sockets, so one packet per
+ * piece decides it. On the simulated datapath that packet is the engines' dry run (the same flow-setup stages as
+ * a real packet, hop by hop), tried from several source ports — source ports are cut the same way, and within a
+ * piece the only thing a source port changes is the ECMP member a hash picks — so the answer is exact, and where
+ * it depends on the source port that is said. On the netns datapath each piece gets one real packet (a random
+ * source port), so a source-port dependence is not seen there.
+ *
+ * Example: `formatProtoPorts((await reachSet(tb, "default/a", "10.32.0.5")).delivered)` → "tcp 80,443; icmp"
+ */
+import {
+  emptyProtoPorts,
+  formatPortSet,
+  formatProtoPorts,
+  mergeIntervals,
+  PORTED,
+  type PortedProto,
+  type PortInterval,
+  pieces,
+  type ProtoPorts,
+  sameProtoPorts,
+} from "../../fake-vrouter/datapath/port-space";
+import type { KubeObject } from "../../controller/kube/api";
+import { type Connection, kubernetesAllows, kubernetesVerdict, type World } from "../oracle/kubernetes";
+import { clusterWorld, describeDecision, type MatrixContext } from "./matrix-check";
+import type { ReachOutcome, Testbed } from "./testbed";
+
+/** Ports whose fate depended on the source port: the source ports that got through, and whether ECMP made it so. */
+export interface SourcePortDependence {
+  proto: PortedProto;
+  ports: PortInterval[];
+  /** Source ports from which these destination ports were delivered (under a rule's source-port range). */
+  deliveredFrom: PortInterval[];
+  /** The outcome also changed within one piece of source ports: the ECMP member the flow hash picks decides. */
+  ecmp: boolean;
+}
+
+/** A class of flows on which Contrail and Kubernetes NetworkPolicy semantics disagree. */
+export interface KubernetesDifference {
+  proto: PortedProto | "icmp";
+  /** Destination ports of the class (empty for icmp). */
+  ports: PortInterval[];
+  contrail: "allow" | "deny";
+  kubernetes: "allow" | "deny";
+  /** Why Kubernetes decides so (the policies that isolate or admit). */
+  why: string;
+  /** What decided in Contrail: the firewall rule (and the NetworkPolicy behind it), or the drop. */
+  decidedBy: string;
+}
+
+/** The same question asked of Kubernetes' NetworkPolicy semantics (testbed/oracle/kubernetes.ts), pod to pod. */
+export interface KubernetesComparison {
+  allows: ProtoPorts;
+  differences: KubernetesDifference[];
+}
+
+export interface ReachSet {
+  /** What the network delivers to the destination (answered, or refused because nothing listens there). */
+  delivered: ProtoPorts;
+  /** Of those, what is answered: a listening socket, or the vrouter's own answer to an ICMP echo. */
+  answered: ProtoPorts;
+  /** Destination ports delivered only from some source ports (left out of `delivered` and `answered`). */
+  bySourcePort: SourcePortDependence[];
+  /** How each piece was decided. */
+  method: "dry run" | "one packet per piece";
+  /** Packets (or dry runs) it took. */
+  evaluated: number;
+  /** Between two pods (and given the layout): what Kubernetes allows, and each class where the two disagree. */
+  kubernetes?: KubernetesComparison;
+}
+
+/** Source ports tried in every source-port piece: its ends and points between (ECMP hashes differ). */
+function samples(piece: PortInterval): number[] {
+  const span = piece.hi - piece.lo;
+  const out = new Set([piece.lo, piece.hi]);
+  for (const f of [0.31, 0.57, 0.83]) out.add(piece.lo + Math.floor(span * f));
+  return [...out];
+}
+
+const delivered = (o: ReachOutcome) => o !== "dropped";
+
+export async function reachSet(
+  tb: Testbed,
+  from: string,
+  toIp: string,
+  netpol?: Pick<MatrixContext, "layout" | "clusterName" | "apsName">,
+): Promise<ReachSet> {
+  if (!tb.portCuts) throw new Error(`the ${tb.datapath} datapath cannot list its port decisions`);
+  const out: ReachSet = {
+    delivered: emptyProtoPorts(),
+    answered: emptyProtoPorts(),
+    bySourcePort: [],
+    method: tb.reachOutcome ? "dry run" : "one packet per piece",
+    evaluated: 0,
+  };
+  const dry = tb.reachOutcome?.bind(tb);
+  const icmp = dry
+    ? dry({ from, toIp, proto: "icmp" })
+    : outcomeOf(await tb.probe({ from, toIp, proto: "icmp", count: 1 }));
+  out.evaluated++;
+  out.delivered.icmp = delivered(icmp);
+  out.answered.icmp = icmp === "answered";
+
+  for (const proto of PORTED) {
+    const cuts = await tb.portCuts(proto);
+    const portPieces = pieces(cuts);
+    const deliveredPorts: PortInterval[] = [];
+    const answeredPorts: PortInterval[] = [];
+    for (const piece of portPieces) {
+      const port = piece.lo;
+      if (!dry) {
+        const o = outcomeOf(await tb.probe({ from, toIp, proto, port, count: 1 }));
+        out.evaluated++;
+        if (delivered(o)) deliveredPorts.push(piece);
+        if (o === "answered") answeredPorts.push(piece);
+        continue;
+      }
+      // every source-port piece, from a few source ports each
+      const from_: PortInterval[] = [];
+      let all = true;
+      let none = true;
+      let allAnswered = true;
+      let ecmp = false;
+      for (const sp of portPieces) {
+        const outcomes = samples(sp).map((sport) => dry({ from, toIp, proto, port, sport }));
+        out.evaluated += outcomes.length;
+        const d = outcomes.map(delivered);
+        if (d.some((x) => x !== d[0])) ecmp = true;
+        if (d.every(Boolean)) from_.push(sp);
+        if (!d.every(Boolean)) all = false;
+        if (d.some(Boolean)) none = false;
+        if (!outcomes.every((o) => o === "answered")) allAnswered = false;
+      }
+      if (all) {
+        deliveredPorts.push(piece);
+        if (allAnswered) answeredPorts.push(piece);
+      } else if (!none)
+        out.bySourcePort.push({ proto, ports: [piece], deliveredFrom: mergeIntervals(from_), ecmp });
+    }
+    out.delivered[proto] = mergeIntervals(deliveredPorts);
+    out.answered[proto] = mergeIntervals(answeredPorts);
+  }
+  if (netpol) {
+    const k = await compareWithKubernetes(tb, from, toIp, out, netpol);
+    if (k) out.kubernetes = k;
+  }
+  return out;
+}
+
+/** Where NetworkPolicy decides on a port: its ports and port ranges, and the container ports its names name. */
+function policyCuts(world: World, proto: PortedProto): number[] {
+  const cuts: number[] = [];
+  const names = new Set<string>();
+  for (const np of world.policies)
+    for (const rule of [...(np.spec?.ingress ?? []), ...(np.spec?.egress ?? [])] as {
+      ports?: { protocol?: string; port?: number | string; endPort?: number }[];
+    }[])
+      for (const p of rule.ports ?? []) {
+        if ((p.protocol ?? "TCP").toLowerCase() !== proto) continue;
+        if (typeof p.port === "number") cuts.push(p.port, (p.endPort ?? p.port) + 1);
+        else if (typeof p.port === "string") names.add(p.port);
+      }
+  if (names.size)
+    for (const pod of world.pods)
+      for (const c of (pod.spec?.containers ?? []) as {
+        ports?: { name?: string; containerPort: number; protocol?: string }[];
+      }[])
+        for (const cp of c.ports ?? [])
+          if (cp.name && names.has(cp.name) && (cp.protocol ?? "TCP").toLowerCase() === proto)
+            cuts.push(cp.containerPort, cp.containerPort + 1);
+  return cuts;
+}
+
+/**
+ * What Kubernetes would allow between the same two pods, over the pieces both Contrail's tables and the
+ * NetworkPolicies tell apart, and for each class where they disagree the rule that decided in Contrail (one
+ * traced packet per class). Undefined unless both ends are pods.
+ */
+async function compareWithKubernetes(
+  tb: Testbed,
+  from: string,
+  toIp: string,
+  set: ReachSet,
+  netpol: Pick<MatrixContext, "layout" | "clusterName" | "apsName">,
+): Promise<KubernetesComparison | undefined> {
+  const world = await clusterWorld(tb);
+  const src = world.pods.find((p) => `${p.metadata.namespace}/${p.metadata.name}` === from);
+  const dst = world.pods.find((p) => p.status?.podIP === toIp && !p.spec?.hostNetwork);
+  if (!src || !dst) return undefined;
+  const conn = (proto: Connection["proto"], port?: number): Connection => ({
+    from: { pod: src as KubeObject, ip: src.status?.podIP ?? "" },
+    to: { pod: dst as KubeObject, ip: toIp },
+    proto,
+    ...(port !== undefined ? { port } : {}),
+  });
+  const allows = emptyProtoPorts();
+  const differences: KubernetesDifference[] = [];
+  const explain = async (proto: PortedProto | "icmp", ports: PortInterval[], contrail: boolean) => {
+    const port = ports[0]?.lo;
+    const r = await tb.probe({ from, toIp, proto, ...(port !== undefined ? { port } : {}), count: 1 });
+    differences.push({
+      proto,
+      ports,
+      contrail: contrail ? "allow" : "deny",
+      kubernetes: contrail ? "deny" : "allow",
+      why: kubernetesVerdict(world, conn(proto, port)).reason,
+      decidedBy: describeDecision(r, world, netpol),
+    });
+  };
+  allows.icmp = kubernetesAllows(world, conn("icmp"));
+  if (allows.icmp !== set.delivered.icmp) await explain("icmp", [], set.delivered.icmp);
+  for (const proto of PORTED) {
+    const cuts = new Set([...(tb.portCuts ? await tb.portCuts(proto) : []), ...policyCuts(world, proto)]);
+    const kAllowed: PortInterval[] = [];
+    // runs of pieces on which the two disagree the same way
+    let run: { ports: PortInterval[]; contrail: boolean } | undefined;
+    const flush = async () => {
+      if (run) await explain(proto, mergeIntervals(run.ports), run.contrail);
+      run = undefined;
+    };
+    for (const piece of pieces(cuts)) {
+      const k = kubernetesAllows(world, conn(proto, piece.lo));
+      if (k) kAllowed.push(piece);
+      const c = set.delivered[proto].some((i) => piece.lo >= i.lo && piece.lo <= i.hi);
+      if (k === c) {
+        await flush();
+        continue;
+      }
+      if (run && run.contrail !== c) await flush();
+      run ??= { ports: [], contrail: c };
+      run.ports.push(piece);
+    }
+    await flush();
+    allows[proto] = mergeIntervals(kAllowed);
+  }
+  return { allows, differences };
+}
+
+function outcomeOf(r: { received: number; refused: number }): ReachOutcome {
+  return r.received > 0 ? "answered" : r.refused > 0 ? "refused" : "dropped";
+}
+
+/** The lines `ctb reach` prints. */
+export function formatReachSet(from: string, to: string, r: ReachSet): string {
+  const lines = [
+    `${from} → ${to}`,
+    `  gets through: ${formatProtoPorts(r.delivered)}`,
+    `  answered:     ${formatProtoPorts(r.answered)}${sameProtoPorts(r.delivered, r.answered) ? "" : " (the rest arrives where nothing listens)"}`,
+  ];
+  for (const d of r.bySourcePort)
+    lines.push(
+      `  ${d.proto} ${formatPortSet(d.ports)}: ${
+        d.ecmp
+          ? "delivered or not by the ECMP member the flow's hash picks (it depends on the source port)"
+          : `delivered only from source ports ${formatPortSet(d.deliveredFrom)}`
+      }`,
+    );
+  if (r.kubernetes) {
+    const k = r.kubernetes;
+    lines.push(
+      `  Kubernetes:   ${formatProtoPorts(k.allows)}${k.differences.length ? "" : " (NetworkPolicy semantics agree)"}`,
+    );
+    for (const d of k.differences)
+      lines.push(
+        `  ${d.proto}${d.ports.length ? ` ${formatPortSet(d.ports)}` : ""}: Contrail ${d.contrail === "allow" ? "allows" : "denies"}, Kubernetes ${d.kubernetes === "allow" ? "allows" : "denies"} (${d.why}); Contrail: ${d.decidedBy}`,
+      );
+  }
+  lines.push(
+    `  (${r.method === "dry run" ? `the engines' dry run of ${r.evaluated} packets` : `${r.evaluated} packets, one per piece`} over the pieces of the port space the tables tell apart)`,
+  );
+  return `${lines.join("\n")}\n`;
+}
