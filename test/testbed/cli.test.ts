@@ -1,8 +1,8 @@
 /**
  * The `ctb` executable as users and CI systems drive it: exit codes, reports, and the persistent environment.
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -88,7 +88,7 @@ describe("ctb up / get / exec / describe / trace / down", () => {
     ctb("down");
   });
 
-  it("keeps an environment up that the inspection verbs query, and down stops it", () => {
+  it("keeps an environment up that the inspection verbs query, and down stops it", async () => {
     const up = ctb("up", "scenarios/section-9.yaml");
     expect(up.code, up.err + up.out).toBe(0);
     expect(up.out).toContain("Environment up");
@@ -121,9 +121,55 @@ describe("ctb up / get / exec / describe / trace / down", () => {
     const vns = ctb("contrail", "list", "virtual-network");
     expect(vns.out).toContain("default-domain:test-isolated-ns:test-isolated-ns-vn");
 
+    // The control API answers only the session's token, kept in a file only its user can read.
+    const sessionFile = join(work, ".ctb", "session.json");
+    expect(statSync(sessionFile).mode & 0o777).toBe(0o600);
+    const session = JSON.parse(readFileSync(sessionFile, "utf8"));
+    expect(session.token).toMatch(/^[0-9a-f]{48}$/);
+    const denied = await fetch(`${session.controlUrl}/shutdown`, { method: "POST" });
+    expect(denied.status).toBe(401);
+    const read = await fetch(`${session.controlUrl}/kube/pods`);
+    expect([read.status, await read.text()]).toEqual([401, expect.stringContaining("session's token")]);
+    expect(ctb("get", "pods").code).toBe(0); // still up, and the ctb commands carry the token
+
     const down = ctb("down");
     expect(down.code).toBe(0);
     expect(down.out).toMatch(/stopped environment process \d+/);
     expect(ctb("get", "pods").code).toBe(2);
+  }, 180_000);
+});
+
+describe("ctb down while ctb up is starting", () => {
+  it("stops what is starting: up exits 1 saying so, nothing is left", async () => {
+    const wd = join(work, "starting");
+    const env = { ...process.env, CTB_WORKDIR: wd, NO_COLOR: "1" };
+    const up = spawn(process.execPath, [CTB, "up", "scenarios/section-9.yaml"], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    up.stderr.on("data", (d) => {
+      err += String(d);
+    });
+    const exited = new Promise<number | null>((r) => up.once("exit", (code) => r(code)));
+    // `up` records the starting environment at once: down finds it before it has a control API.
+    const session = join(wd, "session.json");
+    for (let i = 0; i < 600 && !existsSync(session); i++) await new Promise((r) => setTimeout(r, 50));
+    const starting = JSON.parse(readFileSync(session, "utf8"));
+    expect(starting.ready).toBe(false);
+    const down = spawnSync(process.execPath, [CTB, "down"], { env, encoding: "utf8", timeout: 120_000 });
+    expect(down.status).toBe(0);
+    expect(down.stdout).toContain(`stopped environment process ${starting.pid}`);
+    expect(await exited).toBe(1);
+    expect(err).toContain("the environment did not come up (stopped while starting");
+    expect(existsSync(session)).toBe(false);
+    expect(existsSync(join(wd, "runs")) ? readdirSync(join(wd, "runs")) : []).toEqual([]);
+    let alive = true;
+    try {
+      process.kill(starting.pid, 0);
+    } catch {
+      alive = false;
+    }
+    expect(alive).toBe(false);
   }, 180_000);
 });

@@ -2,13 +2,17 @@
  * The persistent environment behind `ctb up` / `ctb down` and the inspection verbs. `ctb up` starts a
  * detached `ctb __serve` process (the embedded cluster and simulated datapath live in-process there), which
  * runs the scenario, then serves a small control API on 127.0.0.1; its address and pid go to
- * `.ctb/session.json`. `get`, `describe`, `exec` and `trace` ask it; `down` stops it by its pid and removes any
- * namespaces and processes a crashed run left behind.
+ * `.ctb/session.json` (mode 0600) with the session's token, which every request to the control API must carry
+ * (another local user or a web page cannot shut it down or start captures). `get`, `describe`, `exec` and `trace`
+ * ask it; `down` stops it — also while it is still starting, found by the pid `up` records at once — and removes
+ * what its own runs recorded (namespaces, processes, CNI state).
  *
  * Example: `ctb up scenarios/section-9.yaml && ctb get pods -A -o wide && ctb down`.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import {
+  chmodSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -47,7 +51,10 @@ const SESSION_FILE = `${WORK_DIR}/session.json`;
 
 export interface SessionState {
   pid: number;
+  /** Empty while the environment is still starting (no control API yet). */
   controlUrl: string;
+  /** Bearer token of the control API. */
+  token?: string;
   vncUrl: string;
   scenario: string;
   datapath: "sim" | "netns";
@@ -88,10 +95,23 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The session file holds the control API's token: only the user who started the environment may read it. */
+function writeSession(s: SessionState): void {
+  writeFileSync(SESSION_FILE, JSON.stringify(s, null, 2), { mode: 0o600 });
+  chmodSync(SESSION_FILE, 0o600);
+}
+
+function authHeaders(s: SessionState): Record<string, string> {
+  return s.token ? { authorization: `Bearer ${s.token}` } : {};
+}
+
 export async function control<T>(s: SessionState, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${s.controlUrl}${path}`, {
     method: body === undefined ? "GET" : "POST",
-    headers: body === undefined ? undefined : { "content-type": "application/json" },
+    headers: {
+      ...authHeaders(s),
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   }).catch((e) => {
     throw new CommandError(
@@ -139,6 +159,16 @@ export async function up(args: string[]): Promise<number> {
   });
   closeSync(out);
   child.unref();
+  // Recorded at once, so a `ctb down` during start-up finds (and stops) what is starting.
+  writeSession({
+    pid: child.pid!,
+    controlUrl: "",
+    vncUrl: "",
+    scenario: positionals[0]!,
+    datapath: "sim",
+    cluster: "",
+    ready: false,
+  });
   // interrupted while it comes up: the half-started environment goes too (its own teardown, by its pid)
   const off = onTeardown(async () => {
     if (child.exitCode !== null || readSession()?.ready) return;
@@ -158,7 +188,11 @@ export async function up(args: string[]): Promise<number> {
   const s = readSession();
   process.stdout.write(readFileSync(logFile, "utf8"));
   if (!s?.ready) {
-    process.stderr.write(`ctb: the environment did not come up (log: ${logFile})\n`);
+    if (s && s.pid === child.pid) rmSync(SESSION_FILE, { force: true });
+    const stopped = child.signalCode === "SIGTERM" || child.exitCode === 143;
+    process.stderr.write(
+      `ctb: the environment did not come up${stopped ? " (stopped while starting, e.g. by `ctb down`)" : ""} (log: ${logFile})\n`,
+    );
     return 1;
   }
   process.stdout.write(`\nEnvironment up (pid ${s.pid}). Try: ctb get pods -A -o wide; ctb down to stop.\n`);
@@ -219,6 +253,17 @@ export async function serve(args: string[]): Promise<number> {
   process.stdout.write(`${summaryText([report])}\n`);
 
   const app = express();
+  // Every endpoint needs the session's token: /shutdown ends the environment, /capture writes files.
+  const token = randomBytes(24).toString("hex");
+  const expected = Buffer.from(`Bearer ${token}`);
+  app.use((req, res, next) => {
+    const got = Buffer.from(req.get("authorization") ?? "");
+    if (got.length === expected.length && timingSafeEqual(got, expected)) return next();
+    res
+      .status(401)
+      .type("text")
+      .send("the control API needs the session's token (from .ctb/session.json): use the ctb commands");
+  });
   app.use(express.json());
   // errors as the Kubernetes API reports them (a Status) so the client can print kubectl's "Error from server"
   const fail = (res: import("express").Response, e: unknown, status = 404) => {
@@ -400,6 +445,7 @@ export async function serve(args: string[]): Promise<number> {
   const state: SessionState = {
     pid: process.pid,
     controlUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    token,
     vncUrl: tb.vncUrl,
     scenario: scenario.file,
     datapath: options.datapath,
@@ -410,7 +456,7 @@ export async function serve(args: string[]): Promise<number> {
     metrics: tb.metrics,
     introspect: tb.introspect,
   };
-  writeFileSync(SESSION_FILE, JSON.stringify(state, null, 2));
+  writeSession(state);
   await new Promise(() => {}); // serve until `ctb down`
   return 0;
 }
@@ -429,9 +475,11 @@ export async function down(args: string[] = []): Promise<number> {
   for (const info of servers) {
     const same = () => (info.startTime ? ownerAlive(info) : alive(info.pid));
     if (s?.pid === info.pid && s.controlUrl) {
-      await fetch(`${s.controlUrl}/shutdown`, { method: "POST", signal: AbortSignal.timeout(10_000) }).catch(
-        () => {},
-      );
+      await fetch(`${s.controlUrl}/shutdown`, {
+        method: "POST",
+        headers: authHeaders(s),
+        signal: AbortSignal.timeout(10_000),
+      }).catch(() => {});
     }
     if (same()) signalPid(info.pid, "SIGTERM"); // still starting (no control API yet), or it did not answer
     // a local control plane and netns pods take a while to stop
