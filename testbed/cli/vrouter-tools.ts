@@ -95,7 +95,11 @@ async function ask<T>(s: SessionState, path: string, body?: unknown): Promise<T>
         ...(useSocket ? { socketPath: socket } : { host: url.hostname, port: url.port }),
         path: url.pathname,
         method: payload === undefined ? "GET" : "POST",
-        headers: payload === undefined ? {} : { "content-type": "application/json" },
+        // The control API (and its socket) answers only the session's token.
+        headers: {
+          ...(s.token ? { authorization: `Bearer ${s.token}` } : {}),
+          ...(payload === undefined ? {} : { "content-type": "application/json" }),
+        },
       },
       (res) => {
         let text = "";
