@@ -4,22 +4,14 @@
  * packets — sent through the datapath like any probe — from inside and outside every interval it reports.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  formatProtoPorts,
-  mergeIntervals,
-  PORT_MAX,
-  PORT_MIN,
-  type PortInterval,
-  parseProtoPorts,
-  pieces,
-  portInSet,
-} from "../../fake-vrouter/datapath/port-space";
+import { formatProtoPorts, parseProtoPorts, pieces, portInSet } from "../../fake-vrouter/datapath/port-space";
 import { type EnvTestbed, startTestbed } from "../../testbed/env";
 import { reachSet } from "../../testbed/runner/reach-set";
 import { type RunReport, resolveTarget, runScenario } from "../../testbed/runner/run";
 import type { ProbeProto } from "../../testbed/runner/testbed";
 import { parseScenario } from "../../testbed/scenario/load";
 import { ScenarioError } from "../../testbed/scenario/types";
+import { sample, WORLD } from "./fixtures";
 
 describe("port space", () => {
   it("cuts into pieces and prints sets compactly", () => {
@@ -42,74 +34,6 @@ describe("port space", () => {
       expect(() => parseProtoPorts(bad), bad).toThrow();
   });
 });
-
-const WORLD = (layout: string) => `name: reach-set
-controller: { model: r5, netpolLayout: ${layout} }
-nodes: [n1, n2]
-steps:
-  - apply: |
-      apiVersion: v1
-      kind: Namespace
-      metadata: { name: shop }
-      ---
-      apiVersion: v1
-      kind: Pod
-      metadata: { name: web, namespace: shop, labels: { app: web } }
-      spec: { nodeName: n1, containers: [{ name: web, image: agnhost, ports: [{ containerPort: 8080 }, { containerPort: 9050 }, { containerPort: 53, protocol: UDP }] }] }
-      ---
-      apiVersion: v1
-      kind: Pod
-      metadata: { name: client, namespace: shop, labels: { app: client } }
-      spec: { nodeName: n2, containers: [{ name: c, image: agnhost, ports: [{ containerPort: 7000 }] }] }
-      ---
-      apiVersion: v1
-      kind: Pod
-      metadata: { name: other, namespace: shop, labels: { app: other } }
-      spec: { nodeName: n1, containers: [{ name: c, image: agnhost }] }
-      ---
-      apiVersion: v1
-      kind: Service
-      metadata: { name: web, namespace: shop }
-      spec: { selector: { app: web }, ports: [{ name: http, port: 80, targetPort: 8080 }, { name: dns, port: 53, protocol: UDP, targetPort: 53 }] }
-      ---
-      apiVersion: networking.k8s.io/v1
-      kind: NetworkPolicy
-      metadata: { name: web, namespace: shop }
-      spec:
-        podSelector: { matchLabels: { app: web } }
-        policyTypes: [Ingress]
-        ingress:
-          - from: [{ podSelector: { matchLabels: { app: client } } }]
-            ports: [{ port: 8080 }, { port: 9000, endPort: 9100 }, { port: 53, protocol: UDP }]
-      ---
-      apiVersion: networking.k8s.io/v1
-      kind: NetworkPolicy
-      metadata: { name: client-egress, namespace: shop }
-      spec:
-        podSelector: { matchLabels: { app: client } }
-        policyTypes: [Egress]
-        egress:
-          - ports: [{ port: 8000, endPort: 9060 }, { port: 53, protocol: UDP }, { port: 80 }]
-  - pods: [{ namespace: shop, count: 3, phase: Running }]
-`;
-
-/** Ports to try for a set: both ends and a point inside every interval, and of every gap between them. */
-function sample(set: PortInterval[]): number[] {
-  const out = new Set<number>();
-  const gaps: PortInterval[] = [];
-  let next = PORT_MIN;
-  for (const i of mergeIntervals(set)) {
-    if (i.lo > next) gaps.push({ lo: next, hi: i.lo - 1 });
-    next = i.hi + 1;
-  }
-  if (next <= PORT_MAX) gaps.push({ lo: next, hi: PORT_MAX });
-  for (const i of [...set, ...gaps]) {
-    out.add(i.lo);
-    out.add(i.hi);
-    out.add(i.lo + Math.floor(Math.random() * (i.hi - i.lo + 1)));
-  }
-  return [...out];
-}
 
 describe.each(["kubernetes", "upstream"])("all-packets reachability, %s layout (sim)", (layout) => {
   let tb: EnvTestbed;

@@ -69,6 +69,8 @@ export interface ReachSet {
   method: "dry run" | "one packet per piece";
   /** Packets (or dry runs) it took. */
   evaluated: number;
+  /** Protocols this datapath cannot send (netns has no SCTP prober): their sets are empty, not known. */
+  unprobed: PortedProto[];
   /** Between two pods (and given the layout): what Kubernetes allows, and each class where the two disagree. */
   kubernetes?: KubernetesComparison;
 }
@@ -96,6 +98,7 @@ export async function reachSet(
     bySourcePort: [],
     method: tb.reachOutcome ? "dry run" : "one packet per piece",
     evaluated: 0,
+    unprobed: [],
   };
   const dry = tb.reachOutcome?.bind(tb);
   const icmp = dry
@@ -106,6 +109,11 @@ export async function reachSet(
   out.answered.icmp = icmp === "answered";
 
   for (const proto of PORTED) {
+    // the netns pods run TCP and UDP servers only, and its prober sends no SCTP
+    if (!dry && proto === "sctp" && tb.datapath === "netns") {
+      out.unprobed.push(proto);
+      continue;
+    }
     const cuts = await tb.portCuts(proto);
     const portPieces = pieces(cuts);
     const deliveredPorts: PortInterval[] = [];
@@ -214,6 +222,7 @@ async function compareWithKubernetes(
   allows.icmp = kubernetesAllows(world, conn("icmp"));
   if (allows.icmp !== set.delivered.icmp) await explain("icmp", [], set.delivered.icmp);
   for (const proto of PORTED) {
+    if (set.unprobed.includes(proto)) continue;
     const cuts = new Set([...(tb.portCuts ? await tb.portCuts(proto) : []), ...policyCuts(world, proto)]);
     const kAllowed: PortInterval[] = [];
     // runs of pieces on which the two disagree the same way
@@ -269,6 +278,10 @@ export function formatReachSet(from: string, to: string, r: ReachSet): string {
         `  ${d.proto}${d.ports.length ? ` ${formatPortSet(d.ports)}` : ""}: Contrail ${d.contrail === "allow" ? "allows" : "denies"}, Kubernetes ${d.kubernetes === "allow" ? "allows" : "denies"} (${d.why}); Contrail: ${d.decidedBy}`,
       );
   }
+  if (r.unprobed.length)
+    lines.push(
+      `  ${r.unprobed.join(", ")}: not probed (this datapath has no prober for it; the sets leave it out)`,
+    );
   lines.push(
     `  (${r.method === "dry run" ? `the engines' dry run of ${r.evaluated} packets` : `${r.evaluated} packets, one per piece`} over the pieces of the port space the tables tell apart)`,
   );
