@@ -589,6 +589,7 @@ export class VrouterDatapath {
     this.counters.flowsCreated++;
     const key = { ...tuple, nh: keyNhOf(this.idx, ingress) };
     const rec = newRecord(key, keyText, "forward", undefined, "drop", { vrf: 0, decidedBy }, ctx.now);
+    rec.dropped = { stage: d.stage, detail: d.detail, reason: d.reason };
     rec.request = { ingress: storeIngress(ingress), tuple };
     rec.signature = signatureOf(d);
     this.flowTable.set(keyText, rec);

@@ -5,7 +5,7 @@
  * Example: `flowKeyText({ proto: 6, sport: 40000, dport: 80, nh: 21, sip: "10.0.0.3", dip: "10.0.0.4" })`
  *          → "6:21:10.0.0.3:40000>10.0.0.4:80"
  */
-import { FABRIC_SNAT_POOLS } from "../tables";
+import { type DropReason, FABRIC_SNAT_POOLS } from "../tables";
 import type { TraceStep } from "./trace";
 
 export interface FlowKey {
@@ -41,6 +41,8 @@ export interface FlowEntry {
   verdict?: TraceStep;
   /** Everything evaluated when the flow was set up: NAT, policy stages. */
   decidedBy: TraceStep[];
+  /** A drop flow: the stage that denied it and why (what `flow -l` prints as its drop reason). */
+  dropped?: { stage: TraceStep["stage"]; detail: string; reason: DropReason };
   createdAt: number;
   lastUsedAt: number;
   packets: number;

@@ -28,7 +28,7 @@ import type {
   VrouterTables,
 } from "../tables";
 import { flowIndexes } from "../tools/flow";
-import { nhRefs, type VrouterView, vifNh } from "../tools/view";
+import { flowDenial, nhRefs, type VrouterView, vifNh } from "../tools/view";
 
 // ---- the Sandesh XML encoding ------------------------------------------------------------------------------
 
@@ -659,16 +659,13 @@ function ecmpIndex(t: VrouterTables, fl: FlowEntry): number {
   return comp?.type === "composite" ? comp.members.findIndex((m) => m.nh === fl.ecmp!.nh) : 0;
 }
 
-/** The agent's drop reason words (FlowEntry::DropReasonStr) for the policy stage that denied. */
+/** The agent's drop reason words (FlowEntry::FlowDropReasonStr, pkt/flow_entry.cc) for the stage that denied. */
 function dropReasonOf(fl: FlowEntry): string {
-  const s = fl.verdict ?? [...fl.decidedBy].reverse().find((d) => d.action === "deny");
-  if (!s) return "UNKNOWN";
-  const out = /^(destination|ingress of)/.test(s.detail);
-  const implicit = !s.rule && !s.sequence;
-  if (s.stage === "network-policy")
-    return implicit ? (out ? "OUT_IMPLICIT_DENY" : "IMPLICIT_DENY") : out ? "OUT_POLICY" : "POLICY";
-  if (s.stage === "security-group") return out ? "OUT_SG" : "SG";
-  if (s.stage === "firewall-policy") return out ? "OUT_FIREWALL_POLICY" : "FIREWALL_POLICY";
+  const d = flowDenial(fl);
+  if (d?.stage === "network-policy") return d.out ? "Flow drop Out Policy" : "Flow drop Policy";
+  if (d?.stage === "security-group") return d.out ? "Flow drop OUT SG" : "Flow drop SG";
+  if (d?.stage === "firewall-policy")
+    return d.out ? "Flow drop OUT Firewall Policy" : "Flow drop Firewall Policy";
   return "UNKNOWN";
 }
 

@@ -14,10 +14,9 @@
 import { formatIpv4, ipv4InPrefix, parseCidr, parseIpv4 } from "../datapath/addr";
 import type { FlowEntry } from "../datapath/engine";
 import { flowHash, flowKeyText } from "../datapath/flows";
-import type { TraceStep } from "../datapath/trace";
 import type { NextHop, VrouterTables } from "../tables";
 import { getoptLong } from "./getopt";
-import { EXIT_EINVAL, Out, PROTO_NAMES, type ToolResult, type VrouterView } from "./view";
+import { EXIT_EINVAL, flowDenial, Out, PROTO_NAMES, type ToolResult, type VrouterView } from "./view";
 
 const USAGE = `Usage:flow [-f flow_index]
            [-d flow_index]
@@ -270,16 +269,13 @@ function routeOf(t: VrouterTables, vrf: number, ip: string) {
   return best;
 }
 
-/** flow.c's drop reason of a policy decision (VR_FLOW_DR_*): whose policy denied, on which side. */
+/** flow.c's drop reason words (flow_get_drop_reason) for the VR_FLOW_DR_* a denial sets. */
 function dropReason(f: FlowEntry): string {
-  const s: TraceStep | undefined =
-    f.verdict ?? [...f.decidedBy].reverse().find((d) => d.action === "deny" || d.action === "drop");
-  if (!s) return "Unknown";
-  const out = /^(destination|ingress of)/.test(s.detail);
-  if (s.stage === "network-policy") return out ? "OutPolicy" : "Policy";
-  if (s.stage === "security-group") return out ? "OutSG" : "SG";
-  if (s.stage === "firewall-policy") return out ? "OutFwPolicy" : "FwPolicy";
-  if (s.reason === "FLOW_TABLE_FULL") return "FlowLim";
+  const d = flowDenial(f);
+  if (d?.stage === "network-policy") return d.out ? "OutPolicy" : "Policy";
+  if (d?.stage === "security-group") return d.out ? "OutSG" : "SG";
+  if (d?.stage === "firewall-policy") return d.out ? "OutFwPolicy" : "FwPolicy";
+  if (d?.stage === "floating-ip") return "NoFipPortMap"; // VR_FLOW_DR_PORT_MAP_DROP
   return "Unknown";
 }
 

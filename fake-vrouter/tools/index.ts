@@ -20,6 +20,18 @@ export function isTool(name: string): name is ToolName {
   return Object.hasOwn(TOOLS, name);
 }
 
+/** Tools whose entries span lines up to a blank line (the rest print one row per line). */
+const ENTRY_TOOLS: readonly string[] = ["vif", "nh", "flow", "vrfstats"];
+
+/**
+ * The rows of a tool's output, for checks that look for one: an entry of vif, nh, flow and vrfstats (its lines
+ * up to a blank line), a line of rt, mpls and dropstats.
+ */
+export function toolRows(tool: string, stdout: string): string[] {
+  const rows = ENTRY_TOOLS.includes(tool) ? stdout.split(/\n\s*\n/) : stdout.split("\n");
+  return rows.map((r) => r.trim()).filter((r) => r !== "");
+}
+
 /** Runs one tool; an unknown name answers as a shell would (exit 127). */
 export function runTool(name: string, argv: string[], view: VrouterView): ToolResult {
   if (!isTool(name))

@@ -7,7 +7,7 @@
  *
  * Example: `runTool("vif", ["--list"], view)` → `{ stdout: "Vrouter Interface Table\n…", stderr: "", code: 0 }`
  */
-import type { DatapathSnapshot } from "../datapath/engine";
+import type { DatapathSnapshot, FlowEntry } from "../datapath/engine";
 import type { NextHop, Vif, VrouterTables } from "../tables";
 
 export interface VrouterView {
@@ -114,3 +114,13 @@ export const PROTO_NAMES: Record<number, string> = {
   132: "SCTP",
   58: "ICMPv6",
 };
+
+/**
+ * Why a drop flow drops: the stage that denied it and whether on the destination's side (its VN's policy,
+ * its vif's ingress SG or firewall policy: the kernel's OUT_* reasons); undefined when nothing is recorded.
+ */
+export function flowDenial(f: FlowEntry): { stage: string; out: boolean } | undefined {
+  const s = f.dropped ?? f.verdict ?? [...f.decidedBy].reverse().find((d) => d.action === "deny");
+  if (!s) return undefined;
+  return { stage: s.stage, out: /^(destination|ingress of)/.test(s.detail) };
+}

@@ -87,7 +87,14 @@ export interface RunOptions {
 }
 
 /** Step kinds that judge something; a scenario with none of them proves nothing. */
-const EXPECTATION_KINDS: ReadonlySet<Step["kind"]> = new Set(["wait", "pods", "reach", "matrix", "contrail"]);
+const EXPECTATION_KINDS: ReadonlySet<Step["kind"]> = new Set([
+  "wait",
+  "pods",
+  "reach",
+  "matrix",
+  "contrail",
+  "vrouter",
+]);
 
 /** The report of a file that could not be loaded: one error, so a batch still reports every other file. */
 export function loadErrorReport(file: string, error: unknown): RunReport {
@@ -317,7 +324,58 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
       await settled(tb);
       io.record(await checkMatrix(tb, step, { ...io.netpol, progress: io.progress }));
       return;
+    case "vrouter":
+      await settled(tb);
+      for (const r of await checkVrouterRows(tb, step)) io.record(r);
+      return;
   }
+}
+
+/** `${ip:<ns>/<pod or prefix*>}` in a vrouter step's command line and texts: the pod's address. */
+async function fillPodIps(tb: Testbed, text: string): Promise<string> {
+  let out = text;
+  for (const [whole, ref] of text.matchAll(/\$\{ip:([^}\s]+)\}/g)) {
+    const pod = await findPod(tb, ref!);
+    const ip: string | undefined = pod.status?.podIP;
+    if (!ip) throw new Error(`${whole}: pod ${pod.metadata.namespace}/${pod.metadata.name} has no IP yet`);
+    out = out.replace(whole!, ip);
+  }
+  return out;
+}
+
+/** A vrouter step: the tool on the node's live tables, then one check per row expectation, at its line. */
+async function checkVrouterRows(tb: Testbed, step: Extract<Step, { kind: "vrouter" }>): Promise<Recorded[]> {
+  if (!tb.vrouterTool) throw new Error("this testbed cannot run the vrouter tools");
+  let node: string;
+  if ("name" in step.node) node = step.node.name;
+  else {
+    const pod = await findPod(tb, step.node.podOf);
+    if (!pod.spec?.nodeName) throw new Error(`pod ${step.node.podOf} is not scheduled on a node`);
+    node = pod.spec.nodeName;
+  }
+  const argv = await Promise.all(step.argv.map((a) => fillPodIps(tb, a)));
+  const r = await tb.vrouterTool(node, argv);
+  const { toolRows } = await import("../../fake-vrouter/tools/index");
+  const rows = toolRows(argv[0]!, r.stdout);
+  const command = `${node}$ ${argv.map((a) => (/[\s&|]/.test(a) ? `"${a}"` : a)).join(" ")}`;
+  const output = `${r.stdout}${r.stderr}${r.code ? `(exit ${r.code})\n` : ""}`;
+  const results: Recorded[] = [];
+  for (const e of step.expect) {
+    const texts = await Promise.all(e.texts.map((t) => fillPodIps(tb, t)));
+    const hit = rows.find((row) => texts.every((t) => row.includes(t)));
+    const ok = e.present === (hit !== undefined);
+    results.push({
+      line: e.line,
+      name: `${command}: ${e.present ? "a row" : "no row"} with ${texts.map((t) => JSON.stringify(t)).join(", ")}`,
+      verdict: ok ? "pass" : "fail",
+      detail: ok
+        ? undefined
+        : e.present
+          ? `no row holds them all; the output:\n${output}`
+          : `this row holds them:\n${hit}`,
+    });
+  }
+  return results;
 }
 
 /** Backstop for every wait of a step (the settle barrier has its own, shorter limit): $CTB_WAIT_TIMEOUT_MS, default 5 min. */

@@ -14,6 +14,7 @@ import ipaddr from "ipaddr.js";
 import { isMap, isSeq, LineCounter, type Node, parseAllDocuments, parseDocument } from "yaml";
 import type { KubeObject } from "../../controller/kube/api";
 import schema from "../../scenarios/scenario.schema.json" with { type: "json" };
+import { isTool, TOOLS } from "../../fake-vrouter/tools/index";
 import { parseTruthTable } from "./matrix";
 import { parseOwnerRef, parseVncOps, refType } from "./vnc";
 import {
@@ -43,6 +44,7 @@ const ACTIONS = [
   "readiness",
   "health",
   "reach",
+  "vrouter",
   "matrix",
   "contrail",
   "pods",
@@ -120,6 +122,19 @@ export function parseScenario(text: string, file: string): Scenario {
     if (body.kind === "apply") declareProbes(body.manifests, declared, lineAt(["apply"]), s.apply, file);
     if (body.kind === "readiness") checkReadinessTarget(body.pod, declared, fail);
     if (body.kind === "health") checkHealthTarget(body.pod, declared, fail);
+    if (body.kind === "vrouter" && "name" in body.node) {
+      const vrouters = [
+        ...((raw.nodes ?? ["node-1", "node-2"]) as (string | { name: string })[]).map((n) =>
+          typeof n === "string" ? n : n.name,
+        ),
+        ...(gateway ? [gateway.name] : []),
+      ];
+      if (!vrouters.includes(body.node.name))
+        fail(`vrouter.node "${body.node.name}" is not a node of this scenario (${vrouters.join(", ")})`, [
+          "vrouter",
+          "node",
+        ]);
+    }
     return { ...body, title: s.title, line, index } as Step;
   });
 
@@ -306,9 +321,73 @@ function normaliseStep(
       return { kind: "pods", expectations: v };
     case "show":
       return { kind: "show", show: v === "pods" ? { pods: {} } : v };
+    case "vrouter":
+      return vrouterStep(v, fail, lineAt);
     default:
       return fail(`unknown action ${action}`);
   }
+}
+
+/** A `vrouter` step: which node, the tool's command line (split as a shell would), the rows to look for. */
+function vrouterStep(v: any, fail: Fail, lineAt: (sub: (string | number)[]) => number): StepBody {
+  if ((v.node === undefined) === (v.nodeOf === undefined))
+    fail("vrouter: give node (a node's name) or nodeOf (<namespace>/<pod>), one of them");
+  if (v.nodeOf !== undefined && !POD_REF.test(v.nodeOf))
+    fail(`vrouter.nodeOf "${v.nodeOf}" must be <namespace>/<pod> or <namespace>/<prefix>*`, [
+      "vrouter",
+      "nodeOf",
+    ]);
+  const argv = shellWords(v.run);
+  if (typeof argv === "string") return fail(`vrouter.run: ${argv}`, ["vrouter", "run"]);
+  if (argv.length === 0) return fail("vrouter.run names no tool", ["vrouter", "run"]);
+  if (!isTool(argv[0]!))
+    fail(`vrouter.run: "${argv[0]}" is not a vrouter tool (${Object.keys(TOOLS).join(", ")})`, [
+      "vrouter",
+      "run",
+    ]);
+  const texts = (t: string | string[]) => (Array.isArray(t) ? t : [t]);
+  return {
+    kind: "vrouter",
+    node: v.node !== undefined ? { name: v.node } : { podOf: v.nodeOf },
+    argv,
+    expect: (v.expect as Record<string, string | string[]>[]).map((e, i) => ({
+      present: "row" in e,
+      texts: texts(e.row ?? e.noRow!),
+      line: lineAt(["vrouter", "expect", i]),
+    })),
+  };
+}
+
+/** A command line split into words as sh does with quotes ('…', "…" with \ escapes); a problem as text. */
+export function shellWords(text: string): string[] | string {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === " " || c === "\t") {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else if (c === "'") {
+      const end = text.indexOf("'", i + 1);
+      if (end < 0) return "unmatched ' (quote)";
+      word = (word ?? "") + text.slice(i + 1, end);
+      i = end;
+    } else if (c === '"') {
+      let j = i + 1;
+      let part = "";
+      for (; j < text.length && text[j] !== '"'; j++) {
+        if (text[j] === "\\" && j + 1 < text.length) j++;
+        part += text[j];
+      }
+      if (j >= text.length) return 'unmatched " (quote)';
+      word = (word ?? "") + part;
+      i = j;
+    } else if (c === "\\" && i + 1 < text.length) {
+      word = (word ?? "") + text[++i];
+    } else word = (word ?? "") + c;
+  }
+  if (word !== undefined) words.push(word);
+  return words;
 }
 
 function objectKey(v: any): ObjectKey {

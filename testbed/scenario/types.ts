@@ -156,6 +156,13 @@ export interface VncOp {
   line: number;
 }
 
+/** `row`: some row of the tool's output holds every text; `noRow`: none does. */
+export interface VrouterRowExpectation {
+  present: boolean;
+  texts: string[];
+  line: number;
+}
+
 export interface PodExpectation {
   namespace?: string;
   name?: string;
@@ -188,6 +195,15 @@ export type StepBody =
    */
   | { kind: "health"; pod: string; passing: boolean }
   | { kind: "reach"; probes: ReachProbe[] }
+  /** One of a vrouter's own tools on a node's live tables (`ctb vrouter <node> <tool>`), and rows to find. */
+  | {
+      kind: "vrouter";
+      /** The node by name, or the node of a pod ("<ns>/<pod or prefix*>"). */
+      node: { name: string } | { podOf: string };
+      /** The tool and its arguments, `${ip:…}` templates not yet filled. */
+      argv: string[];
+      expect: VrouterRowExpectation[];
+    }
   | {
       kind: "matrix";
       proto: Proto;
