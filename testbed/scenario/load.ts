@@ -329,7 +329,11 @@ function normaliseStep(
 }
 
 /** A `vrouter` step: which node, the tool's command line (split as a shell would), the rows to look for. */
-function vrouterStep(v: any, fail: Fail, lineAt: (sub: (string | number)[]) => number): StepBody {
+function vrouterStep(
+  v: { node?: string; nodeOf?: string; run: string; expect: Record<string, string | string[]>[] },
+  fail: Fail,
+  lineAt: (sub: (string | number)[]) => number,
+): StepBody {
   if ((v.node === undefined) === (v.nodeOf === undefined))
     fail("vrouter: give node (a node's name) or nodeOf (<namespace>/<pod>), one of them");
   if (v.nodeOf !== undefined && !POD_REF.test(v.nodeOf))
@@ -348,9 +352,9 @@ function vrouterStep(v: any, fail: Fail, lineAt: (sub: (string | number)[]) => n
   const texts = (t: string | string[]) => (Array.isArray(t) ? t : [t]);
   return {
     kind: "vrouter",
-    node: v.node !== undefined ? { name: v.node } : { podOf: v.nodeOf },
+    node: v.node !== undefined ? { name: v.node } : { podOf: v.nodeOf! },
     argv,
-    expect: (v.expect as Record<string, string | string[]>[]).map((e, i) => ({
+    expect: v.expect.map((e, i) => ({
       present: "row" in e,
       texts: texts(e.row ?? e.noRow!),
       line: lineAt(["vrouter", "expect", i]),
