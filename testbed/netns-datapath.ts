@@ -9,7 +9,8 @@
  *
  * Example: `const dp = await NetnsDatapath.start({ agents, computes, fabricHosts, stateDir }); tb.probe = (r) => dp.probe(r)`.
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { processStartTime } from "../fake-vrouter/netns/pidfiles";
 import { join } from "node:path";
 import { formatTrace } from "../fake-vrouter/datapath/trace";
 import { execIn, ipBatch, ownedPrefix } from "../fake-vrouter/netns/ns";
@@ -109,6 +110,11 @@ export class NetnsDatapath {
     const o = opts;
     this.cniDir = join(o.stateDir ?? o.workDir, `cni-${topo.prefix.replace(/-$/, "")}`);
     mkdirSync(this.cniDir, { recursive: true });
+    // Whose state this is: `ctb down` removes it once this process is gone, never by guessing from the name.
+    writeFileSync(
+      join(this.cniDir, "owner.json"),
+      JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid) ?? "" }),
+    );
     this.plumber = new CniPlumber({
       topo,
       clusterName: o.clusterName,

@@ -470,3 +470,30 @@ export async function cleanupRecorded(stateDir: string): Promise<RecordCleanup> 
   }
   return out;
 }
+
+/**
+ * Undo one namespace whose recorded owner is gone (`ctb down`, for namespaces outside any run record): stop the
+ * processes the state dir records in it (pid, start time and command line must still match), report any other
+ * process inside it, then remove the namespace, its /etc/netns entry and its marker.
+ */
+export async function cleanupOrphanNamespace(
+  ns: string,
+  stateDir = DEFAULT_STATE_DIR,
+): Promise<{ stopped: ProcessRecord[]; leftAlone: number[]; removed: boolean }> {
+  assertTestbedName(ns);
+  const out = { stopped: [] as ProcessRecord[], leftAlone: [] as number[], removed: false };
+  for (const r of (await listProcesses(stateDir, ns)).filter((p) => p.ns === ns)) {
+    if (stillRunning(r)) {
+      await stopProcess(r, 5000);
+      out.stopped.push(r);
+    }
+    await forgetProcess(stateDir, r);
+  }
+  if ((await listNetns(ns)).includes(ns)) {
+    out.leftAlone.push(...(await pidsIn(ns)));
+    await delNetns(ns);
+    out.removed = true;
+  } else removeNetnsEtc(ns);
+  forgetNamespace(stateDir, ns);
+  return out;
+}

@@ -101,7 +101,32 @@ export function stillRunning(r: ProcessRecord): boolean {
  */
 export function recordNamespace(dir: string, ns: string): void {
   mkdirSync(join(dir, "netns"), { recursive: true });
-  writeFileSync(join(dir, "netns", ns), "");
+  // The owner (pid + start time): `ctb down` removes a namespace only when the process that made it is gone.
+  const owner: NamespaceOwner = { pid: process.pid, startTime: processStartTime(process.pid) ?? "" };
+  writeFileSync(join(dir, "netns", ns), JSON.stringify(owner));
+}
+
+export interface NamespaceOwner {
+  pid: number;
+  /** /proc starttime: tells the owner from a later process that reused its pid. */
+  startTime: string;
+}
+
+/** The owner a namespace marker records; undefined without a marker or for an empty one (older versions). */
+export function namespaceOwner(dir: string, ns: string): NamespaceOwner | undefined {
+  try {
+    const o = JSON.parse(readFileSync(join(dir, "netns", ns), "utf8")) as Partial<NamespaceOwner>;
+    return Number.isInteger(o.pid) && typeof o.startTime === "string" && o.startTime
+      ? { pid: o.pid!, startTime: o.startTime }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while the recorded owner still runs (same pid and start time). */
+export function namespaceOwnerAlive(o: NamespaceOwner): boolean {
+  return processStartTime(o.pid) === o.startTime;
 }
 
 export function forgetNamespace(dir: string, ns: string): void {

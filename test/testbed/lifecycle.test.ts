@@ -256,16 +256,39 @@ steps:
     expect(runDirs(wd)).toEqual([]);
   }, 120_000);
 
-  it("`ctb down` removes a pod's /etc/netns entry (its resolv.conf) left by a dead owner whose namespace is gone", () => {
-    const wd = join(work, "etc-netns");
-    const dir = `/etc/netns/${ownedPrefix("lc", 4_000_000)}pod-x`;
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(`${dir}/resolv.conf`, "nameserver 10.96.0.10\n");
+  it("`ctb down` removes what a gone owner recorded (namespace marker, CNI state), and leaves unrecorded ones alone", () => {
+    const wd = join(work, "owners");
+    const state = join(work, "owners-state");
+    mkdirSync(join(state, "netns"), { recursive: true });
+    mkdirSync(wd, { recursive: true });
+    // A dead owner: a pid (4,000,000) with a start time no process has.
+    const deadOwner = JSON.stringify({ pid: 4_000_000, startTime: "1" });
+    const recorded = `/etc/netns/${ownedPrefix("lc", 4_000_000)}pod-x`;
+    writeFileSync(join(state, "netns", recorded.split("/").pop()!), deadOwner);
+    // No marker: once guessed from the dead pid in its name, now left alone.
+    const unrecorded = `/etc/netns/${ownedPrefix("lc", 4_000_001)}pod-y`;
+    const cniDead = join(wd, `cni-${ownedPrefix("lc", 4_000_000).replace(/-$/, "")}`);
+    const cniUnowned = join(wd, `cni-${ownedPrefix("lc", 4_000_001).replace(/-$/, "")}`);
+    for (const d of [recorded, unrecorded, cniDead, cniUnowned]) mkdirSync(join(d, "x"), { recursive: true });
+    writeFileSync(`${recorded}/resolv.conf`, "nameserver 10.96.0.10\n");
+    writeFileSync(`${unrecorded}/resolv.conf`, "nameserver 10.96.0.10\n");
+    writeFileSync(join(cniDead, "owner.json"), deadOwner);
     try {
-      expect(ctb(wd, "down").code).toBe(0);
-      expect(existsSync(dir)).toBe(false);
+      const r = spawnSync(process.execPath, [CTB, "down"], {
+        encoding: "utf8",
+        env: { ...process.env, CTB_WORKDIR: wd, CTB_STATE_DIR: state, NO_COLOR: "1" },
+        timeout: 120_000,
+      });
+      expect(r.status).toBe(0);
+      expect(existsSync(recorded)).toBe(false);
+      expect(r.stdout).toContain(`recorded owner pid 4000000 is gone`);
+      expect(existsSync(unrecorded)).toBe(true);
+      expect(r.stdout).toMatch(/left alone \(no owner recorded; `ctb down --all` removes them\):.*pod-y/);
+      expect(existsSync(cniDead)).toBe(false);
+      expect(r.stdout).toContain(`removed CNI state ${cniDead}`);
+      expect(existsSync(cniUnowned)).toBe(true);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      for (const d of [recorded, unrecorded]) rmSync(d, { recursive: true, force: true });
     }
   });
 });

@@ -25,6 +25,7 @@ import {
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { processStartTime } from "../../fake-vrouter/netns/pidfiles";
 import { type KubeObject, KubeApiError, RESOURCES, type ResourceName } from "../../controller/kube/api";
 import type { DnsResult, ProbeProto, ProbeResult } from "../runner/testbed";
 import { formatReachSet, type ReachSet } from "../runner/reach-set";
@@ -529,6 +530,8 @@ async function cleanupRecords(all: boolean): Promise<string[]> {
     }
     try {
       const r = await cleanupRecorded(run.dir);
+      // a live run's namespaces are gone now (--all): its CNI state files describe nothing any more
+      if (live) out.push(...cleanupCniState(run.dir, true));
       for (const p of r.stopped)
         out.push(`stopped ${p.role} process ${p.pid}${p.ns ? ` in ${p.ns}` : ""} (${owner})`);
       for (const ns of r.namespaces) out.push(`removed network namespace ${ns} (${owner})`);
@@ -547,11 +550,11 @@ async function cleanupRecords(all: boolean): Promise<string[]> {
 }
 
 /**
- * Namespaces and processes left without a record (by older versions, or by tests that build topologies
- * directly). A testbed names its namespaces `ctb-<pid in base 36>-…` after the process that owns them: those
- * of a process that is gone are removed, with the processes recorded in the shared pid files (/run/ctb);
- * processes found inside them that no record names are reported, not signalled. Those of a live testbed are
- * left alone unless `--all` is given.
+ * Namespaces left outside this work dir's run records (tests and benches that build topologies directly record
+ * them in the shared state dir, /run/ctb). One is removed only when its marker records an owner (pid and start
+ * time) and that process is gone — never guessed from the pid in its name, which another process may have reused
+ * or another checkout's testbed may own. Unrecorded ones are reported and left alone unless `--all`. Also the CNI
+ * state directories (`cni-ctb-*`) a testbed without a run record left in this work dir, by their owner file.
  */
 async function cleanupLeftovers(all: boolean): Promise<string[]> {
   const out: string[] = [];
@@ -560,34 +563,54 @@ async function cleanupLeftovers(all: boolean): Promise<string[]> {
     .split("\n")
     .map((l) => l.split(" ")[0]!)
     .filter((n) => n.startsWith("ctb-"));
-  const prefixes = new Set<string>();
-  const unowned: string[] = [];
-  const { cleanupAll, ownerPid } = await import("../../fake-vrouter/netns/index");
-  // a pod's /etc/netns/<ns> (its resolv.conf) whose namespace is already gone names its owner too
+  const { cleanupAll, cleanupOrphanNamespace } = await import("../../fake-vrouter/netns/index");
+  const { DEFAULT_STATE_DIR, namespaceOwner, namespaceOwnerAlive } = await import(
+    "../../fake-vrouter/netns/pidfiles"
+  );
+  // a pod's /etc/netns/<ns> (its resolv.conf) whose namespace is already gone
   const etcOnly = (existsSync("/etc/netns") ? readdirSync("/etc/netns") : []).filter(
     (n) => n.startsWith("ctb-") && !names.includes(n),
   );
-  for (const name of [...names, ...etcOnly]) {
-    const owner = ownerPid(name);
-    if (all) prefixes.add("ctb-");
-    else if (owner && !alive(owner.pid)) prefixes.add(owner.prefix);
-    else if (!owner) unowned.push(name);
-  }
-  for (const prefix of prefixes) {
+  const unowned: string[] = [];
+  if (all) {
     try {
-      const left = await cleanupAll(prefix, undefined, { killUnrecorded: false });
-      if (left.processes) out.push(`stopped ${left.processes} recorded process(es) of ${prefix}*`);
-      out.push(...left.namespaces.map((n) => `removed network namespace ${n} (no record; owner gone)`));
+      const left = await cleanupAll("ctb-", undefined, { killUnrecorded: false });
+      if (left.processes) out.push(`stopped ${left.processes} recorded process(es) of ctb-*`);
+      out.push(...left.namespaces.map((n) => `removed network namespace ${n} (--all)`));
       if (left.leftAlone.length)
         out.push(
-          `left alone: processes ${left.leftAlone.join(", ")} were inside ${prefix}* but are not in any record`,
+          `left alone: processes ${left.leftAlone.join(", ")} were inside ctb-* but are not in any record`,
         );
     } catch (e) {
-      out.push(`netns cleanup of ${prefix}*: ${(e as Error).message}`);
+      out.push(`netns cleanup of ctb-*: ${(e as Error).message}`);
+    }
+  } else {
+    for (const name of [...names, ...etcOnly]) {
+      const owner = namespaceOwner(DEFAULT_STATE_DIR, name);
+      if (!owner) {
+        unowned.push(name);
+        continue;
+      }
+      if (namespaceOwnerAlive(owner)) continue; // a live testbed's: not ours to take
+      try {
+        const r = await cleanupOrphanNamespace(name, DEFAULT_STATE_DIR);
+        const by = `recorded owner pid ${owner.pid} is gone`;
+        for (const p of r.stopped) out.push(`stopped ${p.role} process ${p.pid} in ${name} (${by})`);
+        out.push(
+          r.removed ? `removed network namespace ${name} (${by})` : `removed /etc/netns/${name} (${by})`,
+        );
+        if (r.leftAlone.length)
+          out.push(
+            `left alone: processes ${r.leftAlone.join(", ")} were inside ${name} but are not in its record`,
+          );
+      } catch (e) {
+        out.push(`netns cleanup of ${name}: ${(e as Error).message}`);
+      }
     }
   }
   if (unowned.length)
-    out.push(`left alone (owner unknown; \`ctb down --all\` removes them): ${unowned.join(", ")}`);
+    out.push(`left alone (no owner recorded; \`ctb down --all\` removes them): ${unowned.join(", ")}`);
+  out.push(...cleanupCniState(WORK_DIR, all));
   try {
     const { stopFromPidFiles } = await import("../cluster/local/index");
     for (const pid of await stopFromPidFiles(WORK_DIR)) out.push(`stopped control-plane process ${pid}`);
@@ -597,6 +620,37 @@ async function cleanupLeftovers(all: boolean): Promise<string[]> {
   const { pruneDeadRuns } = await import("../run-record");
   const { pruned } = await pruneDeadRuns(WORK_DIR, new Set(names));
   if (pruned) out.push(`removed ${pruned} old run director${pruned === 1 ? "y" : "ies"}`);
+  return out;
+}
+
+/**
+ * CNI state directories (`cni-ctb-*`: the plugin's per-pod state files) directly in `dir`: removed when their
+ * `owner.json` names a process that is gone (or with `all`); without an owner file they are reported.
+ */
+export function cleanupCniState(dir: string, all: boolean): string[] {
+  const out: string[] = [];
+  const entries = existsSync(dir) ? readdirSync(dir).filter((n) => /^cni-ctb-/.test(n)) : [];
+  const unowned: string[] = [];
+  for (const name of entries) {
+    const path = `${dir}/${name}`;
+    let owner: { pid: number; startTime: string } | undefined;
+    try {
+      owner = JSON.parse(readFileSync(`${path}/owner.json`, "utf8"));
+    } catch {
+      owner = undefined;
+    }
+    const ownerLive = owner !== undefined && processStartTime(owner.pid) === owner.startTime;
+    if (!all && (owner === undefined || ownerLive)) {
+      if (owner === undefined) unowned.push(name);
+      continue;
+    }
+    rmSync(path, { recursive: true, force: true });
+    out.push(
+      `removed CNI state ${path}${owner ? ` (owner pid ${owner.pid}${ownerLive ? "" : " gone"})` : ""}`,
+    );
+  }
+  if (unowned.length)
+    out.push(`left alone (no owner recorded; \`ctb down --all\` removes them): ${unowned.join(", ")}`);
   return out;
 }
 
