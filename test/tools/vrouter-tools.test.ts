@@ -169,3 +169,66 @@ describe("dropstats, mpls, vrfstats", () => {
     );
   });
 });
+
+describe("exact layouts (the utilities' printf formats, spelled out)", () => {
+  const net = simNetwork(twoComputes());
+  expect(net.probe({ from: "a", to: "10.1.0.5", proto: "udp", port: 53, sport: 40001 }).verdict).toBe(
+    "allow",
+  );
+  const v = view(net, "compute-1");
+  const pad = (n: number) => " ".repeat(n);
+
+  it("vif.c list_get_print: 'vif%d/%d' padded to 12, then 12-space continuation lines, a blank line after", () => {
+    const out = runTool("vif", ["--get", "4"], v).stdout;
+    const entry = out.slice(out.indexOf("vif0/4"));
+    expect(entry).toBe(
+      [
+        `${"vif0/4".padEnd(12)}OS: tap-b NH: ${encapNhId(4, true)}`,
+        `${pad(12)}Type:Virtual HWaddr:00:00:5e:00:01:00 IPaddr:10.1.0.4`,
+        `${pad(12)}Vrf:1 Mcast Vrf:1 Flags:PL3L2DEr QOS:-1 Ref:3`,
+        `${pad(12)}RX packets:0  bytes:0 errors:0`,
+        `${pad(12)}TX packets:0  bytes:0 errors:0`,
+        `${pad(12)}Drops:0`,
+        "",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("nh.c: 'Id:%-9d  Type:%-13s  Fmly:%8s  Rid:%d  Ref_cnt:%-10d Vrf:%d', then '\\n%14c' lines", () => {
+    const tunnel = [...v.tables.nextHops.values()].find((n) => n.type === "tunnel")!;
+    const out = runTool("nh", ["--get", String(tunnel.id)], v).stdout;
+    expect(out).toBe(
+      `Id:${String(tunnel.id).padEnd(9)}  Type:${"Tunnel".padEnd(13)}  Fmly:${"AF_INET".padStart(8)}  Rid:0  Ref_cnt:${"2".padEnd(10)} Vrf:0` +
+        `\n${pad(14)}Flags:Valid, MPLSoUDP, Etree Root, ` +
+        `\n${pad(14)}Oif:0 Len:14 Data:02 fa c0 a8 00 0c 02 fa c0 a8 00 0b 08 00 ` +
+        `\n${pad(14)}Sip:192.168.0.11 Dip:192.168.0.12\n\n`,
+    );
+  });
+
+  it("rt.c route_req_process: '%s/%-2d' to 21, '%4d', 8 spaces, '%5s', 6, '%5d', 8, '%7d', 8, then the MAC or '-'", () => {
+    const route = v.tables.vrfs.get(1)!.routes.find((r) => r.prefix === "10.1.0.5/32")!;
+    const line = runTool("rt", ["--dump", "1"], v)
+      .stdout.split("\n")
+      .find((l) => l.startsWith("10.1.0.5/"));
+    expect(line).toBe(
+      `${"10.1.0.5/32".padEnd(21)}${"32".padStart(4)}${pad(8)}${"LP".padStart(5)}${pad(6)}${String(route.label).padStart(5)}${pad(8)}${String(route.nh).padStart(7)}${pad(8)}-`,
+    );
+  });
+
+  it("mpls.c: '%8d    %6d' under its three header lines", () => {
+    const [label, nh] = [...v.tables.labels].sort((a, b) => a[0] - b[0])[0]!;
+    expect(runTool("mpls", ["--get", String(label)], v).stdout).toBe(
+      `MPLS Input Label Map\n\n   Label    NextHop\n-------------------\n${String(label).padStart(8)}    ${String(nh).padStart(6)}\n`,
+    );
+  });
+
+  it("flow.c flow_dump_table: '%9d', '<=>%-9d', 4 spaces, 'sip:%-5d' to 46, 4 spaces, '%3d (%d)', then 25 spaces and the destination", () => {
+    const out = runTool("flow", ["--match", "10.1.0.3:40001"], v).stdout;
+    const m = /^( {4}\d{5}|\s*\d+)<=>(\d+) */m.exec(out)!;
+    const [index, rindex] = [m[1]!.trim(), m[2]!];
+    expect(out).toContain(
+      `${index.padStart(9)}<=>${rindex.padEnd(9)}${pad(4)}${"10.1.0.3:40001".padEnd(46)}${pad(4)}${"17".padStart(3)} (1)\n${pad(25)}${"10.1.0.5:53".padEnd(11 + 3)}\n(Gen: 0, K(nh):${encapNhId(3, true)}, Action:F, Flags:, QOS:-1, S(nh):${encapNhId(3, true)}, `,
+    );
+  });
+});
