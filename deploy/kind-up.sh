@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates the kind cluster from kind-config.yaml, builds the testbed image, loads it into the nodes and applies
-# the manifests in deploy/ (namespace, RBAC, config API, controller, vrouter agent DaemonSet).
+# the manifests in deploy/ (namespace, RBAC, config API, controller, vrouter agent DaemonSet), after creating
+# the config API's identity Secret (random admin password) if the cluster has none.
 # Needs docker, kind and kubectl on PATH (users' machines; no Docker engine runs on the project's CI).
 #
 #   bash deploy/kind-up.sh            # cluster "contrail"
@@ -26,6 +27,15 @@ context="kind-$cluster"
 docker build -f deploy/Dockerfile -t "$image" .
 kind load docker-image --name "$cluster" "$image"
 
+kubectl --context "$context" apply -f deploy/00-namespace.yaml
+# The config API requires authentication (it listens on the node's network): its identity, with a random admin
+# password made here once and kept in the cluster (never in the repository).
+if ! kubectl --context "$context" -n contrail get secret contrail-api-identity >/dev/null 2>&1; then
+  password="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  kubectl --context "$context" -n contrail create secret generic contrail-api-identity \
+    --from-literal=admin-password="$password" \
+    --from-literal=identity.yaml="$(printf 'users:\n  admin: { password: "%s", roles: { admin: [admin] } }\n' "$password")"
+fi
 kubectl --context "$context" apply -f deploy/
 kubectl --context "$context" -n contrail rollout status deployment/contrail-api --timeout=180s
 kubectl --context "$context" -n contrail rollout status deployment/contrail-kube-manager --timeout=180s

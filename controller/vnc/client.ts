@@ -409,6 +409,10 @@ export class VncClient {
           hostname: this.url.hostname,
           port: this.url.port,
           path: this.url.pathname.replace(/\/$/, "") + path,
+          // http://<user>:<password>@host: Basic credentials, as the API's admin port (LocalAuth) takes them
+          ...(this.url.username
+            ? { auth: `${decodeURIComponent(this.url.username)}:${decodeURIComponent(this.url.password)}` }
+            : {}),
           method,
           headers,
           agent: this.agent,

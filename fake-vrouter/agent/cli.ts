@@ -94,7 +94,14 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 async function fetchPosition(apiUrl: string): Promise<number> {
-  const res = await fetch(new URL("/watch-position", apiUrl));
+  // fetch refuses a URL with credentials: they go in a Basic Authorization header (the API's admin port)
+  const url = new URL("/watch-position", apiUrl);
+  const auth = url.username
+    ? `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString("base64")}`
+    : undefined;
+  url.username = "";
+  url.password = "";
+  const res = await fetch(url, { headers: auth ? { authorization: auth } : {} });
   if (!res.ok) throw new VrouterCliError(`GET /watch-position answered ${res.status}`);
   const body = (await res.json()) as { seq?: unknown };
   if (typeof body.seq !== "number") throw new VrouterCliError("GET /watch-position: no numeric seq");

@@ -139,4 +139,38 @@ describe("deploy/*.yaml", () => {
     expect(ds.spec.template.spec.tolerations).toContainEqual({ operator: "Exists" });
     expect(ds.spec.template.spec.containers[0].securityContext.privileged).toBe(true);
   });
+
+  it("does not serve the config API on the node's network without authentication", () => {
+    const api = docs.find((d) => d.kind === "Deployment" && d.metadata.name === "contrail-api");
+    const spec = api.spec.template.spec;
+    const args: string[] = spec.containers[0].args;
+    const flag = (name: string) => args[args.indexOf(name) + 1];
+    // hostNetwork puts every listener on the node's addresses: then a mode that checks credentials is required
+    if (spec.hostNetwork && flag("--host") !== "127.0.0.1") {
+      expect(["cloud-admin", "rbac"]).toContain(flag("--aaa-mode"));
+      expect(flag("--identity")).toBe("/etc/contrail-api/identity.yaml");
+      expect(spec.volumes).toContainEqual(
+        expect.objectContaining({ secret: expect.objectContaining({ secretName: "contrail-api-identity" }) }),
+      );
+    }
+    // its clients reach it with the admin's credentials from the same Secret, never without
+    for (const d of docs.filter((x) => x.spec?.template?.spec && x !== api)) {
+      const c = d.spec.template.spec.containers[0];
+      const url = (c.args as string[]).find((a) => a.includes("CONTRAIL_API_SERVICE_HOST"));
+      if (!url) continue;
+      expect([d.metadata.name, url]).toEqual([
+        d.metadata.name,
+        "http://admin:$(CONTRAIL_ADMIN_PASSWORD)@$(CONTRAIL_API_SERVICE_HOST):$(CONTRAIL_API_SERVICE_PORT_ADMIN)",
+      ]);
+      expect(c.env).toContainEqual({
+        name: "CONTRAIL_ADMIN_PASSWORD",
+        valueFrom: { secretKeyRef: { name: "contrail-api-identity", key: "admin-password" } },
+      });
+    }
+    // kind-up.sh makes the Secret with a random password; none is in the repository
+    expect(readFileSync(join(DEPLOY, "kind-up.sh"), "utf8")).toContain(
+      "create secret generic contrail-api-identity",
+    );
+    expect(docs.some((d) => d.kind === "Secret")).toBe(false);
+  });
 });

@@ -6,6 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseIdentity } from "../../fake-contrail-api/auth/identity";
 import { type ApiServer, startApiServer } from "../../fake-contrail-api/server";
+import { ChangeStream } from "../../fake-contrail-api/watch-client";
+import { VncClient } from "../../controller/vnc/client";
 
 const identity = parseIdentity(
   {
@@ -288,6 +290,33 @@ describe("aaa_mode rbac", () => {
     expect(r.status).toBe(403);
     expect((await admin.put("/aaa-mode", { "aaa-mode": "bogus" })).status).toBe(400);
     expect((await admin.put("/aaa-mode", { "aaa-mode": "rbac" })).json).toEqual({ "aaa-mode": "rbac" });
+  });
+
+  it("the testbed's components reach it through the admin URL's credentials, as deploy/ runs them", async () => {
+    // the controller's VNC client and the agents' change stream, given http://admin:<password>@host:<admin port>
+    const vnc = new VncClient(api.adminUrl!, { retries: 0 });
+    const made = await vnc.create("network-policy", {
+      fq_name: ["default-domain", "default-project", "via-admin"],
+    });
+    expect(made.uuid).toMatch(/^[0-9a-f-]{36}$/);
+    vnc.close();
+    const errors: string[] = [];
+    const stream = new ChangeStream({
+      apiUrl: api.adminUrl!,
+      onEvent: () => {},
+      onError: (e) => errors.push(e.message),
+    });
+    stream.start();
+    await stream.whenSynced();
+    await stream.stop();
+    expect(errors).toEqual([]);
+    // the same client without the credentials is refused
+    const u = new URL(api.adminUrl!);
+    const bare = new VncClient(`${u.protocol}//${u.host}`, { retries: 0 });
+    await expect(
+      bare.create("network-policy", { fq_name: ["default-domain", "default-project", "x"] }),
+    ).rejects.toThrow(/401|HTTP_AUTHORIZATION/);
+    bare.close();
   });
 
   it("the admin port (LocalAuth) lets the admin's Basic credentials through unchecked and refuses others", async () => {
