@@ -9,13 +9,16 @@
  * The testbed's engine keys flows as the kernel does but keeps no hash slots: an entry's index is its key's
  * hash in a table of the engine's size (linear probing), stable while the entry lives.
  *
+ * `--get <index>` (or `-g`) prints one entry field by field, as flow.c's flow_dump_entry: its reverse, VRFs,
+ * 5-tuple, action (the NAT it does), the expected source next-hop, the routes of both ends, stats.
+ *
  * Example: `flow(["--match", "10.47.255.250 & proto icmp"], view)` lists the ICMP flows to or from that address.
  */
 import { formatIpv4, ipv4InPrefix, parseCidr, parseIpv4 } from "../datapath/addr";
 import type { FlowEntry } from "../datapath/engine";
 import { flowHash, flowKeyText } from "../datapath/flows";
 import type { NextHop, VrouterTables } from "../tables";
-import { getoptLong } from "./getopt";
+import { getoptLong, strtoul } from "./getopt";
 import { EXIT_EINVAL, flowDenial, Out, PROTO_NAMES, type ToolResult, type VrouterView } from "./view";
 
 const USAGE = `Usage:flow [-f flow_index]
@@ -88,6 +91,7 @@ export function flow(argv: string[], view: VrouterView): ToolResult {
   if (p.errors.length) return usage();
   let list = false;
   let showEvicted = false;
+  let getIndex: number | undefined;
   const match: Match = { ends: [], proto: -1, vrf: -1 };
   for (const o of p.opts) {
     switch (o.name) {
@@ -127,14 +131,17 @@ export function flow(argv: string[], view: VrouterView): ToolResult {
         return out.result(1);
       case "g":
       case "get":
+        getIndex = strtoul(o.value!);
+        break;
       case "r":
       case "s":
         out.err(
-          `flow: -${o.name.length > 1 ? "-" : ""}${o.name} is not yet supported by the testbed's flow (-l and --match are)`,
+          `flow: -${o.name.length > 1 ? "-" : ""}${o.name} is not yet supported by the testbed's flow (-l, --match and --get are)`,
         );
         return out.result(1);
     }
   }
+  if (!list && getIndex !== undefined) return printGet(out, view, getIndex);
   if (!list) return usage();
   if (showEvicted && !list) return usage();
   printTable(out, view, match);
@@ -357,4 +364,136 @@ function srcIsRemote(t: VrouterTables, vrf: number, ip: string): boolean {
   const route = routeOf(t, vrf, ip);
   const rnh = route ? t.nextHops.get(route.nh) : undefined;
   return rnh?.type === "tunnel" || rnh?.type === "composite" || rnh?.type === "fabric";
+}
+
+/** flow.c's FLOW_GET_FIELD_LENGTH: a `--get` field name and its colon, padded to 30. */
+const FIELD = 30;
+const field = (name: string) => `${name}:`.padEnd(FIELD);
+const SPACES = " ".repeat(FIELD);
+
+const NH_TYPE_WORDS: Record<NextHop["type"], string> = {
+  discard: "DISCARD",
+  receive: "RECEIVE",
+  encap: "ENCAP",
+  tunnel: "TUNNEL",
+  composite: "COMPOSITE",
+  "vrf-translate": "VRF_TRANSLATE",
+  fabric: "ENCAP",
+};
+
+/** flow --get <index>: flow.c's flow_dump_entry (fill_flow_req's messages for an index it cannot show). */
+function printGet(out: Out, view: VrouterView, index: number): ToolResult {
+  const t = view.tables;
+  const dp = view.datapath;
+  const size = dp?.flowLimit ?? 524_288;
+  if (index >= size) {
+    out.line(`Flow index ${index} is greater than available indices (${size - 1})`);
+    return out.result(255);
+  }
+  const flows = dp?.flows ?? [];
+  const indexes = flowIndexes(flows, size);
+  const f = flows.find((x) => indexes.get(flowKeyText(x.key)) === index);
+  if (!f) {
+    out.line(`Flow index ${index} is not active`);
+    return out.result(0);
+  }
+  const r = f.reverseKey ? flows.find((x) => flowKeyText(x.key) === f.reverseKey) : undefined;
+  const vrf = srcVrf(t, f);
+  out.line(`${field("Flow Index")}${index}`);
+  out.line(`${field("Flow Generation ID")}0`);
+  out.line(`${field("Reverse Flow Index")}${r ? indexes.get(f.reverseKey!) : -1}`);
+  out.line(`${field("VRF")}${vrf}`);
+  out.line(`${field("Destination VRF")}${f.vrf}`);
+  out.line(`${field("Flow Source")}[${f.key.sip}]:${String(f.key.sport).padEnd(5)}`);
+  out.line(`${field("Flow Destination")}[${f.key.dip}]:${String(f.key.dport).padEnd(5)}`);
+  out.line(`${field("Flow Protocol")}${PROTO_NAMES[f.key.proto] ?? "UNKNOWN"}`);
+  if (f.action === "drop") out.line(`${field("Flow Action")}DROP:${SPACES}${dropReason(f)}`);
+  else if (f.action === "forward") out.line(`${field("Flow Action")}FORWARD`);
+  else {
+    const n = f.nat ?? {};
+    const words = [
+      n.sip ? "SourceNAT, " : "",
+      n.sport !== undefined ? "SourcePortNAT, " : "",
+      n.dip ? "DestinationNAT, " : "",
+      n.dport !== undefined ? "DestinationPortNAT, " : "",
+      natFlags(t, f).includes("L") ? "LinkLocalNAT, " : "",
+    ].join("");
+    out.line(`${field("Flow Action")}NAT: ${words}`);
+    // what the packets become: the reverse entry's key, read backwards
+    const src = `[${n.sip ?? f.key.sip}]:${n.sport ?? f.key.sport}`;
+    const dst = `[${n.dip ?? f.key.dip}]:${n.dport ?? f.key.dport}`;
+    out.line(`${SPACES}NAT(Source, Destination): ${src}, ${dst}`);
+  }
+  const rpf = routeOf(t, vrf, f.key.sip);
+  const rpfNh = rpf ? t.nextHops.get(rpf.nh) : undefined;
+  if (rpfNh) {
+    out.print(field("Expected Source"));
+    printNh(out, view, rpfNh, vrf, true);
+  }
+  printEnd(out, view, "Source Information", vrf, f.key.sip, true);
+  printEnd(out, view, "Destination Information", f.vrf, f.nat?.dip ?? f.key.dip, false);
+  out.line();
+  out.line(field("Flow Flags"));
+  if (f.key.proto === 6)
+    out.line(`${field("TCP FLAGS")}${(f as FlowEntry & { fin?: boolean }).fin ? "FIN, " : ""}`);
+  out.line(`${field("UDP Source Port")}${49152 + (flowHash(flowKeyText(f.key)) % 16384)}`);
+  out.line();
+  const drops = dp ? Object.values(dp.stats.drops).reduce((a, b) => a + b, 0) : 0;
+  const d = dp?.stats.drops;
+  const flowDrops = d ? d.FLOW_NO_MEMORY + d.FLOW_NAT_NO_RFLOW + d.FLOW_ACTION_DROP + d.FLOW_TABLE_FULL : 0;
+  out.line(`${field("Flow Statistics")}${f.packets}/${f.bytes}`);
+  out.line(`${field("System Wide Packet Drops")}${drops}`);
+  out.line(`${SPACES}Reverse Path Failures: ${d?.INVALID_SOURCE ?? 0}`);
+  out.line(`${SPACES}Flow Block Drops: ${flowDrops}`);
+  return out.result(0);
+}
+
+/** "Source Information" / "Destination Information": the VRF, the route matching the address, its next-hop. */
+function printEnd(
+  out: Out,
+  view: VrouterView,
+  name: string,
+  vrf: number,
+  ip: string,
+  ingress: boolean,
+): void {
+  const t = view.tables;
+  const route = routeOf(t, vrf, ip);
+  if (!route) return;
+  const prefix = (t.vrfs.get(vrf)?.routes ?? []).find(
+    (r) => r.nh === route.nh && parseCidr(r.prefix)?.length === route.length,
+  )?.prefix;
+  out.line(`${field(name)}VRF: ${vrf}`);
+  out.line(`${SPACES}Layer 3 Route Information`);
+  const [addr, len] = (prefix ?? `${ip}/${route.length}`).split("/") as [string, string];
+  out.line(`${SPACES}Matching Route: ${addr}/${len.padEnd(2)}`);
+  const nh = t.nextHops.get(route.nh);
+  if (nh) {
+    out.print(SPACES);
+    printNh(out, view, nh, vrf, ingress);
+  }
+}
+
+/** flow.c's flow_dump_nexthop: the NH header, then the tunnel's far end or the interface and its counters. */
+function printNh(out: Out, view: VrouterView, nh: NextHop, vrf: number, ingress: boolean): void {
+  const t = view.tables;
+  if (nh.type !== "encap" && nh.type !== "receive" && nh.type !== "tunnel" && nh.type !== "composite") {
+    out.line();
+    return;
+  }
+  out.line(`NextHop(Index, VRF, Type): ${nh.id}, ${vrf}, ${NH_TYPE_WORDS[nh.type]}`);
+  if (nh.type === "tunnel") out.line(`${SPACES}Tunnel Source: ${nh.dstIp}`);
+  if (nh.type === "composite") {
+    out.line(`${SPACES}ECMP`);
+    out.line(`${SPACES}${nh.members.map((m) => `${m.nh}, `).join("")}`);
+    return;
+  }
+  const vifIndex = nh.type === "encap" ? nh.vif : nh.type === "tunnel" ? t.compute.fabricVif : undefined;
+  const vif = vifIndex === undefined ? undefined : t.vifs.get(vifIndex);
+  if (!vif) return;
+  const c = view.datapath?.vifs[vif.index];
+  out.line(
+    `${SPACES}${ingress ? "Ingress" : "Egress"} Interface(Index, VRF, OS): vif0/${vif.index}, ${vif.vrf}, ${vif.name}`,
+  );
+  out.line(`${SPACES}Interface Statistics(Out, In, Errors): ${c?.txPackets ?? 0}, ${c?.rxPackets ?? 0}, 0`);
 }

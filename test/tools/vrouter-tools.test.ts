@@ -143,6 +143,35 @@ describe("flow", () => {
   });
 });
 
+describe("flow --get", () => {
+  it("prints flow.c's flow_dump_entry fields, padded to 30; an index with no flow says so", () => {
+    const v = view(withTraffic(), "compute-1");
+    const list = runTool("flow", ["--match", "10.1.0.3:40001"], v).stdout;
+    const [, index, rindex] = /^ +(\d+)<=>(\d+) +10\.1\.0\.3:40001/m.exec(list)!;
+    const lines = runTool("flow", ["--get", index!], v).stdout.split("\n");
+    expect(lines.slice(0, 9)).toEqual([
+      `Flow Index:                   ${index}`,
+      "Flow Generation ID:           0",
+      `Reverse Flow Index:           ${rindex}`,
+      "VRF:                          1",
+      "Destination VRF:              1",
+      "Flow Source:                  [10.1.0.3]:40001",
+      "Flow Destination:             [10.1.0.5]:53   ",
+      "Flow Protocol:                UDP",
+      "Flow Action:                  FORWARD",
+    ]);
+    expect(lines).toContain(
+      `Expected Source:              NextHop(Index, VRF, Type): ${encapNhId(3, true)}, 1, ENCAP`,
+    );
+    expect(lines).toContain("                              Tunnel Source: 192.168.0.12");
+    expect(lines).toContain("Flow Statistics:              1/51");
+    expect(runTool("flow", ["-g", "1"], v).stdout).toBe("Flow index 1 is not active\n");
+    const big = runTool("flow", ["--get", "999999999"], v);
+    expect(big.stdout).toBe("Flow index 999999999 is greater than available indices (524287)\n");
+    expect(big.code).toBe(255);
+  });
+});
+
 describe("dropstats, mpls, vrfstats", () => {
   it("dropstats prints only non-zero counters in vr_util.c's order and format", () => {
     const net = simNetwork(twoComputes());
