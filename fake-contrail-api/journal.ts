@@ -38,8 +38,8 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-/** Journal size after which the next commit starts a compaction. */
-const COMPACT_BYTES = 64 * 1024 * 1024;
+/** Journal size after which the next commit starts a compaction ($CTB_API_COMPACT_BYTES: tests and benches). */
+const COMPACT_BYTES = Number(process.env.CTB_API_COMPACT_BYTES) || 64 * 1024 * 1024;
 /** Snapshot text written per slice; between slices the event loop serves requests. */
 const SLICE_BYTES = 1024 * 1024;
 /** First line of every journal this server creates: proof the file is ours before we ever cut it. */

@@ -106,11 +106,18 @@ export async function readEvents(
 }
 
 /** Spawns the CLI as a child process and resolves with its url once it prints "listening". */
-export async function spawnApi(dbPath: string): Promise<{ child: ChildProcess; url: string }> {
+export async function spawnApi(
+  dbPath: string,
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
     ["--import", "tsx", "fake-contrail-api/cli.ts", "--port", "0", "--db", dbPath, "--quiet"],
-    { cwd: new URL("../..", import.meta.url).pathname, stdio: ["ignore", "pipe", "pipe"] },
+    {
+      cwd: new URL("../..", import.meta.url).pathname,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    },
   );
   let err = "";
   child.stderr?.on("data", (d) => {

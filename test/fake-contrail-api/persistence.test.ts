@@ -223,4 +223,53 @@ describe("kill -9", () => {
       await waitExit(last.child);
     }
   });
+
+  it("loses no acknowledged write when SIGKILLed during compactions (a compaction every ~200 KB)", async () => {
+    const db = join(dir, "kill-compact.json");
+    const acked: string[] = [];
+    const big = "z".repeat(2000);
+    for (let cycle = 0; cycle < 4; cycle++) {
+      const api = await spawnApi(db, { CTB_API_COMPACT_BYTES: String(200_000) });
+      const c = client(api.url);
+      let next = 0;
+      let killed = false;
+      const before = acked.length;
+      const worker = async () => {
+        while (!killed && next < 2000) {
+          const i = next++;
+          try {
+            const r = await c.post("/network-policys", {
+              "network-policy": { fq_name: FQ(`kc-${cycle}-${i}`), display_name: big },
+            });
+            if (r.status === 200) acked.push(r.json["network-policy"].uuid);
+            // kill at a different point of the compaction cycle each time
+            if (!killed && acked.length - before >= 150 + cycle * 97) {
+              killed = true;
+              api.child.kill("SIGKILL");
+            }
+          } catch {
+            // the process is gone
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: 16 }, worker));
+      await waitExit(api.child);
+      expect(api.child.signalCode).toBe("SIGKILL");
+    }
+    // compactions did happen: the snapshot holds most of it
+    expect(JSON.parse(readFileSync(db, "utf8")).seq).toBeGreaterThan(300);
+    const last = await spawnApi(db);
+    try {
+      const r = await client(last.url).post("/list-bulk-collection", {
+        type: "network-policy",
+        obj_uuids: acked.join(","),
+      });
+      const present = new Set(r.json["network-policys"].map((x: { uuid: string }) => x.uuid));
+      expect(acked.filter((u) => !present.has(u))).toEqual([]);
+      expect(acked.length).toBeGreaterThan(600);
+    } finally {
+      last.child.kill("SIGTERM");
+      await waitExit(last.child);
+    }
+  });
 });
