@@ -34,6 +34,7 @@ import type {
   ReachOutcome,
   Testbed,
 } from "./runner/testbed";
+import type { PortCuts } from "../fake-vrouter/datapath/port-space";
 import { clusterDnsAddress, kubeletResolvConf, zoneInputFrom } from "../cluster-dns/cluster";
 import { buildZone, type ZoneInput } from "../cluster-dns/zone";
 import type { Scenario } from "./scenario/types";
@@ -338,7 +339,7 @@ interface DatapathHandle {
   /** The dry run's full outcome (sim only: `Testbed.reachOutcome`). */
   reachOutcome?(req: Omit<ProbeRequest, "count">): ReachOutcome;
   /** `Testbed.portCuts`: the tables' port numbers and the listening ports of every endpoint. */
-  portCuts(proto: "tcp" | "udp" | "sctp"): Promise<Set<number>>;
+  portCuts(proto: "tcp" | "udp" | "sctp"): Promise<PortCuts>;
   /** netns only: where a pod or fabric host lives, for `ctb exec`. */
   netnsEndpoint?(name: string): NetnsEndpoint | undefined;
   /** A compute's forwarding counters, for its vrouter's /metrics. */
@@ -397,8 +398,8 @@ async function startDatapath(
           for (const p of declaredPorts(pod))
             if (p.proto === proto) {
               // a listening port is a piece of its own
-              cuts.add(p.port);
-              cuts.add(p.port + 1);
+              cuts.dst.add(p.port);
+              cuts.dst.add(p.port + 1);
             }
         return cuts;
       },

@@ -28,7 +28,7 @@ import {
 } from "../fake-vrouter/netns/index";
 import type { VrouterTables } from "../fake-vrouter/tables";
 import { underlayRoutes } from "../fake-vrouter/datapath/underlay";
-import { PORT_PROTOCOLS, portCuts } from "../fake-vrouter/datapath/port-space";
+import { PORT_PROTOCOLS, type PortCuts, portCuts } from "../fake-vrouter/datapath/port-space";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
 import { CniPlumber, type NetnsPod } from "./node/cni-plumber";
 import type {
@@ -220,7 +220,7 @@ export class NetnsDatapath {
    * Where the port space of `proto` must be cut for the all-packets analysis (port-space.ts): the numbers the
    * vrouters' tables decide on and the fabric and external hosts' listening ports (the caller adds the pods').
    */
-  portCuts(proto: "tcp" | "udp" | "sctp"): Set<number> {
+  portCuts(proto: "tcp" | "udp" | "sctp"): PortCuts {
     const listening = [...this.opts.fabricHosts, ...(this.opts.externalHosts ?? [])].flatMap((h) =>
       h.listen.filter((l) => l.proto === proto).map((l) => l.port),
     );

@@ -28,6 +28,7 @@ import { parseHaproxyConfig, routeHttp } from "../fake-vrouter/haproxy/route";
 import type { ServiceInstanceRun } from "../fake-vrouter/haproxy/instances";
 import type { ExternalHostSpec, FabricHostSpec } from "./scenario/types";
 import { externalHostIfname, externalHostMac, type SdnGateway } from "../fake-vrouter/agent/sdn-gateway";
+import type { PortCuts } from "../fake-vrouter/datapath/port-space";
 
 export class SimDatapath {
   readonly net = new SimNetwork();
@@ -269,7 +270,7 @@ export class SimDatapath {
     return this.net.reachOutcome(req.from, req.toIp, req.proto, req.port ?? 0, req.sport);
   }
 
-  portCuts(proto: "tcp" | "udp" | "sctp"): Set<number> {
+  portCuts(proto: "tcp" | "udp" | "sctp"): PortCuts {
     return this.net.portCuts(proto);
   }
 

@@ -24,24 +24,33 @@ export const PORT_MAX = 65535;
 /** IP protocol numbers of the protocols with ports. */
 export const PORT_PROTOCOLS = { tcp: 6, udp: 17, sctp: 132 } as const;
 
+/** Where a protocol's destination and source port spaces must be cut. */
+export interface PortCuts {
+  dst: Set<number>;
+  src: Set<number>;
+}
+
 /**
  * The numbers where the engine's port decisions can change, for one IP protocol: each is the first port of a new
- * piece. Collected from every table the packet may meet (all computes, the gateway) and the single ports given
- * in `extra` (listening sockets).
+ * piece. Destination ports: every range and point the tables decide on (rules' ranges on either side, over-cut
+ * harmlessly), and the single ports given in `extra` (listening sockets). Source ports: rules' source-port ranges
+ * only — the policy stages compare the packet's source port with nothing else (NAT rewrites destination ports;
+ * fabric SNAT picks a source port after policy). Collected from every table the packet may meet.
  */
 export function portCuts(
   tables: Iterable<VrouterTables>,
   proto: number,
   extra: Iterable<number> = [],
-): Set<number> {
-  const cuts = new Set<number>();
-  const range = (r: PortRange) => {
-    cuts.add(r.start);
-    cuts.add(r.end + 1);
+): PortCuts {
+  const dst = new Set<number>();
+  const src = new Set<number>();
+  const range = (set: Set<number>, r: PortRange) => {
+    set.add(r.start);
+    set.add(r.end + 1);
   };
   const point = (p: number) => {
-    cuts.add(p);
-    cuts.add(p + 1);
+    dst.add(p);
+    dst.add(p + 1);
   };
   for (const p of extra) point(p);
   const forProto = (p: number | "any") => p === "any" || p === proto;
@@ -49,15 +58,17 @@ export function portCuts(
     for (const acl of t.acls.values())
       for (const rule of acl.rules)
         if (forProto(rule.protocol)) {
-          range(rule.srcPorts);
-          range(rule.dstPorts);
+          range(dst, rule.srcPorts);
+          range(dst, rule.dstPorts);
+          range(src, rule.srcPorts);
         }
     for (const policy of t.firewallPolicies.values())
       for (const rule of policy.rules)
         for (const s of rule.services)
           if (forProto(s.protocol)) {
-            range(s.srcPorts);
-            range(s.dstPorts);
+            range(dst, s.srcPorts);
+            range(dst, s.dstPorts);
+            range(src, s.srcPorts);
           }
     for (const vif of t.vifs.values())
       for (const fip of vif.floatingIps)
@@ -71,7 +82,7 @@ export function portCuts(
       point(ll.fabricPort);
     }
   }
-  return cuts;
+  return { dst, src };
 }
 
 /** The pieces [PORT_MIN, PORT_MAX] falls into when cut at `cuts` (numbers outside the range are ignored). */

@@ -14,7 +14,7 @@
  *   net.addEndpoint({ name: "a", kind: "pod", compute: "compute-1", vif: 3, mac, ip: "10.47.255.252" });
  *   net.probe({ from: "a", to: "10.47.255.251", proto: "icmp" }).verdict   // "allow" | "deny"
  */
-import { portCuts } from "./port-space";
+import { type PortCuts, portCuts } from "./port-space";
 import type { DropReason, VrouterTables } from "../tables";
 import { VROUTER_MAC } from "../tables";
 import { formatIpv4, isMac, parseIpv4, readMac, writeMac } from "./addr";
@@ -420,7 +420,7 @@ export class SimNetwork {
    * Where the port space of `proto` must be cut for the all-packets analysis (port-space.ts): every port number
    * a table of any compute decides on, and every port some endpoint listens on.
    */
-  portCuts(proto: "tcp" | "udp" | "sctp"): Set<number> {
+  portCuts(proto: "tcp" | "udp" | "sctp"): PortCuts {
     const listening: number[] = [];
     for (const ep of this.endpoints.values()) listening.push(...ep.stack.listening(proto));
     return portCuts(

@@ -20,7 +20,7 @@ function ctb(...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-describe("ctb reach", () => {
+describe("ctb reach and ctb connectivity", () => {
   afterAll(() => {
     ctb("down");
   });
@@ -47,6 +47,23 @@ describe("ctb reach", () => {
     expect(r.allows).toBe("tcp 1-65535; udp 1-65535; sctp 1-65535; icmp");
     expect(r.answers).toBe("tcp 80; icmp");
     expect(r.delivered.tcp).toEqual([{ lo: 1, hi: 65535 }]);
+
+    // the whole cluster, grouped; every pair in CSV
+    const map = ctb("connectivity");
+    expect(map.code).toBe(0);
+    expect(map.out).toMatch(
+      /^test-isolated-ns\/example3-\S+ => default\/example1-\S+ : tcp 1-65535; udp 1-65535; sctp 1-65535; icmp$/m,
+    );
+    // the isolated namespace is Contrail's own annotation: Kubernetes semantics would let everything in
+    expect(map.out).toMatch(
+      /^default\/example1-\S+ => test-isolated-ns\/example3-\S+ : nothing {3}\(Kubernetes: tcp 1-65535; udp 1-65535; sctp 1-65535; icmp\)$/m,
+    );
+    expect(map.out).toContain(
+      "4 of 12 pairs of pods: Contrail and Kubernetes NetworkPolicy semantics differ",
+    );
+    const csv = ctb("connectivity", "-o", "csv");
+    expect(csv.out.trim().split("\n")).toHaveLength(13);
+    expect(ctb("connectivity", "-o", "svg").code).toBe(2);
 
     const bad = ctb("reach", "default/example1-*");
     expect(bad.code).toBe(2);

@@ -10,21 +10,15 @@
  * is paid once. Tier NETPOL_REF: skipped with a message without the venv, a failure when CTB_REQUIRE_ALL=1 (CI).
  * CTB_NETPOL_RUNS sets the number of worlds (default 250, about 10 s here).
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeObject } from "../../controller/kube/api";
 import { kubernetesVerdict } from "../../testbed/oracle/kubernetes";
 import { requireTier } from "../support/tiers";
-import { endpointName, type GeneratedWorld, type GridCell, grid, worldArb } from "./worlds";
+import { Nca, NCA_PYTHON as PYTHON, NCA_VENV as VENV } from "./nca/client";
+import { endpointName, type GeneratedWorld, grid, worldArb } from "./worlds";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-const VENV = process.env.NCA_VENV ?? join(ROOT, ".cache/nca-venv");
-const PYTHON = join(VENV, "bin/python");
-const DRIVER = join(ROOT, "test/oracle/nca/verdicts.py");
 const RUNS = Number(process.env.CTB_NETPOL_RUNS ?? 250);
 
 const haveNca = requireTier(
@@ -32,50 +26,6 @@ const haveNca = requireTier(
   existsSync(PYTHON),
   `no network-config-analyzer venv at ${VENV} (create it: bash test/oracle/nca/setup.sh)`,
 );
-
-/** A long-lived `verdicts.py --serve`: one world per line in, one answer per line out, in order. */
-class Nca {
-  private child: ChildProcessWithoutNullStreams;
-  private waiting: ((line: string) => void)[] = [];
-  private stderr = "";
-  private exited: string | undefined;
-
-  constructor() {
-    this.child = spawn(PYTHON, [DRIVER, "--serve"], {
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1" },
-    });
-    createInterface({ input: this.child.stdout }).on("line", (line) => this.waiting.shift()?.(line));
-    this.child.stderr.on("data", (d: Buffer) => {
-      // NCA's parse warnings: keep the tail for error messages
-      this.stderr = (this.stderr + d.toString()).slice(-4000);
-    });
-    this.child.on("exit", (code, signal) => {
-      this.exited = `verdicts.py exited (${code ?? signal}): ${this.stderr}`;
-      for (const w of this.waiting.splice(0)) w(JSON.stringify({ error: this.exited }));
-    });
-  }
-
-  async verdicts(resources: KubeObject[], cells: GridCell[]): Promise<boolean[]> {
-    if (this.exited) throw new Error(this.exited);
-    const queries = cells.map((c) => ({
-      from: c.from.pod ? endpointName(c.from) : { ip: c.from.ip },
-      to: c.to.pod ? endpointName(c.to) : { ip: c.to.ip },
-      proto: c.proto,
-      port: c.port,
-    }));
-    const line = await new Promise<string>((res) => {
-      this.waiting.push(res);
-      this.child.stdin.write(`${JSON.stringify({ resources, queries })}\n`);
-    });
-    const answer = JSON.parse(line) as { verdicts?: boolean[]; error?: string };
-    if (!answer.verdicts) throw new Error(`network-config-analyzer: ${answer.error}`);
-    return answer.verdicts;
-  }
-
-  close(): void {
-    this.child.stdin.end();
-  }
-}
 
 function resourcesOf({ world }: GeneratedWorld): KubeObject[] {
   return [...world.namespaces, ...world.pods, ...world.policies];

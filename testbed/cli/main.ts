@@ -36,6 +36,7 @@ const USAGE = `usage: ctb <command> [options]
   exec [-it] [-n <ns>] <pod> -- <command…>   run a command in the pod (ping works on both datapaths)
   trace <from> <to> [--proto icmp|tcp|udp|sctp] [--port N]   explain a packet's fate hop by hop
   reach <from> <to> [--json]   every protocol and port that gets through (all packets, not one probe)
+  connectivity [-n <ns>…] [-o text|json|csv|dot] [--all]   the same for every pair of pods, grouped
   contrail list <type> | contrail get <type> <fq_name|uuid>   read the Contrail config API
   api [--port P] [--db F]        run the fake Contrail config API alone
   controller [flags]             run the controller alone
@@ -157,6 +158,19 @@ something gets through, 1 when nothing does. Endpoints as for ctb trace.
 
 Example: ctb reach default/example1-* default/example3-*
 `,
+  connectivity: `usage: ctb connectivity [-n <ns>…] [-o text|json|csv|dot] [--all]
+
+Every pair of pods of the environment (outside kube-system, or of the namespaces given): what gets through, as
+ctb reach computes it, grouped by workload (pods of one namespace with the same labels) so the map stays
+readable — one line per pair of groups whose pods all agree, else one per pair of pods:
+  shop/[app=client] => shop/[app=web] : tcp 8080; udp 53   (Kubernetes: tcp 8080,9000-9100; udp 53)
+Kubernetes' NetworkPolicy answer is shown where it differs. Lines where nothing gets through are counted, not
+listed, unless --all.
+
+  -n, --namespace <ns>   only pods of this namespace (repeatable)
+  -o <format>            text (default), json (groups, edges, every pair), csv (every pair), dot (Graphviz)
+  --all                  list the pairs of groups where nothing gets through too
+`,
   contrail: `usage: ctb contrail list <type> [-o json|yaml|name]
        ctb contrail get <type> <fq_name|uuid> [-o json|yaml]
 
@@ -235,6 +249,8 @@ export async function main(argv: string[]): Promise<number> {
         return await session.trace(rest);
       case "reach":
         return await session.reach(rest);
+      case "connectivity":
+        return await session.connectivityMap(rest);
       case "contrail":
         return await session.contrail(rest);
       case "api":

@@ -29,6 +29,7 @@ import { processStartTime } from "../../fake-vrouter/netns/pidfiles";
 import { type KubeObject, KubeApiError, RESOURCES, type ResourceName } from "../../controller/kube/api";
 import type { DnsResult, ProbeProto, ProbeResult } from "../runner/testbed";
 import { formatReachSet, type ReachSet } from "../runner/reach-set";
+import { type ConnectivityFormat, type ConnectivityMap, formatConnectivity } from "../runner/connectivity";
 import { formatProtoPorts } from "../../fake-vrouter/datapath/port-space";
 import { type ReachProbe, type Scenario, ScenarioError, type Step } from "../scenario/types";
 import { stringify } from "yaml";
@@ -213,6 +214,7 @@ export async function serve(args: string[]): Promise<number> {
   const { describeNamespace, resolveSource, resolveTarget, runScenario } = await import("../runner/run");
   const { summaryText, textReporter } = await import("../runner/report");
   const { reachSet } = await import("../runner/reach-set");
+  const { connectivity } = await import("../runner/connectivity");
   const scenario = withOverrides(loadScenario(positionals[0]!), values);
   // what this environment starts is recorded under .ctb/runs/<id>/ as it starts it, for `ctb down` after a crash
   const { RunRecord } = await import("../run-record");
@@ -376,11 +378,31 @@ export async function serve(args: string[]): Promise<number> {
         to: dst.label,
         toIp: dst.ip,
         set: await reachSet(tb, src.endpoint, dst.ip, {
-          layout: scenario.controller.netpolLayout ?? "upstream",
-          clusterName: scenario.controller.clusterName ?? "k8s",
-          ...(scenario.controller.apsName ? { apsName: scenario.controller.apsName } : {}),
+          netpol: {
+            layout: scenario.controller.netpolLayout ?? "upstream",
+            clusterName: scenario.controller.clusterName ?? "k8s",
+            ...(scenario.controller.apsName ? { apsName: scenario.controller.apsName } : {}),
+          },
         }),
       });
+    } catch (e) {
+      fail(res, e);
+    }
+  });
+  // `ctb connectivity`: every pair of pods, grouped (runner/connectivity.ts)
+  app.post("/connectivity", async (req, res) => {
+    const { namespaces } = req.body as { namespaces?: string[] };
+    try {
+      res.json(
+        await connectivity(tb, {
+          ...(namespaces?.length ? { namespaces } : {}),
+          netpol: {
+            layout: scenario.controller.netpolLayout ?? "upstream",
+            clusterName: scenario.controller.clusterName ?? "k8s",
+            ...(scenario.controller.apsName ? { apsName: scenario.controller.apsName } : {}),
+          },
+        }),
+      );
     } catch (e) {
       fail(res, e);
     }
@@ -1055,6 +1077,25 @@ export async function reach(args: string[]): Promise<number> {
     );
   else process.stdout.write(formatReachSet(r.from, r.to, r.set));
   return through === "nothing" && r.set.bySourcePort.length === 0 ? 1 : 0;
+}
+
+/** `ctb connectivity`: the whole cluster's map (runner/connectivity.ts). Exit 0. */
+export async function connectivityMap(args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs(args, {
+    namespace: { type: "string", short: "n", multiple: true },
+    output: { type: "string", short: "o" },
+    json: { type: "boolean" },
+    all: { type: "boolean" },
+  });
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const format = (values.json ? "json" : (values.output ?? "text")) as ConnectivityFormat;
+  if (!["text", "json", "csv", "dot"].includes(format))
+    throw new UsageError(`-o must be text, json, csv or dot, not "${format}"`);
+  const m = await control<ConnectivityMap>(requireSession(), "/connectivity", {
+    namespaces: (values.namespace as string[] | undefined) ?? [],
+  });
+  process.stdout.write(formatConnectivity(m, format, values.all === true));
+  return 0;
 }
 
 export async function contrail(args: string[]): Promise<number> {

@@ -85,13 +85,34 @@ function samples(piece: PortInterval): number[] {
 
 const delivered = (o: ReachOutcome) => o !== "dropped";
 
+/** The pieces of each protocol's destination and source port spaces (computed once for many pairs). */
+export type PortPieces = Record<PortedProto, { dst: PortInterval[]; src: PortInterval[] }>;
+
+export async function portPieces(tb: Testbed): Promise<PortPieces> {
+  if (!tb.portCuts) throw new Error(`the ${tb.datapath} datapath cannot list its port decisions`);
+  const out = {} as PortPieces;
+  for (const proto of PORTED) {
+    const cuts = await tb.portCuts(proto);
+    out[proto] = { dst: pieces(cuts.dst), src: pieces(cuts.src) };
+  }
+  return out;
+}
+
+export interface ReachSetOptions {
+  /** Name the firewall rules of the differences from Kubernetes (between two pods) by this layout's objects. */
+  netpol?: Pick<MatrixContext, "layout" | "clusterName" | "apsName">;
+  /** The port pieces, when asking for many pairs of one environment. */
+  pieces?: PortPieces;
+}
+
 export async function reachSet(
   tb: Testbed,
   from: string,
   toIp: string,
-  netpol?: Pick<MatrixContext, "layout" | "clusterName" | "apsName">,
+  opts: ReachSetOptions = {},
 ): Promise<ReachSet> {
-  if (!tb.portCuts) throw new Error(`the ${tb.datapath} datapath cannot list its port decisions`);
+  const { netpol } = opts;
+  const allPieces = opts.pieces ?? (await portPieces(tb));
   const out: ReachSet = {
     delivered: emptyProtoPorts(),
     answered: emptyProtoPorts(),
@@ -114,11 +135,10 @@ export async function reachSet(
       out.unprobed.push(proto);
       continue;
     }
-    const cuts = await tb.portCuts(proto);
-    const portPieces = pieces(cuts);
+    const { dst: dstPieces, src: srcPieces } = allPieces[proto];
     const deliveredPorts: PortInterval[] = [];
     const answeredPorts: PortInterval[] = [];
-    for (const piece of portPieces) {
+    for (const piece of dstPieces) {
       const port = piece.lo;
       if (!dry) {
         const o = outcomeOf(await tb.probe({ from, toIp, proto, port, count: 1 }));
@@ -133,7 +153,7 @@ export async function reachSet(
       let none = true;
       let allAnswered = true;
       let ecmp = false;
-      for (const sp of portPieces) {
+      for (const sp of srcPieces) {
         const outcomes = samples(sp).map((sport) => dry({ from, toIp, proto, port, sport }));
         out.evaluated += outcomes.length;
         const d = outcomes.map(delivered);
@@ -160,7 +180,7 @@ export async function reachSet(
 }
 
 /** Where NetworkPolicy decides on a port: its ports and port ranges, and the container ports its names name. */
-function policyCuts(world: World, proto: PortedProto): number[] {
+export function policyCuts(world: World, proto: PortedProto): number[] {
   const cuts: number[] = [];
   const names = new Set<string>();
   for (const np of world.policies)
@@ -223,7 +243,10 @@ async function compareWithKubernetes(
   if (allows.icmp !== set.delivered.icmp) await explain("icmp", [], set.delivered.icmp);
   for (const proto of PORTED) {
     if (set.unprobed.includes(proto)) continue;
-    const cuts = new Set([...(tb.portCuts ? await tb.portCuts(proto) : []), ...policyCuts(world, proto)]);
+    const cuts = new Set([
+      ...(tb.portCuts ? (await tb.portCuts(proto)).dst : []),
+      ...policyCuts(world, proto),
+    ]);
     const kAllowed: PortInterval[] = [];
     // runs of pieces on which the two disagree the same way
     let run: { ports: PortInterval[]; contrail: boolean } | undefined;
@@ -247,6 +270,33 @@ async function compareWithKubernetes(
     allows[proto] = mergeIntervals(kAllowed);
   }
   return { allows, differences };
+}
+
+/**
+ * What Kubernetes' NetworkPolicy semantics allow from pod `src` to pod `dst`, over the pieces `cuts` (each
+ * protocol's destination-port cuts; NetworkPolicy's own are added). No packet: the oracle alone.
+ */
+export function kubernetesProtoPorts(
+  world: World,
+  src: KubeObject,
+  dst: KubeObject,
+  cuts: Record<PortedProto, Iterable<number>>,
+): ProtoPorts {
+  const conn = (proto: Connection["proto"], port?: number): Connection => ({
+    from: { pod: src, ip: src.status?.podIP ?? "" },
+    to: { pod: dst, ip: dst.status?.podIP ?? "" },
+    proto,
+    ...(port !== undefined ? { port } : {}),
+  });
+  const out = emptyProtoPorts();
+  out.icmp = kubernetesAllows(world, conn("icmp"));
+  for (const proto of PORTED)
+    out[proto] = mergeIntervals(
+      pieces(new Set([...cuts[proto], ...policyCuts(world, proto)])).filter((piece) =>
+        kubernetesAllows(world, conn(proto, piece.lo)),
+      ),
+    );
+  return out;
 }
 
 function outcomeOf(r: { received: number; refused: number }): ReachOutcome {

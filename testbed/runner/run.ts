@@ -667,7 +667,7 @@ async function checkAllows(
   name: string,
   netpol?: Pick<MatrixContext, "layout" | "clusterName" | "apsName">,
 ): Promise<Omit<CheckResult, "step" | "line" | "title" | "kind">> {
-  const set = await reachSet(tb, src.endpoint, dst.ip, netpol);
+  const set = await reachSet(tb, src.endpoint, dst.ip, { netpol });
   // a protocol the datapath cannot send is left out of both sides (the report says so)
   const known = (p: ProtoPorts): ProtoPorts => {
     const copy = { ...p };

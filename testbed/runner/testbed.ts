@@ -3,6 +3,7 @@
  * real cluster, simulated or netns datapath). `testbed/env.ts` builds one; tests can build smaller ones.
  */
 import type { KubeApi } from "../../controller/kube/api";
+import type { PortCuts } from "../../fake-vrouter/datapath/port-space";
 import type { HaproxyServer, RouteDecision } from "../../fake-vrouter/haproxy/route";
 import type { ToolResult } from "../../fake-vrouter/tools/index";
 
@@ -152,7 +153,7 @@ export interface Testbed {
    * Where the port space of a protocol must be cut so that each piece meets the same rules, NAT and sockets in
    * the computes' tables (fake-vrouter/datapath/port-space.ts); what the all-packets analysis needs.
    */
-  portCuts?(proto: "tcp" | "udp" | "sctp"): Promise<Set<number>>;
+  portCuts?(proto: "tcp" | "udp" | "sctp"): Promise<PortCuts>;
   /** Warnings of the controller's translation now in force (input it could not translate as asked). */
   warnings?(): string[];
   /** Address of a fabric host (a host on the underlay without a vrouter) declared by the scenario. */

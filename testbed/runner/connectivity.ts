@@ -1,0 +1,190 @@
+/**
+ * Whole-cluster connectivity: for every pair of pods, the set of protocols and ports that gets through
+ * (reach-set.ts, the engines' dry run per piece of the port space), printed as analysers print a connectivity
+ * map — grouped by equivalent endpoints so it stays readable — with Kubernetes' NetworkPolicy answer beside it
+ * where the two differ; exportable as JSON, CSV and Graphviz DOT.
+ *
+ * Pods are grouped by workload: the same namespace and labels (a Deployment's replicas). A pair of groups is one
+ * line when every pair of their pods gets the same set, else one line per pair of pods.
+ *
+ * Example: `formatConnectivity(await connectivity(tb, { netpol }), "text")`
+ */
+import type { KubeObject } from "../../controller/kube/api";
+import {
+  formatProtoPorts,
+  formatPortSet,
+  PORTED,
+  type PortedProto,
+} from "../../fake-vrouter/datapath/port-space";
+import { clusterWorld, type MatrixContext } from "./matrix-check";
+import { kubernetesProtoPorts, portPieces, reachSet } from "./reach-set";
+import type { Testbed } from "./testbed";
+
+export interface ConnectivityGroup {
+  /** `<ns>/[k=v,…]`, or the pod's own name when it is alone in its group. */
+  name: string;
+  pods: string[];
+}
+
+/** One line of the map: from a group (or one pod) to another, what gets through, and Kubernetes' answer. */
+export interface ConnectivityEdge {
+  from: string;
+  to: string;
+  /** What gets through (`tcp 80; icmp`, `nothing`), plus ports delivered only from some source ports. */
+  allows: string;
+  /** Kubernetes' NetworkPolicy answer, when it differs from `allows`. */
+  kubernetes?: string;
+}
+
+export interface ConnectivityMap {
+  groups: ConnectivityGroup[];
+  edges: ConnectivityEdge[];
+  /** Every pair of pods (from, to, allows, kubernetes?) for machines. */
+  pairs: ConnectivityEdge[];
+  /** Dry runs (or packets) it took. */
+  evaluated: number;
+  /** Whether Kubernetes' answer was computed (then `kubernetes` on an edge means they differ). */
+  comparedWithKubernetes: boolean;
+}
+
+const podKey = (p: KubeObject) => `${p.metadata.namespace}/${p.metadata.name}`;
+
+function workload(p: KubeObject): string {
+  const labels = Object.entries((p.metadata.labels ?? {}) as Record<string, string>)
+    // the ReplicaSet's hash label differs between rollouts of one workload; it says nothing of policy
+    .filter(([k]) => k !== "pod-template-hash")
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`);
+  return `${p.metadata.namespace}/[${labels.join(",")}]`;
+}
+
+export interface ConnectivityOptions {
+  /** Only pods of these namespaces (default: every pod with an address outside kube-system). */
+  namespaces?: string[];
+  /** With it, Kubernetes' answer is computed for every pair and shown where it differs. */
+  netpol?: Pick<MatrixContext, "layout" | "clusterName" | "apsName">;
+}
+
+export async function connectivity(tb: Testbed, opts: ConnectivityOptions = {}): Promise<ConnectivityMap> {
+  const world = await clusterWorld(tb);
+  const pods = world.pods
+    .filter(
+      (p) =>
+        p.status?.podIP &&
+        !p.spec?.hostNetwork &&
+        p.status?.phase === "Running" &&
+        (opts.namespaces
+          ? opts.namespaces.includes(p.metadata.namespace!)
+          : p.metadata.namespace !== "kube-system"),
+    )
+    .sort((a, b) => podKey(a).localeCompare(podKey(b)));
+  const pieces = await portPieces(tb);
+  const cuts = Object.fromEntries(
+    PORTED.map((proto) => [proto, pieces[proto].dst.map((p) => p.lo)]),
+  ) as Record<PortedProto, number[]>;
+  const pairs: ConnectivityEdge[] = [];
+  const cell = new Map<string, ConnectivityEdge>();
+  let evaluated = 0;
+  for (const src of pods)
+    for (const dst of pods) {
+      if (src === dst) continue;
+      const set = await reachSet(tb, podKey(src), dst.status!.podIP, { pieces });
+      evaluated += set.evaluated;
+      const partly = set.bySourcePort.map(
+        (d) =>
+          `${d.proto} ${formatPortSet(d.ports)} ${d.ecmp ? "by ECMP member" : `from source ports ${formatPortSet(d.deliveredFrom)}`}`,
+      );
+      const allows = `${formatProtoPorts(set.delivered)}${partly.length ? ` (and ${partly.join(", ")})` : ""}`;
+      const edge: ConnectivityEdge = { from: podKey(src), to: podKey(dst), allows };
+      if (opts.netpol) {
+        const k = formatProtoPorts(kubernetesProtoPorts(world, src, dst, cuts));
+        if (k !== allows) edge.kubernetes = k;
+      }
+      pairs.push(edge);
+      cell.set(`${edge.from}>${edge.to}`, edge);
+    }
+
+  // groups of equivalent pods, then one line per pair of groups where every pair of their pods agrees
+  const byWorkload = new Map<string, string[]>();
+  for (const p of pods) {
+    const w = workload(p);
+    if (!byWorkload.has(w)) byWorkload.set(w, []);
+    byWorkload.get(w)!.push(podKey(p));
+  }
+  const groups: ConnectivityGroup[] = [...byWorkload].map(([w, members]) => ({
+    name: members.length === 1 ? members[0]! : w,
+    pods: members,
+  }));
+  const edges: ConnectivityEdge[] = [];
+  for (const g of groups)
+    for (const h of groups) {
+      const members: ConnectivityEdge[] = [];
+      for (const a of g.pods) for (const b of h.pods) if (a !== b) members.push(cell.get(`${a}>${b}`)!);
+      if (members.length === 0) continue;
+      const same = members.every(
+        (m) => m.allows === members[0]!.allows && m.kubernetes === members[0]!.kubernetes,
+      );
+      if (same)
+        edges.push({
+          from: g.name,
+          to: h.name,
+          allows: members[0]!.allows,
+          ...(members[0]!.kubernetes !== undefined ? { kubernetes: members[0]!.kubernetes } : {}),
+        });
+      else edges.push(...members);
+    }
+  return { groups, edges, pairs, evaluated, comparedWithKubernetes: opts.netpol !== undefined };
+}
+
+export type ConnectivityFormat = "text" | "json" | "csv" | "dot";
+
+const csvField = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+const dotId = (s: string) => `"${s.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`;
+
+export function formatConnectivity(m: ConnectivityMap, format: ConnectivityFormat, all = false): string {
+  switch (format) {
+    case "json":
+      return `${JSON.stringify(m, null, 2)}\n`;
+    case "csv":
+      return `${["from,to,allows,kubernetes", ...m.pairs.map((p) => [p.from, p.to, p.allows, p.kubernetes ?? p.allows].map(csvField).join(","))].join("\n")}\n`;
+    case "dot": {
+      const lines = ["digraph connectivity {", "  rankdir=LR;", "  node [shape=box];"];
+      for (const g of m.groups)
+        lines.push(
+          `  ${dotId(g.name)} [label=${dotId(g.pods.length > 1 ? `${g.name}\n(${g.pods.length} pods)` : g.name)}];`,
+        );
+      for (const e of m.edges)
+        if (e.allows !== "nothing" || e.kubernetes)
+          lines.push(
+            `  ${dotId(e.from)} -> ${dotId(e.to)} [label=${dotId(e.kubernetes ? `${e.allows}\n(Kubernetes: ${e.kubernetes})` : e.allows)}${e.kubernetes ? ", color=red" : ""}];`,
+          );
+      lines.push("}");
+      return `${lines.join("\n")}\n`;
+    }
+    case "text": {
+      const lines: string[] = [];
+      for (const g of m.groups) if (g.pods.length > 1) lines.push(`${g.name}: ${g.pods.join(", ")}`);
+      if (lines.length) lines.push("");
+      let denied = 0;
+      for (const e of m.edges) {
+        if (e.allows === "nothing" && !e.kubernetes && !all) {
+          denied++;
+          continue;
+        }
+        lines.push(
+          `${e.from} => ${e.to} : ${e.allows}${e.kubernetes ? `   (Kubernetes: ${e.kubernetes})` : ""}`,
+        );
+      }
+      if (denied) lines.push(`(${denied} more with nothing getting through; --all lists them)`);
+      const differ = m.pairs.filter((p) => p.kubernetes !== undefined).length;
+      lines.push(
+        !m.comparedWithKubernetes
+          ? `${m.pairs.length} pairs of pods`
+          : differ
+            ? `${differ} of ${m.pairs.length} pairs of pods: Contrail and Kubernetes NetworkPolicy semantics differ (ctb reach <from> <to> names the rule)`
+            : `${m.pairs.length} pairs of pods: Contrail and Kubernetes NetworkPolicy semantics agree`,
+      );
+      return `${lines.join("\n")}\n`;
+    }
+  }
+}
