@@ -349,6 +349,8 @@ async function readJournal(path: string): Promise<unknown[]> {
         offset = end + 1;
         continue;
       }
+      // A header cut short (a crash while a fresh journal was being started): ours, and nothing in it yet.
+      if (lineNo === 1 && nl === -1 && HEADER.startsWith(raw)) ours = true;
       const shape = parseError === undefined ? badRecord(parsed) : undefined;
       if (shape !== undefined)
         throw new JournalError(

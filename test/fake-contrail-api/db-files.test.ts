@@ -116,6 +116,17 @@ describe("a damaged journal", () => {
     expect(readFileSync(`${db}.journal`).length).toBe(good);
   });
 
+  it("repairs a journal whose header line was cut short (a crash while starting a fresh journal)", async () => {
+    const db = join(dir, "torn-header.json");
+    writeFileSync(`${db}.journal`, '{"journal":"fake-con');
+    const api = await spawnAndRead(db);
+    expect(api.stderr).toContain(`${db}.journal: cut a torn last line at byte 0`);
+    // started afresh: the header, then the boot objects' transaction
+    const lines = readFileSync(`${db}.journal`, "utf8").trim().split("\n");
+    expect(lines[0]).toBe('{"journal":"fake-contrail-api","version":1}');
+    expect(api.names).toContain("default-virtual-network");
+  });
+
   it("refuses damage before the last line, naming the file and byte offset, and changes nothing", async () => {
     const db = await makeDb("corrupt.json", ["c-1", "c-2", "c-3"]);
     const text = readFileSync(`${db}.journal`, "utf8");
