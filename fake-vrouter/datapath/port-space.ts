@@ -189,3 +189,27 @@ export function parseProtoPorts(text: string): ProtoPorts {
 export function sameProtoPorts(a: ProtoPorts, b: ProtoPorts): boolean {
   return formatProtoPorts(a) === formatProtoPorts(b);
 }
+
+/** The ports of `a` not in `b`. */
+export function subtractIntervals(a: readonly PortInterval[], b: readonly PortInterval[]): PortInterval[] {
+  let rest = mergeIntervals(a);
+  for (const cut of mergeIntervals(b))
+    rest = rest.flatMap((i) => {
+      if (cut.hi < i.lo || cut.lo > i.hi) return [i];
+      const out: PortInterval[] = [];
+      if (i.lo < cut.lo) out.push({ lo: i.lo, hi: cut.lo - 1 });
+      if (i.hi > cut.hi) out.push({ lo: cut.hi + 1, hi: i.hi });
+      return out;
+    });
+  return rest;
+}
+
+/** The packets of `a` not in `b`, protocol by protocol. */
+export function subtractProtoPorts(a: ProtoPorts, b: ProtoPorts): ProtoPorts {
+  return {
+    tcp: subtractIntervals(a.tcp, b.tcp),
+    udp: subtractIntervals(a.udp, b.udp),
+    sctp: subtractIntervals(a.sctp, b.sctp),
+    icmp: a.icmp && !b.icmp,
+  };
+}

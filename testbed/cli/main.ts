@@ -37,6 +37,7 @@ const USAGE = `usage: ctb <command> [options]
   trace <from> <to> [--proto icmp|tcp|udp|sctp] [--port N]   explain a packet's fate hop by hop
   reach <from> <to> [--json]   every protocol and port that gets through (all packets, not one probe)
   connectivity [-n <ns>…] [-o text|json|csv|dot] [--all]   the same for every pair of pods, grouped
+  diff <A> <B> [--json]  flows allowed in one and denied in the other (scenarios, file@step, manifests)
   contrail list <type> | contrail get <type> <fq_name|uuid>   read the Contrail config API
   api [--port P] [--db F]        run the fake Contrail config API alone
   controller [flags]             run the controller alone
@@ -171,6 +172,20 @@ listed, unless --all.
   -o <format>            text (default), json (groups, edges, every pair), csv (every pair), dot (Graphviz)
   --all                  list the pairs of groups where nothing gets through too
 `,
+  diff: `usage: ctb diff <A> <B> [--netpol-layout upstream|kubernetes] [--json]
+
+Every class of flows allowed in one environment and denied in the other, workload by workload (pods of one
+namespace with the same labels), with what decided on each side: one packet of each difference traced on both.
+A side is a scenario file (run to its end), file@N (the scenario run to its N-th step: two steps of one
+scenario are file@N and file@M), or a file of Kubernetes manifests (applied to two nodes, model r5). Each runs
+in a testbed of its own (simulated datapath, embedded cluster). Exit 0 when nothing differs, 1 when something
+does.
+
+  --netpol-layout <l>  the NetworkPolicy layout of both sides (default: each scenario's own, else upstream)
+  --json               the result as JSON
+
+Example: ctb diff scenarios/churn.yaml@1 scenarios/churn.yaml@2
+`,
   contrail: `usage: ctb contrail list <type> [-o json|yaml|name]
        ctb contrail get <type> <fq_name|uuid> [-o json|yaml]
 
@@ -251,6 +266,8 @@ export async function main(argv: string[]): Promise<number> {
         return await session.reach(rest);
       case "connectivity":
         return await session.connectivityMap(rest);
+      case "diff":
+        return await (await import("./diff-cmd")).diff(rest);
       case "contrail":
         return await session.contrail(rest);
       case "api":

@@ -15,6 +15,7 @@ import {
   formatPortSet,
   PORTED,
   type PortedProto,
+  type ProtoPorts,
 } from "../../fake-vrouter/datapath/port-space";
 import { clusterWorld, type MatrixContext } from "./matrix-check";
 import { kubernetesProtoPorts, portPieces, reachSet } from "./reach-set";
@@ -34,6 +35,8 @@ export interface ConnectivityEdge {
   allows: string;
   /** Kubernetes' NetworkPolicy answer, when it differs from `allows`. */
   kubernetes?: string;
+  /** Every pair of pods: what gets through as port intervals (from all source ports), for `ctb diff`. */
+  delivered?: ProtoPorts;
 }
 
 export interface ConnectivityMap {
@@ -95,7 +98,7 @@ export async function connectivity(tb: Testbed, opts: ConnectivityOptions = {}):
           `${d.proto} ${formatPortSet(d.ports)} ${d.ecmp ? "by ECMP member" : `from source ports ${formatPortSet(d.deliveredFrom)}`}`,
       );
       const allows = `${formatProtoPorts(set.delivered)}${partly.length ? ` (and ${partly.join(", ")})` : ""}`;
-      const edge: ConnectivityEdge = { from: podKey(src), to: podKey(dst), allows };
+      const edge: ConnectivityEdge = { from: podKey(src), to: podKey(dst), allows, delivered: set.delivered };
       if (opts.netpol) {
         const k = formatProtoPorts(kubernetesProtoPorts(world, src, dst, cuts));
         if (k !== allows) edge.kubernetes = k;
@@ -119,7 +122,8 @@ export async function connectivity(tb: Testbed, opts: ConnectivityOptions = {}):
   for (const g of groups)
     for (const h of groups) {
       const members: ConnectivityEdge[] = [];
-      for (const a of g.pods) for (const b of h.pods) if (a !== b) members.push(cell.get(`${a}>${b}`)!);
+      for (const a of g.pods)
+        for (const b of h.pods) if (a !== b) members.push(withoutSets(cell.get(`${a}>${b}`)!));
       if (members.length === 0) continue;
       const same = members.every(
         (m) => m.allows === members[0]!.allows && m.kubernetes === members[0]!.kubernetes,
@@ -134,6 +138,15 @@ export async function connectivity(tb: Testbed, opts: ConnectivityOptions = {}):
       else edges.push(...members);
     }
   return { groups, edges, pairs, evaluated, comparedWithKubernetes: opts.netpol !== undefined };
+}
+
+function withoutSets({ delivered: _, ...e }: ConnectivityEdge): ConnectivityEdge {
+  return e;
+}
+
+/** A pod's workload: namespace and labels (what NetworkPolicy sees), the unit `ctb diff` compares by. */
+export function workloadOf(p: KubeObject): string {
+  return workload(p);
 }
 
 export type ConnectivityFormat = "text" | "json" | "csv" | "dot";
