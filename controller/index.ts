@@ -35,7 +35,9 @@ import {
   unitKey,
   unitKeys,
 } from "./translate";
+import { type RbacSync, startRbacSync } from "./rbac-sync";
 import { BadRequest, VncClient } from "./vnc/client";
+import { type KeystoneCredentials, KeystoneClient } from "./vnc/keystone";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export interface Logger {
@@ -96,6 +98,11 @@ export interface ControllerOptions {
   statusPort?: number;
   /** Units reconciled in parallel (default 16). */
   concurrency?: number;
+  /**
+   * kube-manager's `[AUTH]` keystone user, when the config API checks tokens (aaa_mode cloud-admin or rbac):
+   * Kubernetes RBAC is then mapped to Contrail roles (rbac-sync.ts). Absent: no mapping (no-auth has no roles).
+   */
+  keystone?: KeystoneCredentials;
 }
 
 const WATCHED: ResourceName[] = [
@@ -171,7 +178,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     wake: () => pump(),
     holds: () => !started || resyncPending || resyncRunning,
   });
-  const isIdle = () => queue.isIdle();
+  let rbac: RbacSync | undefined;
+  const isIdle = () => queue.isIdle() && (rbac?.isIdle() ?? true);
 
   /** A deleted namespace's unit waits for the units of its pods and services still at work. */
   function deletionDeps(k: string): string[] {
@@ -409,9 +417,21 @@ export async function startController(opts: ControllerOptions): Promise<Controll
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+  if (opts.keystone)
+    rbac = await startRbacSync({
+      kube: opts.kube,
+      vnc,
+      keystone: new KeystoneClient(opts.keystone),
+      projectOf: (ns) => layout.project(ns),
+      warn: (m) => log.log("warn", m),
+    });
   enqueueAll();
   started = true;
-  log.log("info", "controller started", { model: cfg.model, cluster: cfg.clusterName, vnc: opts.vncUrl });
+  log.log("info", "controller started", {
+    model: cfg.model,
+    cluster: cfg.clusterName,
+    vnc: opts.vncUrl.replace(/\/\/[^@/]*@/, "//"),
+  });
   pump();
 
   const timer = setInterval(() => {
@@ -424,13 +444,20 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     statusUrl: server?.url,
     isIdle,
     status,
-    warnings: () => [...new Set([...lastWarnings.values()].flatMap((w) => w.split("\n")))],
+    warnings: () => [
+      ...new Set([...[...lastWarnings.values()].flatMap((w) => w.split("\n")), ...(rbac?.warnings() ?? [])]),
+    ],
     blocked: () => new Map(blockedExternally),
     retryBlocked: () => {
       for (const k of [...blockedExternally.keys(), ...leftOut]) queue.enqueue(k);
       pump();
     },
-    waitIdle: () => queue.waitIdle(),
+    waitIdle: async () => {
+      do {
+        await queue.waitIdle();
+        await rbac?.waitIdle();
+      } while (!isIdle());
+    },
     resync: async () => {
       resyncPending = true;
       pump();
@@ -439,6 +466,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     stop: async () => {
       stopped = true;
       clearInterval(timer);
+      rbac?.stop();
       for (const i of informers) i.stop();
       // let in-flight units finish their current call so no write is cut in half needlessly
       await queue.stop();

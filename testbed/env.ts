@@ -6,6 +6,7 @@
  *
  * Example: `const tb = await startTestbed(loadScenario(f), { datapath: "sim", cluster: { kind: "embedded" } })`.
  */
+import type { Identity } from "../fake-contrail-api/auth/identity";
 import { resolve } from "node:path";
 import { type KubeApi } from "../controller/kube/api";
 import { startController } from "../controller/index";
@@ -117,13 +118,20 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
   };
   try {
     const config = controllerConfigFor(scenario);
-    const api = await startApiServer({ port: 0, quiet: true });
+    const auth = scenario.auth && scenario.auth.aaaMode !== "no-auth" ? scenario.auth : undefined;
+    const api = await startApiServer({
+      port: 0,
+      quiet: true,
+      ...(auth ? { auth: { aaaMode: auth.aaaMode, identity: auth.identity } } : {}),
+    });
     closers.push(() => api.close());
-    const daemons = await startConfigDaemons({ apiUrl: api.url });
+    // with authentication on, the testbed's own components use the admin port, as upstream's use admin creds
+    const apiUrl = api.adminUrl ?? api.url;
+    const daemons = await startConfigDaemons({ apiUrl });
     closers.push(() => daemons.stop());
 
     checkAbort();
-    const cluster = await startCluster(opts.cluster, config, workDir, opts);
+    const cluster = await startCluster(opts.cluster, config, workDir, opts, auth !== undefined);
     closers.push(() => cluster.close());
     const kube = cluster.kube;
     checkAbort();
@@ -131,14 +139,15 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     // statusPort 0: /metrics and /status on a free 127.0.0.1 port, in every mode
     const controller = await startController({
       kube,
-      vncUrl: api.url,
+      vncUrl: apiUrl,
       config,
       log: quietLogger(log),
       statusPort: 0,
+      ...(auth ? { keystone: keystoneAdmin(auth.identity, api.keystoneUrl!) } : {}),
     });
     closers.push(() => controller.stop());
     const gateway = gatewayFor(scenario);
-    const agents = await startAgents({ apiUrl: api.url, ...(gateway ? { gateway } : {}) });
+    const agents = await startAgents({ apiUrl, ...(gateway ? { gateway } : {}) });
     closers.push(() => agents.stop());
 
     const metrics: Record<string, string> = { "config-api": api.metricsUrl };
@@ -278,7 +287,23 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
 
     return {
       kube,
-      vncUrl: api.url,
+      vncUrl: apiUrl,
+      userEndpoint: async (user, project) => {
+        const base = api.url;
+        // no-auth: nobody is asked for a token
+        if (!auth || !api.keystone) return { base, headers: {} as Record<string, string> };
+        const u = auth.identity.users.get(user);
+        if (!u) throw new Error(`as: no user "${user}" in the scenario's auth.users`);
+        // the project asked for when the user holds a role there, else one they do (or none: unscoped)
+        const scope =
+          project !== undefined && api.keystone.rolesOf(user, project).length
+            ? project
+            : api.keystone.projectsOf(user)[0];
+        return {
+          base,
+          headers: { "x-auth-token": await keystoneToken(api.keystoneUrl!, user, u.password, scope) },
+        };
+      },
       datapath: opts.datapath,
       // netns: the CoreDNS pods' servers answer from the cluster as it settled (CoreDNS watches the API)
       settle: dp.setDnsZone
@@ -323,6 +348,34 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     await close();
     throw e;
   }
+}
+
+/** kube-manager's `[AUTH]` user: the identity's first user holding the admin role, on that project. */
+function keystoneAdmin(identity: Identity, url: string) {
+  for (const u of identity.users.values())
+    for (const [project, roles] of u.roles)
+      if (roles.includes("admin")) return { url, user: u.name, password: u.password, project };
+  throw new Error("auth.users: no user holds the admin role"); // the scenario loader refuses such a file first
+}
+
+/** A keystone v3 password login, as any client makes it: the token id from X-Subject-Token. */
+async function keystoneToken(url: string, user: string, password: string, project?: string): Promise<string> {
+  const res = await fetch(`${url}/v3/auth/tokens`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ["password"],
+          password: { user: { name: user, domain: { id: "default" }, password } },
+        },
+        ...(project ? { scope: { project: { name: project, domain: { id: "default" } } } } : {}),
+      },
+    }),
+  });
+  if (res.status !== 201)
+    throw new Error(`keystone refused ${user}'s login: ${res.status} ${await res.text()}`);
+  return res.headers.get("x-subject-token")!;
 }
 
 /** The datapath half of a testbed: how pods get their network, and how probes travel. */
@@ -466,12 +519,15 @@ async function startCluster(
   config: ControllerConfig,
   workDir: string,
   o: Pick<EnvOptions, "stateDir" | "signal">,
+  rbac = false,
 ): Promise<ClusterHandle> {
   if (choice.kind === "embedded") {
     const cluster = createEmbeddedCluster({
       serviceSubnet: config.serviceSubnets[0],
       podSubnet: config.podSubnets[0],
     });
+    // a scenario with users gets the stock ClusterRoles (cluster-admin, admin, edit, view) a real cluster has
+    if (rbac) cluster.installBootstrapPolicy();
     return {
       kube: cluster,
       quiet: () => cluster.waitQuiet(),

@@ -65,6 +65,34 @@ export const RESOURCES = {
   deployments: { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true },
   replicasets: { group: "apps", version: "v1", kind: "ReplicaSet", plural: "replicasets", namespaced: true },
   leases: { group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases", namespaced: true },
+  roles: {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "Role",
+    plural: "roles",
+    namespaced: true,
+  },
+  rolebindings: {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "RoleBinding",
+    plural: "rolebindings",
+    namespaced: true,
+  },
+  clusterroles: {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "ClusterRole",
+    plural: "clusterroles",
+    namespaced: false,
+  },
+  clusterrolebindings: {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "ClusterRoleBinding",
+    plural: "clusterrolebindings",
+    namespaced: false,
+  },
 } as const satisfies Record<string, ResourceInfo>;
 
 export type ResourceName = keyof typeof RESOURCES;
@@ -177,4 +205,9 @@ export interface KubeApi {
     namespace?: string,
     opts?: { gracePeriodSeconds?: number },
   ): Promise<void>;
+  /**
+   * The same API acting as another user (kubectl's `--as`/`--as-group`: Impersonate-User and Impersonate-Group
+   * headers on a real server; the embedded cluster authorises it with its own RBAC). Absent: not supported.
+   */
+  impersonate?(user: { name: string; groups?: string[] }): KubeApi;
 }

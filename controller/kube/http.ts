@@ -35,7 +35,11 @@ const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
 export class HttpKubeApi implements KubeApi {
   private readonly server: URL;
 
-  constructor(private readonly kc: KubeConfig) {
+  constructor(
+    private readonly kc: KubeConfig,
+    /** Impersonate-User / Impersonate-Group headers (kubectl --as/--as-group), when acting as another user. */
+    private readonly as?: { name: string; groups?: string[] },
+  ) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error("kubeconfig: no current cluster (set current-context)");
     this.server = new URL(cluster.server);
@@ -45,6 +49,11 @@ export class HttpKubeApi implements KubeApi {
     const kc = new KubeConfig();
     kc.loadFromFile(path);
     return new HttpKubeApi(kc);
+  }
+
+  /** The same server, every request made as `user` (the kubeconfig's user must be allowed to impersonate). */
+  impersonate(user: { name: string; groups?: string[] }): HttpKubeApi {
+    return new HttpKubeApi(this.kc, user);
   }
 
   /** `/api/v1/namespaces/ns/pods[/name][/sub]` for a resource. */
@@ -215,8 +224,15 @@ export class HttpKubeApi implements KubeApi {
       hostname: this.server.hostname,
       port: this.server.port || (this.server.protocol === "https:" ? 443 : 80),
       path: `${this.server.pathname.replace(/\/$/, "")}${path}`,
-      headers: { accept: "application/json", ...(contentType ? { "content-type": contentType } : {}) },
+      headers: {
+        accept: "application/json",
+        ...(contentType ? { "content-type": contentType } : {}),
+        ...(this.as ? { "impersonate-user": this.as.name } : {}),
+      },
     };
+    // one header per group, as kubectl sends them
+    if (this.as?.groups?.length)
+      (opts.headers as Record<string, string | string[]>)["impersonate-group"] = this.as.groups;
     await this.kc.applyToHTTPSOptions(opts);
     return this.server.protocol === "https:" ? https.request(opts) : http.request(opts);
   }

@@ -198,7 +198,10 @@ export class VncClient {
     this.backoffMs = opts.backoffMs ?? 50;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.onCall = opts.onCall;
-    this.headers = opts.headers ?? {};
+    this.headers = { ...opts.headers };
+    // `http://user:password@host:port`: the API's admin port (Basic auth, as upstream's LocalAuth wants it)
+    if (this.url.username)
+      this.headers.authorization ??= `Basic ${Buffer.from(`${decodeURIComponent(this.url.username)}:${decodeURIComponent(this.url.password)}`).toString("base64")}`;
   }
 
   /** Close idle keep-alive connections. */

@@ -148,6 +148,11 @@ export class Keystone {
     return [...new Set([...base.filter((r) => !revoked.has(r)), ...(this.grants.get(key) ?? [])])];
   }
 
+  /** The projects `user` holds a role on now, by name. */
+  projectsOf(user: string): string[] {
+    return [...this.projectNames()].filter((p) => this.rolesOf(user, p).length > 0).sort();
+  }
+
   grant(user: string, project: string, role: string): void {
     const key = `${user}\0${project}`;
     this.revokedGrants.get(key)?.delete(role);

@@ -9,6 +9,7 @@
  *
  * Example: `ctb up scenarios/section-9.yaml && ctb get pods -A -o wide && ctb down`.
  */
+import { vncEndpoint } from "../../fake-contrail-api/auth/client";
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import {
@@ -1115,11 +1116,12 @@ export async function contrail(args: string[]): Promise<number> {
     throw new UsageError(`list takes one type (got ${positionals.slice(1).join(" ")})`);
   if (op === "get" && (!ident || extra.length))
     throw new UsageError("get takes a type and one fq_name (a:b:c) or uuid");
-  const base = (values.api ?? requireSession().vncUrl).replace(/\/$/, "");
+  // a session with authentication on records the admin port's URL: its credentials go in a header
+  const { base, headers: auth } = vncEndpoint(values.api ?? requireSession().vncUrl);
   const call = async (path: string, body?: unknown) => {
     const res = await fetch(`${base}${path}`, {
       method: body === undefined ? "GET" : "POST",
-      headers: body === undefined ? undefined : { "content-type": "application/json" },
+      headers: { ...auth, ...(body === undefined ? {} : { "content-type": "application/json" }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     }).catch((e: Error) => {
       throw new CommandError(

@@ -29,7 +29,18 @@ import { fillTemplates } from "./templates";
 import type { HttpResult, ProbeResult, Testbed } from "./testbed";
 import { kubernetesIngressBackend } from "../oracle/ingress";
 import { clusterDnsAddress } from "../../cluster-dns/cluster";
-import { applyVncOps, describeOwner, fillRunTemplates, fqGlobMatch, ownedBy, refMismatches } from "./vnc";
+import {
+  adminEndpoint,
+  applyVncOps,
+  describeOwner,
+  describeVncOp,
+  fillRunTemplates,
+  fqGlobMatch,
+  ownedBy,
+  refMismatches,
+  runVncOp,
+  VncHttpError,
+} from "./vnc";
 
 export type Verdict = "pass" | "fail" | "error";
 
@@ -94,6 +105,7 @@ const EXPECTATION_KINDS: ReadonlySet<Step["kind"]> = new Set([
   "matrix",
   "contrail",
   "vrouter",
+  "get",
 ]);
 
 /** The report of a file that could not be loaded: one error, so a batch still reports every other file. */
@@ -159,7 +171,7 @@ export async function runScenario(
     stepStarted = Date.now();
     emit({ type: "step", step });
     try {
-      await runStep(step, tb, {
+      await runStep(step, step.as ? actingAs(tb, step.as) : tb, {
         record: (r) => record(step, r),
         output: (text) => emit({ type: "output", step, text }),
         progress: (done, total) => emit({ type: "progress", step, done, total }),
@@ -176,7 +188,10 @@ export async function runScenario(
       emit({ type: "warning", step, text });
     }
   }
-  if (!opts.allowNoExpectations && !scenario.steps.some((s) => EXPECTATION_KINDS.has(s.kind))) {
+  if (
+    !opts.allowNoExpectations &&
+    !scenario.steps.some((s) => EXPECTATION_KINDS.has(s.kind) || s.outcome !== undefined)
+  ) {
     const last = scenario.steps.at(-1);
     const result: CheckResult = {
       step: scenario.steps.length,
@@ -215,6 +230,7 @@ interface StepIO {
 }
 
 async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
+  if (step.outcome !== undefined && step.kind !== "get") return expectOutcome(step, tb, io);
   switch (step.kind) {
     case "apply":
       for (const m of step.manifests) await applyManifest(tb, await fillTemplates(tb, m));
@@ -328,6 +344,12 @@ async function runStep(step: Step, tb: Testbed, io: StepIO): Promise<void> {
       await settled(tb);
       for (const r of await checkVrouterRows(tb, step)) io.record(r);
       return;
+    case "get":
+      await settled(tb);
+      await judged(tb, step, io, [
+        { name: kubeGetName(step.target), line: step.line, run: () => kubeGet(tb, step.target) },
+      ]);
+      return;
   }
 }
 
@@ -376,6 +398,141 @@ async function checkVrouterRows(tb: Testbed, step: Extract<Step, { kind: "vroute
     });
   }
   return results;
+}
+
+// ---- acting as a user ---------------------------------------------------------------------------------------
+
+/**
+ * The testbed as a step's user sees it: Kubernetes requests impersonate them (kubectl --as), config API
+ * requests carry their token (runner/vnc.ts reads `actor`).
+ */
+function actingAs(tb: Testbed, actor: { user: string; project?: string }): Testbed {
+  const kube = tb.kube.impersonate?.({ name: actor.user });
+  if (!kube) throw new Error(`as: ${actor.user}: this cluster backend cannot act as another user`);
+  return Object.assign(Object.create(tb) as Testbed, { kube, actor });
+}
+
+/** A request a user may be refused: its check's name, the entry's line, and the request itself. */
+interface Attempt {
+  name: string;
+  line: number;
+  run: () => Promise<unknown>;
+}
+
+/** Refused as a user would be: Kubernetes 403 Forbidden, config API 401 (no usable token) or 403. */
+function refusal(e: unknown): string | undefined {
+  if (e instanceof KubeApiError && e.status === 403) return `Error from server (Forbidden): ${e.message}`;
+  // 401 only as keystonemiddleware or vnc_rbac word it (no usable token, no role): not the admin port's
+  if (
+    e instanceof VncHttpError &&
+    (e.status === 403 || (e.status === 401 && /requires authentication|roles empty/.test(e.message)))
+  )
+    return e.message;
+  const cause = (e as { cause?: unknown })?.cause;
+  return cause ? refusal(cause) : undefined;
+}
+
+/** Each attempt is a check: it must be refused (`expect: forbidden`) or go through (`allowed`, get's default). */
+async function judged(tb: Testbed, step: Step, io: StepIO, attempts: Attempt[]): Promise<void> {
+  const forbidden = step.outcome === "forbidden";
+  const who = tb.actor ? `as ${tb.actor.user}: ` : "";
+  for (const a of attempts) {
+    try {
+      const out = await within(`the API server for ${a.name}`, a.run());
+      io.record({
+        line: a.line,
+        name: `${who}${a.name} ${forbidden ? "refused" : "allowed"}`,
+        verdict: forbidden ? "fail" : "pass",
+        detail: forbidden ? "it was allowed" : typeof out === "string" ? out : undefined,
+      });
+    } catch (e) {
+      const why = refusal(e);
+      io.record({
+        line: a.line,
+        name: `${who}${a.name} ${forbidden ? "refused" : "allowed"}`,
+        verdict: why ? (forbidden ? "pass" : "fail") : "error",
+        detail: why ?? errorText(e),
+      });
+    }
+  }
+}
+
+/** `expect:` on a step that changes something: each of its requests is one judged attempt. */
+async function expectOutcome(step: Step, tb: Testbed, io: StepIO): Promise<void> {
+  await settled(tb);
+  const attempts: Attempt[] = [];
+  switch (step.kind) {
+    case "apply":
+      for (const m of step.manifests)
+        attempts.push({
+          name: `apply ${m.kind} ${m.metadata.namespace ? `${m.metadata.namespace}/` : ""}${m.metadata.name}`,
+          line: step.line,
+          run: async () => applyManifest(tb, await fillTemplates(tb, m)),
+        });
+      break;
+    case "delete":
+      for (const key of step.objects) {
+        const { resource, namespace } = locate(key);
+        attempts.push({
+          name: `delete ${key.kind} ${namespace ? `${namespace}/` : ""}${key.name}`,
+          line: step.line,
+          run: () => tb.kube.delete(resource, key.name, namespace),
+        });
+      }
+      break;
+    case "patch":
+    case "label":
+    case "annotate": {
+      const { resource, namespace } = locate(step.target);
+      const patch =
+        step.kind === "patch"
+          ? step.patch
+          : { metadata: { [step.kind === "label" ? "labels" : "annotations"]: step.set } };
+      attempts.push({
+        name: `${step.kind} ${step.target.kind} ${namespace ? `${namespace}/` : ""}${step.target.name}`,
+        line: step.line,
+        run: () =>
+          tb.kube.patch(
+            resource,
+            step.target.name,
+            namespace,
+            patch,
+            step.kind === "patch" ? step.patchType : "merge",
+          ),
+      });
+      break;
+    }
+    case "vnc":
+      for (const op of step.ops)
+        attempts.push({ name: describeVncOp(op), line: op.line, run: () => runVncOp(tb, op) });
+      break;
+    default:
+      throw new Error(`expect: does not go with a ${step.kind} step`);
+  }
+  await judged(tb, step, io, attempts);
+  await settled(tb);
+}
+
+function kubeGetName(t: { kind: string; namespace?: string; name?: string }): string {
+  return `get ${t.kind} ${t.name ? `${t.namespace ? `${t.namespace}/` : ""}${t.name}` : `(list${t.namespace ? ` in ${t.namespace}` : ""})`}`;
+}
+
+async function kubeGet(
+  tb: Testbed,
+  t: { kind: string; apiVersion?: string; namespace?: string; name?: string },
+) {
+  const { resource, namespace } = locate({
+    kind: t.kind,
+    apiVersion: t.apiVersion,
+    name: t.name ?? "",
+    namespace: t.namespace,
+  });
+  if (t.name) {
+    await tb.kube.get(resource, t.name, namespace);
+    return undefined;
+  }
+  const { items } = await tb.kube.list(resource, t.namespace ? { namespace } : {});
+  return `${items.length} ${t.kind}${items.length === 1 ? "" : "s"}: ${items.map((o) => o.metadata.name).join(", ") || "none"}`;
 }
 
 /** Backstop for every wait of a step (the settle barrier has its own, shorter limit): $CTB_WAIT_TIMEOUT_MS, default 5 min. */
@@ -444,7 +601,7 @@ async function applyManifest(tb: Testbed, m: KubeObject): Promise<void> {
   } catch (e) {
     // kubectl's words: `Error from server (BadRequest): error when creating ...: <the server's message>`
     if (e instanceof KubeApiError)
-      throw new Error(`apply ${what}: Error from server (${e.reason}): ${e.message}`);
+      throw new Error(`apply ${what}: Error from server (${e.reason}): ${e.message}`, { cause: e });
     throw e;
   }
 }
@@ -1097,7 +1254,8 @@ function connectOutput(from: string, dst: Target, proto: string, r: ProbeResult)
 // ---- contrail objects ------------------------------------------------------------------------------------
 
 async function listContrail(tb: Testbed, type: string): Promise<Record<string, any>[]> {
-  const res = await fetch(`${tb.vncUrl}/${type}s?detail=true`);
+  const ep = adminEndpoint(tb);
+  const res = await fetch(`${ep.base}/${type}s?detail=true`, { headers: ep.headers });
   if (!res.ok) throw new Error(`config API: GET /${type}s → ${res.status} ${await res.text()}`);
   const body = (await res.json()) as Record<string, { [t: string]: Record<string, any> }[]>;
   return (body[`${type}s`] ?? []).map((w) => w[type]!);

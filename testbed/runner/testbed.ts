@@ -112,7 +112,16 @@ export interface FirewallDecision {
 
 export interface Testbed {
   readonly kube: KubeApi;
+  /** The config API; it may carry the admin port's credentials (fake-contrail-api/auth/client.ts reads them). */
   readonly vncUrl: string;
+  /**
+   * How a user reaches the config API (the scenario's `auth:`): its public address (not the admin port the
+   * testbed itself uses) and, with authentication on, their keystone token — scoped to `project` when they
+   * hold a role there, else to the first project they do.
+   */
+  userEndpoint?(user: string, project?: string): Promise<{ base: string; headers: Record<string, string> }>;
+  /** Set by the runner while a step with `as:` runs: the user its requests are made as. */
+  readonly actor?: { user: string; project?: string };
   readonly datapath: "sim" | "netns";
   /** Wait until every component has processed every change (the settle barrier of docs/architecture.md). */
   settle(): Promise<void>;

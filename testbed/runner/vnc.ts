@@ -8,6 +8,7 @@
  */
 import type { KubeObject } from "../../controller/kube/api";
 import type { OwnerRef, VncOp } from "../scenario/types";
+import { vncEndpoint } from "../../fake-contrail-api/auth/client";
 import { fillTemplates } from "./templates";
 import type { Testbed } from "./testbed";
 
@@ -18,35 +19,54 @@ export interface VncFailure {
 }
 
 /** A config API answer other than 2xx: its status and plain-text message, as the step's error. */
-class VncHttpError extends Error {}
+export class VncHttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 type Json = Record<string, unknown>;
 
-async function call(base: string, method: string, path: string, body?: unknown): Promise<Json> {
-  const res = await fetch(`${base}${path}`, {
+/** Where requests go and what they carry: the admin port's Basic credentials, or a user's X-Auth-Token. */
+export interface VncEndpoint {
+  base: string;
+  headers: Record<string, string>;
+}
+
+/** The testbed's own (admin) access to the config API. */
+export const adminEndpoint = (tb: Testbed): VncEndpoint => vncEndpoint(tb.vncUrl);
+
+async function call(ep: VncEndpoint, method: string, path: string, body?: unknown): Promise<Json> {
+  const res = await fetch(`${ep.base}${path}`, {
     method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
+    headers: { ...ep.headers, ...(body === undefined ? {} : { "content-type": "application/json" }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
   if (!res.ok)
-    throw new VncHttpError(`config API: ${method} ${path} → ${res.status} ${res.statusText}: ${text.trim()}`);
+    throw new VncHttpError(
+      res.status,
+      `config API: ${method} ${path} → ${res.status} ${res.statusText}: ${text.trim()}`,
+    );
   return text ? (JSON.parse(text) as Json) : {};
 }
 
-async function uuidOf(base: string, type: string, fq: string[], what: string): Promise<string> {
+async function uuidOf(ep: VncEndpoint, type: string, fq: string[], what: string): Promise<string> {
   try {
-    return (await call(base, "POST", "/fqname-to-id", { type, fq_name: fq })).uuid as string;
+    return (await call(ep, "POST", "/fqname-to-id", { type, fq_name: fq })).uuid as string;
   } catch (e) {
-    if (e instanceof VncHttpError && / → 404 /.test(e.message))
-      throw new VncHttpError(`${what}: no ${type} ${fq.join(":")} (${e.message})`);
+    if (e instanceof VncHttpError && e.status === 404)
+      throw new VncHttpError(404, `${what}: no ${type} ${fq.join(":")} (${e.message})`);
     throw e;
   }
 }
 
 /** What `vnc` entry `op` does, in one line: `vnc create virtual-network default-domain:admin:public`. */
 export function describeVncOp(op: VncOp): string {
-  return `vnc ${op.op} ${op.type} ${op.fqName.join(":")}`;
+  return `vnc ${op.op} ${op.type} ${op.of ? `of ${describeOwner(op.of)}` : op.fqName.join(":")}`;
 }
 
 const LB_TEMPLATE = /\$\{lb:([^/}\s]+)\/([^}\s]+)\}/g;
@@ -91,7 +111,7 @@ const CLUSTER_IP_TEMPLATE = /\$\{clusterip:([^/}]+)\/([^}]+)\}/g;
 const POOL_TEMPLATE = /\$\{pool:([^/}\s]+)\/([^:}\s]+):(\d+)\}/g;
 
 async function fillPoolTemplates<T>(tb: Testbed, value: T): Promise<T> {
-  const base = tb.vncUrl;
+  const base = adminEndpoint(tb);
   let text = JSON.stringify(value);
   if (!text.includes("${pool:")) return value;
   type Obj = { uuid: string; fq_name: string[]; [k: string]: unknown };
@@ -135,46 +155,94 @@ async function fillPoolTemplates<T>(tb: Testbed, value: T): Promise<T> {
 /** Applies the entries in order; the first one refused stops the step and is returned. */
 export async function applyVncOps(tb: Testbed, ops: VncOp[]): Promise<VncFailure | undefined> {
   for (const op of ops) {
-    const name = describeVncOp(op);
     try {
-      const filled = await fillRunTemplates(tb, await fillPoolTemplates(tb, op));
-      await applyVncOp(tb.vncUrl, {
-        ...filled,
-        fqName: filled.fqName.flatMap((e) => e.split(":")),
-        refs: Object.fromEntries(
-          Object.entries(filled.refs).map(([t, rs]) => [
-            t,
-            rs.map((r) => ({ ...r, to: r.to.flatMap((e) => e.split(":")) })),
-          ]),
-        ),
-      });
+      await runVncOp(tb, op);
     } catch (e) {
-      return { line: op.line, name, detail: e instanceof Error ? e.message : String(e) };
+      return { line: op.line, name: describeVncOp(op), detail: e instanceof Error ? e.message : String(e) };
     }
   }
   return undefined;
 }
 
-async function applyVncOp(base: string, op: VncOp): Promise<void> {
+/**
+ * Sends one entry: as the testbed (admin) or, in a step with `as:`, as that user with a keystone token scoped
+ * to the project of the object it touches (or the step's project). Names are resolved as the admin, so a refusal
+ * is the request's own (a read's 403), not the name look-up's. Throws VncHttpError on a refusal.
+ */
+export async function runVncOp(tb: Testbed, written: VncOp): Promise<void> {
+  const filled = await fillRunTemplates(tb, await fillPoolTemplates(tb, written));
+  const op: VncOp = {
+    ...filled,
+    fqName: filled.fqName.flatMap((e) => e.split(":")),
+    refs: Object.fromEntries(
+      Object.entries(filled.refs).map(([t, rs]) => [
+        t,
+        rs.map((r) => ({ ...r, to: r.to.flatMap((e) => e.split(":")) })),
+      ]),
+    ),
+  };
+  const admin = adminEndpoint(tb);
+  const target = op.op === "create" ? undefined : await locate(tb, admin, op);
+  const fq = target?.fq_name ?? op.fqName;
+  const ep = await actingEndpoint(tb, admin, fq);
   const body: Record<string, unknown> = { ...op.fields };
-  for (const [target, refs] of Object.entries(op.refs)) {
-    body[`${target.replace(/-/g, "_")}_refs`] = await Promise.all(
+  for (const [t, refs] of Object.entries(op.refs)) {
+    body[`${t.replace(/-/g, "_")}_refs`] = await Promise.all(
       refs.map(async (r) => ({
         to: r.to,
-        uuid: await uuidOf(base, target, r.to, "ref"),
+        uuid: await uuidOf(admin, t, r.to, "ref"),
         ...(r.attr !== undefined ? { attr: r.attr } : {}),
       })),
     );
   }
   if (op.op === "create") {
-    await call(base, "POST", `/${op.type}s`, {
+    await call(ep, "POST", `/${op.type}s`, {
       [op.type]: { ...body, fq_name: op.fqName, ...(op.parentType ? { parent_type: op.parentType } : {}) },
     });
     return;
   }
-  const uuid = await uuidOf(base, op.type, op.fqName, op.op);
-  if (op.op === "update") await call(base, "PUT", `/${op.type}/${uuid}`, { [op.type]: body });
-  else await call(base, "DELETE", `/${op.type}/${uuid}`);
+  const uuid = target!.uuid;
+  if (op.op === "read") await call(ep, "GET", `/${op.type}/${uuid}`);
+  else if (op.op === "update") await call(ep, "PUT", `/${op.type}/${uuid}`, { [op.type]: body });
+  else await call(ep, "DELETE", `/${op.type}/${uuid}`);
+}
+
+/** The object an entry names (by fq_name, or as the one made for a Kubernetes object), looked up as the admin. */
+async function locate(
+  tb: Testbed,
+  admin: VncEndpoint,
+  op: VncOp,
+): Promise<{ uuid: string; fq_name: string[] }> {
+  if (!op.of) return { uuid: await uuidOf(admin, op.type, op.fqName, op.op), fq_name: op.fqName };
+  const of = op.of;
+  const uid =
+    of.kind === "Pod" || of.kind === "Service"
+      ? (
+          await tb.kube
+            .get(of.kind === "Pod" ? "pods" : "services", of.name, of.namespace)
+            .catch(() => undefined)
+        )?.metadata.uid
+      : undefined;
+  const all = ((await call(admin, "GET", `/${op.type}s?detail=true`))[`${op.type}s`] ?? []) as Record<
+    string,
+    Json
+  >[];
+  const found = all.map((w) => w[op.type]!).filter((o) => ownedBy(o, of, uid));
+  if (found.length !== 1)
+    throw new VncHttpError(
+      404,
+      `${describeVncOp(op)}: ${found.length === 0 ? "no" : `${found.length}`} ${op.type} made for ${describeOwner(of)}${found.length ? " (name it by fqName)" : ""}`,
+    );
+  return { uuid: found[0]!.uuid as string, fq_name: found[0]!.fq_name as string[] };
+}
+
+/** The step's user's endpoint: their token, scoped to the project `fq` lies in (or the step's own project). */
+async function actingEndpoint(tb: Testbed, admin: VncEndpoint, fq: string[]): Promise<VncEndpoint> {
+  if (!tb.actor) return admin;
+  const project = tb.actor.project ?? (fq[0] === "default-domain" && fq.length > 2 ? fq[1] : undefined);
+  if (!tb.userEndpoint)
+    throw new Error(`as: ${tb.actor.user}: this testbed has no users (the scenario needs auth:)`);
+  return tb.userEndpoint(tb.actor.user, project);
 }
 
 // ---- reading the graph -----------------------------------------------------------------------------------

@@ -28,7 +28,10 @@ import {
   ScenarioError,
   type Step,
   type StepBody,
+  type Actor,
+  type ScenarioAuth,
 } from "./types";
+import { parseIdentity } from "../../fake-contrail-api/auth/identity";
 
 const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const validate = ajv.compile(schema);
@@ -49,7 +52,11 @@ const ACTIONS = [
   "contrail",
   "pods",
   "show",
+  "get",
 ];
+
+/** Steps that send requests a user could be refused: the ones `as:` and `expect:` go with. */
+const ACTING = new Set(["apply", "delete", "patch", "label", "annotate", "vnc", "get"]);
 
 export function loadScenario(file: string): Scenario {
   let text: string;
@@ -104,12 +111,13 @@ export function parseScenario(text: string, file: string): Scenario {
   const externalNames = new Set(externalHosts.map((h) => h.name));
   /** Pods and workloads applied so far: "<ns>/<name>" → whether a container declares a readiness probe. */
   const declared: Declared = new Map();
+  const auth = authOf(raw, file, nodeLine);
   const steps: Step[] = (raw.steps as Record<string, any>[]).map((s, index) => {
     const line = nodeLine(["steps", index]);
     const fail = (problem: string, sub: (string | number)[] = []): never => {
       throw new ScenarioError(file, sub.length ? nodeLine(["steps", index, ...sub]) : line, problem);
     };
-    const actions = Object.keys(s).filter((k) => k !== "title");
+    const actions = Object.keys(s).filter((k) => k !== "title" && k !== "as" && k !== "expect");
     if (actions.length !== 1) {
       fail(
         actions.length === 0
@@ -135,7 +143,8 @@ export function parseScenario(text: string, file: string): Scenario {
           "node",
         ]);
     }
-    return { ...body, title: s.title, line, index } as Step;
+    const who = actorOf(s, body.kind, auth, fail);
+    return { ...body, title: s.title, line, index, ...who } as Step;
   });
 
   return {
@@ -154,6 +163,7 @@ export function parseScenario(text: string, file: string): Scenario {
     ...(gateway ? { gateway } : {}),
     externalHosts,
     captureDir: raw.capture ? resolve(base, raw.capture.dir) : undefined,
+    ...(auth ? { auth } : {}),
     steps,
   };
 }
@@ -323,6 +333,11 @@ function normaliseStep(
       return { kind: "show", show: v === "pods" ? { pods: {} } : v };
     case "vrouter":
       return vrouterStep(v, fail, lineAt);
+    case "get":
+      return {
+        kind: "get",
+        target: { kind: v.kind, apiVersion: v.apiVersion, namespace: v.namespace, name: v.name },
+      };
     default:
       return fail(`unknown action ${action}`);
   }
@@ -392,6 +407,58 @@ export function shellWords(text: string): string[] | string {
   }
   if (word !== undefined) words.push(word);
   return words;
+}
+
+/** The `auth:` block: aaa_mode and the keystone users, checked as an identity file is (at their lines). */
+function authOf(
+  raw: Record<string, any>,
+  file: string,
+  nodeLine: (path: (string | number)[]) => number,
+): ScenarioAuth | undefined {
+  if (!raw.auth) return undefined;
+  const identity = parseIdentity({ users: raw.auth.users }, (problem, path) => {
+    throw new ScenarioError(file, nodeLine(["auth", ...path]), `auth: ${problem}`);
+  });
+  const aaaMode = raw.auth.aaaMode ?? "rbac";
+  if (
+    aaaMode !== "no-auth" &&
+    ![...identity.users.values()].some((u) => [...u.roles.values()].some((r) => r.includes("admin")))
+  )
+    throw new ScenarioError(
+      file,
+      nodeLine(["auth", "users"]),
+      "auth.users: no user holds the admin role on any project; the testbed's own components (controller, config daemons, agents) act as that user (upstream's admin_user)",
+    );
+  return { aaaMode, identity };
+}
+
+/** A step's `as:` and `expect:`, checked against the steps they go with and the scenario's users. */
+function actorOf(
+  s: Record<string, any>,
+  kind: string,
+  auth: ScenarioAuth | undefined,
+  fail: Fail,
+): { as?: Actor; outcome?: "allowed" | "forbidden" } {
+  const out: { as?: Actor; outcome?: "allowed" | "forbidden" } = {};
+  if (s.expect !== undefined) {
+    if (!ACTING.has(kind)) fail(`expect: goes with ${[...ACTING].join(", ")} steps, not ${kind}`, ["expect"]);
+    out.outcome = s.expect;
+  }
+  if (s.as === undefined) return out;
+  if (!ACTING.has(kind)) fail(`as: goes with ${[...ACTING].join(", ")} steps, not ${kind}`, ["as"]);
+  const actor: Actor = typeof s.as === "string" ? { user: s.as } : { user: s.as.user, project: s.as.project };
+  if (!auth)
+    fail(
+      `as: ${actor.user}: the scenario has no auth: block with users to act as (auth: {aaaMode: rbac, users: {...}})`,
+      ["as"],
+    );
+  if (!auth!.identity.users.has(actor.user))
+    fail(
+      `as: no user "${actor.user}" in auth.users (users: ${[...auth!.identity.users.keys()].join(", ")})`,
+      ["as"],
+    );
+  out.as = actor;
+  return out;
 }
 
 function objectKey(v: any): ObjectKey {

@@ -6,6 +6,7 @@
  */
 import type { ProtoPorts } from "../../fake-vrouter/datapath/port-space";
 import type { KubeObject } from "../../controller/kube/api";
+import type { Identity } from "../../fake-contrail-api/auth/identity";
 
 export type Proto = "icmp" | "tcp" | "udp" | "sctp";
 
@@ -142,11 +143,14 @@ export interface VncRef {
   attr?: unknown;
 }
 
-/** One change of a `vnc` step, sent to the config API as a client would (POST, PUT or DELETE). */
+/** One entry of a `vnc` step, sent to the config API as a client would (POST, GET, PUT or DELETE). */
 export interface VncOp {
-  op: "create" | "update" | "delete";
+  op: "create" | "read" | "update" | "delete";
   type: string;
+  /** Empty when `of` names the object instead. */
   fqName: string[];
+  /** read/update/delete: the object made for this Kubernetes object (found as the admin, then used as the step's user). */
+  of?: OwnerRef;
   /** create only: the parent's type (given, or the type's only possible parent). */
   parentType?: string;
   /** Properties, as the API names them (`router_external`, `virtual_network_properties`). */
@@ -219,9 +223,31 @@ export type StepBody =
   | { kind: "contrail"; expectations: ContrailExpectation[] }
   | { kind: "vnc"; ops: VncOp[] }
   | { kind: "pods"; expectations: PodExpectation[] }
-  | { kind: "show"; show: ShowSpec };
+  | { kind: "show"; show: ShowSpec }
+  /** A Kubernetes read: get one object (with name) or list a kind (in a namespace). */
+  | { kind: "get"; target: { kind: string; apiVersion?: string; namespace?: string; name?: string } };
 
-export type Step = StepBody & { title?: string; line: number; index: number };
+/** Who a step acts as (`as:`): a user of the scenario's `auth.users`, optionally scoped to a project. */
+export interface Actor {
+  user: string;
+  /** The keystone project a VNC token is scoped to (default: the project of the object each entry touches). */
+  project?: string;
+}
+
+export type Step = StepBody & {
+  title?: string;
+  line: number;
+  index: number;
+  as?: Actor;
+  /** The step's `expect:` — `forbidden`: every request of the step must be refused (Kubernetes 403, config API 401/403). */
+  outcome?: "allowed" | "forbidden";
+};
+
+/** The scenario's `auth:` block: the config API's aaa_mode and the keystone users (see fake-contrail-api/auth). */
+export interface ScenarioAuth {
+  aaaMode: "no-auth" | "cloud-admin" | "rbac";
+  identity: Identity;
+}
 
 export interface Scenario {
   file: string;
@@ -235,6 +261,8 @@ export interface Scenario {
   externalHosts: ExternalHostSpec[];
   /** `capture: {dir}`: where runs write pcap files (absolute; resolved against the scenario file). */
   captureDir?: string;
+  /** Present when the scenario turns authentication on. */
+  auth?: ScenarioAuth;
   steps: Step[];
 }
 

@@ -15,7 +15,7 @@ import type { OwnerRef, VncOp, VncRef } from "./types";
 
 type Fail = (problem: string, sub?: (string | number)[]) => never;
 
-const OPS = ["create", "update", "delete"] as const;
+const OPS = ["create", "read", "update", "delete"] as const;
 
 /** One entry's object as the JSON Schema lets it through. */
 interface RawVncObject {
@@ -26,6 +26,7 @@ interface RawVncObject {
   parentType?: string;
   fields?: Record<string, unknown>;
   refs?: Record<string, RawRef | RawRef[]>;
+  of?: string;
 }
 type RawRef = string | { to: string | string[]; attr?: unknown };
 
@@ -38,10 +39,18 @@ export function parseVncOps(v: unknown, fail: Fail, lineAt: (sub: (string | numb
     const here = [...at, op];
     const where = `vnc ${op}`;
     const info = knownType(o.type, (m) => fail(`${where}: ${m}`, [...here, "type"]));
-    const fqName = fqNameOf(o, (m) => fail(`${where} ${o.type}: ${m}`, here));
-    const what = `${where} ${o.type} ${fqName.join(":")}`;
-    if (op === "delete" && (o.fields !== undefined || o.refs !== undefined)) {
-      fail(`${what}: a delete takes only type and fqName (or parent and name)`, here);
+    let of: OwnerRef | undefined;
+    if (o.of !== undefined) {
+      if (op === "create")
+        fail(`${where} ${o.type}: of: names an existing object; a create gives fqName`, [...here, "of"]);
+      if (o.fqName !== undefined || o.parent !== undefined || o.name !== undefined)
+        fail(`${where} ${o.type}: give either of, or fqName (or parent and name), not both`, [...here, "of"]);
+      of = parseOwnerRef(o.of, (m) => fail(`${where} ${o.type}: ${m}`, [...here, "of"]));
+    }
+    const fqName = of ? [] : fqNameOf(o, (m) => fail(`${where} ${o.type}: ${m}`, here));
+    const what = `${where} ${o.type} ${of ? `of ${o.of}` : fqName.join(":")}`;
+    if ((op === "delete" || op === "read") && (o.fields !== undefined || o.refs !== undefined)) {
+      fail(`${what}: a ${op} takes only type and fqName (or parent and name, or of)`, here);
     }
     if (op === "update" && o.fields === undefined && o.refs === undefined) {
       fail(`${what}: an update needs fields or refs to change`, here);
@@ -77,6 +86,7 @@ export function parseVncOps(v: unknown, fail: Fail, lineAt: (sub: (string | numb
       op,
       type: info.type,
       fqName,
+      ...(of ? { of } : {}),
       ...(parentType ? { parentType } : {}),
       fields,
       refs,

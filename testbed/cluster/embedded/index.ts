@@ -11,6 +11,7 @@
  *   await cluster.waitQuiet();
  *   cluster.close();
  */
+import { ImpersonatedKubeApi, STOCK_CLUSTER_ROLES, type UserInfo } from "./rbac";
 import {
   type KubeApi,
   KubeApiError,
@@ -238,6 +239,28 @@ export class EmbeddedCluster implements KubeApi {
   async delete(resource: ResourceName, name: string, namespace?: string): Promise<void> {
     this.assertOpen();
     this.registry.delete(resource, name, namespace);
+  }
+
+  /**
+   * kube-apiserver's bootstrap RBAC policy, abridged: the stock ClusterRoles `cluster-admin`, `admin`, `edit`
+   * and `view` (rbac.ts lists their rules). Not part of every fresh embedded cluster (its objects would shift
+   * the reproducible uids and resourceVersions of existing runs): the testbed installs it when a scenario has users.
+   */
+  installBootstrapPolicy(): void {
+    for (const [name, rules] of Object.entries(STOCK_CLUSTER_ROLES)) {
+      if (this.store.get("clusterroles", undefined, name)) continue;
+      this.registry.create("clusterroles", {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name, labels: { "kubernetes.io/bootstrapping": "rbac-defaults" } },
+        rules,
+      });
+    }
+  }
+
+  /** This cluster acting as `user` (kubectl --as): every request authorised by its RBAC objects (rbac.ts). */
+  impersonate(user: UserInfo): KubeApi {
+    return new ImpersonatedKubeApi(this, user);
   }
 
   /**

@@ -1,0 +1,160 @@
+/**
+ * The keystone v3 calls the controller makes for the Kubernetes RBAC mapping (controller/rbac-sync.ts): an admin
+ * token (password, project-scoped, renewed on 401), role assignments read, granted and revoked, and the look-ups
+ * by name that need. As kube-manager's `[AUTH]` section configures its keystone user.
+ *
+ * Example: `const ks = new KeystoneClient({ url, user: "admin", password, project: "admin" });
+ *   await ks.grant("alice", "team-a", "k8s-role-dev")`.
+ */
+
+export interface KeystoneCredentials {
+  /** `http://host:port` of keystone (auth_host/auth_port). */
+  url: string;
+  user: string;
+  password: string;
+  project: string;
+}
+
+export interface Assignment {
+  user: string;
+  project: string;
+  role: string;
+}
+
+export class KeystoneError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Json = Record<string, unknown>;
+
+export class KeystoneClient {
+  private token?: string;
+  private readonly ids = new Map<string, string>(); // `${kind}:${name}` → id
+  private readonly names = new Map<string, string>(); // `${kind}:${id}` → name
+
+  constructor(private readonly creds: KeystoneCredentials) {}
+
+  private async login(): Promise<string> {
+    const res = await fetch(`${this.creds.url}/v3/auth/tokens`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        auth: {
+          identity: {
+            methods: ["password"],
+            password: {
+              user: { name: this.creds.user, domain: { id: "default" }, password: this.creds.password },
+            },
+          },
+          scope: { project: { name: this.creds.project, domain: { id: "default" } } },
+        },
+      }),
+    });
+    if (res.status !== 201)
+      throw new KeystoneError(
+        res.status,
+        `keystone: cannot log in as ${this.creds.user}: ${(await res.text()).trim()}`,
+      );
+    this.token = res.headers.get("x-subject-token") ?? undefined;
+    return this.token!;
+  }
+
+  private async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    retried = false,
+  ): Promise<Json | undefined> {
+    const token = this.token ?? (await this.login());
+    const res = await fetch(`${this.creds.url}${path}`, {
+      method,
+      headers: { "x-auth-token": token, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (res.status === 401 && !retried) {
+      this.token = undefined;
+      return this.call(method, path, body, true);
+    }
+    const text = await res.text();
+    if (!res.ok)
+      throw new KeystoneError(res.status, `keystone: ${method} ${path} → ${res.status}: ${text.trim()}`);
+    return text ? (JSON.parse(text) as Json) : undefined;
+  }
+
+  /** The id of a user, project or role by name; undefined when keystone has none. */
+  async idOf(kind: "users" | "projects" | "roles", name: string): Promise<string | undefined> {
+    const k = `${kind}:${name}`;
+    if (this.ids.has(k)) return this.ids.get(k);
+    const list = ((await this.call("GET", `/v3/${kind}?name=${encodeURIComponent(name)}`))?.[kind] ?? []) as {
+      id: string;
+      name: string;
+    }[];
+    const hit = list.find((x) => x.name === name);
+    // project ids follow Contrail's uuids, which a re-created namespace changes: do not cache those
+    if (hit && kind !== "projects") {
+      this.ids.set(k, hit.id);
+      this.names.set(`${kind}:${hit.id}`, name);
+    }
+    return hit?.id;
+  }
+
+  private async roleId(role: string): Promise<string> {
+    const id = await this.idOf("roles", role);
+    if (id) return id;
+    const made = (await this.call("POST", "/v3/roles", { role: { name: role } }))?.role as { id: string };
+    this.ids.set(`roles:${role}`, made.id);
+    this.names.set(`roles:${made.id}`, role);
+    return made.id;
+  }
+
+  /** Every assignment keystone holds, by name (users, projects and roles it can name). */
+  async assignments(projects: string[], users: string[]): Promise<Assignment[]> {
+    const out: Assignment[] = [];
+    const roles = ((await this.call("GET", "/v3/roles"))?.roles ?? []) as { id: string; name: string }[];
+    const roleName = new Map(roles.map((r) => [r.id, r.name]));
+    for (const project of projects) {
+      const pid = await this.idOf("projects", project);
+      if (!pid) continue;
+      for (const user of users) {
+        const uid = await this.idOf("users", user);
+        if (!uid) continue;
+        const got = ((await this.call("GET", `/v3/projects/${pid}/users/${uid}/roles`))?.roles ?? []) as {
+          id: string;
+        }[];
+        for (const r of got) out.push({ user, project, role: roleName.get(r.id) ?? r.id });
+      }
+    }
+    return out;
+  }
+
+  async grant(user: string, project: string, role: string): Promise<void> {
+    const [uid, pid] = await Promise.all([this.idOf("users", user), this.idOf("projects", project)]);
+    if (!uid || !pid)
+      throw new KeystoneError(404, `keystone: no ${!uid ? `user ${user}` : `project ${project}`}`);
+    await this.call("PUT", `/v3/projects/${pid}/users/${uid}/roles/${await this.roleId(role)}`);
+  }
+
+  async revoke(user: string, project: string, role: string): Promise<void> {
+    const [uid, pid, rid] = await Promise.all([
+      this.idOf("users", user),
+      this.idOf("projects", project),
+      this.idOf("roles", role),
+    ]);
+    if (!uid || !pid || !rid) return;
+    try {
+      await this.call("DELETE", `/v3/projects/${pid}/users/${uid}/roles/${rid}`);
+    } catch (e) {
+      if (!(e instanceof KeystoneError && e.status === 404)) throw e;
+    }
+  }
+
+  /** Keystone's user names (GET /v3/users). */
+  async users(): Promise<string[]> {
+    return (((await this.call("GET", "/v3/users"))?.users ?? []) as { name: string }[]).map((u) => u.name);
+  }
+}

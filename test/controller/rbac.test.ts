@@ -1,0 +1,114 @@
+/**
+ * Kubernetes RBAC → Contrail RBAC (controller/translate/rbac.ts): which keystone role assignments and which
+ * api-access-list rules a namespace's bindings give, and what is reported instead of mapped.
+ */
+import { describe, expect, it } from "vitest";
+import type { KubeObject } from "../../controller/kube/api";
+import { planRbac } from "../../controller/translate/rbac";
+
+const obj = (
+  kind: string,
+  name: string,
+  namespace: string | undefined,
+  rest: Record<string, unknown>,
+): KubeObject => ({
+  apiVersion: "rbac.authorization.k8s.io/v1",
+  kind,
+  metadata: { name, ...(namespace ? { namespace } : {}) },
+  ...rest,
+});
+const binding = (ns: string, name: string, role: { kind: string; name: string }, subjects: unknown[]) =>
+  obj("RoleBinding", name, ns, { roleRef: { apiGroup: "rbac.authorization.k8s.io", ...role }, subjects });
+
+const base = {
+  namespaces: ["team-a", "team-b"],
+  roles: [
+    obj("Role", "pod-reader", "team-a", {
+      rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] }],
+    }),
+  ],
+  clusterroles: [
+    obj("ClusterRole", "edit", undefined, {
+      rules: [
+        { apiGroups: ["*"], resources: ["pods", "services"], verbs: ["get", "create", "patch", "delete"] },
+      ],
+    }),
+  ],
+  clusterrolebindings: [],
+  users: new Set(["alice", "bob"]),
+  projectOf: (ns: string) => ["default-domain", `k8s-${ns}`],
+};
+
+describe("Kubernetes RBAC mapped to keystone assignments and api-access-list rules", () => {
+  it("a RoleBinding gives its users the role on the namespace's project and the role's verbs as CRUD on the types made for its resources", () => {
+    const plan = planRbac({
+      ...base,
+      rolebindings: [
+        binding("team-a", "r", { kind: "Role", name: "pod-reader" }, [{ kind: "User", name: "alice" }]),
+      ],
+    });
+    expect(plan.grants).toEqual([{ user: "alice", project: "k8s-team-a", role: "k8s-role-pod-reader" }]);
+    const list = plan.lists.get("default-domain:k8s-team-a")!;
+    expect(list.rules.map((r) => r.rule_object)).toEqual([
+      "instance-ip",
+      "virtual-machine",
+      "virtual-machine-interface",
+    ]);
+    expect(list.rules[2]!.rule_perms).toEqual([{ role_name: "k8s-role-pod-reader", role_crud: "R" }]);
+    expect(plan.lists.has("default-domain:k8s-team-b")).toBe(false);
+  });
+
+  it("merges several bindings of a project role by role; create/patch/delete become C/U/D", () => {
+    const plan = planRbac({
+      ...base,
+      rolebindings: [
+        binding("team-b", "e", { kind: "ClusterRole", name: "edit" }, [{ kind: "User", name: "bob" }]),
+        binding("team-b", "r", { kind: "ClusterRole", name: "edit" }, [{ kind: "User", name: "alice" }]),
+      ],
+    });
+    expect(plan.grants.map((g) => `${g.user}@${g.project}:${g.role}`)).toEqual([
+      "alice@k8s-team-b:k8s-clusterrole-edit",
+      "bob@k8s-team-b:k8s-clusterrole-edit",
+    ]);
+    const lb = plan.lists
+      .get("default-domain:k8s-team-b")!
+      .rules.find((r) => r.rule_object === "loadbalancer")!;
+    expect(lb.rule_perms).toEqual([{ role_name: "k8s-clusterrole-edit", role_crud: "CRUD" }]);
+  });
+
+  it("reports what it cannot map: groups, service accounts, unknown users, missing roles", () => {
+    const plan = planRbac({
+      ...base,
+      rolebindings: [
+        binding("team-a", "g", { kind: "ClusterRole", name: "edit" }, [
+          { kind: "Group", name: "devs" },
+          { kind: "ServiceAccount", name: "ci", namespace: "team-a" },
+          { kind: "User", name: "carol" },
+        ]),
+        binding("team-a", "m", { kind: "Role", name: "missing" }, [{ kind: "User", name: "alice" }]),
+      ],
+    });
+    expect(plan.grants).toEqual([]);
+    expect(plan.lists.size).toBe(0);
+    expect(plan.warnings).toEqual([
+      "RoleBinding team-a/g: Group devs has no keystone user; only User subjects are mapped to Contrail roles",
+      "RoleBinding team-a/g: ServiceAccount team-a/ci has no keystone user; only User subjects are mapped to Contrail roles",
+      "RoleBinding team-a/g: User carol is not a keystone user, so no Contrail role is given to them",
+      "RoleBinding team-a/m: Role missing does not exist; nothing mapped to Contrail until it does",
+    ]);
+  });
+
+  it("a ClusterRoleBinding counts in every namespace", () => {
+    const plan = planRbac({
+      ...base,
+      rolebindings: [],
+      clusterrolebindings: [
+        obj("ClusterRoleBinding", "all", undefined, {
+          roleRef: { kind: "ClusterRole", name: "edit" },
+          subjects: [{ kind: "User", name: "bob" }],
+        }),
+      ],
+    });
+    expect(plan.grants.map((g) => g.project)).toEqual(["k8s-team-a", "k8s-team-b"]);
+  });
+});
