@@ -1,8 +1,9 @@
 /**
  * Durable storage for the config store: an append-only journal of committed transactions (one JSON line
- * each, fdatasync'd, group-committed: a write is acknowledged only once its line is on disk) plus a JSON
- * snapshot (`{seq, objects, kv}`, the shape lowdb used to write) that periodically absorbs the journal
- * (compaction), so no request ever rewrites the whole file.
+ * each, fdatasync'd, group-committed: a write is acknowledged only once its line is on disk) plus a lowdb
+ * snapshot (`{seq, objects, kv}`) that periodically absorbs the journal (compaction), so no request ever
+ * rewrites the whole file. lowdb holds the snapshot through an adapter of ours (`SnapshotFile`): its stock
+ * DataFile follows symlinks and serialises the whole document in one go, blocking every write behind it.
  *
  * Compaction rotates the journal to `<db>.journal.old` between two writes, then streams the snapshot to
  * `<db>.tmp` in slices while requests go on writing to the new journal; the snapshot is renamed into place and
@@ -16,6 +17,7 @@ import { constants as C } from "node:fs";
 import { type FileHandle, lstat, open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { setImmediate as tick } from "node:timers/promises";
+import { type Adapter, Low } from "lowdb";
 
 export class JournalError extends Error {}
 
@@ -78,7 +80,9 @@ export class Journal {
     if (!dirStat?.isDirectory()) throw new JournalError(`directory of ${path} does not exist`);
     const jpath = `${path}.journal`;
     for (const p of [path, jpath, `${jpath}.old`, `${path}.tmp`]) await refuseForeign(p);
-    const snapshot = await readSnapshot(path);
+    const db = new Low<SnapshotData | null>(new SnapshotFile(path), null);
+    await db.read();
+    const snapshot = db.data;
     const lines: unknown[] = [];
     // The ".old" journal exists only if a compaction was interrupted before its snapshot landed.
     for (const p of [`${jpath}.old`, jpath]) lines.push(...(await readJournal(p)));
@@ -189,7 +193,8 @@ export class Journal {
       throw new JournalError(
         `compaction: committed state covers ${cap.lines} of ${this.linesWritten} journal lines; kept the journal`,
       );
-    await writeSnapshot(this.snapshotPath, cap.data);
+    const db = new Low<SnapshotData | null>(new SnapshotFile(this.snapshotPath), cap.data);
+    await db.write();
     const old = `${this.snapshotPath}.journal.old`;
     if (await exists(old)) {
       await unlink(old);
@@ -247,6 +252,22 @@ async function openJournalForAppend(jpath: string): Promise<{ handle: FileHandle
     size = HEADER.length + 1;
   }
   return { handle, size };
+}
+
+/**
+ * lowdb's adapter for the snapshot file: reading refuses a file that is not ours (naming what is wrong), writing
+ * streams it in slices to a fresh temp file and renames it into place (`writeSnapshot`).
+ */
+class SnapshotFile implements Adapter<SnapshotData | null> {
+  constructor(private readonly path: string) {}
+
+  read(): Promise<SnapshotData | null> {
+    return readSnapshot(this.path);
+  }
+
+  write(data: SnapshotData | null): Promise<void> {
+    return data === null ? Promise.resolve() : writeSnapshot(this.path, data);
+  }
 }
 
 async function readSnapshot(path: string): Promise<SnapshotData | null> {
