@@ -94,8 +94,9 @@ export interface VifCounters {
   rxBytes: number;
   txPackets: number;
   txBytes: number;
-  /** Packets that entered on this vif and were dropped. */
+  /** Packets that entered on this vif and were dropped, and why (`vif --get <id> --get-drop-stats`). */
   drops: number;
+  dropReasons: Partial<Record<DropReason, number>>;
 }
 
 /** Per-VRF forwarding counters, named after `vrfstats`' (vr_vrf_stats): which next-hop kind carried a packet. */
@@ -247,7 +248,9 @@ export class VrouterDatapath {
       flows: this.flows(),
       flowLimit: this.flowLimit,
       stats: this.stats(),
-      vifs: Object.fromEntries([...this.vifCounters].map(([i, c]) => [i, { ...c }])),
+      vifs: Object.fromEntries(
+        [...this.vifCounters].map(([i, c]) => [i, { ...c, dropReasons: { ...c.dropReasons } }]),
+      ),
       vrfs: Object.fromEntries([...this.vrfCounters].map(([i, c]) => [i, { ...c }])),
     };
   }
@@ -255,7 +258,7 @@ export class VrouterDatapath {
   private vifCount(index: number): VifCounters {
     let c = this.vifCounters.get(index);
     if (!c) {
-      c = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: 0 };
+      c = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, drops: 0, dropReasons: {} };
       this.vifCounters.set(index, c);
     }
     return c;
@@ -339,7 +342,10 @@ export class VrouterDatapath {
         drop("INVALID_IF", "ingress", `packets from a ${vif.type} vif are not modelled`),
       );
     this.counters.framesOut += result.out.length;
-    if (result.drop) rx.drops++;
+    if (result.drop) {
+      rx.drops++;
+      rx.dropReasons[result.drop] = (rx.dropReasons[result.drop] ?? 0) + 1;
+    }
     for (const o of result.out) {
       const tx = this.vifCount(o.vif);
       tx.txPackets++;

@@ -71,6 +71,16 @@ const DROP_LINES: [line: string, reasons: DropReason[]][] = [
   ["Invalid underlay ECMP", []],
 ];
 
+/** vr_print_drop_stats: every non-zero counter, "%-28s  %lu", in the kernel's order. */
+export function dropLines(drops: Partial<Record<DropReason, number>> | undefined): string[] {
+  const out: string[] = [];
+  for (const [line, reasons] of DROP_LINES) {
+    const n = reasons.reduce((sum, r) => sum + (drops?.[r] ?? 0), 0);
+    if (n) out.push(`${line.padEnd(28)}  ${n}`);
+  }
+  return out;
+}
+
 /** The dropstats line that counts a reason (for reports that name the counter a drop lands in). */
 export function dropstatsLine(reason: DropReason): string {
   return DROP_LINES.find(([, rs]) => rs.includes(reason))?.[0] ?? reason;
@@ -135,10 +145,7 @@ export function dropstats(argv: string[], view: VrouterView): ToolResult {
   }
   // one core: core 0 has every drop, any other none
   const drops = core > 0 ? undefined : view.datapath?.stats.drops;
-  for (const [line, reasons] of DROP_LINES) {
-    const n = reasons.reduce((sum, r) => sum + (drops?.[r] ?? 0), 0);
-    if (n) out.line(`${line.padEnd(28)}  ${n}`);
-  }
+  for (const l of dropLines(drops)) out.line(l);
   return out.result(0);
 }
 

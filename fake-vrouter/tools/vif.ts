@@ -1,11 +1,13 @@
 /**
- * `vif`: the vrouter's interface table (tf-vrouter utils/vif.c, kernel platform): `--list`, `--get <id>`,
- * with `--core <n>` (the emulated vrouter has one core, 0). Each entry is vif.c's list_get_print: the vif and
- * its OS name (and interface NH), type, MAC and address, VRF and flags, RX/TX counters, drops.
+ * `vif`: the vrouter's interface table (tf-vrouter utils/vif.c, kernel platform): `--list`, `--get <id>`
+ * (`--get-drop-stats`: the interface's drop counters, as dropstats prints them), with `--core <n>` (the
+ * emulated vrouter has one core, 0). Each entry is vif.c's list_get_print: the vif and its OS name (and
+ * interface NH), type, MAC and address, VRF and flags, RX/TX counters, drops.
  *
  * Example: `vif(["--get", "3"], view).stdout` → "…vif0/3      OS: tapeth0-14ec08 NH: 21\n            Type:Virtual…"
  */
 import { VROUTER_MAC, type Vif } from "../tables";
+import { dropLines } from "./counters";
 import { getoptLong, strtoul } from "./getopt";
 import { Out, type ToolResult, vifNh, vrouterResponse, type VrouterView } from "./view";
 
@@ -130,14 +132,17 @@ export function vif(argv: string[], view: VrouterView): ToolResult {
     );
     return out.result(1);
   }
-  if (has("rate") || has("get-drop-stats") || has("kernel")) {
-    const which = ["rate", "get-drop-stats", "kernel"].find(has)!;
-    out.err(`vif: --${which} is not yet supported by the testbed's vif (--list, --get <id>, --core 0 are)`);
+  if (has("rate") || has("kernel")) {
+    const which = ["rate", "kernel"].find(has)!;
+    out.err(
+      `vif: --${which} is not yet supported by the testbed's vif (--list, --get <id> [--get-drop-stats], --core 0 are)`,
+    );
     return out.result(1);
   }
   // validate_options: --list alone (or with --core), --get with --core
   if (has("list") && (has("get") || count > (has("core") ? 2 : 1))) return usage();
-  if (has("get") && count > (has("core") ? 2 : 1)) return usage();
+  if (has("get-drop-stats") && !has("get")) return usage();
+  if (has("get") && count > 1 + (has("core") ? 1 : 0) + (has("get-drop-stats") ? 1 : 0)) return usage();
   if (!has("list") && !has("get")) return usage();
   let core = -1;
   if (has("core")) {
@@ -156,6 +161,12 @@ export function vif(argv: string[], view: VrouterView): ToolResult {
     const v = view.tables.vifs.get(id);
     if (!v) {
       out.line(vrouterResponse(2));
+      return out.result(0);
+    }
+    if (has("get-drop-stats")) {
+      // the kernel answers with the interface's drop counters (vr_drop_stats_req), printed as dropstats does
+      if (core >= 0) out.line(`Statistics for core ${core}\n`);
+      for (const l of dropLines(core > 0 ? undefined : view.datapath?.vifs[id]?.dropReasons)) out.line(l);
       return out.result(0);
     }
     printVif(out, v, view, core);

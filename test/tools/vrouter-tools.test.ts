@@ -62,6 +62,23 @@ describe("vif", () => {
   });
 });
 
+describe("vif --get-drop-stats", () => {
+  it("prints the interface's own drop counters as dropstats names them", () => {
+    const net = simNetwork(twoComputes());
+    // d (blue) has no route to red: its packets die on its own vif
+    expect(net.probe({ from: "d", to: "10.1.0.3", proto: "icmp", count: 2 }).verdict).toBe("deny");
+    const v = view(net, "compute-2");
+    const r = runTool("vif", ["--get", "4", "--get-drop-stats"], v);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split("\n").filter((l) => /^\S.* {2}\d+$/.test(l));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^(Nowhere to go|Discards|Flow Action Drop) +2$/);
+    const other = runTool("vif", ["--get", "3", "--get-drop-stats"], v).stdout;
+    expect(other.split("\n").filter((l) => /^\S.* {2}\d+$/.test(l))).toEqual([]);
+    expect(runTool("vif", ["--list", "--get-drop-stats"], v).stdout.startsWith("Usage: vif")).toBe(true);
+  });
+});
+
 describe("nh", () => {
   it("--get prints nh.c's layout: encap rewrite data, tunnel addresses", () => {
     const v = view(withTraffic(), "compute-1");
