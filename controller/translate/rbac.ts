@@ -11,8 +11,9 @@
  *     R's resources (pods → virtual-machine, virtual-machine-interface, instance-ip; services/ingresses → the
  *     load balancer objects and floating IPs; networkpolicies → the firewall objects, tags, security groups;
  *     namespaces → project, virtual networks, IPAMs; `*` → `*`).
- * A ClusterRoleBinding counts as a RoleBinding in every namespace. Groups and ServiceAccounts have no keystone
- * user here: they are reported, not mapped. A binding removed (or its role changed) takes its assignment and
+ * A ClusterRoleBinding counts as a RoleBinding in every namespace. Kubernetes' own bindings and subjects
+ * (`system:` names, the bootstrap policy) are left alone. Groups and ServiceAccounts have no keystone user here:
+ * they are reported, not mapped. A binding removed (or its role changed) takes its assignment and
  * rules away at the next sync; a token scoped to a project the user lost every role on stops working.
  *
  * Example: RoleBinding team-a/dev-alice (Role dev: pods get,list) →
@@ -130,6 +131,14 @@ function rulesFor(rules: PolicyRule[]): Map<string, string> {
   return out;
 }
 
+/** Kubernetes' own bindings (its bootstrap policy, `system:` names): they grant its components, not tenants. */
+function kubernetesOwn(b: KubeObject): boolean {
+  return (
+    b.metadata.name!.startsWith("system:") ||
+    b.metadata.labels?.["kubernetes.io/bootstrapping"] === "rbac-defaults"
+  );
+}
+
 export function planRbac(input: RbacInput): RbacPlan {
   const warnings: string[] = [];
   const lists = new Map<string, { project: string[]; rules: Map<string, Map<string, string>> }>();
@@ -162,6 +171,7 @@ export function planRbac(input: RbacInput): RbacPlan {
     }
     let users = 0;
     for (const s of (b.subjects ?? []) as { kind: string; name: string; namespace?: string }[]) {
+      if (s.name.startsWith("system:")) continue; // Kubernetes' own identities (system:authenticated, …)
       if (s.kind !== "User") {
         warnings.push(
           `${what}: ${s.kind} ${s.namespace ? `${s.namespace}/` : ""}${s.name} has no keystone user; only User subjects are mapped to Contrail roles`,
@@ -193,11 +203,14 @@ export function planRbac(input: RbacInput): RbacPlan {
   };
   const namespaces = new Set(input.namespaces);
   for (const b of input.rolebindings) {
+    if (kubernetesOwn(b)) continue;
     const ns = b.metadata.namespace!;
     if (namespaces.has(ns)) bind(b, ns, `RoleBinding ${ns}/${b.metadata.name}`);
   }
-  for (const b of input.clusterrolebindings)
+  for (const b of input.clusterrolebindings) {
+    if (kubernetesOwn(b)) continue;
     for (const ns of [...namespaces].sort()) bind(b, ns, `ClusterRoleBinding ${b.metadata.name}`);
+  }
   const out = new Map<string, { project: string[]; rules: RbacRuleOut[] }>();
   for (const [key, l] of [...lists].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const rules = [...l.rules]

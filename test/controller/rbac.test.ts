@@ -112,3 +112,28 @@ describe("Kubernetes RBAC mapped to keystone assignments and api-access-list rul
     expect(plan.grants.map((g) => g.project)).toEqual(["k8s-team-a", "k8s-team-b"]);
   });
 });
+
+describe("Kubernetes' own bindings", () => {
+  it("are left alone, without a warning: system: names, the bootstrap policy, system: subjects", () => {
+    const plan = planRbac({
+      ...base,
+      rolebindings: [
+        binding("team-a", "system:controller:bootstrap-signer", { kind: "Role", name: "pod-reader" }, [
+          { kind: "ServiceAccount", name: "bootstrap-signer", namespace: "kube-system" },
+        ]),
+        binding("team-a", "viewers", { kind: "ClusterRole", name: "edit" }, [
+          { kind: "Group", name: "system:authenticated" },
+        ]),
+      ],
+      clusterrolebindings: [
+        obj("ClusterRoleBinding", "cluster-admin", undefined, {
+          metadata: { name: "cluster-admin", labels: { "kubernetes.io/bootstrapping": "rbac-defaults" } },
+          roleRef: { kind: "ClusterRole", name: "edit" },
+          subjects: [{ kind: "Group", name: "system:masters" }],
+        }),
+      ],
+    });
+    expect(plan).toMatchObject({ grants: [], warnings: [] });
+    expect(plan.lists.size).toBe(0);
+  });
+});
