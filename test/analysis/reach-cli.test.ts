@@ -20,7 +20,7 @@ function ctb(...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-describe("ctb reach and ctb connectivity", () => {
+describe("ctb reach, connectivity and why", () => {
   afterAll(() => {
     ctb("down");
   });
@@ -64,6 +64,36 @@ describe("ctb reach and ctb connectivity", () => {
     const csv = ctb("connectivity", "-o", "csv");
     expect(csv.out.trim().split("\n")).toHaveLength(13);
     expect(ctb("connectivity", "-o", "svg").code).toBe(2);
+
+    // why not: verified in a copy of the environment
+    const why = ctb(
+      "why",
+      "default/example1-*",
+      "test-isolated-ns/example3-*",
+      "--proto",
+      "tcp",
+      "--port",
+      "80",
+    );
+    expect(why.code, why.err).toBe(0);
+    expect(why.out).toContain(
+      "kubectl annotate namespace test-isolated-ns opencontrail.kubernetes.isolated-",
+    );
+    expect(ctb("why", "default/example1-*").code).toBe(2);
+    expect(ctb("why", "default/example1-*", "default/example2-*", "--proto", "tcp").err).toContain(
+      "--proto tcp needs --port",
+    );
+    const svc = ctb(
+      "why",
+      "default/example1-*",
+      "service:default/example2",
+      "--proto",
+      "tcp",
+      "--port",
+      "80",
+    );
+    expect(svc.code).not.toBe(0);
+    expect(svc.err).toContain("ctb why takes two pods");
 
     const bad = ctb("reach", "default/example1-*");
     expect(bad.code).toBe(2);

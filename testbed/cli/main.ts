@@ -38,6 +38,7 @@ const USAGE = `usage: ctb <command> [options]
   reach <from> <to> [--json]   every protocol and port that gets through (all packets, not one probe)
   connectivity [-n <ns>…] [-o text|json|csv|dot] [--all]   the same for every pair of pods, grouped
   diff <A> <B> [--json]  flows allowed in one and denied in the other (scenarios, file@step, manifests)
+  why <from> <to> [--proto P --port N]   the smallest changes that would let a dropped flow through (or block it)
   contrail list <type> | contrail get <type> <fq_name|uuid>   read the Contrail config API
   api [--port P] [--db F]        run the fake Contrail config API alone
   controller [flags]             run the controller alone
@@ -172,6 +173,17 @@ listed, unless --all.
   -o <format>            text (default), json (groups, edges, every pair), csv (every pair), dot (Graphviz)
   --all                  list the pairs of groups where nothing gets through too
 `,
+  why: `usage: ctb why <from> <to> [--proto icmp|tcp|udp|sctp] [--port N] [--json]
+
+For a flow between two pods that is dropped, the smallest changes that would let it through — a label on a pod
+that an existing rule would admit, a rule added to a NetworkPolicy, a NetworkPolicy of its own, a namespace's
+isolation annotation removed; for a flow that gets through, the smallest changes that would block it. Each
+candidate is applied to a copy of this environment (its scenario run again, simulated datapath, embedded
+cluster) and kept only if the flow's fate really changes there; the kubectl command for each is printed.
+Exit 0 when a change was found, 1 when none was.
+
+Example: ctb why default/example1-* test-isolated-ns/example3-* --proto tcp --port 80
+`,
   diff: `usage: ctb diff <A> <B> [--netpol-layout upstream|kubernetes] [--json]
 
 Every class of flows allowed in one environment and denied in the other, workload by workload (pods of one
@@ -266,6 +278,8 @@ export async function main(argv: string[]): Promise<number> {
         return await session.reach(rest);
       case "connectivity":
         return await session.connectivityMap(rest);
+      case "why":
+        return await session.whyFlow(rest);
       case "diff":
         return await (await import("./diff-cmd")).diff(rest);
       case "contrail":

@@ -30,6 +30,7 @@ import { processStartTime } from "../../fake-vrouter/netns/pidfiles";
 import { type KubeObject, KubeApiError, RESOURCES, type ResourceName } from "../../controller/kube/api";
 import type { DnsResult, ProbeProto, ProbeResult } from "../runner/testbed";
 import { formatReachSet, type ReachSet } from "../runner/reach-set";
+import { formatWhy, type WhyResult } from "../runner/why";
 import { type ConnectivityFormat, type ConnectivityMap, formatConnectivity } from "../runner/connectivity";
 import { formatProtoPorts } from "../../fake-vrouter/datapath/port-space";
 import { type ReachProbe, type Scenario, ScenarioError, type Step } from "../scenario/types";
@@ -216,6 +217,7 @@ export async function serve(args: string[]): Promise<number> {
   const { summaryText, textReporter } = await import("../runner/report");
   const { reachSet } = await import("../runner/reach-set");
   const { connectivity } = await import("../runner/connectivity");
+  const { why } = await import("../runner/why");
   const scenario = withOverrides(loadScenario(positionals[0]!), values);
   // what this environment starts is recorded under .ctb/runs/<id>/ as it starts it, for `ctb down` after a crash
   const { RunRecord } = await import("../run-record");
@@ -402,6 +404,52 @@ export async function serve(args: string[]): Promise<number> {
             clusterName: scenario.controller.clusterName ?? "k8s",
             ...(scenario.controller.apsName ? { apsName: scenario.controller.apsName } : {}),
           },
+        }),
+      );
+    } catch (e) {
+      fail(res, e);
+    }
+  });
+  // `ctb why`: changes that would turn a flow's fate, each verified in a copy of this environment (runner/why.ts)
+  app.post("/why", async (req, res) => {
+    const { from, to, proto, port } = req.body as {
+      from: string;
+      to: string;
+      proto: ProbeProto;
+      port?: number;
+    };
+    let probe: ReachProbe;
+    try {
+      probe = parseReachEndpoints(parseScenario, scenario, from, to, "ctb why", proto, port);
+    } catch (e) {
+      return void res
+        .status(400)
+        .type("text")
+        .send((e as Error).message);
+    }
+    try {
+      const src = await resolveSource(tb, probe.from);
+      if (!/^[^:]+\/[^/]+$/.test(src.endpoint) || !/^[a-z0-9]/.test(probe.to) || probe.to.includes(":"))
+        throw new Error("ctb why takes two pods (<ns>/<pod> or <ns>/<prefix>*)");
+      const dst = await resolveTarget(tb, probe.to, undefined, src.endpoint);
+      const dstPod = dst.label.split(" ")[0]!;
+      // a copy is the same scenario to its end, on the simulated datapath and the embedded cluster
+      const copy = async () => {
+        const t = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
+        try {
+          await runScenario(scenario, t, { allowNoExpectations: true });
+        } catch (e) {
+          await t.close();
+          throw e;
+        }
+        return t;
+      };
+      res.json(
+        await why(tb, copy, {
+          from: src.endpoint,
+          to: dstPod,
+          proto: probe.proto as ProbeProto,
+          ...(probe.port !== undefined ? { port: probe.port } : {}),
         }),
       );
     } catch (e) {
@@ -1097,6 +1145,27 @@ export async function connectivityMap(args: string[]): Promise<number> {
   });
   process.stdout.write(formatConnectivity(m, format, values.all === true));
   return 0;
+}
+
+/** `ctb why <from> <to>`: exit 0 when a change was found (and verified), 1 when none was. */
+export async function whyFlow(args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs(args, {
+    proto: { type: "string", default: "icmp" },
+    port: { type: "string" },
+    json: { type: "boolean" },
+  });
+  if (positionals.length !== 2)
+    throw new UsageError(`two pods, <from> and <to>, are needed (got ${positionals.length})`);
+  const proto = values.proto as ProbeProto;
+  if (!PROTOS.includes(proto)) throw new UsageError(`--proto must be icmp, tcp, udp or sctp, not "${proto}"`);
+  const port = portFlag(values.port);
+  if (proto !== "icmp" && port === undefined) throw new UsageError(`--proto ${proto} needs --port`);
+  if (proto === "icmp" && port !== undefined)
+    throw new UsageError("--port does not apply to icmp; add --proto tcp|udp|sctp");
+  const [from, to] = positionals as [string, string];
+  const r = await control<WhyResult>(requireSession(), "/why", { from, to, proto, port });
+  process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatWhy(r));
+  return r.changes.length ? 0 : 1;
 }
 
 export async function contrail(args: string[]): Promise<number> {
