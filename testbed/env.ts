@@ -36,6 +36,7 @@ import type {
   Testbed,
 } from "./runner/testbed";
 import type { PortCuts } from "../fake-vrouter/datapath/port-space";
+import type { Arrival } from "../fake-vrouter/datapath/sim-network";
 import { clusterDnsAddress, kubeletResolvConf, zoneInputFrom } from "../cluster-dns/cluster";
 import { buildZone, type ZoneInput } from "../cluster-dns/zone";
 import type { Scenario } from "./scenario/types";
@@ -330,7 +331,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       },
       http: dp.http ? (req) => dp.http!(req) : undefined,
       reach: dp.reach ? (req) => dp.reach!(req) : undefined,
-      reachOutcome: dp.reachOutcome ? (req) => dp.reachOutcome!(req) : undefined,
+      reachOutcome: dp.reachOutcome ? (req, onArrival) => dp.reachOutcome!(req, onArrival) : undefined,
       portCuts: (proto) => dp.portCuts(proto),
       netnsEndpoint: (name) => dp.netnsEndpoint?.(name),
       metrics,
@@ -390,7 +391,7 @@ interface DatapathHandle {
   /** The dry-run verdict of a new connection (sim only: `Testbed.reach`). */
   reach?(req: Omit<ProbeRequest, "count">): boolean;
   /** The dry run's full outcome (sim only: `Testbed.reachOutcome`). */
-  reachOutcome?(req: Omit<ProbeRequest, "count">): ReachOutcome;
+  reachOutcome?(req: Omit<ProbeRequest, "count">, onArrival?: (a: Arrival) => void): ReachOutcome;
   /** `Testbed.portCuts`: the tables' port numbers and the listening ports of every endpoint. */
   portCuts(proto: "tcp" | "udp" | "sctp"): Promise<PortCuts>;
   /** netns only: where a pod or fabric host lives, for `ctb exec`. */
@@ -486,7 +487,7 @@ async function startDatapath(
     resolve: async (req, zone) => sim.resolve(req, buildZone(zone)),
     http: async (req) => sim.http(req),
     reach: (req) => sim.reach(req),
-    reachOutcome: (req) => sim.reachOutcome(req),
+    reachOutcome: (req, onArrival) => sim.reachOutcome(req, onArrival),
     portCuts: async (proto) => sim.portCuts(proto),
     stats: async (c) => sim.stats(c),
     snapshot: async (c) => sim.snapshot(c),

@@ -8,7 +8,7 @@
 import type { Agents } from "../fake-vrouter/agent/index";
 import type { DatapathSnapshot, DatapathStats } from "../fake-vrouter/datapath/engine";
 import { PcapWriter } from "../fake-vrouter/netns/pcap-writer";
-import { SimNetwork } from "../fake-vrouter/datapath/sim-network";
+import { type Arrival, SimNetwork } from "../fake-vrouter/datapath/sim-network";
 import { formatTrace, type TraceStep } from "../fake-vrouter/datapath/trace";
 import type { ListenPorts } from "../fake-vrouter/datapath/host";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
@@ -263,11 +263,11 @@ export class SimDatapath {
   }
 
   /** The dry-run outcome of one new connection with a given source port (the all-packets analysis). */
-  reachOutcome(req: Omit<ProbeRequest, "count">): ReachOutcome {
+  reachOutcome(req: Omit<ProbeRequest, "count">, onArrival?: (a: Arrival) => void): ReachOutcome {
     if (!this.net.endpoint(req.from)) {
       throw new Error(`${req.from} is not attached to the datapath (is the pod Running?)`);
     }
-    return this.net.reachOutcome(req.from, req.toIp, req.proto, req.port ?? 0, req.sport);
+    return this.net.reachOutcome(req.from, req.toIp, req.proto, req.port ?? 0, req.sport, onArrival);
   }
 
   portCuts(proto: "tcp" | "udp" | "sctp"): PortCuts {

@@ -120,6 +120,15 @@ interface Endpoint {
 const MAX_HOPS = 256;
 const PROTO_NUMBER: Record<ProbeProto, number> = { icmp: 1, tcp: 6, udp: 17, sctp: 132 };
 
+/** Where a packet of the dry run arrived, as the endpoint sees it (after any NAT on the way). */
+export interface Arrival {
+  endpoint: string;
+  dip: string;
+  dport: number;
+  sip: string;
+  sport: number;
+}
+
 export class SimNetwork {
   private readonly computes = new Map<string, Compute>();
   private readonly endpoints = new Map<string, Endpoint>();
@@ -367,17 +376,17 @@ export class SimNetwork {
     proto: ProbeProto,
     port: number,
     sport?: number,
+    onArrival?: (a: Arrival) => void,
   ): "answered" | "refused" | "dropped" {
     const src = this.endpoints.get(from);
     if (!src) throw new SimNetworkError(`matrix: no endpoint ${from}`);
     // The packet as it finally arrives (after any NAT) must be for this endpoint, and not carry the endpoint's
     // own address as its source (a hairpin; its kernel drops a martian source); then a listener answers.
-    const arrival = (ep: Endpoint | undefined, p: FlowTuple) =>
-      ep === undefined || ep.spec.ip !== p.dip || p.sip === p.dip
-        ? "dropped"
-        : proto === "icmp" || ep.stack.listens(proto, p.dport)
-          ? "answered"
-          : "refused";
+    const arrival = (ep: Endpoint | undefined, p: FlowTuple) => {
+      if (ep === undefined || ep.spec.ip !== p.dip || p.sip === p.dip) return "dropped";
+      onArrival?.({ endpoint: ep.spec.name, dip: p.dip, dport: p.dport, sip: p.sip, sport: p.sport });
+      return proto === "icmp" || ep.stack.listens(proto, p.dport) ? "answered" : "refused";
+    };
     const id = sport ?? this.ephemeral();
     let packet: FlowTuple = {
       proto: PROTO_NUMBER[proto],

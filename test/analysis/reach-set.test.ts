@@ -85,7 +85,13 @@ describe.each(["kubernetes", "upstream"])("all-packets reachability, %s layout (
       );
       expect(formatProtoPorts((await reachSet(tb, "shop/other", web)).delivered)).toBe("nothing");
       // the Service's ports only (its floating IP maps them), then the same policy at the member
-      expect(formatProtoPorts((await reachSet(tb, "shop/client", svc)).delivered)).toBe("tcp 80; udp 53");
+      const viaSvc = await reachSet(tb, "shop/client", svc);
+      expect(formatProtoPorts(viaSvc.delivered)).toBe("tcp 80; udp 53");
+      // what arrives where: the Service's floating IP maps 80 to the pod's 8080, and 53 to 53
+      expect(viaSvc.arrivals).toEqual([
+        { proto: "tcp", ports: [{ lo: 80, hi: 80 }], at: [`shop/web ${web}:8080`] },
+        { proto: "udp", ports: [{ lo: 53, hi: 53 }], at: [`shop/web ${web}:53`] },
+      ]);
     });
 });
 

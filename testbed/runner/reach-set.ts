@@ -27,6 +27,7 @@ import {
 import type { KubeObject } from "../../controller/kube/api";
 import { type Connection, kubernetesAllows, kubernetesVerdict, type World } from "../oracle/kubernetes";
 import { clusterWorld, describeDecision, type MatrixContext } from "./matrix-check";
+import type { Arrival } from "../../fake-vrouter/datapath/sim-network";
 import type { ReachOutcome, Testbed } from "./testbed";
 
 /** Ports whose fate depended on the source port: the source ports that got through, and whether ECMP made it so. */
@@ -58,6 +59,17 @@ export interface KubernetesComparison {
   differences: KubernetesDifference[];
 }
 
+/** Destination ports that arrive the same way: at these endpoints (`<endpoint> <ip>:<port>`), from this source. */
+export interface ArrivalClass {
+  proto: PortedProto;
+  ports: PortInterval[];
+  at: string[];
+  /** The source address the endpoint sees, when a SNAT changed it. */
+  source?: string;
+  /** Internal: how classes are merged. */
+  key?: string;
+}
+
 export interface ReachSet {
   /** What the network delivers to the destination (answered, or refused because nothing listens there). */
   delivered: ProtoPorts;
@@ -71,6 +83,11 @@ export interface ReachSet {
   evaluated: number;
   /** Protocols this datapath cannot send (netns has no SCTP prober): their sets are empty, not known. */
   unprobed: PortedProto[];
+  /**
+   * Where packets arrive when the network changes them on the way (simulated datapath): a Service's DNAT and
+   * port mapping, the ECMP members a flow hash spreads them over, the source address a SNAT gives them.
+   */
+  arrivals: ArrivalClass[];
   /** Between two pods (and given the layout): what Kubernetes allows, and each class where the two disagree. */
   kubernetes?: KubernetesComparison;
 }
@@ -120,8 +137,12 @@ export async function reachSet(
     method: tb.reachOutcome ? "dry run" : "one packet per piece",
     evaluated: 0,
     unprobed: [],
+    arrivals: [],
   };
   const dry = tb.reachOutcome?.bind(tb);
+  const srcIp = (await clusterWorld(tb)).pods.find(
+    (p) => `${p.metadata.namespace}/${p.metadata.name}` === from,
+  )?.status?.podIP;
   const icmp = dry
     ? dry({ from, toIp, proto: "icmp" })
     : outcomeOf(await tb.probe({ from, toIp, proto: "icmp", count: 1 }));
@@ -153,8 +174,14 @@ export async function reachSet(
       let none = true;
       let allAnswered = true;
       let ecmp = false;
+      const at = new Set<string>();
+      const seenAs = new Set<string>();
+      const arrived = (a: Arrival) => {
+        at.add(`${a.endpoint} ${a.dip}:${a.dport}`);
+        seenAs.add(a.sip);
+      };
       for (const sp of srcPieces) {
-        const outcomes = samples(sp).map((sport) => dry({ from, toIp, proto, port, sport }));
+        const outcomes = samples(sp).map((sport) => dry({ from, toIp, proto, port, sport }, arrived));
         out.evaluated += outcomes.length;
         const d = outcomes.map(delivered);
         if (d.some((x) => x !== d[0])) ecmp = true;
@@ -162,6 +189,33 @@ export async function reachSet(
         if (!d.every(Boolean)) all = false;
         if (d.some(Boolean)) none = false;
         if (!outcomes.every((o) => o === "answered")) allAnswered = false;
+      }
+      // what arrives where, when the network changed it (DNAT, a port mapping, ECMP, SNAT)
+      const targets = [...at].sort();
+      const natted =
+        targets.length > 1 ||
+        targets.some((t) => !t.endsWith(` ${toIp}:${port}`)) ||
+        [...seenAs].some((ip) => ip !== srcIp);
+      if (targets.length && natted) {
+        const last = out.arrivals.at(-1);
+        const source = [...seenAs].filter((ip) => ip !== srcIp);
+        // consecutive pieces that arrive the same way are one line (a mapped range keeps its offset per port)
+        if (
+          last &&
+          last.proto === proto &&
+          last.ports.at(-1)!.hi + 1 === piece.lo &&
+          last.key === `${targets.join()}|${source.join()}` &&
+          piece.lo === piece.hi
+        )
+          last.ports.push(piece);
+        else
+          out.arrivals.push({
+            proto,
+            ports: [piece],
+            at: targets,
+            ...(source.length ? { source: source.join(", ") } : {}),
+            key: `${targets.join()}|${source.join()}`,
+          });
       }
       if (all) {
         deliveredPorts.push(piece);
@@ -172,6 +226,7 @@ export async function reachSet(
     out.delivered[proto] = mergeIntervals(deliveredPorts);
     out.answered[proto] = mergeIntervals(answeredPorts);
   }
+  for (const a of out.arrivals) delete a.key;
   if (netpol) {
     const k = await compareWithKubernetes(tb, from, toIp, out, netpol);
     if (k) out.kubernetes = k;
@@ -328,6 +383,10 @@ export function formatReachSet(from: string, to: string, r: ReachSet): string {
         `  ${d.proto}${d.ports.length ? ` ${formatPortSet(d.ports)}` : ""}: Contrail ${d.contrail === "allow" ? "allows" : "denies"}, Kubernetes ${d.kubernetes === "allow" ? "allows" : "denies"} (${d.why}); Contrail: ${d.decidedBy}`,
       );
   }
+  for (const a of r.arrivals)
+    lines.push(
+      `  ${a.proto} ${formatPortSet(a.ports)} arrives at ${a.at.join(", ")}${a.at.length > 1 ? " (ECMP: the flow hash picks one)" : ""}${a.source ? `, from ${a.source} (SNAT)` : ""}`,
+    );
   if (r.unprobed.length)
     lines.push(
       `  ${r.unprobed.join(", ")}: not probed (this datapath has no prober for it; the sets leave it out)`,

@@ -4,6 +4,7 @@
  */
 import type { KubeApi } from "../../controller/kube/api";
 import type { PortCuts } from "../../fake-vrouter/datapath/port-space";
+import type { Arrival } from "../../fake-vrouter/datapath/sim-network";
 import type { HaproxyServer, RouteDecision } from "../../fake-vrouter/haproxy/route";
 import type { ToolResult } from "../../fake-vrouter/tools/index";
 
@@ -157,7 +158,7 @@ export interface Testbed {
    * reached the address, nothing listens) or dropped. The simulated datapath's; the all-packets analysis
    * (reach-set.ts) uses it, else one packet per piece of the port space.
    */
-  reachOutcome?(req: Omit<ProbeRequest, "count">): ReachOutcome;
+  reachOutcome?(req: Omit<ProbeRequest, "count">, onArrival?: (a: Arrival) => void): ReachOutcome;
   /**
    * Where the port space of a protocol must be cut so that each piece meets the same rules, NAT and sockets in
    * the computes' tables (fake-vrouter/datapath/port-space.ts); what the all-packets analysis needs.
