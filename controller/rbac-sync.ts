@@ -11,7 +11,7 @@ import type { KubeApi, ResourceName } from "./kube/api";
 import { Informer } from "./kube/informer";
 import { planRbac, RBAC_LIST_NAME, ROLE_PREFIX } from "./translate/rbac";
 import { NoIdError, type VncClient } from "./vnc/client";
-import type { KeystoneClient } from "./vnc/keystone";
+import type { Assignment, KeystoneClient } from "./vnc/keystone";
 
 const WATCHED: ResourceName[] = [
   "namespaces",
@@ -96,7 +96,8 @@ export async function startRbacSync(opts: RbacSyncOptions): Promise<RbacSync> {
   /** One pass; true when something could not be applied yet (to be retried). */
   async function syncOnce(): Promise<boolean> {
     const items = (r: ResourceName) => [...informers[WATCHED.indexOf(r)]!.cache.values()];
-    const users = new Set(await opts.keystone.users());
+    const users = new Set(await opts.keystone.names("users"));
+    const groups = new Set(await opts.keystone.names("groups"));
     const namespaces = items("namespaces").map((n) => n.metadata.name!);
     const plan = planRbac({
       namespaces,
@@ -105,6 +106,7 @@ export async function startRbacSync(opts: RbacSyncOptions): Promise<RbacSync> {
       rolebindings: items("rolebindings"),
       clusterrolebindings: items("clusterrolebindings"),
       users,
+      groups,
       projectOf: opts.projectOf,
     });
     let pending = false;
@@ -140,17 +142,25 @@ export async function startRbacSync(opts: RbacSyncOptions): Promise<RbacSync> {
           .map((p) => p[1]!),
       ),
     ];
-    const have = (await opts.keystone.assignments(projects, [...users])).filter((a) =>
-      a.role.startsWith(ROLE_PREFIX),
-    );
-    const key = (a: { user: string; project: string; role: string }) => `${a.user}\0${a.project}\0${a.role}`;
-    const want = new Set(plan.grants.map(key));
-    for (const a of have) if (!want.has(key(a))) await opts.keystone.revoke(a.user, a.project, a.role);
+    const have = (
+      await opts.keystone.assignments(projects, { users: [...users], groups: [...groups] })
+    ).filter((a) => a.role.startsWith(ROLE_PREFIX));
+    const wanted: Assignment[] = [
+      ...plan.grants.map(
+        (g): Assignment => ({ kind: "users", name: g.user, project: g.project, role: g.role }),
+      ),
+      ...plan.groupGrants.map(
+        (g): Assignment => ({ kind: "groups", name: g.group, project: g.project, role: g.role }),
+      ),
+    ];
+    const key = (a: Assignment) => `${a.kind}\0${a.name}\0${a.project}\0${a.role}`;
+    const want = new Set(wanted.map(key));
+    for (const a of have) if (!want.has(key(a))) await opts.keystone.revoke(a);
     const haveKeys = new Set(have.map(key));
-    for (const g of plan.grants) {
+    for (const g of wanted) {
       if (haveKeys.has(key(g))) continue;
       try {
-        await opts.keystone.grant(g.user, g.project, g.role);
+        await opts.keystone.grant(g);
       } catch (e) {
         if ((e as { status?: number }).status === 404) pending = true;
         else throw e;

@@ -11,9 +11,10 @@
  *     R's resources (pods → virtual-machine, virtual-machine-interface, instance-ip; services/ingresses → the
  *     load balancer objects and floating IPs; networkpolicies → the firewall objects, tags, security groups;
  *     namespaces → project, virtual networks, IPAMs; `*` → `*`).
- * A ClusterRoleBinding counts as a RoleBinding in every namespace. Kubernetes' own bindings and subjects
- * (`system:` names, the bootstrap policy) are left alone. Groups and ServiceAccounts have no keystone user here:
- * they are reported, not mapped. A binding removed (or its role changed) takes its assignment and
+ * A Group subject gives the role to the keystone group of that name (its members hold it on P). A
+ * ClusterRoleBinding counts as a RoleBinding in every namespace. Kubernetes' own bindings and subjects
+ * (`system:` names, the bootstrap policy) are left alone. ServiceAccounts have no keystone user here: they are
+ * reported, not mapped. A binding removed (or its role changed) takes its assignment and
  * rules away at the next sync; a token scoped to a project the user lost every role on stops working.
  *
  * Example: RoleBinding team-a/dev-alice (Role dev: pods get,list) →
@@ -42,6 +43,8 @@ export interface RbacPlan {
   /** Project name (its fq_name joined) → the rules of its `k8s-rbac` list; absent projects have none. */
   lists: Map<string, { project: string[]; rules: RbacRuleOut[] }>;
   grants: Grant[];
+  /** Group subjects: the keystone group of the same name gets the role (its members hold it). */
+  groupGrants: { group: string; project: string; role: string }[];
   warnings: string[];
 }
 
@@ -98,8 +101,9 @@ export interface RbacInput {
   clusterroles: KubeObject[];
   rolebindings: KubeObject[];
   clusterrolebindings: KubeObject[];
-  /** Keystone users (only they can hold roles). */
+  /** Keystone users and groups (only they can hold roles). */
   users: Set<string>;
+  groups?: Set<string>;
   /** The project (fq_name) a namespace's objects live in. */
   projectOf(ns: string): string[];
 }
@@ -143,6 +147,7 @@ export function planRbac(input: RbacInput): RbacPlan {
   const warnings: string[] = [];
   const lists = new Map<string, { project: string[]; rules: Map<string, Map<string, string>> }>();
   const grants = new Map<string, Grant>();
+  const groupGrants = new Map<string, { group: string; project: string; role: string }>();
   const roleRules = (ref: { kind: string; name: string }, ns: string): PolicyRule[] | undefined => {
     const o =
       ref.kind === "ClusterRole"
@@ -172,9 +177,20 @@ export function planRbac(input: RbacInput): RbacPlan {
     let users = 0;
     for (const s of (b.subjects ?? []) as { kind: string; name: string; namespace?: string }[]) {
       if (s.name.startsWith("system:")) continue; // Kubernetes' own identities (system:authenticated, …)
+      if (s.kind === "Group") {
+        if (!input.groups?.has(s.name)) {
+          warnings.push(
+            `${what}: Group ${s.name} is not a keystone group, so no Contrail role is given to it`,
+          );
+          continue;
+        }
+        users++;
+        groupGrants.set(`${s.name}\0${project[1]}\0${role}`, { group: s.name, project: project[1]!, role });
+        continue;
+      }
       if (s.kind !== "User") {
         warnings.push(
-          `${what}: ${s.kind} ${s.namespace ? `${s.namespace}/` : ""}${s.name} has no keystone user; only User subjects are mapped to Contrail roles`,
+          `${what}: ${s.kind} ${s.namespace ? `${s.namespace}/` : ""}${s.name} has no keystone user; only User and Group subjects are mapped to Contrail roles`,
         );
         continue;
       }
@@ -226,6 +242,9 @@ export function planRbac(input: RbacInput): RbacPlan {
     lists: out,
     grants: [...grants.values()].sort((a, b) =>
       `${a.user}${a.project}${a.role}` < `${b.user}${b.project}${b.role}` ? -1 : 1,
+    ),
+    groupGrants: [...groupGrants.values()].sort((a, b) =>
+      `${a.group}${a.project}${a.role}` < `${b.group}${b.project}${b.role}` ? -1 : 1,
     ),
     warnings: [...new Set(warnings)],
   };

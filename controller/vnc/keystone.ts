@@ -4,7 +4,7 @@
  * by name that need. As kube-manager's `[AUTH]` section configures its keystone user.
  *
  * Example: `const ks = new KeystoneClient({ url, user: "admin", password, project: "admin" });
- *   await ks.grant("alice", "team-a", "k8s-role-dev")`.
+ *   await ks.grant({ kind: "users", name: "alice", project: "team-a", role: "k8s-role-dev" })`.
  */
 
 export interface KeystoneCredentials {
@@ -15,8 +15,11 @@ export interface KeystoneCredentials {
   project: string;
 }
 
+/** A role assignment on a project, to a user or (keystone v3) a group. */
 export interface Assignment {
-  user: string;
+  kind: "users" | "groups";
+  /** The user's or group's name. */
+  name: string;
   project: string;
   role: string;
 }
@@ -35,7 +38,6 @@ type Json = Record<string, unknown>;
 export class KeystoneClient {
   private token?: string;
   private readonly ids = new Map<string, string>(); // `${kind}:${name}` → id
-  private readonly names = new Map<string, string>(); // `${kind}:${id}` → name
 
   constructor(private readonly creds: KeystoneCredentials) {}
 
@@ -87,7 +89,7 @@ export class KeystoneClient {
   }
 
   /** The id of a user, project or role by name; undefined when keystone has none. */
-  async idOf(kind: "users" | "projects" | "roles", name: string): Promise<string | undefined> {
+  async idOf(kind: "users" | "groups" | "projects" | "roles", name: string): Promise<string | undefined> {
     const k = `${kind}:${name}`;
     if (this.ids.has(k)) return this.ids.get(k);
     const list = ((await this.call("GET", `/v3/${kind}?name=${encodeURIComponent(name)}`))?.[kind] ?? []) as {
@@ -98,7 +100,6 @@ export class KeystoneClient {
     // project ids follow Contrail's uuids, which a re-created namespace changes: do not cache those
     if (hit && kind !== "projects") {
       this.ids.set(k, hit.id);
-      this.names.set(`${kind}:${hit.id}`, name);
     }
     return hit?.id;
   }
@@ -108,53 +109,59 @@ export class KeystoneClient {
     if (id) return id;
     const made = (await this.call("POST", "/v3/roles", { role: { name: role } }))?.role as { id: string };
     this.ids.set(`roles:${role}`, made.id);
-    this.names.set(`roles:${made.id}`, role);
     return made.id;
   }
 
-  /** Every assignment keystone holds, by name (users, projects and roles it can name). */
-  async assignments(projects: string[], users: string[]): Promise<Assignment[]> {
+  /** The direct assignments on `projects` of these users and groups, by name. */
+  async assignments(
+    projects: string[],
+    holders: { users: string[]; groups: string[] },
+  ): Promise<Assignment[]> {
     const out: Assignment[] = [];
     const roles = ((await this.call("GET", "/v3/roles"))?.roles ?? []) as { id: string; name: string }[];
     const roleName = new Map(roles.map((r) => [r.id, r.name]));
     for (const project of projects) {
       const pid = await this.idOf("projects", project);
       if (!pid) continue;
-      for (const user of users) {
-        const uid = await this.idOf("users", user);
-        if (!uid) continue;
-        const got = ((await this.call("GET", `/v3/projects/${pid}/users/${uid}/roles`))?.roles ?? []) as {
-          id: string;
-        }[];
-        for (const r of got) out.push({ user, project, role: roleName.get(r.id) ?? r.id });
-      }
+      for (const kind of ["users", "groups"] as const)
+        for (const name of holders[kind]) {
+          const id = await this.idOf(kind, name);
+          if (!id) continue;
+          const got = ((await this.call("GET", `/v3/projects/${pid}/${kind}/${id}/roles`))?.roles ?? []) as {
+            id: string;
+          }[];
+          for (const r of got) out.push({ kind, name, project, role: roleName.get(r.id) ?? r.id });
+        }
     }
     return out;
   }
 
-  async grant(user: string, project: string, role: string): Promise<void> {
-    const [uid, pid] = await Promise.all([this.idOf("users", user), this.idOf("projects", project)]);
-    if (!uid || !pid)
-      throw new KeystoneError(404, `keystone: no ${!uid ? `user ${user}` : `project ${project}`}`);
-    await this.call("PUT", `/v3/projects/${pid}/users/${uid}/roles/${await this.roleId(role)}`);
+  async grant(a: Assignment): Promise<void> {
+    const [id, pid] = await Promise.all([this.idOf(a.kind, a.name), this.idOf("projects", a.project)]);
+    if (!id || !pid)
+      throw new KeystoneError(
+        404,
+        `keystone: no ${!id ? `${a.kind.slice(0, -1)} ${a.name}` : `project ${a.project}`}`,
+      );
+    await this.call("PUT", `/v3/projects/${pid}/${a.kind}/${id}/roles/${await this.roleId(a.role)}`);
   }
 
-  async revoke(user: string, project: string, role: string): Promise<void> {
-    const [uid, pid, rid] = await Promise.all([
-      this.idOf("users", user),
-      this.idOf("projects", project),
-      this.idOf("roles", role),
+  async revoke(a: Assignment): Promise<void> {
+    const [id, pid, rid] = await Promise.all([
+      this.idOf(a.kind, a.name),
+      this.idOf("projects", a.project),
+      this.idOf("roles", a.role),
     ]);
-    if (!uid || !pid || !rid) return;
+    if (!id || !pid || !rid) return;
     try {
-      await this.call("DELETE", `/v3/projects/${pid}/users/${uid}/roles/${rid}`);
+      await this.call("DELETE", `/v3/projects/${pid}/${a.kind}/${id}/roles/${rid}`);
     } catch (e) {
       if (!(e instanceof KeystoneError && e.status === 404)) throw e;
     }
   }
 
-  /** Keystone's user names (GET /v3/users). */
-  async users(): Promise<string[]> {
-    return (((await this.call("GET", "/v3/users"))?.users ?? []) as { name: string }[]).map((u) => u.name);
+  /** Keystone's user or group names (GET /v3/users, /v3/groups). */
+  async names(kind: "users" | "groups"): Promise<string[]> {
+    return (((await this.call("GET", `/v3/${kind}`))?.[kind] ?? []) as { name: string }[]).map((u) => u.name);
   }
 }

@@ -6,7 +6,7 @@
  * Example file:
  *   users:
  *     admin: { password: contrail123, roles: { admin: [admin] } }
- *     alice: { password: a-secret, roles: { team-a: [member] } }
+ *     alice: { password: a-secret, roles: { team-a: [member] }, groups: [devs] }
  * → `identity.users.get("alice").roles.get("team-a")` is `["member"]`.
  */
 import { readFileSync } from "node:fs";
@@ -17,6 +17,8 @@ export interface IdentityUser {
   password: string;
   /** Project name → role names assigned to the user on it (keystone role assignments). */
   roles: Map<string, string[]>;
+  /** Keystone groups the user is a member of — and the groups Kubernetes knows them in (`--as-group`). */
+  groups: string[];
 }
 
 export interface Identity {
@@ -60,8 +62,8 @@ export function parseIdentity(
     if (!NAME.test(name)) fail(`user name "${name}" is not a keystone name (no ':' allowed)`, here);
     if (!isObj(u)) fail(`user ${name}: expected {password, roles}`, here);
     for (const k of Object.keys(u))
-      if (k !== "password" && k !== "roles")
-        fail(`user ${name}: unknown key "${k}" (a user has password and roles)`, [...here, k]);
+      if (k !== "password" && k !== "roles" && k !== "groups")
+        fail(`user ${name}: unknown key "${k}" (a user has password, roles and groups)`, [...here, k]);
     if (typeof u.password !== "string" || u.password === "")
       fail(`user ${name}: password must be a non-empty string`, [...here, "password"]);
     const roles = new Map<string, string[]>();
@@ -76,7 +78,10 @@ export function parseIdentity(
         roles.set(project, [...new Set(list as string[])]);
       }
     }
-    users.set(name, { name, password: u.password, roles });
+    const groups = u.groups ?? [];
+    if (!Array.isArray(groups) || !groups.every((g) => typeof g === "string" && NAME.test(g)))
+      fail(`user ${name}: groups must be a list of group names (no ':')`, [...here, "groups"]);
+    users.set(name, { name, password: u.password, roles, groups: [...new Set(groups as string[])] });
   }
   return { users };
 }

@@ -77,6 +77,8 @@ export class Keystone {
   /** Grants made through the API (the controller's), on top of the identity's own. */
   private readonly grants = new Map<string, Set<string>>(); // `${user}\0${project}` → roles
   private readonly revokedGrants = new Map<string, Set<string>>();
+  /** Grants to groups: `${group}\0${project}` → roles (a member holds them too). */
+  private readonly groupGrants = new Map<string, Set<string>>();
   private readonly extraRoles = new Set<string>();
   readonly adminRole: string;
   private readonly ttlMs: number;
@@ -108,12 +110,38 @@ export class Keystone {
   private projectNames(): Set<string> {
     const out = new Set<string>();
     for (const u of this.identity.users.values()) for (const p of u.roles.keys()) out.add(p);
-    for (const k of this.grants.keys()) out.add(k.split("\0")[1]!);
+    for (const k of [...this.grants.keys(), ...this.groupGrants.keys()]) out.add(k.split("\0")[1]!);
     return out;
   }
 
   private knownProject(name: string): boolean {
     return this.projectNames().has(name) || this.opts.projectId?.(name) !== undefined;
+  }
+
+  groupId(name: string): string {
+    return idOf("group", name);
+  }
+
+  private groupNames(): Set<string> {
+    const out = new Set<string>();
+    for (const u of this.identity.users.values()) for (const g of u.groups) out.add(g);
+    for (const k of this.groupGrants.keys()) out.add(k.split("\0")[0]!);
+    return out;
+  }
+
+  /** The roles a group holds on a project. */
+  groupRolesOf(group: string, project: string): string[] {
+    return [...(this.groupGrants.get(`${group}\0${project}`) ?? [])];
+  }
+
+  grantGroup(group: string, project: string, role: string): void {
+    const key = `${group}\0${project}`;
+    if (!this.groupGrants.has(key)) this.groupGrants.set(key, new Set());
+    this.groupGrants.get(key)!.add(role);
+  }
+
+  revokeGroup(group: string, project: string, role: string): void {
+    this.groupGrants.get(`${group}\0${project}`)?.delete(role);
   }
 
   userId(name: string): string {
@@ -128,7 +156,7 @@ export class Keystone {
     const out = new Set<string>([this.adminRole, "member", ...this.extraRoles]);
     for (const u of this.identity.users.values())
       for (const rs of u.roles.values()) for (const r of rs) out.add(r);
-    for (const rs of this.grants.values()) for (const r of rs) out.add(r);
+    for (const rs of [...this.grants.values(), ...this.groupGrants.values()]) for (const r of rs) out.add(r);
     return out;
   }
 
@@ -140,12 +168,23 @@ export class Keystone {
     return [...this.roleNames()].find((r) => this.roleId(r) === id);
   }
 
-  /** The roles `user` holds on `project`: the identity's assignments plus grants, minus revoked ones. */
+  /**
+   * The roles `user` holds on `project`: the identity's assignments plus grants, minus revoked ones, plus what
+   * their groups hold there (keystone's effective assignments).
+   */
   rolesOf(user: string, project: string): string[] {
+    return [...new Set([...this.directRolesOf(user, project), ...this.inheritedRolesOf(user, project)])];
+  }
+
+  private directRolesOf(user: string, project: string): string[] {
     const key = `${user}\0${project}`;
     const base = this.identity.users.get(user)?.roles.get(project) ?? [];
     const revoked = this.revokedGrants.get(key) ?? new Set();
     return [...new Set([...base.filter((r) => !revoked.has(r)), ...(this.grants.get(key) ?? [])])];
+  }
+
+  private inheritedRolesOf(user: string, project: string): string[] {
+    return (this.identity.users.get(user)?.groups ?? []).flatMap((g) => this.groupRolesOf(g, project));
   }
 
   /** The projects `user` holds a role on now, by name. */
@@ -156,7 +195,7 @@ export class Keystone {
   grant(user: string, project: string, role: string): void {
     const key = `${user}\0${project}`;
     this.revokedGrants.get(key)?.delete(role);
-    if (!this.rolesOf(user, project).includes(role)) {
+    if (!this.directRolesOf(user, project).includes(role)) {
       if (!this.grants.has(key)) this.grants.set(key, new Set());
       this.grants.get(key)!.add(role);
     }
@@ -330,6 +369,8 @@ export class Keystone {
       return list("users", [...this.identity.users.keys()], (n) => this.userId(n), { domain_id: "default" });
     if (m === "GET" && path === "/v3/roles")
       return list("roles", [...this.roleNames()], (n) => this.roleId(n));
+    if (m === "GET" && path === "/v3/groups")
+      return list("groups", [...this.groupNames()], (n) => this.groupId(n), { domain_id: "default" });
     if (m === "GET" && path === "/v3/projects") {
       const all = [...this.projectNames()];
       if (name !== null && !all.includes(name) && this.knownProject(name)) all.push(name);
@@ -363,6 +404,27 @@ export class Keystone {
       }
       return { status: 200, body: { role_assignments: out } };
     }
+    const groupGrant = /^\/v3\/projects\/([^/]+)\/groups\/([^/]+)\/roles(?:\/([^/]+))?$/.exec(path);
+    if (groupGrant) {
+      const [, pid, gid, rid] = groupGrant as unknown as [string, string, string, string | undefined];
+      if (!admin) throw forbidden(m === "GET" ? "identity:list_grants" : "identity:create_grant");
+      const project = this.projectName(pid) ?? this.projectNameFromContrail(pid);
+      if (!project) throw notFound("project", pid);
+      const group = [...this.groupNames()].find((g) => this.groupId(g) === gid);
+      if (!group) throw notFound("group", gid);
+      const has = this.groupRolesOf(group, project);
+      if (rid === undefined && m === "GET")
+        return { status: 200, body: { roles: has.map((r) => ({ id: this.roleId(r), name: r })) } };
+      const role = rid === undefined ? undefined : this.roleById(rid);
+      if (!role) throw notFound("role", rid ?? "");
+      if (m === "PUT") {
+        this.grantGroup(group, project, role);
+        return { status: 204 };
+      }
+      if (!has.includes(role)) throw notFound("role assignment", rid!);
+      if (m === "DELETE") this.revokeGroup(group, project, role);
+      return { status: 204 };
+    }
     const grant = /^\/v3\/projects\/([^/]+)\/users\/([^/]+)\/roles(?:\/([^/]+))?$/.exec(path);
     if (grant) {
       const [, pid, uid, rid] = grant as unknown as [string, string, string, string | undefined];
@@ -374,7 +436,9 @@ export class Keystone {
       if (rid === undefined && m === "GET")
         return {
           status: 200,
-          body: { roles: this.rolesOf(user.name, project).map((r) => ({ id: this.roleId(r), name: r })) },
+          body: {
+            roles: this.directRolesOf(user.name, project).map((r) => ({ id: this.roleId(r), name: r })),
+          },
         };
       const role = rid === undefined ? undefined : this.roleById(rid);
       if (!role) throw notFound("role", rid ?? "");
@@ -383,11 +447,11 @@ export class Keystone {
         return { status: 204 };
       }
       if (m === "HEAD" || m === "GET") {
-        if (!this.rolesOf(user.name, project).includes(role)) throw notFound("role assignment", rid!);
+        if (!this.directRolesOf(user.name, project).includes(role)) throw notFound("role assignment", rid!);
         return { status: 204 };
       }
       if (m === "DELETE") {
-        if (!this.rolesOf(user.name, project).includes(role)) throw notFound("role assignment", rid!);
+        if (!this.directRolesOf(user.name, project).includes(role)) throw notFound("role assignment", rid!);
         this.revoke(user.name, project, role);
         return { status: 204 };
       }

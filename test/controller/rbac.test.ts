@@ -91,11 +91,26 @@ describe("Kubernetes RBAC mapped to keystone assignments and api-access-list rul
     expect(plan.grants).toEqual([]);
     expect(plan.lists.size).toBe(0);
     expect(plan.warnings).toEqual([
-      "RoleBinding team-a/g: Group devs has no keystone user; only User subjects are mapped to Contrail roles",
-      "RoleBinding team-a/g: ServiceAccount team-a/ci has no keystone user; only User subjects are mapped to Contrail roles",
+      "RoleBinding team-a/g: Group devs is not a keystone group, so no Contrail role is given to it",
+      "RoleBinding team-a/g: ServiceAccount team-a/ci has no keystone user; only User and Group subjects are mapped to Contrail roles",
       "RoleBinding team-a/g: User carol is not a keystone user, so no Contrail role is given to them",
       "RoleBinding team-a/m: Role missing does not exist; nothing mapped to Contrail until it does",
     ]);
+  });
+
+  it("a Group subject gives the role to the keystone group of that name", () => {
+    const plan = planRbac({
+      ...base,
+      groups: new Set(["auditors"]),
+      rolebindings: [
+        binding("team-a", "a", { kind: "ClusterRole", name: "edit" }, [{ kind: "Group", name: "auditors" }]),
+      ],
+    });
+    expect(plan.grants).toEqual([]);
+    expect(plan.groupGrants).toEqual([
+      { group: "auditors", project: "k8s-team-a", role: "k8s-clusterrole-edit" },
+    ]);
+    expect(plan.lists.get("default-domain:k8s-team-a")!.rules.length).toBeGreaterThan(0);
   });
 
   it("a ClusterRoleBinding counts in every namespace", () => {

@@ -386,7 +386,7 @@ describe("ctb api's auth flags", () => {
       "users:\n  admin:\n    password: x\n    roles: { admin: [admin] }\n  alice:\n    pasword: y\n",
     );
     await expect(main(["--port", "0", "--aaa-mode", "rbac", "--identity", file])).rejects.toThrow(
-      `${file}:6: user alice: unknown key "pasword" (a user has password and roles)`,
+      `${file}:6: user alice: unknown key "pasword" (a user has password, roles and groups)`,
     );
     writeFileSync(file, "users:\n  alice: { password: a, roles: { team-a: [member] } }\n");
     await expect(

@@ -5,6 +5,7 @@
  *
  * Example: `const report = await runScenario(loadScenario(f), testbed, { onEvent: printer })`.
  */
+import type { Identity } from "../../fake-contrail-api/auth/identity";
 import { formatProtoPorts, type ProtoPorts } from "../../fake-vrouter/datapath/port-space";
 import { formatReachSet, reachSet } from "./reach-set";
 import ipaddr from "ipaddr.js";
@@ -171,7 +172,7 @@ export async function runScenario(
     stepStarted = Date.now();
     emit({ type: "step", step });
     try {
-      await runStep(step, step.as ? actingAs(tb, step.as) : tb, {
+      await runStep(step, step.as ? actingAs(tb, step.as, scenario.auth?.identity) : tb, {
         record: (r) => record(step, r),
         output: (text) => emit({ type: "output", step, text }),
         progress: (done, total) => emit({ type: "progress", step, done, total }),
@@ -406,8 +407,10 @@ async function checkVrouterRows(tb: Testbed, step: Extract<Step, { kind: "vroute
  * The testbed as a step's user sees it: Kubernetes requests impersonate them (kubectl --as), config API
  * requests carry their token (runner/vnc.ts reads `actor`).
  */
-function actingAs(tb: Testbed, actor: { user: string; project?: string }): Testbed {
-  const kube = tb.kube.impersonate?.({ name: actor.user });
+function actingAs(tb: Testbed, actor: { user: string; project?: string }, identity?: Identity): Testbed {
+  // the user's keystone groups are the groups Kubernetes knows them in (kubectl --as-group)
+  const groups = identity?.users.get(actor.user)?.groups ?? [];
+  const kube = tb.kube.impersonate?.({ name: actor.user, ...(groups.length ? { groups } : {}) });
   if (!kube) throw new Error(`as: ${actor.user}: this cluster backend cannot act as another user`);
   return Object.assign(Object.create(tb) as Testbed, { kube, actor });
 }
