@@ -333,6 +333,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       reach: dp.reach ? (req) => dp.reach!(req) : undefined,
       reachOutcome: dp.reachOutcome ? (req, onArrival) => dp.reachOutcome!(req, onArrival) : undefined,
       portCuts: (proto) => dp.portCuts(proto),
+      ecmpPossible: dp.ecmpPossible ? (ip) => dp.ecmpPossible!(ip) : undefined,
       netnsEndpoint: (name) => dp.netnsEndpoint?.(name),
       metrics,
       capture: (target, file, limit) => dp.capture(target, file, limit),
@@ -394,6 +395,8 @@ interface DatapathHandle {
   reachOutcome?(req: Omit<ProbeRequest, "count">, onArrival?: (a: Arrival) => void): ReachOutcome;
   /** `Testbed.portCuts`: the tables' port numbers and the listening ports of every endpoint. */
   portCuts(proto: "tcp" | "udp" | "sctp"): Promise<PortCuts>;
+  /** `Testbed.ecmpPossible` (sim only). */
+  ecmpPossible?(ip: string): boolean;
   /** netns only: where a pod or fabric host lives, for `ctb exec`. */
   netnsEndpoint?(name: string): NetnsEndpoint | undefined;
   /** A compute's forwarding counters, for its vrouter's /metrics. */
@@ -489,6 +492,7 @@ async function startDatapath(
     reach: (req) => sim.reach(req),
     reachOutcome: (req, onArrival) => sim.reachOutcome(req, onArrival),
     portCuts: async (proto) => sim.portCuts(proto),
+    ecmpPossible: (ip) => sim.ecmpPossible(ip),
     stats: async (c) => sim.stats(c),
     snapshot: async (c) => sim.snapshot(c),
     capture: async (t, file, limit) => sim.capture(t, file, limit),

@@ -270,6 +270,10 @@ export class SimDatapath {
     return this.net.reachOutcome(req.from, req.toIp, req.proto, req.port ?? 0, req.sport, onArrival);
   }
 
+  ecmpPossible(ip: string): boolean {
+    return this.net.ecmpPossible(ip);
+  }
+
   portCuts(proto: "tcp" | "udp" | "sctp"): PortCuts {
     return this.net.portCuts(proto);
   }

@@ -17,7 +17,7 @@
 import { type PortCuts, portCuts } from "./port-space";
 import type { DropReason, VrouterTables } from "../tables";
 import { VROUTER_MAC } from "../tables";
-import { formatIpv4, isMac, parseIpv4, readMac, writeMac } from "./addr";
+import { formatIpv4, ipInCidr, isMac, parseIpv4, readMac, writeMac } from "./addr";
 import { type DatapathOptions, type FlowTuple, fabricMacFor, VrouterDatapath } from "./engine";
 import { HostStack, type ListenPorts, type ProbeAnswer, type ProbeProto } from "./host";
 import {
@@ -140,6 +140,8 @@ export class SimNetwork {
   private nextPort = 0;
   /** The underlay's routes to stations behind it (`underlayRoutes`); rebuilt after changes. */
   private fabricPods: Map<string, string> | undefined;
+  /** Prefixes routed to a composite NH and addresses NATted on the way (`ecmpPossible`); rebuilt after changes. */
+  private ecmpTargets: { prefixes: string[]; addresses: Set<string> } | undefined;
 
   constructor(private readonly opts: Omit<DatapathOptions, "resolveFabricMac"> = {}) {}
 
@@ -153,6 +155,7 @@ export class SimNetwork {
   }
 
   setTables(compute: string, tables: VrouterTables): void {
+    this.ecmpTargets = undefined;
     const existing = this.computes.get(compute);
     if (existing) existing.datapath.install(tables);
     else {
@@ -167,6 +170,7 @@ export class SimNetwork {
   }
 
   removeCompute(compute: string): void {
+    this.ecmpTargets = undefined;
     this.computes.delete(compute);
     this.stations = undefined;
     this.fabricPods = undefined;
@@ -423,6 +427,28 @@ export class SimNetwork {
       at = { compute: station.name, from: hop.kind === "tunnel" ? { label: hop.label } : { fabric: true } };
     }
     return "dropped";
+  }
+
+  /**
+   * Whether a flow to `ip` can meet an ECMP choice anywhere (a route covering it with a composite next-hop on
+   * some compute, or an address NATted on the way: a floating IP, a link-local service), i.e. whether its source
+   * port can change its fate through the flow hash. False lets the all-packets analysis try one source port.
+   */
+  ecmpPossible(ip: string): boolean {
+    if (!this.ecmpTargets) {
+      const prefixes = new Set<string>();
+      const addresses = new Set<string>();
+      for (const c of this.computes.values()) {
+        const t = c.datapath.tables;
+        for (const vrf of t.vrfs.values())
+          for (const r of vrf.routes) if (t.nextHops.get(r.nh)?.type === "composite") prefixes.add(r.prefix);
+        for (const vif of t.vifs.values()) for (const f of vif.floatingIps) addresses.add(f.address);
+        for (const ll of t.linkLocal) addresses.add(ll.ip);
+      }
+      this.ecmpTargets = { prefixes: [...prefixes], addresses };
+    }
+    const { prefixes, addresses } = this.ecmpTargets;
+    return addresses.has(ip) || prefixes.some((p) => p.includes(":") || ipInCidr(ip, p));
   }
 
   /**

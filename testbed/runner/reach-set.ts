@@ -92,8 +92,12 @@ export interface ReachSet {
   kubernetes?: KubernetesComparison;
 }
 
-/** Source ports tried in every source-port piece: its ends and points between (ECMP hashes differ). */
-function samples(piece: PortInterval): number[] {
+/**
+ * Source ports tried in every source-port piece: its ends and points between, where the flow hash may pick
+ * another ECMP member; one where no ECMP choice is on the way (nothing else in a piece depends on it).
+ */
+function samples(piece: PortInterval, ecmp = true): number[] {
+  if (!ecmp) return [piece.lo];
   const span = piece.hi - piece.lo;
   const out = new Set([piece.lo, piece.hi]);
   for (const f of [0.31, 0.57, 0.83]) out.add(piece.lo + Math.floor(span * f));
@@ -140,6 +144,7 @@ export async function reachSet(
     arrivals: [],
   };
   const dry = tb.reachOutcome?.bind(tb);
+  const ecmpHere = tb.ecmpPossible?.(toIp) ?? true;
   const srcIp = (await clusterWorld(tb)).pods.find(
     (p) => `${p.metadata.namespace}/${p.metadata.name}` === from,
   )?.status?.podIP;
@@ -181,7 +186,9 @@ export async function reachSet(
         seenAs.add(a.sip);
       };
       for (const sp of srcPieces) {
-        const outcomes = samples(sp).map((sport) => dry({ from, toIp, proto, port, sport }, arrived));
+        const outcomes = samples(sp, ecmpHere).map((sport) =>
+          dry({ from, toIp, proto, port, sport }, arrived),
+        );
         out.evaluated += outcomes.length;
         const d = outcomes.map(delivered);
         if (d.some((x) => x !== d[0])) ecmp = true;

@@ -164,6 +164,11 @@ export interface Testbed {
    * the computes' tables (fake-vrouter/datapath/port-space.ts); what the all-packets analysis needs.
    */
   portCuts?(proto: "tcp" | "udp" | "sctp"): Promise<PortCuts>;
+  /**
+   * Whether a flow to this address can meet an ECMP choice (the simulated datapath's tables say): if not, its
+   * source port changes nothing the flow hash decides, and the all-packets analysis tries one per piece.
+   */
+  ecmpPossible?(ip: string): boolean;
   /** Warnings of the controller's translation now in force (input it could not translate as asked). */
   warnings?(): string[];
   /** Address of a fabric host (a host on the underlay without a vrouter) declared by the scenario. */
