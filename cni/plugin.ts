@@ -11,8 +11,8 @@ import type { CniEnv } from "./env";
 import { CniCode, CniError } from "./errors";
 import type { Logger } from "./log";
 import type { HostNetwork } from "./netlink";
-import type { AddMsg, PortApiClient, VmCfgEntry } from "./port-api";
-import { buildResult, type CniResult, hostIfname, parsePrevResult, vmName } from "./result";
+import type { AddMsg, PortApiClient, VmCfgEntry, VmiAddress } from "./port-api";
+import { addInterfaces, buildResult, type CniResult, hostIfname, parsePrevResult, vmName } from "./result";
 import type { StateEntry, StateStore } from "./state";
 import { type Command, PLUGIN_VERSION, SUPPORTED_VERSIONS } from "./versions";
 
@@ -62,8 +62,15 @@ export async function selectInterfaces(
     );
   }
   return entries.map((entry) => {
-    // The runtime's CNI_IFNAME names the primary interface (kubelet: eth0); the others are eth<index>.
-    const containerIfname = entry.index === 0 ? ifname : `eth${entry.index}`;
+    // a name the kernel would refuse (or `ip` would read as an option) never reaches netlink
+    if (entry.interface !== undefined && !/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$/.test(entry.interface))
+      throw new CniError(
+        CniCode.AgentError,
+        `vm-cfg of ${name}: interface annotation ${JSON.stringify(entry.interface)} is not a Linux interface name`,
+      );
+    // The runtime's CNI_IFNAME names the primary interface (kubelet: eth0); the others are named by their
+    // `interface` annotation, else eth<index> (cni.go `buildContainerIntfName`).
+    const containerIfname = entry.index === 0 ? ifname : (entry.interface ?? `eth${entry.index}`);
     return {
       entry,
       ifname: containerIfname,
@@ -122,7 +129,9 @@ async function add(env: CniEnv, conf: NetConf, deps: PluginDeps): Promise<CniRes
     await deps.state.write(name, p.entry.vmiUuid, msg);
     await deps.agent.addVm(msg);
   }
+  // CNI 1.1: the result lists every interface the call plugged, each address naming its interface
   let result: CniResult | undefined;
+  const secondary: { ifname: string; mac: string; address: VmiAddress }[] = [];
   for (const p of plumbing) {
     const address = await deps.agent.vmiAddress(p.entry.vmUuid, p.entry.vmiUuid);
     await deps.host.configureContainer(netns, p.ifname, {
@@ -141,10 +150,10 @@ async function add(env: CniEnv, conf: NetConf, deps: PluginDeps): Promise<CniRes
         defaultRoute: true,
         dns: conf.dns,
       });
-    }
+    } else secondary.push({ ifname: p.ifname, mac: p.entry.mac, address });
   }
   if (!result) throw new CniError(CniCode.AgentError, `vm-cfg of ${name} has no primary interface (index 0)`);
-  return result;
+  return addInterfaces(result, secondary, netns);
 }
 
 /** Remove one pod's attachments: host veth ends (which takes the container ends along), files, agent port. */

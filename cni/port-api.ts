@@ -47,6 +47,8 @@ export interface VmCfgEntry {
   index: number;
   total: number;
   network?: string;
+  /** From the `interface` annotation: the container interface name the pod asked for (else eth<index>). */
+  interface?: string;
   subInterface: boolean;
   vlanId: number;
 }
@@ -140,6 +142,7 @@ export function parseVmCfg(body: string): VmCfgEntry[] | undefined {
       index,
       total,
       network: ann.network,
+      ...(ann.interface ? { interface: ann.interface } : {}),
       subInterface: e["sub-interface"] === true,
       vlanId: typeof e["vlan-id"] === "number" ? e["vlan-id"] : 0,
     };

@@ -94,6 +94,23 @@ export function buildResult(input: {
   };
 }
 
+/** The other interfaces of the pod after the primary one: their addresses, no routes (the default is eth0's). */
+export function addInterfaces(
+  primary: CniResult,
+  more: { ifname: string; mac: string; address: VmiAddress }[],
+  sandbox: string,
+): CniResult {
+  const out: CniResult = { ...primary, interfaces: [...primary.interfaces], ips: [...primary.ips] };
+  for (const m of more) {
+    const ip: CniIp = { address: `${m.address.ip}/${m.address.plen}`, interface: out.interfaces.length };
+    if (resultHasIpVersion(primary.cniVersion)) ip.version = "4";
+    if (m.address.gateway) ip.gateway = m.address.gateway;
+    out.interfaces.push({ name: m.ifname, mac: m.mac, sandbox });
+    out.ips.push(ip);
+  }
+  return out;
+}
+
 export interface PrevResult {
   interfaces: CniInterface[];
   ips: CniIp[];

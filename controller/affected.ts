@@ -27,6 +27,7 @@ import {
   r4Membership,
   unitKey,
 } from "./translate";
+import { podNamesNad } from "./translate/multinet";
 
 export interface Affected {
   /** Units to run, in the order to queue them. */
@@ -135,6 +136,15 @@ export function affectedUnits(
     }
     case "networkpolicies":
       return { units: [], selectors: true };
+    case "networkattachmentdefinitions": {
+      // its network lives in its namespace's unit; the pods naming it gain, keep or lose that interface
+      const ns = o.metadata.namespace!;
+      const units = [unitKey.namespace(ns)];
+      for (const p of snap.pods.values())
+        if (podNamesNad(p, ns, o.metadata.name!))
+          units.push(unitKey.pod(p.metadata.namespace!, p.metadata.name!));
+      return { units, selectors: false };
+    }
     default:
       return { units: [], selectors: false };
   }

@@ -114,6 +114,7 @@ const WATCHED: ResourceName[] = [
   "endpoints",
   "networkpolicies",
   "ingresses",
+  "networkattachmentdefinitions",
 ];
 /** Largest burst of pending units for which pod addresses are allocated strictly in creation order. */
 const ORDERED_BURST = 64;
@@ -153,6 +154,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     nodes: new Map(),
     networkpolicies: new Map(),
     ingresses: new Map(),
+    networkattachmentdefinitions: new Map(),
   };
   const podsByUid = new Map<string, KubeObject>();
   /** pod uid → the Services it is a member of (its VMI's `<c>-svc` tag), kept per Service: see service-tags.ts */
@@ -387,6 +389,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const informers = WATCHED.map(
     (r) =>
       new Informer(opts.kube, r, {
+        // Multus' CRD may not be installed: the controller runs without secondary networks then
+        ...(r === "networkattachmentdefinitions" ? { optional: true, maxBackoffMs: 60_000 } : {}),
         onChange: (t, o, old) => onChange(r, t, o, old),
         onError: (err) => log.log("warn", `watch ${r}: ${err.message}`, { resource: r }),
       }),

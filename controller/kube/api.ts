@@ -93,6 +93,15 @@ export const RESOURCES = {
     plural: "clusterrolebindings",
     namespaced: false,
   },
+  // Multus' CRD: the secondary networks a pod's `k8s.v1.cni.cncf.io/networks` annotation names (kube-manager
+  // makes each a virtual network)
+  networkattachmentdefinitions: {
+    group: "k8s.cni.cncf.io",
+    version: "v1",
+    kind: "NetworkAttachmentDefinition",
+    plural: "network-attachment-definitions",
+    namespaced: true,
+  },
 } as const satisfies Record<string, ResourceInfo>;
 
 export type ResourceName = keyof typeof RESOURCES;

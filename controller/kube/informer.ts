@@ -22,6 +22,11 @@ export interface InformerOptions {
   maxBackoffMs?: number;
   /** Only objects matching this field selector (a kubelet watches `spec.nodeName=<itself>`). */
   fieldSelector?: string;
+  /**
+   * A resource the server may not serve (a CRD that is not installed): a 404 on the first list resolves
+   * `start()` with an empty cache, and the informer keeps trying in the background (the CRD may come later).
+   */
+  optional?: boolean;
 }
 
 export function objectKey(obj: KubeObject): string {
@@ -45,19 +50,35 @@ export class Informer {
     private readonly opts: InformerOptions = {},
   ) {}
 
-  /** List into the cache and start watching; resolves after the first successful list. */
-  async start(): Promise<void> {
+  /**
+   * List into the cache and start watching; resolves after the first successful list (an `optional` resource:
+   * or after the first 404, the informer then trying again in the background).
+   */
+  start(): Promise<void> {
     this.stopped = false;
-    for (;;) {
-      try {
-        await this.relist();
-        return;
-      } catch (err) {
-        if (this.stopped) return;
-        this.opts.onError?.(err as Error);
-        await new Promise((r) => setTimeout(r, this.nextDelay()));
-      }
-    }
+    return new Promise((resolve) => {
+      const loop = async () => {
+        let notServed = false;
+        for (;;) {
+          try {
+            await this.relist();
+            resolve();
+            return;
+          } catch (err) {
+            if (this.stopped) return resolve();
+            const missing = this.opts.optional && err instanceof KubeApiError && err.status === 404;
+            // a resource that is not served is said once, not at every retry
+            if (!(missing && notServed)) this.opts.onError?.(err as Error);
+            if (missing) {
+              notServed = true;
+              resolve();
+            }
+            await new Promise((r) => setTimeout(r, this.nextDelay()));
+          }
+        }
+      };
+      void loop();
+    });
   }
 
   stop(): void {

@@ -10,6 +10,7 @@ import type { ControllerConfig } from "../config";
 import type { KubeObject } from "../kube/api";
 import { ingressBackends, translateIngress } from "./ingress";
 import { Layout } from "./layout";
+import { NETWORKS_ANNOTATION, parsePodNetworks } from "./multinet";
 import { policyInvolvedPods, translatePolicies } from "./netpol";
 import { r4Policies, translateR4Policies } from "./netpol-r4";
 import { translateUpstreamPolicies } from "./netpol-upstream";
@@ -118,6 +119,11 @@ export function unitDeps(key: string, snap: KubeSnapshot, layout?: Layout): stri
       const node = p.spec?.nodeName;
       const deps = [unitKey.tags(), unitKey.cluster(), unitKey.namespace(u.namespace!)];
       if (node) deps.push(unitKey.node(node));
+      // the networks its attachments name are made by their definitions' namespaces' units
+      const attached = parsePodNetworks(p.metadata.annotations?.[NETWORKS_ANNOTATION], u.namespace!);
+      if (typeof attached !== "string")
+        for (const ns of new Set(attached.map((a) => a.namespace)))
+          if (ns !== u.namespace && snap.namespaces.has(ns)) deps.push(unitKey.namespace(ns));
       // r4: the policy security groups its interface refs
       if (
         layout?.r4SecurityGroups &&

@@ -126,6 +126,8 @@ export interface KubeSnapshot {
   nodes: Map<string, NodeObject>;
   networkpolicies: Map<string, NetworkPolicyObject>;
   ingresses: Map<string, KubeObject>;
+  /** Multus NetworkAttachmentDefinitions (`ns/name`): secondary networks of pods (multinet.ts). */
+  networkattachmentdefinitions: Map<string, KubeObject>;
 }
 
 /** What the translation needs to know of the VNC side: virtual-routers not created by this controller. */
@@ -167,6 +169,7 @@ export function emptySnapshot(): KubeSnapshot {
     nodes: new Map(),
     networkpolicies: new Map(),
     ingresses: new Map(),
+    networkattachmentdefinitions: new Map(),
   };
 }
 

@@ -10,6 +10,7 @@ import { type ManagedType, parentTypeOf } from "../contrail-types";
 import { defaultDeny, type R4Policy, r4PodSecurityGroups } from "./netpol-r4";
 import { escapeLabel, upstreamPodLabels, upstreamPolicyTags } from "./netpol-upstream";
 import { memberTag, serviceAndIngressTags } from "./service-tags";
+import { attachmentNetwork, nadNetwork, nadsIn, NETWORKS_ANNOTATION, parsePodNetworks } from "./multinet";
 import type { KubeObject } from "../kube/api";
 import { GSC, IP_FABRIC_VN, type Layout, NETWORK_ANNOTATION, parseNetworkAnnotation } from "./layout";
 import { fqUuid, type KeyValue, ownerAnnotations, tagName, unitKey, uuid5 } from "./names";
@@ -372,6 +373,7 @@ export function translateNamespace(layout: Layout, snap: KubeSnapshot, name: str
       security_group_entries: { policy_rule: [] },
     });
   }
+  nadNetworks(b, layout, snap, name);
   if (!layout.ownsIsolatedNetworks(ns, b.warn)) {
     // still validate the other annotations so bad values are reported once, on the namespace
     layout.forwarding(ns, b.warn);
@@ -401,6 +403,49 @@ export function translateNamespace(layout: Layout, snap: KubeSnapshot, name: str
   );
   clusterVn(b, svcVn, [layout.serviceIpam()], [np, layout.ipFabricPolicy()]);
   return b.done();
+}
+
+/**
+ * The namespace's NetworkAttachmentDefinitions with a CIDR, as vnc_network.py makes them: the IPAM (no subnets
+ * of its own) and the network with the CIDR on its IPAM ref; an invalid one is reported and makes nothing.
+ */
+function nadNetworks(b: UnitBuilder, layout: Layout, snap: KubeSnapshot, ns: string): void {
+  for (const nad of nadsIn(snap, ns)) {
+    const net = nadNetwork(layout, nad);
+    if (net.kind === "invalid") {
+      b.warn(`network-attachment-definition ${ns}/${nad.metadata.name}: ${net.why}`);
+      continue;
+    }
+    if (net.kind !== "cidr") continue;
+    b.add("network-ipam", net.ipam, {});
+    const refs: Record<string, DesiredRef[]> = {
+      network_ipam_refs: [
+        {
+          to: net.ipam,
+          attr: {
+            ipam_subnets: net.subnets.map((s) => ({
+              subnet: { ip_prefix: s.ip, ip_prefix_len: s.len },
+              default_gateway: s.gateway,
+            })),
+          },
+          // upstream creates the network once and leaves it (vnc_network.py: "TODO: Handle Network update")
+          compareAttr: false,
+        },
+      ],
+    };
+    if (net.ipFabric) refs.virtual_network_refs = [ref(IP_FABRIC_VN)];
+    b.add(
+      "virtual-network",
+      net.vn,
+      {
+        address_allocation_mode: "user-defined-subnet-only",
+        virtual_network_properties: { forwarding_mode: "l2_l3" },
+        // ip-fabric forwarding wins over SNAT, as in `_create_virtual_network`
+        fabric_snat: !net.ipFabric && net.snat,
+      },
+      refs,
+    );
+  }
 }
 
 const ALL_V4 = { subnet: { ip_prefix: "0.0.0.0", ip_prefix_len: 0 } };
@@ -563,6 +608,31 @@ export function translatePod(
     !clusterNetworks(layout, snap).has(net.vn.join(":"))
   )
     b.external.push({ type: "virtual-network", fq_name: net.vn });
+  // k8s.v1.cni.cncf.io/networks: one more interface per attachment, each on its definition's network
+  const attachments = parsePodNetworks(pod.metadata.annotations?.[NETWORKS_ANNOTATION], nsName);
+  if (typeof attachments === "string") {
+    b.blocked = `pod ${key}: ${attachments}`;
+    b.blockedExternally = true;
+    return b.done();
+  }
+  const secondary: { name: string; interface?: string; vn: string[] }[] = [];
+  for (const a of attachments) {
+    const r = attachmentNetwork(layout, snap, a);
+    if (typeof r === "string") {
+      // a real node's Multus refuses the sandbox for the same reason: the pod stays Pending, nothing is made
+      b.blocked = `pod ${key}: ${r}`;
+      b.blockedExternally = true;
+      return b.done();
+    }
+    if (r.existing && !clusterNetworks(layout, snap).has(r.vn.join(":")))
+      b.external.push({ type: "virtual-network", fq_name: r.vn });
+    secondary.push({ name: a.name, ...(a.interface ? { interface: a.interface } : {}), vn: r.vn });
+  }
+  if (nested && secondary.length)
+    b.warn(
+      `pod ${key}: nested mode gives only the default network's interface a VLAN; ${NETWORKS_ANNOTATION} is not applied`,
+    );
+  const total = nested ? 1 : 1 + secondary.length;
   const uid = pod.metadata.uid!;
   const vmFq = [vmName(layout, nsName, podName)];
   b.add("virtual-machine", vmFq, { server_type: "container" }, {}, { uuid: uid });
@@ -589,7 +659,7 @@ export function translatePod(
     {
       uuid: vmiUuid,
       annotations: [
-        { key: "index", value: "0/1" },
+        { key: "index", value: `0/${total}` },
         { key: "network", value: net.source === "pod-annotation" ? net.vn.join(":") : "default" },
       ],
     },
@@ -613,6 +683,39 @@ export function translatePod(
       { uuid: uuid5(uid, "fip/0") },
     );
   }
+  // vnc_pod.py `vnc_pod_add`: the attachments' interfaces in order, index i/N, with the primary's groups and tags
+  if (!nested)
+    for (const [n, a] of secondary.entries()) {
+      const i = n + 1;
+      const uuid = uuid5(uid, `vmi/${i}`);
+      const fq = [...layout.project(nsName), `${podName}__${uuid}`];
+      b.add(
+        "virtual-machine-interface",
+        fq,
+        {},
+        {
+          virtual_network_refs: [ref(a.vn)],
+          virtual_machine_refs: [ref(vmFq)],
+          security_group_refs: namespaceGroups(layout, nsName).map((g) => ref(g)),
+          tag_refs: podTags(layout, pod, involved, snap.namespaces.get(nsName)).map((t) => ref([t])),
+        },
+        {
+          uuid,
+          annotations: [
+            { key: "index", value: `${i}/${total}` },
+            { key: "network", value: a.name },
+            ...(a.interface ? [{ key: "interface", value: a.interface }] : []),
+          ],
+        },
+      );
+      b.add(
+        "instance-ip",
+        [fq.at(-1)!],
+        { instance_ip_family: "v4" },
+        { virtual_network_refs: [ref(a.vn)], virtual_machine_interface_refs: [ref(fq)] },
+        { uuid: uuid5(uid, `iip/${i}`) },
+      );
+    }
   b.edges.push({ fromType: "virtual-router", from: router, refType: "virtual-machine", to: vmFq });
   // the VM's interface refs its sub-interface too (upstream adds the ref both ways)
   if (nested)

@@ -21,6 +21,8 @@ export interface StubPod {
   vnId?: string;
   index?: string; // "0/1"
   network?: string;
+  /** the VMI's `interface` annotation (the container interface name the pod asked for) */
+  interface?: string;
 }
 
 export class StubAgent {
@@ -59,6 +61,7 @@ export class StubAgent {
           annotations: [
             `{index:${p.index ?? `${i}/${pods.length}`}}`,
             ...(p.network ? [`{network:${p.network}}`] : []),
+            ...(p.interface ? [`{interface:${p.interface}}`] : []),
           ],
         })),
       );

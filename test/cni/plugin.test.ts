@@ -222,6 +222,44 @@ describe("ADD", () => {
     expect(readdirSync(join(h.stateDir, WEB_VM)).sort()).toEqual([WEB.vmiUuid, "aaaa0000-3333"].sort());
   });
 
+  it("names a secondary interface as its interface annotation asks and lists every interface in the result (CNI 1.1)", async () => {
+    const h = harness();
+    h.agent.addPod(WEB_VM, { ...WEB, index: "0/2" });
+    h.agent.addPod(WEB_VM, {
+      ...WEB,
+      vmiUuid: "aaaa0000-4444",
+      mac: "02:aa:aa:00:00:44",
+      ip: "10.10.0.3",
+      plen: 24,
+      gateway: "10.10.0.254",
+      index: "1/2",
+      network: "blue",
+      interface: "blue0",
+    });
+    const r = await h.call("ADD", { conf: { cniVersion: "1.1.0" } });
+    expect(r.exitCode).toBe(0);
+    expect(r.json.interfaces.map((i: { name: string }) => i.name)).toEqual(["eth0", "blue0"]);
+    expect(r.json.ips[1]).toEqual({ address: "10.10.0.3/24", gateway: "10.10.0.254", interface: 1 });
+    expect(r.json.routes).toEqual([{ dst: "0.0.0.0/0", gw: WEB.gateway }]);
+    expect((await h.host.containerLink(NETNS, "blue0"))?.addresses).toEqual(["10.10.0.3/24"]);
+    expect(await h.host.containerLink(NETNS, "eth1")).toBeUndefined();
+  });
+
+  it("refuses an interface annotation that is not a Linux interface name", async () => {
+    const h = harness();
+    h.agent.addPod(WEB_VM, { ...WEB, index: "0/2" });
+    h.agent.addPod(WEB_VM, {
+      ...WEB,
+      vmiUuid: "aaaa0000-5555",
+      mac: "02:aa:aa:00:00:55",
+      index: "1/2",
+      interface: "-bad",
+    });
+    const r = await h.call("ADD");
+    expect(r.exitCode).not.toBe(0);
+    expect(r.json.msg).toMatch(/not a Linux interface name/);
+  });
+
   it("with meta-plugin plumbs only the named network's interface under CNI_IFNAME", async () => {
     const h = harness();
     h.agent.addPod(WEB_VM, { ...WEB, index: "0/2", network: "pod-net" });

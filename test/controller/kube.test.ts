@@ -78,6 +78,39 @@ describe("Informer", () => {
     inf.stop();
   });
 
+  it("starts without an optional resource the server does not serve, says so once, and picks it up later", async () => {
+    const kube = new FakeKube();
+    let served = false;
+    const list = kube.list.bind(kube);
+    kube.list = async (r: ResourceName) => {
+      if (!served)
+        throw new KubeApiError(404, "NotFound", "the server could not find the requested resource");
+      return list(r);
+    };
+    const errors: string[] = [];
+    const seen: string[] = [];
+    const events = conditions();
+    const inf = new Informer(kube, "namespaces", {
+      optional: true,
+      backoffMs: 5,
+      maxBackoffMs: 5,
+      onError: (e) => errors.push(e.message),
+      onChange: (t, o) => {
+        seen.push(`${t} ${o.metadata.name}`);
+        events.check();
+      },
+    });
+    await inf.start();
+    expect(inf.cache.size).toBe(0);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(errors).toEqual(["the server could not find the requested resource"]);
+    await kube.create("namespaces", ns("late"));
+    served = true;
+    await events.until(() => seen.length === 1);
+    expect(seen).toEqual(["add late"]);
+    inf.stop();
+  });
+
   it("resumes a closed watch from its last version without relisting", async () => {
     const kube = new FakeKube();
     const seen: string[] = [];

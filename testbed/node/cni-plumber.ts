@@ -17,6 +17,7 @@ import { hostIfname } from "../../cni/result";
 import type { NetnsTopology, ServedPort } from "../../fake-vrouter/netns/index";
 import type { PodAddress, PodPlumber } from "./emulator";
 import { declaredPorts } from "./port-api-plumber";
+import { podAttachments } from "./attachments";
 import { isDnsPod } from "../../cluster-dns/cluster";
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -69,6 +70,8 @@ export function podKey(namespace: string, name: string): string {
 }
 
 export class CniPlumber implements PodPlumber {
+  /** "<ns>/<pod>" → the endpoints of its interfaces (the default network's first) */
+  private readonly endpoints = new Map<string, string[]>();
   constructor(private readonly o: CniPlumberOptions) {
     mkdirSync(join(o.stateDir, "ports"), { recursive: true });
   }
@@ -84,26 +87,53 @@ export class CniPlumber implements PodPlumber {
       if (r.code !== 0)
         throw new CniError(`CNI ADD for ${ns}/${name} failed (exit ${r.code})`, r.stdout || r.stderr);
       const result = parseResult(r.stdout);
-      // a CNI 1.0.0 result lists only the container side; the tap is named after the VM, as the plugin names it
-      const tap = hostIfname("eth0", await this.vmUuid(node, `${this.o.clusterName}__${ns}__${name}`));
+      const vmUuid = await this.vmUuid(node, `${this.o.clusterName}__${ns}__${name}`);
+      // every interface of the result, matched to the pod's attachments by name (eth0 first)
+      const attachments = podAttachments(pod);
+      const plugged = result.interfaces.map((i) => {
+        const att = attachments.find((a) => a.ifname === i.ifname);
+        if (!att)
+          throw new CniError(
+            `the CNI result has interface ${i.ifname}, which ${ns}/${name} does not ask for`,
+            "",
+          );
+        // a CNI 1.0.0 result lists only the container side; the tap is named after the VM, as the plugin names it
+        return { ...i, att, tap: hostIfname(i.ifname, vmUuid) };
+      });
       await withTimeout(
-        topo.vrouter(node).waitForPorts([tap]),
+        topo.vrouter(node).waitForPorts(plugged.map((p) => p.tap)),
         PORT_WAIT_MS,
-        `the vrouter of ${node} did not open tap ${tap} of ${ns}/${name}`,
+        `the vrouter of ${node} did not open tap(s) ${plugged.map((p) => p.tap).join(", ")} of ${ns}/${name}`,
       );
       await topo.startPod(key, servedPorts(pod));
-      const plugged: NetnsPod = {
-        endpoint: `${ns}/${name}`,
-        node,
-        key,
-        netns,
-        ip: result.ip,
-        mac: result.mac,
-        tap,
-        ...(isDnsPod(pod) ? { dns: true } : {}),
+      for (const p of plugged)
+        this.o.onUp({
+          endpoint: p.att.endpoint,
+          node,
+          key,
+          netns,
+          ip: p.ip,
+          mac: p.mac,
+          tap: p.tap,
+          ...(isDnsPod(pod) && !p.att.network ? { dns: true } : {}),
+        });
+      this.endpoints.set(
+        `${ns}/${name}`,
+        plugged.map((p) => p.att.endpoint),
+      );
+      const primary = plugged.find((p) => !p.att.network);
+      if (!primary) throw new CniError(`the CNI result for ${ns}/${name} has no eth0`, r.stdout);
+      return {
+        ip: primary.ip,
+        mac: primary.mac,
+        gateway: primary.gateway,
+        interfaces: plugged.map((p) => ({
+          ifname: p.ifname,
+          ...(p.att.network ? { network: p.att.network } : {}),
+          ip: p.ip,
+          ...(p.mac ? { mac: p.mac } : {}),
+        })),
       };
-      this.o.onUp(plugged);
-      return { ip: result.ip, mac: result.mac, gateway: result.gateway };
     } catch (e) {
       // like kubelet: a failed ADD is followed by DEL, so nothing half-plumbed stays behind
       await this.teardown(pod, node, key).catch(() => {});
@@ -113,7 +143,8 @@ export class CniPlumber implements PodPlumber {
 
   async remove(pod: KubeObject, node: string): Promise<void> {
     const endpoint = `${pod.metadata.namespace}/${pod.metadata.name}`;
-    this.o.onDown(endpoint);
+    for (const e of this.endpoints.get(endpoint) ?? [endpoint]) this.o.onDown(e);
+    this.endpoints.delete(endpoint);
     await this.teardown(pod, node, podKey(pod.metadata.namespace!, pod.metadata.name!));
   }
 
@@ -147,7 +178,7 @@ export class CniPlumber implements PodPlumber {
   ): Promise<{ code: number; stdout: string; stderr: string }> {
     const containerId = `ctb-${pod.metadata.uid}`;
     const conf = {
-      cniVersion: "1.0.0",
+      cniVersion: "1.1.0",
       name: "contrail-k8s-cni",
       type: "contrail-k8s-cni",
       contrail: {
@@ -201,8 +232,8 @@ interface AddResult {
   gateway?: string;
 }
 
-/** The pod address, gateway and MAC from a CNI 1.0.0 ADD result. */
-export function parseResult(stdout: string): AddResult {
+/** Every container interface of a CNI ADD result (1.0.0/1.1.0: kubelet runs the plugin as 1.1.0) with its address, in the result's order. */
+export function parseResult(stdout: string): { interfaces: (AddResult & { ifname: string })[] } & AddResult {
   let r: {
     interfaces?: { name: string; mac?: string; sandbox?: string }[];
     ips?: { address: string; gateway?: string; interface?: number }[];
@@ -214,9 +245,13 @@ export function parseResult(stdout: string): AddResult {
   }
   const ip = r.ips?.[0];
   if (!ip?.address) throw new CniError("the CNI result has no IP", stdout);
-  const sandboxIf =
-    ip.interface !== undefined ? r.interfaces?.[ip.interface] : r.interfaces?.find((i) => i.sandbox);
-  return { ip: ip.address.split("/")[0]!, gateway: ip.gateway, mac: sandboxIf?.mac };
+  const interfaces = (r.ips ?? []).flatMap((x) => {
+    const i = x.interface !== undefined ? r.interfaces?.[x.interface] : r.interfaces?.find((y) => y.sandbox);
+    return i ? [{ ifname: i.name, ip: x.address.split("/")[0]!, gateway: x.gateway, mac: i.mac }] : [];
+  });
+  if (interfaces.length === 0) throw new CniError("the CNI result names no container interface", stdout);
+  const first = interfaces[0]!;
+  return { ip: first.ip, gateway: first.gateway, mac: first.mac, interfaces };
 }
 
 /**

@@ -9,11 +9,31 @@
 import { setMaxListeners } from "node:events";
 import { type KubeApi, KubeApiError, type KubeObject } from "../../controller/kube/api";
 import { Informer } from "../../controller/kube/informer";
+import {
+  NETWORK_STATUS_ANNOTATION,
+  NETWORKS_ANNOTATION,
+  parsePodNetworks,
+} from "../../controller/translate/multinet";
 
 export interface PodAddress {
   ip: string;
   mac?: string;
   gateway?: string;
+  /**
+   * Every interface plugged, the default network's first (a pod with `k8s.v1.cni.cncf.io/networks` has more):
+   * what the pod's `k8s.v1.cni.cncf.io/network-status` annotation lists.
+   */
+  interfaces?: PodInterface[];
+}
+
+/** One plugged interface of a pod. */
+export interface PodInterface {
+  /** container interface name (eth0, eth1 or the name the attachment asked for) */
+  ifname: string;
+  /** the attachment as network-status names it: "<ns>/<definition>"; absent for the default network */
+  network?: string;
+  ip: string;
+  mac?: string;
 }
 
 /** Gives a pod its network: the datapath-specific half of the node emulator. */
@@ -122,10 +142,15 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
       return;
     }
     try {
+      // Multus' part of the sandbox set-up: every attachment the pod names must have its definition
+      await checkAttachments(kube, pod);
       const addr = await plumber.add(pod, name, stopping.signal);
       running.set(uid, pod);
       clearFailure(uid);
       await setRunning(kube, pod, addr.ip, ip, !probeFailing.has(id));
+      await writeNetworkStatus(kube, pod, addr).catch((e) =>
+        log(`node ${name}: pod ${id}: network-status not written: ${(e as Error).message}`),
+      );
       log(`node ${name}: pod ${id} running with ${addr.ip}`);
     } catch (e) {
       // like kubelet when CNI ADD fails: the pod stays ContainerCreating with the reason in its status, and its
@@ -235,6 +260,62 @@ export async function startNodeEmulator(opts: NodeEmulatorOptions): Promise<Node
       await Promise.allSettled([...inflight.values()]);
     },
   };
+}
+
+/** The name Multus gives the cluster's default network in network-status (the delegate's CNI config name). */
+export const DEFAULT_NETWORK_NAME = "contrail-k8s-cni";
+
+/**
+ * What Multus refuses before any plugin runs: an unreadable networks annotation, or an attachment whose
+ * NetworkAttachmentDefinition does not exist (its error text, so the pod's status reads as on a real node).
+ */
+async function checkAttachments(kube: KubeApi, pod: KubeObject): Promise<void> {
+  const v = pod.metadata.annotations?.[NETWORKS_ANNOTATION];
+  if (v === undefined) return;
+  const ns = pod.metadata.namespace!;
+  const who = `Multus: [${ns}/${pod.metadata.name}/${pod.metadata.uid}]`;
+  const list = parsePodNetworks(v, ns);
+  if (typeof list === "string")
+    throw new Error(`${who}: error parsing the pod's network annotation: ${list}`);
+  for (const a of list) {
+    try {
+      await kube.get("networkattachmentdefinitions", a.name, a.namespace);
+    } catch (e) {
+      if (!(e instanceof KubeApiError) || e.status !== 404) throw e;
+      throw new Error(
+        `${who}: error getting pod network: cannot find a network-attachment-definition (${a.name}) in namespace (${a.namespace}): network-attachment-definitions.k8s.cni.cncf.io "${a.name}" not found`,
+      );
+    }
+  }
+}
+
+/** `k8s.v1.cni.cncf.io/network-status` as Multus writes it (JSON, 4-space indent): one entry per interface. */
+export function networkStatus(addr: PodAddress): string {
+  const ifs = addr.interfaces ?? [{ ifname: "eth0", ip: addr.ip, mac: addr.mac }];
+  return JSON.stringify(
+    ifs.map((i) => ({
+      name: i.network ?? DEFAULT_NETWORK_NAME,
+      interface: i.ifname,
+      ips: [i.ip],
+      ...(i.mac ? { mac: i.mac } : {}),
+      ...(i.network === undefined ? { default: true } : {}),
+      dns: {},
+    })),
+    null,
+    4,
+  );
+}
+
+async function writeNetworkStatus(kube: KubeApi, pod: KubeObject, addr: PodAddress): Promise<void> {
+  // only pods Multus would serve: those with attachments (a plain pod keeps the annotations it was given)
+  if (!addr.interfaces || addr.interfaces.length < 2) return;
+  await kube.patch(
+    "pods",
+    pod.metadata.name!,
+    pod.metadata.namespace,
+    { metadata: { annotations: { [NETWORK_STATUS_ANNOTATION]: networkStatus(addr) } } },
+    "merge",
+  );
 }
 
 async function registerNode(kube: KubeApi, name: string, ip: string): Promise<void> {

@@ -9,7 +9,8 @@
 import { Agent, request } from "node:http";
 import { isDnsPod } from "../../cluster-dns/cluster";
 import type { KubeObject } from "../../controller/kube/api";
-import type { PodAddress, PodPlumber } from "./emulator";
+import type { PodAddress, PodInterface, PodPlumber } from "./emulator";
+import { type PodAttachmentRef, podAttachments, vmCfgIndex, vmCfgTotal } from "./attachments";
 
 export interface PortAttachment {
   node: string;
@@ -47,6 +48,7 @@ interface VmCfg {
   "vm-uuid": string;
   "vn-id": string;
   "mac-address": string;
+  annotations?: unknown;
 }
 
 /** An HTTP answer: its status and body text. */
@@ -60,7 +62,8 @@ interface Reply {
 const REQUEST_TIMEOUT_MS = 30_000;
 
 export class PortApiPlumber implements PodPlumber {
-  private readonly attached = new Map<string, { vmUuid: string; node: string }>();
+  /** "<ns>/<pod>" → its VM and the endpoints of its interfaces (the default network's first) */
+  private readonly attached = new Map<string, { vmUuid: string; node: string; endpoints: string[] }>();
   /**
    * node:http over keep-alive connections rather than fetch: at 1,000 pods starting, undici's per-request
    * promise and stream machinery was the largest single cost of the testbed's start (about 2 s of 12 s of CPU).
@@ -77,52 +80,75 @@ export class PortApiPlumber implements PodPlumber {
     const vmName = `${this.opts.clusterName}__${ns}__${name}`;
     const cfgs = await this.poll<VmCfg[]>(
       `${base}/vm-cfg/${encodeURIComponent(vmName)}`,
-      (v) => Array.isArray(v) && v.length > 0,
+      // every interface the index annotation announces (i/N), as the CNI waits for them
+      (v) => Array.isArray(v) && v.length > 0 && v.length >= vmCfgTotal(v[0]),
       [vmName, ...(pod.metadata.uid ? [pod.metadata.uid] : [])],
       signal,
     );
-    const cfg = cfgs[0]!;
-    const hostIfName = `tap${`eth0-${cfg["vm-uuid"]}`.slice(0, 11)}`;
-    const post = await this.call("POST", `${base}/vm`, {
-      time: new Date().toISOString(),
-      "vm-id": pod.metadata.uid,
-      "vm-uuid": cfg["vm-uuid"],
-      "vm-name": vmName,
-      "host-ifname": hostIfName,
-      "vm-ifname": "eth0",
-      "vm-namespace": `sim:${ns}/${name}`,
-      "vn-uuid": cfg["vn-id"],
-      "vmi-uuid": cfg.id,
-    });
-    if (!post.ok) throw new Error(`port API POST /vm: ${post.status} ${post.text}`);
-    const port = await this.poll<Record<string, unknown>>(
-      `${base}/vm/${cfg["vm-uuid"]}/${cfg.id}`,
-      (v) => typeof v?.["ip-address"] === "string" && v["ip-address"] !== "0.0.0.0",
-      [cfg.id, cfg["vm-uuid"]],
-      signal,
-    );
-    const attachment: PortAttachment = {
-      node,
-      endpoint: `${ns}/${name}`,
-      vmUuid: cfg["vm-uuid"],
-      vmiUuid: cfg.id,
-      ip: port["ip-address"] as string,
-      mac: (port["mac-address"] as string) ?? cfg["mac-address"],
-      gateway: port.gateway as string,
-      hostIfName,
-      listen: declaredPorts(pod),
-      ...(isDnsPod(pod) ? { dns: true } : {}),
-    };
-    await this.opts.attach(attachment);
-    this.attached.set(attachment.endpoint, { vmUuid: cfg["vm-uuid"], node });
-    return { ip: attachment.ip, mac: attachment.mac, gateway: attachment.gateway };
+    const attachments = podAttachments(pod);
+    const plugged: { cfg: VmCfg; att: PodAttachmentRef; hostIfName: string }[] = [];
+    for (const cfg of cfgs) {
+      const index = vmCfgIndex(cfg);
+      const att = attachments[index];
+      if (!att) continue; // an interface the pod's annotation does not name (changed since): not plugged
+      const hostIfName = `tap${`${att.ifname}-${cfg["vm-uuid"]}`.slice(0, 11)}`;
+      const post = await this.call("POST", `${base}/vm`, {
+        time: new Date().toISOString(),
+        "vm-id": pod.metadata.uid,
+        "vm-uuid": cfg["vm-uuid"],
+        "vm-name": vmName,
+        "host-ifname": hostIfName,
+        "vm-ifname": att.ifname,
+        "vm-namespace": `sim:${ns}/${name}`,
+        "vn-uuid": cfg["vn-id"],
+        "vmi-uuid": cfg.id,
+      });
+      if (!post.ok) throw new Error(`port API POST /vm: ${post.status} ${post.text}`);
+      plugged.push({ cfg, att, hostIfName });
+    }
+    const interfaces: PodInterface[] = [];
+    const endpoints: string[] = [];
+    let primaryGateway: string | undefined;
+    for (const { cfg, att, hostIfName } of plugged) {
+      const port = await this.poll<Record<string, unknown>>(
+        `${base}/vm/${cfg["vm-uuid"]}/${cfg.id}`,
+        (v) => typeof v?.["ip-address"] === "string" && v["ip-address"] !== "0.0.0.0",
+        [cfg.id, cfg["vm-uuid"]],
+        signal,
+      );
+      const attachment: PortAttachment = {
+        node,
+        endpoint: att.endpoint,
+        vmUuid: cfg["vm-uuid"],
+        vmiUuid: cfg.id,
+        ip: port["ip-address"] as string,
+        mac: (port["mac-address"] as string) ?? cfg["mac-address"],
+        gateway: port.gateway as string,
+        hostIfName,
+        listen: declaredPorts(pod),
+        ...(isDnsPod(pod) && !att.network ? { dns: true } : {}),
+      };
+      await this.opts.attach(attachment);
+      if (!att.network) primaryGateway = attachment.gateway;
+      endpoints.push(att.endpoint);
+      this.attached.set(`${ns}/${name}`, { vmUuid: cfg["vm-uuid"], node, endpoints: [...endpoints] });
+      interfaces.push({
+        ifname: att.ifname,
+        ...(att.network ? { network: att.network } : {}),
+        ip: attachment.ip,
+        mac: attachment.mac,
+      });
+    }
+    const primary = interfaces[0];
+    if (!primary) throw new Error(`port API: vm-cfg of ${vmName} has no interface of the default network`);
+    return { ip: primary.ip, mac: primary.mac, gateway: primaryGateway, interfaces };
   }
 
   async remove(pod: KubeObject, node: string): Promise<void> {
     const endpoint = `${pod.metadata.namespace}/${pod.metadata.name}`;
     const known = this.attached.get(endpoint);
     this.attached.delete(endpoint);
-    await this.opts.detach(node, endpoint);
+    for (const e of known?.endpoints ?? [endpoint]) await this.opts.detach(node, e);
     const vmUuid = known?.vmUuid ?? pod.metadata.uid;
     const res = await this.call("DELETE", `${this.opts.portApiUrl(node)}/vm/${vmUuid}`).catch(
       () => undefined,

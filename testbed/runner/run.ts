@@ -6,6 +6,7 @@
  * Example: `const report = await runScenario(loadScenario(f), testbed, { onEvent: printer })`.
  */
 import type { Identity } from "../../fake-contrail-api/auth/identity";
+import { attachmentIp, splitAttachment } from "./attachment-target";
 import { formatProtoPorts, type ProtoPorts } from "../../fake-vrouter/datapath/port-space";
 import { formatReachSet, reachSet } from "./reach-set";
 import ipaddr from "ipaddr.js";
@@ -658,6 +659,8 @@ async function podProblems(tb: Testbed, exp: PodExpectation): Promise<string[]> 
         `${id} is ${phase ?? "without a phase"}${why ? ` (${why})` : ""}, expected ${exp.phase ?? "Running"}`,
       );
     }
+    if (exp.reason !== undefined && !(notRunningReason(p) ?? "").includes(exp.reason))
+      problems.push(`${id}: its reason "${notRunningReason(p) ?? "none"}" does not say "${exp.reason}"`);
     if (exp.subnet && !(ip && inSubnet(ip, exp.subnet)))
       problems.push(`${id} has IP ${ip ?? "none"}, not in ${exp.subnet}`);
     if (exp.ip && ip !== exp.ip) problems.push(`${id} has IP ${ip ?? "none"}, expected ${exp.ip}`);
@@ -696,6 +699,7 @@ function describePods(exp: PodExpectation): string {
   if (exp.ip) parts.push(`IP ${exp.ip}`);
   if (exp.node) parts.push(`on ${exp.node}`);
   parts.push(exp.phase ?? "Running");
+  if (exp.reason) parts.push(`because "${exp.reason}"`);
   return parts.join(", ");
 }
 
@@ -795,7 +799,12 @@ export async function resolveTarget(tb: Testbed, to: string, port?: number, from
     return { ip, port, label: `${to} (${ip})` };
   }
   if (/^\d/.test(to)) return { ip: to, port, label: to };
-  const pod = await findPod(tb, to);
+  const { pod: podRef, network } = splitAttachment(to);
+  const pod = await findPod(tb, podRef);
+  if (network) {
+    const ip = attachmentIp(pod, network);
+    return { ip, port, label: `${pod.metadata.namespace}/${pod.metadata.name}@${network} (${ip})` };
+  }
   const ip = pod.status?.podIP;
   if (!ip)
     throw new Error(
@@ -813,8 +822,14 @@ async function hostIp(tb: Testbed, ref: string): Promise<string> {
 /** A reach source (pod ref or glob, host:<name>) to the endpoint name probes start from. */
 export async function resolveSource(tb: Testbed, from: string): Promise<{ endpoint: string; label: string }> {
   if (from.startsWith("host:") || from.startsWith("external:")) return { endpoint: from, label: from };
-  const pod = await findPod(tb, from);
-  const endpoint = `${pod.metadata.namespace}/${pod.metadata.name}`;
+  const { pod: podRef, network } = splitAttachment(from);
+  const pod = await findPod(tb, podRef);
+  let endpoint = `${pod.metadata.namespace}/${pod.metadata.name}`;
+  // a secondary interface is its own endpoint on the datapaths
+  if (network) {
+    attachmentIp(pod, network);
+    endpoint += `@${network}`;
+  }
   return { endpoint, label: endpoint };
 }
 

@@ -467,26 +467,30 @@ function objectKey(v: any): ObjectKey {
 
 /** "<namespace>/<pod>", or "<namespace>/<prefix>*" for pods with generated names (Deployments). */
 const POD_REF = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9][-.a-z0-9]*\*?$/;
+/** A pod's interface on a secondary network: "<namespace>/<pod>@<network>" or "…@<namespace>/<network>". */
+const ATTACHMENT_REF =
+  /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9][-.a-z0-9]*\*?@([a-z0-9]([-a-z0-9]*[a-z0-9])?\/)?[a-z0-9][-.a-z0-9]*$/;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 function reachProbe(p: any, i: number, fail: Fail, externalNames: ReadonlySet<string>): ReachProbe {
   const at = ["reach", i];
-  const fromOk = POD_REF.test(p.from) || /^(host|external):.+/.test(p.from);
+  const fromOk = POD_REF.test(p.from) || ATTACHMENT_REF.test(p.from) || /^(host|external):.+/.test(p.from);
   if (!fromOk)
-    fail(`reach.from "${p.from}" must be <namespace>/<pod>, host:<fabric host> or external:<external host>`, [
-      ...at,
-      "from",
-    ]);
+    fail(
+      `reach.from "${p.from}" must be <namespace>/<pod>, <namespace>/<pod>@<network>, host:<fabric host> or external:<external host>`,
+      [...at, "from"],
+    );
   const to: string = p.to;
   const toOk =
     POD_REF.test(to) ||
+    ATTACHMENT_REF.test(to) ||
     IPV4.test(to) ||
     /^(service|svc|lb|ingress):[^/]+\/.+$/.test(to) ||
     /^(host|external):.+/.test(to) ||
     /^dns:[a-z0-9_]([-a-z0-9_.]*[a-z0-9])?\.?$/i.test(to);
   if (!toOk)
     fail(
-      `reach.to "${to}" must be <namespace>/<pod>, service:<namespace>/<name>, lb:<namespace>/<name>, ingress:<namespace>/<name>, host:<name>, external:<name>, dns:<name> or an IPv4 address`,
+      `reach.to "${to}" must be <namespace>/<pod>, <namespace>/<pod>@<network>, service:<namespace>/<name>, lb:<namespace>/<name>, ingress:<namespace>/<name>, host:<name>, external:<name>, dns:<name> or an IPv4 address`,
       [...at, "to"],
     );
   for (const [field, ref] of [

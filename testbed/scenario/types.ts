@@ -174,6 +174,8 @@ export interface PodExpectation {
   ip?: string;
   node?: string;
   phase?: string;
+  /** text the pod's not-running reason (its conditions) must contain */
+  reason?: string;
   count?: number;
 }
 

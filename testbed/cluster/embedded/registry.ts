@@ -56,6 +56,8 @@ const GENERATION_RESOURCES = new Set<ResourceName>([
   "networkpolicies",
   "ingresses",
   "endpointslices",
+  // a custom resource always has one (its spec is whatever is not metadata or status)
+  "networkattachmentdefinitions",
 ]);
 
 /** An EndpointSlice has no spec: its generation follows its endpoints, ports and address type. */

@@ -181,7 +181,12 @@ async function loadModels(roots: string[]): Promise<Map<string, Attribute[]>> {
   return models;
 }
 
-const ROOT_MODELS = Object.values(RESOURCES).map((r) => `V1${r.kind}`);
+/** Custom resources (no client-node model): their schema is the CRD's, written out in CUSTOM_SCHEMAS. */
+const CUSTOM = new Set<ResourceName>(["networkattachmentdefinitions"]);
+const ROOT_MODELS = (Object.keys(RESOURCES) as ResourceName[])
+  .filter((r) => !CUSTOM.has(r))
+  .map((r) => `V1${RESOURCES[r].kind}`)
+  .concat(["V1ObjectMeta"]);
 const MODELS = await loadModels(ROOT_MODELS);
 const structs = new Map<string, StructType>();
 
@@ -255,5 +260,26 @@ function structOf(model: string): StructType {
 
 /** The top-level struct of a resource's objects (`Deployment`: apiVersion, kind, metadata, spec, status). */
 export function schemaFor(resource: ResourceName): StructType {
+  if (resource === "networkattachmentdefinitions") return NAD_SCHEMA;
   return structOf(`V1${RESOURCES[resource].kind}`);
 }
+
+const STRING: FieldType = { kind: "string", go: "string" };
+
+/** Multus' NetworkAttachmentDefinition CRD (k8s.cni.cncf.io/v1): spec.config is the CNI config, a JSON string. */
+const NAD_SCHEMA: StructType = {
+  name: "NetworkAttachmentDefinition",
+  fields: new Map<string, FieldType>([
+    ["apiVersion", STRING],
+    ["kind", STRING],
+    ["metadata", { kind: "struct", go: "v1.ObjectMeta", struct: structOf("V1ObjectMeta") }],
+    [
+      "spec",
+      {
+        kind: "struct",
+        go: "NetworkAttachmentDefinitionSpec",
+        struct: { name: "NetworkAttachmentDefinitionSpec", fields: new Map([["config", STRING]]) },
+      },
+    ],
+  ]),
+};
