@@ -35,7 +35,6 @@ export function podAttachments(pod: KubeObject): PodAttachmentRef[] {
   return out;
 }
 
-
 /** The `index` annotation's i of a `/vm-cfg` entry (0 when absent: a single-interface pod). */
 export function vmCfgIndex(cfg: { annotations?: unknown }): number {
   const m = /^(\d+)\/\d+$/.exec(parseAnnotations(cfg.annotations).index ?? "");
