@@ -118,7 +118,15 @@ export async function main(argv: string[]): Promise<void> {
   // what kube-manager itself would not read in the file: said once at start, as file:line
   if (values.config)
     for (const w of configWarnings(text)) log.log("warn", `${values.config}:${w.line}: ${w.message}`);
-  const controller = await startController({ kube, vncUrl, config, log, statusPort });
+  // [AUTH] auth_token_url: authenticate to the config API with keystone and map Kubernetes RBAC to it
+  const controller = await startController({
+    kube,
+    vncUrl,
+    config,
+    log,
+    statusPort,
+    ...(config.keystone ? { keystone: config.keystone } : {}),
+  });
   log.log("info", "status endpoint", { url: controller.statusUrl });
   await new Promise<void>((resolve) => {
     const done = () => {

@@ -78,6 +78,11 @@ export interface ControllerConfig {
    */
   nestedMode: boolean;
   vncEndpoint: { ip: string; port: number };
+  /**
+   * `[AUTH]` (with `auth_token_url`): the keystone user kube-manager authenticates to the config API as (its
+   * vnc_api gets a token there on a 401), and with which the Kubernetes RBAC mapping manages role assignments.
+   */
+  keystone?: { url: string; user: string; password: string; project: string };
   apsName?: string;
   /**
    * How NetworkPolicy becomes Contrail objects (a testbed option, `[DEFAULTS] netpol_layout`):
@@ -185,7 +190,7 @@ export function configWarnings(text: string): ConfigWarning[] {
 }
 
 /** The section each key parseConfig reads lives in, by upstream's name (kube_manager/common/args.py). */
-export const OPTION_SECTIONS: Record<string, "KUBERNETES" | "VNC" | "DEFAULTS"> = {
+export const OPTION_SECTIONS: Record<string, "KUBERNETES" | "VNC" | "DEFAULTS" | "AUTH"> = {
   cluster_name: "KUBERNETES",
   kubernetes_cluster_domain: "KUBERNETES",
   kubernetes_cluster_owner: "KUBERNETES",
@@ -213,6 +218,10 @@ export const OPTION_SECTIONS: Record<string, "KUBERNETES" | "VNC" | "DEFAULTS"> 
   global_tags: "DEFAULTS",
   nested_mode: "DEFAULTS",
   netpol_layout: "DEFAULTS",
+  auth_token_url: "AUTH",
+  auth_user: "AUTH",
+  auth_password: "AUTH",
+  auth_tenant: "AUTH",
 };
 
 /** The keys the testbed models (the rest of a conf file is reported by configWarnings). */
@@ -258,9 +267,11 @@ export function parseConfig(
   const k8s: Record<string, string> = {};
   const vnc: Record<string, string> = {};
   const defs: Record<string, string> = {};
+  const auth: Record<string, string> = {};
   for (const [key, v] of values) {
     const home = OPTION_SECTIONS[key];
-    if (home === "KUBERNETES") k8s[key] = v.value;
+    if (home === "AUTH") auth[key] = v.value;
+    else if (home === "KUBERNETES") k8s[key] = v.value;
     else if (home === "VNC") vnc[key] = v.value;
     else if (home === "DEFAULTS") defs[key] = v.value;
   }
@@ -326,6 +337,30 @@ export function parseConfig(
   if (vnc.vnc_endpoint_ip !== undefined) cfg.vncEndpoint.ip = vnc.vnc_endpoint_ip.split(/[\s,]+/)[0];
   if (vnc.vnc_endpoint_port !== undefined)
     cfg.vncEndpoint.port = port(at("vnc_endpoint_port"), vnc.vnc_endpoint_port);
+  if (auth.auth_token_url !== undefined) {
+    const raw = auth.auth_token_url.trim();
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new ConfigError(
+        at("auth_token_url"),
+        `"${raw}" is not a URL (e.g. http://10.0.0.1:5000/v3/auth/tokens)`,
+      );
+    }
+    if (!/\/v3\/auth\/tokens\/?$/.test(url.pathname))
+      throw new ConfigError(
+        at("auth_token_url"),
+        `"${raw}" is not a keystone v3 token URL (…/v3/auth/tokens)`,
+      );
+    cfg.keystone = {
+      url: `${url.origin}${url.pathname.replace(/\/v3\/auth\/tokens\/?$/, "")}`,
+      // kube-manager's defaults (args.py auth_opts)
+      user: auth.auth_user ?? "admin",
+      password: auth.auth_password ?? "admin",
+      project: auth.auth_tenant ?? "admin",
+    };
+  }
   if (vnc.public_fip_pool !== undefined) {
     const p = dict(at("public_fip_pool"), vnc.public_fip_pool);
     if (p) cfg.publicFipPool = fipPoolRef(at("public_fip_pool"), p);

@@ -126,7 +126,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const concurrency = opts.concurrency ?? 16;
 
   const metrics = controllerMetrics({ depth: () => queue.depth(), failing: () => queue.failing() });
-  const vnc = new VncClient(opts.vncUrl, { onCall: metrics.onCall });
+  const vnc = new VncClient(opts.vncUrl, { onCall: metrics.onCall, keystone: opts.keystone });
   const reconciler = new Reconciler(vnc, cfg.clusterName, {
     warn: (m) => log.log("warn", m),
     owner: cfg.clusterOwner,

@@ -126,7 +126,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       ...(auth ? { auth: { aaaMode: auth.aaaMode, identity: auth.identity } } : {}),
     });
     closers.push(() => api.close());
-    // with authentication on, the testbed's own components use the admin port, as upstream's use admin creds
+    // with authentication on, the config daemons, agents and runner use the admin port (upstream's LocalAuth)
     const apiUrl = api.adminUrl ?? api.url;
     const daemons = await startConfigDaemons({ apiUrl });
     closers.push(() => daemons.stop());
@@ -140,7 +140,8 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     // statusPort 0: /metrics and /status on a free 127.0.0.1 port, in every mode
     const controller = await startController({
       kube,
-      vncUrl: apiUrl,
+      // with authentication on it talks to the public port with keystone tokens, as kube-manager's [AUTH] does
+      vncUrl: api.url,
       config,
       log: quietLogger(log),
       statusPort: 0,

@@ -10,6 +10,7 @@
  *   const { uuid } = await vnc.create("project", { fq_name: ["default-domain", "k8s-default"], parent_type: "domain" });
  *   const vns = await vnc.list("virtual-network", { parentId: uuid, detail: true });
  */
+import { type KeystoneCredentials, KeystoneClient } from "./keystone";
 import http from "node:http";
 import https from "node:https";
 
@@ -115,6 +116,11 @@ export interface VncClientOptions {
   headers?: Record<string, string>;
   /** Parallel connections to the API server (default 32). */
   maxSockets?: number;
+  /**
+   * A keystone user: on a 401 the client gets a token for it and sends the request again once with
+   * X-Auth-Token, as vnc_api does (the config API's aaa_mode cloud-admin or rbac).
+   */
+  keystone?: KeystoneCredentials;
 }
 
 /** An error response of the config API (plain-text body) or a transport failure (status 0). */
@@ -185,6 +191,7 @@ export class VncClient {
   private readonly timeoutMs: number;
   private readonly onCall?: (info: VncCallInfo) => void;
   private readonly headers: Record<string, string>;
+  private readonly keystone?: KeystoneClient;
   private readonly url: URL;
   private readonly transport: typeof http | typeof https;
   private readonly agent: http.Agent;
@@ -199,6 +206,7 @@ export class VncClient {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.onCall = opts.onCall;
     this.headers = { ...opts.headers };
+    this.keystone = opts.keystone ? new KeystoneClient(opts.keystone) : undefined;
     // `http://user:password@host:port`: the API's admin port (Basic auth, as upstream's LocalAuth wants it)
     if (this.url.username)
       this.headers.authorization ??= `Basic ${Buffer.from(`${decodeURIComponent(this.url.username)}:${decodeURIComponent(this.url.password)}`).toString("base64")}`;
@@ -362,6 +370,7 @@ export class VncClient {
   private async request(method: string, path: string, body: unknown, what: string): Promise<unknown> {
     const payload = body !== undefined ? JSON.stringify(body) : undefined;
     let attempt = 0;
+    let authenticated = false;
     for (;;) {
       const t0 = performance.now();
       let status = 0;
@@ -384,6 +393,11 @@ export class VncClient {
             path,
           );
         }
+      }
+      if (status === 401 && this.keystone && !authenticated) {
+        authenticated = true;
+        this.headers["x-auth-token"] = await this.keystone.newToken();
+        continue;
       }
       if ((status === 0 || RETRYABLE.has(status)) && attempt < this.retries) {
         await new Promise((r) => setTimeout(r, this.backoffMs * 2 ** attempt));

@@ -41,6 +41,11 @@ export class KeystoneClient {
 
   constructor(private readonly creds: KeystoneCredentials) {}
 
+  /** A fresh token for the configured user (what vnc_api does on a 401). */
+  async newToken(): Promise<string> {
+    return this.login();
+  }
+
   private async login(): Promise<string> {
     const res = await fetch(`${this.creds.url}/v3/auth/tokens`, {
       method: "POST",

@@ -152,3 +152,25 @@ describe("Kubernetes' own bindings", () => {
     expect(plan.lists.size).toBe(0);
   });
 });
+
+describe("[AUTH] in contrail-kubernetes.conf", () => {
+  it("auth_token_url turns keystone on with kube-manager's defaults; a bad URL is refused naming the key", async () => {
+    const { parseConfig, ConfigError } = await import("../../controller/config");
+    const cfg = parseConfig(
+      "[AUTH]\nauth_token_url = http://10.0.0.5:5000/v3/auth/tokens\nauth_password = s3cret\n",
+    );
+    expect(cfg.keystone).toEqual({
+      url: "http://10.0.0.5:5000",
+      user: "admin",
+      password: "s3cret",
+      project: "admin",
+    });
+    expect(parseConfig("").keystone).toBeUndefined();
+    expect(() => parseConfig("[AUTH]\nauth_token_url = http://10.0.0.5:5000/v2.0/tokens\n")).toThrow(
+      ConfigError,
+    );
+    expect(() => parseConfig("[AUTH]\nauth_token_url = http://10.0.0.5:5000/v2.0/tokens\n")).toThrow(
+      /\[AUTH\] auth_token_url.*not a keystone v3 token URL/,
+    );
+  });
+});

@@ -405,3 +405,22 @@ describe("ctb api's auth flags", () => {
     ).rejects.toThrow(/^--identity: the identity has no user with the cloud admin role "admin"/);
   });
 });
+
+describe("the controller's VNC client with kube-manager's [AUTH] user", () => {
+  it("gets a keystone token on the first 401 and goes on with it", async () => {
+    const { VncClient } = await import("../../controller/vnc/client");
+    const api = await startApiServer({ port: 0, quiet: true, auth: { aaaMode: "rbac", identity } });
+    try {
+      const bare = new VncClient(api.url, { retries: 0 });
+      await expect(bare.list("project")).rejects.toThrow(/401|requires authentication/);
+      bare.close();
+      const vnc = new VncClient(api.url, {
+        keystone: { url: api.keystoneUrl!, user: "admin", password: "adm", project: "admin" },
+      });
+      expect((await vnc.list("project")).length).toBeGreaterThan(0);
+      vnc.close();
+    } finally {
+      await api.close();
+    }
+  });
+});
