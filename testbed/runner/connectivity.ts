@@ -91,7 +91,7 @@ export async function connectivity(tb: Testbed, opts: ConnectivityOptions = {}):
   for (const src of pods)
     for (const dst of pods) {
       if (src === dst) continue;
-      const set = await reachSet(tb, podKey(src), dst.status!.podIP, { pieces });
+      const set = await reachSet(tb, podKey(src), dst.status!.podIP, { pieces, srcIp: src.status!.podIP });
       evaluated += set.evaluated;
       const partly = set.bySourcePort.map(
         (d) =>

@@ -124,6 +124,8 @@ export interface ReachSetOptions {
   netpol?: Pick<MatrixContext, "layout" | "clusterName" | "apsName">;
   /** The port pieces, when asking for many pairs of one environment. */
   pieces?: PortPieces;
+  /** The source pod's address, when the caller knows it (else looked up). */
+  srcIp?: string;
 }
 
 export async function reachSet(
@@ -145,9 +147,11 @@ export async function reachSet(
   };
   const dry = tb.reachOutcome?.bind(tb);
   const ecmpHere = tb.ecmpPossible?.(toIp) ?? true;
-  const srcIp = (await clusterWorld(tb)).pods.find(
-    (p) => `${p.metadata.namespace}/${p.metadata.name}` === from,
-  )?.status?.podIP;
+  // the source's own address (a SNAT shows as another); a caller asking for many pairs knows it
+  const srcIp =
+    opts.srcIp ??
+    (await clusterWorld(tb)).pods.find((p) => `${p.metadata.namespace}/${p.metadata.name}` === from)?.status
+      ?.podIP;
   const icmp = dry
     ? dry({ from, toIp, proto: "icmp" })
     : outcomeOf(await tb.probe({ from, toIp, proto: "icmp", count: 1 }));

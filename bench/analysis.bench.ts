@@ -1,0 +1,101 @@
+/**
+ * The all-packets analysis (issue 21) timed against an independent analyser on the same world (bench/world.ts:
+ * namespaces × 10 pods, labels app/role/team, default-deny, pod and namespace selectors, ports, egress):
+ * - all pairs, all ports: the testbed's `connectivity` (testbed/runner/connectivity.ts: every pair of pods,
+ *   every protocol and port, by the engines' dry run per piece of the port space) in the `kubernetes` layout
+ *   against network-config-analyzer's `--connectivity` (which also answers for every protocol and port);
+ * - the single-port matrix: TCP/80 between every pair of pods by the dry run (what a matrix step costs),
+ *   against the issue's target of 2 s at 1,000 pods.
+ * The world is brought up once per size (not timed here: netpol-compare.bench.ts times YAML → verdicts). Printed:
+ * both times, the ratio, dry runs, the load average before and after.
+ *
+ * Run: `npm run bench -- analysis` (shipped code) or `node --import tsx bench/analysis.bench.ts [pods…]`
+ * (default 100 300). `CTB_BENCH_SKIP_NCA=1` times the testbed alone.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startTestbed } from "../testbed/env";
+import { connectivity } from "../testbed/runner/connectivity";
+import { runScenario } from "../testbed/runner/run";
+import { loadScenario } from "../testbed/scenario/load";
+import { load } from "./support";
+import { writeWorld } from "./world";
+
+const SIZES = process.argv.slice(2).map(Number);
+if (SIZES.length === 0) SIZES.push(100, 300);
+const NCA = join(process.env.NCA_VENV ?? ".cache/nca-venv", "bin/nca");
+const SKIP_NCA = !!process.env.CTB_BENCH_SKIP_NCA;
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+async function main() {
+  if (!SKIP_NCA) {
+    const r = spawnSync("bash", ["test/oracle/nca/setup.sh"], { stdio: ["ignore", "ignore", "inherit"] });
+    if (r.status !== 0) throw new Error("test/oracle/nca/setup.sh failed");
+  }
+  console.log(`analysis: sizes ${SIZES.join(", ")}; load average ${load()}`);
+  for (const pods of SIZES) {
+    const dir = mkdtempSync(join(tmpdir(), "ctb-bench-analysis-"));
+    try {
+      const w = writeWorld(dir, { pods });
+      const scenario = loadScenario(join(dir, "scenario.yaml"));
+      // the world without its matrix step, in the layout whose verdicts are Kubernetes' (so NCA's are comparable)
+      scenario.steps = scenario.steps.filter((st) => st.kind !== "matrix");
+      scenario.controller = { ...scenario.controller, netpolLayout: "kubernetes" };
+      const tb = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
+      try {
+        const run = await runScenario(scenario, tb);
+        if (run.failed)
+          console.log(`  ${pods} pods: the world did not come up cleanly (${run.failed} failed checks)`);
+        const loadBefore = load();
+        let t = performance.now();
+        const m = await connectivity(tb);
+        const allPorts = performance.now() - t;
+        // the single-port matrix: TCP/80 by the dry run, every ordered pair
+        const names = (await tb.kube.list("pods")).items
+          .filter((p) => p.status?.podIP && p.metadata.namespace !== "kube-system")
+          .map((p) => ({
+            name: `${p.metadata.namespace}/${p.metadata.name}`,
+            ip: p.status!.podIP as string,
+          }));
+        t = performance.now();
+        let allowed = 0;
+        for (const a of names)
+          for (const b of names)
+            if (a !== b && tb.reach!({ from: a.name, toIp: b.ip, proto: "tcp", port: 80 })) allowed++;
+        const matrix = performance.now() - t;
+        const line = [
+          `${pods} pods / ${w.namespaces.length} ns / ${w.policies.length} policies:`,
+          `all pairs, all ports ${s(allPorts)} (${m.pairs.length} pairs, ${m.evaluated} dry runs, ${(m.evaluated / m.pairs.length).toFixed(0)} a pair)`,
+          `single-port matrix ${s(matrix)} (${names.length * (names.length - 1)} cells, ${allowed} allowed; target at 1,000 pods ≤ 2 s)`,
+        ];
+        console.log(line.join("; "));
+        if (!SKIP_NCA) {
+          t = performance.now();
+          const r = spawnSync(
+            NCA,
+            ["--connectivity", "--resource_list", join(dir, "world.yaml"), "-o", "txt_no_fw_rules"],
+            {
+              encoding: "utf8",
+              maxBuffer: 1 << 30,
+            },
+          );
+          const nca = performance.now() - t;
+          if (r.status !== 0 && r.status !== 1)
+            console.log(`  nca failed (exit ${r.status}): ${r.stderr.slice(-300)}`);
+          else
+            console.log(
+              `  nca --connectivity ${s(nca)}; all-ports ratio testbed/nca ${(allPorts / nca).toFixed(2)} (target < 1); load ${loadBefore} → ${load()}`,
+            );
+        } else console.log(`  load ${loadBefore} → ${load()}`);
+      } finally {
+        await tb.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+await main();
