@@ -95,7 +95,7 @@ describe("real vnc_api client with keystone authentication (aaa_mode rbac and cl
   });
 
   it.skipIf(!haveVenv)(
-    "logs in with its usual keystone arguments, meets perms2 and api-access-list refusals, re-authenticates after a 401",
+    "logs in with its usual keystone arguments, meets perms2 and api-access-list refusals, re-authenticates after a 401 (revoked or expired token)",
     async () => {
       const rbac = await startApiServer({
         port: 0,
@@ -109,17 +109,25 @@ describe("real vnc_api client with keystone authentication (aaa_mode rbac and cl
         auth: { aaaMode: "cloud-admin", identity: IDENTITY },
       });
       apis.push(cloudAdmin);
+      const shortTokens = await startApiServer({
+        port: 0,
+        quiet: true,
+        auth: { aaaMode: "rbac", identity: IDENTITY, tokenTtlSeconds: 1 },
+      });
+      apis.push(shortTokens);
       const { code, output } = await runPytest(
         {
           VNC_API_URL: rbac.url,
           VNC_KEYSTONE_URL: rbac.keystoneUrl!,
           VNC_API_URL_CLOUD_ADMIN: cloudAdmin.url,
           VNC_KEYSTONE_URL_CLOUD_ADMIN: cloudAdmin.keystoneUrl!,
+          VNC_API_URL_SHORT_TOKENS: shortTokens.url,
+          VNC_KEYSTONE_URL_SHORT_TOKENS: shortTokens.keystoneUrl!,
         },
         [join(SUITE, "test_auth.py")],
       );
       if (code !== 0) throw new Error(`pytest exited ${code}:\n${output}`);
-      expect(output).toMatch(/6 passed/);
+      expect(output).toMatch(/7 passed/);
       expect(output).not.toMatch(/\d+ (failed|errors?|skipped)\b/);
     },
     120_000,

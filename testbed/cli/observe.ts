@@ -36,7 +36,8 @@ export async function status(args: string[]): Promise<number> {
             ? uptime({ started: session!.started } as never)
             : "?",
         control: session!.controlUrl,
-        configApi: session!.vncUrl,
+        // with authentication on this is the admin port: its credentials are not shown
+        configApi: session!.vncUrl.replace(/\/\/[^@/]*@/, "//"),
         metrics: session!.metrics ?? upRecord?.info?.metrics ?? {},
         introspect: session!.introspect ?? upRecord?.info?.introspect ?? {},
       }

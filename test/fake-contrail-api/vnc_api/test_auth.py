@@ -6,6 +6,7 @@ VNC_KEYSTONE_URL_CLOUD_ADMIN). The identity is the one conformance-vnc-api.test.
 Run only through conformance-vnc-api.test.ts (the noauth suite ignores this file).
 """
 import os
+import time
 from urllib.parse import urlparse
 
 import pytest
@@ -133,6 +134,17 @@ def test_expired_token_is_renewed_once_by_the_client(tenants):
     proj = alice.project_read(fq_name=["default-domain", "team-a"])
     assert proj.name == "team-a"
     assert alice._auth_token != first
+
+
+def test_token_that_expires_is_renewed_by_the_client():
+    # VNC_API_URL_SHORT_TOKENS: the same API with tokens that live 1 s ([token] expiration = 1)
+    admin = client("VNC_API_URL_SHORT_TOKENS", "VNC_KEYSTONE_URL_SHORT_TOKENS", "admin", "admin")
+    admin.projects_list()
+    first = admin._auth_token
+    time.sleep(1.3)
+    # the token has expired: the API answers 401, the client logs in again and the call succeeds
+    assert admin.projects_list()["projects"]
+    assert admin._auth_token != first
 
 
 def test_aaa_mode_is_reported(tenants):
