@@ -78,6 +78,25 @@ const np = (spec: Record<string, unknown>): KubeObject => ({
   spec: { podSelector: {}, ...spec },
 });
 
+const RBAC = "rbac.authorization.k8s.io/v1";
+const role = (rules: unknown[], kind = "Role"): KubeObject => ({
+  apiVersion: RBAC,
+  kind,
+  metadata: { name: "r" },
+  rules,
+});
+const binding = (
+  roleRef: Record<string, unknown>,
+  subjects: unknown[],
+  kind = "RoleBinding",
+): KubeObject => ({
+  apiVersion: RBAC,
+  kind,
+  metadata: { name: "rb" },
+  roleRef: { apiGroup: "rbac.authorization.k8s.io", ...roleRef },
+  subjects,
+});
+
 const CASES: Case[] = [
   {
     name: "replicas as a string",
@@ -172,6 +191,45 @@ const CASES: Case[] = [
     obj: deploy({}, { restartPolicy: "Sometimes" }),
   },
   { name: "policyTypes Sideways", resource: "networkpolicies", obj: np({ policyTypes: ["Sideways"] }) },
+  {
+    name: "Role rule without verbs",
+    resource: "roles",
+    obj: role([{ apiGroups: [""], resources: ["pods"] }]),
+  },
+  { name: "Role rule without api groups or resources", resource: "roles", obj: role([{ verbs: ["get"] }]) },
+  {
+    name: "ClusterRole rule with resources and non-resource URLs",
+    resource: "clusterroles",
+    obj: role(
+      [{ verbs: ["get"], resources: ["pods"], apiGroups: [""], nonResourceURLs: ["/healthz"] }],
+      "ClusterRole",
+    ),
+  },
+  {
+    name: "RoleBinding roleRef kind Rol",
+    resource: "rolebindings",
+    obj: binding({ kind: "Rol", name: "view" }, [{ kind: "User", name: "alice" }]),
+  },
+  {
+    name: "RoleBinding subject kind user, and one without a name",
+    resource: "rolebindings",
+    obj: binding({ kind: "ClusterRole", name: "view" }, [{ kind: "user", name: "alice" }, { kind: "User" }]),
+  },
+  {
+    name: "RoleBinding roleRef changed by a patch",
+    resource: "rolebindings",
+    obj: binding({ kind: "ClusterRole", name: "view" }, [{ kind: "User", name: "alice" }]),
+    patch: { body: { roleRef: { name: "edit" } }, type: "merge" },
+  },
+  {
+    name: "ClusterRoleBinding to a Role, ServiceAccount without namespace",
+    resource: "clusterrolebindings",
+    obj: binding(
+      { kind: "Role", name: "view" },
+      [{ kind: "ServiceAccount", name: "ci" }],
+      "ClusterRoleBinding",
+    ),
+  },
   {
     name: "NetworkPolicy endPort as a string",
     resource: "networkpolicies",

@@ -205,6 +205,14 @@ export function defaultObject(resource: ResourceName, obj: KubeObject): void {
     case "endpointslices":
       for (const p of Array.isArray(o.ports) ? o.ports : []) if (isMap(p)) p.protocol ??= "TCP";
       break;
+    case "rolebindings":
+    case "clusterrolebindings":
+      // rbac/v1 SetDefaults_RoleBinding, SetDefaults_Subject
+      if (isMap(o.roleRef) && !o.roleRef.apiGroup) o.roleRef.apiGroup = "rbac.authorization.k8s.io";
+      for (const s of Array.isArray(o.subjects) ? o.subjects : [])
+        if (isMap(s) && !s.apiGroup && (s.kind === "User" || s.kind === "Group"))
+          s.apiGroup = "rbac.authorization.k8s.io";
+      break;
     default:
       break;
   }

@@ -682,6 +682,74 @@ function validateIngress(spec: Any): FieldError[] {
   return out;
 }
 
+const RBAC_GROUP = "rbac.authorization.k8s.io";
+
+/** rbac/validation ValidatePolicyRule, for each rule of a Role or ClusterRole. */
+function validatePolicyRules(rules: Any, namespaced: boolean): FieldError[] {
+  const out: FieldError[] = [];
+  (Array.isArray(rules) ? rules : []).forEach((r: Any, i: number) => {
+    const path = `rules[${i}]`;
+    const len = (v: Any) => (Array.isArray(v) ? v.length : 0);
+    if (len(r?.verbs) === 0)
+      out.push(errs.required(`${path}.verbs`, "verbs must contain at least one value"));
+    if (len(r?.nonResourceURLs) > 0) {
+      // the server prints this list value as JSON (["/healthz"]), not as a Go literal
+      const urls = (detail: string): FieldError => ({
+        path: `${path}.nonResourceURLs`,
+        kind: "Invalid",
+        rawValue: JSON.stringify(r.nonResourceURLs),
+        detail,
+      });
+      if (namespaced) out.push(urls("namespaced rules cannot apply to non-resource URLs"));
+      if (len(r.apiGroups) > 0 || len(r.resources) > 0 || len(r.resourceNames) > 0)
+        out.push(urls("rules cannot apply to both regular resources and non-resource URLs"));
+      return;
+    }
+    if (len(r?.apiGroups) === 0)
+      out.push(errs.required(`${path}.apiGroups`, "resource rules must supply at least one api group"));
+    if (len(r?.resources) === 0)
+      out.push(errs.required(`${path}.resources`, "resource rules must supply at least one resource"));
+  });
+  return out;
+}
+
+/** rbac/validation ValidateRoleBinding / ValidateClusterRoleBinding (after defaulting). */
+function validateRoleBinding(obj: Any, namespaced: boolean): FieldError[] {
+  const out: FieldError[] = [];
+  const ref = isMap(obj.roleRef) ? (obj.roleRef as Any) : {};
+  if (ref.apiGroup !== RBAC_GROUP)
+    out.push(errs.notSupported("roleRef.apiGroup", ref.apiGroup ?? "", [RBAC_GROUP]));
+  const kinds = namespaced ? ["Role", "ClusterRole"] : ["ClusterRole"];
+  if (!kinds.includes(ref.kind)) out.push(errs.notSupported("roleRef.kind", ref.kind ?? "", kinds));
+  if (!ref.name) out.push(errs.required("roleRef.name", ""));
+  else if (ref.name === "." || ref.name === "..")
+    out.push(errs.invalid("roleRef.name", ref.name, `may not be '${ref.name}'`));
+  else
+    for (const bad of ["/", "%"])
+      if (String(ref.name).includes(bad))
+        out.push(errs.invalid("roleRef.name", ref.name, `may not contain '${bad}'`));
+  (Array.isArray(obj.subjects) ? obj.subjects : []).forEach((s: Any, i: number) => {
+    const path = `subjects[${i}]`;
+    if (!s?.name) out.push(errs.required(`${path}.name`, ""));
+    switch (s?.kind) {
+      case "ServiceAccount":
+        if (s.name)
+          for (const m of dns1123Subdomain(s.name)) out.push(errs.invalid(`${path}.name`, s.name, m));
+        if (s.apiGroup) out.push(errs.notSupported(`${path}.apiGroup`, s.apiGroup, [""]));
+        if (!namespaced && !s.namespace) out.push(errs.required(`${path}.namespace`, ""));
+        break;
+      case "User":
+      case "Group":
+        if (s.apiGroup !== RBAC_GROUP)
+          out.push(errs.notSupported(`${path}.apiGroup`, s.apiGroup ?? "", [RBAC_GROUP]));
+        break;
+      default:
+        out.push(errs.notSupported(`${path}.kind`, s?.kind ?? "", ["ServiceAccount", "User", "Group"]));
+    }
+  });
+  return out;
+}
+
 /** Everything wrong with a (defaulted) object of the given resource, in the real API server's words. */
 export function validateObject(resource: ResourceName, obj: KubeObject): FieldError[] {
   const out = validateMetadata(resource, obj);
@@ -709,6 +777,14 @@ export function validateObject(resource: ResourceName, obj: KubeObject): FieldEr
     case "ingresses":
       out.push(...validateIngress(obj.spec));
       break;
+    case "roles":
+    case "clusterroles":
+      out.push(...validatePolicyRules((obj as Any).rules, resource === "roles"));
+      break;
+    case "rolebindings":
+    case "clusterrolebindings":
+      out.push(...validateRoleBinding(obj, resource === "rolebindings"));
+      break;
     default:
       break;
   }
@@ -727,6 +803,19 @@ export function validateUpdate(resource: ResourceName, next: KubeObject, prev: K
     if (a.length > 0 && b.length > 0 && a[0] !== b[0] && prev.spec?.type !== "ExternalName") {
       out.push(errs.invalid("spec.clusterIPs[0]", b, "may not change once set"));
     }
+  }
+  if (
+    (resource === "rolebindings" || resource === "clusterrolebindings") &&
+    !deepEqual(next.roleRef, prev.roleRef)
+  ) {
+    const r = (next.roleRef ?? {}) as Any;
+    out.push({
+      path: "roleRef",
+      kind: "Invalid",
+      // the server prints the internal struct as JSON with Go field names
+      rawValue: JSON.stringify({ APIGroup: r.apiGroup ?? "", Kind: r.kind ?? "", Name: r.name ?? "" }),
+      detail: "cannot change roleRef",
+    });
   }
   if (resource === "endpointslices" && next.addressType !== prev.addressType) {
     out.push(errs.invalid("addressType", next.addressType, "field is immutable"));
