@@ -79,6 +79,11 @@ for (const out of Object.values(result.metafile.outputs))
   for (const f of Object.keys(out.inputs)) if (!f.startsWith("node_modules")) inputs.add(f);
 await writeFile("dist/ctb/inputs.json", `${JSON.stringify([...inputs].sort())}\n`);
 
+// The web view's client (web/): one browser script with cytoscape.js, its page and stylesheet, in dist/web,
+// which `ctb up`'s web server serves.
+const { bundleWebClient } = await import("./web/client/bundle.mjs");
+await bundleWebClient("dist/web");
+
 // The benchmarks, bundled the same way (one file each, chunks shared), when asked: `npm run bench` times the code
 // as it ships. dist/bench sits two levels below the root like dist/ctb, so the banner's root holds for both.
 if (process.argv.includes("--bench")) {

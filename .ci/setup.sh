@@ -6,6 +6,7 @@
 #                                 libpcap addon. `npm start` runs this, so `ctb up … --datapath netns` works after it.
 #   bash .ci/setup.sh             all of that, plus what the test suite needs: the Python vnc_api client venv,
 #                                 the network-config-analyzer venv (NetworkPolicy cross-check), cnitool, tcpdump,
+#                                 chromium (the web view's browser test),
 #                                 and the real Kubernetes control plane built once from the Go module proxy
 #                                 (cached under ${CTB_CACHE:-$HOME/.cache/ctb}). `npm test` runs this.
 set -euo pipefail
@@ -14,7 +15,8 @@ mode=full
 [ "${1:-}" = "--runtime" ] && mode=runtime
 
 pkgs=(libpcap-dev iproute2 iputils-ping util-linux build-essential python3 haproxy dnsutils)
-[ "$mode" = full ] && pkgs+=(tcpdump python3-venv openssl containernetworking-plugins)
+# chromium: the headless browser the web view's test drives (test/web/browser.test.ts, tier BROWSER)
+[ "$mode" = full ] && pkgs+=(tcpdump python3-venv openssl containernetworking-plugins chromium)
 need_pkgs=()
 for pkg in "${pkgs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")

@@ -99,6 +99,8 @@ export interface EnvTestbed extends Testbed {
   vrouterView(node: string): Promise<VrouterView>;
   /** The agent introspect of each vrouter (Sandesh-style HTTP on 127.0.0.1): "<node>" → base URL. */
   introspect: Record<string, string>;
+  /** Calls `cb` with a vrouter's name each time its agent recomputes its tables (the web view's live pages). */
+  onVrouterChange(cb: (node: string) => void): () => void;
 }
 
 export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promise<EnvTestbed> {
@@ -343,6 +345,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       warnings: () => controller.warnings(),
       vrouters: () => [...vrouters],
       vrouterView,
+      onVrouterChange: (cb) => agents.onTables((node) => cb(node)),
       vrouterTool: async (node, argv) => runTool(argv[0] ?? "", argv.slice(1), await vrouterView(node)),
       introspect,
       close,

@@ -66,6 +66,7 @@ export function envFlags(args: string[]): {
         "netpol-layout": { type: "string" },
         compare: { type: "string" },
         "allow-no-expectations": { type: "boolean", default: false },
+        "ui-listen": { type: "string" },
       },
     });
   try {
@@ -84,11 +85,23 @@ export function envFlags(args: string[]): {
     throw new UsageError(
       `--compare takes kubernetes (Kubernetes NetworkPolicy semantics), not "${values.compare}"`,
     );
+  if (values["ui-listen"] !== undefined) parseListen(values["ui-listen"]);
   return {
     options: { datapath: values.datapath, cluster: parseClusterFlagOrUsage(values.cluster!) },
     positionals,
     values,
   };
+}
+
+/** `--ui-listen <host>:<port>` (or a bare host, any free port): where `ctb up` serves the web view. */
+export function parseListen(v: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:]+))(?::(\d+))?$/.exec(v);
+  const port = Number(m?.[3] ?? 0);
+  if (!m || port > 65535)
+    throw new UsageError(
+      `--ui-listen takes <address>[:<port>] (e.g. 127.0.0.1:8080, 0.0.0.0:8080), not "${v}"`,
+    );
+  return { host: (m[1] ?? m[2])!, port };
 }
 
 function parseClusterFlagOrUsage(v: string): ClusterChoice {

@@ -26,6 +26,7 @@ const USAGE = `usage: ctb <command> [options]
                                       testbed's corrected design; --compare kubernetes reports every matrix
                                       cell where Contrail and Kubernetes NetworkPolicy semantics disagree
   up <scenario.yaml>     bring up a persistent environment running the scenario (same flags as run)
+  ui [--open]            the environment's web view (configuration, topology, reachability, traces, vrouters)
   down [--all]           stop the persistent environment; remove the namespaces and processes it (or any
                          crashed testbed) left; --all also removes those of live testbeds
   status [-o json]       what is up here (environment, runs in progress) and each component's metrics URL;
@@ -79,8 +80,19 @@ same quietly (exit 141). On a terminal, stderr shows what is running and for how
   up: `usage: ctb up <scenario.yaml> [flags]
 
 Bring up a persistent environment running the scenario, for get/describe/exec/trace/contrail; ctb down stops it.
+It serves a read-only web view of itself (ctb ui prints its URL).
 
-${ENV_FLAGS}`,
+${ENV_FLAGS}  --ui-listen <address>[:<port>]
+                           where the web view listens (default 127.0.0.1, a free port); an address other
+                           than loopback exposes the environment's configuration to that network
+`,
+  ui: `usage: ctb ui [--open]
+
+Print the URL of the running environment's web view: the Contrail configuration, the topology, the
+pods × pods reachability matrix, packet traces, each vrouter's tables and flows, the scenario's report.
+
+  --open   also open it in the desktop's browser (xdg-open)
+`,
   down: `usage: ctb down [--all]
 
 Stop the persistent environment and remove the namespaces and processes it (or any crashed testbed) left.
@@ -258,6 +270,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (verb) {
       case "run":
         return await (await import("./run-cmd")).run(rest);
+      case "ui":
+        return await session.ui(rest);
       case "up":
         return await session.up(rest);
       case "down":

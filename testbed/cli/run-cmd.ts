@@ -30,6 +30,8 @@ export async function run(args: string[]): Promise<number> {
   );
   const { options, positionals, values } = envFlags(args);
   if (positionals.length === 0) throw new UsageError("run needs at least one scenario file");
+  if (values["ui-listen"] !== undefined)
+    throw new UsageError("--ui-listen is a flag of ctb up (the web view serves a persistent environment)");
   // load every file first: a broken file is reported as an error of its own and the others still run (only
   // when no file loads does the command fail as a whole, before any environment comes up)
   const scenarios: Scenario[] = [];

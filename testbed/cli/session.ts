@@ -35,7 +35,7 @@ import { type ConnectivityFormat, type ConnectivityMap, formatConnectivity } fro
 import { formatProtoPorts } from "../../fake-vrouter/datapath/port-space";
 import { type ReachProbe, type Scenario, ScenarioError, type Step } from "../scenario/types";
 import { stringify } from "yaml";
-import { CommandError, envFlags, parseVerbArgs, UsageError, withOverrides } from "./flags";
+import { CommandError, envFlags, parseListen, parseVerbArgs, UsageError, withOverrides } from "./flags";
 import { interrupted, onTeardown, stop } from "./lifecycle";
 import {
   describeGeneric,
@@ -72,6 +72,8 @@ export interface SessionState {
   metrics?: Record<string, string>;
   /** Each vrouter's agent introspect (node → URL). */
   introspect?: Record<string, string>;
+  /** The web view (web/): the environment's pages in a browser. */
+  uiUrl?: string;
 }
 
 export function readSession(): SessionState | undefined {
@@ -199,7 +201,9 @@ export async function up(args: string[]): Promise<number> {
     );
     return 1;
   }
-  process.stdout.write(`\nEnvironment up (pid ${s.pid}). Try: ctb get pods -A -o wide; ctb down to stop.\n`);
+  process.stdout.write(
+    `\nEnvironment up (pid ${s.pid}). Web view: ${s.uiUrl ?? "(none)"}. Try: ctb get pods -A -o wide; ctb down to stop.\n`,
+  );
   if (s.failedChecks) {
     // the environment stays up for a look, but a script must not take this for success
     process.stderr.write(`ctb: ${s.failedChecks} expectation(s) of ${s.scenario} did not hold (see above)\n`);
@@ -249,6 +253,23 @@ export async function serve(args: string[]): Promise<number> {
   });
   record.update({ metrics: tb.metrics, introspect: tb.introspect });
 
+  // the web view serves from now on, so its pages follow the scenario as it runs (its report once it ends)
+  let lastReport: import("../runner/run").RunReport | undefined;
+  const listen = values["ui-listen"] ? parseListen(String(values["ui-listen"])) : undefined;
+  const web = await (await import("../../web/server/server")).startWebServer({
+    tb,
+    scenario: { file: scenario.file, name: scenario.name },
+    netpol: {
+      layout: scenario.controller.netpolLayout ?? "upstream",
+      clusterName: scenario.controller.clusterName ?? "k8s",
+      ...(scenario.controller.apsName ? { apsName: scenario.controller.apsName } : {}),
+    },
+    report: () => lastReport,
+    ...(listen ?? {}),
+  });
+  onTeardown(() => web.close(), "web view");
+  process.stdout.write(`Web view: ${web.url}\n`);
+
   const report = await runScenario(scenario, tb, {
     onEvent: textReporter(process.stdout),
     signal: interrupted,
@@ -256,6 +277,7 @@ export async function serve(args: string[]): Promise<number> {
     compareKubernetes: values.compare === "kubernetes",
   });
   if (interrupted.aborted) return new Promise<never>(() => {}); // being torn down: never announce it ready
+  lastReport = report;
   process.stdout.write(`${summaryText([report])}\n`);
 
   const app = express();
@@ -527,6 +549,7 @@ export async function serve(args: string[]): Promise<number> {
     started: new Date(Date.now() - Math.round(process.uptime() * 1000)).toISOString(),
     metrics: tb.metrics,
     introspect: tb.introspect,
+    uiUrl: web.url,
   };
   writeSession(state);
   await new Promise(() => {}); // serve until `ctb down`
@@ -1238,5 +1261,26 @@ export async function contrail(args: string[]): Promise<number> {
   const r = await call(`/${type}/${uuid}`);
   if (r.status !== 200) return lookupFailed(r);
   print(JSON.parse(r.text));
+  return 0;
+}
+
+/** `ctb ui [--open]`: the running environment's web view (web/): its URL, and with --open a browser on it. */
+export async function ui(args: string[]): Promise<number> {
+  const { values, positionals } = parseVerbArgs(args, { open: { type: "boolean", default: false } });
+  if (positionals.length) throw new UsageError("ui takes no arguments");
+  const s = requireSession();
+  if (!alive(s.pid)) throw new CommandError(`the environment (pid ${s.pid}) is gone; run \`ctb down\``);
+  if (!s.uiUrl)
+    throw new CommandError("this environment serves no web view (it was started by an older ctb)");
+  process.stdout.write(`${s.uiUrl}\n`);
+  if (values.open) {
+    // the desktop's own opener; a machine without one (a server) just has the URL printed
+    const opener = process.platform === "darwin" ? "open" : "xdg-open";
+    const r = spawnSync(opener, [s.uiUrl], { stdio: "ignore" });
+    if (r.error || r.status !== 0)
+      throw new CommandError(
+        `cannot open a browser here (${opener} ${r.error ? "is missing" : "failed"}): open ${s.uiUrl}`,
+      );
+  }
   return 0;
 }

@@ -1,0 +1,89 @@
+/**
+ * The web view's client: a hash router over the pages (each an async function returning its DOM), the
+ * header's environment line, and the server's pushed events (`/api/events`): a config change refreshes the
+ * Configuration and Topology pages, a vrouter change the page of that vrouter. No polling.
+ */
+import { discardMountHooks, errorBox, getJson, h, mounted, route } from "./dom";
+import { configPage } from "./pages/config";
+import { reachPage } from "./pages/reach";
+import { reportPage } from "./pages/report";
+import { topologyPage } from "./pages/topology";
+import { tracePage } from "./pages/trace";
+import { vrouterPage } from "./pages/vrouter";
+
+interface Summary {
+  scenario: { file: string; name: string };
+  datapath: string;
+  layout: string;
+  vrouters: string[];
+}
+
+let summary: Summary | undefined;
+let rendering = 0;
+
+async function render(): Promise<void> {
+  const mine = ++rendering;
+  discardMountHooks();
+  const { page, rest, params } = route();
+  for (const a of document.querySelectorAll<HTMLAnchorElement>("header nav a"))
+    a.classList.toggle("current", a.dataset.page === page);
+  let el: HTMLElement;
+  try {
+    summary ??= await getJson<Summary>("/api/summary");
+    const env = document.getElementById("env")!;
+    env.textContent = `${summary.scenario.name} · ${summary.datapath} datapath · ${summary.layout} layout`;
+    switch (page) {
+      case "topology":
+        el = await topologyPage();
+        break;
+      case "reach":
+        el = await reachPage(params);
+        break;
+      case "trace":
+        el = await tracePage(params);
+        break;
+      case "vrouter":
+        el = await vrouterPage(rest, summary.vrouters);
+        break;
+      case "report":
+        el = await reportPage();
+        break;
+      default:
+        el = await configPage(rest, params);
+    }
+  } catch (e) {
+    el = errorBox(e);
+  }
+  if (mine !== rendering) return; // a newer navigation won (its render discards this one's hooks)
+  const main = document.getElementById("page")!;
+  main.replaceChildren(el);
+  mounted();
+  main.dataset.page = page;
+  main.dataset.ready = "true";
+}
+
+function listen(): void {
+  const events = new EventSource("/api/events");
+  events.addEventListener("config", () => {
+    const { page, rest } = route();
+    // an object page re-reads its object; lists and the topology redraw
+    if ((page === "config" && !document.querySelector("input:focus")) || page === "topology") void render();
+    else if (page === "config" && rest) void render();
+  });
+  events.addEventListener("vrouter", (ev) => {
+    const { node } = JSON.parse((ev as MessageEvent).data) as { node: string };
+    const { page, rest } = route();
+    if (page === "vrouter" && (rest || summary?.vrouters[0]) === node) void render();
+  });
+  events.addEventListener("error", () => {
+    document.getElementById("env")?.classList.add("offline");
+  });
+  events.addEventListener("open", () => {
+    document.getElementById("env")?.classList.remove("offline");
+  });
+}
+
+window.addEventListener("hashchange", () => void render());
+document.body.appendChild(h("footer", null, "read-only view of a contrail-k8s-testbed environment"));
+void render();
+listen();

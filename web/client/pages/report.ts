@@ -1,0 +1,70 @@
+/** Scenario report: the environment's run, every expectation with its verdict, what it showed and why it failed. */
+import { errorBox, getJson, h } from "../dom";
+
+interface Check {
+  step: number;
+  line: number;
+  title?: string;
+  kind: string;
+  name: string;
+  verdict: "pass" | "fail" | "error";
+  detail?: string;
+  output?: string;
+  durationMs?: number;
+}
+interface Report {
+  scenario: string;
+  file: string;
+  checks: Check[];
+  warnings: { step: number; line: number; text: string }[];
+  startedAt: string;
+  durationMs: number;
+  passed: number;
+  failed: number;
+}
+
+export async function reportPage(): Promise<HTMLElement> {
+  try {
+    const r = await getJson<{ ready: boolean; report?: Report }>("/api/report");
+    if (!r.ready || !r.report) return h("p", null, "The scenario is still running.");
+    const rep = r.report;
+    let lastStep = -1;
+    return h(
+      "div",
+      { class: "report" },
+      h(
+        "p",
+        { class: `summary ${rep.failed ? "fail" : "pass"}` },
+        `${rep.scenario} (${rep.file}): ${rep.passed} passed, ${rep.failed} failed, ${(rep.durationMs / 1000).toFixed(1)} s, started ${rep.startedAt}`,
+      ),
+      rep.warnings.length
+        ? h(
+            "ul",
+            { class: "warnings" },
+            rep.warnings.map((w) => h("li", null, `line ${w.line}: ${w.text}`)),
+          )
+        : null,
+      h(
+        "ol",
+        { class: "checks" },
+        rep.checks.map((c) => {
+          const head = c.step !== lastStep && c.title ? h("h3", null, c.title) : null;
+          lastStep = c.step;
+          return h(
+            "li",
+            { class: `check ${c.verdict}` },
+            head,
+            h("span", { class: `badge ${c.verdict}` }, c.verdict),
+            " ",
+            h("span", { class: "name" }, c.name),
+            h("span", { class: "line" }, ` (line ${c.line})`),
+            c.output ? h("details", null, h("summary", null, "output"), h("pre", null, c.output)) : null,
+            c.detail ? h("pre", { class: "detail" }, c.detail) : null,
+          );
+        }),
+      ),
+    );
+  } catch (e) {
+    return errorBox(e);
+  }
+}
