@@ -42,7 +42,7 @@ describe.skipIf(!usable)("web view in a browser (section 9)", () => {
     report = await runScenario(scenario, tb);
     web = await startWebServer({
       tb,
-      scenario: { file: scenario.file, name: scenario.name },
+      scenario: { model: scenario.controller.model ?? "r5", file: scenario.file, name: scenario.name },
       netpol: { layout: "upstream", clusterName: "k8s" },
       report: () => report,
       assetsDir: assets,

@@ -258,7 +258,7 @@ export async function serve(args: string[]): Promise<number> {
   const listen = values["ui-listen"] ? parseListen(String(values["ui-listen"])) : undefined;
   const web = await (await import("../../web/server/server")).startWebServer({
     tb,
-    scenario: { file: scenario.file, name: scenario.name },
+    scenario: { file: scenario.file, name: scenario.name, model: scenario.controller.model ?? "r5" },
     netpol: {
       layout: scenario.controller.netpolLayout ?? "upstream",
       clusterName: scenario.controller.clusterName ?? "k8s",

@@ -12,7 +12,7 @@ import { tracePage } from "./pages/trace";
 import { vrouterPage } from "./pages/vrouter";
 
 interface Summary {
-  scenario: { file: string; name: string };
+  scenario: { file: string; name: string; model?: string };
   datapath: string;
   layout: string;
   vrouters: string[];
@@ -31,7 +31,9 @@ async function render(): Promise<void> {
   try {
     summary ??= await getJson<Summary>("/api/summary");
     const env = document.getElementById("env")!;
-    env.textContent = `${summary.scenario.name} · ${summary.datapath} datapath · ${summary.layout} layout`;
+    const model = summary.scenario.model ?? "r5";
+    // NetworkPolicy layouts exist in r5 only (r4 translates them into security groups)
+    env.textContent = `${summary.scenario.name} · ${model} objects${model === "r5" ? `, ${summary.layout} NetworkPolicy layout` : ""} · ${summary.datapath} datapath`;
     switch (page) {
       case "topology":
         el = await topologyPage();

@@ -46,8 +46,8 @@ export interface WebTestbed extends Testbed {
 
 export interface WebOptions {
   tb: WebTestbed;
-  /** The scenario file and name, shown in the header. */
-  scenario: { file: string; name: string };
+  /** The scenario file and name and the controller's object model (r4, r5), shown in the header. */
+  scenario: { file: string; name: string; model?: string };
   netpol: Pick<MatrixContext, "layout" | "clusterName" | "apsName">;
   /** The last run's report (undefined while the scenario is still running). */
   report: () => RunReport | undefined;
