@@ -337,7 +337,7 @@ export function formatWhy(r: WhyResult): string {
     lines.push(
       `  the smallest changes that would ${r.through ? "block it" : "let it through"} (each verified in a copy of this environment):`,
     );
-    r.changes.forEach((c, i) => lines.push(`  ${i + 1}. ${c.what}`, `       ${c.how}`));
+    for (const [i, c] of r.changes.entries()) lines.push(`  ${i + 1}. ${c.what}`, `       ${c.how}`);
   } else
     lines.push(`  no single change the testbed tried would ${r.through ? "block it" : "let it through"}`);
   if (r.notEnough.length) {
