@@ -98,8 +98,26 @@ export async function startWebServer(o: WebOptions): Promise<WebServer> {
     },
   });
   stream.start();
-  await stream.whenSynced();
-  const offVrouter = tb.onVrouterChange?.((node) => later(`vr:${node}`, () => push("vrouter", { node })));
+  // the config API is the environment's own and already up: not synced in 30 s means it is not answering
+  let timer: NodeJS.Timeout | undefined;
+  const synced = await Promise.race([
+    stream.whenSynced().then(() => true),
+    new Promise<false>((r) => {
+      timer = setTimeout(() => r(false), 30_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!synced) {
+    await stream.stop();
+    throw new Error("the web view could not read the config API's change stream (/watch) in 30 s");
+  }
+  // a matrix is kept until the config or a vrouter's tables change (coming back from a trace redraws at once)
+  let generation = 0;
+  let lastMatrix: { key: string; view: Promise<MatrixView> } | undefined;
+  const offVrouter = tb.onVrouterChange?.((node) => {
+    generation++;
+    later(`vr:${node}`, () => push("vrouter", { node }));
+  });
   const flowsChanged = () => {
     for (const node of tb.vrouters()) later(`vr:${node}`, () => push("vrouter", { node }));
   };
@@ -192,7 +210,14 @@ export async function startWebServer(o: WebOptions): Promise<WebServer> {
     api(async (req) => {
       const { proto, port } = protoPort(req);
       const ns = q(req, "namespaces")?.split(",");
-      return matrix(tb, proto, port, ns);
+      const pods = await tb.kube.list("pods");
+      const key = JSON.stringify([idx.seq, generation, proto, port, ns, pods.resourceVersion]);
+      if (lastMatrix?.key !== key) lastMatrix = { key, view: matrix(tb, proto, port, ns) };
+      const view = lastMatrix.view;
+      view.catch(() => {
+        if (lastMatrix?.view === view) lastMatrix = undefined;
+      });
+      return view;
     }),
   );
   app.get(
@@ -295,6 +320,8 @@ export interface MatrixView {
 }
 
 const YIELD_EVERY = 20_000;
+/** Past this many pods a matrix is millions of cells: the page asks for some namespaces instead. */
+export const MATRIX_LIMIT = 2000;
 
 async function matrix(tb: Testbed, proto: ProbeProto, port: number | undefined, namespaces?: string[]) {
   const world = await clusterWorld(tb);
@@ -310,6 +337,10 @@ async function matrix(tb: Testbed, proto: ProbeProto, port: number | undefined, 
       `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
         `${b.metadata.namespace}/${b.metadata.name}`,
       ),
+    );
+  if (pods.length > MATRIX_LIMIT)
+    throw new BadRequest(
+      `${pods.length} pods is more than the page draws (${MATRIX_LIMIT}): choose some namespaces (namespaces=a,b)`,
     );
   const rows: string[] = [];
   let divergent = 0;
