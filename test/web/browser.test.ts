@@ -117,6 +117,16 @@ describe.skipIf(!usable)("web view in a browser (section 9)", () => {
     );
     const deciding = page.locator("ol.stages li.deciding");
     expect(await deciding.innerText()).toMatch(/route\(drop\) no route to 10\.47\.255\.\d+ in VRF 1/);
+    // a trace names its endpoints as ctb trace does: a pod prefix, a Service (Kubernetes has no verdict on it)
+    await open("#/trace?from=default/example1-*&to=service:test-isolated-ns/example3&proto=tcp&port=80");
+    const svc = await page.locator("main").innerText();
+    expect(svc).toMatch(
+      /default\/example1-\S+ → service:test-isolated-ns\/example3 \(10\.96\.1\.\d+\) tcp\/80/,
+    );
+    expect(svc).toContain("Contrail: delivered");
+    expect(svc).not.toContain("Kubernetes: allows");
+    await page.goBack();
+    await page.waitForSelector("p.deciding-object a");
     // the deciding object opens its configuration page
     await page.locator("p.deciding-object a").click();
     await page.waitForSelector("section.detail");

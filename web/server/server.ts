@@ -26,7 +26,8 @@ import {
   type MatrixContext,
   policyBehind,
 } from "../../testbed/runner/matrix-check";
-import type { RunReport } from "../../testbed/runner/run";
+import { resolveSource, resolveTarget, type RunReport } from "../../testbed/runner/run";
+import type { KubeObject } from "../../controller/kube/api";
 import type { ProbeProto, Testbed } from "../../testbed/runner/testbed";
 import type { VrouterView } from "../../fake-vrouter/tools/index";
 import { ISOLATION_ANNOTATIONS } from "../../controller/translate/layout";
@@ -391,13 +392,38 @@ async function trace(
   port: number | undefined,
 ): Promise<TraceView> {
   const world = await clusterWorld(tb);
-  const find = (name: string) =>
+  // the endpoints as `ctb trace` and a scenario's reach step take them: a pod (`<ns>/<prefix>*` picks the
+  // first match), and for the destination also `service:<ns>/<name>`, `dns:<name>` or an address
+  const isPod = (s: string) => /^[a-z0-9][^/:]*\/[^/:]+$/.test(s);
+  if (!isPod(from)) throw new BadRequest(`a trace starts at a pod (<namespace>/<pod>), not "${from}"`);
+  const fromPod = await resolveSource(tb, from).catch((e: Error) => {
+    throw new BadRequest(e.message);
+  });
+  from = fromPod.endpoint;
+  const byName = (name: string) =>
     world.pods.find((p) => `${p.metadata.namespace}/${p.metadata.name}` === name);
-  const src = find(from);
-  if (!src) throw new BadRequest(`no pod ${from} (a trace starts at a pod: <namespace>/<pod>)`);
-  const dst = find(to);
-  const toIp = dst?.status?.podIP ?? (/^[0-9.]+$/.test(to) ? to : undefined);
-  if (!toIp) throw new BadRequest(`no pod ${to} with an address (a trace goes to a pod or an IPv4 address)`);
+  const src = byName(from)!;
+  let dst: KubeObject | undefined;
+  let toIp: string;
+  if (isPod(to)) {
+    to = (
+      await resolveSource(tb, to).catch((e: Error) => {
+        throw new BadRequest(e.message);
+      })
+    ).endpoint;
+    dst = byName(to);
+    if (!dst?.status?.podIP)
+      throw new BadRequest(`pod ${to} has no address (phase ${dst?.status?.phase ?? "?"})`);
+    toIp = dst.status.podIP;
+  } else {
+    const target = await resolveTarget(tb, to, port, from).catch((e: Error) => {
+      throw new BadRequest(e.message.split("\n")[0]!);
+    });
+    toIp = target.ip;
+    port = target.port ?? port;
+    // a Service's address is judged by Kubernetes at the backend it reaches; an address of a pod as that pod
+    dst = world.pods.find((p) => p.status?.podIP === toIp);
+  }
   const r = await tb.probe({ from, toIp, proto, ...(port !== undefined ? { port } : {}), count: 1 });
   const stages = traceStages(r);
   for (const s of stages)
@@ -440,8 +466,8 @@ async function trace(
     ...(behind?.kube ? { kubernetesObject: behind.kube } : {}),
     ...(behind?.why ? { why: behind.why } : {}),
     contrail: r.received > 0 ? "allow" : "deny",
-    kubernetes: kubernetesAllows(world, conn) ? "allow" : "deny",
-    kubernetesReason: k.reason,
+    // Kubernetes judges pod to pod; a Service's address or a host has no NetworkPolicy verdict of its own
+    ...(dst ? { kubernetes: k.allowed ? "allow" : "deny", kubernetesReason: k.reason } : {}),
     decidedBy,
     ...(r.drop ? { drop: r.drop } : {}),
     stages,

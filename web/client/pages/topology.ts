@@ -23,6 +23,9 @@ interface TopoEdge {
   label?: string;
 }
 
+/** Past this many nodes the force-directed layout would keep the page busy for seconds. */
+const LAYOUT_LIMIT = 300;
+
 const STYLE: cytoscape.StylesheetJson = [
   {
     selector: "node",
@@ -125,7 +128,11 @@ export async function topologyPage(): Promise<HTMLElement> {
         ...topo.edges.map((e) => ({ group: "edges" as const, data: { ...e } })),
       ],
       style: STYLE,
-      layout: { name: "cose", animate: false, nodeDimensionsIncludeLabels: true, randomize: false },
+      // a force-directed layout reads best, but costs quadratic time: a large cluster is laid out on a grid
+      layout:
+        topo.nodes.length <= LAYOUT_LIMIT
+          ? { name: "cose", animate: false, nodeDimensionsIncludeLabels: true, randomize: false }
+          : { name: "grid", avoidOverlap: true, nodeDimensionsIncludeLabels: true },
     });
     cy.on("tap", "node", (ev) => {
       const n = ev.target.data() as TopoNode;
