@@ -132,10 +132,21 @@ describe("ctb up / get / exec / describe / trace / down", () => {
     expect([read.status, await read.text()]).toEqual([401, expect.stringContaining("session's token")]);
     expect(ctb("get", "pods").code).toBe(0); // still up, and the ctb commands carry the token
 
+    // the web view: its URL printed by up and by ui, on loopback, serving the environment without its token
+    const ui = ctb("ui");
+    expect(ui.code).toBe(0);
+    const url = ui.out.trim();
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(up.out).toContain(`Web view: ${url}`);
+    const summary = await (await fetch(`${url}api/summary`)).text();
+    expect(summary).toContain('"name":"section-9"');
+    expect(summary).not.toContain(session.token);
+
     const down = ctb("down");
     expect(down.code).toBe(0);
     expect(down.out).toMatch(/stopped environment process \d+/);
     expect(ctb("get", "pods").code).toBe(2);
+    expect(ctb("ui").code).toBe(2);
   }, 180_000);
 });
 

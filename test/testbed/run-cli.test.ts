@@ -90,6 +90,11 @@ describe("ctb run: batches, layouts, comparison with Kubernetes", () => {
     const xml = readFileSync(junit, "utf8");
     expect(xml).toMatch(/<testsuite name="section-9"/);
     expect(xml).toMatch(/<error message="load the scenario file">/);
+    // kept for the web view's Scenario report page: the same JSON report
+    const last = JSON.parse(readFileSync(join(tmp, "wd", "last-run.json"), "utf8"));
+    expect(last.scenarios.map((s: { scenario: string }) => s.scenario)).toEqual(
+      j.scenarios.map((s: { scenario: string }) => s.scenario),
+    );
   });
 
   it("a single broken file is a usage error and starts nothing", () => {
@@ -118,6 +123,12 @@ describe("ctb run: batches, layouts, comparison with Kubernetes", () => {
       /--netpol-layout must be upstream or kubernetes/,
     );
     expect(ctb(["run", good, "--compare", "calico"]).status).toBe(2);
+    expect(ctb(["run", good, "--ui-listen", "0.0.0.0:8080"]).stderr).toMatch(
+      /--ui-listen is a flag of ctb up/,
+    );
+    expect(ctb(["up", good, "--ui-listen", "127.0.0.1:99999"]).stderr).toMatch(
+      /--ui-listen takes <address>\[:<port>\]/,
+    );
   });
 
   it("ctb up exits 1 when the scenario's expectations did not hold, and the environment stays up for a look", () => {

@@ -5,13 +5,14 @@
  * cluster-network's configuration page with its refs, a vrouter page that follows a new pod without a reload,
  * the scenario's report. The client is bundled from the sources into a directory of the test's own.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type EnvTestbed, startTestbed } from "../../testbed/env";
+import { jsonReport } from "../../testbed/runner/report";
 import { type RunReport, runScenario } from "../../testbed/runner/run";
 import { loadScenario } from "../../testbed/scenario/load";
 import { startWebServer, type WebServer } from "../../web/server/server";
@@ -45,6 +46,7 @@ describe.skipIf(!usable)("web view in a browser (section 9)", () => {
       scenario: { model: scenario.controller.model ?? "r5", file: scenario.file, name: scenario.name },
       netpol: { layout: "upstream", clusterName: "k8s" },
       report: () => report,
+      lastRunFile: join(assets, "last-run.json"),
       assetsDir: assets,
     });
     const { chromium } = await import("playwright-core");
@@ -179,6 +181,12 @@ describe.skipIf(!usable)("web view in a browser (section 9)", () => {
     await open("#/report");
     expect(await page.locator(".report .summary").innerText()).toMatch(/section-9 .*: 11 passed, 0 failed/);
     expect(await page.locator("li.check.pass").count()).toBe(report.passed);
+    // the last `ctb run` here (its JSON report) on a tab of its own
+    writeFileSync(join(assets, "last-run.json"), jsonReport([{ ...report, scenario: "from-ctb-run" }]));
+    await open("#/report/last-run");
+    expect(await page.locator(".report .summary").innerText()).toMatch(
+      /^from-ctb-run .*: 11 passed, 0 failed/,
+    );
     // a page of another site reaching 127.0.0.1 by DNS rebinding names its own host: refused
     const status = await new Promise<number>((resolve, reject) => {
       const u = new URL("/api/summary", web.url);

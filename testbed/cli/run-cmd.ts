@@ -150,6 +150,12 @@ export async function run(args: string[]): Promise<number> {
   await finish();
   reports.push(...broken);
   if (values.junit) writeFileSync(values.junit as string, junitReport(reports));
+  // the last run's report, for the web view's Scenario report page (`ctb ui`)
+  try {
+    writeFileSync(join(workRoot, "last-run.json"), `${jsonReport(reports)}\n`);
+  } catch (e) {
+    say(`ctb: could not keep this run's report for the web view: ${(e as Error).message}`);
+  }
   process.stdout.write(values.json ? `${jsonReport(reports)}\n` : `${summaryText(reports)}\n`);
   const ok = reports.every((r) => r.failed === 0);
   if (!ok && human) process.stdout.write(red("Some expectations did not hold.\n"));

@@ -265,6 +265,7 @@ export async function serve(args: string[]): Promise<number> {
       ...(scenario.controller.apsName ? { apsName: scenario.controller.apsName } : {}),
     },
     report: () => lastReport,
+    lastRunFile: `${WORK_DIR}/last-run.json`,
     ...(listen ?? {}),
   });
   onTeardown(() => web.close(), "web view");

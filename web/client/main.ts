@@ -48,7 +48,7 @@ async function render(): Promise<void> {
         el = await vrouterPage(rest, summary.vrouters);
         break;
       case "report":
-        el = await reportPage();
+        el = await reportPage(rest);
         break;
       default:
         el = await configPage(rest, params);

@@ -13,7 +13,7 @@
  *
  * Example: `const web = await startWebServer({ tb, report: () => rep, scenario: "section-9", netpol });`
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
@@ -50,8 +50,10 @@ export interface WebOptions {
   /** The scenario file and name and the controller's object model (r4, r5), shown in the header. */
   scenario: { file: string; name: string; model?: string };
   netpol: Pick<MatrixContext, "layout" | "clusterName" | "apsName">;
-  /** The last run's report (undefined while the scenario is still running). */
+  /** The environment's own run (undefined while the scenario is still running). */
   report: () => RunReport | undefined;
+  /** Where `ctb run` keeps its last report (`jsonReport`'s JSON), shown beside the environment's own run. */
+  lastRunFile?: string;
   /** Listen address (default 127.0.0.1) and port (default: any free one). */
   host?: string;
   port?: number;
@@ -245,7 +247,7 @@ export async function startWebServer(o: WebOptions): Promise<WebServer> {
     "/api/report",
     api(() => {
       const r = o.report();
-      return r ? { ready: true, report: r } : { ready: false };
+      return { ready: r !== undefined, ...(r ? { report: r } : {}), ...(lastRun() ?? {}) };
     }),
   );
   app.get("/api/events", (req, res) => {
@@ -277,6 +279,18 @@ export async function startWebServer(o: WebOptions): Promise<WebServer> {
         .send(`the web view is not built (${file}): run \`npm run build\``);
     res.type("html").send(readFileSync(file));
   });
+
+  /** The last `ctb run` in this work directory, and when it ended (its file's time). */
+  const lastRun = () => {
+    if (!o.lastRunFile || !existsSync(o.lastRunFile)) return undefined;
+    try {
+      const at = statSync(o.lastRunFile).mtime;
+      const runs = (JSON.parse(readFileSync(o.lastRunFile, "utf8")) as { scenarios: RunReport[] }).scenarios;
+      return { lastRun: { at: at.toISOString(), reports: runs } };
+    } catch {
+      return undefined; // being written, or not ours: the page shows the environment's run only
+    }
+  };
 
   const host = o.host ?? "127.0.0.1";
   const server: Server = app.listen(o.port ?? 0, host);

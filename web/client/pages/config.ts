@@ -112,6 +112,17 @@ export async function configPage(rest: string, params: URLSearchParams): Promise
             )
           : h("p", null, "Nothing matches."),
       );
+    } else if (!type && !project) {
+      // every object of a large cluster is thousands of rows: the types first, as the Contrail GUI's menu
+      body = h(
+        "section",
+        null,
+        h("h2", null, `Configuration (${types.reduce((n, t) => n + t.count, 0)} objects)`),
+        table(
+          ["type", "objects"],
+          types.map((t) => [h("a", { href: `#/config?type=${t.type}` }, t.type), t.count]),
+        ),
+      );
     } else {
       const list = await getJson<Listed[]>(
         `/api/config/objects?${new URLSearchParams({ ...(type ? { type } : {}), ...(project ? { project } : {}) })}`,

@@ -23,48 +23,74 @@ interface Report {
   failed: number;
 }
 
-export async function reportPage(): Promise<HTMLElement> {
+export async function reportPage(which: string): Promise<HTMLElement> {
   try {
-    const r = await getJson<{ ready: boolean; report?: Report }>("/api/report");
-    if (!r.ready || !r.report) return h("p", null, "The scenario is still running.");
-    const rep = r.report;
-    let lastStep = -1;
-    return h(
-      "div",
-      { class: "report" },
+    const r = await getJson<{ ready: boolean; report?: Report; lastRun?: { at: string; reports: Report[] } }>(
+      "/api/report",
+    );
+    const tabs = h(
+      "nav",
+      { class: "tabs" },
       h(
-        "p",
-        { class: `summary ${rep.failed ? "fail" : "pass"}` },
-        `${rep.scenario} (${rep.file}): ${rep.passed} passed, ${rep.failed} failed, ${(rep.durationMs / 1000).toFixed(1)} s, started ${rep.startedAt}`,
+        "a",
+        { href: "#/report", class: which === "last-run" ? "tab" : "tab current" },
+        "This environment's run",
       ),
-      rep.warnings.length
+      r.lastRun
         ? h(
-            "ul",
-            { class: "warnings" },
-            rep.warnings.map((w) => h("li", null, `line ${w.line}: ${w.text}`)),
+            "a",
+            { href: "#/report/last-run", class: which === "last-run" ? "tab current" : "tab" },
+            `Last ctb run (${r.lastRun.at})`,
           )
         : null,
-      h(
-        "ol",
-        { class: "checks" },
-        rep.checks.map((c) => {
-          const head = c.step !== lastStep && c.title ? h("h3", null, c.title) : null;
-          lastStep = c.step;
-          return h(
-            "li",
-            { class: `check ${c.verdict}` },
-            head,
-            h("span", { class: `badge ${c.verdict}` }, c.verdict),
-            " ",
-            h("span", { class: "name" }, c.name),
-            h("span", { class: "line" }, ` (line ${c.line})`),
-            c.output ? h("details", null, h("summary", null, "output"), h("pre", null, c.output)) : null,
-            c.detail ? h("pre", { class: "detail" }, c.detail) : null,
-          );
-        }),
-      ),
     );
+    if (which === "last-run") {
+      if (!r.lastRun)
+        return h("div", null, tabs, h("p", null, "No `ctb run` has finished in this directory."));
+      return h("div", null, tabs, r.lastRun.reports.map(reportView));
+    }
+    if (!r.ready || !r.report) return h("div", null, tabs, h("p", null, "The scenario is still running."));
+    return h("div", null, tabs, reportView(r.report));
   } catch (e) {
     return errorBox(e);
   }
+}
+
+function reportView(rep: Report): HTMLElement {
+  let lastStep = -1;
+  return h(
+    "div",
+    { class: "report" },
+    h(
+      "p",
+      { class: `summary ${rep.failed ? "fail" : "pass"}` },
+      `${rep.scenario} (${rep.file}): ${rep.passed} passed, ${rep.failed} failed, ${(rep.durationMs / 1000).toFixed(1)} s, started ${rep.startedAt}`,
+    ),
+    rep.warnings.length
+      ? h(
+          "ul",
+          { class: "warnings" },
+          rep.warnings.map((w) => h("li", null, `line ${w.line}: ${w.text}`)),
+        )
+      : null,
+    h(
+      "ol",
+      { class: "checks" },
+      rep.checks.map((c) => {
+        const head = c.step !== lastStep && c.title ? h("h3", null, c.title) : null;
+        lastStep = c.step;
+        return h(
+          "li",
+          { class: `check ${c.verdict}` },
+          head,
+          h("span", { class: `badge ${c.verdict}` }, c.verdict),
+          " ",
+          h("span", { class: "name" }, c.name),
+          h("span", { class: "line" }, ` (line ${c.line})`),
+          c.output ? h("details", null, h("summary", null, "output"), h("pre", null, c.output)) : null,
+          c.detail ? h("pre", { class: "detail" }, c.detail) : null,
+        );
+      }),
+    ),
+  );
 }
