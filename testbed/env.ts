@@ -99,8 +99,11 @@ export interface EnvTestbed extends Testbed {
   vrouterView(node: string): Promise<VrouterView>;
   /** The agent introspect of each vrouter (Sandesh-style HTTP on 127.0.0.1): "<node>" → base URL. */
   introspect: Record<string, string>;
-  /** Calls `cb` with a vrouter's name each time its agent recomputes its tables (the web view's live pages). */
-  onVrouterChange(cb: (node: string) => void): () => void;
+  /**
+   * Calls `cb` with a vrouter's name each time its agent recomputes its tables or a probe may have made flows
+   * there (the web view's live pages); returns the way to stop.
+   */
+  onVrouterChange(cb: (node: string, what: "tables" | "flows") => void): () => void;
 }
 
 export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promise<EnvTestbed> {
@@ -189,6 +192,11 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       if (!tables)
         throw new Error(`no vrouter "${node}" in this testbed (there are: ${vrouters.join(", ")})`);
       return { tables, datapath: await dp.snapshot(node) };
+    };
+    // who follows the vrouters' state (the web view): told of each agent recomputation and each probe's flows
+    const vrouterListeners = new Set<(node: string, what: "flows") => void>();
+    const flowsChanged = () => {
+      for (const cb of vrouterListeners) for (const node of vrouters) cb(node, "flows");
     };
     const introspect: Record<string, string> = {};
     const { startIntrospect } = await import("../fake-vrouter/introspect/server");
@@ -316,7 +324,13 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
             await dp.setDnsZone!(await zoneInputFrom(kube));
           }
         : settle,
-      probe: (req) => dp.probe(req),
+      probe: async (req) => {
+        try {
+          return await dp.probe(req);
+        } finally {
+          flowsChanged(); // a probe makes flows and moves counters: the web view's vrouter pages follow
+        }
+      },
       resolve: async (req) => dp.resolve(req, await zoneInputFrom(kube)),
       setReadiness: async (pod, passing) => {
         const [namespace, podName] = pod.split("/") as [string, string];
@@ -345,7 +359,14 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       warnings: () => controller.warnings(),
       vrouters: () => [...vrouters],
       vrouterView,
-      onVrouterChange: (cb) => agents.onTables((node) => cb(node)),
+      onVrouterChange: (cb) => {
+        vrouterListeners.add(cb);
+        const off = agents.onTables((node) => cb(node, "tables"));
+        return () => {
+          vrouterListeners.delete(cb);
+          off();
+        };
+      },
       vrouterTool: async (node, argv) => runTool(argv[0] ?? "", argv.slice(1), await vrouterView(node)),
       introspect,
       close,

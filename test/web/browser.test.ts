@@ -175,6 +175,20 @@ describe.skipIf(!usable)("web view in a browser (section 9)", () => {
     await expect
       .poll(() => page.locator(".vrouter table").first().locator("tbody tr").count(), { timeout: 10_000 })
       .toBe(before + 1);
+    // a packet sent by someone else (a scenario step, ctb trace) moves the interfaces' counters: the page follows
+    const counters = () => page.locator(".vrouter table").first().innerText();
+    const countersBefore = await counters();
+    const pods = (await tb.kube.list("pods", { namespace: "default" })).items;
+    const late = pods.find((p) => p.metadata.name === "late")!;
+    const e2 = pods.find((p) => p.metadata.name!.startsWith("example2-"))!;
+    const r = await tb.probe({
+      from: `default/${e2.metadata.name}`,
+      toIp: late.status!.podIP!,
+      proto: "icmp",
+      count: 1,
+    });
+    expect(r.received).toBe(1);
+    await expect.poll(counters, { timeout: 10_000 }).not.toBe(countersBefore);
   });
 
   it("shows the scenario's report, serves only under its own name, and raised no script error", async () => {

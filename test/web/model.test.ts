@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { WatchObject } from "../../fake-contrail-api/watch-client";
 import { ConfigIndex } from "../../web/server/config-index";
 import { topology } from "../../web/server/topology";
+import { hostAllowed } from "../../web/server/server";
 import { parseTraceLine, traceStages } from "../../web/server/trace-model";
 
 const owner = (kind: string, name: string, namespace?: string) => ({
@@ -204,5 +205,17 @@ describe("topology", () => {
     expect(t.edges).toContainEqual(
       expect.objectContaining({ source: "pod:default/web-1", target: "vn:vn", label: "10.47.255.252" }),
     );
+  });
+});
+
+describe("the server's Host check (DNS rebinding)", () => {
+  it("answers under an address or localhost with its port, never under a name", () => {
+    expect(hostAllowed("127.0.0.1:8080", 8080)).toBe(true);
+    expect(hostAllowed("localhost:8080", 8080)).toBe(true);
+    expect(hostAllowed("192.0.2.7:8080", 8080)).toBe(true);
+    expect(hostAllowed("[::1]:8080", 8080)).toBe(true);
+    expect(hostAllowed("evil.example:8080", 8080)).toBe(false);
+    expect(hostAllowed("127.0.0.1:8081", 8080)).toBe(false);
+    expect(hostAllowed("127.0.0.1", 8080)).toBe(false);
   });
 });

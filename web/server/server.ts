@@ -6,8 +6,8 @@
  * `vrouter` when an agent recomputes a compute's tables or a probe makes flows).
  *
  * Read-only: only GETs, and nothing a page can ask changes the configuration (a trace sends one probe, as
- * `ctb trace` does). Bound to 127.0.0.1 unless told otherwise, and a request must name this server in its Host
- * header (a page on another site cannot reach it through DNS rebinding). No secret reaches a page: the config
+ * `ctb trace` does). Bound to 127.0.0.1 unless told otherwise, and a request's Host header must be an address
+ * or localhost (a page on another site cannot reach it through DNS rebinding). No secret reaches a page: the config
  * API's address carries the admin port's credentials and stays here, and the session's control token is never
  * given to this server at all.
  *
@@ -15,7 +15,7 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, isIP } from "node:net";
 import { resolve } from "node:path";
 import express, { type Request, type Response } from "express";
 import { ChangeStream } from "../../fake-contrail-api/watch-client";
@@ -41,8 +41,8 @@ import { vrouterPage } from "./vrouter-model";
 export interface WebTestbed extends Testbed {
   vrouters(): string[];
   vrouterView(node: string): Promise<VrouterView>;
-  /** Called with a compute's name whenever its agent recomputed its tables. */
-  onVrouterChange?(cb: (node: string) => void): () => void;
+  /** Called with a compute's name whenever its agent recomputed its tables or a probe made flows there. */
+  onVrouterChange?(cb: (node: string, what: "tables" | "flows") => void): () => void;
 }
 
 export interface WebOptions {
@@ -117,20 +117,20 @@ export async function startWebServer(o: WebOptions): Promise<WebServer> {
   // a matrix is kept until the config or a vrouter's tables change (coming back from a trace redraws at once)
   let generation = 0;
   let lastMatrix: { key: string; view: Promise<MatrixView> } | undefined;
-  const offVrouter = tb.onVrouterChange?.((node) => {
-    generation++;
+  const offVrouter = tb.onVrouterChange?.((node, what) => {
+    if (what === "tables") generation++; // flows do not change what the dry run decides
     later(`vr:${node}`, () => push("vrouter", { node }));
   });
-  const flowsChanged = () => {
-    for (const node of tb.vrouters()) later(`vr:${node}`, () => push("vrouter", { node }));
-  };
 
   const app = express();
   app.disable("x-powered-by");
-  let allowedHosts = new Set<string>();
+  let listenPort = 0;
   app.use((req, res, next) => {
-    if (!allowedHosts.has(req.get("host") ?? ""))
-      return void res.status(421).type("text").send("this server answers only under its own address");
+    if (!hostAllowed(req.get("host") ?? "", listenPort))
+      return void res
+        .status(421)
+        .type("text")
+        .send("this server answers only under an address (127.0.0.1, an IP) or localhost, not a DNS name");
     res.set({
       "x-content-type-options": "nosniff",
       "referrer-policy": "no-referrer",
@@ -230,9 +230,7 @@ export async function startWebServer(o: WebOptions): Promise<WebServer> {
       const from = q(req, "from");
       const to = q(req, "to");
       if (!from || !to) throw new BadRequest("a trace needs from and to (<namespace>/<pod>)");
-      const view = await trace(tb, o.netpol, idx, from, to, proto, port);
-      flowsChanged();
-      return view;
+      return trace(tb, o.netpol, idx, from, to, proto, port);
     }),
   );
   app.get(
@@ -302,7 +300,7 @@ export async function startWebServer(o: WebOptions): Promise<WebServer> {
   });
   const port = (server.address() as AddressInfo).port;
   const shown = host.includes(":") ? `[${host}]` : host;
-  allowedHosts = new Set([`${shown}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`]);
+  listenPort = port;
   // SSE keeps connections open: pings keep proxies from cutting them; close() ends them
   const ping = setInterval(() => {
     for (const c of clients) c.write(": ping\n\n");
@@ -319,6 +317,17 @@ export async function startWebServer(o: WebOptions): Promise<WebServer> {
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/**
+ * DNS rebinding: a page of another site can make its own name resolve to this machine, and its requests then
+ * carry that name in Host. Addresses and localhost are what a user types to reach this server; a name is refused.
+ */
+export function hostAllowed(hostHeader: string, port: number): boolean {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(hostHeader);
+  if (!m || Number(m[3]) !== port) return false;
+  const name = (m[1] ?? m[2])!;
+  return name === "localhost" || isIP(name) !== 0;
 }
 
 /** Pods a matrix shows: every pod with an address outside kube-system (as a `kubernetes` matrix step probes). */
