@@ -424,7 +424,7 @@ describe("inspection verbs against an environment (section-9, sim)", () => {
       expectUsageError(
         ctb("trace", "foo", pods.example2!.ip),
         "trace",
-        /from "foo" must be <namespace>\/<pod>, host:<fabric host> or external:<external host>/,
+        /from "foo" must be <namespace>\/<pod>, <namespace>\/<pod>@<network>, host:<fabric host> or external:<external host>/,
       );
       expectUsageError(ctb("trace", "default/example1-*", "nowhere"), "trace", /to "nowhere" must be/);
       const missing = ctb("trace", "default/nosuch", pods.example2!.ip);
