@@ -76,7 +76,7 @@ describe.skipIf(!usable)("web view in a browser (section 9)", () => {
     expect(elements).toContain("network: test-isolated-ns-vn (isolated)");
     expect(elements).toContain("network: cluster-network");
     expect(elements.filter((e) => e.startsWith("compute: "))).toHaveLength(2);
-    expect(elements.some((e) => e.startsWith("pod: example3-"))).toBe(true);
+    expect(elements.some((e) => e.startsWith("pod: test-isolated-ns/example3-"))).toBe(true);
     expect(elements.some((e) => e.startsWith("service: web"))).toBe(true);
     // the graph itself has the network, with its isolation shown in its details when selected
     const details = await page.evaluate(() => {

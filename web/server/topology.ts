@@ -143,7 +143,7 @@ export function topology(idx: ConfigIndex, kube: KubeState): Topology {
     nodes.push({
       id,
       kind: "pod",
-      label: `${pod.metadata.name}\n${pod.status?.podIP ?? ""}`,
+      label: `${key}\n${pod.status?.podIP ?? ""}`,
       ...(node && computes.has(node) ? { parent: node } : {}),
       ...(vmis[0] ? { uuid: vmis[0].uuid } : {}),
       details,

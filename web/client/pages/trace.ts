@@ -133,7 +133,7 @@ function traceView(v: TraceView): HTMLElement {
       : null,
     v.why ? h("p", { class: "why" }, h("strong", null, "Why: "), v.why) : null,
     v.kubernetesReason
-      ? h("p", { class: "k8s-reason" }, h("strong", null, "Kubernetes: "), v.kubernetesReason)
+      ? h("p", { class: "k8s-reason" }, h("strong", null, "Kubernetes' reason: "), v.kubernetesReason)
       : null,
     v.drop
       ? h("p", { class: "drop" }, h("strong", null, "Drop: "), `${v.drop.reason} at ${v.drop.where}`)
