@@ -24,6 +24,10 @@ let rendering = 0;
 async function render(): Promise<void> {
   const mine = ++rendering;
   discardMountHooks();
+  // a page that takes a while (a large matrix) says so instead of leaving the last one up
+  const busy = setTimeout(() => {
+    if (mine === rendering) showBusy("Loading…");
+  }, 150);
   const { page, rest, params } = route();
   for (const a of document.querySelectorAll<HTMLAnchorElement>("header nav a"))
     a.classList.toggle("current", a.dataset.page === page);
@@ -56,7 +60,9 @@ async function render(): Promise<void> {
   } catch (e) {
     el = errorBox(e);
   }
+  clearTimeout(busy);
   if (mine !== rendering) return; // a newer navigation won (its render discards this one's hooks)
+  document.getElementById("busy")?.remove();
   const main = document.getElementById("page")!;
   main.replaceChildren(el);
   mounted();
@@ -64,8 +70,22 @@ async function render(): Promise<void> {
   main.dataset.ready = "true";
 }
 
+function showBusy(text: string): void {
+  let el = document.getElementById("busy");
+  if (!el) {
+    el = h("div", { id: "busy", role: "status" });
+    document.body.appendChild(el);
+  }
+  el.textContent = text;
+}
+
 function listen(): void {
   const events = new EventSource("/api/events");
+  events.addEventListener("progress", (ev) => {
+    const p = JSON.parse((ev as MessageEvent).data) as { what: string; done: number; total: number };
+    if (document.getElementById("busy"))
+      showBusy(`Computing the ${p.what}: ${p.done.toLocaleString()} of ${p.total.toLocaleString()} cells…`);
+  });
   events.addEventListener("config", () => {
     const { page, rest } = route();
     // an object page re-reads its object; lists and the topology redraw

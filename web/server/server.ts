@@ -215,7 +215,9 @@ export async function startWebServer(o: WebOptions): Promise<WebServer> {
       const ns = q(req, "namespaces")?.split(",");
       const pods = await tb.kube.list("pods");
       const key = JSON.stringify([idx.seq, generation, proto, port, ns, pods.resourceVersion]);
-      if (lastMatrix?.key !== key) lastMatrix = { key, view: matrix(tb, proto, port, ns) };
+      // a large matrix takes seconds: the page shows how far it got (pushed, like every change)
+      const progress = (done: number, total: number) => push("progress", { what: "matrix", done, total });
+      if (lastMatrix?.key !== key) lastMatrix = { key, view: matrix(tb, proto, port, ns, progress) };
       const view = lastMatrix.view;
       view.catch(() => {
         if (lastMatrix?.view === view) lastMatrix = undefined;
@@ -347,7 +349,13 @@ const YIELD_EVERY = 20_000;
 /** Past this many pods a matrix is millions of cells: the page asks for some namespaces instead. */
 export const MATRIX_LIMIT = 2000;
 
-async function matrix(tb: Testbed, proto: ProbeProto, port: number | undefined, namespaces?: string[]) {
+async function matrix(
+  tb: Testbed,
+  proto: ProbeProto,
+  port: number | undefined,
+  namespaces: string[] | undefined,
+  progress: (done: number, total: number) => void,
+) {
   const world = await clusterWorld(tb);
   const pods = world.pods
     .filter(
@@ -377,7 +385,10 @@ async function matrix(tb: Testbed, proto: ProbeProto, port: number | undefined, 
         row += " ";
         continue;
       }
-      if (++n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+      if (++n % YIELD_EVERY === 0) {
+        progress(n, pods.length * (pods.length - 1));
+        await new Promise((r) => setImmediate(r));
+      }
       const req = { from, toIp: dst.status!.podIP!, proto, ...(port !== undefined ? { port } : {}) };
       const contrail = tb.reach ? tb.reach(req) : (await tb.probe({ ...req, count: 1 })).received > 0;
       const k8s = kubernetesAllows(world, {
