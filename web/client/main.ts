@@ -24,6 +24,8 @@ let rendering = 0;
 async function render(): Promise<void> {
   const mine = ++rendering;
   discardMountHooks();
+  // not ready until this page is drawn (the last page's marker must not answer for this one)
+  document.getElementById("page")!.removeAttribute("data-ready");
   // a page that takes a while (a large matrix) says so instead of leaving the last one up
   const busy = setTimeout(() => {
     if (mine === rendering) showBusy("Loading…");
