@@ -2,7 +2,7 @@
 # Installs what the testbed needs on a fresh Debian machine, idempotently (fast when already done).
 #
 #   bash .ci/setup.sh --runtime   what every `ctb` command needs: the Debian packages of the netns datapath
-#                                 (libpcap, iproute2, ping, haproxy for Ingress, dnsutils for nslookup/dig in pods), the npm dependencies, the CNI bundle and the
+#                                 (libpcap, iproute2, ping, haproxy for Ingress, dnsutils for nslookup/dig in pods, iptables for forwarding pods' rules), the npm dependencies, the CNI bundle and the
 #                                 libpcap addon. `npm start` runs this, so `ctb up … --datapath netns` works after it.
 #   bash .ci/setup.sh             all of that, plus what the test suite needs: the Python vnc_api client venv,
 #                                 the network-config-analyzer venv (NetworkPolicy cross-check), cnitool, tcpdump,
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 mode=full
 [ "${1:-}" = "--runtime" ] && mode=runtime
 
-pkgs=(libpcap-dev iproute2 iputils-ping util-linux build-essential python3 haproxy dnsutils)
+pkgs=(libpcap-dev iproute2 iputils-ping util-linux build-essential python3 haproxy dnsutils iptables)
 # chromium: the headless browser the web view's test drives (test/web/browser.test.ts, tier BROWSER)
 [ "$mode" = full ] && pkgs+=(tcpdump python3-venv openssl containernetworking-plugins chromium)
 need_pkgs=()

@@ -285,6 +285,23 @@ export const RbacRuleEntriesType = obj({
   ),
 });
 
+/** vnc_cfg.xsd ServiceTemplateType (the fields a v2 template uses). */
+export const ServiceTemplateType = obj({
+  version: int(),
+  service_mode: str("transparent", "in-network", "in-network-nat"),
+  service_type: str("firewall", "analyzer", "source-nat", "loadbalancer"),
+  service_virtualization_type: str(
+    "virtual-machine",
+    "network-namespace",
+    "vrouter-instance",
+    "physical-device",
+  ),
+  interface_type: list(
+    obj({ service_interface_type: str(), shared_ip: bool(), static_route_enable: bool() }),
+  ),
+  ordered_interfaces: bool(),
+  service_scaling: bool(),
+});
 export const VirtualMachineInterfacePropertiesType = obj({
   service_interface_type: str(),
   sub_interface_vlan_tag: int(),

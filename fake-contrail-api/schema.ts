@@ -201,10 +201,23 @@ const DEFS = {
     props: { server_type: str("baremetal-server", "virtual-server", "container") },
     refs: { "service-instance": null },
   }),
-  // svc-monitor's haproxy driver: the load balancer's service instance (its bindings carry the haproxy config)
+  // a service chain's template (v2: the service runs in VMs or pods whose interfaces join port tuples)
+  "service-template": def({
+    parents: ["domain"],
+    props: { service_template_properties: P.ServiceTemplateType },
+    refs: {},
+  }),
+  // svc-monitor's haproxy driver: the load balancer's service instance (its bindings carry the haproxy config);
+  // a service chain's instance: a network-policy rule's action_list.apply_service names it
   "service-instance": def({
     parents: ["project"],
     props: { service_instance_properties: any(), service_instance_bindings: P.KeyValuePairs },
+    refs: { "service-template": null },
+  }),
+  // one instance of the service: the VMIs (left, right) that ref it carry the chain's traffic
+  "port-tuple": def({
+    parents: ["service-instance"],
+    props: {},
     refs: {},
   }),
   "virtual-machine-interface": def({
@@ -232,6 +245,7 @@ const DEFS = {
       "virtual-machine-interface": null,
       "routing-instance": any(),
       "service-health-check": null,
+      "port-tuple": null,
     },
     required: ["virtual_network_refs"],
     defaults: { port_security_enabled: true, virtual_machine_interface_disable_policy: false },

@@ -70,6 +70,11 @@ export interface Vif {
   floatingIps: FloatingIpBinding[];
   /** ip_fabric_snat: traffic leaving to the fabric gets the compute's fabric IP and a pool port. */
   fabricSnat: boolean;
+  /**
+   * A service instance's interface (its VMI refs a port-tuple): it forwards others' packets, so the source
+   * check takes any source the VRF routes back to it. "<left|right> of service-instance <fq> port-tuple <name>".
+   */
+  serviceInterface?: string;
 }
 
 export type NextHop =

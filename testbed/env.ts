@@ -356,7 +356,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       capture: (target, file, limit) => dp.capture(target, file, limit),
       fabricHostIp: (name) => scenario.fabricHosts.find((h) => h.name === name)?.ip,
       externalHostIp: (name) => scenario.externalHosts.find((h) => h.name === name)?.ip,
-      warnings: () => controller.warnings(),
+      warnings: () => [...controller.warnings(), ...daemons.warnings()],
       vrouters: () => [...vrouters],
       vrouterView,
       onVrouterChange: (cb) => {

@@ -224,6 +224,9 @@ export class NetnsDatapath {
     const listening = [...this.opts.fabricHosts, ...(this.opts.externalHosts ?? [])].flatMap((h) =>
       h.listen.filter((l) => l.proto === proto).map((l) => l.port),
     );
+    // a forwarding pod's FORWARD drop rules decide on a port too
+    for (const p of this.pods.values())
+      for (const d of p.forwardDrop ?? []) if (d.proto === proto) listening.push(d.port);
     return portCuts(this.tables.values(), PORT_PROTOCOLS[proto], listening);
   }
 
@@ -283,9 +286,12 @@ export class NetnsDatapath {
           ...formatTrace(drop.drop.trace).split("\n").filter(Boolean),
         );
       } else {
-        // every vrouter forwarded it: the loss happened in a host stack (e.g. a kernel dropping a martian source)
+        // every vrouter forwarded it: the loss happened in a host stack (e.g. a kernel dropping a martian source,
+        // a forwarding pod's FORWARD rule)
+        const rules = await this.forwardDropsSinceLastLook();
         result.trace.push(
           "no vrouter dropped a packet of this probe: what was lost was dropped by a host, not by the datapath",
+          ...rules.map((r) => `dropped by ${r}`),
         );
       }
     }
@@ -587,7 +593,42 @@ export class NetnsDatapath {
     const p = this.pods.get(from);
     if (!p)
       throw new NetnsDatapathError(`${from} is not plumbed on the netns datapath (is the pod Running?)`);
-    return this.topo.pod(p.key);
+    const proc = this.topo.pod(p.key);
+    // a pod's secondary interface: its probes leave from that interface's address (the pod's source routing
+    // sends them out of that interface, as the simulated stack of that interface does)
+    if (!from.includes("@")) return proc;
+    return { probe: (q) => proc.probe({ ...q, src: p.ip }) };
+  }
+
+  /** Packets each forwarding pod's FORWARD drop rules counted, last time they were read. */
+  private readonly forwardCounts = new Map<string, number>();
+
+  /**
+   * The FORWARD drop rules of forwarding pods (a firewall in a service chain) whose iptables packet counters
+   * grew since the last look: "<pod>: its FORWARD rule -p tcp --dport 8080 -j DROP (iptables: +1 packets)".
+   */
+  private async forwardDropsSinceLastLook(): Promise<string[]> {
+    const out: string[] = [];
+    const seen = new Set<string>();
+    for (const p of this.pods.values()) {
+      if (!p.forwardDrop?.length || seen.has(p.key)) continue;
+      seen.add(p.key);
+      const r = await execIn(p.netns, "iptables", ["-L", "FORWARD", "-v", "-n", "-x"]).catch(() => undefined);
+      if (r?.code !== 0) continue;
+      for (const line of r.stdout.split("\n")) {
+        // the protocol column is a name or (newer iptables) its number
+        const m = /^\s*(\d+)\s+\d+\s+DROP\s+(tcp|udp|6|17)\s.*\bdpt:(\d+)/.exec(line);
+        if (!m) continue;
+        const proto = m[2] === "6" ? "tcp" : m[2] === "17" ? "udp" : m[2];
+        const rule = `-p ${proto} --dport ${m[3]} -j DROP`;
+        const key = `${p.key} ${rule}`;
+        const n = Number(m[1]);
+        const grew = n - (this.forwardCounts.get(key) ?? 0);
+        this.forwardCounts.set(key, n);
+        if (grew > 0) out.push(`${p.endpoint}: its FORWARD rule ${rule} (iptables: +${grew} packets)`);
+      }
+    }
+    return out;
   }
 
   private ownerOf(ip: string): string | undefined {

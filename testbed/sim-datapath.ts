@@ -98,6 +98,19 @@ export class SimDatapath {
       mac: a.mac,
       ip: a.ip,
       listen: listenPorts(a.listen),
+      ...(a.forwarding
+        ? {
+            router: {
+              group: a.endpoint.split("@")[0]!,
+              prefix: prefixOf(a.ip, a.plen ?? 32),
+              drop: a.forwarding.drop.map((d) => ({
+                protocol: d.proto === "tcp" ? 6 : 17,
+                port: d.port,
+                text: `-p ${d.proto} --dport ${d.port} -j DROP`,
+              })),
+            },
+          }
+        : {}),
     });
   }
 
@@ -363,4 +376,12 @@ function firewallDecisions(trace: readonly TraceStep[]): FirewallDecision[] {
       rule: s.ref?.type === "firewall-rule" ? s.ref.fqName.join(":") : undefined,
       sequence: s.sequence,
     }));
+}
+
+/** "10.10.1.5", 24 → "10.10.1.0/24". */
+function prefixOf(ip: string, plen: number): string {
+  const n = ip.split(".").reduce((a, b) => a * 256 + Number(b), 0);
+  const mask = plen === 0 ? 0 : (0xffffffff << (32 - plen)) >>> 0;
+  const net = (n & mask) >>> 0;
+  return `${[net >>> 24, (net >>> 16) & 255, (net >>> 8) & 255, net & 255].join(".")}/${plen}`;
 }

@@ -149,11 +149,8 @@ function policyRuleToAcl(
     notes.push(`${self}: policy rule without action_list: rule skipped`);
     return [];
   }
-  if (rule.action_list.apply_service?.length) {
-    // Service chains need service instances, which this testbed does not model.
-    notes.push(`${self}: policy rule applies a service chain: rule skipped (no service instances)`);
-    return [];
-  }
+  // a rule with apply_service is kept with its action list (the agent passes its flows; the chain's routes,
+  // re-originated via the instance's interfaces, take them through it)
   const me = (vn: string | null | undefined) => vn === self || vn === "any";
   const expand = (a: AddressType): AddressType[] => {
     if (!a.network_policy) return [a];

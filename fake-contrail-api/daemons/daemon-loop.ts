@@ -14,6 +14,8 @@ export interface Plan {
   writes: VncWrite[];
   /** Things the planner skipped or could not resolve (logged once each). */
   notes: string[];
+  /** What a user must be told (a service chain that carries nothing): shown in run reports while it holds. */
+  warnings?: string[];
 }
 
 export interface Reconciler {
@@ -51,9 +53,15 @@ export class DaemonLoop {
   private caughtUpWaiters: { seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private seqWaiters: { seq: number; resolve: () => void }[] = [];
   private loggedNotes = new Set<string>();
+  private currentWarnings: string[] = [];
   private idle: Promise<void> = Promise.resolve();
   /** Writes that succeeded / failed since start (diagnostics and tests). */
   writes = { ok: 0, failed: 0 };
+
+  /** The last plan's warnings (Plan.warnings). */
+  warnings(): string[] {
+    return this.currentWarnings;
+  }
 
   constructor(opts: DaemonLoopOptions) {
     this.reconciler = opts.reconciler;
@@ -138,6 +146,7 @@ export class DaemonLoop {
         const plan = this.reconciler.plan(this.mirror);
         for (const note of plan.notes) if (!this.loggedNotes.has(note)) this.log(this.reconciler.name, note);
         this.loggedNotes = new Set(plan.notes);
+        this.currentWarnings = plan.warnings ?? [];
         if (plan.writes.length === 0) {
           rounds = 0;
           continue;

@@ -15,6 +15,8 @@ export interface ConfigDaemons {
   /** The lowest stream position every daemon is up to date with. */
   appliedSeq(): number;
   whenCaughtUp(seq: number): Promise<void>;
+  /** What the daemons' last plans say a user must know (a service chain that carries nothing). */
+  warnings(): string[];
 }
 
 export async function startConfigDaemons(opts: { apiUrl: string; log?: DaemonLog }): Promise<ConfigDaemons> {
@@ -32,6 +34,7 @@ export async function startConfigDaemons(opts: { apiUrl: string; log?: DaemonLog
       await Promise.all(loops.map((l) => l.stop()));
     },
     appliedSeq: () => Math.min(...loops.map((l) => l.appliedSeq())),
+    warnings: () => loops.flatMap((l) => l.warnings()),
     whenCaughtUp: async (seq) => {
       await Promise.all(loops.map((l) => l.whenCaughtUp(seq)));
     },

@@ -179,11 +179,44 @@ export function planSchemaTransformer(view: ConfigView): Plan {
     planAcl(writes, view, "security-group", sg, INGRESS_ACL_NAME, acls.ingress);
     planAcl(writes, view, "security-group", sg, EGRESS_ACL_NAME, acls.egress);
   }
-  return { writes, notes };
+  return { writes, notes, warnings: chainWarnings(view, policies) };
+}
+
+/**
+ * Service chains that cannot carry anything (ServiceChain.check_create upstream logs them and makes no
+ * chain): a rule's apply_service naming an instance that does not exist, or one without port tuples.
+ */
+function chainWarnings(view: ConfigView, policies: Map<string, NetworkPolicy>): string[] {
+  const out: string[] = [];
+  const sis = new Map(view.list<VncObject>("service-instance").map((si) => [fqString(si.fq_name), si]));
+  for (const [name, policy] of [...policies].sort((a, b) => a[0].localeCompare(b[0])))
+    for (const rule of policy.network_policy_entries?.policy_rule ?? []) {
+      for (const s of rule.action_list?.apply_service ?? []) {
+        const ends = `${(rule.src_addresses ?? []).map((a) => a.virtual_network ?? "?").join(",")} ${rule.direction ?? "<>"} ${(rule.dst_addresses ?? []).map((a) => a.virtual_network ?? "?").join(",")}`;
+        const si = sis.get(s);
+        if (!si)
+          out.push(
+            `network-policy ${name}: rule ${ends} applies service-instance ${s}, which does not exist: no chain, the networks stay apart`,
+          );
+        else if (view.children<VncObject>(si, "port-tuple").length === 0)
+          out.push(
+            `network-policy ${name}: rule ${ends} applies service-instance ${s}, which has no port-tuple: the chain carries nothing until one holds the service's left and right interfaces`,
+          );
+      }
+    }
+  return out;
 }
 
 export const schemaTransformer: Reconciler = {
   name: "schema-transformer",
-  watches: new Set(["virtual-network", "network-policy", "security-group", "access-control-list"]),
+  watches: new Set([
+    "virtual-network",
+    "network-policy",
+    "security-group",
+    "access-control-list",
+    // service chains: the instance a rule applies and its port tuples
+    "service-instance",
+    "port-tuple",
+  ]),
   plan: planSchemaTransformer,
 };

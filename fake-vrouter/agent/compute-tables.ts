@@ -171,6 +171,8 @@ export interface ClusterView {
   /** VN uuid → VNs whose routes it imports, with the policy that connects them. */
   imports: Map<string, { vn: ConfigObject; by: string }[]>;
   ownRoutes: Map<string, RouteSpec[]>;
+  /** VN uuid → routes a service chain re-originates into its VRF (the other network's, via the instance). */
+  chainRoutes: Map<string, { spec: RouteSpec; by: string }[]>;
   gvc?: ConfigObject;
   fabricPrefixLen: number;
   gateway?: SdnGateway;
@@ -253,6 +255,7 @@ export function buildClusterView(
     primaryVrf,
     imports: routeImports(model, vns),
     ownRoutes: new Map(),
+    chainRoutes: new Map(),
     gvc,
     fabricPrefixLen,
     ...(gateway ? { gateway } : {}),
@@ -268,7 +271,93 @@ export function buildClusterView(
       vn.uuid,
       ownRoutes(view, vn, endpointsByVn.get(vn.uuid) ?? [], fipsByVn.get(vn.uuid) ?? []),
     );
+  view.chainRoutes = serviceChainRoutes(view);
   return view;
+}
+
+/** A VMI's side in its port tuple: "left", "right" (virtual_machine_interface_properties.service_interface_type). */
+export function serviceInterfaceType(vmi: ConfigObject): string | undefined {
+  const t = (vmi.data.virtual_machine_interface_properties as { service_interface_type?: string } | undefined)
+    ?.service_interface_type;
+  return typeof t === "string" && t !== "" ? t : undefined;
+}
+
+/**
+ * Service chains (schema-transformer's ServiceChain, in-network mode): a network-policy rule between networks
+ * L and R with `action_list.apply_service` [si] makes R's routes appear in L with the instance's left
+ * interfaces as next hop, and L's in R with its right interfaces — ECMP over the port tuples whose interfaces
+ * are up. Upstream places them in service routing instances the rule's ACL assigns flows to; here they sit
+ * in the networks' own VRFs (no VRF assignment), which decides the same packets the same way.
+ */
+function serviceChainRoutes(view: ClusterView): Map<string, { spec: RouteSpec; by: string }[]> {
+  const { model } = view;
+  const out = new Map<string, { spec: RouteSpec; by: string }[]>();
+  const byName = new Map(view.vns.map((v) => [fqString(v.fqName), v]));
+  const names = (list: unknown) =>
+    (Array.isArray(list) ? (list as RawPolicyAddress[]) : []).flatMap((a) =>
+      typeof a?.virtual_network === "string" && byName.has(a.virtual_network) ? [a.virtual_network] : [],
+    );
+  for (const policy of model
+    .list("network-policy")
+    .sort((a, b) => cmp(fqString(a.fqName), fqString(b.fqName)))) {
+    const rules =
+      (policy.data.network_policy_entries as { policy_rule?: Record<string, unknown>[] } | undefined)
+        ?.policy_rule ?? [];
+    for (const rule of rules) {
+      const services = (rule.action_list as { apply_service?: string[] } | undefined)?.apply_service ?? [];
+      if (!services.length) continue;
+      // one instance per chain is modelled (a chain of several is their sequence, not done here)
+      const si = model.byFqName("service-instance", services[0]!);
+      if (!si) continue;
+      const tuples = model.children(si.uuid, "port-tuple").sort((a, b) => cmp(lastName(a), lastName(b)));
+      const sides = (side: string, vn: ConfigObject) =>
+        tuples.flatMap((pt) =>
+          model
+            .backRefs(pt.uuid, "virtual-machine-interface")
+            .filter((vmi) => serviceInterfaceType(vmi) === side)
+            .map((vmi) => view.endpoints.get(vmi.uuid))
+            .filter((ep): ep is Endpoint => !!ep && ep.present && ep.vn.uuid === vn.uuid)
+            .map((ep) => ({ ep, pt })),
+        );
+      for (const l of names(rule.src_addresses))
+        for (const r of names(rule.dst_addresses)) {
+          const left = byName.get(l)!;
+          const right = byName.get(r)!;
+          for (const [into, from, side] of [
+            [left, right, "left"],
+            [right, left, "right"],
+          ] as const) {
+            const members = sides(side, into);
+            if (!members.length) continue;
+            const mine = new Set(members.map((m) => m.ep.vmi.uuid));
+            const by = `service-instance ${fqString(si.fqName)} (${side} interface of port-tuple ${members
+              .map((m) => `${lastName(m.pt)}`)
+              .join(", ")}; network-policy ${fqString(policy.fqName)})`;
+            const list = out.get(into.uuid) ?? [];
+            out.set(into.uuid, list);
+            for (const spec of view.ownRoutes.get(from.uuid) ?? []) {
+              if (spec.kind !== "endpoint" && spec.kind !== "ecmp") continue;
+              if (spec.kind === "endpoint" && mine.has(spec.ep.vmi.uuid)) continue;
+              const base = { prefix: spec.prefix, origin: originOf(si), destVn: fqString(from.fqName) };
+              list.push({
+                by,
+                spec:
+                  members.length === 1
+                    ? { kind: "endpoint", ep: members[0]!.ep, underlay: false, ...base }
+                    : {
+                        kind: "ecmp",
+                        key: `chain:${si.uuid}:${into.uuid}`,
+                        members: members.map((m) => m.ep),
+                        underlay: false,
+                        ...base,
+                      },
+              });
+            }
+          }
+        }
+    }
+  }
+  return out;
 }
 
 function makeEndpoint(
@@ -395,7 +484,9 @@ function vnMentions(model: ConfigModel, vn: ConfigObject): Map<string, string> {
       (policy.data.network_policy_entries as { policy_rule?: Record<string, unknown>[] } | undefined)
         ?.policy_rule ?? [];
     for (const rule of rules) {
-      if ((rule.action_list as { simple_action?: string } | undefined)?.simple_action !== "pass") continue;
+      const action = rule.action_list as { simple_action?: string; apply_service?: string[] } | undefined;
+      // a service chain's rule does not connect the networks: the chain's routes do (serviceChainRoutes)
+      if (action?.simple_action !== "pass" || action.apply_service?.length) continue;
       const src = names(rule.src_addresses);
       const dst = names(rule.dst_addresses);
       const isMe = (n: string) => n === me || n === "any";
@@ -705,11 +796,24 @@ class TableBuilder {
       tags: ep.tags,
       floatingIps,
       fabricSnat: ep.vn.data.fabric_snat === true,
+      ...this.serviceInterface(ep),
     });
     if (ep.present) {
       this.labels.set(ep.labels.policy, this.encapNh(ep, true));
       this.labels.set(ep.labels.noPolicy, this.encapNh(ep, false));
     }
+  }
+
+  /** A port tuple's interface: which side of which instance (the source check lets its forwarded packets by). */
+  private serviceInterface(ep: Endpoint): { serviceInterface?: string } {
+    const { model } = this.view;
+    const pt = model.refs(ep.vmi, "port-tuple")[0]?.target;
+    const side = serviceInterfaceType(ep.vmi);
+    if (!pt || !side) return {};
+    const si = model.parent(pt);
+    return {
+      serviceInterface: `${side} of service-instance ${si ? fqString(si.fqName) : "?"} port-tuple ${lastName(pt)}`,
+    };
   }
 
   private floatingIpBinding(ep: Endpoint, fip: ConfigObject): FloatingIpBinding | undefined {
@@ -790,6 +894,8 @@ class TableBuilder {
     };
     for (const vn of members)
       for (const spec of view.ownRoutes.get(vn.uuid) ?? []) push(this.route(spec, id));
+    for (const vn of members)
+      for (const c of view.chainRoutes.get(vn.uuid) ?? []) push(this.route(c.spec, id, c.by));
     for (const vn of members)
       for (const imp of view.imports.get(vn.uuid) ?? []) {
         if (members.includes(imp.vn)) continue;

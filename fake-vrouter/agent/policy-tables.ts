@@ -42,7 +42,7 @@ interface RawAclRule {
     dst_port?: unknown;
     ethertype?: string;
   };
-  action_list?: { simple_action?: string };
+  action_list?: { simple_action?: string; apply_service?: string[] };
   rule_uuid?: string;
 }
 
@@ -63,7 +63,11 @@ export function toAcl(acl: ConfigObject, origin: ConfigObject, owner: AclOwner):
     if (protocol === undefined) return;
     rules.push({
       uuid: r.rule_uuid ?? `${acl.uuid}#${i}`,
-      action: r.action_list?.simple_action === "pass" ? "pass" : "deny",
+      // a service chain's rule passes: where its packets go is the chain's routes' business
+      action:
+        r.action_list?.simple_action === "pass" || (r.action_list?.apply_service?.length ?? 0) > 0
+          ? "pass"
+          : "deny",
       protocol,
       ethertype: mc.ethertype === "IPv6" ? "IPv6" : "IPv4",
       src: addressMatch(mc.src_address, owner),

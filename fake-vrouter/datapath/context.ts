@@ -35,7 +35,13 @@ export function callContext(
 export type Ingress =
   | { kind: "vif"; vif: Vif }
   /** From the fabric with an MPLS label (or VNI) naming a local interface NH. */
-  | { kind: "label"; label: number; nh: Extract<NextHop, { type: "encap" }> }
+  | {
+      kind: "label";
+      label: number;
+      nh: Extract<NextHop, { type: "encap" }>;
+      /** The tunnel's outer source: the compute that sent it (which ECMP member a reply should go back to). */
+      from?: string;
+    }
   /** From the fabric unencapsulated (or a VNI naming a VRF): routed in `vrf`, delivered only locally. */
   | { kind: "fabric"; vrf: number };
 

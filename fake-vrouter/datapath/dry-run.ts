@@ -50,7 +50,8 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
         stage: "ingress",
         detail: `no virtual vif ${from.vif}`,
       });
-    if (vif.ip !== packet.sip)
+    // a service instance's interface forwards others' packets (as `fromPod`)
+    if (!vif.serviceInterface && vif.ip !== packet.sip)
       return explained(compute, {
         reason: "INVALID_SOURCE",
         stage: "rpf",

@@ -665,6 +665,7 @@ export class VrouterDatapath {
     const rev = newRecord(rkey, rkeyText, "reverse", keyText, action, decided, ctx.now);
     rev.vrf = d.reverseVrf;
     rev.nat = reverseNat;
+    rev.ecmp = reverseEcmp(this.idx, ingress, d.reverseVrf, tuple.sip);
     this.flowTable.set(keyText, fwd);
     this.flowTable.set(rkeyText, rev);
     this.counters.flowsCreated++;
@@ -673,6 +674,26 @@ export class VrouterDatapath {
 }
 
 // -------------------------------------------------------------------------------------------- pure helpers
+
+/**
+ * The reverse flow's ECMP member when the way back is a composite (a service chain's ECMP over port tuples):
+ * the member the forward packet came from — its local vif, or the only member tunnelled to the compute that
+ * sent it — so answers return through the same instance (the agent's reverse-flow ECMP index from the
+ * forward packet's source). Undefined: the hash chooses, as for a flow of its own.
+ */
+function reverseEcmp(idx: TablesIndex, ingress: Ingress, vrf: number, sip: string): FlowEntry["ecmp"] {
+  const hit = idx.lookup(vrf, sip);
+  const nh = hit ? idx.nextHop(hit.route.nh) : undefined;
+  if (nh?.type !== "composite") return undefined;
+  const came = nh.members.filter((m) => {
+    const mnh = idx.nextHop(m.nh);
+    if (ingress.kind === "vif") return mnh?.type === "encap" && mnh.vif === ingress.vif.index;
+    if (ingress.kind === "label") return mnh?.type === "tunnel" && mnh.dstIp === ingress.from;
+    return false;
+  });
+  const m = came.length === 1 ? came[0]! : undefined;
+  return m ? { composite: nh.id, nh: m.nh, label: m.label } : undefined;
+}
 
 /** Every record gets every field up front, so all flow entries share one object shape. */
 function newRecord(

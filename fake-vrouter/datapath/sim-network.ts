@@ -30,14 +30,39 @@ import {
   TCP_RST,
   tcp,
   ipv4,
+  ipv4Frame,
   wrapEthernet,
 } from "./packet";
 import type { TraceStep } from "./trace";
 import { underlayRoutes } from "./underlay";
 
 export type EndpointSpec =
-  | { name: string; kind: "pod"; compute: string; vif: number; mac: string; ip: string; listen?: ListenPorts }
+  | {
+      name: string;
+      kind: "pod";
+      compute: string;
+      vif: number;
+      mac: string;
+      ip: string;
+      listen?: ListenPorts;
+      /** One interface of a pod that forwards (net.ipv4.ip_forward=1) between its interfaces. */
+      router?: PodRouter;
+    }
   | { name: string; kind: "fabric-host"; mac: string; ip: string; listen?: ListenPorts };
+
+/**
+ * A forwarding pod's interface: the interfaces of one pod share `group` (the pod); a packet one of them gets
+ * for an address that is not its own leaves by the interface whose `prefix` holds the destination, else by the
+ * pod's default route (the interface without `@` in its endpoint name, eth0) — Linux forwarding — unless a
+ * FORWARD rule of the pod drops it.
+ */
+export interface PodRouter {
+  group: string;
+  /** The interface's connected prefix, "10.10.1.0/24". */
+  prefix: string;
+  /** FORWARD drop rules: protocol number and destination port. */
+  drop?: { protocol: number; port: number; text: string }[];
+}
 
 export interface ProbeRequest {
   from: string;
@@ -418,8 +443,19 @@ export class SimNetwork {
       const hop = e.hop;
       if (hop.kind === "vrouter") return "answered";
       if (hop.kind === "host") return "dropped";
-      if (hop.kind === "deliver")
-        return arrival(this.endpoints.get(this.byVif.get(`${at.compute}/${hop.vif}`) ?? ""), packet);
+      if (hop.kind === "deliver") {
+        const ep = this.endpoints.get(this.byVif.get(`${at.compute}/${hop.vif}`) ?? "");
+        // a forwarding pod (a service chain's firewall) sends it on out of another interface, or drops it
+        if (ep?.spec.kind === "pod" && ep.spec.router) {
+          const d = this.routerDecision(ep.spec.router, packet.dip, packet.proto, packet.dport);
+          if (d.kind === "drop") return "dropped";
+          if (d.kind === "out" && d.out.spec.kind === "pod") {
+            at = { compute: d.out.spec.compute, from: { vif: d.out.spec.vif } };
+            continue;
+          }
+        }
+        return arrival(ep, packet);
+      }
       const station = this.stationIndex().byIp.get(hop.kind === "tunnel" ? hop.dstIp : hop.via);
       if (!station) return "dropped";
       if (station.at.kind === "endpoint")
@@ -457,7 +493,13 @@ export class SimNetwork {
    */
   portCuts(proto: "tcp" | "udp" | "sctp"): PortCuts {
     const listening: number[] = [];
-    for (const ep of this.endpoints.values()) listening.push(...ep.stack.listening(proto));
+    for (const ep of this.endpoints.values()) {
+      listening.push(...ep.stack.listening(proto));
+      // a forwarding pod's FORWARD drop rules decide on a port too
+      if (ep.spec.kind === "pod")
+        for (const r of ep.spec.router?.drop ?? [])
+          if (r.protocol === PROTO_NUMBER[proto]) listening.push(r.port);
+    }
     return portCuts(
       [...this.computes.values()].map((c) => c.datapath.tables),
       PROTO_NUMBER[proto],
@@ -652,6 +694,14 @@ export class SimNetwork {
       } else {
         const ep = this.endpoints.get(at.name);
         if (!ep) continue;
+        if (ep.spec.kind === "pod" && ep.spec.router) {
+          const fwd = this.forward(ep, ep.spec.router, item.frame);
+          if (fwd) {
+            if (tracing || fwd.dropped) trace.push(fwd.step);
+            if (fwd.out) queue.push({ at: fwd.out, frame: fwd.frame!, origin: item.origin });
+            continue;
+          }
+        }
         const out = ep.stack.handle(item.frame);
         if (out.received) ep.inbox.push({ pkt: out.received, origin: item.origin });
         if (tracing && out.note && out.dropped)
@@ -680,6 +730,82 @@ export class SimNetwork {
         }
       }
     }
+  }
+
+  /**
+   * Linux forwarding in a pod with several interfaces: a packet for an address none of its interfaces has
+   * leaves by the interface on the destination's prefix (else eth0), TTL one less, to the vrouter's MAC; a
+   * FORWARD drop rule of the pod drops it there. Undefined: the packet is for the pod itself (its stack's).
+   */
+  private forward(
+    ep: Endpoint,
+    router: PodRouter,
+    frame: Uint8Array,
+  ): { step: TraceStep; dropped?: boolean; out?: Location; frame?: Uint8Array } | undefined {
+    const d = decodeEthernet(frame);
+    if (!d.ok || d.value.payload.kind !== "ipv4") return undefined;
+    const ip = d.value.payload;
+    const name = ep.spec.name;
+    const l4 = ip.payload as { dport?: number };
+    const decision = this.routerDecision(router, ip.dst, ip.protocol, l4.dport);
+    if (decision.kind === "local") return undefined;
+    if (decision.kind === "drop")
+      return {
+        dropped: true,
+        step: {
+          compute: name,
+          stage: "host",
+          action: "drop",
+          detail: decision.rule
+            ? `${router.group} forwards ${ip.src} → ${ip.dst} and drops it: its FORWARD rule ${decision.rule}`
+            : `${router.group} has no route to ${ip.dst}`,
+        },
+      };
+    if (ip.ttl <= 1)
+      return {
+        dropped: true,
+        step: {
+          compute: name,
+          stage: "host",
+          action: "drop",
+          detail: `${router.group}: TTL expired in forwarding`,
+        },
+      };
+    const out = decision.out;
+    if (out.spec.kind !== "pod") return undefined;
+    const fwd = ipv4Frame(VROUTER_MAC, out.spec.mac, { ...ip, ttl: ip.ttl - 1 });
+    return {
+      out: { kind: "vif", compute: out.spec.compute, vif: out.spec.vif },
+      frame: fwd,
+      step: {
+        compute: name,
+        stage: "host",
+        detail: `${router.group} forwards ${ip.src} → ${ip.dst} from ${name} out of ${out.spec.name} (ip_forward)`,
+      },
+    };
+  }
+
+  /**
+   * What a forwarding pod does with a packet one of its interfaces got: its own (`local`: some interface of the
+   * pod has the address), dropped by a FORWARD rule (or no route), or out of the interface on the destination's
+   * prefix, else the default route's (eth0).
+   */
+  private routerDecision(
+    router: PodRouter,
+    dst: string,
+    protocol: number,
+    dport: number | undefined,
+  ): { kind: "local" } | { kind: "drop"; rule?: string } | { kind: "out"; out: Endpoint } {
+    const siblings = [...this.endpoints.values()].filter(
+      (e) => e.spec.kind === "pod" && e.spec.router?.group === router.group,
+    );
+    if (siblings.some((e) => e.spec.ip === dst)) return { kind: "local" };
+    const rule = router.drop?.find((r) => r.protocol === protocol && r.port === dport);
+    if (rule) return { kind: "drop", rule: rule.text };
+    const out =
+      siblings.find((e) => e.spec.kind === "pod" && e.spec.router && ipInCidr(dst, e.spec.router.prefix)) ??
+      siblings.find((e) => !e.spec.name.includes("@"));
+    return out ? { kind: "out", out } : { kind: "drop" };
   }
 
   /**

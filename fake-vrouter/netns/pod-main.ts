@@ -146,7 +146,8 @@ function probe(p: PodProbe): Promise<ProbeOutcome> {
     };
     if (p.proto === "icmp") {
       const wait = Math.max(1, Math.ceil(p.timeoutMs / 1000));
-      execFile("ping", ["-n", "-c", "1", "-W", String(wait), p.dst], (err, stdout) =>
+      const from = p.src ? ["-I", p.src] : [];
+      execFile("ping", ["-n", "-c", "1", "-W", String(wait), ...from, p.dst], (err, stdout) =>
         err
           ? finish(undefined, "no echo reply")
           : finish("reply", /time=[\d.]+ ms/.exec(stdout)?.[0] ?? "echo reply"),
@@ -155,7 +156,7 @@ function probe(p: PodProbe): Promise<ProbeOutcome> {
     }
     const timer = setTimeout(() => finish(undefined, `no answer within ${p.timeoutMs} ms`), p.timeoutMs);
     if (p.proto === "tcp") {
-      const s = connect({ host: p.dst, port: p.port! });
+      const s = connect({ host: p.dst, port: p.port!, ...(p.src ? { localAddress: p.src } : {}) });
       s.once("connect", () => {
         clearTimeout(timer);
         s.destroy();
@@ -182,7 +183,9 @@ function probe(p: PodProbe): Promise<ProbeOutcome> {
       close();
       finish(REFUSED.has(err.code ?? "") ? "refused" : undefined, err.code ?? err.message);
     });
-    s.connect(p.port!, p.dst, () => s.send("ctb-probe"));
+    const go = () => s.connect(p.port!, p.dst, () => s.send("ctb-probe"));
+    if (p.src) s.bind(0, p.src, go);
+    else go();
     setTimeout(() => {
       if (!done) close();
     }, p.timeoutMs).unref();

@@ -69,6 +69,8 @@ export interface PodProbe {
   /** dns: the name asked for, and the record type (default A). */
   name?: string;
   qtype?: "A" | "SRV";
+  /** The source address (one of the pod's interfaces'): the probe leaves from it (ping -I, bind). */
+  src?: string;
   timeoutMs: number;
 }
 

@@ -178,7 +178,7 @@ describe("network policy → VN ACL", () => {
     ]);
   });
 
-  it("keeps subnet-only rules and skips service-chain rules", () => {
+  it("keeps subnet-only rules and service-chain rules with their apply_service", () => {
     const np = policy("p", [
       rule({
         rule_uuid: "cidr",
@@ -192,8 +192,9 @@ describe("network policy → VN ACL", () => {
     ]);
     const { acl, notes } = compile(vn("pods", [["p", 0, 0]]), [np]);
     expect(acl?.acl_rule.map((r) => r.rule_uuid)).toContain("cidr");
-    expect(acl?.acl_rule.map((r) => r.rule_uuid)).not.toContain("chain");
-    expect(notes.join()).toMatch(/service chain/);
+    const chain = acl?.acl_rule.find((r) => r.rule_uuid === "chain");
+    expect(chain?.action_list).toEqual({ simple_action: "pass", apply_service: ["default-domain:p:si"] });
+    expect(notes).toEqual([]);
   });
 
   it("reports an unknown protocol and leaves the rule out", () => {

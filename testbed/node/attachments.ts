@@ -46,3 +46,40 @@ export function vmCfgTotal(cfg: { annotations?: unknown }): number {
   const m = /^\d+\/(\d+)$/.exec(parseAnnotations(cfg?.annotations).index ?? "");
   return m ? Number(m[1]) : 1;
 }
+
+/**
+ * What the pod's stack does with packets for other addresses: it forwards between its interfaces when it asks
+ * for `net.ipv4.ip_forward=1` (spec.securityContext.sysctls, as a router or firewall pod does), and drops what
+ * its FORWARD rules drop. The annotation `ctb.contrail/forward-drop: "tcp/8080, udp/53"` stands for the
+ * image's own filter rules (the testbed runs no images): on netns they become iptables FORWARD rules in the
+ * pod's namespace; on sim the pod's simulated stack applies them. Undefined: the pod does not forward.
+ */
+export const FORWARD_DROP_ANNOTATION = "ctb.contrail/forward-drop";
+
+export interface PodForwarding {
+  drop: { proto: "tcp" | "udp"; port: number }[];
+}
+
+export function podForwarding(pod: KubeObject): PodForwarding | string | undefined {
+  const sysctls = (pod.spec?.securityContext?.sysctls ?? []) as { name?: string; value?: string }[];
+  const on = sysctls.some(
+    (s) => (s.name === "net.ipv4.ip_forward" || s.name === "net/ipv4/ip_forward") && String(s.value) === "1",
+  );
+  const raw = pod.metadata.annotations?.[FORWARD_DROP_ANNOTATION];
+  if (!on)
+    return raw === undefined
+      ? undefined
+      : `annotation ${FORWARD_DROP_ANNOTATION} needs the sysctl net.ipv4.ip_forward=1 (the pod does not forward)`;
+  const drop: PodForwarding["drop"] = [];
+  for (const item of (raw ?? "")
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    const m = /^(tcp|udp)\/(\d{1,5})$/.exec(item);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535)
+      return `annotation ${FORWARD_DROP_ANNOTATION}: "${item}" is not tcp/<port> or udp/<port>`;
+    drop.push({ proto: m[1] as "tcp" | "udp", port });
+  }
+  return { drop };
+}

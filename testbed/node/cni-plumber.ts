@@ -17,7 +17,8 @@ import { hostIfname } from "../../cni/result";
 import type { NetnsTopology, ServedPort } from "../../fake-vrouter/netns/index";
 import type { PodAddress, PodPlumber } from "./emulator";
 import { declaredPorts } from "./port-api-plumber";
-import { podAttachments } from "./attachments";
+import { podAttachments, podForwarding } from "./attachments";
+import { exec, execIn } from "../../fake-vrouter/netns/ns";
 import { isDnsPod } from "../../cluster-dns/cluster";
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -37,6 +38,8 @@ export interface NetnsPod {
   tap: string;
   /** A CoreDNS pod: its process serves cluster DNS on port 53. */
   dns?: boolean;
+  /** The pod forwards between its interfaces; its FORWARD drop rules (iptables in its namespace). */
+  forwardDrop?: { proto: "tcp" | "udp"; port: number }[];
 }
 
 export class CniError extends Error {
@@ -105,6 +108,8 @@ export class CniPlumber implements PodPlumber {
         PORT_WAIT_MS,
         `the vrouter of ${node} did not open tap(s) ${plugged.map((p) => p.tap).join(", ")} of ${ns}/${name}`,
       );
+      const forwarding = podForwarding(pod);
+      await configurePodRouting(netns, plugged, forwarding);
       await topo.startPod(key, servedPorts(pod));
       for (const p of plugged)
         this.o.onUp({
@@ -116,6 +121,9 @@ export class CniPlumber implements PodPlumber {
           mac: p.mac,
           tap: p.tap,
           ...(isDnsPod(pod) && !p.att.network ? { dns: true } : {}),
+          ...(forwarding && typeof forwarding !== "string" && !p.att.network
+            ? { forwardDrop: forwarding.drop }
+            : {}),
         });
       this.endpoints.set(
         `${ns}/${name}`,
@@ -233,7 +241,9 @@ interface AddResult {
 }
 
 /** Every container interface of a CNI ADD result (1.0.0/1.1.0: kubelet runs the plugin as 1.1.0) with its address, in the result's order. */
-export function parseResult(stdout: string): { interfaces: (AddResult & { ifname: string })[] } & AddResult {
+export function parseResult(
+  stdout: string,
+): { interfaces: (AddResult & { ifname: string; cidr: string })[] } & AddResult {
   let r: {
     interfaces?: { name: string; mac?: string; sandbox?: string }[];
     ips?: { address: string; gateway?: string; interface?: number }[];
@@ -247,11 +257,56 @@ export function parseResult(stdout: string): { interfaces: (AddResult & { ifname
   if (!ip?.address) throw new CniError("the CNI result has no IP", stdout);
   const interfaces = (r.ips ?? []).flatMap((x) => {
     const i = x.interface !== undefined ? r.interfaces?.[x.interface] : r.interfaces?.find((y) => y.sandbox);
-    return i ? [{ ifname: i.name, ip: x.address.split("/")[0]!, gateway: x.gateway, mac: i.mac }] : [];
+    return i
+      ? [{ ifname: i.name, ip: x.address.split("/")[0]!, cidr: x.address, gateway: x.gateway, mac: i.mac }]
+      : [];
   });
   if (interfaces.length === 0) throw new CniError("the CNI result names no container interface", stdout);
   const first = interfaces[0]!;
   return { ip: first.ip, gateway: first.gateway, mac: first.mac, interfaces };
+}
+
+/**
+ * The pod's own network configuration beyond what the CNI sets (what its image or an init container would do):
+ * each secondary interface gets a routing table of its own chosen by source address (`ip rule from <ip>`), so
+ * what the pod sends from that address leaves by that interface — answers to a peer on another network too;
+ * a pod asking for net.ipv4.ip_forward=1 forwards between its interfaces, with its FORWARD drop rules.
+ */
+async function configurePodRouting(
+  netns: string,
+  plugged: { ifname: string; ip: string; cidr: string; gateway?: string; att: { network?: string } }[],
+  forwarding: ReturnType<typeof podForwarding>,
+): Promise<void> {
+  if (typeof forwarding === "string") throw new CniError(forwarding, "");
+  const lines: string[] = [];
+  plugged.forEach((p, i) => {
+    if (!p.att.network) return;
+    const table = String(100 + i);
+    lines.push(`route replace ${networkOf(p.cidr)} dev ${p.ifname} table ${table}`);
+    if (p.gateway) lines.push(`route replace default via ${p.gateway} dev ${p.ifname} table ${table}`);
+    lines.push(`rule add from ${p.ip}/32 table ${table} priority ${table}`);
+  });
+  if (lines.length) {
+    const r = await exec("ip", ["-n", netns, "-batch", "-"], { input: `${lines.join("\n")}\n` });
+    if (r.code !== 0) throw new CniError(`source routing in ${netns}`, r.stderr);
+  }
+  if (!forwarding) return;
+  const run = async (cmd: string, args: string[]) => {
+    const r = await execIn(netns, cmd, args);
+    if (r.code !== 0) throw new CniError(`${cmd} ${args.join(" ")} in ${netns}`, r.stderr);
+  };
+  await run("sysctl", ["-qw", "net.ipv4.ip_forward=1"]);
+  for (const d of forwarding.drop)
+    await run("iptables", ["-A", "FORWARD", "-p", d.proto, "--dport", String(d.port), "-j", "DROP"]);
+}
+
+/** "10.10.1.5/24" → "10.10.1.0/24". */
+function networkOf(cidr: string): string {
+  const [ip, len] = cidr.split("/");
+  const plen = Number(len);
+  const n = ip!.split(".").reduce((a, b) => a * 256 + Number(b), 0);
+  const net = (n & (plen === 0 ? 0 : (0xffffffff << (32 - plen)) >>> 0)) >>> 0;
+  return `${[net >>> 24, (net >>> 16) & 255, (net >>> 8) & 255, net & 255].join(".")}/${plen}`;
 }
 
 /**

@@ -10,7 +10,14 @@ import { Agent, request } from "node:http";
 import { isDnsPod } from "../../cluster-dns/cluster";
 import type { KubeObject } from "../../controller/kube/api";
 import type { PodAddress, PodInterface, PodPlumber } from "./emulator";
-import { type PodAttachmentRef, podAttachments, vmCfgIndex, vmCfgTotal } from "./attachments";
+import {
+  type PodAttachmentRef,
+  type PodForwarding,
+  podAttachments,
+  podForwarding,
+  vmCfgIndex,
+  vmCfgTotal,
+} from "./attachments";
 
 export interface PortAttachment {
   node: string;
@@ -25,6 +32,10 @@ export interface PortAttachment {
   listen: { port: number; proto: "tcp" | "udp" | "sctp" }[];
   /** A CoreDNS pod: it answers DNS on port 53 (cluster-dns). */
   dns?: boolean;
+  /** The interface's prefix length (the port API's `plen`). */
+  plen?: number;
+  /** The pod forwards between its interfaces (ip_forward) and drops what its FORWARD rules drop. */
+  forwarding?: PodForwarding;
 }
 
 export interface PortApiPlumberOptions {
@@ -86,6 +97,8 @@ export class PortApiPlumber implements PodPlumber {
       signal,
     );
     const attachments = podAttachments(pod);
+    const forwarding = podForwarding(pod);
+    if (typeof forwarding === "string") throw new Error(forwarding);
     const plugged: { cfg: VmCfg; att: PodAttachmentRef; hostIfName: string }[] = [];
     for (const cfg of cfgs) {
       const index = vmCfgIndex(cfg);
@@ -127,6 +140,8 @@ export class PortApiPlumber implements PodPlumber {
         hostIfName,
         listen: declaredPorts(pod),
         ...(isDnsPod(pod) && !att.network ? { dns: true } : {}),
+        ...(typeof port.plen === "number" ? { plen: port.plen } : {}),
+        ...(forwarding ? { forwarding } : {}),
       };
       await this.opts.attach(attachment);
       if (!att.network) primaryGateway = attachment.gateway;

@@ -12,6 +12,7 @@
  *
  * Example: `formatProtoPorts((await reachSet(tb, "default/a", "10.32.0.5")).delivered)` → "tcp 80,443; icmp"
  */
+import { attachmentIp, splitAttachment } from "./attachment-target";
 import {
   emptyProtoPorts,
   formatPortSet,
@@ -147,11 +148,13 @@ export async function reachSet(
   };
   const dry = tb.reachOutcome?.bind(tb);
   const ecmpHere = tb.ecmpPossible?.(toIp) ?? true;
-  // the source's own address (a SNAT shows as another); a caller asking for many pairs knows it
-  const srcIp =
-    opts.srcIp ??
-    (await clusterWorld(tb)).pods.find((p) => `${p.metadata.namespace}/${p.metadata.name}` === from)?.status
-      ?.podIP;
+  // the source's own address (a SNAT shows as another); a caller asking for many pairs knows it; a pod's
+  // secondary interface ("<ns>/<pod>@<network>") sends from that interface's address
+  const { pod: srcPod, network: srcNet } = splitAttachment(from);
+  const srcObj = opts.srcIp
+    ? undefined
+    : (await clusterWorld(tb)).pods.find((p) => `${p.metadata.namespace}/${p.metadata.name}` === srcPod);
+  const srcIp = opts.srcIp ?? (srcObj && srcNet ? attachmentIp(srcObj, srcNet) : srcObj?.status?.podIP);
   const icmp = dry
     ? dry({ from, toIp, proto: "icmp" })
     : outcomeOf(await tb.probe({ from, toIp, proto: "icmp", count: 1 }));

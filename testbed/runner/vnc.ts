@@ -152,6 +152,38 @@ async function fillPoolTemplates<T>(tb: Testbed, value: T): Promise<T> {
   return JSON.parse(text) as T;
 }
 
+/**
+ * `${vmi:<ns>/<pod>@<network>}`: the fq_name of the pod's interface on a secondary network (kube-manager's VMI
+ * with the `network` annotation of that attachment; its name carries a uuid), e.g. to put it in a port tuple.
+ */
+const VMI_TEMPLATE = /\$\{vmi:([^/}\s]+)\/([^@}\s]+)@([^}\s]+)\}/g;
+
+async function fillVmiTemplates<T>(tb: Testbed, value: T): Promise<T> {
+  let text = JSON.stringify(value);
+  if (!text.includes("${vmi:")) return value;
+  type Obj = {
+    uuid: string;
+    fq_name: string[];
+    annotations?: { key_value_pair?: { key: string; value: string }[] };
+  };
+  const vmis = (
+    (await call(adminEndpoint(tb), "GET", "/virtual-machine-interfaces?detail=true"))[
+      "virtual-machine-interfaces"
+    ] as { "virtual-machine-interface": Obj }[]
+  ).map((e) => e["virtual-machine-interface"]);
+  for (const [whole, ns, pod, network] of [...text.matchAll(VMI_TEMPLATE)]) {
+    if (!text.includes(whole)) continue;
+    const net = network!.split("/").at(-1);
+    const vmi = vmis.find((v) => {
+      const kv = Object.fromEntries((v.annotations?.key_value_pair ?? []).map((p) => [p.key, p.value]));
+      return kv.kind === "Pod" && kv.namespace === ns && kv.name === pod && kv.network === net;
+    });
+    if (!vmi) throw new Error(`${whole}: pod ${ns}/${pod} has no interface on network ${network}`);
+    text = text.split(whole).join(vmi.fq_name.join(":"));
+  }
+  return JSON.parse(text) as T;
+}
+
 /** Applies the entries in order; the first one refused stops the step and is returned. */
 export async function applyVncOps(tb: Testbed, ops: VncOp[]): Promise<VncFailure | undefined> {
   for (const op of ops) {
@@ -170,7 +202,7 @@ export async function applyVncOps(tb: Testbed, ops: VncOp[]): Promise<VncFailure
  * is the request's own (a read's 403), not the name look-up's. Throws VncHttpError on a refusal.
  */
 export async function runVncOp(tb: Testbed, written: VncOp): Promise<void> {
-  const filled = await fillRunTemplates(tb, await fillPoolTemplates(tb, written));
+  const filled = await fillRunTemplates(tb, await fillVmiTemplates(tb, await fillPoolTemplates(tb, written)));
   const op: VncOp = {
     ...filled,
     fqName: filled.fqName.flatMap((e) => e.split(":")),

@@ -92,7 +92,7 @@ function fromMpls(
   if (!inner.ok) return drop("INVALID_PACKET", "decap", `inner packet: ${inner.error.message}`);
   if (ctx.tracing)
     ctx.trace.push(step(ctx, "decap", `${encap} from ${outer.src}, label ${label}`, { label }));
-  return byLabel(ctx, idx, label, inner.value);
+  return byLabel(ctx, idx, label, inner.value, outer.src);
 }
 
 function fromVxlan(
@@ -116,10 +116,16 @@ function fromVxlan(
     if (ctx.tracing) ctx.trace.push(step(ctx, "label", `VNI ${vni} → VRF ${vrf}`, { vrf }));
     return { ingress: { kind: "fabric", vrf }, ip: inner.value.payload };
   }
-  return byLabel(ctx, idx, vni, inner.value.payload);
+  return byLabel(ctx, idx, vni, inner.value.payload, outer.src);
 }
 
-function byLabel(ctx: CallContext, idx: TablesIndex, label: number, inner: Ipv4Packet): ToL3 | Frames | Drop {
+function byLabel(
+  ctx: CallContext,
+  idx: TablesIndex,
+  label: number,
+  inner: Ipv4Packet,
+  from: string,
+): ToL3 | Frames | Drop {
   const nhId = idx.tables.labels.get(label);
   if (nhId === undefined)
     return drop("INVALID_LABEL", "label", `label ${label} is not in the MPLS table`, { label });
@@ -129,7 +135,7 @@ function byLabel(ctx: CallContext, idx: TablesIndex, label: number, inner: Ipv4P
     ctx.trace.push(step(ctx, "label", `label ${label} → NH ${nh.id} (${nh.type})`, { label, nh: nh.id }));
   switch (nh.type) {
     case "encap":
-      return { ingress: { kind: "label", label, nh }, ip: inner };
+      return { ingress: { kind: "label", label, nh, from }, ip: inner };
     case "vrf-translate":
       return { ingress: { kind: "fabric", vrf: nh.vrf }, ip: inner };
     case "composite": {
@@ -144,7 +150,7 @@ function byLabel(ctx: CallContext, idx: TablesIndex, label: number, inner: Ipv4P
         return drop("INVALID_NH", "ecmp", `composite NH ${nh.id} from the fabric has no local member`);
       if (ctx.tracing)
         ctx.trace.push(step(ctx, "ecmp", `member NH ${mnh.id} of composite ${nh.id}`, { nh: mnh.id }));
-      return { ingress: { kind: "label", label, nh: mnh }, ip: inner };
+      return { ingress: { kind: "label", label, nh: mnh, from }, ip: inner };
     }
     case "receive":
       return toHostStack(ctx, idx, inner);

@@ -74,7 +74,8 @@ export function fromPod(vif: Vif, dstMac: string, payload: EthernetFrame["payloa
     );
   }
   const ip = payload;
-  if (!vif.ip || ip.src !== vif.ip) {
+  // a service instance's interface forwards the chain's packets: their sources are the clients'
+  if (!vif.serviceInterface && (!vif.ip || ip.src !== vif.ip)) {
     return drop(
       "INVALID_SOURCE",
       "rpf",
