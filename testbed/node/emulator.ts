@@ -278,13 +278,25 @@ async function checkAttachments(kube: KubeApi, pod: KubeObject): Promise<void> {
   if (typeof list === "string")
     throw new Error(`${who}: error parsing the pod's network annotation: ${list}`);
   for (const a of list) {
+    let nad: KubeObject;
     try {
-      await kube.get("networkattachmentdefinitions", a.name, a.namespace);
+      nad = await kube.get("networkattachmentdefinitions", a.name, a.namespace);
     } catch (e) {
       if (!(e instanceof KubeApiError) || e.status !== 404) throw e;
       throw new Error(
         `${who}: error getting pod network: cannot find a network-attachment-definition (${a.name}) in namespace (${a.namespace}): network-attachment-definitions.k8s.cni.cncf.io "${a.name}" not found`,
       );
+    }
+    // the delegate's CNI configuration: Multus cannot run a plugin from a config it cannot read
+    const config = nad.spec?.config;
+    if (typeof config === "string" && config.trim() !== "") {
+      try {
+        JSON.parse(config);
+      } catch (e) {
+        throw new Error(
+          `${who}: error getting pod network: network-attachment-definition ${a.namespace}/${a.name}: invalid spec.config: ${(e as Error).message}`,
+        );
+      }
     }
   }
 }
