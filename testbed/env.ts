@@ -137,7 +137,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     closers.push(() => daemons.stop());
 
     checkAbort();
-    const cluster = await startCluster(opts.cluster, config, workDir, opts, auth !== undefined);
+    const cluster = await startCluster(opts.cluster, config, workDir, opts, scenario.auth !== undefined);
     closers.push(() => cluster.close());
     const kube = cluster.kube;
     checkAbort();
