@@ -23,11 +23,8 @@ const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip net
  * netpol-conformance (the default layout), and the engine both datapaths share by the sim runs of that file.
  */
 const SLOW_ON_NETNS = new Set(["netpol-upstream-cases.yaml"]);
-/**
- * Scenarios without traffic checks: nested mode refuses them (no datapath carries VLAN sub-interfaces); rbac.yaml
- * checks who may read and change what through the two APIs, which no datapath is part of.
- */
-const NO_TRAFFIC = new Set(["nested-mode.yaml", "rbac.yaml"]);
+/** Scenarios that cannot have traffic checks: nested mode refuses them (no datapath carries VLAN sub-interfaces). */
+const NO_TRAFFIC = new Set(["nested-mode.yaml"]);
 const SCENARIOS = readdirSync(join(ROOT, "scenarios"))
   .filter((f) => f.endsWith(".yaml") && !SLOW_ON_NETNS.has(f) && !NO_TRAFFIC.has(f))
   .sort();
