@@ -5,6 +5,7 @@
  * Example: `runScenario(s, tb, { onEvent: textReporter(process.stdout) })`.
  */
 import { hostname as osHostname } from "node:os";
+import { dirname, join } from "node:path";
 import type { CheckResult, RunEvent, RunReport } from "./run";
 
 const useColor = () => process.stdout.isTTY && !process.env.NO_COLOR;
@@ -62,7 +63,9 @@ export function summaryText(reports: RunReport[]): string {
       .filter((c) => c.verdict !== "pass")
       .map((c) => `  ${r.file}:${c.line} ${c.title ? `[${c.title}] ` : ""}${c.name}`),
   );
-  const warnings = reports.flatMap((r) => (r.warnings ?? []).map((w) => `  ${r.file}:${w.line} ${w.text}`));
+  const warnings = reports.flatMap((r) =>
+    (r.warnings ?? []).map((w) => `  ${w.file ? join(dirname(r.file), w.file) : r.file}:${w.line} ${w.text}`),
+  );
   return [
     "",
     ...lines,

@@ -20,6 +20,7 @@ import {
 import type {
   ContrailExpectation,
   ObjectKey,
+  ObjectLine,
   PodExpectation,
   ReachProbe,
   Scenario,
@@ -61,7 +62,10 @@ export interface CheckResult {
 /** A controller warning that appeared after a step: input the controller could not translate as written. */
 export interface RunWarning {
   step: number;
+  /** The line of the object the warning is about (else of the step that made it appear). */
   line: number;
+  /** The manifests file that line is in, when it is not the scenario. */
+  file?: string;
   text: string;
 }
 
@@ -162,6 +166,8 @@ export async function runScenario(
   };
   const warnings: RunWarning[] = [];
   const seenWarnings = new Set<string>();
+  /** "<kind> <ns>/<name>" → where the object is written, from the apply steps so far. */
+  const objectLines = new Map<string, ObjectLine>();
   const c = scenario.controller;
   const netpol = {
     layout: c.netpolLayout ?? "upstream",
@@ -183,10 +189,21 @@ export async function runScenario(
       if (opts.signal?.aborted) break;
       record(step, { name: `${step.kind} step`, verdict: "error", detail: errorText(e) });
     }
+    if (step.kind === "apply")
+      for (const o of step.objectLines ?? [])
+        objectLines.set(`${o.kind.toLowerCase()} ${o.namespace ? `${o.namespace}/` : ""}${o.name}`, o);
     for (const text of tb.warnings?.() ?? []) {
       if (seenWarnings.has(text)) continue;
       seenWarnings.add(text);
-      warnings.push({ step: step.index + 1, line: step.line, text });
+      // a warning about an object points at where the object is written ("pod shop/front: …")
+      const about = /^(\w+) ([^\s:]+):/.exec(text);
+      const o = about ? objectLines.get(`${about[1]!.toLowerCase()} ${about[2]}`) : undefined;
+      warnings.push({
+        step: step.index + 1,
+        line: o?.line ?? step.line,
+        ...(o?.file ? { file: o.file } : {}),
+        text,
+      });
       emit({ type: "warning", step, text });
     }
   }

@@ -21,6 +21,7 @@ import {
   type ExternalHostSpec,
   type GatewaySpec,
   type ObjectKey,
+  type ObjectLine,
   type PodExpectation,
   type Proto,
   type ReachProbe,
@@ -250,8 +251,10 @@ function normaliseStep(
   externalNames: ReadonlySet<string>,
 ): StepBody {
   switch (action) {
-    case "apply":
-      return { kind: "apply", manifests: loadManifests(v, base, file, fail) };
+    case "apply": {
+      const { objects, lines } = loadManifests(v, base, file, fail, lineAt);
+      return { kind: "apply", manifests: objects, objectLines: lines };
+    }
     case "delete":
       return { kind: "delete", objects: (Array.isArray(v) ? v : [v]) as ObjectKey[] };
     case "patch":
@@ -571,8 +574,19 @@ function reachProbe(p: any, i: number, fail: Fail, externalNames: ReadonlySet<st
   };
 }
 
-function loadManifests(v: any, base: string, file: string, fail: Fail): KubeObject[] {
+/**
+ * The step's manifests, and where each object is written: its line in the scenario (inline text or a list), or
+ * in the manifests file it names (`file` set) — what a warning about the object points at.
+ */
+function loadManifests(
+  v: any,
+  base: string,
+  file: string,
+  fail: Fail,
+  lineAt: (sub: (string | number)[]) => number,
+): { objects: KubeObject[]; lines: ObjectLine[] } {
   let objs: unknown[];
+  const at: { line: number; file?: string }[] = [];
   if (typeof v === "string" || (v && typeof v.file === "string" && Object.keys(v).length === 1)) {
     const source = typeof v === "string" ? file : resolve(base, v.file);
     let text = v as string;
@@ -593,18 +607,33 @@ function loadManifests(v: any, base: string, file: string, fail: Fail): KubeObje
         fail(`apply: invalid manifest YAML${where}: ${d.errors[0]!.message.split("\n")[0]}`, ["apply"]);
       }
       const o = d.toJS();
-      if (o !== null && o !== undefined)
-        objs.push(...(o.kind === "List" && Array.isArray(o.items) ? o.items : [o]));
+      if (o === null || o === undefined) continue;
+      const items = o.kind === "List" && Array.isArray(o.items) ? o.items : [o];
+      // the document's first key; inline text starts on the line after `apply: |`
+      const rel = lc.linePos((d.contents as { range?: number[] } | null)?.range?.[0] ?? 0).line;
+      const where = typeof v === "string" ? { line: lineAt(["apply"]) + rel } : { line: rel, file: v.file };
+      for (const item of items) {
+        objs.push(item);
+        at.push(where);
+      }
     }
   } else {
     objs = Array.isArray(v) ? v : [v];
+    objs.forEach((_, i) => at.push({ line: Array.isArray(v) ? lineAt(["apply", i]) : lineAt(["apply"]) }));
   }
   objs.forEach((o: any, i) => {
     if (!o || typeof o !== "object" || !o.apiVersion || !o.kind || !o.metadata?.name) {
       fail(`apply: manifest ${i + 1} needs apiVersion, kind and metadata.name`, ["apply"]);
     }
   });
-  return objs as KubeObject[];
+  const objects = objs as KubeObject[];
+  const lines = objects.map((o, i) => ({
+    kind: o.kind,
+    ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}),
+    name: o.metadata.name!,
+    ...at[i]!,
+  }));
+  return { objects, lines };
 }
 
 type Declared = Map<string, { kind: string; probe: boolean }>;

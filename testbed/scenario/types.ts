@@ -81,6 +81,16 @@ export interface ObjectKey {
   namespace?: string;
 }
 
+/** Where a step's manifest object is written: a line of the scenario, or of the manifests file it names. */
+export interface ObjectLine {
+  kind: string;
+  namespace?: string;
+  name: string;
+  line: number;
+  /** The manifests file (as the step names it), when the object is not in the scenario itself. */
+  file?: string;
+}
+
 export interface ReachProbe {
   /** The entry's own line in the file (a failure points at it, not at the step). */
   line?: number;
@@ -188,7 +198,7 @@ export interface TruthTable {
 export type ShowSpec = { pods: { namespace?: string } } | { namespace: string } | { contrail: string };
 
 export type StepBody =
-  | { kind: "apply"; manifests: KubeObject[] }
+  | { kind: "apply"; manifests: KubeObject[]; objectLines?: ObjectLine[] }
   | { kind: "delete"; objects: ObjectKey[] }
   | { kind: "patch"; target: ObjectKey; patch: unknown; patchType: "merge" | "strategic" | "json" }
   | { kind: "label" | "annotate"; target: ObjectKey; set: Record<string, string | null> }
