@@ -619,7 +619,8 @@ function loadManifests(
     }
   } else {
     objs = Array.isArray(v) ? v : [v];
-    objs.forEach((_, i) => at.push({ line: Array.isArray(v) ? lineAt(["apply", i]) : lineAt(["apply"]) }));
+    for (const i of objs.keys())
+      at.push({ line: Array.isArray(v) ? lineAt(["apply", i]) : lineAt(["apply"]) });
   }
   objs.forEach((o: any, i) => {
     if (!o || typeof o !== "object" || !o.apiVersion || !o.kind || !o.metadata?.name) {
