@@ -151,10 +151,19 @@ export async function reachSet(
   // the source's own address (a SNAT shows as another); a caller asking for many pairs knows it; a pod's
   // secondary interface ("<ns>/<pod>@<network>") sends from that interface's address
   const { pod: srcPod, network: srcNet } = splitAttachment(from);
-  const srcObj = opts.srcIp
-    ? undefined
-    : (await clusterWorld(tb)).pods.find((p) => `${p.metadata.namespace}/${p.metadata.name}` === srcPod);
-  const srcIp = opts.srcIp ?? (srcObj && srcNet ? attachmentIp(srcObj, srcNet) : srcObj?.status?.podIP);
+  const srcObj =
+    opts.srcIp || from.startsWith("host:") || from.startsWith("external:")
+      ? undefined
+      : (await clusterWorld(tb)).pods.find((p) => `${p.metadata.namespace}/${p.metadata.name}` === srcPod);
+  const srcIp =
+    opts.srcIp ??
+    (from.startsWith("host:")
+      ? tb.fabricHostIp(from.slice("host:".length))
+      : from.startsWith("external:")
+        ? tb.externalHostIp?.(from.slice("external:".length))
+        : srcObj && srcNet
+          ? attachmentIp(srcObj, srcNet)
+          : srcObj?.status?.podIP);
   const icmp = dry
     ? dry({ from, toIp, proto: "icmp" })
     : outcomeOf(await tb.probe({ from, toIp, proto: "icmp", count: 1 }));
