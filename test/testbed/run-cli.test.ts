@@ -6,6 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { type AddressInfo, createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
@@ -129,6 +130,20 @@ describe("ctb run: batches, layouts, comparison with Kubernetes", () => {
     expect(ctb(["up", good, "--ui-listen", "127.0.0.1:99999"]).stderr).toMatch(
       /--ui-listen takes <address>\[:<port>\]/,
     );
+  });
+
+  it("ctb up exits 1, saying why, when its web view cannot listen where --ui-listen says", async () => {
+    const busy = createServer().listen(0, "127.0.0.1");
+    await new Promise((r) => busy.once("listening", r));
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      const up = ctb(["up", good, "--ui-listen", `127.0.0.1:${port}`]);
+      expect(up.status).toBe(1);
+      expect(up.stdout + up.stderr).toContain(`the web view cannot listen on 127.0.0.1:${port}`);
+      expect(up.stderr).toMatch(/the environment did not come up/);
+    } finally {
+      busy.close();
+    }
   });
 
   it("ctb up exits 1 when the scenario's expectations did not hold, and the environment stays up for a look", () => {

@@ -256,18 +256,26 @@ export async function serve(args: string[]): Promise<number> {
   // the web view serves from now on, so its pages follow the scenario as it runs (its report once it ends)
   let lastReport: import("../runner/run").RunReport | undefined;
   const listen = values["ui-listen"] ? parseListen(String(values["ui-listen"])) : undefined;
-  const web = await (await import("../../web/server/server")).startWebServer({
-    tb,
-    scenario: { file: scenario.file, name: scenario.name, model: scenario.controller.model ?? "r5" },
-    netpol: {
-      layout: scenario.controller.netpolLayout ?? "upstream",
-      clusterName: scenario.controller.clusterName ?? "k8s",
-      ...(scenario.controller.apsName ? { apsName: scenario.controller.apsName } : {}),
-    },
-    report: () => lastReport,
-    lastRunFile: `${WORK_DIR}/last-run.json`,
-    ...(listen ?? {}),
-  });
+  const web = await (await import("../../web/server/server"))
+    .startWebServer({
+      tb,
+      scenario: { file: scenario.file, name: scenario.name, model: scenario.controller.model ?? "r5" },
+      netpol: {
+        layout: scenario.controller.netpolLayout ?? "upstream",
+        clusterName: scenario.controller.clusterName ?? "k8s",
+        ...(scenario.controller.apsName ? { apsName: scenario.controller.apsName } : {}),
+      },
+      report: () => lastReport,
+      lastRunFile: `${WORK_DIR}/last-run.json`,
+      ...(listen ?? {}),
+    })
+    .catch(async (e: Error) => {
+      // up but not servable as asked (--ui-listen on a port in use): say why (`up` prints this log) and stop
+      process.stdout.write(`ctb: ${e.message}\n`);
+      writeSession({ ...(readSession() ?? ({} as SessionState)), failed: e.message });
+      await stop("SIGTERM");
+      return new Promise<never>(() => {});
+    });
   onTeardown(() => web.close(), "web view");
   process.stdout.write(`Web view: ${web.url}\n`);
 

@@ -294,12 +294,18 @@ export async function startWebServer(o: WebOptions): Promise<WebServer> {
 
   const host = o.host ?? "127.0.0.1";
   const server: Server = app.listen(o.port ?? 0, host);
-  await new Promise<void>((ok, fail) => {
-    server.once("listening", () => ok());
-    server.once("error", (e) =>
-      fail(new Error(`the web view cannot listen on ${host}:${o.port ?? 0}: ${e.message}`)),
-    );
-  });
+  try {
+    await new Promise<void>((ok, fail) => {
+      server.once("listening", () => ok());
+      server.once("error", (e) =>
+        fail(new Error(`the web view cannot listen on ${host}:${o.port ?? 0}: ${e.message}`)),
+      );
+    });
+  } catch (e) {
+    offVrouter?.();
+    await stream.stop();
+    throw e;
+  }
   const port = (server.address() as AddressInfo).port;
   const shown = host.includes(":") ? `[${host}]` : host;
   listenPort = port;
