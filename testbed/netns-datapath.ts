@@ -9,6 +9,7 @@
  *
  * Example: `const dp = await NetnsDatapath.start({ agents, computes, fabricHosts, stateDir }); tb.probe = (r) => dp.probe(r)`.
  */
+import { TablesIndex } from "../fake-vrouter/datapath/tables-index";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { processStartTime } from "../fake-vrouter/netns/pidfiles";
 import { join } from "node:path";
@@ -252,6 +253,9 @@ export class NetnsDatapath {
     const identify = !owner && req.proto !== "icmp";
     const result: ProbeResult = { sent: 0, received: 0, refused: 0, servedByCounts: {}, trace: [] };
     const details: string[] = [];
+    // a service chain on the way: the route that sends it to a service instance, the pods that forwarded it
+    const chain = this.chainRoute(req.from, req.toIp);
+    const forwardedBefore = chain ? await this.forwardedCounts() : undefined;
     for (let i = 0; i < req.count; i++) {
       const before = identify ? await this.rxCounters() : undefined;
       const out: ProbeOutcome = await src.probe({
@@ -276,6 +280,14 @@ export class NetnsDatapath {
       `netns: ${req.proto}${req.port ? `/${req.port}` : ""} ${req.from} (${where?.netns}) → ${req.toIp}: ${result.received}/${result.sent} answered`,
       ...details,
     );
+    if (chain && forwardedBefore) {
+      const after = await this.forwardedCounts();
+      const by = [...after].filter(([k, n]) => n > (forwardedBefore.get(k) ?? n)).map(([k]) => k);
+      result.trace.push(
+        chain,
+        `forwarded by ${by.length ? by.join(", ") : "no forwarding pod"} (IP ForwDatagrams of its namespace)`,
+      );
+    }
     if (result.received < result.sent) {
       const drop = await this.firstDropSince(started);
       if (drop) {
@@ -600,6 +612,37 @@ export class NetnsDatapath {
     return { probe: (q) => proc.probe({ ...q, src: p.ip }) };
   }
 
+  /**
+   * The route a service chain gives the source's VRF for `dst` ("route: … from service-instance …, leaked by
+   * …"), as the sim trace's route step names it; undefined when no chain is on the way.
+   */
+  private chainRoute(from: string, dst: string): string | undefined {
+    const p = this.pods.get(from);
+    const t = p && this.tables.get(p.node);
+    const vif = t && [...t.vifs.values()].find((v) => v.name === p.tap);
+    if (!t || !vif) return undefined;
+    const r = new TablesIndex(t).lookup(vif.vrf, dst)?.route;
+    if (r?.origin?.type !== "service-instance") return undefined;
+    return `route on ${p.node}: ${dst} matches ${r.prefix} in VRF ${vif.vrf} from service-instance ${r.origin.fqName.join(":")}${r.leakedBy ? `, leaked by ${r.leakedBy}` : ""}`;
+  }
+
+  /** Forwarded datagrams per forwarding pod ("<ns>/<pod>" → the kernel's Ip ForwDatagrams in its namespace). */
+  private async forwardedCounts(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const pods = new Map<string, NetnsPod>();
+    for (const p of this.pods.values()) if (p.forwardDrop && !p.endpoint.includes("@")) pods.set(p.key, p);
+    await Promise.all(
+      [...pods.values()].map(async (p) => {
+        const r = await execIn(p.netns, "cat", ["/proc/net/snmp"]).catch(() => undefined);
+        const lines = r?.code === 0 ? r.stdout.split("\n").filter((l) => l.startsWith("Ip:")) : [];
+        const col = lines[0]?.split(/\s+/).indexOf("ForwDatagrams") ?? -1;
+        const v = col > 0 ? Number(lines[1]?.split(/\s+/)[col]) : Number.NaN;
+        if (Number.isFinite(v)) out.set(p.endpoint, v);
+      }),
+    );
+    return out;
+  }
+
   /** Packets each forwarding pod's FORWARD drop rules counted, last time they were read. */
   private readonly forwardCounts = new Map<string, number>();
 
@@ -638,15 +681,16 @@ export class NetnsDatapath {
     return undefined;
   }
 
-  /** Received packets on every pod's eth0 and every fabric host's eth0. */
+  /** Received packets on each pod interface (eth0, or a secondary interface for its own endpoint) and every fabric host's eth0. */
   private async rxCounters(): Promise<Map<string, number>> {
-    const all = [...this.pods.values()].map((p) => [p.endpoint, p.netns] as const);
-    for (const [name, h] of this.hosts) all.push([`host:${name}`, h.netns]);
-    for (const [name, h] of this.externals) all.push([`external:${name}`, h.netns]);
+    // each endpoint's own interface: a pod's secondary interfaces are endpoints of their own
+    const all = [...this.pods.values()].map((p) => [p.endpoint, p.netns, p.ifname ?? "eth0"] as const);
+    for (const [name, h] of this.hosts) all.push([`host:${name}`, h.netns, "eth0"]);
+    for (const [name, h] of this.externals) all.push([`external:${name}`, h.netns, "eth0"]);
     const out = new Map<string, number>();
     await Promise.all(
-      all.map(async ([endpoint, netns]) => {
-        const r = await execIn(netns, "cat", ["/sys/class/net/eth0/statistics/rx_packets"]);
+      all.map(async ([endpoint, netns, ifname]) => {
+        const r = await execIn(netns, "cat", [`/sys/class/net/${ifname}/statistics/rx_packets`]);
         if (r.code === 0) out.set(endpoint, Number(r.stdout.trim()));
       }),
     );

@@ -38,6 +38,8 @@ export interface NetnsPod {
   tap: string;
   /** A CoreDNS pod: its process serves cluster DNS on port 53. */
   dns?: boolean;
+  /** The container interface (eth0, or a secondary interface's name). */
+  ifname?: string;
   /** The pod forwards between its interfaces; its FORWARD drop rules (iptables in its namespace). */
   forwardDrop?: { proto: "tcp" | "udp"; port: number }[];
 }
@@ -120,6 +122,7 @@ export class CniPlumber implements PodPlumber {
           ip: p.ip,
           mac: p.mac,
           tap: p.tap,
+          ifname: p.ifname,
           ...(isDnsPod(pod) && !p.att.network ? { dns: true } : {}),
           ...(forwarding && typeof forwarding !== "string" && !p.att.network
             ? { forwardDrop: forwarding.drop }
