@@ -60,10 +60,11 @@ const EDGE_FIELDS: [string, string, boolean][] = [
 
 /**
  * Shared objects whose removal waits for their users (a tag, or an r4 NetworkPolicy security group, still on
- * interfaces the pods' units have not updated yet): a 409 on delete is not a failure of the unit, just
+ * interfaces the pods' units have not updated yet; a NetworkAttachmentDefinition's network deleted while pods
+ * still have interfaces on it, which upstream refuses too): a 409 on delete is not a failure of the unit, just
  * something to try again later.
  */
-const DEFERRABLE_DELETES = new Set(["tag", "security-group"]);
+const DEFERRABLE_DELETES = new Set(["tag", "security-group", "virtual-network", "network-ipam"]);
 
 export interface ApplyResult {
   writes: number;
