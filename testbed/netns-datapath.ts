@@ -301,9 +301,11 @@ export class NetnsDatapath {
         // every vrouter forwarded it: the loss happened in a host stack (e.g. a kernel dropping a martian source,
         // a forwarding pod's FORWARD rule)
         const rules = await this.forwardDropsSinceLastLook();
+        const first = rules[0];
+        if (first) result.drop = { where: `${first.pod} FORWARD`, reason: first.rule };
         result.trace.push(
           "no vrouter dropped a packet of this probe: what was lost was dropped by a host, not by the datapath",
-          ...rules.map((r) => `dropped by ${r}`),
+          ...rules.map((r) => `dropped by ${r.text}`),
         );
       }
     }
@@ -650,8 +652,8 @@ export class NetnsDatapath {
    * The FORWARD drop rules of forwarding pods (a firewall in a service chain) whose iptables packet counters
    * grew since the last look: "<pod>: its FORWARD rule -p tcp --dport 8080 -j DROP (iptables: +1 packets)".
    */
-  private async forwardDropsSinceLastLook(): Promise<string[]> {
-    const out: string[] = [];
+  private async forwardDropsSinceLastLook(): Promise<{ pod: string; rule: string; text: string }[]> {
+    const out: { pod: string; rule: string; text: string }[] = [];
     const seen = new Set<string>();
     for (const p of this.pods.values()) {
       if (!p.forwardDrop?.length || seen.has(p.key)) continue;
@@ -668,7 +670,12 @@ export class NetnsDatapath {
         const n = Number(m[1]);
         const grew = n - (this.forwardCounts.get(key) ?? 0);
         this.forwardCounts.set(key, n);
-        if (grew > 0) out.push(`${p.endpoint}: its FORWARD rule ${rule} (iptables: +${grew} packets)`);
+        if (grew > 0)
+          out.push({
+            pod: p.endpoint,
+            rule,
+            text: `${p.endpoint}: its FORWARD rule ${rule} (iptables: +${grew} packets)`,
+          });
       }
     }
     return out;

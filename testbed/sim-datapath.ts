@@ -171,7 +171,9 @@ export class SimDatapath {
       replyTtl: r.replyTtl,
       drop: r.drop
         ? { where: `${r.drop.compute} ${r.drop.step?.stage ?? ""}`.trim(), reason: r.drop.reason }
-        : undefined,
+        : r.hostDrop
+          ? { where: `${r.hostDrop.endpoint} FORWARD`, reason: r.hostDrop.rule }
+          : undefined,
       refused: r.refused,
       trace: formatTrace(r.trace).split("\n").filter(Boolean),
       firewall: firewallDecisions(r.trace),

@@ -90,6 +90,8 @@ export interface ProbeResult {
   trace: TraceStep[];
   /** The first drop on the way (a vrouter's drop reason, or the underlay finding no station). */
   drop?: { compute: string; reason: DropReason; step: TraceStep };
+  /** No vrouter dropped it, a forwarding pod did: the pod and its FORWARD rule (a service chain's firewall). */
+  hostDrop?: { endpoint: string; rule: string };
   /** The endpoint that answered the first reply (ECMP: which backend served). */
   servedBy?: string;
   /** TTL of the first reply as the prober received it (what `ping` prints). */
@@ -155,6 +157,8 @@ export interface Arrival {
 }
 
 export class SimNetwork {
+  /** The first forwarding pod's FORWARD drop of the probe under way (ProbeResult.hostDrop). */
+  private hostDrop: ProbeResult["hostDrop"];
   private readonly computes = new Map<string, Compute>();
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly byVif = new Map<string, string>();
@@ -276,6 +280,7 @@ export class SimNetwork {
       servedByCounts: {},
     };
     let firstDrop: ProbeResult["drop"];
+    this.hostDrop = undefined;
     const onDrop = (compute: string, reason: DropReason, step: TraceStep) => {
       firstDrop ??= { compute, reason, step };
     };
@@ -348,6 +353,7 @@ export class SimNetwork {
     }
     result.verdict = result.replies > 0 ? "allow" : "deny";
     if (firstDrop) result.drop = firstDrop;
+    else if (this.hostDrop) result.hostDrop = this.hostDrop;
     return result;
   }
 
@@ -749,6 +755,8 @@ export class SimNetwork {
     const l4 = ip.payload as { dport?: number };
     const decision = this.routerDecision(router, ip.dst, ip.protocol, l4.dport);
     if (decision.kind === "local") return undefined;
+    if (decision.kind === "drop" && decision.rule)
+      this.hostDrop ??= { endpoint: router.group, rule: decision.rule };
     if (decision.kind === "drop")
       return {
         dropped: true,

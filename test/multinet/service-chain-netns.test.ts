@@ -50,6 +50,7 @@ describe.skipIf(!usable)("service chain through a firewall pod (netns)", () => {
         count: 1,
       });
       expect(dropped.received).toBe(0);
+      expect(dropped.drop).toEqual({ where: "default/fw-1 FORWARD", reason: "-p tcp --dport 8080 -j DROP" });
       expect(dropped.trace.join("\n")).toMatch(
         /dropped by default\/fw-1: its FORWARD rule -p tcp --dport 8080 -j DROP \(iptables: \+\d+ packets\)/,
       );

@@ -67,6 +67,10 @@ describe("service chain through firewall pods (sim)", () => {
         count: 1,
       });
       expect(dropped.received).toBe(0);
+      expect(dropped.drop).toEqual({
+        where: expect.stringMatching(/^default\/fw-\d FORWARD$/),
+        reason: "-p tcp --dport 8080 -j DROP",
+      });
       expect(dropped.trace.join("\n")).toMatch(
         /default\/fw-\d forwards 10\.10\.1\.\d+ → 10\.10\.2\.\d+ and drops it: its FORWARD rule -p tcp --dport 8080 -j DROP/,
       );
