@@ -619,11 +619,18 @@ export class NetnsDatapath {
    * …"), as the sim trace's route step names it; undefined when no chain is on the way.
    */
   private chainRoute(from: string, dst: string): string | undefined {
+    // a chain needs a forwarding pod: without one, no probe pays for the look-up
+    if (![...this.pods.values()].some((x) => x.forwardDrop)) return undefined;
     const p = this.pods.get(from);
     const t = p && this.tables.get(p.node);
     const vif = t && [...t.vifs.values()].find((v) => v.name === p.tap);
     if (!t || !vif) return undefined;
-    const r = new TablesIndex(t).lookup(vif.vrf, dst)?.route;
+    let idx = this.indexes.get(t);
+    if (!idx) {
+      idx = new TablesIndex(t);
+      this.indexes.set(t, idx);
+    }
+    const r = idx.lookup(vif.vrf, dst)?.route;
     if (r?.origin?.type !== "service-instance") return undefined;
     return `route on ${p.node}: ${dst} matches ${r.prefix} in VRF ${vif.vrf} from service-instance ${r.origin.fqName.join(":")}${r.leakedBy ? `, leaked by ${r.leakedBy}` : ""}`;
   }
@@ -644,6 +651,9 @@ export class NetnsDatapath {
     );
     return out;
   }
+
+  /** Route look-up indexes of the computes' tables, built once per tables version. */
+  private readonly indexes = new WeakMap<VrouterTables, TablesIndex>();
 
   /** Packets each forwarding pod's FORWARD drop rules counted, last time they were read. */
   private readonly forwardCounts = new Map<string, number>();
