@@ -2,23 +2,14 @@
  * `ctb diff A B`: the flows one environment lets through and the other does not, workload by workload, each
  * difference witnessed by one traced packet on both sides naming what decided; exit codes as diff(1).
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { ctbIn } from "../support/ctb";
 
-const CTB = resolve("bin/ctb");
 const work = mkdtempSync(join(tmpdir(), "ctb-diff-"));
-
-function ctb(...args: string[]) {
-  const r = spawnSync(process.execPath, [CTB, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, CTB_WORKDIR: join(work, ".ctb"), NO_COLOR: "1" },
-    timeout: 120_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const ctb = ctbIn(work);
 
 const manifests = (ports: string, extra = "") => `apiVersion: v1
 kind: Namespace

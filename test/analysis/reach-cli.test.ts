@@ -2,23 +2,14 @@
  * `ctb reach <from> <to>` against a running environment (ctb up): the set that gets through, Kubernetes' answer
  * and the exit code, as a user sees them; bad endpoints are usage errors.
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { ctbIn } from "../support/ctb";
 
-const CTB = resolve("bin/ctb");
 const work = mkdtempSync(join(tmpdir(), "ctb-reach-"));
-
-function ctb(...args: string[]) {
-  const r = spawnSync(process.execPath, [CTB, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, CTB_WORKDIR: join(work, ".ctb"), NO_COLOR: "1" },
-    timeout: 120_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const ctb = ctbIn(work);
 
 describe("ctb reach, connectivity and why", () => {
   afterAll(() => {

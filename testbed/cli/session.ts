@@ -357,24 +357,27 @@ export async function serve(args: string[]): Promise<number> {
       fail(res, e, 400);
     }
   });
-  // `ctb trace`: the endpoint forms of a scenario's reach step, judged by the scenario loader and resolved by
-  // the runner, so a trace accepts and means exactly what a scenario does
-  app.post("/trace", async (req, res) => {
-    const { from, to, proto, port } = req.body as {
-      from: string;
-      to: string;
-      proto: ProbeProto;
-      port?: number;
-    };
-    let probe: ReachProbe;
+  /** A request's endpoints judged as a scenario's reach entry; undefined when refused (a 400 saying why is sent). */
+  const endpointsOf = (
+    body: { from: string; to: string; proto?: ProbeProto; port?: number },
+    res: { status(code: number): { type(t: string): { send(text: string): unknown } } },
+    what: string,
+  ): ReachProbe | undefined => {
     try {
-      probe = parseReachEndpoints(parseScenario, scenario, from, to, "ctb trace", proto, port);
+      return parseReachEndpoints(parseScenario, scenario, body.from, body.to, what, body.proto, body.port);
     } catch (e) {
-      return void res
+      res
         .status(400)
         .type("text")
         .send((e as Error).message);
+      return undefined;
     }
+  };
+  // `ctb trace`: the endpoint forms of a scenario's reach step, judged by the scenario loader and resolved by
+  // the runner, so a trace accepts and means exactly what a scenario does
+  app.post("/trace", async (req, res) => {
+    const probe = endpointsOf(req.body, res, "ctb trace");
+    if (!probe) return;
     try {
       const src = await resolveSource(tb, probe.from);
       const dst = await resolveTarget(tb, probe.to, probe.port, src.endpoint);
@@ -394,16 +397,8 @@ export async function serve(args: string[]): Promise<number> {
   // `ctb reach`: every (protocol, port) that gets through from one endpoint to another (runner/reach-set.ts),
   // the endpoints judged and resolved as a scenario's reach step's
   app.post("/reach-set", async (req, res) => {
-    const { from, to } = req.body as { from: string; to: string };
-    let probe: ReachProbe;
-    try {
-      probe = parseReachEndpoints(parseScenario, scenario, from, to, "ctb reach");
-    } catch (e) {
-      return void res
-        .status(400)
-        .type("text")
-        .send((e as Error).message);
-    }
+    const probe = endpointsOf(req.body, res, "ctb reach");
+    if (!probe) return;
     try {
       const src = await resolveSource(tb, probe.from);
       const dst = await resolveTarget(tb, probe.to, undefined, src.endpoint);
@@ -443,21 +438,8 @@ export async function serve(args: string[]): Promise<number> {
   });
   // `ctb why`: changes that would turn a flow's fate, each verified in a copy of this environment (runner/why.ts)
   app.post("/why", async (req, res) => {
-    const { from, to, proto, port } = req.body as {
-      from: string;
-      to: string;
-      proto: ProbeProto;
-      port?: number;
-    };
-    let probe: ReachProbe;
-    try {
-      probe = parseReachEndpoints(parseScenario, scenario, from, to, "ctb why", proto, port);
-    } catch (e) {
-      return void res
-        .status(400)
-        .type("text")
-        .send((e as Error).message);
-    }
+    const probe = endpointsOf(req.body, res, "ctb why");
+    if (!probe) return;
     try {
       const src = await resolveSource(tb, probe.from);
       if (!/^[^:]+\/[^/]+$/.test(src.endpoint) || !/^[a-z0-9]/.test(probe.to) || probe.to.includes(":"))
