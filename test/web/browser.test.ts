@@ -200,6 +200,16 @@ describe.skipIf(!usable)("web view in a browser (section 9)", () => {
     await open("#/report");
     expect(await page.locator(".report .summary").innerText()).toMatch(/section-9 .*: 11 passed, 0 failed/);
     expect(await page.locator("li.check.pass").count()).toBe(report.passed);
+    // a reach expectation links to its probe, traced in the environment now: 9.5's example1 → example3 is blocked
+    const link = page.locator("li.check", {
+      hasText: "default/example1-* → test-isolated-ns/example3-* icmp",
+    });
+    const href = await link.locator("a.trace-link").getAttribute("href");
+    expect(href).toBe("#/trace?from=default%2Fexample1-*&to=test-isolated-ns%2Fexample3-*&proto=icmp");
+    await open(href!);
+    await page.waitForSelector('main[data-ready][data-page="trace"] ol.stages');
+    expect(await page.locator(".verdict").first().innerText()).toBe("Contrail: blocked");
+    await open("#/report");
     // the last `ctb run` here (its JSON report) on a tab of its own
     writeFileSync(join(assets, "last-run.json"), jsonReport([{ ...report, scenario: "from-ctb-run" }]));
     await open("#/report/last-run");

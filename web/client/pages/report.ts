@@ -87,10 +87,27 @@ function reportView(rep: Report): HTMLElement {
           " ",
           h("span", { class: "name" }, c.name),
           h("span", { class: "line" }, ` (line ${c.line})`),
+          traceLink(c),
           c.output ? h("details", null, h("summary", null, "output"), h("pre", null, c.output)) : null,
           c.detail ? h("pre", { class: "detail" }, c.detail) : null,
         );
       }),
     ),
+  );
+}
+
+/**
+ * A reach expectation's probe, traced again in the environment as it is now (the run's own probes are gone):
+ * the runner names a probe `<from> → <to> <proto>[/<port>] expect <verdict>`.
+ */
+function traceLink(c: Check): HTMLElement | null {
+  if (c.kind !== "reach") return null;
+  const m = /^(\S+) → (\S+) (icmp|tcp|udp|sctp)(?:\/(\d+))? expect /.exec(c.name);
+  if (!m) return null;
+  const q = new URLSearchParams({ from: m[1]!, to: m[2]!, proto: m[3]!, ...(m[4] ? { port: m[4] } : {}) });
+  return h(
+    "a",
+    { class: "trace-link", href: `#/trace?${q}`, title: "trace this probe in the environment now" },
+    " trace",
   );
 }
