@@ -94,11 +94,8 @@ export async function diff(args: string[]): Promise<number> {
           `ctb diff: ${specs[i]!.label}: ${r.failed} of its checks failed (its flows are compared as they are)`,
         );
     }
-    const netpol = (s: Scenario) => ({
-      layout: s.controller.netpolLayout ?? "upstream",
-      clusterName: s.controller.clusterName ?? "k8s",
-      ...(s.controller.apsName ? { apsName: s.controller.apsName } : {}),
-    });
+    const { netpolContext } = await import("../runner/matrix-check");
+    const netpol = (s: Scenario) => netpolContext(s.controller);
     const d = await semanticDiff(
       { label: specs[0]!.label, tb: tbs[0]!, netpol: netpol(scenarios[0]!) },
       { label: specs[1]!.label, tb: tbs[1]!, netpol: netpol(scenarios[1]!) },

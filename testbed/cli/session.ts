@@ -220,6 +220,7 @@ export async function serve(args: string[]): Promise<number> {
   const { describeNamespace, resolveSource, resolveTarget, runScenario } = await import("../runner/run");
   const { summaryText, textReporter } = await import("../runner/report");
   const { reachSet } = await import("../runner/reach-set");
+  const { netpolContext } = await import("../runner/matrix-check");
   const { connectivity } = await import("../runner/connectivity");
   const { why } = await import("../runner/why");
   const scenario = withOverrides(loadScenario(positionals[0]!), values);
@@ -407,11 +408,7 @@ export async function serve(args: string[]): Promise<number> {
         to: dst.label,
         toIp: dst.ip,
         set: await reachSet(tb, src.endpoint, dst.ip, {
-          netpol: {
-            layout: scenario.controller.netpolLayout ?? "upstream",
-            clusterName: scenario.controller.clusterName ?? "k8s",
-            ...(scenario.controller.apsName ? { apsName: scenario.controller.apsName } : {}),
-          },
+          netpol: netpolContext(scenario.controller),
         }),
       });
     } catch (e) {
@@ -425,11 +422,7 @@ export async function serve(args: string[]): Promise<number> {
       res.json(
         await connectivity(tb, {
           ...(namespaces?.length ? { namespaces } : {}),
-          netpol: {
-            layout: scenario.controller.netpolLayout ?? "upstream",
-            clusterName: scenario.controller.clusterName ?? "k8s",
-            ...(scenario.controller.apsName ? { apsName: scenario.controller.apsName } : {}),
-          },
+          netpol: netpolContext(scenario.controller),
         }),
       );
     } catch (e) {

@@ -14,7 +14,7 @@
 import type { KubeObject } from "../../controller/kube/api";
 import { type Connection, kubernetesAllows, kubernetesVerdict, type World } from "../oracle/kubernetes";
 import { formatTruthTable } from "../scenario/matrix";
-import type { Divergence, Step, TruthTable } from "../scenario/types";
+import type { ControllerOptions, Divergence, Step, TruthTable } from "../scenario/types";
 // resolveTarget is called per cell, never while modules load, so the import cycle with run.ts is harmless
 import { resolveTarget } from "./run";
 import type { FirewallDecision, ProbeResult, Testbed } from "./testbed";
@@ -29,6 +29,17 @@ export interface MatrixContext {
   /** Also compare a written table with Kubernetes and report the divergences (never fails on them). */
   compare: boolean;
   progress?: (done: number, total: number) => void;
+}
+
+/** What names a scenario's controller gives its policy objects (the matrix and the analysis name rules by them). */
+export function netpolContext(
+  c: ControllerOptions,
+): Pick<MatrixContext, "layout" | "clusterName" | "apsName"> {
+  return {
+    layout: c.netpolLayout ?? "upstream",
+    clusterName: c.clusterName ?? "k8s",
+    ...(c.apsName ? { apsName: c.apsName } : {}),
+  };
 }
 
 export interface MatrixResult {

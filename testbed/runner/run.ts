@@ -26,7 +26,7 @@ import type {
   Scenario,
   Step,
 } from "../scenario/types";
-import { checkMatrix, clusterWorld, type MatrixContext } from "./matrix-check";
+import { checkMatrix, clusterWorld, type MatrixContext, netpolContext } from "./matrix-check";
 import { kubernetesVerdict } from "../oracle/kubernetes";
 import { fillTemplates } from "./templates";
 import type { HttpResult, ProbeResult, Testbed } from "./testbed";
@@ -169,11 +169,7 @@ export async function runScenario(
   /** "<kind> <ns>/<name>" → where the object is written, from the apply steps so far. */
   const objectLines = new Map<string, ObjectLine>();
   const c = scenario.controller;
-  const netpol = {
-    layout: c.netpolLayout ?? "upstream",
-    clusterName: c.clusterName ?? "k8s",
-    compare: opts.compareKubernetes ?? false,
-  } as const;
+  const netpol = { ...netpolContext(c), compare: opts.compareKubernetes ?? false };
   for (const step of scenario.steps) {
     if (opts.signal?.aborted) break;
     stepStarted = Date.now();

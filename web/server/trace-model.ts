@@ -6,48 +6,10 @@
  *
  * A trace line reads `<compute> <stage>(<outcome>): <text> [<contrail type> <fq_name> ← <Kind> <ns/name>]`.
  */
-import type { FirewallDecision, ProbeResult } from "../../testbed/runner/testbed";
+import type { ProbeResult } from "../../testbed/runner/testbed";
+import type { ObjectRefView, TraceStage, TraceView } from "../shared/views";
 
-export interface ObjectRefView {
-  type: string;
-  fqName: string;
-  /** Filled by the edge when the object is in the config index. */
-  uuid?: string;
-}
-
-export interface TraceStage {
-  where: string;
-  stage: string;
-  outcome?: string;
-  text: string;
-  contrail?: ObjectRefView;
-  kube?: { kind: string; name: string };
-  /** This stage settled the packet's fate (the drop, or the policy that denied it). */
-  deciding?: boolean;
-}
-
-export interface TraceView {
-  from: string;
-  to: string;
-  toIp: string;
-  proto: string;
-  port?: number;
-  /** What Contrail did with the first packet. */
-  contrail: "allow" | "deny";
-  /** Whether Kubernetes NetworkPolicy semantics admit it (pod to pod only). */
-  kubernetes?: "allow" | "deny";
-  kubernetesReason?: string;
-  /** One line naming what decided in Contrail (the firewall rule and the NetworkPolicy behind it, or the drop). */
-  decidedBy: string;
-  /** The Contrail object that decided (the deciding stage's), and the Kubernetes object it stands for. */
-  decidingObject?: ObjectRefView;
-  kubernetesObject?: string;
-  /** Why that object decided so, when the trace alone does not say (a missing route: the networks apart). */
-  why?: string;
-  drop?: { where: string; reason: string };
-  stages: TraceStage[];
-  firewall: FirewallDecision[];
-}
+export type { ObjectRefView, TraceStage, TraceView };
 
 const LINE = /^(\S+(?: host)?) ([a-z][a-z0-9-]*)(?:\(([^)]*)\))?: (.*)$/;
 const OBJECT = /^(.*) \[([a-z][a-z-]*) (\S+)(?: ← (\S+) (\S+))?\]$/;

@@ -5,38 +5,9 @@
  * them (`fake-vrouter/tools/`), so the page reads as a runbook does. Pure.
  */
 import { runTool, type VrouterView } from "../../fake-vrouter/tools/index";
+import type { VrouterPage } from "../shared/views";
 
-export interface VrouterPage {
-  node: string;
-  fabricIp: string;
-  configVersion: number;
-  interfaces: {
-    index: number;
-    name: string;
-    type: string;
-    ip?: string;
-    mac: string;
-    vrf: number;
-    vn?: string;
-    vmi?: string;
-    policy: boolean;
-    floatingIps: string[];
-    rx: number;
-    tx: number;
-    drops: number;
-    dropReasons: Record<string, number>;
-  }[];
-  vrfs: {
-    id: number;
-    name: string;
-    vn: string;
-    routes: { prefix: string; nh: number; label?: number; destVns: string[]; origin?: string }[];
-  }[];
-  flowCount: number;
-  drops: Record<string, number>;
-  /** As the vrouter's utilities print them. */
-  text: { nh: string; flow: string; dropstats: string };
-}
+export type { VrouterPage };
 
 export function vrouterPage(node: string, view: VrouterView): VrouterPage {
   const t = view.tables;

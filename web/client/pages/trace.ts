@@ -3,41 +3,8 @@
  * object each stage used and the Kubernetes object behind it, the deciding stage marked, the drop reason, and
  * Kubernetes' own verdict beside Contrail's.
  */
+import type { TraceStage as Stage, TraceView } from "../../shared/views";
 import { errorBox, getJson, h } from "../dom";
-
-interface Stage {
-  where: string;
-  stage: string;
-  outcome?: string;
-  text: string;
-  contrail?: { type: string; fqName: string; uuid?: string };
-  kube?: { kind: string; name: string };
-  deciding?: boolean;
-}
-interface TraceView {
-  from: string;
-  to: string;
-  toIp: string;
-  proto: string;
-  port?: number;
-  contrail: "allow" | "deny";
-  kubernetes?: "allow" | "deny";
-  kubernetesReason?: string;
-  decidedBy: string;
-  decidingObject?: { type: string; fqName: string; uuid?: string };
-  kubernetesObject?: string;
-  why?: string;
-  drop?: { where: string; reason: string };
-  stages: Stage[];
-  firewall: {
-    where: string;
-    compute: string;
-    action: string;
-    policy?: string;
-    rule?: string;
-    sequence?: string;
-  }[];
-}
 
 export async function tracePage(params: URLSearchParams): Promise<HTMLElement> {
   const from = params.get("from") ?? "";

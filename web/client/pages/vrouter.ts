@@ -2,38 +2,8 @@
  * Per vrouter, introspect-like: interfaces with counters, VRFs and their routes, next-hops, flows, drop
  * counters. Live: main.ts re-renders this page when the server pushes a `vrouter` event for this compute.
  */
+import type { VrouterPage } from "../../shared/views";
 import { errorBox, getJson, h, table } from "../dom";
-
-interface VrouterPage {
-  node: string;
-  fabricIp: string;
-  configVersion: number;
-  interfaces: {
-    index: number;
-    name: string;
-    type: string;
-    ip?: string;
-    mac: string;
-    vrf: number;
-    vn?: string;
-    vmi?: string;
-    policy: boolean;
-    floatingIps: string[];
-    rx: number;
-    tx: number;
-    drops: number;
-    dropReasons: Record<string, number>;
-  }[];
-  vrfs: {
-    id: number;
-    name: string;
-    vn: string;
-    routes: { prefix: string; nh: number; label?: number; destVns: string[]; origin?: string }[];
-  }[];
-  flowCount: number;
-  drops: Record<string, number>;
-  text: { nh: string; flow: string; dropstats: string };
-}
 
 export async function vrouterPage(rest: string, vrouters: string[]): Promise<HTMLElement> {
   const node = rest || vrouters[0] || "";
