@@ -6,6 +6,7 @@
  *
  * Example: `const tb = await startTestbed(loadScenario(f), { datapath: "sim", cluster: { kind: "embedded" } })`.
  */
+import { passwordToken } from "../controller/vnc/keystone";
 import type { Identity } from "../fake-contrail-api/auth/identity";
 import { resolve } from "node:path";
 import { type KubeApi } from "../controller/kube/api";
@@ -313,7 +314,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
             : api.keystone.projectsOf(user)[0];
         return {
           base,
-          headers: { "x-auth-token": await keystoneToken(api.keystoneUrl!, user, u.password, scope) },
+          headers: { "x-auth-token": await passwordToken(api.keystoneUrl!, user, u.password, scope) },
         };
       },
       datapath: opts.datapath,
@@ -383,26 +384,6 @@ function keystoneAdmin(identity: Identity, url: string) {
     for (const [project, roles] of u.roles)
       if (roles.includes("admin")) return { url, user: u.name, password: u.password, project };
   throw new Error("auth.users: no user holds the admin role"); // the scenario loader refuses such a file first
-}
-
-/** A keystone v3 password login, as any client makes it: the token id from X-Subject-Token. */
-async function keystoneToken(url: string, user: string, password: string, project?: string): Promise<string> {
-  const res = await fetch(`${url}/v3/auth/tokens`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ["password"],
-          password: { user: { name: user, domain: { id: "default" }, password } },
-        },
-        ...(project ? { scope: { project: { name: project, domain: { id: "default" } } } } : {}),
-      },
-    }),
-  });
-  if (res.status !== 201)
-    throw new Error(`keystone refused ${user}'s login: ${res.status} ${await res.text()}`);
-  return res.headers.get("x-subject-token")!;
 }
 
 /** The datapath half of a testbed: how pods get their network, and how probes travel. */

@@ -35,6 +35,35 @@ export class KeystoneError extends Error {
 
 type Json = Record<string, unknown>;
 
+/**
+ * A keystone v3 password login, as any client makes it (project-scoped when a project is given): the token id
+ * from X-Subject-Token. A refusal is a KeystoneError with keystone's status and answer.
+ */
+export async function passwordToken(
+  url: string,
+  user: string,
+  password: string,
+  project?: string,
+): Promise<string> {
+  const res = await fetch(`${url}/v3/auth/tokens`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ["password"],
+          password: { user: { name: user, domain: { id: "default" }, password } },
+        },
+        ...(project ? { scope: { project: { name: project, domain: { id: "default" } } } } : {}),
+      },
+    }),
+  });
+  const token = res.headers.get("x-subject-token");
+  if (res.status !== 201 || !token)
+    throw new KeystoneError(res.status, `keystone: cannot log in as ${user}: ${(await res.text()).trim()}`);
+  return token;
+}
+
 export class KeystoneClient {
   private token?: string;
   private readonly ids = new Map<string, string>(); // `${kind}:${name}` → id
@@ -47,28 +76,13 @@ export class KeystoneClient {
   }
 
   private async login(): Promise<string> {
-    const res = await fetch(`${this.creds.url}/v3/auth/tokens`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        auth: {
-          identity: {
-            methods: ["password"],
-            password: {
-              user: { name: this.creds.user, domain: { id: "default" }, password: this.creds.password },
-            },
-          },
-          scope: { project: { name: this.creds.project, domain: { id: "default" } } },
-        },
-      }),
-    });
-    if (res.status !== 201)
-      throw new KeystoneError(
-        res.status,
-        `keystone: cannot log in as ${this.creds.user}: ${(await res.text()).trim()}`,
-      );
-    this.token = res.headers.get("x-subject-token") ?? undefined;
-    return this.token!;
+    this.token = await passwordToken(
+      this.creds.url,
+      this.creds.user,
+      this.creds.password,
+      this.creds.project,
+    );
+    return this.token;
   }
 
   private async call(
