@@ -6,7 +6,8 @@
 #                                 libpcap addon. `npm start` runs this, so `ctb up … --datapath netns` works after it.
 #   bash .ci/setup.sh             all of that, plus what the test suite needs: the Python vnc_api client venv,
 #                                 the network-config-analyzer venv (NetworkPolicy cross-check), cnitool, tcpdump,
-#                                 chromium (the web view's browser test),
+#                                 chromium (the web view's browser test), containerd, runc and static busybox
+#                                 (the real nodes of `--nodes kubelet`),
 #                                 and the real Kubernetes control plane built once from the Go module proxy
 #                                 (cached under ${CTB_CACHE:-$HOME/.cache/ctb}). `npm test` runs this.
 set -euo pipefail
@@ -17,6 +18,9 @@ mode=full
 pkgs=(libpcap-dev iproute2 iputils-ping util-linux build-essential python3 haproxy dnsutils iptables)
 # chromium: the headless browser the web view's test drives (test/web/browser.test.ts, tier BROWSER)
 [ "$mode" = full ] && pkgs+=(tcpdump python3-venv openssl containernetworking-plugins chromium)
+# containerd + runc run the pods of the real kubelet nodes (tier KUBELET); busybox-static is their test image's
+# userland. Nothing starts containerd as a service: the policy-rc.d below refuses it, the testbed runs its own.
+[ "$mode" = full ] && pkgs+=(containerd runc busybox-static)
 need_pkgs=()
 for pkg in "${pkgs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")

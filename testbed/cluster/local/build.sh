@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) and kubectl
-# from the Go module proxy through the wrapper module in ./go, into a cache that later runs reuse.
+# Builds the real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), kubectl and
+# kubelet (the node agent of `--nodes kubelet`) from the Go module proxy through the wrapper module in ./go,
+# into a cache that later runs reuse.
 # Why: no binary downloads are possible here, and the local-cluster backend needs the real components.
 #
 #   bash testbed/cluster/local/build.sh          # prints the bin directory on stdout
@@ -12,13 +13,13 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mod="$here/go"
-commands=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
+commands=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
 
 force=0
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
-    -h | --help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
