@@ -1,0 +1,232 @@
+/**
+ * deploy/'s vrouter agent DaemonSet on the testbed's real kubelet nodes: deploy/00-namespace.yaml and
+ * deploy/40-vrouter-agent.yaml through the kustomize overlay deploy/overlays/kubelet, with this run's values
+ * (the config API's address and admin password, the port API port, the run's directory for the host paths)
+ * in a generated kustomization on top, rendered and applied with the kubectl the testbed builds. Each node's
+ * agent then serves the CNI port API on `<node ip>:<port>`, the address the node's CNI conf names.
+ *
+ * Example:
+ *   const agents = await deployAgents({ kubectl, kubeconfig, apiUrl, portApiPort: 9091, hostDir, nodes });
+ *   agents.portApi("node-1") // → "http://10.84.31.11:9091"
+ *   await agents.close();
+ */
+import { execFile } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+/** The overlay this module puts the run's values on. */
+export const AGENT_OVERLAY = join(REPO, "deploy", "overlays", "kubelet");
+const NAMESPACE = "contrail";
+const DAEMONSET = "contrail-vrouter-agent";
+
+export class DeployError extends Error {
+  override name = "DeployError";
+}
+
+export interface DeployAgentsOptions {
+  /** The kubectl binary (the control plane's build) and an admin kubeconfig. */
+  kubectl: string;
+  kubeconfig: string;
+  /** The config API the agents follow, as the testbed's components reach it (its admin URL, credentials in it). */
+  apiUrl: string;
+  /** The port API port on every node's address. */
+  portApiPort: number;
+  /** The run's directory for what the DaemonSet writes on the host (node runtime, CNI bundle, port files). */
+  hostDir: string;
+  nodes: { name: string; ip: string }[];
+  readyTimeoutMs?: number;
+  log?: (m: string) => void;
+}
+
+export interface DeployedAgents {
+  /** The base URL of a node's agent port API. */
+  portApi(node: string): string;
+  /** Where the DaemonSet's init container installed the node runtime and the CNI bundle (deploy/contrail-k8s-cni's CONTRAIL_PREFIX). */
+  cniPrefix: string;
+  /** Deletes the DaemonSet and waits for its pods to go; removes hostDir. */
+  close(): Promise<void>;
+}
+
+/** The generated kustomization: the overlay plus this run's values (pure; written by `deployAgents`). */
+export function agentKustomization(o: Pick<DeployAgentsOptions, "apiUrl" | "portApiPort" | "hostDir">): {
+  kustomization: Record<string, unknown>;
+  password: string;
+} {
+  let api: URL;
+  try {
+    api = new URL(o.apiUrl);
+  } catch {
+    throw new DeployError(`config API URL "${o.apiUrl}" is not a URL`);
+  }
+  if (api.protocol !== "http:" || !api.port)
+    throw new DeployError(`config API URL "${o.apiUrl}" must be http://[user:password@]host:port`);
+  const user = decodeURIComponent(api.username || "admin");
+  // no credentials: an API without authentication ignores the Basic header the agent sends
+  const password = decodeURIComponent(api.password || "unused");
+  const args = [
+    "vrouter",
+    "--api",
+    `http://${encodeURIComponent(user)}:$(CONTRAIL_ADMIN_PASSWORD)@$(CONTRAIL_API_SERVICE_HOST):$(CONTRAIL_API_SERVICE_PORT_ADMIN)`,
+    "--compute",
+    "$(NODE_NAME)",
+    "--port-api-port",
+    String(o.portApiPort),
+    "--host",
+    "$(HOST_IP)",
+  ];
+  const patch = {
+    apiVersion: "apps/v1",
+    kind: "DaemonSet",
+    metadata: { name: DAEMONSET, namespace: NAMESPACE },
+    spec: {
+      template: {
+        spec: {
+          containers: [
+            {
+              name: "agent",
+              args,
+              env: [
+                { name: "CONTRAIL_API_SERVICE_HOST", value: api.hostname.replace(/^\[|\]$/g, "") },
+                { name: "CONTRAIL_API_SERVICE_PORT_ADMIN", value: api.port },
+              ],
+            },
+          ],
+          volumes: [
+            {
+              name: "opt-contrail",
+              hostPath: { path: join(o.hostDir, "opt", "contrail"), type: "DirectoryOrCreate" },
+            },
+            { name: "ports", hostPath: { path: join(o.hostDir, "ports"), type: "DirectoryOrCreate" } },
+          ],
+        },
+      },
+    },
+  };
+  return {
+    password,
+    kustomization: {
+      apiVersion: "kustomize.config.k8s.io/v1beta1",
+      kind: "Kustomization",
+      // kustomize takes a base only by a relative path
+      resources: [relative(join(o.hostDir, "kustomize"), AGENT_OVERLAY)],
+      // deploy/kind-up.sh makes this Secret with kubectl; here it carries the testbed API's admin password
+      secretGenerator: [
+        { name: "contrail-api-identity", namespace: NAMESPACE, envs: ["identity.env"], type: "Opaque" },
+      ],
+      generatorOptions: { disableNameSuffixHash: true },
+      patches: [{ patch: stringify(patch) }],
+    },
+  };
+}
+
+function run(
+  cmd: string,
+  args: string[],
+  input?: string,
+): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolvePromise) => {
+    const child = execFile(cmd, args, { maxBuffer: 16 << 20, timeout: 120_000 }, (e, out, err) =>
+      resolvePromise({
+        code: e ? (typeof e.code === "number" ? e.code : 1) : 0,
+        out,
+        err: err || (e?.message ?? ""),
+      }),
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** Any HTTP answer from `url` (the port API is up), or false. */
+function answers(url: string): Promise<boolean> {
+  return new Promise((res) => {
+    const req = request(`${url}/metrics`, { timeout: 1000 }, (r) => {
+      r.resume();
+      res(true);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => res(false));
+    req.end();
+  });
+}
+
+/**
+ * The manifests deployAgents applies: the overlay with this run's values, as `kubectl kustomize` renders it
+ * (the generated kustomization and the Secret's env file go under `<hostDir>/kustomize/`).
+ */
+export async function renderAgents(
+  o: Pick<DeployAgentsOptions, "kubectl" | "apiUrl" | "portApiPort" | "hostDir">,
+): Promise<string> {
+  const { kustomization, password } = agentKustomization(o);
+  const dir = join(o.hostDir, "kustomize");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "identity.env"), `admin-password=${password}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, "kustomization.yaml"), stringify(kustomization));
+  const rendered = await run(o.kubectl, ["kustomize", "--load-restrictor", "LoadRestrictionsNone", dir]);
+  if (rendered.code !== 0) throw new DeployError(`kubectl kustomize ${dir}: ${rendered.err.trim()}`);
+  return rendered.out;
+}
+
+export async function deployAgents(o: DeployAgentsOptions): Promise<DeployedAgents> {
+  const log = o.log ?? (() => {});
+  const k = (args: string[], input?: string) =>
+    run(o.kubectl, ["--kubeconfig", o.kubeconfig, ...args], input);
+  const applied = await k(["apply", "-f", "-"], await renderAgents(o));
+  if (applied.code !== 0) throw new DeployError(`applying deploy/'s agent DaemonSet: ${applied.err.trim()}`);
+  log(`deploy: ${applied.out.trim().split("\n").join("; ")}`);
+
+  const urls = new Map(o.nodes.map((n) => [n.name, `http://${n.ip}:${o.portApiPort}`]));
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 180_000);
+  const waiting = new Set(o.nodes.map((n) => n.name));
+  while (waiting.size > 0) {
+    for (const n of [...waiting]) if (await answers(urls.get(n)!)) waiting.delete(n);
+    if (waiting.size === 0) break;
+    if (Date.now() > deadline) {
+      const pods = await k(["-n", NAMESPACE, "get", "pods", "-l", `app=${DAEMONSET}`, "-o", "wide"]);
+      throw new DeployError(
+        `the vrouter agent DaemonSet did not serve its port API on ${[...waiting].map((n) => urls.get(n)).join(", ")} ` +
+          `within ${Math.round((o.readyTimeoutMs ?? 180_000) / 1000)} s:\n${pods.out || pods.err}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return {
+    portApi: (node) => {
+      const u = urls.get(node);
+      if (!u)
+        throw new DeployError(`no node "${node}" among the agents' nodes (${[...urls.keys()].join(", ")})`);
+      return u;
+    },
+    cniPrefix: join(o.hostDir, "opt", "contrail"),
+    close: async () => {
+      const del = await k([
+        "-n",
+        NAMESPACE,
+        "delete",
+        "daemonset",
+        DAEMONSET,
+        "--wait=true",
+        "--timeout=90s",
+      ]);
+      if (del.code !== 0 && !/NotFound/.test(del.err))
+        log(`deploy: deleting the agent DaemonSet: ${del.err.trim()}`);
+      // its pods gone, nothing uses the host paths any more
+      const pods = await k([
+        "-n",
+        NAMESPACE,
+        "wait",
+        "--for=delete",
+        "pod",
+        "-l",
+        `app=${DAEMONSET}`,
+        "--timeout=90s",
+      ]);
+      if (pods.code !== 0 && !/no matching resources/.test(pods.err))
+        log(`deploy: agent pods: ${pods.err.trim()}`);
+      rmSync(o.hostDir, { recursive: true, force: true });
+    },
+  };
+}
