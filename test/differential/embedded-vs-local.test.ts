@@ -12,14 +12,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { defaultBinDir, missingBinaries } from "../../testbed/cluster/local";
-import { type ClusterChoice, startTestbed } from "../../testbed/env";
-import { type RunReport, runScenario } from "../../testbed/runner/run";
-import type { Testbed } from "../../testbed/runner/testbed";
+import type { ClusterChoice } from "../../testbed/env";
 import { loadScenario, parseScenario } from "../../testbed/scenario/load";
 import type { Scenario } from "../../testbed/scenario/types";
-import { type Graph, diffGraphs, kubeFacts, readGraph } from "./graph";
-import { readKube } from "./kube";
 import { requireTier } from "../support/tiers";
+import { compareRuns, verdictLines, runOn as runEnv } from "./runs";
 
 const SCENARIOS = join(import.meta.dirname, "..", "..", "scenarios");
 
@@ -39,52 +36,8 @@ requireTier(
   `${missing.join(", ")} not built in ${defaultBinDir()}: run \`bash testbed/cluster/local/build.sh\``,
 );
 
-interface Run {
-  report: RunReport;
-  /** The normalised Contrail graph after the last settle of each step, by step index. */
-  graphs: Map<number, Graph>;
-  /** The normalised Kubernetes objects at the same moments. */
-  kube: Map<number, Graph>;
-  /** Pods per node at the end (node names in order), e.g. "n1=1 n2=1". */
-  podsPerNode: string;
-}
-
-/** Runs the scenario, snapshotting the Contrail graph every time the settle barrier returns. */
-async function runOn(scenario: Scenario, cluster: ClusterChoice, workDir: string): Promise<Run> {
-  const tb = await startTestbed(scenario, { datapath: "sim", cluster, workDir });
-  const graphs = new Map<number, Graph>();
-  const kube = new Map<number, Graph>();
-  let step = -1;
-  const snapshotting: Testbed = {
-    ...tb,
-    settle: async () => {
-      await tb.settle();
-      const facts = await kubeFacts(tb.kube);
-      graphs.set(step, await readGraph(tb.vncUrl, facts));
-      kube.set(step, await readKube(tb.kube, facts.addresses));
-    },
-  };
-  try {
-    const report = await runScenario(scenario, snapshotting, {
-      onEvent: (ev) => {
-        if (ev.type === "step") step = ev.step.index;
-      },
-    });
-    const perNode = new Map(scenario.nodes.map((n) => [n.name, 0]));
-    for (const p of (await tb.kube.list("pods")).items) {
-      const node = p.spec?.nodeName;
-      if (node && perNode.has(node)) perNode.set(node, perNode.get(node)! + 1);
-    }
-    const podsPerNode = [...perNode].map(([n, c]) => `${n}=${c}`).join(" ");
-    return { report, graphs, kube, podsPerNode };
-  } finally {
-    await tb.close();
-  }
-}
-
-function verdictLines(r: RunReport): string[] {
-  return r.checks.map((c) => `step ${c.step}${c.title ? ` "${c.title}"` : ""}: ${c.name} → ${c.verdict}`);
-}
+const runOn = (scenario: Scenario, cluster: ClusterChoice, workDir: string) =>
+  runEnv(scenario, { datapath: "sim", cluster, workDir });
 
 describe.skipIf(missing.length > 0)(
   "embedded cluster vs the real control plane (same scenario, same outcome)",
@@ -97,35 +50,8 @@ describe.skipIf(missing.length > 0)(
           const embedded = await runOn(scenario, { kind: "embedded" }, workDir);
           const local = await runOn(scenario, { kind: "local" }, workDir);
 
-          const problems: string[] = [];
+          const problems = compareRuns(["embedded", embedded], ["local", local]);
           const ve = verdictLines(embedded.report);
-          const vl = verdictLines(local.report);
-          if (ve.length !== vl.length)
-            problems.push(`embedded judged ${ve.length} checks, local ${vl.length}`);
-          for (let i = 0; i < Math.max(ve.length, vl.length); i++) {
-            if (ve[i] === vl[i]) continue;
-            problems.push(
-              `verdict differs:\n  embedded: ${ve[i] ?? "(none)"}\n  local:    ${vl[i] ?? "(none)"}`,
-            );
-          }
-          // a difference usually persists from the step that caused it on: show each one once, where it appears
-          const seen = new Set<string>();
-          for (const [what, e, l] of [
-            ["Contrail graphs", embedded.graphs, local.graphs],
-            ["Kubernetes objects", embedded.kube, local.kube],
-          ] as const) {
-            for (const [step, g] of [...e].sort(([a], [b]) => a - b)) {
-              const other = l.get(step);
-              if (!other) {
-                problems.push(`step ${step + 1}: no snapshot of the ${what} on local`);
-                continue;
-              }
-              const fresh = diffGraphs(g, other).filter((d) => !seen.has(d));
-              for (const d of fresh) seen.add(d);
-              if (fresh.length)
-                problems.push(`after step ${step + 1}, the ${what} differ:\n${fresh.join("\n")}`);
-            }
-          }
           expect(problems.join("\n\n")).toBe("");
           // the comparison saw something: both runs judged checks and built objects
           expect(ve.length).toBeGreaterThan(0);

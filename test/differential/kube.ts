@@ -46,9 +46,20 @@ const isApiServerEndpoints = (resource: ResourceName, o: KubeObject) =>
   (resource === "endpoints" && o.metadata.name === "kubernetes" && o.metadata.namespace === "default") ||
   (resource === "endpointslices" && o.metadata.labels?.["kubernetes.io/service-name"] === "kubernetes");
 
-export async function readKube(kube: KubeApi, allocated: Set<string>): Promise<Graph> {
+/**
+ * `view` narrows each object to what the comparison is about first (e.g. the fields a real kubelet and the node
+ * emulator both own, kubelet-view.ts).
+ */
+export async function readKube(
+  kube: KubeApi,
+  allocated: Set<string>,
+  view?: (resource: ResourceName, o: KubeObject) => KubeObject,
+): Promise<Graph> {
   const raw: [ResourceName, KubeObject[]][] = [];
-  for (const r of COMPARED) raw.push([r, (await kube.list(r)).items]);
+  for (const r of COMPARED) {
+    const items = (await kube.list(r)).items;
+    raw.push([r, view ? items.map((o) => view(r, o)) : items]);
+  }
   return normaliseKube(raw, allocated);
 }
 
