@@ -485,7 +485,19 @@ async function startDatapath(
     portApiUrl: (node) => o.portApis.get(node)!,
     attach: (a) => sim.attach(a),
     detach: (node, endpoint) => sim.detach(node, endpoint),
-    waitForChange: (keys, ms, signal) => o.agents.whenTouched(keys, ms, signal),
+    // woken only once the agent would answer what the pod waits for (one GET, not one per config step); so
+    // precise a wake-up needs the plumber's fallback polls only as a rare safety net
+    waitForChange: (keys, ms, signal, ask) =>
+      o.agents.whenTouched(
+        keys,
+        ask ? Math.max(ms, 30_000) : ms,
+        signal,
+        ask &&
+          (() => {
+            const answer = o.agents.polledAnswer(ask.node, ask.path);
+            return answer === undefined || (answer.body !== undefined && ask.ready(answer.body));
+          }),
+      ),
     // woken by the agent, a pod can wait as long as the controller needs to reach it (5,000 pods) without
     // failing and being retried, which would rewrite its status each time
     timeoutMs: 300_000,

@@ -23,7 +23,7 @@ import { type ServiceInstanceRun, serviceInstancesOn } from "../haproxy/instance
 import { FabricDnsResolver } from "./fabric-dns";
 import { IdAllocator } from "./ids";
 import type { DatapathStatsSource } from "./metrics";
-import { startPortApi } from "./port-api";
+import { polledAnswer, startPortApi } from "./port-api";
 import { gatewayTables, type SdnGateway } from "./sdn-gateway";
 
 /** A port add (the `POST /vm` body, camel-cased). */
@@ -57,9 +57,13 @@ export interface Agents {
   /**
    * Resolves when a config change or a port change touches one of `keys` (an object's uuid, the last element of
    * its fq_name, its display_name, or the uuid of something it refers to), after `maxMs` at the latest, or when
-   * `signal` aborts: what a poller of the port API waits on instead of a timer.
+   * `signal` aborts: what a poller of the port API waits on instead of a timer. With `until`, a touch wakes
+   * the caller only once `until()` holds (the answer it polls for is there), so a pod whose VM gains its
+   * interface, then its compute, then its address, asks once instead of at each step.
    */
-  whenTouched(keys: string[], maxMs: number, signal?: AbortSignal): Promise<void>;
+  whenTouched(keys: string[], maxMs: number, signal?: AbortSignal, until?: () => boolean): Promise<void>;
+  /** What the port API of `compute` answers a polled GET now (see port-api.ts `polledAnswer`). */
+  polledAnswer(compute: string, path: string): { body: unknown } | undefined;
   plugPort(compute: string, port: PortAdd): void;
   /** What VM `vmUuid`'s application answers its interfaces' service-health-checks from now on (`health` step). */
   setHealthAnswer(vmUuid: string, answers: boolean): string[];
@@ -104,7 +108,8 @@ export async function startAgents(opts: AgentOptions): Promise<Agents> {
     whenCaughtUp: (seq) => runtime.whenCaughtUp(seq),
     nextTables: (c) => runtime.nextTables(c),
     serviceInstances: (c) => serviceInstancesOn(runtime.model, c),
-    whenTouched: (keys, maxMs, signal) => runtime.whenTouched(keys, maxMs, signal),
+    whenTouched: (keys, maxMs, signal, until) => runtime.whenTouched(keys, maxMs, signal, until),
+    polledAnswer: (c, path) => polledAnswer(runtime, c, path),
     plugPort: (c, p) => runtime.plug(c, p),
     setHealthAnswer: (vm, answers) => runtime.setHealthAnswer(vm, answers),
     unplugPort: (c, vm, vmi) => runtime.unplug(c, vm, vmi),
@@ -151,6 +156,7 @@ export class AgentRuntime {
   private flushWaiters: (() => void)[] = [];
   /** key → wake-ups of `whenTouched` callers */
   private touchWaiters = new Map<string, Set<() => void>>();
+  private stopped = false;
 
   constructor(private readonly opts: Omit<AgentOptions, "apiUrl">) {
     this.fabricDns = new FabricDnsResolver({
@@ -186,17 +192,21 @@ export class AgentRuntime {
     return new Promise((resolve) => this.flushWaiters.push(() => resolve(this.cache.get(compute))));
   }
 
-  whenTouched(keys: string[], maxMs: number, signal?: AbortSignal): Promise<void> {
+  whenTouched(keys: string[], maxMs: number, signal?: AbortSignal, until?: () => boolean): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", done);
         for (const k of keys) {
           const set = this.touchWaiters.get(k);
-          set?.delete(done);
+          set?.delete(touched);
           if (set?.size === 0) this.touchWaiters.delete(k);
         }
         resolve();
+      };
+      // a stopped agent wakes everyone: nobody waits on it
+      const touched = () => {
+        if (!until || this.stopped || until()) done();
       };
       const timer = setTimeout(done, maxMs);
       timer.unref();
@@ -205,17 +215,17 @@ export class AgentRuntime {
       for (const k of keys) {
         const set = this.touchWaiters.get(k) ?? new Set();
         this.touchWaiters.set(k, set);
-        set.add(done);
+        set.add(touched);
       }
     });
   }
 
   private touch(keys: Iterable<string>): void {
     if (this.touchWaiters.size === 0) return;
-    for (const k of keys) {
-      const set = this.touchWaiters.get(k);
-      if (set) for (const wake of [...set]) wake();
-    }
+    // a waiter listening on several of the keys is asked once
+    const wakes = new Set<() => void>();
+    for (const k of keys) for (const wake of this.touchWaiters.get(k) ?? []) wakes.add(wake);
+    for (const wake of wakes) wake();
   }
 
   private touchAll(): void {
@@ -358,6 +368,7 @@ export class AgentRuntime {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.fabricDns.stop();

@@ -120,6 +120,26 @@ function indexOf(cfg: Record<string, unknown>): number {
   return Number.isInteger(n) ? n : 0;
 }
 
+/**
+ * What the port API answers a polled GET now, in process: `{ body }` (body undefined: it answers 404), or
+ * undefined for a path that is not one of the polled ones. The routes below answer from the same functions,
+ * so an in-process poller woken by a change can tell whether asking again would get what it waits for.
+ */
+export function polledAnswer(
+  runtime: AgentRuntime,
+  compute: string,
+  path: string,
+): { body: unknown } | undefined {
+  const parts = path.split("/").map((p) => decodeURIComponent(p));
+  if (parts.length === 3 && parts[1] === "vm-cfg")
+    return { body: vmConfig(runtime.model, compute, parts[2]!) };
+  if (parts.length === 4 && parts[1] === "vm") {
+    const port = runtime.port(compute, parts[3]!);
+    return { body: port && port.vmUuid === parts[2] ? portInfo(runtime.model, port) : undefined };
+  }
+  return undefined;
+}
+
 /** `GET /vm/<vm>/<vmi>` answer for a plugged port, or undefined while its address is unknown. */
 export function portInfo(model: ConfigModel, port: PluggedPort): Record<string, unknown> | undefined {
   const vmi = model.getTyped("virtual-machine-interface", port.vmiUuid);

@@ -185,6 +185,48 @@ describe("port API", () => {
     expect((await fetch(`${api.url}/vm-cfg/k8s__ns__late`)).status).toBe(200);
   });
 
+  it("wakes a poller that says what it waits for only once the port API would answer it", async () => {
+    const { c, red, c1, watch, agents } = await setup();
+    const path = "/vm-cfg/k8s__ns__later";
+    expect(agents.polledAnswer("compute-1", path)).toEqual({ body: undefined });
+    let woken = false;
+    let asked = 0;
+    const until = () => {
+      asked++;
+      return agents.polledAnswer("compute-1", path)?.body !== undefined;
+    };
+    const vm = "0c0c0c0c-0000-4000-8000-000000000060";
+    // kube-manager writes the VM, then its interface, then places it on a compute: each touches the VM, and
+    // only the last makes /vm-cfg answer, so the poller is woken once
+    const waiting = agents.whenTouched(["k8s__ns__later", vm], 60_000, undefined, until).then(() => {
+      woken = true;
+    });
+    c.put("virtual-machine", ["k8s__ns__later"], { server_type: "container" }, vm);
+    c.put("virtual-machine-interface", [...PROJECT, "later__vmi"], {
+      parent_type: "project",
+      virtual_network_refs: [c.ref(red)],
+      virtual_machine_refs: [c.ref(vm)],
+    });
+    await caughtUp(agents, watch);
+    expect(asked).toBe(2);
+    expect(woken).toBe(false);
+    const vr = c.data(c1);
+    c.update(c1, { virtual_machine_refs: [...((vr.virtual_machine_refs as unknown[]) ?? []), c.ref(vm)] });
+    await caughtUp(agents, watch);
+    await waiting;
+    expect(woken).toBe(true);
+    expect((agents.polledAnswer("compute-1", path)?.body as unknown[]).length).toBe(1);
+    // a path the agent cannot judge in process
+    expect(agents.polledAnswer("compute-1", "/port/x")).toBeUndefined();
+  });
+
+  it("a stopped agent wakes every poller, whatever it waits for", async () => {
+    const { agents } = await setup();
+    const waiting = agents.whenTouched(["k8s__ns__never"], 60_000, undefined, () => false);
+    await agents.stop();
+    await waiting;
+  });
+
   it("adds a port with POST /vm: the vif appears and GET /vm answers the address", async () => {
     const { api, a, agents, watch } = await setup();
     expect((await fetch(`${api.url}/vm/${a.vm}/${a.vmi}`)).status).toBe(404);

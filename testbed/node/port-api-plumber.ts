@@ -50,8 +50,15 @@ export interface PortApiPlumberOptions {
   /**
    * Waits between two polls until the agent's config or ports change for one of `keys` (or `ms` passed): with
    * it, a pod polls again when something it waits for arrived rather than on a timer (in-process agents only).
+   * `ready` tells whether asking `node`'s port API for `path` again would get what the poller waits for; an
+   * agent that can answer that in process wakes the poller only then.
    */
-  waitForChange?: (keys: string[], ms: number, signal?: AbortSignal) => Promise<void>;
+  waitForChange?: (
+    keys: string[],
+    ms: number,
+    signal?: AbortSignal,
+    ask?: { node: string; path: string; ready: (body: unknown) => boolean },
+  ) => Promise<void>;
 }
 
 interface VmCfg {
@@ -90,7 +97,8 @@ export class PortApiPlumber implements PodPlumber {
     const name = pod.metadata.name!;
     const vmName = `${this.opts.clusterName}__${ns}__${name}`;
     const cfgs = await this.poll<VmCfg[]>(
-      `${base}/vm-cfg/${encodeURIComponent(vmName)}`,
+      node,
+      `/vm-cfg/${encodeURIComponent(vmName)}`,
       // every interface the index annotation announces (i/N), as the CNI waits for them
       (v) => Array.isArray(v) && v.length > 0 && v.length >= vmCfgTotal(v[0]),
       [vmName, ...(pod.metadata.uid ? [pod.metadata.uid] : [])],
@@ -124,7 +132,8 @@ export class PortApiPlumber implements PodPlumber {
     let primaryGateway: string | undefined;
     for (const { cfg, att, hostIfName } of plugged) {
       const port = await this.poll<Record<string, unknown>>(
-        `${base}/vm/${cfg["vm-uuid"]}/${cfg.id}`,
+        node,
+        `/vm/${cfg["vm-uuid"]}/${cfg.id}`,
         (v) => typeof v?.["ip-address"] === "string" && v["ip-address"] !== "0.0.0.0",
         [cfg.id, cfg["vm-uuid"]],
         signal,
@@ -173,11 +182,13 @@ export class PortApiPlumber implements PodPlumber {
   }
 
   private async poll<T>(
-    url: string,
+    node: string,
+    path: string,
     ready: (v: any) => boolean,
     keys: string[],
     signal?: AbortSignal,
   ): Promise<T> {
+    const url = `${this.opts.portApiUrl(node)}${path}`;
     const deadline = Date.now() + (this.opts.timeoutMs ?? 30_000);
     let delay = this.opts.pollMs ?? 10;
     // woken by changes, a poller looks on its own only as a fallback, less and less often: 5,000 pods waiting
@@ -188,7 +199,7 @@ export class PortApiPlumber implements PodPlumber {
     for (; Date.now() < deadline; polls++) {
       if (signal?.aborted) throw new Error(`stopped while polling ${url}`);
       // listening before asking: a change that lands while the answer travels still wakes this poller
-      const changed = this.opts.waitForChange?.(keys, fallback, signal);
+      const changed = this.opts.waitForChange?.(keys, fallback, signal, { node, path, ready });
       const res = await this.call("GET", url, undefined, signal);
       if (res.ok) {
         let body: T;
