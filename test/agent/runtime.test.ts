@@ -215,7 +215,7 @@ describe("port API", () => {
     await caughtUp(agents, watch);
     await waiting;
     expect(woken).toBe(true);
-    expect((agents.polledAnswer("compute-1", path)?.body as unknown[]).length).toBe(1);
+    expect(agents.polledAnswer("compute-1", path)?.body).toHaveLength(1);
     // a path the agent cannot judge in process
     expect(agents.polledAnswer("compute-1", "/port/x")).toBeUndefined();
   });
