@@ -56,6 +56,8 @@ const banner = [
   'const __ctbRoot = __ctbPath(new URL("../..", import.meta.url));',
   "const __ctbSourceDir = (d) => __ctbJoin(__ctbRoot, d);",
   "const __ctbSourceUrl = (f) => __ctbUrl(__ctbJoin(__ctbRoot, f)).href;",
+  // where the running bundle is: its worker entries (the dry-run pool's) sit beside it
+  'const __ctbBundleDir = __ctbPath(new URL(".", import.meta.url));',
 ].join("\n");
 
 // ctb: the project's own code bundled, split at its lazy imports (the stack behind `run`, the netns datapath)
@@ -63,7 +65,11 @@ const banner = [
 // native addons could not be bundled anyway).
 const result = await build({
   ...common,
-  entryPoints: [{ in: "testbed/cli/main.ts", out: "ctb" }],
+  entryPoints: [
+    { in: "testbed/cli/main.ts", out: "ctb" },
+    // the dry-run pool's worker thread (fake-vrouter/datapath/dry-run-pool.ts)
+    { in: "fake-vrouter/datapath/dry-run-worker.ts", out: "dry-run-worker" },
+  ],
   outdir: "dist/ctb",
   splitting: true,
   chunkNames: "chunk-[hash]",
@@ -91,7 +97,10 @@ if (process.argv.includes("--bench")) {
   const benches = readdirSync("bench").filter((f) => f.endsWith(".bench.ts"));
   await build({
     ...common,
-    entryPoints: benches.map((f) => ({ in: `bench/${f}`, out: f.replace(/\.ts$/, "") })),
+    entryPoints: [
+      ...benches.map((f) => ({ in: `bench/${f}`, out: f.replace(/\.ts$/, "") })),
+      { in: "fake-vrouter/datapath/dry-run-worker.ts", out: "dry-run-worker" },
+    ],
     outdir: "dist/bench",
     splitting: true,
     chunkNames: "chunk-[hash]",

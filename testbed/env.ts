@@ -38,6 +38,7 @@ import type {
 } from "./runner/testbed";
 import type { PortCuts } from "../fake-vrouter/datapath/port-space";
 import type { Arrival } from "../fake-vrouter/datapath/sim-network";
+import type { DryRunBatch } from "../fake-vrouter/datapath/dry-run-pool";
 import { clusterDnsAddress, kubeletResolvConf, zoneInputFrom } from "../cluster-dns/cluster";
 import { buildZone, type ZoneInput } from "../cluster-dns/zone";
 import type { Scenario } from "./scenario/types";
@@ -350,6 +351,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       http: dp.http ? (req) => dp.http!(req) : undefined,
       reach: dp.reach ? (req) => dp.reach!(req) : undefined,
       reachOutcome: dp.reachOutcome ? (req, onArrival) => dp.reachOutcome!(req, onArrival) : undefined,
+      reachMany: dp.reachMany ? (batch, progress) => dp.reachMany!(batch, progress) : undefined,
       portCuts: (proto) => dp.portCuts(proto),
       ecmpPossible: dp.ecmpPossible ? (ip) => dp.ecmpPossible!(ip) : undefined,
       netnsEndpoint: (name) => dp.netnsEndpoint?.(name),
@@ -397,6 +399,8 @@ interface DatapathHandle {
   setDnsZone?(zone: ZoneInput): Promise<void>;
   /** The dry-run verdict of a new connection (sim only: `Testbed.reach`). */
   reach?(req: Omit<ProbeRequest, "count">): boolean;
+  /** Dry runs of a batch of cells (sim only: `Testbed.reachMany`). */
+  reachMany?(batch: DryRunBatch, progress?: (done: number) => void): Promise<Uint8Array>;
   /** The dry run's full outcome (sim only: `Testbed.reachOutcome`). */
   reachOutcome?(req: Omit<ProbeRequest, "count">, onArrival?: (a: Arrival) => void): ReachOutcome;
   /** `Testbed.portCuts`: the tables' port numbers and the listening ports of every endpoint. */
@@ -509,6 +513,7 @@ async function startDatapath(
     http: async (req) => sim.http(req),
     reach: (req) => sim.reach(req),
     reachOutcome: (req, onArrival) => sim.reachOutcome(req, onArrival),
+    reachMany: (batch, progress) => sim.reachMany(batch, progress),
     portCuts: async (proto) => sim.portCuts(proto),
     ecmpPossible: (ip) => sim.ecmpPossible(ip),
     stats: async (c) => sim.stats(c),

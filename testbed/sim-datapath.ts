@@ -9,6 +9,7 @@ import type { Agents } from "../fake-vrouter/agent/index";
 import type { DatapathSnapshot, DatapathStats } from "../fake-vrouter/datapath/engine";
 import { PcapWriter } from "../fake-vrouter/netns/pcap-writer";
 import { type Arrival, SimNetwork } from "../fake-vrouter/datapath/sim-network";
+import { type DryRunBatch, reachBatch } from "../fake-vrouter/datapath/dry-run-pool";
 import { formatTrace, type TraceStep } from "../fake-vrouter/datapath/trace";
 import type { ListenPorts } from "../fake-vrouter/datapath/host";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
@@ -275,6 +276,17 @@ export class SimDatapath {
       throw new Error(`${req.from} is not attached to the datapath (is the pod Running?)`);
     }
     return this.net.reachFast(req.from, req.toIp, req.proto, req.port ?? 0);
+  }
+
+  /**
+   * The dry-run outcome of every cell of a batch (a matrix), on this machine's cores where it is worth it
+   * (fake-vrouter/datapath/dry-run-pool.ts); the same answers as `reach` asked cell by cell in order.
+   */
+  reachMany(batch: DryRunBatch, progress?: (done: number) => void): Promise<Uint8Array> {
+    for (const from of batch.sources)
+      if (!this.net.endpoint(from))
+        throw new Error(`${from} is not attached to the datapath (is the pod Running?)`);
+    return reachBatch(this.net, batch, progress);
   }
 
   /** The dry-run outcome of one new connection with a given source port (the all-packets analysis). */

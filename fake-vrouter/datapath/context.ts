@@ -22,13 +22,25 @@ export interface CallContext {
   readonly frameBytes: number;
   /** The trace being built, in stage order. */
   readonly trace: TraceStep[];
+  /**
+   * Only the outcome is read (a dry run: forward or the drop): stages need not build the steps of what they
+   * allow, which no one reads — a million-cell matrix would otherwise spend its time writing their texts.
+   */
+  readonly verdictOnly?: boolean;
 }
 
 export function callContext(
   compute: string,
-  opts: { tracing: boolean; now: number; frameBytes: number },
+  opts: { tracing: boolean; now: number; frameBytes: number; verdictOnly?: boolean },
 ): CallContext {
-  return { compute, tracing: opts.tracing, now: opts.now, frameBytes: opts.frameBytes, trace: [] };
+  return {
+    compute,
+    tracing: opts.tracing,
+    now: opts.now,
+    frameBytes: opts.frameBytes,
+    trace: [],
+    verdictOnly: opts.verdictOnly === true && !opts.tracing,
+  };
 }
 
 /** Where a packet entered the L3 pipeline. */

@@ -77,7 +77,8 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
     ingress = { kind: "label", label: from.label, nh };
   } else ingress = { kind: "fabric", vrf: idx.tables.compute.fabricVrf };
 
-  const ctx = callContext(compute, { tracing: false, now: 0, frameBytes: 0 });
+  // nothing reads the steps of what the dry run allows: only its outcome leaves this function
+  const ctx = callContext(compute, { tracing: false, now: 0, frameBytes: 0, verdictOnly: true });
   const { proto, sip, sport, dip, dport } = packet;
   const keyText = flowKeyText({ proto, sport, dport, nh: keyNhOf(idx, ingress), sip, dip });
   const d = decide(ctx, idx, { ingress, tuple: packet, keyText });

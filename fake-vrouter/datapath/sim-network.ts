@@ -156,6 +156,13 @@ export interface Arrival {
   sport: number;
 }
 
+/** Everything a copy of a SimNetwork needs for dry runs (`dryRunImage`, `SimNetwork.fromImage`). */
+export interface DryRunImage {
+  opts: Omit<DatapathOptions, "resolveFabricMac">;
+  computes: { name: string; tables: VrouterTables }[];
+  endpoints: EndpointSpec[];
+}
+
 export class SimNetwork {
   /** The first forwarding pod's FORWARD drop of the probe under way (ProbeResult.hostDrop). */
   private hostDrop: ProbeResult["hostDrop"];
@@ -392,6 +399,37 @@ export class SimNetwork {
       ),
     ].join("\n");
     return { from: req.from, to: req.to, allowed, text };
+  }
+
+  /**
+   * What a copy of this network needs to answer dry runs exactly as this one does: every compute's tables and
+   * every endpoint (its listening ports are in its spec). Plain data, so it crosses to a worker thread.
+   */
+  dryRunImage(): DryRunImage {
+    const { resolveFabricMac: _, ...opts } = this.opts as DatapathOptions;
+    return {
+      opts,
+      computes: [...this.computes.values()].map((c) => ({ name: c.name, tables: c.datapath.tables })),
+      endpoints: [...this.endpoints.values()].map((e) => e.spec),
+    };
+  }
+
+  /** A network built from `dryRunImage()`: the same engines, tables and endpoints, no flows or frames. */
+  static fromImage(image: DryRunImage): SimNetwork {
+    const net = new SimNetwork(image.opts);
+    for (const c of image.computes) net.setTables(c.name, c.tables);
+    for (const spec of image.endpoints) net.addEndpoint(spec);
+    return net;
+  }
+
+  /**
+   * The next `n` ephemeral source ports, taken now (as `n` connection attempts in a row would take them), so a
+   * batch of dry runs answered elsewhere (a worker thread) uses the very ports this network would have used.
+   */
+  takeEphemeral(n: number): Uint16Array {
+    const ports = new Uint16Array(n);
+    for (let k = 0; k < n; k++) ports[k] = this.ephemeral();
+    return ports;
   }
 
   /** Would a new connection from `from` to `to` be answered? Hop-by-hop dry run through the engines. */

@@ -4,8 +4,11 @@
  * groups, firewall tags, floating-IP SNAT/DNAT, ECMP services with port mappings, ip-fabric forwarding,
  * fabric SNAT and fabric hosts.
  */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { outcomeName, reachBatch } from "../../fake-vrouter/datapath/dry-run-pool";
 import type { AclRule } from "../../fake-vrouter/tables";
 import { anyPorts, ref, simNetwork, twoComputes, vnName, type World } from "./world";
 
@@ -171,4 +174,52 @@ describe("fast matrix conformance", () => {
       { numRuns: 80 },
     );
   });
+});
+
+describe("dry-run pool", () => {
+  // the worker entry as `npm run build` ships it (npm test builds before it tests)
+  const entry = resolve("dist/ctb/dry-run-worker.js");
+
+  it("property: cells answered on worker threads equal the same cells asked one by one in order", async () => {
+    expect(existsSync(entry), `${entry} is missing: run npm run build`).toBe(true);
+    await fc.assert(
+      fc.asyncProperty(
+        worldArb,
+        fc.constantFrom("icmp", "tcp", "udp", "sctp"),
+        fc.constantFrom(...PORTS),
+        async (w, proto, port) => {
+          const sources = [...w.pods.map((p) => p.name), "h"];
+          const targets = [
+            ...w.pods.map((p) => p.ip),
+            "10.1.0.200",
+            "10.2.0.100",
+            "10.1.0.250",
+            "192.168.0.11",
+          ];
+          // every pair three times over: later cells get other source ports, so an ECMP Service's member varies
+          const from: number[] = [];
+          const to: number[] = [];
+          for (let round = 0; round < 3; round++)
+            for (const i of sources.keys())
+              for (const j of targets.keys()) {
+                from.push(i);
+                to.push(j);
+              }
+          const one = simNetwork(w);
+          const expected = from.map((i, k) => one.reachOutcome(sources[i]!, targets[to[k]!]!, proto, port));
+          const batch = {
+            proto,
+            port,
+            sources,
+            targets,
+            from: Uint32Array.from(from),
+            to: Uint32Array.from(to),
+          };
+          const codes = await reachBatch(simNetwork(w), batch, undefined, { workers: 2, entry });
+          expect([...codes].map(outcomeName)).toEqual(expected);
+        },
+      ),
+      { numRuns: 12 },
+    );
+  }, 120_000);
 });

@@ -18,6 +18,7 @@ import type { ControllerOptions, Divergence, Step, TruthTable } from "../scenari
 // resolveTarget is called per cell, never while modules load, so the import cycle with run.ts is harmless
 import { resolveTarget } from "./run";
 import type { FirewallDecision, ProbeResult, Testbed } from "./testbed";
+import { OUTCOME } from "../../fake-vrouter/datapath/dry-run-pool";
 
 type MatrixStep = Extract<Step, { kind: "matrix" }>;
 
@@ -124,9 +125,13 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
     // a name is resolved by each source's own query (its namespace's policies decide whether it can ask)
     if (to.startsWith("dns:")) continue;
     const [ns, name] = to.split("/") as [string, string];
+    // a pod by its exact name is the pod of the list just taken (a thousand targets, not a thousand lists)
+    const podIp = step.via !== "service" && !/[*@]/.test(to) ? pods.get(to)?.status?.podIP : undefined;
     resolved.set(
       to,
-      await resolveTarget(tb, step.via === "service" ? `service:${ns}/s-${ns}-${name}` : to, step.port),
+      podIp
+        ? { ip: podIp, port: step.port, label: `${to} (${podIp})` }
+        : await resolveTarget(tb, step.via === "service" ? `service:${ns}/s-${ns}-${name}` : to, step.port),
     );
     if (world && step.via === "service")
       backendPorts.set(to, await backendPort(tb, ns, `s-${ns}-${name}`, pods.get(to), step.port));
@@ -144,11 +149,21 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
   const total = sources.reduce((n, s) => n + targets.filter((t) => t !== s).length, 0);
   let done = 0;
   ctx.progress?.(0, total);
+  // per column what every row asks of it: its pod, its address, the port the Service sends to
+  const dstPods = targets.map((to) => pods.get(to));
+  const dstPorts = targets.map((to) => (step.via === "service" ? backendPorts.get(to) : step.port));
+  const tableRows = step.table?.rows;
+  const batched = await dryRunAll(tb, step, sources, targets, resolved, ctx.progress);
   for (const [i, from] of sources.entries()) {
+    const src = pods.get(from);
+    const srcEnd = { pod: src, ip: src?.status?.podIP ?? "" };
+    const rowObserved = observed[i]!;
+    const rowExpected = expected[i]!;
+    const wantRow = tableRows?.[i]?.cells;
     for (const [j, to] of targets.entries()) {
       if (to === from) continue;
       if (++done % YIELD_EVERY === 0) {
-        ctx.progress?.(done, total);
+        if (!batched) ctx.progress?.(done, total);
         await new Promise((r) => setImmediate(r));
       }
       let target = resolved.get(to);
@@ -161,9 +176,9 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
         }
       if (!target) {
         // the name did not resolve from this source: nothing to connect to
-        const want = step.table ? step.table.rows[i]!.cells[j] : undefined;
-        observed[i]![j] = false;
-        expected[i]![j] = want;
+        const want = wantRow?.[j];
+        rowObserved[j] = false;
+        rowExpected[j] = want;
         if (step.table && want !== false && wrongCount++ < EXPLAINED_CELLS)
           wrong.push(`${from} → ${to}: expected ., got X (${unresolved})`);
         continue;
@@ -173,17 +188,22 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
       // cell to explain, and where both are asked the packet's verdict stands
       let r: ProbeResult | undefined;
       const probe = async () => (r ??= await tb.probe({ ...request, count: 1 }));
-      let ok = tb.reach ? tb.reach(request) : (await probe()).received > 0;
-      let want: boolean | undefined = step.table ? step.table.rows[i]!.cells[j] : undefined;
+      const cell = batched?.index[i * targets.length + j] ?? -1;
+      let ok =
+        cell >= 0
+          ? batched!.outcomes[cell] === OUTCOME.answered
+          : tb.reach
+            ? tb.reach(request)
+            : (await probe()).received > 0;
+      let want: boolean | undefined = wantRow?.[j];
       // Kubernetes judges pod to pod; a host outside the overlay or a Service's address has no NetworkPolicy verdict
-      if (world && pods.has(from) && pods.has(to)) {
-        const src = pods.get(from);
-        const dst = pods.get(to);
+      const dst = dstPods[j];
+      if (world && src && dst) {
         const conn: Connection = {
-          from: { pod: src, ip: src?.status?.podIP ?? "" },
-          to: { pod: dst, ip: dst?.status?.podIP ?? target.ip },
+          from: srcEnd,
+          to: { pod: dst, ip: dst.status?.podIP ?? target.ip },
           proto: step.proto,
-          port: step.via === "service" ? backendPorts.get(to) : step.port,
+          port: dstPorts[j],
         };
         const allowed = kubernetesAllows(world, conn);
         if (want === undefined) want = allowed;
@@ -204,12 +224,12 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
           });
         }
       }
-      observed[i]![j] = ok;
-      expected[i]![j] = want;
+      rowObserved[j] = ok;
+      rowExpected[j] = want;
       if (step.table && ok !== want) {
         if (wrongCount < EXPLAINED_CELLS) {
           ok = (await probe()).received > 0;
-          observed[i]![j] = ok;
+          rowObserved[j] = ok;
         }
         if (ok !== want && wrongCount++ < EXPLAINED_CELLS)
           wrong.push(
@@ -227,9 +247,7 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
       cells: targets.map((_, j) => expected[i]![j] ?? true),
     })),
   };
-  const rowOf = new Map(sources.map((f, i) => [f, i]));
-  const colOf = new Map(targets.map((t, j) => [t, j]));
-  const lines = [formatTruthTable(table, (f, t) => observed[rowOf.get(f)!]?.[colOf.get(t)!])];
+  const lines = [formatTruthTable(table, (_f, _t, i, j) => observed[i]?.[j])];
   if (found.length) {
     lines.push(`${found.length} cell(s) where Contrail (${ctx.layout} layout) and Kubernetes disagree:`);
     const shown = found.filter((d) => d.explained);
@@ -241,9 +259,14 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
   } else if (world) lines.push(`Contrail (${ctx.layout} layout) agrees with Kubernetes on every cell.`);
 
   if (againstKubernetes) {
-    const problems = unexpected(found, step.divergences?.[ctx.layout] ?? [], ctx.layout);
-    for (const p of problems.slice(0, EXPLAINED_CELLS)) wrong.push(p);
-    if (problems.length > EXPLAINED_CELLS) wrong.push(`… and ${problems.length - EXPLAINED_CELLS} more`);
+    const { problems, count } = unexpected(
+      found,
+      step.divergences?.[ctx.layout] ?? [],
+      ctx.layout,
+      EXPLAINED_CELLS,
+    );
+    for (const p of problems) wrong.push(p);
+    if (count > EXPLAINED_CELLS) wrong.push(`… and ${count - EXPLAINED_CELLS} more`);
   }
   const what = step.table
     ? `${step.table.rows.length}×${step.table.targets.length}`
@@ -256,26 +279,88 @@ export async function checkMatrix(tb: Testbed, step: MatrixStep, ctx: MatrixCont
   };
 }
 
-/** Problems when the divergences found are not exactly the ones the step lists for this layout. */
-function unexpected(found: FoundDivergence[], listed: Divergence[], layout: string): string[] {
+/**
+ * The dry runs of every cell whose target resolved once for all sources, asked of the datapath as one batch
+ * (several cores where it has them); undefined where the datapath answers cell by cell only. `index` maps a
+ * cell (row × columns + column) to its place in the batch, -1 for a cell left to the loop.
+ */
+async function dryRunAll(
+  tb: Testbed,
+  step: MatrixStep,
+  sources: string[],
+  targets: string[],
+  resolved: Map<string, { ip: string; port?: number }>,
+  progress?: (done: number, total: number) => void,
+): Promise<{ index: Int32Array; outcomes: Uint8Array } | undefined> {
+  if (!tb.reachMany) return undefined;
+  const index = new Int32Array(sources.length * targets.length).fill(-1);
+  const targetIps: string[] = [];
+  const ipIndex = new Map<string, number>();
+  const from: number[] = [];
+  const to: number[] = [];
+  for (const [i, src] of sources.entries())
+    for (const [j, dst] of targets.entries()) {
+      const t = resolved.get(dst);
+      if (dst === src || !t || t.port !== step.port) continue;
+      let k = ipIndex.get(t.ip);
+      if (k === undefined) {
+        k = targetIps.push(t.ip) - 1;
+        ipIndex.set(t.ip, k);
+      }
+      index[i * targets.length + j] = from.length;
+      from.push(i);
+      to.push(k);
+    }
+  if (from.length === 0) return undefined;
+  const outcomes = await tb.reachMany(
+    {
+      proto: step.proto,
+      port: step.port ?? 0,
+      sources,
+      targets: targetIps,
+      from: Uint32Array.from(from),
+      to: Uint32Array.from(to),
+    },
+    (done) => progress?.(done, from.length),
+  );
+  return { index, outcomes };
+}
+
+/**
+ * Problems when the divergences found are not exactly the ones the step lists for this layout: the first
+ * `shown` written out, the rest counted (a world can diverge in a quarter of a million cells).
+ */
+function unexpected(
+  found: FoundDivergence[],
+  listed: Divergence[],
+  layout: string,
+  shown: number,
+): { problems: string[]; count: number } {
   const problems: string[] = [];
+  let count = 0;
+  const add = (text: () => string) => {
+    if (count++ < shown) problems.push(text());
+  };
   const key = (d: Divergence) => `${d.from}>${d.to}`;
   const listedBy = new Map(listed.map((d) => [key(d), d]));
+  const foundKeys = new Set<string>();
   for (const f of found) {
-    const l = listedBy.get(key(f));
-    if (!l) problems.push(`unexpected divergence from Kubernetes: ${formatDivergence(f).trim()}`);
+    // an empty list is the common case: no key to build per divergence
+    const l = listedBy.size ? listedBy.get(key(f)) : undefined;
+    if (listedBy.size) foundKeys.add(key(f));
+    if (!l) add(() => `unexpected divergence from Kubernetes: ${formatDivergence(f).trim()}`);
     else if (l.contrail !== f.contrail)
-      problems.push(`${f.from} → ${f.to}: listed as Contrail ${l.contrail}, observed ${f.contrail}`);
+      add(() => `${f.from} → ${f.to}: listed as Contrail ${l.contrail}, observed ${f.contrail}`);
     else if (l.rule && f.ruleKnown && !f.decidedBy.includes(l.rule))
-      problems.push(`${f.from} → ${f.to}: listed as decided by ${l.rule}, but ${f.decidedBy}`);
+      add(() => `${f.from} → ${f.to}: listed as decided by ${l.rule}, but ${f.decidedBy}`);
   }
-  const foundKeys = new Set(found.map(key));
   for (const l of listed)
     if (!foundKeys.has(key(l)))
-      problems.push(
-        `${l.from} → ${l.to}: listed as a divergence of the ${layout} layout (Contrail ${l.contrail}), but Contrail agreed with Kubernetes`,
+      add(
+        () =>
+          `${l.from} → ${l.to}: listed as a divergence of the ${layout} layout (Contrail ${l.contrail}), but Contrail agreed with Kubernetes`,
       );
-  return problems;
+  return { problems, count };
 }
 
 export function formatDivergence(d: FoundDivergence): string {

@@ -5,6 +5,7 @@
 import type { KubeApi } from "../../controller/kube/api";
 import type { PortCuts } from "../../fake-vrouter/datapath/port-space";
 import type { Arrival } from "../../fake-vrouter/datapath/sim-network";
+import type { DryRunBatch } from "../../fake-vrouter/datapath/dry-run-pool";
 import type { HaproxyServer, RouteDecision } from "../../fake-vrouter/haproxy/route";
 import type { ToolResult } from "../../fake-vrouter/tools/index";
 
@@ -159,6 +160,11 @@ export interface Testbed {
    * (reach-set.ts) uses it, else one packet per piece of the port space.
    */
   reachOutcome?(req: Omit<ProbeRequest, "count">, onArrival?: (a: Arrival) => void): ReachOutcome;
+  /**
+   * The dry-run outcomes (dry-run-pool.ts OUTCOME codes) of a batch of cells of one protocol and port, as
+   * `reach` would give them asked in order, on several cores where the datapath can (the simulated one).
+   */
+  reachMany?(batch: DryRunBatch, progress?: (done: number) => void): Promise<Uint8Array>;
   /**
    * Where the port space of a protocol must be cut so that each piece meets the same rules, NAT and sockets in
    * the computes' tables (fake-vrouter/datapath/port-space.ts); what the all-packets analysis needs.

@@ -59,21 +59,33 @@ export function parseTruthTable(text: string): TruthTable {
 /** Render observed results in the same notation, marking cells that differ from the expectation with `*`. */
 export function formatTruthTable(
   expected: TruthTable,
-  observed: (from: string, to: string) => boolean | undefined,
+  observed: (from: string, to: string, row: number, column: number) => boolean | undefined,
 ): string {
   const width =
     Math.max(...expected.targets.map((t) => t.length), ...expected.rows.map((r) => r.from.length)) + 1;
   const pad = (s: string) => s.padEnd(width + 1);
+  // six cell texts, padded once (a 1,000-pod table has a million cells)
+  const cell = {
+    self: pad("-"),
+    unknown: pad("?"),
+    ok: pad("."),
+    no: pad("X"),
+    okDiff: pad(".*"),
+    noDiff: pad("X*"),
+  };
   const out = [pad("") + expected.targets.map(pad).join("")];
-  for (const row of expected.rows) {
-    const cells = expected.targets.map((to, j) => {
-      if (to === row.from) return pad("-");
-      const got = observed(row.from, to);
-      if (got === undefined) return pad("?");
-      const mark = got ? "." : "X";
-      return pad(got === row.cells[j] ? mark : `${mark}*`);
-    });
-    out.push(pad(row.from) + cells.join(""));
+  for (const [i, row] of expected.rows.entries()) {
+    let line = pad(row.from);
+    for (const [j, to] of expected.targets.entries()) {
+      if (to === row.from) line += cell.self;
+      else {
+        const got = observed(row.from, to, i, j);
+        if (got === undefined) line += cell.unknown;
+        else if (got === row.cells[j]) line += got ? cell.ok : cell.no;
+        else line += got ? cell.okDiff : cell.noDiff;
+      }
+    }
+    out.push(line);
   }
   return out.join("\n");
 }

@@ -13,14 +13,21 @@
  */
 import type { Vif } from "../../tables";
 import { type CallContext, type Drop, drop, step } from "../context";
-import { evaluateAcls, evaluateFirewall, type PolicyTuple } from "../policy";
+import {
+  type AclVerdict,
+  evaluateAcls,
+  evaluateFirewall,
+  type FirewallVerdict,
+  type PolicyTuple,
+} from "../policy";
 import type { TablesIndex } from "../tables-index";
 import type { TraceStep } from "../trace";
 import type { DestinationSide, FlowEnds, FlowSetup, SourceSide } from "./flow-setup";
 
 type PolicyCheck =
-  | { stage: "network-policy" | "security-group"; acls: string[]; whose: string }
-  | { stage: "firewall-policy"; vif: Vif; whose: string };
+  | { stage: "network-policy"; acls: string[]; side: "source" | "destination"; vn: string | undefined }
+  | { stage: "security-group"; acls: string[]; side: "egress" | "ingress"; vif: Vif }
+  | { stage: "firewall-policy"; vif: Vif; side: "source" | "destination" };
 
 /** The policy verdict of a new flow: the deciding step (none when no stage ran or none named an object). */
 export function policy(
@@ -41,32 +48,21 @@ export function policy(
   const srcAcl = srcPolicy ? idx.networkPolicyAcl(src.vn) : undefined;
   const dstAcl = dstPolicy ? idx.networkPolicyAcl(ends.dstVn) : undefined;
   if (srcPolicy)
-    checks.push({
-      stage: "network-policy",
-      acls: srcAcl ? [srcAcl] : [],
-      whose: `source VN ${src.vn ?? "?"}`,
-    });
+    checks.push({ stage: "network-policy", acls: srcAcl ? [srcAcl] : [], side: "source", vn: src.vn });
   if (dstPolicy && dstAcl !== srcAcl)
     checks.push({
       stage: "network-policy",
       acls: dstAcl ? [dstAcl] : [],
-      whose: `destination VN ${ends.dstVn ?? "?"}`,
+      side: "destination",
+      vn: ends.dstVn,
     });
   if (srcPolicy)
-    checks.push({
-      stage: "security-group",
-      acls: srcVif!.sgEgressAcls,
-      whose: `egress of vif ${srcVif!.index}`,
-    });
+    checks.push({ stage: "security-group", acls: srcVif!.sgEgressAcls, side: "egress", vif: srcVif! });
   if (dstPolicy)
-    checks.push({
-      stage: "security-group",
-      acls: dstVif!.sgIngressAcls,
-      whose: `ingress of vif ${dstVif!.index}`,
-    });
-  if (srcPolicy) checks.push({ stage: "firewall-policy", vif: srcVif!, whose: "source" });
+    checks.push({ stage: "security-group", acls: dstVif!.sgIngressAcls, side: "ingress", vif: dstVif! });
+  if (srcPolicy) checks.push({ stage: "firewall-policy", vif: srcVif!, side: "source" });
   if (dstPolicy && dstVif !== srcVif)
-    checks.push({ stage: "firewall-policy", vif: dstVif!, whose: "destination" });
+    checks.push({ stage: "firewall-policy", vif: dstVif!, side: "destination" });
 
   const policyTuple: PolicyTuple = {
     proto: tuple.proto,
@@ -77,11 +73,18 @@ export function policy(
   };
   let verdict: TraceStep | undefined;
   for (const check of checks) {
-    const s =
-      check.stage === "firewall-policy"
-        ? firewallStep(ctx, idx, check.vif, policyTuple, check.whose)
-        : aclStep(ctx, idx, check.stage, check.acls, policyTuple, check.whose);
-    if (!s) continue;
+    let v: AclVerdict | FirewallVerdict;
+    if (check.stage === "firewall-policy") {
+      if (check.vif.firewallPolicies.length === 0) continue;
+      v = evaluateFirewall(check.vif.firewallPolicies, idx.tables.firewallPolicies, policyTuple);
+    } else {
+      // an empty list has nothing to evaluate: implicit allow, no step
+      if (check.acls.length === 0) continue;
+      v = evaluateAcls(check.acls, idx.tables.acls, policyTuple);
+    }
+    // a dry run reads only a denial; the steps of what was allowed are the flow's `decidedBy`, built otherwise
+    if (ctx.verdictOnly && v.action !== "deny") continue;
+    const s = describe(ctx, check, v);
     ctx.trace.push(s);
     if (s.ref) verdict = s;
     if (s.action === "deny")
@@ -90,42 +93,34 @@ export function policy(
   return { verdict };
 }
 
-/** An ACL list's verdict as a trace step; none for an empty list (nothing to evaluate: implicit allow). */
-function aclStep(
-  ctx: CallContext,
-  idx: TablesIndex,
-  stage: "network-policy" | "security-group",
-  ids: string[],
-  t: PolicyTuple,
-  whose: string,
-): TraceStep | undefined {
-  if (ids.length === 0) return undefined;
-  const v = evaluateAcls(ids, idx.tables.acls, t);
-  const what = v.rule
-    ? `rule ${v.rule.uuid} ${v.rule.action}`
-    : v.acl
+/** A check's verdict as its trace step. */
+function describe(ctx: CallContext, check: PolicyCheck, v: AclVerdict | FirewallVerdict): TraceStep {
+  if (check.stage === "firewall-policy") {
+    const f = v as FirewallVerdict;
+    const what = f.rule
+      ? `${fqText(f.policy!)} rule ${f.rule.sequence} ${f.rule.action}`
+      : "no firewall rule matched: implicit deny";
+    return step(ctx, "firewall-policy", `${check.side} vif ${check.vif.index}: ${what}`, {
+      action: f.action,
+      ref: f.rule?.origin ?? f.policy?.origin,
+      policy: f.policy?.origin,
+      sequence: f.rule?.sequence,
+    });
+  }
+  const a = v as AclVerdict;
+  const whose =
+    check.stage === "network-policy"
+      ? `${check.side} VN ${check.vn ?? "?"}`
+      : `${check.side} of vif ${check.vif.index}`;
+  const what = a.rule
+    ? `rule ${a.rule.uuid} ${a.rule.action}`
+    : a.acl
       ? "no rule matched: implicit deny"
       : "no ACL: implicit allow";
-  return step(ctx, stage, `${whose}: ${what}`, { action: v.action, ref: v.acl?.origin, rule: v.rule?.uuid });
-}
-
-function firewallStep(
-  ctx: CallContext,
-  idx: TablesIndex,
-  vif: Vif,
-  t: PolicyTuple,
-  whose: string,
-): TraceStep | undefined {
-  if (vif.firewallPolicies.length === 0) return undefined;
-  const v = evaluateFirewall(vif.firewallPolicies, idx.tables.firewallPolicies, t);
-  const what = v.rule
-    ? `${fqText(v.policy!)} rule ${v.rule.sequence} ${v.rule.action}`
-    : "no firewall rule matched: implicit deny";
-  return step(ctx, "firewall-policy", `${whose} vif ${vif.index}: ${what}`, {
-    action: v.action,
-    ref: v.rule?.origin ?? v.policy?.origin,
-    policy: v.policy?.origin,
-    sequence: v.rule?.sequence,
+  return step(ctx, check.stage, `${whose}: ${what}`, {
+    action: a.action,
+    ref: a.acl?.origin,
+    rule: a.rule?.uuid,
   });
 }
 
