@@ -39,6 +39,7 @@ import type {
 import type { PortCuts } from "../fake-vrouter/datapath/port-space";
 import type { Arrival } from "../fake-vrouter/datapath/sim-network";
 import type { DryRunBatch } from "../fake-vrouter/datapath/dry-run-pool";
+import type { PortWindow } from "../fake-vrouter/datapath/port-window";
 import { clusterDnsAddress, kubeletResolvConf, zoneInputFrom } from "../cluster-dns/cluster";
 import { buildZone, type ZoneInput } from "../cluster-dns/zone";
 import type { Scenario } from "./scenario/types";
@@ -350,7 +351,9 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       },
       http: dp.http ? (req) => dp.http!(req) : undefined,
       reach: dp.reach ? (req) => dp.reach!(req) : undefined,
-      reachOutcome: dp.reachOutcome ? (req, onArrival) => dp.reachOutcome!(req, onArrival) : undefined,
+      reachOutcome: dp.reachOutcome
+        ? (req, onArrival, window) => dp.reachOutcome!(req, onArrival, window)
+        : undefined,
       reachMany: dp.reachMany ? (batch, progress) => dp.reachMany!(batch, progress) : undefined,
       portCuts: (proto) => dp.portCuts(proto),
       ecmpPossible: dp.ecmpPossible ? (ip) => dp.ecmpPossible!(ip) : undefined,
@@ -402,7 +405,11 @@ interface DatapathHandle {
   /** Dry runs of a batch of cells (sim only: `Testbed.reachMany`). */
   reachMany?(batch: DryRunBatch, progress?: (done: number) => void): Promise<Uint8Array>;
   /** The dry run's full outcome (sim only: `Testbed.reachOutcome`). */
-  reachOutcome?(req: Omit<ProbeRequest, "count">, onArrival?: (a: Arrival) => void): ReachOutcome;
+  reachOutcome?(
+    req: Omit<ProbeRequest, "count">,
+    onArrival?: (a: Arrival) => void,
+    window?: PortWindow,
+  ): ReachOutcome;
   /** `Testbed.portCuts`: the tables' port numbers and the listening ports of every endpoint. */
   portCuts(proto: "tcp" | "udp" | "sctp"): Promise<PortCuts>;
   /** `Testbed.ecmpPossible` (sim only). */
@@ -512,7 +519,7 @@ async function startDatapath(
     resolve: async (req, zone) => sim.resolve(req, buildZone(zone)),
     http: async (req) => sim.http(req),
     reach: (req) => sim.reach(req),
-    reachOutcome: (req, onArrival) => sim.reachOutcome(req, onArrival),
+    reachOutcome: (req, onArrival, window) => sim.reachOutcome(req, onArrival, window),
     reachMany: (batch, progress) => sim.reachMany(batch, progress),
     portCuts: async (proto) => sim.portCuts(proto),
     ecmpPossible: (ip) => sim.ecmpPossible(ip),

@@ -10,6 +10,7 @@ import type { DatapathSnapshot, DatapathStats } from "../fake-vrouter/datapath/e
 import { PcapWriter } from "../fake-vrouter/netns/pcap-writer";
 import { type Arrival, SimNetwork } from "../fake-vrouter/datapath/sim-network";
 import { type DryRunBatch, reachBatch } from "../fake-vrouter/datapath/dry-run-pool";
+import type { PortWindow } from "../fake-vrouter/datapath/port-window";
 import { formatTrace, type TraceStep } from "../fake-vrouter/datapath/trace";
 import type { ListenPorts } from "../fake-vrouter/datapath/host";
 import { type CaptureHandle, type CaptureTarget, once } from "./capture";
@@ -290,11 +291,15 @@ export class SimDatapath {
   }
 
   /** The dry-run outcome of one new connection with a given source port (the all-packets analysis). */
-  reachOutcome(req: Omit<ProbeRequest, "count">, onArrival?: (a: Arrival) => void): ReachOutcome {
+  reachOutcome(
+    req: Omit<ProbeRequest, "count">,
+    onArrival?: (a: Arrival) => void,
+    window?: PortWindow,
+  ): ReachOutcome {
     if (!this.net.endpoint(req.from)) {
       throw new Error(`${req.from} is not attached to the datapath (is the pod Running?)`);
     }
-    return this.net.reachOutcome(req.from, req.toIp, req.proto, req.port ?? 0, req.sport, onArrival);
+    return this.net.reachOutcome(req.from, req.toIp, req.proto, req.port ?? 0, req.sport, onArrival, window);
   }
 
   ecmpPossible(ip: string): boolean {

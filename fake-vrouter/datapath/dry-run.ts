@@ -19,6 +19,7 @@ import { nextHop } from "./stages/output";
 import { receiveRouteOf } from "./stages/pod-ingress";
 import type { TablesIndex } from "./tables-index";
 import type { TraceStep } from "./trace";
+import { portWindow } from "./port-window";
 
 /** The dry-run result of `explain`: where the first packet goes next, or why it dies. */
 export type Explanation =
@@ -88,6 +89,9 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
   }
   const nat = { ...d.nat };
   if (d.natPool) nat.sport = FABRIC_SNAT_POOLS[d.natPool][0];
+  // from here on the destination port is the mapping's, whatever port was asked about (port-window.ts)
+  const w = portWindow();
+  if (w && nat.dport !== undefined) w.symbolic = false;
   const out: FlowTuple = {
     proto: packet.proto,
     sip: nat.sip ?? packet.sip,

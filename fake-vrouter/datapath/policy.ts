@@ -19,6 +19,7 @@ import type {
 import { ipInCidr } from "./addr";
 import { firewallIndex } from "./firewall-index";
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./packet";
+import { portWindow } from "./port-window";
 
 /** One end of a flow as policy sees it: local ends come from the vif, remote ends from the route. */
 export interface PolicyEnd {
@@ -68,7 +69,10 @@ function isWildcard(range: PortRange): boolean {
 /** Port ranges only constrain protocols that have ports; a port-restricted rule never matches ICMP. */
 function portsMatch(proto: number, sport: number, dport: number, src: PortRange, dst: PortRange): boolean {
   if (!hasPorts(proto)) return isWildcard(src) && isWildcard(dst);
-  return sport >= src.start && sport <= src.end && dport >= dst.start && dport <= dst.end;
+  if (sport < src.start || sport > src.end) return false;
+  // an all-packets dry run records which destination ports compare the same (port-window.ts)
+  const w = portWindow();
+  return w ? w.inRange(dport, dst.start, dst.end) : dport >= dst.start && dport <= dst.end;
 }
 
 function addressMatches(match: AddressMatch, end: PolicyEnd): boolean {

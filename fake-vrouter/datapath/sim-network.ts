@@ -15,6 +15,7 @@
  *   net.probe({ from: "a", to: "10.47.255.251", proto: "icmp" }).verdict   // "allow" | "deny"
  */
 import { type PortCuts, portCuts } from "./port-space";
+import { type PortWindow, portWindow, withPortWindow } from "./port-window";
 import type { DropReason, VrouterTables } from "../tables";
 import { VROUTER_MAC } from "../tables";
 import { formatIpv4, ipInCidr, isMac, parseIpv4, readMac, writeMac } from "./addr";
@@ -450,7 +451,14 @@ export class SimNetwork {
     port: number,
     sport?: number,
     onArrival?: (a: Arrival) => void,
+    /** Records which destination ports this answer holds for (port-window.ts). */
+    window?: PortWindow,
   ): "answered" | "refused" | "dropped" {
+    if (window)
+      return withPortWindow(window, () => this.reachOutcome(from, to, proto, port, sport, onArrival));
+    const w = portWindow();
+    const listens = (ep: Endpoint, dport: number) =>
+      w ? w.member(dport, ep.stack.listening(proto as "tcp")) : ep.stack.listens(proto as "tcp", dport);
     const src = this.endpoints.get(from);
     if (!src) throw new SimNetworkError(`matrix: no endpoint ${from}`);
     // The packet as it finally arrives (after any NAT) must be for this endpoint, and not carry the endpoint's
@@ -458,7 +466,7 @@ export class SimNetwork {
     const arrival = (ep: Endpoint | undefined, p: FlowTuple) => {
       if (ep === undefined || ep.spec.ip !== p.dip || p.sip === p.dip) return "dropped";
       onArrival?.({ endpoint: ep.spec.name, dip: p.dip, dport: p.dport, sip: p.sip, sport: p.sport });
-      return proto === "icmp" || ep.stack.listens(proto, p.dport) ? "answered" : "refused";
+      return proto === "icmp" || listens(ep, p.dport) ? "answered" : "refused";
     };
     const id = sport ?? this.ephemeral();
     let packet: FlowTuple = {
@@ -468,8 +476,7 @@ export class SimNetwork {
       dip: to,
       dport: proto === "icmp" ? 0 : port,
     };
-    if (to === src.spec.ip)
-      return proto === "icmp" || src.stack.listens(proto, packet.dport) ? "answered" : "refused"; // loopback
+    if (to === src.spec.ip) return proto === "icmp" || listens(src, packet.dport) ? "answered" : "refused"; // loopback
     let at: { compute: string; from: Parameters<VrouterDatapath["explain"]>[0] };
     if (src.spec.kind === "pod") at = { compute: src.spec.compute, from: { vif: src.spec.vif } };
     else {
@@ -846,7 +853,11 @@ export class SimNetwork {
       (e) => e.spec.kind === "pod" && e.spec.router?.group === router.group,
     );
     if (siblings.some((e) => e.spec.ip === dst)) return { kind: "local" };
-    const rule = router.drop?.find((r) => r.protocol === protocol && r.port === dport);
+    const w = portWindow();
+    const rule = router.drop?.find(
+      (r) =>
+        r.protocol === protocol && (w && dport !== undefined ? w.equals(dport, r.port) : r.port === dport),
+    );
     if (rule) return { kind: "drop", rule: rule.text };
     const out =
       siblings.find((e) => e.spec.kind === "pod" && e.spec.router && ipInCidr(dst, e.spec.router.prefix)) ??

@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { outcomeName, reachBatch } from "../../fake-vrouter/datapath/dry-run-pool";
+import { PortWindow } from "../../fake-vrouter/datapath/port-window";
 import type { AclRule } from "../../fake-vrouter/tables";
 import { anyPorts, ref, simNetwork, twoComputes, vnName, type World } from "./world";
 
@@ -222,4 +223,47 @@ describe("dry-run pool", () => {
       { numRuns: 12 },
     );
   }, 120_000);
+});
+
+describe("dry-run port windows", () => {
+  it("property: every port of the window a dry run reports meets the outcome of the port asked", () => {
+    fc.assert(
+      fc.property(worldArb, fc.constantFrom<"tcp" | "udp" | "sctp">("tcp", "udp", "sctp"), (w, proto) => {
+        const net = simNetwork(w);
+        const sources = [...w.pods.map((p) => p.name), "h"];
+        const targets = [
+          ...w.pods.map((p) => p.ip),
+          "10.1.0.200",
+          "10.2.0.100",
+          "10.1.0.250",
+          "192.168.0.11",
+        ];
+        let windows = 0;
+        for (const from of sources)
+          for (const to of targets) {
+            // within a window another port may hash to another ECMP member, as another source port does
+            if (net.ecmpPossible(to) && to === "10.1.0.250") continue;
+            for (let port = 1; port <= 65535; ) {
+              const win = new PortWindow(port);
+              const outcome = net.reachOutcome(from, to, proto, port, 40000, undefined, win);
+              expect(win.lo <= port && port <= win.hi, `${port} outside ${win.lo}-${win.hi}`).toBe(true);
+              // the window's ends and middle, and every port the world decides on (with its neighbours) inside it
+              const inside = [win.hi, port + ((win.hi - port) >> 1), Math.min(win.hi, port + 1)];
+              for (const x of [...PORTS, 8000])
+                for (const q of [x - 1, x, x + 1]) if (q >= port && q <= win.hi) inside.push(q);
+              for (const q of new Set(inside))
+                expect(
+                  net.reachOutcome(from, to, proto, q, 40000),
+                  `${from} → ${to} ${proto}/${q}: window ${port}-${win.hi} says ${outcome}`,
+                ).toBe(outcome);
+              port = win.hi + 1;
+              windows++;
+            }
+          }
+        // the windows cut the port space only where the tables or a socket decide
+        expect(windows).toBeLessThan(sources.length * targets.length * 12);
+      }),
+      { numRuns: 60 },
+    );
+  });
 });

@@ -5,7 +5,9 @@
  * The port space of each protocol is cut where any compute's tables or any listening socket decide on a port
  * (fake-vrouter/datapath/port-space.ts); every piece meets the same rules, NAT and sockets, so one packet per
  * piece decides it. On the simulated datapath that packet is the engines' dry run (the same flow-setup stages as
- * a real packet, hop by hop), tried from several source ports — source ports are cut the same way, and within a
+ * a real packet, hop by hop), and its piece is its own port window (fake-vrouter/datapath/port-window.ts: the
+ * ports every comparison the stages made answers the same for), tried from several source ports — source
+ * ports are cut by the tables, and within a
  * piece the only thing a source port changes is the ECMP member a hash picks — so the answer is exact, and where
  * it depends on the source port that is said. On the netns datapath each piece gets one real packet (a random
  * source port), so a source-port dependence is not seen there.
@@ -18,6 +20,8 @@ import {
   formatPortSet,
   formatProtoPorts,
   mergeIntervals,
+  PORT_MAX,
+  PORT_MIN,
   PORTED,
   type PortedProto,
   type PortInterval,
@@ -29,6 +33,7 @@ import type { KubeObject } from "../../controller/kube/api";
 import { type Connection, kubernetesAllows, kubernetesVerdict, type World } from "../oracle/kubernetes";
 import { clusterWorld, describeDecision, type MatrixContext } from "./matrix-check";
 import type { Arrival } from "../../fake-vrouter/datapath/sim-network";
+import { PortWindow } from "../../fake-vrouter/datapath/port-window";
 import type { ReachOutcome, Testbed } from "./testbed";
 
 /** Ports whose fate depended on the source port: the source ports that got through, and whether ECMP made it so. */
@@ -180,30 +185,37 @@ export async function reachSet(
     const { dst: dstPieces, src: srcPieces } = allPieces[proto];
     const deliveredPorts: PortInterval[] = [];
     const answeredPorts: PortInterval[] = [];
-    for (const piece of dstPieces) {
-      const port = piece.lo;
-      if (!dry) {
-        const o = outcomeOf(await tb.probe({ from, toIp, proto, port, count: 1 }));
+    if (!dry) {
+      for (const piece of dstPieces) {
+        const o = outcomeOf(await tb.probe({ from, toIp, proto, port: piece.lo, count: 1 }));
         out.evaluated++;
         if (delivered(o)) deliveredPorts.push(piece);
         if (o === "answered") answeredPorts.push(piece);
-        continue;
       }
+      out.delivered[proto] = mergeIntervals(deliveredPorts);
+      out.answered[proto] = mergeIntervals(answeredPorts);
+      continue;
+    }
+    // The dry run says how far its answer holds: each port it is asked about comes back with the window of
+    // ports that take the same path through the engine (port-window.ts), so the next question starts after it
+    // — a pair denied before any port is compared is one dry run for the whole protocol.
+    for (let port = PORT_MIN; port <= PORT_MAX; ) {
+      const window = new PortWindow(port);
       // every source-port piece, from a few source ports each
       const from_: PortInterval[] = [];
       let all = true;
       let none = true;
       let allAnswered = true;
       let ecmp = false;
-      const at = new Set<string>();
+      const arrivals: Arrival[] = [];
       const seenAs = new Set<string>();
       const arrived = (a: Arrival) => {
-        at.add(`${a.endpoint} ${a.dip}:${a.dport}`);
+        arrivals.push(a);
         seenAs.add(a.sip);
       };
       for (const sp of srcPieces) {
         const outcomes = samples(sp, ecmpHere).map((sport) =>
-          dry({ from, toIp, proto, port, sport }, arrived),
+          dry({ from, toIp, proto, port, sport }, arrived, window),
         );
         out.evaluated += outcomes.length;
         const d = outcomes.map(delivered);
@@ -213,22 +225,36 @@ export async function reachSet(
         if (d.some(Boolean)) none = false;
         if (!outcomes.every((o) => o === "answered")) allAnswered = false;
       }
-      // what arrives where, when the network changed it (DNAT, a port mapping, ECMP, SNAT)
-      const targets = [...at].sort();
+      if (window.lo > port || window.hi < port)
+        throw new Error(
+          `internal: the dry run's port window ${window.lo}-${window.hi} does not hold ${port}`,
+        );
+      const piece: PortInterval = { lo: port, hi: window.hi };
+      port = window.hi + 1;
+      // what arrives where, when the network changed it (DNAT, a port mapping, ECMP, SNAT); a port no mapping
+      // rewrote is not written: each port of the window arrives on itself
+      const targets = [
+        ...new Set(
+          arrivals.map((a) =>
+            window.symbolic ? `${a.endpoint} ${a.dip}` : `${a.endpoint} ${a.dip}:${a.dport}`,
+          ),
+        ),
+      ].sort();
       const natted =
         targets.length > 1 ||
-        targets.some((t) => !t.endsWith(` ${toIp}:${port}`)) ||
+        targets.some((t) => !t.endsWith(` ${toIp}`)) ||
         [...seenAs].some((ip) => ip !== srcIp);
       if (targets.length && natted) {
         const last = out.arrivals.at(-1);
         const source = [...seenAs].filter((ip) => ip !== srcIp);
-        // consecutive pieces that arrive the same way are one line (a mapped range keeps its offset per port)
+        // consecutive pieces that arrive the same way are one line (a mapped range keeps its offset per port;
+        // ports the network leaves alone arrive on themselves)
         if (
           last &&
           last.proto === proto &&
           last.ports.at(-1)!.hi + 1 === piece.lo &&
           last.key === `${targets.join()}|${source.join()}` &&
-          piece.lo === piece.hi
+          (piece.lo === piece.hi || !targets.some((t) => t.includes(":")))
         )
           last.ports.push(piece);
         else

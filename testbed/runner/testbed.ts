@@ -6,6 +6,7 @@ import type { KubeApi } from "../../controller/kube/api";
 import type { PortCuts } from "../../fake-vrouter/datapath/port-space";
 import type { Arrival } from "../../fake-vrouter/datapath/sim-network";
 import type { DryRunBatch } from "../../fake-vrouter/datapath/dry-run-pool";
+import type { PortWindow } from "../../fake-vrouter/datapath/port-window";
 import type { HaproxyServer, RouteDecision } from "../../fake-vrouter/haproxy/route";
 import type { ToolResult } from "../../fake-vrouter/tools/index";
 
@@ -159,7 +160,12 @@ export interface Testbed {
    * reached the address, nothing listens) or dropped. The simulated datapath's; the all-packets analysis
    * (reach-set.ts) uses it, else one packet per piece of the port space.
    */
-  reachOutcome?(req: Omit<ProbeRequest, "count">, onArrival?: (a: Arrival) => void): ReachOutcome;
+  reachOutcome?(
+    req: Omit<ProbeRequest, "count">,
+    onArrival?: (a: Arrival) => void,
+    /** Records the destination ports this outcome holds for (fake-vrouter/datapath/port-window.ts). */
+    window?: PortWindow,
+  ): ReachOutcome;
   /**
    * The dry-run outcomes (dry-run-pool.ts OUTCOME codes) of a batch of cells of one protocol and port, as
    * `reach` would give them asked in order, on several cores where the datapath can (the simulated one).

@@ -13,6 +13,7 @@ import { type CallContext, type Drop, drop, step } from "../context";
 import { endOfVif } from "../policy";
 import { FABRIC_KEY_NH, type TablesIndex } from "../tables-index";
 import type { DestinationSide, FlowEnds, FlowSetup, SourceSide } from "./flow-setup";
+import { portWindow } from "../port-window";
 
 const INGRESS: FloatingIpBinding["direction"][] = ["ingress", "both"];
 
@@ -57,7 +58,11 @@ function toLocalVif(
   if (fip) {
     let dport: number | undefined;
     if (fip.portMappings) {
-      const map = fip.portMappings.find((p) => p.protocol === tuple.proto && p.srcPort === tuple.dport);
+      const w = portWindow();
+      const map = fip.portMappings.find(
+        (p) =>
+          p.protocol === tuple.proto && (w ? w.equals(tuple.dport, p.srcPort) : p.srcPort === tuple.dport),
+      );
       if (!map) {
         return drop(
           "FLOW_ACTION_DROP",

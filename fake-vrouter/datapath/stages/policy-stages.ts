@@ -23,6 +23,7 @@ import {
 import type { TablesIndex } from "../tables-index";
 import type { TraceStep } from "../trace";
 import type { DestinationSide, FlowEnds, FlowSetup, SourceSide } from "./flow-setup";
+import { portWindow } from "../port-window";
 
 type PolicyCheck =
   | { stage: "network-policy"; acls: string[]; side: "source" | "destination"; vn: string | undefined }
@@ -71,6 +72,23 @@ export function policy(
     src: ends.src,
     dst: ends.dst,
   };
+  // a destination port a mapping rewrote is a constant, not the port an all-packets dry run asks about
+  const w = ends.nat.dport !== undefined ? portWindow() : undefined;
+  const symbolic = w?.symbolic;
+  if (w) w.symbolic = false;
+  try {
+    return judge(ctx, idx, checks, policyTuple);
+  } finally {
+    if (w) w.symbolic = symbolic!;
+  }
+}
+
+function judge(
+  ctx: CallContext,
+  idx: TablesIndex,
+  checks: PolicyCheck[],
+  policyTuple: PolicyTuple,
+): { verdict?: TraceStep } | Drop {
   let verdict: TraceStep | undefined;
   for (const check of checks) {
     let v: AclVerdict | FirewallVerdict;

@@ -16,6 +16,7 @@ import { IPPROTO_TCP, IPPROTO_UDP } from "../packet";
 import { endOfVif } from "../policy";
 import type { RouteMatch, TablesIndex } from "../tables-index";
 import type { FlowSetup, SourceSide } from "./flow-setup";
+import { portWindow } from "../port-window";
 
 const EGRESS: FloatingIpBinding["direction"][] = ["egress", "both"];
 
@@ -45,7 +46,10 @@ export function sourceNat(ctx: CallContext, idx: TablesIndex, setup: FlowSetup):
 /** The link-local service a TCP/UDP (address, port) names; such traffic skips the receive route. */
 export function linkLocalService(idx: TablesIndex, t: FlowTuple): LinkLocalService | undefined {
   if (t.proto !== IPPROTO_TCP && t.proto !== IPPROTO_UDP) return undefined;
-  return idx.tables.linkLocal.find((s) => s.ip === t.dip && s.port === t.dport);
+  const w = portWindow();
+  return idx.tables.linkLocal.find(
+    (s) => s.ip === t.dip && (w ? w.equals(t.dport, s.port) : s.port === t.dport),
+  );
 }
 
 function linkLocal(
