@@ -51,6 +51,11 @@ export type ClusterChoice = { kind: "embedded" } | { kind: "local" } | { kind: "
 export interface EnvOptions {
   datapath: "sim" | "netns";
   cluster: ClusterChoice;
+  /**
+   * Who runs the pods: the node emulator (default), or real kubelet + containerd nodes, one per compute, whose
+   * containerd calls the CNI plugin (needs the local cluster and the netns datapath; testbed/cluster/kubelet).
+   */
+  nodes?: "emulated" | "kubelet";
   /** Where persistent state lives (kubeconfig of the local control plane, pid files). */
   workDir?: string;
   /**
@@ -140,9 +145,21 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     closers.push(() => daemons.stop());
 
     checkAbort();
-    const cluster = await startCluster(opts.cluster, config, workDir, opts, scenario.auth !== undefined);
+    const realNodes = opts.nodes === "kubelet";
+    const cluster = await startCluster(
+      opts.cluster,
+      config,
+      workDir,
+      opts,
+      scenario.auth !== undefined,
+      realNodes,
+    );
     closers.push(() => cluster.close());
-    const kube = cluster.kube;
+    const images = realNodes ? await (await import("./cluster/kubelet/index")).kubeletImages() : undefined;
+    // real nodes cannot pull: what the runner writes runs the local echo image (the overlay says so per pod)
+    const kube = images
+      ? (await import("./cluster/kubelet/index")).localImageOverlay(cluster.kube, images.echo.ref)
+      : cluster.kube;
     checkAbort();
 
     // statusPort 0: /metrics and /status on a free 127.0.0.1 port, in every mode
@@ -213,7 +230,30 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
     // all at once: a node stopping waits for its pods' work in flight (a port waiting for the agent's next
     // recomputation), and fifty nodes one after another waited fifty times
     closers.push(() => Promise.all(nodes.map((n) => n.stop())));
-    for (const [i, n] of scenario.nodes.entries()) {
+    if (realNodes) {
+      const { startKubeletBackend } = await import("./cluster/kubelet/index");
+      if (!dp.netns || !cluster.local || !images)
+        throw new Error("--nodes kubelet needs --cluster local and --datapath netns");
+      const tag = dp.netns.topo.prefix.replace(/^ctb-/, "").replace(/-$/, "");
+      const backend = await startKubeletBackend({
+        kube: cluster.kube,
+        dp: dp.netns,
+        nodes: scenario.nodes.map((n, i) => ({ name: n.name, ip: n.ip ?? defaultNodeIp(i) })),
+        clusterName: config.clusterName,
+        portApiPort: (node) => Number(new URL(portApis.get(node)!).port),
+        apiServerUrl: cluster.local.apiServerUrl,
+        pki: cluster.local.pki,
+        binDir: cluster.local.binDir,
+        stateDir: opts.stateDir ?? resolve(workDir, `kubelet-${tag}`),
+        tag,
+        images,
+        signal: opts.signal,
+        log,
+      });
+      closers.push(() => backend.close());
+      nodes.push(...backend.nodes);
+    }
+    for (const [i, n] of (realNodes ? [] : scenario.nodes).entries()) {
       const node = await startNodeEmulator({
         kube,
         name: n.name,
@@ -251,7 +291,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
         const shown = failing.slice(0, 5).map(([pod, why]) => `${pod}: ${why}`);
         if (failing.length > 5) shown.push(`${failing.length - 5} more`);
         items.push(
-          `node emulator ${scenario.nodes[i]!.name}${shown.length ? ` (network setup failing, retried: ${shown.join("; ")})` : ""}`,
+          `${realNodes ? "kubelet node" : "node emulator"} ${scenario.nodes[i]!.name}${shown.length ? ` (network setup failing, retried: ${shown.join("; ")})` : ""}`,
         );
       });
       return items.length > 0 ? items.join(", ") : stage;
@@ -394,6 +434,8 @@ function keystoneAdmin(identity: Identity, url: string) {
 /** The datapath half of a testbed: how pods get their network, and how probes travel. */
 interface DatapathHandle {
   plumber: PodPlumber;
+  /** The netns datapath itself (real kubelet nodes hand it the pods containerd plumbed). */
+  netns?: import("./netns-datapath").NetnsDatapath;
   probe(req: ProbeRequest): Promise<ProbeResult>;
   http?(req: HttpRequest): Promise<HttpResult>;
   /** One DNS query through the datapath, answered from the cluster state given (`cluster-dns`). */
@@ -458,6 +500,7 @@ async function startDatapath(
     });
     return {
       plumber: dp.plumber,
+      netns: dp,
       probe: (req) => dp.probe(req),
       resolve: async (req, zone) => {
         await dp.setDnsZone(zone);
@@ -536,6 +579,8 @@ interface ClusterHandle {
   quiet(): Promise<void>;
   /** The backend's pending work in a line, for a settle that timed out (embedded only). */
   pending?(): string | undefined;
+  /** The local control plane's address, CA and binaries (real kubelet nodes join it). */
+  local?: { apiServerUrl: string; pki: import("./cluster/local/pki").Pki; binDir: string };
   close(): Promise<void>;
 }
 
@@ -555,6 +600,7 @@ async function startCluster(
   workDir: string,
   o: Pick<EnvOptions, "stateDir" | "signal">,
   rbac = false,
+  kubelets = false,
 ): Promise<ClusterHandle> {
   if (choice.kind === "embedded") {
     const cluster = createEmbeddedCluster({
@@ -575,18 +621,20 @@ async function startCluster(
     const kube = HttpKubeApi.fromKubeconfig(choice.path);
     return { kube, quiet: () => realClusterQuiet(kube), close: async () => {} };
   }
-  const { startLocalControlPlane } = await import("./cluster/local/index");
+  const { defaultBinDir, startLocalControlPlane } = await import("./cluster/local/index");
   const cp = await startLocalControlPlane({
     workDir,
     serviceSubnet: config.serviceSubnets[0],
     stateDir: o.stateDir,
     signal: o.signal,
+    kubelets,
   });
   process.stderr.write(`ctb: local control plane up; kubeconfig: ${cp.kubeconfigPath}\n`);
   const kube = HttpKubeApi.fromKubeconfig(cp.kubeconfigPath);
   return {
     kube,
     quiet: () => realClusterQuiet(kube),
+    local: { apiServerUrl: cp.apiServerUrl, pki: cp.pki, binDir: defaultBinDir() },
     close: () => cp.stop(),
   };
 }

@@ -196,6 +196,56 @@ export class NetnsDatapath {
     return dp;
   }
 
+  /** Where the CNI plugin keeps its per-pod state (`config-dir` is `<this>/ports`) and looks for its conf. */
+  get cniStateDir(): string {
+    return this.cniDir;
+  }
+
+  /**
+   * A pod a real kubelet runs (`--nodes kubelet`): containerd made its namespace and called the CNI plugin;
+   * once its vrouter has the tap, it gets its testbed name and a prober process (its own container serves
+   * its ports), and probes, `ctb exec` and captures treat it like a plumbed pod.
+   */
+  async adoptPod(p: {
+    endpoint: string;
+    node: string;
+    key: string;
+    netnsPath: string;
+    ip: string;
+    mac?: string;
+    tap: string;
+  }) {
+    await withDeadline(
+      this.topo.vrouter(p.node).waitForPorts([p.tap]),
+      15_000,
+      `the vrouter of ${p.node} did not open tap ${p.tap} of ${p.endpoint}`,
+    );
+    const netns = await this.topo.adoptPodNamespace(p.key, p.netnsPath);
+    try {
+      await this.topo.startPod(p.key, []);
+    } catch (e) {
+      await this.topo.deletePodNamespace(p.key);
+      throw e;
+    }
+    this.pods.set(p.endpoint, {
+      endpoint: p.endpoint,
+      node: p.node,
+      key: p.key,
+      netns,
+      ip: p.ip,
+      mac: p.mac,
+      tap: p.tap,
+    });
+  }
+
+  /** A real kubelet's pod is gone or changed: drop its prober and its testbed name. */
+  async forgetPod(endpoint: string): Promise<void> {
+    const p = this.pods.get(endpoint);
+    if (!p) return;
+    this.pods.delete(endpoint);
+    await this.topo.deletePodNamespace(p.key);
+  }
+
   /**
    * The namespace, node and address of a pod ("<ns>/<pod>"), a fabric host ("host:<name>") or a compute's own
    * namespace, where its vrouter process runs ("vrouter:<compute>").
@@ -741,4 +791,14 @@ function busiest(before: Map<string, number>, after: Map<string, number>, self: 
     }
   }
   return best;
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new NetnsDatapathError(`${what} within ${ms} ms`)), ms);
+    }),
+  ]);
 }

@@ -5,6 +5,7 @@
  *   netns datapath: root, iproute2 (`ip`), ping, libpcap with its Node addon, the CNI bundle
  *   local cluster:  the control-plane binaries built by testbed/cluster/local/build.sh
  *   kubeconfig:     the file exists
+ *   kubelet nodes:  root, containerd, runc, iptables, the kubelet binary, overlayfs, cgroups, the nodes' images
  *
  * The CNI bundle is the one thing built here on demand (esbuild, about a second): a checkout plus `npm ci`
  * is then enough, and a bundle older than its sources is never used.
@@ -30,9 +31,15 @@ export class PrerequisiteError extends Error {
 
 /** Every missing prerequisite of `opts`, one line each, naming the fix; empty when all is there. */
 export async function missingPrerequisites(
-  opts: Pick<EnvOptions, "datapath" | "cluster">,
+  opts: Pick<EnvOptions, "datapath" | "cluster" | "nodes">,
 ): Promise<string[]> {
   const missing: string[] = [];
+  if (opts.nodes === "kubelet") {
+    const { defaultBinDir } = await import("./cluster/local/index");
+    const { kubeletNodesMissing, kubeletImages } = await import("./cluster/kubelet/index");
+    missing.push(...kubeletNodesMissing(defaultBinDir()));
+    await kubeletImages().catch((e: Error) => missing.push(e.message));
+  }
   if (opts.datapath === "netns") missing.push(...netnsMissing());
   if (opts.cluster.kind === "local") {
     const { defaultBinDir, missingBinaries } = await import("./cluster/local/index");
@@ -51,7 +58,9 @@ export async function missingPrerequisites(
 }
 
 /** Throws a PrerequisiteError listing everything missing (after building the CNI bundle if it is stale). */
-export async function assertPrerequisites(opts: Pick<EnvOptions, "datapath" | "cluster">): Promise<void> {
+export async function assertPrerequisites(
+  opts: Pick<EnvOptions, "datapath" | "cluster" | "nodes">,
+): Promise<void> {
   const missing = await missingPrerequisites(opts);
   if (missing.length) throw new PrerequisiteError(missing);
 }

@@ -13,7 +13,7 @@
  *   const topo = await NetnsTopology.create({ computes: [{ name: "compute-1", fabricIp: "10.0.0.11" }] });
  *   await topo.startVrouters(); attachAgents(topo, agents); … ; await topo.destroy();
  */
-import { readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fabricMacFor } from "../datapath/engine";
 import type { VrouterTables } from "../tables";
@@ -272,6 +272,31 @@ export class NetnsTopology {
     await this.addNs(ns);
     if (resolvConf !== undefined) writeNetnsResolvConf(ns, resolvConf);
     return { ns, path: `/var/run/netns/${ns}` };
+  }
+
+  /**
+   * Gives a network namespace another runtime made (containerd's, for a pod of a real kubelet) this testbed's
+   * name for the pod: a bind mount of it at /var/run/netns/<prefix>pod-<pod>, recorded and removed like any
+   * testbed namespace — removing it drops only the name; the namespace stays the runtime's to remove.
+   */
+  async adoptPodNamespace(pod: string, path: string): Promise<string> {
+    const ns = this.podNs(pod);
+    assertTestbedName(ns);
+    recordNamespace(this.stateDir, ns);
+    try {
+      mkdirSync("/var/run/netns", { recursive: true });
+      writeFileSync(`/var/run/netns/${ns}`, "", { flag: "wx" });
+      const r = await exec("mount", ["--bind", path, `/var/run/netns/${ns}`]);
+      if (r.code !== 0) {
+        rmSync(`/var/run/netns/${ns}`, { force: true });
+        throw new NetnsError(`cannot name ${path} ${ns}`, r.stderr);
+      }
+    } catch (e) {
+      forgetNamespace(this.stateDir, ns);
+      throw e;
+    }
+    this.created.push(ns);
+    return ns;
   }
 
   /** Stop the pod's process and delete its namespace (its veth goes with it). */

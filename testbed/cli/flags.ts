@@ -60,6 +60,7 @@ export function envFlags(args: string[]): {
       options: {
         datapath: { type: "string", default: "sim" },
         cluster: { type: "string", default: "embedded" },
+        nodes: { type: "string", default: "emulated" },
         json: { type: "boolean", default: false },
         junit: { type: "string" },
         pcap: { type: "string" },
@@ -78,6 +79,12 @@ export function envFlags(args: string[]): {
   if (values.datapath !== "sim" && values.datapath !== "netns") {
     throw new UsageError(`--datapath must be sim or netns, not "${values.datapath}"`);
   }
+  if (values.nodes !== "emulated" && values.nodes !== "kubelet")
+    throw new UsageError(`--nodes must be emulated or kubelet, not "${values.nodes}"`);
+  if (values.nodes === "kubelet" && (values.cluster !== "local" || values.datapath !== "netns"))
+    throw new UsageError(
+      "--nodes kubelet runs real kubelet + containerd nodes: it needs --cluster local and --datapath netns",
+    );
   const layout = values["netpol-layout"];
   if (layout !== undefined && layout !== "upstream" && layout !== "kubernetes")
     throw new UsageError(`--netpol-layout must be upstream or kubernetes, not "${layout}"`);
@@ -87,7 +94,11 @@ export function envFlags(args: string[]): {
     );
   if (values["ui-listen"] !== undefined) parseListen(values["ui-listen"]);
   return {
-    options: { datapath: values.datapath, cluster: parseClusterFlagOrUsage(values.cluster!) },
+    options: {
+      datapath: values.datapath,
+      cluster: parseClusterFlagOrUsage(values.cluster!),
+      ...(values.nodes === "kubelet" ? { nodes: "kubelet" as const } : {}),
+    },
     positionals,
     values,
   };

@@ -615,6 +615,16 @@ async function cleanupRecords(all: boolean): Promise<string[]> {
       for (const ns of r.namespaces) out.push(`removed network namespace ${ns} (${owner})`);
       for (const l of r.leftAlone)
         out.push(`left alone: process ${l.pid} was inside ${l.ns} but is not in the record`);
+      // real kubelet nodes: their containers, mounts, cgroups and what kubelet changed on the host
+      const { hasNodeRecord, undoNodes } = await import("../cluster/kubelet/node");
+      if (hasNodeRecord(run.dir)) {
+        const left = await undoNodes(run.dir);
+        out.push(
+          left.length
+            ? `kubelet nodes of ${owner}: not undone: ${left.join("; ")}`
+            : `removed the kubelet nodes' containers, mounts and cgroups and restored the host (${owner})`,
+        );
+      }
     } catch (e) {
       out.push(`cleanup of ${owner}: ${(e as Error).message}`);
       continue;

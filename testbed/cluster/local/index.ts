@@ -47,11 +47,18 @@ export interface LocalControlPlaneOptions {
   stateDir?: string;
   /** Aborting stops the start (what was started is stopped) and rejects. */
   signal?: AbortSignal;
+  /**
+   * Real kubelets join (`--nodes kubelet`): the apiserver authorizes them with the Node authorizer
+   * (`--authorization-mode=Node,RBAC`) and reaches them with its kubelet client certificate (logs, exec).
+   */
+  kubelets?: boolean;
 }
 
 export interface LocalControlPlane {
   kubeconfigPath: string;
   apiServerUrl: string;
+  /** The throwaway CA and certificates (kubelet nodes get theirs from the same CA). */
+  pki: Pki;
   /** Stops the processes this call started (and only those), then removes their pid files. */
   stop(): Promise<void>;
   pids: number[];
@@ -162,7 +169,15 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
       `--tls-private-key-file=${pki.serving.key}`,
       `--client-ca-file=${pki.ca.cert}`,
       `--service-cluster-ip-range=${serviceSubnet}`,
-      "--authorization-mode=RBAC",
+      opts.kubelets ? "--authorization-mode=Node,RBAC" : "--authorization-mode=RBAC",
+      ...(opts.kubelets
+        ? [
+            `--kubelet-client-certificate=${pki.clients.admin.cert}`,
+            `--kubelet-client-key=${pki.clients.admin.key}`,
+            `--kubelet-certificate-authority=${pki.ca.cert}`,
+            "--kubelet-preferred-address-types=InternalIP",
+          ]
+        : []),
       "--allow-privileged=true",
       `--service-account-issuer=${apiServerUrl}/`,
       `--service-account-key-file=${pki.serviceAccount.publicKey}`,
@@ -247,14 +262,14 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
     await stop();
     throw err;
   }
-  return { kubeconfigPath, apiServerUrl, stop, pids: children.map((c) => c.child.pid!) };
+  return { kubeconfigPath, apiServerUrl, pki, stop, pids: children.map((c) => c.child.pid!) };
 }
 
 /**
  * The dead-man switch of reaper.mjs: a process holding a pipe from us that stops the registered components
  * when the pipe closes without them being forgotten first (this process was killed, even by SIGKILL).
  */
-function startReaper(): { watch(pid: number): void; forget(pid: number): void; close(): void } {
+export function startReaper(): { watch(pid: number): void; forget(pid: number): void; close(): void } {
   const child = spawn(process.execPath, [join(HERE, "reaper.mjs")], {
     stdio: ["pipe", "ignore", "ignore"],
     detached: true,
@@ -422,7 +437,7 @@ async function supportsFlag(bin: string, flag: string): Promise<boolean> {
 }
 
 /** Picks `n` distinct free TCP ports on 127.0.0.1 (held open together so they cannot repeat). */
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
       { length: n },
@@ -456,7 +471,14 @@ export function firstServiceIP(cidr: string): string {
   return [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join(".");
 }
 
-async function writeKubeconfig(path: string, server: string, pki: Pki, user: ClientName): Promise<void> {
+/** A kubeconfig for `server` with the throwaway CA and one client certificate (any identity the CA signed). */
+export async function writeKubeconfig(
+  path: string,
+  server: string,
+  pki: Pki,
+  user: ClientName | { name: string; cert: string; key: string },
+): Promise<void> {
+  const id = typeof user === "string" ? { name: user, ...pki.clients[user] } : user;
   const config = {
     apiVersion: "v1",
     kind: "Config",
@@ -465,14 +487,14 @@ async function writeKubeconfig(path: string, server: string, pki: Pki, user: Cli
     ],
     users: [
       {
-        name: user,
+        name: id.name,
         user: {
-          "client-certificate-data": await pemData(pki.clients[user].cert),
-          "client-key-data": await pemData(pki.clients[user].key),
+          "client-certificate-data": await pemData(id.cert),
+          "client-key-data": await pemData(id.key),
         },
       },
     ],
-    contexts: [{ name: "ctb-local", context: { cluster: "ctb-local", user } }],
+    contexts: [{ name: "ctb-local", context: { cluster: "ctb-local", user: id.name } }],
     "current-context": "ctb-local",
   };
   await writeFile(path, stringify(config), { mode: 0o600 });

@@ -111,7 +111,8 @@ async function writeKey(dir: string, name: string): Promise<string> {
   return path;
 }
 
-async function issue(
+/** Issues a certificate signed by `ca` (key and cert `<dir>/<name>.{key,crt}`), e.g. a kubelet's. */
+export async function issue(
   dir: string,
   ca: CertPair,
   name: string,

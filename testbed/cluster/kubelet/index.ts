@@ -1,0 +1,366 @@
+/**
+ * The `--nodes kubelet` backend as the testbed uses it: real kubelet + containerd nodes (node.ts) in place of
+ * the node emulators, on the local control plane and the netns datapath. containerd calls `contrail-k8s-cni`
+ * (the conf names the compute's namespace and its agent port API, as CniPlumber's does); once a pod runs and
+ * its vrouter has its tap, the pod's namespace (containerd's) gets its testbed name and a prober process, so
+ * probes, `ctb exec` and captures work as on emulated nodes (`NetnsDatapath.adoptPod`).
+ *
+ * Pods cannot pull images here: `localImageOverlay` rewrites every pod and pod template the testbed writes to
+ * the local echo image (serving the container's declared ports), imagePullPolicy Never — what a kustomize
+ * `images:` overlay does for deploy/ — and keeps the original image in an annotation.
+ *
+ * Example: `const b = await startKubeletBackend({ kube, dp, nodes, … }); …; await b.close()`.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { KubeApi, KubeObject } from "../../../controller/kube/api";
+import { Informer } from "../../../controller/kube/informer";
+import type { NetnsDatapath } from "../../netns-datapath";
+import { CNI_BINARY, podKey } from "../../node/cni-plumber";
+import type { NodeEmulator } from "../../node/emulator";
+import type { Pki } from "../local/pki";
+import { KubeletNodeError, type KubeletNode, type LocalImage, startKubeletNodes } from "./node";
+
+export { kubeletNodesMissing, KubeletNodeError, undoNodes } from "./node";
+
+/** The annotation that keeps a container's image from before the local-image overlay ("<container>=<image>,…"). */
+export const ORIGINAL_IMAGES_ANNOTATION = "testbed.contrail/original-images";
+
+export interface KubeletImages {
+  sandbox: LocalImage;
+  /** The app image every pod runs: serves the ports given as arguments ("tcp:80 udp:53"). */
+  echo: LocalImage;
+  /** Imported too (the project's own image for deploy/). */
+  others: LocalImage[];
+}
+
+export interface KubeletBackendOptions {
+  kube: KubeApi;
+  dp: NetnsDatapath;
+  nodes: { name: string; ip: string }[];
+  clusterName: string;
+  portApiPort: (node: string) => number;
+  apiServerUrl: string;
+  pki: Pki;
+  binDir: string;
+  stateDir: string;
+  tag: string;
+  images: KubeletImages;
+  signal?: AbortSignal;
+  log?: (m: string) => void;
+}
+
+export interface KubeletBackend {
+  nodes: NodeEmulator[];
+  real: KubeletNode[];
+  close(): Promise<void>;
+}
+
+/** A pod's state on the way to being adopted. */
+interface Tracked {
+  id: string;
+  node: string;
+  adopted?: string; // the pod IP it was adopted with
+  /** Why it cannot run (image, container creation): definitive until the pod changes. */
+  failing?: string;
+}
+
+/** containerd says these without retrying soon: the pod will not run as it is. */
+const STUCK_REASONS = new Set([
+  "ErrImageNeverPull",
+  "InvalidImageName",
+  "CreateContainerConfigError",
+  "CreateContainerError",
+  "RunContainerError",
+  "CrashLoopBackOff",
+]);
+
+/** Where images/build.sh writes the tarballs and their list (images.json). */
+export function imagesDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.CTB_IMAGES_OUT || join(env.CTB_CACHE || join(homedir(), ".cache", "ctb"), "images");
+}
+
+const IMAGES_BUILD = "bash testbed/cluster/kubelet/images/build.sh";
+
+/** The images the nodes import, from images.json; a clear message naming the build when one is missing. */
+export async function kubeletImages(dir = imagesDir()): Promise<KubeletImages> {
+  const list = join(dir, "images.json");
+  let images: { name: string; ref: string; tarball: string }[];
+  try {
+    images = (JSON.parse(readFileSync(list, "utf8")) as { images: typeof images }).images;
+  } catch {
+    throw new KubeletNodeError(`the nodes' images are not built (no ${list}): run \`${IMAGES_BUILD}\``);
+  }
+  const get = (name: string) => {
+    const i = images.find((x) => x.name === name);
+    if (!i || !existsSync(i.tarball))
+      throw new KubeletNodeError(
+        `image "${name}" is missing from ${list} or its tarball is gone: run \`${IMAGES_BUILD}\``,
+      );
+    return { ref: i.ref, tarball: i.tarball };
+  };
+  return {
+    sandbox: get("pause"),
+    echo: get("echo"),
+    others: images
+      .filter((i) => i.name !== "pause" && i.name !== "echo" && existsSync(i.tarball))
+      .map((i) => ({ ref: i.ref, tarball: i.tarball })),
+  };
+}
+
+export async function startKubeletBackend(o: KubeletBackendOptions): Promise<KubeletBackend> {
+  const log = o.log ?? (() => {});
+  const cniDir = o.dp.cniStateDir;
+  const nodes = await startKubeletNodes({
+    nodes: o.nodes,
+    apiServerUrl: o.apiServerUrl,
+    pki: o.pki,
+    stateDir: o.stateDir,
+    tag: o.tag,
+    binDir: o.binDir,
+    sandboxImage: o.images.sandbox,
+    images: [o.images.echo, ...o.images.others],
+    cniPlugin: { name: "contrail-k8s-cni", path: CNI_BINARY },
+    // the conf CniPlumber hands the plugin, now read by containerd from the node's conf dir
+    cniConf: (node) => ({
+      cniVersion: "1.0.0",
+      name: "contrail-k8s-cni",
+      type: "contrail-k8s-cni",
+      contrail: {
+        "cluster-name": o.clusterName,
+        "vrouter-ip": "127.0.0.1",
+        "vrouter-port": o.portApiPort(node),
+        "config-dir": join(cniDir, "ports"),
+        "conf-dir": cniDir,
+        "host-netns": o.dp.topo.computeNs(node),
+        "poll-timeout": 0.1,
+        "poll-retries": 300,
+      },
+    }),
+    signal: o.signal,
+    log,
+  });
+  const names = new Set(o.nodes.map((n) => n.name));
+  const tracked = new Map<string, Tracked>(); // uid →
+  const work = new Map<string, Promise<void>>(); // uid → adoption/forget in flight
+  let waiters: (() => void)[] = [];
+  const wake = () => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const serial = (uid: string, fn: () => Promise<void>) => {
+    const next = (work.get(uid) ?? Promise.resolve())
+      .then(fn)
+      .catch((e) => log(`kubelet pods: ${(e as Error).message}`));
+    work.set(uid, next);
+    void next.then(() => {
+      if (work.get(uid) === next) work.delete(uid);
+      wake();
+    });
+  };
+
+  const onPod = (type: "add" | "update" | "delete", pod: KubeObject) => {
+    const uid = pod.metadata.uid!;
+    const node = pod.spec?.nodeName as string | undefined;
+    const id = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    if (!node || !names.has(node) || pod.spec?.hostNetwork) return;
+    const t = tracked.get(uid) ?? { id, node };
+    tracked.set(uid, t);
+    const gone =
+      type === "delete" ||
+      !!pod.metadata.deletionTimestamp ||
+      ["Succeeded", "Failed"].includes(pod.status?.phase);
+    if (gone) {
+      if (type === "delete") tracked.delete(uid);
+      serial(uid, async () => {
+        if (t.adopted) await o.dp.forgetPod(id);
+        t.adopted = undefined;
+      });
+      wake();
+      return;
+    }
+    t.failing = stuckReason(pod);
+    const ip = pod.status?.podIP as string | undefined;
+    if (pod.status?.phase !== "Running" || !ip || t.adopted === ip) return wake();
+    serial(uid, async () => {
+      if (t.adopted === ip || !tracked.has(uid)) return;
+      if (t.adopted) await o.dp.forgetPod(id);
+      const att = cniAttachment(
+        join(cniDir, "ports"),
+        `${o.clusterName}__${pod.metadata.namespace}__${pod.metadata.name}`,
+      );
+      if (!att) {
+        t.failing = `no CNI state for ${id} under ${join(cniDir, "ports")} (was contrail-k8s-cni called?)`;
+        return;
+      }
+      await o.dp.adoptPod({
+        endpoint: id,
+        node,
+        key: podKey(pod.metadata.namespace!, pod.metadata.name!),
+        netnsPath: att.netns,
+        ip,
+        tap: att.tap,
+      });
+      t.adopted = ip;
+      t.failing = undefined;
+    });
+  };
+  const informer = new Informer(o.kube, "pods", {
+    onChange: (type, obj) => onPod(type, obj),
+    onError: (e) => log(`kubelet pods: watch: ${e.message}`),
+  });
+  await informer.start();
+
+  const busy = (node: string, ignore?: (pod: string) => boolean) =>
+    [...tracked.entries()].some(
+      ([uid, t]) => t.node === node && !ignore?.(t.id) && (work.has(uid) || (!t.adopted && !t.failing)),
+    );
+  const emulatorLike = (n: KubeletNode): NodeEmulator => ({
+    name: n.name,
+    ip: n.ip,
+    busy: (ignore) => busy(n.name, ignore),
+    idle: (ignore) =>
+      new Promise<void>((resolve) => {
+        const check = () => (busy(n.name, ignore) ? waiters.push(check) : resolve());
+        check();
+      }),
+    failing: () =>
+      new Map(
+        [...tracked.values()].filter((t) => t.node === n.name && t.failing).map((t) => [t.id, t.failing!]),
+      ),
+    setReadiness: async () => {
+      throw new Error(
+        `readiness steps need the node emulator: on --nodes kubelet, kubelet runs the pod's own probes (node ${n.name})`,
+      );
+    },
+    stop: async () => {},
+  });
+  return {
+    nodes: nodes.nodes.map(emulatorLike),
+    real: nodes.nodes,
+    close: async () => {
+      informer.stop();
+      await Promise.all(work.values());
+      for (const t of tracked.values()) if (t.adopted) await o.dp.forgetPod(t.id).catch(() => {});
+      const left = await nodes.stop();
+      if (left.length) log(`kubelet nodes: not undone (ctb down retries): ${left.join("; ")}`);
+    },
+  };
+}
+
+/** The first waiting reason of a container that will not go away by itself, with its message. */
+function stuckReason(pod: KubeObject): string | undefined {
+  for (const c of [
+    ...(pod.status?.initContainerStatuses ?? []),
+    ...(pod.status?.containerStatuses ?? []),
+  ] as {
+    name: string;
+    state?: { waiting?: { reason?: string; message?: string } };
+  }[]) {
+    const w = c.state?.waiting;
+    if (w?.reason && STUCK_REASONS.has(w.reason))
+      return `container ${c.name}: ${w.reason}${w.message ? `: ${w.message}` : ""}`;
+  }
+  return undefined;
+}
+
+/** The plugin's state file of the pod's eth0: the namespace containerd gave it (CNI_NETNS) and its tap. */
+export function cniAttachment(portsDir: string, vmName: string): { netns: string; tap: string } | undefined {
+  let files: string[];
+  try {
+    files = readdirSync(join(portsDir, vmName));
+  } catch {
+    return undefined;
+  }
+  for (const f of files) {
+    try {
+      const m = JSON.parse(readFileSync(join(portsDir, vmName, f), "utf8")) as Record<string, string>;
+      if (m["vm-ifname"] === "eth0" && m["vm-namespace"] && m["host-ifname"])
+        return { netns: m["vm-namespace"], tap: m["host-ifname"] };
+    } catch {}
+  }
+  return undefined;
+}
+
+/**
+ * The KubeApi the runner writes through on this backend: pods and pod templates get the local echo image
+ * (pull policy Never, serving each container's declared ports) in place of images no registry can serve here.
+ */
+export function localImageOverlay(kube: KubeApi, echoRef: string): KubeApi {
+  const rewrite = (resource: string, obj: KubeObject): KubeObject => {
+    if (resource === "pods") return { ...obj, ...withLocalPodSpec(obj, obj.spec, echoRef) };
+    const tpl = resource === "cronjobs" ? obj.spec?.jobTemplate?.spec?.template : obj.spec?.template;
+    if (!tpl?.spec) return obj;
+    const next = { ...tpl, ...withLocalPodSpec(tpl, tpl.spec, echoRef) };
+    if (resource === "cronjobs")
+      return {
+        ...obj,
+        spec: {
+          ...obj.spec,
+          jobTemplate: { ...obj.spec.jobTemplate, spec: { ...obj.spec.jobTemplate.spec, template: next } },
+        },
+      };
+    return { ...obj, spec: { ...obj.spec, template: next } };
+  };
+  return new Proxy(kube, {
+    get(target, prop, receiver) {
+      if (prop === "create")
+        return (resource: string, obj: KubeObject, ...rest: unknown[]) =>
+          (target.create as (...a: unknown[]) => Promise<KubeObject>)(
+            resource,
+            rewrite(resource, obj),
+            ...rest,
+          );
+      if (prop === "replace")
+        return (resource: string, obj: KubeObject, ...rest: unknown[]) =>
+          (target.replace as (...a: unknown[]) => Promise<KubeObject>)(
+            resource,
+            rewrite(resource, obj),
+            ...rest,
+          );
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
+/** A pod (or template): containers on the echo image with their ports as arguments; the old images annotated. */
+export function withLocalPodSpec(
+  obj: { metadata?: KubeObject["metadata"] },
+  spec: Record<string, unknown>,
+  echoRef: string,
+): { metadata: KubeObject["metadata"]; spec: Record<string, unknown> } {
+  const original: string[] = [];
+  const local = (cs: unknown) =>
+    (
+      cs as
+        | { name: string; image?: string; ports?: { containerPort: number; protocol?: string }[] }[]
+        | undefined
+    )?.map((c) => {
+      if (c.image === echoRef) return c;
+      original.push(`${c.name}=${c.image ?? ""}`);
+      const { command: _c, args: _a, ...rest } = c as Record<string, unknown>;
+      return {
+        ...rest,
+        image: echoRef,
+        imagePullPolicy: "Never",
+        args: (c.ports ?? []).map((p) => `${(p.protocol ?? "TCP").toLowerCase()}:${p.containerPort}`),
+      };
+    });
+  const next: Record<string, unknown> = { ...spec, containers: local(spec.containers) };
+  // an echo server never exits, so an init container would hold the pod forever: they are left out (named below)
+  for (const c of (spec.initContainers ?? []) as { name: string; image?: string }[])
+    original.push(`init:${c.name}=${c.image ?? ""}`);
+  delete next.initContainers;
+  // no token volume: the local control plane runs without the ServiceAccount admission plugin
+  next.automountServiceAccountToken = false;
+  const metadata = { ...(obj.metadata ?? {}) } as KubeObject["metadata"];
+  if (original.length)
+    metadata.annotations = {
+      ...(metadata.annotations ?? {}),
+      [ORIGINAL_IMAGES_ANNOTATION]: original.join(","),
+    };
+  return { metadata, spec: next };
+}
