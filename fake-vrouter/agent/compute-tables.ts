@@ -48,7 +48,14 @@ import {
 } from "./config-views";
 import { IdAllocator, type VmiLabels, allocateLabels } from "./ids";
 import { gatewayExports, gatewayImports, gatewayOrigin, type SdnGateway } from "./sdn-gateway";
-import { effectiveTags, apsOrder, sgAclObjects, toAcl, toFirewallPolicy, vnAclObject } from "./policy-tables";
+import {
+  effectiveTags,
+  apsOrder,
+  sgAclObjects,
+  sharedAcl,
+  toFirewallPolicy,
+  vnAclObject,
+} from "./policy-tables";
 
 /** A port the CNI (or the node emulator) added on a compute: the `POST /vm` body, camel-cased. */
 export interface PluggedPort {
@@ -75,6 +82,11 @@ export type PortsByCompute = ReadonlyMap<string, readonly PluggedPort[]>;
 export interface ComputeOptions {
   /** Sticky NH / vif / VRF numbering across recomputations (one per compute); fresh when omitted. */
   ids?: IdAllocator;
+  /**
+   * What this compute's previous computation (with the same `ids`) left to reuse: routes of endpoints that did
+   * not change are taken from it instead of built again. The tables are the same with or without it.
+   */
+  memo?: TableMemo;
   /** Prefix length of the fabric (underlay) subnet around each compute's fabric IP. Default 24. */
   fabricPrefixLen?: number;
   /** A view built once for several computes at the same config version and ports. */
@@ -197,6 +209,7 @@ export function buildClusterView(
   fabricPrefixLen = 24,
   gateway?: SdnGateway,
   healthProbe?: HealthProbe,
+  previous?: ClusterView,
 ): ClusterView {
   const computes = new Map<string, ComputeNode>();
   const endpoints = new Map<string, Endpoint>();
@@ -235,7 +248,9 @@ export function buildClusterView(
         ep.failingHealthChecks.length === 0 &&
         ep.addresses.length > 0 &&
         node.fabricIp !== "";
-      endpoints.set(vmi.uuid, ep);
+      // an endpoint equal to the previous view's is that very object: what was derived from it is reused
+      const before = previous?.endpoints.get(vmi.uuid);
+      endpoints.set(vmi.uuid, before && sameEndpoint(before, ep) ? before : ep);
     }
   }
   const vns = model.list("virtual-network").sort((a, b) => cmp(fqString(a.fqName), fqString(b.fqName)));
@@ -404,6 +419,56 @@ function makeEndpoint(
   };
 }
 
+/**
+ * Whether two computations of a VMI's endpoint agree on everything tables are made from. Config objects are
+ * compared by identity (the model replaces an object when it changes); the compute by its name and address
+ * (its virtual-router object changes with every VM placed on it, and nothing derived from an endpoint reads it).
+ */
+export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return (
+    a.vmi === b.vmi &&
+    a.vn === b.vn &&
+    a.vm === b.vm &&
+    a.compute.name === b.compute.name &&
+    a.compute.fabricIp === b.compute.fabricIp &&
+    a.ip === b.ip &&
+    a.ip6 === b.ip6 &&
+    a.mac === b.mac &&
+    a.labels.policy === b.labels.policy &&
+    a.labels.noPolicy === b.labels.noPolicy &&
+    a.policyEnabled === b.policyEnabled &&
+    a.fabricForwarded === b.fabricForwarded &&
+    a.present === b.present &&
+    sameList(a.addresses, b.addresses) &&
+    sameList(a.sgIds, b.sgIds) &&
+    sameList(a.sgs, b.sgs) &&
+    sameList(a.tags, b.tags) &&
+    sameList(a.failingHealthChecks, b.failingHealthChecks) &&
+    samePort(a.port, b.port)
+  );
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function samePort(a: PluggedPort | undefined, b: PluggedPort | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return (
+    a.vmiUuid === b.vmiUuid &&
+    a.vmUuid === b.vmUuid &&
+    a.hostIfname === b.hostIfname &&
+    a.vmIfname === b.vmIfname &&
+    a.vmName === b.vmName &&
+    a.vmNamespace === b.vmNamespace &&
+    a.vnUuid === b.vnUuid &&
+    a.containerId === b.containerId &&
+    a.enabled === b.enabled
+  );
+}
+
 /** A service-health-check the agent runs: enabled, and of a type it runs per VMI (link-local, end-to-end). */
 function healthCheckEnabled(c: ConfigObject): boolean {
   const p = c.data.service_health_check_properties as
@@ -521,6 +586,9 @@ function groupBy<T>(items: T[], key: (t: T) => string | undefined): Map<string, 
   return out;
 }
 
+/** The route specs of an endpoint's addresses, kept as long as the endpoint object lives (reused views). */
+const endpointSpecs = new WeakMap<Endpoint, RouteSpec[]>();
+
 /** Routes a VN originates: its VMIs, its floating IPs, its subnets' gateway/DNS, the fabric for ip-fabric. */
 function ownRoutes(view: ClusterView, vn: ConfigObject, eps: Endpoint[], fips: ConfigObject[]): RouteSpec[] {
   const { model } = view;
@@ -546,15 +614,21 @@ function ownRoutes(view: ClusterView, vn: ConfigObject, eps: Endpoint[], fips: C
     }
   }
   for (const ep of eps) {
-    for (const a of ep.addresses)
-      out.push({
-        kind: "endpoint",
+    let specs = endpointSpecs.get(ep);
+    if (!specs) {
+      // a function of the endpoint alone (its VN is ep.vn), so an endpoint reused by the next view keeps them
+      const origin = originOf(ep.vmi);
+      specs = ep.addresses.map((a) => ({
+        kind: "endpoint" as const,
         prefix: hostPrefix(a),
         ep,
-        origin: originOf(ep.vmi),
+        origin,
         destVn: vnName,
         underlay: ep.fabricForwarded,
-      });
+      }));
+      endpointSpecs.set(ep, specs);
+    }
+    for (const spec of specs) out.push(spec);
   }
   const gw = view.gateway;
   if (gw && gatewayImports(vn, gw))
@@ -650,10 +724,42 @@ export function computeTables(
   const self = view.computes.get(computeName);
   if (!self) throw new UnknownComputeError(computeName);
   const ids = opts.ids ?? new IdAllocator({ vif: 3, vrf: 1, nh: 1 });
-  const b = new TableBuilder(view, self, ids, opts.fabricDns);
+  const b = new TableBuilder(view, self, ids, opts.fabricDns, opts.memo);
   const tables = b.build();
   ids.sweep();
   return tables;
+}
+
+/** A next-hop a route needed, with the allocator key that numbered it. */
+interface UsedNextHop {
+  allocKey: string;
+  id: number;
+  nh: NextHop;
+}
+
+/** A route built for an endpoint spec in one VRF, with what it depended on beyond the spec. */
+interface MemoRoute {
+  vrf: number;
+  leakedBy: string | undefined;
+  route: Route | undefined;
+  /** the endpoint's local vif number when the route was built (undefined: none) */
+  vif: number | undefined;
+  nextHops: UsedNextHop[];
+}
+
+/**
+ * Incremental tables: what one compute's last computation built for each endpoint route spec, so the next
+ * computation takes the route (and re-registers its next-hops, keeping their numbers) instead of building it
+ * again when the spec is the same object — which buildClusterView makes it when the endpoint did not change.
+ * Only the last computation's entries are kept, so every number they hold is still allocated.
+ */
+export class TableMemo {
+  /** compute name, fabric address and tunnel encapsulation the entries were built for */
+  context = "";
+  routes = new Map<RouteSpec, MemoRoute[]>();
+  /** reused / built in the last computation (for the agent's counters) */
+  hits = 0;
+  misses = 0;
 }
 
 class TableBuilder {
@@ -669,16 +775,28 @@ class TableBuilder {
   private readonly encapPriority: VrouterTables["encapPriority"];
   private readonly linkLocal: LinkLocalService[];
 
+  /** entries of the previous computation (empty without a memo or when the context changed) and this one's */
+  private readonly previous: Map<RouteSpec, MemoRoute[]>;
+  private readonly current = new Map<RouteSpec, MemoRoute[]>();
+  /** while a memoised route is built: the next-hops it uses */
+  private recording: UsedNextHop[] | undefined;
+  private hits = 0;
+  private misses = 0;
+
   constructor(
     private readonly view: ClusterView,
     private readonly self: ComputeNode,
     private readonly ids: IdAllocator,
     fabricDns: ((name: string) => string[]) | undefined,
+    private readonly memo?: TableMemo,
   ) {
     this.linkLocal = linkLocalServices(view.gvc, self.fabricIp, fabricDns);
     this.encapPriority = encapPriority(view.gvc);
     this.tunnelEncap =
       (this.encapPriority.find((e) => e !== "vxlan") as "mplsoudp" | "mplsogre") ?? "mplsoudp";
+    const context = `${self.name}|${self.fabricIp}|${this.tunnelEncap}`;
+    this.previous = memo && memo.context === context ? memo.routes : new Map();
+    if (memo) memo.context = context;
   }
 
   build(): VrouterTables {
@@ -703,6 +821,11 @@ class TableBuilder {
     for (const ep of local) this.addVif(ep);
     for (const [name, id] of [...this.vrfIds].sort((a, b) => a[1] - b[1]))
       this.vrfs.set(id, this.buildVrf(name, id));
+    if (this.memo) {
+      this.memo.routes = this.current;
+      this.memo.hits = this.hits;
+      this.memo.misses = this.misses;
+    }
     return {
       configVersion: view.model.appliedSeq(),
       compute: { name: self.name, fabricIp: self.fabricIp, fabricVif: 0, fabricVrf: 0 },
@@ -760,11 +883,11 @@ class TableBuilder {
       const { ingress, egress } = sgAclObjects(model, sg);
       const owner = { sgId: securityGroupId(sg) };
       if (ingress) {
-        this.acls.set(ingress.uuid, toAcl(ingress, sg, owner));
+        this.acls.set(ingress.uuid, sharedAcl(ingress, sg, owner));
         sgIngressAcls.push(ingress.uuid);
       }
       if (egress) {
-        this.acls.set(egress.uuid, toAcl(egress, sg, owner));
+        this.acls.set(egress.uuid, sharedAcl(egress, sg, owner));
         sgEgressAcls.push(egress.uuid);
       }
     }
@@ -919,14 +1042,54 @@ class TableBuilder {
       if (aclObj) {
         const policies = view.model.refs(owner, "network-policy");
         const origin = policies.length === 1 ? policies[0].target : owner;
-        this.acls.set(aclObj.uuid, toAcl(aclObj, origin, { vnName: fqString(owner.fqName) }));
+        this.acls.set(aclObj.uuid, sharedAcl(aclObj, origin, { vnName: fqString(owner.fqName) }));
         vrf.networkPolicyAcl = aclObj.uuid;
       }
     }
     return vrf;
   }
 
+  /**
+   * A route for a spec in a VRF. An endpoint's route is taken from the memo when the previous computation built
+   * it for the same spec object (same endpoint), VRF, leak and local vif, and its next-hops still hold their
+   * numbers; otherwise built, recording the next-hops it uses.
+   */
   private route(spec: RouteSpec, vrf: number, leakedBy?: string): Route | undefined {
+    if (!this.memo || spec.kind !== "endpoint") return this.buildRoute(spec, vrf, leakedBy);
+    const vif = this.vifOfVmi.get(spec.ep.vmi.uuid);
+    // a spec is in one or two VRFs of a compute (its own, where it leaks): a short list
+    const was = this.previous.get(spec)?.find((m) => m.vrf === vrf && m.leakedBy === leakedBy);
+    let entry: MemoRoute;
+    if (was && was.vif === vif && this.ids.keep(was.nextHops)) {
+      for (const u of was.nextHops) this.nextHops.set(u.id, u.nh);
+      entry = was;
+      this.hits++;
+    } else {
+      const nextHops: UsedNextHop[] = [];
+      this.recording = nextHops;
+      try {
+        entry = { vrf, leakedBy, route: this.buildRoute(spec, vrf, leakedBy), vif, nextHops };
+      } finally {
+        this.recording = undefined;
+      }
+      this.misses++;
+    }
+    const forSpec = this.current.get(spec);
+    if (forSpec) forSpec.push(entry);
+    else this.current.set(spec, [entry]);
+    return entry.route;
+  }
+
+  /** Registers a next-hop numbered by the allocator under `nh|<key>` (and records it for the memo). */
+  private nextHop(key: string, make: (id: number) => NextHop): number {
+    const id = this.ids.get("nh", key);
+    const nh = make(id);
+    this.nextHops.set(id, nh);
+    this.recording?.push({ allocKey: IdAllocator.key("nh", key), id, nh });
+    return id;
+  }
+
+  private buildRoute(spec: RouteSpec, vrf: number, leakedBy?: string): Route | undefined {
     const base = {
       prefix: spec.prefix,
       origin: spec.origin,
@@ -995,27 +1158,30 @@ class TableBuilder {
   }
 
   private tunnelNh(dstIp: string): number {
-    const id = this.ids.get("nh", `tunnel:${this.tunnelEncap}:${dstIp}`);
-    this.nextHops.set(id, { id, type: "tunnel", encap: this.tunnelEncap, srcIp: this.self.fabricIp, dstIp });
-    return id;
+    return this.nextHop(`tunnel:${this.tunnelEncap}:${dstIp}`, (id) => ({
+      id,
+      type: "tunnel",
+      encap: this.tunnelEncap,
+      srcIp: this.self.fabricIp,
+      dstIp,
+    }));
   }
 
   private encapNh(ep: Endpoint, policy: boolean): number {
-    const id = this.ids.get("nh", `encap:${ep.vmi.uuid}:${policy ? "policy" : "no-policy"}`);
-    this.nextHops.set(id, { id, type: "encap", vif: this.vifOfVmi.get(ep.vmi.uuid)!, policy });
-    return id;
+    return this.nextHop(`encap:${ep.vmi.uuid}:${policy ? "policy" : "no-policy"}`, (id) => ({
+      id,
+      type: "encap",
+      vif: this.vifOfVmi.get(ep.vmi.uuid)!,
+      policy,
+    }));
   }
 
   private receiveNh(vrf: number): number {
-    const id = this.ids.get("nh", `receive:${vrf}`);
-    this.nextHops.set(id, { id, type: "receive", vrf });
-    return id;
+    return this.nextHop(`receive:${vrf}`, (id) => ({ id, type: "receive", vrf }));
   }
 
   private fabricNh(via: string): number {
-    const id = this.ids.get("nh", `fabric:${via}`);
-    this.nextHops.set(id, { id, type: "fabric", via });
-    return id;
+    return this.nextHop(`fabric:${via}`, (id) => ({ id, type: "fabric", via }));
   }
 }
 

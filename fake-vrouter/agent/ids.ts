@@ -66,6 +66,21 @@ export class IdAllocator {
     return id;
   }
 
+  /** The allocator's key for `key` of `kind` (what `keep` takes). */
+  static key(kind: string, key: string): string {
+    return `${kind}|${key}`;
+  }
+
+  /**
+   * Marks each entry's key (`IdAllocator.key(kind, key)`) used again if it still holds the entry's `id` (what a
+   * reused table entry was numbered last time); false, marking nothing, when one does not.
+   */
+  keep(entries: readonly { allocKey: string; id: number }[]): boolean {
+    for (const e of entries) if (this.ids.get(e.allocKey) !== e.id) return false;
+    for (const e of entries) this.used.add(e.allocKey);
+    return true;
+  }
+
   sweep(): void {
     for (const k of [...this.ids.keys()]) if (!this.used.has(k)) this.ids.delete(k);
     this.used.clear();

@@ -79,6 +79,22 @@ export function toAcl(acl: ConfigObject, origin: ConfigObject, owner: AclOwner):
   return { id: acl.uuid, origin: originOf(origin), rules };
 }
 
+/** Converted ACLs by ACL object: the model replaces an object that changes, so an entry lives as long as it is current. */
+const convertedAcls = new WeakMap<ConfigObject, { origin: ConfigObject; owner: AclOwner; acl: Acl }>();
+
+/**
+ * `toAcl`, converted once per ACL object, origin and owner: every compute and every recomputation shares the
+ * result (a security group's ACL is on each vif of the group, on every compute), which nobody modifies.
+ */
+export function sharedAcl(acl: ConfigObject, origin: ConfigObject, owner: AclOwner): Acl {
+  const was = convertedAcls.get(acl);
+  if (was && was.origin === origin && was.owner.vnName === owner.vnName && was.owner.sgId === owner.sgId)
+    return was.acl;
+  const converted = toAcl(acl, origin, owner);
+  convertedAcls.set(acl, { origin, owner: { ...owner }, acl: converted });
+  return converted;
+}
+
 function addressMatch(a: RawAddress | undefined, owner: AclOwner): AddressMatch {
   if (!a) return { kind: "any" };
   if (a.subnet?.ip_prefix)
