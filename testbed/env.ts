@@ -56,6 +56,8 @@ export interface EnvOptions {
    * containerd calls the CNI plugin (needs the local cluster and the netns datapath; testbed/cluster/kubelet).
    */
   nodes?: "emulated" | "kubelet";
+  /** `--nodes kubelet`: the CNI executable containerd calls instead of bin/contrail-k8s-cni (a bench's wrapper). */
+  kubeletCniPlugin?: string;
   /** Where persistent state lives (kubeconfig of the local control plane, pid files). */
   workDir?: string;
   /**
@@ -130,6 +132,9 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
   const checkAbort = () => {
     if (opts.signal?.aborted) throw new Error(`testbed start interrupted (${String(opts.signal.reason)})`);
   };
+  // real nodes' images are built (or reused) before anything starts: a build failure leaves nothing behind
+  const images =
+    opts.nodes === "kubelet" ? await (await import("./cluster/kubelet/index")).kubeletImages() : undefined;
   try {
     const config = controllerConfigFor(scenario);
     const auth = scenario.auth && scenario.auth.aaaMode !== "no-auth" ? scenario.auth : undefined;
@@ -155,7 +160,6 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
       realNodes,
     );
     closers.push(() => cluster.close());
-    const images = realNodes ? await (await import("./cluster/kubelet/index")).kubeletImages() : undefined;
     // real nodes cannot pull: what the runner writes runs the local echo image (the overlay says so per pod)
     const kube = images
       ? (await import("./cluster/kubelet/index")).localImageOverlay(cluster.kube, images.echo.ref)
@@ -247,6 +251,7 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
         stateDir: opts.stateDir ?? resolve(workDir, `kubelet-${tag}`),
         tag,
         images,
+        ...(opts.kubeletCniPlugin ? { cniPluginPath: opts.kubeletCniPlugin } : {}),
         signal: opts.signal,
         log,
       });

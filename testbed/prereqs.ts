@@ -5,7 +5,8 @@
  *   netns datapath: root, iproute2 (`ip`), ping, libpcap with its Node addon, the CNI bundle
  *   local cluster:  the control-plane binaries built by testbed/cluster/local/build.sh
  *   kubeconfig:     the file exists
- *   kubelet nodes:  root, containerd, runc, iptables, the kubelet binary, overlayfs, cgroups, the nodes' images
+ *   kubelet nodes:  root, containerd, runc, the loopback CNI plugin, iptables, the kubelet binary, overlayfs,
+ *                   cgroups (the nodes' images are built right after, before anything starts)
  *
  * The CNI bundle is the one thing built here on demand (esbuild, about a second): a checkout plus `npm ci`
  * is then enough, and a bundle older than its sources is never used.
@@ -36,9 +37,8 @@ export async function missingPrerequisites(
   const missing: string[] = [];
   if (opts.nodes === "kubelet") {
     const { defaultBinDir } = await import("./cluster/local/index");
-    const { kubeletNodesMissing, kubeletImages } = await import("./cluster/kubelet/index");
+    const { kubeletNodesMissing } = await import("./cluster/kubelet/index");
     missing.push(...kubeletNodesMissing(defaultBinDir()));
-    await kubeletImages().catch((e: Error) => missing.push(e.message));
   }
   if (opts.datapath === "netns") missing.push(...netnsMissing());
   if (opts.cluster.kind === "local") {

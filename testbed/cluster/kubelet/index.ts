@@ -11,8 +11,7 @@
  *
  * Example: `const b = await startKubeletBackend({ kube, dp, nodes, … }); …; await b.close()`.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { KubeApi, KubeObject } from "../../../controller/kube/api";
 import { Informer } from "../../../controller/kube/informer";
@@ -20,7 +19,8 @@ import type { NetnsDatapath } from "../../netns-datapath";
 import { CNI_BINARY, podKey } from "../../node/cni-plumber";
 import type { NodeEmulator } from "../../node/emulator";
 import type { Pki } from "../local/pki";
-import { KubeletNodeError, type KubeletNode, type LocalImage, startKubeletNodes } from "./node";
+import { ensureImages } from "./images/index";
+import { type KubeletNode, type LocalImage, startKubeletNodes } from "./node";
 
 export { kubeletNodesMissing, KubeletNodeError, undoNodes } from "./node";
 
@@ -47,6 +47,8 @@ export interface KubeletBackendOptions {
   stateDir: string;
   tag: string;
   images: KubeletImages;
+  /** The CNI executable containerd calls (default bin/contrail-k8s-cni; a bench puts a timing wrapper here). */
+  cniPluginPath?: string;
   signal?: AbortSignal;
   log?: (m: string) => void;
 }
@@ -76,37 +78,10 @@ const STUCK_REASONS = new Set([
   "CrashLoopBackOff",
 ]);
 
-/** Where images/build.sh writes the tarballs and their list (images.json). */
-export function imagesDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.CTB_IMAGES_OUT || join(env.CTB_CACHE || join(homedir(), ".cache", "ctb"), "images");
-}
-
-const IMAGES_BUILD = "bash testbed/cluster/kubelet/images/build.sh";
-
-/** The images the nodes import, from images.json; a clear message naming the build when one is missing. */
-export async function kubeletImages(dir = imagesDir()): Promise<KubeletImages> {
-  const list = join(dir, "images.json");
-  let images: { name: string; ref: string; tarball: string }[];
-  try {
-    images = (JSON.parse(readFileSync(list, "utf8")) as { images: typeof images }).images;
-  } catch {
-    throw new KubeletNodeError(`the nodes' images are not built (no ${list}): run \`${IMAGES_BUILD}\``);
-  }
-  const get = (name: string) => {
-    const i = images.find((x) => x.name === name);
-    if (!i || !existsSync(i.tarball))
-      throw new KubeletNodeError(
-        `image "${name}" is missing from ${list} or its tarball is gone: run \`${IMAGES_BUILD}\``,
-      );
-    return { ref: i.ref, tarball: i.tarball };
-  };
-  return {
-    sandbox: get("pause"),
-    echo: get("echo"),
-    others: images
-      .filter((i) => i.name !== "pause" && i.name !== "echo" && existsSync(i.tarball))
-      .map((i) => ({ ref: i.ref, tarball: i.tarball })),
-  };
+/** The images the nodes import: the sandbox and the echo app, built or reused by images/build.sh. */
+export async function kubeletImages(): Promise<KubeletImages> {
+  const { images } = await ensureImages({ names: ["pause", "echo"] });
+  return { sandbox: images.pause!, echo: images.echo!, others: [] };
 }
 
 export async function startKubeletBackend(o: KubeletBackendOptions): Promise<KubeletBackend> {
@@ -121,7 +96,7 @@ export async function startKubeletBackend(o: KubeletBackendOptions): Promise<Kub
     binDir: o.binDir,
     sandboxImage: o.images.sandbox,
     images: [o.images.echo, ...o.images.others],
-    cniPlugin: { name: "contrail-k8s-cni", path: CNI_BINARY },
+    cniPlugin: { name: "contrail-k8s-cni", path: o.cniPluginPath ?? CNI_BINARY },
     // the conf CniPlumber hands the plugin, now read by containerd from the node's conf dir
     cniConf: (node) => ({
       cniVersion: "1.0.0",
