@@ -69,6 +69,8 @@ const result = await build({
     { in: "testbed/cli/main.ts", out: "ctb" },
     // the dry-run pool's worker thread (fake-vrouter/datapath/dry-run-pool.ts)
     { in: "fake-vrouter/datapath/dry-run-worker.ts", out: "dry-run-worker" },
+    // `ctb connectivity`'s worker threads (testbed/runner/connectivity.ts)
+    { in: "testbed/runner/connectivity-worker.ts", out: "connectivity-worker" },
   ],
   outdir: "dist/ctb",
   splitting: true,
@@ -100,6 +102,7 @@ if (process.argv.includes("--bench")) {
     entryPoints: [
       ...benches.map((f) => ({ in: `bench/${f}`, out: f.replace(/\.ts$/, "") })),
       { in: "fake-vrouter/datapath/dry-run-worker.ts", out: "dry-run-worker" },
+      { in: "testbed/runner/connectivity-worker.ts", out: "connectivity-worker" },
     ],
     outdir: "dist/bench",
     splitting: true,

@@ -37,7 +37,7 @@ import type {
   Testbed,
 } from "./runner/testbed";
 import type { PortCuts } from "../fake-vrouter/datapath/port-space";
-import type { Arrival } from "../fake-vrouter/datapath/sim-network";
+import type { Arrival, DryRunImage } from "../fake-vrouter/datapath/sim-network";
 import type { DryRunBatch } from "../fake-vrouter/datapath/dry-run-pool";
 import type { PortWindow } from "../fake-vrouter/datapath/port-window";
 import { clusterDnsAddress, kubeletResolvConf, zoneInputFrom } from "../cluster-dns/cluster";
@@ -400,6 +400,8 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
         ? (req, onArrival, window) => dp.reachOutcome!(req, onArrival, window)
         : undefined,
       reachMany: dp.reachMany ? (batch, progress) => dp.reachMany!(batch, progress) : undefined,
+      dryRunImage: dp.dryRunImage ? () => dp.dryRunImage!() : undefined,
+      takeEphemeral: dp.takeEphemeral ? (n) => dp.takeEphemeral!(n) : undefined,
       portCuts: (proto) => dp.portCuts(proto),
       ecmpPossible: dp.ecmpPossible ? (ip) => dp.ecmpPossible!(ip) : undefined,
       netnsEndpoint: (name) => dp.netnsEndpoint?.(name),
@@ -449,6 +451,10 @@ interface DatapathHandle {
   setDnsZone?(zone: ZoneInput): Promise<void>;
   /** The dry-run verdict of a new connection (sim only: `Testbed.reach`). */
   reach?(req: Omit<ProbeRequest, "count">): boolean;
+  /** `Testbed.dryRunImage` (sim only). */
+  dryRunImage?(): DryRunImage;
+  /** `Testbed.takeEphemeral` (sim only). */
+  takeEphemeral?(n: number): Uint16Array;
   /** Dry runs of a batch of cells (sim only: `Testbed.reachMany`). */
   reachMany?(batch: DryRunBatch, progress?: (done: number) => void): Promise<Uint8Array>;
   /** The dry run's full outcome (sim only: `Testbed.reachOutcome`). */
@@ -569,6 +575,8 @@ async function startDatapath(
     reach: (req) => sim.reach(req),
     reachOutcome: (req, onArrival, window) => sim.reachOutcome(req, onArrival, window),
     reachMany: (batch, progress) => sim.reachMany(batch, progress),
+    dryRunImage: () => sim.dryRunImage(),
+    takeEphemeral: (n) => sim.takeEphemeral(n),
     portCuts: async (proto) => sim.portCuts(proto),
     ecmpPossible: (ip) => sim.ecmpPossible(ip),
     stats: async (c) => sim.stats(c),

@@ -8,7 +8,7 @@
 import type { Agents } from "../fake-vrouter/agent/index";
 import type { DatapathSnapshot, DatapathStats } from "../fake-vrouter/datapath/engine";
 import { PcapWriter } from "../fake-vrouter/netns/pcap-writer";
-import { type Arrival, SimNetwork } from "../fake-vrouter/datapath/sim-network";
+import { type Arrival, type DryRunImage, SimNetwork } from "../fake-vrouter/datapath/sim-network";
 import { type DryRunBatch, reachBatch } from "../fake-vrouter/datapath/dry-run-pool";
 import type { PortWindow } from "../fake-vrouter/datapath/port-window";
 import { formatTrace, type TraceStep } from "../fake-vrouter/datapath/trace";
@@ -288,6 +288,16 @@ export class SimDatapath {
       if (!this.net.endpoint(from))
         throw new Error(`${from} is not attached to the datapath (is the pod Running?)`);
     return reachBatch(this.net, batch, progress);
+  }
+
+  /** What a copy of the network needs for dry runs on a worker thread (`SimNetwork.dryRunImage`). */
+  dryRunImage(): DryRunImage {
+    return this.net.dryRunImage();
+  }
+
+  /** The next `n` ephemeral source ports (`SimNetwork.takeEphemeral`). */
+  takeEphemeral(n: number): Uint16Array {
+    return this.net.takeEphemeral(n);
   }
 
   /** The dry-run outcome of one new connection with a given source port (the all-packets analysis). */

@@ -8,7 +8,8 @@
  *
  * Workers need a JavaScript entry (dry-run-worker.js beside the bundle, as `node build.mjs` writes it), so
  * they run in the shipped code (`ctb`, `npm run bench`); from the sources (tsx, vitest) every cell is answered
- * on this thread. `CTB_DRY_RUN_WORKERS=<n>` sets the number of workers (0: none).
+ * on this thread unless `CTB_WORKER_DIR` names a built bundle. `CTB_DRY_RUN_WORKERS=<n>` sets the number of
+ * workers (0: none). `ctb connectivity` shares its pairs out the same way (`onWorkers`).
  *
  * Example: `await reachBatch(net, { proto: "tcp", port: 80, sources, targets, from, to })` → Uint8Array of
  *          OUTCOME codes, one per cell.
@@ -50,16 +51,39 @@ const MIN_CELLS_FOR_WORKERS = 250_000;
 /** The event loop gets a turn this often while this thread answers its slice (progress, Ctrl-C). */
 const YIELD_EVERY = 20_000;
 
-/** Where the worker entry is: beside the running bundle; none when running from the sources. */
-function bundledEntry(): string | undefined {
-  return typeof __ctbBundleDir === "string" ? join(__ctbBundleDir, "dry-run-worker.js") : undefined;
+/**
+ * Where the worker entries are: beside the running bundle; from the sources, only where `CTB_WORKER_DIR` names
+ * a built bundle's directory (tests of the worker path).
+ */
+function workerDir(): string | undefined {
+  return typeof __ctbBundleDir === "string" ? __ctbBundleDir : process.env.CTB_WORKER_DIR || undefined;
 }
 
-function workerCount(cells: number): number {
-  if (cells < MIN_CELLS_FOR_WORKERS) return 0;
+function bundledEntry(): string | undefined {
+  const dir = workerDir();
+  return dir === undefined ? undefined : join(dir, "dry-run-worker.js");
+}
+
+/**
+ * How many workers a job of `work` units is worth: none below `minimum` units, else the cores less this
+ * thread; `CTB_DRY_RUN_WORKERS=<n>` asks for exactly n, whatever the size.
+ */
+export function workerCount(work: number, minimum = MIN_CELLS_FOR_WORKERS): number {
+  if (workerDir() === undefined) return 0;
   const asked = process.env.CTB_DRY_RUN_WORKERS;
   if (asked !== undefined && /^\d+$/.test(asked)) return Math.min(Number(asked), 16);
+  if (work < minimum) return 0;
   return Math.max(0, Math.min(availableParallelism() - 1, 7));
+}
+
+/**
+ * Runs a worker entry of the bundle (`<name>.js` beside it) on each job, handing it the network's image with
+ * the job; resolves to each worker's answer. Rejects when there is no bundle or a worker fails.
+ */
+export function onWorkers<J, R>(name: string, image: DryRunImage, jobs: J[]): Promise<R[]> {
+  const dir = workerDir();
+  if (dir === undefined) return Promise.reject(new Error("worker threads run from the bundle only"));
+  return Promise.all(jobs.map((job) => runWorker<R>(join(dir, `${name}.js`), { image, job })));
 }
 
 /** Answers the cells `lo..hi-1` of a batch on `net` (the outcome codes go to `out` at the same indexes). */
@@ -96,7 +120,7 @@ export async function reachBatch(
   const sports = net.takeEphemeral(n);
   const out = new Uint8Array(n);
   const entry = use?.entry ?? bundledEntry();
-  const workers = entry === undefined ? 0 : (use?.workers ?? workerCount(n));
+  const workers = use?.workers ?? workerCount(n);
   // this thread takes the first slice; each worker one of the rest
   const slice = Math.ceil(n / (workers + 1));
   const jobs: Promise<void>[] = [];
@@ -112,7 +136,7 @@ export async function reachBatch(
         sports: sports.slice(lo, hi),
       };
       jobs.push(
-        runWorker(entry!, job).then(
+        runWorker<Uint8Array>(entry!, job).then(
           (codes) => out.set(codes, lo),
           // a worker that cannot start or dies: its slice is answered here instead (a test asking for
           // workers by name wants to know)
@@ -136,13 +160,13 @@ export async function reachBatch(
   return out;
 }
 
-function runWorker(entry: string, job: WorkerJob): Promise<Uint8Array> {
+function runWorker<R>(entry: string, data: unknown): Promise<R> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(entry, { workerData: job });
+    const worker = new Worker(entry, { workerData: data });
     let answered = false;
-    worker.once("message", (codes: Uint8Array) => {
+    worker.once("message", (answer: R) => {
       answered = true;
-      resolve(codes);
+      resolve(answer);
       void worker.terminate();
     });
     worker.once("error", reject);

@@ -14,6 +14,7 @@ import { connectivity, formatConnectivity } from "../../testbed/runner/connectiv
 import { runScenario } from "../../testbed/runner/run";
 import { parseScenario } from "../../testbed/scenario/load";
 import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { Nca, NCA_PYTHON, NCA_VENV } from "../oracle/nca/client";
 import { type GeneratedWorld, type GridCell, PROBES, worldArb } from "../oracle/worlds";
 import { requireTier } from "../support/tiers";
@@ -52,6 +53,26 @@ describe("connectivity map of a small world", () => {
       '"shop/client" -> "shop/web" [label="tcp 80,8000,8080,9000; udp 53\\n(Kubernetes: tcp 8080,9000-9060; udp 53)", color=red];',
     );
     expect(JSON.parse(formatConnectivity(m, "json")).pairs).toHaveLength(6);
+  });
+
+  it("gives the same map when worker threads answer shares of the pairs (copies of the network)", async () => {
+    const one = await connectivity(tb);
+    expect(one.threads).toBe(1);
+    // the worker entries as `npm run build` ships them (npm test builds before it tests)
+    const dir = resolve("dist/ctb");
+    expect(existsSync(join(dir, "connectivity-worker.js")), `${dir} has no workers: run npm run build`).toBe(
+      true,
+    );
+    process.env.CTB_WORKER_DIR = dir;
+    process.env.CTB_DRY_RUN_WORKERS = "2";
+    try {
+      const shared = await connectivity(tb);
+      expect(shared.threads).toBe(3);
+      expect({ ...shared, threads: 1 }).toEqual(one);
+    } finally {
+      delete process.env.CTB_WORKER_DIR;
+      delete process.env.CTB_DRY_RUN_WORKERS;
+    }
   });
 });
 

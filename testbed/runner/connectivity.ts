@@ -18,7 +18,8 @@ import {
   type ProtoPorts,
 } from "../../fake-vrouter/datapath/port-space";
 import { clusterWorld, type MatrixContext } from "./matrix-check";
-import { kubernetesProtoPorts, portPieces, reachSet } from "./reach-set";
+import { onWorkers, workerCount } from "../../fake-vrouter/datapath/dry-run-pool";
+import { kubernetesProtoPorts, type PortPieces, portPieces, type ReachSet, reachSet } from "./reach-set";
 import type { Testbed } from "./testbed";
 
 export interface ConnectivityGroup {
@@ -48,6 +49,8 @@ export interface ConnectivityMap {
   evaluated: number;
   /** Whether Kubernetes' answer was computed (then `kubernetes` on an edge means they differ). */
   comparedWithKubernetes: boolean;
+  /** Threads that answered the pairs (this one and its workers). */
+  threads: number;
 }
 
 const podKey = (p: KubeObject) => `${p.metadata.namespace}/${p.metadata.name}`;
@@ -88,24 +91,29 @@ export async function connectivity(tb: Testbed, opts: ConnectivityOptions = {}):
   const pairs: ConnectivityEdge[] = [];
   const cell = new Map<string, ConnectivityEdge>();
   let evaluated = 0;
-  for (const src of pods)
-    for (const dst of pods) {
-      if (src === dst) continue;
-      const set = await reachSet(tb, podKey(src), dst.status!.podIP, { pieces, srcIp: src.status!.podIP });
-      evaluated += set.evaluated;
-      const partly = set.bySourcePort.map(
-        (d) =>
-          `${d.proto} ${formatPortSet(d.ports)} ${d.ecmp ? "by ECMP member" : `from source ports ${formatPortSet(d.deliveredFrom)}`}`,
-      );
-      const allows = `${formatProtoPorts(set.delivered)}${partly.length ? ` (and ${partly.join(", ")})` : ""}`;
-      const edge: ConnectivityEdge = { from: podKey(src), to: podKey(dst), allows, delivered: set.delivered };
-      if (opts.netpol) {
-        const k = formatProtoPorts(kubernetesProtoPorts(world, src, dst, cuts));
-        if (k !== allows) edge.kubernetes = k;
-      }
-      pairs.push(edge);
-      cell.set(`${edge.from}>${edge.to}`, edge);
+  const ordered: [KubeObject, KubeObject][] = [];
+  for (const src of pods) for (const dst of pods) if (src !== dst) ordered.push([src, dst]);
+  const { sets, threads } = await reachSets(
+    tb,
+    ordered.map(([src, dst]) => ({ from: podKey(src), toIp: dst.status!.podIP, srcIp: src.status!.podIP })),
+    pieces,
+  );
+  for (const [k, [src, dst]] of ordered.entries()) {
+    const set = sets[k]!;
+    evaluated += set.evaluated;
+    const partly = set.bySourcePort.map(
+      (d) =>
+        `${d.proto} ${formatPortSet(d.ports)} ${d.ecmp ? "by ECMP member" : `from source ports ${formatPortSet(d.deliveredFrom)}`}`,
+    );
+    const allows = `${formatProtoPorts(set.delivered)}${partly.length ? ` (and ${partly.join(", ")})` : ""}`;
+    const edge: ConnectivityEdge = { from: podKey(src), to: podKey(dst), allows, delivered: set.delivered };
+    if (opts.netpol) {
+      const kube = formatProtoPorts(kubernetesProtoPorts(world, src, dst, cuts));
+      if (kube !== allows) edge.kubernetes = kube;
     }
+    pairs.push(edge);
+    cell.set(`${edge.from}>${edge.to}`, edge);
+  }
 
   // groups of equivalent pods, then one line per pair of groups where every pair of their pods agrees
   const byWorkload = new Map<string, string[]>();
@@ -137,7 +145,64 @@ export async function connectivity(tb: Testbed, opts: ConnectivityOptions = {}):
         });
       else edges.push(...members);
     }
-  return { groups, edges, pairs, evaluated, comparedWithKubernetes: opts.netpol !== undefined };
+  return { groups, edges, pairs, evaluated, comparedWithKubernetes: opts.netpol !== undefined, threads };
+}
+
+/** One pair of a worker's share of the map (connectivity-worker.ts). */
+export interface PairQuestion {
+  from: string;
+  toIp: string;
+  srcIp: string;
+  icmpId?: number;
+}
+
+/** What a connectivity worker is handed besides the network's image. */
+export interface ConnectivityJob {
+  pairs: PairQuestion[];
+  pieces: PortPieces;
+}
+
+/** Below this many pairs starting a worker (a copy of the network) costs more than it saves. */
+const MIN_PAIRS_FOR_WORKERS = 30_000;
+
+/**
+ * Every pair's reach set, in order: on worker threads where the datapath lends a copy of itself and the map is
+ * large (each worker answers a share with the same code over a copy of the tables, fake-vrouter/datapath/
+ * dry-run-pool.ts), the first share here. Each pair carries its ICMP identifier, so the answers are those of
+ * asking pair by pair.
+ */
+async function reachSets(
+  tb: Testbed,
+  questions: PairQuestion[],
+  pieces: PortPieces,
+): Promise<{ sets: ReachSet[]; threads: number }> {
+  const ids = tb.takeEphemeral?.(questions.length);
+  if (ids) for (const [k, q] of questions.entries()) q.icmpId = ids[k];
+  const ask = (q: PairQuestion) => reachSet(tb, q.from, q.toIp, { pieces, srcIp: q.srcIp, icmpId: q.icmpId });
+  const workers =
+    tb.dryRunImage && tb.reachOutcome ? workerCount(questions.length, MIN_PAIRS_FOR_WORKERS) : 0;
+  const share = Math.ceil(questions.length / (workers + 1));
+  const jobs: ConnectivityJob[] = [];
+  for (let lo = share; workers > 0 && lo < questions.length; lo += share)
+    jobs.push({ pairs: questions.slice(lo, lo + share), pieces });
+  const theirs = jobs.length
+    ? onWorkers<ConnectivityJob, ReachSet[]>("connectivity-worker", tb.dryRunImage!(), jobs).catch(
+        () => undefined,
+      )
+    : undefined;
+  const sets: ReachSet[] = [];
+  for (const q of questions.slice(0, jobs.length ? share : questions.length)) sets.push(await ask(q));
+  let threads = 1;
+  if (jobs.length) {
+    const answers = await theirs;
+    if (answers) {
+      for (const a of answers) sets.push(...a);
+      threads += jobs.length;
+    }
+    // a worker that could not start or failed: its share is answered here
+    else for (const q of questions.slice(share)) sets.push(await ask(q));
+  }
+  return { sets, threads };
 }
 
 function withoutSets({ delivered: _, ...e }: ConnectivityEdge): ConnectivityEdge {

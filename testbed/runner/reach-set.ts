@@ -132,6 +132,8 @@ export interface ReachSetOptions {
   pieces?: PortPieces;
   /** The source pod's address, when the caller knows it (else looked up). */
   srcIp?: string;
+  /** The ICMP identifier of the dry run (default: the next ephemeral one). */
+  icmpId?: number;
 }
 
 export async function reachSet(
@@ -170,7 +172,7 @@ export async function reachSet(
           ? attachmentIp(srcObj, srcNet)
           : srcObj?.status?.podIP);
   const icmp = dry
-    ? dry({ from, toIp, proto: "icmp" })
+    ? dry({ from, toIp, proto: "icmp", ...(opts.icmpId !== undefined ? { sport: opts.icmpId } : {}) })
     : outcomeOf(await tb.probe({ from, toIp, proto: "icmp", count: 1 }));
   out.evaluated++;
   out.delivered.icmp = delivered(icmp);

@@ -4,7 +4,7 @@
  */
 import type { KubeApi } from "../../controller/kube/api";
 import type { PortCuts } from "../../fake-vrouter/datapath/port-space";
-import type { Arrival } from "../../fake-vrouter/datapath/sim-network";
+import type { Arrival, DryRunImage } from "../../fake-vrouter/datapath/sim-network";
 import type { DryRunBatch } from "../../fake-vrouter/datapath/dry-run-pool";
 import type { PortWindow } from "../../fake-vrouter/datapath/port-window";
 import type { HaproxyServer, RouteDecision } from "../../fake-vrouter/haproxy/route";
@@ -171,6 +171,10 @@ export interface Testbed {
    * `reach` would give them asked in order, on several cores where the datapath can (the simulated one).
    */
   reachMany?(batch: DryRunBatch, progress?: (done: number) => void): Promise<Uint8Array>;
+  /** What a copy of the simulated network needs to answer dry runs on a worker thread. */
+  dryRunImage?(): DryRunImage;
+  /** The next `n` ephemeral source ports the simulated network would give new connections. */
+  takeEphemeral?(n: number): Uint16Array;
   /**
    * Where the port space of a protocol must be cut so that each piece meets the same rules, NAT and sockets in
    * the computes' tables (fake-vrouter/datapath/port-space.ts); what the all-packets analysis needs.
