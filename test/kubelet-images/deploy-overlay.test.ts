@@ -10,7 +10,12 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { defaultBinDir, missingBinaries } from "../../testbed/cluster/local";
-import { agentKustomization, DeployError, renderAgents } from "../../testbed/cluster/kubelet/deploy";
+import {
+  agentKustomization,
+  DeployError,
+  renderAgents,
+  stuckContainers,
+} from "../../testbed/cluster/kubelet/deploy";
 import { requireTier } from "../support/tiers";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -31,6 +36,43 @@ describe("agentKustomization", () => {
     expect(() => agentKustomization({ apiUrl: "https://a:b@h:1", portApiPort: 1, hostDir: tmp })).toThrow(
       /must be http:\/\/\[user:password@\]host:port/,
     );
+  });
+});
+
+describe("stuckContainers", () => {
+  it("names the containers the runtime will not start, with the runtime's words, and nothing else", () => {
+    const pods = {
+      items: [
+        {
+          metadata: { name: "agent-a" },
+          status: {
+            initContainerStatuses: [{ name: "install-cni-runtime", state: { terminated: { exitCode: 0 } } }],
+            containerStatuses: [
+              {
+                name: "agent",
+                state: {
+                  waiting: {
+                    reason: "CreateContainerError",
+                    message: 'path "/var/run/netns" is mounted on "/" but it is not a shared mount',
+                  },
+                },
+              },
+            ],
+          },
+        },
+        // still starting: not stuck
+        {
+          metadata: { name: "agent-b" },
+          status: {
+            containerStatuses: [{ name: "agent", state: { waiting: { reason: "ContainerCreating" } } }],
+          },
+        },
+      ],
+    };
+    expect(stuckContainers(JSON.stringify(pods))).toEqual([
+      'agent-a agent: CreateContainerError: path "/var/run/netns" is mounted on "/" but it is not a shared mount',
+    ]);
+    expect(stuckContainers("not json")).toEqual([]);
   });
 });
 
@@ -62,7 +104,7 @@ describe.runIf(usable)("deploy/overlays/kubelet rendered for a run", async () =>
     expect(Buffer.from(secret.data["admin-password"], "base64").toString()).toBe("p:ss");
   });
 
-  it("keeps deploy/'s image, privilege, host network, tolerations and init container", () => {
+  it("keeps deploy/'s image, privilege, host network, tolerations, init container and mounts", () => {
     const spec = ds.spec.template.spec;
     const b = base.spec.template.spec;
     expect(spec.hostNetwork).toBe(true);
@@ -74,7 +116,12 @@ describe.runIf(usable)("deploy/overlays/kubelet rendered for a run", async () =>
       b.containers[0].imagePullPolicy,
     ]);
     expect(agent.securityContext).toEqual({ privileged: true });
-    expect(agent.volumeMounts).toEqual(b.containers[0].volumeMounts);
+    // the one mount difference: no propagation for /var/run/netns (Bidirectional needs a shared / here)
+    expect(agent.volumeMounts).toEqual(
+      b.containers[0].volumeMounts.map((m: { mountPath: string }) =>
+        m.mountPath === "/var/run/netns" ? { ...m, mountPropagation: "None" } : m,
+      ),
+    );
   });
 
   it("serves the port API on the node's own address and follows the run's config API", () => {

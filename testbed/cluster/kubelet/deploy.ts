@@ -170,6 +170,39 @@ export async function renderAgents(
   return rendered.out;
 }
 
+/** Waiting reasons that do not go away by themselves. */
+const STUCK = new Set([
+  "CreateContainerError",
+  "CreateContainerConfigError",
+  "RunContainerError",
+  "ErrImageNeverPull",
+  "ErrImagePull",
+  "ImagePullBackOff",
+  "InvalidImageName",
+  "CrashLoopBackOff",
+]);
+
+/** "<pod> <container>: <reason>: <message>" for every container stuck so (pure; `kubectl get pods -o json`). */
+export function stuckContainers(podsJson: string): string[] {
+  let items: { metadata: { name: string }; status?: Record<string, unknown> }[] = [];
+  try {
+    items = JSON.parse(podsJson).items ?? [];
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const p of items)
+    for (const c of [
+      ...((p.status?.initContainerStatuses ?? []) as unknown[]),
+      ...((p.status?.containerStatuses ?? []) as unknown[]),
+    ] as { name: string; state?: { waiting?: { reason?: string; message?: string } } }[]) {
+      const w = c.state?.waiting;
+      if (w?.reason && STUCK.has(w.reason))
+        out.push(`${p.metadata.name} ${c.name}: ${w.reason}${w.message ? `: ${w.message}` : ""}`);
+    }
+  return out;
+}
+
 export async function deployAgents(o: DeployAgentsOptions): Promise<DeployedAgents> {
   const log = o.log ?? (() => {});
   const k = (args: string[], input?: string) =>
@@ -179,19 +212,36 @@ export async function deployAgents(o: DeployAgentsOptions): Promise<DeployedAgen
   log(`deploy: ${applied.out.trim().split("\n").join("; ")}`);
 
   const urls = new Map(o.nodes.map((n) => [n.name, `http://${n.ip}:${o.portApiPort}`]));
-  const deadline = Date.now() + (o.readyTimeoutMs ?? 180_000);
+  const timeoutMs = o.readyTimeoutMs ?? 180_000;
+  const deadline = Date.now() + timeoutMs;
   const waiting = new Set(o.nodes.map((n) => n.name));
-  while (waiting.size > 0) {
-    for (const n of [...waiting]) if (await answers(urls.get(n)!)) waiting.delete(n);
-    if (waiting.size === 0) break;
-    if (Date.now() > deadline) {
-      const pods = await k(["-n", NAMESPACE, "get", "pods", "-l", `app=${DAEMONSET}`, "-o", "wide"]);
-      throw new DeployError(
-        `the vrouter agent DaemonSet did not serve its port API on ${[...waiting].map((n) => urls.get(n)).join(", ")} ` +
-          `within ${Math.round((o.readyTimeoutMs ?? 180_000) / 1000)} s:\n${pods.out || pods.err}`,
-      );
+  let lastLook = 0;
+  try {
+    while (waiting.size > 0) {
+      for (const n of [...waiting]) if (await answers(urls.get(n)!)) waiting.delete(n);
+      if (waiting.size === 0) break;
+      if (Date.now() > deadline) {
+        const pods = await k(["-n", NAMESPACE, "get", "pods", "-l", `app=${DAEMONSET}`, "-o", "wide"]);
+        throw new DeployError(
+          `the vrouter agent DaemonSet did not serve its port API on ${[...waiting].map((n) => urls.get(n)).join(", ")} ` +
+            `within ${Math.round(timeoutMs / 1000)} s:\n${pods.out || pods.err}`,
+        );
+      }
+      // a container the runtime will not start does not heal by waiting: say why at once
+      if (Date.now() - lastLook > 3000) {
+        lastLook = Date.now();
+        const stuck = stuckContainers(
+          (await k(["-n", NAMESPACE, "get", "pods", "-l", `app=${DAEMONSET}`, "-o", "json"])).out,
+        );
+        if (stuck.length)
+          throw new DeployError(`the vrouter agent DaemonSet cannot run:\n${stuck.join("\n")}`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
     }
-    await new Promise((r) => setTimeout(r, 500));
+  } catch (e) {
+    // nothing half-deployed stays behind a failed start
+    await k(["-n", NAMESPACE, "delete", "daemonset", DAEMONSET, "--wait=false"]);
+    throw e;
   }
   return {
     portApi: (node) => {
