@@ -44,7 +44,7 @@ import { clusterDnsAddress, kubeletResolvConf, zoneInputFrom } from "../cluster-
 import { buildZone, type ZoneInput } from "../cluster-dns/zone";
 import type { Scenario } from "./scenario/types";
 import { SimDatapath } from "./sim-datapath";
-import { assertPrerequisites } from "./prereqs";
+import { assertPrerequisites, PrerequisiteError } from "./prereqs";
 
 export type ClusterChoice = { kind: "embedded" } | { kind: "local" } | { kind: "kubeconfig"; path: string };
 
@@ -135,6 +135,11 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
   // real nodes' images are built (or reused) before anything starts: a build failure leaves nothing behind
   const images =
     opts.nodes === "kubelet" ? await (await import("./cluster/kubelet/index")).kubeletImages() : undefined;
+  if (opts.nodes === "kubelet") {
+    const { nodeAddressesTaken } = await import("./cluster/kubelet/node");
+    const taken = await nodeAddressesTaken(scenario.nodes.map((n, i) => n.ip ?? defaultNodeIp(i)));
+    if (taken.length) throw new PrerequisiteError(taken);
+  }
   try {
     const config = controllerConfigFor(scenario);
     const auth = scenario.auth && scenario.auth.aaaMode !== "no-auth" ? scenario.auth : undefined;

@@ -110,50 +110,74 @@ export function hasNodeRecord(stateDir: string): boolean {
   return existsSync(recordPath(stateDir));
 }
 
+/** What the prerequisite check reads off the machine (tests hand in another machine). */
+export interface MachineProbe {
+  uid: number;
+  onPath(cmd: string): boolean;
+  exists(path: string): boolean;
+  /** /proc/filesystems */
+  filesystems: string;
+}
+
+export function thisMachine(): MachineProbe {
+  let filesystems = "";
+  try {
+    filesystems = readFileSync("/proc/filesystems", "utf8");
+  } catch {}
+  return { uid: process.getuid?.() ?? 0, onPath, exists: existsSync, filesystems };
+}
+
 /** The machine's prerequisites of real nodes, one line each naming the fix (empty when all is there). */
-export function kubeletNodesMissing(binDir: string): string[] {
+export function kubeletNodesMissing(binDir: string, m: MachineProbe = thisMachine()): string[] {
   const missing: string[] = [];
-  if (process.getuid?.() !== 0)
-    missing.push("--nodes kubelet needs root (containerd, runc, cgroups, mounts)");
+  if (m.uid !== 0)
+    missing.push("--nodes kubelet needs root (containerd, runc, cgroups, mounts): run as root");
   for (const [cmd, pkg] of [
     ["containerd", "containerd"],
     ["ctr", "containerd"],
+    ["containerd-shim-runc-v2", "containerd"],
     ["runc", "runc"],
     ["iptables", "iptables"],
   ] as const)
-    if (!onPath(cmd))
+    if (!m.onPath(cmd))
       missing.push(`${cmd} is not installed: apt-get install ${pkg} (or \`bash .ci/setup.sh\`)`);
-  if (!existsSync(LOOPBACK_PLUGIN))
+  if (!m.exists(LOOPBACK_PLUGIN))
     missing.push(
       `${LOOPBACK_PLUGIN} is missing (containerd sets up each pod's lo with it): apt-get install containernetworking-plugins`,
     );
-  if (!existsSync(join(binDir, "kubelet")))
+  if (!m.exists(join(binDir, "kubelet")))
     missing.push(
       `kubelet is not built (missing in ${binDir}): run \`bash testbed/cluster/local/build.sh\` (it builds kubelet with the control plane)`,
     );
-  let fs = "";
-  try {
-    fs = readFileSync("/proc/filesystems", "utf8");
-  } catch {}
-  if (!/\toverlay$/m.test(fs))
+  if (!/\toverlay$/m.test(m.filesystems))
     missing.push("the kernel has no overlayfs (containerd's snapshotter needs it): `modprobe overlay`");
-  if (!existsSync("/sys/fs/cgroup/cpu") && !existsSync("/sys/fs/cgroup/cgroup.controllers"))
+  if (!m.exists("/sys/fs/cgroup/cpu") && !m.exists("/sys/fs/cgroup/cgroup.controllers"))
     missing.push("no cgroup hierarchy is mounted under /sys/fs/cgroup (kubelet and runc need one)");
   return missing;
+}
+
+/**
+ * The nodes' addresses must not be on lo already (another `--nodes kubelet` run, or the machine's own): the
+ * teardown removes them. Checked before anything starts.
+ */
+export async function nodeAddressesTaken(ips: string[]): Promise<string[]> {
+  const lo = (await snapshotHost()).loAddrs;
+  return ips
+    .filter((ip) => lo.includes(`${ip}/32`))
+    .map(
+      (ip) =>
+        `node address ${ip} is already on lo (another \`--nodes kubelet\` run with the same node IPs?): ` +
+        "give the scenario's nodes other `ip:`s, or stop that run (`ctb down`)",
+    );
 }
 
 export async function startKubeletNodes(o: KubeletNodesOptions): Promise<KubeletNodes> {
   const log = o.log ?? (() => {});
   const base = join(o.stateDir, "kubelet");
   const runBase = join(RUN_ROOT, o.tag);
-  // a node address another run (or the machine) already has on lo would be taken away by our teardown
   const before = await snapshotHost();
-  for (const n of o.nodes)
-    if (before.loAddrs.includes(`${n.ip}/32`))
-      throw new KubeletNodeError(
-        `node address ${n.ip} is already on lo (another \`--nodes kubelet\` run with the same node IPs?); ` +
-          "give the scenario's nodes other `ip:`s or stop that run (`ctb down`)",
-      );
+  const taken = await nodeAddressesTaken(o.nodes.map((n) => n.ip));
+  if (taken.length) throw new KubeletNodeError(taken.join("; "));
   const recs: NodeRecord[] = o.nodes.map((n, i) => ({
     name: n.name,
     ip: n.ip,
