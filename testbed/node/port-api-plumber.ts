@@ -200,7 +200,8 @@ export class PortApiPlumber implements PodPlumber {
       if (signal?.aborted) throw new Error(`stopped while polling ${url}`);
       // listening before asking: a change that lands while the answer travels still wakes this poller
       const changed = this.opts.waitForChange?.(keys, fallback, signal, { node, path, ready });
-      const res = await this.call("GET", url, undefined, signal);
+      // not aborted by `signal`: the agent answers at once, and each abortable request costs two listeners
+      const res = await this.call("GET", url);
       if (res.ok) {
         let body: T;
         try {
@@ -235,7 +236,7 @@ export class PortApiPlumber implements PodPlumber {
     throw new Error(`port API not ready after ${polls} polls of ${url}: ${last}`);
   }
 
-  private call(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<Reply> {
+  private call(method: string, url: string, body?: unknown): Promise<Reply> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = request(
@@ -243,7 +244,6 @@ export class PortApiPlumber implements PodPlumber {
         {
           method,
           agent: this.agent,
-          signal,
           timeout: REQUEST_TIMEOUT_MS,
           headers: payload
             ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }
