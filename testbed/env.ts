@@ -568,6 +568,7 @@ async function startDatapath(
             return answer === undefined || (answer.body !== undefined && ask.ready(answer.body));
           }),
       ),
+    preciseWait: true,
     // woken by the agent, a pod can wait as long as the controller needs to reach it (5,000 pods) without
     // failing and being retried, which would rewrite its status each time
     timeoutMs: 300_000,

@@ -60,8 +60,8 @@ export interface Agents {
    * Resolves when a config change or a port change touches one of `keys` (an object's uuid, the last element of
    * its fq_name, its display_name, or the uuid of something it refers to), after `maxMs` at the latest, or when
    * `signal` aborts: what a poller of the port API waits on instead of a timer. With `until`, a touch wakes
-   * the caller only once `until()` holds (the answer it polls for is there), so a pod whose VM gains its
-   * interface, then its compute, then its address, asks once instead of at each step.
+   * the caller only once `until()` holds (the answer it polls for is there; at once if it holds already), so a
+   * pod whose VM gains its interface, then its compute, then its address, asks once instead of at each step.
    */
   whenTouched(keys: string[], maxMs: number, signal?: AbortSignal, until?: () => boolean): Promise<void>;
   /** What the port API of `compute` answers a polled GET now (see port-api.ts `polledAnswer`). */
@@ -205,6 +205,7 @@ export class AgentRuntime {
   }
 
   whenTouched(keys: string[], maxMs: number, signal?: AbortSignal, until?: () => boolean): Promise<void> {
+    if (until?.()) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

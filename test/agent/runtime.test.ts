@@ -208,7 +208,7 @@ describe("port API", () => {
       virtual_machine_refs: [c.ref(vm)],
     });
     await caughtUp(agents, watch);
-    expect(asked).toBe(2);
+    expect(asked).toBe(3); // when it starts waiting, and at each of the two touches
     expect(woken).toBe(false);
     const vr = c.data(c1);
     c.update(c1, { virtual_machine_refs: [...((vr.virtual_machine_refs as unknown[]) ?? []), c.ref(vm)] });
@@ -216,6 +216,8 @@ describe("port API", () => {
     await waiting;
     expect(woken).toBe(true);
     expect(agents.polledAnswer("compute-1", path)?.body).toHaveLength(1);
+    // asked when the answer is already there, it does not wait for a touch
+    await agents.whenTouched(["k8s__ns__later"], 60_000, undefined, until);
     // a path the agent cannot judge in process
     expect(agents.polledAnswer("compute-1", "/port/x")).toBeUndefined();
   });

@@ -59,6 +59,11 @@ export interface PortApiPlumberOptions {
     signal?: AbortSignal,
     ask?: { node: string; path: string; ready: (body: unknown) => boolean },
   ) => Promise<void>;
+  /**
+   * `waitForChange` with `ask` resolves exactly when asking would get the answer (at once when it would now):
+   * then a pod asks only once it would, instead of asking first (in-process agents).
+   */
+  preciseWait?: boolean;
 }
 
 interface VmCfg {
@@ -196,6 +201,8 @@ export class PortApiPlumber implements PodPlumber {
     let fallback = 1000;
     let last = "";
     let polls = 0;
+    if (this.opts.preciseWait && this.opts.waitForChange)
+      await this.opts.waitForChange(keys, fallback, signal, { node, path, ready });
     for (; Date.now() < deadline; polls++) {
       if (signal?.aborted) throw new Error(`stopped while polling ${url}`);
       // listening before asking: a change that lands while the answer travels still wakes this poller
