@@ -123,6 +123,9 @@ export function planHealthChecks(view: ConfigView, newUuid: () => string): VncWr
     const projectFq = fqString(shc.fq_name.slice(0, -1));
     if (!monitored.has(`${projectFq}:${m[1]}`)) stale.add(shc.uuid);
   }
+  // no check of the driver's anywhere: no interface has a ref to add or drop (the usual case: not a pass over
+  // every interface on each of svc-monitor's runs, a thousand while a thousand pods start)
+  if (wantRefs.size === 0 && stale.size === 0) return writes;
   const driverOwns = (uuid: string) => wantRefs.has(uuid) || stale.has(uuid);
   for (const vmi of view.list<Vmi>("virtual-machine-interface")) {
     const has = new Set((vmi.service_health_check_refs ?? []).map((r) => r.uuid).filter(driverOwns));
