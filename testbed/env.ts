@@ -135,10 +135,21 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
   // real nodes' images are built (or reused) before anything starts: a build failure leaves nothing behind
   const images =
     opts.nodes === "kubelet" ? await (await import("./cluster/kubelet/index")).kubeletImages() : undefined;
+  let releaseNodesLock = () => {};
   if (opts.nodes === "kubelet") {
-    const { nodeAddressesTaken } = await import("./cluster/kubelet/node");
+    const { acquireNodesLock, nodeAddressesTaken } = await import("./cluster/kubelet/node");
+    // one kubelet-nodes environment at a time on a machine: a second one waits for the first to end
+    releaseNodesLock = await acquireNodesLock({
+      stateDir: opts.stateDir ?? workDir,
+      signal: opts.signal,
+      log: (m) => process.stderr.write(`ctb: ${m}\n`),
+    });
     const taken = await nodeAddressesTaken(scenario.nodes.map((n, i) => n.ip ?? defaultNodeIp(i)));
-    if (taken.length) throw new PrerequisiteError(taken);
+    if (taken.length) {
+      releaseNodesLock();
+      throw new PrerequisiteError(taken);
+    }
+    closers.push(() => releaseNodesLock());
   }
   try {
     const config = controllerConfigFor(scenario);

@@ -5,13 +5,23 @@
  * `ctb down` stops what the nodes started and puts the host back (the KUBELET tier's cases).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { kubeletNodesMissing, type MachineProbe } from "../../testbed/cluster/kubelet/node";
+import { acquireNodesLock, kubeletNodesMissing, type MachineProbe } from "../../testbed/cluster/kubelet/node";
+import { processStartTime } from "../../fake-vrouter/netns/pidfiles";
 import { defaultBinDir } from "../../testbed/cluster/local";
-import { hostState, kubeletTier } from "../support/kubelet";
+import { hostStateBetweenEnvironments, kubeletTier } from "../support/kubelet";
 
 const CTB = resolve("bin/ctb");
 const work = mkdtempSync(join(tmpdir(), "ctb-kubelet-life-"));
@@ -42,7 +52,7 @@ function ctb(workDir: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [CTB, ...args], {
     encoding: "utf8",
     env: { ...process.env, CTB_WORKDIR: workDir, NO_COLOR: "1", ...env },
-    timeout: 240_000,
+    timeout: 1_200_000, // a kubelet environment of another suite may hold the machine's lock meanwhile
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
@@ -101,6 +111,31 @@ describe("--nodes kubelet: bad input", () => {
   });
 });
 
+describe("--nodes kubelet: one environment at a time on a machine", () => {
+  it("a live holder of the lock is waited for and named; a gone one is taken over", async () => {
+    const path = join(work, "nodes.lock");
+    writeFileSync(
+      path,
+      JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid), stateDir: "/x/run-a" }),
+    );
+    const said: string[] = [];
+    await expect(
+      acquireNodesLock({ stateDir: "/x/run-b", path, waitMs: 700, log: (m) => said.push(m) }),
+    ).rejects.toThrow(
+      `another --nodes kubelet environment (pid ${process.pid}, /x/run-a) still runs: one runs at a time on a machine`,
+    );
+    expect(said).toEqual([
+      `waiting for the --nodes kubelet environment of pid ${process.pid} (/x/run-a) to end: one runs at a time on a machine`,
+    ]);
+    // killed without a teardown: its lock no longer holds anyone back
+    writeFileSync(path, JSON.stringify({ pid: 4_000_000, startTime: "1", stateDir: "/x/run-a" }));
+    const release = await acquireNodesLock({ stateDir: "/x/run-b", path, waitMs: 700 });
+    expect(JSON.parse(readFileSync(path, "utf8")).stateDir).toBe("/x/run-b");
+    release();
+    expect(existsSync(path)).toBe(false);
+  });
+});
+
 const usable = kubeletTier();
 
 describe.skipIf(!usable)("--nodes kubelet: nothing left behind", () => {
@@ -131,11 +166,11 @@ describe.skipIf(!usable)("--nodes kubelet: nothing left behind", () => {
     } finally {
       spawnSync("ip", ["addr", "del", "10.84.79.12/32", "dev", "lo"]);
     }
-  });
+  }, 1_300_000);
 
   it("after a SIGKILL of the environment `ctb up` left, `ctb down` stops the nodes and restores the host", async () => {
     const wd = join(work, "sigkill");
-    const before = hostState();
+    const before = await hostStateBetweenEnvironments();
     const upped = ctb(wd, [
       "up",
       SCENARIO,
@@ -157,7 +192,7 @@ describe.skipIf(!usable)("--nodes kubelet: nothing left behind", () => {
     expect(d.out).toContain(`removed the record of ctb up pid ${pid}`);
     const kubelets = spawnSync("pgrep", ["-f", `${wd}/`], { encoding: "utf8" }).stdout.trim();
     expect(kubelets.split("\n").filter(Boolean).map(Number).filter(running)).toEqual([]);
-    const after = hostState();
+    const after = await hostStateBetweenEnvironments();
     expect(after.sysctls).toEqual(before.sysctls);
     expect(after.iptables).toEqual(before.iptables);
     expect(after.ip6tables).toEqual(before.ip6tables);
@@ -165,5 +200,5 @@ describe.skipIf(!usable)("--nodes kubelet: nothing left behind", () => {
     expect(after.paths).toEqual(before.paths);
     expect(after.mounts.filter((m) => m.startsWith(wd) || m.startsWith("/run/ctb-kubelet"))).toEqual([]);
     expect(after.cgroups.filter((c) => !before.cgroups.includes(c) && /\/ctb-/.test(c))).toEqual([]);
-  }, 400_000);
+  }, 1_500_000);
 });

@@ -16,7 +16,7 @@ import { recordPath } from "../../testbed/cluster/kubelet/node";
 import { type EnvTestbed, startTestbed } from "../../testbed/env";
 import { runScenario } from "../../testbed/runner/run";
 import { parseScenario } from "../../testbed/scenario/load";
-import { type HostState, hostState, kubeletTier } from "../support/kubelet";
+import { type HostState, hostStateBetweenEnvironments, kubeletTier } from "../support/kubelet";
 
 const usable = kubeletTier();
 
@@ -47,7 +47,7 @@ let record: { nodes: { name: string; containerdSocket: string }[] };
 
 beforeAll(async () => {
   if (!usable) return;
-  before = hostState();
+  before = await hostStateBetweenEnvironments();
   const scenario = parseScenario(SCENARIO, "kubelet-nodes.yaml");
   tb = await startTestbed(scenario, {
     datapath: "netns",
@@ -59,7 +59,8 @@ beforeAll(async () => {
   record = JSON.parse(readFileSync(recordPath(stateDir), "utf8"));
   const report = await runScenario(scenario, tb);
   expect(report.checks.filter((c) => c.verdict !== "pass")).toEqual([]);
-}, 400_000);
+  // up to 20 min: another suite's kubelet environment may hold the machine's lock (one at a time)
+}, 1_500_000);
 
 afterAll(async () => {
   await tb?.close();
@@ -169,7 +170,7 @@ describe.skipIf(!usable)("kubelet nodes", () => {
   it("tearing the testbed down stops every node and leaves the host as it was", async () => {
     await tb!.close();
     tb = undefined;
-    const after = hostState();
+    const after = await hostStateBetweenEnvironments();
     expect(after.sysctls).toEqual(before.sysctls);
     expect(after.iptables).toEqual(before.iptables);
     expect(after.ip6tables).toEqual(before.ip6tables);
@@ -179,5 +180,5 @@ describe.skipIf(!usable)("kubelet nodes", () => {
     expect(after.mounts.filter((m) => m.startsWith(work) || m.startsWith("/run/ctb-kubelet"))).toEqual([]);
     expect(after.cgroups.filter((c) => !before.cgroups.includes(c) && /\/ctb-/.test(c))).toEqual([]);
     expect(existsSync(recordPath(stateDir))).toBe(false);
-  }, 180_000);
+  }, 1_300_000);
 });

@@ -4,12 +4,12 @@
  * backend itself snapshots, that tests compare before and after (sysctls, iptables and ip6tables, mounts, cgroup
  * directories, lo's addresses, the fixed paths kubelet and containerd create).
  *
- * Example: `const usable = kubeletTier(); const before = hostState(); …; expect(hostState()).toEqual(before)`.
+ * Example: `const before = await hostStateBetweenEnvironments(); …; expect(await hostStateBetweenEnvironments()).toEqual(before)`.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { kubeletNodesMissing } from "../../testbed/cluster/kubelet/node";
+import { acquireNodesLock, kubeletNodesMissing } from "../../testbed/cluster/kubelet/node";
 import { defaultBinDir, missingBinaries } from "../../testbed/cluster/local";
 import { requireTier } from "./tiers";
 
@@ -76,6 +76,7 @@ export function hostState(): HostState {
     "/opt/containerd",
     "/etc/cni",
     "/run/ctb-kubelet",
+    "/run/ctb-kubelet.lock",
     "/run/mount",
   ].filter((p) => existsSync(p));
   return {
@@ -87,4 +88,17 @@ export function hostState(): HostState {
     lo,
     paths,
   };
+}
+
+/**
+ * The host state while no `--nodes kubelet` environment runs: taken under the machine's lock (waiting for one
+ * that runs, which restores the host before it lets go), so another suite's nodes never show in the reading.
+ */
+export async function hostStateBetweenEnvironments(): Promise<HostState> {
+  const release = await acquireNodesLock({ stateDir: "(a test's host reading)" });
+  try {
+    return hostState();
+  } finally {
+    release();
+  }
 }

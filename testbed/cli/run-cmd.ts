@@ -100,9 +100,11 @@ export async function run(args: string[]): Promise<number> {
     record.update({ scenario: scenario.file });
     if (human)
       out.write(
-        `\n=== ${scenario.file}: ${scenario.name} (${options.datapath} datapath, ${options.cluster.kind} cluster)\n`,
+        `\n=== ${scenario.file}: ${scenario.name} (${options.datapath} datapath, ${options.cluster.kind} cluster${options.nodes === "kubelet" ? ", kubelet nodes" : ""})\n`,
       );
-    prog.phase(`starting the testbed (${options.datapath} datapath, ${options.cluster.kind} cluster)`);
+    prog.phase(
+      `starting the testbed (${options.datapath} datapath, ${options.cluster.kind} cluster${options.nodes === "kubelet" ? ", kubelet nodes" : ""})`,
+    );
     current = startTestbed(scenario, {
       ...options,
       workDir: record.dir,

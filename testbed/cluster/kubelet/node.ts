@@ -156,6 +156,66 @@ export function kubeletNodesMissing(binDir: string, m: MachineProbe = thisMachin
   return missing;
 }
 
+/** Machine-wide: which process runs kubelet nodes now (one `--nodes kubelet` environment at a time). */
+export const NODES_LOCK = "/run/ctb-kubelet.lock";
+
+/**
+ * Takes the machine's kubelet-nodes lock, waiting while another live environment holds it (its nodes share the
+ * host's sysctls and KUBE- chains, and by default the same node addresses); a holder that is gone (killed) is
+ * taken over — its leftovers are `ctb down`'s, and a node address it left on lo is refused below. Resolves with
+ * the release.
+ */
+export async function acquireNodesLock(o: {
+  stateDir: string;
+  /** default lock */
+  path?: string;
+  waitMs?: number;
+  signal?: AbortSignal;
+  log?: (m: string) => void;
+}): Promise<() => void> {
+  const lock = o.path ?? NODES_LOCK;
+  const me = { pid: process.pid, startTime: processStartTime(process.pid) ?? "", stateDir: o.stateDir };
+  const deadline = Date.now() + (o.waitMs ?? 20 * 60_000);
+  let said = false;
+  for (;;) {
+    try {
+      writeFileSync(lock, JSON.stringify(me), { flag: "wx" });
+      return () => {
+        try {
+          const held = JSON.parse(readFileSync(lock, "utf8")) as typeof me;
+          if (held.pid === me.pid && held.startTime === me.startTime) rmSync(lock, { force: true });
+        } catch {}
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    let holder: typeof me | undefined;
+    try {
+      holder = JSON.parse(readFileSync(lock, "utf8")) as typeof me;
+    } catch {
+      holder = undefined; // being written: look again
+    }
+    if (holder && processStartTime(holder.pid) !== holder.startTime) {
+      rmSync(lock, { force: true }); // its owner is gone
+      continue;
+    }
+    if (holder && !said) {
+      o.log?.(
+        `waiting for the --nodes kubelet environment of pid ${holder.pid} (${holder.stateDir}) to end: one runs at a time on a machine`,
+      );
+      said = true;
+    }
+    if (o.signal?.aborted)
+      throw new KubeletNodeError("interrupted while waiting for the machine's kubelet-nodes lock");
+    if (Date.now() > deadline)
+      throw new KubeletNodeError(
+        `another --nodes kubelet environment (pid ${holder?.pid ?? "?"}, ${holder?.stateDir ?? "?"}) still runs: ` +
+          "one runs at a time on a machine; stop it (`ctb down`) or try again when it ends",
+      );
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 /**
  * The nodes' addresses must not be on lo already (another `--nodes kubelet` run, or the machine's own): the
  * teardown removes them. Checked before anything starts.
@@ -451,6 +511,11 @@ export async function undoNodes(stateDir: string): Promise<string[]> {
     nft: (await exec("iptables", ["-V"]).catch(() => ({ stdout: "" }))).stdout.includes("nf_tables"),
   });
   problems.push(...(await applyRestore(steps)));
+  // the machine's lock, when its holder is gone (a killed run): nothing waits on a dead process's lock
+  try {
+    const held = JSON.parse(readFileSync(NODES_LOCK, "utf8")) as { pid: number; startTime: string };
+    if (processStartTime(held.pid) !== held.startTime) rmSync(NODES_LOCK, { force: true });
+  } catch {}
   if (problems.length === 0) rmSync(recordPath(stateDir), { force: true });
   return problems;
 }

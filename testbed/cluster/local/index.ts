@@ -1,9 +1,9 @@
 /**
  * The "local" cluster backend: a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
  * kube-scheduler) built from the Go module proxy by build.sh and run as child processes on 127.0.0.1, the way
- * kwok does. There are no kubelets: the testbed's node emulators register Nodes, renew Leases and patch pod
- * status. Everything it writes lives under `workDir`: pki/, etcd/, logs/<component>.log, pids/<component>.pid
- * and the admin `kubeconfig`.
+ * kwok does. Without kubelets the testbed's node emulators register Nodes, renew Leases and patch pod
+ * status; with `kubelets` real ones join (testbed/cluster/kubelet). Everything it writes lives under
+ * `workDir`: pki/, etcd/, logs/<component>.log, pids/<component>.pid and the admin `kubeconfig`.
  *
  * Example:
  *   const cp = await startLocalControlPlane({ workDir: ".ctb" });
