@@ -89,7 +89,7 @@ export function compareRuns([an, a]: [string, Run], [bn, b]: [string, Run]): str
         problems.push(`step ${step + 1}: no snapshot of the ${what} on ${bn}`);
         continue;
       }
-      const fresh = diffGraphs(g, other).filter((d) => !seen.has(d));
+      const fresh = diffGraphs(g, other, [an, bn]).filter((d) => !seen.has(d));
       for (const d of fresh) seen.add(d);
       if (fresh.length) problems.push(`after step ${step + 1}, the ${what} differ:\n${fresh.join("\n")}`);
     }
