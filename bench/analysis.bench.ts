@@ -10,8 +10,8 @@
  * The world is brought up once per size (not timed here: netpol-compare.bench.ts times YAML → verdicts). Printed:
  * both times, the ratio, dry runs, the load average before and after.
  *
- * Run: `npm run bench -- analysis` (shipped code) or `node --import tsx bench/analysis.bench.ts [pods…]`
- * (default 100 300). `CTB_BENCH_SKIP_NCA=1` times the testbed alone.
+ * Run: `npm run bench -- analysis` (shipped code) or `node --import tsx bench/analysis.bench.ts [pods[:policies]…]`
+ * (default 100 300; the issue's world: 1000:500). `CTB_BENCH_SKIP_NCA=1` times the testbed alone.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -25,8 +25,12 @@ import { OUTCOME } from "../fake-vrouter/datapath/dry-run-pool";
 import { load } from "./support";
 import { writeWorld } from "./world";
 
-const SIZES = process.argv.slice(2).map(Number);
-if (SIZES.length === 0) SIZES.push(100, 300);
+/** `pods` or `pods:policies` per world (default policies: pods / 5; the issue's world is 1000:500). */
+const SIZES: { pods: number; policies?: number }[] = process.argv.slice(2).map((a) => {
+  const [pods, policies] = a.split(":");
+  return { pods: Number(pods), policies: policies === undefined ? undefined : Number(policies) };
+});
+if (SIZES.length === 0) SIZES.push({ pods: 100, policies: undefined }, { pods: 300, policies: undefined });
 const NCA = join(process.env.NCA_VENV ?? ".cache/nca-venv", "bin/nca");
 const SKIP_NCA = !!process.env.CTB_BENCH_SKIP_NCA;
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -36,11 +40,13 @@ async function main() {
     const r = spawnSync("bash", ["test/oracle/nca/setup.sh"], { stdio: ["ignore", "ignore", "inherit"] });
     if (r.status !== 0) throw new Error("test/oracle/nca/setup.sh failed");
   }
-  console.log(`analysis: sizes ${SIZES.join(", ")}; load average ${load()}`);
-  for (const pods of SIZES) {
+  console.log(
+    `analysis: sizes ${SIZES.map((z) => (z.policies === undefined ? z.pods : `${z.pods}:${z.policies}`)).join(", ")}; load average ${load()}`,
+  );
+  for (const { pods, policies } of SIZES) {
     const dir = mkdtempSync(join(tmpdir(), "ctb-bench-analysis-"));
     try {
-      const w = writeWorld(dir, { pods });
+      const w = writeWorld(dir, { pods, policies });
       const scenario = loadScenario(join(dir, "scenario.yaml"));
       // the world without its matrix step, in the layout whose verdicts are Kubernetes' (so NCA's are comparable)
       scenario.steps = scenario.steps.filter((st) => st.kind !== "matrix");
