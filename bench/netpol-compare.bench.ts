@@ -52,12 +52,16 @@ interface Timed {
   stdout: string;
   stderr: string;
   maxRssKb?: number;
+  /** user + system CPU seconds of the process and its children (GNU time): steadier than wall time on a shared machine */
+  cpuS?: number;
 }
 
-/** Runs a command, timing it; peak RSS from GNU time when the machine has it. */
+/** Runs a command, timing it; peak RSS and CPU time from GNU time when the machine has it. */
 function timed(cmd: string, args: string[]): Promise<Timed> {
   const gnuTime = existsSync("/usr/bin/time");
-  const [c, a] = gnuTime ? ["/usr/bin/time", ["-f", "CTB_MAXRSS_KB=%M", cmd, ...args]] : [cmd, args];
+  const [c, a] = gnuTime
+    ? ["/usr/bin/time", ["-f", "CTB_MAXRSS_KB=%M CTB_CPU_S=%U+%S", cmd, ...args]]
+    : [cmd, args];
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(c, a, { stdio: ["ignore", "pipe", "pipe"] });
@@ -69,12 +73,14 @@ function timed(cmd: string, args: string[]): Promise<Timed> {
     child.once("close", (status) => {
       const stderr = Buffer.concat(err).toString();
       const m = /CTB_MAXRSS_KB=(\d+)/.exec(stderr);
+      const cpu = /CTB_CPU_S=([\d.]+)\+([\d.]+)/.exec(stderr);
       resolve({
         ms: performance.now() - started,
         status,
         stdout: Buffer.concat(out).toString(),
         stderr,
         maxRssKb: m ? Number(m[1]) : undefined,
+        cpuS: cpu ? Number(cpu[1]) + Number(cpu[2]) : undefined,
       });
     });
   });
@@ -156,6 +162,7 @@ async function main() {
       const ctb = await timed(process.execPath, ["bin/ctb", "run", join(dir, "scenario.yaml"), "--json"]);
       let report: {
         scenarios: {
+          durationMs: number;
           checks: {
             kind: string;
             verdict: string;
@@ -176,13 +183,18 @@ async function main() {
       const podsCheck = checks.find((c) => c.kind === "pods");
       const matrix = checks.find((c) => c.kind === "matrix");
       const table = matrix?.output ? parseTable(matrix.output) : new Map();
+      // the scenario's time less its checks' steps is the apply step: YAML → cluster → controller → config
+      // daemons → agents → every pod Running, to the settle barrier; the rest of ctb's time is start-up
+      const steps = report.scenarios[0].durationMs;
+      const applySettle = steps - (podsCheck?.durationMs ?? 0) - (matrix?.durationMs ?? 0);
       const line = [
-        `${pods} pods / ${w.namespaces.length} ns / ${w.policies.length} policies:`,
-        `testbed ${s(ctb.ms)} (matrix ${matrix ? s(matrix.durationMs) : "none"}, ${table.size} cells)`,
+        `${pods} pods / ${w.namespaces.length} ns / ${w.policies.length} policies`,
+        `testbed ${s(ctb.ms)} (start-up ${s(ctb.ms - steps)}, apply + settle ${s(applySettle)}, matrix ${matrix ? s(matrix.durationMs) : "none"}, ${table.size} cells)`,
         podsCheck?.verdict === "pass"
           ? "every pod Running"
           : `PODS NOT RUNNING: ${podsCheck?.detail?.slice(0, 300)}`,
       ];
+      if (ctb.cpuS !== undefined) line.push(`CPU ${ctb.cpuS.toFixed(1)} s`);
       if (ctb.maxRssKb)
         line.push(
           `peak RSS ${(ctb.maxRssKb / 1024).toFixed(0)} MB = ${(ctb.maxRssKb / 1024 / pods).toFixed(2)} MB/pod`,
