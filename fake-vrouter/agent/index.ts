@@ -209,6 +209,7 @@ export class AgentRuntime {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
+        clearInterval(recheck);
         signal?.removeEventListener("abort", done);
         for (const k of keys) {
           const set = this.touchWaiters.get(k);
@@ -223,6 +224,10 @@ export class AgentRuntime {
       };
       const timer = setTimeout(done, maxMs);
       timer.unref();
+      // and asked again each second in case the change came by a key the caller did not name: a second, not
+      // the caller's whole wait, and no request
+      const recheck = until ? setInterval(touched, RECHECK_MS) : undefined;
+      recheck?.unref();
       if (signal?.aborted) return done();
       signal?.addEventListener("abort", done, { once: true });
       for (const k of keys) {
@@ -425,6 +430,9 @@ export class AgentRuntime {
     this.flushTimer = setTimeout(() => this.flush(), Math.min(5000, Math.max(1, spacing)));
   }
 }
+
+/** How often a `whenTouched` caller's `until` is asked again without a touch. */
+const RECHECK_MS = 1000;
 
 /**
  * Back-to-back recomputations are at least this far apart: each recomputes every compute's tables (in part:

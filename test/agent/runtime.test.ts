@@ -222,6 +222,17 @@ describe("port API", () => {
     expect(agents.polledAnswer("compute-1", "/port/x")).toBeUndefined();
   });
 
+  it("asks a waiter's until again each second, so a change by a key it did not name wakes it soon", async () => {
+    const { agents } = await setup();
+    let ready = false;
+    setTimeout(() => {
+      ready = true;
+    }, 50);
+    const started = Date.now();
+    await agents.whenTouched(["k8s__ns__nobody-touches-this"], 60_000, undefined, () => ready);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it("a stopped agent wakes every poller, whatever it waits for", async () => {
     const { agents } = await setup();
     const waiting = agents.whenTouched(["k8s__ns__never"], 60_000, undefined, () => false);
