@@ -22,7 +22,11 @@ import { exec, execIn } from "../../fake-vrouter/netns/ns";
 import { isDnsPod } from "../../cluster-dns/cluster";
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
-export const CNI_BINARY = join(REPO_ROOT, "bin/contrail-k8s-cni");
+/**
+ * The plugin the node emulator calls and real nodes' runtimes find in their CNI bin dir. CTB_CNI_PLUGIN puts
+ * something in front of it (bench/kubelet-nodes.bench.ts times both callers with one wrapper).
+ */
+export const CNI_BINARY = process.env.CTB_CNI_PLUGIN || join(REPO_ROOT, "bin/contrail-k8s-cni");
 /** How long a plumbed tap may take to be captured by its vrouter before the pod counts as failed. */
 const PORT_WAIT_MS = 15_000;
 

@@ -72,6 +72,10 @@ spec_echo() {
 spec_testbed() {
   local node
   node="$(command -v node)" || { echo "images/build.sh: 'node' is not on PATH" >&2; return 1; }
+  git -C "$repo" rev-parse --git-dir >/dev/null 2>&1 || {
+    echo "images/build.sh: $repo is not a git checkout: the project image takes git's tracked files (as deploy/Dockerfile's COPY with its .dockerignore)" >&2
+    return 1
+  }
   (cd "$repo" && nice -n 19 node build.mjs) >&2
   echo "ref${t}contrail-k8s-testbed:dev"
   echo "entrypoint${t}node$t/app/bin/ctb"
