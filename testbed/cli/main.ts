@@ -1,6 +1,6 @@
 /**
  * `ctb`, the testbed CLI. Verbs and flags are an interface other tools rely on (docs/cli.md):
- *   ctb run <scenario…> [--datapath sim|netns] [--cluster embedded|local|kubeconfig:<path>] [--junit f] [--json]
+ *   ctb run <scenario…> [--datapath sim|netns] [--cluster embedded|local|kubeconfig:<path>] [--nodes emulated|kubelet] [--junit f] [--json]
  *   ctb up <scenario> [same flags] / ctb down
  *   ctb get <kind> [name…] [-n ns|-A] [-o wide|yaml|json|name] / ctb describe <kind> <name> [-n ns]
  *   ctb exec [-it] [-n ns] <pod> -- <cmd…> / ctb trace <from> <to> [--proto] [--port] [--json]
@@ -19,6 +19,8 @@ const USAGE = `usage: ctb <command> [options]
   run <scenario.yaml…>   run scenarios; exit 0 iff every expectation holds
       --datapath sim|netns            simulated engine (default) or real packets in network namespaces
       --cluster embedded|local|kubeconfig:<path>   Kubernetes backend (default embedded)
+      --nodes emulated|kubelet        who runs the pods: the node emulator (default) or real kubelet +
+                                      containerd nodes (with --cluster local --datapath netns; root)
       --json                          print a JSON report instead of text
       --junit <file>                  also write a JUnit XML report
       --pcap <dir>                    also write pcap files of the run (the fabric, each node's fabric port)
@@ -53,6 +55,8 @@ Run 'ctb <command> --help' for a command's options.
 const ENV_FLAGS = `  --datapath sim|netns     simulated engine (default) or real packets in network namespaces (root)
   --cluster embedded|local|kubeconfig:<path>
                            Kubernetes backend: in-process (default), a local control plane, or a cluster
+  --nodes emulated|kubelet the node emulator runs the pods (default), or real kubelet + containerd nodes, one per
+                           scenario node, whose containerd calls the CNI plugin (--cluster local --datapath netns)
   --netpol-layout upstream|kubernetes
                            override the scenario's NetworkPolicy layout: upstream = what the real
                            kube-manager builds (the default), kubernetes = the testbed's corrected design

@@ -34,7 +34,8 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { exec } from "../../../fake-vrouter/netns/ns";
 import { forgetProcess, processStartTime, recordProcess } from "../../../fake-vrouter/netns/pidfiles";
-import { freePorts, startReaper, writeKubeconfig } from "../local/index";
+import { createServer } from "node:net";
+import { startReaper, writeKubeconfig } from "../local/index";
 import { issue, type Pki } from "../local/pki";
 import { applyRestore, type HostSnapshot, planRestore, snapshotHost } from "./host";
 
@@ -98,6 +99,9 @@ interface Record_ {
 }
 
 const RUN_ROOT = "/run/ctb-kubelet";
+/** kubelet's usual API and healthz ports, each node on its own address. */
+export const KUBELET_PORT = 10250;
+export const KUBELET_HEALTHZ_PORT = 10248;
 /** Debian's containernetworking-plugins. */
 const LOOPBACK_PLUGIN = "/usr/lib/cni/loopback";
 
@@ -304,7 +308,7 @@ export async function startKubeletNodes(o: KubeletNodesOptions): Promise<Kubelet
       const kubelet = await launch(`kubelet ${rec.name}`, join(o.binDir, "kubelet"), n.kubeletArgs);
       await waitFor(
         `kubelet of ${rec.name}`,
-        () => httpOk(`http://127.0.0.1:${n.healthzPort}/healthz`),
+        () => httpOk(`http://${rec.ip}:${KUBELET_HEALTHZ_PORT}/healthz`),
         kubelet,
         join(rec.dir, "logs", "kubelet.log"),
         deadline,
@@ -364,7 +368,16 @@ async function prepareNode(rec: NodeRecord, o: KubeletNodesOptions) {
 
   const containerdConfig = join(rec.dir, "containerd.toml");
   writeFileSync(containerdConfig, containerdToml(rec, o.sandboxImage.ref));
-  const [kubeletPort, healthzPort] = await freePorts(2);
+  // kubelet's own ports, on the node's own address: no other node shares it, so nothing can take them between
+  // a check and the bind (the one lock-holding environment owns the addresses); a listener on the wildcard
+  // address (a kubelet of the machine's own) is found here
+  for (const port of [KUBELET_PORT, KUBELET_HEALTHZ_PORT]) {
+    const busy = await portInUse(rec.ip, port);
+    if (busy)
+      throw new KubeletNodeError(
+        `port ${port} on ${rec.ip} is in use (${busy}): kubelet of ${rec.name} needs it; is another kubelet listening on all addresses?`,
+      );
+  }
   const kubeletConfig = join(rec.dir, "kubelet.yaml");
   writeFileSync(
     kubeletConfig,
@@ -372,10 +385,10 @@ async function prepareNode(rec: NodeRecord, o: KubeletNodesOptions) {
       apiVersion: "kubelet.config.k8s.io/v1beta1",
       kind: "KubeletConfiguration",
       address: rec.ip,
-      port: kubeletPort,
+      port: KUBELET_PORT,
       readOnlyPort: 0,
-      healthzBindAddress: "127.0.0.1",
-      healthzPort,
+      healthzBindAddress: rec.ip,
+      healthzPort: KUBELET_HEALTHZ_PORT,
       authentication: {
         anonymous: { enabled: false },
         webhook: { enabled: true },
@@ -408,7 +421,7 @@ async function prepareNode(rec: NodeRecord, o: KubeletNodesOptions) {
     `--node-ip=${rec.ip}`,
     "--v=1",
   ];
-  return { containerdConfig, kubeletArgs, kubeletPort: kubeletPort!, healthzPort: healthzPort! };
+  return { containerdConfig, kubeletArgs, kubeletPort: KUBELET_PORT };
 }
 
 /**
@@ -680,4 +693,13 @@ function onPath(cmd: string): boolean {
   return (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin")
     .split(":")
     .some((d) => d && existsSync(join(d, cmd)));
+}
+
+/** Why `ip:port` cannot be bound (undefined: free), found by binding it once. */
+function portInUse(ip: string, port: number): Promise<string | undefined> {
+  return new Promise((ok) => {
+    const srv = createServer();
+    srv.once("error", (e: NodeJS.ErrnoException) => ok(e.code ?? e.message));
+    srv.listen(port, ip, () => srv.close(() => ok(undefined)));
+  });
 }
