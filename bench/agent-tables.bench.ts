@@ -4,13 +4,18 @@
  * service-style ECMP floating IP per VN, N pods. Baseline in the same run: `structuredClone` of every config
  * object (one full pass over the config), so the ratio reads "a recomputation costs R copies of the config".
  *
- *
  * Then pods starting, as in a cluster coming up: N pods on 10 computes (a pod network and a service network that
  * import each other), placed and plugged in bursts of 6 with the tables recomputed after each burst — the
  * incremental agent (endpoint routes that did not change taken from the previous computation) against one that
  * recomputes everything, same changes, same run.
  *
  * Run: `npx tsx bench/agent-tables.bench.ts [pods…]` (default 300 1500).
+ *
+ * Measured 2026-12-06 (bundled: `node build.mjs --bench && node dist/bench/agent-tables.bench.js 1000`, shared
+ * machine, load 3.7–4.0): one recomputation of 1,000 pods on 3 computes 43.5 ms (6,108 routes, 6.4 config
+ * clones); 1,000 pods starting on 10 computes, 167 recomputations: from scratch 4,987 ms, incremental 2,847 ms
+ * (0.57×). The incremental agent's remaining cost per recomputation is a pass over every route (a memo lookup
+ * each) and every local vif: bursts of 50 pods cost 0.83 s in all against 3.4 s in bursts of 6.
  */
 import { buildClusterView, computeTables, type PluggedPort } from "../fake-vrouter/agent/compute-tables";
 import { AgentRuntime } from "../fake-vrouter/agent/index";

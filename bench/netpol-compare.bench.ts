@@ -17,7 +17,8 @@
  *
  * Run: `node --import tsx bench/netpol-compare.bench.ts [pods[:policies]…]` (default 1000, policies pods / 5;
  * e.g. `100 1000 5000`, or `1000:100 1000:200 1000:400` for growth in policies).
- * `CTB_BENCH_SKIP_NCA=1` times the testbed alone.
+ * `CTB_BENCH_SKIP_NCA=1` times the testbed alone; `CTB_BENCH_NO_MATRIX=1` also leaves out the matrix step, so
+ * the testbed's CPU time is its start-up and apply + settle alone (YAML → every pod Running, settled).
  *
  * Measured 2026-12-06 on the shared 2-core machine (other sessions running; load average 2.9–3.9):
  * - 100 pods / 10 ns / 20 policies: testbed 2.2 s, NCA 0.7 s (3.2×; the testbed's fixed start-up dominates).
@@ -29,6 +30,22 @@
  * - 5,000 pods / 500 ns / 1,000 policies: testbed 102 s end to end (every pod Running; the matrix probes 1,000
  *   pods spread over the world, 11.0 s), 2.6 GB peak = 0.52 MB/pod; NCA had not finished after 11 minutes of
  *   CPU (2 GB) and was stopped.
+ *
+ * Measured 2026-12-06, session 5 (issue 16: port-API waits, incremental agent tables, queue ranks), bundled
+ * (`node build.mjs --bench`), on the shared 2-core machine with three other sessions working, load average
+ * 4.9–6.6 throughout (no quiet window came), so wall times swing 2× run to run; CPU time is the steadier figure.
+ * Before = the same bench run in a checkout of 0b70b93 (cwd there), after = this one, alternating:
+ * - `CTB_BENCH_NO_MATRIX=1 node dist/bench/netpol-compare.bench.js N` (start-up + apply + settle, CPU time of
+ *   the whole ctb run): 500 pods 9.5 → 7.2 s, 1,000 pods 15.6 → 12.2 s, 2,000 pods 29.6 → 21.2 s (0.72–0.78×;
+ *   growth 500 → 1,000 → 2,000: 1.69×, 1.74× after, 1.64×, 1.90× before); peak RSS at 1,000 517 → 352 MB.
+ *   Apply + settle wall: 15.5 → 8.2 s, 21.0 → 15.9 s, 29.1 → 20.9 s. Every pod Running in every run.
+ * - The apply + settle CPU alone (process.cpuUsage at the apply step's start and after its settle, a temporary
+ *   probe not kept in the tree; load 3.5–6.3): 7.9 → 6.5 s, 15.5 → 11.0 s, 31.4 → 20.7 s (500, 1,000, 2,000).
+ * - Policies at 1,000 pods (`CTB_BENCH_SKIP_NCA=1 … 1000:100 1000:200 1000:400`, load 3.8–5.9): apply + settle
+ *   11.1 / 7.9 / 8.6 s wall, ctb CPU 17.1 / 17.8 / 19.3 s with the matrix: flat in policies.
+ * - With NCA (`NCA_VENV=… node dist/bench/netpol-compare.bench.js 1000`, load 5.9–6.3): testbed 32.7 s (start-up
+ *   3.2 s, apply + settle 21.9 s, matrix 7.6 s; CPU 20.8 s), NCA 24.1 s: 1.36× end to end at this load (0.87× on
+ *   the quiet machine of session 4), matrix/NCA 0.31; 0 cells where NCA and the Kubernetes verdicts disagree.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -44,7 +61,8 @@ const SIZES: { pods: number; policies?: number }[] = process.argv.slice(2).map((
 });
 if (SIZES.length === 0) SIZES.push({ pods: 1000 });
 const NCA = join(process.env.NCA_VENV ?? ".cache/nca-venv", "bin/nca");
-const SKIP_NCA = !!process.env.CTB_BENCH_SKIP_NCA;
+const NO_MATRIX = !!process.env.CTB_BENCH_NO_MATRIX;
+const SKIP_NCA = !!process.env.CTB_BENCH_SKIP_NCA || NO_MATRIX;
 
 interface Timed {
   ms: number;
@@ -157,7 +175,7 @@ async function main() {
   for (const { pods, policies } of SIZES) {
     const dir = mkdtempSync(join(tmpdir(), "ctb-bench-world-"));
     try {
-      const w = writeWorld(dir, { pods, policies });
+      const w = writeWorld(dir, { pods, policies, ...(NO_MATRIX ? { matrix: false } : {}) });
       const loadBefore = load();
       const ctb = await timed(process.execPath, ["bin/ctb", "run", join(dir, "scenario.yaml"), "--json"]);
       let report: {
