@@ -58,6 +58,8 @@ export interface EnvOptions {
   nodes?: "emulated" | "kubelet";
   /** `--nodes kubelet`: the CNI executable containerd calls instead of bin/contrail-k8s-cni (a bench's wrapper). */
   kubeletCniPlugin?: string;
+  /** `--nodes kubelet`: also import deploy/'s image (contrail-k8s-testbed:dev) into the nodes, to run deploy/ there. */
+  kubeletDeployImage?: boolean;
   /** Where persistent state lives (kubeconfig of the local control plane, pid files). */
   workDir?: string;
   /**
@@ -134,7 +136,11 @@ export async function startTestbed(scenario: Scenario, opts: EnvOptions): Promis
   };
   // real nodes' images are built (or reused) before anything starts: a build failure leaves nothing behind
   const images =
-    opts.nodes === "kubelet" ? await (await import("./cluster/kubelet/index")).kubeletImages() : undefined;
+    opts.nodes === "kubelet"
+      ? await (await import("./cluster/kubelet/index")).kubeletImages(
+          opts.kubeletDeployImage ? ["testbed"] : [],
+        )
+      : undefined;
   let releaseNodesLock = () => {};
   if (opts.nodes === "kubelet") {
     const { acquireNodesLock, nodeAddressesTaken } = await import("./cluster/kubelet/node");

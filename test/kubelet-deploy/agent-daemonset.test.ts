@@ -13,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { netnsUsable } from "../../fake-vrouter/netns/ns";
 import { type DeployedAgents, deployAgents } from "../../testbed/cluster/kubelet/deploy";
 import { kubeletNodesMissing } from "../../testbed/cluster/kubelet/index";
-import { ensureImages } from "../../testbed/cluster/kubelet/images";
 import { defaultBinDir, missingBinaries } from "../../testbed/cluster/local";
 import { type EnvTestbed, startTestbed } from "../../testbed/env";
 import { parseScenario } from "../../testbed/scenario/load";
@@ -53,15 +52,15 @@ const k = (args: string[]) =>
 
 beforeAll(async () => {
   if (!usable) return;
-  await ensureImages(); // the nodes import every image built, deploy/'s among them
   const scenario = parseScenario(
-    `name: agents\nnodes: [${NODES.map((n, i) => `{ name: ${n}, ip: ${IPS[i]} }`).join(", ")}]\n# startTestbed runs no step; the schema wants one\nsteps:\n  - apply: \"{ apiVersion: v1, kind: Namespace, metadata: { name: spare } }\"\n`,
+    `name: agents\nnodes: [${NODES.map((n, i) => `{ name: ${n}, ip: ${IPS[i]} }`).join(", ")}]\n# startTestbed runs no step; the schema wants one\nsteps:\n  - apply: "{ apiVersion: v1, kind: Namespace, metadata: { name: spare } }"\n`,
     "agents.yaml",
   );
   tb = await startTestbed(scenario, {
     datapath: "netns",
     cluster: { kind: "local" },
     nodes: "kubelet",
+    kubeletDeployImage: true,
     workDir,
   });
   port = await freePort();

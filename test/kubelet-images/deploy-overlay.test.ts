@@ -4,16 +4,18 @@
  * host paths under the run's directory, the Secret carrying the testbed API's password); everything else —
  * image, privilege, host network, tolerations, the init container — exactly as deploy/ has it.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parse, parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { defaultBinDir, missingBinaries } from "../../testbed/cluster/local";
 import {
   agentKustomization,
   DeployError,
   renderAgents,
+  stackKustomization,
   stuckContainers,
 } from "../../testbed/cluster/kubelet/deploy";
 import { requireTier } from "../support/tiers";
@@ -164,5 +166,72 @@ describe.runIf(usable)("deploy/overlays/kubelet rendered for a run", async () =>
       ports: join(hostDir, "ports"),
       "var-run-netns": "/var/run/netns",
     });
+  });
+});
+
+describe.runIf(usable)("deploy/overlays/kubelet-stack rendered for a run", () => {
+  it("is all of deploy/, with the API on 127.0.0.1 and the controller reaching both APIs directly", async () => {
+    const hostDir = join(tmp, "stack");
+    const { kustomization, files } = stackKustomization(
+      {
+        apiServerUrl: "https://127.0.0.1:41234",
+        ports: { vnc: 18082, admin: 18095, keystone: 15000, portApi: 19091 },
+        hostDir,
+      },
+      "pw",
+    );
+    const dir = join(hostDir, "kustomize");
+    mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    writeFileSync(join(dir, "kustomization.yaml"), stringify(kustomization));
+    const out = execFileSync(
+      join(defaultBinDir(), "kubectl"),
+      ["kustomize", "--load-restrictor", "LoadRestrictionsNone", dir],
+      { encoding: "utf8" },
+    );
+    const docs = out.split(/^---$/m).map((d) => parse(d));
+    const names = docs.map((d) => `${d.kind}/${d.metadata.name}`);
+    // everything deploy/ applies on kind, plus the Secret kind-up.sh creates
+    for (const f of readdirSync(join(ROOT, "deploy")).filter((x) => x.endsWith(".yaml")))
+      for (const d of parseAllDocuments(readFileSync(join(ROOT, "deploy", f), "utf8")).map((x) => x.toJS()))
+        expect(names).toContain(`${d.kind}/${d.metadata.name}`);
+    expect(names).toContain("Secret/contrail-api-identity");
+
+    const api = docs.find((d) => d.metadata.name === "contrail-api" && d.kind === "Deployment").spec.template
+      .spec.containers[0];
+    const flag = (n: string) => api.args[api.args.indexOf(n) + 1];
+    expect([flag("--host"), flag("--port"), flag("--admin-port"), flag("--keystone-port")]).toEqual([
+      "127.0.0.1",
+      "18082",
+      "18095",
+      "15000",
+    ]);
+    expect(api.readinessProbe.tcpSocket).toEqual({ host: "127.0.0.1", port: 18082 });
+    expect(
+      api.ports.map((p: { name: string; containerPort: number }) => `${p.name}=${p.containerPort}`),
+    ).toEqual(["vnc=18082", "admin=18095", "keystone=15000"]);
+
+    const km = docs.find((d) => d.metadata.name === "contrail-kube-manager" && d.kind === "Deployment").spec
+      .template.spec;
+    const env = Object.fromEntries(
+      km.containers[0].env
+        .filter((e: { value?: string }) => e.value)
+        .map((e: { name: string; value: string }) => [e.name, e.value]),
+    );
+    expect(env).toEqual({
+      KUBERNETES_SERVICE_HOST: "127.0.0.1",
+      KUBERNETES_SERVICE_PORT: "41234",
+      CONTRAIL_API_SERVICE_HOST: "127.0.0.1",
+      CONTRAIL_API_SERVICE_PORT_ADMIN: "18095",
+    });
+    expect(
+      km.volumes.find((v: { name: string }) => v.name === "kube-api-access").projected.sources,
+    ).toContainEqual({
+      serviceAccountToken: { path: "token", expirationSeconds: 3607 },
+    });
+    const secret = docs.find((d) => d.kind === "Secret");
+    expect(Buffer.from(secret.data["identity.yaml"], "base64").toString()).toContain(
+      'admin: { password: "pw"',
+    );
   });
 });

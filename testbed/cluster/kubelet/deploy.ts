@@ -11,6 +11,7 @@
  *   await agents.close();
  */
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { dirname, join, relative, resolve } from "node:path";
@@ -18,8 +19,9 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-/** The overlay this module puts the run's values on. */
+/** The overlays this module puts the run's values on: the agent DaemonSet alone, and all of deploy/. */
 export const AGENT_OVERLAY = join(REPO, "deploy", "overlays", "kubelet");
+export const STACK_OVERLAY = join(REPO, "deploy", "overlays", "kubelet-stack");
 const NAMESPACE = "contrail";
 const DAEMONSET = "contrail-vrouter-agent";
 
@@ -278,5 +280,219 @@ export async function deployAgents(o: DeployAgentsOptions): Promise<DeployedAgen
         log(`deploy: agent pods: ${pods.err.trim()}`);
       rmSync(o.hostDir, { recursive: true, force: true });
     },
+  };
+}
+
+export interface DeployStackOptions {
+  kubectl: string;
+  kubeconfig: string;
+  /** kube-apiserver as the nodes reach it (the local control plane's https://127.0.0.1:<port>). */
+  apiServerUrl: string;
+  /** Ports on 127.0.0.1 for the config API (VNC, admin, keystone) and on each node's address for the port API. */
+  ports: { vnc: number; admin: number; keystone: number; portApi: number };
+  hostDir: string;
+  nodes: { name: string; ip: string }[];
+  readyTimeoutMs?: number;
+  log?: (m: string) => void;
+}
+
+export interface DeployedStack {
+  /** deploy/'s config API, admin port with the admin's credentials (as the testbed's components use theirs). */
+  apiAdminUrl: string;
+  portApi(node: string): string;
+  /** Deletes what it applied (the namespace with everything in it, the cluster-wide RBAC) and hostDir. */
+  close(): Promise<void>;
+}
+
+/** The generated kustomization for all of deploy/ with this run's values, and the files it reads (pure). */
+export function stackKustomization(
+  o: Pick<DeployStackOptions, "apiServerUrl" | "ports" | "hostDir">,
+  password: string,
+): { kustomization: Record<string, unknown>; files: Record<string, string> } {
+  const apiServer = new URL(o.apiServerUrl);
+  const { kustomization: agents } = agentKustomization({
+    apiUrl: `http://admin:x@127.0.0.1:${o.ports.admin}`,
+    portApiPort: o.ports.portApi,
+    hostDir: o.hostDir,
+  });
+  const api = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "contrail-api", namespace: NAMESPACE },
+    spec: {
+      template: {
+        spec: {
+          containers: [
+            {
+              name: "api",
+              args: [
+                "api",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                String(o.ports.vnc),
+                "--aaa-mode",
+                "cloud-admin",
+                "--identity",
+                "/etc/contrail-api/identity.yaml",
+                "--keystone-port",
+                String(o.ports.keystone),
+                "--admin-port",
+                String(o.ports.admin),
+                "--db",
+                "/var/lib/contrail-api/db.json",
+              ],
+            },
+          ],
+        },
+      },
+    },
+  };
+  // the container ports are a list merged by port number: replaced whole, names kept (the Service targets them);
+  // kubelet probes a hostNetwork pod at the node's address, where this API does not listen: probe 127.0.0.1
+  const apiPorts = [
+    {
+      op: "replace",
+      path: "/spec/template/spec/containers/0/readinessProbe/tcpSocket",
+      value: { host: "127.0.0.1", port: o.ports.vnc },
+    },
+    {
+      op: "replace",
+      path: "/spec/template/spec/containers/0/ports",
+      value: [
+        { name: "vnc", containerPort: o.ports.vnc },
+        { name: "admin", containerPort: o.ports.admin },
+        { name: "keystone", containerPort: o.ports.keystone },
+      ],
+    },
+  ];
+  const manager = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "contrail-kube-manager", namespace: NAMESPACE },
+    spec: {
+      template: {
+        spec: {
+          containers: [
+            {
+              name: "kube-manager",
+              env: [
+                { name: "KUBERNETES_SERVICE_HOST", value: apiServer.hostname },
+                { name: "KUBERNETES_SERVICE_PORT", value: apiServer.port || "443" },
+                { name: "CONTRAIL_API_SERVICE_HOST", value: "127.0.0.1" },
+                { name: "CONTRAIL_API_SERVICE_PORT_ADMIN", value: String(o.ports.admin) },
+              ],
+            },
+          ],
+        },
+      },
+    },
+  };
+  return {
+    files: {
+      "identity.env": `admin-password=${password}\n`,
+      // the users file deploy/kind-up.sh writes into the Secret
+      "identity.yaml": `users:\n  admin: { password: "${password}", roles: { admin: [admin] } }\n`,
+    },
+    kustomization: {
+      apiVersion: "kustomize.config.k8s.io/v1beta1",
+      kind: "Kustomization",
+      resources: [relative(join(o.hostDir, "kustomize"), STACK_OVERLAY)],
+      secretGenerator: [
+        {
+          name: "contrail-api-identity",
+          namespace: NAMESPACE,
+          envs: ["identity.env"],
+          files: ["identity.yaml"],
+          type: "Opaque",
+        },
+      ],
+      generatorOptions: { disableNameSuffixHash: true },
+      patches: [
+        ...(agents.patches as unknown[]),
+        { patch: stringify(api) },
+        { target: { kind: "Deployment", name: "contrail-api" }, patch: stringify(apiPorts) },
+        { patch: stringify(manager) },
+      ],
+    },
+  };
+}
+
+/** Waits until every URL answers HTTP, failing at once on a pod of the namespace that cannot start. */
+async function waitServing(
+  k: (args: string[]) => Promise<{ code: number; out: string; err: string }>,
+  urls: string[],
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const waiting = new Set(urls);
+  let lastLook = 0;
+  while (waiting.size > 0) {
+    for (const u of [...waiting]) if (await answers(u)) waiting.delete(u);
+    if (waiting.size === 0) return;
+    if (Date.now() > deadline) {
+      const pods = await k(["-n", NAMESPACE, "get", "pods", "-o", "wide"]);
+      throw new DeployError(
+        `${what} did not answer on ${[...waiting].join(", ")} within ${Math.round(timeoutMs / 1000)} s:\n${pods.out || pods.err}`,
+      );
+    }
+    if (Date.now() - lastLook > 3000) {
+      lastLook = Date.now();
+      const stuck = stuckContainers((await k(["-n", NAMESPACE, "get", "pods", "-o", "json"])).out);
+      if (stuck.length) throw new DeployError(`${what} cannot run:\n${stuck.join("\n")}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/**
+ * All of deploy/ on the testbed's real kubelet nodes (overlay deploy/overlays/kubelet-stack with this run's
+ * ports and a fresh admin password): resolves once the config API and every node's agent answer.
+ */
+export async function deployStack(o: DeployStackOptions): Promise<DeployedStack> {
+  const log = o.log ?? (() => {});
+  const k = (args: string[], input?: string) =>
+    run(o.kubectl, ["--kubeconfig", o.kubeconfig, ...args], input);
+  const password = randomBytes(16).toString("hex");
+  const { kustomization, files } = stackKustomization(o, password);
+  const dir = join(o.hostDir, "kustomize");
+  mkdirSync(dir, { recursive: true });
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, { mode: 0o600 });
+  writeFileSync(join(dir, "kustomization.yaml"), stringify(kustomization));
+  const rendered = await run(o.kubectl, ["kustomize", "--load-restrictor", "LoadRestrictionsNone", dir]);
+  if (rendered.code !== 0) throw new DeployError(`kubectl kustomize ${dir}: ${rendered.err.trim()}`);
+  const applied = await k(["apply", "-f", "-"], rendered.out);
+  if (applied.code !== 0) throw new DeployError(`applying deploy/: ${applied.err.trim()}`);
+  log(`deploy: ${applied.out.trim().split("\n").join("; ")}`);
+  const close = async () => {
+    const del = await k(
+      ["delete", "-f", "-", "--wait=true", "--timeout=120s", "--ignore-not-found"],
+      rendered.out,
+    );
+    if (del.code !== 0) log(`deploy: deleting deploy/: ${del.err.trim()}`);
+    rmSync(o.hostDir, { recursive: true, force: true });
+  };
+  const urls = new Map(o.nodes.map((n) => [n.name, `http://${n.ip}:${o.ports.portApi}`]));
+  try {
+    await waitServing(
+      k,
+      [`http://127.0.0.1:${o.ports.admin}`, ...urls.values()],
+      o.readyTimeoutMs ?? 180_000,
+      "deploy/'s config API and vrouter agents",
+    );
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return {
+    apiAdminUrl: `http://admin:${password}@127.0.0.1:${o.ports.admin}`,
+    portApi: (node) => {
+      const u = urls.get(node);
+      if (!u)
+        throw new DeployError(`no node "${node}" among deploy/'s nodes (${[...urls.keys()].join(", ")})`);
+      return u;
+    },
+    close,
   };
 }

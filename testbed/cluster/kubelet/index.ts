@@ -79,9 +79,9 @@ const STUCK_REASONS = new Set([
 ]);
 
 /** The images the nodes import: the sandbox and the echo app, built or reused by images/build.sh. */
-export async function kubeletImages(): Promise<KubeletImages> {
-  const { images } = await ensureImages({ names: ["pause", "echo"] });
-  return { sandbox: images.pause!, echo: images.echo!, others: [] };
+export async function kubeletImages(extra: "testbed"[] = []): Promise<KubeletImages> {
+  const { images } = await ensureImages({ names: ["pause", "echo", ...extra] });
+  return { sandbox: images.pause!, echo: images.echo!, others: extra.map((n) => images[n]!) };
 }
 
 export async function startKubeletBackend(o: KubeletBackendOptions): Promise<KubeletBackend> {
