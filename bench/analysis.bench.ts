@@ -50,12 +50,22 @@ async function main() {
       const scenario = loadScenario(join(dir, "scenario.yaml"));
       // the world without its matrix step, in the layout whose verdicts are Kubernetes' (so NCA's are comparable)
       scenario.steps = scenario.steps.filter((st) => st.kind !== "matrix");
-      scenario.controller = { ...scenario.controller, netpolLayout: "kubernetes" };
+      // (CTB_BENCH_LAYOUT=upstream: the real layout, which a large world reaches sooner — the kubernetes layout
+      // writes a firewall rule per selected pod and peer, ~100,000 objects for 1,000 pods and 500 policies)
+      scenario.controller = {
+        ...scenario.controller,
+        netpolLayout: process.env.CTB_BENCH_LAYOUT === "upstream" ? "upstream" : "kubernetes",
+      };
       const tb = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
       try {
         const run = await runScenario(scenario, tb);
         if (run.failed)
-          console.log(`  ${pods} pods: the world did not come up cleanly (${run.failed} failed checks)`);
+          console.log(
+            `  ${pods} pods: the world did not come up cleanly (${run.failed} failed checks): ${run.checks
+              .filter((c) => c.verdict !== "pass")
+              .map((c) => `${c.name}: ${(c.detail ?? "").slice(0, 300)}`)
+              .join("; ")}`,
+          );
         const loadBefore = load();
         let t = performance.now();
         const m = await connectivity(tb);

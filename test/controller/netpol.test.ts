@@ -5,8 +5,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { defaultConfig } from "../../controller/config";
-import { emptySnapshot, emptyView, translateAll } from "../../controller/translate";
-import { selects, subtractCidrs } from "../../controller/translate/netpol";
+import { emptySnapshot, emptyView, Layout, putObject, translateAll } from "../../controller/translate";
+import {
+  policyInvolvedPods,
+  policyInvolvedPodsByAnalysis,
+  selects,
+  subtractCidrs,
+} from "../../controller/translate/netpol";
+import { worldArb } from "../oracle/worlds";
 import { node, ns, pod } from "./fake-kube";
 
 const toInt = (ip: string) => ip.split(".").reduce((a, o) => (a << 8) | Number(o), 0) >>> 0;
@@ -118,6 +124,30 @@ describe("NetworkPolicy the controller cannot translate as written: a warning, n
   it("kubernetes layout: a named port no pod declares is named", () => {
     expect(world("kubernetes")).toContainEqual(
       expect.stringMatching(/^networkpolicy x\/p: named port "no-such-port" \(TCP\) is declared by no pod/),
+    );
+  });
+});
+
+describe("pods the kubernetes layout's policies involve", () => {
+  it("property: the indexed selection finds exactly the pods the full analysis involves", () => {
+    const layout = new Layout({ ...defaultConfig("r5"), netpolLayout: "kubernetes" });
+    fc.assert(
+      fc.property(worldArb, ({ world }) => {
+        const snap = emptySnapshot();
+        for (const n of world.namespaces) putObject(snap, "namespaces", n);
+        // every pod has an interface (a node and a uid), one sits on no node (no interface: never involved)
+        for (const [i, p] of world.pods.entries())
+          putObject(snap, "pods", {
+            ...p,
+            metadata: { ...p.metadata, uid: `uid-${i}` },
+            spec: { ...p.spec, ...(i === 0 ? {} : { nodeName: "n1" }) },
+          });
+        for (const np of world.policies) putObject(snap, "networkpolicies", np);
+        expect([...policyInvolvedPods(layout, snap)].sort()).toEqual(
+          [...policyInvolvedPodsByAnalysis(layout, snap)].sort(),
+        );
+      }),
+      { numRuns: 300 },
     );
   });
 });

@@ -196,7 +196,8 @@ async function reachSets(
   if (jobs.length) {
     const answers = await theirs;
     if (answers) {
-      for (const a of answers) sets.push(...a);
+      // (one push per set: a share can hold half a million, too many arguments for one call)
+      for (const a of answers) for (const set of a) sets.push(set);
       threads += jobs.length;
     }
     // a worker that could not start or failed: its share is answered here
