@@ -68,8 +68,13 @@ interface Tracked {
   failing?: string;
 }
 
-/** containerd says these without retrying soon: the pod will not run as it is. */
+/**
+ * The pod will not run as it is: containerd or kubelet gave up (or, for pulls, keeps retrying a registry that is
+ * not reachable here: an image the overlay did not replace, e.g. a pod a controller wrote from its own template).
+ */
 const STUCK_REASONS = new Set([
+  "ErrImagePull",
+  "ImagePullBackOff",
   "ErrImageNeverPull",
   "InvalidImageName",
   "CreateContainerConfigError",
@@ -288,6 +293,12 @@ export function localImageOverlay(kube: KubeApi, echoRef: string): KubeApi {
             rewrite(resource, obj),
             ...rest,
           );
+      // a user's requests (a scenario's `as:`) write through the same overlay
+      if (prop === "impersonate" && typeof target.impersonate === "function")
+        return (...a: Parameters<NonNullable<KubeApi["impersonate"]>>) => {
+          const k = target.impersonate!(...a);
+          return k ? localImageOverlay(k, echoRef) : k;
+        };
       if (prop === "replace")
         return (resource: string, obj: KubeObject, ...rest: unknown[]) =>
           (target.replace as (...a: unknown[]) => Promise<KubeObject>)(
