@@ -22,8 +22,14 @@ import { kubeletView } from "./kubelet-view";
 import { compareRuns, runOn, verdictLines } from "./runs";
 
 const SCENARIOS = join(import.meta.dirname, "..", "..", "scenarios");
-/** Shipped scenarios with pods, services and policies on several nodes (each run starts real nodes: ~1 min). */
-const FILES = ["section-9.yaml", "cluster-isolation.yaml", "service-ecmp.yaml"];
+/** The shipped scenarios embedded-vs-local compares (each run starts real nodes: ~1 min at load 4). */
+const FILES = [
+  "section-9.yaml",
+  "cluster-isolation.yaml",
+  "section-9-r5.yaml",
+  "service-ecmp.yaml",
+  "churn.yaml",
+];
 
 const k8s = missingBinaries(defaultBinDir(), true);
 const kubelet = kubeletNodesMissing(defaultBinDir());
