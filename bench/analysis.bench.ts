@@ -99,7 +99,7 @@ async function main() {
         const matrix = performance.now() - t;
         const line = [
           `${pods} pods / ${w.namespaces.length} ns / ${w.policies.length} policies:`,
-          `all pairs, all ports ${s(allPorts)} (${m.pairs.length} pairs, ${m.evaluated} dry runs, ${(m.evaluated / m.pairs.length).toFixed(0)} a pair)`,
+          `all pairs, all ports ${s(allPorts)} (${m.pairs.length} pairs, ${m.evaluated} dry runs, ${(m.evaluated / m.pairs.length).toFixed(0)} a pair, ${m.threads} thread(s))`,
           `single-port matrix ${s(matrix)} (${names.length * (names.length - 1)} cells, ${allowed} allowed; target at 1,000 pods ≤ 2 s)`,
         ];
         console.log(line.join("; "));
