@@ -20,7 +20,8 @@ pkgs=(libpcap-dev iproute2 iputils-ping util-linux build-essential python3 hapro
 [ "$mode" = full ] && pkgs+=(tcpdump python3-venv openssl containernetworking-plugins chromium)
 # containerd + runc run the pods of the real kubelet nodes (tier KUBELET); busybox-static is their test image's
 # userland. Nothing starts containerd as a service: the policy-rc.d below refuses it, the testbed runs its own.
-[ "$mode" = full ] && pkgs+=(containerd runc busybox-static)
+# nftables: the nft CLI, with which their teardown removes the nf_tables tables kubelet's iptables calls register.
+[ "$mode" = full ] && pkgs+=(containerd runc busybox-static nftables)
 need_pkgs=()
 for pkg in "${pkgs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")

@@ -87,6 +87,7 @@ describe("--nodes kubelet: bad input", () => {
       onPath: () => false,
       exists: () => false,
       filesystems: "nodev\tproc\n",
+      iptablesNft: true,
     };
     const lines = kubeletNodesMissing("/nowhere", none);
     expect(lines).toEqual([
@@ -96,6 +97,7 @@ describe("--nodes kubelet: bad input", () => {
       "containerd-shim-runc-v2 is not installed: apt-get install containerd (or `bash .ci/setup.sh`)",
       "runc is not installed: apt-get install runc (or `bash .ci/setup.sh`)",
       "iptables is not installed: apt-get install iptables (or `bash .ci/setup.sh`)",
+      "nft is not installed (the teardown removes the nf_tables tables kubelet's iptables calls register with it): apt-get install nftables",
       "/usr/lib/cni/loopback is missing (containerd sets up each pod's lo with it): apt-get install containernetworking-plugins",
       "kubelet is not built (missing in /nowhere): run `bash testbed/cluster/local/build.sh` (it builds kubelet with the control plane)",
       "the kernel has no overlayfs (containerd's snapshotter needs it): `modprobe overlay`",
@@ -106,6 +108,7 @@ describe("--nodes kubelet: bad input", () => {
       onPath: () => true,
       exists: () => true,
       filesystems: "nodev\toverlay\n",
+      iptablesNft: true,
     };
     expect(kubeletNodesMissing("/k8s/bin", all)).toEqual([]);
   });

@@ -170,21 +170,24 @@ export async function applyRestore(steps: RestoreStep[]): Promise<string[]> {
   const failed: string[] = [];
   for (const s of steps) {
     let r = { code: 0, stderr: "" };
-    if (s.kind === "sysctl") r = await exec("sysctl", ["-qw", `${s.key}=${s.value}`]);
-    else if (s.kind === "iptables")
-      r = await exec(s.family === "v4" ? "iptables" : "ip6tables", ["-w", "-t", s.table, ...s.args]);
-    else if (s.kind === "lo-addr-del") r = await exec("ip", ["addr", "del", s.addr, "dev", "lo"]);
-    else if (s.kind === "nft-table-del") r = await exec("nft", ["delete", "table", s.family, s.table]);
-    else {
-      try {
-        rmSync(s.path, { recursive: true, force: true });
-      } catch (e) {
-        r = { code: 1, stderr: (e as Error).message };
-      }
+    try {
+      r = await applyStep(s);
+    } catch (e) {
+      r = { code: 1, stderr: (e as Error).message }; // a tool that cannot run: the other steps still run
     }
     if (r.code !== 0) failed.push(`${describeStep(s)}: ${r.stderr.trim()}`);
   }
   return failed;
+}
+
+async function applyStep(s: RestoreStep): Promise<{ code: number; stderr: string }> {
+  if (s.kind === "sysctl") return exec("sysctl", ["-qw", `${s.key}=${s.value}`]);
+  if (s.kind === "iptables")
+    return exec(s.family === "v4" ? "iptables" : "ip6tables", ["-w", "-t", s.table, ...s.args]);
+  if (s.kind === "lo-addr-del") return exec("ip", ["addr", "del", s.addr, "dev", "lo"]);
+  if (s.kind === "nft-table-del") return exec("nft", ["delete", "table", s.family, s.table]);
+  rmSync(s.path, { recursive: true, force: true });
+  return { code: 0, stderr: "" };
 }
 
 export function describeStep(s: RestoreStep): string {

@@ -17,7 +17,7 @@
  *
  * Example: `const nodes = await startKubeletNodes({ nodes: [{ name: "node-1", ip: "10.84.31.11" }], … })`.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
   closeSync,
   existsSync,
@@ -121,6 +121,8 @@ export interface MachineProbe {
   exists(path: string): boolean;
   /** /proc/filesystems */
   filesystems: string;
+  /** `iptables` is the nf_tables variant */
+  iptablesNft: boolean;
 }
 
 export function thisMachine(): MachineProbe {
@@ -128,7 +130,9 @@ export function thisMachine(): MachineProbe {
   try {
     filesystems = readFileSync("/proc/filesystems", "utf8");
   } catch {}
-  return { uid: process.getuid?.() ?? 0, onPath, exists: existsSync, filesystems };
+  const v = spawnSync("iptables", ["-V"], { encoding: "utf8" });
+  const iptablesNft = (v.stdout ?? "").includes("nf_tables");
+  return { uid: process.getuid?.() ?? 0, onPath, exists: existsSync, filesystems, iptablesNft };
 }
 
 /** The machine's prerequisites of real nodes, one line each naming the fix (empty when all is there). */
@@ -145,6 +149,11 @@ export function kubeletNodesMissing(binDir: string, m: MachineProbe = thisMachin
   ] as const)
     if (!m.onPath(cmd))
       missing.push(`${cmd} is not installed: apt-get install ${pkg} (or \`bash .ci/setup.sh\`)`);
+  // iptables-nft registers tables for kubelet's chains; only nft can remove them once they are empty again
+  if (m.iptablesNft && !m.onPath("nft"))
+    missing.push(
+      "nft is not installed (the teardown removes the nf_tables tables kubelet's iptables calls register with it): apt-get install nftables",
+    );
   if (!m.exists(LOOPBACK_PLUGIN))
     missing.push(
       `${LOOPBACK_PLUGIN} is missing (containerd sets up each pod's lo with it): apt-get install containernetworking-plugins`,
