@@ -9,19 +9,8 @@
 import { describe, expect, it } from "vitest";
 import { AgentRuntime } from "../../fake-vrouter/agent/index";
 import type { VrouterTables } from "../../fake-vrouter/tables";
+import { seeded } from "../../testbed/cluster/embedded/names";
 import { Cluster, PROJECT } from "./fixtures";
-
-/** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Tables as plain data, maps in their insertion order (the order the datapath sees). */
 function dump(t: VrouterTables | undefined): unknown {
@@ -39,7 +28,8 @@ interface Pod {
 }
 
 function world(seed: number, steps: number) {
-  const rand = rng(seed);
+  // a deterministic PRNG (mulberry32), so a failing seed can be replayed
+  const rand = seeded(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const ref = new AgentRuntime({ incremental: false });
   const inc = new AgentRuntime({});

@@ -177,6 +177,14 @@ describe("fast matrix conformance", () => {
   });
 });
 
+/** Every endpoint as a source; every address as a target: pods, both floating IPs, the Service, a compute. */
+function endsOf(w: World): { sources: string[]; targets: string[] } {
+  return {
+    sources: [...w.pods.map((p) => p.name), "h"],
+    targets: [...w.pods.map((p) => p.ip), "10.1.0.200", "10.2.0.100", "10.1.0.250", "192.168.0.11"],
+  };
+}
+
 describe("dry-run pool", () => {
   // the worker entry as `npm run build` ships it (npm test builds before it tests)
   const entry = resolve("dist/ctb/dry-run-worker.js");
@@ -189,14 +197,7 @@ describe("dry-run pool", () => {
         fc.constantFrom("icmp", "tcp", "udp", "sctp"),
         fc.constantFrom(...PORTS),
         async (w, proto, port) => {
-          const sources = [...w.pods.map((p) => p.name), "h"];
-          const targets = [
-            ...w.pods.map((p) => p.ip),
-            "10.1.0.200",
-            "10.2.0.100",
-            "10.1.0.250",
-            "192.168.0.11",
-          ];
+          const { sources, targets } = endsOf(w);
           // every pair three times over: later cells get other source ports, so an ECMP Service's member varies
           const from: number[] = [];
           const to: number[] = [];
@@ -230,14 +231,7 @@ describe("dry-run port windows", () => {
     fc.assert(
       fc.property(worldArb, fc.constantFrom<"tcp" | "udp" | "sctp">("tcp", "udp", "sctp"), (w, proto) => {
         const net = simNetwork(w);
-        const sources = [...w.pods.map((p) => p.name), "h"];
-        const targets = [
-          ...w.pods.map((p) => p.ip),
-          "10.1.0.200",
-          "10.2.0.100",
-          "10.1.0.250",
-          "192.168.0.11",
-        ];
+        const { sources, targets } = endsOf(w);
         let windows = 0;
         for (const from of sources)
           for (const to of targets) {

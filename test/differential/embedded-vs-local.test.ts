@@ -16,18 +16,12 @@ import type { ClusterChoice } from "../../testbed/env";
 import { loadScenario, parseScenario } from "../../testbed/scenario/load";
 import type { Scenario } from "../../testbed/scenario/types";
 import { requireTier } from "../support/tiers";
-import { compareRuns, verdictLines, runOn as runEnv } from "./runs";
+import { compareRuns, DIFFERENTIAL_SCENARIOS, verdictLines, runOn as runEnv } from "./runs";
 
 const SCENARIOS = join(import.meta.dirname, "..", "..", "scenarios");
 
-/** Every shipped scenario. */
-const FILES = [
-  "section-9.yaml",
-  "cluster-isolation.yaml",
-  "section-9-r5.yaml",
-  "service-ecmp.yaml",
-  "churn.yaml",
-];
+/** The differential scenarios (runs.ts). */
+const FILES = DIFFERENTIAL_SCENARIOS;
 
 const missing = missingBinaries(defaultBinDir(), true);
 requireTier(

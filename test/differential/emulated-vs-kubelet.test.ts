@@ -12,35 +12,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { netnsUsable } from "../../fake-vrouter/netns/ns";
-import { kubeletNodesMissing } from "../../testbed/cluster/kubelet/index";
 import { ensureImages } from "../../testbed/cluster/kubelet/images";
-import { defaultBinDir, missingBinaries } from "../../testbed/cluster/local";
 import type { EnvOptions } from "../../testbed/env";
 import { loadScenario } from "../../testbed/scenario/load";
+import { kubeletTier } from "../support/kubelet";
 import { requireTier } from "../support/tiers";
 import { kubeletView } from "./kubelet-view";
-import { compareRuns, runOn, verdictLines } from "./runs";
+import { compareRuns, DIFFERENTIAL_SCENARIOS, runOn, verdictLines } from "./runs";
 
 const SCENARIOS = join(import.meta.dirname, "..", "..", "scenarios");
-/** The shipped scenarios embedded-vs-local compares (each run starts real nodes: ~1 min at load 4). */
-const FILES = [
-  "section-9.yaml",
-  "cluster-isolation.yaml",
-  "section-9-r5.yaml",
-  "service-ecmp.yaml",
-  "churn.yaml",
-];
+/** The differential scenarios (runs.ts) — each run starts real nodes: ~1 min at load 4. */
+const FILES = DIFFERENTIAL_SCENARIOS;
 
-const k8s = missingBinaries(defaultBinDir(), true);
-const kubelet = kubeletNodesMissing(defaultBinDir());
-const usable =
-  requireTier(
-    "K8S",
-    k8s.length === 0,
-    `${k8s.join(", ")} not built: run \`bash testbed/cluster/local/build.sh\``,
-  ) &&
-  requireTier("NETNS", await netnsUsable(), "needs root and `ip netns`") &&
-  requireTier("KUBELET", kubelet.length === 0, kubelet.join("; "));
+// kubelet nodes (tier KUBELET: the built control plane and kubelet, containerd, runc) in netns compute namespaces
+const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns`") && kubeletTier();
 
 describe.runIf(usable)("node emulator vs real kubelet nodes (same scenario, same outcome)", () => {
   for (const name of FILES) {

@@ -13,6 +13,15 @@ import type { Scenario } from "../../testbed/scenario/types";
 import { type Graph, diffGraphs, kubeFacts, readGraph } from "./graph";
 import { readKube } from "./kube";
 
+/** The shipped scenarios every differential test runs on both of its backends. */
+export const DIFFERENTIAL_SCENARIOS = [
+  "section-9.yaml",
+  "cluster-isolation.yaml",
+  "section-9-r5.yaml",
+  "service-ecmp.yaml",
+  "churn.yaml",
+];
+
 export interface Run {
   report: RunReport;
   /** The normalised Contrail graph after the last settle of each step, by step index. */

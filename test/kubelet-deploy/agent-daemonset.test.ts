@@ -12,22 +12,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { netnsUsable } from "../../fake-vrouter/netns/ns";
 import { type DeployedAgents, deployAgents } from "../../testbed/cluster/kubelet/deploy";
-import { kubeletNodesMissing } from "../../testbed/cluster/kubelet/index";
-import { defaultBinDir, missingBinaries } from "../../testbed/cluster/local";
+import { defaultBinDir } from "../../testbed/cluster/local";
 import { type EnvTestbed, startTestbed } from "../../testbed/env";
 import { parseScenario } from "../../testbed/scenario/load";
+import { kubeletTier } from "../support/kubelet";
 import { requireTier } from "../support/tiers";
 
-const k8s = missingBinaries(defaultBinDir(), true);
-const kubelet = kubeletNodesMissing(defaultBinDir());
-const usable =
-  requireTier(
-    "K8S",
-    k8s.length === 0,
-    `${k8s.join(", ")} not built: run \`bash testbed/cluster/local/build.sh\``,
-  ) &&
-  requireTier("NETNS", await netnsUsable(), "needs root and `ip netns`") &&
-  requireTier("KUBELET", kubelet.length === 0, kubelet.join("; "));
+// kubelet nodes (tier KUBELET: the built control plane and kubelet, containerd, runc) in netns compute namespaces
+const usable = requireTier("NETNS", await netnsUsable(), "needs root and `ip netns`") && kubeletTier();
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const NODES = ["node-1", "node-2"];

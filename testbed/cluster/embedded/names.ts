@@ -13,7 +13,7 @@ const ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789";
 const MAX_GENERATED_BASE = 58;
 
 /** mulberry32: small, fast, good enough for names; the seed makes reproducible runs. */
-function seeded(seed: number): () => number {
+export function seeded(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
