@@ -9,7 +9,14 @@ import { kubeletView } from "./kubelet-view";
 
 const spec = {
   initContainers: [{ name: "init", image: "busybox" }],
-  containers: [{ name: "web", image: "nginx", ports: [{ containerPort: 80 }] }],
+  containers: [
+    {
+      name: "web",
+      image: "nginx",
+      ports: [{ name: "http", containerPort: 80 }],
+      readinessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 5 },
+    },
+  ],
 };
 const emulated: KubeObject = {
   apiVersion: "v1",

@@ -15,23 +15,26 @@ import type { KubeObject, ResourceName } from "../../controller/kube/api";
 type Any = any;
 
 const ORIGINAL_IMAGES = "testbed.contrail/original-images";
+const ORIGINAL_PROBES = "testbed.contrail/original-probes";
 const CONDITIONS = new Set(["PodScheduled", "Initialized", "ContainersReady", "Ready"]);
 
-function podSpec(spec: Any): Any {
+/** The spec as written: the network probes the overlay ran inside the pod are the originals again. */
+function podSpec(spec: Any, m: Any): Any {
   if (!spec) return spec;
   const out = { ...spec };
   delete out.initContainers;
   delete out.automountServiceAccountToken;
+  const probes = m?.annotations?.[ORIGINAL_PROBES] ? JSON.parse(m.annotations[ORIGINAL_PROBES]) : {};
   out.containers = (spec.containers ?? []).map((c: Any) => {
     const { image: _i, imagePullPolicy: _p, command: _c, args: _a, ...rest } = c;
-    return rest;
+    return { ...rest, ...(probes[c.name] ?? {}) };
   });
   return out;
 }
 
 function metadata(m: Any): Any {
-  if (!m?.annotations?.[ORIGINAL_IMAGES]) return m;
-  const { [ORIGINAL_IMAGES]: _original, ...annotations } = m.annotations;
+  if (!m?.annotations?.[ORIGINAL_IMAGES] && !m?.annotations?.[ORIGINAL_PROBES]) return m;
+  const { [ORIGINAL_IMAGES]: _original, [ORIGINAL_PROBES]: _probes, ...annotations } = m.annotations;
   const out = { ...m, annotations };
   // the overlay's annotation was the only one: as if none had been written
   if (Object.keys(annotations).length === 0) delete out.annotations;
@@ -60,12 +63,20 @@ function podStatus(s: Any): Any {
 
 export function kubeletView(resource: ResourceName, o: KubeObject): KubeObject {
   if (resource === "pods")
-    return { ...o, metadata: metadata(o.metadata), spec: podSpec(o.spec), status: podStatus(o.status) };
+    return {
+      ...o,
+      metadata: metadata(o.metadata),
+      spec: podSpec(o.spec, o.metadata),
+      status: podStatus(o.status),
+    };
   if ((resource === "deployments" || resource === "replicasets") && o.spec?.template) {
     const t = o.spec.template;
     return {
       ...o,
-      spec: { ...o.spec, template: { ...t, metadata: metadata(t.metadata), spec: podSpec(t.spec) } },
+      spec: {
+        ...o.spec,
+        template: { ...t, metadata: metadata(t.metadata), spec: podSpec(t.spec, t.metadata) },
+      },
     };
   }
   return o;

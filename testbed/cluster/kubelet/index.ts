@@ -26,6 +26,8 @@ export { kubeletNodesMissing, KubeletNodeError, undoNodes } from "./node";
 
 /** The annotation that keeps a container's image from before the local-image overlay ("<container>=<image>,…"). */
 export const ORIGINAL_IMAGES_ANNOTATION = "testbed.contrail/original-images";
+/** The network probes the overlay ran inside the pod instead (`probeInPod`): `{"<container>": {"<kind>": probe}}`. */
+export const ORIGINAL_PROBES_ANNOTATION = "testbed.contrail/original-probes";
 
 export interface KubeletImages {
   sandbox: LocalImage;
@@ -312,6 +314,44 @@ export function localImageOverlay(kube: KubeApi, echoRef: string): KubeApi {
   });
 }
 
+const PROBES = ["readinessProbe", "livenessProbe", "startupProbe"] as const;
+
+interface Probe {
+  tcpSocket?: { port: number | string };
+  httpGet?: { port: number | string; path?: string; scheme?: string };
+  grpc?: { port: number };
+  exec?: unknown;
+  [timing: string]: unknown;
+}
+
+/**
+ * A kubelet network probe as an exec probe the echo image runs inside the pod against its own port
+ * (`ctb-echo probe`): kubelet runs in the machine's root namespace, which is deliberately not connected to the
+ * emulated networks — a tcpSocket or httpGet probe sent from there could not reach the pod, and would follow
+ * the machine's default route out of it. The same port, path and success rule; not the path node → pod.
+ * An exec probe names a command the echo image does not have: none (undefined), the original annotated.
+ */
+export function probeInPod(
+  probe: Probe,
+  ports: { name?: string; containerPort: number; protocol?: string }[],
+): Record<string, unknown> | undefined {
+  const { tcpSocket, httpGet, grpc, exec: _exec, ...timing } = probe;
+  const target = httpGet?.port ?? tcpSocket?.port ?? grpc?.port;
+  if (target === undefined) return undefined;
+  const port =
+    typeof target === "number"
+      ? target
+      : /^\d+$/.test(target)
+        ? Number(target)
+        : ports.find((p) => p.name === target && (p.protocol ?? "TCP") === "TCP")?.containerPort;
+  // a named port the container does not declare fails as kubelet's probe would
+  const where = port ?? 0;
+  const command = httpGet
+    ? ["/ctb-echo", "probe", `http:${where}${httpGet.path ?? "/"}`, (httpGet.scheme ?? "HTTP").toLowerCase()]
+    : ["/ctb-echo", "probe", `tcp:${where}`];
+  return { ...timing, exec: { command } };
+}
+
 /** A pod (or template): containers on the echo image with their ports as arguments; the old images annotated. */
 export function withLocalPodSpec(
   obj: { metadata?: KubeObject["metadata"] },
@@ -319,6 +359,7 @@ export function withLocalPodSpec(
   echoRef: string,
 ): { metadata: KubeObject["metadata"]; spec: Record<string, unknown> } {
   const original: string[] = [];
+  const originalProbes: Record<string, Record<string, unknown>> = {};
   const local = (cs: unknown) =>
     (
       cs as
@@ -328,8 +369,18 @@ export function withLocalPodSpec(
       if (c.image === echoRef) return c;
       original.push(`${c.name}=${c.image ?? ""}`);
       const { command: _c, args: _a, ...rest } = c as Record<string, unknown>;
+      const probes: Record<string, unknown> = {};
+      for (const kind of PROBES) {
+        const probe = (c as Record<string, unknown>)[kind] as Probe | undefined;
+        if (!probe) continue;
+        const inPod = probeInPod(probe, c.ports ?? []);
+        if (inPod) probes[kind] = inPod;
+        else delete (rest as Record<string, unknown>)[kind];
+        originalProbes[c.name] = { ...(originalProbes[c.name] ?? {}), [kind]: probe };
+      }
       return {
         ...rest,
+        ...probes,
         image: echoRef,
         imagePullPolicy: "Never",
         args: (c.ports ?? []).map((p) => `${(p.protocol ?? "TCP").toLowerCase()}:${p.containerPort}`),
@@ -347,6 +398,11 @@ export function withLocalPodSpec(
     metadata.annotations = {
       ...(metadata.annotations ?? {}),
       [ORIGINAL_IMAGES_ANNOTATION]: original.join(","),
+    };
+  if (Object.keys(originalProbes).length)
+    metadata.annotations = {
+      ...(metadata.annotations ?? {}),
+      [ORIGINAL_PROBES_ANNOTATION]: JSON.stringify(originalProbes),
     };
   return { metadata, spec: next };
 }

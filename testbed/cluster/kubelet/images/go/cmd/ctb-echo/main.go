@@ -4,6 +4,7 @@
 // and, where the kernel has SCTP, an SCTP listener that echoes (the simulated host's INIT → INIT-ACK).
 //
 //	ctb-echo tcp:80 udp:53 sctp:9000      (or CTB_ECHO_PORTS="tcp:80 udp:53" with no arguments)
+//	ctb-echo probe http:80/healthz        (a kubelet probe from inside the pod: probe.go)
 //
 // Prints one "serving …" line once every socket listens; exits 0 at SIGTERM/SIGINT (it is PID 1 in its
 // container, where the kernel ignores signals without a handler).
@@ -57,6 +58,9 @@ func m2(m []string) string {
 
 func main() {
 	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "probe" {
+		os.Exit(probe(args[1:]))
+	}
 	if len(args) == 0 {
 		args = strings.Fields(os.Getenv("CTB_ECHO_PORTS"))
 	}
