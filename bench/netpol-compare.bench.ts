@@ -46,6 +46,9 @@
  * - With NCA (`NCA_VENV=… node dist/bench/netpol-compare.bench.js 1000`, load 5.9–6.3): testbed 32.7 s (start-up
  *   3.2 s, apply + settle 21.9 s, matrix 7.6 s; CPU 20.8 s), NCA 24.1 s: 1.36× end to end at this load (0.87× on
  *   the quiet machine of session 4), matrix/NCA 0.31; 0 cells where NCA and the Kubernetes verdicts disagree.
+ * - Quiet, after that work and the matrix's batch of dry runs on worker threads (nothing else running, load
+ *   1.01 → 1.15): 1,000 pods testbed 11.6 s (start-up 1.3 s, apply + settle 7.0 s, matrix 3.3 s on 2 threads;
+ *   CPU 16.5 s; 0.61 MB/pod), NCA 19.4 s: 0.60× end to end (target 0.5×), matrix/NCA 0.17 (target ≤ 0.2).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
