@@ -8,7 +8,16 @@
  *
  * Example: `const rec = RunRecord.create(".ctb", { kind: "run", scenario: f, datapath: "netns", cluster: "embedded" })`.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import {
   listNamespaceRecords,
@@ -74,7 +83,10 @@ export class RunRecord {
   }
 
   private write(): void {
-    writeFileSync(join(this.dir, "run.json"), `${JSON.stringify(this.info, null, 2)}\n`);
+    // renamed into place, so `ctb down` or a listing never reads half a record
+    const file = join(this.dir, "run.json");
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(this.info, null, 2)}\n`);
+    renameSync(`${file}.tmp`, file);
   }
 }
 

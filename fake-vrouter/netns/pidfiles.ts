@@ -8,7 +8,7 @@
  *
  * Example: `await recordProcess(dir, { pid, ns: "ctb-compute-1", role: "vrouter" })`.
  */
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -59,7 +59,11 @@ export async function recordProcess(
   if (startTime === undefined) return;
   const cmdline = processCmdline(r.pid);
   await mkdir(join(dir, "pids"), { recursive: true });
-  await writeFile(fileOf(dir, r), JSON.stringify({ ...r, startTime, cmdline } satisfies ProcessRecord));
+  // written beside and renamed into place: a reader (`ctb down`, a listing) never sees half a record, which it
+  // would take for a crash's leftover and remove
+  const file = fileOf(dir, r);
+  await writeFile(`${file}.tmp`, JSON.stringify({ ...r, startTime, cmdline } satisfies ProcessRecord));
+  await rename(`${file}.tmp`, file);
 }
 
 export async function forgetProcess(

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import {
   ORIGINAL_PROBES_ANNOTATION,
   probeInPod,
+  readinessDue,
   withLocalPodSpec,
 } from "../../testbed/cluster/kubelet/index";
 
@@ -68,5 +69,33 @@ describe("kubelet probes run inside the pod", () => {
         livenessProbe: spec.containers[0].livenessProbe,
       },
     });
+  });
+});
+
+describe("a settled world waits for the first readiness probe", () => {
+  const pod = (ready: boolean, probe?: Record<string, number>) => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "web", namespace: "default" },
+    spec: { containers: [{ name: "web", image: "x", ...(probe ? { readinessProbe: probe } : {}) }] },
+    status: {
+      phase: "Running",
+      conditions: [{ type: "Ready", status: ready ? "True" : "False" }],
+      containerStatuses: [{ name: "web", state: { running: { startedAt: "2026-12-06T16:00:00Z" } } }],
+    },
+  });
+  const started = Date.parse("2026-12-06T16:00:00Z");
+
+  it("is due after the initial delay, one period and the timeout (and 2 s to report it)", () => {
+    const p = pod(false, { initialDelaySeconds: 3, periodSeconds: 5, timeoutSeconds: 1 });
+    expect(readinessDue(p, started + 1000)).toBe(started + 11_000);
+    // defaults: period 10 s, timeout 1 s
+    expect(readinessDue(pod(false, {}), started)).toBe(started + 13_000);
+  });
+
+  it("is nothing to wait for once Ready, without a probe, or past its time (Not Ready is then the answer)", () => {
+    expect(readinessDue(pod(true, {}), started)).toBeUndefined();
+    expect(readinessDue(pod(false), started)).toBeUndefined();
+    expect(readinessDue(pod(false, {}), started + 60_000)).toBeUndefined();
   });
 });

@@ -240,6 +240,19 @@ export async function deployAgents(o: DeployAgentsOptions): Promise<DeployedAgen
       }
       await new Promise((r) => setTimeout(r, 500));
     }
+    // an agent answers as soon as its container runs; kubelet reports the pod Running a moment later: deployed
+    // means Kubernetes says so too (one pod per node, each Running)
+    for (;;) {
+      const listed = await k(["-n", NAMESPACE, "get", "pods", "-l", `app=${DAEMONSET}`, "-o", "json"]);
+      const pods = (JSON.parse(listed.out || "{}").items ?? []) as { status?: { phase?: string } }[];
+      if (pods.length === o.nodes.length && pods.every((p) => p.status?.phase === "Running")) break;
+      if (Date.now() > deadline)
+        throw new DeployError(
+          `the vrouter agent DaemonSet's pods were not all Running within ${Math.round(timeoutMs / 1000)} s: ` +
+            `${pods.map((p) => p.status?.phase ?? "?").join(", ") || "none"}`,
+        );
+      await new Promise((r) => setTimeout(r, 500));
+    }
   } catch (e) {
     // nothing half-deployed stays behind a failed start
     await k(["-n", NAMESPACE, "delete", "daemonset", DAEMONSET, "--wait=false"]);

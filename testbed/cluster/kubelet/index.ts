@@ -68,6 +68,8 @@ interface Tracked {
   adopted?: string; // the pod IP it was adopted with
   /** Why it cannot run (image, container creation): definitive until the pod changes. */
   failing?: string;
+  /** Until when (epoch ms) its first readiness result is still to come: kubelet's probe has not run yet. */
+  readyDue?: number;
 }
 
 /**
@@ -164,6 +166,9 @@ export async function startKubeletBackend(o: KubeletBackendOptions): Promise<Kub
       return;
     }
     t.failing = stuckReason(pod);
+    // a settled world has the readiness its probes give: wait for the first probe, not for a pass
+    t.readyDue = readinessDue(pod);
+    if (t.readyDue !== undefined) setTimeout(wake, t.readyDue - Date.now() + 10).unref();
     const ip = pod.status?.podIP as string | undefined;
     if (pod.status?.phase !== "Running" || !ip || t.adopted === ip) return wake();
     serial(uid, async () => {
@@ -197,7 +202,12 @@ export async function startKubeletBackend(o: KubeletBackendOptions): Promise<Kub
 
   const busy = (node: string, ignore?: (pod: string) => boolean) =>
     [...tracked.entries()].some(
-      ([uid, t]) => t.node === node && !ignore?.(t.id) && (work.has(uid) || (!t.adopted && !t.failing)),
+      ([uid, t]) =>
+        t.node === node &&
+        !ignore?.(t.id) &&
+        (work.has(uid) ||
+          (!t.adopted && !t.failing) ||
+          (t.readyDue !== undefined && Date.now() < t.readyDue)),
     );
   const emulatorLike = (n: KubeletNode): NodeEmulator => ({
     name: n.name,
@@ -230,6 +240,42 @@ export async function startKubeletBackend(o: KubeletBackendOptions): Promise<Kub
       if (left.length) log(`kubelet nodes: not undone (ctb down retries): ${left.join("; ")}`);
     },
   };
+}
+
+/**
+ * When a Running pod that is not Ready will have had its first readiness probe (its containers' start, the
+ * probe's initial delay, one period and its timeout, plus 2 s for kubelet to report it); undefined once Ready,
+ * without a readiness probe, or past that time (then Not Ready is the probe's answer).
+ */
+export function readinessDue(pod: KubeObject, now = Date.now()): number | undefined {
+  if (pod.status?.phase !== "Running") return undefined;
+  if (
+    (pod.status?.conditions ?? []).some(
+      (c: { type: string; status: string }) => c.type === "Ready" && c.status === "True",
+    )
+  )
+    return undefined;
+  let due: number | undefined;
+  for (const c of (pod.spec?.containers ?? []) as {
+    name: string;
+    readinessProbe?: { initialDelaySeconds?: number; periodSeconds?: number; timeoutSeconds?: number };
+  }[]) {
+    const p = c.readinessProbe;
+    if (!p) continue;
+    const started = (
+      (pod.status?.containerStatuses ?? []) as {
+        name: string;
+        state?: { running?: { startedAt?: string } };
+      }[]
+    ).find((s) => s.name === c.name)?.state?.running?.startedAt;
+    if (!started) continue;
+    const at =
+      Date.parse(started) +
+      1000 * ((p.initialDelaySeconds ?? 0) + (p.periodSeconds ?? 10) + (p.timeoutSeconds ?? 1)) +
+      2000;
+    due = Math.max(due ?? 0, at);
+  }
+  return due !== undefined && due > now ? due : undefined;
 }
 
 /** The first waiting reason of a container that will not go away by itself, with its message. */
