@@ -6,16 +6,14 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { netnsUsable } from "../../fake-vrouter/netns/ns";
 import { type DeployedAgents, deployAgents } from "../../testbed/cluster/kubelet/deploy";
-import { defaultBinDir } from "../../testbed/cluster/local";
-import { type EnvTestbed, startTestbed } from "../../testbed/env";
-import { parseScenario } from "../../testbed/scenario/load";
-import { kubeletTier } from "../support/kubelet";
+import { defaultBinDir, freePorts } from "../../testbed/cluster/local";
+import type { EnvTestbed } from "../../testbed/env";
+import { kubeletTier, startKubeletNodes } from "../support/kubelet";
 import { requireTier } from "../support/tiers";
 
 // kubelet nodes (tier KUBELET: the built control plane and kubelet, containerd, runc) in netns compute namespaces
@@ -32,30 +30,17 @@ let tb: EnvTestbed | undefined;
 let agents: DeployedAgents | undefined;
 let port = 0;
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 const k = (args: string[]) =>
   spawnSync(kubectl, ["--kubeconfig", join(workDir, "kubeconfig"), ...args], { encoding: "utf8" });
 
 beforeAll(async () => {
   if (!usable) return;
-  const scenario = parseScenario(
-    `name: agents\nnodes: [${NODES.map((n, i) => `{ name: ${n}, ip: ${IPS[i]} }`).join(", ")}]\n# startTestbed runs no step; the schema wants one\nsteps:\n  - apply: "{ apiVersion: v1, kind: Namespace, metadata: { name: spare } }"\n`,
-    "agents.yaml",
-  );
-  tb = await startTestbed(scenario, {
-    datapath: "netns",
-    cluster: { kind: "local" },
-    nodes: "kubelet",
-    kubeletDeployImage: true,
+  tb = await startKubeletNodes(
+    "agents",
+    NODES.map((n, i) => ({ name: n, ip: IPS[i]! })),
     workDir,
-  });
-  port = await freePort();
+  );
+  [port] = await freePorts(1);
   agents = await deployAgents({
     kubectl,
     kubeconfig: join(workDir, "kubeconfig"),

@@ -6,17 +6,15 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { netnsUsable } from "../../fake-vrouter/netns/ns";
 import { type DeployedStack, deployStack } from "../../testbed/cluster/kubelet/deploy";
-import { defaultBinDir } from "../../testbed/cluster/local";
-import { type EnvTestbed, startTestbed } from "../../testbed/env";
-import { parseScenario } from "../../testbed/scenario/load";
-import { kubeletTier } from "../support/kubelet";
+import { defaultBinDir, freePorts } from "../../testbed/cluster/local";
+import type { EnvTestbed } from "../../testbed/env";
+import { kubeletTier, startKubeletNodes } from "../support/kubelet";
 import { requireTier } from "../support/tiers";
 
 // kubelet nodes (tier KUBELET: the built control plane and kubelet, containerd, runc) in netns compute namespaces
@@ -30,13 +28,6 @@ const kubeconfig = join(workDir, "kubeconfig");
 let tb: EnvTestbed | undefined;
 let stack: DeployedStack | undefined;
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 const k = (args: string[], input?: string) =>
   spawnSync(join(defaultBinDir(), "kubectl"), ["--kubeconfig", kubeconfig, ...args], {
     encoding: "utf8",
@@ -66,24 +57,12 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms 
 
 beforeAll(async () => {
   if (!usable) return;
-  const scenario = parseScenario(
-    `name: stack\nnodes: [${NODES.map((n, i) => `{ name: ${n}, ip: ${IPS[i]} }`).join(", ")}]\n` +
-      '# startTestbed runs no step; the schema wants one\nsteps:\n  - apply: "{ apiVersion: v1, kind: Namespace, metadata: { name: spare } }"\n',
-    "stack.yaml",
-  );
-  tb = await startTestbed(scenario, {
-    datapath: "netns",
-    cluster: { kind: "local" },
-    nodes: "kubelet",
-    kubeletDeployImage: true,
+  tb = await startKubeletNodes(
+    "stack",
+    NODES.map((n, i) => ({ name: n, ip: IPS[i]! })),
     workDir,
-  });
-  const [vnc, admin, keystone, portApi] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-  ];
+  );
+  const [vnc, admin, keystone, portApi] = (await freePorts(4)) as [number, number, number, number];
   stack = await deployStack({
     kubectl: join(defaultBinDir(), "kubectl"),
     kubeconfig,

@@ -11,6 +11,8 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { acquireNodesLock, kubeletNodesMissing } from "../../testbed/cluster/kubelet/node";
 import { defaultBinDir, missingBinaries } from "../../testbed/cluster/local";
+import { type EnvTestbed, startTestbed } from "../../testbed/env";
+import { parseScenario } from "../../testbed/scenario/load";
 import { requireTier } from "./tiers";
 
 /** Why the tier is missing (empty: usable). */
@@ -101,4 +103,28 @@ export async function hostStateBetweenEnvironments(): Promise<HostState> {
   } finally {
     release();
   }
+}
+
+/**
+ * A testbed of real kubelet nodes with nothing on them yet (the deploy/ tests apply their own), its nodes at the
+ * given addresses (a test's own, apart from the defaults) and deploy/'s image imported into them.
+ */
+export function startKubeletNodes(
+  name: string,
+  nodes: { name: string; ip: string }[],
+  workDir: string,
+): Promise<EnvTestbed> {
+  const scenario = parseScenario(
+    `name: ${name}\nnodes: [${nodes.map((n) => `{ name: ${n.name}, ip: ${n.ip} }`).join(", ")}]\n` +
+      // startTestbed runs no step; the schema wants one
+      'steps:\n  - apply: "{ apiVersion: v1, kind: Namespace, metadata: { name: spare } }"\n',
+    `${name}.yaml`,
+  );
+  return startTestbed(scenario, {
+    datapath: "netns",
+    cluster: { kind: "local" },
+    nodes: "kubelet",
+    kubeletDeployImage: true,
+    workDir,
+  });
 }
