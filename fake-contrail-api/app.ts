@@ -15,7 +15,7 @@ import { hrefOf, renderObject } from "./render";
 import { BY_PLURAL, SCHEMA, typeInfo } from "./schema";
 import { bodyShapeProblem } from "./schema-types";
 import { ConfigService, isJsonObject } from "./service";
-import type { Store } from "./store";
+import type { Store, StoredObject } from "./store";
 import { watchHandler } from "./watch";
 
 /** Largest accepted request body; larger ones get 413. */
@@ -110,6 +110,92 @@ export function createFastGet(store: Store, svc: ConfigService) {
   };
 }
 
+/** Every route's body parser: JSON of any content type, at most BODY_LIMIT (413 beyond). */
+const jsonBody = express.json({ limit: BODY_LIMIT, type: () => true });
+
+/** What `POST /<plural>` answers once the object is created (vnc_api reads uuid, fq_name and the hrefs). */
+function createdAnswer(o: StoredObject, type: string, base: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    name: o.fq_name[o.fq_name.length - 1],
+    fq_name: o.fq_name,
+    uuid: o.uuid,
+    href: hrefOf(base, o.type, o.uuid),
+    parent_type: o.parent_type,
+  };
+  if (o.parent_uuid) {
+    out.parent_uuid = o.parent_uuid;
+    out.parent_href = hrefOf(base, o.parent_type, o.parent_uuid);
+  }
+  return { [type]: out };
+}
+
+/** An error as the API answers it: its status and a plain-text message (500s are also logged). */
+function sendError(res: ServerResponse, err: unknown): void {
+  const { status, message } = describeError(err);
+  if (status >= 500)
+    process.stderr.write(`fake-contrail-api: ${err instanceof Error ? err.stack : String(err)}\n`);
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.writeHead(status, {
+    "Content-Type": "text/plain; charset=utf-8",
+    "Content-Length": Buffer.byteLength(message),
+  });
+  res.end(message);
+}
+
+function sendJson(res: ServerResponse, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(200, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+/**
+ * The hot writes — `POST /<plural>` (create) and `POST /ref-update`, four per pod from the controller — served
+ * without express routing, like the hot read. The same body parser (limits, charsets, malformed JSON), shape
+ * check, service calls, commit-before-answer and error answers as the express routes; any other URL form
+ * (trailing slash, query, unknown collection) returns false and express answers it. Only without auth.
+ */
+export function createFastWrite(store: Store, svc: ConfigService) {
+  const actions = new Actions(svc);
+  const PATH = /^\/([a-z-]+)$/;
+  return (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (req.method !== "POST" || !req.url) return false;
+    const name = PATH.exec(req.url)?.[1];
+    if (name === undefined) return false;
+    const info = name === "ref-update" ? undefined : BY_PLURAL.get(name);
+    if (name !== "ref-update" && !info) return false;
+    const base = `http://${req.headers.host ?? "127.0.0.1"}`;
+    jsonBody(req as Request, res as Response, (parseError?: unknown) => {
+      const body = (req as Request).body as unknown;
+      const why = parseError === undefined ? bodyShapeProblem(body) : undefined;
+      if (parseError !== undefined || why) {
+        sendError(res, parseError ?? badRequest(`Bad request: ${why}`));
+        return;
+      }
+      let result: unknown;
+      let failure: unknown;
+      try {
+        result = info
+          ? createdAnswer(svc.create(info.type, unwrap(body, info.type)), info.type, base)
+          : actions.refUpdate(body);
+      } catch (e) {
+        failure = e;
+      }
+      // Even a failed request may have written: memory and disk must agree before the answer.
+      store.commit().then(
+        () => (failure ? sendError(res, failure) : sendJson(res, result)),
+        (e) => sendError(res, failure ?? e),
+      );
+    });
+    return true;
+  };
+}
+
 /** `guard`: authentication and authorisation (auth/guard.ts); absent = aaa_mode no-auth. */
 export function createApp(store: Store, svc = new ConfigService(store), guard?: AuthGuard): express.Express {
   const actions = new Actions(svc);
@@ -124,7 +210,7 @@ export function createApp(store: Store, svc = new ConfigService(store), guard?: 
   app.disable("x-powered-by");
   app.set("etag", false);
   app.set("query parser", "simple");
-  app.use(express.json({ limit: BODY_LIMIT, type: () => true }));
+  app.use(jsonBody);
   // Hostile shapes (very deep nesting, `__proto__` keys) are refused before any handler walks the body.
   app.use((req, _res, next) => {
     const why = bodyShapeProblem(req.body);
@@ -278,20 +364,7 @@ export function createApp(store: Store, svc = new ConfigService(store), guard?: 
         guard.write(res, parent);
         guard.refs(res, info.type, inner);
       }
-      const o = svc.create(info.type, inner, guard?.ownerProject(res));
-      const base = baseOf(req);
-      const out: Record<string, unknown> = {
-        name: o.fq_name[o.fq_name.length - 1],
-        fq_name: o.fq_name,
-        uuid: o.uuid,
-        href: hrefOf(base, o.type, o.uuid),
-        parent_type: o.parent_type,
-      };
-      if (o.parent_uuid) {
-        out.parent_uuid = o.parent_uuid;
-        out.parent_href = hrefOf(base, o.parent_type, o.parent_uuid);
-      }
-      return { [info.type]: out };
+      return createdAnswer(svc.create(info.type, inner, guard?.ownerProject(res)), info.type, baseOf(req));
     }),
   );
   app.get("/:plural", (req, res) => {
@@ -358,16 +431,7 @@ export function createApp(store: Store, svc = new ConfigService(store), guard?: 
   );
 
   app.use((req, _res, next) => next(notFound(`No route for ${req.method} ${req.path}`)));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const { status, message } = describeError(err);
-    if (status >= 500)
-      process.stderr.write(`fake-contrail-api: ${err instanceof Error ? err.stack : String(err)}\n`);
-    if (res.headersSent) {
-      res.end();
-      return;
-    }
-    res.status(status).type("text/plain").send(message);
-  });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => sendError(res, err));
   return app;
 }
 

@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createApp, createFastGet } from "./app";
+import { createApp, createFastGet, createFastWrite } from "./app";
 import { type AuthOptions, startAuth } from "./auth";
 import { ensureBootObjects } from "./boot";
 import { apiMetrics } from "./metrics";
@@ -54,13 +54,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const app = createApp(store, svc, auth?.guard);
   // The fast read path has no authorisation: only without auth.
   const fastGet = auth ? () => false : createFastGet(store, svc);
+  const fastWrite = auth ? () => false : createFastWrite(store, svc);
   const metrics = apiMetrics(store);
   const host = opts.host ?? "127.0.0.1";
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer((req, res) => {
       if (metrics.serve(req, res)) return;
       metrics.observe(req, res);
-      if (!fastGet(req, res)) app(req, res);
+      if (!fastGet(req, res) && !fastWrite(req, res)) app(req, res);
     });
     s.once("error", reject);
     s.listen(opts.port ?? 8082, host, () => resolve(s));
