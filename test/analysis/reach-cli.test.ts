@@ -74,17 +74,17 @@ describe("ctb reach, connectivity and why", () => {
     expect(ctb("why", "default/example1-*", "default/example2-*", "--proto", "tcp").err).toContain(
       "--proto tcp needs --port",
     );
-    const svc = ctb(
-      "why",
-      "default/example1-*",
-      "service:default/example2",
-      "--proto",
-      "tcp",
-      "--port",
-      "80",
-    );
-    expect(svc.code).not.toBe(0);
-    expect(svc.err).toContain("ctb why takes two pods");
+    // ends that name nothing: a usage error (exit 2) saying which, no stack trace
+    for (const [to, message] of [
+      ["service:default/example2", "service:default/example2: no Service default/example2"],
+      ["default/nope-*", "no pod default/nope-*"],
+      ["external:nope", "nope"],
+    ]) {
+      const bad = ctb("why", "default/example1-*", to!, "--proto", "tcp", "--port", "80");
+      expect(bad.code, bad.err).toBe(2);
+      expect(bad.err).toContain(message);
+      expect(bad.err).not.toMatch(/\n\s+at /);
+    }
 
     const bad = ctb("reach", "default/example1-*");
     expect(bad.code).toBe(2);

@@ -191,14 +191,22 @@ listed, unless --all.
 `,
   why: `usage: ctb why <from> <to> [--proto icmp|tcp|udp|sctp] [--port N] [--json]
 
-For a flow between two pods that is dropped, the smallest changes that would let it through — a label on a pod
-that an existing rule would admit, a rule added to a NetworkPolicy, a NetworkPolicy of its own, a namespace's
-isolation annotation removed; for a flow that gets through, the smallest changes that would block it. Each
-candidate is applied to a copy of this environment (its scenario run again, simulated datapath, embedded
-cluster) and kept only if the flow's fate really changes there; the kubectl command for each is printed.
-Exit 0 when a change was found, 1 when none was.
+For a flow that is dropped, the smallest changes that would let it through; for a flow that gets through, the
+smallest changes that would block it; for a flow to a Service that arrives where nothing listens, the target
+port its members listen on. Endpoints as for ctb trace (pods, service:/lb:/an externalIP, host:, external:,
+an address). Candidates come from what decides the path: the NetworkPolicies selecting either end (for a
+Service, its members on the target port; for a host, an ipBlock with its address), a label an existing rule
+would admit, a Service's missing port or a selector that matches no pod, a ClusterIP asked for from outside
+(type LoadBalancer), the namespaces' isolation and ip_fabric_snat annotations. Each candidate is applied to a
+copy of this environment (its scenario run again, simulated datapath, embedded cluster) and kept only if the
+flow's fate really changes there; the kubectl command for each is printed, the rest listed as not enough on
+its own. Exit 0 when a change was found, 1 when none was, 2 for endpoints that do not name anything.
 
-Example: ctb why default/example1-* test-isolated-ns/example3-* --proto tcp --port 80
+  --proto <p>          icmp (default), tcp, udp or sctp
+  --port <N>           destination port (a Service's port for a Service), needed for tcp, udp and sctp
+  --json               the result as JSON
+
+Example: ctb why default/client service:default/web --proto tcp --port 80
 `,
   diff: `usage: ctb diff <A> <B> [--netpol-layout upstream|kubernetes] [--json]
 

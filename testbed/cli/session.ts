@@ -30,7 +30,7 @@ import { processStartTime } from "../../fake-vrouter/netns/pidfiles";
 import { type KubeObject, KubeApiError, RESOURCES, type ResourceName } from "../../controller/kube/api";
 import type { DnsResult, ProbeProto, ProbeResult } from "../runner/testbed";
 import { formatReachSet, type ReachSet } from "../runner/reach-set";
-import { formatWhy, type WhyResult } from "../runner/why";
+import { copiesNote, formatWhy, WhyEndpointError, type WhyResult } from "../runner/why";
 import { type ConnectivityFormat, type ConnectivityMap, formatConnectivity } from "../runner/connectivity";
 import { formatProtoPorts } from "../../fake-vrouter/datapath/port-space";
 import { type ReachProbe, type Scenario, ScenarioError, type Step } from "../scenario/types";
@@ -434,11 +434,20 @@ export async function serve(args: string[]): Promise<number> {
     const probe = endpointsOf(req.body, res, "ctb why");
     if (!probe) return;
     try {
-      const src = await resolveSource(tb, probe.from);
-      if (!/^[^:]+\/[^/]+$/.test(src.endpoint) || !/^[a-z0-9]/.test(probe.to) || probe.to.includes(":"))
-        throw new Error("ctb why takes two pods (<ns>/<pod> or <ns>/<prefix>*)");
-      const dst = await resolveTarget(tb, probe.to, undefined, src.endpoint);
-      const dstPod = dst.label.split(" ")[0]!;
+      // the ends as a scenario's reach step names them (a pod glob resolved here); why.ts judges the rest
+      let from: string;
+      let to = probe.to;
+      try {
+        from = (await resolveSource(tb, probe.from)).endpoint;
+        if (!/^(service|svc|lb|host|external|ingress|dns):|^\d/.test(to))
+          to = (await resolveSource(tb, to)).endpoint;
+      } catch (e) {
+        res
+          .status(400)
+          .type("text")
+          .send((e as Error).message);
+        return;
+      }
       // a copy is the same scenario to its end, on the simulated datapath and the embedded cluster
       const copy = async () => {
         const t = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
@@ -450,16 +459,16 @@ export async function serve(args: string[]): Promise<number> {
         }
         return t;
       };
-      res.json(
-        await why(tb, copy, {
-          from: src.endpoint,
-          to: dstPod,
-          proto: probe.proto as ProbeProto,
-          ...(probe.port !== undefined ? { port: probe.port } : {}),
-        }),
-      );
+      const r = await why(tb, copy, {
+        from,
+        to,
+        proto: probe.proto as ProbeProto,
+        ...(probe.port !== undefined ? { port: probe.port } : {}),
+      });
+      const note = copiesNote(options.datapath, options.cluster.kind);
+      res.json(note ? { ...r, copyNote: note } : r);
     } catch (e) {
-      fail(res, e);
+      fail(res, e, e instanceof WhyEndpointError ? 400 : 404);
     }
   });
   // `ctb exec`: the pod (exact name, or a runner-style `<prefix>*` glob) and, on netns, its network namespace
@@ -1172,7 +1181,7 @@ export async function whyFlow(args: string[]): Promise<number> {
     json: { type: "boolean" },
   });
   if (positionals.length !== 2)
-    throw new UsageError(`two pods, <from> and <to>, are needed (got ${positionals.length})`);
+    throw new UsageError(`two endpoints, <from> and <to>, are needed (got ${positionals.length})`);
   const proto = values.proto as ProbeProto;
   if (!PROTOS.includes(proto)) throw new UsageError(`--proto must be icmp, tcp, udp or sctp, not "${proto}"`);
   const port = portFlag(values.port);

@@ -1,0 +1,184 @@
+/**
+ * `ctb why` between every kind of endpoint `ctb reach` takes: to a Service (the flow reaches its members or not:
+ * their NetworkPolicies on the target port, a selector that matches no pod), from an external host to a
+ * LoadBalancer (an ipBlock rule), the allowed flow's blocking change, and ends named wrongly.
+ */
+import { describe, expect, it } from "vitest";
+import { startTestbed } from "../../testbed/env";
+import { runScenario } from "../../testbed/runner/run";
+import { formatWhy, WhyEndpointError, why } from "../../testbed/runner/why";
+import { parseScenario } from "../../testbed/scenario/load";
+import type { Scenario } from "../../testbed/scenario/types";
+
+async function up(scenario: Scenario) {
+  const tb = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
+  await runScenario(scenario, tb, { allowNoExpectations: true });
+  return tb;
+}
+
+async function ask(scenario: Scenario, flow: Parameters<typeof why>[2]) {
+  const tb = await up(scenario);
+  try {
+    return await why(tb, () => up(scenario), flow);
+  } finally {
+    await tb.close();
+  }
+}
+
+/** A LoadBalancer Service over pods a NetworkPolicy admits only from app=client pods; a Service selecting nothing. */
+const WORLD = parseScenario(
+  `name: why-endpoints
+controller:
+  model: r5
+  netpolLayout: kubernetes
+  publicFipPool: "{'domain': 'default-domain', 'project': 'admin', 'network': 'public', 'name': 'pool'}"
+nodes: [node-1, node-2]
+gateway: { name: sdn-gw }
+externalHosts:
+  - { name: client, ip: 198.51.100.10 }
+steps:
+  - vnc:
+      - create: { type: project, fqName: default-domain:admin }
+      - create:
+          type: virtual-network
+          fqName: default-domain:admin:public
+          fields: { router_external: true }
+          refs:
+            network-ipam:
+              - to: default-domain:default-project:default-network-ipam
+                attr: { ipam_subnets: [{ subnet: { ip_prefix: 203.0.113.0, ip_prefix_len: 24 } }] }
+      - create: { type: floating-ip-pool, parent: default-domain:admin:public, name: pool }
+  - apply: |
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: web, namespace: default, labels: { app: web } }
+      spec: { nodeName: node-1, containers: [{ name: web, image: agnhost, ports: [{ containerPort: 8080 }] }] }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: client, namespace: default, labels: { app: client } }
+      spec: { nodeName: node-2, containers: [{ name: c, image: agnhost }] }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: other, namespace: default, labels: { app: other } }
+      spec: { nodeName: node-2, containers: [{ name: c, image: agnhost }] }
+      ---
+      apiVersion: v1
+      kind: Service
+      metadata: { name: web, namespace: default }
+      spec: { type: LoadBalancer, selector: { app: web }, ports: [{ port: 80, targetPort: 8080 }] }
+      ---
+      apiVersion: v1
+      kind: Service
+      metadata: { name: api, namespace: default }
+      spec: { selector: { app: api }, ports: [{ port: 443, targetPort: 8080 }] }
+      ---
+      apiVersion: v1
+      kind: Pod
+      metadata: { name: open, namespace: default, labels: { app: open } }
+      spec: { nodeName: node-1, containers: [{ name: c, image: agnhost, ports: [{ containerPort: 80 }] }] }
+      ---
+      apiVersion: v1
+      kind: Service
+      metadata: { name: open, namespace: default }
+      spec: { selector: { app: open }, ports: [{ port: 80 }] }
+      ---
+      apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: { name: web, namespace: default }
+      spec:
+        podSelector: { matchLabels: { app: web } }
+        policyTypes: [Ingress]
+        ingress:
+          - from: [{ podSelector: { matchLabels: { app: client } } }]
+            ports: [{ port: 8080 }]
+  - pods: [{ namespace: default, count: 4, phase: Running }]
+`,
+  "why-endpoints.yaml",
+);
+
+describe("ctb why, every kind of endpoint", () => {
+  it("pod → Service dropped by the members' policy: fixed by a label and a rule on the target port", async () => {
+    const r = await ask(WORLD, { from: "default/other", to: "service:default/web", proto: "tcp", port: 80 });
+    expect(r.through).toBe(false);
+    const text = formatWhy(r);
+    expect(text).toContain("get it on port 8080");
+    expect(r.changes.map((c) => c.how)).toContain(
+      "kubectl label pod -n default other --overwrite app=client",
+    );
+    // the rule names the target port (what the policy sees after the DNAT), not the Service port
+    expect(r.changes.map((c) => c.what)).toContain(
+      'add to NetworkPolicy default/web the ingress rule {"from":[{"podSelector":{"matchLabels":{"app":"other"}}}],"ports":[{"protocol":"TCP","port":8080}]}',
+    );
+  }, 240_000);
+
+  it("pod → a Service whose selector matches no pod: label a pod, or select its labels", async () => {
+    const r = await ask(WORLD, {
+      from: "default/client",
+      to: "service:default/api",
+      proto: "tcp",
+      port: 443,
+    });
+    expect(r.through).toBe(false);
+    expect(formatWhy(r)).toContain("selector app=api matches no running pod");
+    expect(r.changes[0]!.how).toBe("kubectl label pod -n default web --overwrite app=api");
+    expect(r.changes.map((c) => c.what)).toContain(
+      "set Service default/api's selector to app=web (pod default/web's labels; app=api matches no pod)",
+    );
+  }, 240_000);
+
+  it("external host → LoadBalancer blocked by a policy without an ipBlock: an ipBlock rule lets it through", async () => {
+    const r = await ask(WORLD, { from: "external:client", to: "lb:default/web", proto: "tcp", port: 80 });
+    expect(r.through).toBe(false);
+    expect(r.changes.map((c) => c.what)).toContain(
+      'add to NetworkPolicy default/web the ingress rule {"from":[{"ipBlock":{"cidr":"198.51.100.10/32"}}],"ports":[{"protocol":"TCP","port":8080}]}',
+    );
+    expect(formatWhy(r)).toMatch(/the smallest changes that would let it through/);
+  }, 240_000);
+
+  it("external host → a ClusterIP: not on the path from outside; type LoadBalancer, verified, is", async () => {
+    const r = await ask(WORLD, {
+      from: "external:client",
+      to: "service:default/open",
+      proto: "tcp",
+      port: 80,
+    });
+    expect(r.through).toBe(false);
+    expect(formatWhy(r)).toContain("a ClusterIP is an address of the cluster's own networks");
+    expect(r.changes.map((c) => c.how)).toEqual([
+      `kubectl patch service -n default open -p '{"spec":{"type":"LoadBalancer"}}'`,
+    ]);
+  }, 240_000);
+
+  it("an allowed pod → Service flow: what blocks it", async () => {
+    const r = await ask(WORLD, { from: "default/client", to: "service:default/web", proto: "tcp", port: 80 });
+    expect(r.through).toBe(true);
+    expect(r.goal).toBe("block");
+    expect(r.changes.map((c) => c.how)).toContain("kubectl label pod -n default client app-");
+  }, 240_000);
+
+  it("ends named wrongly: a clear message (the CLI's exit 2)", async () => {
+    const tb = await up(WORLD);
+    try {
+      const never = () => Promise.reject(new Error("no copy for a refused question"));
+      for (const [to, message] of [
+        ["service:default/nope", "service:default/nope: no Service default/nope"],
+        ["default/nope", "no pod default/nope"],
+        ["external:nope", "no external host nope in this scenario's externalHosts"],
+        [
+          "lb:default/api",
+          "lb:default/api: Service default/api has no load-balancer address (it is type ClusterIP)",
+        ],
+      ] as const) {
+        const e = await why(tb, never, { from: "default/client", to, proto: "tcp", port: 80 }).catch(
+          (x) => x,
+        );
+        expect(e).toBeInstanceOf(WhyEndpointError);
+        expect((e as Error).message).toBe(message);
+      }
+    } finally {
+      await tb.close();
+    }
+  }, 120_000);
+});
