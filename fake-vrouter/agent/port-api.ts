@@ -14,7 +14,8 @@
  *
  * Example: `curl -s 127.0.0.1:9091/vm-cfg/k8s__default__web-0`
  */
-import type { Server } from "node:http";
+import { createHash } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import express, { type Request, type Response } from "express";
 import ipaddr from "ipaddr.js";
 import type { PluggedPort } from "./compute-tables";
@@ -186,6 +187,125 @@ function subnetOf(model: ConfigModel, vn: ConfigObject, ip: string) {
   return undefined;
 }
 
+/** An answer of the port API: a JSON body, or a plain-text one (errors, not-yet 404s). */
+type Answer = { status: number; json: unknown } | { status: number; text: string };
+
+const notYet = (text: string): Answer => ({ status: 404, text });
+
+/** The hot answers — the three requests a starting pod makes — shared by the express routes and the fast path. */
+const hot = {
+  vmCfg(runtime: AgentRuntime, compute: string, name: string): Answer {
+    const cfg = vmConfig(runtime.model, compute, name);
+    return cfg ? { status: 200, json: cfg } : notYet(`no interfaces of ${name} on ${compute} yet`);
+  },
+  vmPort(runtime: AgentRuntime, compute: string, vm: string, vmi: string): Answer {
+    const p = runtime.port(compute, vmi);
+    if (!p || p.vmUuid !== vm) return notYet(`port ${vmi} of ${vm} not added on ${compute}`);
+    const info = portInfo(runtime.model, p);
+    return info ? { status: 200, json: info } : notYet(`address of ${vmi} not known yet`);
+  },
+  plugVm(runtime: AgentRuntime, compute: string, body: unknown): Answer {
+    const p = parseVmBody(body);
+    runtime.plug(compute, p);
+    return { status: 200, json: { "vm-uuid": p.vmUuid, "vmi-uuid": p.vmiUuid, "host-ifname": p.hostIfname } };
+  },
+};
+
+/** A handler's failure as the API answers it: a bad body is the caller's (400), anything else ours (500). */
+function failure(err: unknown): Answer {
+  return { status: err instanceof PortBodyError ? 400 : 500, text: (err as Error).message };
+}
+
+function sendAnswer(res: Response, a: Answer): void {
+  if ("json" in a) res.status(a.status).json(a.json);
+  else res.status(a.status).type("text/plain").send(a.text);
+}
+
+/**
+ * An answer written as express writes it (`X-Powered-By`, the charset, a weak ETag of the body as express's
+ * default `etag` setting makes it), so the fast path's answers are byte for byte the routes' answers.
+ */
+function writeAnswer(res: ServerResponse, a: Answer): void {
+  const body = "json" in a ? JSON.stringify(a.json) : a.text;
+  const bytes = Buffer.from(body, "utf8");
+  const hash = createHash("sha1").update(bytes).digest("base64").substring(0, 27);
+  res.writeHead(a.status, {
+    "X-Powered-By": "Express",
+    "Content-Type": "json" in a ? "application/json; charset=utf-8" : "text/plain; charset=utf-8",
+    "Content-Length": bytes.length,
+    ETag: `W/"${bytes.length.toString(16)}-${hash}"`,
+  });
+  res.end(bytes);
+}
+
+/** Every route's body parser: JSON bodies up to 1 MB. */
+const jsonBody = express.json({ limit: "1mb" });
+
+/** What a body the parser refused is answered (express.json's error, its status when a client's). */
+function bodyFailure(err: Error & { status?: number }): Answer {
+  return {
+    status: err.status && err.status < 500 ? err.status : 400,
+    text: `bad request body: ${err.message}`,
+  };
+}
+
+/**
+ * The three requests every starting pod makes — `GET /vm-cfg/<name>`, `POST /vm`, `GET /vm/<vm>/<vmi>` — served
+ * without express routing (which costs more than the answer), with the same answers. Anything else, or anything
+ * unusual (a query, a trailing slash, a conditional GET, an undecodable name), returns false and express answers.
+ */
+function fastPortApi(runtime: AgentRuntime, compute: string) {
+  const VM_CFG = /^\/vm-cfg\/([^/?#]+)$/;
+  const VM_PORT = /^\/vm\/([^/?#]+)\/([^/?#]+)$/;
+  const decode = (s: string): string | undefined => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return undefined;
+    }
+  };
+  const answer = (res: ServerResponse, fn: () => Answer): void => {
+    let a: Answer;
+    try {
+      a = fn();
+    } catch (e) {
+      a = failure(e);
+    }
+    writeAnswer(res, a);
+  };
+  return (req: IncomingMessage, res: ServerResponse): boolean => {
+    const url = req.url ?? "";
+    if (req.method === "GET") {
+      if (req.headers["if-none-match"] !== undefined || req.headers["if-modified-since"] !== undefined)
+        return false;
+      let m = VM_CFG.exec(url);
+      if (m) {
+        const name = decode(m[1]!);
+        if (name === undefined) return false;
+        answer(res, () => hot.vmCfg(runtime, compute, name));
+        return true;
+      }
+      m = VM_PORT.exec(url);
+      if (m) {
+        const vm = decode(m[1]!);
+        const vmi = decode(m[2]!);
+        if (vm === undefined || vmi === undefined) return false;
+        answer(res, () => hot.vmPort(runtime, compute, vm, vmi));
+        return true;
+      }
+      return false;
+    }
+    if (req.method === "POST" && url === "/vm") {
+      jsonBody(req as Request, res as Response, (err?: unknown) => {
+        if (err) writeAnswer(res, bodyFailure(err as Error & { status?: number }));
+        else answer(res, () => hot.plugVm(runtime, compute, (req as Request).body));
+      });
+      return true;
+    }
+    return false;
+  };
+}
+
 /**
  * Serve the port API of one compute; `port: 0` picks a free port. `GET /metrics` answers the compute's
  * Prometheus metrics (tables, and the datapath's counters when `datapathStats` is given).
@@ -203,7 +323,7 @@ export async function startPortApi(
       (e: Error) => res.status(500).type("text/plain").send(e.message),
     );
   });
-  app.use(express.json({ limit: "1mb" }));
+  app.use(jsonBody);
   const model = runtime.model;
   const notFound = (res: Response, what: string) => res.status(404).type("text/plain").send(what);
 
@@ -211,31 +331,18 @@ export async function startPortApi(
     try {
       fn(req, res);
     } catch (err) {
-      if (err instanceof PortBodyError) res.status(400).type("text/plain").send(err.message);
-      else
-        res
-          .status(500)
-          .type("text/plain")
-          .send((err as Error).message);
+      sendAnswer(res, failure(err));
     }
   };
 
   app.get(
     "/vm-cfg/:name",
-    guard((req, res) => {
-      const cfg = vmConfig(model, compute, String(req.params.name));
-      if (!cfg) return void notFound(res, `no interfaces of ${req.params.name} on ${compute} yet`);
-      res.json(cfg);
-    }),
+    guard((req, res) => sendAnswer(res, hot.vmCfg(runtime, compute, String(req.params.name)))),
   );
 
   app.post(
     "/vm",
-    guard((req, res) => {
-      const p = parseVmBody(req.body);
-      runtime.plug(compute, p);
-      res.json({ "vm-uuid": p.vmUuid, "vmi-uuid": p.vmiUuid, "host-ifname": p.hostIfname });
-    }),
+    guard((req, res) => sendAnswer(res, hot.plugVm(runtime, compute, req.body))),
   );
 
   const vmPorts = (vmUuid: string, vmiUuid?: string) =>
@@ -245,13 +352,9 @@ export async function startPortApi(
 
   app.get(
     "/vm/:vm/:vmi",
-    guard((req, res) => {
-      const p = vmPorts(String(req.params.vm), String(req.params.vmi))[0];
-      if (!p) return void notFound(res, `port ${req.params.vmi} of ${req.params.vm} not added on ${compute}`);
-      const info = portInfo(model, p);
-      if (!info) return void notFound(res, `address of ${req.params.vmi} not known yet`);
-      res.json(info);
-    }),
+    guard((req, res) =>
+      sendAnswer(res, hot.vmPort(runtime, compute, String(req.params.vm), String(req.params.vmi))),
+    ),
   );
 
   app.get(
@@ -335,16 +438,17 @@ export async function startPortApi(
   });
 
   // express.json parse failures arrive here
-  app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: express.NextFunction) => {
-    res
-      .status(err.status && err.status < 500 ? err.status : 400)
-      .type("text/plain")
-      .send(`bad request body: ${err.message}`);
-  });
+  app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: express.NextFunction) =>
+    sendAnswer(res, bodyFailure(err)),
+  );
 
+  const fast = fastPortApi(runtime, compute);
   const host = opts.host ?? "127.0.0.1";
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(opts.port, host, () => resolve(s));
+    const s = createServer((req, res) => {
+      if (!fast(req, res)) app(req, res);
+    });
+    s.listen(opts.port, host, () => resolve(s));
     s.on("error", reject);
   });
   const addr = server.address();
