@@ -5,8 +5,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { startTestbed } from "../../testbed/env";
+import { formatDiff } from "../../testbed/runner/diff";
 import { runScenario } from "../../testbed/runner/run";
-import { formatWhy, WhyEndpointError, why } from "../../testbed/runner/why";
+import { readFileSync } from "node:fs";
+import { copiesNote, formatWhy, WhyEndpointError, why } from "../../testbed/runner/why";
 import { parseScenario } from "../../testbed/scenario/load";
 import type { Scenario } from "../../testbed/scenario/types";
 
@@ -84,6 +86,11 @@ steps:
       metadata: { name: open, namespace: default }
       spec: { selector: { app: open }, ports: [{ port: 80 }] }
       ---
+      apiVersion: v1
+      kind: Service
+      metadata: { name: wrong-port, namespace: default }
+      spec: { selector: { app: open }, ports: [{ port: 80, targetPort: 8081 }] }
+      ---
       apiVersion: networking.k8s.io/v1
       kind: NetworkPolicy
       metadata: { name: web, namespace: default }
@@ -151,12 +158,85 @@ describe("ctb why, every kind of endpoint", () => {
     ]);
   }, 240_000);
 
+  it("a Service's targetPort nothing listens on: delivered and refused; the port its pods listen on answers", async () => {
+    const r = await ask(WORLD, {
+      from: "default/client",
+      to: "service:default/wrong-port",
+      proto: "tcp",
+      port: 80,
+    });
+    expect(r.outcome).toBe("refused");
+    expect(r.goal).toBe("answer");
+    expect(formatWhy(r)).toContain("the smallest changes that would have it answered");
+    expect(r.changes.map((c) => c.how)).toEqual([
+      `kubectl patch service -n default wrong-port --type json -p '[{"op":"replace","path":"/spec/ports/0/targetPort","value":80}]'`,
+    ]);
+  }, 240_000);
+
   it("an allowed pod → Service flow: what blocks it", async () => {
     const r = await ask(WORLD, { from: "default/client", to: "service:default/web", proto: "tcp", port: 80 });
     expect(r.through).toBe(true);
     expect(r.goal).toBe("block");
     expect(r.changes.map((c) => c.how)).toContain("kubectl label pod -n default client app-");
   }, 240_000);
+
+  it("pod → fabric host dropped by an egress policy: an ipBlock egress rule for the host's address", async () => {
+    // scenarios/ip-fabric.yaml (default's pods forwarded in the fabric, host:ntp beside it), web pods' egress
+    // then restricted to tcp 443
+    const ipFabric = parseScenario(
+      `${readFileSync("scenarios/ip-fabric.yaml", "utf8")}
+  - apply: |
+      apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: { name: web-egress, namespace: default }
+      spec:
+        podSelector: { matchLabels: { app: web } }
+        policyTypes: [Egress]
+        egress: [{ ports: [{ port: 443 }] }]
+`,
+      "ip-fabric-egress.yaml",
+    );
+    const r = await ask(ipFabric, { from: "default/web1", to: "host:ntp", proto: "udp", port: 123 });
+    expect(r.through).toBe(false);
+    expect(r.changes[0]!.what).toBe(
+      'add to NetworkPolicy default/web-egress the egress rule {"to":[{"ipBlock":{"cidr":"10.84.31.100/32"}}],"ports":[{"protocol":"UDP","port":123}]}',
+    );
+    // the pod network already reaches the host in the fabric: a SNAT changes nothing here
+    expect(r.notEnough.map((c) => c.what)).toContain(
+      "SNAT namespace default's pod network to the fabric (opencontrail.org/ip_fabric_snat=true)",
+    );
+  }, 240_000);
+
+  it("says when the copies are not what the environment runs", () => {
+    expect(copiesNote("sim", "embedded")).toBeUndefined();
+    const note = copiesNote("netns", "kind")!;
+    const text = formatWhy({
+      flow: { from: "a/b", to: "a/c", proto: "icmp" },
+      dest: "pod a/c",
+      through: false,
+      outcome: "dropped",
+      goal: "let through",
+      facts: [],
+      changes: [],
+      notEnough: [],
+      copyNote: note,
+    });
+    expect(text).toContain(
+      "(the copies ran on the simulated datapath and the embedded cluster; this environment runs the netns datapath and the kind cluster)",
+    );
+    const diff = formatDiff({
+      a: "a.yaml",
+      b: "b.yaml",
+      onlyInA: [],
+      onlyInB: [],
+      compared: 1,
+      differences: [],
+      copyNote: "both sides ran on the simulated datapath and the embedded cluster; …",
+    });
+    expect(diff.trimEnd().split("\n").at(-1)).toBe(
+      "(both sides ran on the simulated datapath and the embedded cluster; …)",
+    );
+  });
 
   it("ends named wrongly: a clear message (the CLI's exit 2)", async () => {
     const tb = await up(WORLD);

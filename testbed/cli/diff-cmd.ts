@@ -100,6 +100,15 @@ export async function diff(args: string[]): Promise<number> {
       { label: specs[0]!.label, tb: tbs[0]!, netpol: netpol(scenarios[0]!) },
       { label: specs[1]!.label, tb: tbs[1]!, netpol: netpol(scenarios[1]!) },
     );
+    // the environment that is up (if one is) may run another datapath or cluster than the sides do: say so
+    const { readSession } = await import("./session");
+    const { copiesNote } = await import("../runner/why");
+    const s = readSession();
+    const note = s?.ready ? copiesNote(s.datapath, s.cluster) : undefined;
+    if (note)
+      d.copyNote = note
+        .replace("the copies ran", "both sides ran")
+        .replace("this environment runs", "the environment that is up runs");
     process.stdout.write(values.json ? `${JSON.stringify(d, null, 2)}\n` : formatDiff(d));
     return d.differences.length ? 1 : 0;
   } finally {

@@ -56,6 +56,8 @@ export interface DiffResult {
   /** Pairs of workloads compared. */
   compared: number;
   differences: DiffEntry[];
+  /** Set when the sides ran another datapath or cluster than the environment that is up (one line, printed). */
+  copyNote?: string;
 }
 
 interface Side {
@@ -179,5 +181,6 @@ export function formatDiff(d: DiffResult): string {
       ? `${d.differences.length} of ${d.compared} pairs of workloads differ`
       : `no difference in what gets through between ${d.compared} pairs of workloads`,
   );
+  if (d.copyNote) lines.push(`(${d.copyNote})`);
   return `${lines.join("\n")}\n`;
 }

@@ -276,6 +276,12 @@ function peerFor(other: KubeObject | string, ownNs: string): Record<string, unkn
   };
 }
 
+/** What a selector built from a pod without labels really selects (a pod is named by its labels only). */
+const unlabelled = (o: KubeObject | string) =>
+  isPod(o) && !Object.keys(selectorOf(o)).length
+    ? ` (pod ${nameOf(o)} has no labels: its selector picks every pod of ${o.metadata.namespace}; label it to narrow)`
+    : "";
+
 function ruleText(peerKey: "from" | "to", peer: Record<string, unknown>, ports?: unknown): string {
   return JSON.stringify({ [peerKey]: [peer], ...(ports ? { ports } : {}) });
 }
@@ -370,7 +376,7 @@ function policyLetThrough(world: World, f: PolicyFlow): Change[] {
       const peer = peerFor(other, selfNs);
       const ports = portEntry(f.proto, f.port);
       out.push({
-        what: `add to NetworkPolicy ${name} the ${side.rules} rule ${ruleText(side.peerKey, peer, ports)}`,
+        what: `add to NetworkPolicy ${name} the ${side.rules} rule ${ruleText(side.peerKey, peer, ports)}${unlabelled(other)}`,
         how: `kubectl patch networkpolicy -n ${np.metadata.namespace} ${np.metadata.name} --type json -p '[{"op":"add","path":"/spec/${side.rules}/-","value":${ruleText(side.peerKey, peer, ports)}}]'`,
         size: 2,
         apply: async (kube) => {
@@ -417,7 +423,7 @@ function policyLetThrough(world: World, f: PolicyFlow): Change[] {
     wanted.push({ p: policy(f.src, f.dst, "Egress"), end: "from" });
   if (wanted.length)
     out.push({
-      what: `a new NetworkPolicy${wanted.length > 1 ? " on each end" : ""}: ${wanted.map(({ p }) => nameOf(p)).join(" and ")}`,
+      what: `a new NetworkPolicy${wanted.length > 1 ? " on each end" : ""}: ${wanted.map(({ p }) => nameOf(p)).join(" and ")}${[f.src, f.dst].map(unlabelled).find(Boolean) ?? ""}`,
       how: wanted.map(({ p }) => `kubectl apply -f - <<< '${JSON.stringify(p)}'`).join("; "),
       size: 3 * wanted.length,
       apply: async (kube) => {
@@ -768,9 +774,10 @@ export async function why(tb: Testbed, copy: () => Promise<Testbed>, f: Flow): P
         `its members (${view.members.map((m) => m.metadata.name).join(", ")}) get it on port ${view.targetPort ?? view.entry.targetPort}; their NetworkPolicies are asked about that port${view.members.length > 1 ? ` (${view.members[0]!.metadata.name} stands for them)` : ""}`,
       );
     const lb = lbAddress(view.svc);
-    if (src.kind === "host" && dst.kind === "service" && dst.via === "cluster-ip" && lb)
+    const ext = (view.svc.spec?.externalIPs ?? []) as string[];
+    if (src.kind === "host" && dst.kind === "service" && dst.via === "cluster-ip" && (lb || ext.length))
       facts.push(
-        `a ClusterIP is an address of the cluster's own networks; from ${src.ref} this Service is reached at its load-balancer address ${lb} (lb:${ns})`,
+        `a ClusterIP is an address of the cluster's own networks; from ${src.ref} this Service is reached at ${lb ? `its load-balancer address ${lb} (lb:${ns})` : `its externalIP ${ext[0]}`}`,
       );
     else if (src.kind === "host" && dst.kind === "service" && dst.via === "cluster-ip")
       facts.push(
