@@ -158,6 +158,20 @@ describe("ctb why, every kind of endpoint", () => {
     ]);
   }, 240_000);
 
+  it("external host → a pod's own address: not on the path; a LoadBalancer Service over the pod, verified, is", async () => {
+    const r = await ask(WORLD, { from: "external:client", to: "default/open", proto: "tcp", port: 80 });
+    expect(r.through).toBe(false);
+    expect(r.changes.map((c) => c.how)).toEqual([
+      "kubectl expose pod -n default open --type LoadBalancer --name open-lb --port 80 --target-port 80 --protocol TCP",
+    ]);
+    // web's policy admits no ipBlock: exposing it alone is not enough, and no single change does both
+    const web = await ask(WORLD, { from: "external:client", to: "default/web", proto: "tcp", port: 8080 });
+    expect(web.changes).toEqual([]);
+    expect(web.notEnough.map((c) => c.what)).toContain(
+      "expose pod default/web as a LoadBalancer Service default/web-lb (a pod's own address is not on the path from outside; the flow then goes to the Service's load-balancer address; its selector app=web picks every pod so labelled)",
+    );
+  }, 240_000);
+
   it("a Service's targetPort nothing listens on: delivered and refused; the port its pods listen on answers", async () => {
     const r = await ask(WORLD, {
       from: "default/client",

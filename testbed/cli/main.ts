@@ -197,7 +197,7 @@ port its members listen on. Endpoints as for ctb trace (pods, service:/lb:/an ex
 an address). Candidates come from what decides the path: the NetworkPolicies selecting either end (for a
 Service, its members on the target port; for a host, an ipBlock with its address), a label an existing rule
 would admit, a Service's missing port or a selector that matches no pod, a ClusterIP asked for from outside
-(type LoadBalancer), the namespaces' isolation and ip_fabric_snat annotations. Each candidate is applied to a
+or a pod asked for from outside (type LoadBalancer), the namespaces' isolation and ip_fabric_snat annotations. Each candidate is applied to a
 copy of this environment (its scenario run again, simulated datapath, embedded cluster) and kept only if the
 flow's fate really changes there; the kubectl command for each is printed, the rest listed as not enough on
 its own. Exit 0 when a change was found, 1 when none was, 2 for endpoints that do not name anything.

@@ -52,8 +52,8 @@ export interface Change {
   how: string;
   /** How much it changes: labels, annotations or fields touched, rules added (a new policy counts 3). */
   size: number;
-  /** The flow to judge in the copy goes to the Service's load-balancer address instead (a type change). */
-  via?: "lb";
+  /** The flow to judge in the copy goes to this Service's load-balancer address instead (one made or retyped). */
+  via?: { lb: { namespace: string; name: string } };
   apply(kube: KubeApi, pods: CopyPods): Promise<void>;
 }
 
@@ -527,7 +527,7 @@ function serviceLetThrough(
       what: `make Service ${ns}/${name} type LoadBalancer (its ClusterIP is not reachable from outside; the flow then goes to its load-balancer address)`,
       how: `kubectl patch service -n ${ns} ${name} -p '{"spec":{"type":"LoadBalancer"}}'`,
       size: 1,
-      via: "lb",
+      via: { lb: { namespace: ns, name } },
       apply: (kube) => kube.patch("services", name, ns, { spec: { type: "LoadBalancer" } }).then(() => {}),
     });
   return out;
@@ -552,6 +552,35 @@ function fabricSnat(world: World, pod: KubeObject): Change[] {
             metadata: { annotations: { [IP_FABRIC_SNAT_ANNOTATION]: "true" } },
           })
           .then(() => {}),
+    },
+  ];
+}
+
+/**
+ * A host outside the pod network reaching a pod: a LoadBalancer Service over it, whose address (a floating IP
+ * from kube-manager's public pool) is on the path from outside; the flow is then judged at that address.
+ */
+function exposeLoadBalancer(f: Flow, pod: KubeObject): Change[] {
+  const selector = selectorOf(pod);
+  if (!Object.keys(selector).length) return []; // a Service selects by labels: an unlabelled pod cannot be one's
+  const ns = pod.metadata.namespace!;
+  const name = `${pod.metadata.name}-lb`.slice(0, 63).replace(/-+$/, "");
+  const cp = containerPorts(pod)[0];
+  const port = f.port ?? cp?.containerPort ?? 80;
+  const protocol = f.proto === "icmp" ? (cp?.protocol ?? "TCP") : f.proto.toUpperCase();
+  const svc: KubeObject = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace: ns },
+    spec: { type: "LoadBalancer", selector, ports: [{ port, targetPort: port, protocol }] },
+  };
+  return [
+    {
+      what: `expose pod ${nameOf(pod)} as a LoadBalancer Service ${ns}/${name} (a pod's own address is not on the path from outside; the flow then goes to the Service's load-balancer address; its selector ${kubectlLabels(selector)} picks every pod so labelled)`,
+      how: `kubectl expose pod -n ${ns} ${pod.metadata.name} --type LoadBalancer --name ${name} --port ${port} --target-port ${port} --protocol ${protocol}`,
+      size: 3,
+      via: { lb: { namespace: ns, name } },
+      apply: (kube) => kube.create("services", svc, ns).then(() => {}),
     },
   ];
 }
@@ -708,16 +737,25 @@ async function observe(
 }
 
 /** The flow's ends as `t` (the original or a copy) has them, and its fate there. */
-async function observeIn(t: Testbed, src: Source, dst: Dest, f: Flow, via?: "lb"): Promise<Observed> {
+async function observeIn(
+  t: Testbed,
+  src: Source,
+  dst: Dest,
+  f: Flow,
+  via?: Change["via"],
+): Promise<Observed> {
   const from = src.kind === "pod" ? nameOf(await counterpart(t.kube, src.pod)) : src.ref;
   let toIp: string | undefined;
-  if (dst.kind === "pod") toIp = (await counterpart(t.kube, dst.pod)).status?.podIP;
+  if (via) {
+    const svc = await t.kube.get("services", via.lb.name, via.lb.namespace).catch(() => undefined);
+    toIp = svc && lbAddress(svc);
+  } else if (dst.kind === "pod") toIp = (await counterpart(t.kube, dst.pod)).status?.podIP;
   else if (dst.kind === "host") toIp = dst.ip;
   else {
     const svc = await t.kube
       .get("services", dst.svc.metadata.name!, dst.svc.metadata.namespace)
       .catch(() => undefined);
-    const v = via ?? dst.via;
+    const v = dst.via;
     toIp = !svc ? undefined : v === "cluster-ip" ? svc.spec?.clusterIP : v === "lb" ? lbAddress(svc) : dst.ip;
   }
   return observe(t, from, toIp, f, src.kind === "host" ? src.ip : src.pod.status?.podIP);
@@ -784,12 +822,9 @@ export async function why(tb: Testbed, copy: () => Promise<Testbed>, f: Flow): P
         `a ClusterIP is an address of the cluster's own networks: from ${src.ref} only an external address (type LoadBalancer, an externalIP) is on the path`,
       );
   }
-  // where Kubernetes' NetworkPolicy semantics answer otherwise (the policies' question, pod to pod or address)
-  if (
-    policyFlow &&
-    isPod(policyFlow.dst) &&
-    !(dst.kind === "service" && src.kind === "host" && dst.via === "cluster-ip")
-  ) {
+  // where Kubernetes' NetworkPolicy semantics answer otherwise, pod to pod (a Service's member) as reach asks:
+  // from a host the path outside decides first (routes, the public network's policy), not NetworkPolicy alone
+  if (policyFlow && isPod(policyFlow.dst) && src.kind === "pod") {
     const k = kubernetesVerdict(world, {
       from: isPod(policyFlow.src)
         ? { pod: policyFlow.src, ip: policyFlow.src.status?.podIP ?? "" }
@@ -820,6 +855,7 @@ export async function why(tb: Testbed, copy: () => Promise<Testbed>, f: Flow): P
       ...annotationRemovals(world, namespaces),
       ...(src.kind === "pod" && dst.kind === "host" ? fabricSnat(world, src.pod) : []),
       ...(dst.kind === "service" ? serviceLetThrough(world, f, src, dst, view!) : []),
+      ...(dst.kind === "pod" && src.kind === "host" ? exposeLoadBalancer(f, dst.pod) : []),
       ...(policyFlow ? policyLetThrough(world, policyFlow) : []),
     ];
   }
