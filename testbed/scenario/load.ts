@@ -12,6 +12,7 @@ import { dirname, resolve } from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
 import ipaddr from "ipaddr.js";
 import { isMap, isSeq, LineCounter, type Node, parseAllDocuments, parseDocument } from "yaml";
+import { plainYamlDocuments } from "./manifest-yaml";
 import type { KubeObject } from "../../controller/kube/api";
 import schema from "../../scenarios/scenario.schema.json" with { type: "json" };
 import { isTool, TOOLS } from "../../fake-vrouter/tools/index";
@@ -597,10 +598,22 @@ function loadManifests(
         fail(`apply: cannot read ${v.file}: ${(e as Error).message}`, ["apply"]);
       }
     }
-    const lc = new LineCounter();
-    const docs = parseAllDocuments(text, { lineCounter: lc });
-    if (!Array.isArray(docs)) return fail("apply: not YAML documents", ["apply"]);
     objs = [];
+    const plain = plainYamlDocuments(text);
+    if (plain) {
+      // inline text starts on the line after `apply: |`
+      for (const { value, line } of plain) {
+        const where = typeof v === "string" ? { line: lineAt(["apply"]) + line } : { line, file: v.file };
+        const o = value as { kind?: unknown; items?: unknown };
+        for (const item of o.kind === "List" && Array.isArray(o.items) ? o.items : [o]) {
+          objs.push(item);
+          at.push(where);
+        }
+      }
+    }
+    const lc = new LineCounter();
+    const docs = plain ? [] : parseAllDocuments(text, { lineCounter: lc });
+    if (!Array.isArray(docs)) return fail("apply: not YAML documents", ["apply"]);
     for (const d of docs) {
       if (d.errors.length > 0) {
         const where = typeof v === "string" ? "" : ` (${v.file}:${lc.linePos(d.errors[0]!.pos[0]).line})`;
