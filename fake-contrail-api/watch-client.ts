@@ -63,16 +63,22 @@ export class SseParser {
   private id: string | undefined;
 
   feed(chunk: string): SseMessage[] {
-    this.buffer += chunk;
+    const buf = this.buffer + chunk;
     const out: SseMessage[] = [];
+    // line ends found by indexOf from a cursor (one pass over the chunk, not a search per line)
+    let pos = 0;
+    let cr = buf.indexOf("\r");
+    let lf = buf.indexOf("\n");
     for (;;) {
-      const nl = this.buffer.search(/\r\n|\r|\n/);
+      if (cr !== -1 && cr < pos) cr = buf.indexOf("\r", pos);
+      if (lf !== -1 && lf < pos) lf = buf.indexOf("\n", pos);
+      const nl = cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf);
       if (nl < 0) break;
-      const line = this.buffer.slice(0, nl);
-      const sep = this.buffer.startsWith("\r\n", nl) ? 2 : 1;
+      const sep = nl === cr && buf[nl + 1] === "\n" ? 2 : 1;
       // a lone \r at the very end may be the first half of \r\n: wait for more input
-      if (sep === 1 && this.buffer[nl] === "\r" && nl === this.buffer.length - 1) break;
-      this.buffer = this.buffer.slice(nl + sep);
+      if (nl === cr && nl === buf.length - 1) break;
+      const line = buf.slice(pos, nl);
+      pos = nl + sep;
       if (line === "") {
         if (this.data.length > 0 || this.event) {
           out.push({ event: this.event || "message", data: this.data.join("\n"), id: this.id });
@@ -91,6 +97,7 @@ export class SseParser {
       else if (field === "data") this.data.push(value);
       else if (field === "id") this.id = value;
     }
+    this.buffer = buf.slice(pos);
     return out;
   }
 }
