@@ -90,18 +90,33 @@ export function watchHandler(store: Store, baseOf: (req: Request) => string) {
     const allowance = res.writableLength + WATCH_BUFFER_BYTES;
     let sent = from;
     let dropped = false;
-    const unsubscribe = store.onCommit((changes) => {
-      const fresh = changes[0].seq > from ? changes : changes.filter((c) => c.seq > from);
-      if (fresh.length === 0) return;
-      res.write(renderBatch(view, fresh, base));
-      sent = fresh[fresh.length - 1].seq;
+    // Commits are rendered as they happen (the view moves on) but written once per turn of the event loop: a
+    // burst of requests answered in one turn costs one socket write per watcher, not one per commit.
+    let pending: string[] = [];
+    let pendingSeq = sent;
+    let flushing: NodeJS.Immediate | undefined;
+    const flush = () => {
+      flushing = undefined;
+      if (dropped || pending.length === 0) return;
+      res.write(pending.length === 1 ? pending[0] : pending.join(""));
+      pending = [];
+      sent = pendingSeq;
       // A consumer that stopped reading is dropped rather than costing us memory without bound.
       if (res.writableLength > allowance)
         drop(`more than ${WATCH_BUFFER_BYTES} bytes of changes unread; resume with Last-Event-ID`);
+    };
+    const unsubscribe = store.onCommit((changes) => {
+      const fresh = changes[0].seq > from ? changes : changes.filter((c) => c.seq > from);
+      if (fresh.length === 0) return;
+      pending.push(renderBatch(view, fresh, base));
+      pendingSeq = fresh[fresh.length - 1].seq;
+      flushing ??= setImmediate(flush);
     });
     const ping = setInterval(() => res.write(": ping\n\n"), PING_MS);
     const stop = () => {
       clearInterval(ping);
+      if (flushing) clearImmediate(flushing);
+      pending = [];
       unsubscribe();
     };
     const drop = (reason: string) => {
