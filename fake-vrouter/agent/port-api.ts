@@ -227,15 +227,15 @@ function sendAnswer(res: Response, a: Answer): void {
  */
 function writeAnswer(res: ServerResponse, a: Answer): void {
   const body = "json" in a ? JSON.stringify(a.json) : a.text;
-  const bytes = Buffer.from(body, "utf8");
-  const hash = createHash("sha1").update(bytes).digest("base64").substring(0, 27);
+  const length = Buffer.byteLength(body, "utf8");
+  const hash = createHash("sha1").update(body, "utf8").digest("base64").substring(0, 27);
   res.writeHead(a.status, {
     "X-Powered-By": "Express",
     "Content-Type": "json" in a ? "application/json; charset=utf-8" : "text/plain; charset=utf-8",
-    "Content-Length": bytes.length,
-    ETag: `W/"${bytes.length.toString(16)}-${hash}"`,
+    "Content-Length": length,
+    ETag: `W/"${length.toString(16)}-${hash}"`,
   });
-  res.end(bytes);
+  res.end(body); // a string goes out with the headers in one write
 }
 
 /** Every route's body parser: JSON bodies up to 1 MB. */
