@@ -81,8 +81,10 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
   // nothing reads the steps of what the dry run allows: only its outcome leaves this function
   const ctx = callContext(compute, { tracing: false, now: 0, frameBytes: 0, verdictOnly: true });
   const { proto, sip, sport, dip, dport } = packet;
-  const keyText = flowKeyText({ proto, sport, dport, nh: keyNhOf(idx, ingress), sip, dip });
-  const d = decide(ctx, idx, { ingress, tuple: packet, keyText });
+  // the flow key's text is for the flow hash, which only an ECMP choice asks for
+  let keyText: string | undefined;
+  const keyOf = () => (keyText ??= flowKeyText({ proto, sport, dport, nh: keyNhOf(idx, ingress), sip, dip }));
+  const d = decide(ctx, idx, { ingress, tuple: packet, keyText: "", keyOf });
   if (d instanceof Drop) {
     if (d.reason === "PULL") return { verdict: "forward", hop: { kind: "host" }, packet };
     return explained(compute, d);
@@ -100,7 +102,7 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
     dport: nat.dport ?? packet.dport,
   };
   const hop = nextHop(ctx, idx, ingress, { direction: "forward", vrf: d.vrf, ecmp: d.ecmp }, out.dip, () =>
-    flowHash(keyText),
+    flowHash(keyOf()),
   );
   if (hop instanceof Drop) return explained(compute, hop);
   // The reply is routed in the reverse entry's VRF unless it comes back labelled for the source vif.

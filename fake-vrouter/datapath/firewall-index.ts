@@ -4,9 +4,12 @@
  * NetworkPolicy's firewall policy: 1,000 policies, several thousand rules).
  *
  * Each rule gets its position in the list's first-match order. A rule whose endpoint is a tag set needs that
- * set's tags on one end of the flow, so it is filed under one of them (the rarest); the others (any, address
- * group, VN, subnet) are filed as generic. A flow's candidates are the generic rules and those filed under a tag of either
- * end; the match is the lowest position among candidates that match — the same rule a scan in order finds.
+ * set's tags on one end of the flow, so it is filed under one of them (the rarest): a one-way rule (`>`) under
+ * the end it constrains (endpoint 1's tags on the source, endpoint 2's on the destination), a two-way rule
+ * under either end; the others (any, address group, VN, subnet) are filed as generic. A flow's candidates are
+ * the generic rules, the one-way rules filed under a tag of their end, and the two-way rules filed under a tag
+ * of either end (each list looked at once); the match is the lowest position among candidates that match — the
+ * same rule a scan in order finds.
  *
  * Example: `firewallIndex(vif.firewallPolicies, tables.firewallPolicies).first(tuple, matches)`.
  */
@@ -31,22 +34,30 @@ export interface FirewallIndex {
 
 const tagsOf = (ep: FirewallEndpoint): readonly number[] => (ep.kind === "tags" ? ep.tags : []);
 
+/** Where a rule is filed: the end whose tag it needs (`either` for a two-way rule), or generic. */
+type Filing = { side: "src" | "dst" | "either"; tag: number } | undefined;
+
 /**
  * The tag to file a rule under: one its match requires on an end of the flow (every tag of a tag endpoint is
  * required), the one fewest rules name, so that a tag every pod carries (the cluster's application tag) does
  * not make a rule a candidate for every flow.
  */
-function requiredTag(rule: FirewallRule, uses: Map<number, number>): number | undefined {
-  let best: number | undefined;
-  for (const t of [...tagsOf(rule.endpoint1), ...tagsOf(rule.endpoint2)])
-    if (best === undefined || uses.get(t)! < uses.get(best)!) best = t;
+function filing(rule: FirewallRule, uses: Map<number, number>): Filing {
+  let best: Filing;
+  const consider = (tags: readonly number[], side: "src" | "dst") => {
+    for (const tag of tags)
+      if (best === undefined || uses.get(tag)! < uses.get(best.tag)!)
+        best = { side: rule.direction === ">" ? side : "either", tag };
+  };
+  consider(tagsOf(rule.endpoint1), "src");
+  consider(tagsOf(rule.endpoint2), "dst");
   return best;
 }
 
 function build(ids: readonly string[], policies: ReadonlyMap<string, FirewallPolicy>): FirewallIndex {
   let present: FirewallPolicy | undefined;
   const generic: IndexedRule[] = [];
-  const byTag = new Map<number, IndexedRule[]>();
+  const filed = { src: new Map<number, IndexedRule[]>(), dst: new Map(), either: new Map() };
   const listed = ids.map((id) => policies.get(id)).filter((p): p is FirewallPolicy => p !== undefined);
   const uses = new Map<number, number>();
   for (const policy of listed)
@@ -58,12 +69,13 @@ function build(ids: readonly string[], policies: ReadonlyMap<string, FirewallPol
     present ??= policy;
     for (const rule of policy.rules) {
       const entry = { pos: pos++, policy, rule };
-      const tag = requiredTag(rule, uses);
-      if (tag === undefined) generic.push(entry);
+      const at = filing(rule, uses);
+      if (at === undefined) generic.push(entry);
       else {
-        const list = byTag.get(tag);
+        const byTag: Map<number, IndexedRule[]> = filed[at.side];
+        const list = byTag.get(at.tag);
         if (list) list.push(entry);
-        else byTag.set(tag, [entry]);
+        else byTag.set(at.tag, [entry]);
       }
     }
   }
@@ -80,12 +92,18 @@ function build(ids: readonly string[], policies: ReadonlyMap<string, FirewallPol
     }
     return best;
   };
+  const { src, dst, either } = filed;
   return {
     present,
     first(srcTags, dstTags, matches) {
       let best = scan(generic, undefined, matches);
-      for (const t of srcTags) best = scan(byTag.get(t), best, matches);
-      for (const t of dstTags) best = scan(byTag.get(t), best, matches);
+      for (const t of srcTags) best = scan(src.get(t), best, matches);
+      for (const t of dstTags) best = scan(dst.get(t), best, matches);
+      if (either.size > 0) {
+        for (const t of srcTags) best = scan(either.get(t), best, matches);
+        // a tag both ends carry: its list was looked at already
+        for (const t of dstTags) if (!srcTags.includes(t)) best = scan(either.get(t), best, matches);
+      }
       return best;
     },
   };

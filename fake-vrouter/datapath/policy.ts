@@ -124,9 +124,11 @@ function endpointMatches(ep: FirewallEndpoint, end: PolicyEnd): boolean {
     case "any":
       return true;
     case "tags":
-      return ep.tags.every((tag) => end.tags.includes(tag));
+      for (const tag of ep.tags) if (!end.tags.includes(tag)) return false;
+      return true;
     case "address-group":
-      return ep.prefixes.some((cidr) => ipInCidr(end.ip, cidr));
+      for (const cidr of ep.prefixes) if (ipInCidr(end.ip, cidr)) return true;
+      return false;
     case "vn":
       return end.vns.includes(ep.name);
     case "subnet":
@@ -150,11 +152,15 @@ function matchTagsHold(types: number[], a: PolicyEnd, b: PolicyEnd): boolean {
 
 export function firewallRuleMatches(rule: FirewallRule, t: PolicyTuple): boolean {
   if (rule.services.length > 0) {
-    const service = rule.services.some(
-      (s) =>
+    let service = false;
+    for (const s of rule.services)
+      if (
         (s.protocol === "any" || s.protocol === t.proto) &&
-        portsMatch(t.proto, t.sport, t.dport, s.srcPorts, s.dstPorts),
-    );
+        portsMatch(t.proto, t.sport, t.dport, s.srcPorts, s.dstPorts)
+      ) {
+        service = true;
+        break;
+      }
     if (!service) return false;
   }
   if (!matchTagsHold(rule.matchTags, t.src, t.dst)) return false;

@@ -20,6 +20,7 @@ import type { DropReason, VrouterTables } from "../tables";
 import { VROUTER_MAC } from "../tables";
 import { formatIpv4, ipInCidr, isMac, parseIpv4, readMac, writeMac } from "./addr";
 import { type DatapathOptions, type FlowTuple, fabricMacFor, VrouterDatapath } from "./engine";
+import { ON_LINK } from "./stages/output";
 import { HostStack, type ListenPorts, type ProbeAnswer, type ProbeProto } from "./host";
 import {
   ARP_REQUEST,
@@ -169,7 +170,8 @@ export class SimNetwork {
   private hostDrop: ProbeResult["hostDrop"];
   private readonly computes = new Map<string, Compute>();
   private readonly endpoints = new Map<string, Endpoint>();
-  private readonly byVif = new Map<string, string>();
+  /** Pod endpoints by compute and vif. */
+  private readonly byVif = new Map<string, Map<number, string>>();
   private readonly captures: { point: CapturePoint; sink: CaptureSink }[] = [];
   private clock = 0;
   /** Underlay stations by MAC and by IP (computes' fabric ports, fabric hosts); rebuilt after changes. */
@@ -227,20 +229,32 @@ export class SimNetwork {
       throw new SimNetworkError(`endpoint ${spec.name}: bad IPv4 address ${spec.ip}`);
     if (!isMac(spec.mac)) throw new SimNetworkError(`endpoint ${spec.name}: bad MAC ${spec.mac}`);
     if (spec.kind === "pod") {
-      const key = `${spec.compute}/${spec.vif}`;
-      const holder = this.byVif.get(key);
-      if (holder) throw new SimNetworkError(`endpoint ${spec.name}: vif ${key} is taken by ${holder}`);
-      this.byVif.set(key, spec.name);
+      const holder = this.endpointAt(spec.compute, spec.vif);
+      if (holder)
+        throw new SimNetworkError(
+          `endpoint ${spec.name}: vif ${spec.compute}/${spec.vif} is taken by ${holder}`,
+        );
+      let vifs = this.byVif.get(spec.compute);
+      if (!vifs) {
+        vifs = new Map();
+        this.byVif.set(spec.compute, vifs);
+      }
+      vifs.set(spec.vif, spec.name);
     }
     this.endpoints.set(spec.name, { spec, stack: new HostStack(spec), inbox: [], arpDone: false });
     this.stations = undefined;
     this.fabricPods = undefined;
   }
 
+  /** The endpoint (pod) on a compute's vif. */
+  private endpointAt(compute: string, vif: number): string | undefined {
+    return this.byVif.get(compute)?.get(vif);
+  }
+
   removeEndpoint(name: string): void {
     const ep = this.endpoints.get(name);
     if (!ep) return;
-    if (ep.spec.kind === "pod") this.byVif.delete(`${ep.spec.compute}/${ep.spec.vif}`);
+    if (ep.spec.kind === "pod") this.byVif.get(ep.spec.compute)?.delete(ep.spec.vif);
     this.endpoints.delete(name);
     this.stations = undefined;
     this.fabricPods = undefined;
@@ -495,7 +509,7 @@ export class SimNetwork {
       if (hop.kind === "vrouter") return "answered";
       if (hop.kind === "host") return "dropped";
       if (hop.kind === "deliver") {
-        const ep = this.endpoints.get(this.byVif.get(`${at.compute}/${hop.vif}`) ?? "");
+        const ep = this.endpoints.get(this.endpointAt(at.compute, hop.vif) ?? "");
         // a forwarding pod (a service chain's firewall) sends it on out of another interface, or drops it
         if (ep?.spec.kind === "pod" && ep.spec.router) {
           const d = this.routerDecision(ep.spec.router, packet.dip, packet.proto, packet.dport);
@@ -507,10 +521,18 @@ export class SimNetwork {
         }
         return arrival(ep, packet);
       }
-      const station = this.stationIndex().byIp.get(hop.kind === "tunnel" ? hop.dstIp : hop.via);
+      // an on-link fabric next-hop is the destination itself
+      const station = this.stationIndex().byIp.get(
+        hop.kind === "tunnel" ? hop.dstIp : hop.via === ON_LINK ? packet.dip : hop.via,
+      );
       if (!station) return "dropped";
-      if (station.at.kind === "endpoint")
-        return hop.kind === "fabric" ? arrival(this.endpoints.get(station.at.name), packet) : "dropped";
+      if (station.at.kind === "endpoint") {
+        if (hop.kind !== "fabric") return "dropped";
+        // a fabric host answers through the underlay: only where its routers know the way back to the source
+        // (an ip-fabric pod, a compute's fabric IP after fabric SNAT), not to an overlay address
+        if (!this.stationIndex().byIp.get(packet.sip) && !this.podRouter(packet.sip)) return "dropped";
+        return arrival(this.endpoints.get(station.at.name), packet);
+      }
       at = { compute: station.name, from: hop.kind === "tunnel" ? { label: hop.label } : { fabric: true } };
     }
     return "dropped";
@@ -714,7 +736,7 @@ export class SimNetwork {
           if (vif?.type === "fabric")
             queue.push({ at: { kind: "underlay", from: at.compute }, frame: o.frame, origin: item.origin });
           else if (vif?.type === "virtual") {
-            const name = this.byVif.get(`${at.compute}/${o.vif}`);
+            const name = this.endpointAt(at.compute, o.vif);
             if (name) queue.push({ at: { kind: "endpoint", name }, frame: o.frame, origin: item.origin });
             else
               trace.push({

@@ -18,6 +18,9 @@ interface LpmTable {
   byLength: Map<number, Map<number, Route>>;
 }
 
+/** Route lookups an index remembers before it starts over. */
+const MEMO_LIMIT = 200_000;
+
 /** Flow-key next-hop for packets that arrive unencapsulated on the fabric (no label, no vif NH). */
 export const FABRIC_KEY_NH = -1;
 
@@ -69,7 +72,31 @@ export class TablesIndex {
     this.hostVif = host;
   }
 
+  /**
+   * Answers given, per VRF by address text: the tables do not change under an index, and one flow setup asks
+   * the same (VRF, address) up to three times, a matrix every address once per source. Cleared when it holds
+   * `MEMO_LIMIT` answers (a scan over a large range).
+   */
+  private readonly memo = new Map<number, Map<string, RouteMatch | null>>();
+  private memoSize = 0;
+
   lookup(vrfId: number, ip: string): RouteMatch | undefined {
+    let answers = this.memo.get(vrfId);
+    if (!answers) {
+      answers = new Map();
+      this.memo.set(vrfId, answers);
+    }
+    const known = answers.get(ip);
+    if (known !== undefined) return known ?? undefined;
+    const m = this.lookupOnce(vrfId, ip);
+    if (++this.memoSize > MEMO_LIMIT) {
+      this.memo.clear();
+      this.memoSize = 0;
+    } else answers.set(ip, m ?? null);
+    return m;
+  }
+
+  private lookupOnce(vrfId: number, ip: string): RouteMatch | undefined {
     const table = this.lpm.get(vrfId);
     const vrf = this.tables.vrfs.get(vrfId);
     if (!table || !vrf) return undefined;

@@ -9,7 +9,7 @@ import { type EnvTestbed, startTestbed } from "../../testbed/env";
 import { reachSet } from "../../testbed/runner/reach-set";
 import { type RunReport, resolveTarget, runScenario } from "../../testbed/runner/run";
 import type { ProbeProto } from "../../testbed/runner/testbed";
-import { parseScenario } from "../../testbed/scenario/load";
+import { loadScenario, parseScenario } from "../../testbed/scenario/load";
 import { ScenarioError } from "../../testbed/scenario/types";
 import { sample, WORLD } from "./fixtures";
 
@@ -200,6 +200,37 @@ steps:
             .received > 0,
         );
       expect([...answered].sort()).toEqual([false, true]);
+    } finally {
+      await tb.close();
+    }
+  }, 60_000);
+});
+
+describe("a fabric host on the compute's own subnet (on-link: the fabric next-hop is the host itself)", () => {
+  it("gets what reaches it from pods, as packets say (ip-fabric.yaml)", async () => {
+    const scenario = loadScenario("scenarios/ip-fabric.yaml");
+    const tb = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
+    try {
+      const r = await runScenario(scenario, tb);
+      expect(r.checks.filter((c) => c.verdict !== "pass")).toEqual([]);
+      const ntp = (await resolveTarget(tb, "host:ntp")).ip;
+      for (const from of ["default/web1", "default/web2", "overlay/web3", "snat/web4"]) {
+        const set = await reachSet(tb, from, ntp);
+        for (const [proto, port] of [
+          ["udp", 123],
+          ["tcp", 443],
+          ["tcp", 80],
+        ] as const) {
+          const p = await tb.probe({ from, toIp: ntp, proto, port, count: 1 });
+          expect(portInSet(port, set.delivered[proto]), `${from} → host:ntp ${proto}/${port}`).toBe(
+            p.received > 0 || p.refused > 0,
+          );
+        }
+      }
+      // ip-fabric forwarding: straight onto the underlay, so the host's own answers go back
+      expect(formatProtoPorts((await reachSet(tb, "default/web1", ntp)).answered)).toBe(
+        "tcp 443; udp 123; icmp",
+      );
     } finally {
       await tb.close();
     }

@@ -1,15 +1,16 @@
 /**
  * A worker thread of `ctb connectivity` (connectivity.ts `reachSets`): builds the simulated network from the
- * image it is handed and answers its share of the pairs with the same all-packets analysis (reach-set.ts),
- * posting back one reach set per pair, in order.
+ * image it is handed and answers the chunks of pairs it claims with the same all-packets analysis
+ * (reach-set.ts), posting back one reach set per pair of each, in order.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { type DryRunImage, SimNetwork } from "../../fake-vrouter/datapath/sim-network";
-import type { ConnectivityJob } from "./connectivity";
-import { type ReachSet, reachSet } from "./reach-set";
+import { answerChunks, type WorkerData } from "../../fake-vrouter/datapath/dry-run-pool";
+import { SimNetwork } from "../../fake-vrouter/datapath/sim-network";
+import { askPair, type ConnectivityJob } from "./connectivity";
+import type { ReachSet } from "./reach-set";
 import type { Testbed } from "./testbed";
 
-const { image, job } = workerData as { image: DryRunImage; job: ConnectivityJob };
+const { image, job, queue } = workerData as WorkerData<ConnectivityJob>;
 const net = SimNetwork.fromImage(image);
 // the two questions the analysis asks of a simulated datapath
 const tb: Pick<Testbed, "datapath" | "reachOutcome" | "ecmpPossible"> = {
@@ -18,9 +19,12 @@ const tb: Pick<Testbed, "datapath" | "reachOutcome" | "ecmpPossible"> = {
     net.reachOutcome(req.from, req.toIp, req.proto, req.port ?? 0, req.sport, onArrival, window),
   ecmpPossible: (ip) => net.ecmpPossible(ip),
 };
-const sets: ReachSet[] = [];
-for (const q of job.pairs)
-  sets.push(
-    await reachSet(tb as Testbed, q.from, q.toIp, { pieces: job.pieces, srcIp: q.srcIp, icmpId: q.icmpId }),
-  );
-parentPort!.postMessage(sets);
+await answerChunks(
+  queue,
+  async (lo, hi) => {
+    const sets: ReachSet[] = [];
+    for (let k = lo; k < hi; k++) sets.push(await askPair(tb as Testbed, job, k));
+    return sets;
+  },
+  (m) => parentPort!.postMessage(m),
+);

@@ -18,7 +18,7 @@ import {
   type ProtoPorts,
 } from "../../fake-vrouter/datapath/port-space";
 import { clusterWorld, type MatrixContext } from "./matrix-check";
-import { onWorkers, workerCount } from "../../fake-vrouter/datapath/dry-run-pool";
+import { shareChunks, workerCount } from "../../fake-vrouter/datapath/dry-run-pool";
 import { kubernetesProtoPorts, type PortPieces, portPieces, type ReachSet, reachSet } from "./reach-set";
 import type { Testbed } from "./testbed";
 
@@ -91,14 +91,24 @@ export async function connectivity(tb: Testbed, opts: ConnectivityOptions = {}):
   const pairs: ConnectivityEdge[] = [];
   const cell = new Map<string, ConnectivityEdge>();
   let evaluated = 0;
-  const ordered: [KubeObject, KubeObject][] = [];
-  for (const src of pods) for (const dst of pods) if (src !== dst) ordered.push([src, dst]);
-  const { sets, threads } = await reachSets(
-    tb,
-    ordered.map(([src, dst]) => ({ from: podKey(src), toIp: dst.status!.podIP, srcIp: src.status!.podIP })),
+  const n = pods.length;
+  const from = new Uint32Array(n * (n - 1));
+  const to = new Uint32Array(n * (n - 1));
+  for (let i = 0, k = 0; i < n; i++)
+    for (let j = 0; j < n; j++)
+      if (i !== j) {
+        from[k] = i;
+        to[k++] = j;
+      }
+  const { sets, threads } = await reachSets(tb, {
+    ends: pods.map((p) => ({ key: podKey(p), ip: p.status!.podIP as string })),
+    from,
+    to,
     pieces,
-  );
-  for (const [k, [src, dst]] of ordered.entries()) {
+  });
+  for (let k = 0; k < from.length; k++) {
+    const src = pods[from[k]!]!;
+    const dst = pods[to[k]!]!;
     const set = sets[k]!;
     evaluated += set.evaluated;
     const partly = set.bySourcePort.map(
@@ -148,61 +158,59 @@ export async function connectivity(tb: Testbed, opts: ConnectivityOptions = {}):
   return { groups, edges, pairs, evaluated, comparedWithKubernetes: opts.netpol !== undefined, threads };
 }
 
-/** One pair of a worker's share of the map (connectivity-worker.ts). */
-export interface PairQuestion {
-  from: string;
-  toIp: string;
-  srcIp: string;
-  icmpId?: number;
+/**
+ * The pairs of the map (pair k: `ends[from[k]]` → `ends[to[k]]`) as a worker is handed them besides the
+ * network's image and its queue (connectivity-worker.ts), with each pair's ICMP identifier when the datapath
+ * hands them out.
+ */
+export interface ConnectivityJob {
+  ends: { key: string; ip: string }[];
+  from: Uint32Array;
+  to: Uint32Array;
+  icmpIds?: Uint16Array;
+  pieces: PortPieces;
 }
 
-/** What a connectivity worker is handed besides the network's image. */
-export interface ConnectivityJob {
-  pairs: PairQuestion[];
-  pieces: PortPieces;
+/** Pair k of a job, asked as the map asks it. */
+export function askPair(tb: Testbed, job: ConnectivityJob, k: number): Promise<ReachSet> {
+  const src = job.ends[job.from[k]!]!;
+  return reachSet(tb, src.key, job.ends[job.to[k]!]!.ip, {
+    pieces: job.pieces,
+    srcIp: src.ip,
+    icmpId: job.icmpIds?.[k],
+  });
 }
 
 /** Below this many pairs starting a worker (a copy of the network) costs more than it saves. */
 const MIN_PAIRS_FOR_WORKERS = 30_000;
+/** Pairs per claimed chunk (~20 ms of dry runs at 6–8 a pair). */
+const PAIRS_PER_CHUNK = 512;
 
 /**
  * Every pair's reach set, in order: on worker threads where the datapath lends a copy of itself and the map is
- * large (each worker answers a share with the same code over a copy of the tables, fake-vrouter/datapath/
- * dry-run-pool.ts), the first share here. Each pair carries its ICMP identifier, so the answers are those of
- * asking pair by pair.
+ * large (each worker answers chunks of pairs with the same code over a copy of the tables, claimed as this
+ * thread claims its own: fake-vrouter/datapath/dry-run-pool.ts `shareChunks`). Each pair carries its ICMP
+ * identifier, so the answers are those of asking pair by pair.
  */
-async function reachSets(
-  tb: Testbed,
-  questions: PairQuestion[],
-  pieces: PortPieces,
-): Promise<{ sets: ReachSet[]; threads: number }> {
-  const ids = tb.takeEphemeral?.(questions.length);
-  if (ids) for (const [k, q] of questions.entries()) q.icmpId = ids[k];
-  const ask = (q: PairQuestion) => reachSet(tb, q.from, q.toIp, { pieces, srcIp: q.srcIp, icmpId: q.icmpId });
-  const workers =
-    tb.dryRunImage && tb.reachOutcome ? workerCount(questions.length, MIN_PAIRS_FOR_WORKERS) : 0;
-  const share = Math.ceil(questions.length / (workers + 1));
-  const jobs: ConnectivityJob[] = [];
-  for (let lo = share; workers > 0 && lo < questions.length; lo += share)
-    jobs.push({ pairs: questions.slice(lo, lo + share), pieces });
-  const theirs = jobs.length
-    ? onWorkers<ConnectivityJob, ReachSet[]>("connectivity-worker", tb.dryRunImage!(), jobs).catch(
-        () => undefined,
-      )
-    : undefined;
-  const sets: ReachSet[] = [];
-  for (const q of questions.slice(0, jobs.length ? share : questions.length)) sets.push(await ask(q));
-  let threads = 1;
-  if (jobs.length) {
-    const answers = await theirs;
-    if (answers) {
-      // (one push per set: a share can hold half a million, too many arguments for one call)
-      for (const a of answers) for (const set of a) sets.push(set);
-      threads += jobs.length;
-    }
-    // a worker that could not start or failed: its share is answered here
-    else for (const q of questions.slice(share)) sets.push(await ask(q));
-  }
+async function reachSets(tb: Testbed, job: ConnectivityJob): Promise<{ sets: ReachSet[]; threads: number }> {
+  const items = job.from.length;
+  job.icmpIds = tb.takeEphemeral?.(items);
+  const sets: ReachSet[] = new Array(items);
+  const workers = tb.dryRunImage && tb.reachOutcome ? workerCount(items, MIN_PAIRS_FOR_WORKERS) : 0;
+  const threads = await shareChunks<ConnectivityJob, ReachSet[]>({
+    name: "connectivity-worker",
+    items,
+    chunk: PAIRS_PER_CHUNK,
+    workers,
+    image: () => tb.dryRunImage!(),
+    job,
+    here: async (lo, hi) => {
+      for (let k = lo; k < hi; k++) sets[k] = await askPair(tb, job, k);
+    },
+    take: (lo, answer) => {
+      for (const [i, set] of answer.entries()) sets[lo + i] = set;
+    },
+  });
   return { sets, threads };
 }
 

@@ -10,7 +10,7 @@
  */
 import type { FloatingIpBinding, Vif } from "../../tables";
 import { type CallContext, type Drop, drop, step } from "../context";
-import { endOfVif } from "../policy";
+import type { PolicyEnd } from "../policy";
 import { FABRIC_KEY_NH, type TablesIndex } from "../tables-index";
 import type { DestinationSide, FlowEnds, FlowSetup, SourceSide } from "./flow-setup";
 import { portWindow } from "../port-window";
@@ -54,7 +54,12 @@ function toLocalVif(
   const dip = src.nat.dip ?? tuple.dip;
   let nat = src.nat;
   let vrf = src.vrf;
-  const fip = vif.floatingIps.find((f) => f.address === dip && INGRESS.includes(f.direction));
+  let fip: FloatingIpBinding | undefined;
+  for (const f of vif.floatingIps)
+    if (f.address === dip && INGRESS.includes(f.direction)) {
+      fip = f;
+      break;
+    }
   if (fip) {
     let dport: number | undefined;
     if (fip.portMappings) {
@@ -89,7 +94,13 @@ function toLocalVif(
   // sender's VN ACL sees the VN it reached (the service network for a VIP), and so does the out-policy,
   // which is that VN's ACL. SGs and tags stay the member's own.
   const dstVn = fip ? fip.vnName : vif.vnName;
-  const dst = { ...endOfVif(vif, nat.dip ?? dip), vns: dstVn ? [dstVn] : [] };
+  const dst: PolicyEnd = {
+    ip: nat.dip ?? dip,
+    vns: dstVn ? [dstVn] : [],
+    sgIds: vif.securityGroupIds,
+    tags: vif.tags,
+    vif,
+  };
   let srcEnd = src.end;
   if (ingress.kind !== "vif") {
     // The reply of a floating-IP flow is un-NATted and routed in the floating IP's VRF (the VN the

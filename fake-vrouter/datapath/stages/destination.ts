@@ -111,7 +111,7 @@ export function destination(
   if (nh.type === "encap") vif = idx.vif(nh.vif);
   else if (nh.type === "composite") {
     // Revalidation keeps a flow on its member while that member exists (stickiness).
-    const pick = ecmpMember(nh, setup.sticky, () => flowHash(setup.keyText));
+    const pick = ecmpMember(nh, setup.sticky, () => flowHash(setup.keyOf?.() ?? setup.keyText));
     if (!pick) return drop("INVALID_NH", "ecmp", `composite NH ${nh.id} has no members`);
     const { member } = pick;
     ecmp = { composite: nh.id, nh: member.nh, label: member.label };

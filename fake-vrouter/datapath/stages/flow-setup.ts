@@ -31,6 +31,8 @@ export interface FlowSetup {
   tuple: FlowTuple;
   /** The forward flow key's text (its hash picks the ECMP member). */
   keyText: string;
+  /** The key's text built when asked (the dry run: only an ECMP choice needs it); then `keyText` is unused. */
+  keyOf?: () => string;
   /** Revalidation (`install`): the ECMP member the flow has, kept while it is still a member. */
   sticky?: FlowEntry["ecmp"];
 }

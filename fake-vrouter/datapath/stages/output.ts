@@ -17,7 +17,7 @@ import type { TablesIndex } from "../tables-index";
 import { ecmpMember, walkRoute } from "./destination";
 
 /** A fabric next-hop `via` meaning "the destination itself is on the fabric subnet". */
-const ON_LINK = "0.0.0.0";
+export const ON_LINK = "0.0.0.0";
 
 export type Hop =
   /** `routed`: reached by routing (TTL decremented), not by a label naming the vif. */

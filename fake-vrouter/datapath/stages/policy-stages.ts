@@ -45,26 +45,6 @@ export function policy(
   const srcPolicy = srcVif?.policyEnabled === true;
   const dstPolicy = dstVif?.policyEnabled === true && !(ingress.kind === "label" && !ingress.nh.policy);
   if (!srcPolicy && !dstPolicy) return {};
-  const checks: PolicyCheck[] = [];
-  const srcAcl = srcPolicy ? idx.networkPolicyAcl(src.vn) : undefined;
-  const dstAcl = dstPolicy ? idx.networkPolicyAcl(ends.dstVn) : undefined;
-  if (srcPolicy)
-    checks.push({ stage: "network-policy", acls: srcAcl ? [srcAcl] : [], side: "source", vn: src.vn });
-  if (dstPolicy && dstAcl !== srcAcl)
-    checks.push({
-      stage: "network-policy",
-      acls: dstAcl ? [dstAcl] : [],
-      side: "destination",
-      vn: ends.dstVn,
-    });
-  if (srcPolicy)
-    checks.push({ stage: "security-group", acls: srcVif!.sgEgressAcls, side: "egress", vif: srcVif! });
-  if (dstPolicy)
-    checks.push({ stage: "security-group", acls: dstVif!.sgIngressAcls, side: "ingress", vif: dstVif! });
-  if (srcPolicy) checks.push({ stage: "firewall-policy", vif: srcVif!, side: "source" });
-  if (dstPolicy && dstVif !== srcVif)
-    checks.push({ stage: "firewall-policy", vif: dstVif!, side: "destination" });
-
   const policyTuple: PolicyTuple = {
     proto: tuple.proto,
     sport: tuple.sport,
@@ -77,38 +57,117 @@ export function policy(
   const symbolic = w?.symbolic;
   if (w) w.symbolic = false;
   try {
-    return judge(ctx, idx, checks, policyTuple);
+    return judge(
+      ctx,
+      idx,
+      policyTuple,
+      srcPolicy ? srcVif : undefined,
+      dstPolicy ? dstVif : undefined,
+      src,
+      ends,
+    );
   } finally {
     if (w) w.symbolic = symbolic!;
   }
 }
 
+/**
+ * The checks in the agent's order — the source VN's ACL, the destination VN's (when another), SG egress of the
+ * source vif, SG ingress of the destination vif, the source vif's firewall policies, the destination vif's —
+ * each skipped when its list is empty (implicit allow, no step). A check's step is built only where it is read
+ * (a dry run reads only a denial).
+ */
 function judge(
   ctx: CallContext,
   idx: TablesIndex,
-  checks: PolicyCheck[],
-  policyTuple: PolicyTuple,
+  t: PolicyTuple,
+  srcVif: Vif | undefined,
+  dstVif: Vif | undefined,
+  src: SourceSide,
+  ends: FlowEnds,
 ): { verdict?: TraceStep } | Drop {
-  let verdict: TraceStep | undefined;
-  for (const check of checks) {
-    let v: AclVerdict | FirewallVerdict;
-    if (check.stage === "firewall-policy") {
-      if (check.vif.firewallPolicies.length === 0) continue;
-      v = evaluateFirewall(check.vif.firewallPolicies, idx.tables.firewallPolicies, policyTuple);
-    } else {
-      // an empty list has nothing to evaluate: implicit allow, no step
-      if (check.acls.length === 0) continue;
-      v = evaluateAcls(check.acls, idx.tables.acls, policyTuple);
+  const out: { verdict?: TraceStep } = {};
+  const { acls, firewallPolicies } = idx.tables;
+  const srcAcl = srcVif ? idx.networkPolicyAcl(src.vn) : undefined;
+  const dstAcl = dstVif ? idx.networkPolicyAcl(ends.dstVn) : undefined;
+  if (srcAcl !== undefined) {
+    const v = evaluateAcls([srcAcl], acls, t);
+    if (read(ctx, v)) {
+      const d = record(ctx, v, out, { stage: "network-policy", acls: [srcAcl], side: "source", vn: src.vn });
+      if (d) return d;
     }
-    // a dry run reads only a denial; the steps of what was allowed are the flow's `decidedBy`, built otherwise
-    if (ctx.verdictOnly && v.action !== "deny") continue;
-    const s = describe(ctx, check, v);
-    ctx.trace.push(s);
-    if (s.ref) verdict = s;
-    if (s.action === "deny")
-      return drop("FLOW_ACTION_DROP", s.stage, s.detail, { ref: s.ref, rule: s.rule, installFlow: true });
   }
-  return { verdict };
+  if (dstAcl !== undefined && dstAcl !== srcAcl) {
+    const v = evaluateAcls([dstAcl], acls, t);
+    if (read(ctx, v)) {
+      const d = record(ctx, v, out, {
+        stage: "network-policy",
+        acls: [dstAcl],
+        side: "destination",
+        vn: ends.dstVn,
+      });
+      if (d) return d;
+    }
+  }
+  if (srcVif && srcVif.sgEgressAcls.length > 0) {
+    const v = evaluateAcls(srcVif.sgEgressAcls, acls, t);
+    if (read(ctx, v)) {
+      const d = record(ctx, v, out, {
+        stage: "security-group",
+        acls: srcVif.sgEgressAcls,
+        side: "egress",
+        vif: srcVif,
+      });
+      if (d) return d;
+    }
+  }
+  if (dstVif && dstVif.sgIngressAcls.length > 0) {
+    const v = evaluateAcls(dstVif.sgIngressAcls, acls, t);
+    if (read(ctx, v)) {
+      const d = record(ctx, v, out, {
+        stage: "security-group",
+        acls: dstVif.sgIngressAcls,
+        side: "ingress",
+        vif: dstVif,
+      });
+      if (d) return d;
+    }
+  }
+  if (srcVif && srcVif.firewallPolicies.length > 0) {
+    const v = evaluateFirewall(srcVif.firewallPolicies, firewallPolicies, t);
+    if (read(ctx, v)) {
+      const d = record(ctx, v, out, { stage: "firewall-policy", vif: srcVif, side: "source" });
+      if (d) return d;
+    }
+  }
+  if (dstVif && dstVif !== srcVif && dstVif.firewallPolicies.length > 0) {
+    const v = evaluateFirewall(dstVif.firewallPolicies, firewallPolicies, t);
+    if (read(ctx, v)) {
+      const d = record(ctx, v, out, { stage: "firewall-policy", vif: dstVif, side: "destination" });
+      if (d) return d;
+    }
+  }
+  return out;
+}
+
+/** Whether a check's step is read: always, but by a dry run only for a denial (what it allowed is no one's). */
+function read(ctx: CallContext, v: AclVerdict | FirewallVerdict): boolean {
+  return !ctx.verdictOnly || v.action === "deny";
+}
+
+/** One check's step recorded (the last naming an object is the verdict); a denial's drop. */
+function record(
+  ctx: CallContext,
+  v: AclVerdict | FirewallVerdict,
+  out: { verdict?: TraceStep },
+  check: PolicyCheck,
+): Drop | undefined {
+  const s = describe(ctx, check, v);
+  ctx.trace.push(s);
+  if (s.ref) out.verdict = s;
+  if (s.action === "deny")
+    return drop("FLOW_ACTION_DROP", s.stage, s.detail, { ref: s.ref, rule: s.rule, installFlow: true });
+  return undefined;
 }
 
 /** A check's verdict as its trace step. */
