@@ -89,7 +89,6 @@ export async function connectivity(tb: Testbed, opts: ConnectivityOptions = {}):
     PORTED.map((proto) => [proto, pieces[proto].dst.map((p) => p.lo)]),
   ) as Record<PortedProto, number[]>;
   const pairs: ConnectivityEdge[] = [];
-  const cell = new Map<string, ConnectivityEdge>();
   let evaluated = 0;
   const n = pods.length;
   const from = new Uint32Array(n * (n - 1));
@@ -122,8 +121,14 @@ export async function connectivity(tb: Testbed, opts: ConnectivityOptions = {}):
       if (kube !== allows) edge.kubernetes = kube;
     }
     pairs.push(edge);
-    cell.set(`${edge.from}>${edge.to}`, edge);
   }
+  // pair (i, j) of the sorted pods is pairs[i * (n - 1) + (j < i ? j : j - 1)]
+  const indexOf = new Map(pods.map((p, i) => [podKey(p), i]));
+  const cell = (a: string, b: string) => {
+    const i = indexOf.get(a)!;
+    const j = indexOf.get(b)!;
+    return pairs[i * (n - 1) + (j < i ? j : j - 1)]!;
+  };
 
   // groups of equivalent pods, then one line per pair of groups where every pair of their pods agrees
   const byWorkload = new Map<string, string[]>();
@@ -140,8 +145,7 @@ export async function connectivity(tb: Testbed, opts: ConnectivityOptions = {}):
   for (const g of groups)
     for (const h of groups) {
       const members: ConnectivityEdge[] = [];
-      for (const a of g.pods)
-        for (const b of h.pods) if (a !== b) members.push(withoutSets(cell.get(`${a}>${b}`)!));
+      for (const a of g.pods) for (const b of h.pods) if (a !== b) members.push(withoutSets(cell(a, b)));
       if (members.length === 0) continue;
       const same = members.every(
         (m) => m.allows === members[0]!.allows && m.kubernetes === members[0]!.kubernetes,

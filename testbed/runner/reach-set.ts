@@ -102,8 +102,7 @@ export interface ReachSet {
  * Source ports tried in every source-port piece: its ends and points between, where the flow hash may pick
  * another ECMP member; one where no ECMP choice is on the way (nothing else in a piece depends on it).
  */
-function samples(piece: PortInterval, ecmp = true): number[] {
-  if (!ecmp) return [piece.lo];
+function samples(piece: PortInterval): number[] {
   const span = piece.hi - piece.lo;
   const out = new Set([piece.lo, piece.hi]);
   for (const f of [0.31, 0.57, 0.83]) out.add(piece.lo + Math.floor(span * f));
@@ -210,22 +209,23 @@ export async function reachSet(
       let allAnswered = true;
       let ecmp = false;
       const arrivals: Arrival[] = [];
-      const seenAs = new Set<string>();
       const arrived = (a: Arrival) => {
         arrivals.push(a);
-        seenAs.add(a.sip);
       };
       for (const sp of srcPieces) {
-        const outcomes = samples(sp, ecmpHere).map((sport) =>
-          dry({ from, toIp, proto, port, sport }, arrived, window),
-        );
-        out.evaluated += outcomes.length;
-        const d = outcomes.map(delivered);
-        if (d.some((x) => x !== d[0])) ecmp = true;
-        if (d.every(Boolean)) from_.push(sp);
-        if (!d.every(Boolean)) all = false;
-        if (d.some(Boolean)) none = false;
-        if (!outcomes.every((o) => o === "answered")) allAnswered = false;
+        let every = true;
+        let some = false;
+        for (const sport of ecmpHere ? samples(sp) : [sp.lo]) {
+          const o = dry({ from, toIp, proto, port, sport }, arrived, window);
+          out.evaluated++;
+          if (delivered(o)) some = true;
+          else every = false;
+          if (o !== "answered") allAnswered = false;
+        }
+        if (some && !every) ecmp = true;
+        if (every) from_.push(sp);
+        else all = false;
+        if (some) none = false;
       }
       if (window.lo > port || window.hi < port)
         throw new Error(
@@ -235,13 +235,21 @@ export async function reachSet(
       port = window.hi + 1;
       // what arrives where, when the network changed it (DNAT, a port mapping, ECMP, SNAT); a port no mapping
       // rewrote is not written: each port of the window arrives on itself
-      const targets = [
-        ...new Set(
-          arrivals.map((a) =>
-            window.symbolic ? `${a.endpoint} ${a.dip}` : `${a.endpoint} ${a.dip}:${a.dport}`,
-          ),
-        ),
-      ].sort();
+      // (arrived on itself from its own address, the common case, says nothing)
+      const plain =
+        arrivals.length === 0 ||
+        (window.symbolic &&
+          arrivals.every((a) => a.dip === toIp && a.sip === srcIp && a.endpoint === arrivals[0]!.endpoint));
+      const targets = plain
+        ? []
+        : [
+            ...new Set(
+              arrivals.map((a) =>
+                window.symbolic ? `${a.endpoint} ${a.dip}` : `${a.endpoint} ${a.dip}:${a.dport}`,
+              ),
+            ),
+          ].sort();
+      const seenAs = new Set(arrivals.map((a) => a.sip));
       const natted =
         targets.length > 1 ||
         targets.some((t) => !t.endsWith(` ${toIp}`)) ||
