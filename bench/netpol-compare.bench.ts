@@ -49,6 +49,22 @@
  * - Quiet, after that work and the matrix's batch of dry runs on worker threads (nothing else running, load
  *   1.01 → 1.15): 1,000 pods testbed 11.6 s (start-up 1.3 s, apply + settle 7.0 s, matrix 3.3 s on 2 threads;
  *   CPU 16.5 s; 0.61 MB/pod), NCA 19.4 s: 0.60× end to end (target 0.5×), matrix/NCA 0.17 (target ≤ 0.2).
+ *
+ * Measured 2026-12-06, session 6 (start-up + apply + settle: VNC creates/ref-updates and the port API's three
+ * pod requests served without express routing, manifest YAML read by js-yaml under yaml's core schema, one
+ * change-stream write per watcher per event-loop turn, JSON-shaped copies in the embedded cluster), bundled,
+ * shared 2-core machine (two other sessions working). Before = a checkout of 740ffe5, after = this one,
+ * alternating:
+ * - `CTB_BENCH_NO_MATRIX=1 node dist/bench/netpol-compare.bench.js 1000` (load 2.75–3.18): before 8.5 / 8.2 /
+ *   8.3 s (start-up 0.9 s, apply + settle 7.3–7.6 s, CPU 11.0–11.5 s), after 5.9 / 5.7 / 5.7 s (start-up
+ *   0.6–0.7 s, apply + settle 5.0–5.3 s, CPU 8.0–8.2 s): 0.69× wall, 0.72× CPU.
+ * - Growth (`… 500 2000 1000:100 1000:400`, load 2.6–2.9), CPU before → after: 500 pods 6.8 → 5.1 s, 2,000 pods
+ *   19.4 → 14.7 s (1,000: 8.1; growth 1.6×, 1.8×), peak RSS at 2,000 788 → 548 MB; 1000:100 / 200 / 400 policies
+ *   10.8 / 11.2 / 12.1 → 7.8 / 8.1 / 8.7 s (flat in policies).
+ * - With NCA and the matrix (`NCA_VENV=… node dist/bench/netpol-compare.bench.js 1000`, load 2.7–2.9): after:
+ *   testbed 9.6 s (start-up 0.9 s, apply + settle 5.1 s, matrix 3.7 s; CPU 14.1 s; 0.52 MB/pod), NCA 19.9 s:
+ *   0.48× end to end (target ≤ 0.5×), matrix/NCA 0.19; before, the next run: 12.3 s vs NCA 20.0 s, 0.62×.
+ *   0 cells where NCA and the testbed's Kubernetes verdicts disagree (280,040 where the Contrail datapath does).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
