@@ -14,6 +14,7 @@
  * Example: `firewallIndex(vif.firewallPolicies, tables.firewallPolicies).first(tuple, matches)`.
  */
 import type { FirewallEndpoint, FirewallPolicy, FirewallRule } from "../tables";
+import { hotFirewallRule } from "./hot";
 
 export interface IndexedRule {
   pos: number;
@@ -67,7 +68,9 @@ function build(ids: readonly string[], policies: ReadonlyMap<string, FirewallPol
   let pos = 0;
   for (const policy of listed) {
     present ??= policy;
-    for (const rule of policy.rules) {
+    for (const tableRule of policy.rules) {
+      // the matcher reads rules of one shape (hot.ts)
+      const rule = hotFirewallRule(tableRule);
       const entry = { pos: pos++, policy, rule };
       const at = filing(rule, uses);
       if (at === undefined) generic.push(entry);

@@ -18,6 +18,7 @@ import type {
 } from "../tables";
 import { ipInCidr } from "./addr";
 import { firewallIndex } from "./firewall-index";
+import { hotAcl } from "./hot";
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./packet";
 import { portWindow } from "./port-window";
 
@@ -91,10 +92,12 @@ function addressMatches(match: AddressMatch, end: PolicyEnd): boolean {
 export function aclRuleMatches(rule: AclRule, t: PolicyTuple): boolean {
   if (rule.ethertype !== "IPv4") return false;
   if (rule.protocol !== "any" && rule.protocol !== t.proto) return false;
+  // the ends first: a rule whose ends do not match says nothing about ports (an all-packets dry run's window
+  // narrows only on the port comparisons of rules that could match)
   return (
-    portsMatch(t.proto, t.sport, t.dport, rule.srcPorts, rule.dstPorts) &&
     addressMatches(rule.src, t.src) &&
-    addressMatches(rule.dst, t.dst)
+    addressMatches(rule.dst, t.dst) &&
+    portsMatch(t.proto, t.sport, t.dport, rule.srcPorts, rule.dstPorts)
   );
 }
 
@@ -109,8 +112,9 @@ export function evaluateAcls(
 ): AclVerdict {
   let present: Acl | undefined;
   for (const id of ids) {
-    const acl = acls.get(id);
-    if (!acl) continue;
+    const table = acls.get(id);
+    if (!table) continue;
+    const acl = hotAcl(table);
     present ??= acl;
     for (const rule of acl.rules) {
       if (aclRuleMatches(rule, t)) return { action: rule.action, implicit: false, acl, rule };
@@ -151,25 +155,21 @@ function matchTagsHold(types: number[], a: PolicyEnd, b: PolicyEnd): boolean {
 }
 
 export function firewallRuleMatches(rule: FirewallRule, t: PolicyTuple): boolean {
-  if (rule.services.length > 0) {
-    let service = false;
-    for (const s of rule.services)
-      if (
-        (s.protocol === "any" || s.protocol === t.proto) &&
-        portsMatch(t.proto, t.sport, t.dport, s.srcPorts, s.dstPorts)
-      ) {
-        service = true;
-        break;
-      }
-    if (!service) return false;
-  }
-  if (!matchTagsHold(rule.matchTags, t.src, t.dst)) return false;
-  if (endpointMatches(rule.endpoint1, t.src) && endpointMatches(rule.endpoint2, t.dst)) return true;
-  return (
-    rule.direction === "<>" &&
-    endpointMatches(rule.endpoint1, t.dst) &&
-    endpointMatches(rule.endpoint2, t.src)
-  );
+  // the ends first, then the services: as in aclRuleMatches, only a rule whose ends match compares ports
+  const ends =
+    (endpointMatches(rule.endpoint1, t.src) && endpointMatches(rule.endpoint2, t.dst)) ||
+    (rule.direction === "<>" &&
+      endpointMatches(rule.endpoint1, t.dst) &&
+      endpointMatches(rule.endpoint2, t.src));
+  if (!ends || !matchTagsHold(rule.matchTags, t.src, t.dst)) return false;
+  if (rule.services.length === 0) return true;
+  for (const s of rule.services)
+    if (
+      (s.protocol === "any" || s.protocol === t.proto) &&
+      portsMatch(t.proto, t.sport, t.dport, s.srcPorts, s.dstPorts)
+    )
+      return true;
+  return false;
 }
 
 /**

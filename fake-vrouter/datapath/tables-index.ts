@@ -6,6 +6,7 @@
  */
 import type { NextHop, Route, Vif, Vrf, VrouterTables } from "../tables";
 import { parseCidr, parseIpv4 } from "./addr";
+import { hotNextHop, hotRoute, hotVif } from "./hot";
 
 export interface RouteMatch {
   route: Route;
@@ -27,6 +28,11 @@ export const FABRIC_KEY_NH = -1;
 export class TablesIndex {
   private readonly lpm = new Map<number, LpmTable>();
   private readonly vifNhs = new Map<number, number>();
+  /** The tables' vifs, routes (in `lpm`) and next-hops as the engine reads them, each kind of one shape (hot.ts). */
+  private readonly vifs = new Map<number, Vif>();
+  private readonly nextHops = new Map<number, NextHop>();
+  /** The addresses of the link-local services. */
+  readonly linkLocalIps: ReadonlySet<string>;
   private readonly vnVrfs = new Map<string, Vrf>();
   private readonly vniVrfs = new Map<number, number>();
   readonly fabricVif: Vif | undefined;
@@ -49,7 +55,7 @@ export class TablesIndex {
           bucket = new Map();
           table.byLength.set(prefix.length, bucket);
         }
-        bucket.set(prefix.network, route);
+        bucket.set(prefix.network, hotRoute(route));
       }
       table.lengths = [...table.byLength.keys()].sort((a, b) => b - a);
       if (vrf.vxlanId !== undefined) this.vniVrfs.set(vrf.vxlanId, vrf.id);
@@ -58,13 +64,16 @@ export class TablesIndex {
       if (!this.vnVrfs.has(vrf.vnName) || vrf.networkPolicyAcl) this.vnVrfs.set(vrf.vnName, vrf);
     }
     for (const nh of tables.nextHops.values()) {
+      this.nextHops.set(nh.id, hotNextHop(nh));
       if (nh.type !== "encap") continue;
       if (nh.policy || !this.vifNhs.has(nh.vif)) this.vifNhs.set(nh.vif, nh.id);
     }
-    this.fabricVif = tables.vifs.get(tables.compute.fabricVif);
+    for (const [index, vif] of tables.vifs) this.vifs.set(index, hotVif(vif));
+    this.linkLocalIps = new Set(tables.linkLocal.map((s) => s.ip));
+    this.fabricVif = this.vifs.get(tables.compute.fabricVif);
     let agent: Vif | undefined;
     let host: Vif | undefined;
-    for (const vif of tables.vifs.values()) {
+    for (const vif of this.vifs.values()) {
       if (vif.type === "agent") agent ??= vif;
       if (vif.type === "host") host ??= vif;
     }
@@ -111,11 +120,11 @@ export class TablesIndex {
   }
 
   vif(index: number): Vif | undefined {
-    return this.tables.vifs.get(index);
+    return this.vifs.get(index);
   }
 
   nextHop(id: number): NextHop | undefined {
-    return this.tables.nextHops.get(id);
+    return this.nextHops.get(id);
   }
 
   /** The vif's interface NH (the policy twin when both exist); a stable synthetic id when the agent gave none. */

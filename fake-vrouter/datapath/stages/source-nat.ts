@@ -46,6 +46,8 @@ export function sourceNat(ctx: CallContext, idx: TablesIndex, setup: FlowSetup):
 /** The link-local service a TCP/UDP (address, port) names; such traffic skips the receive route. */
 export function linkLocalService(idx: TablesIndex, t: FlowTuple): LinkLocalService | undefined {
   if (t.proto !== IPPROTO_TCP && t.proto !== IPPROTO_UDP) return undefined;
+  // (most packets are for no link-local address: no service's port is compared for them)
+  if (!idx.linkLocalIps.has(t.dip)) return undefined;
   const w = portWindow();
   return idx.tables.linkLocal.find(
     (s) => s.ip === t.dip && (w ? w.equals(t.dport, s.port) : s.port === t.dport),
