@@ -27,11 +27,16 @@ export interface CallContext {
    * allow, which no one reads — a million-cell matrix would otherwise spend its time writing their texts.
    */
   readonly verdictOnly?: boolean;
+  /**
+   * Not even a denial's words are read (a matrix's dry runs: only forward or drop): a policy denial is the
+   * shared `UNDESCRIBED_DENY` instead of a described step.
+   */
+  readonly outcomeOnly?: boolean;
 }
 
 export function callContext(
   compute: string,
-  opts: { tracing: boolean; now: number; frameBytes: number; verdictOnly?: boolean },
+  opts: { tracing: boolean; now: number; frameBytes: number; verdictOnly?: boolean; outcomeOnly?: boolean },
 ): CallContext {
   return {
     compute,
@@ -40,6 +45,7 @@ export function callContext(
     frameBytes: opts.frameBytes,
     trace: [],
     verdictOnly: opts.verdictOnly === true && !opts.tracing,
+    outcomeOnly: opts.outcomeOnly === true && opts.verdictOnly === true && !opts.tracing,
   };
 }
 

@@ -40,7 +40,16 @@ export type Explanation =
 
 export type ExplainFrom = { vif: number } | { label: number } | { fabric: true };
 
-export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple): Explanation {
+/**
+ * `describe` false: only the outcome is read (a matrix's cells) — a policy denial is not described (its step
+ * says so), every other drop is as always.
+ */
+export function explain(
+  idx: TablesIndex,
+  from: ExplainFrom,
+  packet: FlowTuple,
+  describe = true,
+): Explanation {
   const compute = idx.tables.compute.name;
   let ingress: Ingress;
   if ("vif" in from) {
@@ -79,7 +88,13 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
   } else ingress = { kind: "fabric", vrf: idx.tables.compute.fabricVrf };
 
   // nothing reads the steps of what the dry run allows: only its outcome leaves this function
-  const ctx = callContext(compute, { tracing: false, now: 0, frameBytes: 0, verdictOnly: true });
+  const ctx = callContext(compute, {
+    tracing: false,
+    now: 0,
+    frameBytes: 0,
+    verdictOnly: true,
+    outcomeOnly: !describe,
+  });
   const { proto, sip, sport, dip, dport } = packet;
   // the flow key's text is for the flow hash, which only an ECMP choice asks for
   let keyText: string | undefined;
@@ -89,15 +104,14 @@ export function explain(idx: TablesIndex, from: ExplainFrom, packet: FlowTuple):
     if (d.reason === "PULL") return { verdict: "forward", hop: { kind: "host" }, packet };
     return explained(compute, d);
   }
-  const nat = { ...d.nat };
-  if (d.natPool) nat.sport = FABRIC_SNAT_POOLS[d.natPool][0];
+  const nat = d.nat;
   // from here on the destination port is the mapping's, whatever port was asked about (port-window.ts)
   const w = portWindow();
   if (w && nat.dport !== undefined) w.symbolic = false;
   const out: FlowTuple = {
     proto: packet.proto,
     sip: nat.sip ?? packet.sip,
-    sport: nat.sport ?? packet.sport,
+    sport: (d.natPool ? FABRIC_SNAT_POOLS[d.natPool][0] : nat.sport) ?? packet.sport,
     dip: nat.dip ?? packet.dip,
     dport: nat.dport ?? packet.dport,
   };

@@ -358,8 +358,8 @@ export class VrouterDatapath {
    * What the first packet of a new flow would meet here, without bytes, flows or counters (`dry-run.ts`):
    * the same flow setup and next-hop code as `receive`. Used by `SimNetwork.matrix({ fast: true })`.
    */
-  explain(from: ExplainFrom, packet: FlowTuple): Explanation {
-    return explain(this.idx, from, packet);
+  explain(from: ExplainFrom, packet: FlowTuple, describe = true): Explanation {
+    return explain(this.idx, from, packet, describe);
   }
 
   private afterIngress(ctx: CallContext, r: ToL3 | Frames | Drop): DatapathResult {

@@ -27,6 +27,25 @@ type UnionKeys<T> = {
   [K in T extends unknown ? keyof T : never]: T extends { [k in K]?: infer V } ? V : undefined;
 };
 
+/**
+ * One instance per distinct name (VN fq_names): policy compares names of one VN many times per flow, and two
+ * instances of a name compare character by character (VN names share long prefixes), one instance by identity;
+ * distinct names already hashed (as keys here) differ at once.
+ */
+const names = new Map<string, string>();
+function intern(name: string): string;
+function intern(name: string | undefined): string | undefined;
+function intern(name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  let one = names.get(name);
+  if (one === undefined) {
+    if (names.size > 100_000) names.clear();
+    names.set(name, name);
+    one = name;
+  }
+  return one;
+}
+
 function cached<T extends object>(make: (o: T) => T): (o: T) => T {
   const copies = new WeakMap<T, T>();
   return (o) => {
@@ -49,7 +68,7 @@ export const hotVif = cached<Vif>((v) => {
     ip: v.ip,
     ip6: v.ip6,
     policyEnabled: v.policyEnabled,
-    vnName: v.vnName,
+    vnName: intern(v.vnName),
     vmi: v.vmi,
     vmUuid: v.vmUuid,
     securityGroupIds: v.securityGroupIds,
@@ -69,7 +88,7 @@ export const hotRoute = cached<Route>((r) => {
     prefix: r.prefix,
     nh: r.nh,
     label: r.label,
-    destVns: r.destVns,
+    destVns: r.destVns.map((n) => intern(n)),
     sgIds: r.sgIds,
     tags: r.tags,
     origin: r.origin,
@@ -97,7 +116,7 @@ export const hotNextHop = cached<NextHop>((nh) => {
 
 function hotAddress(m: AddressMatch): AddressMatch {
   const a = m as Partial<UnionKeys<AddressMatch>>;
-  const hot: UnionKeys<AddressMatch> = { kind: m.kind, name: a.name, cidr: a.cidr, id: a.id };
+  const hot: UnionKeys<AddressMatch> = { kind: m.kind, name: intern(a.name), cidr: a.cidr, id: a.id };
   return hot as AddressMatch;
 }
 
@@ -122,7 +141,7 @@ function hotEndpoint(e: FirewallEndpoint): FirewallEndpoint {
     tags: f.tags,
     prefixes: f.prefixes,
     origin: f.origin,
-    name: f.name,
+    name: intern(f.name),
     cidr: f.cidr,
   };
   return hot as FirewallEndpoint;

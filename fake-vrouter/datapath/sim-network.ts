@@ -165,6 +165,28 @@ export interface DryRunImage {
   endpoints: EndpointSpec[];
 }
 
+/** Whether the endpoint listens on the port (narrowing an all-packets dry run's window as it compares). */
+function listens(ep: Endpoint, proto: ProbeProto, dport: number): boolean {
+  const w = portWindow();
+  return w ? w.member(dport, ep.stack.listening(proto as "tcp")) : ep.stack.listens(proto as "tcp", dport);
+}
+
+/**
+ * A dry run's packet as it finally arrives (after any NAT) at `ep`: it must be for this endpoint, and not carry
+ * the endpoint's own address as its source (a hairpin; its kernel drops a martian source); then a listener
+ * answers.
+ */
+function arrivalAt(
+  ep: Endpoint | undefined,
+  p: FlowTuple,
+  proto: ProbeProto,
+  onArrival: ((a: Arrival) => void) | undefined,
+): "answered" | "refused" | "dropped" {
+  if (ep === undefined || ep.spec.ip !== p.dip || p.sip === p.dip) return "dropped";
+  onArrival?.({ endpoint: ep.spec.name, dip: p.dip, dport: p.dport, sip: p.sip, sport: p.sport });
+  return proto === "icmp" || listens(ep, proto, p.dport) ? "answered" : "refused";
+}
+
 export class SimNetwork {
   /** The first forwarding pod's FORWARD drop of the probe under way (ProbeResult.hostDrop). */
   private hostDrop: ProbeResult["hostDrop"];
@@ -470,18 +492,8 @@ export class SimNetwork {
   ): "answered" | "refused" | "dropped" {
     if (window)
       return withPortWindow(window, () => this.reachOutcome(from, to, proto, port, sport, onArrival));
-    const w = portWindow();
-    const listens = (ep: Endpoint, dport: number) =>
-      w ? w.member(dport, ep.stack.listening(proto as "tcp")) : ep.stack.listens(proto as "tcp", dport);
     const src = this.endpoints.get(from);
     if (!src) throw new SimNetworkError(`matrix: no endpoint ${from}`);
-    // The packet as it finally arrives (after any NAT) must be for this endpoint, and not carry the endpoint's
-    // own address as its source (a hairpin; its kernel drops a martian source); then a listener answers.
-    const arrival = (ep: Endpoint | undefined, p: FlowTuple) => {
-      if (ep === undefined || ep.spec.ip !== p.dip || p.sip === p.dip) return "dropped";
-      onArrival?.({ endpoint: ep.spec.name, dip: p.dip, dport: p.dport, sip: p.sip, sport: p.sport });
-      return proto === "icmp" || listens(ep, p.dport) ? "answered" : "refused";
-    };
     const id = sport ?? this.ephemeral();
     let packet: FlowTuple = {
       proto: PROTO_NUMBER[proto],
@@ -490,19 +502,22 @@ export class SimNetwork {
       dip: to,
       dport: proto === "icmp" ? 0 : port,
     };
-    if (to === src.spec.ip) return proto === "icmp" || listens(src, packet.dport) ? "answered" : "refused"; // loopback
+    if (to === src.spec.ip)
+      return proto === "icmp" || listens(src, proto, packet.dport) ? "answered" : "refused"; // loopback
     let at: { compute: string; from: Parameters<VrouterDatapath["explain"]>[0] };
     if (src.spec.kind === "pod") at = { compute: src.spec.compute, from: { vif: src.spec.vif } };
     else {
       const station = this.stationIndex().byIp.get(to) ?? this.podRouter(to);
       if (!station) return "dropped";
-      if (station.at.kind === "endpoint") return arrival(this.endpoints.get(station.at.name), packet);
+      if (station.at.kind === "endpoint")
+        return arrivalAt(this.endpoints.get(station.at.name), packet, proto, onArrival);
       at = { compute: station.name, from: { fabric: true } };
     }
     for (let hops = 0; hops < 8; hops++) {
       const dp = this.computes.get(at.compute)?.datapath;
       if (!dp) return "dropped";
-      const e = dp.explain(at.from, packet);
+      // only the outcome is read here: a policy denial need not be described
+      const e = dp.explain(at.from, packet, false);
       if (e.verdict === "drop") return "dropped";
       packet = e.packet;
       const hop = e.hop;
@@ -519,7 +534,7 @@ export class SimNetwork {
             continue;
           }
         }
-        return arrival(ep, packet);
+        return arrivalAt(ep, packet, proto, onArrival);
       }
       // an on-link fabric next-hop is the destination itself
       const station = this.stationIndex().byIp.get(
@@ -531,7 +546,7 @@ export class SimNetwork {
         // a fabric host answers through the underlay: only where its routers know the way back to the source
         // (an ip-fabric pod, a compute's fabric IP after fabric SNAT), not to an overlay address
         if (!this.stationIndex().byIp.get(packet.sip) && !this.podRouter(packet.sip)) return "dropped";
-        return arrival(this.endpoints.get(station.at.name), packet);
+        return arrivalAt(this.endpoints.get(station.at.name), packet, proto, onArrival);
       }
       at = { compute: station.name, from: hop.kind === "tunnel" ? { label: hop.label } : { fabric: true } };
     }

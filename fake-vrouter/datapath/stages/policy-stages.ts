@@ -155,6 +155,11 @@ function read(ctx: CallContext, v: AclVerdict | FirewallVerdict): boolean {
   return !ctx.verdictOnly || v.action === "deny";
 }
 
+/** A policy denial nobody reads the words of (`CallContext.outcomeOnly`). */
+const UNDESCRIBED_DENY = drop("FLOW_ACTION_DROP", "firewall-policy", "denied by policy (not described)", {
+  installFlow: true,
+});
+
 /** One check's step recorded (the last naming an object is the verdict); a denial's drop. */
 function record(
   ctx: CallContext,
@@ -162,6 +167,7 @@ function record(
   out: { verdict?: TraceStep },
   check: PolicyCheck,
 ): Drop | undefined {
+  if (ctx.outcomeOnly) return UNDESCRIBED_DENY;
   const s = describe(ctx, check, v);
   ctx.trace.push(s);
   if (s.ref) out.verdict = s;
