@@ -12,6 +12,14 @@
  *
  * Run: `npm run bench -- analysis` (shipped code) or `node --import tsx bench/analysis.bench.ts [pods[:policies]…]`
  * (default 100 300; the issue's world: 1000:500). `CTB_BENCH_SKIP_NCA=1` times the testbed alone.
+ *
+ * Measured 2026-12-06, session 6, quiet (nothing else running; `node build.mjs --bench`, load 1.0–1.6):
+ * - `NCA_VENV=… node dist/bench/analysis.bench.js`: 100 pods all ports 0.22 s vs NCA 0.57 s (0.38), 5 dry runs
+ *   a pair; 300 pods 1.35 s vs 2.57 s (0.53); single-port matrices 0.10 s and 0.30 s.
+ * - `CTB_BENCH_LAYOUT=upstream … 1000:500`: all pairs, all ports 10.4 s (999,000 pairs, 4.9 M dry runs, 2
+ *   threads) vs NCA 21.7 s: **0.48** (target < 1; session 5: 1.22); the single-port 1,000 × 1,000 matrix
+ *   1.80 s (target 2 s; session 5: 3.8 s). The kubernetes layout is not used at this size: it writes a firewall
+ *   rule per selected pod and peer (~100,000 objects) and does not settle in reasonable time.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
