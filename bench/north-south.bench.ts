@@ -17,6 +17,7 @@
 import { netnsUsable } from "../fake-vrouter/netns/index";
 import { figuresLine, type LoadFigures, loadIn, netnsWorld, perSecond } from "./netns-load";
 import { load } from "./support";
+import { PUBLIC_FIP_POOL, PUBLIC_NETWORK_STEP } from "../test/support/public-network";
 
 const SECONDS = Number(process.argv[2] ?? 3);
 const CONCURRENCY = Number(process.argv[3] ?? 4);
@@ -24,21 +25,11 @@ const CONCURRENCY = Number(process.argv[3] ?? 4);
 const SCENARIO = `name: bench-north-south
 controller:
   model: r5
-  publicFipPool: "{'domain': 'default-domain', 'project': 'admin', 'network': 'public', 'name': 'pool'}"
+  publicFipPool: ${PUBLIC_FIP_POOL}
 nodes: [node-1, node-2]
 externalHosts: [{ name: client, ip: 198.51.100.10 }]
 steps:
-  - vnc:
-      - create: { type: project, fqName: default-domain:admin }
-      - create:
-          type: virtual-network
-          fqName: default-domain:admin:public
-          fields: { router_external: true }
-          refs:
-            network-ipam:
-              - to: default-domain:default-project:default-network-ipam
-                attr: { ipam_subnets: [{ subnet: { ip_prefix: 203.0.113.0, ip_prefix_len: 24 } }] }
-      - create: { type: floating-ip-pool, parent: default-domain:admin:public, name: pool }
+${PUBLIC_NETWORK_STEP}
   - apply: |
       apiVersion: v1
       kind: Pod

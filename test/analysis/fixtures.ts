@@ -8,6 +8,10 @@ import {
   PORT_MIN,
   type PortInterval,
 } from "../../fake-vrouter/datapath/port-space";
+import { startTestbed } from "../../testbed/env";
+import { runScenario } from "../../testbed/runner/run";
+import { why } from "../../testbed/runner/why";
+import type { Scenario } from "../../testbed/scenario/types";
 
 export const WORLD = (layout: string) => `name: reach-set
 controller: { model: r5, netpolLayout: ${layout} }
@@ -75,4 +79,21 @@ function sample(set: PortInterval[]): number[] {
     out.add(i.lo + Math.floor(Math.random() * (i.hi - i.lo + 1)));
   }
   return [...out];
+}
+
+/** The scenario run to its end in a testbed of its own (sim, embedded): what `ctb why` copies. */
+export async function up(scenario: Scenario) {
+  const tb = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
+  await runScenario(scenario, tb, { allowNoExpectations: true });
+  return tb;
+}
+
+/** `why` asked of the scenario's world, its candidates tried in copies of it. */
+export async function ask(scenario: Scenario, flow: Parameters<typeof why>[2]) {
+  const tb = await up(scenario);
+  try {
+    return await why(tb, () => up(scenario), flow);
+  } finally {
+    await tb.close();
+  }
 }

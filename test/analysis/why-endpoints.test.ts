@@ -4,28 +4,12 @@
  * LoadBalancer (an ipBlock rule), the allowed flow's blocking change, and ends named wrongly.
  */
 import { describe, expect, it } from "vitest";
-import { startTestbed } from "../../testbed/env";
 import { formatDiff } from "../../testbed/runner/diff";
-import { runScenario } from "../../testbed/runner/run";
 import { readFileSync } from "node:fs";
 import { copiesNote, formatWhy, WhyEndpointError, why } from "../../testbed/runner/why";
 import { parseScenario } from "../../testbed/scenario/load";
-import type { Scenario } from "../../testbed/scenario/types";
-
-async function up(scenario: Scenario) {
-  const tb = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
-  await runScenario(scenario, tb, { allowNoExpectations: true });
-  return tb;
-}
-
-async function ask(scenario: Scenario, flow: Parameters<typeof why>[2]) {
-  const tb = await up(scenario);
-  try {
-    return await why(tb, () => up(scenario), flow);
-  } finally {
-    await tb.close();
-  }
-}
+import { PUBLIC_FIP_POOL, PUBLIC_NETWORK_STEP } from "../support/public-network";
+import { ask, up } from "./fixtures";
 
 /** A LoadBalancer Service over pods a NetworkPolicy admits only from app=client pods; a Service selecting nothing. */
 const WORLD = parseScenario(
@@ -33,23 +17,13 @@ const WORLD = parseScenario(
 controller:
   model: r5
   netpolLayout: kubernetes
-  publicFipPool: "{'domain': 'default-domain', 'project': 'admin', 'network': 'public', 'name': 'pool'}"
+  publicFipPool: ${PUBLIC_FIP_POOL}
 nodes: [node-1, node-2]
 gateway: { name: sdn-gw }
 externalHosts:
   - { name: client, ip: 198.51.100.10 }
 steps:
-  - vnc:
-      - create: { type: project, fqName: default-domain:admin }
-      - create:
-          type: virtual-network
-          fqName: default-domain:admin:public
-          fields: { router_external: true }
-          refs:
-            network-ipam:
-              - to: default-domain:default-project:default-network-ipam
-                attr: { ipam_subnets: [{ subnet: { ip_prefix: 203.0.113.0, ip_prefix_len: 24 } }] }
-      - create: { type: floating-ip-pool, parent: default-domain:admin:public, name: pool }
+${PUBLIC_NETWORK_STEP}
   - apply: |
       apiVersion: v1
       kind: Pod

@@ -4,27 +4,9 @@
  * does not undo another policy's allow), and never a change that was not tried.
  */
 import { describe, expect, it } from "vitest";
-import { startTestbed } from "../../testbed/env";
-import { runScenario } from "../../testbed/runner/run";
 import { formatWhy, why } from "../../testbed/runner/why";
 import { loadScenario, parseScenario } from "../../testbed/scenario/load";
-import type { Scenario } from "../../testbed/scenario/types";
-import { WORLD } from "./fixtures";
-
-async function up(scenario: Scenario) {
-  const tb = await startTestbed(scenario, { datapath: "sim", cluster: { kind: "embedded" } });
-  await runScenario(scenario, tb, { allowNoExpectations: true });
-  return tb;
-}
-
-async function ask(scenario: Scenario, flow: Parameters<typeof why>[2]) {
-  const tb = await up(scenario);
-  try {
-    return await why(tb, () => up(scenario), flow);
-  } finally {
-    await tb.close();
-  }
-}
+import { ask, up, WORLD } from "./fixtures";
 
 describe("ctb why", () => {
   const world = parseScenario(WORLD("upstream"), "world.yaml");

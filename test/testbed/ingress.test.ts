@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { startTestbed } from "../../testbed/env";
 import { type RunReport, runScenario } from "../../testbed/runner/run";
 import { parseScenario } from "../../testbed/scenario/load";
+import { PUBLIC_FIP_POOL, PUBLIC_NETWORK_STEP } from "../support/public-network";
 
 async function run(text: string): Promise<RunReport> {
   const scenario = parseScenario(text, "ingress.yaml");
@@ -28,22 +29,12 @@ const WEB = `apiVersion: v1
 const withPool = (steps: string) => `name: ingress-life
 controller:
   model: r5
-  publicFipPool: "{'domain': 'default-domain', 'project': 'admin', 'network': 'public', 'name': 'pool'}"
+  publicFipPool: ${PUBLIC_FIP_POOL}
 nodes: [node-1, node-2]
 gateway: { name: sdn-gw }
 externalHosts: [{ name: client, ip: 198.51.100.10 }]
 steps:
-  - vnc:
-      - create: { type: project, fqName: default-domain:admin }
-      - create:
-          type: virtual-network
-          fqName: default-domain:admin:public
-          fields: { router_external: true }
-          refs:
-            network-ipam:
-              - to: default-domain:default-project:default-network-ipam
-                attr: { ipam_subnets: [{ subnet: { ip_prefix: 203.0.113.0, ip_prefix_len: 24 } }] }
-      - create: { type: floating-ip-pool, parent: default-domain:admin:public, name: pool }
+${PUBLIC_NETWORK_STEP}
   - apply: |
       apiVersion: v1
       kind: Pod

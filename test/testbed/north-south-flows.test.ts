@@ -8,25 +8,16 @@ import { startTestbed } from "../../testbed/env";
 import { runScenario } from "../../testbed/runner/run";
 import type { Testbed } from "../../testbed/runner/testbed";
 import { parseScenario } from "../../testbed/scenario/load";
+import { PUBLIC_FIP_POOL, PUBLIC_NETWORK_STEP } from "../support/public-network";
 
 const SCENARIO = `name: lb-flows
 controller:
   model: r5
-  publicFipPool: "{'domain': 'default-domain', 'project': 'admin', 'network': 'public', 'name': 'pool'}"
+  publicFipPool: ${PUBLIC_FIP_POOL}
 nodes: [n1, n2]
 externalHosts: [{ name: client, ip: 198.51.100.10 }]
 steps:
-  - vnc:
-      - create: { type: project, fqName: default-domain:admin }
-      - create:
-          type: virtual-network
-          fqName: default-domain:admin:public
-          fields: { router_external: true }
-          refs:
-            network-ipam:
-              - to: default-domain:default-project:default-network-ipam
-                attr: { ipam_subnets: [{ subnet: { ip_prefix: 203.0.113.0, ip_prefix_len: 24 } }] }
-      - create: { type: floating-ip-pool, parent: default-domain:admin:public, name: pool }
+${PUBLIC_NETWORK_STEP}
   - apply: |
       apiVersion: apps/v1
       kind: Deployment
